@@ -1,0 +1,356 @@
+#include "services/common/reference_data.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/common/status_macros.h"
+#include "services/common/validation.h"
+
+#ifndef STOCKPILE_SOURCE_DIR
+#define STOCKPILE_SOURCE_DIR "."
+#endif
+
+namespace stockpile::common {
+namespace {
+
+using stockpile::v1::Level;
+
+// Reads a gzip (or plain) text file line by line.
+class LineReader {
+ public:
+  explicit LineReader(const std::string& path) : file_(gzopen(path.c_str(), "rb")) {
+    if (file_ != nullptr) gzbuffer(file_, 1 << 18);
+  }
+  ~LineReader() {
+    if (file_ != nullptr) gzclose(file_);
+  }
+  bool ok() const { return file_ != nullptr; }
+  bool Next(std::string& line) {
+    line.clear();
+    char buf[4096];
+    while (gzgets(file_, buf, sizeof(buf)) != nullptr) {
+      line.append(buf);
+      if (!line.empty() && line.back() == '\n') break;
+    }
+    if (line.empty()) return false;
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    return true;
+  }
+
+ private:
+  gzFile file_;
+};
+
+// Calls `row(fields, line_number)` for each data row of a CSV with the given header columns.
+template <typename Fn>
+absl::Status ForEachCsvRow(const std::string& path, const std::vector<std::string>& header,
+                           Fn row) {
+  LineReader reader(path);
+  if (!reader.ok()) {
+    return absl::NotFoundError(absl::StrCat("reference data file ", path, " cannot be opened"));
+  }
+  std::string line;
+  if (!reader.Next(line)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ":1: empty file, expected a header"));
+  }
+  if (absl::StartsWith(line, "\xEF\xBB\xBF")) line.erase(0, 3);
+  ASSIGN_OR_RETURN(auto columns, ParseCsvLine(line));
+  if (columns.size() < header.size() ||
+      !std::equal(header.begin(), header.end(), columns.begin())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":1: header must start with ", absl::StrJoin(header, ","), "; got ",
+                     line.substr(0, 200)));
+  }
+  int64_t line_no = 1;
+  while (reader.Next(line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    auto fields = ParseCsvLine(line);
+    if (!fields.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_no, ": ", fields.status().message()));
+    }
+    if (fields->size() < header.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": expected ",
+                                                     header.size(), " columns, got ",
+                                                     fields->size()));
+    }
+    absl::Status s = row(*fields);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRegionCode(absl::string_view code, Level want, absl::string_view parent) {
+  if (LevelOfRegionCode(code) != want) {
+    return absl::InvalidArgumentError(absl::StrCat("region code \"", code.substr(0, 20),
+                                                   "\" is not a ", LevelName(want), " code"));
+  }
+  if (!parent.empty() && !absl::StartsWith(code, parent)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("region code ", code, " does not start with its parent's code ", parent));
+  }
+  return absl::OkStatus();
+}
+
+bool UnderAnyPrefix(absl::string_view code, const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) return true;
+  for (const auto& p : prefixes) {
+    // A township/village is wanted if it lies under a prefix or a prefix lies under it.
+    if (absl::StartsWith(code, p) || absl::StartsWith(p, code)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> ParseCsvLine(absl::string_view line) {
+  std::vector<std::string> out;
+  std::string field;
+  size_t i = 0;
+  while (true) {
+    field.clear();
+    if (i < line.size() && line[i] == '"') {
+      ++i;
+      while (true) {
+        if (i >= line.size()) return absl::InvalidArgumentError("unterminated quoted field");
+        if (line[i] == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            field.push_back('"');
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        field.push_back(line[i++]);
+      }
+      if (i < line.size() && line[i] != ',') {
+        return absl::InvalidArgumentError("unexpected character after a quoted field");
+      }
+    } else {
+      while (i < line.size() && line[i] != ',') field.push_back(line[i++]);
+    }
+    out.push_back(field);
+    if (i >= line.size()) break;
+    ++i;  // the comma
+  }
+  return out;
+}
+
+std::string ReferenceData::DefaultDir() {
+  if (const char* env = std::getenv("STOCKPILE_REFERENCE_DATA"); env != nullptr && *env) {
+    return env;
+  }
+  return std::string(STOCKPILE_SOURCE_DIR) + "/../shared/data";
+}
+
+absl::StatusOr<std::unique_ptr<ReferenceData>> ReferenceData::Load(const std::string& dir,
+                                                                   const Options& options) {
+  std::unique_ptr<ReferenceData> data(new ReferenceData());
+  RETURN_IF_ERROR(data->LoadItems(dir));
+  RETURN_IF_ERROR(data->LoadCenters(dir));
+  RETURN_IF_ERROR(data->LoadRegions(dir, options));
+  data->PlaceRegions();
+  return data;
+}
+
+absl::Status ReferenceData::LoadItems(const std::string& dir) {
+  const std::string path = dir + "/items/items.csv";
+  return ForEachCsvRow(
+      path, {"code", "name_zh", "name_en", "category", "unit_zh", "unit_en", "shelf_life_months"},
+      [&](const std::vector<std::string>& f) -> absl::Status {
+        ItemInfo item{f[0], f[1], f[2], f[3], f[4], f[5], 0};
+        RETURN_IF_ERROR(CheckId("item code", item.code, true));
+        if (!absl::SimpleAtoi(f[6], &item.shelf_life_months) || item.shelf_life_months < 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("shelf_life_months must be a whole number >= 0; got \"", f[6], "\""));
+        }
+        if (!item_index_.emplace(item.code, items_.size()).second) {
+          return absl::InvalidArgumentError(absl::StrCat("item ", item.code, " appears twice"));
+        }
+        items_.push_back(std::move(item));
+        return absl::OkStatus();
+      });
+}
+
+absl::Status ReferenceData::LoadCenters(const std::string& dir) {
+  return ForEachCsvRow(dir + "/regions/county_centers.csv.gz",
+                       {"code", "name", "longitude", "latitude"},
+                       [&](const std::vector<std::string>& f) -> absl::Status {
+                         double lon, lat;
+                         if (!absl::SimpleAtod(f[2], &lon) || !absl::SimpleAtod(f[3], &lat) ||
+                             lon < -180 || lon > 180 || lat < -90 || lat > 90) {
+                           return absl::InvalidArgumentError(absl::StrCat(
+                               "bad coordinates \"", f[2], "\",\"", f[3], "\""));
+                         }
+                         county_centers_[f[0]] = {lon, lat};
+                         return absl::OkStatus();
+                       });
+}
+
+absl::Status ReferenceData::LoadRegions(const std::string& dir, const Options& options) {
+  const std::string base = dir + "/regions/";
+  auto add = [&](Level level, std::string code, std::string name,
+                 std::string parent) -> absl::Status {
+    RETURN_IF_ERROR(CheckRegionCode(code, level, parent));
+    RegionInfo r;
+    r.code = std::move(code);
+    r.name = std::move(name);
+    r.level = level;
+    r.parent_code = std::move(parent);
+    regions_.push_back(std::move(r));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(ForEachCsvRow(base + "provinces.csv.gz", {"code", "name"},
+                                [&](const std::vector<std::string>& f) {
+                                  return add(Level::LEVEL_PROVINCE, f[0], f[1], "");
+                                }));
+  RETURN_IF_ERROR(ForEachCsvRow(base + "cities.csv.gz", {"code", "name", "provinceCode"},
+                                [&](const std::vector<std::string>& f) {
+                                  return add(Level::LEVEL_CITY, f[0], f[1], f[2]);
+                                }));
+  RETURN_IF_ERROR(ForEachCsvRow(base + "areas.csv.gz",
+                                {"code", "name", "cityCode", "provinceCode"},
+                                [&](const std::vector<std::string>& f) {
+                                  return add(Level::LEVEL_COUNTY, f[0], f[1], f[2]);
+                                }));
+  const auto& prefixes = options.fine_region_prefixes;
+  RETURN_IF_ERROR(ForEachCsvRow(
+      base + "streets.csv.gz", {"code", "name", "areaCode", "provinceCode", "cityCode"},
+      [&](const std::vector<std::string>& f) {
+        if (!UnderAnyPrefix(f[0], prefixes)) return absl::OkStatus();
+        return add(Level::LEVEL_TOWNSHIP, f[0], f[1], f[2]);
+      }));
+  RETURN_IF_ERROR(ForEachCsvRow(
+      base + "villages.csv.gz",
+      {"code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"},
+      [&](const std::vector<std::string>& f) {
+        if (!UnderAnyPrefix(f[0], prefixes)) return absl::OkStatus();
+        return add(Level::LEVEL_VILLAGE, f[0], f[1], f[2]);
+      }));
+  std::sort(regions_.begin(), regions_.end(),
+            [](const RegionInfo& a, const RegionInfo& b) { return a.code < b.code; });
+  region_index_.reserve(regions_.size());
+  for (size_t i = 0; i < regions_.size(); ++i) {
+    if (!region_index_.emplace(regions_[i].code, i).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(base, ": region ", regions_[i].code, " appears twice"));
+    }
+  }
+  for (const auto& r : regions_) {
+    if (!r.parent_code.empty() && !region_index_.contains(r.parent_code)) {
+      return absl::InvalidArgumentError(absl::StrCat(base, ": region ", r.code, " names parent ",
+                                                     r.parent_code, " which does not exist"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Counties take their seat; a county without one, and every city and province, takes the
+// centroid of the county seats under it; townships and villages take their county's.
+void ReferenceData::PlaceRegions() {
+  struct Sum {
+    double lon = 0, lat = 0;
+    int n = 0;
+  };
+  absl::flat_hash_map<std::string, Sum> sums;  // by city and province code
+  for (auto& r : regions_) {
+    if (r.level != Level::LEVEL_COUNTY) continue;
+    auto it = county_centers_.find(r.code);
+    if (it == county_centers_.end()) continue;
+    r.longitude = it->second.first;
+    r.latitude = it->second.second;
+    for (const std::string& up : {r.code.substr(0, 4), r.code.substr(0, 2)}) {
+      Sum& s = sums[up];
+      s.lon += r.longitude;
+      s.lat += r.latitude;
+      ++s.n;
+    }
+  }
+  auto centroid = [&](const std::string& code, RegionInfo& r) {
+    for (const std::string& up : {code.substr(0, 4), code.substr(0, 2)}) {
+      auto it = sums.find(up);
+      if (it != sums.end() && it->second.n > 0) {
+        r.longitude = it->second.lon / it->second.n;
+        r.latitude = it->second.lat / it->second.n;
+        return;
+      }
+    }
+  };
+  for (auto& r : regions_) {
+    switch (r.level) {
+      case Level::LEVEL_PROVINCE:
+      case Level::LEVEL_CITY:
+        centroid(r.code, r);
+        break;
+      case Level::LEVEL_COUNTY:
+        if (!county_centers_.contains(r.code)) {
+          centroid(r.code, r);
+          r.location_estimated = true;
+        }
+        break;
+      default: {
+        const RegionInfo* county = FindRegion(r.code.substr(0, 6));
+        if (county != nullptr) {
+          r.longitude = county->longitude;
+          r.latitude = county->latitude;
+          r.location_estimated = county->location_estimated;
+        }
+      }
+    }
+  }
+  county_centers_.clear();
+}
+
+const RegionInfo* ReferenceData::FindRegion(absl::string_view code) const {
+  auto it = region_index_.find(code);
+  return it == region_index_.end() ? nullptr : &regions_[it->second];
+}
+
+const ItemInfo* ReferenceData::FindItem(absl::string_view code) const {
+  auto it = item_index_.find(code);
+  return it == item_index_.end() ? nullptr : &items_[it->second];
+}
+
+size_t ReferenceData::CountAtLevel(Level level) const {
+  return std::count_if(regions_.begin(), regions_.end(),
+                       [level](const RegionInfo& r) { return r.level == level; });
+}
+
+stockpile::v1::Region ReferenceData::ToProto(const RegionInfo& r) const {
+  stockpile::v1::Region p;
+  p.set_name("regions/" + r.code);
+  p.set_code(r.code);
+  p.set_display_name(r.name);
+  p.set_level(r.level);
+  p.set_parent_code(r.parent_code);
+  p.mutable_location()->set_longitude(r.longitude);
+  p.mutable_location()->set_latitude(r.latitude);
+  p.set_location_estimated(r.location_estimated);
+  return p;
+}
+
+stockpile::v1::Item ReferenceData::ToProto(const ItemInfo& i) {
+  stockpile::v1::Item p;
+  p.set_name("items/" + i.code);
+  p.set_code(i.code);
+  p.set_name_zh(i.name_zh);
+  p.set_name_en(i.name_en);
+  p.set_category(i.category);
+  p.set_unit_zh(i.unit_zh);
+  p.set_unit_en(i.unit_en);
+  p.set_shelf_life_months(i.shelf_life_months);
+  return p;
+}
+
+}  // namespace stockpile::common
