@@ -1,0 +1,214 @@
+#include "tests/testutil/process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace stockpile::testing {
+
+std::string BinaryDir() { return STOCKPILE_BINARY_DIR; }
+std::string SourceDir() { return STOCKPILE_SOURCE_DIR; }
+std::string ReferenceDataDir() {
+  if (const char* env = std::getenv("STOCKPILE_REFERENCE_DATA"); env != nullptr && *env) {
+    return env;
+  }
+  return SourceDir() + "/../shared/data";
+}
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/stockpile-test-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) == nullptr) std::abort();
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  const char* keep = std::getenv("STOCKPILE_KEEP_TMP");
+  if (keep != nullptr && std::string(keep) == "1") return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool PortOpen(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+bool WaitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (ready()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+Subprocess::Subprocess(std::vector<std::string> argv, std::string log_path,
+                       std::map<std::string, std::string> extra_env)
+    : argv_(std::move(argv)), log_path_(std::move(log_path)), extra_env_(std::move(extra_env)) {}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0 && running()) {
+    kill(pid_, SIGKILL);
+    Wait(std::chrono::seconds(10));
+  }
+}
+
+bool Subprocess::Start() {
+  wait_status_ = -1;
+  pid_ = fork();
+  if (pid_ < 0) return false;
+  if (pid_ == 0) {
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    for (const auto& [k, v] : extra_env_) setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> args;
+    for (auto& a : argv_) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  return true;
+}
+
+bool Subprocess::running() {
+  if (pid_ <= 0 || wait_status_ != -1) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    wait_status_ = status;
+    return false;
+  }
+  return r == 0;
+}
+
+void Subprocess::Signal(int sig) {
+  if (pid_ > 0 && wait_status_ == -1) kill(pid_, sig);
+}
+
+int Subprocess::Wait(std::chrono::milliseconds timeout) {
+  if (wait_status_ != -1) return wait_status_;
+  WaitFor([&] { return !running(); }, timeout);
+  return wait_status_;
+}
+
+int Subprocess::Stop(int sig, std::chrono::milliseconds timeout) {
+  Signal(sig);
+  int st = Wait(timeout);
+  if (st == -1) {
+    Signal(SIGKILL);
+    st = Wait(std::chrono::seconds(5));
+  }
+  return st;
+}
+
+std::string Subprocess::Log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int RunCommand(const std::vector<std::string>& argv, std::string* output,
+               const std::string& stdin_text, std::chrono::milliseconds timeout) {
+  int in_pipe[2], out_pipe[2];
+  if (pipe(in_pipe) != 0 || pipe(out_pipe) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in_pipe[0], 0);
+    dup2(out_pipe[1], 1);
+    dup2(out_pipe[1], 2);
+    close(in_pipe[1]);
+    close(out_pipe[0]);
+    std::vector<char*> args;
+    std::vector<std::string> copy = argv;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  std::thread writer([&] {
+    size_t off = 0;
+    while (off < stdin_text.size()) {
+      ssize_t n = write(in_pipe[1], stdin_text.data() + off, stdin_text.size() - off);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    close(in_pipe[1]);
+  });
+  std::string out;
+  char buf[65536];
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
+  int status = -1;
+  bool exited = false;
+  while (true) {
+    ssize_t n = read(out_pipe[0], buf, sizeof(buf));
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = true;
+    if (exited && n == 0) break;
+    if (exited && n < 0 && errno == EAGAIN) {
+      // Drain what is left, then stop.
+      continue;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  close(out_pipe[0]);
+  writer.join();
+  if (output != nullptr) *output = std::move(out);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+}  // namespace stockpile::testing

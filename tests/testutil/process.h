@@ -1,0 +1,76 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace stockpile::testing {
+
+// Directory of the built binaries and of the source tree (set by CMake).
+std::string BinaryDir();
+std::string SourceDir();
+// ../shared/data next to the repository.
+std::string ReferenceDataDir();
+
+// A fresh directory under $TMPDIR, removed when the object dies (unless STOCKPILE_KEEP_TMP=1).
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A free TCP port on 127.0.0.1 (bound to port 0 and released; race window is tiny).
+int FreePort();
+
+// Polls `ready` every 20 ms until it returns true or `timeout` passes.
+bool WaitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout);
+
+// A child process started with execv; stdout and stderr go to `log_path`.
+// The destructor kills it (SIGKILL) if it is still running.
+class Subprocess {
+ public:
+  Subprocess(std::vector<std::string> argv, std::string log_path,
+             std::map<std::string, std::string> extra_env = {});
+  ~Subprocess();
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  bool Start();
+  pid_t pid() const { return pid_; }
+  bool running();
+  void Signal(int sig);
+  // Sends `sig` and waits up to `timeout`; returns the exit status (or -1 if still running).
+  int Stop(int sig = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Waits for exit; returns the raw wait status, or -1 on timeout.
+  int Wait(std::chrono::milliseconds timeout);
+  std::string Log() const;
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  std::vector<std::string> argv_;
+  std::string log_path_;
+  std::map<std::string, std::string> extra_env_;
+  pid_t pid_ = -1;
+  int wait_status_ = -1;
+};
+
+// Runs a command to completion; returns its exit code and fills `output` (stdout+stderr).
+int RunCommand(const std::vector<std::string>& argv, std::string* output,
+               const std::string& stdin_text = "",
+               std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// True when a TCP connection to 127.0.0.1:port succeeds.
+bool PortOpen(int port);
+
+}  // namespace stockpile::testing
