@@ -1,0 +1,92 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <grpcpp/support/server_interceptor.h>
+#include <grpcpp/support/status.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace stockpile::metrics {
+
+// Server-side RPC metrics, named and labelled like go-grpc-prometheus so standard dashboards
+// and alerts work, with gRPC's own code names (OK, INVALID_ARGUMENT, NOT_FOUND, ...):
+//   grpc_server_started_total{grpc_service,grpc_method,grpc_type}
+//   grpc_server_handled_total{grpc_service,grpc_method,grpc_type,grpc_code}
+//   grpc_server_handling_seconds{grpc_service,grpc_method,grpc_type} (histogram, 0.1 ms .. 10 s)
+//   grpc_server_msg_received_total / grpc_server_msg_sent_total{grpc_service,grpc_method,grpc_type}
+// grpc_type is unary, client_stream, server_stream or bidi_stream.
+//
+// Use (the registry must outlive the server):
+//   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+//   creators.push_back(MakeGrpcServerMetricsFactory(metrics_server->registry()));
+//   builder.experimental().SetInterceptorCreators(std::move(creators));
+// Works for sync, async and callback services, unary and streaming.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MakeGrpcServerMetricsFactory(prometheus::Registry& registry);
+
+// The series behind the interceptor; public so the hot path can be measured without a server.
+class GrpcServerMetrics {
+ public:
+  enum class RpcType { kUnary, kClientStream, kServerStream, kBidiStream };
+  // Distinct methods tracked; calls to further method names (only possible for names the
+  // server does not implement) share the series {grpc_service="unknown",grpc_method="unknown"}
+  // so that a client cannot grow the page without bound.
+  static constexpr size_t kMaxMethods = 512;
+
+  // The series of one method, created on its first call and kept for the process's life.
+  class Method {
+   public:
+    Method(GrpcServerMetrics& owner, const prometheus::Labels& labels);
+    void Started() { started_->Increment(); }
+    void Handled(grpc::StatusCode code, double seconds);
+    void MessageReceived() { msg_received_->Increment(); }
+    void MessageSent() { msg_sent_->Increment(); }
+
+   private:
+    prometheus::Counter& HandledCounter(grpc::StatusCode code);
+
+    prometheus::Family<prometheus::Counter>* handled_family_;
+    prometheus::Labels labels_;
+    prometheus::Counter* started_;
+    prometheus::Counter* msg_received_;
+    prometheus::Counter* msg_sent_;
+    prometheus::Histogram* handling_seconds_;
+    // One slot per gRPC code (0..16), filled on first use; racing fills store the same pointer.
+    std::array<std::atomic<prometheus::Counter*>, 17> handled_{};
+  };
+
+  explicit GrpcServerMetrics(prometheus::Registry& registry);
+
+  // `full_method` is "/package.Service/Method" as gRPC reports it.
+  Method& ForMethod(absl::string_view full_method, RpcType type);
+
+  static const char* CodeName(grpc::StatusCode code);
+  static const char* TypeName(RpcType type);
+
+ private:
+  Method& Create(absl::string_view full_method, RpcType type)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  prometheus::Family<prometheus::Counter>& started_;
+  prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Histogram>& handling_seconds_;
+  prometheus::Family<prometheus::Counter>& msg_received_;
+  prometheus::Family<prometheus::Counter>& msg_sent_;
+
+  absl::Mutex mutex_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Method>> methods_ ABSL_GUARDED_BY(mutex_);
+  std::unique_ptr<Method> overflow_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace stockpile::metrics
