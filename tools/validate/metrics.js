@@ -1,0 +1,37 @@
+// The metric names Stockpile's processes expose (agreed in issue 6), so dashboards and rules
+// can be checked for typos. Histograms list their _bucket/_sum/_count series.
+'use strict';
+
+const histogram = (name) => [`${name}_bucket`, `${name}_sum`, `${name}_count`];
+
+const KNOWN_METRICS = new Set([
+  'up', 'time', // Prometheus' own series and functions that look like names
+  'grpc_server_handled_total', 'grpc_server_started_total', ...histogram('grpc_server_handling_seconds'),
+  'stockpile_build_info', 'stockpile_process_start_time_seconds',
+  'stockpile_movements_total', 'stockpile_stock_units', 'stockpile_warehouses_below_floor',
+  'stockpile_lots_expiring', 'stockpile_holds_expired_total', 'stockpile_change_sequence',
+  'stockpile_rocksdb_live_data_bytes', 'stockpile_rocksdb_pending_compaction_bytes',
+  'stockpile_warehouses',
+  'stockpile_replication_applied_sequence', 'stockpile_replication_lag_entries',
+  'stockpile_replication_lag_seconds', 'stockpile_replication_connected',
+  'stockpile_replication_entries_applied_total', 'stockpile_transfers',
+  'stockpile_transfer_oldest_age_seconds', ...histogram('stockpile_transfer_approval_to_receipt_seconds'),
+  'stockpile_is_leader',
+  // recording rules of deploy/prometheus/rules.yml
+  'stockpile:transfer_stuck_threshold_seconds', 'stockpile:grpc_server_error_ratio:rate5m',
+]);
+
+// Names that look like metrics in a PromQL string: identifiers starting with grpc_ or stockpile,
+// or equal to up, once strings, label matchers and by/without/on/ignoring/group_* label lists
+// are removed. Crude on purpose: our expressions use no other series.
+function metricNamesIn(expr) {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, '')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
+  const names = new Set();
+  for (const m of bare.matchAll(/\b(grpc_[a-z_]+|stockpile[a-z_:0-9]*|up)\b/g)) names.add(m[1]);
+  return names;
+}
+
+module.exports = { KNOWN_METRICS, metricNamesIn };
