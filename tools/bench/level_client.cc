@@ -1,0 +1,66 @@
+#include "tools/bench/level_client.h"
+
+#include <ctime>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace stockpile::bench {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index) {
+  grpc::ChannelArguments args;
+  // A private subchannel pool plus a distinct argument gives each index its own connection,
+  // so load is not funnelled through one HTTP/2 connection.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt("stockpile.bench.channel_index", index);
+  args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
+  args.SetMaxSendMessageSize(256 * 1024 * 1024);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& address,
+                                                          std::chrono::milliseconds timeout) {
+  auto target = std::make_unique<LevelTarget>();
+  target->address = address;
+  target->channel = MakeChannel(address, 0);
+  target->stub = stockpile::v1::LevelService::NewStub(target->channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  ctx.set_wait_for_ready(true);
+  grpc::Status s = target->stub->GetInstanceInfo(&ctx, {}, &target->info);
+  if (!s.ok()) {
+    return absl::UnavailableError(absl::StrCat("GetInstanceInfo on ", address, " failed: ",
+                                               StatusCodeName(s.error_code()), " ",
+                                               s.error_message()));
+  }
+  return target;
+}
+
+std::string StatusCodeName(int code) {
+  static const char* const kNames[] = {
+      "OK",      "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",  "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",  "UNIMPLEMENTED",     "INTERNAL",
+      "UNAVAILABLE", "DATA_LOSS",       "UNAUTHENTICATED"};
+  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
+  return absl::StrCat("CODE_", code);
+}
+
+int32_t TodayDays() { return static_cast<int32_t>(std::time(nullptr) / 86400); }
+
+bool CoveredBy(absl::string_view code, const std::vector<std::string>& prefixes) {
+  return prefixes.empty() || LongestCoveringPrefix(code, prefixes) >= 0;
+}
+
+int LongestCoveringPrefix(absl::string_view code, const std::vector<std::string>& prefixes) {
+  int best = -1;
+  for (size_t i = 0; i < prefixes.size(); ++i) {
+    if (absl::StartsWith(code, prefixes[i]) &&
+        (best < 0 || prefixes[i].size() > prefixes[best].size())) {
+      best = static_cast<int>(i);
+    }
+  }
+  return best;
+}
+
+}  // namespace stockpile::bench

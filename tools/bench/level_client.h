@@ -1,0 +1,49 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "stockpile/v1/level_service.grpc.pb.h"
+
+namespace stockpile::bench {
+
+// A connection to one level instance and what it says about itself.
+struct LevelTarget {
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<stockpile::v1::LevelService::Stub> stub;
+  stockpile::v1::InstanceInfo info;
+};
+
+// Opens a channel of its own (separate TCP connection when `index` differs) to `address`.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index);
+
+// Connects and calls GetInstanceInfo (waits up to `timeout` for the server to answer).
+absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& address,
+                                                          std::chrono::milliseconds timeout);
+
+// "NOT_FOUND", "ALREADY_EXISTS", ... for reports.
+std::string StatusCodeName(int code);
+
+// Days since 1970-01-01 today (UTC).
+int32_t TodayDays();
+
+// True when `code` starts with one of `prefixes` (an empty list hosts everything).
+bool CoveredBy(absl::string_view code, const std::vector<std::string>& prefixes);
+
+// Longest prefix among `prefixes` covering `code`; -1 if none.
+int LongestCoveringPrefix(absl::string_view code, const std::vector<std::string>& prefixes);
+
+inline grpc::Status CallWithDeadline(std::chrono::milliseconds timeout, auto&& call) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  return call(&ctx);
+}
+
+}  // namespace stockpile::bench

@@ -1,0 +1,73 @@
+#include "tools/bench/report.h"
+
+#include "absl/strings/str_format.h"
+#include "tools/bench/level_client.h"
+
+namespace stockpile::bench {
+namespace {
+
+double Ms(uint64_t micros) { return static_cast<double>(micros) / 1000.0; }
+
+nlohmann::json LatencyJson(const Histogram& h) {
+  return {{"count", h.count()},          {"mean_ms", h.mean() / 1000.0},
+          {"p50_ms", Ms(h.Quantile(0.5))}, {"p99_ms", Ms(h.Quantile(0.99))},
+          {"p999_ms", Ms(h.Quantile(0.999))}, {"max_ms", Ms(h.max())}};
+}
+
+double Rate(uint64_t n, double seconds) { return seconds > 0 ? n / seconds : 0; }
+
+}  // namespace
+
+nlohmann::json ResultToJson(const DriverResult& r) {
+  nlohmann::json j = {{"seconds", r.seconds},
+                      {"calls", r.calls},
+                      {"calls_per_s", Rate(r.calls, r.seconds)},
+                      {"movements", r.movements},
+                      {"movements_per_s", Rate(r.movements, r.seconds)},
+                      {"balances_listed", r.balances_listed},
+                      {"balances_per_s", Rate(r.balances_listed, r.seconds)},
+                      {"errors", r.errors()},
+                      {"latency", LatencyJson(r.all)}};
+  nlohmann::json codes = nlohmann::json::object();
+  for (size_t i = 0; i < r.codes.size(); ++i) {
+    if (r.codes[i] > 0) codes[StatusCodeName(static_cast<int>(i))] = r.codes[i];
+  }
+  j["codes"] = codes;
+  nlohmann::json kinds = nlohmann::json::object();
+  for (int k = 0; k < kOpKinds; ++k) {
+    if (r.latency[k].count() > 0) kinds[OpKindName(static_cast<OpKind>(k))] = LatencyJson(r.latency[k]);
+  }
+  j["by_kind"] = kinds;
+  return j;
+}
+
+std::string ResultToText(const std::string& title, const DriverResult& r) {
+  std::string out = absl::StrFormat(
+      "%s: %.1f s, %llu calls = %.0f calls/s", title, r.seconds,
+      static_cast<unsigned long long>(r.calls), Rate(r.calls, r.seconds));
+  if (r.movements > 0) absl::StrAppendFormat(&out, ", %.0f movements/s", Rate(r.movements, r.seconds));
+  if (r.balances_listed > 0) {
+    absl::StrAppendFormat(&out, ", %.0f balances/s", Rate(r.balances_listed, r.seconds));
+  }
+  absl::StrAppendFormat(&out, "\n  latency ms: p50 %.2f  p99 %.2f  p999 %.2f  max %.2f\n",
+                        Ms(r.all.Quantile(0.5)), Ms(r.all.Quantile(0.99)),
+                        Ms(r.all.Quantile(0.999)), Ms(r.all.max()));
+  for (int k = 0; k < kOpKinds; ++k) {
+    const Histogram& h = r.latency[k];
+    if (h.count() == 0) continue;
+    absl::StrAppendFormat(&out, "  %-8s %9llu calls  p50 %.2f  p99 %.2f  p999 %.2f ms\n",
+                          OpKindName(static_cast<OpKind>(k)),
+                          static_cast<unsigned long long>(h.count()), Ms(h.Quantile(0.5)),
+                          Ms(h.Quantile(0.99)), Ms(h.Quantile(0.999)));
+  }
+  absl::StrAppendFormat(&out, "  errors: %llu", static_cast<unsigned long long>(r.errors()));
+  for (size_t i = 1; i < r.codes.size(); ++i) {
+    if (r.codes[i] > 0) {
+      absl::StrAppendFormat(&out, "  %s=%llu", StatusCodeName(static_cast<int>(i)),
+                            static_cast<unsigned long long>(r.codes[i]));
+    }
+  }
+  return out + "\n";
+}
+
+}  // namespace stockpile::bench
