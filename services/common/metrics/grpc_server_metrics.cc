@@ -1,6 +1,9 @@
 #include "services/common/metrics/grpc_server_metrics.h"
 
+#include <atomic>
 #include <chrono>
+
+#include <grpcpp/server_context.h>
 
 #include "absl/strings/strip.h"
 
@@ -44,16 +47,13 @@ std::pair<std::string, std::string> SplitMethod(absl::string_view full_method) {
 // the call ends): counts the start, the messages, and the status with the time it took.
 class MetricsInterceptor : public grpc::experimental::Interceptor {
  public:
-  explicit MetricsInterceptor(GrpcServerMetrics::Method& method)
-      : method_(method), start_(std::chrono::steady_clock::now()) {
+  MetricsInterceptor(GrpcServerMetrics::Method& method, grpc::ServerContextBase* context)
+      : method_(method), context_(context), start_(std::chrono::steady_clock::now()) {
     method_.Started();
   }
 
-  // A call that ends without sending a status (the client went away first) counts as CANCELLED
-  // so that started_total and handled_total still agree.
-  ~MetricsInterceptor() override {
-    if (!handled_) method_.Handled(grpc::StatusCode::CANCELLED, Elapsed());
-  }
+  // Safety net: a call must never be left out of handled_total (started and handled agree).
+  ~MetricsInterceptor() override { Finish(grpc::StatusCode::CANCELLED); }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
@@ -64,22 +64,32 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
         methods->GetSendMessageStatus()) {
       method_.MessageSent();
     }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
-        !handled_) {
-      handled_ = true;
-      method_.Handled(methods->GetSendStatus().error_code(), Elapsed());
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Finish(methods->GetSendStatus().error_code());
+    }
+    // The call closed before a status was sent: the client cancelled or the deadline passed.
+    // What the handler sends afterwards never reaches the client (the health service's Watch
+    // sends UNKNOWN), so the call counts as the client saw it.
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_CLOSE)) {
+      Finish(context_ != nullptr && context_->deadline() < std::chrono::system_clock::now()
+                 ? grpc::StatusCode::DEADLINE_EXCEEDED
+                 : grpc::StatusCode::CANCELLED);
     }
     methods->Proceed();
   }
 
  private:
-  double Elapsed() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  // Records the call's outcome once; the close hook may race with the handler's status.
+  void Finish(grpc::StatusCode code) {
+    if (handled_.exchange(true, std::memory_order_relaxed)) return;
+    method_.Handled(code, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
+                              .count());
   }
 
   GrpcServerMetrics::Method& method_;
+  grpc::ServerContextBase* const context_;
   const std::chrono::steady_clock::time_point start_;
-  bool handled_ = false;  // hooks of one call never run concurrently
+  std::atomic<bool> handled_{false};
 };
 
 class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
@@ -89,7 +99,8 @@ class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFa
   grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
     const char* method = info->method();
     return new MetricsInterceptor(
-        metrics_.ForMethod(method != nullptr ? method : "", TypeOf(info->type())));
+        metrics_.ForMethod(method != nullptr ? method : "", TypeOf(info->type())),
+        info->server_context());
   }
 
  private:

@@ -1,10 +1,17 @@
 #include "services/common/metrics/metrics_server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <exception>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "prometheus/exposer.h"
 #include "prometheus/gauge.h"
@@ -13,6 +20,34 @@
 #include "services/common/metrics/process_collector.h"
 
 namespace stockpile::metrics {
+namespace {
+
+// Opens and closes a TCP connection to host:port; failures do not matter.
+void WakeListener(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return;
+  const int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+  if (fd >= 0) {
+    connect(fd, found->ai_addr, found->ai_addrlen);
+    close(fd);
+  }
+  freeaddrinfo(found);
+}
+
+// The address to reach a listener bound to `listen` ("host:port", "[v6]:port", ":port").
+std::string WakeHost(absl::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  absl::string_view host = colon == absl::string_view::npos ? "" : listen.substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  if (host.empty() || host == "0.0.0.0") return "127.0.0.1";
+  if (host == "::") return "::1";
+  return std::string(host);
+}
+
+}  // namespace
 
 // The one collectable registered with the exposer: the registry's families, then every added
 // collectable's, each series completed with the process's constant labels.
@@ -72,6 +107,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
       return absl::UnavailableError(absl::StrCat("metrics endpoint ", listen, " has no port"));
     }
     server->port_ = ports.front();
+    server->wake_host_ = WakeHost(listen);
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen,
                                                " (address in use or invalid): ", e.what()));
@@ -86,7 +122,21 @@ MetricsServer::MetricsServer(ProcessInfo info, std::shared_ptr<prometheus::Regis
 }
 
 // The exposer stops serving (and joins its threads) before the page and registry go away.
-MetricsServer::~MetricsServer() { exposer_.reset(); }
+// civetweb's listener notices the stop flag only when its poll() returns, which takes up to 2 s
+// when no request comes in; a connection every 20 ms wakes it so shutdown is prompt.
+MetricsServer::~MetricsServer() {
+  if (exposer_ == nullptr) return;
+  std::atomic<bool> stopped{false};
+  std::thread waker([this, &stopped] {
+    while (!stopped.load()) {
+      WakeListener(wake_host_, port_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  exposer_.reset();
+  stopped = true;
+  waker.join();
+}
 
 void MetricsServer::AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
   page_->Add(std::move(collectable));

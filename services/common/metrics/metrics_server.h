@@ -73,6 +73,7 @@ class MetricsServer {
   std::shared_ptr<Page> page_;  // what the exposer serves: registry + collectables + const labels
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
+  std::string wake_host_;  // where to connect to wake the listener at shutdown
 };
 
 }  // namespace stockpile::metrics
