@@ -1,0 +1,235 @@
+{{/* Names ------------------------------------------------------------------------------------ */}}
+
+{{- define "stockpile.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full name prefix of every object; the release name alone when it already contains the chart name. */}}
+{{- define "stockpile.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 30 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 30 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 30 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "stockpile.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "stockpile.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "stockpile.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels ----------------------------------------------------------------------------------- */}}
+
+{{- define "stockpile.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "stockpile.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "stockpile.labels" -}}
+helm.sh/chart: {{ include "stockpile.chart" . }}
+{{ include "stockpile.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: stockpile
+{{- end -}}
+
+{{/* Selector labels of one level shard. Call with (dict "root" $ "level" "county" "shard" "a"). */}}
+{{- define "stockpile.levelSelectorLabels" -}}
+{{ include "stockpile.selectorLabels" .root }}
+app.kubernetes.io/component: level
+stockpile.io/level: {{ .level }}
+{{- if .shard }}
+stockpile.io/shard: {{ .shard }}
+{{- end }}
+{{- end -}}
+
+{{- define "stockpile.catalogueSelectorLabels" -}}
+{{ include "stockpile.selectorLabels" . }}
+app.kubernetes.io/component: catalogue
+{{- end -}}
+
+{{- define "stockpile.etcdSelectorLabels" -}}
+{{ include "stockpile.selectorLabels" . }}
+app.kubernetes.io/component: etcd
+{{- end -}}
+
+{{/* Values helpers --------------------------------------------------------------------------- */}}
+
+{{- define "stockpile.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* etcd endpoints as the comma list the binaries take. */}}
+{{- define "stockpile.etcdEndpoints" -}}
+{{- if .Values.etcd.embedded.enabled -}}
+{{- $fullname := include "stockpile.fullname" . -}}
+{{- printf "%s-etcd.%s.svc:2379" $fullname .Release.Namespace -}}
+{{- else -}}
+{{- join "," .Values.etcd.endpoints -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A level's settings: levelDefaults overlaid with the level's own block (shards excluded). */}}
+{{- define "stockpile.levelConfig" -}}
+{{- $defaults := deepCopy .root.Values.levelDefaults -}}
+{{- $own := omit (get .root.Values.levels .level) "shards" "enabled" -}}
+{{- toYaml (mergeOverwrite $defaults (deepCopy $own)) -}}
+{{- end -}}
+
+{{/* Region code length of each level. */}}
+{{- define "stockpile.levelCodeLength" -}}
+{{- get (dict "province" 2 "city" 4 "county" 6 "township" 9 "village" 12) . -}}
+{{- end -}}
+
+{{/* The reference-data volume, or nothing when the data comes from the image. */}}
+{{- define "stockpile.referenceDataVolume" -}}
+{{- $rd := .Values.referenceData -}}
+{{- if eq $rd.source "persistentVolumeClaim" -}}
+- name: reference-data
+  persistentVolumeClaim:
+    claimName: {{ $rd.persistentVolumeClaim.claimName }}
+    readOnly: true
+{{- else if eq $rd.source "hostPath" -}}
+- name: reference-data
+  hostPath:
+    path: {{ $rd.hostPath.path }}
+    type: Directory
+{{- end -}}
+{{- end -}}
+
+{{- define "stockpile.referenceDataMount" -}}
+{{- if ne .Values.referenceData.source "image" -}}
+- name: reference-data
+  mountPath: /reference-data
+  readOnly: true
+{{- end -}}
+{{- end -}}
+
+{{- define "stockpile.referenceDataPath" -}}
+{{- if eq .Values.referenceData.source "image" -}}
+{{- .Values.referenceData.imagePath -}}
+{{- else -}}
+/reference-data
+{{- end -}}
+{{- end -}}
+
+{{/* Environment every Stockpile container gets: its identity and the shared config. */}}
+{{- define "stockpile.commonEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef: {fieldPath: metadata.name}
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef: {fieldPath: metadata.namespace}
+- name: POD_IP
+  valueFrom:
+    fieldRef: {fieldPath: status.podIP}
+- name: STOCKPILE_ETCD_ENDPOINTS
+  valueFrom:
+    configMapKeyRef:
+      name: {{ include "stockpile.fullname" . }}-config
+      key: etcd-endpoints
+{{- end -}}
+
+{{/* gRPC probes on the health service. Call with (dict "root" $ "port" 7500 "service" ""). */}}
+{{- define "stockpile.grpcProbes" -}}
+{{- $p := .root.Values.probes -}}
+startupProbe:
+  grpc: {port: {{ .port }}{{ with .service }}, service: {{ . | quote }}{{ end }}}
+  periodSeconds: {{ $p.startup.periodSeconds }}
+  failureThreshold: {{ $p.startup.failureThreshold }}
+readinessProbe:
+  grpc: {port: {{ .port }}{{ with .service }}, service: {{ . | quote }}{{ end }}}
+  periodSeconds: {{ $p.readiness.periodSeconds }}
+  failureThreshold: {{ $p.readiness.failureThreshold }}
+livenessProbe:
+  grpc: {port: {{ .port }}}
+  periodSeconds: {{ $p.liveness.periodSeconds }}
+  failureThreshold: {{ $p.liveness.failureThreshold }}
+{{- end -}}
+
+{{/* Validation: fails the render with every problem found in the values ---------------------- */}}
+
+{{- define "stockpile.validateValues" -}}
+{{- $errors := list -}}
+{{- $anyLevel := false -}}
+{{- range $level := list "province" "city" "county" "township" "village" -}}
+{{- $cfg := get $.Values.levels $level -}}
+{{- if and $cfg $cfg.enabled -}}
+{{- $anyLevel = true -}}
+{{- $errors = concat $errors (include "stockpile.validateLevel" (dict "level" $level "cfg" $cfg) | fromYaml).errors -}}
+{{- end -}}
+{{- end -}}
+{{- if not $anyLevel -}}
+{{- $errors = append $errors "levels: enable at least one level" -}}
+{{- end -}}
+{{- $etcd := .Values.etcd -}}
+{{- if and $etcd.embedded.enabled $etcd.endpoints -}}
+{{- $errors = append $errors "etcd: set either etcd.endpoints or etcd.embedded.enabled, not both" -}}
+{{- end -}}
+{{- if and (not $etcd.embedded.enabled) (not $etcd.endpoints) -}}
+{{- $errors = append $errors "etcd: no etcd: set etcd.endpoints or etcd.embedded.enabled=true" -}}
+{{- end -}}
+{{- if and $etcd.embedded.enabled (eq (mod (int $etcd.embedded.replicas) 2) 0) -}}
+{{- $errors = append $errors (printf "etcd.embedded.replicas=%v: an etcd cluster needs an odd member count" $etcd.embedded.replicas) -}}
+{{- end -}}
+{{- $rd := .Values.referenceData -}}
+{{- if and (eq $rd.source "persistentVolumeClaim") (not $rd.persistentVolumeClaim.claimName) -}}
+{{- $errors = append $errors "referenceData: source persistentVolumeClaim needs persistentVolumeClaim.claimName" -}}
+{{- end -}}
+{{- if and (eq $rd.source "hostPath") (not $rd.hostPath.path) -}}
+{{- $errors = append $errors "referenceData: source hostPath needs hostPath.path" -}}
+{{- end -}}
+{{- if $errors -}}
+{{- fail (printf "\n\nstockpile: invalid values:\n  - %s" (join "\n  - " $errors)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Returns YAML {errors: [...]} for one level: shard names, prefixes, and no overlap. */}}
+{{- define "stockpile.validateLevel" -}}
+{{- $errors := list -}}
+{{- $maxLen := int (include "stockpile.levelCodeLength" .level) -}}
+{{- $names := dict -}}
+{{- $owner := dict -}}
+{{- if not .cfg.shards -}}
+{{- $errors = append $errors (printf "levels.%s: enabled but has no shards" .level) -}}
+{{- end -}}
+{{- range $shard := .cfg.shards -}}
+{{- $where := printf "levels.%s.shards[%s]" $.level (toString $shard.name) -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$" (toString $shard.name)) -}}
+{{- $errors = append $errors (printf "%s: name must be a DNS label of at most 15 characters" $where) -}}
+{{- end -}}
+{{- if hasKey $names (toString $shard.name) -}}
+{{- $errors = append $errors (printf "%s: duplicate shard name" $where) -}}
+{{- end -}}
+{{- $_ := set $names (toString $shard.name) true -}}
+{{- if not $shard.regions -}}
+{{- $errors = append $errors (printf "%s: no regions" $where) -}}
+{{- end -}}
+{{- range $prefix := $shard.regions -}}
+{{- $p := toString $prefix -}}
+{{- if or (not (regexMatch "^[0-9]+$" $p)) (gt (len $p) $maxLen) -}}
+{{- $errors = append $errors (printf "%s: region prefix %q must be 1-%d digits" $where $p $maxLen) -}}
+{{- end -}}
+{{- range $other, $otherShard := $owner -}}
+{{- if or (hasPrefix $other $p) (hasPrefix $p $other) -}}
+{{- $errors = append $errors (printf "%s: region prefix %q overlaps %q of shard %s (one writer per warehouse)" $where $p $other $otherShard) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $owner $p (toString $shard.name) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "errors" $errors) -}}
+{{- end -}}
