@@ -1,0 +1,137 @@
+#include "tools/stockctl/cli_util.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/common/validation.h"
+
+namespace stockpile::stockctl {
+namespace {
+
+namespace v1 = stockpile::v1;
+
+// Looks `word` up among an enum's value names after stripping their common prefix.
+template <typename Enum, typename Parser>
+absl::StatusOr<Enum> ParseEnumWord(absl::string_view flag, absl::string_view word,
+                                   absl::string_view prefix, const google::protobuf::EnumDescriptor* d,
+                                   Parser parse) {
+  const std::string wanted = absl::StrCat(prefix, absl::AsciiStrToUpper(word));
+  Enum value;
+  if (!word.empty() && parse(wanted, &value) && static_cast<int>(value) != 0) return value;
+  std::string choices;
+  for (int i = 1; i < d->value_count(); ++i) {
+    absl::string_view name = d->value(i)->name();
+    absl::ConsumePrefix(&name, prefix);
+    absl::StrAppend(&choices, i > 1 ? ", " : "", absl::AsciiStrToLower(name));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, " must be one of ", choices, "; got \"", word, "\""));
+}
+
+}  // namespace
+
+absl::StatusOr<google::protobuf::Timestamp> ParseTimeArg(absl::string_view flag,
+                                                         absl::string_view text) {
+  google::protobuf::Timestamp ts;
+  if (text.size() == 10) {
+    auto days = common::ParseDate(flag, text);
+    if (!days.ok()) return days.status();
+    std::tm tm{};
+    tm.tm_year = std::stoi(std::string(text.substr(0, 4))) - 1900;
+    tm.tm_mon = std::stoi(std::string(text.substr(5, 2))) - 1;
+    tm.tm_mday = std::stoi(std::string(text.substr(8, 2)));
+    tm.tm_isdst = -1;
+    ts.set_seconds(static_cast<int64_t>(std::mktime(&tm)));
+    return ts;
+  }
+  if (!google::protobuf::util::TimeUtil::FromString(std::string(text), &ts)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, " must be RFC 3339 (2024-05-01T08:00:00Z) or YYYY-MM-DD; got \"", text, "\""));
+  }
+  return ts;
+}
+
+std::string NewRequestId() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char when[32];
+  std::strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &utc);
+  std::random_device device;
+  std::mt19937_64 rng((static_cast<uint64_t>(device()) << 32) ^ device());
+  char random[17];
+  std::snprintf(random, sizeof(random), "%016llx", static_cast<unsigned long long>(rng()));
+  return absl::StrCat("stockctl-", when, "-", random);
+}
+
+absl::StatusOr<std::string> WarehouseNameArg(absl::string_view text) {
+  absl::string_view code = text;
+  absl::ConsumePrefix(&code, "warehouses/");
+  auto region = common::RegionOfWarehouseCode(code);
+  if (!region.ok()) return region.status();
+  return common::WarehouseName(code);
+}
+
+absl::StatusOr<v1::WarehouseKind> ParseKind(absl::string_view word) {
+  return ParseEnumWord<v1::WarehouseKind>("--kind", word, "WAREHOUSE_KIND_",
+                                          v1::WarehouseKind_descriptor(), v1::WarehouseKind_Parse);
+}
+
+absl::StatusOr<v1::WarehouseStatus> ParseWarehouseStatus(absl::string_view word) {
+  return ParseEnumWord<v1::WarehouseStatus>("--status", word, "WAREHOUSE_STATUS_",
+                                            v1::WarehouseStatus_descriptor(),
+                                            v1::WarehouseStatus_Parse);
+}
+
+absl::StatusOr<v1::ReserveMode> ParseReserveMode(absl::string_view word) {
+  return ParseEnumWord<v1::ReserveMode>("--mode", word, "RESERVE_MODE_",
+                                        v1::ReserveMode_descriptor(), v1::ReserveMode_Parse);
+}
+
+absl::StatusOr<v1::HoldState> ParseHoldState(absl::string_view word) {
+  return ParseEnumWord<v1::HoldState>("--state", word, "HOLD_STATE_", v1::HoldState_descriptor(),
+                                      v1::HoldState_Parse);
+}
+
+absl::StatusOr<v1::HoldLot> ParseHoldLot(absl::string_view text) {
+  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  v1::HoldLot lot;
+  int64_t quantity = 0;
+  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() ||
+      !absl::SimpleAtoi(parts[1], &quantity)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--lot must be LOT:QUANTITY[:YYYY-MM-DD]; got \"", text, "\""));
+  }
+  lot.set_lot(parts[0]);
+  lot.set_quantity(quantity);
+  if (parts.size() == 3) lot.set_expiry_date(parts[2]);
+  return lot;
+}
+
+absl::StatusOr<v1::HoldLot> ParseDeliveredLot(absl::string_view text) {
+  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  v1::HoldLot lot;
+  int64_t shipped = 0, received = 0;
+  if (parts.size() < 3 || parts.size() > 4 || parts[0].empty() ||
+      !absl::SimpleAtoi(parts[1], &shipped) || !absl::SimpleAtoi(parts[2], &received)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--lot must be LOT:SHIPPED:RECEIVED[:YYYY-MM-DD]; got \"", text, "\""));
+  }
+  lot.set_lot(parts[0]);
+  lot.set_quantity(shipped);
+  lot.set_received(received);
+  if (parts.size() == 4) lot.set_expiry_date(parts[3]);
+  return lot;
+}
+
+}  // namespace stockpile::stockctl

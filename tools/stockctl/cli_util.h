@@ -1,0 +1,37 @@
+#pragma once
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "stockpile/v1/stock.pb.h"
+#include "stockpile/v1/warehouse.pb.h"
+
+namespace stockpile::stockctl {
+
+// RFC 3339 ("2024-05-01T08:00:00Z", "2024-05-01T16:00:00+08:00") or a date "YYYY-MM-DD",
+// which means 00:00 of that day in the local time zone (TZ).
+absl::StatusOr<google::protobuf::Timestamp> ParseTimeArg(absl::string_view flag,
+                                                         absl::string_view text);
+
+// A request id unique enough for one operator: "stockctl-<utc time>-<random hex>".
+std::string NewRequestId();
+
+// Accepts a code ("4201-W001") or a name ("warehouses/4201-W001"); returns the name.
+absl::StatusOr<std::string> WarehouseNameArg(absl::string_view text);
+
+// Enum words as typed on the command line ("government", "active", "contract", ...).
+absl::StatusOr<stockpile::v1::WarehouseKind> ParseKind(absl::string_view word);
+absl::StatusOr<stockpile::v1::WarehouseStatus> ParseWarehouseStatus(absl::string_view word);
+absl::StatusOr<stockpile::v1::ReserveMode> ParseReserveMode(absl::string_view word);
+absl::StatusOr<stockpile::v1::HoldState> ParseHoldState(absl::string_view word);
+
+// "LOT:QTY[:EXPIRY]" -> HoldLot (for --lot on hold, receive-transfer, confirm-delivery).
+absl::StatusOr<stockpile::v1::HoldLot> ParseHoldLot(absl::string_view text);
+
+// "LOT:SHIPPED:RECEIVED[:YYYY-MM-DD]" -> HoldLot (receive-transfer, confirm-delivery).
+absl::StatusOr<stockpile::v1::HoldLot> ParseDeliveredLot(absl::string_view text);
+
+}  // namespace stockpile::stockctl

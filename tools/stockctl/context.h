@@ -1,0 +1,75 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "stockpile/v1/level_service.grpc.pb.h"
+#include "tools/stockctl/output/render.h"
+
+namespace CLI {
+class App;
+}
+
+namespace stockpile::stockctl {
+
+struct GlobalOptions {
+  std::string server;
+  std::string actor;
+  std::string request_id;  // empty: generate one per invocation
+  bool json = false;
+  double timeout_seconds = 10;
+};
+
+// What every command needs: the stub, deadlines, the actor and request id, and output.
+class Context {
+ public:
+  GlobalOptions& options() { return options_; }
+  bool json() const { return options_.json; }
+
+  v1::LevelService::Stub& stub();
+  // A fresh ClientContext whose deadline is --timeout from now.
+  std::unique_ptr<grpc::ClientContext> NewCall() const;
+
+  // The mutation's request id: --request-id, or one generated for this invocation and
+  // announced ("request-id: ..." on stdout, or on stderr with --json) so a retry can reuse it.
+  const std::string& RequestId();
+  const std::string& actor() const { return options_.actor; }
+
+  // Prints a rendering (human) or JSON to stdout.
+  void Print(const std::string& human, const std::string& json_text) const;
+
+  // Prints "stockctl: <CODE>: <message>" on stderr and returns the exit code for it.
+  int Fail(const grpc::Status& status);
+  // Local argument errors (exit code 1).
+  int UsageError(const std::string& message) const;
+  int UsageError(const absl::Status& status) const {
+    return UsageError(std::string(status.message()));
+  }
+
+ private:
+  GlobalOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::LevelService::Stub> stub_;
+  std::string request_id_;
+};
+
+// Calls one unary RPC with the --timeout deadline.
+template <typename Request, typename Response>
+grpc::Status Call(Context& ctx,
+                  grpc::Status (v1::LevelService::Stub::*method)(grpc::ClientContext*,
+                                                                 const Request&, Response*),
+                  const Request& request, Response* response) {
+  auto call = ctx.NewCall();
+  return (ctx.stub().*method)(call.get(), request, response);
+}
+
+// Leaf subcommand -> what it does (returns the exit code).
+using Action = std::function<int()>;
+using ActionMap = std::map<const CLI::App*, Action>;
+
+}  // namespace stockpile::stockctl

@@ -1,0 +1,294 @@
+#include "tools/stockctl/csv_import.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/common/status_macros.h"
+#include "services/common/validation.h"
+
+namespace stockpile::stockctl {
+namespace {
+
+namespace v1 = stockpile::v1;
+
+struct CsvParser {
+  absl::string_view text;
+  size_t pos = 0;
+  int line = 1;
+
+  // Reads one record starting at `pos`; returns false at the end of input.
+  absl::StatusOr<bool> Next(CsvRecord& record) {
+    if (pos >= text.size()) return false;
+    record = CsvRecord{line, {}};
+    std::string field;
+    bool quoted = false;
+    while (pos < text.size()) {
+      const char c = text[pos++];
+      if (quoted) {
+        if (c == '"' && pos < text.size() && text[pos] == '"') {
+          field += '"';
+          ++pos;
+        } else if (c == '"') {
+          quoted = false;
+        } else {
+          if (c == '\n') ++line;
+          field += c;
+        }
+      } else if (c == '"' && field.empty()) {
+        quoted = true;
+      } else if (c == ',') {
+        record.fields.push_back(std::move(field));
+        field.clear();
+      } else if (c == '\n' || c == '\r') {
+        if (c == '\r' && pos < text.size() && text[pos] == '\n') ++pos;
+        ++line;
+        break;
+      } else {
+        field += c;
+      }
+    }
+    if (quoted) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", record.line, ": quoted field is never closed"));
+    }
+    record.fields.push_back(std::move(field));
+    return true;
+  }
+};
+
+struct Columns {
+  std::map<std::string, size_t> index;  // lower-case name -> position
+
+  std::string Get(const CsvRecord& record, const std::string& name) const {
+    auto it = index.find(name);
+    if (it == index.end() || it->second >= record.fields.size()) return "";
+    return std::string(absl::StripAsciiWhitespace(record.fields[it->second]));
+  }
+};
+
+absl::StatusOr<Columns> ReadHeader(ImportKind kind, const CsvRecord& header) {
+  const std::vector<std::string> required =
+      kind == ImportKind::kReceipts ? std::vector<std::string>{"warehouse", "item", "quantity"}
+                                    : std::vector<std::string>{"warehouse", "item", "counted"};
+  const std::set<std::string> known =
+      kind == ImportKind::kReceipts
+          ? std::set<std::string>{"warehouse", "item", "lot", "expiry_date", "quantity", "note"}
+          : std::set<std::string>{"warehouse", "item", "lot", "expiry_date", "counted", "reason"};
+  Columns columns;
+  for (size_t i = 0; i < header.fields.size(); ++i) {
+    std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(header.fields[i]));
+    if (!known.count(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "line ", header.line, ": unknown column \"", name, "\"; expected ",
+          absl::StrJoin(known, ",")));
+    }
+    if (!columns.index.emplace(name, i).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", header.line, ": column \"", name, "\" appears twice"));
+    }
+  }
+  for (const auto& name : required) {
+    if (!columns.index.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", header.line, ": required column \"", name, "\" is missing"));
+    }
+  }
+  return columns;
+}
+
+absl::StatusOr<std::string> CheckWarehouse(const std::string& value) {
+  if (value.empty()) return absl::InvalidArgumentError("warehouse is required");
+  absl::string_view code = value;
+  absl::ConsumePrefix(&code, "warehouses/");  // a code or a resource name
+  auto region = common::RegionOfWarehouseCode(code);
+  if (!region.ok()) return region.status();
+  return common::WarehouseName(code);
+}
+
+absl::StatusOr<int64_t> ParseQuantity(absl::string_view field, const std::string& value,
+                                      bool allow_zero) {
+  int64_t q = 0;
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  if (!absl::SimpleAtoi(value, &q)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must be a whole number; got \"", value.substr(0, 40), "\""));
+  }
+  if (allow_zero && q == 0) return q;
+  if (q < 0 && allow_zero) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must not be negative; got ", q));
+  }
+  RETURN_IF_ERROR(common::CheckPositiveQuantity(field, q));
+  return q;
+}
+
+// Item code, and lot / expiry as the item's shelf life requires.
+absl::Status CheckItemLot(const std::string& item, const std::string& lot,
+                          const std::string& expiry, const ItemCatalogue* items) {
+  RETURN_IF_ERROR(common::CheckId("item", item, /*required=*/true));
+  RETURN_IF_ERROR(common::CheckId("lot", lot, /*required=*/false));
+  if (!expiry.empty()) RETURN_IF_ERROR(common::ParseDate("expiry_date", expiry).status());
+  if (items == nullptr) return absl::OkStatus();
+  auto it = items->find(item);
+  if (it == items->end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown item \"", item, "\""));
+  }
+  if (it->second > 0 && (lot.empty() || expiry.empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "item ", item, " has a shelf life: lot and expiry_date are required"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Operation> ReceiptRow(const Columns& cols, const CsvRecord& r,
+                                         const ItemCatalogue* items) {
+  v1::Operation op;
+  v1::ReceiveOp* receive = op.mutable_receive();
+  ASSIGN_OR_RETURN(*receive->mutable_warehouse(), CheckWarehouse(cols.Get(r, "warehouse")));
+  receive->set_item(cols.Get(r, "item"));
+  receive->set_lot(cols.Get(r, "lot"));
+  receive->set_expiry_date(cols.Get(r, "expiry_date"));
+  RETURN_IF_ERROR(CheckItemLot(receive->item(), receive->lot(), receive->expiry_date(), items));
+  ASSIGN_OR_RETURN(int64_t q, ParseQuantity("quantity", cols.Get(r, "quantity"), false));
+  receive->set_quantity(q);
+  receive->set_note(cols.Get(r, "note"));
+  RETURN_IF_ERROR(common::CheckText("note", receive->note(), common::kMaxTextLength, false));
+  return op;
+}
+
+absl::StatusOr<v1::Operation> StocktakeRow(const Columns& cols, const CsvRecord& r,
+                                           const ItemCatalogue* items) {
+  v1::Operation op;
+  v1::StocktakeOp* take = op.mutable_stocktake();
+  ASSIGN_OR_RETURN(*take->mutable_warehouse(), CheckWarehouse(cols.Get(r, "warehouse")));
+  take->set_item(cols.Get(r, "item"));
+  v1::StocktakeCount* count = take->add_counts();
+  count->set_lot(cols.Get(r, "lot"));
+  count->set_expiry_date(cols.Get(r, "expiry_date"));
+  // A shelf-life item's count must name its lot; others are counted against "DEFAULT".
+  const bool shelf_life = items != nullptr && items->count(take->item()) &&
+                          items->at(take->item()) > 0;
+  if (!shelf_life && count->lot().empty()) count->set_lot("DEFAULT");
+  if (shelf_life && count->lot().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("item ", take->item(), " has a shelf life: lot is required"));
+  }
+  RETURN_IF_ERROR(CheckItemLot(take->item(), count->lot(), "", nullptr));
+  if (!count->expiry_date().empty()) {
+    RETURN_IF_ERROR(common::ParseDate("expiry_date", count->expiry_date()).status());
+  }
+  if (items != nullptr && !items->count(take->item())) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown item \"", take->item(), "\""));
+  }
+  ASSIGN_OR_RETURN(int64_t counted, ParseQuantity("counted", cols.Get(r, "counted"), true));
+  count->set_counted(counted);
+  take->set_reason(cols.Get(r, "reason"));
+  RETURN_IF_ERROR(common::CheckText("reason", take->reason(), common::kMaxTextLength, false));
+  return op;
+}
+
+bool IsBlank(const CsvRecord& record) {
+  return std::all_of(record.fields.begin(), record.fields.end(), [](const std::string& f) {
+    return absl::StripAsciiWhitespace(f).empty();
+  });
+}
+
+// Two counts of the same lot in one sheet would make the second silently win.
+std::string StocktakeKey(const v1::Operation& op) {
+  const auto& take = op.stocktake();
+  return absl::StrCat(take.warehouse(), "|", take.item(), "|", take.counts(0).lot());
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<CsvRecord>> ParseCsv(absl::string_view text) {
+  if (absl::StartsWith(text, "\xEF\xBB\xBF")) text.remove_prefix(3);
+  CsvParser parser{text};
+  std::vector<CsvRecord> records;
+  CsvRecord record;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, parser.Next(record));
+    if (!more) break;
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+std::string CsvEscape(absl::string_view field) {
+  if (field.find_first_of(",\"\r\n") == absl::string_view::npos) return std::string(field);
+  std::string out = "\"";
+  for (char c : field) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+absl::StatusOr<PreparedImport> PrepareImport(ImportKind kind, absl::string_view csv_text,
+                                             const ItemCatalogue* items) {
+  ASSIGN_OR_RETURN(std::vector<CsvRecord> records, ParseCsv(csv_text));
+  if (records.empty()) return absl::InvalidArgumentError("the file is empty: no header row");
+  ASSIGN_OR_RETURN(Columns columns, ReadHeader(kind, records[0]));
+  PreparedImport prepared;
+  std::map<std::string, int> first_line_of_lot;
+  for (size_t i = 1; i < records.size(); ++i) {
+    const CsvRecord& record = records[i];
+    if (IsBlank(record)) continue;
+    if (record.fields.size() != records[0].fields.size()) {
+      prepared.errors.push_back({record.line, absl::StrCat("expected ", records[0].fields.size(),
+                                                           " fields, got ", record.fields.size())});
+      continue;
+    }
+    auto op = kind == ImportKind::kReceipts ? ReceiptRow(columns, record, items)
+                                            : StocktakeRow(columns, record, items);
+    if (!op.ok()) {
+      prepared.errors.push_back({record.line, std::string(op.status().message())});
+      continue;
+    }
+    if (kind == ImportKind::kStocktake) {
+      auto [it, fresh] = first_line_of_lot.emplace(StocktakeKey(*op), record.line);
+      if (!fresh) {
+        prepared.errors.push_back(
+            {record.line, absl::StrCat("the same lot is already counted on line ", it->second)});
+        continue;
+      }
+    }
+    prepared.rows.push_back({record.line, *std::move(op)});
+  }
+  return prepared;
+}
+
+std::string ImportBaseRequestId(ImportKind kind, absl::string_view csv_text,
+                                absl::string_view user_request_id) {
+  if (!user_request_id.empty()) return std::string(user_request_id);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(csv_text.data(), csv_text.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < 12 && i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xF];
+  }
+  return absl::StrCat("import-", kind == ImportKind::kReceipts ? "receipts-" : "stocktake-", hex);
+}
+
+std::string ChunkRequestId(absl::string_view base, size_t chunk_number) {
+  return absl::StrCat(base, "-c", chunk_number);
+}
+
+std::string RowRequestId(absl::string_view base, size_t chunk_number, int line) {
+  return absl::StrCat(base, "-c", chunk_number, "-l", line);
+}
+
+}  // namespace stockpile::stockctl

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "stockpile/v1/level_service.pb.h"
+
+namespace stockpile::stockctl {
+
+// One CSV record and the 1-based line it starts on (quoted fields may span lines).
+struct CsvRecord {
+  int line = 0;
+  std::vector<std::string> fields;
+};
+
+// RFC 4180 CSV: commas, "quoted" fields with "" escapes and embedded newlines, LF or CRLF,
+// an optional UTF-8 byte-order mark. An unterminated quote is an error naming its line.
+absl::StatusOr<std::vector<CsvRecord>> ParseCsv(absl::string_view text);
+
+// Quotes a field when it holds a comma, quote or newline.
+std::string CsvEscape(absl::string_view field);
+
+enum class ImportKind { kReceipts, kStocktake };
+
+// Item code -> shelf life in months (0: no expiry). From ListItems; lets rows be checked locally.
+using ItemCatalogue = std::map<std::string, int32_t>;
+
+struct ImportRow {
+  int line = 0;
+  stockpile::v1::Operation op;
+};
+
+struct RowError {
+  int line = 0;
+  std::string error;
+};
+
+// The file after local checks: good rows become operations, bad ones errors.
+struct PreparedImport {
+  std::vector<ImportRow> rows;
+  std::vector<RowError> errors;
+};
+
+// Parses and checks every row. Only a problem with the file as a whole (unterminated quote,
+// missing or unknown header columns) is an error; a bad row lands in `errors` with its line.
+// `items` may be null: item codes are then checked by the server only.
+absl::StatusOr<PreparedImport> PrepareImport(ImportKind kind, absl::string_view csv_text,
+                                             const ItemCatalogue* items);
+
+// Request ids. The base is the user's --request-id or "import-<kind>-<hash of the file>", so
+// re-running the same import reuses every id and the server applies nothing twice.
+std::string ImportBaseRequestId(ImportKind kind, absl::string_view csv_text,
+                                absl::string_view user_request_id);
+std::string ChunkRequestId(absl::string_view base, size_t chunk_number);
+std::string RowRequestId(absl::string_view base, size_t chunk_number, int line);
+
+}  // namespace stockpile::stockctl

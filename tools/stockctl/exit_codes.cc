@@ -1,0 +1,67 @@
+#include "tools/stockctl/exit_codes.h"
+
+namespace stockpile::stockctl {
+
+int ExitCodeFor(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return kExitOk;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return kExitRefused;
+    case grpc::StatusCode::NOT_FOUND:
+      return kExitNotFound;
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return kExitDenied;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::ABORTED:
+      return kExitRetryable;
+    default:
+      return kExitOther;
+  }
+}
+
+std::string StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "CODE_" + std::to_string(static_cast<int>(code));
+  }
+}
+
+const char* ExitCodeHelp() {
+  return "Exit codes:\n"
+         "  0  ok\n"
+         "  1  usage error (bad flags or arguments, unreadable input file)\n"
+         "  2  the server refused the request (INVALID_ARGUMENT, FAILED_PRECONDITION,\n"
+         "     OUT_OF_RANGE, ALREADY_EXISTS)\n"
+         "  3  not found (NOT_FOUND)\n"
+         "  4  permission denied (PERMISSION_DENIED, UNAUTHENTICATED)\n"
+         "  5  server unavailable or deadline exceeded (UNAVAILABLE, DEADLINE_EXCEEDED,\n"
+         "     ABORTED): retry with the same --request-id\n"
+         "  6  import finished with some bad rows\n"
+         "  7  other errors\n"
+         "Errors are printed on stderr as 'stockctl: <CODE>: <message>'.\n"
+         "Environment: STOCKPILE_SERVER (default --server), STOCKPILE_ACTOR (default --actor).";
+}
+
+}  // namespace stockpile::stockctl

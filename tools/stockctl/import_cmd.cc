@@ -1,0 +1,160 @@
+// import receipts FILE.csv | import stocktake FILE.csv
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "services/common/validation.h"
+#include "tools/stockctl/commands.h"
+#include "tools/stockctl/csv_import.h"
+#include "tools/stockctl/exit_codes.h"
+#include "tools/stockctl/import_runner.h"
+#include "tools/stockctl/output/progress.h"
+#include "tools/stockctl/output/table.h"
+
+namespace stockpile::stockctl {
+namespace {
+
+struct ImportFlags {
+  std::string file;
+  std::string errors_out;
+  size_t chunk_size = 1000;
+  bool no_progress = false;
+};
+
+// A redrawn bar on a terminal; otherwise a plain line at most every two seconds and at the end.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO) == 1) {}
+
+  void operator()(size_t done, size_t total) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (tty_) {
+      std::cerr << "\r" << ProgressBar(done, total) << (done == total ? "\n" : "") << std::flush;
+      return;
+    }
+    if (done == total || now - last_ >= std::chrono::seconds(2)) {
+      std::cerr << "import: " << done << "/" << total << " rows sent\n";
+      last_ = now;
+    }
+  }
+
+ private:
+  bool enabled_;
+  bool tty_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+absl::StatusOr<ItemCatalogue> FetchItems(Context& ctx) {
+  v1::ListItemsResponse items;
+  grpc::Status status =
+      Call(ctx, &v1::LevelService::Stub::ListItems, v1::ListItemsRequest(), &items);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        status.error_message());
+  }
+  ItemCatalogue catalogue;
+  for (const auto& item : items.items()) catalogue[item.code()] = item.shelf_life_months();
+  return catalogue;
+}
+
+bool WriteErrors(const std::string& path, const std::vector<RowError>& errors) {
+  std::ofstream out(path);
+  out << "line,error\n";
+  for (const auto& e : errors) out << e.line << "," << CsvEscape(e.error) << "\n";
+  return static_cast<bool>(out);
+}
+
+void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary& s) {
+  if (ctx.json()) {
+    nlohmann::json doc{{"request_id", base_id}, {"rows_ok", s.rows_ok},
+                       {"rows_failed", s.rows_failed}, {"rows_not_sent", s.rows_not_sent},
+                       {"errors", nlohmann::json::array()}};
+    for (const auto& e : s.errors) doc["errors"].push_back({{"line", e.line}, {"error", e.error}});
+    std::cout << doc.dump() << "\n";
+    return;
+  }
+  std::cout << "rows ok: " << s.rows_ok << "\nrows failed: " << s.rows_failed << "\n";
+  if (s.rows_not_sent > 0) std::cout << "rows not sent: " << s.rows_not_sent << "\n";
+  if (s.errors.empty()) return;
+  Table table({"LINE", "ERROR"});
+  table.AlignRight(0);
+  for (const auto& e : s.errors) table.AddRow({std::to_string(e.line), e.error});
+  std::cout << "\n" << table.Render();
+}
+
+int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
+  std::ifstream in(f.file, std::ios::binary);
+  if (!in) return ctx.UsageError("cannot read " + f.file);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string& user_id = ctx.options().request_id;
+  if (!user_id.empty()) {
+    auto ok = common::CheckId("--request-id", user_id, true);
+    if (!ok.ok() || user_id.size() > 96) {
+      return ctx.UsageError("--request-id for an import: 1-96 of [A-Za-z0-9._:-]");
+    }
+  }
+  auto items = FetchItems(ctx);
+  if (!items.ok()) {
+    return ctx.Fail(grpc::Status(static_cast<grpc::StatusCode>(items.status().code()),
+                                 std::string(items.status().message())));
+  }
+  auto prepared = PrepareImport(kind, text.str(), &*items);
+  if (!prepared.ok()) return ctx.UsageError(f.file + ": " + std::string(prepared.status().message()));
+  const std::string base_id = ImportBaseRequestId(kind, text.str(), user_id);
+  (ctx.json() ? std::cerr : std::cout) << "request-id: " << base_id << "\n";
+
+  ImportRunner::Options options{base_id, ctx.actor(), f.chunk_size, 3,
+                                [](int attempt) {
+                                  std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
+                                }};
+  ProgressPrinter progress(!f.no_progress);
+  ImportRunner runner(
+      options,
+      [&ctx](const v1::ApplyBatchRequest& request) {
+        v1::ApplyBatchResponse response;
+        return Call(ctx, &v1::LevelService::Stub::ApplyBatch, request, &response);
+      },
+      [&progress](size_t done, size_t total) { progress(done, total); });
+  const ImportSummary summary = runner.Run(*prepared);
+  PrintSummary(ctx, base_id, summary);
+  if (!f.errors_out.empty() && !WriteErrors(f.errors_out, summary.errors)) {
+    std::cerr << "stockctl: could not write " << f.errors_out << "\n";
+  }
+  if (!summary.fatal.ok()) return ctx.Fail(summary.fatal);
+  return summary.rows_failed > 0 ? kExitImportBadRows : kExitOk;
+}
+
+void AddImportFlags(CLI::App* cmd, ImportFlags& f) {
+  cmd->add_option("--errors-out", f.errors_out, "Write the per-row errors as CSV (line,error)");
+  cmd->add_option("--chunk-size", f.chunk_size, "Operations per ApplyBatch (1-1000)")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_flag("--no-progress", f.no_progress, "No progress output on stderr");
+}
+
+}  // namespace
+
+void AddImportCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
+  auto receipts = std::make_shared<ImportFlags>();
+  auto stocktake = std::make_shared<ImportFlags>();
+  auto* import = app.add_subcommand("import", "Import a CSV receipt list or stocktake sheet");
+  auto* r = import->add_subcommand(
+      "receipts", "CSV columns: warehouse,item,lot,expiry_date,quantity,note");
+  r->add_option("file", receipts->file, "CSV file with a header row")->required();
+  AddImportFlags(r, *receipts);
+  actions[r] = [&ctx, receipts] { return Import(ctx, ImportKind::kReceipts, *receipts); };
+  auto* s = import->add_subcommand(
+      "stocktake", "CSV columns: warehouse,item,lot,expiry_date,counted,reason");
+  s->add_option("file", stocktake->file, "CSV file with a header row")->required();
+  AddImportFlags(s, *stocktake);
+  actions[s] = [&ctx, stocktake] { return Import(ctx, ImportKind::kStocktake, *stocktake); };
+}
+
+}  // namespace stockpile::stockctl

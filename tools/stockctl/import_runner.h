@@ -1,0 +1,61 @@
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "stockpile/v1/level_service.pb.h"
+#include "tools/stockctl/csv_import.h"
+
+namespace stockpile::stockctl {
+
+struct ImportSummary {
+  size_t rows_ok = 0;
+  size_t rows_failed = 0;
+  size_t rows_not_sent = 0;  // left over after a fatal error
+  std::vector<RowError> errors;  // sorted by line
+  grpc::Status fatal;  // not OK when the import stopped early (server down, permission, ...)
+};
+
+// Sends prepared rows with ApplyBatch in chunks; a chunk the server rejects as a whole is
+// retried row by row so only the bad rows fail. Retryable errors are retried with the same id.
+class ImportRunner {
+ public:
+  using BatchSender = std::function<grpc::Status(const stockpile::v1::ApplyBatchRequest&)>;
+  using Progress = std::function<void(size_t rows_done, size_t rows_total)>;
+
+  struct Options {
+    std::string base_request_id;
+    std::string actor;
+    size_t chunk_size = 1000;
+    int attempts = 3;  // per request, for UNAVAILABLE / DEADLINE_EXCEEDED / ABORTED
+    std::function<void(int attempt)> backoff;  // sleeps before a retry; none in tests
+  };
+
+  ImportRunner(Options options, BatchSender sender, Progress progress = nullptr);
+
+  ImportSummary Run(const PreparedImport& prepared);
+
+ private:
+  // Returns false when the import must stop (fatal status set in `summary`).
+  bool SendChunk(const std::vector<const ImportRow*>& chunk, size_t chunk_number,
+                 ImportSummary& summary);
+  bool SendRowByRow(const std::vector<const ImportRow*>& chunk, size_t chunk_number,
+                    ImportSummary& summary);
+  grpc::Status SendWithRetries(const stockpile::v1::ApplyBatchRequest& request);
+  void Advance(size_t rows);
+
+  Options options_;
+  BatchSender sender_;
+  Progress progress_;
+  size_t rows_done_ = 0;  // good rows sent (applied or refused) so far
+  size_t total_ = 0;
+};
+
+// True for codes that mean "this request's content was refused" (retrying row by row helps).
+bool IsRowLevelRefusal(grpc::StatusCode code);
+bool IsRetryable(grpc::StatusCode code);
+
+}  // namespace stockpile::stockctl

@@ -1,0 +1,86 @@
+// stockctl: the warehouse staff's client of a level service. Wiring only: flags, commands, run.
+#include <cstdlib>
+#include <iostream>
+
+#include "tools/stockctl/commands.h"
+#include "tools/stockctl/exit_codes.h"
+
+namespace stockpile::stockctl {
+namespace {
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
+  o.server = EnvOr("STOCKPILE_SERVER", "127.0.0.1:7500");
+  o.actor = EnvOr("STOCKPILE_ACTOR", EnvOr("USER", "unknown"));
+  app.add_option("--server", o.server, "Level service HOST:PORT (env STOCKPILE_SERVER)")
+      ->capture_default_str();
+  app.add_flag("--json", o.json, "Machine output: protobuf JSON (lists as arrays)");
+  app.add_option("--actor", o.actor, "Who does this (env STOCKPILE_ACTOR, else $USER)")
+      ->capture_default_str();
+  app.add_option("--timeout", o.timeout_seconds, "Deadline of every call, seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--request-id", o.request_id,
+                 "Idempotency key of a mutation (default: generated and printed; reuse it to "
+                 "retry safely)");
+}
+
+// The most deeply nested subcommand the user named.
+const CLI::App* ChosenCommand(const CLI::App& app) {
+  const CLI::App* current = &app;
+  while (true) {
+    auto chosen = current->get_subcommands();
+    if (chosen.empty()) return current;
+    current = chosen.front();
+  }
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{"stockctl: warehouse staff's client of a Stockpile level service", "stockctl"};
+  app.footer(ExitCodeHelp());
+  app.fallthrough();  // global flags may come after the subcommand
+  app.require_subcommand(1);
+  Context ctx;
+  AddGlobalFlags(app, ctx.options());
+  ActionMap actions;
+  AddWarehouseCommands(app, ctx, actions);
+  AddMovementCommands(app, ctx, actions);
+  AddQuotaCommands(app, ctx, actions);
+  AddQueryCommands(app, ctx, actions);
+  AddWatchCommand(app, ctx, actions);
+  AddImportCommands(app, ctx, actions);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "stockctl: USAGE: " << e.what() << "\nRun with --help for more information.\n";
+    return kExitUsage;
+  }
+  const CLI::App* chosen = ChosenCommand(app);
+  auto it = actions.find(chosen);
+  if (it == actions.end()) {
+    std::cerr << "stockctl: USAGE: '" << chosen->get_name() << "' needs a subcommand\n"
+              << chosen->help();
+    return kExitUsage;
+  }
+  return it->second();
+}
+
+}  // namespace
+}  // namespace stockpile::stockctl
+
+int main(int argc, char** argv) {
+  try {
+    return stockpile::stockctl::Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "stockctl: INTERNAL: " << e.what() << "\n";
+    return stockpile::stockctl::kExitOther;
+  }
+}

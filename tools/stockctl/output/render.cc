@@ -1,0 +1,314 @@
+#include "tools/stockctl/output/render.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tools/stockctl/output/table.h"
+
+namespace stockpile::stockctl {
+namespace {
+
+using google::protobuf::RepeatedPtrField;
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
+
+// "MOVEMENT_TYPE_RECEIVE" -> "receive" (prefix = "MOVEMENT_TYPE_").
+std::string EnumWord(const std::string& full_name, absl::string_view prefix) {
+  absl::string_view word = full_name;
+  absl::ConsumePrefix(&word, prefix);
+  return absl::AsciiStrToLower(word);
+}
+
+std::string Num(int64_t n) { return absl::StrCat(n); }
+
+std::string Signed(int64_t n) { return n > 0 ? absl::StrCat("+", n) : absl::StrCat(n); }
+
+std::string Decimal(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6g", d);
+  return buf;
+}
+
+std::string HoldLots(const RepeatedPtrField<v1::HoldLot>& lots) {
+  std::vector<std::string> parts;
+  for (const auto& lot : lots) {
+    std::string part = absl::StrCat(lot.lot(), ":", lot.quantity());
+    if (lot.received() != 0) absl::StrAppend(&part, " (received ", lot.received(), ")");
+    parts.push_back(part);
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
+}  // namespace
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) return "{}";
+  return out;
+}
+
+std::string FormatTime(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "";
+  google::protobuf::Timestamp whole = t;
+  whole.set_nanos(0);  // seconds are enough on a terminal
+  return google::protobuf::util::TimeUtil::ToString(whole);
+}
+
+std::string ShortWarehouse(const std::string& name) {
+  absl::string_view code = name;
+  absl::ConsumePrefix(&code, "warehouses/");
+  return std::string(code);
+}
+
+std::string RenderWarehouse(const v1::Warehouse& w) {
+  std::string area = Decimal(w.area_m2()) + " m²";
+  if (w.below_standard_area()) area += " (below the level's standard area)";
+  std::string location =
+      absl::StrCat(Decimal(w.location().longitude()), ", ", Decimal(w.location().latitude()));
+  if (w.location_defaulted()) location += " (county seat)";
+  return RenderKeyValues(KeyValues{
+      {"name", w.name()},
+      {"display name", w.display_name()},
+      {"level", EnumWord(v1::Level_Name(w.level()), "LEVEL_")},
+      {"region", w.region_code()},
+      {"kind", EnumWord(v1::WarehouseKind_Name(w.kind()), "WAREHOUSE_KIND_")},
+      {"area", area},
+      {"address", w.address()},
+      {"location", location},
+      {"status", EnumWord(v1::WarehouseStatus_Name(w.status()), "WAREHOUSE_STATUS_")},
+      {"created", FormatTime(w.create_time())},
+      {"updated", FormatTime(w.update_time())},
+  });
+}
+
+std::string RenderWarehouses(const RepeatedPtrField<v1::Warehouse>& list) {
+  Table table({"CODE", "NAME", "LEVEL", "REGION", "KIND", "AREA_M2", "STATUS", "NOTE"});
+  table.AlignRight(5);
+  for (const auto& w : list) {
+    table.AddRow({w.code(), w.display_name(), EnumWord(v1::Level_Name(w.level()), "LEVEL_"),
+                  w.region_code(),
+                  EnumWord(v1::WarehouseKind_Name(w.kind()), "WAREHOUSE_KIND_"),
+                  Decimal(w.area_m2()),
+                  EnumWord(v1::WarehouseStatus_Name(w.status()), "WAREHOUSE_STATUS_"),
+                  w.below_standard_area() ? "below standard area" : ""});
+  }
+  return table.Render();
+}
+
+std::string RenderMovements(const RepeatedPtrField<v1::Movement>& list) {
+  Table table({"ID", "TIME", "TYPE", "WAREHOUSE", "ITEM", "LOT", "EXPIRY", "QTY", "HELD",
+               "ON_HAND_AFTER", "REQUEST_ID", "ACTOR", "NOTE"});
+  table.AlignRight(0).AlignRight(7).AlignRight(8).AlignRight(9);
+  for (const auto& m : list) {
+    std::string note = m.note();
+    if (!m.reference().empty()) note = absl::StrCat(note, note.empty() ? "" : " ", "[", m.reference(), "]");
+    table.AddRow({Num(static_cast<int64_t>(m.id())), FormatTime(m.create_time()),
+                  EnumWord(v1::MovementType_Name(m.type()), "MOVEMENT_TYPE_"),
+                  ShortWarehouse(m.warehouse()), m.item(), m.lot(), m.expiry_date(),
+                  Signed(m.quantity()), Signed(m.held_delta()), Num(m.on_hand_after()),
+                  m.request_id(), m.actor(), note});
+  }
+  return table.Render();
+}
+
+std::string RenderBalances(const RepeatedPtrField<v1::Balance>& list) {
+  Table table({"WAREHOUSE", "ITEM", "ON_HAND", "HELD", "AVAILABLE", "IN_TRANSIT", "LOTS"});
+  table.AlignRight(2).AlignRight(3).AlignRight(4).AlignRight(5).AlignRight(6);
+  for (const auto& b : list) {
+    table.AddRow({ShortWarehouse(b.warehouse()), b.item(), Num(b.on_hand()), Num(b.held()),
+                  Num(b.available()), Num(b.in_transit()), Num(b.lots_size())});
+  }
+  return table.Render();
+}
+
+std::string RenderBalance(const v1::Balance& b) {
+  std::string out = RenderKeyValues(KeyValues{
+      {"warehouse", ShortWarehouse(b.warehouse())},
+      {"item", b.item()},
+      {"on hand", Num(b.on_hand())},
+      {"held", Num(b.held())},
+      {"available", Num(b.available())},
+      {"in transit", Num(b.in_transit())},
+      {"updated", FormatTime(b.update_time())},
+  });
+  if (b.lots_size() == 0) return out;
+  Table lots({"LOT", "EXPIRY", "ON_HAND", "HELD", "AVAILABLE"});
+  lots.AlignRight(2).AlignRight(3).AlignRight(4);
+  for (const auto& l : b.lots()) {
+    lots.AddRow({l.lot(), l.expiry_date(), Num(l.on_hand()), Num(l.held()), Num(l.available())});
+  }
+  return out + "\n" + lots.Render();
+}
+
+std::string RenderHold(const v1::Hold& h) {
+  return RenderKeyValues(KeyValues{
+      {"hold", h.name()},
+      {"warehouse", ShortWarehouse(h.warehouse())},
+      {"item", h.item()},
+      {"quantity", Num(h.quantity())},
+      {"lots", HoldLots(h.lots())},
+      {"state", EnumWord(v1::HoldState_Name(h.state()), "HOLD_STATE_")},
+      {"reference", h.reference()},
+      {"destination", ShortWarehouse(h.destination())},
+      {"expires", FormatTime(h.expire_time())},
+      {"created", FormatTime(h.create_time())},
+      {"updated", FormatTime(h.update_time())},
+  });
+}
+
+std::string RenderHolds(const RepeatedPtrField<v1::Hold>& list) {
+  Table table({"HOLD", "WAREHOUSE", "ITEM", "QTY", "STATE", "REFERENCE", "EXPIRES",
+               "DESTINATION"});
+  table.AlignRight(3);
+  for (const auto& h : list) {
+    table.AddRow({h.hold_id(), ShortWarehouse(h.warehouse()), h.item(), Num(h.quantity()),
+                  EnumWord(v1::HoldState_Name(h.state()), "HOLD_STATE_"), h.reference(),
+                  FormatTime(h.expire_time()), ShortWarehouse(h.destination())});
+  }
+  return table.Render();
+}
+
+std::string RenderMovementResult(const v1::MovementResult& result) {
+  std::string out;
+  if (result.movements_size() > 0) out += RenderMovements(result.movements()) + "\n";
+  if (result.balances_size() > 0) out += RenderBalances(result.balances()) + "\n";
+  if (!result.hold().name().empty()) out += RenderHold(result.hold()) + "\n";
+  return out + absl::StrCat("sequence: ", result.sequence(), "\n");
+}
+
+std::string RenderBatchResult(const v1::ApplyBatchResponse& response) {
+  RepeatedPtrField<v1::Movement> movements;
+  for (const auto& r : response.results()) {
+    for (const auto& m : r.movements()) *movements.Add() = m;
+  }
+  return absl::StrCat(RenderMovements(movements), "\noperations: ", response.results_size(),
+                      "\nsequence: ", response.sequence(), "\n");
+}
+
+std::string RenderQuota(const v1::Quota& q) {
+  RepeatedPtrField<v1::Quota> one;
+  *one.Add() = q;
+  return RenderQuotas(one);
+}
+
+std::string RenderQuotas(const RepeatedPtrField<v1::Quota>& list) {
+  Table table({"WAREHOUSE", "ITEM", "MIN", "MAX", "UPDATED"});
+  table.AlignRight(2).AlignRight(3);
+  for (const auto& q : list) {
+    table.AddRow({ShortWarehouse(q.warehouse()), q.item(), Num(q.min()),
+                  q.max() == 0 ? "-" : Num(q.max()), FormatTime(q.update_time())});
+  }
+  return table.Render();
+}
+
+std::string RenderReserve(const v1::Reserve& r) {
+  RepeatedPtrField<v1::Reserve> one;
+  *one.Add() = r;
+  return RenderReserves(one);
+}
+
+std::string RenderReserves(const RepeatedPtrField<v1::Reserve>& list) {
+  Table table({"WAREHOUSE", "ITEM", "MODE", "QTY", "LEAD_TIME_H", "PARTNER", "UPDATED"});
+  table.AlignRight(3).AlignRight(4);
+  for (const auto& r : list) {
+    table.AddRow({ShortWarehouse(r.warehouse()), r.item(),
+                  EnumWord(v1::ReserveMode_Name(r.mode()), "RESERVE_MODE_"), Num(r.quantity()),
+                  Num(r.lead_time_hours()), r.partner(), FormatTime(r.update_time())});
+  }
+  return table.Render();
+}
+
+std::string RenderQuotaStatus(const RepeatedPtrField<v1::QuotaStatus>& list) {
+  Table table({"WAREHOUSE", "ITEM", "ON_HAND", "AVAILABLE", "MIN", "MAX", "GAP"});
+  for (size_t c = 2; c < 7; ++c) table.AlignRight(c);
+  for (const auto& s : list) {
+    table.AddRow({ShortWarehouse(s.warehouse()), s.item(), Num(s.on_hand()), Num(s.available()),
+                  Num(s.min()), s.max() == 0 ? "-" : Num(s.max()), Num(s.gap())});
+  }
+  return table.Render();
+}
+
+std::string RenderExpiring(const RepeatedPtrField<v1::ExpiringLot>& list) {
+  Table table({"WAREHOUSE", "ITEM", "LOT", "EXPIRY", "ON_HAND", "DAYS_LEFT"});
+  table.AlignRight(4).AlignRight(5);
+  for (const auto& l : list) {
+    table.AddRow({ShortWarehouse(l.warehouse()), l.item(), l.lot(), l.expiry_date(),
+                  Num(l.on_hand()), Num(l.days_left())});
+  }
+  return table.Render();
+}
+
+std::string RenderTotals(const RepeatedPtrField<v1::ItemTotals>& list) {
+  Table table({"ITEM", "ON_HAND", "HELD", "IN_TRANSIT", "RECEIVED", "ISSUED", "ADJUSTED", "LOST",
+               "TRANSFERRED_IN", "DELIVERED_OUT"});
+  for (size_t c = 1; c < 10; ++c) table.AlignRight(c);
+  for (const auto& t : list) {
+    table.AddRow({t.item(), Num(t.on_hand()), Num(t.held()), Num(t.in_transit()),
+                  Num(t.received()), Num(t.issued()), Num(t.adjusted()), Num(t.lost()),
+                  Num(t.transferred_in()), Num(t.delivered_out())});
+  }
+  return table.Render();
+}
+
+std::string RenderInstanceInfo(const v1::InstanceInfo& info) {
+  return RenderKeyValues(KeyValues{
+      {"instance", info.instance_id()},
+      {"level", EnumWord(v1::Level_Name(info.level()), "LEVEL_")},
+      {"regions", absl::StrJoin(info.region_prefixes(), ",")},
+      {"warehouses", Num(info.warehouse_count())},
+      {"last sequence", absl::StrCat(info.last_sequence())},
+      {"first retained sequence", absl::StrCat(info.first_retained_sequence())},
+      {"version", info.version()},
+      {"started", FormatTime(info.start_time())},
+  });
+}
+
+std::string RenderItems(const RepeatedPtrField<v1::Item>& list) {
+  Table table({"CODE", "名称", "NAME", "CATEGORY", "UNIT", "SHELF_LIFE_MONTHS"});
+  table.AlignRight(5);
+  for (const auto& i : list) {
+    table.AddRow({i.code(), i.name_zh(), i.name_en(), i.category(),
+                  absl::StrCat(i.unit_zh(), " (", i.unit_en(), ")"),
+                  i.shelf_life_months() == 0 ? "-" : Num(i.shelf_life_months())});
+  }
+  return table.Render();
+}
+
+std::string RenderRegion(const v1::Region& r) {
+  std::string location = absl::StrCat(Decimal(r.location().longitude()), ", ",
+                                      Decimal(r.location().latitude()));
+  if (r.location_estimated()) location += " (estimated)";
+  return RenderKeyValues(KeyValues{
+      {"region", r.code()},
+      {"name", r.display_name()},
+      {"level", EnumWord(v1::Level_Name(r.level()), "LEVEL_")},
+      {"parent", r.parent_code()},
+      {"location", location},
+  });
+}
+
+std::string RenderChangeEntry(const v1::ChangeEntry& e) {
+  std::string out = absl::StrCat("#", e.sequence(), " ", FormatTime(e.commit_time()), " ",
+                                 e.request_id().empty() ? "-" : e.request_id());
+  if (e.snapshot()) out += " [snapshot]";
+  absl::StrAppend(&out, " warehouses=", e.warehouses_size(), " balances=", e.balances_size(),
+                  " movements=", e.movements_size(), " holds=", e.holds_size(),
+                  " quotas=", e.quotas_size(), " reserves=", e.reserves_size(), "\n");
+  for (const auto& m : e.movements()) {
+    absl::StrAppend(&out, "  ", EnumWord(v1::MovementType_Name(m.type()), "MOVEMENT_TYPE_"), " ",
+                    ShortWarehouse(m.warehouse()), " ", m.item(), " ", m.lot(), " ",
+                    Signed(m.quantity()), " -> ", m.on_hand_after(), "\n");
+  }
+  return out;
+}
+
+}  // namespace stockpile::stockctl

@@ -1,0 +1,206 @@
+// quota set | list, reserve set | list, shortages, overstock, expiring
+#include "tools/stockctl/cli_util.h"
+#include "tools/stockctl/commands.h"
+
+namespace stockpile::stockctl {
+namespace {
+
+struct QuotaFlags {
+  std::string warehouse, item, region_prefix, mode, partner;
+  int64_t min = 0, max = 0, quantity = 0;
+  int32_t lead_time_hours = 0;
+  int32_t within_days = 30;
+  PageFlags page;
+};
+
+// Optional --warehouse filter: empty stays empty, otherwise it becomes a resource name.
+bool OptionalWarehouse(Context& ctx, std::string& warehouse, int& rc) {
+  if (warehouse.empty()) return true;
+  auto name = WarehouseNameArg(warehouse);
+  if (!name.ok()) {
+    rc = ctx.UsageError(name.status());
+    return false;
+  }
+  warehouse = *name;
+  return true;
+}
+
+int SetQuota(Context& ctx, QuotaFlags f) {
+  int rc = 0;
+  if (!OptionalWarehouse(ctx, f.warehouse, rc)) return rc;
+  v1::SetQuotaRequest request;
+  request.mutable_quota()->set_warehouse(f.warehouse);
+  request.mutable_quota()->set_item(f.item);
+  request.mutable_quota()->set_min(f.min);
+  request.mutable_quota()->set_max(f.max);
+  request.set_request_id(ctx.RequestId());
+  request.set_actor(ctx.actor());
+  v1::Quota quota;
+  grpc::Status status = Call(ctx, &v1::LevelService::Stub::SetQuota, request, &quota);
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(RenderQuota(quota), ToJson(quota));
+  return 0;
+}
+
+int ListQuotas(Context& ctx, QuotaFlags f) {
+  int rc = 0;
+  if (!OptionalWarehouse(ctx, f.warehouse, rc)) return rc;
+  v1::ListQuotasResponse all;
+  grpc::Status status = FetchPages(f.page, [&](const std::string& token, std::string* next) {
+    v1::ListQuotasRequest request;
+    request.set_warehouse(f.warehouse);
+    request.set_region_prefix(f.region_prefix);
+    request.set_item(f.item);
+    request.set_page_size(f.page.page_size);
+    request.set_page_token(token);
+    v1::ListQuotasResponse page;
+    grpc::Status s = Call(ctx, &v1::LevelService::Stub::ListQuotas, request, &page);
+    all.mutable_quotas()->MergeFrom(page.quotas());
+    *next = page.next_page_token();
+    return s;
+  });
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(RenderQuotas(all.quotas()), ToJsonArray(all.quotas()));
+  return 0;
+}
+
+int SetReserve(Context& ctx, QuotaFlags f) {
+  int rc = 0;
+  if (!OptionalWarehouse(ctx, f.warehouse, rc)) return rc;
+  auto mode = ParseReserveMode(f.mode);
+  if (!mode.ok()) return ctx.UsageError(mode.status());
+  v1::SetReserveRequest request;
+  v1::Reserve& r = *request.mutable_reserve();
+  r.set_warehouse(f.warehouse);
+  r.set_item(f.item);
+  r.set_mode(*mode);
+  r.set_quantity(f.quantity);
+  r.set_lead_time_hours(f.lead_time_hours);
+  r.set_partner(f.partner);
+  request.set_request_id(ctx.RequestId());
+  request.set_actor(ctx.actor());
+  v1::Reserve reserve;
+  grpc::Status status = Call(ctx, &v1::LevelService::Stub::SetReserve, request, &reserve);
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(RenderReserve(reserve), ToJson(reserve));
+  return 0;
+}
+
+int ListReserves(Context& ctx, QuotaFlags f) {
+  int rc = 0;
+  if (!OptionalWarehouse(ctx, f.warehouse, rc)) return rc;
+  v1::ListReservesResponse all;
+  grpc::Status status = FetchPages(f.page, [&](const std::string& token, std::string* next) {
+    v1::ListReservesRequest request;
+    request.set_warehouse(f.warehouse);
+    request.set_region_prefix(f.region_prefix);
+    request.set_item(f.item);
+    request.set_page_size(f.page.page_size);
+    request.set_page_token(token);
+    v1::ListReservesResponse page;
+    grpc::Status s = Call(ctx, &v1::LevelService::Stub::ListReserves, request, &page);
+    all.mutable_reserves()->MergeFrom(page.reserves());
+    *next = page.next_page_token();
+    return s;
+  });
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(RenderReserves(all.reserves()), ToJsonArray(all.reserves()));
+  return 0;
+}
+
+using QuotaStatusMethod = grpc::Status (v1::LevelService::Stub::*)(
+    grpc::ClientContext*, const v1::ListQuotaStatusRequest&, v1::ListQuotaStatusResponse*);
+
+int ListQuotaStatus(Context& ctx, const QuotaFlags& f, QuotaStatusMethod method) {
+  v1::ListQuotaStatusResponse all;
+  grpc::Status status = FetchPages(f.page, [&](const std::string& token, std::string* next) {
+    v1::ListQuotaStatusRequest request;
+    request.set_region_prefix(f.region_prefix);
+    request.set_item(f.item);
+    request.set_page_size(f.page.page_size);
+    request.set_page_token(token);
+    v1::ListQuotaStatusResponse page;
+    grpc::Status s = Call(ctx, method, request, &page);
+    all.mutable_entries()->MergeFrom(page.entries());
+    *next = page.next_page_token();
+    return s;
+  });
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(RenderQuotaStatus(all.entries()), ToJsonArray(all.entries()));
+  return 0;
+}
+
+int ListExpiring(Context& ctx, const QuotaFlags& f) {
+  v1::ListExpiringLotsResponse all;
+  grpc::Status status = FetchPages(f.page, [&](const std::string& token, std::string* next) {
+    v1::ListExpiringLotsRequest request;
+    request.set_region_prefix(f.region_prefix);
+    request.set_within_days(f.within_days);
+    request.set_page_size(f.page.page_size);
+    request.set_page_token(token);
+    v1::ListExpiringLotsResponse page;
+    grpc::Status s = Call(ctx, &v1::LevelService::Stub::ListExpiringLots, request, &page);
+    all.mutable_lots()->MergeFrom(page.lots());
+    *next = page.next_page_token();
+    return s;
+  });
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(RenderExpiring(all.lots()), ToJsonArray(all.lots()));
+  return 0;
+}
+
+void Filters(CLI::App* cmd, QuotaFlags& f, bool with_warehouse) {
+  if (with_warehouse) cmd->add_option("--warehouse", f.warehouse, "One warehouse");
+  cmd->add_option("--region", f.region_prefix, "Region-code prefix");
+  cmd->add_option("--item", f.item, "Item code");
+  AddPageFlags(cmd, f.page);
+}
+
+}  // namespace
+
+void AddQuotaCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
+  auto f = std::make_shared<QuotaFlags>();
+
+  auto* quota = app.add_subcommand("quota", "Reserve floor (min) and ceiling (max) per item");
+  auto* qset = quota->add_subcommand("set", "Set a warehouse's quota for an item");
+  qset->add_option("--warehouse", f->warehouse, "Warehouse code")->required();
+  qset->add_option("--item", f->item, "Item code")->required();
+  qset->add_option("--min", f->min, "Floor: stock below it is a shortage")->required();
+  qset->add_option("--max", f->max, "Ceiling: 0 means none");
+  actions[qset] = [&ctx, f] { return SetQuota(ctx, *f); };
+  auto* qlist = quota->add_subcommand("list", "List quotas");
+  Filters(qlist, *f, true);
+  actions[qlist] = [&ctx, f] { return ListQuotas(ctx, *f); };
+
+  auto* reserve = app.add_subcommand("reserve", "Contract stock and production capacity");
+  auto* rset = reserve->add_subcommand("set", "Record a non-physical reserve (0 removes it)");
+  rset->add_option("--warehouse", f->warehouse, "Warehouse code")->required();
+  rset->add_option("--item", f->item, "Item code")->required();
+  rset->add_option("--mode", f->mode, "contract | capacity")->required();
+  rset->add_option("--quantity", f->quantity, "Quantity")->required();
+  rset->add_option("--lead-time-hours", f->lead_time_hours, "Delivery lead time");
+  rset->add_option("--partner", f->partner, "Supplier or factory");
+  actions[rset] = [&ctx, f] { return SetReserve(ctx, *f); };
+  auto* rlist = reserve->add_subcommand("list", "List non-physical reserves");
+  Filters(rlist, *f, true);
+  actions[rlist] = [&ctx, f] { return ListReserves(ctx, *f); };
+
+  auto* shortages = app.add_subcommand("shortages", "Items below their quota floor");
+  Filters(shortages, *f, false);
+  actions[shortages] = [&ctx, f] {
+    return ListQuotaStatus(ctx, *f, &v1::LevelService::Stub::ListShortages);
+  };
+  auto* overstock = app.add_subcommand("overstock", "Items above their quota ceiling");
+  Filters(overstock, *f, false);
+  actions[overstock] = [&ctx, f] {
+    return ListQuotaStatus(ctx, *f, &v1::LevelService::Stub::ListOverstock);
+  };
+
+  auto* expiring = app.add_subcommand("expiring", "Lots expiring soon (or already expired)");
+  expiring->add_option("--within-days", f->within_days, "Days ahead (default 30)");
+  expiring->add_option("--region", f->region_prefix, "Region-code prefix");
+  AddPageFlags(expiring, f->page);
+  actions[expiring] = [&ctx, f] { return ListExpiring(ctx, *f); };
+}
+
+}  // namespace stockpile::stockctl
