@@ -75,7 +75,7 @@ app.kubernetes.io/component: etcd
 {{- define "stockpile.etcdEndpoints" -}}
 {{- if .Values.etcd.embedded.enabled -}}
 {{- $fullname := include "stockpile.fullname" . -}}
-{{- printf "%s-etcd.%s.svc:2379" $fullname .Release.Namespace -}}
+{{- printf "%s-etcd:2379" $fullname -}}
 {{- else -}}
 {{- join "," .Values.etcd.endpoints -}}
 {{- end -}}

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Offline validation of Stockpile's deployment files (ctest: DeployValidation, label integration).
+#   Prometheus: promtool check config / check rules / test rules, metric names in rules
+#   YAML:       yamllint (tools/validate/yamllint.yaml) on sources and every rendered stream
+#   Helm:       values.yaml (+ test overlays) against values.schema.json (ajv); templates rendered
+#               by helmrender (Go text/template + sprig + Helm's functions) with default and HA
+#               values; validateValues must reject the bad overlays
+#   Kubernetes: every rendered object and `kubectl kustomize deploy/k8s` checked against the API
+#               schemas of kubernetes-models (+ our conventions); deploy/k8s must equal the chart
+#   Grafana:    dashboard JSON checks; copies in the chart identical to the sources
+#   Docker:     apt package names exist; stage/user/binaries present
+#   helm:       `helm lint` and `helm template` when a helm binary is on PATH
+# Usage: validate_deploy.sh [--regenerate-k8s]   (the flag rewrites deploy/k8s from the chart)
+# Needs: node + npm (installs tools/validate/node_modules with `npm ci` when missing), go and
+# the Debian Go packages of scripts/deps/deploy.txt, promtool, yamllint, kubectl.
+set -uo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+chart="$root/helm/stockpile"
+work="$(mktemp -d "${TMPDIR:-/tmp}/stockpile-validate.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+cd "$root"
+
+passed=0
+failed=0
+failed_names=()
+start=$SECONDS
+
+# step NAME COMMAND...: runs a check, prints its output only when it fails.
+step() {
+  local name="$1"; shift
+  if "$@" >"$work/step.log" 2>&1; then
+    passed=$((passed + 1))
+    printf 'PASS  %s\n' "$name"
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    printf 'FAIL  %s\n' "$name"
+    sed 's/^/      /' "$work/step.log"
+  fi
+}
+
+# expect_failure NAME PATTERN COMMAND...: the command must fail and print PATTERN.
+expect_failure() {
+  local name="$1" pattern="$2"; shift 2
+  if "$@" >"$work/neg.log" 2>&1; then
+    echo "expected a failure but the command succeeded: $*"
+    return 1
+  fi
+  grep -qE -- "$pattern" "$work/neg.log" || { echo "failed without /$pattern/:"; cat "$work/neg.log"; return 1; }
+}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "validate_deploy: '$1' not found ($2)"
+  failed=$((failed + 1)); failed_names+=("tool $1")
+  return 1
+}
+
+need node "apt: nodejs" && need npm "apt: npm"
+need promtool "apt: prometheus (scripts/deps/core.txt)"
+need yamllint "apt: yamllint"
+need go "apt: golang-go (scripts/deps/deploy.txt)"
+need kubectl "kubectl (preinstalled; Debian: kubernetes-client)"
+
+# ---- node packages: npm ci from the committed lock file ---------------------------------------
+if [ ! -d "$here/node_modules/kubernetes-models" ] || [ ! -d "$here/node_modules/ajv" ]; then
+  step "npm ci (tools/validate)" npm ci --prefix "$here" --no-audit --no-fund --loglevel=error
+fi
+
+# ---- Prometheus --------------------------------------------------------------------------------
+step "promtool check config" promtool check config deploy/prometheus/prometheus.yml
+step "promtool check rules" promtool check rules deploy/prometheus/rules.yml
+step "promtool test rules" promtool test rules deploy/prometheus/rules_test.yml
+step "rule metric names, severities, annotations" node "$here/check_rules.js" deploy/prometheus/rules.yml
+
+# ---- Grafana and the chart's copies ------------------------------------------------------------
+step "grafana dashboard" node "$here/check_grafana.js" deploy/grafana/stockpile.json
+step "chart copy of rules.yml is current" cmp deploy/prometheus/rules.yml "$chart/files/rules.yml"
+step "chart copy of the dashboard is current" cmp deploy/grafana/stockpile.json "$chart/dashboards/stockpile.json"
+
+# ---- YAML sources ------------------------------------------------------------------------------
+step "yamllint sources" yamllint -c "$here/yamllint.yaml" deploy/prometheus "$chart/Chart.yaml" \
+  "$chart/values.yaml" deploy/k8s "$here/testdata" "$here/yamllint.yaml"
+
+# ---- values against the schema -----------------------------------------------------------------
+step "values.yaml matches values.schema.json" node "$here/check_values.js" "$chart"
+step "values-ha.yaml matches values.schema.json" node "$here/check_values.js" "$chart" "$here/testdata/values-ha.yaml"
+step "schema rejects values-bad-schema.yaml" expect_failure schema "additional properties" \
+  node "$here/check_values.js" "$chart" "$here/testdata/values-bad-schema.yaml"
+
+# ---- render the chart --------------------------------------------------------------------------
+render="$work/helmrender"
+build_renderer() {
+  (cd "$here/helmrender" && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= go build -o "$render" .)
+}
+step "build helmrender (Go text/template + sprig)" build_renderer
+
+render_and_check() {  # NAME VALUES-FILE(or empty)
+  local out="$work/render-$1.yaml"
+  "$render" ${2:+-f "$2"} -name stockpile -namespace stockpile "$chart" >"$out" || return 1
+  yamllint -c "$here/yamllint.yaml" "$out" || return 1
+  node "$here/check_k8s.js" "$out"
+}
+if [ -x "$render" ]; then
+  step "render default values + k8s schemas + yamllint" render_and_check default ""
+  step "render values-ha.yaml + k8s schemas + yamllint" render_and_check ha "$here/testdata/values-ha.yaml"
+  check_chart_rules() {
+    node "$here/check_rules.js" --from-prometheusrule "$work/render-ha.yaml" "$work/chart-rules.yml" &&
+      promtool check rules "$work/chart-rules.yml" &&
+      grep -q 'vector(43200)' "$work/chart-rules.yml"
+  }
+  step "PrometheusRule of the chart passes promtool, threshold from values" check_chart_rules
+  step "validateValues rejects overlapping shards and even etcd" expect_failure overlap \
+    'overlaps "42" of shard a.*|odd member count' "$render" -f "$here/testdata/values-bad-overlap.yaml" "$chart"
+  step "validateValues rejects bad etcd/prefix/reference data" expect_failure etcd \
+    'not both' "$render" -f "$here/testdata/values-bad-etcd.yaml" "$chart"
+  step "check_k8s rejects bad manifests" expect_failure k8s 'must be integer' \
+    node "$here/check_k8s.js" "$here/testdata/bad-manifests.yaml"
+
+  # ---- deploy/k8s: generated from the chart, rendered by kustomize ------------------------------
+  generate_k8s() {  # OUT-DIR
+    "$render" -f "$here/testdata/values-k8s.yaml" -name stockpile -namespace stockpile "$chart" \
+      >"$work/render-k8s.yaml" && node "$here/gen_k8s.js" "$work/render-k8s.yaml" "$1"
+  }
+  if [ "${1:-}" = "--regenerate-k8s" ]; then
+    rm -rf deploy/k8s && generate_k8s deploy/k8s
+  fi
+  step "deploy/k8s equals the chart's default render" \
+    bash -c "$(declare -f generate_k8s); render='$render' here='$here' chart='$chart' work='$work';
+             generate_k8s '$work/k8s' >/dev/null && diff -ru deploy/k8s '$work/k8s'"
+fi
+kustomize_and_check() {  # DIR NAME
+  kubectl kustomize "$1" >"$work/kustomize-$2.yaml" &&
+    yamllint -c "$here/yamllint.yaml" "$work/kustomize-$2.yaml" &&
+    node "$here/check_k8s.js" "$work/kustomize-$2.yaml"
+}
+step "kubectl kustomize deploy/k8s + k8s schemas" kustomize_and_check deploy/k8s main
+step "kubectl kustomize deploy/k8s/monitoring + checks" kustomize_and_check deploy/k8s/monitoring monitoring
+
+# ---- Docker ------------------------------------------------------------------------------------
+step "Dockerfile packages and structure" bash "$here/check_dockerfile.sh"
+
+# ---- real helm, where installed ----------------------------------------------------------------
+if command -v helm >/dev/null 2>&1; then
+  step "helm lint" helm lint "$chart" -f "$here/testdata/values-ha.yaml"
+  helm_template() {
+    helm template stockpile "$chart" -f "$here/testdata/values-ha.yaml" >"$work/helm.yaml" &&
+      node "$here/check_k8s.js" "$work/helm.yaml"
+  }
+  step "helm template + k8s schemas" helm_template
+else
+  echo "SKIP  helm lint / helm template (no helm binary on PATH)"
+fi
+
+echo
+echo "validate_deploy: $((SECONDS - start)) s"
+if [ "$failed" -gt 0 ]; then
+  printf 'validate_deploy: failed: %s\n' "${failed_names[@]}"
+fi
+echo "validate: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
