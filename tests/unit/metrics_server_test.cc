@@ -1,11 +1,10 @@
 #include "services/common/metrics/metrics_server.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <memory>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "prometheus/counter.h"
 #include "services/common/metrics/process_collector.h"
@@ -72,27 +71,31 @@ TEST(MetricsServerTest, ServesProcessMetrics) {
 TEST(MetricsServerTest, PagePassesPromtool) {
   auto server = StartOrDie();
   ASSERT_NE(server, nullptr);
-  prometheus::BuildCounter().Name("stockpile_test_events_total").Help("Test events.")
-      .Register(server->registry()).Add({{"kind", "a"}}).Increment(3);
+  prometheus::BuildCounter()
+      .Name("stockpile_test_events_total")
+      .Help("Test events.")
+      .Register(server->registry())
+      .Add({{"kind", "a"}})
+      .Increment(3);
   absl::StatusOr<std::string> page = FetchMetricsPage("127.0.0.1", server->port());
   ASSERT_THAT(page, IsOk());
   std::string output;
   EXPECT_EQ(RunCommand({"/usr/bin/promtool", "check", "metrics"}, &output, *page), 0)
-      << output << "\n" << *page;
+      << output << "\n"
+      << *page;
 }
 
 TEST(MetricsServerTest, PromtoolRejectsABrokenPage) {  // the check above can fail
   std::string output;
-  EXPECT_NE(RunCommand({"/usr/bin/promtool", "check", "metrics"}, &output,
-                       "# TYPE x counter\nx{ 1\n"),
-            0);
+  EXPECT_NE(
+      RunCommand({"/usr/bin/promtool", "check", "metrics"}, &output, "# TYPE x counter\nx{ 1\n"),
+      0);
 }
 
 TEST(MetricsServerTest, PortInUseIsAnErrorNotACrash) {
   auto first = StartOrDie();
   ASSERT_NE(first, nullptr);
-  auto second =
-      MetricsServer::Start("127.0.0.1:" + std::to_string(first->port()), TestInfo());
+  auto second = MetricsServer::Start("127.0.0.1:" + std::to_string(first->port()), TestInfo());
   EXPECT_THAT(second, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot serve")));
 }
 
@@ -104,8 +107,12 @@ TEST(MetricsServerTest, UnparsableAddressIsAnError) {
 TEST(MetricsServerTest, SeriesOwnLabelWinsOverConstantLabel) {
   auto server = StartOrDie();
   ASSERT_NE(server, nullptr);
-  prometheus::BuildGauge().Name("stockpile_test_per_level").Help("Test.")
-      .Register(server->registry()).Add({{"level", "province"}}).Set(7);
+  prometheus::BuildGauge()
+      .Name("stockpile_test_per_level")
+      .Help("Test.")
+      .Register(server->registry())
+      .Add({{"level", "province"}})
+      .Set(7);
   std::vector<Sample> samples = Scrape(*server);
   EXPECT_EQ(SumSamples(samples, "stockpile_test_per_level", {{"level", "province"}}), 7);
   EXPECT_EQ(SumSamples(samples, "stockpile_test_per_level", {{"level", "county"}}), 0);
@@ -116,8 +123,7 @@ TEST(ScrapeCollectorTest, ValuesAreComputedAtEachScrape) {
   ASSERT_NE(server, nullptr);
   auto units = std::make_shared<std::atomic<int>>(5);
   auto collector = ScrapeCollector::Create(
-      "stockpile_stock_units", "Units.", prometheus::MetricType::Gauge, {"item", "state"},
-      [units] {
+      "stockpile_stock_units", "Units.", prometheus::MetricType::Gauge, {"item", "state"}, [units] {
         return std::vector<ScrapeCollector::Sample>{{{"SH-0001", "on_hand"}, double(*units)},
                                                     {{"SH-0001", "held"}, 1}};
       });
@@ -131,8 +137,8 @@ TEST(ScrapeCollectorTest, ValuesAreComputedAtEachScrape) {
 }
 
 TEST(ScrapeCollectorTest, SampleWithWrongLabelCountIsDropped) {
-  auto collector = ScrapeCollector::Create(
-      "stockpile_x", "X.", prometheus::MetricType::Gauge, {"item"}, [] {
+  auto collector =
+      ScrapeCollector::Create("stockpile_x", "X.", prometheus::MetricType::Gauge, {"item"}, [] {
         return std::vector<ScrapeCollector::Sample>{{{"a"}, 1}, {{"a", "extra"}, 2}};
       });
   ASSERT_THAT(collector, IsOk());

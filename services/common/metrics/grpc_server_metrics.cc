@@ -1,9 +1,9 @@
 #include "services/common/metrics/grpc_server_metrics.h"
 
+#include <grpcpp/server_context.h>
+
 #include <atomic>
 #include <chrono>
-
-#include <grpcpp/server_context.h>
 
 #include "absl/strings/strip.h"
 
@@ -16,7 +16,7 @@ using grpc::experimental::ServerRpcInfo;
 // 0.1 ms .. 10 s: loopback RPCs take ~0.1 ms, a synced RocksDB write ~1-3 ms, a saga step more.
 prometheus::Histogram::BucketBoundaries HandlingBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 GrpcServerMetrics::RpcType TypeOf(ServerRpcInfo::Type type) {
@@ -82,8 +82,8 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
   // Records the call's outcome once; the close hook may race with the handler's status.
   void Finish(grpc::StatusCode code) {
     if (handled_.exchange(true, std::memory_order_relaxed)) return;
-    method_.Handled(code, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
-                              .count());
+    method_.Handled(
+        code, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
   }
 
   GrpcServerMetrics::Method& method_;
@@ -109,8 +109,8 @@ class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFa
 
 }  // namespace
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeGrpcServerMetricsFactory(prometheus::Registry& registry) {
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcServerMetricsFactory(
+    prometheus::Registry& registry) {
   return std::make_unique<MetricsInterceptorFactory>(registry);
 }
 
@@ -147,8 +147,7 @@ GrpcServerMetrics::Method& GrpcServerMetrics::ForMethod(absl::string_view full_m
   return Create(full_method, type);
 }
 
-GrpcServerMetrics::Method& GrpcServerMetrics::Create(absl::string_view full_method,
-                                                     RpcType type) {
+GrpcServerMetrics::Method& GrpcServerMetrics::Create(absl::string_view full_method, RpcType type) {
   auto it = methods_.find(full_method);  // another thread may have created it meanwhile
   if (it != methods_.end()) return *it->second;
   if (methods_.size() >= kMaxMethods) {
@@ -161,10 +160,10 @@ GrpcServerMetrics::Method& GrpcServerMetrics::Create(absl::string_view full_meth
     return *overflow_;
   }
   auto [service, method] = SplitMethod(full_method);
-  auto created = std::make_unique<Method>(
-      *this, prometheus::Labels{{"grpc_service", std::move(service)},
-                                {"grpc_method", std::move(method)},
-                                {"grpc_type", TypeName(type)}});
+  auto created =
+      std::make_unique<Method>(*this, prometheus::Labels{{"grpc_service", std::move(service)},
+                                                         {"grpc_method", std::move(method)},
+                                                         {"grpc_type", TypeName(type)}});
   Method& result = *created;
   methods_.emplace(std::string(full_method), std::move(created));
   return result;
@@ -197,12 +196,23 @@ prometheus::Counter& GrpcServerMetrics::Method::HandledCounter(grpc::StatusCode 
 }
 
 const char* GrpcServerMetrics::CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   const size_t index = static_cast<size_t>(code);
   return index < std::size(kNames) ? kNames[index] : "UNKNOWN";
 }

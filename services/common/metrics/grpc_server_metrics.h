@@ -1,12 +1,12 @@
 #pragma once
 
+#include <grpcpp/support/server_interceptor.h>
+#include <grpcpp/support/status.h>
+
 #include <array>
 #include <atomic>
 #include <memory>
 #include <string>
-
-#include <grpcpp/support/server_interceptor.h>
-#include <grpcpp/support/status.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -32,17 +32,17 @@ namespace stockpile::metrics {
 //   creators.push_back(MakeGrpcServerMetricsFactory(metrics_server->registry()));
 //   builder.experimental().SetInterceptorCreators(std::move(creators));
 // Works for sync, async and callback services, unary and streaming.
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeGrpcServerMetricsFactory(prometheus::Registry& registry);
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcServerMetricsFactory(
+    prometheus::Registry& registry);
 
 // The series behind the interceptor; public so the hot path can be measured without a server.
 class GrpcServerMetrics {
  public:
   enum class RpcType { kUnary, kClientStream, kServerStream, kBidiStream };
-  // Distinct methods tracked; calls to further method names (only possible for names the
-  // server does not implement) share the series {grpc_service="unknown",grpc_method="unknown"}
-  // so that a client cannot grow the page without bound.
-  static constexpr size_t kMaxMethods = 512;
+  // Distinct methods tracked. gRPC also runs interceptors for names no service implements
+  // (type bidi_stream, code UNIMPLEMENTED), so a client can invent names: past this many, calls
+  // share {grpc_service="unknown",grpc_method="unknown"} and the page stays bounded.
+  static constexpr size_t kMaxMethods = 256;
 
   // The series of one method, created on its first call and kept for the process's life.
   class Method {
@@ -75,8 +75,7 @@ class GrpcServerMetrics {
   static const char* TypeName(RpcType type);
 
  private:
-  Method& Create(absl::string_view full_method, RpcType type)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  Method& Create(absl::string_view full_method, RpcType type) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   prometheus::Family<prometheus::Counter>& started_;
   prometheus::Family<prometheus::Counter>& handled_;

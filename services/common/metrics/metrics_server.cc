@@ -153,9 +153,8 @@ void MetricsServer::RegisterStandardMetrics() {
       .Register(*registry_)
       .Add({{"service", info_.service}, {"version", info_.version}, {"commit", info_.commit}})
       .Set(1);
-  const double now = std::chrono::duration<double>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   prometheus::BuildGauge()
       .Name("stockpile_process_start_time_seconds")
       .Help("Time the metrics server of this process started, in seconds since the Unix epoch.")

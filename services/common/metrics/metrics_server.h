@@ -39,8 +39,10 @@ struct ProcessInfo {
 // at scrape time (process_cpu_seconds_total, process_resident_memory_bytes,
 // process_virtual_memory_bytes, process_open_fds, process_max_fds, process_start_time_seconds).
 //
-// The registry and every added collectable must outlive nothing but this object: destroy the
-// gRPC server (whose interceptors hold references into the registry) before the MetricsServer.
+// Lifetime: destroy the gRPC server (its interceptors refer to series in registry()) before the
+// MetricsServer. Collectables added with AddCollectable are kept alive by the MetricsServer, so
+// whatever their producers capture must outlive it too (or be captured by shared_ptr).
+// Destruction stops the HTTP server and joins its threads (takes a few ms).
 class MetricsServer {
  public:
   // `listen` is "host:port"; port 0 picks a free port (read it back with port()).

@@ -9,8 +9,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 
 namespace stockpile::metrics {
 namespace {
@@ -81,8 +81,8 @@ std::optional<ProcessStat> ParseProcStat(const std::string& stat_text, long tick
 std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
   using prometheus::MetricType;
   std::vector<prometheus::MetricFamily> families;
-  std::optional<ProcessStat> stat = ParseProcStat(
-      ReadFile("/proc/self/stat"), sysconf(_SC_CLK_TCK), sysconf(_SC_PAGESIZE), BootTimeSeconds());
+  std::optional<ProcessStat> stat = ParseProcStat(ReadFile("/proc/self/stat"), sysconf(_SC_CLK_TCK),
+                                                  sysconf(_SC_PAGESIZE), BootTimeSeconds());
   if (stat) {
     families.push_back(OneValue("process_cpu_seconds_total",
                                 "Total user and system CPU time spent in seconds.",

@@ -30,8 +30,7 @@ absl::Status CheckNames(const std::string& name, prometheus::MetricType type,
         absl::StrCat("metric '", name, "': only gauges and counters are computed at scrape"));
   }
   if (type == prometheus::MetricType::Counter && !absl::EndsWith(name, "_total")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("counter '", name, "' must end in _total"));
+    return absl::InvalidArgumentError(absl::StrCat("counter '", name, "' must end in _total"));
   }
   for (const std::string& label : label_names) {
     if (!prometheus::CheckLabelName(label)) {
