@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
+#include <ctime>
 #include <memory>
 
 #include "prometheus/counter.h"
@@ -56,12 +58,17 @@ TEST(MetricsServerTest, ServesBuildInfoWithConstantLabels) {
 TEST(MetricsServerTest, ServesProcessMetrics) {
   auto server = StartOrDie();
   ASSERT_NE(server, nullptr);
+  // The kernel counts CPU time in 10 ms ticks: spend 50 ms so the counter cannot read 0.
+  volatile uint64_t spin = 0;
+  while (std::clock() < CLOCKS_PER_SEC / 20) spin = spin + 1;
   std::vector<Sample> samples = Scrape(*server);
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_GT(SumSamples(samples, "process_resident_memory_bytes"), 1 << 20);
   EXPECT_GT(SumSamples(samples, "process_virtual_memory_bytes"), 1 << 20);
-  EXPECT_GT(SumSamples(samples, "process_cpu_seconds_total"), 0);
+  const double cpu_after_scrape = static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
+  EXPECT_GE(SumSamples(samples, "process_cpu_seconds_total"), 0.03);
+  EXPECT_LE(SumSamples(samples, "process_cpu_seconds_total"), cpu_after_scrape + 0.02);
   EXPECT_GT(SumSamples(samples, "process_open_fds"), 2);
   EXPECT_NEAR(SumSamples(samples, "stockpile_process_start_time_seconds"), now, 60);
   // The kernel's start time of this test process, a little before the metrics server's.
