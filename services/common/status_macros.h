@@ -15,8 +15,11 @@
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, StatusOrExpr()): binds the value or returns the error.
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  ASSIGN_OR_RETURN_IMPL(STOCKPILE_CONCAT(stockpile_statusor_, __LINE__), lhs, expr)
+// __COUNTER__ (expanded once, as an argument) names the temporary: __LINE__ can differ between
+// the uses when the invocation spans several lines.
+#define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_NAMED(__COUNTER__, lhs, expr)
+#define ASSIGN_OR_RETURN_NAMED(n, lhs, expr) \
+  ASSIGN_OR_RETURN_IMPL(STOCKPILE_CONCAT(stockpile_statusor_, n), lhs, expr)
 
 #define ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr) \
   auto statusor = (expr);                          \

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "stockpile/v1/warehouse.pb.h"
+
+namespace stockpile::level {
+
+// Start-up settings of stockpile-level. Parse() reads flags (and an optional --config INI file
+// with the same keys); Validate() refuses anything unknown or out of range before start-up.
+struct LevelConfig {
+  stockpile::v1::Level level = stockpile::v1::LEVEL_UNSPECIFIED;
+  std::vector<std::string> regions;
+  std::string db;
+  std::string reference_data;
+  std::string listen = "127.0.0.1:7500";
+  std::string metrics_listen;  // empty: no metrics endpoint
+  std::string port_file;
+  std::string instance_id;
+  std::string advertise;  // address registered in etcd; default: the listen address
+  std::vector<std::string> etcd_endpoints;
+  std::string etcd_prefix = "/stockpile/v1/instances";
+  int etcd_ttl_seconds = 10;
+  int hold_sweep_interval_ms = 1000;
+  int max_group_commands = 1024;
+
+  absl::Status Validate() const;
+};
+
+// Parses argv; returns the usage text as a kCancelled status for --help.
+absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv);
+
+}  // namespace stockpile::level

@@ -1,0 +1,32 @@
+#include "services/level/hosting.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/common/validation.h"
+
+namespace stockpile::level {
+
+bool Hosting::HostsCode(absl::string_view code) const {
+  for (const auto& p : prefixes_) {
+    if (absl::StartsWith(code, p)) return true;
+  }
+  return false;
+}
+
+absl::Status Hosting::CheckRegion(absl::string_view region_code) const {
+  const auto level = common::LevelOfRegionCode(region_code);
+  if (level != level_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "region ", region_code, " is a ", common::LevelName(level), " region; this is the ",
+        common::LevelName(level_), " level service"));
+  }
+  if (!HostsCode(region_code)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("region ", region_code, " is not hosted by this instance (it hosts ",
+                     absl::StrJoin(prefixes_, ","), "); send it to the instance that does"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace stockpile::level

@@ -1,0 +1,108 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "services/common/reference_data.h"
+#include "services/level/hosting.h"
+#include "services/level/level_store.h"
+#include "stockpile/v1/change.pb.h"
+#include "stockpile/v1/level_service.pb.h"
+
+namespace stockpile::level {
+
+// Per-item ledger totals changed by one command.
+using TotalsDelta = std::map<std::string, stockpile::v1::ItemTotals>;
+
+// What a command writes besides its own records: shared by every command of a commit group.
+struct CommandContext {
+  StoreTxn* txn = nullptr;
+  const common::ReferenceData* reference = nullptr;
+  const Hosting* hosting = nullptr;
+  int64_t now_micros = 0;
+  uint64_t sequence = 0;            // change-stream sequence of this command
+  uint64_t* last_movement_id = nullptr;
+  std::string request_id;
+  std::string actor;
+};
+
+// Applies stock operations of one command against the group transaction. Every operation is
+// checked in full before it changes anything; the command's records (balances, holds,
+// movements) and its change entry are written by Finish(). On any error the caller drops the
+// command's writes, so a refused batch leaves nothing behind.
+class Ledger {
+ public:
+  explicit Ledger(const CommandContext& ctx) : ctx_(ctx) {}
+
+  absl::StatusOr<stockpile::v1::MovementResult> Apply(const stockpile::v1::Operation& op);
+  absl::StatusOr<stockpile::v1::MovementResult> Receive(const stockpile::v1::ReceiveOp& op);
+  absl::StatusOr<stockpile::v1::MovementResult> Issue(const stockpile::v1::IssueOp& op);
+  absl::StatusOr<stockpile::v1::MovementResult> Stocktake(const stockpile::v1::StocktakeOp& op);
+  absl::StatusOr<stockpile::v1::MovementResult> Hold(const stockpile::v1::HoldOp& op);
+  absl::StatusOr<stockpile::v1::MovementResult> Release(const stockpile::v1::ReleaseOp& op);
+  absl::StatusOr<stockpile::v1::MovementResult> Ship(const stockpile::v1::ShipOp& op);
+  absl::StatusOr<stockpile::v1::MovementResult> ReceiveTransfer(
+      const stockpile::v1::ReceiveTransferOp& op);
+  absl::StatusOr<stockpile::v1::MovementResult> ConfirmDelivery(
+      const stockpile::v1::ConfirmDeliveryOp& op);
+  // Releases an active hold whose expiry has passed (the hold sweeper's command).
+  absl::StatusOr<stockpile::v1::MovementResult> ExpireHold(absl::string_view hold_id);
+
+  // Writes every touched record and fills `change` with their new state.
+  absl::Status Finish(stockpile::v1::ChangeEntry* change);
+  const TotalsDelta& totals_delta() const { return totals_; }
+
+  // Reserve day of a moment: expiry dates are calendar days in China Standard Time (UTC+8).
+  static int32_t ReserveDay(int64_t micros);
+
+ private:
+  struct LotRef {
+    int index;
+    int64_t quantity;
+  };
+
+  absl::StatusOr<stockpile::v1::Warehouse*> LoadWarehouse(absl::string_view name);
+  absl::StatusOr<const common::ItemInfo*> LoadItem(absl::string_view code);
+  absl::StatusOr<stockpile::v1::Balance*> LoadBalance(const stockpile::v1::Warehouse& w,
+                                                      absl::string_view item);
+  absl::StatusOr<stockpile::v1::Hold*> LoadHold(absl::string_view hold_id);
+  absl::Status CheckAcceptsStock(const stockpile::v1::Warehouse& w) const;
+  absl::Status CheckMovesStock(const stockpile::v1::Warehouse& w) const;
+  absl::StatusOr<std::string> ResolveLot(const common::ItemInfo& item, absl::string_view lot,
+                                         absl::string_view expiry);
+  // Lots to take `quantity` from: the named lot, or earliest expiry first over unexpired lots.
+  absl::StatusOr<std::vector<LotRef>> PickLots(const stockpile::v1::Balance& b,
+                                               absl::string_view lot, int64_t quantity,
+                                               absl::string_view what) const;
+  stockpile::v1::LotBalance* FindOrAddLot(stockpile::v1::Balance* b, absl::string_view lot,
+                                          absl::string_view expiry);
+  bool Expired(const stockpile::v1::LotBalance& lot) const;
+
+  stockpile::v1::Movement* Record(stockpile::v1::MovementType type,
+                                  const stockpile::v1::Balance& b,
+                                  const stockpile::v1::LotBalance& lot, int64_t quantity,
+                                  int64_t held_delta, absl::string_view note,
+                                  absl::string_view reference,
+                                  stockpile::v1::MovementResult* result);
+  void Touch(stockpile::v1::Balance* b, stockpile::v1::MovementResult* result);
+  stockpile::v1::ItemTotals& Totals(absl::string_view item);
+
+  const CommandContext& ctx_;
+  // Records loaded by this command, written back by Finish().
+  std::map<std::string, stockpile::v1::Warehouse> warehouses_;
+  std::map<std::string, stockpile::v1::Balance> balances_;
+  std::map<std::string, stockpile::v1::Hold> holds_;
+  std::map<std::string, std::string> arrivals_;  // key -> serialized ArrivalRecord
+  std::vector<stockpile::v1::Movement> movements_;
+  TotalsDelta totals_;
+};
+
+// Recomputes a balance's totals from its lots and keeps lots in issue order
+// (earliest expiry first; lots without expiry last).
+void NormalizeBalance(stockpile::v1::Balance* b);
+
+}  // namespace stockpile::level

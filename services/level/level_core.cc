@@ -1,0 +1,677 @@
+#include "services/level/level_core.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/field_mask_util.h>
+#include <openssl/sha.h>
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
+#include "services/common/validation.h"
+#include "services/level/keys.h"
+#include "services/level/proto_util.h"
+#include "stockpile/internal/level_store.pb.h"
+
+namespace stockpile::level {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT
+
+// Standard store areas by level (m²): below them a warehouse is reported as under standard.
+double StandardArea(Level level) {
+  switch (level) {
+    case LEVEL_COUNTY: return 2000;
+    case LEVEL_TOWNSHIP: return 200;
+    case LEVEL_VILLAGE: return 12;
+    default: return 0;
+  }
+}
+
+constexpr double kMaxArea = 10'000'000;  // 10 km²
+
+void Log(absl::string_view msg) { std::cerr << "stockpile-level: " << msg << std::endl; }
+
+int MovementTypeIndex(MovementType t) {
+  const int i = static_cast<int>(t);
+  return (i >= 0 && i < 10) ? i : 0;
+}
+
+absl::Status CheckLocation(const GeoPoint& p) {
+  if (p.longitude() < -180 || p.longitude() > 180 || p.latitude() < -90 || p.latitude() > 90) {
+    return absl::InvalidArgumentError(absl::StrCat("location (", p.longitude(), ", ",
+                                                   p.latitude(), ") is not a WGS-84 point"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckWarehouseFields(const Warehouse& w) {
+  RETURN_IF_ERROR(common::CheckText("display_name", w.display_name(), common::kMaxTextLength,
+                                    true));
+  RETURN_IF_ERROR(common::CheckText("address", w.address(), common::kMaxTextLength, false));
+  if (!WarehouseKind_IsValid(w.kind()) || w.kind() == WAREHOUSE_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "kind is required: government, enterprise, social or household");
+  }
+  if (!WarehouseStatus_IsValid(w.status())) {
+    return absl::InvalidArgumentError(absl::StrCat("status ", w.status(), " is not valid"));
+  }
+  if (!(w.area_m2() > 0 && w.area_m2() <= kMaxArea)) {
+    return absl::InvalidArgumentError(absl::StrCat("area_m2 must be above 0 and at most ",
+                                                   kMaxArea, "; got ", w.area_m2()));
+  }
+  return CheckLocation(w.location());
+}
+
+}  // namespace
+
+LevelCore::LevelCore(std::unique_ptr<LevelStore> store, const common::ReferenceData* reference,
+                     Hosting hosting, const common::Clock* clock, Options options)
+    : store_(std::move(store)),
+      reference_(reference),
+      hosting_(std::move(hosting)),
+      clock_(clock),
+      options_(std::move(options)),
+      start_micros_(clock->NowMicros()) {}
+
+absl::StatusOr<std::unique_ptr<LevelCore>> LevelCore::Open(const std::string& db_path,
+                                                           const common::ReferenceData* reference,
+                                                           Hosting hosting,
+                                                           const common::Clock* clock,
+                                                           Options options) {
+  ASSIGN_OR_RETURN(auto store, LevelStore::Open(db_path, LevelStore::Options{}));
+  std::unique_ptr<LevelCore> core(
+      new LevelCore(std::move(store), reference, std::move(hosting), clock, std::move(options)));
+  RETURN_IF_ERROR(core->LoadState());
+  core->writer_ = std::thread([c = core.get()] { c->WriterLoop(); });
+  core->sweeper_ = std::thread([c = core.get()] { c->SweeperLoop(); });
+  core->notifier_ = std::thread([c = core.get()] { c->NotifierLoop(); });
+  return core;
+}
+
+// Reads the counters and per-item totals; nothing proportional to the data size, so a large
+// instance restarts as fast as RocksDB opens.
+absl::Status LevelCore::LoadState() {
+  ASSIGN_OR_RETURN(auto raw, store_->Get(Cf::kDefault, keys::kMeta));
+  internal::StoreMeta meta;
+  if (raw.has_value()) {
+    if (!meta.ParseFromString(*raw)) return absl::DataLossError("store meta is unreadable");
+    const std::string level(common::LevelName(hosting_.level()));
+    if (!meta.level().empty() && meta.level() != level) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the database holds a ", meta.level(), " instance; refusing to serve it as ", level));
+    }
+  }
+  last_sequence_ = meta.last_sequence();
+  last_movement_id_ = meta.last_movement_id();
+  last_commit_micros_ = meta.last_commit_micros();
+  published_sequence_ = last_sequence_;
+  auto it = store_->NewIterator(Cf::kDefault);
+  absl::MutexLock lock(&totals_mu_);
+  for (it->Seek(std::string(keys::kTotalsPrefix)); it->Valid(); it->Next()) {
+    if (!it->key().starts_with(rocksdb::Slice(keys::kTotalsPrefix.data(),
+                                              keys::kTotalsPrefix.size()))) {
+      break;
+    }
+    ItemTotals t;
+    if (!t.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("stored totals are unreadable");
+    }
+    totals_[t.item()] = t;
+  }
+  return absl::OkStatus();
+}
+
+LevelCore::~LevelCore() {
+  {
+    std::scoped_lock lock(queue_mu_, head_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  sweeper_cv_.notify_all();
+  head_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  if (notifier_.joinable()) notifier_.join();
+  if (writer_.joinable()) writer_.join();
+}
+
+std::string LevelCore::Fingerprint(const google::protobuf::Message& request) {
+  std::unique_ptr<google::protobuf::Message> copy(request.New());
+  copy->CopyFrom(request);
+  if (const auto* field = copy->GetDescriptor()->FindFieldByName("request_id")) {
+    copy->GetReflection()->ClearField(copy.get(), field);
+  }
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    copy->SerializeToCodedStream(&coded);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
+}
+
+void LevelCore::Submit(Command command) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(command));
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  command.done({absl::UnavailableError("the level service is shutting down"), "", 0, false});
+}
+
+void LevelCore::WriterLoop() {
+  std::vector<Command> group;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      size_t operations = 0;
+      while (!queue_.empty() && group.size() < options_.max_group_commands &&
+             (group.empty() || operations + queue_.front().operations <=
+                                   options_.max_group_operations)) {
+        operations += queue_.front().operations;
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitGroup(group);
+    group.clear();
+  }
+}
+
+void LevelCore::CommitGroup(std::vector<Command>& group) {
+  StoreTxn txn(*store_);
+  // Commit times never go backwards, so movement keys stay in time order.
+  const int64_t now = std::max(clock_->NowMicros(), last_commit_micros_ + 1);
+  const uint64_t first_sequence = last_sequence_;
+  const uint64_t first_movement_id = last_movement_id_;
+  TotalsDelta group_totals;
+  std::vector<Pending> pending(group.size());
+  bool wrote = false;
+  for (size_t i = 0; i < group.size(); ++i) {
+    pending[i].done = std::move(group[i].done);
+    wrote |= ApplyOne(group[i], txn, now, group_totals, pending[i]);
+  }
+  if (wrote) {
+    absl::Status s = WriteGroupMeta(txn, group_totals, now);
+    if (s.ok()) s = store_->Write(txn.batch(), options_.sync_writes);
+    if (!s.ok()) {
+      // Nothing of the group is durable: forget its counters and refuse every command in it.
+      Log(absl::StrCat("commit of ", group.size(), " commands failed: ", s.ToString()));
+      stats_.write_failures++;
+      last_sequence_ = first_sequence;
+      last_movement_id_ = first_movement_id;
+      for (auto& p : pending) {
+        if (p.result.status.ok() && !p.result.replayed) p.result = {s, "", 0, false};
+      }
+    } else {
+      last_commit_micros_ = now;
+      absl::MutexLock lock(&totals_mu_);
+      for (auto& [item, delta] : group_totals) {
+        auto& t = totals_[item];
+        t.set_item(item);
+        t.set_on_hand(t.on_hand() + delta.on_hand());
+        t.set_held(t.held() + delta.held());
+        t.set_in_transit(t.in_transit() + delta.in_transit());
+        t.set_received(t.received() + delta.received());
+        t.set_issued(t.issued() + delta.issued());
+        t.set_adjusted(t.adjusted() + delta.adjusted());
+        t.set_lost(t.lost() + delta.lost());
+        t.set_transferred_in(t.transferred_in() + delta.transferred_in());
+        t.set_delivered_out(t.delivered_out() + delta.delivered_out());
+      }
+    }
+  }
+  stats_.commit_groups++;
+  if (last_sequence_ != first_sequence) Publish(last_sequence_);
+  for (auto& p : pending) p.done(std::move(p.result));
+}
+
+bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& group_totals,
+                         Pending& pending) {
+  if (!cmd.request_id.empty()) {
+    auto raw = txn.Get(Cf::kRequests, cmd.request_id);
+    if (!raw.ok()) {
+      pending.result.status = raw.status();
+      return false;
+    }
+    if (raw->has_value()) {
+      internal::RequestRecord record;
+      record.ParseFromString(**raw);
+      if (record.fingerprint() != cmd.fingerprint || record.method() != cmd.method) {
+        pending.result.status = absl::InvalidArgumentError(absl::StrCat(
+            "request_id ", cmd.request_id, " was already used for a different request (",
+            record.method(), "); use a new request_id"));
+      } else {
+        stats_.replays++;
+        pending.result = {absl::OkStatus(), record.response(), record.sequence(), true};
+      }
+      return false;
+    }
+  }
+  const uint64_t movement_id_before = last_movement_id_;
+  CommandContext ctx{&txn,  reference_,        &hosting_,      now,
+                     last_sequence_ + 1, &last_movement_id_, cmd.request_id, cmd.actor};
+  ChangeEntry change;
+  TotalsDelta totals;
+  std::string response;
+  absl::Status s = cmd.apply(ctx, &change, &response, &totals);
+  if (!s.ok()) {
+    txn.Drop();
+    last_movement_id_ = movement_id_before;
+    stats_.commands_refused++;
+    pending.result.status = s;
+    return false;
+  }
+  ++last_sequence_;
+  change.set_sequence(last_sequence_);
+  *change.mutable_commit_time() = ToTimestamp(now);
+  change.set_request_id(cmd.request_id);
+  for (const auto& m : change.movements()) stats_.movements_by_type[MovementTypeIndex(m.type())]++;
+  txn.Put(Cf::kChanges, keys::U64(last_sequence_), change.SerializeAsString());
+  if (!cmd.request_id.empty()) {
+    internal::RequestRecord record;
+    record.set_fingerprint(cmd.fingerprint);
+    record.set_response(response);
+    record.set_sequence(last_sequence_);
+    record.set_method(cmd.method);
+    record.set_commit_micros(now);
+    txn.Put(Cf::kRequests, cmd.request_id, record.SerializeAsString());
+  }
+  txn.Keep();
+  for (auto& [item, d] : totals) {
+    auto& g = group_totals[item];
+    g.set_item(item);
+    g.set_on_hand(g.on_hand() + d.on_hand());
+    g.set_held(g.held() + d.held());
+    g.set_in_transit(g.in_transit() + d.in_transit());
+    g.set_received(g.received() + d.received());
+    g.set_issued(g.issued() + d.issued());
+    g.set_adjusted(g.adjusted() + d.adjusted());
+    g.set_lost(g.lost() + d.lost());
+    g.set_transferred_in(g.transferred_in() + d.transferred_in());
+    g.set_delivered_out(g.delivered_out() + d.delivered_out());
+  }
+  stats_.commands_committed++;
+  pending.result = {absl::OkStatus(), std::move(response), last_sequence_, false};
+  return true;
+}
+
+absl::Status LevelCore::WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_totals,
+                                       int64_t now) {
+  internal::StoreMeta meta;
+  meta.set_last_sequence(last_sequence_);
+  meta.set_last_movement_id(last_movement_id_);
+  meta.set_last_commit_micros(now);
+  meta.set_level(std::string(common::LevelName(hosting_.level())));
+  txn.Put(Cf::kDefault, keys::kMeta, meta.SerializeAsString());
+  absl::MutexLock lock(&totals_mu_);
+  for (const auto& [item, d] : group_totals) {
+    ItemTotals t = totals_.count(item) ? totals_[item] : ItemTotals();
+    t.set_item(item);
+    t.set_on_hand(t.on_hand() + d.on_hand());
+    t.set_held(t.held() + d.held());
+    t.set_in_transit(t.in_transit() + d.in_transit());
+    t.set_received(t.received() + d.received());
+    t.set_issued(t.issued() + d.issued());
+    t.set_adjusted(t.adjusted() + d.adjusted());
+    t.set_lost(t.lost() + d.lost());
+    t.set_transferred_in(t.transferred_in() + d.transferred_in());
+    t.set_delivered_out(t.delivered_out() + d.delivered_out());
+    txn.Put(Cf::kDefault, keys::Totals(item), t.SerializeAsString());
+  }
+  txn.Keep();
+  return absl::OkStatus();
+}
+
+void LevelCore::Publish(uint64_t head) {
+  {
+    std::lock_guard<std::mutex> lock(head_mu_);
+    published_sequence_ = head;
+  }
+  head_cv_.notify_all();
+}
+
+// Wakes change-stream readers off the writer thread; listeners run under head_mu_ so removing
+// one waits for a running call to end.
+void LevelCore::NotifierLoop() {
+  std::unique_lock<std::mutex> lock(head_mu_);
+  while (true) {
+    head_cv_.wait(lock, [&] { return stopping_ || published_sequence_.load() != notified_sequence_; });
+    if (stopping_) return;
+    notified_sequence_ = published_sequence_.load();
+    for (auto& [id, listener] : listeners_) listener(notified_sequence_);
+  }
+}
+
+uint64_t LevelCore::WaitForSequence(uint64_t sequence, int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(head_mu_);
+  head_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                    [&] { return published_sequence_.load() > sequence || stopping_; });
+  return published_sequence_.load();
+}
+
+int LevelCore::AddSequenceListener(std::function<void(uint64_t)> listener) {
+  std::lock_guard<std::mutex> lock(head_mu_);
+  listeners_[++next_listener_id_] = std::move(listener);
+  return next_listener_id_;
+}
+
+void LevelCore::RemoveSequenceListener(int id) {
+  std::lock_guard<std::mutex> lock(head_mu_);
+  listeners_.erase(id);
+}
+
+std::vector<ItemTotals> LevelCore::Totals() const {
+  absl::MutexLock lock(&totals_mu_);
+  std::vector<ItemTotals> out;
+  for (const auto& [item, t] : totals_) out.push_back(t);
+  return out;
+}
+
+// ---- mutations ---------------------------------------------------------------------------------
+
+void LevelCore::ApplyOperations(absl::string_view method, absl::string_view request_id,
+                                absl::string_view actor, std::vector<Operation> operations,
+                                const google::protobuf::Message& request, CommandCallback done) {
+  Command cmd;
+  cmd.method = std::string(method);
+  cmd.request_id = std::string(request_id);
+  cmd.actor = std::string(actor);
+  cmd.fingerprint = Fingerprint(request);
+  cmd.operations = std::max<size_t>(1, operations.size());
+  const bool batch = method == "ApplyBatch";
+  cmd.apply = [ops = std::move(operations), batch](CommandContext& ctx, ChangeEntry* change,
+                                                   std::string* response,
+                                                   TotalsDelta* totals) -> absl::Status {
+    Ledger ledger(ctx);
+    ApplyBatchResponse batch_response;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      auto result = ledger.Apply(ops[i]);
+      if (!result.ok()) {
+        if (!batch) return result.status();
+        return absl::Status(result.status().code(),
+                            absl::StrCat("operation ", i, ": ", result.status().message()));
+      }
+      result->set_sequence(ctx.sequence);
+      *batch_response.add_results() = std::move(*result);
+    }
+    RETURN_IF_ERROR(ledger.Finish(change));
+    *totals = ledger.totals_delta();
+    if (batch) {
+      batch_response.set_sequence(ctx.sequence);
+      *response = batch_response.SerializeAsString();
+    } else {
+      *response = batch_response.results(0).SerializeAsString();
+    }
+    return absl::OkStatus();
+  };
+  cmd.done = std::move(done);
+  Submit(std::move(cmd));
+}
+
+CommandResult LevelCore::ApplySync(absl::string_view method, absl::string_view request_id,
+                                   absl::string_view actor, std::vector<Operation> ops,
+                                   const google::protobuf::Message& request) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false;
+  CommandResult out;
+  ApplyOperations(method, request_id, actor, std::move(ops), request, [&](CommandResult r) {
+    std::lock_guard<std::mutex> lock(mu);
+    out = std::move(r);
+    ready = true;
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return ready; });
+  return out;
+}
+
+absl::StatusOr<Warehouse> LevelCore::LoadWarehouseForWrite(StoreTxn& txn, absl::string_view name) {
+  ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(name));
+  ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(code));
+  RETURN_IF_ERROR(hosting_.CheckRegion(region));
+  ASSIGN_OR_RETURN(auto raw, txn.Get(Cf::kWarehouses, code));
+  if (!raw.has_value()) {
+    return absl::NotFoundError(absl::StrCat("warehouse ", name, " does not exist"));
+  }
+  Warehouse w;
+  if (!w.ParseFromString(*raw)) return absl::DataLossError("stored warehouse is unreadable");
+  return w;
+}
+
+void LevelCore::CreateWarehouse(const CreateWarehouseRequest& req, CommandCallback done) {
+  Command cmd{"CreateWarehouse", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
+              std::move(done)};
+  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change, std::string* response,
+                          TotalsDelta*) {
+    return ApplyCreateWarehouse(req, ctx, change, response);
+  };
+  Submit(std::move(cmd));
+}
+
+absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req,
+                                             CommandContext& ctx, ChangeEntry* change,
+                                             std::string* response) {
+  Warehouse w = req.warehouse();
+  ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(w.code()));
+  if (!w.region_code().empty() && w.region_code() != region) {
+    return absl::InvalidArgumentError(absl::StrCat("warehouse code ", w.code(),
+                                                   " does not start with its region_code ",
+                                                   w.region_code()));
+  }
+  if (!w.name().empty() && w.name() != common::WarehouseName(w.code())) {
+    return absl::InvalidArgumentError(absl::StrCat("name must be ",
+                                                   common::WarehouseName(w.code()),
+                                                   " or empty; got ", w.name()));
+  }
+  RETURN_IF_ERROR(hosting_.CheckRegion(region));
+  const common::RegionInfo* info = reference_->FindRegion(region);
+  if (info == nullptr) {
+    return absl::NotFoundError(absl::StrCat("region ", region, " is not in the reference data"));
+  }
+  if (w.status() == WAREHOUSE_STATUS_UNSPECIFIED) w.set_status(WAREHOUSE_STATUS_ACTIVE);
+  RETURN_IF_ERROR(CheckWarehouseFields(w));
+  ASSIGN_OR_RETURN(auto existing, ctx.txn->Get(Cf::kWarehouses, w.code()));
+  if (existing.has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("warehouse ", w.code(), " already exists"));
+  }
+  w.set_name(common::WarehouseName(w.code()));
+  w.set_region_code(region);
+  w.set_level(hosting_.level());
+  const bool no_location = w.location().longitude() == 0 && w.location().latitude() == 0;
+  w.set_location_defaulted(no_location);
+  if (no_location) {
+    w.mutable_location()->set_longitude(info->longitude);
+    w.mutable_location()->set_latitude(info->latitude);
+  }
+  w.set_below_standard_area(w.area_m2() < StandardArea(w.level()));
+  *w.mutable_create_time() = ToTimestamp(ctx.now_micros);
+  *w.mutable_update_time() = ToTimestamp(ctx.now_micros);
+  ctx.txn->Put(Cf::kWarehouses, w.code(), w.SerializeAsString());
+  *change->add_warehouses() = w;
+  *response = w.SerializeAsString();
+  return absl::OkStatus();
+}
+
+void LevelCore::UpdateWarehouse(const UpdateWarehouseRequest& req, CommandCallback done) {
+  Command cmd{"UpdateWarehouse", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
+              std::move(done)};
+  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change, std::string* response,
+                          TotalsDelta*) {
+    return ApplyUpdateWarehouse(req, ctx, change, response);
+  };
+  Submit(std::move(cmd));
+}
+
+absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req,
+                                             CommandContext& ctx, ChangeEntry* change,
+                                             std::string* response) {
+  ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, req.warehouse().name()));
+  static const std::vector<std::string> kMutable = {"display_name", "kind",     "area_m2",
+                                                    "address",      "location", "status"};
+  std::vector<std::string> paths(req.update_mask().paths().begin(),
+                                 req.update_mask().paths().end());
+  if (paths.empty()) paths = kMutable;
+  const Warehouse& in = req.warehouse();
+  for (const auto& path : paths) {
+    if (path == "display_name") w.set_display_name(in.display_name());
+    else if (path == "kind") w.set_kind(in.kind());
+    else if (path == "area_m2") w.set_area_m2(in.area_m2());
+    else if (path == "address") w.set_address(in.address());
+    else if (path == "status") w.set_status(in.status());
+    else if (path == "location") {
+      *w.mutable_location() = in.location();
+      w.set_location_defaulted(false);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update_mask path \"", path.substr(0, 64),
+          "\" cannot be changed; allowed: display_name, kind, area_m2, address, location, status"));
+    }
+  }
+  if (w.status() == WAREHOUSE_STATUS_UNSPECIFIED) {
+    return absl::InvalidArgumentError("status must be active, suspended or closed");
+  }
+  RETURN_IF_ERROR(CheckWarehouseFields(w));
+  w.set_below_standard_area(w.area_m2() < StandardArea(w.level()));
+  *w.mutable_update_time() = ToTimestamp(ctx.now_micros);
+  ctx.txn->Put(Cf::kWarehouses, w.code(), w.SerializeAsString());
+  *change->add_warehouses() = w;
+  *response = w.SerializeAsString();
+  return absl::OkStatus();
+}
+
+void LevelCore::SetQuota(const SetQuotaRequest& req, CommandCallback done) {
+  Command cmd{"SetQuota", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
+              std::move(done)};
+  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change, std::string* response,
+                          TotalsDelta*) { return ApplySetQuota(req, ctx, change, response); };
+  Submit(std::move(cmd));
+}
+
+absl::Status LevelCore::ApplySetQuota(const SetQuotaRequest& req, CommandContext& ctx,
+                                      ChangeEntry* change, std::string* response) {
+  Quota q = req.quota();
+  ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, q.warehouse()));
+  if (reference_->FindItem(q.item()) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("item ", q.item().substr(0, 64),
+                                            " is not in the item catalogue"));
+  }
+  if (q.min() < 0 || q.max() < 0 || q.min() > common::kMaxQuantity ||
+      q.max() > common::kMaxQuantity) {
+    return absl::InvalidArgumentError(absl::StrCat("min and max must be between 0 and ",
+                                                   common::kMaxQuantity));
+  }
+  if (q.max() != 0 && q.max() < q.min()) {
+    return absl::InvalidArgumentError(absl::StrCat("max ", q.max(), " is below min ", q.min()));
+  }
+  *q.mutable_update_time() = ToTimestamp(ctx.now_micros);
+  ctx.txn->Put(Cf::kQuotas, keys::WarehouseItem(w.code(), q.item()), q.SerializeAsString());
+  *change->add_quotas() = q;
+  *response = q.SerializeAsString();
+  return absl::OkStatus();
+}
+
+void LevelCore::SetReserve(const SetReserveRequest& req, CommandCallback done) {
+  Command cmd{"SetReserve", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
+              std::move(done)};
+  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change, std::string* response,
+                          TotalsDelta*) { return ApplySetReserve(req, ctx, change, response); };
+  Submit(std::move(cmd));
+}
+
+absl::Status LevelCore::ApplySetReserve(const SetReserveRequest& req, CommandContext& ctx,
+                                        ChangeEntry* change, std::string* response) {
+  Reserve r = req.reserve();
+  ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, r.warehouse()));
+  if (reference_->FindItem(r.item()) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("item ", r.item().substr(0, 64),
+                                            " is not in the item catalogue"));
+  }
+  if (r.mode() != RESERVE_MODE_CONTRACT && r.mode() != RESERVE_MODE_CAPACITY) {
+    return absl::InvalidArgumentError("mode must be contract or capacity");
+  }
+  if (r.quantity() < 0 || r.quantity() > common::kMaxQuantity) {
+    return absl::InvalidArgumentError(absl::StrCat("quantity must be between 0 and ",
+                                                   common::kMaxQuantity, "; got ", r.quantity()));
+  }
+  if (r.lead_time_hours() < 0 || r.lead_time_hours() > 24 * 365) {
+    return absl::InvalidArgumentError("lead_time_hours must be between 0 and 8760");
+  }
+  RETURN_IF_ERROR(common::CheckText("partner", r.partner(), common::kMaxTextLength, false));
+  *r.mutable_update_time() = ToTimestamp(ctx.now_micros);
+  const std::string key = keys::Reserve(w.code(), r.item(), r.mode());
+  if (r.quantity() == 0) {
+    ctx.txn->Delete(Cf::kReserves, key);
+  } else {
+    ctx.txn->Put(Cf::kReserves, key, r.SerializeAsString());
+  }
+  *change->add_reserves() = r;
+  *response = r.SerializeAsString();
+  return absl::OkStatus();
+}
+
+// ---- hold expiry -------------------------------------------------------------------------------
+
+int LevelCore::SweepExpiredHolds() {
+  const int64_t now = clock_->NowMicros();
+  std::vector<std::string> due;
+  auto it = store_->NewIterator(Cf::kHolds);
+  for (it->Seek("x"); it->Valid() && due.size() < 1000; it->Next()) {
+    absl::string_view key(it->key().data(), it->key().size());
+    if (key.empty() || key[0] != 'x' || key.size() < 9) break;
+    if (static_cast<int64_t>(keys::ReadU64(key.substr(1, 8))) > now) break;
+    due.emplace_back(key.substr(9));
+  }
+  if (due.empty()) return 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false;
+  int expired = 0;
+  Command cmd{"ExpireHolds", "", "system", "", due.size(), nullptr, nullptr};
+  cmd.apply = [due, &expired](CommandContext& ctx, ChangeEntry* change, std::string*,
+                              TotalsDelta* totals) -> absl::Status {
+    Ledger ledger(ctx);
+    for (const auto& id : due) {
+      ASSIGN_OR_RETURN(auto result, ledger.ExpireHold(id));
+      if (result.movements_size() > 0) ++expired;
+    }
+    RETURN_IF_ERROR(ledger.Finish(change));
+    *totals = ledger.totals_delta();
+    return absl::OkStatus();
+  };
+  cmd.done = [&](CommandResult r) {
+    if (!r.status.ok()) Log(absl::StrCat("hold expiry failed: ", r.status.ToString()));
+    std::lock_guard<std::mutex> lock(mu);
+    ready = true;
+    cv.notify_one();
+  };
+  Submit(std::move(cmd));
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return ready; });
+  stats_.holds_expired += expired;
+  return expired;
+}
+
+void LevelCore::SweeperLoop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      sweeper_cv_.wait_for(lock, std::chrono::milliseconds(options_.hold_sweep_interval_ms),
+                         [&] { return stopping_; });
+      if (stopping_) return;
+    }
+    SweepExpiredHolds();
+  }
+}
+
+}  // namespace stockpile::level

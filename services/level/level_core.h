@@ -1,0 +1,182 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "services/common/clock.h"
+#include "services/common/reference_data.h"
+#include "services/level/hosting.h"
+#include "services/level/ledger.h"
+#include "services/level/level_store.h"
+#include "stockpile/v1/level_service.pb.h"
+
+namespace stockpile::level {
+
+// The outcome of a mutation: the serialized response of its method, first time or replayed.
+struct CommandResult {
+  absl::Status status;
+  std::string response;  // serialized response message when status is OK
+  uint64_t sequence = 0;
+  bool replayed = false;
+};
+
+using CommandCallback = std::function<void(CommandResult)>;
+
+// Counters the metrics page reads.
+struct CoreStats {
+  std::atomic<uint64_t> commit_groups{0};
+  std::atomic<uint64_t> commands_committed{0};
+  std::atomic<uint64_t> commands_refused{0};
+  std::atomic<uint64_t> replays{0};
+  std::atomic<uint64_t> holds_expired{0};
+  std::atomic<uint64_t> write_failures{0};
+  std::array<std::atomic<uint64_t>, 10> movements_by_type{};
+};
+
+// The level service's domain core: validates and applies mutations through one writer thread
+// that commits groups of commands in a single synced RocksDB WriteBatch (group commit: many
+// callers share one fsync), assigns the dense change-stream sequence, and keeps requests
+// idempotent by request_id. Reads go straight to the store (see LevelQueries).
+class LevelCore {
+ public:
+  struct Options {
+    std::string instance_id;
+    // Commands per commit group, and operations (movements) per group at most.
+    size_t max_group_commands = 1024;
+    size_t max_group_operations = 16384;
+    // How often expired holds are looked for.
+    int64_t hold_sweep_interval_ms = 1000;
+    bool sync_writes = true;
+  };
+
+  static absl::StatusOr<std::unique_ptr<LevelCore>> Open(const std::string& db_path,
+                                                         const common::ReferenceData* reference,
+                                                         Hosting hosting, const common::Clock* clock,
+                                                         Options options);
+  ~LevelCore();
+
+  // Mutations: `done` runs on the writer thread once the command is durable or refused.
+  void CreateWarehouse(const stockpile::v1::CreateWarehouseRequest& req, CommandCallback done);
+  void UpdateWarehouse(const stockpile::v1::UpdateWarehouseRequest& req, CommandCallback done);
+  void ApplyOperations(absl::string_view method, absl::string_view request_id,
+                       absl::string_view actor,
+                       std::vector<stockpile::v1::Operation> operations,
+                       const google::protobuf::Message& request, CommandCallback done);
+  void SetQuota(const stockpile::v1::SetQuotaRequest& req, CommandCallback done);
+  void SetReserve(const stockpile::v1::SetReserveRequest& req, CommandCallback done);
+
+  // Blocking conveniences for tests and tools.
+  CommandResult ApplySync(absl::string_view method, absl::string_view request_id,
+                          absl::string_view actor, std::vector<stockpile::v1::Operation> ops,
+                          const google::protobuf::Message& request);
+  // Expires every active hold whose time has passed; returns how many.
+  int SweepExpiredHolds();
+
+  // Waits until the change stream passes `sequence`, or `timeout_ms`; returns the head.
+  uint64_t WaitForSequence(uint64_t sequence, int64_t timeout_ms);
+  uint64_t last_sequence() const { return published_sequence_.load(); }
+  // Calls `listener` (from a notifier thread, after durable groups) with the new head; never
+  // after RemoveSequenceListener returns.
+  int AddSequenceListener(std::function<void(uint64_t)> listener);
+  void RemoveSequenceListener(int id);
+
+  std::vector<stockpile::v1::ItemTotals> Totals() const;
+  const LevelStore& store() const { return *store_; }
+  const common::ReferenceData& reference() const { return *reference_; }
+  const Hosting& hosting() const { return hosting_; }
+  const common::Clock& clock() const { return *clock_; }
+  const Options& options() const { return options_; }
+  const CoreStats& stats() const { return stats_; }
+  int64_t start_micros() const { return start_micros_; }
+
+ private:
+  struct Command {
+    std::string method;
+    std::string request_id;
+    std::string actor;
+    std::string fingerprint;
+    size_t operations = 1;
+    // Applies the command to the group transaction: fills the change entry and the response.
+    std::function<absl::Status(CommandContext&, stockpile::v1::ChangeEntry*, std::string*,
+                               TotalsDelta*)>
+        apply;
+    CommandCallback done;
+  };
+  struct Pending {
+    CommandCallback done;
+    CommandResult result;
+  };
+
+  LevelCore(std::unique_ptr<LevelStore> store, const common::ReferenceData* reference,
+            Hosting hosting, const common::Clock* clock, Options options);
+  absl::Status LoadState();
+  void Submit(Command command);
+  void WriterLoop();
+  void CommitGroup(std::vector<Command>& group);
+  bool ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& group_totals,
+                Pending& pending);
+  absl::Status WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_totals, int64_t now);
+  void SweeperLoop();
+  void Publish(uint64_t head);
+  void NotifierLoop();
+  static std::string Fingerprint(const google::protobuf::Message& request);
+
+  absl::Status ApplyCreateWarehouse(const stockpile::v1::CreateWarehouseRequest& req,
+                                    CommandContext& ctx, stockpile::v1::ChangeEntry* change,
+                                    std::string* response);
+  absl::Status ApplyUpdateWarehouse(const stockpile::v1::UpdateWarehouseRequest& req,
+                                    CommandContext& ctx, stockpile::v1::ChangeEntry* change,
+                                    std::string* response);
+  absl::Status ApplySetQuota(const stockpile::v1::SetQuotaRequest& req, CommandContext& ctx,
+                             stockpile::v1::ChangeEntry* change, std::string* response);
+  absl::Status ApplySetReserve(const stockpile::v1::SetReserveRequest& req, CommandContext& ctx,
+                               stockpile::v1::ChangeEntry* change, std::string* response);
+  absl::StatusOr<stockpile::v1::Warehouse> LoadWarehouseForWrite(StoreTxn& txn,
+                                                                 absl::string_view name);
+
+  std::unique_ptr<LevelStore> store_;
+  const common::ReferenceData* reference_;
+  const Hosting hosting_;
+  const common::Clock* clock_;
+  const Options options_;
+  const int64_t start_micros_;
+  CoreStats stats_;
+
+  // Writer-thread state (also read at start-up before the thread runs).
+  uint64_t last_sequence_ = 0;
+  uint64_t last_movement_id_ = 0;
+  int64_t last_commit_micros_ = 0;
+  std::atomic<uint64_t> published_sequence_{0};
+
+  mutable absl::Mutex totals_mu_;
+  std::map<std::string, stockpile::v1::ItemTotals> totals_ ABSL_GUARDED_BY(totals_mu_);
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::condition_variable sweeper_cv_;  // separate, so a sweeper never takes the writer's wake-up
+  std::deque<Command> queue_;
+  bool stopping_ = false;
+
+  std::mutex head_mu_;
+  std::condition_variable head_cv_;
+  std::map<int, std::function<void(uint64_t)>> listeners_;
+  int next_listener_id_ = 0;
+
+  uint64_t notified_sequence_ = 0;  // guarded by head_mu_
+  std::thread writer_;
+  std::thread sweeper_;
+  std::thread notifier_;
+};
+
+}  // namespace stockpile::level

@@ -1,0 +1,460 @@
+#include "services/level/level_queries.h"
+
+#include <map>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
+#include "services/common/validation.h"
+#include "services/level/keys.h"
+#include "services/level/ledger.h"
+#include "services/level/proto_util.h"
+#include "stockpile/internal/level_store.pb.h"
+
+namespace stockpile::level {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT
+
+constexpr int32_t kDefaultPageSize = 100;
+constexpr size_t kMaxScannedPerPage = 200000;  // a sparse filter returns a short page, not a stall
+
+absl::StatusOr<size_t> PageSize(int32_t requested, int32_t max) {
+  if (requested < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size must not be negative; got ",
+                                                   requested));
+  }
+  if (requested == 0) return kDefaultPageSize;
+  return static_cast<size_t>(std::min(requested, max));
+}
+
+absl::Status CheckRegionPrefix(absl::string_view prefix) {
+  if (prefix.size() > 12) {
+    return absl::InvalidArgumentError("region_prefix is longer than a village code (12 digits)");
+  }
+  for (char c : prefix) {
+    if (c < '0' || c > '9') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "region_prefix must be digits; got \"",
+          common::IsValidUtf8(prefix) ? std::string(prefix) : "<invalid UTF-8>", "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A scan over one column family, resumable with an opaque token (the last key returned).
+class PagedScan {
+ public:
+  PagedScan(const LevelStore& store, Cf cf, std::string prefix)
+      : it_(store.NewIterator(cf)), prefix_(std::move(prefix)) {}
+
+  absl::Status Start(absl::string_view token, absl::string_view from = "") {
+    std::string start = prefix_ + std::string(from);
+    if (!token.empty()) {
+      std::string last;
+      if (!absl::WebSafeBase64Unescape(token, &last) || !absl::StartsWith(last, prefix_)) {
+        return absl::InvalidArgumentError(
+            "page_token is not valid for this query; start again without it");
+      }
+      start = last + std::string(1, '\0');
+    }
+    it_->Seek(start);
+    return absl::OkStatus();
+  }
+
+  // Calls `visit(key, value)` until it has accepted `limit` rows; returns the next token.
+  template <typename Fn>
+  absl::StatusOr<std::string> Run(size_t limit, Fn visit, absl::string_view end = "") {
+    size_t accepted = 0, scanned = 0;
+    std::string last;
+    for (; it_->Valid(); it_->Next()) {
+      absl::string_view key(it_->key().data(), it_->key().size());
+      if (!absl::StartsWith(key, prefix_)) break;
+      if (!end.empty() && key >= end) break;
+      if (accepted == limit || scanned == kMaxScannedPerPage) {
+        return absl::WebSafeBase64Escape(last);
+      }
+      ++scanned;
+      last = std::string(key);
+      absl::string_view value(it_->value().data(), it_->value().size());
+      ASSIGN_OR_RETURN(bool took, visit(key, value));
+      if (took) ++accepted;
+    }
+    if (!it_->status().ok()) return absl::UnavailableError(it_->status().ToString());
+    return std::string();
+  }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string prefix_;
+};
+
+template <typename Response>
+absl::Status SetToken(Response* resp, absl::StatusOr<std::string> token) {
+  if (!token.ok()) return token.status();
+  resp->set_next_page_token(*std::move(token));
+  return absl::OkStatus();
+}
+
+template <typename Msg>
+absl::StatusOr<Msg> Parse(absl::string_view value, absl::string_view what) {
+  Msg m;
+  if (!m.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(absl::StrCat("stored ", what, " is unreadable"));
+  }
+  return m;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> LevelQueries::HostedCode(absl::string_view warehouse_name) const {
+  ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(warehouse_name));
+  ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(code));
+  RETURN_IF_ERROR(hosting_.CheckRegion(region));
+  return code;
+}
+
+absl::StatusOr<Warehouse> LevelQueries::GetWarehouse(absl::string_view name) const {
+  ASSIGN_OR_RETURN(std::string code, HostedCode(name));
+  ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kWarehouses, code));
+  if (!raw.has_value()) {
+    return absl::NotFoundError(absl::StrCat("warehouse ", name, " does not exist"));
+  }
+  return Parse<Warehouse>(*raw, "warehouse");
+}
+
+absl::StatusOr<ListWarehousesResponse> LevelQueries::ListWarehouses(
+    const ListWarehousesRequest& req) const {
+  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
+  ListWarehousesResponse resp;
+  PagedScan scan(store_, Cf::kWarehouses, req.region_prefix());
+  RETURN_IF_ERROR(scan.Start(req.page_token()));
+  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v)
+                                       -> absl::StatusOr<bool> {
+                     ASSIGN_OR_RETURN(*resp.add_warehouses(), Parse<Warehouse>(v, "warehouse"));
+                     return true;
+                   })));
+  return resp;
+}
+
+int64_t LevelQueries::CountWarehouses() const {
+  int64_t n = 0;
+  auto it = store_.NewIterator(Cf::kWarehouses);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+  return n;
+}
+
+absl::StatusOr<Balance> LevelQueries::GetBalance(const GetBalanceRequest& req) const {
+  ASSIGN_OR_RETURN(std::string code, HostedCode(req.warehouse()));
+  RETURN_IF_ERROR(common::CheckId("item", req.item(), true));
+  if (reference_.FindItem(req.item()) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("item ", req.item(), " is not in the item catalogue"));
+  }
+  ASSIGN_OR_RETURN(auto wh, store_.Get(Cf::kWarehouses, code));
+  if (!wh.has_value()) {
+    return absl::NotFoundError(absl::StrCat("warehouse ", req.warehouse(), " does not exist"));
+  }
+  ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kBalances, keys::WarehouseItem(code, req.item())));
+  Balance b;
+  if (raw.has_value()) {
+    ASSIGN_OR_RETURN(b, Parse<Balance>(*raw, "balance"));
+  } else {
+    b.set_warehouse(req.warehouse());
+    b.set_item(req.item());
+  }
+  if (req.has_as_of_time()) RETURN_IF_ERROR(AsOf(code, ToMicros(req.as_of_time()), &b));
+  return b;
+}
+
+// Rebuilds the lots of `b` as they stood at `micros` from the newest movement of each lot at or
+// before that time (every movement records its lot's balance after it).
+absl::Status LevelQueries::AsOf(const std::string& code, int64_t micros, Balance* b) const {
+  const std::string prefix = keys::ByWarehouseItem(code, b->item());
+  std::map<std::string, LotBalance> lots;
+  size_t wanted = static_cast<size_t>(b->lots_size());
+  auto it = store_.NewIterator(Cf::kMovementIndex);
+  it->SeekForPrev(prefix + keys::TimeId(micros, UINT64_MAX));
+  for (; it->Valid() && lots.size() < wanted; it->Prev()) {
+    absl::string_view key(it->key().data(), it->key().size());
+    if (!absl::StartsWith(key, prefix)) break;
+    absl::string_view time_id = key.substr(prefix.size());
+    ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kMovements, absl::StrCat(code, "/", time_id)));
+    if (!raw.has_value()) continue;
+    ASSIGN_OR_RETURN(Movement m, Parse<Movement>(*raw, "movement"));
+    if (lots.contains(m.lot())) continue;
+    LotBalance& lot = lots[m.lot()];
+    lot.set_lot(m.lot());
+    lot.set_expiry_date(m.expiry_date());
+    lot.set_on_hand(m.on_hand_after());
+    lot.set_held(m.held_after());
+  }
+  b->clear_lots();
+  for (auto& [name, lot] : lots) {
+    if (lot.on_hand() != 0 || lot.held() != 0) *b->add_lots() = lot;
+  }
+  b->set_in_transit(0);  // not reconstructed for past times
+  NormalizeBalance(b);
+  *b->mutable_update_time() = ToTimestamp(micros);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ListBalancesResponse> LevelQueries::ListBalances(
+    const ListBalancesRequest& req) const {
+  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(common::CheckId("item", req.item(), false));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
+  std::string prefix = req.region_prefix();
+  if (!req.warehouse().empty()) {
+    ASSIGN_OR_RETURN(std::string code, HostedCode(req.warehouse()));
+    prefix = code + "/";
+  }
+  const std::string item_suffix = req.item().empty() ? "" : "/" + req.item();
+  ListBalancesResponse resp;
+  PagedScan scan(store_, Cf::kBalances, prefix);
+  RETURN_IF_ERROR(scan.Start(req.page_token()));
+  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v)
+                                       -> absl::StatusOr<bool> {
+                     if (!item_suffix.empty() && !absl::EndsWith(k, item_suffix)) return false;
+                     ASSIGN_OR_RETURN(Balance b, Parse<Balance>(v, "balance"));
+                     if (req.skip_zero() && b.on_hand() == 0 && b.in_transit() == 0) return false;
+                     *resp.add_balances() = std::move(b);
+                     return true;
+                   })));
+  return resp;
+}
+
+absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
+    const ListMovementsRequest& req) const {
+  RETURN_IF_ERROR(common::CheckId("item", req.item(), false));
+  RETURN_IF_ERROR(common::CheckId("reference", req.reference(), false));
+  RETURN_IF_ERROR(common::CheckId("request_id", req.request_id(), false));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
+  const int64_t start = req.has_start_time() ? ToMicros(req.start_time()) : 0;
+  const int64_t end = req.has_end_time() ? ToMicros(req.end_time()) : INT64_MAX;
+  if (end < start) return absl::InvalidArgumentError("end_time is before start_time");
+  std::string code;
+  if (!req.warehouse().empty()) {
+    ASSIGN_OR_RETURN(code, HostedCode(req.warehouse()));
+  }
+  ListMovementsResponse resp;
+  auto keep = [&](const Movement& m) {
+    const int64_t t = ToMicros(m.create_time());
+    return t >= start && t < end && (req.item().empty() || m.item() == req.item()) &&
+           (req.reference().empty() || m.reference() == req.reference()) &&
+           (req.request_id().empty() || m.request_id() == req.request_id()) &&
+           (code.empty() || m.warehouse() == req.warehouse());
+  };
+  if (code.empty() && req.item().empty() && req.reference().empty()) {
+    if (req.request_id().empty()) {
+      return absl::InvalidArgumentError("give warehouse, item, reference or request_id");
+    }
+    // A request's movements are in its change entry.
+    ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kRequests, req.request_id()));
+    if (!raw.has_value()) return resp;
+    ASSIGN_OR_RETURN(auto record, Parse<internal::RequestRecord>(*raw, "request"));
+    ASSIGN_OR_RETURN(auto entry, store_.Get(Cf::kChanges, keys::U64(record.sequence())));
+    if (!entry.has_value()) return resp;  // trimmed from the change stream
+    ASSIGN_OR_RETURN(auto change, Parse<ChangeEntry>(*entry, "change entry"));
+    for (auto& m : *change.mutable_movements()) {
+      if (keep(m)) *resp.add_movements() = std::move(m);
+    }
+    return resp;
+  }
+  // Index to walk: warehouse history, warehouse × item, item, or reference.
+  Cf cf = Cf::kMovementIndex;
+  std::string prefix;
+  if (!code.empty() && req.item().empty()) {
+    cf = Cf::kMovements;
+    prefix = code + "/";
+  } else if (!code.empty()) {
+    prefix = keys::ByWarehouseItem(code, req.item());
+  } else if (!req.item().empty()) {
+    prefix = keys::ByItem(req.item());
+  } else {
+    prefix = keys::ByReference(req.reference());
+  }
+  PagedScan scan(store_, cf, prefix);
+  RETURN_IF_ERROR(scan.Start(req.page_token(), keys::TimeId(start, 0)));
+  const std::string end_key = end == INT64_MAX ? "" : prefix + keys::TimeId(end, 0);
+  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit,
+               [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
+                 Movement m;
+                 if (cf == Cf::kMovements) {
+                   ASSIGN_OR_RETURN(m, Parse<Movement>(v, "movement"));
+                 } else {
+                   const std::string owner = code.empty() ? std::string(v) : code;
+                   const std::string primary =
+                       absl::StrCat(owner, "/", k.substr(prefix.size()));
+                   ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kMovements, primary));
+                   if (!raw.has_value()) return false;
+                   ASSIGN_OR_RETURN(m, Parse<Movement>(*raw, "movement"));
+                 }
+                 if (!keep(m)) return false;
+                 *resp.add_movements() = std::move(m);
+                 return true;
+               },
+               end_key)));
+  return resp;
+}
+
+absl::StatusOr<Hold> LevelQueries::GetHold(absl::string_view name) const {
+  if (!absl::StartsWith(name, "holds/")) {
+    return absl::InvalidArgumentError(absl::StrCat("hold name must be holds/{hold_id}; got ",
+                                                   name.substr(0, 64)));
+  }
+  absl::string_view id = name.substr(6);
+  RETURN_IF_ERROR(common::CheckId("hold_id", id, true));
+  ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kHolds, keys::Hold(id)));
+  if (!raw.has_value()) return absl::NotFoundError(absl::StrCat("hold ", name, " does not exist"));
+  return Parse<Hold>(*raw, "hold");
+}
+
+absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest& req) const {
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
+  if (!req.warehouse().empty()) RETURN_IF_ERROR(HostedCode(req.warehouse()).status());
+  ListHoldsResponse resp;
+  PagedScan scan(store_, Cf::kHolds, "h");
+  RETURN_IF_ERROR(scan.Start(req.page_token()));
+  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v)
+                                       -> absl::StatusOr<bool> {
+                     ASSIGN_OR_RETURN(Hold h, Parse<Hold>(v, "hold"));
+                     if (!req.warehouse().empty() && h.warehouse() != req.warehouse()) {
+                       return false;
+                     }
+                     if (req.state() != HOLD_STATE_UNSPECIFIED && h.state() != req.state()) {
+                       return false;
+                     }
+                     *resp.add_holds() = std::move(h);
+                     return true;
+                   })));
+  return resp;
+}
+
+absl::StatusOr<ListQuotasResponse> LevelQueries::ListQuotas(const ListQuotasRequest& req) const {
+  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
+  std::string prefix = req.region_prefix();
+  if (!req.warehouse().empty()) {
+    ASSIGN_OR_RETURN(prefix, HostedCode(req.warehouse()));
+  }
+  if (!req.warehouse().empty()) prefix += "/";
+  ListQuotasResponse resp;
+  PagedScan scan(store_, Cf::kQuotas, prefix);
+  RETURN_IF_ERROR(scan.Start(req.page_token()));
+  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v)
+                                       -> absl::StatusOr<bool> {
+                     ASSIGN_OR_RETURN(Quota q, Parse<Quota>(v, "quota"));
+                     if (!req.item().empty() && q.item() != req.item()) return false;
+                     *resp.add_quotas() = std::move(q);
+                     return true;
+                   })));
+  return resp;
+}
+
+absl::StatusOr<ListReservesResponse> LevelQueries::ListReserves(
+    const ListReservesRequest& req) const {
+  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
+  std::string prefix = req.region_prefix();
+  if (!req.warehouse().empty()) {
+    ASSIGN_OR_RETURN(prefix, HostedCode(req.warehouse()));
+  }
+  if (!req.warehouse().empty()) prefix += "/";
+  ListReservesResponse resp;
+  PagedScan scan(store_, Cf::kReserves, prefix);
+  RETURN_IF_ERROR(scan.Start(req.page_token()));
+  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v)
+                                       -> absl::StatusOr<bool> {
+                     ASSIGN_OR_RETURN(Reserve r, Parse<Reserve>(v, "reserve"));
+                     if (!req.item().empty() && r.item() != req.item()) return false;
+                     *resp.add_reserves() = std::move(r);
+                     return true;
+                   })));
+  return resp;
+}
+
+absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
+    const ListQuotaStatusRequest& req, bool shortages) const {
+  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
+  ListQuotaStatusResponse resp;
+  PagedScan scan(store_, Cf::kQuotas, req.region_prefix());
+  RETURN_IF_ERROR(scan.Start(req.page_token()));
+  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
+        ASSIGN_OR_RETURN(Quota q, Parse<Quota>(v, "quota"));
+        if (!req.item().empty() && q.item() != req.item()) return false;
+        if (shortages ? q.min() <= 0 : q.max() <= 0) return false;
+        ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kBalances, k));
+        Balance b;
+        if (raw.has_value()) {
+    ASSIGN_OR_RETURN(b, Parse<Balance>(*raw, "balance"));
+  }
+        const int64_t gap = shortages ? q.min() - b.on_hand() : b.on_hand() - q.max();
+        if (gap <= 0) return false;
+        QuotaStatus* s = resp.add_entries();
+        s->set_warehouse(q.warehouse());
+        s->set_item(q.item());
+        s->set_on_hand(b.on_hand());
+        s->set_available(b.available());
+        s->set_min(q.min());
+        s->set_max(q.max());
+        s->set_gap(gap);
+        return true;
+      })));
+  return resp;
+}
+
+absl::StatusOr<ListExpiringLotsResponse> LevelQueries::ListExpiringLots(
+    const ListExpiringLotsRequest& req) const {
+  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
+  if (req.within_days() < 0 || req.within_days() > 3650) {
+    return absl::InvalidArgumentError("within_days must be between 0 and 3650");
+  }
+  const int32_t within = req.within_days() == 0 ? 30 : req.within_days();
+  const int32_t today = Ledger::ReserveDay(clock_.NowMicros());
+  ListExpiringLotsResponse resp;
+  PagedScan scan(store_, Cf::kBalances, req.region_prefix());
+  RETURN_IF_ERROR(scan.Start(req.page_token()));
+  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
+        ASSIGN_OR_RETURN(Balance b, Parse<Balance>(v, "balance"));
+        bool took = false;
+        for (const auto& lot : b.lots()) {
+          if (lot.expiry_date().empty() || lot.on_hand() <= 0) continue;
+          auto day = common::ParseDate("expiry_date", lot.expiry_date());
+          if (!day.ok() || *day - today > within) continue;
+          ExpiringLot* e = resp.add_lots();
+          e->set_warehouse(b.warehouse());
+          e->set_item(b.item());
+          e->set_lot(lot.lot());
+          e->set_expiry_date(lot.expiry_date());
+          e->set_on_hand(lot.on_hand());
+          e->set_days_left(*day - today);
+          took = true;
+        }
+        return took;
+      })));
+  return resp;
+}
+
+absl::Status LevelQueries::ReadChanges(uint64_t after, size_t max_entries, size_t max_bytes,
+                                       std::vector<ChangeEntry>* out) const {
+  auto it = store_.NewIterator(Cf::kChanges);
+  size_t bytes = 0;
+  for (it->Seek(keys::U64(after + 1)); it->Valid() && out->size() < max_entries && bytes < max_bytes;
+       it->Next()) {
+    ChangeEntry e;
+    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("change entry ", keys::ReadU64(
+          absl::string_view(it->key().data(), it->key().size())), " is unreadable"));
+    }
+    bytes += it->value().size();
+    out->push_back(std::move(e));
+  }
+  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  return absl::OkStatus();
+}
+
+}  // namespace stockpile::level

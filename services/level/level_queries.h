@@ -1,0 +1,61 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/common/clock.h"
+#include "services/common/reference_data.h"
+#include "services/level/hosting.h"
+#include "services/level/level_store.h"
+#include "stockpile/v1/level_service.pb.h"
+
+namespace stockpile::level {
+
+// The read side of a level instance: every query reads RocksDB directly (balances are kept
+// up to date by the writer; nothing is recomputed from history except as-of balances).
+// List methods return at most page_size results and an opaque next_page_token.
+class LevelQueries {
+ public:
+  LevelQueries(const LevelStore& store, const common::ReferenceData& reference,
+               const Hosting& hosting, const common::Clock& clock)
+      : store_(store), reference_(reference), hosting_(hosting), clock_(clock) {}
+
+  absl::StatusOr<stockpile::v1::Warehouse> GetWarehouse(absl::string_view name) const;
+  absl::StatusOr<stockpile::v1::ListWarehousesResponse> ListWarehouses(
+      const stockpile::v1::ListWarehousesRequest& req) const;
+  absl::StatusOr<stockpile::v1::Balance> GetBalance(
+      const stockpile::v1::GetBalanceRequest& req) const;
+  absl::StatusOr<stockpile::v1::ListBalancesResponse> ListBalances(
+      const stockpile::v1::ListBalancesRequest& req) const;
+  absl::StatusOr<stockpile::v1::ListMovementsResponse> ListMovements(
+      const stockpile::v1::ListMovementsRequest& req) const;
+  absl::StatusOr<stockpile::v1::Hold> GetHold(absl::string_view name) const;
+  absl::StatusOr<stockpile::v1::ListHoldsResponse> ListHolds(
+      const stockpile::v1::ListHoldsRequest& req) const;
+  absl::StatusOr<stockpile::v1::ListQuotasResponse> ListQuotas(
+      const stockpile::v1::ListQuotasRequest& req) const;
+  absl::StatusOr<stockpile::v1::ListReservesResponse> ListReserves(
+      const stockpile::v1::ListReservesRequest& req) const;
+  // Warehouses × items under their floor (shortage) or above their ceiling (overstock).
+  absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> ListQuotaStatus(
+      const stockpile::v1::ListQuotaStatusRequest& req, bool shortages) const;
+  absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> ListExpiringLots(
+      const stockpile::v1::ListExpiringLotsRequest& req) const;
+  int64_t CountWarehouses() const;
+
+  // Serialized change entries with sequence > after, at most max_entries / about max_bytes.
+  absl::Status ReadChanges(uint64_t after, size_t max_entries, size_t max_bytes,
+                           std::vector<stockpile::v1::ChangeEntry>* out) const;
+
+ private:
+  absl::StatusOr<std::string> HostedCode(absl::string_view warehouse_name) const;
+  absl::Status AsOf(const std::string& code, int64_t micros, stockpile::v1::Balance* b) const;
+
+  const LevelStore& store_;
+  const common::ReferenceData& reference_;
+  const Hosting& hosting_;
+  const common::Clock& clock_;
+};
+
+}  // namespace stockpile::level

@@ -1,0 +1,348 @@
+#include "services/level/level_service.h"
+
+#include <mutex>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/status_util.h"
+#include "services/common/validation.h"
+#include "services/level/proto_util.h"
+
+namespace stockpile::level {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT
+using common::ToGrpc;
+
+constexpr int kMaxBatchOperations = 1000;
+
+absl::Status CheckMutation(absl::string_view request_id, absl::string_view actor) {
+  absl::Status s = common::CheckId("request_id", request_id, true);
+  if (!s.ok()) return s;
+  return common::CheckText("actor", actor, common::kMaxIdLength, true);
+}
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Status& s) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpc(s));
+  return reactor;
+}
+
+template <typename T, typename Response>
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, absl::StatusOr<T> result,
+                                Response* resp) {
+  if (result.ok()) *resp = std::move(*result);
+  return Done(ctx, result.status());
+}
+
+// Streams the change entries after a sequence, then live ones as groups commit. Reads happen
+// in the core's notifier thread or in gRPC's reaction threads, never on the writer thread.
+class WatchChangesReactor final : public grpc::ServerWriteReactor<WatchChangesResponse> {
+ public:
+  WatchChangesReactor(LevelCore* core, const LevelQueries* queries, uint64_t from,
+                      size_t max_batch)
+      : core_(core), queries_(queries), sent_(from), max_batch_(max_batch) {
+    listener_ = core_->AddSequenceListener([this](uint64_t) { SendMore(); });
+    SendMore();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok) {
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+        return;
+      }
+    }
+    SendMore();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+    if (!writing_) FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    core_->RemoveSequenceListener(listener_);
+    delete this;
+  }
+
+ private:
+  void SendMore() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (writing_ || finished_) return;
+      if (cancelled_) {
+        FinishLocked(grpc::Status::CANCELLED);
+        return;
+      }
+      if (sent_ >= core_->last_sequence()) return;
+      std::vector<ChangeEntry> entries;
+      absl::Status s = queries_->ReadChanges(sent_, max_batch_, 4 << 20, &entries);
+      if (!s.ok()) {
+        FinishLocked(ToGrpc(s));
+        return;
+      }
+      if (entries.empty()) return;
+      response_.Clear();
+      for (auto& e : entries) *response_.add_entries() = std::move(e);
+      sent_ = response_.entries(response_.entries_size() - 1).sequence();
+      response_.set_head_sequence(core_->last_sequence());
+      writing_ = true;
+    }
+    StartWrite(&response_);  // outside the lock: a reaction may run inline
+  }
+
+  void FinishLocked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  LevelCore* core_;
+  const LevelQueries* queries_;
+  std::mutex mu_;
+  uint64_t sent_;
+  size_t max_batch_;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool cancelled_ = false;
+  int listener_ = 0;
+  WatchChangesResponse response_;
+};
+
+template <typename OpMessage>
+Operation MakeOp(const OpMessage& op);
+template <> Operation MakeOp(const ReceiveOp& op) { Operation o; *o.mutable_receive() = op; return o; }
+template <> Operation MakeOp(const IssueOp& op) { Operation o; *o.mutable_issue() = op; return o; }
+template <> Operation MakeOp(const StocktakeOp& op) { Operation o; *o.mutable_stocktake() = op; return o; }
+template <> Operation MakeOp(const HoldOp& op) { Operation o; *o.mutable_hold() = op; return o; }
+template <> Operation MakeOp(const ReleaseOp& op) { Operation o; *o.mutable_release() = op; return o; }
+template <> Operation MakeOp(const ShipOp& op) { Operation o; *o.mutable_ship() = op; return o; }
+template <> Operation MakeOp(const ReceiveTransferOp& op) {
+  Operation o;
+  *o.mutable_receive_transfer() = op;
+  return o;
+}
+template <> Operation MakeOp(const ConfirmDeliveryOp& op) {
+  Operation o;
+  *o.mutable_confirm_delivery() = op;
+  return o;
+}
+
+}  // namespace
+
+LevelServiceImpl::LevelServiceImpl(LevelCore* core, InstanceIdentity identity)
+    : core_(core),
+      queries_(core->store(), core->reference(), core->hosting(), core->clock()),
+      identity_(std::move(identity)) {}
+
+template <typename Response>
+CommandCallback LevelServiceImpl::FinishWith(Unary* reactor, Response* resp) {
+  return [reactor, resp](CommandResult r) {
+    if (r.status.ok() && !resp->ParseFromString(r.response)) {
+      r.status = absl::InternalError("stored response is unreadable");
+    }
+    reactor->Finish(ToGrpc(r.status));
+  };
+}
+
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* LevelServiceImpl::Mutate(Ctx* ctx, absl::string_view method,
+                                                   const Request& req, std::vector<Operation> ops,
+                                                   Response* resp) {
+  absl::Status s = CheckMutation(req.request_id(), req.actor());
+  if (!s.ok()) return Done(ctx, s);
+  auto* reactor = ctx->DefaultReactor();
+  core_->ApplyOperations(method, req.request_id(), req.actor(), std::move(ops), req,
+                         FinishWith(reactor, resp));
+  return reactor;
+}
+
+#define STOCKPILE_MOVEMENT_METHOD(Method)                                              \
+  grpc::ServerUnaryReactor* LevelServiceImpl::Method(Ctx* ctx, const Method##Request* req, \
+                                                     MovementResult* resp) {          \
+    return Mutate(ctx, #Method, *req, {MakeOp(req->op())}, resp);                       \
+  }
+STOCKPILE_MOVEMENT_METHOD(Receive)
+STOCKPILE_MOVEMENT_METHOD(Issue)
+STOCKPILE_MOVEMENT_METHOD(Stocktake)
+STOCKPILE_MOVEMENT_METHOD(Hold)
+STOCKPILE_MOVEMENT_METHOD(Release)
+STOCKPILE_MOVEMENT_METHOD(Ship)
+STOCKPILE_MOVEMENT_METHOD(ReceiveTransfer)
+STOCKPILE_MOVEMENT_METHOD(ConfirmDelivery)
+#undef STOCKPILE_MOVEMENT_METHOD
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ApplyBatch(Ctx* ctx, const ApplyBatchRequest* req,
+                                                       ApplyBatchResponse* resp) {
+  if (req->operations_size() == 0 || req->operations_size() > kMaxBatchOperations) {
+    return Done(ctx, absl::InvalidArgumentError(
+                         absl::StrCat("a batch holds 1 to ", kMaxBatchOperations,
+                                      " operations; got ", req->operations_size())));
+  }
+  std::vector<Operation> ops(req->operations().begin(), req->operations().end());
+  return Mutate(ctx, "ApplyBatch", *req, std::move(ops), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::CreateWarehouse(Ctx* ctx,
+                                                            const CreateWarehouseRequest* req,
+                                                            Warehouse* resp) {
+  absl::Status s = CheckMutation(req->request_id(), req->actor());
+  if (!s.ok()) return Done(ctx, s);
+  auto* reactor = ctx->DefaultReactor();
+  core_->CreateWarehouse(*req, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::UpdateWarehouse(Ctx* ctx,
+                                                            const UpdateWarehouseRequest* req,
+                                                            Warehouse* resp) {
+  absl::Status s = CheckMutation(req->request_id(), req->actor());
+  if (!s.ok()) return Done(ctx, s);
+  auto* reactor = ctx->DefaultReactor();
+  core_->UpdateWarehouse(*req, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::SetQuota(Ctx* ctx, const SetQuotaRequest* req,
+                                                     Quota* resp) {
+  absl::Status s = CheckMutation(req->request_id(), req->actor());
+  if (!s.ok()) return Done(ctx, s);
+  auto* reactor = ctx->DefaultReactor();
+  core_->SetQuota(*req, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::SetReserve(Ctx* ctx, const SetReserveRequest* req,
+                                                       Reserve* resp) {
+  absl::Status s = CheckMutation(req->request_id(), req->actor());
+  if (!s.ok()) return Done(ctx, s);
+  auto* reactor = ctx->DefaultReactor();
+  core_->SetReserve(*req, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::GetWarehouse(Ctx* ctx, const GetWarehouseRequest* req,
+                                                         Warehouse* resp) {
+  return Reply(ctx, queries_.GetWarehouse(req->name()), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListWarehouses(Ctx* ctx,
+                                                           const ListWarehousesRequest* req,
+                                                           ListWarehousesResponse* resp) {
+  return Reply(ctx, queries_.ListWarehouses(*req), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListQuotas(Ctx* ctx, const ListQuotasRequest* req,
+                                                       ListQuotasResponse* resp) {
+  return Reply(ctx, queries_.ListQuotas(*req), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListReserves(Ctx* ctx, const ListReservesRequest* req,
+                                                         ListReservesResponse* resp) {
+  return Reply(ctx, queries_.ListReserves(*req), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListShortages(Ctx* ctx,
+                                                          const ListQuotaStatusRequest* req,
+                                                          ListQuotaStatusResponse* resp) {
+  return Reply(ctx, queries_.ListQuotaStatus(*req, /*shortages=*/true), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListOverstock(Ctx* ctx,
+                                                          const ListQuotaStatusRequest* req,
+                                                          ListQuotaStatusResponse* resp) {
+  return Reply(ctx, queries_.ListQuotaStatus(*req, /*shortages=*/false), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListExpiringLots(Ctx* ctx,
+                                                             const ListExpiringLotsRequest* req,
+                                                             ListExpiringLotsResponse* resp) {
+  return Reply(ctx, queries_.ListExpiringLots(*req), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::GetBalance(Ctx* ctx, const GetBalanceRequest* req,
+                                                       Balance* resp) {
+  return Reply(ctx, queries_.GetBalance(*req), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListBalances(Ctx* ctx, const ListBalancesRequest* req,
+                                                         ListBalancesResponse* resp) {
+  return Reply(ctx, queries_.ListBalances(*req), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListMovements(Ctx* ctx,
+                                                          const ListMovementsRequest* req,
+                                                          ListMovementsResponse* resp) {
+  return Reply(ctx, queries_.ListMovements(*req), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::GetHold(Ctx* ctx, const GetHoldRequest* req,
+                                                    v1::Hold* resp) {
+  return Reply(ctx, queries_.GetHold(req->name()), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListHolds(Ctx* ctx, const ListHoldsRequest* req,
+                                                      ListHoldsResponse* resp) {
+  return Reply(ctx, queries_.ListHolds(*req), resp);
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::GetLedgerTotals(Ctx* ctx,
+                                                            const GetLedgerTotalsRequest*,
+                                                            GetLedgerTotalsResponse* resp) {
+  for (auto& t : core_->Totals()) *resp->add_items() = std::move(t);
+  return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::GetInstanceInfo(Ctx* ctx, const GetInstanceInfoRequest*,
+                                                            InstanceInfo* resp) {
+  {
+    absl::MutexLock lock(&identity_mu_);
+    resp->set_instance_id(identity_.instance_id);
+    resp->set_version(identity_.version);
+  }
+  resp->set_level(core_->hosting().level());
+  for (const auto& p : core_->hosting().prefixes()) resp->add_region_prefixes(p);
+  resp->set_last_sequence(core_->last_sequence());
+  resp->set_first_retained_sequence(1);
+  *resp->mutable_start_time() = ToTimestamp(core_->start_micros());
+  resp->set_warehouse_count(queries_.CountWarehouses());
+  return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListItems(Ctx* ctx, const ListItemsRequest*,
+                                                      ListItemsResponse* resp) {
+  for (const auto& item : core_->reference().items()) {
+    *resp->add_items() = common::ReferenceData::ToProto(item);
+  }
+  return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::GetRegion(Ctx* ctx, const GetRegionRequest* req,
+                                                      Region* resp) {
+  absl::string_view name = req->name();
+  if (!absl::StartsWith(name, "regions/")) {
+    return Done(ctx, absl::InvalidArgumentError("region name must be regions/{code}"));
+  }
+  const auto* region = core_->reference().FindRegion(name.substr(8));
+  if (region == nullptr) {
+    return Done(ctx, absl::NotFoundError(absl::StrCat(
+                         "region ", name.substr(8, 20),
+                         " is not known here (townships and villages are loaded only under "
+                         "this instance's prefixes)")));
+  }
+  *resp = core_->reference().ToProto(*region);
+  return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<WatchChangesResponse>* LevelServiceImpl::WatchChanges(
+    Ctx*, const WatchChangesRequest* req) {
+  const size_t max_batch =
+      req->max_batch() <= 0 ? 256 : static_cast<size_t>(std::min(req->max_batch(), 4096));
+  return new WatchChangesReactor(core_, &queries_, req->from_sequence(), max_batch);
+}
+
+}  // namespace stockpile::level

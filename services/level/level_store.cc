@@ -1,0 +1,166 @@
+#include "services/level/level_store.h"
+
+#include <rocksdb/filter_policy.h>
+
+#include <filesystem>
+#include <rocksdb/table.h>
+#include <rocksdb/convenience.h>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/status_util.h"
+
+namespace stockpile::level {
+namespace {
+
+const std::array<const char*, static_cast<int>(Cf::kCount)> kCfNames = {
+    "default",
+    "warehouses", "balances", "movements", "movement_index", "changes",
+    "requests", "holds", "quotas", "reserves"};
+
+rocksdb::CompressionType BestCompression() {
+  for (auto c : rocksdb::GetSupportedCompressions()) {
+    if (c == rocksdb::kLZ4Compression) return c;
+  }
+  for (auto c : rocksdb::GetSupportedCompressions()) {
+    if (c == rocksdb::kSnappyCompression) return c;
+  }
+  return rocksdb::kNoCompression;
+}
+
+rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& cache,
+                                       bool point_lookups) {
+  rocksdb::ColumnFamilyOptions cf;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  if (point_lookups) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = false;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf.compression = BestCompression();
+  cf.write_buffer_size = 64 << 20;
+  cf.level_compaction_dynamic_level_bytes = true;
+  return cf;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LevelStore>> LevelStore::Open(const std::string& path,
+                                                             const Options& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create database directory ", path, ": ", ec.message()));
+  }
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.bytes_per_sync = 1 << 20;
+  // Keep the WAL small so a restart replays little: flush memtables once the WAL passes 256 MB.
+  db_options.max_total_wal_size = 256 << 20;
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
+    const bool point = i != static_cast<int>(Cf::kChanges) && i != static_cast<int>(Cf::kMovements);
+    descriptors.emplace_back(kCfNames[i], CfOptions(cache, point));
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw);
+  if (!s.ok()) return common::FromRocks(s, absl::StrCat("open database ", path));
+  std::unique_ptr<LevelStore> store(new LevelStore());
+  store->db_.reset(raw);
+  for (size_t i = 0; i < handles.size(); ++i) store->handles_[i] = handles[i];
+  return store;
+}
+
+LevelStore::~LevelStore() {
+  if (!db_) return;
+  for (auto* h : handles_) {
+    if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
+  }
+  db_->Close();
+}
+
+absl::StatusOr<std::optional<std::string>> LevelStore::Get(Cf cf, absl::string_view key) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), handle(cf), rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return common::FromRocks(s, "read");
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status LevelStore::Write(rocksdb::WriteBatch& batch, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return common::FromRocks(db_->Write(wo, &batch), "write batch");
+}
+
+std::unique_ptr<rocksdb::Iterator> LevelStore::NewIterator(Cf cf,
+                                                           const rocksdb::Snapshot* snapshot) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, handle(cf)));
+}
+
+absl::Status LevelStore::DeleteRange(Cf cf, absl::string_view begin, absl::string_view end) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return common::FromRocks(
+      db_->DeleteRange(wo, handle(cf), rocksdb::Slice(begin.data(), begin.size()),
+                       rocksdb::Slice(end.data(), end.size())),
+      "delete range");
+}
+
+uint64_t LevelStore::IntProperty(const std::string& name) const {
+  uint64_t total = 0;
+  for (auto* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, name, &v)) total += v;
+  }
+  return total;
+}
+
+std::string StoreTxn::OverlayKey(Cf cf, absl::string_view key) {
+  std::string k(1, static_cast<char>(cf));
+  k.append(key.data(), key.size());
+  return k;
+}
+
+absl::StatusOr<std::optional<std::string>> StoreTxn::Get(Cf cf, absl::string_view key) const {
+  const std::string k = OverlayKey(cf, key);
+  if (auto it = command_.find(k); it != command_.end()) return it->second;
+  if (auto it = group_.find(k); it != group_.end()) return it->second;
+  return store_.Get(cf, key);
+}
+
+void StoreTxn::Put(Cf cf, absl::string_view key, std::string value) {
+  command_[OverlayKey(cf, key)] = value;
+  staged_.push_back({cf, std::string(key), std::move(value)});
+}
+
+void StoreTxn::Delete(Cf cf, absl::string_view key) {
+  command_[OverlayKey(cf, key)] = std::nullopt;
+  staged_.push_back({cf, std::string(key), std::nullopt});
+}
+
+void StoreTxn::Keep() {
+  for (auto& s : staged_) {
+    if (s.value.has_value()) {
+      batch_.Put(store_.handle(s.cf), s.key, *s.value);
+    } else {
+      batch_.Delete(store_.handle(s.cf), s.key);
+    }
+  }
+  for (auto& [k, v] : command_) group_[k] = std::move(v);
+  command_.clear();
+  staged_.clear();
+}
+
+void StoreTxn::Drop() {
+  command_.clear();
+  staged_.clear();
+}
+
+}  // namespace stockpile::level

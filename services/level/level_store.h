@@ -1,0 +1,94 @@
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace stockpile::level {
+
+// Column families of a level instance's database.
+enum class Cf : int {
+  kDefault = 0,    // meta, per-item totals
+  kWarehouses,     // code -> Warehouse
+  kBalances,       // code/item -> Balance (with lots)
+  kMovements,      // code/micros/id -> Movement
+  kMovementIndex,  // secondary indexes of movements
+  kChanges,        // sequence -> ChangeEntry
+  kRequests,       // request_id -> RequestRecord
+  kHolds,          // holds, hold expiry queue, arrivals
+  kQuotas,         // code/item -> Quota
+  kReserves,       // code/item/mode -> Reserve
+  kCount
+};
+
+// RocksDB behind our own class. Writes go through WriteBatch only; `sync` makes the WAL durable
+// before returning (RocksDB groups concurrent synced writes into one fsync).
+class LevelStore {
+ public:
+  struct Options {
+    size_t block_cache_bytes = 256 << 20;
+    bool create_if_missing = true;
+  };
+
+  static absl::StatusOr<std::unique_ptr<LevelStore>> Open(const std::string& path,
+                                                          const Options& options);
+  ~LevelStore();
+
+  absl::StatusOr<std::optional<std::string>> Get(Cf cf, absl::string_view key) const;
+  absl::Status Write(rocksdb::WriteBatch& batch, bool sync);
+  std::unique_ptr<rocksdb::Iterator> NewIterator(Cf cf,
+                                                 const rocksdb::Snapshot* snapshot = nullptr) const;
+  // Keys in [begin, end) in one column family (compaction-friendly range delete).
+  absl::Status DeleteRange(Cf cf, absl::string_view begin, absl::string_view end);
+
+  rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
+  rocksdb::DB* db() const { return db_.get(); }
+  uint64_t IntProperty(const std::string& name) const;
+
+ private:
+  LevelStore() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
+};
+
+// The writes of one commit group, with reads that see them. Each command stages its writes in a
+// layer that is either kept (Keep) or dropped (Drop), so a refused command leaves nothing behind
+// while earlier commands of the same group stay.
+class StoreTxn {
+ public:
+  explicit StoreTxn(const LevelStore& store) : store_(store) {}
+
+  absl::StatusOr<std::optional<std::string>> Get(Cf cf, absl::string_view key) const;
+  void Put(Cf cf, absl::string_view key, std::string value);
+  void Delete(Cf cf, absl::string_view key);
+
+  void Keep();  // the current command's writes join the group
+  void Drop();  // the current command's writes are forgotten
+
+  rocksdb::WriteBatch& batch() { return batch_; }
+  size_t group_writes() const { return batch_.Count(); }
+
+ private:
+  static std::string OverlayKey(Cf cf, absl::string_view key);
+  struct Staged {
+    Cf cf;
+    std::string key;
+    std::optional<std::string> value;  // nullopt: delete
+  };
+
+  const LevelStore& store_;
+  rocksdb::WriteBatch batch_;
+  absl::flat_hash_map<std::string, std::optional<std::string>> group_;
+  absl::flat_hash_map<std::string, std::optional<std::string>> command_;
+  std::vector<Staged> staged_;
+};
+
+}  // namespace stockpile::level
