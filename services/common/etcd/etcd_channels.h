@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -39,6 +40,12 @@ struct EtcdClient::Impl {
 
   // The endpoint to open a long-lived stream on (the preferred one); `rotate` moves on to the next.
   Endpoint& StreamEndpoint(bool rotate);
+
+  // Keeps gRPC's I/O polled (see StartPoller in etcd_client.cc); joined by the destructor.
+  void StartPoller();
+  ~Impl();
+  std::atomic<bool> stop_poller{false};
+  std::thread poller;
 };
 
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view what);

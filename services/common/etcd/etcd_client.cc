@@ -21,8 +21,10 @@ using etcdserverpb::TxnResponse;
 grpc::ChannelArguments ChannelArgs() {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // gRPC also uses this as the connect timeout (TCP + HTTP/2 handshake): a small value makes
+  // every attempt time out on a loaded machine, so keep it generous.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 3000);
   // Detect a silent etcd (SIGSTOP, dropped link) on long-lived watch streams. etcd's default
   // enforcement policy allows pings every 5 s.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
@@ -54,6 +56,15 @@ Compare MakeCompare(absl::string_view key, Compare::CompareTarget target,
   return cmp;
 }
 
+// Lets a call wait for a connection attempt in progress (up to its deadline) instead of failing.
+void WaitWhileConnecting(grpc::Channel& channel, std::chrono::system_clock::time_point deadline) {
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  while (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) {
+    if (!channel.WaitForStateChange(state, deadline)) return;  // deadline: the call will say so
+    state = channel.GetState(/*try_to_connect=*/true);
+  }
+}
+
 }  // namespace
 
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view what) {
@@ -78,6 +89,7 @@ absl::Status EtcdClient::Impl::Call(
   grpc::Status status;
   for (size_t i = 0; i < endpoints.size(); ++i) {
     const size_t index = (first + i) % endpoints.size();
+    WaitWhileConnecting(*endpoints[index].channel, deadline);
     grpc::ClientContext context;
     context.set_deadline(deadline);
     status = call(endpoints[index], context);
@@ -89,6 +101,28 @@ absl::Status EtcdClient::Impl::Call(
   }
   return FromGrpc(status, absl::StrCat("unavailable at every endpoint (",
                                        absl::StrJoin(addresses, ","), ")"));
+}
+
+// Why a thread: our calls are not wait-for-ready, so while etcd is down they fail fast and no
+// thread polls gRPC's sockets. A reconnect attempt then only advances on gRPC's 5 s backup
+// poller, times out before etcd's HTTP/2 SETTINGS frame is read, and the channel never recovers
+// (seen with gRPC 1.51). Watching connectivity keeps one thread polling, and try_to_connect keeps
+// an idle channel connecting.
+void EtcdClient::Impl::StartPoller() {
+  poller = std::thread([this] {
+    while (!stop_poller.load()) {
+      for (Endpoint& endpoint : endpoints) {
+        const auto state = endpoint.channel->GetState(/*try_to_connect=*/true);
+        endpoint.channel->WaitForStateChange(
+            state, std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+      }
+    }
+  });
+}
+
+EtcdClient::Impl::~Impl() {
+  stop_poller.store(true);
+  if (poller.joinable()) poller.join();
 }
 
 Endpoint& EtcdClient::Impl::StreamEndpoint(bool rotate) {
@@ -125,6 +159,7 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(const EtcdClientO
     endpoint.watch = etcdserverpb::Watch::NewStub(endpoint.channel);
     impl->endpoints.push_back(std::move(endpoint));
   }
+  impl->StartPoller();
   return std::unique_ptr<EtcdClient>(new EtcdClient(std::move(impl)));
 }
 

@@ -107,7 +107,13 @@ void Registration::Stop() {
   }
 }
 
-void Registration::Abandon() { StopThread(); }
+void Registration::Abandon() {
+  StopThread();
+  // Forget the lease so that destruction does not revoke it: the key must expire on its own.
+  absl::MutexLock lock(&mu_);
+  state_.lease_id = 0;
+  state_.registered = false;
+}
 
 RegistrationState Registration::state() const {
   absl::MutexLock lock(&mu_);

@@ -1,0 +1,204 @@
+// Registration against a real etcd: the record appears, disappears on Stop and on death, and comes
+// back by itself when etcd is killed and restarted.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "services/common/etcd/etcd_client.h"
+#include "services/common/etcd/registration.h"
+#include "services/common/etcd/watcher.h"
+#include "tests/testutil/etcd_process.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::etcd {
+namespace {
+
+using ::stockpile::testing::EtcdProcess;
+using ::stockpile::testing::IsOk;
+using ::stockpile::testing::StatusIs;
+using ::stockpile::testing::TempDir;
+using ::stockpile::testing::WaitFor;
+using namespace std::chrono_literals;
+
+constexpr char kRegistrationKey[] = "/stockpile/v1/instances/county/county-a";
+
+InstanceInfo CountyInstance() {
+  InstanceInfo info;
+  info.id = "county-a";
+  info.level = "county";
+  info.address = "127.0.0.1:50051";
+  info.region_prefixes = {"4201", "4202"};
+  info.metrics_address = "127.0.0.1:9464";
+  return info;
+}
+
+TEST(InstanceJsonTest, RoundTripsAndRejectsGarbage) {
+  InstanceInfo info = CountyInstance();
+  info.started_at = "2024-05-01T08:00:00Z";
+  auto parsed = InstanceFromJson(InstanceToJson(info));
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(*parsed, info);
+  EXPECT_THAT(InstanceFromJson("{not json"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(InstanceFromJson(R"({"id":1,"level":"county","address":"x"})"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(InstanceFromJson(R"({"id":"a","level":"county","address":"x","region_prefixes":3})"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+class RegistrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(etcd_.Start(15s, &error)) << error;
+    EtcdClientOptions options;
+    options.endpoints = etcd_.endpoint();
+    options.call_timeout = absl::Seconds(1);
+    auto client = EtcdClient::Create(options);
+    ASSERT_THAT(client, IsOk());
+    client_ = std::move(*client);
+  }
+
+  std::unique_ptr<Registration> MakeRegistration(int64_t ttl_seconds) {
+    RegistrationOptions options;
+    options.ttl_seconds = ttl_seconds;
+    options.max_backoff = absl::Milliseconds(500);
+    return std::make_unique<Registration>(client_, CountyInstance(), options);
+  }
+
+  std::optional<KeyValue> Lookup(const std::string& key) {
+    auto range = client_->Range(key);
+    if (!range.ok() || range->kvs.empty()) return std::nullopt;
+    return range->kvs.front();
+  }
+
+  TempDir tmp_;
+  EtcdProcess etcd_{tmp_.path()};
+  std::shared_ptr<EtcdClient> client_;
+};
+
+TEST_F(RegistrationTest, KeyAppearsWithInstanceJsonUnderALease) {
+  auto registration = MakeRegistration(3);
+  EXPECT_EQ(registration->key(), "/stockpile/v1/instances/county/county-a");
+  registration->Start();
+  ASSERT_TRUE(WaitFor([&] { return Lookup(registration->key()).has_value(); }, 5s));
+
+  KeyValue kv = *Lookup(registration->key());
+  auto info = InstanceFromJson(kv.value);
+  ASSERT_THAT(info, IsOk());
+  EXPECT_EQ(info->id, "county-a");
+  EXPECT_EQ(info->level, "county");
+  EXPECT_EQ(info->address, "127.0.0.1:50051");
+  EXPECT_THAT(info->region_prefixes, ::testing::ElementsAre("4201", "4202"));
+  EXPECT_EQ(info->metrics_address, "127.0.0.1:9464");
+  EXPECT_THAT(info->started_at, ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T.*Z"));
+
+  RegistrationState state = registration->state();
+  EXPECT_TRUE(state.registered);
+  EXPECT_EQ(state.lease_id, kv.lease);
+  EXPECT_EQ(state.registrations, 1);
+  EXPECT_EQ(state.last_error, "");
+}
+
+TEST_F(RegistrationTest, KeepAliveHoldsTheKeyPastItsTtl) {
+  auto registration = MakeRegistration(2);
+  registration->Start();
+  ASSERT_TRUE(WaitFor([&] { return Lookup(registration->key()).has_value(); }, 5s));
+  std::this_thread::sleep_for(5s);  // 2.5 TTLs
+  EXPECT_TRUE(Lookup(registration->key()).has_value());
+  EXPECT_EQ(registration->state().registrations, 1);  // same lease all along
+}
+
+TEST_F(RegistrationTest, StopRemovesTheKeyAtOnce) {
+  auto registration = MakeRegistration(10);
+  registration->Start();
+  ASSERT_TRUE(WaitFor([&] { return Lookup(registration->key()).has_value(); }, 5s));
+  registration->Stop();
+  EXPECT_FALSE(Lookup(registration->key()).has_value());
+  EXPECT_FALSE(registration->state().registered);
+}
+
+TEST_F(RegistrationTest, KeyExpiresWhenTheProcessStopsKeepingItAlive) {
+  auto registration = MakeRegistration(2);
+  registration->Start();
+  ASSERT_TRUE(WaitFor([&] { return Lookup(registration->key()).has_value(); }, 5s));
+  const std::string key = registration->key();
+  registration->Abandon();  // as if the process died: no revoke
+  registration.reset();
+  EXPECT_TRUE(Lookup(key).has_value());
+  EXPECT_TRUE(WaitFor([&] { return !Lookup(key).has_value(); }, 8s));
+}
+
+TEST_F(RegistrationTest, StartDoesNotWaitForEtcdAndRegistersWhenItComesUp) {
+  etcd_.Kill();
+  auto registration = MakeRegistration(3);
+  const auto start = std::chrono::steady_clock::now();
+  registration->Start();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
+  EXPECT_TRUE(WaitFor([&] { return !registration->state().last_error.empty(); }, 5s));
+  EXPECT_FALSE(registration->state().registered);
+
+  std::string error;
+  ASSERT_TRUE(etcd_.Restart(15s, &error)) << error;
+  EXPECT_TRUE(WaitFor([&] { return Lookup(registration->key()).has_value(); }, 8s));
+  EXPECT_TRUE(registration->state().registered);
+}
+
+TEST_F(RegistrationTest, ComesBackByItselfAfterEtcdIsKilledAndRestarted) {
+  std::mutex mu;
+  std::map<std::string, std::string> seen;  // what a catalogue watching the prefix would see
+  WatcherOptions watch_options;
+  watch_options.prefix = kDefaultInstancesPrefix;
+  watch_options.max_backoff = absl::Milliseconds(500);
+  Watcher watcher(
+      client_, watch_options,
+      [&](const std::vector<KeyValue>& kvs, int64_t) {
+        std::lock_guard<std::mutex> lock(mu);
+        seen.clear();
+        for (const auto& kv : kvs) seen[kv.key] = kv.value;
+      },
+      [&](const std::vector<WatchEvent>& events) {
+        std::lock_guard<std::mutex> lock(mu);
+        for (const auto& e : events) {
+          if (e.type == WatchEvent::Type::kPut) seen[e.kv.key] = e.kv.value;
+          if (e.type == WatchEvent::Type::kDelete) seen.erase(e.kv.key);
+        }
+      });
+  watcher.Start();
+  auto watcher_sees = [&](int64_t lease) {
+    auto kv = Lookup(kRegistrationKey);
+    std::lock_guard<std::mutex> lock(mu);
+    return seen.count(kRegistrationKey) == 1 && kv.has_value() && kv->lease == lease;
+  };
+
+  auto registration = MakeRegistration(3);
+  registration->Start();
+  ASSERT_TRUE(WaitFor([&] { return registration->state().registered; }, 5s));
+  const int64_t first_lease = registration->state().lease_id;
+  ASSERT_TRUE(WaitFor([&] { return watcher_sees(first_lease); }, 5s));
+
+  etcd_.Kill();
+  EXPECT_TRUE(WaitFor([&] { return !registration->state().registered; }, 5s));
+  EXPECT_TRUE(WaitFor([&] { return !watcher.connected(); }, 5s));
+  std::string error;
+  ASSERT_TRUE(etcd_.Restart(15s, &error)) << error;
+
+  // A new lease, the key re-put under it, and the watcher delivering it: all without help.
+  ASSERT_TRUE(WaitFor([&] { return registration->state().registered; }, 8s));
+  const RegistrationState state = registration->state();
+  EXPECT_NE(state.lease_id, first_lease);
+  EXPECT_EQ(state.registrations, 2);
+  EXPECT_TRUE(WaitFor([&] { return watcher_sees(state.lease_id); }, 8s));
+  EXPECT_TRUE(InstanceFromJson(Lookup(kRegistrationKey)->value).ok());
+  watcher.Stop();
+}
+
+}  // namespace
+}  // namespace stockpile::etcd
