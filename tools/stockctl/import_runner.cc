@@ -16,6 +16,12 @@ bool IsRowLevelRefusal(grpc::StatusCode code) {
          code == grpc::StatusCode::ALREADY_EXISTS;
 }
 
+bool IsRequestIdConflict(const grpc::Status& status) {
+  // The level service words it "request_id X was already used for a different request".
+  return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
+         status.error_message().find("already used") != std::string::npos;
+}
+
 bool IsRetryable(grpc::StatusCode code) {
   return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED ||
          code == grpc::StatusCode::ABORTED;
@@ -58,7 +64,11 @@ bool ImportRunner::SendChunk(const std::vector<const ImportRow*>& chunk, size_t 
     Advance(chunk.size());
     return true;
   }
-  if (IsRowLevelRefusal(status.error_code())) return SendRowByRow(chunk, chunk_number, summary);
+  // A chunk id already bound to other content (a different --actor or --chunk-size than the
+  // first run) must stop the import: sending its rows one by one could apply them twice.
+  if (IsRowLevelRefusal(status.error_code()) && !IsRequestIdConflict(status)) {
+    return SendRowByRow(chunk, chunk_number, summary);
+  }
   summary.fatal = status;
   return false;
 }

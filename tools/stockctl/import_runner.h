@@ -57,5 +57,7 @@ class ImportRunner {
 // True for codes that mean "this request's content was refused" (retrying row by row helps).
 bool IsRowLevelRefusal(grpc::StatusCode code);
 bool IsRetryable(grpc::StatusCode code);
+// The server says the request id was already used for different content.
+bool IsRequestIdConflict(const grpc::Status& status);
 
 }  // namespace stockpile::stockctl

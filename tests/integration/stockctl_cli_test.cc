@@ -1,0 +1,243 @@
+// stockctl driving a real stockpile-level process: tables, --json, CSV import, restart, exit codes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/testutil/process.h"
+
+namespace stockpile::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+class StockctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(); }
+  void TearDown() override {
+    if (server_) server_->Stop();
+  }
+
+  void StartServer() {
+    const std::string port_file = dir_.Sub("port");
+    std::remove(port_file.c_str());
+    server_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{BinaryDir() + "/bin/stockpile-level", "--level=county",
+                                 "--regions=4201", "--db=" + dir_.Sub("db"),
+                                 "--reference-data=" + ReferenceDataDir(),
+                                 "--listen=127.0.0.1:0", "--port-file=" + port_file},
+        dir_.Sub("server.log"));
+    ASSERT_TRUE(server_->Start());
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          const std::string text = ReadFile(port_file);
+          port_ = text.empty() ? 0 : std::atoi(text.c_str());
+          return port_ > 0 && PortOpen(port_);
+        },
+        std::chrono::seconds(60)))
+        << server_->Log();
+  }
+
+  void RestartServer() {
+    ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
+    StartServer();
+  }
+
+  // Runs stockctl against the server; stdout and stderr are kept apart so --json can be parsed.
+  CliResult Run(std::vector<std::string> args) {
+    const std::string err_path = dir_.Sub("stderr.txt");
+    std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>" + err_path,
+                                     BinaryDir() + "/bin/stockctl",
+                                     "--server=127.0.0.1:" + std::to_string(port_),
+                                     "--actor=tester", "--timeout=20"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CliResult result;
+    result.exit_code = RunCommand(argv, &result.out);
+    result.err = ReadFile(err_path);
+    return result;
+  }
+
+  void CreateWarehouse() {
+    CliResult r = Run({"warehouse", "create", "--code", "420102-W001", "--name",
+                       "江岸区救灾物资储备库", "--kind", "government", "--area", "2500"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+
+  nlohmann::json BalanceJson(const std::string& item) {
+    CliResult r = Run({"--json", "balance", "get", "--warehouse", "420102-W001", "--item", item});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Subprocess> server_;
+  int port_ = 0;
+};
+
+TEST_F(StockctlTest, CreatesWarehouseAndShowsItInATable) {
+  CreateWarehouse();
+  CliResult list = Run({"warehouse", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("420102-W001  江岸区救灾物资储备库  county"));
+  CliResult get = Run({"--json", "warehouse", "get", "420102-W001"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  auto json = nlohmann::json::parse(get.out);
+  EXPECT_EQ(json["name"], "warehouses/420102-W001");
+  EXPECT_EQ(json["kind"], "WAREHOUSE_KIND_GOVERNMENT");
+  EXPECT_EQ(json["below_standard_area"], false);
+}
+
+TEST_F(StockctlTest, ReceiveIssueAndBalanceInTableAndJson) {
+  CreateWarehouse();
+  CliResult receive = Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001",
+                           "--quantity", "100", "--note", "donor A", "--request-id", "rcv-1"});
+  ASSERT_EQ(receive.exit_code, 0) << receive.out << receive.err;
+  EXPECT_THAT(receive.out, HasSubstr("request-id: rcv-1"));
+  EXPECT_THAT(receive.out, HasSubstr("receive"));
+  // The generated request id is printed so a retry can reuse it.
+  CliResult issue = Run({"issue", "--warehouse", "420102-W001", "--item", "SH-0001",
+                         "--quantity", "30"});
+  ASSERT_EQ(issue.exit_code, 0) << issue.out << issue.err;
+  EXPECT_TRUE(std::regex_search(issue.out, std::regex("request-id: stockctl-\\S+")));
+
+  CliResult table = Run({"balance", "get", "--warehouse", "420102-W001", "--item", "SH-0001"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("on hand: +70\n"))) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("DEFAULT +70 +0 +70"))) << table.out;
+
+  nlohmann::json balance = BalanceJson("SH-0001");
+  EXPECT_EQ(balance["on_hand"], "70");
+  EXPECT_EQ(balance["available"], "70");
+
+  // A retry with the same request id moves nothing.
+  CliResult retry = Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001",
+                         "--quantity", "100", "--note", "donor A", "--request-id", "rcv-1"});
+  ASSERT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "70");
+
+  CliResult moves = Run({"--json", "movements", "--warehouse", "420102-W001", "--request",
+                         "rcv-1"});
+  ASSERT_EQ(moves.exit_code, 0) << moves.err;
+  auto list = nlohmann::json::parse(moves.out);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["type"], "MOVEMENT_TYPE_RECEIVE");
+  EXPECT_EQ(list[0]["actor"], "tester");
+}
+
+TEST_F(StockctlTest, ImportWithBadRowsExitsSixAndAppliesGoodRowsOnce) {
+  CreateWarehouse();
+  const std::string csv = dir_.Sub("receipts.csv");
+  WriteFile(csv,
+            "warehouse,item,lot,expiry_date,quantity,note\n"
+            "420102-W001,SH-0001,,,10,donor A\n"           // 2 ok
+            "420102-W001,SH-0002,,,abc,\n"                 // 3 bad locally
+            "420102-W999,SH-0002,,,5,\n"                   // 4 bad on the server (no warehouse)
+            "420102-W001,FW-0001,L1,2030-01-31,7,\"po 1,2\"\n"  // 5 ok
+            "420102-W001,FW-0001,,,3,\n");                 // 6 bad locally (shelf life)
+  const std::string errors = dir_.Sub("errors.csv");
+  for (int run = 0; run < 2; ++run) {
+    CliResult r = Run({"import", "receipts", csv, "--errors-out", errors});
+    ASSERT_EQ(r.exit_code, 6) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("rows ok: 2"));
+    EXPECT_THAT(r.out, HasSubstr("rows failed: 3"));
+    const std::string report = ReadFile(errors);
+    EXPECT_THAT(report, HasSubstr("line,error\n3,"));
+    EXPECT_THAT(report, HasSubstr("\n4,NOT_FOUND"));
+    EXPECT_THAT(report, HasSubstr("\n6,"));
+    EXPECT_THAT(report, Not(HasSubstr("\n2,")));
+  }
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
+  EXPECT_EQ(BalanceJson("FW-0001")["on_hand"], "7");
+
+  CliResult json = Run({"--json", "import", "receipts", csv, "--no-progress"});
+  ASSERT_EQ(json.exit_code, 6) << json.err;
+  auto summary = nlohmann::json::parse(json.out);
+  EXPECT_EQ(summary["rows_ok"], 2);
+  EXPECT_EQ(summary["rows_failed"], 3);
+  EXPECT_EQ(summary["errors"].size(), 3u);
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
+}
+
+TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
+  CreateWarehouse();
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity",
+                 "50"}).exit_code, 0);
+  const std::string csv = dir_.Sub("count.csv");
+  WriteFile(csv,
+            "warehouse,item,lot,expiry_date,counted,reason\n"
+            "420102-W001,SH-0001,,,47,damaged in storage\n"
+            "420102-W001,SH-0003,,,2,\n");  // differs from 0 without a reason: server refuses
+  CliResult r = Run({"import", "stocktake", csv});
+  ASSERT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("rows ok: 1"));
+  EXPECT_THAT(r.out, HasSubstr("reason is required"));
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "47");
+}
+
+TEST_F(StockctlTest, BalanceSurvivesARestart) {
+  CreateWarehouse();
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot", "L9",
+                 "--expiry", "2031-06-30", "--quantity", "42"}).exit_code, 0);
+  RestartServer();
+  nlohmann::json balance = BalanceJson("FW-0001");
+  EXPECT_EQ(balance["on_hand"], "42");
+  ASSERT_EQ(balance["lots"].size(), 1u);
+  EXPECT_EQ(balance["lots"][0]["expiry_date"], "2031-06-30");
+}
+
+TEST_F(StockctlTest, ExitCodesForNotFoundRefusalsAndUsage) {
+  CreateWarehouse();
+  CliResult missing = Run({"warehouse", "get", "420102-W404"});
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_THAT(missing.err, HasSubstr("stockctl: NOT_FOUND: "));
+
+  CliResult too_much = Run({"issue", "--warehouse", "420102-W001", "--item", "SH-0001",
+                            "--quantity", "5"});
+  EXPECT_EQ(too_much.exit_code, 2) << too_much.err;
+
+  CliResult zero = Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001",
+                        "--quantity", "0"});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_THAT(zero.err, HasSubstr("stockctl: INVALID_ARGUMENT: "));
+
+  CliResult twice = Run({"warehouse", "create", "--code", "420102-W001", "--name", "again",
+                         "--kind", "government"});
+  EXPECT_EQ(twice.exit_code, 2) << twice.err;
+
+  EXPECT_EQ(Run({"receive", "--warehouse", "420102-W001"}).exit_code, 1);  // missing flags
+  EXPECT_EQ(Run({"balance", "get", "--warehouse", "nope", "--item", "X"}).exit_code, 1);
+  EXPECT_EQ(Run({"no-such-command"}).exit_code, 1);
+
+  server_->Stop();
+  CliResult down = Run({"--timeout=2", "info"});
+  EXPECT_EQ(down.exit_code, 5);
+  EXPECT_THAT(down.err, HasSubstr("stockctl: UNAVAILABLE: "));
+  server_.reset();
+}
+
+}  // namespace
+}  // namespace stockpile::testing

@@ -1,0 +1,143 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/testutil/status_matchers.h"
+#include "tools/stockctl/csv_import.h"
+
+namespace stockpile::stockctl {
+namespace {
+
+using ::stockpile::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const ItemCatalogue kItems = {{"SH-0001", 0}, {"FW-0001", 12}};
+
+TEST(ParseCsvTest, QuotedFieldsWithCommasQuotesAndNewlines) {
+  auto records = ParseCsv("a,b\r\n\"x,1\",\"say \"\"hi\"\"\"\n\"two\nlines\",z\n");
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 3u);
+  EXPECT_THAT((*records)[1].fields, ElementsAre("x,1", "say \"hi\""));
+  EXPECT_EQ((*records)[1].line, 2);
+  EXPECT_THAT((*records)[2].fields, ElementsAre("two\nlines", "z"));
+  EXPECT_EQ((*records)[2].line, 3);
+}
+
+TEST(ParseCsvTest, LineNumbersCountEmbeddedNewlines) {
+  auto records = ParseCsv("h\n\"a\nb\nc\"\nnext\n");
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 3u);
+  EXPECT_EQ((*records)[2].line, 5);
+}
+
+TEST(ParseCsvTest, ByteOrderMarkIsSkipped) {
+  auto records = ParseCsv("\xEF\xBB\xBFwarehouse,item\n");
+  ASSERT_TRUE(records.ok());
+  EXPECT_EQ((*records)[0].fields[0], "warehouse");
+}
+
+TEST(ParseCsvTest, UnterminatedQuoteNamesItsLine) {
+  EXPECT_THAT(ParseCsv("a\n\"open\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 2")));
+}
+
+TEST(CsvEscapeTest, QuotesOnlyWhenNeeded) {
+  EXPECT_EQ(CsvEscape("plain"), "plain");
+  EXPECT_EQ(CsvEscape("a,\"b\""), "\"a,\"\"b\"\"\"");
+}
+
+TEST(PrepareImportTest, GoodReceiptRowsBecomeReceiveOps) {
+  auto prepared = PrepareImport(ImportKind::kReceipts,
+                                "warehouse,item,lot,expiry_date,quantity,note\n"
+                                "420102-W001,SH-0001,,,5,donor A\n"
+                                "warehouses/420102-W001,FW-0001,L1,2027-01-31,10,\n",
+                                &kItems);
+  ASSERT_TRUE(prepared.ok());
+  EXPECT_TRUE(prepared->errors.empty());
+  ASSERT_EQ(prepared->rows.size(), 2u);
+  const auto& first = prepared->rows[0].op.receive();
+  EXPECT_EQ(first.warehouse(), "warehouses/420102-W001");
+  EXPECT_EQ(first.quantity(), 5);
+  EXPECT_EQ(first.note(), "donor A");
+  EXPECT_EQ(prepared->rows[1].line, 3);
+  EXPECT_EQ(prepared->rows[1].op.receive().expiry_date(), "2027-01-31");
+}
+
+TEST(PrepareImportTest, BadRowsAreReportedWithLineAndDoNotStopTheRest) {
+  auto prepared = PrepareImport(ImportKind::kReceipts,
+                                "warehouse,item,quantity,lot,expiry_date\n"
+                                "420102-W001,SH-0001,abc,,\n"      // 2: not a number
+                                "420102-W001,SH-0001,-4,,\n"       // 3: negative
+                                "bad-code,SH-0001,1,,\n"           // 4: warehouse code
+                                "420102-W001,XX-9999,1,,\n"        // 5: unknown item
+                                "420102-W001,FW-0001,1,,\n"        // 6: shelf life needs lot
+                                "420102-W001,FW-0001,1,L1,2027-02-30\n"  // 7: bad date
+                                "420102-W001,SH-0001,1\n"          // 8: short row
+                                "\n"                               // 9: blank, skipped
+                                "420102-W001,SH-0001,7,,\n",       // 10: good
+                                &kItems);
+  ASSERT_TRUE(prepared.ok());
+  ASSERT_EQ(prepared->rows.size(), 1u);
+  EXPECT_EQ(prepared->rows[0].line, 10);
+  ASSERT_EQ(prepared->errors.size(), 7u);
+  std::vector<int> lines;
+  for (const auto& e : prepared->errors) lines.push_back(e.line);
+  EXPECT_THAT(lines, ElementsAre(2, 3, 4, 5, 6, 7, 8));
+  EXPECT_THAT(prepared->errors[0].error, HasSubstr("whole number"));
+  EXPECT_THAT(prepared->errors[1].error, HasSubstr("positive"));
+  EXPECT_THAT(prepared->errors[2].error, HasSubstr("warehouse code"));
+  EXPECT_THAT(prepared->errors[3].error, HasSubstr("unknown item"));
+  EXPECT_THAT(prepared->errors[4].error, HasSubstr("shelf life"));
+  EXPECT_THAT(prepared->errors[5].error, HasSubstr("YYYY-MM-DD"));
+  EXPECT_THAT(prepared->errors[6].error, HasSubstr("expected 5 fields"));
+}
+
+TEST(PrepareImportTest, MissingOrUnknownHeaderColumnIsAFileError) {
+  EXPECT_THAT(PrepareImport(ImportKind::kReceipts, "warehouse,item\n", &kItems),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("quantity")));
+  EXPECT_THAT(PrepareImport(ImportKind::kReceipts, "warehouse,item,quantity,notes\n", &kItems),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown column")));
+  EXPECT_THAT(PrepareImport(ImportKind::kReceipts, "", &kItems),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(PrepareImportTest, StocktakeRowsCountOneLotEachAndDefaultTheLot) {
+  auto prepared = PrepareImport(ImportKind::kStocktake,
+                                "warehouse,item,lot,expiry_date,counted,reason\n"
+                                "420102-W001,SH-0001,,,0,lost in flood\n"
+                                "420102-W001,FW-0001,L1,,12,\n"
+                                "420102-W001,FW-0001,,,3,\n"        // shelf life: lot needed
+                                "420102-W001,FW-0001,L1,,13,\n",    // same lot twice
+                                &kItems);
+  ASSERT_TRUE(prepared.ok());
+  ASSERT_EQ(prepared->rows.size(), 2u);
+  const auto& take = prepared->rows[0].op.stocktake();
+  EXPECT_EQ(take.counts(0).lot(), "DEFAULT");
+  EXPECT_EQ(take.counts(0).counted(), 0);
+  EXPECT_EQ(take.reason(), "lost in flood");
+  ASSERT_EQ(prepared->errors.size(), 2u);
+  EXPECT_EQ(prepared->errors[0].line, 4);
+  EXPECT_EQ(prepared->errors[1].line, 5);
+  EXPECT_THAT(prepared->errors[1].error, HasSubstr("line 3"));
+}
+
+TEST(PrepareImportTest, WithoutCatalogueItemsAreCheckedOnlyForSyntax) {
+  auto prepared = PrepareImport(ImportKind::kReceipts,
+                                "warehouse,item,quantity\n420102-W001,ZZ-1,1\n", nullptr);
+  ASSERT_TRUE(prepared.ok());
+  EXPECT_EQ(prepared->rows.size(), 1u);
+}
+
+TEST(ImportRequestIdTest, DerivedFromContentOrUserIdAndStable) {
+  const std::string a = ImportBaseRequestId(ImportKind::kReceipts, "x", "");
+  EXPECT_EQ(a, ImportBaseRequestId(ImportKind::kReceipts, "x", ""));
+  EXPECT_NE(a, ImportBaseRequestId(ImportKind::kReceipts, "y", ""));
+  EXPECT_NE(a, ImportBaseRequestId(ImportKind::kStocktake, "x", ""));
+  EXPECT_THAT(a, ::testing::StartsWith("import-receipts-"));
+  EXPECT_EQ(ImportBaseRequestId(ImportKind::kReceipts, "x", "mine"), "mine");
+  EXPECT_EQ(ChunkRequestId("mine", 3), "mine-c3");
+  EXPECT_EQ(RowRequestId("mine", 3, 2041), "mine-c3-l2041");
+}
+
+}  // namespace
+}  // namespace stockpile::stockctl

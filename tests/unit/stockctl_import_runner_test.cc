@@ -1,0 +1,158 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tools/stockctl/import_runner.h"
+
+namespace stockpile::stockctl {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+PreparedImport Rows(int count, int first_line = 2) {
+  PreparedImport prepared;
+  for (int i = 0; i < count; ++i) {
+    ImportRow row;
+    row.line = first_line + i;
+    auto* op = row.op.mutable_receive();
+    op->set_warehouse("warehouses/420102-W001");
+    op->set_item("SH-0001");
+    op->set_quantity(1);
+    op->set_note("line " + std::to_string(row.line));
+    prepared.rows.push_back(row);
+  }
+  return prepared;
+}
+
+// A server that is all-or-nothing per batch, idempotent per request id, and refuses every
+// operation whose note names a line in `bad_lines`.
+struct FakeServer {
+  std::set<std::string> bad_notes;
+  std::map<std::string, int> applied_ops_by_id;  // request id -> operations applied
+  std::vector<std::string> calls;
+  int unavailable_calls = 0;  // fail this many calls with UNAVAILABLE first
+
+  grpc::Status Apply(const v1::ApplyBatchRequest& request) {
+    calls.push_back(request.request_id());
+    if (unavailable_calls > 0) {
+      --unavailable_calls;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "down");
+    }
+    if (applied_ops_by_id.count(request.request_id())) return grpc::Status::OK;
+    for (const auto& op : request.operations()) {
+      if (bad_notes.count(op.receive().note())) {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "warehouse suspended");
+      }
+    }
+    applied_ops_by_id[request.request_id()] = request.operations_size();
+    return grpc::Status::OK;
+  }
+
+  int TotalApplied() const {
+    int total = 0;
+    for (const auto& [id, n] : applied_ops_by_id) total += n;
+    return total;
+  }
+};
+
+ImportRunner MakeRunner(FakeServer& server, size_t chunk_size) {
+  return ImportRunner({"imp", "tester", chunk_size, 3, nullptr},
+                      [&server](const v1::ApplyBatchRequest& r) { return server.Apply(r); });
+}
+
+TEST(ImportRunnerTest, SendsChunksWithDerivedRequestIds) {
+  FakeServer server;
+  ImportSummary summary = MakeRunner(server, 4).Run(Rows(10));
+  EXPECT_EQ(summary.rows_ok, 10u);
+  EXPECT_EQ(summary.rows_failed, 0u);
+  EXPECT_THAT(server.calls, ElementsAre("imp-c1", "imp-c2", "imp-c3"));
+  EXPECT_EQ(server.TotalApplied(), 10);
+}
+
+TEST(ImportRunnerTest, RejectedChunkIsRetriedRowByRowSoOnlyBadRowsFail) {
+  FakeServer server;
+  server.bad_notes = {"line 4"};
+  ImportSummary summary = MakeRunner(server, 3).Run(Rows(6));
+  EXPECT_EQ(summary.rows_ok, 5u);
+  EXPECT_EQ(summary.rows_failed, 1u);
+  ASSERT_EQ(summary.errors.size(), 1u);
+  EXPECT_EQ(summary.errors[0].line, 4);
+  EXPECT_THAT(summary.errors[0].error, HasSubstr("FAILED_PRECONDITION: warehouse suspended"));
+  EXPECT_THAT(server.calls,
+              ElementsAre("imp-c1", "imp-c1-l2", "imp-c1-l3", "imp-c1-l4", "imp-c2"));
+  EXPECT_EQ(server.TotalApplied(), 5);
+}
+
+TEST(ImportRunnerTest, RunningTheSameImportTwiceAppliesNothingTwice) {
+  FakeServer server;
+  server.bad_notes = {"line 3"};
+  MakeRunner(server, 2).Run(Rows(5));
+  const int after_first = server.TotalApplied();
+  ImportSummary again = MakeRunner(server, 2).Run(Rows(5));
+  EXPECT_EQ(server.TotalApplied(), after_first);
+  EXPECT_EQ(after_first, 4);
+  EXPECT_EQ(again.rows_ok, 4u);
+  EXPECT_EQ(again.rows_failed, 1u);
+}
+
+TEST(ImportRunnerTest, RequestIdUsedForOtherContentStopsInsteadOfGoingRowByRow) {
+  ImportSummary summary =
+      ImportRunner({"imp", "tester", 10, 3, nullptr}, [](const v1::ApplyBatchRequest&) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "request_id imp-c1 was already used for a different request");
+      }).Run(Rows(3));
+  EXPECT_EQ(summary.fatal.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(summary.rows_ok, 0u);
+  EXPECT_EQ(summary.rows_not_sent, 3u);
+}
+
+TEST(ImportRunnerTest, UnavailableIsRetriedWithTheSameId) {
+  FakeServer server;
+  server.unavailable_calls = 2;
+  ImportSummary summary = MakeRunner(server, 10).Run(Rows(3));
+  EXPECT_TRUE(summary.fatal.ok());
+  EXPECT_EQ(summary.rows_ok, 3u);
+  EXPECT_THAT(server.calls, ElementsAre("imp-c1", "imp-c1", "imp-c1"));
+}
+
+TEST(ImportRunnerTest, ServerDownStopsWithFatalStatusAndCountsUnsentRows) {
+  FakeServer server;
+  server.unavailable_calls = 100;
+  ImportSummary summary = MakeRunner(server, 2).Run(Rows(5));
+  EXPECT_EQ(summary.fatal.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(summary.rows_ok, 0u);
+  EXPECT_EQ(summary.rows_not_sent, 5u);
+  EXPECT_EQ(server.calls.size(), 3u);  // 3 attempts of the first chunk, then stop
+}
+
+TEST(ImportRunnerTest, LocalErrorsAreMergedSortedByLine) {
+  FakeServer server;
+  server.bad_notes = {"line 5"};
+  PreparedImport prepared = Rows(2, 4);  // lines 4, 5
+  prepared.errors = {{2, "bad quantity"}, {7, "bad item"}};
+  ImportSummary summary = MakeRunner(server, 1000).Run(prepared);
+  std::vector<int> lines;
+  for (const auto& e : summary.errors) lines.push_back(e.line);
+  EXPECT_THAT(lines, ElementsAre(2, 5, 7));
+  EXPECT_EQ(summary.rows_failed, 3u);
+  EXPECT_EQ(summary.rows_ok, 1u);
+}
+
+TEST(ImportRunnerTest, ProgressReachesTotal) {
+  FakeServer server;
+  std::vector<size_t> seen;
+  ImportRunner runner({"imp", "tester", 2, 3, nullptr},
+                      [&server](const v1::ApplyBatchRequest& r) { return server.Apply(r); },
+                      [&seen](size_t done, size_t total) {
+                        EXPECT_EQ(total, 5u);
+                        seen.push_back(done);
+                      });
+  runner.Run(Rows(5));
+  EXPECT_THAT(seen, ElementsAre(2, 4, 5));
+}
+
+}  // namespace
+}  // namespace stockpile::stockctl

@@ -1,0 +1,96 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_split.h"
+#include "tools/stockctl/output/progress.h"
+#include "tools/stockctl/output/render.h"
+#include "tools/stockctl/output/table.h"
+
+namespace stockpile::stockctl {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(DisplayWidthTest, AsciiCountsOnePerCharacter) { EXPECT_EQ(DisplayWidth("SH-0001"), 7u); }
+
+TEST(DisplayWidthTest, ChineseCountsTwoPerCharacter) {
+  EXPECT_EQ(DisplayWidth("单帐篷"), 6u);
+  EXPECT_EQ(DisplayWidth("棉帐篷(36平方米)"), 3 * 2 + 3 + 3 * 2 + 1u);
+}
+
+TEST(DisplayWidthTest, FullwidthPunctuationCountsTwo) { EXPECT_EQ(DisplayWidth("（）："), 6u); }
+
+TEST(DisplayWidthTest, CombiningMarkCountsZero) { EXPECT_EQ(DisplayWidth("e\xCC\x81"), 1u); }
+
+TEST(DisplayWidthTest, InvalidUtf8CountsOnePerByte) { EXPECT_EQ(DisplayWidth("\xFF\xFE"), 2u); }
+
+TEST(DisplayWidthTest, SuperscriptTwoIsNarrow) { EXPECT_EQ(DisplayWidth("m²"), 2u); }
+
+TEST(TableTest, AlignsColumnsByDisplayWidthWithChinese) {
+  Table table({"CODE", "名称", "QTY"});
+  table.AlignRight(2);
+  table.AddRow({"SH-0001", "单帐篷", "5"});
+  table.AddRow({"FW-0001", "饮用水(550毫升)", "120"});
+  const std::vector<std::string> lines = absl::StrSplit(table.Render(), '\n');
+  ASSERT_EQ(lines.size(), 4u);  // header, 2 rows, trailing empty
+  // Every line's QTY column ends at the same display column.
+  const size_t width = DisplayWidth(lines[0]);
+  EXPECT_EQ(DisplayWidth(lines[1]), width);
+  EXPECT_EQ(DisplayWidth(lines[2]), width);
+  EXPECT_EQ(lines[1], "SH-0001  单帐篷" + std::string(13, ' ') + "5");
+  EXPECT_THAT(lines[2], HasSubstr("饮用水(550毫升)  120"));
+}
+
+TEST(TableTest, NoTrailingSpacesAndMissingCellsAreEmpty) {
+  Table table({"A", "LONG_HEADER"});
+  table.AddRow({"x"});
+  EXPECT_EQ(table.Render(), "A  LONG_HEADER\nx\n");
+}
+
+TEST(TableTest, KeyValuesPadKeys) {
+  EXPECT_EQ(RenderKeyValues({{"on hand", "5"}, {"held", "0"}}), "on hand: 5\nheld:    0\n");
+}
+
+TEST(RenderTest, BalanceShowsTotalsAndLots) {
+  v1::Balance b;
+  b.set_warehouse("warehouses/420102-W001");
+  b.set_item("FW-0001");
+  b.set_on_hand(120);
+  b.set_available(100);
+  b.set_held(20);
+  auto* lot = b.add_lots();
+  lot->set_lot("L1");
+  lot->set_expiry_date("2027-01-31");
+  lot->set_on_hand(120);
+  const std::string out = RenderBalance(b);
+  EXPECT_THAT(out, HasSubstr("warehouse:  420102-W001"));
+  EXPECT_THAT(out, HasSubstr("available:  100"));
+  EXPECT_THAT(out, HasSubstr("L1   2027-01-31      120"));
+}
+
+TEST(RenderTest, JsonUsesProtoFieldNamesAndPrintsZeros) {
+  v1::Balance b;
+  b.set_item("SH-0001");
+  const std::string json = ToJson(b);
+  EXPECT_THAT(json, HasSubstr("\"item\":\"SH-0001\""));
+  EXPECT_THAT(json, HasSubstr("\"on_hand\":\"0\""));
+}
+
+TEST(RenderTest, JsonArrayOfMessages) {
+  google::protobuf::RepeatedPtrField<v1::Quota> quotas;
+  quotas.Add()->set_item("A");
+  quotas.Add()->set_item("B");
+  const std::string json = ToJsonArray(quotas);
+  EXPECT_EQ(json.front(), '[');
+  EXPECT_EQ(json.back(), ']');
+  EXPECT_THAT(json, HasSubstr("\"item\":\"B\""));
+}
+
+TEST(ProgressTest, BarFillsProportionally) {
+  EXPECT_EQ(ProgressBar(5, 10, 10), "[#####.....]  50%  5/10 rows");
+  EXPECT_EQ(ProgressBar(10, 10, 4), "[####] 100%  10/10 rows");
+  EXPECT_EQ(ProgressBar(0, 0, 2), "[##] 100%  0/0 rows");
+}
+
+}  // namespace
+}  // namespace stockpile::stockctl
