@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/common/metrics/grpc_server_metrics.h"
@@ -38,6 +39,10 @@ class FakeLevelService final : public v1::LevelService::Service {
  public:
   grpc::Status GetWarehouse(grpc::ServerContext*, const v1::GetWarehouseRequest* request,
                             v1::Warehouse* response) override {
+    if (request->name() == "warehouses/slow") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      return grpc::Status::OK;  // too late: the client's deadline has passed
+    }
     if (request->name() != "warehouses/4201-W001") {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "no warehouse " + request->name());
     }
@@ -137,6 +142,21 @@ TEST_F(GrpcMetricsTest, SyncUnaryCountsEveryCallByCode) {
   EXPECT_GT(delta("grpc_server_handling_seconds_sum", unary), 0);
   EXPECT_EQ(delta("grpc_server_msg_received_total", unary), 5);
   EXPECT_EQ(delta("grpc_server_msg_sent_total", unary), 3);  // errors send no message
+}
+
+TEST_F(GrpcMetricsTest, HandlerPastTheDeadlineCountsAsDeadlineExceeded) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(50));
+  v1::GetWarehouseRequest request;
+  request.set_name("warehouses/slow");
+  v1::Warehouse response;
+  EXPECT_THAT(v1::LevelService::NewStub(channel_)->GetWarehouse(&context, request, &response),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  const Labels deadline = Of(kLevel, "GetWarehouse", {{"grpc_code", "DEADLINE_EXCEEDED"}});
+  EXPECT_TRUE(stockpile::testing::WaitFor(
+      [&] { return SumSamples(Scrape(), "grpc_server_handled_total", deadline) == 1; },
+      std::chrono::seconds(5)));
+  EXPECT_EQ(SumSamples(Scrape(), "grpc_server_handled_total", Of(kLevel, "GetWarehouse")), 1);
 }
 
 TEST_F(GrpcMetricsTest, UnimplementedMethodIsCounted) {

@@ -65,20 +65,40 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
       method_.MessageSent();
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      Finish(methods->GetSendStatus().error_code());
+      const grpc::StatusCode code = methods->GetSendStatus().error_code();
+      if (DeadlinePassed()) {
+        Finish(grpc::StatusCode::DEADLINE_EXCEEDED);  // the client stopped waiting
+      } else if (code != grpc::StatusCode::OK && CancelledCallbackCall()) {
+        Finish(grpc::StatusCode::CANCELLED);
+      } else {
+        Finish(code);
+      }
     }
     // The call closed before a status was sent: the client cancelled or the deadline passed.
-    // What the handler sends afterwards never reaches the client (the health service's Watch
-    // sends UNKNOWN), so the call counts as the client saw it.
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_CLOSE)) {
-      Finish(context_ != nullptr && context_->deadline() < std::chrono::system_clock::now()
-                 ? grpc::StatusCode::DEADLINE_EXCEEDED
-                 : grpc::StatusCode::CANCELLED);
+      Finish(ClosedCode());
     }
     methods->Proceed();
   }
 
  private:
+  // A callback handler told of a cancellation (OnCancel) sends a status nobody receives (the
+  // health service's Watch sends UNKNOWN): count the call as the client saw it. Only asked for
+  // failed calls, and only of callback contexts, where IsCancelled() is always safe and cheap
+  // (with the async API it is not safe before AsyncNotifyWhenDone).
+  bool CancelledCallbackCall() const {
+    return dynamic_cast<grpc::CallbackServerContext*>(context_) != nullptr &&
+           context_->IsCancelled();
+  }
+
+  bool DeadlinePassed() const {
+    return context_ != nullptr && context_->deadline() < std::chrono::system_clock::now();
+  }
+
+  grpc::StatusCode ClosedCode() const {
+    return DeadlinePassed() ? grpc::StatusCode::DEADLINE_EXCEEDED : grpc::StatusCode::CANCELLED;
+  }
+
   // Records the call's outcome once; the close hook may race with the handler's status.
   void Finish(grpc::StatusCode code) {
     if (handled_.exchange(true, std::memory_order_relaxed)) return;
