@@ -7,6 +7,7 @@ const histogram = (name) => [`${name}_bucket`, `${name}_sum`, `${name}_count`];
 const KNOWN_METRICS = new Set([
   'up', 'time', // Prometheus' own series and functions that look like names
   'grpc_server_handled_total', 'grpc_server_started_total', ...histogram('grpc_server_handling_seconds'),
+  'grpc_server_msg_received_total', 'grpc_server_msg_sent_total',
   'stockpile_build_info', 'stockpile_process_start_time_seconds',
   'stockpile_movements_total', 'stockpile_stock_units', 'stockpile_warehouses_below_floor',
   'stockpile_lots_expiring', 'stockpile_holds_expired_total', 'stockpile_change_sequence',
