@@ -1,0 +1,110 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "services/common/reference_data.h"
+#include "services/common/status_util.h"
+#include "services/common/validation.h"
+#include "tests/testutil/process.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::common {
+namespace {
+
+using ::stockpile::testing::IsOk;
+using ::stockpile::testing::StatusIs;
+using ::testing::HasSubstr;
+using stockpile::v1::Level;
+
+TEST(ValidationTest, Utf8) {
+  EXPECT_TRUE(IsValidUtf8("江岸区 tent"));
+  EXPECT_FALSE(IsValidUtf8("\xff\xfe"));
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xe6\xb1"));          // truncated
+  EXPECT_THAT(CheckText("note", "a\x01", 100, false), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CheckText("note", std::string(2000, 'a'), 1024, false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2000 bytes")));
+}
+
+TEST(ValidationTest, DatesRoundTrip) {
+  auto d = ParseDate("d", "2024-02-29");
+  ASSERT_THAT(d.status(), IsOk());
+  EXPECT_EQ(FormatDate(*d), "2024-02-29");
+  EXPECT_EQ(*ParseDate("d", "1970-01-01"), 0);
+  EXPECT_THAT(ParseDate("d", "2023-02-29").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseDate("d", "2023-13-01").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseDate("d", "20230101").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ValidationTest, RegionAndWarehouseCodes) {
+  EXPECT_EQ(LevelOfRegionCode("42"), Level::LEVEL_PROVINCE);
+  EXPECT_EQ(LevelOfRegionCode("420102001001"), Level::LEVEL_VILLAGE);
+  EXPECT_EQ(LevelOfRegionCode("4201a"), Level::LEVEL_UNSPECIFIED);
+  EXPECT_EQ(*RegionOfWarehouseCode("420102-W001"), "420102");
+  EXPECT_THAT(RegionOfWarehouseCode("42010-W001").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(RegionOfWarehouseCode("420102-W1234567").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(WarehouseCodeFromName("warehouse/420102-W001").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(StatusUtilTest, RocksAndGrpcMappingIsSpecific) {
+  EXPECT_EQ(FromRocks(rocksdb::Status::NotFound(), "x").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(FromRocks(rocksdb::Status::Corruption(), "x").code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(FromRocks(rocksdb::Status::Busy(), "x").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(FromRocks(rocksdb::Status::NoSpace(), "x").code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(ToGrpc(absl::UnknownError("x")).error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(ToGrpc(absl::FailedPreconditionError("x")).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST(CsvTest, QuotedFields) {
+  auto f = ParseCsvLine(R"(110101,"东城区, ""老城""",1101)");
+  ASSERT_THAT(f.status(), IsOk());
+  ASSERT_EQ(f->size(), 3u);
+  EXPECT_EQ((*f)[1], "东城区, \"老城\"");
+  EXPECT_THAT(ParseCsvLine("\"open").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ReferenceDataTest, LoadsAllFiveLevelsOfChina) {
+  auto data = ReferenceData::Load(stockpile::testing::ReferenceDataDir());
+  ASSERT_THAT(data.status(), IsOk());
+  EXPECT_EQ((*data)->CountAtLevel(Level::LEVEL_PROVINCE), 31u);
+  EXPECT_EQ((*data)->CountAtLevel(Level::LEVEL_CITY), 342u);
+  EXPECT_EQ((*data)->CountAtLevel(Level::LEVEL_COUNTY), 2978u);
+  EXPECT_EQ((*data)->CountAtLevel(Level::LEVEL_TOWNSHIP), 41352u);
+  EXPECT_EQ((*data)->CountAtLevel(Level::LEVEL_VILLAGE), 620573u);
+  EXPECT_EQ((*data)->regions().size(), 665276u);
+  EXPECT_EQ((*data)->items().size(), 42u);
+  const RegionInfo* village = (*data)->FindRegion("110101001001");
+  ASSERT_NE(village, nullptr);
+  const RegionInfo* county = (*data)->FindRegion("110101");
+  EXPECT_EQ(village->longitude, county->longitude);
+  EXPECT_EQ((*data)->FindItem("FW-0001")->shelf_life_months, 12);
+  // Every region has a place, even counties missing from county_centers.
+  for (const auto& r : (*data)->regions()) {
+    ASSERT_TRUE(r.longitude > 70 && r.longitude < 140 && r.latitude > 15 && r.latitude < 55)
+        << r.code << " " << r.longitude << "," << r.latitude;
+  }
+}
+
+TEST(ReferenceDataTest, MissingAndMalformedFilesAreNamed) {
+  stockpile::testing::TempDir dir;
+  EXPECT_THAT(ReferenceData::Load(dir.path()).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("items/items.csv")));
+  std::filesystem::create_directories(dir.Sub("items"));
+  std::ofstream(dir.Sub("items/items.csv"))
+      << "code,name_zh,name_en,category,unit_zh,unit_en,shelf_life_months\n"
+      << "SH-0001,帐篷,tent,shelter,顶,tent,0\n"
+      << "SH-0002,帐篷,tent,shelter,顶,tent,twelve\n";
+  EXPECT_THAT(ReferenceData::Load(dir.path()).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("items.csv:3")));
+}
+
+}  // namespace
+}  // namespace stockpile::common

@@ -1,0 +1,346 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "services/common/validation.h"
+#include "tests/testutil/status_matchers.h"
+#include "tests/unit/level/level_test_env.h"
+
+namespace stockpile::level::testing {
+namespace {
+
+using ::stockpile::testing::IsOk;
+using ::stockpile::testing::StatusIs;
+using ::testing::HasSubstr;
+using namespace stockpile::v1;  // NOLINT
+using Env = LevelTestEnv;
+
+constexpr char kW[] = "warehouses/420102-W001";
+constexpr char kW2[] = "warehouses/420103-W001";
+constexpr char kTent[] = "SH-0001";   // no shelf life
+constexpr char kWater[] = "FW-0001";  // 12-month shelf life
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_THAT(env_.CreateWarehouse("420102-W001").status(), IsOk());
+    ASSERT_THAT(env_.CreateWarehouse("420103-W001").status(), IsOk());
+  }
+  Env env_;
+};
+
+TEST_F(LedgerTest, ReceiveAddsToDefaultLotOfItemWithoutShelfLife) {
+  auto r = env_.Apply(Env::Receive(kW, kTent, 40));
+  ASSERT_THAT(r.status(), IsOk());
+  ASSERT_EQ(r->movements_size(), 1);
+  EXPECT_EQ(r->movements(0).type(), MOVEMENT_TYPE_RECEIVE);
+  EXPECT_EQ(r->movements(0).lot(), "DEFAULT");
+  EXPECT_EQ(r->movements(0).actor(), "tester");
+  Balance b = env_.Balance(kW, kTent);
+  EXPECT_EQ(b.on_hand(), 40);
+  EXPECT_EQ(b.available(), 40);
+}
+
+TEST_F(LedgerTest, ExpiryRequiredOnlyWhereItemHasShelfLife) {
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "L1")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expiry_date")));
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kTent, 10, "L1", "2027-01-01")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not expire")));
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "L1", "2027-02-30")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "L1", "2027-01-01")).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kWater).on_hand(), 10);
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 0);
+}
+
+TEST_F(LedgerTest, SameLotWithOtherExpiryIsRefused) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "L1", "2027-01-01")).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "L1", "2027-03-01")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expires on 2027-01-01")));
+  EXPECT_EQ(env_.Balance(kW, kWater).on_hand(), 10);
+}
+
+TEST_F(LedgerTest, IssueTakesEarliestExpiryFirst) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "LATE", "2027-05-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "EARLY", "2026-09-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "MID", "2026-12-01")).status(), IsOk());
+  auto r = env_.Apply(Env::Issue(kW, kWater, 15));
+  ASSERT_THAT(r.status(), IsOk());
+  ASSERT_EQ(r->movements_size(), 2);
+  EXPECT_EQ(r->movements(0).lot(), "EARLY");
+  EXPECT_EQ(r->movements(0).quantity(), -10);
+  EXPECT_EQ(r->movements(1).lot(), "MID");
+  EXPECT_EQ(r->movements(1).quantity(), -5);
+  Balance b = env_.Balance(kW, kWater);
+  EXPECT_EQ(b.on_hand(), 15);
+  ASSERT_EQ(b.lots_size(), 3);
+  EXPECT_EQ(b.lots(0).lot(), "EARLY");
+  EXPECT_EQ(b.lots(0).on_hand(), 0);
+}
+
+TEST_F(LedgerTest, IssueSkipsExpiredLotsUnlessNamed) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "OLD", "2026-05-31")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "NEW", "2027-01-01")).status(), IsOk());
+  auto r = env_.Apply(Env::Issue(kW, kWater, 4));
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(r->movements(0).lot(), "NEW");
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kWater, 7)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired")));
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kWater, 3, "OLD")).status(), IsOk());
+}
+
+TEST_F(LedgerTest, LotExpiringTodayIsStillIssuable) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 5, "TODAY", "2026-06-01")).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kWater, 5)).status(), IsOk());
+}
+
+TEST_F(LedgerTest, IssueNeverGoesBelowZeroAndChangesNothing) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 5)).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kTent, 6)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("only 5 available")));
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 5);
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kTent, 5)).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 0);
+}
+
+TEST_F(LedgerTest, ZeroNegativeAndOverflowingQuantitiesAreRefused) {
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kTent, 0)).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("positive")));
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kTent, -3)).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kTent, -1)).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kTent, INT64_MAX)).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exceeds")));
+  // Many receipts below the per-call limit cannot overflow a lot either.
+  Operation big = Env::Receive(kW, kTent, common::kMaxQuantity);
+  ASSERT_THAT(env_.Batch(std::vector<Operation>(1000, big)).status(), IsOk());
+  EXPECT_THAT(env_.Apply(big).status(), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 1000 * common::kMaxQuantity);
+}
+
+TEST_F(LedgerTest, UnknownItemWarehouseAndLotAreNotFound) {
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, "XX-9999", 1)).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("XX-9999")));
+  EXPECT_THAT(env_.Apply(Env::Receive("warehouses/420104-W009", kTent, 1)).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 1)).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kTent, 1, "NOPE")).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(LedgerTest, RetryWithSameRequestIdReturnsFirstResultAndMovesNothing) {
+  auto first = env_.Apply(Env::Receive(kW, kTent, 7), "req-1");
+  ASSERT_THAT(first.status(), IsOk());
+  auto again = env_.Apply(Env::Receive(kW, kTent, 7), "req-1");
+  ASSERT_THAT(again.status(), IsOk());
+  EXPECT_EQ(again->SerializeAsString(), first->SerializeAsString());
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 7);
+  EXPECT_EQ(env_.core().last_sequence(), 3u);  // two warehouses + one receipt
+}
+
+TEST_F(LedgerTest, SameRequestIdWithOtherContentIsInvalid) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 7), "req-1").status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kTent, 8), "req-1").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("already used")));
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 7);
+}
+
+TEST_F(LedgerTest, RefusedRequestCanBeRetriedWithSameIdOnceFixable) {
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kTent, 3), "req-x").status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 5)).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kTent, 3), "req-x").status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 2);
+}
+
+TEST_F(LedgerTest, HoldReservesAndReleaseRestores) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  auto h = env_.Apply(Env::Hold(kW, kTent, 6, "h1"));
+  ASSERT_THAT(h.status(), IsOk());
+  EXPECT_EQ(h->hold().state(), HOLD_STATE_ACTIVE);
+  Balance b = env_.Balance(kW, kTent);
+  EXPECT_EQ(b.on_hand(), 10);
+  EXPECT_EQ(b.held(), 6);
+  EXPECT_EQ(b.available(), 4);
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kTent, 5)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(env_.Apply(Env::Hold(kW, kTent, 1, "h1")).status(),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  ASSERT_THAT(env_.Apply(Env::Release("h1")).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kTent).available(), 10);
+  EXPECT_THAT(env_.Apply(Env::Release("h1")).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("RELEASED")));
+}
+
+TEST_F(LedgerTest, HoldReleasesItselfAfterItsExpiry) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 6, "h1", 60)).status(), IsOk());
+  env_.clock().Advance(30'000'000);
+  EXPECT_EQ(env_.core().SweepExpiredHolds(), 0);
+  EXPECT_EQ(env_.Balance(kW, kTent).held(), 6);
+  env_.clock().Advance(31'000'000);
+  EXPECT_THAT(env_.Apply(Env::Ship("h1")).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired")));
+  EXPECT_EQ(env_.core().SweepExpiredHolds(), 1);
+  EXPECT_EQ(env_.Balance(kW, kTent).held(), 0);
+  auto hold = env_.queries().GetHold("holds/h1");
+  ASSERT_THAT(hold.status(), IsOk());
+  EXPECT_EQ(hold->state(), HOLD_STATE_EXPIRED);
+  EXPECT_EQ(env_.core().SweepExpiredHolds(), 0);
+}
+
+TEST_F(LedgerTest, HoldNeverTakesExpiredLots) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "OLD", "2026-01-01")).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Hold(kW, kWater, 1, "h1")).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  Operation op = Env::Hold(kW, kWater, 0, "h2");
+  auto* lot = op.mutable_hold()->add_lots();
+  lot->set_lot("OLD");
+  lot->set_quantity(1);
+  EXPECT_THAT(env_.Apply(op).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired")));
+}
+
+TEST_F(LedgerTest, ShipMovesHeldStockInTransitAndReceiveRecordsLoss) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 30, "A", "2026-08-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 30, "B", "2026-10-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kWater, 40, "t1-leg1")).status(), IsOk());
+  auto shipped = env_.Apply(Env::Ship("t1-leg1", kW2));
+  ASSERT_THAT(shipped.status(), IsOk());
+  Balance src = env_.Balance(kW, kWater);
+  EXPECT_EQ(src.on_hand(), 20);
+  EXPECT_EQ(src.held(), 0);
+  EXPECT_EQ(src.in_transit(), 40);
+
+  Operation rt;
+  auto* r = rt.mutable_receive_transfer();
+  r->set_warehouse(kW2);
+  r->set_hold_id("t1-leg1");
+  r->set_source_warehouse(kW);
+  r->set_item(kWater);
+  auto* a = r->add_lots();
+  a->set_lot("A");
+  a->set_received(30);
+  auto* b = r->add_lots();
+  b->set_lot("B");
+  b->set_received(7);  // 3 lost
+  auto received = env_.Apply(rt);
+  ASSERT_THAT(received.status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW2, kWater).on_hand(), 37);
+  EXPECT_EQ(env_.Balance(kW, kWater).in_transit(), 0);
+  EXPECT_EQ(received->hold().state(), HOLD_STATE_DELIVERED);
+  int losses = 0;
+  for (const auto& m : received->movements()) {
+    if (m.type() == MOVEMENT_TYPE_TRANSIT_LOSS) {
+      ++losses;
+      EXPECT_EQ(m.quantity(), -3);
+    }
+  }
+  EXPECT_EQ(losses, 1);
+  EXPECT_THAT(env_.Apply(rt).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  for (const auto& t : env_.core().Totals()) {
+    if (t.item() != kWater) continue;
+    EXPECT_EQ(t.on_hand(), 57);
+    EXPECT_EQ(t.in_transit(), 0);
+    EXPECT_EQ(t.lost(), 3);
+  }
+}
+
+TEST_F(LedgerTest, ReceiveTransferFromAnotherInstanceIsAcceptedOnce) {
+  Operation rt;
+  auto* r = rt.mutable_receive_transfer();
+  r->set_warehouse(kW2);
+  r->set_hold_id("remote-1");
+  r->set_source_warehouse("warehouses/110101-W001");
+  r->set_item(kTent);
+  auto* a = r->add_lots();
+  a->set_lot("DEFAULT");
+  a->set_quantity(10);
+  a->set_received(9);
+  ASSERT_THAT(env_.Apply(rt).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 9);
+  EXPECT_THAT(env_.Apply(rt).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already received")));
+  EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 9);
+}
+
+TEST_F(LedgerTest, StocktakeRecordsDifferenceAsAdjustWithReason) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kTent, "", 8, "")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reason")));
+  auto r = env_.Apply(Env::Count(kW, kTent, "", 8, "two found torn"));
+  ASSERT_THAT(r.status(), IsOk());
+  ASSERT_EQ(r->movements_size(), 1);
+  EXPECT_EQ(r->movements(0).type(), MOVEMENT_TYPE_ADJUST);
+  EXPECT_EQ(r->movements(0).quantity(), -2);
+  EXPECT_EQ(r->movements(0).note(), "two found torn");
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 8);
+  // A count equal to the ledger needs no reason.
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kTent, "", 8, "")).status(), IsOk());
+}
+
+TEST_F(LedgerTest, StocktakeCannotCountBelowHeldStock) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 6, "h1")).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kTent, "", 5, "missing")).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("held")));
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 10);
+}
+
+TEST_F(LedgerTest, StocktakeOfUnknownLotCreatesItWithExpiry) {
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kWater, "FOUND", 4, "found in back room")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expiry_date")));
+  ASSERT_THAT(
+      env_.Apply(Env::Count(kW, kWater, "FOUND", 4, "found in back room", "2027-01-01")).status(),
+      IsOk());
+  EXPECT_EQ(env_.Balance(kW, kWater).on_hand(), 4);
+}
+
+TEST_F(LedgerTest, BatchIsAllOrNothing) {
+  auto bad = env_.Batch({Env::Receive(kW, kTent, 5), Env::Issue(kW, kTent, 9)});
+  EXPECT_THAT(bad.status(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                     HasSubstr("operation 1")));
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 0);
+  auto good = env_.Batch({Env::Receive(kW, kTent, 5), Env::Issue(kW, kTent, 2)});
+  ASSERT_THAT(good.status(), IsOk());
+  EXPECT_EQ(good->results_size(), 2);
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 3);
+}
+
+TEST_F(LedgerTest, RestartKeepsBalancesMovementsTotalsAndRequestIds) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "L", "2027-01-01"), "r1").status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kWater, 4, "h1"), "r2").status(), IsOk());
+  const uint64_t seq = env_.core().last_sequence();
+  env_.Reopen();
+  EXPECT_EQ(env_.core().last_sequence(), seq);
+  Balance b = env_.Balance(kW, kWater);
+  EXPECT_EQ(b.on_hand(), 10);
+  EXPECT_EQ(b.held(), 4);
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "L", "2027-01-01"), "r1").status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kWater).on_hand(), 10);
+  auto totals = env_.core().Totals();
+  ASSERT_EQ(totals.size(), 1u);
+  EXPECT_EQ(totals[0].received(), 10);
+  EXPECT_EQ(totals[0].held(), 4);
+  auto r = env_.Apply(Env::Receive(kW, kTent, 1));
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(r->sequence(), seq + 1);
+}
+
+TEST_F(LedgerTest, SuspendedWarehouseTakesNoStockButIssues) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 5)).status(), IsOk());
+  UpdateWarehouseRequest req;
+  req.set_request_id("upd-1");
+  req.set_actor("tester");
+  req.mutable_warehouse()->set_name(kW);
+  req.mutable_warehouse()->set_status(WAREHOUSE_STATUS_SUSPENDED);
+  req.mutable_update_mask()->add_paths("status");
+  CommandResult r = Wait([&](CommandCallback done) { env_.core().UpdateWarehouse(req, done); });
+  ASSERT_THAT(r.status, IsOk());
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kTent, 1)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("SUSPENDED")));
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, kTent, 1)).status(), IsOk());
+}
+
+}  // namespace
+}  // namespace stockpile::level::testing

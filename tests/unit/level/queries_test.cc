@@ -1,0 +1,167 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "services/level/proto_util.h"
+#include "tests/testutil/status_matchers.h"
+#include "tests/unit/level/level_test_env.h"
+
+namespace stockpile::level::testing {
+namespace {
+
+using ::stockpile::testing::IsOk;
+using ::stockpile::testing::StatusIs;
+using namespace stockpile::v1;  // NOLINT
+using Env = LevelTestEnv;
+
+constexpr char kW[] = "warehouses/420102-W001";
+constexpr char kW2[] = "warehouses/420103-W001";
+
+class QueriesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_THAT(env_.CreateWarehouse("420102-W001").status(), IsOk());
+    ASSERT_THAT(env_.CreateWarehouse("420103-W001").status(), IsOk());
+  }
+  Env env_;
+};
+
+TEST_F(QueriesTest, ShortagesAndOverstockFollowQuotas) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, "SH-0001", 500)).status(), IsOk());
+  ASSERT_THAT(env_.SetQuota(kW, "SH-0001", 50, 200).status(), IsOk());
+  ASSERT_THAT(env_.SetQuota(kW2, "SH-0001", 50, 200).status(), IsOk());
+  ASSERT_THAT(env_.SetQuota(kW2, "BD-0001", 20, 0).status(), IsOk());
+  EXPECT_THAT(env_.SetQuota(kW, "SH-0001", 50, 10).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  ListQuotaStatusRequest req;
+  req.set_region_prefix("4201");
+  auto shortages = env_.queries().ListQuotaStatus(req, true);
+  ASSERT_THAT(shortages.status(), IsOk());
+  ASSERT_EQ(shortages->entries_size(), 2);
+  EXPECT_EQ(shortages->entries(0).warehouse(), kW);
+  EXPECT_EQ(shortages->entries(0).gap(), 40);
+  EXPECT_EQ(shortages->entries(1).item(), "BD-0001");
+  EXPECT_EQ(shortages->entries(1).gap(), 20);
+  auto over = env_.queries().ListQuotaStatus(req, false);
+  ASSERT_THAT(over.status(), IsOk());
+  ASSERT_EQ(over->entries_size(), 1);
+  EXPECT_EQ(over->entries(0).warehouse(), kW2);
+  EXPECT_EQ(over->entries(0).gap(), 300);
+}
+
+TEST_F(QueriesTest, ExpiringLotsWithinDays) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "FW-0001", 5, "SOON", "2026-06-20")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "FW-0001", 5, "LATER", "2026-12-20")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, "MD-0001", 5, "GONE", "2026-05-01")).status(), IsOk());
+  ListExpiringLotsRequest req;
+  req.set_within_days(30);
+  auto lots = env_.queries().ListExpiringLots(req);
+  ASSERT_THAT(lots.status(), IsOk());
+  ASSERT_EQ(lots->lots_size(), 2);
+  EXPECT_EQ(lots->lots(0).lot(), "SOON");
+  EXPECT_EQ(lots->lots(0).days_left(), 19);
+  EXPECT_EQ(lots->lots(1).lot(), "GONE");
+  EXPECT_LT(lots->lots(1).days_left(), 0);
+}
+
+TEST_F(QueriesTest, BalanceAsOfPastTime) {
+  const int64_t t0 = env_.clock().NowMicros();
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10)).status(), IsOk());
+  env_.clock().Advance(3'600'000'000);
+  const int64_t t1 = env_.clock().NowMicros();
+  ASSERT_THAT(env_.Apply(Env::Issue(kW, "SH-0001", 4)).status(), IsOk());
+  env_.clock().Advance(3'600'000'000);
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 100)).status(), IsOk());
+  GetBalanceRequest req;
+  req.set_warehouse(kW);
+  req.set_item("SH-0001");
+  *req.mutable_as_of_time() = ToTimestamp(t0 - 1);
+  EXPECT_EQ(env_.queries().GetBalance(req)->on_hand(), 0);
+  *req.mutable_as_of_time() = ToTimestamp(t1 - 1);
+  EXPECT_EQ(env_.queries().GetBalance(req)->on_hand(), 10);
+  *req.mutable_as_of_time() = ToTimestamp(t1 + 1);
+  EXPECT_EQ(env_.queries().GetBalance(req)->on_hand(), 6);
+  req.clear_as_of_time();
+  EXPECT_EQ(env_.queries().GetBalance(req)->on_hand(), 106);
+}
+
+TEST_F(QueriesTest, MovementHistoryFiltersByItemTimeReferenceAndRequest) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10), "r-a").status(), IsOk());
+  env_.clock().Advance(1'000'000);
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "BD-0001", 10), "r-b").status(), IsOk());
+  env_.clock().Advance(1'000'000);
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, "SH-0001", 3, "hold-9"), "r-c").status(), IsOk());
+  ListMovementsRequest req;
+  req.set_warehouse(kW);
+  auto all = env_.queries().ListMovements(req);
+  ASSERT_THAT(all.status(), IsOk());
+  EXPECT_EQ(all->movements_size(), 3);
+  req.set_item("SH-0001");
+  EXPECT_EQ(env_.queries().ListMovements(req)->movements_size(), 2);
+  ListMovementsRequest by_ref;
+  by_ref.set_reference("hold-9");
+  auto refs = env_.queries().ListMovements(by_ref);
+  ASSERT_EQ(refs->movements_size(), 1);
+  EXPECT_EQ(refs->movements(0).type(), MOVEMENT_TYPE_HOLD);
+  ListMovementsRequest by_req;
+  by_req.set_request_id("r-b");
+  auto reqs = env_.queries().ListMovements(by_req);
+  ASSERT_EQ(reqs->movements_size(), 1);
+  EXPECT_EQ(reqs->movements(0).item(), "BD-0001");
+  ListMovementsRequest page;
+  page.set_warehouse(kW);
+  page.set_page_size(2);
+  auto p1 = env_.queries().ListMovements(page);
+  ASSERT_EQ(p1->movements_size(), 2);
+  page.set_page_token(p1->next_page_token());
+  auto p2 = env_.queries().ListMovements(page);
+  ASSERT_EQ(p2->movements_size(), 1);
+  EXPECT_EQ(p2->movements(0).type(), MOVEMENT_TYPE_HOLD);
+  ListMovementsRequest none;
+  EXPECT_THAT(env_.queries().ListMovements(none).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(QueriesTest, ChangeStreamIsDenseAndCarriesNewState) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10)).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Issue(kW, "SH-0001", 99)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_THAT(env_.Apply(Env::Issue(kW, "SH-0001", 3)).status(), IsOk());
+  std::vector<ChangeEntry> entries;
+  ASSERT_THAT(env_.queries().ReadChanges(0, 100, 1 << 20, &entries), IsOk());
+  ASSERT_EQ(entries.size(), 4u);
+  for (size_t i = 0; i < entries.size(); ++i) EXPECT_EQ(entries[i].sequence(), i + 1);
+  EXPECT_EQ(entries[0].warehouses_size(), 1);
+  ASSERT_EQ(entries[3].balances_size(), 1);
+  EXPECT_EQ(entries[3].balances(0).on_hand(), 7);
+  std::vector<ChangeEntry> tail;
+  ASSERT_THAT(env_.queries().ReadChanges(3, 100, 1 << 20, &tail), IsOk());
+  ASSERT_EQ(tail.size(), 1u);
+  EXPECT_EQ(tail[0].sequence(), 4u);
+}
+
+TEST_F(QueriesTest, ListBalancesFiltersAndPages) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "BD-0001", 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, "SH-0001", 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Issue(kW2, "SH-0001", 10)).status(), IsOk());
+  ListBalancesRequest req;
+  req.set_region_prefix("4201");
+  EXPECT_EQ(env_.queries().ListBalances(req)->balances_size(), 3);
+  req.set_skip_zero(true);
+  EXPECT_EQ(env_.queries().ListBalances(req)->balances_size(), 2);
+  req.set_item("SH-0001");
+  EXPECT_EQ(env_.queries().ListBalances(req)->balances_size(), 1);
+  ListBalancesRequest one;
+  one.set_warehouse(kW);
+  one.set_page_size(1);
+  auto p1 = env_.queries().ListBalances(one);
+  ASSERT_EQ(p1->balances_size(), 1);
+  one.set_page_token(p1->next_page_token());
+  auto p2 = env_.queries().ListBalances(one);
+  ASSERT_EQ(p2->balances_size(), 1);
+  EXPECT_NE(p1->balances(0).item(), p2->balances(0).item());
+}
+
+}  // namespace
+}  // namespace stockpile::level::testing
