@@ -118,9 +118,8 @@ class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFa
 
   grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
     const char* method = info->method();
-    return new MetricsInterceptor(
-        metrics_.ForMethod(method != nullptr ? method : "", TypeOf(info->type())),
-        info->server_context());
+    return metrics_.NewInterceptor(method != nullptr ? method : "", TypeOf(info->type()),
+                                   info->server_context());
   }
 
  private:
@@ -155,6 +154,11 @@ GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
                     .Name("grpc_server_msg_sent_total")
                     .Help("Messages sent to clients.")
                     .Register(registry)) {}
+
+grpc::experimental::Interceptor* GrpcServerMetrics::NewInterceptor(
+    absl::string_view full_method, RpcType type, grpc::ServerContextBase* context) {
+  return new MetricsInterceptor(ForMethod(full_method, type), context);
+}
 
 GrpcServerMetrics::Method& GrpcServerMetrics::ForMethod(absl::string_view full_method,
                                                         RpcType type) {

@@ -71,6 +71,10 @@ class GrpcServerMetrics {
   // `full_method` is "/package.Service/Method" as gRPC reports it.
   Method& ForMethod(absl::string_view full_method, RpcType type);
 
+  // The interceptor of one call (what the factory returns to gRPC; owned by the caller).
+  grpc::experimental::Interceptor* NewInterceptor(absl::string_view full_method, RpcType type,
+                                                  grpc::ServerContextBase* context);
+
   static const char* CodeName(grpc::StatusCode code);
   static const char* TypeName(RpcType type);
 
