@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "prometheus/counter.h"
+#include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/process_collector.h"
 #include "services/common/metrics/scrape_client.h"
 #include "services/common/metrics/scrape_collector.h"
@@ -84,6 +85,13 @@ TEST(MetricsServerTest, PagePassesPromtool) {
       .Register(server->registry())
       .Add({{"kind", "a"}})
       .Increment(3);
+  // Families without any series yet (interceptor before the first call, an empty producer).
+  auto grpc_factory = MakeGrpcServerMetricsFactory(server->registry());
+  auto empty =
+      ScrapeCollector::Create("stockpile_test_empty", "Nothing yet.", prometheus::MetricType::Gauge,
+                              {"item"}, [] { return std::vector<ScrapeCollector::Sample>{}; });
+  ASSERT_THAT(empty, IsOk());
+  server->AddCollectable(*empty);
   absl::StatusOr<std::string> page = FetchMetricsPage("127.0.0.1", server->port());
   ASSERT_THAT(page, IsOk());
   std::string output;
