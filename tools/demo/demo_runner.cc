@@ -33,9 +33,9 @@ struct Group {
 class GroupWorker {
  public:
   GroupWorker(const Group& group, const common::ReferenceData& refdata,
-              const DemoOptions& options, DemoCounters* counters, int64_t run_start_seconds)
+              const DemoOptions& options, DemoCounters* counters, int64_t run_start_micros)
       : group_(group), refdata_(refdata), options_(options), counters_(counters),
-        run_start_seconds_(run_start_seconds) {}
+        run_start_micros_(run_start_micros) {}
 
   void Run();
 
@@ -69,7 +69,7 @@ class GroupWorker {
   const common::ReferenceData& refdata_;
   const DemoOptions& options_;
   DemoCounters* counters_;
-  int64_t run_start_seconds_;
+  int64_t run_start_micros_;
 };
 
 void GroupWorker::CountError(const grpc::Status& status, const std::string& what) {
@@ -99,8 +99,10 @@ std::optional<int32_t> GroupWorker::CreateWarehouse(const WarehousePlan& plan) {
     if (s.ok()) ++counters_->warehouses_existing;
   } else if (s.ok()) {
     // A retried request id returns the first result: an old create_time means a rerun.
-    bool rerun = created.create_time().seconds() > 0 &&
-                 created.create_time().seconds() < run_start_seconds_ - 1;
+    // (Compared at microsecond precision: a rerun may start within the same second.)
+    int64_t created_micros =
+        created.create_time().seconds() * 1'000'000 + created.create_time().nanos() / 1000;
+    bool rerun = created_micros > 0 && created_micros < run_start_micros_;
     ++(rerun ? counters_->warehouses_existing : counters_->warehouses_created);
   }
   if (!s.ok()) {
@@ -295,7 +297,7 @@ void RunDemo(const common::ReferenceData& refdata, const Router& router,
   uint64_t total = 0;
   for (const auto& g : groups) total += g.regions.size();
   auto start = std::chrono::steady_clock::now();
-  int64_t run_start_seconds = std::chrono::duration_cast<std::chrono::seconds>(
+  int64_t run_start_micros = std::chrono::duration_cast<std::chrono::microseconds>(
                                   std::chrono::system_clock::now().time_since_epoch()).count();
   std::atomic<bool> done{false};
   std::thread progress([&] {
@@ -311,7 +313,7 @@ void RunDemo(const common::ReferenceData& refdata, const Router& router,
     }
   });
   bench::RunParallel(options.concurrency, groups.size(), [&](size_t i) {
-    GroupWorker(groups[i], refdata, options, counters, run_start_seconds).Run();
+    GroupWorker(groups[i], refdata, options, counters, run_start_micros).Run();
   });
   done = true;
   progress.join();
