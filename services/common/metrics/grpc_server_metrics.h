@@ -25,7 +25,12 @@ namespace stockpile::metrics {
 //   grpc_server_handled_total{grpc_service,grpc_method,grpc_type,grpc_code}
 //   grpc_server_handling_seconds{grpc_service,grpc_method,grpc_type} (histogram, 0.1 ms .. 10 s)
 //   grpc_server_msg_received_total / grpc_server_msg_sent_total{grpc_service,grpc_method,grpc_type}
-// grpc_type is unary, client_stream, server_stream or bidi_stream.
+// grpc_type is unary, client_stream, server_stream or bidi_stream. grpc_code is what the
+// client saw: a call closed before its status (client cancelled) counts CANCELLED, and a status
+// sent after the deadline counts DEADLINE_EXCEEDED, whatever the handler returns. With the
+// callback API a handler's failure after OnCancel also counts CANCELLED; sync/async handlers
+// that return an error after a cancellation count with their own code. Every started call is
+// handled exactly once. Cost: ~0.2 us CPU per unary call (metrics_bench).
 //
 // Use (the registry must outlive the server):
 //   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
