@@ -1,12 +1,13 @@
 // EtcdClient against a real etcd: KV, transactions, leases, deadlines and endpoint failover.
-#include <chrono>
-#include <memory>
-#include <thread>
+#include "services/common/etcd/etcd_client.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "services/common/etcd/etcd_client.h"
+#include <chrono>
+#include <memory>
+#include <thread>
+
 #include "tests/testutil/etcd_process.h"
 #include "tests/testutil/status_matchers.h"
 

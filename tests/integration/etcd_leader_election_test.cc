@@ -1,11 +1,11 @@
 // LeaderElection against a real etcd: one leader among candidates, takeover when it goes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "services/common/etcd/etcd_client.h"
 #include "services/common/etcd/leader_election.h"

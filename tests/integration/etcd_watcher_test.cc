@@ -1,4 +1,7 @@
 // Watcher against a real etcd: events from other writers, resync after restart and compaction.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
@@ -6,9 +9,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "services/common/etcd/etcd_client.h"
 #include "services/common/etcd/watcher.h"

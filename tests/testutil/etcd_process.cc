@@ -14,9 +14,7 @@ EtcdProcess::EtcdProcess(std::string base_dir)
 
 EtcdProcess::~EtcdProcess() { Kill(); }
 
-std::string EtcdProcess::endpoint() const {
-  return "127.0.0.1:" + std::to_string(client_port_);
-}
+std::string EtcdProcess::endpoint() const { return "127.0.0.1:" + std::to_string(client_port_); }
 
 bool EtcdProcess::Start(std::chrono::milliseconds timeout, std::string* error) {
   if (running()) return true;
@@ -37,8 +35,8 @@ bool EtcdProcess::Start(std::chrono::milliseconds timeout, std::string* error) {
     if (error != nullptr) *error = "fork failed";
     return false;
   }
-  const bool healthy = WaitFor([&] { return !process_->running() || Healthy(); }, timeout) &&
-                       process_->running();
+  const bool healthy =
+      WaitFor([&] { return !process_->running() || Healthy(); }, timeout) && process_->running();
   if (!healthy && error != nullptr) *error = "etcd did not become healthy; log:\n" + Log();
   return healthy;
 }

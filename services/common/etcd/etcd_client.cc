@@ -99,8 +99,8 @@ absl::Status EtcdClient::Impl::Call(
     }
     if (std::chrono::system_clock::now() >= deadline) break;
   }
-  return FromGrpc(status, absl::StrCat("unavailable at every endpoint (",
-                                       absl::StrJoin(addresses, ","), ")"));
+  return FromGrpc(
+      status, absl::StrCat("unavailable at every endpoint (", absl::StrJoin(addresses, ","), ")"));
 }
 
 // Why a thread: our calls are not wait-for-ready, so while etcd is down they fail fast and no
@@ -188,9 +188,8 @@ absl::StatusOr<RangeResult> EtcdClient::Range(absl::string_view key) {
   etcdserverpb::RangeRequest request;
   request.set_key(std::string(key));
   etcdserverpb::RangeResponse response;
-  absl::Status status = impl_->Call([&](Endpoint& e, grpc::ClientContext& ctx) {
-    return e.kv->Range(&ctx, request, &response);
-  });
+  absl::Status status = impl_->Call(
+      [&](Endpoint& e, grpc::ClientContext& ctx) { return e.kv->Range(&ctx, request, &response); });
   if (!status.ok()) return status;
   return ToRangeResult(response);
 }
@@ -202,9 +201,8 @@ absl::StatusOr<RangeResult> EtcdClient::RangePrefix(absl::string_view prefix) {
   request.set_sort_target(etcdserverpb::RangeRequest::KEY);
   request.set_sort_order(etcdserverpb::RangeRequest::ASCEND);
   etcdserverpb::RangeResponse response;
-  absl::Status status = impl_->Call([&](Endpoint& e, grpc::ClientContext& ctx) {
-    return e.kv->Range(&ctx, request, &response);
-  });
+  absl::Status status = impl_->Call(
+      [&](Endpoint& e, grpc::ClientContext& ctx) { return e.kv->Range(&ctx, request, &response); });
   if (!status.ok()) return status;
   return ToRangeResult(response);
 }
@@ -216,9 +214,8 @@ absl::StatusOr<int64_t> EtcdClient::Put(absl::string_view key, absl::string_view
   request.set_value(std::string(value));
   request.set_lease(lease);
   etcdserverpb::PutResponse response;
-  absl::Status status = impl_->Call([&](Endpoint& e, grpc::ClientContext& ctx) {
-    return e.kv->Put(&ctx, request, &response);
-  });
+  absl::Status status = impl_->Call(
+      [&](Endpoint& e, grpc::ClientContext& ctx) { return e.kv->Put(&ctx, request, &response); });
   if (!status.ok()) return status;
   return response.header().revision();
 }
@@ -236,9 +233,8 @@ absl::StatusOr<int64_t> Delete(EtcdClient::Impl& impl, etcdserverpb::DeleteRange
 
 absl::StatusOr<bool> RunTxn(EtcdClient::Impl& impl, const TxnRequest& request) {
   TxnResponse response;
-  absl::Status status = impl.Call([&](Endpoint& e, grpc::ClientContext& ctx) {
-    return e.kv->Txn(&ctx, request, &response);
-  });
+  absl::Status status = impl.Call(
+      [&](Endpoint& e, grpc::ClientContext& ctx) { return e.kv->Txn(&ctx, request, &response); });
   if (!status.ok()) return status;
   return response.succeeded();
 }

@@ -63,7 +63,8 @@ void LeaderElection::SetLeader(bool leader) {
     if (leader_ == leader) return;
     leader_ = leader;
   }
-  EtcdLog(absl::StrCat("election ", key_, ": ", candidate_, leader ? " is leader" : " is follower"));
+  EtcdLog(
+      absl::StrCat("election ", key_, ": ", candidate_, leader ? " is leader" : " is follower"));
   if (on_change_) on_change_(leader);
 }
 
@@ -79,8 +80,8 @@ bool LeaderElection::EnsureLease() {
   if (lease != 0) {
     auto ttl = client_->KeepAliveOnce(lease);
     if (ttl.ok() && *ttl > 0) return true;
-    EtcdLog(absl::StrCat("election ", key_, ": lease ", lease, " lost: ",
-                         ttl.ok() ? "expired" : ttl.status().ToString()));
+    EtcdLog(absl::StrCat("election ", key_, ": lease ", lease,
+                         " lost: ", ttl.ok() ? "expired" : ttl.status().ToString()));
     absl::MutexLock lock(&mu_);
     lease_ = 0;
     return false;

@@ -28,7 +28,7 @@ struct LeaderElectionOptions {
 
 class LeaderElection {
  public:
-  // Called on the election thread whenever leadership changes.
+  // Called whenever leadership changes: on the election thread, or in Resign() (to false).
   using LeadershipCallback = std::function<void(bool is_leader)>;
 
   LeaderElection(std::shared_ptr<EtcdClient> client, std::string key, std::string candidate,

@@ -1,9 +1,8 @@
 #include "services/common/etcd/registration.h"
 
 #include <algorithm>
-#include <utility>
-
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/etcd/etcd_log.h"
@@ -102,8 +101,8 @@ void Registration::Stop() {
   if (lease == 0) return;
   absl::Status revoked = client_->LeaseRevoke(lease);
   if (!revoked.ok() && !absl::IsNotFound(revoked)) {
-    EtcdLog(absl::StrCat("registration ", key_, ": revoke failed (key expires after TTL): ",
-                         revoked.ToString()));
+    EtcdLog(absl::StrCat("registration ", key_,
+                         ": revoke failed (key expires after TTL): ", revoked.ToString()));
   }
 }
 

@@ -49,10 +49,10 @@ struct RegistrationOptions {
 };
 
 struct RegistrationState {
-  bool registered = false;      // key written under a live lease at the last check
+  bool registered = false;  // key written under a live lease at the last check
   int64_t lease_id = 0;
-  int64_t registrations = 0;    // how many times the key was (re-)put under a new lease
-  std::string last_error;       // empty when the last etcd call succeeded
+  int64_t registrations = 0;  // how many times the key was (re-)put under a new lease
+  std::string last_error;     // empty when the last etcd call succeeded
 };
 
 class Registration {

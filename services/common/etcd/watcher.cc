@@ -15,8 +15,8 @@ WatchEvent ToEvent(const etcdserverpb::Event& event) {
   out.type = event.type() == etcdserverpb::Event::DELETE ? WatchEvent::Type::kDelete
                                                          : WatchEvent::Type::kPut;
   const auto& kv = event.kv();
-  out.kv = KeyValue{kv.key(), kv.value(), kv.lease(), kv.mod_revision(), kv.create_revision(),
-                    kv.version()};
+  out.kv = KeyValue{kv.key(),          kv.value(),           kv.lease(),
+                    kv.mod_revision(), kv.create_revision(), kv.version()};
   return out;
 }
 
@@ -98,8 +98,8 @@ void Watcher::Run() {
 bool Watcher::Resync() {
   auto listed = client_->RangePrefix(options_.prefix);
   if (!listed.ok()) {
-    EtcdLog(absl::StrCat("watch ", options_.prefix, ": re-list failed: ",
-                         listed.status().ToString()));
+    EtcdLog(
+        absl::StrCat("watch ", options_.prefix, ": re-list failed: ", listed.status().ToString()));
     return false;
   }
   on_resync_(listed->kvs, listed->revision);
