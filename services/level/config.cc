@@ -37,6 +37,9 @@ absl::Status LevelConfig::Validate() const {
   if (max_group_commands < 1 || max_group_commands > 100000) {
     return absl::InvalidArgumentError("--max-group-commands must be between 1 and 100000");
   }
+  if (metrics_refresh_seconds < 1 || metrics_refresh_seconds > 3600) {
+    return absl::InvalidArgumentError("--metrics-refresh-seconds must be between 1 and 3600");
+  }
   return absl::OkStatus();
 }
 
@@ -64,6 +67,8 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
                  "how often expired holds are released");
   app.add_option("--max-group-commands", c.max_group_commands,
                  "commands committed together in one synced write at most");
+  app.add_option("--metrics-refresh-seconds", c.metrics_refresh_seconds,
+                 "how often scanned metrics (shortages, expiring lots) are recomputed");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

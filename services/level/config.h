@@ -25,6 +25,7 @@ struct LevelConfig {
   int etcd_ttl_seconds = 10;
   int hold_sweep_interval_ms = 1000;
   int max_group_commands = 1024;
+  int metrics_refresh_seconds = 30;
 
   absl::Status Validate() const;
 };

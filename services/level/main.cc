@@ -1,4 +1,5 @@
-// stockpile-level: wiring only. flags -> reference data -> ledger core -> gRPC server -> drain.
+// stockpile-level: wiring only. flags -> reference data -> ledger core -> metrics -> gRPC server
+// -> etcd registration -> wait for a signal -> drain.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -10,13 +11,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/common/etcd/registration.h"
+#include "services/common/metrics/grpc_server_metrics.h"
+#include "services/common/metrics/metrics_server.h"
 #include "services/common/validation.h"
 #include "services/level/config.h"
 #include "services/level/level_core.h"
+#include "services/level/level_metrics.h"
 #include "services/level/level_service.h"
 
 #ifndef STOCKPILE_VERSION
 #define STOCKPILE_VERSION "dev"
+#endif
+#ifndef STOCKPILE_COMMIT
+#define STOCKPILE_COMMIT "unknown"
 #endif
 
 namespace {
@@ -28,10 +36,55 @@ int Fail(absl::string_view what, const absl::Status& s) {
   return 2;
 }
 
+std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
+
 std::string DefaultInstanceId(const LevelConfig& c, int port) {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   return absl::StrCat(stockpile::common::LevelName(c.level), "-", host, "-", port);
+}
+
+sigset_t BlockStopSignals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  return stop_signals;
+}
+
+absl::StatusOr<std::unique_ptr<stockpile::metrics::MetricsServer>> StartMetrics(
+    const LevelConfig& c) {
+  if (c.metrics_listen.empty()) return std::unique_ptr<stockpile::metrics::MetricsServer>();
+  stockpile::metrics::ProcessInfo info{"stockpile-level", STOCKPILE_VERSION, STOCKPILE_COMMIT,
+                                       {{"level", std::string(stockpile::common::LevelName(
+                                                      c.level))}}};
+  return stockpile::metrics::MetricsServer::Start(c.metrics_listen, info);
+}
+
+// Registers in etcd in the background; stock keeps moving whatever etcd does.
+std::unique_ptr<stockpile::etcd::Registration> Register(const LevelConfig& c,
+                                                        const std::string& id, int port,
+                                                        int metrics_port) {
+  if (c.etcd_endpoints.empty()) return nullptr;
+  auto client = stockpile::etcd::EtcdClient::Create(absl::StrJoin(c.etcd_endpoints, ","));
+  if (!client.ok()) {
+    std::cerr << "stockpile-level: etcd client: " << client.status().message() << std::endl;
+    return nullptr;
+  }
+  stockpile::etcd::InstanceInfo info;
+  info.id = id;
+  info.level = std::string(stockpile::common::LevelName(c.level));
+  info.address = c.advertise.empty() ? absl::StrCat(HostOf(c.listen), ":", port) : c.advertise;
+  info.region_prefixes = c.regions;
+  if (metrics_port > 0) info.metrics_address = absl::StrCat(HostOf(c.metrics_listen), ":", metrics_port);
+  stockpile::etcd::RegistrationOptions options;
+  options.key_prefix = c.etcd_prefix + (c.etcd_prefix.ends_with('/') ? "" : "/");
+  options.ttl_seconds = c.etcd_ttl_seconds;
+  auto registration = std::make_unique<stockpile::etcd::Registration>(
+      std::shared_ptr<stockpile::etcd::EtcdClient>(std::move(*client)), info, options);
+  registration->Start();
+  return registration;
 }
 
 }  // namespace
@@ -45,12 +98,8 @@ int main(int argc, char** argv) {
     }
     return Fail("bad configuration", config.status());
   }
-  // Block the stop signals before any thread starts; one thread waits for them below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the stop signals before any thread starts; main waits for them below.
+  sigset_t stop_signals = BlockStopSignals();
 
   stockpile::common::ReferenceData::Options ref_options;
   ref_options.fine_region_prefixes = config->regions;
@@ -65,36 +114,53 @@ int main(int argc, char** argv) {
       stockpile::common::SystemClock::Get(), core_options);
   if (!core.ok()) return Fail("cannot open the ledger", core.status());
 
+  auto metrics = StartMetrics(*config);
+  if (!metrics.ok()) return Fail("cannot serve metrics", metrics.status());
+  std::unique_ptr<stockpile::level::LevelMetrics> level_metrics;
+  if (*metrics) {
+    auto registered = stockpile::level::LevelMetrics::Register(
+        **metrics, **core, config->metrics_refresh_seconds);
+    if (!registered.ok()) return Fail("cannot register metrics", registered.status());
+    level_metrics = std::move(*registered);
+  }
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  stockpile::level::InstanceIdentity identity{config->instance_id, STOCKPILE_VERSION};
-  stockpile::level::LevelServiceImpl service(core->get(), identity);
+  stockpile::level::LevelServiceImpl service(core->get(), {config->instance_id, STOCKPILE_VERSION});
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(16 << 20);
   builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    return Fail("cannot listen", absl::UnavailableError(config->listen));
+  if (*metrics) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(stockpile::metrics::MakeGrpcServerMetricsFactory((*metrics)->registry()));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
   }
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) return Fail("cannot listen", absl::UnavailableError(config->listen));
   const std::string instance_id =
       config->instance_id.empty() ? DefaultInstanceId(*config, port) : config->instance_id;
   service.SetInstanceId(instance_id);
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.LevelService", true);
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
-  const std::string host = config->listen.substr(0, config->listen.rfind(':'));
-  std::cout << "stockpile-level listening on " << host << ":" << port << " (level "
-            << stockpile::common::LevelName(config->level) << ", regions "
-            << absl::StrJoin(config->regions, ",") << ", "
-            << (*core)->last_sequence() << " changes)" << std::endl;
+  auto registration = Register(*config, instance_id, port, *metrics ? (*metrics)->port() : 0);
+  std::cout << "stockpile-level listening on " << HostOf(config->listen) << ":" << port
+            << " (level " << stockpile::common::LevelName(config->level) << ", regions "
+            << absl::StrJoin(config->regions, ",") << ", " << (*core)->last_sequence()
+            << " changes";
+  if (*metrics) std::cout << ", metrics on port " << (*metrics)->port();
+  std::cout << ")" << std::endl;
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::cout << "stockpile-level: signal " << sig << ", draining" << std::endl;
+  if (registration) registration->Stop();
   server->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
+  server.reset();
+  level_metrics.reset();
   core->reset();
   std::cout << "stockpile-level: stopped" << std::endl;
   return 0;

@@ -1,0 +1,162 @@
+#include "services/level/level_metrics.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/metrics/scrape_collector.h"
+#include "services/common/status_macros.h"
+
+namespace stockpile::level {
+namespace {
+
+using metrics::ScrapeCollector;
+using prometheus::MetricType;
+using Samples = std::vector<ScrapeCollector::Sample>;
+
+std::string TypeLabel(int type) {
+  std::string name = v1::MovementType_Name(static_cast<v1::MovementType>(type));
+  return absl::AsciiStrToLower(name.substr(sizeof("MOVEMENT_TYPE_") - 1));
+}
+
+}  // namespace
+
+LevelMetrics::LevelMetrics(const LevelCore& core, int refresh_seconds)
+    : core_(core),
+      queries_(core.store(), core.reference(), core.hosting(), core.clock()),
+      refresh_seconds_(refresh_seconds) {}
+
+absl::StatusOr<std::unique_ptr<LevelMetrics>> LevelMetrics::Register(
+    metrics::MetricsServer& server, const LevelCore& core, int refresh_seconds) {
+  std::unique_ptr<LevelMetrics> m(new LevelMetrics(core, refresh_seconds));
+  RETURN_IF_ERROR(m->AddCollectables(server));
+  m->thread_ = std::thread([p = m.get()] { p->Loop(); });
+  return m;
+}
+
+LevelMetrics::~LevelMetrics() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
+  const LevelCore* core = &core_;
+  auto add = [&](std::string name, std::string help, MetricType type,
+                 std::vector<std::string> labels, ScrapeCollector::Producer producer) {
+    auto c = ScrapeCollector::Create(std::move(name), std::move(help), type, std::move(labels),
+                                     std::move(producer));
+    if (!c.ok()) return c.status();
+    server.AddCollectable(*c);
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(add("stockpile_movements_total", "Movements posted, by type.",
+                      MetricType::Counter, {"type"}, [core] {
+                        Samples s;
+                        const auto& by_type = core->stats().movements_by_type;
+                        for (int t = 1; t < static_cast<int>(by_type.size()); ++t) {
+                          s.push_back({{TypeLabel(t)}, double(by_type[t].load())});
+                        }
+                        return s;
+                      }));
+  RETURN_IF_ERROR(add("stockpile_stock_units", "Units of each item at this level, by state.",
+                      MetricType::Gauge, {"item", "state"}, [core] {
+                        Samples s;
+                        for (const auto& t : core->Totals()) {
+                          s.push_back({{t.item(), "on_hand"}, double(t.on_hand())});
+                          s.push_back({{t.item(), "held"}, double(t.held())});
+                          s.push_back({{t.item(), "available"}, double(t.on_hand() - t.held())});
+                          s.push_back({{t.item(), "in_transit"}, double(t.in_transit())});
+                        }
+                        return s;
+                      }));
+  RETURN_IF_ERROR(add("stockpile_holds_expired_total", "Holds released by their expiry.",
+                      MetricType::Counter, {}, [core] {
+                        return Samples{{{}, double(core->stats().holds_expired.load())}};
+                      }));
+  RETURN_IF_ERROR(add("stockpile_commit_groups_total",
+                      "Synced writes; each carries one or more commands (group commit).",
+                      MetricType::Counter, {}, [core] {
+                        return Samples{{{}, double(core->stats().commit_groups.load())}};
+                      }));
+  RETURN_IF_ERROR(add("stockpile_idempotent_replays_total",
+                      "Retried requests answered with their first result.", MetricType::Counter,
+                      {}, [core] { return Samples{{{}, double(core->stats().replays.load())}}; }));
+  RETURN_IF_ERROR(add("stockpile_change_sequence", "Last committed change-stream sequence.",
+                      MetricType::Gauge, {},
+                      [core] { return Samples{{{}, double(core->last_sequence())}}; }));
+  RETURN_IF_ERROR(add("stockpile_rocksdb_live_data_bytes", "Estimated live data in RocksDB.",
+                      MetricType::Gauge, {}, [core] {
+                        return Samples{{{}, double(core->store().IntProperty(
+                                                "rocksdb.estimate-live-data-size"))}};
+                      }));
+  RETURN_IF_ERROR(add("stockpile_rocksdb_pending_compaction_bytes",
+                      "Bytes RocksDB estimates it must rewrite in compaction.", MetricType::Gauge,
+                      {}, [core] {
+                        return Samples{{{}, double(core->store().IntProperty(
+                                                "rocksdb.estimate-pending-compaction-bytes"))}};
+                      }));
+  RETURN_IF_ERROR(add("stockpile_warehouses_below_floor",
+                      "Warehouses whose on-hand stock of the item is under its floor.",
+                      MetricType::Gauge, {"item"}, [this] {
+                        Samples s;
+                        for (const auto& [item, n] : counts().below_floor_by_item) {
+                          s.push_back({{item}, double(n)});
+                        }
+                        return s;
+                      }));
+  RETURN_IF_ERROR(add("stockpile_lots_expiring", "Lots with stock expiring within N days.",
+                      MetricType::Gauge, {"within_days"}, [this] {
+                        auto c = counts();
+                        return Samples{{{"7"}, double(c.lots_expiring_7)},
+                                       {{"30"}, double(c.lots_expiring_30)}};
+                      }));
+  return add("stockpile_warehouses", "Warehouses hosted by this instance.", MetricType::Gauge, {},
+             [this] { return Samples{{{}, double(counts().warehouses)}}; });
+}
+
+void LevelMetrics::Refresh() {
+  ScanCounts fresh;
+  v1::ListQuotaStatusRequest shortages;
+  shortages.set_page_size(10000);
+  do {
+    auto page = queries_.ListQuotaStatus(shortages, /*shortages=*/true);
+    if (!page.ok()) break;
+    for (const auto& e : page->entries()) fresh.below_floor_by_item[e.item()]++;
+    shortages.set_page_token(page->next_page_token());
+  } while (!shortages.page_token().empty());
+  v1::ListExpiringLotsRequest expiring;
+  expiring.set_within_days(30);
+  expiring.set_page_size(10000);
+  do {
+    auto page = queries_.ListExpiringLots(expiring);
+    if (!page.ok()) break;
+    for (const auto& lot : page->lots()) {
+      fresh.lots_expiring_30++;
+      if (lot.days_left() <= 7) fresh.lots_expiring_7++;
+    }
+    expiring.set_page_token(page->next_page_token());
+  } while (!expiring.page_token().empty());
+  fresh.warehouses = queries_.CountWarehouses();
+  std::lock_guard<std::mutex> lock(mu_);
+  counts_ = std::move(fresh);
+}
+
+LevelMetrics::ScanCounts LevelMetrics::counts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counts_;
+}
+
+// The first scan runs here, not at start-up, so a large instance serves at once.
+void LevelMetrics::Loop() {
+  Refresh();
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(lock, std::chrono::seconds(refresh_seconds_), [&] { return stopping_; })) {
+    lock.unlock();
+    Refresh();
+    lock.lock();
+  }
+}
+
+}  // namespace stockpile::level

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "services/common/metrics/metrics_server.h"
+#include "services/level/level_core.h"
+#include "services/level/level_queries.h"
+
+namespace stockpile::level {
+
+// The level service's figures on the metrics page. Cheap values (movements, stock per item,
+// sequence, RocksDB sizes) are read at scrape time; values that need a scan (warehouses below
+// their floor, lots expiring soon, warehouse count) are refreshed by a background thread every
+// `refresh_seconds`, so a scrape never scans the database. Labels stay bounded: item, state,
+// movement type, within_days (the server adds level).
+class LevelMetrics {
+ public:
+  static absl::StatusOr<std::unique_ptr<LevelMetrics>> Register(metrics::MetricsServer& server,
+                                                                const LevelCore& core,
+                                                                int refresh_seconds = 30);
+  ~LevelMetrics();
+
+  struct ScanCounts {
+    std::map<std::string, int64_t> below_floor_by_item;
+    int64_t lots_expiring_7 = 0;
+    int64_t lots_expiring_30 = 0;
+    int64_t warehouses = 0;
+  };
+  // Runs the scan now (the background thread calls this).
+  void Refresh();
+  ScanCounts counts() const;
+
+ private:
+  LevelMetrics(const LevelCore& core, int refresh_seconds);
+  absl::Status AddCollectables(metrics::MetricsServer& server);
+  void Loop();
+
+  const LevelCore& core_;
+  LevelQueries queries_;
+  const int refresh_seconds_;
+  mutable std::mutex mu_;
+  ScanCounts counts_;
+  bool stopping_ = false;
+  std::condition_variable cv_;
+  std::thread thread_;
+};
+
+}  // namespace stockpile::level
