@@ -182,6 +182,35 @@ TEST_F(StockctlTest, ImportWithBadRowsExitsSixAndAppliesGoodRowsOnce) {
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
 }
 
+TEST_F(StockctlTest, LargeImportGoesInChunksAndOnlyTheRejectedChunkGoesRowByRow) {
+  CreateWarehouse();
+  std::string text = "warehouse,item,quantity,note\n";
+  for (int line = 2; line <= 2501; ++line) {
+    // Line 1500 (in the second chunk of 1,000) names a warehouse the server does not have.
+    text += (line == 1500 ? "420102-W999" : "420102-W001") + std::string(",SH-0001,1,row ") +
+            std::to_string(line) + "\n";
+  }
+  const std::string csv = dir_.Sub("big.csv");
+  WriteFile(csv, text);
+  for (int run = 0; run < 2; ++run) {
+    CliResult r = Run({"--request-id=big-import", "import", "receipts", csv});
+    ASSERT_EQ(r.exit_code, 6) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("rows ok: 2499"));
+    EXPECT_THAT(r.out, HasSubstr("rows failed: 1"));
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("\n1500  NOT_FOUND: "))) << r.out;
+  }
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "2499");
+  // Chunks 1 and 3 went whole; chunk 2's good rows went one by one under their own ids.
+  CliResult chunk = Run({"--json", "movements", "--warehouse", "420102-W001", "--request",
+                         "big-import-c3", "--all"});
+  ASSERT_EQ(chunk.exit_code, 0) << chunk.err;
+  EXPECT_EQ(nlohmann::json::parse(chunk.out).size(), 500u);  // lines 2002-2501
+  CliResult row = Run({"--json", "movements", "--warehouse", "420102-W001", "--request",
+                       "big-import-c2-l1501"});
+  ASSERT_EQ(row.exit_code, 0) << row.err;
+  EXPECT_EQ(nlohmann::json::parse(row.out).size(), 1u);
+}
+
 TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity",

@@ -13,20 +13,27 @@ std::string EnvOr(const char* name, const std::string& fallback) {
   return value != nullptr && *value != '\0' ? value : fallback;
 }
 
+// A global flag given twice takes the last value, so scripts can append overrides.
+constexpr CLI::MultiOptionPolicy kLastWins = CLI::MultiOptionPolicy::TakeLast;
+
 void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
   o.server = EnvOr("STOCKPILE_SERVER", "127.0.0.1:7500");
   o.actor = EnvOr("STOCKPILE_ACTOR", EnvOr("USER", "unknown"));
   app.add_option("--server", o.server, "Level service HOST:PORT (env STOCKPILE_SERVER)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(kLastWins);
   app.add_flag("--json", o.json, "Machine output: protobuf JSON (lists as arrays)");
   app.add_option("--actor", o.actor, "Who does this (env STOCKPILE_ACTOR, else $USER)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(kLastWins);
   app.add_option("--timeout", o.timeout_seconds, "Deadline of every call, seconds")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::PositiveNumber)
+      ->multi_option_policy(kLastWins);
   app.add_option("--request-id", o.request_id,
                  "Idempotency key of a mutation (default: generated and printed; reuse it to "
-                 "retry safely)");
+                 "retry safely)")
+      ->multi_option_policy(kLastWins);
 }
 
 // The most deeply nested subcommand the user named.
