@@ -106,6 +106,7 @@ class StockIndex {
 
  private:
   struct State;  // sites, warehouses, tree: see stock_index.cc
+  class Search;  // one Nearest call
 
   bool SetAvailableLocked(uint32_t id, int item, int64_t available)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
