@@ -1,0 +1,141 @@
+#include "services/common/auth/rules.h"
+
+#include <google/protobuf/message.h>
+
+#include "absl/strings/str_cat.h"
+#include "stockpile/v1/level_service.pb.h"
+
+namespace stockpile::auth {
+namespace {
+
+using R = Role;
+using K = FieldKind;
+
+constexpr RoleSet kEveryone =
+    Roles({R::kStaff, R::kDispatcher, R::kViewer, R::kService, R::kAdmin});
+constexpr RoleSet kStockRoles = Roles({R::kStaff, R::kService, R::kAdmin});
+constexpr RoleSet kTransferRoles = Roles({R::kDispatcher, R::kService, R::kAdmin});
+constexpr RoleSet kBatchRoles = kStockRoles | kTransferRoles;
+constexpr RoleSet kAdminRoles = Roles({R::kService, R::kAdmin});
+constexpr RoleSet kNationalReaders = Roles({R::kDispatcher});
+
+#define LEVEL(name) "/stockpile.v1.LevelService/" name
+
+absl::Status CheckBatch(const Authorizer& authorizer, const Identity& who,
+                        const google::protobuf::Message& request);
+
+// Reads inside scope for everyone; dispatchers read nationally.
+constexpr MethodRule Read(const char* method, ScopedField a = {}, ScopedField b = {}) {
+  return {.method = method,
+          .roles = kEveryone,
+          .national_roles = kNationalReaders,
+          .fields = {a, b}};
+}
+constexpr MethodRule Write(const char* method, RoleSet roles, ScopedField a,
+                           ScopedField b = {}, ScopedField c = {}) {
+  return {.method = method, .roles = roles, .fields = {a, b, c}};
+}
+
+constexpr MethodRule kLevelRules[] = {
+    // Warehouses: admin (and service) inside scope.
+    Write(LEVEL("CreateWarehouse"), kAdminRoles, {"warehouse.code", K::kWarehouseCode},
+          {"warehouse.region_code", K::kRegionCode}, {"warehouse.name", K::kWarehouseName}),
+    Read(LEVEL("GetWarehouse"), {"name", K::kWarehouseName}),
+    Read(LEVEL("ListWarehouses"), {"region_prefix", K::kRegionCode}),
+    Write(LEVEL("UpdateWarehouse"), kAdminRoles, {"warehouse.name", K::kWarehouseName},
+          {"warehouse.code", K::kWarehouseCode}),
+    // Stock movements and stocktakes: staff at warehouses inside scope.
+    Write(LEVEL("Receive"), kStockRoles, {"op.warehouse", K::kWarehouseName}),
+    Write(LEVEL("Issue"), kStockRoles, {"op.warehouse", K::kWarehouseName}),
+    Write(LEVEL("Stocktake"), kStockRoles, {"op.warehouse", K::kWarehouseName}),
+    // Transfer steps: dispatchers, at the warehouse the step touches (source for hold, release,
+    // ship and confirm-delivery; destination for receive-transfer).
+    Write(LEVEL("Hold"), kTransferRoles, {"op.warehouse", K::kWarehouseName}),
+    Write(LEVEL("Release"), kTransferRoles, {"op.hold_id", K::kHoldId}),
+    Write(LEVEL("Ship"), kTransferRoles, {"op.hold_id", K::kHoldId}),
+    Write(LEVEL("ReceiveTransfer"), kTransferRoles, {"op.warehouse", K::kWarehouseName}),
+    Write(LEVEL("ConfirmDelivery"), kTransferRoles, {"op.hold_id", K::kHoldId}),
+    // Every operation is checked against the rule of its single-operation method.
+    {.method = LEVEL("ApplyBatch"), .roles = kBatchRoles, .custom = &CheckBatch},
+    // Quotas and reserves: admin; reads for everyone inside scope.
+    Write(LEVEL("SetQuota"), kAdminRoles, {"quota.warehouse", K::kWarehouseName}),
+    Read(LEVEL("ListQuotas"), {"warehouse", K::kWarehouseName}, {"region_prefix", K::kRegionCode}),
+    Write(LEVEL("SetReserve"), kAdminRoles, {"reserve.warehouse", K::kWarehouseName}),
+    Read(LEVEL("ListReserves"), {"warehouse", K::kWarehouseName},
+         {"region_prefix", K::kRegionCode}),
+    Read(LEVEL("ListShortages"), {"region_prefix", K::kRegionCode}),
+    Read(LEVEL("ListOverstock"), {"region_prefix", K::kRegionCode}),
+    Read(LEVEL("ListExpiringLots"), {"region_prefix", K::kRegionCode}),
+    // Queries.
+    Read(LEVEL("GetBalance"), {"warehouse", K::kWarehouseName}),
+    Read(LEVEL("ListBalances"), {"warehouse", K::kWarehouseName},
+         {"region_prefix", K::kRegionCode}),
+    Read(LEVEL("ListMovements"), {"warehouse", K::kWarehouseName}),
+    Read(LEVEL("GetHold"), {"name", K::kHoldName}),
+    Read(LEVEL("ListHolds"), {"warehouse", K::kWarehouseName}),
+    Read(LEVEL("GetLedgerTotals")),  // instance-wide: national scope (or a dispatcher)
+    {.method = LEVEL("GetInstanceInfo"), .roles = kEveryone, .unscoped = true},
+    // Reference data.
+    {.method = LEVEL("ListItems"), .roles = kEveryone, .unscoped = true},
+    {.method = LEVEL("GetRegion"), .roles = kEveryone, .unscoped = true},
+    // The change stream spans the instance: catalogue (service) or a national admin.
+    {.method = LEVEL("WatchChanges"), .roles = kAdminRoles},
+};
+
+constexpr MethodRule kHealthRules[] = {
+    {.method = "/grpc.health.v1.Health/Check", .is_public = true},
+    {.method = "/grpc.health.v1.Health/Watch", .is_public = true},
+};
+
+template <typename Request, typename Op>
+std::unique_ptr<google::protobuf::Message> Single(const Op& op) {
+  auto request = std::make_unique<Request>();
+  *request->mutable_op() = op;
+  return request;
+}
+
+// The single-operation method an operation corresponds to, and a request carrying it.
+std::pair<const char*, std::unique_ptr<google::protobuf::Message>> AsSingle(
+    const v1::Operation& op) {
+  using namespace stockpile::v1;  // NOLINT
+  switch (op.op_case()) {
+    case Operation::kReceive: return {LEVEL("Receive"), Single<ReceiveRequest>(op.receive())};
+    case Operation::kIssue: return {LEVEL("Issue"), Single<IssueRequest>(op.issue())};
+    case Operation::kStocktake:
+      return {LEVEL("Stocktake"), Single<StocktakeRequest>(op.stocktake())};
+    case Operation::kHold: return {LEVEL("Hold"), Single<HoldRequest>(op.hold())};
+    case Operation::kRelease: return {LEVEL("Release"), Single<ReleaseRequest>(op.release())};
+    case Operation::kShip: return {LEVEL("Ship"), Single<ShipRequest>(op.ship())};
+    case Operation::kReceiveTransfer:
+      return {LEVEL("ReceiveTransfer"), Single<ReceiveTransferRequest>(op.receive_transfer())};
+    case Operation::kConfirmDelivery:
+      return {LEVEL("ConfirmDelivery"), Single<ConfirmDeliveryRequest>(op.confirm_delivery())};
+    case Operation::OP_NOT_SET: break;
+  }
+  return {nullptr, nullptr};
+}
+
+absl::Status CheckBatch(const Authorizer& authorizer, const Identity& who,
+                        const google::protobuf::Message& request) {
+  const auto* batch = google::protobuf::DynamicCastToGenerated<v1::ApplyBatchRequest>(&request);
+  if (batch == nullptr) return absl::InternalError("ApplyBatch rule got another request type");
+  for (int i = 0; i < batch->operations_size(); ++i) {
+    auto [method, single] = AsSingle(batch->operations(i));
+    if (method == nullptr) continue;  // empty operation: touches nothing; the service refuses it
+    const MethodRule* rule = authorizer.FindRule(method);
+    absl::Status s = rule == nullptr
+                         ? absl::PermissionDeniedError(absl::StrCat(method, " has no rule"))
+                         : authorizer.CheckRule(*rule, who, *single);
+    if (!s.ok()) return absl::Status(s.code(), absl::StrCat("operations[", i, "]: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+#undef LEVEL
+
+}  // namespace
+
+absl::Span<const MethodRule> LevelServiceRules() { return kLevelRules; }
+absl::Span<const MethodRule> HealthRules() { return kHealthRules; }
+
+}  // namespace stockpile::auth
