@@ -1,0 +1,166 @@
+// stockpile-level as a real process: served over gRPC, restarted, scraped, streamed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "services/common/metrics/scrape_client.h"
+#include "tests/testutil/level_process.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::testing {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT
+using ::testing::HasSubstr;
+
+constexpr char kW[] = "warehouses/420102-W001";
+
+class LevelServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(level_.Start()) << level_.Log();
+    stub_ = level_.Stub();
+    CreateWarehouseRequest req;
+    req.set_request_id("create-1");
+    req.set_actor("tester");
+    auto* w = req.mutable_warehouse();
+    w->set_code("420102-W001");
+    w->set_display_name("江岸区应急物资储备库");
+    w->set_kind(WAREHOUSE_KIND_GOVERNMENT);
+    w->set_area_m2(2400);
+    Warehouse out;
+    ASSERT_THAT(stub_->CreateWarehouse(Deadline().get(), req, &out), IsOk());
+  }
+
+  grpc::Status Receive(const std::string& id, const std::string& item, int64_t q,
+                       const std::string& lot = "", const std::string& expiry = "",
+                       MovementResult* out = nullptr) {
+    ReceiveRequest req;
+    req.set_request_id(id);
+    req.set_actor("tester");
+    req.mutable_op()->set_warehouse(kW);
+    req.mutable_op()->set_item(item);
+    req.mutable_op()->set_quantity(q);
+    req.mutable_op()->set_lot(lot);
+    req.mutable_op()->set_expiry_date(expiry);
+    MovementResult ignored;
+    return stub_->Receive(Deadline().get(), req, out ? out : &ignored);
+  }
+
+  Balance GetBalance(const std::string& item) {
+    GetBalanceRequest req;
+    req.set_warehouse(kW);
+    req.set_item(item);
+    Balance b;
+    EXPECT_THAT(stub_->GetBalance(Deadline().get(), req, &b), IsOk());
+    return b;
+  }
+
+  TempDir dir_;
+  LevelProcess level_{dir_, "county", "4201"};
+  std::unique_ptr<LevelService::Stub> stub_;
+};
+
+TEST_F(LevelServiceTest, HealthServingAndInstanceInfo) {
+  auto health = grpc::health::v1::Health::NewStub(level_.Channel());
+  grpc::health::v1::HealthCheckRequest hreq;
+  hreq.set_service("stockpile.v1.LevelService");
+  grpc::health::v1::HealthCheckResponse hresp;
+  ASSERT_THAT(health->Check(Deadline().get(), hreq, &hresp), IsOk());
+  EXPECT_EQ(hresp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  InstanceInfo info;
+  ASSERT_THAT(stub_->GetInstanceInfo(Deadline().get(), GetInstanceInfoRequest(), &info), IsOk());
+  EXPECT_EQ(info.level(), LEVEL_COUNTY);
+  EXPECT_THAT(info.region_prefixes(), ::testing::ElementsAre("4201"));
+  EXPECT_EQ(info.last_sequence(), 1u);
+  EXPECT_EQ(info.warehouse_count(), 1);
+}
+
+TEST_F(LevelServiceTest, EverythingAcknowledgedSurvivesRestart) {
+  ASSERT_THAT(Receive("r1", "SH-0001", 50), IsOk());
+  ASSERT_THAT(Receive("r2", "FW-0001", 30, "L7", "2027-04-01"), IsOk());
+  HoldRequest hold;
+  hold.set_request_id("h1");
+  hold.set_actor("tester");
+  hold.mutable_op()->set_warehouse(kW);
+  hold.mutable_op()->set_item("SH-0001");
+  hold.mutable_op()->set_quantity(20);
+  hold.mutable_op()->set_hold_id("transfer-9-leg-1");
+  MovementResult held;
+  ASSERT_THAT(stub_->Hold(Deadline().get(), hold, &held), IsOk());
+  ASSERT_EQ(level_.Stop(), 0) << level_.Log();
+  ASSERT_TRUE(level_.Start()) << level_.Log();
+  stub_ = level_.Stub();
+  Balance tents = GetBalance("SH-0001");
+  EXPECT_EQ(tents.on_hand(), 50);
+  EXPECT_EQ(tents.held(), 20);
+  EXPECT_EQ(GetBalance("FW-0001").lots(0).expiry_date(), "2027-04-01");
+  ListMovementsRequest lm;
+  lm.set_warehouse(kW);
+  ListMovementsResponse movements;
+  ASSERT_THAT(stub_->ListMovements(Deadline().get(), lm, &movements), IsOk());
+  EXPECT_EQ(movements.movements_size(), 3);
+  // A retry after the restart still answers with the first result and moves nothing.
+  MovementResult again;
+  ASSERT_THAT(Receive("r1", "SH-0001", 50, "", "", &again), IsOk());
+  EXPECT_EQ(again.movements(0).id(), movements.movements(0).id());
+  EXPECT_EQ(GetBalance("SH-0001").on_hand(), 50);
+  GetHoldRequest gh;
+  gh.set_name("holds/transfer-9-leg-1");
+  v1::Hold h;
+  ASSERT_THAT(stub_->GetHold(Deadline().get(), gh, &h), IsOk());
+  EXPECT_EQ(h.state(), HOLD_STATE_ACTIVE);
+}
+
+TEST_F(LevelServiceTest, WatchChangesStreamsHistoryThenLiveChanges) {
+  ASSERT_THAT(Receive("r1", "SH-0001", 5), IsOk());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  WatchChangesRequest req;
+  auto reader = stub_->WatchChanges(&ctx, req);
+  std::vector<ChangeEntry> seen;
+  WatchChangesResponse resp;
+  while (seen.size() < 2 && reader->Read(&resp)) {
+    for (const auto& e : resp.entries()) seen.push_back(e);
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].sequence(), 1u);
+  EXPECT_EQ(seen[0].warehouses(0).code(), "420102-W001");
+  EXPECT_EQ(seen[1].balances(0).on_hand(), 5);
+  ASSERT_THAT(Receive("r2", "SH-0001", 7), IsOk());
+  ASSERT_TRUE(reader->Read(&resp));
+  ASSERT_EQ(resp.entries_size(), 1);
+  EXPECT_EQ(resp.entries(0).sequence(), 3u);
+  EXPECT_EQ(resp.entries(0).balances(0).on_hand(), 12);
+  EXPECT_EQ(resp.head_sequence(), 3u);
+  ctx.TryCancel();
+  while (reader->Read(&resp)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(LevelServiceTest, MetricsPagePassesPromtoolAndFollowsStock) {
+  auto page = metrics::FetchMetricsPage("127.0.0.1", level_.metrics_port());
+  ASSERT_THAT(page.status(), IsOk());
+  std::string out;
+  ASSERT_EQ(RunCommand({"promtool", "check", "metrics"}, &out, *page), 0) << out;
+  ASSERT_THAT(Receive("r1", "SH-0001", 42), IsOk());
+  page = metrics::FetchMetricsPage("127.0.0.1", level_.metrics_port());
+  ASSERT_THAT(page.status(), IsOk());
+  auto samples = metrics::ParseMetricsPage(*page);
+  ASSERT_THAT(samples.status(), IsOk());
+  EXPECT_EQ(metrics::SumSamples(*samples, "stockpile_stock_units",
+                                {{"item", "SH-0001"}, {"state", "on_hand"}, {"level", "county"}}),
+            42);
+  EXPECT_EQ(metrics::SumSamples(*samples, "stockpile_movements_total", {{"type", "receive"}}), 1);
+  EXPECT_EQ(metrics::SumSamples(*samples, "grpc_server_handled_total",
+                                {{"grpc_method", "Receive"}, {"grpc_code", "OK"}}),
+            1);
+  EXPECT_EQ(metrics::SumSamples(*samples, "stockpile_change_sequence"), 2);
+  EXPECT_EQ(metrics::SumSamples(*samples, "stockpile_build_info", {{"service", "stockpile-level"}}),
+            1);
+  EXPECT_EQ(RunCommand({"promtool", "check", "metrics"}, &out, *page), 0) << out;
+}
+
+}  // namespace
+}  // namespace stockpile::testing
