@@ -5,12 +5,11 @@
 
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tests/testutil/process.h"
 
@@ -48,8 +47,8 @@ class StockctlTest : public ::testing::Test {
     server_ = std::make_unique<Subprocess>(
         std::vector<std::string>{BinaryDir() + "/bin/stockpile-level", "--level=county",
                                  "--regions=4201", "--db=" + dir_.Sub("db"),
-                                 "--reference-data=" + ReferenceDataDir(),
-                                 "--listen=127.0.0.1:0", "--port-file=" + port_file},
+                                 "--reference-data=" + ReferenceDataDir(), "--listen=127.0.0.1:0",
+                                 "--port-file=" + port_file},
         dir_.Sub("server.log"));
     ASSERT_TRUE(server_->Start());
     ASSERT_TRUE(WaitFor(
@@ -70,10 +69,13 @@ class StockctlTest : public ::testing::Test {
   // Runs stockctl against the server; stdout and stderr are kept apart so --json can be parsed.
   CliResult Run(std::vector<std::string> args) {
     const std::string err_path = dir_.Sub("stderr.txt");
-    std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>" + err_path,
+    std::vector<std::string> argv = {"/bin/sh",
+                                     "-c",
+                                     "exec \"$0\" \"$@\" 2>" + err_path,
                                      BinaryDir() + "/bin/stockctl",
                                      "--server=127.0.0.1:" + std::to_string(port_),
-                                     "--actor=tester", "--timeout=20"};
+                                     "--actor=tester",
+                                     "--timeout=20"};
     argv.insert(argv.end(), args.begin(), args.end());
     CliResult result;
     result.exit_code = RunCommand(argv, &result.out);
@@ -119,8 +121,8 @@ TEST_F(StockctlTest, ReceiveIssueAndBalanceInTableAndJson) {
   EXPECT_THAT(receive.out, HasSubstr("request-id: rcv-1"));
   EXPECT_THAT(receive.out, HasSubstr("receive"));
   // The generated request id is printed so a retry can reuse it.
-  CliResult issue = Run({"issue", "--warehouse", "420102-W001", "--item", "SH-0001",
-                         "--quantity", "30"});
+  CliResult issue =
+      Run({"issue", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "30"});
   ASSERT_EQ(issue.exit_code, 0) << issue.out << issue.err;
   EXPECT_TRUE(std::regex_search(issue.out, std::regex("request-id: stockctl-\\S+")));
 
@@ -134,13 +136,13 @@ TEST_F(StockctlTest, ReceiveIssueAndBalanceInTableAndJson) {
   EXPECT_EQ(balance["available"], "70");
 
   // A retry with the same request id moves nothing.
-  CliResult retry = Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001",
-                         "--quantity", "100", "--note", "donor A", "--request-id", "rcv-1"});
+  CliResult retry = Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity",
+                         "100", "--note", "donor A", "--request-id", "rcv-1"});
   ASSERT_EQ(retry.exit_code, 0) << retry.err;
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "70");
 
-  CliResult moves = Run({"--json", "movements", "--warehouse", "420102-W001", "--request",
-                         "rcv-1"});
+  CliResult moves =
+      Run({"--json", "movements", "--warehouse", "420102-W001", "--request", "rcv-1"});
   ASSERT_EQ(moves.exit_code, 0) << moves.err;
   auto list = nlohmann::json::parse(moves.out);
   ASSERT_EQ(list.size(), 1u);
@@ -153,11 +155,11 @@ TEST_F(StockctlTest, ImportWithBadRowsExitsSixAndAppliesGoodRowsOnce) {
   const std::string csv = dir_.Sub("receipts.csv");
   WriteFile(csv,
             "warehouse,item,lot,expiry_date,quantity,note\n"
-            "420102-W001,SH-0001,,,10,donor A\n"           // 2 ok
-            "420102-W001,SH-0002,,,abc,\n"                 // 3 bad locally
-            "420102-W999,SH-0002,,,5,\n"                   // 4 bad on the server (no warehouse)
+            "420102-W001,SH-0001,,,10,donor A\n"  // 2 ok
+            "420102-W001,SH-0002,,,abc,\n"        // 3 bad locally
+            "420102-W999,SH-0002,,,5,\n"          // 4 bad on the server (no warehouse)
             "420102-W001,FW-0001,L1,2030-01-31,7,\"po 1,2\"\n"  // 5 ok
-            "420102-W001,FW-0001,,,3,\n");                 // 6 bad locally (shelf life)
+            "420102-W001,FW-0001,,,3,\n");                      // 6 bad locally (shelf life)
   const std::string errors = dir_.Sub("errors.csv");
   for (int run = 0; run < 2; ++run) {
     CliResult r = Run({"import", "receipts", csv, "--errors-out", errors});
@@ -201,20 +203,21 @@ TEST_F(StockctlTest, LargeImportGoesInChunksAndOnlyTheRejectedChunkGoesRowByRow)
   }
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "2499");
   // Chunks 1 and 3 went whole; chunk 2's good rows went one by one under their own ids.
-  CliResult chunk = Run({"--json", "movements", "--warehouse", "420102-W001", "--request",
-                         "big-import-c3", "--all"});
+  CliResult chunk = Run(
+      {"--json", "movements", "--warehouse", "420102-W001", "--request", "big-import-c3", "--all"});
   ASSERT_EQ(chunk.exit_code, 0) << chunk.err;
   EXPECT_EQ(nlohmann::json::parse(chunk.out).size(), 500u);  // lines 2002-2501
-  CliResult row = Run({"--json", "movements", "--warehouse", "420102-W001", "--request",
-                       "big-import-c2-l1501"});
+  CliResult row = Run(
+      {"--json", "movements", "--warehouse", "420102-W001", "--request", "big-import-c2-l1501"});
   ASSERT_EQ(row.exit_code, 0) << row.err;
   EXPECT_EQ(nlohmann::json::parse(row.out).size(), 1u);
 }
 
 TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
   CreateWarehouse();
-  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity",
-                 "50"}).exit_code, 0);
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "50"})
+                .exit_code,
+            0);
   const std::string csv = dir_.Sub("count.csv");
   WriteFile(csv,
             "warehouse,item,lot,expiry_date,counted,reason\n"
@@ -230,7 +233,9 @@ TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
 TEST_F(StockctlTest, BalanceSurvivesARestart) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot", "L9",
-                 "--expiry", "2031-06-30", "--quantity", "42"}).exit_code, 0);
+                 "--expiry", "2031-06-30", "--quantity", "42"})
+                .exit_code,
+            0);
   RestartServer();
   nlohmann::json balance = BalanceJson("FW-0001");
   EXPECT_EQ(balance["on_hand"], "42");
@@ -244,17 +249,17 @@ TEST_F(StockctlTest, ExitCodesForNotFoundRefusalsAndUsage) {
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_THAT(missing.err, HasSubstr("stockctl: NOT_FOUND: "));
 
-  CliResult too_much = Run({"issue", "--warehouse", "420102-W001", "--item", "SH-0001",
-                            "--quantity", "5"});
+  CliResult too_much =
+      Run({"issue", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "5"});
   EXPECT_EQ(too_much.exit_code, 2) << too_much.err;
 
-  CliResult zero = Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001",
-                        "--quantity", "0"});
+  CliResult zero =
+      Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "0"});
   EXPECT_EQ(zero.exit_code, 2);
   EXPECT_THAT(zero.err, HasSubstr("stockctl: INVALID_ARGUMENT: "));
 
-  CliResult twice = Run({"warehouse", "create", "--code", "420102-W001", "--name", "again",
-                         "--kind", "government"});
+  CliResult twice = Run(
+      {"warehouse", "create", "--code", "420102-W001", "--name", "again", "--kind", "government"});
   EXPECT_EQ(twice.exit_code, 2) << twice.err;
 
   EXPECT_EQ(Run({"receive", "--warehouse", "420102-W001"}).exit_code, 1);  // missing flags

@@ -50,9 +50,9 @@ TEST(CliUtilTest, RequestIdsAreValidAndUnique) {
   const std::string a = NewRequestId();
   EXPECT_NE(a, NewRequestId());
   EXPECT_LE(a.size(), 128u);
-  EXPECT_EQ(a.find_first_not_of(
-                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"),
-            std::string::npos);
+  EXPECT_EQ(
+      a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"),
+      std::string::npos);
 }
 
 TEST(CliUtilTest, WarehouseArgAcceptsCodeOrName) {

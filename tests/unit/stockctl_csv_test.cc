@@ -66,15 +66,15 @@ TEST(PrepareImportTest, GoodReceiptRowsBecomeReceiveOps) {
 TEST(PrepareImportTest, BadRowsAreReportedWithLineAndDoNotStopTheRest) {
   auto prepared = PrepareImport(ImportKind::kReceipts,
                                 "warehouse,item,quantity,lot,expiry_date\n"
-                                "420102-W001,SH-0001,abc,,\n"      // 2: not a number
-                                "420102-W001,SH-0001,-4,,\n"       // 3: negative
-                                "bad-code,SH-0001,1,,\n"           // 4: warehouse code
-                                "420102-W001,XX-9999,1,,\n"        // 5: unknown item
-                                "420102-W001,FW-0001,1,,\n"        // 6: shelf life needs lot
+                                "420102-W001,SH-0001,abc,,\n"            // 2: not a number
+                                "420102-W001,SH-0001,-4,,\n"             // 3: negative
+                                "bad-code,SH-0001,1,,\n"                 // 4: warehouse code
+                                "420102-W001,XX-9999,1,,\n"              // 5: unknown item
+                                "420102-W001,FW-0001,1,,\n"              // 6: shelf life needs lot
                                 "420102-W001,FW-0001,1,L1,2027-02-30\n"  // 7: bad date
-                                "420102-W001,SH-0001,1\n"          // 8: short row
-                                "\n"                               // 9: blank, skipped
-                                "420102-W001,SH-0001,7,,\n",       // 10: good
+                                "420102-W001,SH-0001,1\n"                // 8: short row
+                                "\n"                                     // 9: blank, skipped
+                                "420102-W001,SH-0001,7,,\n",             // 10: good
                                 &kItems);
   ASSERT_TRUE(prepared.ok());
   ASSERT_EQ(prepared->rows.size(), 1u);
@@ -106,8 +106,8 @@ TEST(PrepareImportTest, StocktakeRowsCountOneLotEachAndDefaultTheLot) {
                                 "warehouse,item,lot,expiry_date,counted,reason\n"
                                 "420102-W001,SH-0001,,,0,lost in flood\n"
                                 "420102-W001,FW-0001,L1,,12,\n"
-                                "420102-W001,FW-0001,,,3,\n"        // shelf life: lot needed
-                                "420102-W001,FW-0001,L1,,13,\n",    // same lot twice
+                                "420102-W001,FW-0001,,,3,\n"      // shelf life: lot needed
+                                "420102-W001,FW-0001,L1,,13,\n",  // same lot twice
                                 &kItems);
   ASSERT_TRUE(prepared.ok());
   ASSERT_EQ(prepared->rows.size(), 2u);

@@ -81,8 +81,7 @@ TEST(ImportRunnerTest, RejectedChunkIsRetriedRowByRowSoOnlyBadRowsFail) {
   ASSERT_EQ(summary.errors.size(), 1u);
   EXPECT_EQ(summary.errors[0].line, 4);
   EXPECT_THAT(summary.errors[0].error, HasSubstr("FAILED_PRECONDITION: warehouse suspended"));
-  EXPECT_THAT(server.calls,
-              ElementsAre("imp-c1", "imp-c1-l2", "imp-c1-l3", "imp-c1-l4", "imp-c2"));
+  EXPECT_THAT(server.calls, ElementsAre("imp-c1", "imp-c1-l2", "imp-c1-l3", "imp-c1-l4", "imp-c2"));
   EXPECT_EQ(server.TotalApplied(), 5);
 }
 
@@ -144,12 +143,13 @@ TEST(ImportRunnerTest, LocalErrorsAreMergedSortedByLine) {
 TEST(ImportRunnerTest, ProgressReachesTotal) {
   FakeServer server;
   std::vector<size_t> seen;
-  ImportRunner runner({"imp", "tester", 2, 3, nullptr},
-                      [&server](const v1::ApplyBatchRequest& r) { return server.Apply(r); },
-                      [&seen](size_t done, size_t total) {
-                        EXPECT_EQ(total, 5u);
-                        seen.push_back(done);
-                      });
+  ImportRunner runner(
+      {"imp", "tester", 2, 3, nullptr},
+      [&server](const v1::ApplyBatchRequest& r) { return server.Apply(r); },
+      [&seen](size_t done, size_t total) {
+        EXPECT_EQ(total, 5u);
+        seen.push_back(done);
+      });
   runner.Run(Rows(5));
   EXPECT_THAT(seen, ElementsAre(2, 4, 5));
 }

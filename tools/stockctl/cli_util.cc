@@ -9,10 +9,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "services/common/validation.h"
 
 namespace stockpile::stockctl {
@@ -23,8 +23,8 @@ namespace v1 = stockpile::v1;
 // Looks `word` up among an enum's value names after stripping their common prefix.
 template <typename Enum, typename Parser>
 absl::StatusOr<Enum> ParseEnumWord(absl::string_view flag, absl::string_view word,
-                                   absl::string_view prefix, const google::protobuf::EnumDescriptor* d,
-                                   Parser parse) {
+                                   absl::string_view prefix,
+                                   const google::protobuf::EnumDescriptor* d, Parser parse) {
   const std::string wanted = absl::StrCat(prefix, absl::AsciiStrToUpper(word));
   Enum value;
   if (!word.empty() && parse(wanted, &value) && static_cast<int>(value) != 0) return value;

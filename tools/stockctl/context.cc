@@ -18,8 +18,8 @@ v1::LevelService::Stub& Context::stub() {
 
 std::unique_ptr<grpc::ClientContext> Context::NewCall() const {
   auto call = std::make_unique<grpc::ClientContext>();
-  const auto timeout = std::chrono::milliseconds(
-      static_cast<int64_t>(options_.timeout_seconds * 1000.0));
+  const auto timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_seconds * 1000.0));
   call->set_deadline(std::chrono::system_clock::now() + timeout);
   return call;
 }
@@ -41,8 +41,8 @@ void Context::Print(const std::string& human, const std::string& json_text) cons
 }
 
 int Context::Fail(const grpc::Status& status) {
-  std::cerr << "stockctl: " << StatusCodeName(status.error_code()) << ": "
-            << status.error_message() << "\n";
+  std::cerr << "stockctl: " << StatusCodeName(status.error_code()) << ": " << status.error_message()
+            << "\n";
   const int code = ExitCodeFor(status.error_code());
   if (code == kExitRetryable && !request_id_.empty()) {
     std::cerr << "stockctl: safe to retry with --request-id=" << request_id_ << "\n";

@@ -9,10 +9,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
@@ -88,9 +88,9 @@ absl::StatusOr<Columns> ReadHeader(ImportKind kind, const CsvRecord& header) {
   for (size_t i = 0; i < header.fields.size(); ++i) {
     std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(header.fields[i]));
     if (!known.count(name)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", header.line, ": unknown column \"", name, "\"; expected ",
-          absl::StrJoin(known, ",")));
+      return absl::InvalidArgumentError(absl::StrCat("line ", header.line, ": unknown column \"",
+                                                     name, "\"; expected ",
+                                                     absl::StrJoin(known, ",")));
     }
     if (!columns.index.emplace(name, i).second) {
       return absl::InvalidArgumentError(
@@ -143,8 +143,8 @@ absl::Status CheckItemLot(const std::string& item, const std::string& lot,
     return absl::InvalidArgumentError(absl::StrCat("unknown item \"", item, "\""));
   }
   if (it->second > 0 && (lot.empty() || expiry.empty())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "item ", item, " has a shelf life: lot and expiry_date are required"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("item ", item, " has a shelf life: lot and expiry_date are required"));
   }
   return absl::OkStatus();
 }
@@ -175,8 +175,8 @@ absl::StatusOr<v1::Operation> StocktakeRow(const Columns& cols, const CsvRecord&
   count->set_lot(cols.Get(r, "lot"));
   count->set_expiry_date(cols.Get(r, "expiry_date"));
   // A shelf-life item's count must name its lot; others are counted against "DEFAULT".
-  const bool shelf_life = items != nullptr && items->count(take->item()) &&
-                          items->at(take->item()) > 0;
+  const bool shelf_life =
+      items != nullptr && items->count(take->item()) && items->at(take->item()) > 0;
   if (!shelf_life && count->lot().empty()) count->set_lot("DEFAULT");
   if (shelf_life && count->lot().empty()) {
     return absl::InvalidArgumentError(
@@ -197,9 +197,8 @@ absl::StatusOr<v1::Operation> StocktakeRow(const Columns& cols, const CsvRecord&
 }
 
 bool IsBlank(const CsvRecord& record) {
-  return std::all_of(record.fields.begin(), record.fields.end(), [](const std::string& f) {
-    return absl::StripAsciiWhitespace(f).empty();
-  });
+  return std::all_of(record.fields.begin(), record.fields.end(),
+                     [](const std::string& f) { return absl::StripAsciiWhitespace(f).empty(); });
 }
 
 // Two counts of the same lot in one sheet would make the second silently win.

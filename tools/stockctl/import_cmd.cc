@@ -4,10 +4,9 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "services/common/validation.h"
 #include "tools/stockctl/commands.h"
@@ -56,8 +55,7 @@ absl::StatusOr<ItemCatalogue> FetchItems(Context& ctx) {
   grpc::Status status =
       Call(ctx, &v1::LevelService::Stub::ListItems, v1::ListItemsRequest(), &items);
   if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
   ItemCatalogue catalogue;
   for (const auto& item : items.items()) catalogue[item.code()] = item.shelf_life_months();
@@ -73,8 +71,10 @@ bool WriteErrors(const std::string& path, const std::vector<RowError>& errors) {
 
 void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary& s) {
   if (ctx.json()) {
-    nlohmann::json doc{{"request_id", base_id}, {"rows_ok", s.rows_ok},
-                       {"rows_failed", s.rows_failed}, {"rows_not_sent", s.rows_not_sent},
+    nlohmann::json doc{{"request_id", base_id},
+                       {"rows_ok", s.rows_ok},
+                       {"rows_failed", s.rows_failed},
+                       {"rows_not_sent", s.rows_not_sent},
                        {"errors", nlohmann::json::array()}};
     for (const auto& e : s.errors) doc["errors"].push_back({{"line", e.line}, {"error", e.error}});
     std::cout << doc.dump() << "\n";
@@ -107,14 +107,14 @@ int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
                                  std::string(items.status().message())));
   }
   auto prepared = PrepareImport(kind, text.str(), &*items);
-  if (!prepared.ok()) return ctx.UsageError(f.file + ": " + std::string(prepared.status().message()));
+  if (!prepared.ok())
+    return ctx.UsageError(f.file + ": " + std::string(prepared.status().message()));
   const std::string base_id = ImportBaseRequestId(kind, text.str(), user_id);
   (ctx.json() ? std::cerr : std::cout) << "request-id: " << base_id << "\n";
 
-  ImportRunner::Options options{base_id, ctx.actor(), f.chunk_size, 3,
-                                [](int attempt) {
-                                  std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
-                                }};
+  ImportRunner::Options options{
+      base_id, ctx.actor(), f.chunk_size, 3,
+      [](int attempt) { std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt)); }};
   ProgressPrinter progress(!f.no_progress);
   ImportRunner runner(
       options,
@@ -145,13 +145,13 @@ void AddImportCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   auto receipts = std::make_shared<ImportFlags>();
   auto stocktake = std::make_shared<ImportFlags>();
   auto* import = app.add_subcommand("import", "Import a CSV receipt list or stocktake sheet");
-  auto* r = import->add_subcommand(
-      "receipts", "CSV columns: warehouse,item,lot,expiry_date,quantity,note");
+  auto* r = import->add_subcommand("receipts",
+                                   "CSV columns: warehouse,item,lot,expiry_date,quantity,note");
   r->add_option("file", receipts->file, "CSV file with a header row")->required();
   AddImportFlags(r, *receipts);
   actions[r] = [&ctx, receipts] { return Import(ctx, ImportKind::kReceipts, *receipts); };
-  auto* s = import->add_subcommand(
-      "stocktake", "CSV columns: warehouse,item,lot,expiry_date,counted,reason");
+  auto* s = import->add_subcommand("stocktake",
+                                   "CSV columns: warehouse,item,lot,expiry_date,counted,reason");
   s->add_option("file", stocktake->file, "CSV file with a header row")->required();
   AddImportFlags(s, *stocktake);
   actions[s] = [&ctx, stocktake] { return Import(ctx, ImportKind::kStocktake, *stocktake); };

@@ -11,9 +11,8 @@ namespace v1 = stockpile::v1;
 
 bool IsRowLevelRefusal(grpc::StatusCode code) {
   return code == grpc::StatusCode::INVALID_ARGUMENT ||
-         code == grpc::StatusCode::FAILED_PRECONDITION ||
-         code == grpc::StatusCode::OUT_OF_RANGE || code == grpc::StatusCode::NOT_FOUND ||
-         code == grpc::StatusCode::ALREADY_EXISTS;
+         code == grpc::StatusCode::FAILED_PRECONDITION || code == grpc::StatusCode::OUT_OF_RANGE ||
+         code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::ALREADY_EXISTS;
 }
 
 bool IsRequestIdConflict(const grpc::Status& status) {

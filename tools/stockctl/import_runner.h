@@ -14,7 +14,7 @@ namespace stockpile::stockctl {
 struct ImportSummary {
   size_t rows_ok = 0;
   size_t rows_failed = 0;
-  size_t rows_not_sent = 0;  // left over after a fatal error
+  size_t rows_not_sent = 0;      // left over after a fatal error
   std::vector<RowError> errors;  // sorted by line
   grpc::Status fatal;  // not OK when the import stopped early (server down, permission, ...)
 };

@@ -1,9 +1,9 @@
 // receive, issue, stocktake, hold, release, ship, receive-transfer, confirm-delivery, batch
-#include <fstream>
-#include <sstream>
-
 #include <google/protobuf/util/json_util.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/commands.h"
@@ -94,8 +94,9 @@ int Stocktake(Context& ctx, MovementFlags f) {
 
 int Hold(Context& ctx, MovementFlags f) {
   if (f.warehouse.empty() || f.item.empty() || f.hold_id.empty() || f.quantity == 0) {
-    return ctx.UsageError("hold needs --warehouse, --item, --quantity and --hold-id "
-                          "(or a subcommand: hold get | hold list)");
+    return ctx.UsageError(
+        "hold needs --warehouse, --item, --quantity and --hold-id "
+        "(or a subcommand: hold get | hold list)");
   }
   int rc = 0;
   if (!ResolveWarehouse(ctx, f.warehouse, rc)) return rc;
@@ -209,7 +210,8 @@ void AddMovementCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   issue->add_option("--note", f->note, "Recipient, purpose");
   actions[issue] = [&ctx, f] { return Issue(ctx, *f); };
 
-  auto* take = app.add_subcommand("stocktake", "Record counted quantities (adjusts the difference)");
+  auto* take =
+      app.add_subcommand("stocktake", "Record counted quantities (adjusts the difference)");
   WarehouseItem(take, *f);
   take->add_option("--count", f->lots, "LOT:COUNTED[:YYYY-MM-DD], repeatable")->required();
   take->add_option("--reason", f->reason, "Why the count differs");

@@ -10,8 +10,9 @@ void AddPageFlags(CLI::App* cmd, PageFlags& flags) {
   cmd->add_flag("--all", flags.all, "Fetch every page");
 }
 
-grpc::Status FetchPages(const PageFlags& flags,
-                        const std::function<grpc::Status(const std::string&, std::string*)>& fetch) {
+grpc::Status FetchPages(
+    const PageFlags& flags,
+    const std::function<grpc::Status(const std::string&, std::string*)>& fetch) {
   std::string token = flags.page_token;
   while (true) {
     std::string next;

@@ -167,7 +167,7 @@ int Items(Context& ctx) {
 int GetRegion(Context& ctx, const QueryFlags& f) {
   v1::GetRegionRequest request;
   request.set_name(f.region_code.rfind("regions/", 0) == 0 ? f.region_code
-                                                            : "regions/" + f.region_code);
+                                                           : "regions/" + f.region_code);
   v1::Region region;
   grpc::Status status = Call(ctx, &v1::LevelService::Stub::GetRegion, request, &region);
   if (!status.ok()) return ctx.Fail(status);

@@ -7,9 +7,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "tools/stockctl/output/table.h"
 
 namespace stockpile::stockctl {
@@ -95,8 +95,7 @@ std::string RenderWarehouses(const RepeatedPtrField<v1::Warehouse>& list) {
   table.AlignRight(5);
   for (const auto& w : list) {
     table.AddRow({w.code(), w.display_name(), EnumWord(v1::Level_Name(w.level()), "LEVEL_"),
-                  w.region_code(),
-                  EnumWord(v1::WarehouseKind_Name(w.kind()), "WAREHOUSE_KIND_"),
+                  w.region_code(), EnumWord(v1::WarehouseKind_Name(w.kind()), "WAREHOUSE_KIND_"),
                   Decimal(w.area_m2()),
                   EnumWord(v1::WarehouseStatus_Name(w.status()), "WAREHOUSE_STATUS_"),
                   w.below_standard_area() ? "below standard area" : ""});
@@ -110,7 +109,8 @@ std::string RenderMovements(const RepeatedPtrField<v1::Movement>& list) {
   table.AlignRight(0).AlignRight(7).AlignRight(8).AlignRight(9);
   for (const auto& m : list) {
     std::string note = m.note();
-    if (!m.reference().empty()) note = absl::StrCat(note, note.empty() ? "" : " ", "[", m.reference(), "]");
+    if (!m.reference().empty())
+      note = absl::StrCat(note, note.empty() ? "" : " ", "[", m.reference(), "]");
     table.AddRow({Num(static_cast<int64_t>(m.id())), FormatTime(m.create_time()),
                   EnumWord(v1::MovementType_Name(m.type()), "MOVEMENT_TYPE_"),
                   ShortWarehouse(m.warehouse()), m.item(), m.lot(), m.expiry_date(),
@@ -166,8 +166,7 @@ std::string RenderHold(const v1::Hold& h) {
 }
 
 std::string RenderHolds(const RepeatedPtrField<v1::Hold>& list) {
-  Table table({"HOLD", "WAREHOUSE", "ITEM", "QTY", "STATE", "REFERENCE", "EXPIRES",
-               "DESTINATION"});
+  Table table({"HOLD", "WAREHOUSE", "ITEM", "QTY", "STATE", "REFERENCE", "EXPIRES", "DESTINATION"});
   table.AlignRight(3);
   for (const auto& h : list) {
     table.AddRow({h.hold_id(), ShortWarehouse(h.warehouse()), h.item(), Num(h.quantity()),
@@ -252,9 +251,9 @@ std::string RenderTotals(const RepeatedPtrField<v1::ItemTotals>& list) {
                "TRANSFERRED_IN", "DELIVERED_OUT"});
   for (size_t c = 1; c < 10; ++c) table.AlignRight(c);
   for (const auto& t : list) {
-    table.AddRow({t.item(), Num(t.on_hand()), Num(t.held()), Num(t.in_transit()),
-                  Num(t.received()), Num(t.issued()), Num(t.adjusted()), Num(t.lost()),
-                  Num(t.transferred_in()), Num(t.delivered_out())});
+    table.AddRow({t.item(), Num(t.on_hand()), Num(t.held()), Num(t.in_transit()), Num(t.received()),
+                  Num(t.issued()), Num(t.adjusted()), Num(t.lost()), Num(t.transferred_in()),
+                  Num(t.delivered_out())});
   }
   return table.Render();
 }
@@ -284,8 +283,8 @@ std::string RenderItems(const RepeatedPtrField<v1::Item>& list) {
 }
 
 std::string RenderRegion(const v1::Region& r) {
-  std::string location = absl::StrCat(Decimal(r.location().longitude()), ", ",
-                                      Decimal(r.location().latitude()));
+  std::string location =
+      absl::StrCat(Decimal(r.location().longitude()), ", ", Decimal(r.location().latitude()));
   if (r.location_estimated()) location += " (estimated)";
   return RenderKeyValues(KeyValues{
       {"region", r.code()},

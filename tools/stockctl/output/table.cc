@@ -10,8 +10,11 @@ namespace {
 int32_t NextCodePoint(absl::string_view s, size_t& i) {
   const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   const unsigned char lead = byte(i);
-  size_t len = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3
-             : (lead >> 3) == 0x1E ? 4 : 0;
+  size_t len = lead < 0x80           ? 1
+               : (lead >> 5) == 0x6  ? 2
+               : (lead >> 4) == 0xE  ? 3
+               : (lead >> 3) == 0x1E ? 4
+                                     : 0;
   if (len == 0 || i + len > s.size()) {
     ++i;
     return -1;
@@ -50,7 +53,7 @@ bool IsWide(int32_t cp) {
          (cp >= 0xFFE0 && cp <= 0xFFE6) ||    // fullwidth signs (￥)
          (cp >= 0x1F300 && cp <= 0x1F64F) ||  // emoji
          (cp >= 0x1F900 && cp <= 0x1F9FF) ||
-         (cp >= 0x20000 && cp <= 0x3FFFD);    // CJK extensions B..
+         (cp >= 0x20000 && cp <= 0x3FFFD);  // CJK extensions B..
 }
 
 void AppendPadded(std::string& out, const std::string& cell, size_t width, Table::Align align) {
