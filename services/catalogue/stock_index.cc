@@ -51,7 +51,9 @@ struct Box {
 };
 
 // Great-circle km for a straight-line (chord) distance between two points on the unit sphere.
-double KmFromChord(double chord) { return 2.0 * kEarthRadiusKm * std::asin(std::min(1.0, chord / 2)); }
+double KmFromChord(double chord) {
+  return 2.0 * kEarthRadiusKm * std::asin(std::min(1.0, chord / 2));
+}
 
 // Lower / upper bounds on the great-circle distance from p to any sphere point inside box.
 double MinKm(const Vec3& p, const Box& box) {
@@ -116,7 +118,7 @@ struct Site {
   std::vector<uint32_t> members;  // warehouse ids by slot
   std::vector<int64_t> avail;     // [item * capacity + slot]
   uint32_t capacity = 0;
-  bool pending = false;           // has members but is not in the tree yet
+  bool pending = false;  // has members but is not in the tree yet
 };
 
 // Bounding-volume hierarchy over sites (3-D unit vectors, where straight-line order equals
@@ -130,10 +132,10 @@ struct Tree {
     uint32_t begin = 0, end = 0;  // leaf: range in `order`
     bool leaf() const { return left == kNone; }
   };
-  std::vector<Node> nodes;          // nodes[0] is the root when not empty
-  std::vector<uint32_t> order;      // site ids, leaves' ranges
-  std::vector<int64_t> node_max;    // [node * item_count + item]
-  std::vector<int32_t> site_leaf;   // by site id; kNone if not in the tree
+  std::vector<Node> nodes;         // nodes[0] is the root when not empty
+  std::vector<uint32_t> order;     // site ids, leaves' ranges
+  std::vector<int64_t> node_max;   // [node * item_count + item]
+  std::vector<int32_t> site_leaf;  // by site id; kNone if not in the tree
 };
 
 struct StockIndex::State {
@@ -452,8 +454,12 @@ void StockIndex::MaybeRebuild() {
 // below Q or that lies outside the radius, before the page or outside the prefix's box.
 class StockIndex::Search {
  public:
-  Search(const State& st, const Query& q)
-      : st_(st), q_(q), origin_(q.origin), min_available_(std::max<int64_t>(1, q.min_available)) {}
+  Search(const State& st, const Query& q, SearchStats& stats)
+      : st_(st),
+        q_(q),
+        stats_(stats),
+        origin_(q.origin),
+        min_available_(std::max<int64_t>(1, q.min_available)) {}
 
   std::vector<Hit> Run() {
     if (!ResolvePrefixBox()) return {};
@@ -530,6 +536,7 @@ class StockIndex::Search {
   }
 
   void ExpandNode(uint32_t node) {
+    ++stats_.nodes_expanded;
     const Tree::Node& n = st_.tree.nodes[node];
     if (n.leaf()) {
       for (uint32_t k = n.begin; k < n.end; ++k) PushSite(st_.tree.order[k]);
@@ -542,6 +549,7 @@ class StockIndex::Search {
   // Collects the site's qualifying warehouses; at most `limit` of them (the lowest ids) can
   // make the page, since they all share one distance.
   void VisitSite(uint32_t site, double km) {
+    ++stats_.sites_scanned;
     const Site& s = *st_.sites[site];
     const int64_t* col = s.avail.data() + static_cast<size_t>(q_.item) * s.capacity;
     const bool on_page_boundary = km == q_.after_distance_km;
@@ -557,14 +565,14 @@ class StockIndex::Search {
     }
     if (hits_.size() - first > q_.limit) {
       auto by_id = [](const Hit& a, const Hit& b) { return a.warehouse < b.warehouse; };
-      std::nth_element(hits_.begin() + first, hits_.begin() + first + q_.limit, hits_.end(),
-                       by_id);
+      std::nth_element(hits_.begin() + first, hits_.begin() + first + q_.limit, hits_.end(), by_id);
       hits_.resize(first + q_.limit);
     }
   }
 
   const State& st_;
   const Query& q_;
+  SearchStats& stats_;
   const Place origin_;
   const int64_t min_available_;
   const Box* prefix_box_ = nullptr;
@@ -573,9 +581,15 @@ class StockIndex::Search {
 };
 
 std::vector<StockIndex::Hit> StockIndex::Nearest(const Query& q) const {
+  SearchStats ignored;
+  return Nearest(q, &ignored);
+}
+
+std::vector<StockIndex::Hit> StockIndex::Nearest(const Query& q, SearchStats* stats) const {
+  *stats = {};
   if (q.item < 0 || q.item >= item_count_ || q.limit == 0) return {};
   absl::ReaderMutexLock lock(&mu_);
-  return Search(*state_, q).Run();
+  return Search(*state_, q, *stats).Run();
 }
 
 size_t StockIndex::warehouse_count() const {

@@ -76,9 +76,9 @@ class StockIndex {
     int item = 0;
     int64_t min_available = 1;  // values below 1 are treated as 1: empty stock never matches
     GeoPoint origin;
-    size_t limit = 10;           // 0 returns nothing
-    double radius_km = 0;        // 0 = no radius; otherwise distance_km <= radius_km
-    std::string region_prefix;   // "" = anywhere; else region code starts with it
+    size_t limit = 10;          // 0 returns nothing
+    double radius_km = 0;       // 0 = no radius; otherwise distance_km <= radius_km
+    std::string region_prefix;  // "" = anywhere; else region code starts with it
     // Paging: return only hits ordered after (after_distance_km, after_warehouse). Pass back the
     // last hit's distance_km bit-for-bit (e.g. as the double's 64 bits in the page token) and its
     // warehouse. after_distance_km < 0 = first page.
@@ -89,6 +89,13 @@ class StockIndex {
   // Up to q.limit hits, ordered by (distance_km, warehouse id): nearest first, ties by id.
   // Deterministic: the same data and query give the same list. Unknown item: empty.
   std::vector<Hit> Nearest(const Query& q) const;
+
+  // What one search touched (for tests and tuning): tree nodes expanded, sites scanned.
+  struct SearchStats {
+    size_t nodes_expanded = 0;
+    size_t sites_scanned = 0;
+  };
+  std::vector<Hit> Nearest(const Query& q, SearchStats* stats) const;
 
   // Accessors. id must be < warehouse_count() (checked: out of range aborts).
   size_t warehouse_count() const;

@@ -156,8 +156,9 @@ struct Fixture {
   }
   static std::string Describe(const Query& q) {
     return absl::StrCat("item=", q.item, " Q=", q.min_available, " origin=", q.origin.lon, ",",
-                        q.origin.lat, " limit=", q.limit, " radius=", q.radius_km, " prefix=",
-                        q.region_prefix, " after=", q.after_distance_km, "/", q.after_warehouse);
+                        q.origin.lat, " limit=", q.limit, " radius=", q.radius_km,
+                        " prefix=", q.region_prefix, " after=", q.after_distance_km, "/",
+                        q.after_warehouse);
   }
 
   RandomWorld world;
@@ -206,13 +207,42 @@ TEST(StockIndexTest, DecreasingTheOnlyLargeQuantityHidesTheSubtree) {
     index.SetAvailable(w, 0, 5);
   }
   index.SetAvailable(250, 0, 1000);
+  ASSERT_GT(index.indexed_site_count(), 400u);  // the rest wait for the next rebuild
   Query q = MakeQuery(0, 100, {100, 30});
-  ASSERT_EQ(index.Nearest(q).size(), 1u);
+  StockIndex::SearchStats stats;
+  ASSERT_EQ(index.Nearest(q, &stats).size(), 1u);
   EXPECT_EQ(index.Nearest(q)[0].warehouse, 250u);
+  EXPECT_EQ(stats.sites_scanned, 1u);  // straight down to the one qualifying place
+  EXPECT_LE(stats.nodes_expanded, 12u);
   index.SetAvailable(250, 0, 99);
-  EXPECT_TRUE(index.Nearest(q).empty());
+  EXPECT_TRUE(index.Nearest(q, &stats).empty());
+  EXPECT_EQ(stats.sites_scanned, 0u);  // the maxima came down: nothing is even looked at
+  EXPECT_EQ(stats.nodes_expanded, 0u);
   q.min_available = 99;
   EXPECT_EQ(index.Nearest(q).size(), 1u);
+}
+
+TEST(StockIndexTest, EquidistantPlacesAreMergedByIdAcrossSites) {
+  StockIndex index(1);
+  // Mirror images around the origin: bit-identical haversine distances from distinct places.
+  const GeoPoint east{0.5, 0}, west{-0.5, 0}, north{0, 0.5}, south{0, -0.5};
+  const GeoPoint order[] = {east, west, west, east, east, west, north, south};
+  for (uint32_t w = 0; w < std::size(order); ++w) {
+    index.AddWarehouse(absl::StrCat("W", w), "11", order[w]);
+    index.SetAvailable(w, 0, 1);
+  }
+  ASSERT_EQ(HaversineKm({0, 0}, east), HaversineKm({0, 0}, west));
+  ASSERT_EQ(HaversineKm({0, 0}, east), HaversineKm({0, 0}, north));
+  Query q = MakeQuery(0, 1, {0, 0}, 3);
+  std::vector<uint32_t> seen;
+  for (;;) {
+    const auto page = index.Nearest(q);
+    for (const Hit& h : page) seen.push_back(h.warehouse);
+    if (page.size() < q.limit) break;
+    q.after_distance_km = page.back().distance_km;
+    q.after_warehouse = page.back().warehouse;
+  }
+  EXPECT_THAT(seen, testing::ElementsAre(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 TEST(StockIndexTest, ZeroAndNegativeAvailableAreNeverReturned) {

@@ -4,4 +4,4 @@ add_executable(stockpile-index-bench ${CMAKE_SOURCE_DIR}/tools/bench/index_bench
 target_compile_options(stockpile-index-bench PRIVATE ${STOCKPILE_WARNINGS})
 target_link_libraries(stockpile-index-bench PRIVATE
   stockpile_stock_index stockpile_common nlohmann_json::nlohmann_json absl::strings
-  absl::str_format)
+  absl::str_format Threads::Threads)
