@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/proto_utf8.h"
 
 namespace stockpile::common {
 namespace {
@@ -83,8 +84,16 @@ bool IsValidUtf8(absl::string_view s) {
   return true;
 }
 
+namespace {
+absl::Status NotUtf8(absl::string_view field) {
+  return absl::InvalidArgumentError(absl::StrCat(field, " is not valid UTF-8"));
+}
+bool IsInvalidUtf8Marker(absl::string_view value) { return value == kInvalidUtf8Marker; }
+}  // namespace
+
 absl::Status CheckText(absl::string_view field, absl::string_view value, size_t max_len,
                        bool required) {
+  if (IsInvalidUtf8Marker(value)) return NotUtf8(field);
   if (value.empty()) {
     if (required) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
     return absl::OkStatus();
@@ -105,6 +114,7 @@ absl::Status CheckText(absl::string_view field, absl::string_view value, size_t 
 }
 
 absl::Status CheckId(absl::string_view field, absl::string_view value, bool required) {
+  if (IsInvalidUtf8Marker(value)) return NotUtf8(field);
   if (value.empty()) {
     if (required) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
     return absl::OkStatus();
