@@ -500,3 +500,25 @@ TEST(AuditActorTest, SubjectIsTheActorAndServicesActOnBehalf) {
 
 }  // namespace
 }  // namespace stockpile::auth
+
+namespace stockpile::auth {
+namespace {
+
+// Cost of one decision (HMAC-SHA256 + JSON parse + reflection) for a Receive; printed for
+// docs/security.md, asserted only loosely (shared CI machines).
+TEST_F(AuthorizerTest, CheckCostsMicroseconds) {
+  const std::string header = Bearer(Role::kStaff, kScope);
+  ReceiveRequest request;
+  request.mutable_op()->set_warehouse(kIn.warehouse);
+  constexpr int kRounds = 20000;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRounds; ++i) ASSERT_TRUE(authorizer_.Check(header, Method("Receive"), request).ok());
+  const double micros =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() /
+      kRounds;
+  std::cout << "Authorizer::Check(Receive, staff token): " << micros << " us per call\n";
+  EXPECT_LT(micros, 1000.0);
+}
+
+}  // namespace
+}  // namespace stockpile::auth

@@ -247,5 +247,21 @@ TEST_F(IssueTokenTest, PythonStandardLibraryVerifiesTheSignature) {
   EXPECT_EQ(output, "INVALID\n");
 }
 
+// The same with the openssl command line (the shell one-liner in docs/security.md).
+TEST_F(IssueTokenTest, OpensslCommandVerifiesTheSignature) {
+  auto token = *IssueToken(key_path_, "alice", "staff", "420102", absl::Hours(1), &clock_);
+  const std::string check =
+      "T=$(cat); KEY=$(cat \"$1\"); "
+      "S=$(printf '%s' \"${T%.*}\" | openssl dgst -sha256 -mac HMAC -macopt key:\"$KEY\" -binary "
+      "| basenc --base64url | tr -d '='); "
+      "[ \"$S\" = \"${T##*.}\" ] && echo valid || echo INVALID";
+  std::string output;
+  EXPECT_EQ(testing::RunCommand({"/bin/bash", "-c", check, "check", key_path_}, &output, token), 0);
+  EXPECT_EQ(output, "valid\n");
+  output.clear();
+  testing::RunCommand({"/bin/bash", "-c", check, "check", key_path_}, &output, token + "A");
+  EXPECT_EQ(output, "INVALID\n");
+}
+
 }  // namespace
 }  // namespace stockpile::auth
