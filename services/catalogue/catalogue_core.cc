@@ -1,0 +1,397 @@
+#include "services/catalogue/catalogue_core.h"
+
+#include <algorithm>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/common/status_macros.h"
+#include "services/common/validation.h"
+
+namespace stockpile::catalogue {
+
+using stockpile::v1::ReplicationSource;
+using stockpile::v1::WatchChangesResponse;
+using google::protobuf::util::TimeUtil;
+
+namespace {
+
+absl::StatusOr<size_t> PageSize(int32_t requested, size_t default_size, size_t max) {
+  if (requested < 0) return absl::InvalidArgumentError("page_size must not be negative");
+  if (requested == 0) return default_size;
+  return std::min(size_t(requested), max);
+}
+
+absl::Status CheckPrefix(absl::string_view prefix) {
+  if (prefix.size() > 12 || !std::all_of(prefix.begin(), prefix.end(), ::isdigit)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("region_prefix must be up to 12 digits; got '", prefix, "'"));
+  }
+  return absl::OkStatus();
+}
+
+int64_t Micros(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+google::protobuf::Timestamp FromMicros(int64_t micros) {
+  return TimeUtil::MicrosecondsToTimestamp(micros);
+}
+
+}  // namespace
+
+CatalogueCore::CatalogueCore(std::unique_ptr<CatalogueStore> store,
+                             const common::ReferenceData* reference, const common::Clock* clock,
+                             Options options)
+    : store_(std::move(store)),
+      reference_(reference),
+      clock_(clock),
+      stream_options_(options.stream),
+      view_(std::make_unique<NationalView>(reference, std::move(options.search))) {}
+
+absl::StatusOr<std::unique_ptr<CatalogueCore>> CatalogueCore::Open(
+    const std::string& db_path, const common::ReferenceData* reference,
+    const common::Clock* clock, Options options) {
+  ASSIGN_OR_RETURN(auto store, CatalogueStore::Open(db_path, options.sync_writes));
+  std::unique_ptr<CatalogueCore> core(
+      new CatalogueCore(std::move(store), reference, clock, std::move(options)));
+  RETURN_IF_ERROR(core->Load());
+  return core;
+}
+
+CatalogueCore::~CatalogueCore() {
+  std::vector<std::unique_ptr<ReplicationStream>> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, s] : sources_) {
+      if (s.stream) streams.push_back(std::move(s.stream));
+    }
+  }
+  streams.clear();  // each destructor stops and joins its threads
+}
+
+// Rebuilds the view from the catalogue's own store: sources first (their index), then records.
+absl::Status CatalogueCore::Load() {
+  CatalogueStore::Visitor v;
+  v.source = [&](const ReplicationSource& s) {
+    absl::MutexLock lock(&mu_);
+    SourceState& state = sources_[s.instance_id()];
+    state.record = s;
+    state.view_index = view_->SourceIndex(s.instance_id());
+    view_->SetSourceFreshness(state.view_index, Micros(s.last_commit_time()), true);
+  };
+  // Sources sort after warehouses ('s' > 'r' > 'q' > 'b'), so map ids on first sight.
+  auto source_of = [&](const std::string& id) { return view_->SourceIndex(id); };
+  v.warehouse = [&](const std::string& source_id, const stockpile::v1::Warehouse& w) {
+    view_->UpsertWarehouse(w, source_of(source_id));
+  };
+  v.balance = [&](const stockpile::v1::Balance& b) { view_->SetBalance(b, 0); };
+  v.quota = [&](const stockpile::v1::Quota& q) { view_->SetQuota(q, 0); };
+  v.reserve = [&](const stockpile::v1::Reserve& r) { view_->SetReserve(r, 0); };
+  return store_->LoadAll(v);
+}
+
+std::unique_ptr<ReplicationStream> CatalogueCore::NewStream(const SourceSpec& spec) {
+  const std::string id = spec.id;
+  return std::make_unique<ReplicationStream>(
+      spec, stream_options_, clock_, [this, id] { return Watermark(id); },
+      [this, id](const WatchChangesResponse& batch) { return Apply(id, batch); });
+}
+
+void CatalogueCore::AddSource(const SourceSpec& spec) {
+  absl::MutexLock discovery(&discovery_mu_);
+  std::unique_ptr<ReplicationStream> old;
+  {
+    absl::MutexLock lock(&mu_);
+    SourceState& s = sources_[spec.id];
+    if (s.stream && s.stream->spec() == spec && !s.record.gone()) return;
+    old = std::move(s.stream);
+  }
+  old.reset();  // stop the previous stream outside mu_: its thread may be applying
+  StoreBatch batch;
+  {
+    absl::MutexLock lock(&mu_);
+    SourceState& s = sources_[spec.id];
+    s.view_index = view_->SourceIndex(spec.id);
+    ReplicationSource& r = s.record;
+    r.set_name(absl::StrCat("sources/", spec.id));
+    r.set_instance_id(spec.id);
+    r.set_level(spec.level);
+    r.set_address(spec.address);
+    r.mutable_region_prefixes()->Assign(spec.region_prefixes.begin(), spec.region_prefixes.end());
+    r.set_gone(false);
+    batch.PutSource(r);
+  }
+  if (absl::Status st = store_->Write(batch); !st.ok()) {
+    std::cerr << "stockpile-catalogue: cannot record source " << spec.id << ": " << st << std::endl;
+  }
+  auto stream = NewStream(spec);
+  ReplicationStream* raw = stream.get();
+  {
+    absl::MutexLock lock(&mu_);
+    sources_[spec.id].stream = std::move(stream);
+  }
+  raw->Start();
+  std::cerr << "stockpile-catalogue: streaming from " << spec.id << " at " << spec.address
+            << " after sequence " << Watermark(spec.id) << std::endl;
+}
+
+void CatalogueCore::RemoveSource(const std::string& id) {
+  absl::MutexLock discovery(&discovery_mu_);
+  std::unique_ptr<ReplicationStream> old;
+  StoreBatch batch;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sources_.find(id);
+    if (it == sources_.end() || it->second.record.gone()) return;
+    old = std::move(it->second.stream);
+    it->second.record.set_gone(true);
+    batch.PutSource(it->second.record);
+  }
+  old.reset();
+  if (absl::Status st = store_->Write(batch); !st.ok()) {
+    std::cerr << "stockpile-catalogue: cannot record source " << id << " gone: " << st << std::endl;
+  }
+  std::cerr << "stockpile-catalogue: source " << id << " is gone; its data is kept, flagged stale"
+            << std::endl;
+}
+
+void CatalogueCore::SetSources(const std::vector<SourceSpec>& specs) {
+  std::vector<std::string> missing;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, s] : sources_) {
+      const bool listed = std::any_of(specs.begin(), specs.end(),
+                                      [&](const SourceSpec& spec) { return spec.id == id; });
+      if (!listed && !s.record.gone()) missing.push_back(id);
+    }
+  }
+  for (const auto& spec : specs) AddSource(spec);
+  for (const auto& id : missing) RemoveSource(id);
+}
+
+uint64_t CatalogueCore::Watermark(const std::string& source_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = sources_.find(source_id);
+  return it == sources_.end() ? 0 : it->second.record.applied_sequence();
+}
+
+absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
+                                              const WatchChangesResponse& batch) {
+  ReplicationSource record;
+  uint16_t view_index = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    SourceState& s = sources_[source_id];
+    if (s.record.instance_id().empty()) {
+      s.record.set_instance_id(source_id);
+      s.record.set_name(absl::StrCat("sources/", source_id));
+      s.view_index = view_->SourceIndex(source_id);
+    }
+    record = s.record;
+    view_index = s.view_index;
+  }
+  uint64_t watermark = record.applied_sequence();
+  int first = 0;
+  while (first < batch.entries_size() && batch.entries(first).sequence() <= watermark) ++first;
+  if (first == batch.entries_size()) return watermark;  // all seen before: idempotent skip
+  StoreBatch writes;
+  for (int i = first; i < batch.entries_size(); ++i) {
+    const auto& e = batch.entries(i);
+    if (e.sequence() != watermark + 1) {
+      return absl::FailedPreconditionError(absl::StrCat("gap in the stream of ", source_id,
+                                                        ": expected sequence ", watermark + 1,
+                                                        ", got ", e.sequence()));
+    }
+    watermark = e.sequence();
+    for (const auto& w : e.warehouses()) writes.PutWarehouse(w.code(), source_id, w);
+    for (const auto& b : e.balances()) writes.PutBalance(WarehouseCode(b.warehouse()), b);
+    for (const auto& q : e.quotas()) writes.PutQuota(WarehouseCode(q.warehouse()), q);
+    for (const auto& r : e.reserves()) writes.PutReserve(WarehouseCode(r.warehouse()), r);
+  }
+  const auto& last = batch.entries(batch.entries_size() - 1);
+  record.set_applied_sequence(watermark);
+  *record.mutable_last_commit_time() = last.commit_time();
+  record.set_entries_applied(record.entries_applied() + uint64_t(batch.entries_size() - first));
+  writes.PutSource(record);
+  RETURN_IF_ERROR(store_->Write(writes));
+  view_->ApplyEntries(batch.entries(), first, view_index);
+  {
+    absl::MutexLock lock(&mu_);
+    SourceState& s = sources_[source_id];
+    s.record.set_applied_sequence(watermark);
+    *s.record.mutable_last_commit_time() = last.commit_time();
+    s.record.set_entries_applied(record.entries_applied());
+  }
+  return watermark;
+}
+
+bool CatalogueCore::Stale(const SourceState& s) {
+  return s.record.gone() || !s.stream || !s.stream->status().connected;
+}
+
+void CatalogueCore::RefreshFreshness() const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, s] : sources_) {
+    view_->SetSourceFreshness(s.view_index, Micros(s.record.last_commit_time()), Stale(s));
+  }
+}
+
+std::vector<ReplicationSource> CatalogueCore::ReplicationStatus() const {
+  std::vector<ReplicationSource> out;
+  const int64_t now = clock_->NowMicros();
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, s] : sources_) {
+    ReplicationSource r = s.record;
+    StreamStatus st = s.stream ? s.stream->status() : StreamStatus{};
+    const uint64_t head = std::max(st.head_sequence, r.applied_sequence());
+    r.set_head_sequence(head);
+    r.set_lag_entries(head - r.applied_sequence());
+    r.set_connected(st.connected && !r.gone());
+    r.set_last_error(r.gone() ? "registration gone" : st.last_error);
+    double lag = 0;
+    if (head > r.applied_sequence()) {
+      // The oldest unapplied entry committed after the last applied one and before we saw it.
+      const int64_t since = std::max(Micros(r.last_commit_time()), st.behind_since_micros);
+      lag = double(now - since) / 1e6;
+    }
+    if (!r.connected() && st.last_contact_micros > 0) {
+      lag = std::max(lag, double(now - st.last_contact_micros) / 1e6);
+    }
+    r.set_lag_seconds(std::max(0.0, lag));
+    if (st.last_contact_micros > 0) *r.mutable_last_contact_time() = FromMicros(st.last_contact_micros);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<stockpile::v1::WarehouseStock> CatalogueCore::GetWarehouseStock(
+    const stockpile::v1::GetWarehouseStockRequest& req) const {
+  const std::string code = WarehouseCode(req.warehouse());
+  if (code.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("warehouse must be 'warehouses/{code}'; got '", req.warehouse(), "'"));
+  }
+  RefreshFreshness();
+  return view_->GetStock(code, req.item());
+}
+
+absl::StatusOr<stockpile::v1::ListWarehouseStockResponse> CatalogueCore::ListWarehouseStock(
+    const stockpile::v1::ListWarehouseStockRequest& req) const {
+  RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
+  RefreshFreshness();
+  stockpile::v1::ListWarehouseStockResponse resp;
+  std::string next;
+  ASSIGN_OR_RETURN(auto stock, view_->ListStock(req.region_prefix(), req.item(), req.skip_zero(),
+                                                limit, req.page_token(), &next));
+  for (auto& s : stock) *resp.add_stock() = std::move(s);
+  resp.set_next_page_token(next);
+  return resp;
+}
+
+absl::StatusOr<stockpile::v1::Rollup> CatalogueCore::GetRollup(
+    const stockpile::v1::GetRollupRequest& req) const {
+  if (common::LevelOfRegionCode(req.region_code()) == stockpile::v1::LEVEL_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("region_code must have 2, 4, 6, 9 or 12 digits; got '", req.region_code(), "'"));
+  }
+  RefreshFreshness();
+  return view_->Rollup(req.region_code(), req.item());
+}
+
+absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
+    const stockpile::v1::SearchStockRequest& req) const {
+  RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10, 1000));
+  const int item = view_->ItemIndex(req.item());
+  if (item < 0) return absl::InvalidArgumentError(absl::StrCat("unknown item '", req.item(), "'"));
+  if (req.min_available() < 1) return absl::InvalidArgumentError("min_available must be at least 1");
+  if (req.radius_km() < 0) return absl::InvalidArgumentError("radius_km must not be negative");
+  SearchQuery q;
+  q.item = uint32_t(item);
+  q.min_available = req.min_available();
+  q.radius_km = req.radius_km();
+  q.region_prefix = req.region_prefix();
+  q.limit = limit;
+  if (req.has_point()) {
+    q.longitude = req.point().longitude();
+    q.latitude = req.point().latitude();
+  } else if (const auto* region = reference_->FindRegion(req.region_code())) {
+    q.longitude = region->longitude;
+    q.latitude = region->latitude;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("origin must be a known region_code or a point; got '", req.region_code(), "'"));
+  }
+  if (!req.page_token().empty()) {
+    std::vector<std::string> parts = absl::StrSplit(req.page_token(), ':');
+    if (parts.size() != 2 || !absl::SimpleAtod(parts[0], &q.after_distance_km) ||
+        !absl::SimpleAtoi(parts[1], &q.after_warehouse)) {
+      return absl::InvalidArgumentError("page_token is not one this service returned");
+    }
+  }
+  RefreshFreshness();
+  uint32_t last_index = 0;
+  ASSIGN_OR_RETURN(auto hits, view_->Search(q, &last_index));
+  stockpile::v1::SearchStockResponse resp;
+  if (hits.size() == limit) {
+    // Resume after the last hit (its distance, then its dense index).
+    resp.set_next_page_token(absl::StrCat(absl::StrFormat("%.17g", hits.back().distance_km()), ":",
+                                          last_index));
+  }
+  for (auto& h : hits) *resp.add_hits() = std::move(h);
+  return resp;
+}
+
+absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShortages(
+    const stockpile::v1::ListQuotaStatusRequest& req) const {
+  RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
+  std::string next;
+  ASSIGN_OR_RETURN(auto entries,
+                   view_->Shortages(req.region_prefix(), req.item(), limit, req.page_token(), &next));
+  stockpile::v1::ListQuotaStatusResponse resp;
+  for (auto& e : entries) *resp.add_entries() = std::move(e);
+  resp.set_next_page_token(next);
+  return resp;
+}
+
+absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpiringLots(
+    const stockpile::v1::ListExpiringLotsRequest& req) const {
+  RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
+  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
+  if (req.within_days() < 0 || req.within_days() > 3650) {
+    return absl::InvalidArgumentError("within_days must be between 0 and 3650");
+  }
+  const int32_t within = req.within_days() == 0 ? 30 : req.within_days();
+  const int32_t today = int32_t(clock_->NowMicros() / 86'400'000'000LL);
+  stockpile::v1::ListExpiringLotsResponse resp;
+  constexpr size_t kMaxScanned = 200'000;  // a page may come back short; the token goes on
+  ASSIGN_OR_RETURN(
+      std::string last,
+      store_->ScanBalances(req.region_prefix(), req.page_token(), kMaxScanned,
+                           [&](const stockpile::v1::Balance& b) {
+                             for (const auto& lot : b.lots()) {
+                               if (lot.expiry_date().empty() || lot.on_hand() <= 0) continue;
+                               auto day = common::ParseDate("expiry_date", lot.expiry_date());
+                               if (!day.ok() || *day - today > within) continue;
+                               auto* e = resp.add_lots();
+                               e->set_warehouse(b.warehouse());
+                               e->set_item(b.item());
+                               e->set_lot(lot.lot());
+                               e->set_expiry_date(lot.expiry_date());
+                               e->set_on_hand(lot.on_hand());
+                               e->set_days_left(*day - today);
+                             }
+                             return size_t(resp.lots_size()) < limit;
+                           }));
+  resp.set_next_page_token(last);
+  return resp;
+}
+
+}  // namespace stockpile::catalogue

@@ -1,0 +1,99 @@
+#pragma once
+
+// The catalogue's domain core, usable from a library (stockpile-local embeds it):
+//   auto core = CatalogueCore::Open(db_path, reference, clock, options);
+//   core->AddSource({"county-1", LEVEL_COUNTY, "127.0.0.1:7501", {"42"}});  // starts streaming
+//   core->RemoveSource("county-1");  // registration gone: stream stops, data kept, flagged stale
+// Every source's change batches are applied exactly once: the records and the source's new
+// watermark are written in one synced RocksDB batch, then the in-memory national view is updated.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "services/catalogue/catalogue_store.h"
+#include "services/catalogue/national_view.h"
+#include "services/catalogue/replication_source.h"
+#include "services/common/clock.h"
+#include "services/common/reference_data.h"
+#include "stockpile/v1/catalogue_service.pb.h"
+
+namespace stockpile::catalogue {
+
+class CatalogueCore {
+ public:
+  struct Options {
+    bool sync_writes = true;
+    StreamOptions stream;
+    // Nearest-first search index fed by the view; null: full scans.
+    std::unique_ptr<StockSearch> search;
+  };
+
+  static absl::StatusOr<std::unique_ptr<CatalogueCore>> Open(
+      const std::string& db_path, const common::ReferenceData* reference,
+      const common::Clock* clock, Options options);
+  ~CatalogueCore();  // stops every stream
+
+  // ---- sources (discovery calls these; safe from any thread)
+  // Starts streaming from `spec` (restarts the stream when its address changed).
+  void AddSource(const SourceSpec& spec);
+  // The source's registration vanished: stop its stream, keep its data, flag it stale.
+  void RemoveSource(const std::string& id);
+  // Makes the running set equal `specs` (a resync): adds/updates them, removes the others.
+  void SetSources(const std::vector<SourceSpec>& specs);
+
+  // Applies one WatchChanges batch of `source_id` exactly once; returns the new watermark.
+  // Entries at or below the watermark are skipped; a gap is FAILED_PRECONDITION.
+  absl::StatusOr<uint64_t> Apply(const std::string& source_id,
+                                 const stockpile::v1::WatchChangesResponse& batch);
+  uint64_t Watermark(const std::string& source_id) const;
+
+  // ---- reads
+  absl::StatusOr<stockpile::v1::WarehouseStock> GetWarehouseStock(
+      const stockpile::v1::GetWarehouseStockRequest& req) const;
+  absl::StatusOr<stockpile::v1::ListWarehouseStockResponse> ListWarehouseStock(
+      const stockpile::v1::ListWarehouseStockRequest& req) const;
+  absl::StatusOr<stockpile::v1::Rollup> GetRollup(const stockpile::v1::GetRollupRequest& req) const;
+  absl::StatusOr<stockpile::v1::SearchStockResponse> SearchStock(
+      const stockpile::v1::SearchStockRequest& req) const;
+  absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> ListShortages(
+      const stockpile::v1::ListQuotaStatusRequest& req) const;
+  absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> ListExpiringLots(
+      const stockpile::v1::ListExpiringLotsRequest& req) const;
+  std::vector<stockpile::v1::ReplicationSource> ReplicationStatus() const;
+
+  const NationalView& view() const { return *view_; }
+  const common::ReferenceData& reference() const { return *reference_; }
+
+ private:
+  struct SourceState {
+    stockpile::v1::ReplicationSource record;  // persisted part (watermark, spec, gone, ...)
+    uint16_t view_index = 0;
+    std::unique_ptr<ReplicationStream> stream;
+  };
+
+  CatalogueCore(std::unique_ptr<CatalogueStore> store, const common::ReferenceData* reference,
+                const common::Clock* clock, Options options);
+  absl::Status Load();
+  std::unique_ptr<ReplicationStream> NewStream(const SourceSpec& spec);
+  // Pushes every source's staleness into the view (cheap: a handful of sources).
+  void RefreshFreshness() const;
+  static bool Stale(const SourceState& s);
+
+  std::unique_ptr<CatalogueStore> store_;
+  const common::ReferenceData* reference_;
+  const common::Clock* clock_;
+  const StreamOptions stream_options_;
+  std::unique_ptr<NationalView> view_;
+
+  absl::Mutex discovery_mu_;  // serializes AddSource/RemoveSource (streams start/stop outside mu_)
+  mutable absl::Mutex mu_;
+  std::map<std::string, SourceState> sources_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace stockpile::catalogue

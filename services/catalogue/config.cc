@@ -1,0 +1,87 @@
+#include "services/catalogue/config.h"
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/common/reference_data.h"
+#include "services/common/validation.h"
+
+namespace stockpile::catalogue {
+
+absl::Status CatalogueConfig::Validate() const {
+  if (db.empty()) return absl::InvalidArgumentError("--db (database directory) is required");
+  if (listen.empty()) return absl::InvalidArgumentError("--listen is required");
+  if (etcd_ttl_seconds < 2 || etcd_ttl_seconds > 600) {
+    return absl::InvalidArgumentError("--etcd-ttl must be between 2 and 600 seconds");
+  }
+  if (!etcd_prefix.empty() && !absl::EndsWith(etcd_prefix, "/")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--etcd-prefix must end with '/'; got '", etcd_prefix, "'"));
+  }
+  if (max_batch < 1 || max_batch > 100000) {
+    return absl::InvalidArgumentError("--max-batch must be between 1 and 100000");
+  }
+  if (!etcd_endpoints.empty() && !static_sources.empty()) {
+    return absl::InvalidArgumentError("give either --etcd-endpoints or --source, not both");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SourceSpec> ParseStaticSource(const std::string& text) {
+  const size_t eq = text.find('=');
+  const size_t at = text.find('@');
+  if (eq == std::string::npos || at == std::string::npos || at < eq || eq == 0 ||
+      at + 1 == text.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--source must look like id=level@host:port; got '", text, "'"));
+  }
+  auto level = common::ParseLevel(text.substr(eq + 1, at - eq - 1));
+  if (!level || *level == stockpile::v1::LEVEL_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat("--source '", text, "': unknown level"));
+  }
+  return SourceSpec{text.substr(0, eq), *level, text.substr(at + 1), {}};
+}
+
+absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv) {
+  CatalogueConfig c;
+  c.reference_data = common::ReferenceData::DefaultDir();
+  std::string etcd;
+  std::vector<std::string> sources;
+  bool no_sync = false;
+  CLI::App app{"stockpile-catalogue: the national view replicated from every level service"};
+  app.set_config("--config", "", "INI/TOML file with the same keys as the flags");
+  app.add_option("--db", c.db, "RocksDB directory (created if missing)")->required();
+  app.add_option("--reference-data", c.reference_data,
+                 "folder with regions/ and items/ (default ../shared/data)");
+  app.add_option("--listen", c.listen, "gRPC address HOST:PORT (port 0: any free port)");
+  app.add_option("--metrics-listen", c.metrics_listen, "Prometheus /metrics HOST:PORT");
+  app.add_option("--port-file", c.port_file, "write the bound gRPC port to this file");
+  app.add_option("--instance-id", c.instance_id, "name in etcd (default catalogue-host-port)");
+  app.add_option("--advertise", c.advertise, "address registered in etcd (default --listen)");
+  app.add_option("--etcd-endpoints", etcd, "comma-separated etcd endpoints; empty: --source");
+  app.add_option("--etcd-prefix", c.etcd_prefix, "etcd key prefix of registrations");
+  app.add_option("--etcd-ttl", c.etcd_ttl_seconds, "own registration lease TTL in seconds");
+  app.add_option("--source", sources, "without etcd: a level instance id=level@host:port");
+  app.add_option("--max-batch", c.max_batch, "change entries asked for per stream message");
+  app.add_flag("--no-sync", no_sync, "do not fsync applied batches (benchmarks only)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return absl::CancelledError(app.help());
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  c.sync_writes = !no_sync;
+  c.etcd_endpoints = absl::StrSplit(etcd, ',', absl::SkipWhitespace());
+  for (const auto& s : sources) {
+    auto spec = ParseStaticSource(s);
+    if (!spec.ok()) return spec.status();
+    c.static_sources.push_back(*std::move(spec));
+  }
+  if (absl::Status s = c.Validate(); !s.ok()) return s;
+  return c;
+}
+
+}  // namespace stockpile::catalogue

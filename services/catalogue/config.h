@@ -1,0 +1,37 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/catalogue/replication_source.h"
+
+namespace stockpile::catalogue {
+
+// Start-up settings of stockpile-catalogue; Validate() refuses bad values before start-up.
+struct CatalogueConfig {
+  std::string db;
+  std::string reference_data;
+  std::string listen = "127.0.0.1:7600";
+  std::string metrics_listen;  // empty: no metrics endpoint
+  std::string port_file;
+  std::string instance_id;  // default catalogue-host-port
+  std::string advertise;    // address registered in etcd; default --listen
+  std::vector<std::string> etcd_endpoints;
+  std::string etcd_prefix = "/stockpile/v1/instances/";
+  int etcd_ttl_seconds = 10;
+  // Without etcd: fixed sources "id=level@host:port" (region prefixes are not needed).
+  std::vector<SourceSpec> static_sources;
+  int max_batch = 1024;
+  bool sync_writes = true;
+
+  absl::Status Validate() const;
+};
+
+// "county-1=county@127.0.0.1:7501" -> SourceSpec.
+absl::StatusOr<SourceSpec> ParseStaticSource(const std::string& text);
+
+// Parses argv; returns the usage text as a kCancelled status for --help.
+absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv);
+
+}  // namespace stockpile::catalogue

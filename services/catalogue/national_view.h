@@ -1,0 +1,166 @@
+#pragma once
+
+// The catalogue's national view in memory: every warehouse × item of every level instance,
+// in compact arrays so the national dataset (665 k warehouses × 42 items) fits in a few hundred
+// MB, plus running roll-up sums per (province|city|county, item) kept up to date on every
+// apply so a province roll-up is one array read. Township and village roll-ups are summed on
+// demand over the (few) warehouses under them. Thread-safe: one writer at a time, many readers.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "services/catalogue/search_adapter.h"
+#include "services/common/reference_data.h"
+#include "stockpile/v1/catalogue.pb.h"
+#include "stockpile/v1/change.pb.h"
+#include "stockpile/v1/level_service.pb.h"
+
+namespace stockpile::catalogue {
+
+// Freshness of one source as the view reports it next to its warehouses' figures.
+struct SourceFreshnessInfo {
+  std::string id;
+  int64_t last_commit_micros = 0;
+  bool stale = false;
+};
+
+class NationalView {
+ public:
+  // `search` may be null: nearest-first search then scans every warehouse.
+  NationalView(const common::ReferenceData* reference, std::unique_ptr<StockSearch> search);
+  ~NationalView();
+
+  // ---- writes (state-based: the latest record wins; applying a record twice changes nothing)
+  // `source` is the dense source index from SourceIndex().
+  void UpsertWarehouse(const stockpile::v1::Warehouse& warehouse, uint16_t source);
+  void SetBalance(const stockpile::v1::Balance& balance, uint16_t source);
+  void SetQuota(const stockpile::v1::Quota& quota, uint16_t source);
+  void SetReserve(const stockpile::v1::Reserve& reserve, uint16_t source);
+  // Every record of entries[first..] in order, under one lock (what an applied batch does).
+  void ApplyEntries(const google::protobuf::RepeatedPtrField<stockpile::v1::ChangeEntry>& entries,
+                    int first, uint16_t source);
+
+  // Dense index of a source id (created on first use); freshness shown with its figures.
+  uint16_t SourceIndex(absl::string_view source_id);
+  void SetSourceFreshness(uint16_t source, int64_t last_commit_micros, bool stale);
+
+  // ---- reads
+  absl::StatusOr<stockpile::v1::WarehouseStock> GetStock(absl::string_view code,
+                                                         absl::string_view item) const;
+  // Warehouses under `prefix` in code order, strictly after `after_code`; fills *next_code with
+  // the last code returned when more may follow.
+  absl::StatusOr<std::vector<stockpile::v1::WarehouseStock>> ListStock(
+      absl::string_view prefix, absl::string_view item, bool skip_zero, size_t limit,
+      absl::string_view after_code, std::string* next_code) const;
+  // `item` empty: every item the region holds or has a floor for.
+  absl::StatusOr<stockpile::v1::Rollup> Rollup(absl::string_view region_code,
+                                               absl::string_view item) const;
+  // Nearest first; *last_index is the dense index of the last hit (for the page token).
+  absl::StatusOr<std::vector<stockpile::v1::StockHit>> Search(const SearchQuery& query,
+                                                              uint32_t* last_index) const;
+  // Warehouse × item with on_hand < quota floor, in (code, item) order after `after`
+  // ("{code}/{item}"); scans at most `scan_budget` warehouses and says where it stopped.
+  absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> Shortages(
+      absl::string_view prefix, absl::string_view item, size_t limit, absl::string_view after,
+      std::string* next) const;
+
+  int ItemIndex(absl::string_view item) const;  // -1 when unknown
+  size_t warehouse_count() const;
+  // Raw figures for tests and equality checks: on_hand, held, in_transit of one cell.
+  std::optional<std::array<int64_t, 3>> Cell(absl::string_view code, absl::string_view item) const;
+
+ private:
+  struct BalanceCell {
+    int64_t on_hand = 0;
+    int64_t held = 0;
+    int64_t in_transit = 0;
+  };
+  struct QuotaCell {
+    int64_t min = 0;
+    int64_t max = 0;
+  };
+  struct ReserveCell {
+    int64_t contract = 0;
+    int64_t capacity = 0;
+    int32_t contract_lead = 0;
+    int32_t capacity_lead = 0;
+  };
+  struct RollupCell {
+    int64_t on_hand = 0;
+    int64_t held = 0;
+    int64_t in_transit = 0;
+    int64_t contract = 0;
+    int64_t capacity = 0;
+    int64_t quota_floor = 0;
+    int64_t stocked = 0;  // warehouses with on_hand > 0
+  };
+  struct WarehouseRow {
+    std::string code;
+    std::string region_code;
+    float longitude = 0;
+    float latitude = 0;
+    int32_t rollups[3] = {-1, -1, -1};  // province, city, county roll-up indices
+    uint16_t source = 0;
+    uint8_t level = 0;
+  };
+  static constexpr uint32_t kChunkWarehouses = 4096;
+
+  void UpsertWarehouseLocked(const stockpile::v1::Warehouse& warehouse, uint16_t source)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetBalanceLocked(const stockpile::v1::Balance& balance, uint16_t source)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetQuotaLocked(const stockpile::v1::Quota& quota, uint16_t source)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetReserveLocked(const stockpile::v1::Reserve& reserve, uint16_t source)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t WarehouseFor(absl::string_view code, uint16_t source)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<uint32_t> FindWarehouse(absl::string_view code) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void PlaceWarehouse(uint32_t w, absl::string_view region_code)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  BalanceCell& CellAt(uint32_t w, int item) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  uint64_t Key(uint32_t w, int item) const { return uint64_t{w} * items_ + uint64_t(item); }
+  // Adds `sign` × the cell's figures to every running roll-up above warehouse w.
+  void AddToRollups(uint32_t w, int item, const BalanceCell* b, const QuotaCell* q,
+                    const ReserveCell* r, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FillStock(uint32_t w, int item, stockpile::v1::WarehouseStock* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void SumWarehouse(uint32_t w, std::vector<RollupCell>& per_item) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  std::vector<SearchHit> BruteForceSearch(const SearchQuery& query) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  const common::ReferenceData* reference_;
+  const size_t items_;
+  absl::flat_hash_map<std::string, int> item_index_;
+  absl::flat_hash_map<std::string, int32_t> rollup_index_;  // province/city/county code -> idx
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<StockSearch> search_ ABSL_GUARDED_BY(mu_);
+  std::vector<WarehouseRow> warehouses_ ABSL_GUARDED_BY(mu_);
+  absl::btree_map<std::string, uint32_t> by_code_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<BalanceCell[]>> chunks_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, QuotaCell> quotas_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, ReserveCell> reserves_ ABSL_GUARDED_BY(mu_);
+  std::vector<RollupCell> rollups_ ABSL_GUARDED_BY(mu_);  // rollup idx × items
+  std::vector<int64_t> rollup_warehouses_ ABSL_GUARDED_BY(mu_);
+  std::vector<SourceFreshnessInfo> sources_ ABSL_GUARDED_BY(mu_);
+};
+
+// "warehouses/4201-W001" -> "4201-W001"; "" when the name is malformed.
+std::string WarehouseCode(absl::string_view name);
+// "4201-W001" -> "4201".
+std::string RegionOfWarehouse(absl::string_view code);
+
+}  // namespace stockpile::catalogue

@@ -1,0 +1,168 @@
+#include "services/catalogue/replication_source.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <iostream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "stockpile/v1/level_service.grpc.pb.h"
+
+namespace stockpile::catalogue {
+
+using stockpile::v1::LevelService;
+using stockpile::v1::WatchChangesRequest;
+using stockpile::v1::WatchChangesResponse;
+
+ReplicationStream::ReplicationStream(SourceSpec spec, StreamOptions options,
+                                     const common::Clock* clock, WatermarkFn watermark,
+                                     ApplyFn apply)
+    : spec_(std::move(spec)),
+      options_(options),
+      clock_(clock),
+      watermark_(std::move(watermark)),
+      apply_(std::move(apply)) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  // Reconnect quickly after a level restart instead of gRPC's default 1 s .. 120 s.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  channel_ = grpc::CreateCustomChannel(spec_.address, grpc::InsecureChannelCredentials(), args);
+}
+
+ReplicationStream::~ReplicationStream() { Stop(); }
+
+void ReplicationStream::Start() {
+  stream_thread_ = std::thread([this] { StreamLoop(); });
+  probe_thread_ = std::thread([this] { ProbeLoop(); });
+}
+
+void ReplicationStream::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !stream_thread_.joinable()) return;
+    stopping_ = true;
+    if (active_ != nullptr) active_->TryCancel();
+  }
+  if (stream_thread_.joinable()) stream_thread_.join();
+  if (probe_thread_.joinable()) probe_thread_.join();
+}
+
+StreamStatus ReplicationStream::status() const {
+  absl::MutexLock lock(&mu_);
+  StreamStatus s = status_;
+  s.connected = s.connected && stream_open_;
+  return s;
+}
+
+bool ReplicationStream::SleepUnlessStopped(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+  mu_.AwaitWithTimeout(absl::Condition(&stopping), d);
+  return !stopping_;
+}
+
+void ReplicationStream::NoteHead(uint64_t head) {
+  const uint64_t watermark = watermark_();
+  absl::MutexLock lock(&mu_);
+  status_.head_sequence = std::max(status_.head_sequence, head);
+  status_.last_contact_micros = clock_->NowMicros();
+  if (status_.head_sequence <= watermark) {
+    status_.behind_since_micros = 0;
+  } else if (status_.behind_since_micros == 0) {
+    status_.behind_since_micros = clock_->NowMicros();
+  }
+}
+
+void ReplicationStream::NoteError(const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  status_.last_error = std::string(status.message());
+  stream_open_ = false;
+  ++status_.reconnects;
+}
+
+void ReplicationStream::StreamLoop() {
+  std::mt19937_64 rng(std::hash<std::string>()(spec_.id) ^ uint64_t(clock_->NowMicros()));
+  absl::Duration backoff = options_.min_backoff;
+  while (true) {
+    const int64_t started = clock_->NowMicros();
+    absl::Status ended = RunStream();
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    NoteError(ended);
+    std::cerr << "stockpile-catalogue: stream from " << spec_.id << " (" << spec_.address
+              << ") ended: " << ended.message() << std::endl;
+    // A stream that ran for a while was healthy: start the backoff over.
+    if (clock_->NowMicros() - started > 10'000'000) backoff = options_.min_backoff;
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    if (!SleepUnlessStopped(backoff * jitter(rng))) return;
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+absl::Status ReplicationStream::RunStream() {
+  auto stub = LevelService::NewStub(channel_);
+  grpc::ClientContext ctx;  // no deadline: the stream lives as long as both sides do
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::CancelledError("stopping");
+    active_ = &ctx;
+  }
+  WatchChangesRequest req;
+  req.set_from_sequence(watermark_());
+  req.set_max_batch(options_.max_batch);
+  auto reader = stub->WatchChanges(&ctx, req);
+  {
+    absl::MutexLock lock(&mu_);
+    stream_open_ = true;
+  }
+  WatchChangesResponse resp;
+  absl::Status failure;
+  while (reader->Read(&resp)) {
+    absl::StatusOr<uint64_t> applied = apply_(resp);
+    if (!applied.ok()) {
+      failure = applied.status();
+      ctx.TryCancel();
+      break;
+    }
+    NoteHead(resp.head_sequence());
+    {
+      absl::MutexLock lock(&mu_);
+      status_.last_error.clear();
+    }
+  }
+  grpc::Status finished = reader->Finish();
+  {
+    absl::MutexLock lock(&mu_);
+    active_ = nullptr;
+  }
+  if (!failure.ok()) return failure;
+  return absl::UnavailableError(absl::StrCat("stream ended: ", finished.error_message(),
+                                             " (code ", int(finished.error_code()), ")"));
+}
+
+void ReplicationStream::ProbeLoop() {
+  auto stub = LevelService::NewStub(channel_);
+  while (true) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     absl::ToChronoMilliseconds(options_.probe_timeout));
+    stockpile::v1::InstanceInfo info;
+    grpc::Status s = stub->GetInstanceInfo(&ctx, stockpile::v1::GetInstanceInfoRequest(), &info);
+    if (s.ok()) {
+      NoteHead(info.last_sequence());
+      absl::MutexLock lock(&mu_);
+      status_.connected = true;
+    } else {
+      absl::MutexLock lock(&mu_);
+      status_.connected = false;
+      status_.last_error = absl::StrCat("source does not answer: ", s.error_message());
+    }
+    if (!SleepUnlessStopped(options_.probe_interval)) return;
+  }
+}
+
+}  // namespace stockpile::catalogue
