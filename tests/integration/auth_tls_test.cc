@@ -2,14 +2,14 @@
 // service and a small LevelService whose handlers enforce the interceptor's verdict, certificates
 // made by the openssl command in the test's TempDir.
 
-#include <fstream>
-#include <future>
-
+#include <gmock/gmock.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/auth/authorizer.h"
@@ -33,10 +33,25 @@ class Pki {
   explicit Pki(std::string dir) : dir_(std::move(dir)) {}
 
   bool MakeCa(const std::string& ca) {
-    return Run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", Path(ca + ".key"), "-out",
-                Path(ca + ".pem"), "-days", "2", "-subj", "/CN=" + ca, "-addext",
-                "basicConstraints=critical,CA:TRUE", "-addext",
+    return Run({"openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                Path(ca + ".key"),
+                "-out",
+                Path(ca + ".pem"),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=" + ca,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
                 "keyUsage=critical,keyCertSign,cRLSign"});
   }
   // usage: serverAuth or clientAuth.
@@ -67,8 +82,7 @@ class Pki {
 // Two handlers in the service's shape: ask for the verdict first, touch nothing when refused.
 class FakeLevelService final : public v1::LevelService::CallbackService {
  public:
-  grpc::ServerUnaryReactor* Receive(grpc::CallbackServerContext* ctx,
-                                    const v1::ReceiveRequest* req,
+  grpc::ServerUnaryReactor* Receive(grpc::CallbackServerContext* ctx, const v1::ReceiveRequest* req,
                                     v1::MovementResult* resp) override {
     auto* reactor = ctx->DefaultReactor();
     absl::StatusOr<Identity> who = CallIdentity(ctx);
@@ -153,8 +167,8 @@ class AuthTlsTest : public ::testing::Test {
     grpc::ByteBuffer request(&empty, 1);
     grpc::ByteBuffer response;
     std::promise<grpc::Status> done;
-    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                   &response, [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
     return done.get_future().get();
   }
 
@@ -235,9 +249,9 @@ TEST_F(AuthTlsTest, InterceptorVerdictIsEnforcedBeforeTheHandlerActs) {
 TEST_F(AuthTlsTest, WithoutTheInterceptorEveryCallIsRefused) {
   StartServer(ServerTls(), /*with_interceptor=*/false);
   v1::MovementResult result;
-  EXPECT_THAT(Receive(Channel(ClientTls("ca")), Bearer(Role::kAdmin, ""), "warehouses/42-W1",
-                      &result),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("no authorization verdict")));
+  EXPECT_THAT(
+      Receive(Channel(ClientTls("ca")), Bearer(Role::kAdmin, ""), "warehouses/42-W1", &result),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("no authorization verdict")));
   EXPECT_EQ(service_.applied(), 0);
 }
 

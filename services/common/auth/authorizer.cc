@@ -27,13 +27,11 @@ std::string ScopeText(absl::string_view scope) {
 
 // "alice (staff, scope 420102)": who was refused, for the caller and the logs. Never the token.
 std::string Who(const Identity& who) {
-  return absl::StrCat(who.subject, " (", RoleName(who.role), ", scope ", ScopeText(who.scope),
-                      ")");
+  return absl::StrCat(who.subject, " (", RoleName(who.role), ", scope ", ScopeText(who.scope), ")");
 }
 
 std::string Quoted(absl::string_view value) {
-  return absl::StrCat("\"", common::IsValidUtf8(value) ? value.substr(0, 64) : "<bad UTF-8>",
-                      "\"");
+  return absl::StrCat("\"", common::IsValidUtf8(value) ? value.substr(0, 64) : "<bad UTF-8>", "\"");
 }
 
 absl::StatusOr<std::string> ReadStringPath(const Message& request, absl::string_view path) {
@@ -133,8 +131,8 @@ absl::StatusOr<Identity> Authorizer::CheckMessage(absl::string_view authorizatio
   }
   ASSIGN_OR_RETURN(Identity who, Authenticate(authorization));
   if (rule == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "method ", full_method.substr(0, 128), " has no access rule: denied by default"));
+    return absl::PermissionDeniedError(absl::StrCat("method ", full_method.substr(0, 128),
+                                                    " has no access rule: denied by default"));
   }
   RETURN_IF_ERROR(CheckRole(*rule, who));
   if (rule->unscoped) return who;
@@ -188,11 +186,11 @@ absl::Status Authorizer::CheckFields(const MethodRule& rule, const Identity& who
     }
   }
   if (!any_set) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        Who(who), " may not call ", rule.method, " without ",
-        names.empty() ? std::string("a national scope")
-                      : absl::StrCat("setting ", absl::StrJoin(names, " or "),
-                                     " inside the scope (unset spans every region)")));
+    return absl::PermissionDeniedError(
+        absl::StrCat(Who(who), " may not call ", rule.method, " without ",
+                     names.empty() ? std::string("a national scope")
+                                   : absl::StrCat("setting ", absl::StrJoin(names, " or "),
+                                                  " inside the scope (unset spans every region)")));
   }
   return absl::OkStatus();
 }

@@ -13,6 +13,8 @@
 // are read from the request by protobuf reflection ("op.warehouse", "warehouse.code", ...).
 // Nothing here logs; status messages never contain the token.
 
+#include <google/protobuf/message.h>
+
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -20,8 +22,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/message.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -77,7 +77,7 @@ using CustomScopeCheck = absl::Status (*)(const Authorizer& authorizer, const Id
 inline constexpr int kMaxScopedFields = 4;
 
 struct MethodRule {
-  const char* method;  // full gRPC method name, "/stockpile.v1.LevelService/Receive"
+  const char* method;      // full gRPC method name, "/stockpile.v1.LevelService/Receive"
   bool is_public = false;  // no token needed (health checks)
   RoleSet roles = 0;       // who may call it
   // Roles that act nationally on this method whatever their token scope (dispatcher reads).

@@ -92,8 +92,7 @@ class AuthInterceptor final : public grpc::experimental::Interceptor {
 
 namespace {
 
-class AuthInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class AuthInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit AuthInterceptorFactory(std::shared_ptr<const Authorizer> authorizer)
       : authorizer_(std::move(authorizer)) {}

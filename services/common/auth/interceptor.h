@@ -16,9 +16,9 @@
 // A call with no recorded verdict (interceptor not installed, client-streaming method) is
 // refused by CallIdentity: the failure mode is "denied", never "allowed".
 
-#include <memory>
-
 #include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
 
 #include "absl/status/statusor.h"
 #include "services/common/auth/authorizer.h"

@@ -26,13 +26,11 @@ absl::Status CheckBatch(const Authorizer& authorizer, const Identity& who,
 
 // Reads inside scope for everyone; dispatchers read nationally.
 constexpr MethodRule Read(const char* method, ScopedField a = {}, ScopedField b = {}) {
-  return {.method = method,
-          .roles = kEveryone,
-          .national_roles = kNationalReaders,
-          .fields = {a, b}};
+  return {
+      .method = method, .roles = kEveryone, .national_roles = kNationalReaders, .fields = {a, b}};
 }
-constexpr MethodRule Write(const char* method, RoleSet roles, ScopedField a,
-                           ScopedField b = {}, ScopedField c = {}) {
+constexpr MethodRule Write(const char* method, RoleSet roles, ScopedField a, ScopedField b = {},
+                           ScopedField c = {}) {
   return {.method = method, .roles = roles, .fields = {a, b, c}};
 }
 
@@ -99,18 +97,24 @@ std::pair<const char*, std::unique_ptr<google::protobuf::Message>> AsSingle(
     const v1::Operation& op) {
   using namespace stockpile::v1;  // NOLINT
   switch (op.op_case()) {
-    case Operation::kReceive: return {LEVEL("Receive"), Single<ReceiveRequest>(op.receive())};
-    case Operation::kIssue: return {LEVEL("Issue"), Single<IssueRequest>(op.issue())};
+    case Operation::kReceive:
+      return {LEVEL("Receive"), Single<ReceiveRequest>(op.receive())};
+    case Operation::kIssue:
+      return {LEVEL("Issue"), Single<IssueRequest>(op.issue())};
     case Operation::kStocktake:
       return {LEVEL("Stocktake"), Single<StocktakeRequest>(op.stocktake())};
-    case Operation::kHold: return {LEVEL("Hold"), Single<HoldRequest>(op.hold())};
-    case Operation::kRelease: return {LEVEL("Release"), Single<ReleaseRequest>(op.release())};
-    case Operation::kShip: return {LEVEL("Ship"), Single<ShipRequest>(op.ship())};
+    case Operation::kHold:
+      return {LEVEL("Hold"), Single<HoldRequest>(op.hold())};
+    case Operation::kRelease:
+      return {LEVEL("Release"), Single<ReleaseRequest>(op.release())};
+    case Operation::kShip:
+      return {LEVEL("Ship"), Single<ShipRequest>(op.ship())};
     case Operation::kReceiveTransfer:
       return {LEVEL("ReceiveTransfer"), Single<ReceiveTransferRequest>(op.receive_transfer())};
     case Operation::kConfirmDelivery:
       return {LEVEL("ConfirmDelivery"), Single<ConfirmDeliveryRequest>(op.confirm_delivery())};
-    case Operation::OP_NOT_SET: break;
+    case Operation::OP_NOT_SET:
+      break;
   }
   return {nullptr, nullptr};
 }

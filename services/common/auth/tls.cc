@@ -15,7 +15,8 @@ namespace stockpile::auth {
 namespace {
 
 absl::StatusOr<std::string> ReadPem(absl::string_view what, const std::string& path) {
-  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat("TLS ", what, " file is required"));
+  if (path.empty())
+    return absl::InvalidArgumentError(absl::StrCat("TLS ", what, " file is required"));
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read TLS ", what, " file ", path));
   std::ostringstream out;
@@ -60,8 +61,8 @@ absl::Status CheckKeyPair(const TlsFiles& files, const std::string& cert_pem,
   }
   X509Ptr cert = ParseCert(cert_pem);
   if (cert == nullptr || X509_check_private_key(cert.get(), key.get()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("TLS key file ", files.key,
-                                                   " does not match certificate ", files.cert));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS key file ", files.key, " does not match certificate ", files.cert));
   }
   return absl::OkStatus();
 }

@@ -3,11 +3,11 @@
 // Transport security for every gRPC listener and client. TLS is the default: plaintext only when
 // `insecure` is set explicitly (local development), and then a warning line goes to stderr.
 
-#include <memory>
-#include <string>
-
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 

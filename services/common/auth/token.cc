@@ -6,9 +6,8 @@
 
 #include <array>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -19,10 +18,9 @@
 namespace stockpile::auth {
 namespace {
 
-constexpr std::array<absl::string_view, kRoleCount> kRoleNames = {"staff", "dispatcher",
-                                                                   "viewer", "service", "admin"};
-constexpr char kAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::array<absl::string_view, kRoleCount> kRoleNames = {"staff", "dispatcher", "viewer",
+                                                                  "service", "admin"};
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr int64_t kMaxTtlSeconds = 90LL * 24 * 3600;
 
 absl::Status Unauthenticated(absl::string_view why) {
@@ -94,8 +92,9 @@ absl::StatusOr<Claims> ParseClaims(absl::string_view segment) {
   auto exp = Field<int64_t>(*j, "exp");
   auto iat = Field<int64_t>(*j, "iat");
   if (!sub || !role || !scope || !iss || !exp || !iat) {
-    return Unauthenticated("claims sub, role, scope, iss (strings) and exp, iat (integers) are "
-                           "required");
+    return Unauthenticated(
+        "claims sub, role, scope, iss (strings) and exp, iat (integers) are "
+        "required");
   }
   if (*iss != kIssuer) return Unauthenticated("issuer is not stockpile");
   std::optional<Role> parsed_role = ParseRole(*role);
@@ -196,11 +195,10 @@ absl::StatusOr<TokenKey> TokenKey::FromFile(absl::string_view path) {
 absl::StatusOr<std::string> SignToken(const TokenKey& key, const Claims& claims) {
   RETURN_IF_ERROR(CheckSubject(claims.subject));
   RETURN_IF_ERROR(CheckScope(claims.scope));
-  nlohmann::json payload = {{"sub", claims.subject},       {"role", RoleName(claims.role)},
-                            {"scope", claims.scope},       {"iat", claims.issued_at},
-                            {"exp", claims.expires_at},    {"iss", kIssuer}};
-  std::string signing_input =
-      absl::StrCat(HeaderSegment(), ".", Base64UrlEncode(payload.dump()));
+  nlohmann::json payload = {{"sub", claims.subject},    {"role", RoleName(claims.role)},
+                            {"scope", claims.scope},    {"iat", claims.issued_at},
+                            {"exp", claims.expires_at}, {"iss", kIssuer}};
+  std::string signing_input = absl::StrCat(HeaderSegment(), ".", Base64UrlEncode(payload.dump()));
   std::string mac = HmacSha256(key.bytes_, signing_input);
   return absl::StrCat(signing_input, ".", Base64UrlEncode(mac));
 }
@@ -234,9 +232,9 @@ absl::StatusOr<std::string> IssueToken(absl::string_view key_file, absl::string_
                                        absl::Duration ttl, const common::Clock* clock) {
   std::optional<Role> parsed_role = ParseRole(role);
   if (!parsed_role) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "role must be one of staff, dispatcher, viewer, service, admin; got \"",
-        role.substr(0, 32), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("role must be one of staff, dispatcher, viewer, service, admin; got \"",
+                     role.substr(0, 32), "\""));
   }
   const int64_t ttl_seconds = absl::ToInt64Seconds(ttl);
   if (ttl_seconds < 1 || ttl_seconds > kMaxTtlSeconds) {
@@ -244,8 +242,8 @@ absl::StatusOr<std::string> IssueToken(absl::string_view key_file, absl::string_
   }
   ASSIGN_OR_RETURN(TokenKey key, TokenKey::FromFile(key_file));
   const int64_t now = clock->NowMicros() / 1'000'000;
-  return SignToken(key, Claims{std::string(subject), *parsed_role, std::string(scope), now,
-                               now + ttl_seconds});
+  return SignToken(
+      key, Claims{std::string(subject), *parsed_role, std::string(scope), now, now + ttl_seconds});
 }
 
 }  // namespace stockpile::auth

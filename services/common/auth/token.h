@@ -24,7 +24,7 @@ namespace stockpile::auth {
 enum class Role { kStaff, kDispatcher, kViewer, kService, kAdmin };
 inline constexpr int kRoleCount = 5;
 
-absl::string_view RoleName(Role role);              // "staff", "dispatcher", ...
+absl::string_view RoleName(Role role);  // "staff", "dispatcher", ...
 std::optional<Role> ParseRole(absl::string_view name);
 
 inline constexpr absl::string_view kIssuer = "stockpile";
@@ -34,7 +34,7 @@ inline constexpr size_t kMaxTokenBytes = 4096;
 struct Claims {
   std::string subject;  // "sub": who acts; becomes the movement's actor
   Role role = Role::kViewer;
-  std::string scope;    // region-code prefix; "" = national
+  std::string scope;       // region-code prefix; "" = national
   int64_t issued_at = 0;   // "iat", seconds since the epoch
   int64_t expires_at = 0;  // "exp", seconds since the epoch
 };
@@ -61,8 +61,7 @@ absl::StatusOr<std::string> SignToken(const TokenKey& key, const Claims& claims)
 // Every failure is UNAUTHENTICATED with a message that names the problem, never the token.
 class TokenVerifier {
  public:
-  TokenVerifier(TokenKey key, const common::Clock* clock,
-                absl::Duration leeway = absl::Seconds(30))
+  TokenVerifier(TokenKey key, const common::Clock* clock, absl::Duration leeway = absl::Seconds(30))
       : key_(std::move(key)), clock_(clock), leeway_(leeway) {}
 
   absl::StatusOr<Claims> Verify(absl::string_view token) const;

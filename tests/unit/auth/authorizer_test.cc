@@ -1,12 +1,12 @@
 #include "services/common/auth/authorizer.h"
 
+#include <gmock/gmock.h>
+#include <google/protobuf/descriptor.h>
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <map>
 #include <set>
-
-#include <google/protobuf/descriptor.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/auth/rules.h"
@@ -66,142 +66,143 @@ struct Case {
 std::map<std::string, Case> Cases() {
   std::map<std::string, Case> c;
   c["CreateWarehouse"] = {Kind::kAdmin, [](const Place& p) {
-    auto r = New<CreateWarehouseRequest>();
-    r->mutable_warehouse()->set_code(p.warehouse.substr(11));
-    r->mutable_warehouse()->set_region_code(p.region);
-    return r;
-  }};
+                            auto r = New<CreateWarehouseRequest>();
+                            r->mutable_warehouse()->set_code(p.warehouse.substr(11));
+                            r->mutable_warehouse()->set_region_code(p.region);
+                            return r;
+                          }};
   c["GetWarehouse"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<GetWarehouseRequest>();
-    r->set_name(p.warehouse);
-    return r;
-  }};
+                         auto r = New<GetWarehouseRequest>();
+                         r->set_name(p.warehouse);
+                         return r;
+                       }};
   c["ListWarehouses"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<ListWarehousesRequest>();
-    r->set_region_prefix(p.region);
-    return r;
-  }};
+                           auto r = New<ListWarehousesRequest>();
+                           r->set_region_prefix(p.region);
+                           return r;
+                         }};
   c["UpdateWarehouse"] = {Kind::kAdmin, [](const Place& p) {
-    auto r = New<UpdateWarehouseRequest>();
-    r->mutable_warehouse()->set_name(p.warehouse);
-    return r;
-  }};
+                            auto r = New<UpdateWarehouseRequest>();
+                            r->mutable_warehouse()->set_name(p.warehouse);
+                            return r;
+                          }};
   c["Receive"] = {Kind::kStock, [](const Place& p) {
-    auto r = New<ReceiveRequest>();
-    r->mutable_op()->set_warehouse(p.warehouse);
-    return r;
-  }};
+                    auto r = New<ReceiveRequest>();
+                    r->mutable_op()->set_warehouse(p.warehouse);
+                    return r;
+                  }};
   c["Issue"] = {Kind::kStock, [](const Place& p) {
-    auto r = New<IssueRequest>();
-    r->mutable_op()->set_warehouse(p.warehouse);
-    return r;
-  }};
+                  auto r = New<IssueRequest>();
+                  r->mutable_op()->set_warehouse(p.warehouse);
+                  return r;
+                }};
   c["Stocktake"] = {Kind::kStock, [](const Place& p) {
-    auto r = New<StocktakeRequest>();
-    r->mutable_op()->set_warehouse(p.warehouse);
-    return r;
-  }};
+                      auto r = New<StocktakeRequest>();
+                      r->mutable_op()->set_warehouse(p.warehouse);
+                      return r;
+                    }};
   c["Hold"] = {Kind::kTransfer, [](const Place& p) {
-    auto r = New<HoldRequest>();
-    r->mutable_op()->set_warehouse(p.warehouse);
-    return r;
-  }};
+                 auto r = New<HoldRequest>();
+                 r->mutable_op()->set_warehouse(p.warehouse);
+                 return r;
+               }};
   c["Release"] = {Kind::kTransfer, [](const Place& p) {
-    auto r = New<ReleaseRequest>();
-    r->mutable_op()->set_hold_id(p.hold);
-    return r;
-  }};
+                    auto r = New<ReleaseRequest>();
+                    r->mutable_op()->set_hold_id(p.hold);
+                    return r;
+                  }};
   c["Ship"] = {Kind::kTransfer, [](const Place& p) {
-    auto r = New<ShipRequest>();
-    r->mutable_op()->set_hold_id(p.hold);
-    r->mutable_op()->set_destination("warehouses/11-W001");  // a destination anywhere
-    return r;
-  }};
+                 auto r = New<ShipRequest>();
+                 r->mutable_op()->set_hold_id(p.hold);
+                 r->mutable_op()->set_destination("warehouses/11-W001");  // a destination anywhere
+                 return r;
+               }};
   c["ReceiveTransfer"] = {Kind::kTransfer, [](const Place& p) {
-    auto r = New<ReceiveTransferRequest>();
-    r->mutable_op()->set_warehouse(p.warehouse);
-    r->mutable_op()->set_source_warehouse("warehouses/11-W001");
-    return r;
-  }};
+                            auto r = New<ReceiveTransferRequest>();
+                            r->mutable_op()->set_warehouse(p.warehouse);
+                            r->mutable_op()->set_source_warehouse("warehouses/11-W001");
+                            return r;
+                          }};
   c["ConfirmDelivery"] = {Kind::kTransfer, [](const Place& p) {
-    auto r = New<ConfirmDeliveryRequest>();
-    r->mutable_op()->set_hold_id(p.hold);
-    return r;
-  }};
+                            auto r = New<ConfirmDeliveryRequest>();
+                            r->mutable_op()->set_hold_id(p.hold);
+                            return r;
+                          }};
   c["ApplyBatch"] = {Kind::kStock, [](const Place& p) {  // stock movements only
-    auto r = New<ApplyBatchRequest>();
-    r->add_operations()->mutable_receive()->set_warehouse(kIn.warehouse);
-    r->add_operations()->mutable_issue()->set_warehouse(p.warehouse);
-    r->add_operations()->mutable_stocktake()->set_warehouse(p.warehouse);
-    return r;
-  }};
+                       auto r = New<ApplyBatchRequest>();
+                       r->add_operations()->mutable_receive()->set_warehouse(kIn.warehouse);
+                       r->add_operations()->mutable_issue()->set_warehouse(p.warehouse);
+                       r->add_operations()->mutable_stocktake()->set_warehouse(p.warehouse);
+                       return r;
+                     }};
   c["SetQuota"] = {Kind::kAdmin, [](const Place& p) {
-    auto r = New<SetQuotaRequest>();
-    r->mutable_quota()->set_warehouse(p.warehouse);
-    return r;
-  }};
+                     auto r = New<SetQuotaRequest>();
+                     r->mutable_quota()->set_warehouse(p.warehouse);
+                     return r;
+                   }};
   c["ListQuotas"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<ListQuotasRequest>();
-    r->set_warehouse(p.warehouse);
-    return r;
-  }};
+                       auto r = New<ListQuotasRequest>();
+                       r->set_warehouse(p.warehouse);
+                       return r;
+                     }};
   c["SetReserve"] = {Kind::kAdmin, [](const Place& p) {
-    auto r = New<SetReserveRequest>();
-    r->mutable_reserve()->set_warehouse(p.warehouse);
-    return r;
-  }};
+                       auto r = New<SetReserveRequest>();
+                       r->mutable_reserve()->set_warehouse(p.warehouse);
+                       return r;
+                     }};
   c["ListReserves"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<ListReservesRequest>();
-    r->set_region_prefix(p.region);
-    return r;
-  }};
+                         auto r = New<ListReservesRequest>();
+                         r->set_region_prefix(p.region);
+                         return r;
+                       }};
   for (const char* m : {"ListShortages", "ListOverstock"}) {
     c[m] = {Kind::kRead, [](const Place& p) {
-      auto r = New<ListQuotaStatusRequest>();
-      r->set_region_prefix(p.region);
-      return r;
-    }};
+              auto r = New<ListQuotaStatusRequest>();
+              r->set_region_prefix(p.region);
+              return r;
+            }};
   }
   c["ListExpiringLots"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<ListExpiringLotsRequest>();
-    r->set_region_prefix(p.region);
-    return r;
-  }};
+                             auto r = New<ListExpiringLotsRequest>();
+                             r->set_region_prefix(p.region);
+                             return r;
+                           }};
   c["GetBalance"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<GetBalanceRequest>();
-    r->set_warehouse(p.warehouse);
-    r->set_item("SH-0001");
-    return r;
-  }};
+                       auto r = New<GetBalanceRequest>();
+                       r->set_warehouse(p.warehouse);
+                       r->set_item("SH-0001");
+                       return r;
+                     }};
   c["ListBalances"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<ListBalancesRequest>();
-    r->set_warehouse(p.warehouse);
-    return r;
-  }};
+                         auto r = New<ListBalancesRequest>();
+                         r->set_warehouse(p.warehouse);
+                         return r;
+                       }};
   c["ListMovements"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<ListMovementsRequest>();
-    r->set_warehouse(p.warehouse);
-    return r;
-  }};
+                          auto r = New<ListMovementsRequest>();
+                          r->set_warehouse(p.warehouse);
+                          return r;
+                        }};
   c["GetHold"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<GetHoldRequest>();
-    r->set_name("holds/" + p.hold);
-    return r;
-  }};
+                    auto r = New<GetHoldRequest>();
+                    r->set_name("holds/" + p.hold);
+                    return r;
+                  }};
   c["ListHolds"] = {Kind::kRead, [](const Place& p) {
-    auto r = New<ListHoldsRequest>();
-    r->set_warehouse(p.warehouse);
-    return r;
-  }};
-  c["GetLedgerTotals"] = {Kind::kReadAll, [](const Place&) { return New<GetLedgerTotalsRequest>(); }};
+                      auto r = New<ListHoldsRequest>();
+                      r->set_warehouse(p.warehouse);
+                      return r;
+                    }};
+  c["GetLedgerTotals"] = {Kind::kReadAll,
+                          [](const Place&) { return New<GetLedgerTotalsRequest>(); }};
   c["GetInstanceInfo"] = {Kind::kReference,
                           [](const Place&) { return New<GetInstanceInfoRequest>(); }};
   c["ListItems"] = {Kind::kReference, [](const Place&) { return New<ListItemsRequest>(); }};
   c["GetRegion"] = {Kind::kReference, [](const Place&) {
-    auto r = New<GetRegionRequest>();
-    r->set_name("regions/420103");
-    return r;
-  }};
+                      auto r = New<GetRegionRequest>();
+                      r->set_name("regions/420103");
+                      return r;
+                    }};
   c["WatchChanges"] = {Kind::kStream, [](const Place&) { return New<WatchChangesRequest>(); }};
   return c;
 }
@@ -235,8 +236,9 @@ absl::StatusCode Expected(Kind kind, Role role, Situation situation) {
     return C::kUnauthenticated;
   }
   if (!RoleAllowed(kind, role)) return C::kPermissionDenied;
-  const bool national = ScopeOf(role).empty() || kind == Kind::kReference ||
-                        (role == Role::kDispatcher && (kind == Kind::kRead || kind == Kind::kReadAll));
+  const bool national =
+      ScopeOf(role).empty() || kind == Kind::kReference ||
+      (role == Role::kDispatcher && (kind == Kind::kRead || kind == Kind::kReadAll));
   if (national) return C::kOk;
   if (kind == Kind::kReadAll || kind == Kind::kStream) return C::kPermissionDenied;
   return situation == Situation::kInScope ? C::kOk : C::kPermissionDenied;
@@ -244,11 +246,16 @@ absl::StatusCode Expected(Kind kind, Role role, Situation situation) {
 
 const char* SituationName(Situation s) {
   switch (s) {
-    case Situation::kInScope: return "in-scope";
-    case Situation::kOutOfScope: return "out-of-scope";
-    case Situation::kNoToken: return "no-token";
-    case Situation::kExpired: return "expired";
-    case Situation::kForged: return "forged";
+    case Situation::kInScope:
+      return "in-scope";
+    case Situation::kOutOfScope:
+      return "out-of-scope";
+    case Situation::kNoToken:
+      return "no-token";
+    case Situation::kExpired:
+      return "expired";
+    case Situation::kForged:
+      return "forged";
   }
   return "?";
 }
@@ -277,10 +284,14 @@ class AuthorizerTest : public ::testing::Test {
 
   std::string HeaderFor(Role role, Situation s) {
     switch (s) {
-      case Situation::kNoToken: return "";
-      case Situation::kExpired: return Bearer(role, ScopeOf(role), kKey, kNow - 3600);
-      case Situation::kForged: return Bearer(role, ScopeOf(role), kOtherKey);
-      default: return Bearer(role, ScopeOf(role));
+      case Situation::kNoToken:
+        return "";
+      case Situation::kExpired:
+        return Bearer(role, ScopeOf(role), kKey, kNow - 3600);
+      case Situation::kForged:
+        return Bearer(role, ScopeOf(role), kOtherKey);
+      default:
+        return Bearer(role, ScopeOf(role));
     }
   }
 
@@ -310,17 +321,16 @@ TEST_F(AuthorizerTest, Matrix) {
   const auto cases = Cases();
   int checked = 0;
   for (const auto& [name, test_case] : cases) {
-    for (Role role : {Role::kStaff, Role::kDispatcher, Role::kViewer, Role::kService,
-                      Role::kAdmin}) {
+    for (Role role :
+         {Role::kStaff, Role::kDispatcher, Role::kViewer, Role::kService, Role::kAdmin}) {
       for (Situation s : {Situation::kInScope, Situation::kOutOfScope, Situation::kNoToken,
                           Situation::kExpired, Situation::kForged}) {
         const std::string header = HeaderFor(role, s);
         auto request = test_case.build(s == Situation::kOutOfScope ? kOut : kIn);
         auto result = authorizer_.Check(header, Method(name), *request);
         const absl::StatusCode want = Expected(test_case.kind, role, s);
-        EXPECT_EQ(result.status().code(), want)
-            << name << " as " << RoleName(role) << " " << SituationName(s) << ": "
-            << result.status();
+        EXPECT_EQ(result.status().code(), want) << name << " as " << RoleName(role) << " "
+                                                << SituationName(s) << ": " << result.status();
         if (!header.empty()) {
           EXPECT_THAT(std::string(result.status().message()), Not(HasSubstr(header.substr(7))));
         }
@@ -345,10 +355,9 @@ TEST_F(AuthorizerTest, VillageStaffCannotMoveStockInTheNextVillage) {
   next.mutable_op()->set_warehouse("warehouses/420102001002-W1");
   auto refused = authorizer_.Check(header, Method("Receive"), next);
   EXPECT_THAT(refused, StatusIs(absl::StatusCode::kPermissionDenied,
-                                ::testing::AllOf(HasSubstr("op.warehouse"),
-                                                 HasSubstr("420102001002"),
-                                                 HasSubstr("scope 420102001001"),
-                                                 HasSubstr("wang.village1"))));
+                                ::testing::AllOf(
+                                    HasSubstr("op.warehouse"), HasSubstr("420102001002"),
+                                    HasSubstr("scope 420102001001"), HasSubstr("wang.village1"))));
   EXPECT_THAT(std::string(refused.status().message()), Not(HasSubstr(header.substr(7))));
   // Nor issue there, nor smuggle it into a batch after an operation at home.
   IssueRequest issue;
@@ -403,8 +412,9 @@ TEST_F(AuthorizerTest, BatchChecksEachOperationsRole) {
 
 TEST_F(AuthorizerTest, UnsetScopeFieldsSpanEveryRegionAndNeedANationalScope) {
   ListBalancesRequest all;  // neither warehouse nor region_prefix
-  EXPECT_THAT(authorizer_.Check(Bearer(Role::kViewer, kScope), Method("ListBalances"), all),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("warehouse or region_prefix")));
+  EXPECT_THAT(
+      authorizer_.Check(Bearer(Role::kViewer, kScope), Method("ListBalances"), all),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("warehouse or region_prefix")));
   EXPECT_TRUE(authorizer_.Check(Bearer(Role::kViewer, ""), Method("ListBalances"), all).ok());
   ListBalancesRequest wider;
   wider.set_region_prefix("42");  // the whole province from a county token
@@ -449,9 +459,9 @@ TEST_F(AuthorizerTest, HoldLookupFailuresAndAbsence) {
 
 TEST_F(AuthorizerTest, UnknownMethodsAreDeniedByDefault) {
   GetBalanceRequest any;
-  EXPECT_THAT(authorizer_.Check(Bearer(Role::kAdmin, ""), "/stockpile.v1.LevelService/DropAll",
-                                any),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("denied by default")));
+  EXPECT_THAT(
+      authorizer_.Check(Bearer(Role::kAdmin, ""), "/stockpile.v1.LevelService/DropAll", any),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("denied by default")));
   EXPECT_THAT(authorizer_.Check(Bearer(Role::kService, ""), "/other.Service/Method", any),
               StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(authorizer_.Check("", "/other.Service/Method", any),
@@ -471,8 +481,8 @@ TEST_F(AuthorizerTest, AuthorizationHeaderForms) {
   const std::string token = bearer.substr(7);
   EXPECT_TRUE(authorizer_.Check("bearer " + token, Method("GetInstanceInfo"), info).ok());
   EXPECT_TRUE(authorizer_.Check("Bearer  " + token + " ", Method("GetInstanceInfo"), info).ok());
-  for (const std::string& bad : {token, "Basic " + token, std::string("Bearer "),
-                                 std::string("Bearer x.y.z")}) {
+  for (const std::string& bad :
+       {token, "Basic " + token, std::string("Bearer "), std::string("Bearer x.y.z")}) {
     auto result = authorizer_.Check(bad, Method("GetInstanceInfo"), info);
     EXPECT_THAT(result, StatusIs(absl::StatusCode::kUnauthenticated));
     EXPECT_THAT(std::string(result.status().message()), Not(HasSubstr(token)));
@@ -512,7 +522,8 @@ TEST_F(AuthorizerTest, CheckCostsMicroseconds) {
   request.mutable_op()->set_warehouse(kIn.warehouse);
   constexpr int kRounds = 20000;
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < kRounds; ++i) ASSERT_TRUE(authorizer_.Check(header, Method("Receive"), request).ok());
+  for (int i = 0; i < kRounds; ++i)
+    ASSERT_TRUE(authorizer_.Check(header, Method("Receive"), request).ok());
   const double micros =
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() /
       kRounds;

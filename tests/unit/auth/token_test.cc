@@ -1,9 +1,9 @@
 #include "services/common/auth/token.h"
 
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -108,9 +108,9 @@ TEST_F(TokenTest, TamperedPayloadIsRefused) {
 TEST_F(TokenTest, AlgNoneAndOtherAlgorithmsAreRefused) {
   std::vector<std::string> parts = absl::StrSplit(*SignToken(Key(), AliceClaims()), '.');
   std::string payload = *Base64UrlDecode(parts[1]);
-  for (const char* header : {R"({"alg":"none","typ":"JWT"})", R"({"alg":"None"})",
-                             R"({"alg":"HS512","typ":"JWT"})", R"({"alg":"RS256"})",
-                             R"({"typ":"JWT"})", R"({"alg":["HS256"]})"}) {
+  for (const char* header :
+       {R"({"alg":"none","typ":"JWT"})", R"({"alg":"None"})", R"({"alg":"HS512","typ":"JWT"})",
+        R"({"alg":"RS256"})", R"({"typ":"JWT"})", R"({"alg":["HS256"]})"}) {
     for (const std::string& signature : {std::string(), parts[2]}) {
       EXPECT_THAT(verifier_.Verify(Segments(header, payload, signature)),
                   StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("algorithm")))
@@ -150,9 +150,9 @@ TEST_F(TokenTest, ErrorMessagesNeverContainTheToken) {
   const std::string good = *SignToken(Key(), AliceClaims());
   std::vector<std::string> parts = absl::StrSplit(good, '.');
   clock_.Set((kNow + 99999) * 1'000'000);  // expired
-  std::vector<std::string> tokens = {good, good + "x", absl::StrCat(parts[0], ".", parts[1], "."),
-                                     *SignToken(Key("z-another-key-another-key-another-key"),
-                                                AliceClaims())};
+  std::vector<std::string> tokens = {
+      good, good + "x", absl::StrCat(parts[0], ".", parts[1], "."),
+      *SignToken(Key("z-another-key-another-key-another-key"), AliceClaims())};
   for (const std::string& token : tokens) {
     auto result = verifier_.Verify(token);
     ASSERT_FALSE(result.ok());
@@ -199,9 +199,7 @@ TEST(RoleTest, NamesRoundTrip) {
 
 class IssueTokenTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::ofstream(key_path_) << kKeyBytes << "\n";
-  }
+  void SetUp() override { std::ofstream(key_path_) << kKeyBytes << "\n"; }
   testing::TempDir dir_;
   std::string key_path_ = dir_.Sub("token.key");
   common::FakeClock clock_{kNow * 1'000'000};
