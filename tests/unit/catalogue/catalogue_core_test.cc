@@ -1,0 +1,235 @@
+// Unit tests of the catalogue core: state-based apply, exactly-once watermarks, roll-ups at
+// every level, restart from the store, queries.
+#include "services/catalogue/catalogue_core.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "services/common/reference_data.h"
+#include "tests/testutil/process.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::catalogue {
+namespace {
+
+using stockpile::v1::ChangeEntry;
+using stockpile::v1::WatchChangesResponse;
+
+const common::ReferenceData& Reference() {
+  static const auto* ref = [] {
+    auto r = common::ReferenceData::Load(testing::ReferenceDataDir());
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r->release();
+  }();
+  return *ref;
+}
+
+// Builds change entries the way a level instance writes them (new state per record).
+class Stream {
+ public:
+  ChangeEntry& Next() {
+    ChangeEntry& e = *batch_.add_entries();
+    e.set_sequence(++sequence_);
+    e.mutable_commit_time()->set_seconds(1700000000 + int64_t(sequence_));
+    return e;
+  }
+  void Warehouse(const std::string& code, const std::string& region) {
+    auto* w = Next().add_warehouses();
+    w->set_name("warehouses/" + code);
+    w->set_code(code);
+    w->set_region_code(region);
+    w->mutable_location()->set_longitude(114.3);
+    w->mutable_location()->set_latitude(30.6);
+  }
+  void Balance(const std::string& code, const std::string& item, int64_t on_hand, int64_t held,
+               int64_t in_transit = 0) {
+    auto* b = Next().add_balances();
+    b->set_warehouse("warehouses/" + code);
+    b->set_item(item);
+    b->set_on_hand(on_hand);
+    b->set_held(held);
+    b->set_available(on_hand - held);
+    b->set_in_transit(in_transit);
+  }
+  void Quota(const std::string& code, const std::string& item, int64_t min) {
+    auto* q = Next().add_quotas();
+    q->set_warehouse("warehouses/" + code);
+    q->set_item(item);
+    q->set_min(min);
+  }
+  WatchChangesResponse Take() {
+    batch_.set_head_sequence(sequence_);
+    WatchChangesResponse out = std::move(batch_);
+    batch_.Clear();
+    return out;
+  }
+
+ private:
+  uint64_t sequence_ = 0;
+  WatchChangesResponse batch_;
+};
+
+std::unique_ptr<CatalogueCore> OpenCore(const std::string& path) {
+  common::SystemClock* clock = common::SystemClock::Get();
+  CatalogueCore::Options options;
+  options.sync_writes = false;
+  auto core = CatalogueCore::Open(path, &Reference(), clock, std::move(options));
+  EXPECT_TRUE(core.ok()) << core.status();
+  return std::move(*core);
+}
+
+uint64_t ApplyOk(CatalogueCore& core, const std::string& source,
+                 const WatchChangesResponse& batch) {
+  auto applied = core.Apply(source, batch);
+  EXPECT_TRUE(applied.ok()) << applied.status();
+  return applied.ok() ? *applied : 0;
+}
+
+int64_t RollupOnHand(const CatalogueCore& core, const std::string& region,
+                     const std::string& item) {
+  stockpile::v1::GetRollupRequest req;
+  req.set_region_code(region);
+  req.set_item(item);
+  auto r = core.GetRollup(req);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() && r->items_size() == 1 ? r->items(0).on_hand() : -1;
+}
+
+TEST(CatalogueCoreTest, ApplyingTheSameBatchTwiceChangesNothing) {
+  testing::TempDir dir;
+  auto core = OpenCore(dir.Sub("db"));
+  Stream s;
+  s.Warehouse("420102002003-W001", "420102002003");
+  s.Balance("420102002003-W001", "SH-0001", 10, 2);
+  s.Balance("420102002003-W001", "SH-0001", 15, 3);  // the latest state wins
+  const WatchChangesResponse batch = s.Take();
+  EXPECT_EQ(ApplyOk(*core, "village-1", batch), 3u);
+  EXPECT_EQ(ApplyOk(*core, "village-1", batch), 3u);
+  EXPECT_EQ(core->view().Cell("420102002003-W001", "SH-0001"),
+            (std::array<int64_t, 3>{15, 3, 0}));
+  EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 15);
+  EXPECT_EQ(core->ReplicationStatus().at(0).entries_applied(), 3u);
+}
+
+TEST(CatalogueCoreTest, OverlappingBatchAppliesOnlyTheNewEntries) {
+  testing::TempDir dir;
+  auto core = OpenCore(dir.Sub("db"));
+  Stream s;
+  s.Warehouse("4201-W001", "4201");
+  s.Balance("4201-W001", "SH-0001", 5, 0);
+  WatchChangesResponse first = s.Take();
+  s.Balance("4201-W001", "SH-0001", 9, 0);
+  WatchChangesResponse second = s.Take();
+  WatchChangesResponse both = first;
+  both.MergeFrom(second);
+  EXPECT_EQ(ApplyOk(*core, "city-1", first), 2u);
+  EXPECT_EQ(ApplyOk(*core, "city-1", both), 3u);
+  EXPECT_EQ(RollupOnHand(*core, "4201", "SH-0001"), 9);
+}
+
+TEST(CatalogueCoreTest, GapInSequenceIsRefusedAndNothingApplied) {
+  testing::TempDir dir;
+  auto core = OpenCore(dir.Sub("db"));
+  Stream s;
+  s.Warehouse("4201-W001", "4201");
+  s.Take();  // sequence 1 never delivered
+  s.Balance("4201-W001", "SH-0001", 5, 0);
+  EXPECT_THAT(core->Apply("city-1", s.Take()),
+              testing::StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(core->Watermark("city-1"), 0u);
+  EXPECT_FALSE(core->view().Cell("4201-W001", "SH-0001").has_value());
+}
+
+TEST(CatalogueCoreTest, VillageStockRollsUpToEveryLevelAbove) {
+  testing::TempDir dir;
+  auto core = OpenCore(dir.Sub("db"));
+  Stream s;
+  s.Warehouse("420102002003-W001", "420102002003");
+  s.Warehouse("420102-W001", "420102");
+  s.Warehouse("43-W001", "43");
+  s.Balance("420102002003-W001", "SH-0001", 7, 0);
+  s.Balance("420102-W001", "SH-0001", 100, 0);
+  s.Balance("43-W001", "SH-0001", 1000, 0);
+  s.Quota("420102-W001", "SH-0001", 400);
+  ASSERT_THAT(core->Apply("mixed", s.Take()), testing::IsOk());
+  EXPECT_EQ(RollupOnHand(*core, "420102002003", "SH-0001"), 7);
+  EXPECT_EQ(RollupOnHand(*core, "420102002", "SH-0001"), 7);
+  EXPECT_EQ(RollupOnHand(*core, "420102", "SH-0001"), 107);
+  EXPECT_EQ(RollupOnHand(*core, "4201", "SH-0001"), 107);
+  EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 107);
+  EXPECT_EQ(RollupOnHand(*core, "43", "SH-0001"), 1000);
+  stockpile::v1::GetRollupRequest req;
+  req.set_region_code("42");
+  auto rollup = core->GetRollup(req);
+  ASSERT_TRUE(rollup.ok());
+  EXPECT_EQ(rollup->warehouse_count(), 2);
+  ASSERT_EQ(rollup->items_size(), 1);
+  EXPECT_EQ(rollup->items(0).quota_floor(), 400);
+  EXPECT_DOUBLE_EQ(rollup->items(0).coverage(), 107.0 / 400.0);
+  EXPECT_EQ(rollup->items(0).warehouse_count(), 2);
+}
+
+TEST(CatalogueCoreTest, RestartRebuildsTheViewAndWatermarkFromTheStore) {
+  testing::TempDir dir;
+  Stream s;
+  s.Warehouse("420102-W001", "420102");
+  s.Balance("420102-W001", "SH-0001", 30, 4, 6);
+  s.Quota("420102-W001", "SH-0001", 50);
+  {
+    auto core = OpenCore(dir.Sub("db"));
+    ASSERT_THAT(core->Apply("county-1", s.Take()), testing::IsOk());
+  }
+  auto core = OpenCore(dir.Sub("db"));
+  EXPECT_EQ(core->Watermark("county-1"), 3u);
+  EXPECT_EQ(core->view().Cell("420102-W001", "SH-0001"), (std::array<int64_t, 3>{30, 4, 6}));
+  EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 30);
+  stockpile::v1::ListQuotaStatusRequest shortages;
+  auto listed = core->ListShortages(shortages);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->entries_size(), 1);
+  EXPECT_EQ(listed->entries(0).gap(), 20);
+  stockpile::v1::GetWarehouseStockRequest get;
+  get.set_warehouse("warehouses/420102-W001");
+  get.set_item("SH-0001");
+  auto stock = core->GetWarehouseStock(get);
+  ASSERT_TRUE(stock.ok());
+  EXPECT_EQ(stock->available(), 26);
+  EXPECT_EQ(stock->freshness().source(), "county-1");
+  EXPECT_TRUE(stock->freshness().stale());  // not connected to anything after the restart
+}
+
+TEST(CatalogueCoreTest, SearchReturnsNearestWithEnoughStockAndPages) {
+  testing::TempDir dir;
+  auto core = OpenCore(dir.Sub("db"));
+  Stream s;
+  for (int i = 0; i < 5; ++i) {
+    const std::string code = "420102-W00" + std::to_string(i);
+    auto* w = s.Next().add_warehouses();
+    w->set_code(code);
+    w->set_name("warehouses/" + code);
+    w->mutable_location()->set_longitude(114.0 + i);
+    w->mutable_location()->set_latitude(30.0);
+    s.Balance(code, "SH-0001", i == 2 ? 1 : 50, 0);
+  }
+  ASSERT_THAT(core->Apply("county-1", s.Take()), testing::IsOk());
+  stockpile::v1::SearchStockRequest req;
+  req.set_item("SH-0001");
+  req.set_min_available(10);
+  req.mutable_point()->set_longitude(114.0);
+  req.mutable_point()->set_latitude(30.0);
+  req.set_page_size(2);
+  auto page1 = core->SearchStock(req);
+  ASSERT_TRUE(page1.ok()) << page1.status();
+  ASSERT_EQ(page1->hits_size(), 2);
+  EXPECT_EQ(page1->hits(0).stock().warehouse(), "warehouses/420102-W000");
+  EXPECT_EQ(page1->hits(1).stock().warehouse(), "warehouses/420102-W001");
+  req.set_page_token(page1->next_page_token());
+  auto page2 = core->SearchStock(req);
+  ASSERT_TRUE(page2.ok()) << page2.status();
+  ASSERT_EQ(page2->hits_size(), 2);
+  EXPECT_EQ(page2->hits(0).stock().warehouse(), "warehouses/420102-W003");  // W002 has too few
+  EXPECT_GT(page2->hits(0).distance_km(), page1->hits(1).distance_km());
+}
+
+}  // namespace
+}  // namespace stockpile::catalogue
