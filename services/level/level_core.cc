@@ -33,6 +33,19 @@ constexpr double kMaxArea = 10'000'000;  // 10 km²
 
 void Log(absl::string_view msg) { std::cerr << "stockpile-level: " << msg << std::endl; }
 
+void AddTotals(ItemTotals& t, const std::string& item, const ItemTotals& d) {
+  t.set_item(item);
+  t.set_on_hand(t.on_hand() + d.on_hand());
+  t.set_held(t.held() + d.held());
+  t.set_in_transit(t.in_transit() + d.in_transit());
+  t.set_received(t.received() + d.received());
+  t.set_issued(t.issued() + d.issued());
+  t.set_adjusted(t.adjusted() + d.adjusted());
+  t.set_lost(t.lost() + d.lost());
+  t.set_transferred_in(t.transferred_in() + d.transferred_in());
+  t.set_delivered_out(t.delivered_out() + d.delivered_out());
+}
+
 int MovementTypeIndex(MovementType t) {
   const int i = static_cast<int>(t);
   return (i >= 0 && i < 10) ? i : 0;
@@ -85,6 +98,7 @@ absl::StatusOr<std::unique_ptr<LevelCore>> LevelCore::Open(const std::string& db
       new LevelCore(std::move(store), reference, std::move(hosting), clock, std::move(options)));
   RETURN_IF_ERROR(core->LoadState());
   core->writer_ = std::thread([c = core.get()] { c->WriterLoop(); });
+  core->syncer_ = std::thread([c = core.get()] { c->SyncerLoop(); });
   core->sweeper_ = std::thread([c = core.get()] { c->SweeperLoop(); });
   core->notifier_ = std::thread([c = core.get()] { c->NotifierLoop(); });
   return core;
@@ -120,6 +134,7 @@ absl::Status LevelCore::LoadState() {
     }
     totals_[t.item()] = t;
   }
+  applied_totals_ = totals_;
   return absl::OkStatus();
 }
 
@@ -134,6 +149,7 @@ LevelCore::~LevelCore() {
   if (sweeper_.joinable()) sweeper_.join();
   if (notifier_.joinable()) notifier_.join();
   if (writer_.joinable()) writer_.join();
+  if (syncer_.joinable()) syncer_.join();
 }
 
 std::string LevelCore::Fingerprint(const google::protobuf::Message& request) {
@@ -155,6 +171,12 @@ std::string LevelCore::Fingerprint(const google::protobuf::Message& request) {
 }
 
 void LevelCore::Submit(Command command) {
+  if (storage_failed_) {
+    command.done({absl::UnavailableError("the database refused a write earlier; restart the "
+                                         "level service"),
+                  "", nullptr, 0, false});
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     if (!stopping_) {
@@ -163,7 +185,8 @@ void LevelCore::Submit(Command command) {
       return;
     }
   }
-  command.done({absl::UnavailableError("the level service is shutting down"), "", 0, false});
+  command.done(
+      {absl::UnavailableError("the level service is shutting down"), "", nullptr, 0, false});
 }
 
 void LevelCore::WriterLoop() {
@@ -172,7 +195,7 @@ void LevelCore::WriterLoop() {
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
       queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
+      if (queue_.empty() && stopping_) break;
       size_t operations = 0;
       while (!queue_.empty() && group.size() < options_.max_group_commands &&
              (group.empty() || operations + queue_.front().operations <=
@@ -185,54 +208,87 @@ void LevelCore::WriterLoop() {
     CommitGroup(group);
     group.clear();
   }
+  std::lock_guard<std::mutex> lock(pipeline_mu_);
+  writer_done_ = true;
+  pipeline_cv_.notify_all();
 }
 
+// Applies a group on the writer thread and hands it to the syncer; the next group is applied
+// while this one is written, so CPU work overlaps the fsync.
 void LevelCore::CommitGroup(std::vector<Command>& group) {
-  StoreTxn txn(*store_);
+  std::vector<std::shared_ptr<const Overlay>> unsynced;
+  {
+    std::lock_guard<std::mutex> lock(pipeline_mu_);
+    unsynced.assign(unsynced_.begin(), unsynced_.end());
+  }
+  StoreTxn txn(*store_, std::move(unsynced));
   // Commit times never go backwards, so movement keys stay in time order.
   const int64_t now = std::max(clock_->NowMicros(), last_commit_micros_ + 1);
-  const uint64_t first_sequence = last_sequence_;
-  const uint64_t first_movement_id = last_movement_id_;
-  TotalsDelta group_totals;
-  std::vector<Pending> pending(group.size());
-  bool wrote = false;
+  auto prepared = std::make_unique<PreparedGroup>();
+  prepared->pending.resize(group.size());
   for (size_t i = 0; i < group.size(); ++i) {
-    pending[i].done = std::move(group[i].done);
-    wrote |= ApplyOne(group[i], txn, now, group_totals, pending[i]);
+    prepared->pending[i].done = std::move(group[i].done);
+    prepared->wrote |= ApplyOne(group[i], txn, now, prepared->totals, prepared->pending[i]);
   }
-  if (wrote) {
-    absl::Status s = WriteGroupMeta(txn, group_totals, now);
-    if (s.ok()) s = store_->Write(txn.batch(), options_.sync_writes);
-    if (!s.ok()) {
-      // Nothing of the group is durable: forget its counters and refuse every command in it.
-      Log(absl::StrCat("commit of ", group.size(), " commands failed: ", s.ToString()));
-      stats_.write_failures++;
-      last_sequence_ = first_sequence;
-      last_movement_id_ = first_movement_id;
-      for (auto& p : pending) {
-        if (p.result.status.ok() && !p.result.replayed) p.result = {s, "", 0, false};
-      }
-    } else {
-      last_commit_micros_ = now;
-      absl::MutexLock lock(&totals_mu_);
-      for (auto& [item, delta] : group_totals) {
-        auto& t = totals_[item];
-        t.set_item(item);
-        t.set_on_hand(t.on_hand() + delta.on_hand());
-        t.set_held(t.held() + delta.held());
-        t.set_in_transit(t.in_transit() + delta.in_transit());
-        t.set_received(t.received() + delta.received());
-        t.set_issued(t.issued() + delta.issued());
-        t.set_adjusted(t.adjusted() + delta.adjusted());
-        t.set_lost(t.lost() + delta.lost());
-        t.set_transferred_in(t.transferred_in() + delta.transferred_in());
-        t.set_delivered_out(t.delivered_out() + delta.delivered_out());
-      }
-    }
+  std::shared_ptr<const Overlay> overlay;
+  if (prepared->wrote) {
+    WriteGroupMeta(txn, prepared->totals, now).IgnoreError();
+    last_commit_micros_ = now;
+    prepared->batch = std::move(txn.batch());
+    prepared->last_sequence = last_sequence_;
+    overlay = txn.TakeOverlay();
   }
   stats_.commit_groups++;
-  if (last_sequence_ != first_sequence) Publish(last_sequence_);
-  for (auto& p : pending) p.done(std::move(p.result));
+  std::unique_lock<std::mutex> lock(pipeline_mu_);
+  pipeline_cv_.wait(lock, [&] { return to_sync_.size() < kMaxGroupsInFlight; });
+  if (overlay) unsynced_.push_back(std::move(overlay));
+  to_sync_.push_back(std::move(prepared));
+  pipeline_cv_.notify_all();
+}
+
+// Makes groups durable in order and only then answers their callers: a reply, a replay or a
+// refusal never overtakes an earlier write that is not yet on disk.
+void LevelCore::SyncerLoop() {
+  while (true) {
+    std::unique_ptr<PreparedGroup> g;
+    {
+      std::unique_lock<std::mutex> lock(pipeline_mu_);
+      pipeline_cv_.wait(lock, [&] { return !to_sync_.empty() || writer_done_; });
+      if (to_sync_.empty()) return;
+      g = std::move(to_sync_.front());
+      to_sync_.pop_front();
+    }
+    if (g->wrote) Durable(*g);
+    {
+      std::lock_guard<std::mutex> lock(pipeline_mu_);
+      if (g->wrote) unsynced_.pop_front();
+      pipeline_cv_.notify_all();
+    }
+    for (auto& p : g->pending) p.done(std::move(p.result));
+  }
+}
+
+void LevelCore::Durable(PreparedGroup& g) {
+  absl::Status s = storage_failed_
+                       ? absl::UnavailableError("the database refused an earlier write")
+                       : store_->Write(g.batch, options_.sync_writes);
+  if (!s.ok()) {
+    // Nothing of the group is durable and RocksDB stops taking writes after a failed WAL
+    // write: refuse the group and everything after it until the service is restarted.
+    if (!storage_failed_.exchange(true)) {
+      Log(absl::StrCat("a commit failed; refusing all writes until restart: ", s.ToString()));
+    }
+    stats_.write_failures++;
+    for (auto& p : g.pending) {
+      if (p.result.status.ok() && !p.result.replayed) p.result = {s, "", nullptr, 0, false};
+    }
+    return;
+  }
+  {
+    absl::MutexLock lock(&totals_mu_);
+    for (auto& [item, delta] : g.totals) AddTotals(totals_[item], item, delta);
+  }
+  Publish(g.last_sequence);
 }
 
 bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& group_totals,
@@ -252,7 +308,7 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
             record.method(), "); use a new request_id"));
       } else {
         stats_.replays++;
-        pending.result = {absl::OkStatus(), record.response(), record.sequence(), true};
+        pending.result = {absl::OkStatus(), record.response(), nullptr, record.sequence(), true};
       }
       return false;
     }
@@ -262,7 +318,7 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
                      last_sequence_ + 1, &last_movement_id_, cmd.request_id, cmd.actor};
   ChangeEntry change;
   TotalsDelta totals;
-  std::string response;
+  std::unique_ptr<google::protobuf::Message> response;
   absl::Status s = cmd.apply(ctx, &change, &response, &totals);
   if (!s.ok()) {
     txn.Drop();
@@ -280,28 +336,16 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
   if (!cmd.request_id.empty()) {
     internal::RequestRecord record;
     record.set_fingerprint(cmd.fingerprint);
-    record.set_response(response);
+    record.set_response(response->SerializeAsString());
     record.set_sequence(last_sequence_);
     record.set_method(cmd.method);
     record.set_commit_micros(now);
     txn.Put(Cf::kRequests, cmd.request_id, record.SerializeAsString());
   }
   txn.Keep();
-  for (auto& [item, d] : totals) {
-    auto& g = group_totals[item];
-    g.set_item(item);
-    g.set_on_hand(g.on_hand() + d.on_hand());
-    g.set_held(g.held() + d.held());
-    g.set_in_transit(g.in_transit() + d.in_transit());
-    g.set_received(g.received() + d.received());
-    g.set_issued(g.issued() + d.issued());
-    g.set_adjusted(g.adjusted() + d.adjusted());
-    g.set_lost(g.lost() + d.lost());
-    g.set_transferred_in(g.transferred_in() + d.transferred_in());
-    g.set_delivered_out(g.delivered_out() + d.delivered_out());
-  }
+  for (auto& [item, d] : totals) AddTotals(group_totals[item], item, d);
   stats_.commands_committed++;
-  pending.result = {absl::OkStatus(), std::move(response), last_sequence_, false};
+  pending.result = {absl::OkStatus(), "", std::move(response), last_sequence_, false};
   return true;
 }
 
@@ -313,19 +357,9 @@ absl::Status LevelCore::WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_t
   meta.set_last_commit_micros(now);
   meta.set_level(std::string(common::LevelName(hosting_.level())));
   txn.Put(Cf::kDefault, keys::kMeta, meta.SerializeAsString());
-  absl::MutexLock lock(&totals_mu_);
   for (const auto& [item, d] : group_totals) {
-    ItemTotals t = totals_.count(item) ? totals_[item] : ItemTotals();
-    t.set_item(item);
-    t.set_on_hand(t.on_hand() + d.on_hand());
-    t.set_held(t.held() + d.held());
-    t.set_in_transit(t.in_transit() + d.in_transit());
-    t.set_received(t.received() + d.received());
-    t.set_issued(t.issued() + d.issued());
-    t.set_adjusted(t.adjusted() + d.adjusted());
-    t.set_lost(t.lost() + d.lost());
-    t.set_transferred_in(t.transferred_in() + d.transferred_in());
-    t.set_delivered_out(t.delivered_out() + d.delivered_out());
+    ItemTotals& t = applied_totals_[item];
+    AddTotals(t, item, d);
     txn.Put(Cf::kDefault, keys::Totals(item), t.SerializeAsString());
   }
   txn.Keep();
@@ -389,9 +423,10 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
   cmd.fingerprint = Fingerprint(request);
   cmd.operations = std::max<size_t>(1, operations.size());
   const bool batch = method == "ApplyBatch";
-  cmd.apply = [ops = std::move(operations), batch](CommandContext& ctx, ChangeEntry* change,
-                                                   std::string* response,
-                                                   TotalsDelta* totals) -> absl::Status {
+  cmd.apply = [ops = std::move(operations), batch](
+                  CommandContext& ctx, ChangeEntry* change,
+                  std::unique_ptr<google::protobuf::Message>* response,
+                  TotalsDelta* totals) -> absl::Status {
     Ledger ledger(ctx);
     ApplyBatchResponse batch_response;
     for (size_t i = 0; i < ops.size(); ++i) {
@@ -406,12 +441,15 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
     }
     RETURN_IF_ERROR(ledger.Finish(change));
     *totals = ledger.totals_delta();
-    if (batch) {
-      batch_response.set_sequence(ctx.sequence);
-      *response = batch_response.SerializeAsString();
-    } else {
-      *response = batch_response.results(0).SerializeAsString();
+    if (!batch) {
+      *response = std::make_unique<MovementResult>(std::move(*batch_response.mutable_results(0)));
+      return absl::OkStatus();
     }
+    // A batch states each balance once, as it stands after the batch.
+    for (auto& r : *batch_response.mutable_results()) r.clear_balances();
+    *batch_response.mutable_balances() = change->balances();
+    batch_response.set_sequence(ctx.sequence);
+    *response = std::make_unique<ApplyBatchResponse>(std::move(batch_response));
     return absl::OkStatus();
   };
   cmd.done = std::move(done);
@@ -452,8 +490,8 @@ absl::StatusOr<Warehouse> LevelCore::LoadWarehouseForWrite(StoreTxn& txn, absl::
 void LevelCore::CreateWarehouse(const CreateWarehouseRequest& req, CommandCallback done) {
   Command cmd{"CreateWarehouse", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
               std::move(done)};
-  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change, std::string* response,
-                          TotalsDelta*) {
+  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
+                          std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) {
     return ApplyCreateWarehouse(req, ctx, change, response);
   };
   Submit(std::move(cmd));
@@ -461,7 +499,7 @@ void LevelCore::CreateWarehouse(const CreateWarehouseRequest& req, CommandCallba
 
 absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req,
                                              CommandContext& ctx, ChangeEntry* change,
-                                             std::string* response) {
+                                             std::unique_ptr<google::protobuf::Message>* response) {
   Warehouse w = req.warehouse();
   ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(w.code()));
   if (!w.region_code().empty() && w.region_code() != region) {
@@ -499,15 +537,15 @@ absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req,
   *w.mutable_update_time() = ToTimestamp(ctx.now_micros);
   ctx.txn->Put(Cf::kWarehouses, w.code(), w.SerializeAsString());
   *change->add_warehouses() = w;
-  *response = w.SerializeAsString();
+  *response = std::make_unique<Warehouse>(w);
   return absl::OkStatus();
 }
 
 void LevelCore::UpdateWarehouse(const UpdateWarehouseRequest& req, CommandCallback done) {
   Command cmd{"UpdateWarehouse", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
               std::move(done)};
-  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change, std::string* response,
-                          TotalsDelta*) {
+  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
+                          std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) {
     return ApplyUpdateWarehouse(req, ctx, change, response);
   };
   Submit(std::move(cmd));
@@ -515,7 +553,7 @@ void LevelCore::UpdateWarehouse(const UpdateWarehouseRequest& req, CommandCallba
 
 absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req,
                                              CommandContext& ctx, ChangeEntry* change,
-                                             std::string* response) {
+                                             std::unique_ptr<google::protobuf::Message>* response) {
   ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, req.warehouse().name()));
   static const std::vector<std::string> kMutable = {"display_name", "kind",     "area_m2",
                                                     "address",      "location", "status"};
@@ -546,20 +584,20 @@ absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req,
   *w.mutable_update_time() = ToTimestamp(ctx.now_micros);
   ctx.txn->Put(Cf::kWarehouses, w.code(), w.SerializeAsString());
   *change->add_warehouses() = w;
-  *response = w.SerializeAsString();
+  *response = std::make_unique<Warehouse>(w);
   return absl::OkStatus();
 }
 
 void LevelCore::SetQuota(const SetQuotaRequest& req, CommandCallback done) {
   Command cmd{"SetQuota", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
               std::move(done)};
-  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change, std::string* response,
-                          TotalsDelta*) { return ApplySetQuota(req, ctx, change, response); };
+  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
+                          std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetQuota(req, ctx, change, response); };
   Submit(std::move(cmd));
 }
 
 absl::Status LevelCore::ApplySetQuota(const SetQuotaRequest& req, CommandContext& ctx,
-                                      ChangeEntry* change, std::string* response) {
+                                      ChangeEntry* change, std::unique_ptr<google::protobuf::Message>* response) {
   Quota q = req.quota();
   ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, q.warehouse()));
   if (reference_->FindItem(q.item()) == nullptr) {
@@ -577,20 +615,20 @@ absl::Status LevelCore::ApplySetQuota(const SetQuotaRequest& req, CommandContext
   *q.mutable_update_time() = ToTimestamp(ctx.now_micros);
   ctx.txn->Put(Cf::kQuotas, keys::WarehouseItem(w.code(), q.item()), q.SerializeAsString());
   *change->add_quotas() = q;
-  *response = q.SerializeAsString();
+  *response = std::make_unique<Quota>(q);
   return absl::OkStatus();
 }
 
 void LevelCore::SetReserve(const SetReserveRequest& req, CommandCallback done) {
   Command cmd{"SetReserve", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
               std::move(done)};
-  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change, std::string* response,
-                          TotalsDelta*) { return ApplySetReserve(req, ctx, change, response); };
+  cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
+                          std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetReserve(req, ctx, change, response); };
   Submit(std::move(cmd));
 }
 
 absl::Status LevelCore::ApplySetReserve(const SetReserveRequest& req, CommandContext& ctx,
-                                        ChangeEntry* change, std::string* response) {
+                                        ChangeEntry* change, std::unique_ptr<google::protobuf::Message>* response) {
   Reserve r = req.reserve();
   ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, r.warehouse()));
   if (reference_->FindItem(r.item()) == nullptr) {
@@ -616,7 +654,7 @@ absl::Status LevelCore::ApplySetReserve(const SetReserveRequest& req, CommandCon
     ctx.txn->Put(Cf::kReserves, key, r.SerializeAsString());
   }
   *change->add_reserves() = r;
-  *response = r.SerializeAsString();
+  *response = std::make_unique<Reserve>(r);
   return absl::OkStatus();
 }
 
@@ -638,7 +676,8 @@ int LevelCore::SweepExpiredHolds() {
   bool ready = false;
   int expired = 0;
   Command cmd{"ExpireHolds", "", "system", "", due.size(), nullptr, nullptr};
-  cmd.apply = [due, &expired](CommandContext& ctx, ChangeEntry* change, std::string*,
+  cmd.apply = [due, &expired](CommandContext& ctx, ChangeEntry* change,
+                              std::unique_ptr<google::protobuf::Message>* response,
                               TotalsDelta* totals) -> absl::Status {
     Ledger ledger(ctx);
     for (const auto& id : due) {
@@ -647,6 +686,7 @@ int LevelCore::SweepExpiredHolds() {
     }
     RETURN_IF_ERROR(ledger.Finish(change));
     *totals = ledger.totals_delta();
+    *response = std::make_unique<MovementResult>();
     return absl::OkStatus();
   };
   cmd.done = [&](CommandResult r) {

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include <google/protobuf/message.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -26,9 +28,13 @@ namespace stockpile::level {
 // The outcome of a mutation: the serialized response of its method, first time or replayed.
 struct CommandResult {
   absl::Status status;
-  std::string response;  // serialized response message when status is OK
+  std::string response;  // serialized response of a replay
+  std::shared_ptr<google::protobuf::Message> message;  // the response of a first execution
   uint64_t sequence = 0;
   bool replayed = false;
+
+  // The response as bytes, whichever way it came.
+  std::string Bytes() const { return message ? message->SerializeAsString() : response; }
 };
 
 using CommandCallback = std::function<void(CommandResult)>;
@@ -108,8 +114,8 @@ class LevelCore {
     std::string fingerprint;
     size_t operations = 1;
     // Applies the command to the group transaction: fills the change entry and the response.
-    std::function<absl::Status(CommandContext&, stockpile::v1::ChangeEntry*, std::string*,
-                               TotalsDelta*)>
+    std::function<absl::Status(CommandContext&, stockpile::v1::ChangeEntry*,
+                               std::unique_ptr<google::protobuf::Message>*, TotalsDelta*)>
         apply;
     CommandCallback done;
   };
@@ -117,6 +123,16 @@ class LevelCore {
     CommandCallback done;
     CommandResult result;
   };
+  // A group applied by the writer thread, waiting for the syncer to make it durable.
+  struct PreparedGroup {
+    bool wrote = false;
+    rocksdb::WriteBatch batch;
+    std::vector<Pending> pending;
+    TotalsDelta totals;
+    uint64_t last_sequence = 0;
+  };
+  // Groups in flight at once: one being synced while the next is applied.
+  static constexpr size_t kMaxGroupsInFlight = 2;
 
   LevelCore(std::unique_ptr<LevelStore> store, const common::ReferenceData* reference,
             Hosting hosting, const common::Clock* clock, Options options);
@@ -124,6 +140,8 @@ class LevelCore {
   void Submit(Command command);
   void WriterLoop();
   void CommitGroup(std::vector<Command>& group);
+  void SyncerLoop();
+  void Durable(PreparedGroup& g);
   bool ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& group_totals,
                 Pending& pending);
   absl::Status WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_totals, int64_t now);
@@ -134,14 +152,16 @@ class LevelCore {
 
   absl::Status ApplyCreateWarehouse(const stockpile::v1::CreateWarehouseRequest& req,
                                     CommandContext& ctx, stockpile::v1::ChangeEntry* change,
-                                    std::string* response);
+                                    std::unique_ptr<google::protobuf::Message>* response);
   absl::Status ApplyUpdateWarehouse(const stockpile::v1::UpdateWarehouseRequest& req,
                                     CommandContext& ctx, stockpile::v1::ChangeEntry* change,
-                                    std::string* response);
+                                    std::unique_ptr<google::protobuf::Message>* response);
   absl::Status ApplySetQuota(const stockpile::v1::SetQuotaRequest& req, CommandContext& ctx,
-                             stockpile::v1::ChangeEntry* change, std::string* response);
+                             stockpile::v1::ChangeEntry* change,
+                             std::unique_ptr<google::protobuf::Message>* response);
   absl::Status ApplySetReserve(const stockpile::v1::SetReserveRequest& req, CommandContext& ctx,
-                               stockpile::v1::ChangeEntry* change, std::string* response);
+                               stockpile::v1::ChangeEntry* change,
+                               std::unique_ptr<google::protobuf::Message>* response);
   absl::StatusOr<stockpile::v1::Warehouse> LoadWarehouseForWrite(StoreTxn& txn,
                                                                  absl::string_view name);
 
@@ -153,7 +173,9 @@ class LevelCore {
   const int64_t start_micros_;
   CoreStats stats_;
 
-  // Writer-thread state (also read at start-up before the thread runs).
+  // Writer-thread state (also read at start-up before the thread runs). It runs ahead of what
+  // is durable by the groups in flight.
+  std::map<std::string, stockpile::v1::ItemTotals> applied_totals_;
   uint64_t last_sequence_ = 0;
   uint64_t last_movement_id_ = 0;
   int64_t last_commit_micros_ = 0;
@@ -174,6 +196,16 @@ class LevelCore {
   int next_listener_id_ = 0;
 
   uint64_t notified_sequence_ = 0;  // guarded by head_mu_
+  // Writer -> syncer hand-over. Overlays of groups in flight, oldest first, let the writer read
+  // its own not-yet-durable writes.
+  std::mutex pipeline_mu_;
+  std::condition_variable pipeline_cv_;
+  std::deque<std::unique_ptr<PreparedGroup>> to_sync_;
+  std::deque<std::shared_ptr<const Overlay>> unsynced_;
+  bool writer_done_ = false;
+  // A write failed: RocksDB is in an error state, so every later mutation is refused.
+  std::atomic<bool> storage_failed_{false};
+  std::thread syncer_;
   std::thread writer_;
   std::thread sweeper_;
   std::thread notifier_;

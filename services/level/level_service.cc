@@ -142,8 +142,12 @@ LevelServiceImpl::LevelServiceImpl(LevelCore* core, InstanceIdentity identity)
 template <typename Response>
 CommandCallback LevelServiceImpl::FinishWith(Unary* reactor, Response* resp) {
   return [reactor, resp](CommandResult r) {
-    if (r.status.ok() && !resp->ParseFromString(r.response)) {
-      r.status = absl::InternalError("stored response is unreadable");
+    if (r.status.ok()) {
+      if (r.message != nullptr) {
+        resp->GetReflection()->Swap(resp, r.message.get());  // no copy of a large batch result
+      } else if (!resp->ParseFromString(r.response)) {
+        r.status = absl::InternalError("stored response is unreadable");
+      }
     }
     reactor->Finish(ToGrpc(r.status));
   };

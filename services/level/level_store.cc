@@ -130,18 +130,21 @@ std::string StoreTxn::OverlayKey(Cf cf, absl::string_view key) {
 
 absl::StatusOr<std::optional<std::string>> StoreTxn::Get(Cf cf, absl::string_view key) const {
   const std::string k = OverlayKey(cf, key);
-  if (auto it = command_.find(k); it != command_.end()) return it->second;
+  if (auto it = command_.find(k); it != command_.end()) return staged_[it->second].value;
   if (auto it = group_.find(k); it != group_.end()) return it->second;
+  for (auto o = unsynced_.rbegin(); o != unsynced_.rend(); ++o) {
+    if (auto it = (*o)->find(k); it != (*o)->end()) return it->second;
+  }
   return store_.Get(cf, key);
 }
 
 void StoreTxn::Put(Cf cf, absl::string_view key, std::string value) {
-  command_[OverlayKey(cf, key)] = value;
+  command_[OverlayKey(cf, key)] = staged_.size();
   staged_.push_back({cf, std::string(key), std::move(value)});
 }
 
 void StoreTxn::Delete(Cf cf, absl::string_view key) {
-  command_[OverlayKey(cf, key)] = std::nullopt;
+  command_[OverlayKey(cf, key)] = staged_.size();
   staged_.push_back({cf, std::string(key), std::nullopt});
 }
 
@@ -153,7 +156,7 @@ void StoreTxn::Keep() {
       batch_.Delete(store_.handle(s.cf), s.key);
     }
   }
-  for (auto& [k, v] : command_) group_[k] = std::move(v);
+  for (auto& [k, index] : command_) group_[k] = std::move(staged_[index].value);
   command_.clear();
   staged_.clear();
 }

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <memory>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -62,9 +63,14 @@ class LevelStore {
 // The writes of one commit group, with reads that see them. Each command stages its writes in a
 // layer that is either kept (Keep) or dropped (Drop), so a refused command leaves nothing behind
 // while earlier commands of the same group stay.
+// Writes of a group not yet durable, keyed by column family byte + key; nullopt = deleted.
+using Overlay = absl::flat_hash_map<std::string, std::optional<std::string>>;
+
 class StoreTxn {
  public:
-  explicit StoreTxn(const LevelStore& store) : store_(store) {}
+  // `unsynced`: overlays of earlier groups whose write is still in flight, oldest first.
+  StoreTxn(const LevelStore& store, std::vector<std::shared_ptr<const Overlay>> unsynced = {})
+      : store_(store), unsynced_(std::move(unsynced)) {}
 
   absl::StatusOr<std::optional<std::string>> Get(Cf cf, absl::string_view key) const;
   void Put(Cf cf, absl::string_view key, std::string value);
@@ -75,6 +81,10 @@ class StoreTxn {
 
   rocksdb::WriteBatch& batch() { return batch_; }
   size_t group_writes() const { return batch_.Count(); }
+  // The group's writes, for later groups to read until this one is durable.
+  std::shared_ptr<const Overlay> TakeOverlay() {
+    return std::make_shared<const Overlay>(std::move(group_));
+  }
 
  private:
   static std::string OverlayKey(Cf cf, absl::string_view key);
@@ -85,9 +95,11 @@ class StoreTxn {
   };
 
   const LevelStore& store_;
+  std::vector<std::shared_ptr<const Overlay>> unsynced_;
   rocksdb::WriteBatch batch_;
-  absl::flat_hash_map<std::string, std::optional<std::string>> group_;
-  absl::flat_hash_map<std::string, std::optional<std::string>> command_;
+  Overlay group_;
+  // The current command's writes: latest value per key, and their order for the batch.
+  absl::flat_hash_map<std::string, size_t> command_;
   std::vector<Staged> staged_;
 };
 

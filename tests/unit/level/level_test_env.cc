@@ -62,7 +62,7 @@ absl::StatusOr<Warehouse> LevelTestEnv::CreateWarehouse(const std::string& code,
   CommandResult r = Wait([&](CommandCallback done) { core_->CreateWarehouse(req, done); });
   if (!r.status.ok()) return r.status;
   Warehouse w;
-  w.ParseFromString(r.response);
+  w.ParseFromString(r.Bytes());
   return w;
 }
 
@@ -75,7 +75,7 @@ absl::StatusOr<MovementResult> LevelTestEnv::Apply(const Operation& op,
   CommandResult r = core_->ApplySync("Op", id, "tester", {op}, req);
   if (!r.status.ok()) return r.status;
   MovementResult result;
-  result.ParseFromString(r.response);
+  result.ParseFromString(r.Bytes());
   return result;
 }
 
@@ -88,7 +88,7 @@ absl::StatusOr<ApplyBatchResponse> LevelTestEnv::Batch(const std::vector<Operati
   CommandResult r = core_->ApplySync("ApplyBatch", id, "tester", ops, req);
   if (!r.status.ok()) return r.status;
   ApplyBatchResponse resp;
-  resp.ParseFromString(r.response);
+  resp.ParseFromString(r.Bytes());
   return resp;
 }
 
@@ -104,7 +104,7 @@ absl::StatusOr<Quota> LevelTestEnv::SetQuota(const std::string& warehouse, const
   CommandResult r = Wait([&](CommandCallback done) { core_->SetQuota(req, done); });
   if (!r.status.ok()) return r.status;
   Quota q;
-  q.ParseFromString(r.response);
+  q.ParseFromString(r.Bytes());
   return q;
 }
 
