@@ -1,6 +1,7 @@
 #include "services/level/config.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -37,6 +38,15 @@ absl::Status LevelConfig::Validate() const {
   if (max_group_commands < 1 || max_group_commands > 100000) {
     return absl::InvalidArgumentError("--max-group-commands must be between 1 and 100000");
   }
+  if (!insecure && (tls_cert.empty() || tls_key.empty())) {
+    return absl::InvalidArgumentError(
+        "TLS is required: give --tls-cert and --tls-key (and --tls-ca for mutual TLS), or "
+        "--insecure for local development");
+  }
+  if (!insecure && auth_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--auth-key-file (the token signing key) is required unless --insecure is given");
+  }
   if (metrics_refresh_seconds < 1 || metrics_refresh_seconds > 3600) {
     return absl::InvalidArgumentError("--metrics-refresh-seconds must be between 1 and 3600");
   }
@@ -69,6 +79,12 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
                  "commands committed together in one synced write at most");
   app.add_option("--metrics-refresh-seconds", c.metrics_refresh_seconds,
                  "how often scanned metrics (shortages, expiring lots) are recomputed");
+  app.add_flag("--insecure", c.insecure,
+               "plaintext gRPC and no token checks (local development; also STOCKPILE_INSECURE=1)");
+  app.add_option("--tls-cert", c.tls_cert, "server certificate chain (PEM)");
+  app.add_option("--tls-key", c.tls_key, "server private key (PEM)");
+  app.add_option("--tls-ca", c.tls_ca, "CA bundle; when given, clients need a certificate from it");
+  app.add_option("--auth-key-file", c.auth_key_file, "HMAC-SHA256 key that signs bearer tokens");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -84,6 +100,9 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
   c.level = *parsed;
   c.regions = absl::StrSplit(regions, ',', absl::SkipWhitespace());
   c.etcd_endpoints = absl::StrSplit(etcd, ',', absl::SkipWhitespace());
+  if (const char* env = std::getenv("STOCKPILE_INSECURE"); env != nullptr && std::string(env) == "1") {
+    c.insecure = true;
+  }
   absl::Status s = c.Validate();
   if (!s.ok()) return s;
   return c;

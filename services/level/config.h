@@ -26,6 +26,12 @@ struct LevelConfig {
   int hold_sweep_interval_ms = 1000;
   int max_group_commands = 1024;
   int metrics_refresh_seconds = 30;
+  // Transport security and tokens. Without --insecure, TLS files and the token key are required.
+  bool insecure = false;  // plaintext, no token checks: local development only
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;  // with it, clients must present a certificate from this CA
+  std::string auth_key_file;
 
   absl::Status Validate() const;
 };

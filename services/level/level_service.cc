@@ -4,6 +4,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/auth/authorizer.h"
+#include "services/common/auth/interceptor.h"
 #include "services/common/status_util.h"
 #include "services/common/validation.h"
 #include "services/level/proto_util.h"
@@ -113,6 +115,13 @@ class WatchChangesReactor final : public grpc::ServerWriteReactor<WatchChangesRe
   WatchChangesResponse response_;
 };
 
+// A change stream refused before it starts.
+class RefusedStream final : public grpc::ServerWriteReactor<WatchChangesResponse> {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 template <typename OpMessage>
 Operation MakeOp(const OpMessage& op);
 template <> Operation MakeOp(const ReceiveOp& op) { Operation o; *o.mutable_receive() = op; return o; }
@@ -153,16 +162,42 @@ CommandCallback LevelServiceImpl::FinishWith(Unary* reactor, Response* resp) {
   };
 }
 
+// Every handler starts from the verdict the auth interceptor recorded for the call (who is
+// calling, and whether the rules table lets them make this call on these regions); the token's
+// subject is what the ledger records as the actor.
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* LevelServiceImpl::Mutate(Ctx* ctx, absl::string_view method,
                                                    const Request& req, std::vector<Operation> ops,
                                                    Response* resp) {
-  absl::Status s = CheckMutation(req.request_id(), req.actor());
+  auto who = auth::CallIdentity(ctx);
+  if (!who.ok()) return Done(ctx, who.status());
+  const std::string actor = auth::AuditActor(*who, req.actor());
+  absl::Status s = CheckMutation(req.request_id(), actor);
   if (!s.ok()) return Done(ctx, s);
   auto* reactor = ctx->DefaultReactor();
-  core_->ApplyOperations(method, req.request_id(), req.actor(), std::move(ops), req,
+  core_->ApplyOperations(method, req.request_id(), actor, std::move(ops), req,
                          FinishWith(reactor, resp));
   return reactor;
+}
+
+template <typename Request, typename Submit>
+grpc::ServerUnaryReactor* LevelServiceImpl::Admin(Ctx* ctx, const Request& req, Submit submit) {
+  auto who = auth::CallIdentity(ctx);
+  if (!who.ok()) return Done(ctx, who.status());
+  Request with_actor = req;
+  with_actor.set_actor(auth::AuditActor(*who, req.actor()));
+  absl::Status s = CheckMutation(with_actor.request_id(), with_actor.actor());
+  if (!s.ok()) return Done(ctx, s);
+  auto* reactor = ctx->DefaultReactor();
+  submit(with_actor, reactor);
+  return reactor;
+}
+
+template <typename Response, typename QueryFn>
+grpc::ServerUnaryReactor* LevelServiceImpl::Query(Ctx* ctx, Response* resp, QueryFn query) {
+  auto who = auth::CallIdentity(ctx);
+  if (!who.ok()) return Done(ctx, who.status());
+  return Reply(ctx, query(), resp);
 }
 
 #define STOCKPILE_MOVEMENT_METHOD(Method)                                              \
@@ -194,115 +229,101 @@ grpc::ServerUnaryReactor* LevelServiceImpl::ApplyBatch(Ctx* ctx, const ApplyBatc
 grpc::ServerUnaryReactor* LevelServiceImpl::CreateWarehouse(Ctx* ctx,
                                                             const CreateWarehouseRequest* req,
                                                             Warehouse* resp) {
-  absl::Status s = CheckMutation(req->request_id(), req->actor());
-  if (!s.ok()) return Done(ctx, s);
-  auto* reactor = ctx->DefaultReactor();
-  core_->CreateWarehouse(*req, FinishWith(reactor, resp));
-  return reactor;
+  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) { core_->CreateWarehouse(r, FinishWith(reactor, resp)); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::UpdateWarehouse(Ctx* ctx,
                                                             const UpdateWarehouseRequest* req,
                                                             Warehouse* resp) {
-  absl::Status s = CheckMutation(req->request_id(), req->actor());
-  if (!s.ok()) return Done(ctx, s);
-  auto* reactor = ctx->DefaultReactor();
-  core_->UpdateWarehouse(*req, FinishWith(reactor, resp));
-  return reactor;
+  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) { core_->UpdateWarehouse(r, FinishWith(reactor, resp)); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::SetQuota(Ctx* ctx, const SetQuotaRequest* req,
                                                      Quota* resp) {
-  absl::Status s = CheckMutation(req->request_id(), req->actor());
-  if (!s.ok()) return Done(ctx, s);
-  auto* reactor = ctx->DefaultReactor();
-  core_->SetQuota(*req, FinishWith(reactor, resp));
-  return reactor;
+  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) { core_->SetQuota(r, FinishWith(reactor, resp)); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::SetReserve(Ctx* ctx, const SetReserveRequest* req,
                                                        Reserve* resp) {
-  absl::Status s = CheckMutation(req->request_id(), req->actor());
-  if (!s.ok()) return Done(ctx, s);
-  auto* reactor = ctx->DefaultReactor();
-  core_->SetReserve(*req, FinishWith(reactor, resp));
-  return reactor;
+  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) { core_->SetReserve(r, FinishWith(reactor, resp)); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::GetWarehouse(Ctx* ctx, const GetWarehouseRequest* req,
                                                          Warehouse* resp) {
-  return Reply(ctx, queries_.GetWarehouse(req->name()), resp);
+  return Query(ctx, resp, [&] { return queries_.GetWarehouse(req->name()); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListWarehouses(Ctx* ctx,
                                                            const ListWarehousesRequest* req,
                                                            ListWarehousesResponse* resp) {
-  return Reply(ctx, queries_.ListWarehouses(*req), resp);
+  return Query(ctx, resp, [&] { return queries_.ListWarehouses(*req); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListQuotas(Ctx* ctx, const ListQuotasRequest* req,
                                                        ListQuotasResponse* resp) {
-  return Reply(ctx, queries_.ListQuotas(*req), resp);
+  return Query(ctx, resp, [&] { return queries_.ListQuotas(*req); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListReserves(Ctx* ctx, const ListReservesRequest* req,
                                                          ListReservesResponse* resp) {
-  return Reply(ctx, queries_.ListReserves(*req), resp);
+  return Query(ctx, resp, [&] { return queries_.ListReserves(*req); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListShortages(Ctx* ctx,
                                                           const ListQuotaStatusRequest* req,
                                                           ListQuotaStatusResponse* resp) {
-  return Reply(ctx, queries_.ListQuotaStatus(*req, /*shortages=*/true), resp);
+  return Query(ctx, resp, [&] { return queries_.ListQuotaStatus(*req, /*shortages=*/true); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListOverstock(Ctx* ctx,
                                                           const ListQuotaStatusRequest* req,
                                                           ListQuotaStatusResponse* resp) {
-  return Reply(ctx, queries_.ListQuotaStatus(*req, /*shortages=*/false), resp);
+  return Query(ctx, resp, [&] { return queries_.ListQuotaStatus(*req, /*shortages=*/false); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListExpiringLots(Ctx* ctx,
                                                              const ListExpiringLotsRequest* req,
                                                              ListExpiringLotsResponse* resp) {
-  return Reply(ctx, queries_.ListExpiringLots(*req), resp);
+  return Query(ctx, resp, [&] { return queries_.ListExpiringLots(*req); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::GetBalance(Ctx* ctx, const GetBalanceRequest* req,
                                                        Balance* resp) {
-  return Reply(ctx, queries_.GetBalance(*req), resp);
+  return Query(ctx, resp, [&] { return queries_.GetBalance(*req); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListBalances(Ctx* ctx, const ListBalancesRequest* req,
                                                          ListBalancesResponse* resp) {
-  return Reply(ctx, queries_.ListBalances(*req), resp);
+  return Query(ctx, resp, [&] { return queries_.ListBalances(*req); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListMovements(Ctx* ctx,
                                                           const ListMovementsRequest* req,
                                                           ListMovementsResponse* resp) {
-  return Reply(ctx, queries_.ListMovements(*req), resp);
+  return Query(ctx, resp, [&] { return queries_.ListMovements(*req); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::GetHold(Ctx* ctx, const GetHoldRequest* req,
                                                     v1::Hold* resp) {
-  return Reply(ctx, queries_.GetHold(req->name()), resp);
+  return Query(ctx, resp, [&] { return queries_.GetHold(req->name()); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListHolds(Ctx* ctx, const ListHoldsRequest* req,
                                                       ListHoldsResponse* resp) {
-  return Reply(ctx, queries_.ListHolds(*req), resp);
+  return Query(ctx, resp, [&] { return queries_.ListHolds(*req); });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::GetLedgerTotals(Ctx* ctx,
                                                             const GetLedgerTotalsRequest*,
                                                             GetLedgerTotalsResponse* resp) {
+  if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
   for (auto& t : core_->Totals()) *resp->add_items() = std::move(t);
   return Done(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::GetInstanceInfo(Ctx* ctx, const GetInstanceInfoRequest*,
                                                             InstanceInfo* resp) {
+  if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
   {
     absl::MutexLock lock(&identity_mu_);
     resp->set_instance_id(identity_.instance_id);
@@ -319,6 +340,7 @@ grpc::ServerUnaryReactor* LevelServiceImpl::GetInstanceInfo(Ctx* ctx, const GetI
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ListItems(Ctx* ctx, const ListItemsRequest*,
                                                       ListItemsResponse* resp) {
+  if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
   for (const auto& item : core_->reference().items()) {
     *resp->add_items() = common::ReferenceData::ToProto(item);
   }
@@ -327,6 +349,7 @@ grpc::ServerUnaryReactor* LevelServiceImpl::ListItems(Ctx* ctx, const ListItemsR
 
 grpc::ServerUnaryReactor* LevelServiceImpl::GetRegion(Ctx* ctx, const GetRegionRequest* req,
                                                       Region* resp) {
+  if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
   absl::string_view name = req->name();
   if (!absl::StartsWith(name, "regions/")) {
     return Done(ctx, absl::InvalidArgumentError("region name must be regions/{code}"));
@@ -343,7 +366,8 @@ grpc::ServerUnaryReactor* LevelServiceImpl::GetRegion(Ctx* ctx, const GetRegionR
 }
 
 grpc::ServerWriteReactor<WatchChangesResponse>* LevelServiceImpl::WatchChanges(
-    Ctx*, const WatchChangesRequest* req) {
+    Ctx* ctx, const WatchChangesRequest* req) {
+  if (auto who = auth::CallIdentity(ctx); !who.ok()) return new RefusedStream(ToGrpc(who.status()));
   const size_t max_batch =
       req->max_batch() <= 0 ? 256 : static_cast<size_t>(std::min(req->max_batch(), 4096));
   return new WatchChangesReactor(core_, &queries_, req->from_sequence(), max_batch);

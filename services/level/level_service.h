@@ -94,6 +94,12 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
                 std::vector<stockpile::v1::Operation> ops, Response* resp);
   template <typename Response>
   static CommandCallback FinishWith(Unary* reactor, Response* resp);
+  // Runs a query after the call's authorization verdict allows it.
+  template <typename Response, typename QueryFn>
+  Unary* Query(Ctx* ctx, Response* resp, QueryFn query);
+  // Runs an admin mutation (warehouses, quotas, reserves) with the token's subject as actor.
+  template <typename Request, typename Submit>
+  Unary* Admin(Ctx* ctx, const Request& req, Submit submit);
 
   LevelCore* core_;
   LevelQueries queries_;

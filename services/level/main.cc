@@ -11,6 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/common/auth/authorizer.h"
+#include "services/common/auth/interceptor.h"
+#include "services/common/auth/rules.h"
+#include "services/common/auth/tls.h"
+#include "services/common/auth/token.h"
 #include "services/common/etcd/registration.h"
 #include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
@@ -87,6 +92,35 @@ std::unique_ptr<stockpile::etcd::Registration> Register(const LevelConfig& c,
   return registration;
 }
 
+// Who may call what: tokens signed with the deployment's key, checked against the rules table.
+absl::StatusOr<std::shared_ptr<stockpile::auth::Authorizer>> MakeAuthorizer(
+    const LevelConfig& c, const stockpile::level::LevelCore& core) {
+  if (c.insecure) return std::shared_ptr<stockpile::auth::Authorizer>(
+      stockpile::auth::Authorizer::Disabled());
+  auto key = stockpile::auth::TokenKey::FromFile(c.auth_key_file);
+  if (!key.ok()) return key.status();
+  auto authorizer = std::make_shared<stockpile::auth::Authorizer>(
+      stockpile::auth::TokenVerifier(std::move(*key), stockpile::common::SystemClock::Get()),
+      std::vector<absl::Span<const stockpile::auth::MethodRule>>{
+          stockpile::auth::LevelServiceRules(), stockpile::auth::HealthRules()});
+  // Release/Ship/ConfirmDelivery name only a hold: its warehouse decides the scope.
+  auto queries = std::make_shared<stockpile::level::LevelQueries>(
+      core.store(), core.reference(), core.hosting(), core.clock());
+  authorizer->set_hold_lookup([queries](absl::string_view id) -> absl::StatusOr<std::string> {
+    auto hold = queries->GetHold(absl::StrCat("holds/", id));
+    if (!hold.ok()) return hold.status();
+    return hold->warehouse();
+  });
+  return authorizer;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const LevelConfig& c) {
+  stockpile::auth::TlsOptions tls;
+  tls.insecure = c.insecure;
+  tls.files = {c.tls_cert, c.tls_key, c.tls_ca, !c.tls_ca.empty()};
+  return stockpile::auth::ServerCredentials(tls);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,19 +158,25 @@ int main(int argc, char** argv) {
     level_metrics = std::move(*registered);
   }
 
+  auto authorizer = MakeAuthorizer(*config, **core);
+  if (!authorizer.ok()) return Fail("cannot set up authorization", authorizer.status());
+  auto credentials = Credentials(*config);
+  if (!credentials.ok()) return Fail("cannot set up TLS", credentials.status());
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   stockpile::level::LevelServiceImpl service(core->get(), {config->instance_id, STOCKPILE_VERSION});
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config->listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(16 << 20);
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   if (*metrics) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     creators.push_back(stockpile::metrics::MakeGrpcServerMetricsFactory((*metrics)->registry()));
-    builder.experimental().SetInterceptorCreators(std::move(creators));
   }
+  creators.push_back(stockpile::auth::MakeAuthInterceptorFactory(*authorizer));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail("cannot listen", absl::UnavailableError(config->listen));
   const std::string instance_id =

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,8 +19,10 @@ namespace stockpile::testing {
 class LevelProcess {
  public:
   LevelProcess(const TempDir& dir, std::string level, std::string regions,
-               std::vector<std::string> extra_flags = {})
+               std::vector<std::string> extra_flags = {},
+               std::map<std::string, std::string> env = {})
       : dir_(dir.Sub(level + "-" + regions)),
+        env_(std::move(env)),
         level_(std::move(level)),
         regions_(std::move(regions)),
         extra_flags_(std::move(extra_flags)),
@@ -38,7 +41,7 @@ class LevelProcess {
                                      "--metrics-listen=127.0.0.1:" + std::to_string(metrics_port_),
                                      "--port-file=" + dir_ + ".port"};
     argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
-    process_ = std::make_unique<Subprocess>(argv, dir_ + ".log");
+    process_ = std::make_unique<Subprocess>(argv, dir_ + ".log", env_);
     if (!process_->Start()) return false;
     return WaitFor(
         [&] {
@@ -67,6 +70,7 @@ class LevelProcess {
 
  private:
   std::string dir_;
+  std::map<std::string, std::string> env_;
   std::string level_;
   std::string regions_;
   std::vector<std::string> extra_flags_;

@@ -101,6 +101,9 @@ bool Subprocess::Start() {
     }
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
+    // Servers started by tests run in development mode (plaintext, no tokens) unless a test
+    // asks otherwise with STOCKPILE_INSECURE=0: TLS and token tests set it themselves.
+    setenv("STOCKPILE_INSECURE", "1", 0);
     for (const auto& [k, v] : extra_env_) setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> args;
     for (auto& a : argv_) args.push_back(a.data());

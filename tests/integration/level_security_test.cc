@@ -1,0 +1,161 @@
+// stockpile-level with TLS and bearer tokens, as deployed: the binary refuses plaintext clients,
+// unknown CAs, missing or forged tokens and out-of-scope calls, changes nothing when it refuses,
+// and records the token's subject as the actor.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "services/common/auth/token.h"
+#include "tests/testutil/level_process.h"
+#include "tests/testutil/pki.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::testing {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT
+using ::testing::HasSubstr;
+
+class LevelSecurityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pki_.MakeCa("ca") && pki_.MakeCa("other-ca") &&
+                pki_.MakeLeaf("server", "ca", "serverAuth"))
+        << pki_.log;
+    std::ofstream(pki_.Path("token.key")) << "a deployment secret of more than 32 bytes!!";
+    level_ = std::make_unique<LevelProcess>(
+        dir_, "county", "4201",
+        std::vector<std::string>{"--tls-cert=" + pki_.Path("server.pem"),
+                                 "--tls-key=" + pki_.Path("server.key"),
+                                 "--auth-key-file=" + pki_.Path("token.key")},
+        std::map<std::string, std::string>{{"STOCKPILE_INSECURE", "0"}});
+    ASSERT_TRUE(level_->Start()) << level_->Log();
+    admin_ = Token("admin-1", "admin", "");
+    ASSERT_THAT(CreateWarehouse("420102-W001", admin_), IsOk());
+    ASSERT_THAT(CreateWarehouse("420103-W001", admin_), IsOk());
+  }
+
+  // `issued_ago`: a token minted that long ago (with a one-minute life) has expired.
+  std::string Token(const std::string& subject, const std::string& role, const std::string& scope,
+                    absl::Duration issued_ago = absl::ZeroDuration()) {
+    common::FakeClock then(common::SystemClock::Get()->NowMicros() -
+                           absl::ToInt64Microseconds(issued_ago));
+    const absl::Duration ttl = issued_ago > absl::ZeroDuration() ? absl::Minutes(1) : absl::Hours(1);
+    auto token = auth::IssueToken(pki_.Path("token.key"), subject, role, scope, ttl, &then);
+    EXPECT_THAT(token.status(), IsOk());
+    return token.ok() ? *token : "";
+  }
+
+  std::unique_ptr<LevelService::Stub> TlsStub(const std::string& ca = "ca") {
+    grpc::SslCredentialsOptions ssl;
+    std::ifstream in(pki_.Path(ca + ".pem"));
+    ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), {});
+    return LevelService::NewStub(grpc::CreateChannel(level_->address(), grpc::SslCredentials(ssl)));
+  }
+
+  std::unique_ptr<grpc::ClientContext> Call(const std::string& token) {
+    auto ctx = Deadline(5);
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    return ctx;
+  }
+
+  grpc::Status CreateWarehouse(const std::string& code, const std::string& token) {
+    CreateWarehouseRequest req;
+    req.set_request_id("create-" + code);
+    req.mutable_warehouse()->set_code(code);
+    req.mutable_warehouse()->set_display_name("store " + code);
+    req.mutable_warehouse()->set_kind(WAREHOUSE_KIND_GOVERNMENT);
+    req.mutable_warehouse()->set_area_m2(2000);
+    Warehouse out;
+    return TlsStub()->CreateWarehouse(Call(token).get(), req, &out);
+  }
+
+  grpc::Status Receive(const std::string& warehouse, const std::string& token,
+                       LevelService::Stub* stub = nullptr, MovementResult* out = nullptr) {
+    ReceiveRequest req;
+    req.set_request_id("receive-" + std::to_string(++requests_));
+    req.mutable_op()->set_warehouse(warehouse);
+    req.mutable_op()->set_item("SH-0001");
+    req.mutable_op()->set_quantity(10);
+    MovementResult ignored;
+    auto owned = stub ? nullptr : TlsStub();
+    return (stub ? stub : owned.get())->Receive(Call(token).get(), req, out ? out : &ignored);
+  }
+
+  int64_t OnHand(const std::string& warehouse) {
+    GetBalanceRequest req;
+    req.set_warehouse(warehouse);
+    req.set_item("SH-0001");
+    Balance b;
+    EXPECT_THAT(TlsStub()->GetBalance(Call(admin_).get(), req, &b), IsOk());
+    return b.on_hand();
+  }
+
+  TempDir dir_;
+  Pki pki_{dir_.path()};
+  std::unique_ptr<LevelProcess> level_;
+  std::string admin_;
+  int requests_ = 0;
+};
+
+TEST_F(LevelSecurityTest, StaffMoveStockOnlyInTheirScopeAndAreRecordedAsActor) {
+  const std::string staff = Token("wang.li", "staff", "420102");
+  MovementResult out;
+  ASSERT_THAT(Receive("warehouses/420102-W001", staff, nullptr, &out), IsOk());
+  EXPECT_EQ(out.movements(0).actor(), "wang.li");
+  grpc::Status other = Receive("warehouses/420103-W001", staff);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED) << other.error_message();
+  EXPECT_THAT(other.error_message(), HasSubstr("420103"));
+  EXPECT_EQ(OnHand("warehouses/420103-W001"), 0);
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 10);
+}
+
+TEST_F(LevelSecurityTest, MissingExpiredAndForgedTokensAreUnauthenticated) {
+  EXPECT_EQ(Receive("warehouses/420102-W001", "").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  const std::string expired = Token("wang.li", "staff", "420102", absl::Hours(1));
+  EXPECT_EQ(Receive("warehouses/420102-W001", expired).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  std::string forged = Token("wang.li", "staff", "42");
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(Receive("warehouses/420102-W001", forged).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 0);
+}
+
+TEST_F(LevelSecurityTest, ViewersReadButCannotMoveStock) {
+  const std::string viewer = Token("dashboard", "viewer", "4201");
+  EXPECT_EQ(Receive("warehouses/420102-W001", viewer).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  GetBalanceRequest req;
+  req.set_warehouse("warehouses/420102-W001");
+  req.set_item("SH-0001");
+  Balance b;
+  EXPECT_THAT(TlsStub()->GetBalance(Call(viewer).get(), req, &b), IsOk());
+}
+
+TEST_F(LevelSecurityTest, PlaintextAndForeignCaClientsCannotConnect) {
+  auto plaintext = LevelService::NewStub(
+      grpc::CreateChannel(level_->address(), grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(Receive("warehouses/420102-W001", admin_, plaintext.get()).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  auto foreign = TlsStub("other-ca");
+  EXPECT_EQ(Receive("warehouses/420102-W001", admin_, foreign.get()).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 0);
+}
+
+TEST(LevelSecurityStartTest, RefusesToStartWithoutTlsUnlessInsecure) {
+  TempDir dir;
+  Subprocess level({BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=4201",
+                    "--db=" + dir.Sub("db"), "--listen=127.0.0.1:0"},
+                   dir.Sub("log"), {{"STOCKPILE_INSECURE", "0"}});
+  ASSERT_TRUE(level.Start());
+  const int status = level.Wait(std::chrono::seconds(20));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << level.Log();
+  EXPECT_THAT(level.Log(), HasSubstr("--insecure"));
+}
+
+}  // namespace
+}  // namespace stockpile::testing
