@@ -1,0 +1,325 @@
+#include "services/catalogue/allocation/planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <tuple>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
+#include "services/common/validation.h"
+
+namespace stockpile::catalogue::allocation {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT: the planner speaks the API's types throughout
+
+constexpr int64_t kChinaUtcOffsetMicros = 8LL * 3600 * 1'000'000;
+constexpr int64_t kMaxQuantity = 1'000'000'000'000'000;
+
+struct TierSpec {
+  size_t prefix_len;
+  SourceTier tier;
+};
+constexpr TierSpec kTiers[] = {{9, SOURCE_TIER_SAME_TOWNSHIP},
+                               {6, SOURCE_TIER_SAME_COUNTY},
+                               {4, SOURCE_TIER_SAME_CITY},
+                               {2, SOURCE_TIER_SAME_PROVINCE}};
+
+// A source able to give something to the current line.
+struct Option {
+  double km;
+  const SourcePlace* place;
+  const SourceStock* stock;
+  int64_t usable;       // unexpired available
+  int64_t above_floor;  // usable - floor (may be negative)
+};
+
+bool NearerThan(const Option& a, const Option& b) {
+  return std::tie(a.km, a.place->code) < std::tie(b.km, b.place->code);
+}
+
+bool IsDigits(absl::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+SourceTier TierOf(absl::string_view destination_region, absl::string_view source_region) {
+  for (const TierSpec& t : kTiers) {
+    if (destination_region.size() >= t.prefix_len && source_region.size() >= t.prefix_len &&
+        destination_region.substr(0, t.prefix_len) == source_region.substr(0, t.prefix_len)) {
+      return t.tier;
+    }
+  }
+  return SOURCE_TIER_OTHER_PROVINCE;
+}
+
+int32_t Planner::ReserveDay(int64_t unix_micros) {
+  return common::DaysFromMicros(unix_micros + kChinaUtcOffsetMicros);
+}
+
+// Plans one request: the context shared by its lines, and the walk over tiers for one line.
+class Planner::LinePlanner {
+ public:
+  LinePlanner(const Planner& planner, const StockSnapshot::Reader& stock, std::string destination,
+              bool critical, int32_t today, absl::flat_hash_set<std::string> excluded,
+              AllocationPlan* plan)
+      : planner_(planner),
+        stock_(stock),
+        destination_(std::move(destination)),
+        critical_(critical),
+        today_(today),
+        excluded_(std::move(excluded)),
+        plan_(plan) {
+    const GeoPoint seat = planner.SeatOf(destination_);
+    lat_ = seat.lat * kDegToRad;
+    lon_ = seat.lon * kDegToRad;
+    cos_lat_ = std::cos(lat_);
+  }
+
+  void PlanLine(const PlanLine& line) {
+    item_ = line.item();
+    remaining_ = line.quantity();
+    std::string inner;  // prefix of the tier visited before (already taken from)
+    for (const TierSpec& t : kTiers) {
+      if (destination_.size() < t.prefix_len || remaining_ == 0) continue;
+      const std::string prefix = destination_.substr(0, t.prefix_len);
+      TakeFrom(Gather(prefix, inner), t.tier);
+      inner = prefix;
+    }
+    for (const Province& p : OtherProvinces()) {
+      if (remaining_ == 0) break;
+      TakeFrom(Gather(p.code, ""), SOURCE_TIER_OTHER_PROVINCE);
+    }
+    auto* outcome = plan_->add_outcomes();
+    outcome->set_item(item_);
+    outcome->set_requested(line.quantity());
+    outcome->set_planned(line.quantity() - remaining_);
+    outcome->set_shortfall(remaining_);
+    if (remaining_ > 0) ListReserves(remaining_);
+  }
+
+ private:
+  double KmTo(const SourcePlace& p) const {
+    return KmFromHaversineTerm(HaversineTerm(lat_, lon_, cos_lat_, p.lat_rad, p.lon_rad, p.cos_lat));
+  }
+
+  bool Eligible(const SourcePlace& p) const {
+    return p.region != destination_ && !excluded_.contains(p.code);
+  }
+
+  // Sources under `prefix` but not under `inner`, nearest first, that can give something.
+  std::vector<Option> Gather(const std::string& prefix, const std::string& inner) const {
+    std::vector<Option> options;
+    stock_.ForEachHolder(item_, prefix, [&](const Candidate& c) {
+      if (!inner.empty() && absl::StartsWith(c.place->code, inner)) return;
+      if (!Eligible(*c.place)) return;
+      int64_t usable = 0;
+      for (const LotStock& lot : c.stock->lots) {
+        if (lot.expiry_day >= today_) usable += lot.available;
+      }
+      const int64_t above_floor = usable - c.stock->floor;
+      if ((critical_ ? usable : above_floor) <= 0) return;
+      options.push_back({KmTo(*c.place), c.place, c.stock, usable, above_floor});
+    });
+    std::sort(options.begin(), options.end(), NearerThan);
+    return options;
+  }
+
+  void TakeFrom(const std::vector<Option>& options, SourceTier tier) {
+    for (const Option& o : options) {
+      if (remaining_ == 0) return;
+      const int64_t givable = critical_ ? o.usable : o.above_floor;
+      const int64_t take = std::min(givable, remaining_);
+      AddLeg(o, tier, take);
+      remaining_ -= take;
+    }
+  }
+
+  void AddLeg(const Option& o, SourceTier tier, int64_t take) {
+    PlanLeg* leg = plan_->add_legs();
+    leg->set_source_warehouse(common::WarehouseName(o.place->code));
+    leg->set_source_region(o.place->region);
+    leg->set_item(item_);
+    leg->set_quantity(take);
+    leg->set_distance_km(o.km);
+    leg->set_tier(tier);
+    leg->set_below_floor(take > std::max<int64_t>(0, o.above_floor));
+    int64_t left = take;
+    for (const LotStock& lot : o.stock->lots) {  // earliest expiry first
+      if (left == 0) break;
+      if (lot.expiry_day < today_ || lot.available <= 0) continue;
+      const int64_t q = std::min(lot.available, left);
+      HoldLot* hl = leg->add_lots();
+      hl->set_lot(lot.lot);
+      if (lot.expiry_day != kNoExpiry) hl->set_expiry_date(common::FormatDate(lot.expiry_day));
+      hl->set_quantity(q);
+      left -= q;
+    }
+  }
+
+  std::vector<Province> OtherProvinces() const {
+    std::vector<std::pair<double, const Province*>> order;
+    for (const Province& p : planner_.provinces_) {
+      if (absl::StartsWith(destination_, p.code)) continue;
+      const double lat = p.centroid.lat * kDegToRad;
+      const double km = KmFromHaversineTerm(
+          HaversineTerm(lat_, lon_, cos_lat_, lat, p.centroid.lon * kDegToRad, std::cos(lat)));
+      order.push_back({km, &p});
+    }
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first, a.second->code) < std::tie(b.first, b.second->code);
+    });
+    std::vector<Province> out;
+    for (const auto& [km, p] : order) out.push_back(*p);
+    return out;
+  }
+
+  void ListReserves(int64_t shortfall) {
+    struct ReserveRow {
+      SourceTier tier;
+      double km;
+      const SourcePlace* place;
+      ReserveMode mode;
+      int64_t quantity;
+      int32_t lead;
+    };
+    std::vector<ReserveRow> rows;
+    stock_.ForEachReserve(item_, [&](const Candidate& c) {
+      if (!Eligible(*c.place)) return;
+      const SourceTier tier = TierOf(destination_, c.place->region);
+      const double km = KmTo(*c.place);
+      const SourceStock& s = *c.stock;
+      if (s.contract > 0) {
+        rows.push_back({tier, km, c.place, RESERVE_MODE_CONTRACT, s.contract,
+                        s.contract_lead_hours});
+      }
+      if (s.capacity > 0) {
+        rows.push_back({tier, km, c.place, RESERVE_MODE_CAPACITY, s.capacity,
+                        s.capacity_lead_hours});
+      }
+    });
+    std::sort(rows.begin(), rows.end(), [](const ReserveRow& a, const ReserveRow& b) {
+      return std::tie(a.tier, a.km, a.place->code, a.mode) <
+             std::tie(b.tier, b.km, b.place->code, b.mode);
+    });
+    int64_t covered = 0;
+    size_t listed = 0;
+    for (const ReserveRow& r : rows) {
+      if (covered >= shortfall || listed == planner_.limits_.max_reserve_options_per_line) break;
+      ReserveOption* o = plan_->add_reserve_options();
+      o->set_warehouse(common::WarehouseName(r.place->code));
+      o->set_item(item_);
+      o->set_mode(r.mode);
+      o->set_quantity(r.quantity);
+      o->set_lead_time_hours(r.lead);
+      o->set_distance_km(r.km);
+      o->set_tier(r.tier);
+      covered += r.quantity;
+      ++listed;
+    }
+  }
+
+  const Planner& planner_;
+  const StockSnapshot::Reader& stock_;
+  const std::string destination_;
+  const bool critical_;
+  const int32_t today_;
+  const absl::flat_hash_set<std::string> excluded_;
+  AllocationPlan* plan_;
+  double lat_ = 0, lon_ = 0, cos_lat_ = 1;
+  std::string item_;
+  int64_t remaining_ = 0;
+};
+
+Planner::Planner(const common::ReferenceData* reference, PlanLimits limits)
+    : reference_(reference), limits_(limits) {
+  for (const auto& r : reference_->regions()) {
+    if (r.level == LEVEL_PROVINCE) provinces_.push_back({r.code, {r.longitude, r.latitude}});
+  }
+}
+
+GeoPoint Planner::SeatOf(absl::string_view region) const {
+  const auto* r = reference_->FindRegion(region.size() > 6 ? region.substr(0, 6) : region);
+  return r == nullptr ? GeoPoint{} : GeoPoint{r->longitude, r->latitude};
+}
+
+absl::StatusOr<std::string> Planner::DestinationRegion(const PlanAllocationRequest& req) const {
+  std::string region = req.destination_region();
+  if (!req.destination_warehouse().empty()) {
+    ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(req.destination_warehouse()));
+    ASSIGN_OR_RETURN(std::string of_warehouse, common::RegionOfWarehouseCode(code));
+    if (!region.empty() && region != of_warehouse) {
+      return absl::InvalidArgumentError(absl::StrCat("destination_region ", region,
+                                                     " is not the region of ",
+                                                     req.destination_warehouse()));
+    }
+    region = of_warehouse;
+  }
+  if (region.empty()) {
+    return absl::InvalidArgumentError("destination_warehouse or destination_region is required");
+  }
+  const size_t n = region.size();
+  if (!IsDigits(region) || (n != 2 && n != 4 && n != 6 && n != 9 && n != 12)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("destination region must be 2, 4, 6, 9 or 12 digits; got \"", region, "\""));
+  }
+  if (reference_->FindRegion(n > 6 ? region.substr(0, 6) : region) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("region ", region, " is not in the reference data"));
+  }
+  return region;
+}
+
+absl::Status Planner::CheckLines(const PlanAllocationRequest& req) const {
+  if (req.lines().empty()) return absl::InvalidArgumentError("lines must list at least one item");
+  if (static_cast<size_t>(req.lines_size()) > limits_.max_lines) {
+    return absl::InvalidArgumentError(absl::StrCat("at most ", limits_.max_lines, " lines"));
+  }
+  std::set<std::string> seen;
+  for (const auto& line : req.lines()) {
+    if (reference_->FindItem(line.item()) == nullptr) {
+      return absl::NotFoundError(absl::StrCat("item \"", line.item(), "\" is not in the catalogue"));
+    }
+    if (line.quantity() <= 0 || line.quantity() > kMaxQuantity) {
+      return absl::InvalidArgumentError(absl::StrCat("quantity of ", line.item(),
+                                                     " must be between 1 and ", kMaxQuantity,
+                                                     "; got ", line.quantity()));
+    }
+    if (!seen.insert(line.item()).second) {
+      return absl::InvalidArgumentError(absl::StrCat("item ", line.item(), " is listed twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
+                                             const StockSnapshot& stock, int32_t today) const {
+  ASSIGN_OR_RETURN(std::string destination, DestinationRegion(req));
+  RETURN_IF_ERROR(CheckLines(req));
+  const Priority priority =
+      req.priority() == PRIORITY_UNSPECIFIED ? PRIORITY_ROUTINE : req.priority();
+  AllocationPlan plan;
+  plan.set_destination_region(destination);
+  plan.set_destination_warehouse(req.destination_warehouse());
+  plan.set_priority(priority);
+  *plan.mutable_lines() = req.lines();
+  std::set<std::string> sorted_excluded(req.exclude_sources().begin(),
+                                        req.exclude_sources().end());
+  for (const auto& e : sorted_excluded) plan.add_excluded_sources(e);
+  absl::flat_hash_set<std::string> excluded;  // by code
+  for (const auto& name : sorted_excluded) {
+    ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(name));
+    excluded.insert(std::move(code));
+  }
+  StockSnapshot::Reader reader(stock);
+  LinePlanner planner(*this, reader, destination, priority == PRIORITY_CRITICAL, today,
+                      std::move(excluded), &plan);
+  for (const auto& line : req.lines()) planner.PlanLine(line);
+  return plan;
+}
+
+}  // namespace stockpile::catalogue::allocation

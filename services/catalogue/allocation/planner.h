@@ -1,0 +1,63 @@
+#pragma once
+
+// Allocation planning (分级负责, 属地为主): for each requested line, sources are taken tier by
+// tier (same township, county, city, province, then other provinces), nearest first inside a
+// tier by great-circle distance between county seats (ties: warehouse code). A source gives what
+// it holds above its reserve floor (CRITICAL: down to zero, flagged below_floor), lots leave
+// earliest expiry first, expired lots never leave. Pure: same request, stock and day give the
+// same plan.
+//
+// "Other provinces" are visited province by province, nearest province centroid first, each
+// nearest first inside, stopping as soon as the line is filled (so a far corner of a near
+// province can come before a near corner of the next one; see docs/allocation.md).
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "services/catalogue/allocation/stock_snapshot.h"
+#include "services/common/reference_data.h"
+#include "stockpile/v1/allocation.pb.h"
+#include "stockpile/v1/transfer_service.pb.h"
+
+namespace stockpile::catalogue::allocation {
+
+struct PlanLimits {
+  size_t max_lines = 100;
+  size_t max_reserve_options_per_line = 20;
+};
+
+class Planner {
+ public:
+  explicit Planner(const common::ReferenceData* reference, PlanLimits limits = {});
+
+  // `today` is the reserve day (days since 1970-01-01 in China Standard Time): lots whose expiry
+  // date is before it are expired. INVALID_ARGUMENT for a malformed request.
+  absl::StatusOr<stockpile::v1::AllocationPlan> Plan(
+      const stockpile::v1::PlanAllocationRequest& request, const StockSnapshot& stock,
+      int32_t today) const;
+
+  // Reserve day of a wall-clock time (UTC+8 calendar day).
+  static int32_t ReserveDay(int64_t unix_micros);
+
+ private:
+  struct Province {
+    std::string code;
+    GeoPoint centroid;
+  };
+  class LinePlanner;
+
+  absl::StatusOr<std::string> DestinationRegion(
+      const stockpile::v1::PlanAllocationRequest& request) const;
+  absl::Status CheckLines(const stockpile::v1::PlanAllocationRequest& request) const;
+  GeoPoint SeatOf(absl::string_view region) const;
+
+  const common::ReferenceData* reference_;
+  const PlanLimits limits_;
+  std::vector<Province> provinces_;
+};
+
+// The tier of a source region relative to a destination region.
+stockpile::v1::SourceTier TierOf(absl::string_view destination_region,
+                                 absl::string_view source_region);
+
+}  // namespace stockpile::catalogue::allocation

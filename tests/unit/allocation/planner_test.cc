@@ -1,0 +1,249 @@
+#include "services/catalogue/allocation/planner.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "services/common/validation.h"
+#include "tests/testutil/process.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::catalogue::allocation {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT
+using ::testing::ElementsAre;
+
+constexpr char kVillage[] = "420102002003";  // 保成社区, 大智街道, 江岸区, 武汉
+const int32_t kToday = *common::ParseDate("d", "2026-01-01");
+
+const common::ReferenceData& Reference() {
+  static const common::ReferenceData* ref = [] {
+    common::ReferenceData::Options opts;
+    opts.fine_region_prefixes = {"420102"};
+    return common::ReferenceData::Load(testing::ReferenceDataDir(), opts)->release();
+  }();
+  return *ref;
+}
+
+class PlannerTest : public ::testing::Test {
+ protected:
+  PlannerTest() : snapshot_(&Reference()), planner_(&Reference()) {}
+
+  void Stock(const std::string& code, const std::string& item, int64_t qty,
+             const std::string& expiry = "", const std::string& lot = "DEFAULT") {
+    LotStock l{lot, kNoExpiry, qty};
+    if (!expiry.empty()) l.expiry_day = *common::ParseDate("d", expiry);
+    extra_lots_[code + item].push_back(l);
+    snapshot_.SetLots(code, item, extra_lots_[code + item]);
+  }
+
+  AllocationPlan PlanFor(const std::string& item, int64_t qty,
+                         Priority priority = PRIORITY_ROUTINE,
+                         std::vector<std::string> exclude = {}) {
+    PlanAllocationRequest req;
+    req.set_destination_region(kVillage);
+    req.set_priority(priority);
+    auto* line = req.add_lines();
+    line->set_item(item);
+    line->set_quantity(qty);
+    for (auto& e : exclude) req.add_exclude_sources(e);
+    auto plan = planner_.Plan(req, snapshot_, kToday);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    return plan.ok() ? *plan : AllocationPlan{};
+  }
+
+  static std::vector<std::string> Sources(const AllocationPlan& p) {
+    std::vector<std::string> out;
+    for (const auto& leg : p.legs()) out.push_back(leg.source_warehouse());
+    return out;
+  }
+
+  void StockEveryTier(const std::string& item) {
+    for (const char* code : {"110101-W001", "430102-W001", "410102-W001", "420202-W001",
+                             "4202-W001", "420115-W001", "420106-W001", "420103-W001",
+                             "420102003-W001", "420102002004-W001", "420102002003-W009"}) {
+      Stock(code, item, 10);
+    }
+  }
+
+  std::map<std::string, std::vector<LotStock>> extra_lots_;
+  StockSnapshot snapshot_;
+  Planner planner_;
+};
+
+TEST_F(PlannerTest, TakesTierByTierThenNearestFirst) {
+  StockEveryTier("SH-0001");
+  AllocationPlan p = PlanFor("SH-0001", 25);
+  EXPECT_THAT(Sources(p), ElementsAre("warehouses/420102002004-W001", "warehouses/420102003-W001",
+                                      "warehouses/420103-W001"));
+  EXPECT_EQ(p.legs(0).tier(), SOURCE_TIER_SAME_TOWNSHIP);
+  EXPECT_EQ(p.legs(1).tier(), SOURCE_TIER_SAME_COUNTY);
+  EXPECT_EQ(p.legs(2).tier(), SOURCE_TIER_SAME_CITY);
+  EXPECT_EQ(p.legs(2).quantity(), 5);
+  EXPECT_NEAR(p.legs(2).distance_km(), 3.7, 0.5);  // 江岸 → 江汉 county seats
+  EXPECT_EQ(p.outcomes(0).shortfall(), 0);
+}
+
+TEST_F(PlannerTest, VisitsEveryTierInOrderAndNeverTheDestinationItself) {
+  StockEveryTier("SH-0001");
+  AllocationPlan p = PlanFor("SH-0001", 1000);
+  ASSERT_EQ(p.legs_size(), 10);  // every source but the destination region's own warehouse
+  for (int i = 1; i < p.legs_size(); ++i) {
+    const auto &a = p.legs(i - 1), &b = p.legs(i);
+    EXPECT_LE(a.tier(), b.tier());
+    if (a.tier() == b.tier() && a.tier() != SOURCE_TIER_OTHER_PROVINCE) {
+      EXPECT_LE(a.distance_km(), b.distance_km());
+    }
+  }
+  EXPECT_THAT(Sources(p), ::testing::Not(::testing::Contains("warehouses/420102002003-W009")));
+  EXPECT_EQ(p.legs(3).source_warehouse(), "warehouses/420106-W001");
+  EXPECT_EQ(p.legs(4).source_warehouse(), "warehouses/420115-W001");
+  EXPECT_EQ(p.legs(5).tier(), SOURCE_TIER_SAME_PROVINCE);
+  EXPECT_EQ(p.legs(7).tier(), SOURCE_TIER_OTHER_PROVINCE);
+  EXPECT_EQ(p.legs(9).source_warehouse(), "warehouses/110101-W001");  // Beijing is farthest
+  EXPECT_EQ(p.outcomes(0).planned(), 100);
+  EXPECT_EQ(p.outcomes(0).shortfall(), 900);
+}
+
+TEST_F(PlannerTest, TierOfFollowsCodePrefixes) {
+  EXPECT_EQ(TierOf("420102002003", "420102002"), SOURCE_TIER_SAME_TOWNSHIP);
+  EXPECT_EQ(TierOf("420102002003", "420102"), SOURCE_TIER_SAME_COUNTY);
+  EXPECT_EQ(TierOf("420102", "4201"), SOURCE_TIER_SAME_CITY);
+  EXPECT_EQ(TierOf("420102", "42"), SOURCE_TIER_SAME_PROVINCE);
+  EXPECT_EQ(TierOf("420102", "430102"), SOURCE_TIER_OTHER_PROVINCE);
+}
+
+TEST_F(PlannerTest, RoutineLeavesTheFloorInPlace) {
+  Stock("420103-W001", "SH-0001", 50);
+  snapshot_.SetFloor("420103-W001", "SH-0001", 30);
+  AllocationPlan p = PlanFor("SH-0001", 40, PRIORITY_URGENT);
+  ASSERT_EQ(p.legs_size(), 1);
+  EXPECT_EQ(p.legs(0).quantity(), 20);
+  EXPECT_FALSE(p.legs(0).below_floor());
+  EXPECT_EQ(p.outcomes(0).shortfall(), 20);
+}
+
+TEST_F(PlannerTest, CriticalGoesBelowTheFloorAndSaysSo) {
+  Stock("420103-W001", "SH-0001", 50);
+  snapshot_.SetFloor("420103-W001", "SH-0001", 30);
+  Stock("420106-W001", "SH-0001", 50);
+  snapshot_.SetFloor("420106-W001", "SH-0001", 10);
+  AllocationPlan p = PlanFor("SH-0001", 60, PRIORITY_CRITICAL);
+  ASSERT_EQ(p.legs_size(), 2);
+  EXPECT_EQ(p.legs(0).quantity(), 50);
+  EXPECT_TRUE(p.legs(0).below_floor());
+  EXPECT_EQ(p.legs(1).quantity(), 10);
+  EXPECT_FALSE(p.legs(1).below_floor());
+}
+
+TEST_F(PlannerTest, SourceWithNothingAboveTheFloorIsSkipped) {
+  Stock("420103-W001", "SH-0001", 30);
+  snapshot_.SetFloor("420103-W001", "SH-0001", 30);
+  Stock("420106-W001", "SH-0001", 5);
+  AllocationPlan p = PlanFor("SH-0001", 5);
+  EXPECT_THAT(Sources(p), ElementsAre("warehouses/420106-W001"));
+}
+
+TEST_F(PlannerTest, SplitsOneLineOverSeveralSources) {
+  Stock("420103-W001", "SH-0001", 7);
+  Stock("420106-W001", "SH-0001", 7);
+  Stock("420115-W001", "SH-0001", 7);
+  AllocationPlan p = PlanFor("SH-0001", 18);
+  ASSERT_EQ(p.legs_size(), 3);
+  EXPECT_EQ(p.legs(0).quantity() + p.legs(1).quantity() + p.legs(2).quantity(), 18);
+  EXPECT_EQ(p.legs(2).quantity(), 4);
+}
+
+TEST_F(PlannerTest, LotsLeaveEarliestExpiryFirstAndExpiredNever) {
+  // FD-0001-like expiring item: pick one with a shelf life from the catalogue.
+  std::string item;
+  for (const auto& i : Reference().items()) {
+    if (i.expires()) { item = i.code; break; }
+  }
+  ASSERT_FALSE(item.empty());
+  Stock("420103-W001", item, 10, "2027-06-01", "LATE");
+  Stock("420103-W001", item, 10, "2026-03-01", "EARLY");
+  Stock("420103-W001", item, 100, "2025-12-31", "EXPIRED");  // the day before today
+  Stock("420103-W001", item, 10, "2026-01-01", "LASTDAY");   // usable through today
+  AllocationPlan p = PlanFor(item, 25);
+  ASSERT_EQ(p.legs_size(), 1);
+  const auto& lots = p.legs(0).lots();
+  ASSERT_EQ(lots.size(), 3);
+  EXPECT_EQ(lots[0].lot(), "LASTDAY");
+  EXPECT_EQ(lots[1].lot(), "EARLY");
+  EXPECT_EQ(lots[1].expiry_date(), "2026-03-01");
+  EXPECT_EQ(lots[2].lot(), "LATE");
+  EXPECT_EQ(lots[2].quantity(), 5);
+  EXPECT_EQ(PlanFor(item, 1000).outcomes(0).planned(), 30);  // never the expired 100
+}
+
+TEST_F(PlannerTest, SamePlanForSameInputsAndTiesBrokenByCode) {
+  Stock("420103-W002", "SH-0001", 5);  // same county seat: equal distance
+  Stock("420103-W001", "SH-0001", 5);
+  StockEveryTier("SH-0002");
+  AllocationPlan a = PlanFor("SH-0001", 7);
+  EXPECT_THAT(Sources(a), ElementsAre("warehouses/420103-W001", "warehouses/420103-W002"));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(PlanFor("SH-0001", 7).SerializeAsString(), a.SerializeAsString());
+    EXPECT_EQ(PlanFor("SH-0002", 500).SerializeAsString(),
+              PlanFor("SH-0002", 500).SerializeAsString());
+  }
+}
+
+TEST_F(PlannerTest, ExcludedSourcesAreHonoured) {
+  StockEveryTier("SH-0001");
+  AllocationPlan p = PlanFor("SH-0001", 15, PRIORITY_ROUTINE,
+                             {"warehouses/420102002004-W001", "warehouses/420103-W001"});
+  EXPECT_THAT(Sources(p), ElementsAre("warehouses/420102003-W001", "warehouses/420106-W001"));
+  EXPECT_THAT(p.excluded_sources(), ElementsAre("warehouses/420102002004-W001",
+                                                "warehouses/420103-W001"));
+}
+
+TEST_F(PlannerTest, ContractAndCapacityListedOnlyWhenStockFallsShort) {
+  Stock("420103-W001", "SH-0001", 10);
+  snapshot_.SetReserve("420106-W001", "SH-0001", RESERVE_MODE_CONTRACT, 40, 48);
+  snapshot_.SetReserve("420202-W001", "SH-0001", RESERVE_MODE_CAPACITY, 500, 72);
+  EXPECT_EQ(PlanFor("SH-0001", 10).reserve_options_size(), 0);
+  AllocationPlan p = PlanFor("SH-0001", 100);
+  EXPECT_EQ(p.outcomes(0).shortfall(), 90);
+  ASSERT_EQ(p.reserve_options_size(), 2);
+  EXPECT_EQ(p.reserve_options(0).warehouse(), "warehouses/420106-W001");
+  EXPECT_EQ(p.reserve_options(0).mode(), RESERVE_MODE_CONTRACT);
+  EXPECT_EQ(p.reserve_options(0).lead_time_hours(), 48);
+  EXPECT_EQ(p.reserve_options(1).mode(), RESERVE_MODE_CAPACITY);
+  EXPECT_EQ(p.reserve_options(1).tier(), SOURCE_TIER_SAME_PROVINCE);
+}
+
+TEST_F(PlannerTest, SnapshotFollowsBalanceRecords) {
+  Balance b;
+  b.set_warehouse("warehouses/420103-W001");
+  b.set_item("SH-0001");
+  auto* lot = b.add_lots();
+  lot->set_lot("DEFAULT");
+  lot->set_on_hand(20);
+  lot->set_held(15);
+  snapshot_.Apply(b);
+  EXPECT_EQ(PlanFor("SH-0001", 100).outcomes(0).planned(), 5);  // held stock is not available
+  lot->set_held(20);
+  snapshot_.Apply(b);
+  EXPECT_EQ(PlanFor("SH-0001", 100).legs_size(), 0);
+}
+
+TEST_F(PlannerTest, RejectsMalformedRequests) {
+  PlanAllocationRequest req;
+  req.set_destination_region("4201x");
+  req.add_lines()->set_item("SH-0001");
+  EXPECT_THAT(planner_.Plan(req, snapshot_, kToday),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  req.set_destination_region("420102");
+  req.mutable_lines(0)->set_quantity(0);
+  EXPECT_THAT(planner_.Plan(req, snapshot_, kToday),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  req.mutable_lines(0)->set_item("NOPE-1");
+  req.mutable_lines(0)->set_quantity(1);
+  EXPECT_THAT(planner_.Plan(req, snapshot_, kToday),
+              testing::StatusIs(absl::StatusCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace stockpile::catalogue::allocation
