@@ -149,6 +149,8 @@ void CatalogueCore::RemoveSource(const std::string& id) {
     auto it = sources_.find(id);
     if (it == sources_.end() || it->second.record.gone()) return;
     old = std::move(it->second.stream);
+    if (old) it->second.last_status = old->status();
+    it->second.last_status.connected = false;
     it->second.record.set_gone(true);
     batch.PutSource(it->second.record);
   }
@@ -247,7 +249,7 @@ std::vector<ReplicationSource> CatalogueCore::ReplicationStatus() const {
   absl::MutexLock lock(&mu_);
   for (const auto& [id, s] : sources_) {
     ReplicationSource r = s.record;
-    StreamStatus st = s.stream ? s.stream->status() : StreamStatus{};
+    StreamStatus st = s.stream ? s.stream->status() : s.last_status;
     const uint64_t head = std::max(st.head_sequence, r.applied_sequence());
     r.set_head_sequence(head);
     r.set_lag_entries(head - r.applied_sequence());

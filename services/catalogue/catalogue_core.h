@@ -75,6 +75,8 @@ class CatalogueCore {
     stockpile::v1::ReplicationSource record;  // persisted part (watermark, spec, gone, ...)
     uint16_t view_index = 0;
     std::unique_ptr<ReplicationStream> stream;
+    // What the stream last knew when it was stopped: keeps head and lag visible for a gone source.
+    StreamStatus last_status;
   };
 
   CatalogueCore(std::unique_ptr<CatalogueStore> store, const common::ReferenceData* reference,

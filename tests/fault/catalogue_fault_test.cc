@@ -1,0 +1,208 @@
+// The catalogue under faults: kill -9 during writes, a source stopped with SIGSTOP, etcd down.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/testutil/etcd_process.h"
+#include "tests/unit/catalogue/catalogue_processes.h"
+
+namespace stockpile::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct Store {
+  std::string level_id;
+  std::string code;
+  std::string region;
+};
+
+const std::vector<Store> kStores = {
+    {"county-a", "420102-W001", "420102"},
+    {"county-a", "420103-W001", "420103"},
+    {"township-a", "420102002-W001", "420102002"},
+    {"village-a", "420102002003-W001", "420102002003"},
+    {"village-a", "420102002004-W001", "420102002004"},
+};
+
+class CatalogueFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(etcd_.Start(seconds(20), &error)) << error;
+    levels_["county-a"] =
+        std::make_unique<LevelServer>(dir_, "county-a", "county", "42", etcd_.endpoint());
+    levels_["township-a"] =
+        std::make_unique<LevelServer>(dir_, "township-a", "township", "4201", etcd_.endpoint());
+    levels_["village-a"] =
+        std::make_unique<LevelServer>(dir_, "village-a", "village", "420102", etcd_.endpoint());
+    for (auto& [id, level] : levels_) ASSERT_TRUE(level->Start());
+    for (const auto& s : kStores) {
+      ASSERT_TRUE(CreateWarehouse(*levels_[s.level_id]->Stub(), s.code, s.region).ok());
+    }
+    catalogue_ = std::make_unique<CatalogueServer>(dir_, etcd_.endpoint());
+    ASSERT_TRUE(catalogue_->Start());
+    ASSERT_TRUE(WaitFor([&] { return AllConnected(); }, seconds(20)))
+        << catalogue_->process().Log();
+  }
+
+  bool AllConnected() {
+    auto status = catalogue_->Status();
+    for (const auto& [id, level] : levels_) {
+      auto* s = FindSource(status, id);
+      if (s == nullptr || !s->connected()) return false;
+    }
+    return true;
+  }
+
+  uint64_t Head(const std::string& id) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(2));
+    stockpile::v1::InstanceInfo info;
+    if (!levels_[id]->Stub()->GetInstanceInfo(&ctx, {}, &info).ok()) return 0;
+    return info.last_sequence();
+  }
+
+  bool CaughtUp() {
+    auto status = catalogue_->Status();
+    for (const auto& [id, level] : levels_) {
+      auto* s = FindSource(status, id);
+      if (s == nullptr || s->applied_sequence() != Head(id)) return false;
+    }
+    return true;
+  }
+
+  // `clients` threads receive into random stores of `ids` until `stop`.
+  std::vector<std::thread> StartWriters(int clients, std::vector<std::string> ids,
+                                        std::atomic<bool>& stop, std::atomic<int64_t>& ok) {
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([this, c, ids, &stop, &ok] {
+        std::map<std::string, std::unique_ptr<stockpile::v1::LevelService::Stub>> stubs;
+        for (const auto& id : ids) stubs[id] = levels_[id]->Stub();
+        for (int n = 0; !stop.load(); ++n) {
+          const Store& s = kStores[size_t(c + n) % kStores.size()];
+          if (!stubs.count(s.level_id)) continue;
+          const std::string item = n % 2 ? "SH-0001" : "SH-0002";
+          const std::string rid = "w" + std::to_string(c) + "-" + std::to_string(n);
+          if (Receive(*stubs[s.level_id], s.code, item, 1 + n % 5, rid, seconds(30)).ok()) ++ok;
+        }
+      });
+    }
+    return threads;
+  }
+
+  // Every balance every level reports equals the catalogue's, figure for figure.
+  void ExpectViewEqualsLevels() {
+    auto cat = catalogue_->Stub();
+    int compared = 0;
+    for (auto& [id, level] : levels_) {
+      stockpile::v1::ListBalancesRequest req;
+      req.set_page_size(10000);
+      stockpile::v1::ListBalancesResponse resp;
+      grpc::ClientContext ctx;
+      ASSERT_TRUE(level->Stub()->ListBalances(&ctx, req, &resp).ok());
+      for (const auto& b : resp.balances()) {
+        stockpile::v1::GetWarehouseStockRequest get;
+        get.set_warehouse(b.warehouse());
+        get.set_item(b.item());
+        stockpile::v1::WarehouseStock stock;
+        grpc::ClientContext c2;
+        ASSERT_TRUE(cat->GetWarehouseStock(&c2, get, &stock).ok()) << b.warehouse();
+        EXPECT_EQ(stock.on_hand(), b.on_hand()) << b.warehouse() << " " << b.item();
+        EXPECT_EQ(stock.held(), b.held()) << b.warehouse() << " " << b.item();
+        EXPECT_EQ(stock.in_transit(), b.in_transit()) << b.warehouse() << " " << b.item();
+        ++compared;
+      }
+    }
+    EXPECT_EQ(compared, int(kStores.size()) * 2);
+  }
+
+  TempDir dir_;
+  EtcdProcess etcd_{dir_.path()};
+  std::map<std::string, std::unique_ptr<LevelServer>> levels_;
+  std::unique_ptr<CatalogueServer> catalogue_;
+};
+
+TEST_F(CatalogueFaultTest, KillNineDuringWritesThenViewEqualsLevelsExactlyOnce) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> ok{0};
+  auto writers = StartWriters(8, {"county-a", "township-a", "village-a"}, stop, ok);
+  std::this_thread::sleep_for(seconds(2));
+  catalogue_->process().Signal(SIGKILL);
+  catalogue_->process().Wait(seconds(5));
+  std::this_thread::sleep_for(seconds(1));
+  ASSERT_TRUE(catalogue_->Start());
+  std::this_thread::sleep_for(seconds(2));
+  stop = true;
+  for (auto& t : writers) t.join();
+  EXPECT_GT(ok.load(), 100);
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp(); }, seconds(20))) << catalogue_->process().Log();
+  ExpectViewEqualsLevels();
+}
+
+TEST_F(CatalogueFaultTest, StoppedSourceShowsLagThenCatchesUp) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> ok{0};
+  // The village keeps being written to: those requests wait in its socket while it is stopped.
+  auto writers = StartWriters(8, {"county-a", "township-a", "village-a"}, stop, ok);
+  std::this_thread::sleep_for(milliseconds(500));
+  levels_["village-a"]->process().Signal(SIGSTOP);
+  double max_lag = 0;
+  bool seen_disconnected = false;
+  const auto until = std::chrono::steady_clock::now() + seconds(10);
+  while (std::chrono::steady_clock::now() < until) {
+    if (auto* s = FindSource(catalogue_->Status(), "village-a")) {
+      max_lag = std::max(max_lag, s->lag_seconds());
+      seen_disconnected |= !s->connected();
+    }
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  levels_["village-a"]->process().Signal(SIGCONT);
+  std::this_thread::sleep_for(seconds(1));
+  stop = true;
+  for (auto& t : writers) t.join();
+  EXPECT_TRUE(seen_disconnected);
+  EXPECT_GT(max_lag, 5.0);
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp(); }, seconds(20)));
+  auto* s = FindSource(catalogue_->Status(), "village-a");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(WaitFor([&] {
+    auto* v = FindSource(catalogue_->Status(), "village-a");
+    return v && v->connected() && v->lag_seconds() == 0;
+  }, seconds(5)));
+  ExpectViewEqualsLevels();
+}
+
+TEST_F(CatalogueFaultTest, EtcdDownWritesAndStreamingGoOnAndRegistrationsReturn) {
+  etcd_.Kill();
+  auto county = levels_["county-a"]->Stub();
+  ASSERT_TRUE(Receive(*county, "420102-W001", "SH-0001", 13, "while-etcd-down").ok());
+  auto cat = catalogue_->Stub();
+  EXPECT_TRUE(WaitFor([&] { return RollupOnHand(*cat, "420102", "SH-0001") == 13; },
+                      seconds(5)));
+  std::string error;
+  ASSERT_TRUE(etcd_.Restart(seconds(20), &error)) << error;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::string out;
+        etcd_.Etcdctl({"get", "--prefix", "--keys-only", "/stockpile/v1/instances/"}, &out);
+        return out.find("county-a") != std::string::npos &&
+               out.find("township-a") != std::string::npos &&
+               out.find("village-a") != std::string::npos;
+      },
+      seconds(30)));
+  ASSERT_TRUE(Receive(*county, "420102-W001", "SH-0001", 4, "after-etcd-back").ok());
+  EXPECT_TRUE(WaitFor([&] { return RollupOnHand(*cat, "420102", "SH-0001") == 17; },
+                      seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return AllConnected(); }, seconds(10)));
+}
+
+}  // namespace
+}  // namespace stockpile::testing
