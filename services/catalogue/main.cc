@@ -16,6 +16,7 @@
 #include "services/catalogue/catalogue_service.h"
 #include "services/catalogue/config.h"
 #include "services/catalogue/source_directory.h"
+#include "services/catalogue/stock_index_search.h"
 #include "services/common/etcd/registration.h"
 #include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
   stockpile::catalogue::CatalogueCore::Options options;
   options.sync_writes = config->sync_writes;
   options.stream.max_batch = config->max_batch;
+  options.search = stockpile::catalogue::NewStockIndexSearch(int((*reference)->items().size()));
   auto core = stockpile::catalogue::CatalogueCore::Open(
       config->db, reference->get(), stockpile::common::SystemClock::Get(), std::move(options));
   if (!core.ok()) return Fail("cannot open the catalogue", core.status());

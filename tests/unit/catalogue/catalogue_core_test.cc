@@ -1,6 +1,7 @@
 // Unit tests of the catalogue core: state-based apply, exactly-once watermarks, roll-ups at
 // every level, restart from the store, queries.
 #include "services/catalogue/catalogue_core.h"
+#include "services/catalogue/stock_index_search.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -69,10 +70,11 @@ class Stream {
   WatchChangesResponse batch_;
 };
 
-std::unique_ptr<CatalogueCore> OpenCore(const std::string& path) {
+std::unique_ptr<CatalogueCore> OpenCore(const std::string& path, bool with_index = false) {
   common::SystemClock* clock = common::SystemClock::Get();
   CatalogueCore::Options options;
   options.sync_writes = false;
+  if (with_index) options.search = NewStockIndexSearch(int(Reference().items().size()));
   auto core = CatalogueCore::Open(path, &Reference(), clock, std::move(options));
   EXPECT_TRUE(core.ok()) << core.status();
   return std::move(*core);
@@ -198,9 +200,13 @@ TEST(CatalogueCoreTest, RestartRebuildsTheViewAndWatermarkFromTheStore) {
   EXPECT_TRUE(stock->freshness().stale());  // not connected to anything after the restart
 }
 
-TEST(CatalogueCoreTest, SearchReturnsNearestWithEnoughStockAndPages) {
+// Nearest-first search pages the same through the full scan and through the StockIndex.
+class CatalogueSearchTest : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(ScanAndIndex, CatalogueSearchTest, ::testing::Bool());
+
+TEST_P(CatalogueSearchTest, SearchReturnsNearestWithEnoughStockAndPages) {
   testing::TempDir dir;
-  auto core = OpenCore(dir.Sub("db"));
+  auto core = OpenCore(dir.Sub("db"), GetParam());
   Stream s;
   for (int i = 0; i < 5; ++i) {
     const std::string code = "420102-W00" + std::to_string(i);
