@@ -146,6 +146,39 @@ TEST_F(LevelSecurityTest, PlaintextAndForeignCaClientsCannotConnect) {
   EXPECT_EQ(OnHand("warehouses/420102-W001"), 0);
 }
 
+TEST_F(LevelSecurityTest, StockctlIssuesTokensAndUsesThemOverTls) {
+  const std::string stockctl = BinaryDir() + "/bin/stockctl";
+  std::string token;
+  ASSERT_EQ(RunCommand({stockctl, "token", "issue", "--key", pki_.Path("token.key"), "--subject",
+                        "zhao.min", "--role", "staff", "--scope", "420102", "--ttl", "1h"},
+                       &token),
+            0)
+      << token;
+  std::ofstream(pki_.Path("zhao.token")) << token;
+  const std::vector<std::string> base = {stockctl, "--server", level_->address(), "--tls-ca",
+                                         pki_.Path("ca.pem")};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  };
+  std::string out;
+  EXPECT_EQ(RunCommand(with({"--token-file", pki_.Path("zhao.token"), "receive", "--warehouse",
+                             "warehouses/420102-W001", "--item", "SH-0001", "--quantity", "3"}),
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 3);
+  EXPECT_EQ(RunCommand(with({"receive", "--warehouse", "warehouses/420102-W001", "--item",
+                             "SH-0001", "--quantity", "3"}),
+                       &out),
+            4)
+      << out;
+  EXPECT_THAT(out, HasSubstr("UNAUTHENTICATED"));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr(token.substr(0, 20))));
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 3);
+}
+
 TEST(LevelSecurityStartTest, RefusesToStartWithoutTlsUnlessInsecure) {
   TempDir dir;
   Subprocess level({BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=4201",

@@ -30,4 +30,7 @@ grpc::Status FetchPages(const PageFlags& flags,
 // Prints where the next page starts (stderr, so --json stays one document).
 void AnnounceNextPage(const std::string& next_page_token);
 
+// token issue: mint a bearer token with the deployment's key (operators only).
+void AddTokenCommands(CLI::App& app, ActionMap& actions);
+
 }  // namespace stockpile::stockctl

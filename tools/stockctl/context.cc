@@ -1,16 +1,54 @@
 #include "tools/stockctl/context.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
+
+#include "services/common/auth/tls.h"
 
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/exit_codes.h"
 
 namespace stockpile::stockctl {
 
+namespace {
+
+std::string ReadToken(const GlobalOptions& o) {
+  std::string path = o.token_file;
+  if (path.empty()) {
+    if (const char* env = std::getenv("STOCKPILE_TOKEN_FILE"); env != nullptr) path = env;
+  }
+  if (path.empty()) {
+    const char* env = std::getenv("STOCKPILE_TOKEN");
+    return env != nullptr ? env : "";
+  }
+  std::ifstream in(path);
+  std::string token;
+  in >> token;
+  if (!in && token.empty()) std::cerr << "stockctl: cannot read the token file " << path << "\n";
+  return token;
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const GlobalOptions& o) {
+  if (o.tls_ca.empty()) return grpc::InsecureChannelCredentials();
+  auth::TlsOptions tls;
+  tls.files = {o.tls_cert, o.tls_key, o.tls_ca, false};
+  auto creds = auth::ChannelCredentials(tls);
+  if (!creds.ok()) {
+    std::cerr << "stockctl: TLS: " << creds.status().message() << "\n";
+    return nullptr;
+  }
+  return *creds;
+}
+
+}  // namespace
+
 v1::LevelService::Stub& Context::stub() {
   if (!stub_) {
-    channel_ = grpc::CreateChannel(options_.server, grpc::InsecureChannelCredentials());
+    auto creds = Credentials(options_);
+    if (creds == nullptr) std::exit(kExitUsage);
+    channel_ = grpc::CreateChannel(options_.server, creds);
     stub_ = v1::LevelService::NewStub(channel_);
   }
   return *stub_;
@@ -21,6 +59,11 @@ std::unique_ptr<grpc::ClientContext> Context::NewCall() const {
   const auto timeout =
       std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_seconds * 1000.0));
   call->set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!token_loaded_) {
+    token_ = ReadToken(options_);
+    token_loaded_ = true;
+  }
+  if (!token_.empty()) call->AddMetadata("authorization", "Bearer " + token_);
   return call;
 }
 

@@ -23,6 +23,12 @@ struct GlobalOptions {
   std::string request_id;  // empty: generate one per invocation
   bool json = false;
   double timeout_seconds = 10;
+  // Transport: TLS when a CA is given (client certificate optional); plaintext otherwise.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  // Bearer token: --token-file, else $STOCKPILE_TOKEN_FILE, else $STOCKPILE_TOKEN.
+  std::string token_file;
 };
 
 // What every command needs: the stub, deadlines, the actor and request id, and output.
@@ -55,6 +61,8 @@ class Context {
   GlobalOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::LevelService::Stub> stub_;
+  mutable std::string token_;  // read once, on the first call; never printed
+  mutable bool token_loaded_ = false;
   std::string request_id_;
 };
 

@@ -30,6 +30,11 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber)
       ->multi_option_policy(kLastWins);
+  app.add_option("--tls-ca", o.tls_ca, "CA bundle of the server (use TLS)");
+  app.add_option("--tls-cert", o.tls_cert, "client certificate for mutual TLS");
+  app.add_option("--tls-key", o.tls_key, "client private key for mutual TLS");
+  app.add_option("--token-file", o.token_file,
+                 "file holding the bearer token (env STOCKPILE_TOKEN_FILE or STOCKPILE_TOKEN)");
   app.add_option("--request-id", o.request_id,
                  "Idempotency key of a mutation (default: generated and printed; reuse it to "
                  "retry safely)")
@@ -60,6 +65,7 @@ int Run(int argc, char** argv) {
   AddQueryCommands(app, ctx, actions);
   AddWatchCommand(app, ctx, actions);
   AddImportCommands(app, ctx, actions);
+  AddTokenCommands(app, actions);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
