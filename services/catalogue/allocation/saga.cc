@@ -1,0 +1,679 @@
+#include "services/catalogue/allocation/saga.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "services/common/status_macros.h"
+#include "services/common/validation.h"
+
+namespace stockpile::catalogue::allocation {
+
+using namespace stockpile::v1;  // NOLINT: the saga speaks the API's types throughout
+
+namespace {
+
+google::protobuf::Timestamp ToTimestamp(int64_t micros) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(micros / 1'000'000);
+  ts.set_nanos(static_cast<int32_t>(micros % 1'000'000) * 1000);
+  return ts;
+}
+
+int64_t ToMicros(const google::protobuf::Timestamp& ts) {
+  return ts.seconds() * 1'000'000 + ts.nanos() / 1000;
+}
+
+const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+absl::Status StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
+std::string Fingerprint(const google::protobuf::Message& req) {
+  std::unique_ptr<google::protobuf::Message> copy(req.New());
+  copy->CopyFrom(req);
+  if (const auto* f = copy->GetDescriptor()->FindFieldByName("request_id")) {
+    copy->GetReflection()->ClearField(copy.get(), f);
+  }
+  std::string bytes;
+  google::protobuf::io::StringOutputStream out(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&out);
+  coded.SetSerializationDeterministic(true);
+  copy->SerializeToCodedStream(&coded);
+  coded.Trim();
+  return bytes;
+}
+
+absl::StatusOr<std::string> IdFromName(absl::string_view name) {
+  if (!absl::StartsWith(name, "transfers/") || name.size() == strlen("transfers/")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("name must be \"transfers/{id}\"; got \"", name, "\""));
+  }
+  return std::string(name.substr(strlen("transfers/")));
+}
+
+bool Active(const TransferLeg& leg) {
+  return leg.state() != LEG_STATE_REPLACED && leg.state() != LEG_STATE_RELEASED;
+}
+
+bool AnyShipped(const Transfer& t) {
+  for (const auto& leg : t.legs()) {
+    if (leg.state() == LEG_STATE_SHIPPED || leg.state() == LEG_STATE_RECEIVED ||
+        leg.state() == LEG_STATE_DELIVERED) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Describe(const PlanLeg& p) {
+  return absl::StrCat(p.quantity(), " ", p.item(), " at ", p.source_warehouse());
+}
+
+absl::Status CheckActor(absl::string_view actor) {
+  return common::CheckText("actor", actor, 200, true);
+}
+
+absl::StatusOr<int> LegIndex(const Transfer& t, int leg) {
+  if (leg < 0 || leg >= t.legs_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("transfer ", t.name(), " has no leg ", leg,
+                                                   " (legs 0..", t.legs_size() - 1, ")"));
+  }
+  return leg;
+}
+
+}  // namespace
+
+bool Transient(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+TransferCoordinator::TransferCoordinator(TransferStore* store, LevelGateway* gateway,
+                                         const Planner* planner, const StockSnapshot* stock,
+                                         const common::Clock* clock, CoordinatorOptions options)
+    : store_(store),
+      gateway_(gateway),
+      planner_(planner),
+      stock_(stock),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+std::string TransferCoordinator::HoldId(const Transfer& t, int leg) {
+  return absl::StrCat(t.id(), ".L", leg);
+}
+
+std::string TransferCoordinator::RequestId(const Transfer& t, int leg, absl::string_view step) {
+  return absl::StrCat(t.id(), ".L", leg, ".", step);
+}
+
+std::shared_ptr<absl::Mutex> TransferCoordinator::LockFor(absl::string_view id) {
+  absl::MutexLock lock(&locks_mu_);
+  auto& slot = locks_[id];
+  if (slot == nullptr) slot = std::make_shared<absl::Mutex>();
+  return slot;
+}
+
+template <typename F>
+auto TransferCoordinator::WithRetry(F call) -> decltype(call()) {
+  const absl::Time deadline = absl::Now() + options_.retry_deadline;
+  absl::Duration backoff = options_.initial_backoff;
+  while (true) {
+    auto result = call();
+    if (!Transient(StatusOf(result)) || absl::Now() + backoff > deadline) return result;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+absl::StatusOr<bool> TransferCoordinator::Replay(absl::string_view request_id,
+                                                 const google::protobuf::Message& req) {
+  RETURN_IF_ERROR(common::CheckId("request_id", request_id, true));
+  ASSIGN_OR_RETURN(auto record, store_->GetRequest(request_id));
+  if (!record.has_value()) return false;
+  if (record->fingerprint != Fingerprint(req)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request_id ", request_id, " was already used for a different request; use a new one"));
+  }
+  return true;
+}
+
+RequestRecord TransferCoordinator::Record(absl::string_view request_id,
+                                          const google::protobuf::Message& req,
+                                          const Transfer& t) const {
+  return RequestRecord{std::string(request_id), Fingerprint(req), t.id()};
+}
+
+absl::StatusOr<Transfer> TransferCoordinator::Load(absl::string_view name) const {
+  ASSIGN_OR_RETURN(std::string id, IdFromName(name));
+  ASSIGN_OR_RETURN(auto t, store_->Get(id));
+  if (!t.has_value()) return absl::NotFoundError(absl::StrCat("transfer ", name, " does not exist"));
+  return *t;
+}
+
+absl::Status TransferCoordinator::Save(Transfer& t, const RequestRecord* request) {
+  *t.mutable_update_time() = ToTimestamp(Now());
+  return store_->Save(t, request);
+}
+
+void TransferCoordinator::Audit(Transfer& t, absl::string_view actor, std::string what) {
+  AuditStep* step = t.add_audit();
+  *step->mutable_time() = ToTimestamp(Now());
+  step->set_actor(std::string(actor));
+  step->set_what(std::move(what));
+}
+
+void TransferCoordinator::AuditOnce(Transfer& t, std::string what) {
+  if (!t.audit().empty() && t.audit().rbegin()->what() == what) return;
+  Audit(t, "coordinator", std::move(what));
+}
+
+absl::StatusOr<Transfer> TransferCoordinator::Finish(Transfer& t, absl::Status s) {
+  if (!s.ok()) return s;
+  return t;
+}
+
+void TransferCoordinator::UpdateState(Transfer& t) {
+  if (t.state() != TRANSFER_STATE_READY && t.state() != TRANSFER_STATE_IN_TRANSIT) return;
+  int active = 0, arrived = 0;
+  for (const auto& leg : t.legs()) {
+    if (!Active(leg)) continue;
+    ++active;
+    if (leg.state() == LEG_STATE_RECEIVED || leg.state() == LEG_STATE_DELIVERED) ++arrived;
+  }
+  if (active > 0 && arrived == active) {
+    t.set_state(TRANSFER_STATE_RECEIVED);
+    Audit(t, "coordinator", "every leg received");
+  } else if (AnyShipped(t) && t.state() == TRANSFER_STATE_READY) {
+    t.set_state(TRANSFER_STATE_IN_TRANSIT);
+  }
+}
+
+// ---- reads -----------------------------------------------------------------------------------
+
+absl::StatusOr<Transfer> TransferCoordinator::Get(absl::string_view name) const {
+  return Load(name);
+}
+
+absl::StatusOr<ListTransfersResponse> TransferCoordinator::List(
+    const ListTransfersRequest& req) const {
+  return store_->List(req);
+}
+
+absl::StatusOr<AllocationPlan> TransferCoordinator::Plan(const PlanAllocationRequest& req) const {
+  ASSIGN_OR_RETURN(AllocationPlan plan,
+                   planner_->Plan(req, *stock_, Planner::ReserveDay(Now())));
+  *plan.mutable_plan_time() = ToTimestamp(Now());
+  return plan;
+}
+
+// ---- create / approve ------------------------------------------------------------------------
+
+absl::StatusOr<Transfer> TransferCoordinator::Create(const CreateTransferRequest& req) {
+  absl::MutexLock lock(&create_mu_);
+  ASSIGN_OR_RETURN(bool replay, Replay(req.request_id(), req));
+  if (replay) {
+    auto record = store_->GetRequest(req.request_id());
+    if (!record.ok()) return record.status();
+    const std::string id = record->has_value() ? (*record)->transfer_id : std::string();
+    return Load(absl::StrCat("transfers/", id));
+  }
+  RETURN_IF_ERROR(CheckActor(req.actor()));
+  RETURN_IF_ERROR(common::CheckText("note", req.note(), 1000, false));
+  if (req.plan().destination_warehouse().empty()) {
+    return absl::InvalidArgumentError("plan.destination_warehouse is required for a transfer");
+  }
+  ASSIGN_OR_RETURN(AllocationPlan plan, Plan(req.plan()));
+  if (plan.legs().empty()) {
+    return absl::FailedPreconditionError(
+        "no source can give any of the requested items; see PlanAllocation for reserve options");
+  }
+  ASSIGN_OR_RETURN(std::string id, store_->NewId(Now()));
+  Transfer t;
+  t.set_id(id);
+  t.set_name(absl::StrCat("transfers/", id));
+  t.set_destination_warehouse(plan.destination_warehouse());
+  t.set_destination_region(plan.destination_region());
+  t.set_priority(plan.priority());
+  t.set_state(TRANSFER_STATE_PENDING_APPROVAL);
+  t.set_created_by(req.actor());
+  t.set_note(req.note());
+  *t.mutable_create_time() = ToTimestamp(Now());
+  for (const PlanLeg& p : plan.legs()) {
+    TransferLeg* leg = t.add_legs();
+    leg->set_index(t.legs_size() - 1);
+    *leg->mutable_plan() = p;
+    leg->set_state(LEG_STATE_PLANNED);
+    leg->set_hold_id(HoldId(t, leg->index()));
+    leg->set_hold_ttl_seconds(options_.hold_ttl_seconds);
+  }
+  int64_t shortfall = 0;
+  for (const auto& o : plan.outcomes()) shortfall += o.shortfall();
+  *t.mutable_plan() = std::move(plan);
+  Audit(t, req.actor(), absl::StrCat("created with ", t.legs_size(), " legs",
+                                     shortfall > 0 ? absl::StrCat(", short by ", shortfall) : ""));
+  const RequestRecord record = Record(req.request_id(), req, t);
+  RETURN_IF_ERROR(Save(t, &record));
+  return t;
+}
+
+absl::StatusOr<Transfer> TransferCoordinator::Approve(const ApproveTransferRequest& req) {
+  ASSIGN_OR_RETURN(std::string id, IdFromName(req.name()));
+  auto mu = LockFor(id);
+  absl::MutexLock lock(mu.get());
+  ASSIGN_OR_RETURN(bool replay, Replay(req.request_id(), req));
+  RETURN_IF_ERROR(CheckActor(req.actor()));
+  ASSIGN_OR_RETURN(Transfer t, Load(req.name()));
+  if (replay) {
+    if (t.state() == TRANSFER_STATE_HOLDING) return Finish(t, DriveHolds(t));
+    return t;
+  }
+  if (t.state() != TRANSFER_STATE_PENDING_APPROVAL) {
+    return absl::FailedPreconditionError(absl::StrCat("transfer ", t.name(), " is ",
+                                                      TransferState_Name(t.state()),
+                                                      "; only PENDING_APPROVAL can be approved"));
+  }
+  t.set_state(TRANSFER_STATE_HOLDING);
+  t.set_approved_by(req.actor());
+  Audit(t, req.actor(), "approved");
+  const RequestRecord record = Record(req.request_id(), req, t);
+  RETURN_IF_ERROR(Save(t, &record));
+  return Finish(t, DriveHolds(t));
+}
+
+absl::Status TransferCoordinator::DriveHolds(Transfer& t) {
+  for (int i = 0; i < t.legs_size(); ++i) {  // re-planning appends legs: size is re-read
+    if (t.state() != TRANSFER_STATE_HOLDING) return absl::OkStatus();
+    if (t.legs(i).state() != LEG_STATE_PLANNED) continue;
+    ASSIGN_OR_RETURN(bool go_on, PlaceHold(t, i));
+    if (!go_on) return absl::OkStatus();
+  }
+  if (t.state() != TRANSFER_STATE_HOLDING) return absl::OkStatus();
+  t.set_state(TRANSFER_STATE_READY);
+  Audit(t, "coordinator", "every hold stands: ready to ship");
+  return Save(t);
+}
+
+absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
+  const TransferLeg& leg = t.legs(i);
+  HoldRequest req;
+  req.set_request_id(RequestId(t, i, "hold"));
+  req.set_actor(options_.level_actor);
+  HoldOp* op = req.mutable_op();
+  op->set_warehouse(leg.plan().source_warehouse());
+  op->set_item(leg.plan().item());
+  op->set_quantity(leg.plan().quantity());
+  op->set_hold_id(leg.hold_id());
+  op->set_reference(t.id());
+  op->set_ttl_seconds(leg.hold_ttl_seconds());
+  for (const auto& l : leg.plan().lots()) {
+    HoldLot* hl = op->add_lots();
+    hl->set_lot(l.lot());
+    hl->set_expiry_date(l.expiry_date());
+    hl->set_quantity(l.quantity());
+  }
+  auto hold = WithRetry([&] { return gateway_->Hold(req); });
+  if (!hold.ok() && hold.status().code() == absl::StatusCode::kAlreadyExists) {
+    hold = gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id());
+    if (hold.ok() && hold->state() != HOLD_STATE_ACTIVE) {
+      hold = absl::FailedPreconditionError(absl::StrCat(
+          "hold ", leg.hold_id(), " exists but is ", HoldState_Name(hold->state())));
+    }
+  }
+  if (hold.ok()) {
+    TransferLeg* m = t.mutable_legs(i);
+    m->set_state(LEG_STATE_HELD);
+    *m->mutable_hold_expire_time() = hold->expire_time();
+    Audit(t, "coordinator", absl::StrCat("leg ", i, ": held ", Describe(leg.plan())));
+    RETURN_IF_ERROR(Save(t));
+    return true;
+  }
+  const absl::Status& s = hold.status();
+  if (Transient(s)) {
+    AuditOnce(t, absl::StrCat("leg ", i, ": source ", leg.plan().source_warehouse(),
+                              " unreachable (", s.message(), "); waiting, will retry"));
+    RETURN_IF_ERROR(Save(t));
+    return false;
+  }
+  const bool stock_changed = s.code() == absl::StatusCode::kFailedPrecondition ||
+                             s.code() == absl::StatusCode::kNotFound;
+  if (stock_changed && !leg.replanned()) {
+    RETURN_IF_ERROR(Replan(t, i, s));
+    return true;
+  }
+  if (stock_changed) {  // a re-planned leg refused too: the line falls short by the leg
+    LineOutcome* shortline = t.add_short_lines();
+    shortline->set_item(leg.plan().item());
+    shortline->set_requested(leg.plan().quantity());
+    shortline->set_shortfall(leg.plan().quantity());
+  }
+  RETURN_IF_ERROR(FailAndRelease(
+      t, absl::StrCat(stock_changed ? absl::StrCat(leg.plan().item(), " fell short: ") : "",
+                      "hold of ", Describe(leg.plan()), " refused: ", s.message())));
+  return false;
+}
+
+absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status& why) {
+  const PlanLeg failed = t.legs(i).plan();
+  t.mutable_legs(i)->set_state(LEG_STATE_REPLACED);
+  Audit(t, "coordinator", absl::StrCat("leg ", i, ": hold of ", Describe(failed), " refused (",
+                                       why.message(), "); re-planning it once"));
+  PlanAllocationRequest req;
+  req.set_destination_warehouse(t.destination_warehouse());
+  req.set_priority(t.priority());
+  auto* line = req.add_lines();
+  line->set_item(failed.item());
+  line->set_quantity(failed.quantity());
+  *req.mutable_exclude_sources() = t.plan().excluded_sources();
+  for (const auto& leg : t.legs()) {
+    if (leg.state() == LEG_STATE_REPLACED && leg.plan().item() == failed.item()) {
+      req.add_exclude_sources(leg.plan().source_warehouse());
+    }
+  }
+  auto plan = Plan(req);
+  if (!plan.ok() || plan->outcomes(0).shortfall() > 0) {
+    LineOutcome* shortline = t.add_short_lines();
+    shortline->set_item(failed.item());
+    shortline->set_requested(failed.quantity());
+    shortline->set_planned(plan.ok() ? plan->outcomes(0).planned() : 0);
+    shortline->set_shortfall(failed.quantity() - shortline->planned());
+    return FailAndRelease(t, absl::StrCat(failed.item(), " fell short by ",
+                                          shortline->shortfall(), " after re-planning"));
+  }
+  std::vector<std::string> sources;
+  for (const PlanLeg& p : plan->legs()) {
+    TransferLeg* leg = t.add_legs();
+    leg->set_index(t.legs_size() - 1);
+    *leg->mutable_plan() = p;
+    leg->set_state(LEG_STATE_PLANNED);
+    leg->set_hold_id(HoldId(t, leg->index()));
+    leg->set_hold_ttl_seconds(options_.hold_ttl_seconds);
+    leg->set_replanned(true);
+    sources.push_back(Describe(p));
+  }
+  Audit(t, "coordinator", absl::StrCat("leg ", i, " re-planned: ", absl::StrJoin(sources, "; ")));
+  return Save(t);
+}
+
+absl::Status TransferCoordinator::FailAndRelease(Transfer& t, std::string reason) {
+  t.set_state(TRANSFER_STATE_FAILED);
+  t.set_failure_reason(reason);
+  Audit(t, "coordinator", absl::StrCat("failed: ", reason));
+  RETURN_IF_ERROR(Save(t));
+  return ReleaseAll(t);
+}
+
+absl::Status TransferCoordinator::ReleaseAll(Transfer& t) {
+  for (int i = 0; i < t.legs_size(); ++i) {
+    const TransferLeg& leg = t.legs(i);
+    const bool maybe_held =
+        leg.state() == LEG_STATE_HELD ||
+        (leg.state() == LEG_STATE_PLANNED && !t.approved_by().empty());
+    if (leg.state() == LEG_STATE_PLANNED && !maybe_held) {
+      t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
+      continue;
+    }
+    if (!maybe_held) continue;
+    ReleaseRequest req;
+    req.set_request_id(RequestId(t, i, "release"));
+    req.set_actor(options_.level_actor);
+    req.mutable_op()->set_hold_id(leg.hold_id());
+    req.mutable_op()->set_note(absl::StrCat("transfer ", t.id(), " ended"));
+    auto r = WithRetry([&] { return gateway_->Release(leg.plan().source_warehouse(), req); });
+    const absl::StatusCode code = r.status().code();
+    if (r.ok() || code == absl::StatusCode::kNotFound ||
+        code == absl::StatusCode::kFailedPrecondition) {
+      t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
+      Audit(t, "coordinator",
+            r.ok() ? absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(),
+                                  " released")
+                   : absl::StrCat("leg ", i, ": nothing to release at ",
+                                  leg.plan().source_warehouse(), " (", r.status().message(), ")"));
+    } else {
+      AuditOnce(t, absl::StrCat("leg ", i, ": release at ", leg.plan().source_warehouse(),
+                                " failed (", r.status().message(), "); will retry"));
+    }
+    RETURN_IF_ERROR(Save(t));
+  }
+  return Save(t);
+}
+
+// ---- cancel / ship / receive -----------------------------------------------------------------
+
+absl::StatusOr<Transfer> TransferCoordinator::Cancel(const CancelTransferRequest& req) {
+  ASSIGN_OR_RETURN(std::string id, IdFromName(req.name()));
+  auto mu = LockFor(id);
+  absl::MutexLock lock(mu.get());
+  ASSIGN_OR_RETURN(bool replay, Replay(req.request_id(), req));
+  RETURN_IF_ERROR(CheckActor(req.actor()));
+  ASSIGN_OR_RETURN(Transfer t, Load(req.name()));
+  if (replay && t.state() == TRANSFER_STATE_CANCELLED) return Finish(t, ReleaseAll(t));
+  const bool cancellable = t.state() == TRANSFER_STATE_PENDING_APPROVAL ||
+                           t.state() == TRANSFER_STATE_HOLDING ||
+                           t.state() == TRANSFER_STATE_READY;
+  if (!cancellable || AnyShipped(t)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "transfer ", t.name(), " is ", TransferState_Name(t.state()),
+        "; only a transfer with nothing shipped can be cancelled"));
+  }
+  t.set_state(TRANSFER_STATE_CANCELLED);
+  Audit(t, req.actor(), absl::StrCat("cancelled", req.reason().empty() ? "" : ": ", req.reason()));
+  const RequestRecord record = Record(req.request_id(), req, t);
+  RETURN_IF_ERROR(Save(t, &record));
+  return Finish(t, ReleaseAll(t));
+}
+
+absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest& req) {
+  ASSIGN_OR_RETURN(std::string id, IdFromName(req.name()));
+  auto mu = LockFor(id);
+  absl::MutexLock lock(mu.get());
+  ASSIGN_OR_RETURN(bool replay, Replay(req.request_id(), req));
+  RETURN_IF_ERROR(CheckActor(req.actor()));
+  ASSIGN_OR_RETURN(Transfer t, Load(req.name()));
+  ASSIGN_OR_RETURN(int i, LegIndex(t, req.leg()));
+  if (replay && t.legs(i).state() != LEG_STATE_HELD) return t;
+  if ((t.state() != TRANSFER_STATE_READY && t.state() != TRANSFER_STATE_IN_TRANSIT) ||
+      t.legs(i).state() != LEG_STATE_HELD) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "leg ", i, " of ", t.name(), " is ", LegState_Name(t.legs(i).state()), " in a ",
+        TransferState_Name(t.state()), " transfer; only a held leg of a READY or IN_TRANSIT "
+        "transfer ships"));
+  }
+  const TransferLeg leg = t.legs(i);
+  Audit(t, req.actor(), absl::StrCat("leg ", i, ": shipping ", Describe(leg.plan()),
+                                     req.note().empty() ? "" : " — ", req.note()));
+  const RequestRecord record = Record(req.request_id(), req, t);
+  RETURN_IF_ERROR(Save(t, &record));
+  ShipRequest ship;
+  ship.set_request_id(RequestId(t, i, "ship"));
+  ship.set_actor(options_.level_actor);
+  ship.mutable_op()->set_hold_id(leg.hold_id());
+  ship.mutable_op()->set_destination(t.destination_warehouse());
+  ship.mutable_op()->set_note(absl::StrCat("transfer ", t.id()));
+  auto r = WithRetry([&] { return gateway_->Ship(leg.plan().source_warehouse(), ship); });
+  if (!r.ok() && r.status().code() == absl::StatusCode::kFailedPrecondition) {
+    RETURN_IF_ERROR(CheckExpiry(t));
+    return r.status();
+  }
+  if (!r.ok()) return r.status();
+  t.mutable_legs(i)->set_state(LEG_STATE_SHIPPED);
+  Audit(t, "coordinator", absl::StrCat("leg ", i, ": shipped from ",
+                                       leg.plan().source_warehouse()));
+  UpdateState(t);
+  RETURN_IF_ERROR(Save(t));
+  return t;
+}
+
+absl::StatusOr<Transfer> TransferCoordinator::Receive(const ReceiveTransferLegRequest& req) {
+  ASSIGN_OR_RETURN(std::string id, IdFromName(req.name()));
+  auto mu = LockFor(id);
+  absl::MutexLock lock(mu.get());
+  ASSIGN_OR_RETURN(bool replay, Replay(req.request_id(), req));
+  RETURN_IF_ERROR(CheckActor(req.actor()));
+  ASSIGN_OR_RETURN(Transfer t, Load(req.name()));
+  ASSIGN_OR_RETURN(int i, LegIndex(t, req.leg()));
+  const LegState state = t.legs(i).state();
+  if (replay && state == LEG_STATE_RECEIVED) return Finish(t, Settle(t, i));
+  if (replay && state == LEG_STATE_DELIVERED) return t;
+  if (state != LEG_STATE_SHIPPED) {
+    return absl::FailedPreconditionError(absl::StrCat("leg ", i, " of ", t.name(), " is ",
+                                                      LegState_Name(state),
+                                                      "; only a shipped leg can be received"));
+  }
+  for (const auto& l : req.lots()) {
+    const auto& lots = t.legs(i).plan().lots();
+    auto it = std::find_if(lots.begin(), lots.end(),
+                           [&](const HoldLot& p) { return p.lot() == l.lot(); });
+    if (it == lots.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("lot ", l.lot(), " is not part of leg ", i));
+    }
+    if (l.received() < 0 || l.received() > it->quantity()) {
+      return absl::InvalidArgumentError(absl::StrCat("received of lot ", l.lot(),
+                                                     " must be between 0 and ", it->quantity(),
+                                                     "; got ", l.received()));
+    }
+  }
+  TransferLeg* leg = t.mutable_legs(i);
+  leg->clear_received_lots();
+  int64_t received = 0;
+  for (const auto& p : leg->plan().lots()) {
+    HoldLot* r = leg->add_received_lots();
+    *r = p;
+    r->set_received(p.quantity());
+    for (const auto& l : req.lots()) {
+      if (l.lot() == p.lot()) r->set_received(l.received());
+    }
+    received += r->received();
+  }
+  leg->set_received(received);
+  leg->set_lost(leg->plan().quantity() - received);
+  Audit(t, req.actor(), absl::StrCat("leg ", i, ": receiving ", received, " of ",
+                                     leg->plan().quantity(), " ", leg->plan().item(),
+                                     req.note().empty() ? "" : " — ", req.note()));
+  const RequestRecord record = Record(req.request_id(), req, t);
+  RETURN_IF_ERROR(Save(t, &record));
+  return Finish(t, Settle(t, i));
+}
+
+absl::Status TransferCoordinator::Settle(Transfer& t, int i) {
+  const TransferLeg leg = t.legs(i);
+  const std::string& source = leg.plan().source_warehouse();
+  if (leg.state() == LEG_STATE_SHIPPED) {
+    ReceiveTransferRequest req;
+    req.set_request_id(RequestId(t, i, "receive"));
+    req.set_actor(options_.level_actor);
+    ReceiveTransferOp* op = req.mutable_op();
+    op->set_warehouse(t.destination_warehouse());
+    op->set_hold_id(leg.hold_id());
+    op->set_source_warehouse(source);
+    op->set_item(leg.plan().item());
+    *op->mutable_lots() = leg.received_lots();
+    op->set_note(absl::StrCat("transfer ", t.id()));
+    RETURN_IF_ERROR(WithRetry([&] { return gateway_->ReceiveTransfer(req); }));
+    t.mutable_legs(i)->set_state(LEG_STATE_RECEIVED);
+    Audit(t, "coordinator", absl::StrCat("leg ", i, ": received at ", t.destination_warehouse(),
+                                         " (", leg.received(), " arrived, ", leg.lost(),
+                                         " lost)"));
+    UpdateState(t);
+    RETURN_IF_ERROR(Save(t));
+  }
+  if (t.legs(i).state() != LEG_STATE_RECEIVED) return absl::OkStatus();
+  ASSIGN_OR_RETURN(bool same, gateway_->SameInstance(source, t.destination_warehouse()));
+  if (!same) {
+    ConfirmDeliveryRequest req;
+    req.set_request_id(RequestId(t, i, "confirm"));
+    req.set_actor(options_.level_actor);
+    req.mutable_op()->set_hold_id(leg.hold_id());
+    for (const auto& l : leg.received_lots()) {
+      HoldLot* c = req.mutable_op()->add_lots();
+      c->set_lot(l.lot());
+      c->set_received(l.received());
+    }
+    auto r = WithRetry([&] { return gateway_->ConfirmDelivery(source, req); });
+    if (!r.ok()) {
+      AuditOnce(t, absl::StrCat("leg ", i, ": delivery confirmation at ", source, " failed (",
+                                r.status().message(), "); will retry"));
+      RETURN_IF_ERROR(Save(t));
+      return r.status();
+    }
+  }
+  t.mutable_legs(i)->set_state(LEG_STATE_DELIVERED);
+  Audit(t, "coordinator", absl::StrCat("leg ", i, ": delivery settled at ", source));
+  UpdateState(t);
+  return Save(t);
+}
+
+// ---- resume ----------------------------------------------------------------------------------
+
+absl::Status TransferCoordinator::CheckExpiry(Transfer& t) {
+  bool expired = false;
+  std::string where;
+  for (int i = 0; i < t.legs_size(); ++i) {
+    const TransferLeg& leg = t.legs(i);
+    if (leg.state() != LEG_STATE_HELD || ToMicros(leg.hold_expire_time()) > Now()) continue;
+    auto hold = WithRetry(
+        [&] { return gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id()); });
+    if (!hold.ok()) continue;  // unknown for now: asked again on the next resume
+    if (hold->state() == HOLD_STATE_SHIPPED) {
+      t.mutable_legs(i)->set_state(LEG_STATE_SHIPPED);
+      Audit(t, "coordinator", absl::StrCat("leg ", i, ": found shipped at the source"));
+      continue;
+    }
+    if (hold->state() != HOLD_STATE_EXPIRED && hold->state() != HOLD_STATE_RELEASED) continue;
+    t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
+    Audit(t, "coordinator", absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(),
+                                         " expired before shipping"));
+    expired = true;
+    where = leg.plan().source_warehouse();
+  }
+  UpdateState(t);
+  if (expired && t.state() == TRANSFER_STATE_READY && !AnyShipped(t)) {
+    return FailAndRelease(t, absl::StrCat("the hold at ", where, " expired before shipping"));
+  }
+  return Save(t);
+}
+
+absl::StatusOr<Transfer> TransferCoordinator::Resume(absl::string_view id) {
+  auto mu = LockFor(id);
+  absl::MutexLock lock(mu.get());
+  ASSIGN_OR_RETURN(Transfer t, Load(absl::StrCat("transfers/", id)));
+  switch (t.state()) {
+    case TRANSFER_STATE_HOLDING:
+      RETURN_IF_ERROR(DriveHolds(t));
+      break;
+    case TRANSFER_STATE_READY:
+    case TRANSFER_STATE_IN_TRANSIT:
+    case TRANSFER_STATE_RECEIVED:
+      RETURN_IF_ERROR(CheckExpiry(t));
+      for (int i = 0; i < t.legs_size(); ++i) {
+        if (t.legs(i).state() == LEG_STATE_RECEIVED) RETURN_IF_ERROR(Settle(t, i));
+      }
+      break;
+    case TRANSFER_STATE_CANCELLED:
+    case TRANSFER_STATE_FAILED:
+      RETURN_IF_ERROR(ReleaseAll(t));
+      break;
+    default:
+      break;
+  }
+  return t;
+}
+
+absl::Status TransferCoordinator::ResumeAll() {
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, store_->UnfinishedIds());
+  absl::Status first;
+  for (const std::string& id : ids) {
+    auto r = Resume(id);
+    if (!r.ok() && first.ok()) first = r.status();
+  }
+  return first;
+}
+
+}  // namespace stockpile::catalogue::allocation

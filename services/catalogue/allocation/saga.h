@@ -1,0 +1,127 @@
+#pragma once
+
+// TransferCoordinator: drives a transfer through PENDING_APPROVAL → HOLDING → READY →
+// IN_TRANSIT → RECEIVED (or CANCELLED / FAILED) against the owning level services.
+//
+// Crash safety: every state change and audit step is saved (synced) before the next external
+// call, and every level call uses ids derived from the transfer: hold "{id}.L{leg}", request
+// "{id}.L{leg}.{step}", a fixed actor and notes, and parameters (lots, TTL) read back from the
+// stored transfer. A new leader that repeats a call gets the level service's stored first answer,
+// so no hold is ever placed twice.
+//
+// A source that cannot be reached during approval is retried with backoff up to
+// retry_deadline; then the transfer stays HOLDING (the waiting is written to its audit) and the
+// leader's periodic ResumeAll() tries again. A dispatcher may cancel it meanwhile: holds placed
+// so far are released (a release that cannot reach its source is retried the same way; the
+// hold's TTL is the last resort).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "services/catalogue/allocation/level_gateway.h"
+#include "services/catalogue/allocation/planner.h"
+#include "services/catalogue/allocation/transfer_store.h"
+#include "services/common/clock.h"
+#include "stockpile/v1/allocation.pb.h"
+#include "stockpile/v1/transfer_service.pb.h"
+
+namespace stockpile::catalogue::allocation {
+
+struct CoordinatorOptions {
+  // Actor on every level call (part of the level's request fingerprint: keep it fixed).
+  std::string level_actor = "catalogue-transfers";
+  // Holds must outlive the approval-to-ship window.
+  int64_t hold_ttl_seconds = 72 * 3600;
+  // Retries of UNAVAILABLE / DEADLINE_EXCEEDED level calls inside one drive.
+  absl::Duration retry_deadline = absl::Seconds(20);
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
+class TransferCoordinator {
+ public:
+  TransferCoordinator(TransferStore* store, LevelGateway* gateway, const Planner* planner,
+                      const StockSnapshot* stock, const common::Clock* clock,
+                      CoordinatorOptions options = {});
+
+  // Mutations (leader only; the service checks leadership).
+  absl::StatusOr<stockpile::v1::Transfer> Create(const stockpile::v1::CreateTransferRequest& req);
+  absl::StatusOr<stockpile::v1::Transfer> Approve(
+      const stockpile::v1::ApproveTransferRequest& req);
+  absl::StatusOr<stockpile::v1::Transfer> Ship(const stockpile::v1::ShipTransferLegRequest& req);
+  absl::StatusOr<stockpile::v1::Transfer> Receive(
+      const stockpile::v1::ReceiveTransferLegRequest& req);
+  absl::StatusOr<stockpile::v1::Transfer> Cancel(const stockpile::v1::CancelTransferRequest& req);
+
+  // Reads (any replica).
+  absl::StatusOr<stockpile::v1::Transfer> Get(absl::string_view name) const;
+  absl::StatusOr<stockpile::v1::ListTransfersResponse> List(
+      const stockpile::v1::ListTransfersRequest& req) const;
+  absl::StatusOr<stockpile::v1::AllocationPlan> Plan(
+      const stockpile::v1::PlanAllocationRequest& req) const;
+
+  // Drives every unfinished transfer as far as it can go now: holds still to place, releases
+  // still owed, deliveries still to confirm, expired holds. On leader takeover and periodically.
+  absl::Status ResumeAll();
+  absl::StatusOr<stockpile::v1::Transfer> Resume(absl::string_view id);
+
+ private:
+  using Transfer = stockpile::v1::Transfer;
+  using TransferLeg = stockpile::v1::TransferLeg;
+
+  // Per-transfer serialization: one driver at a time.
+  std::shared_ptr<absl::Mutex> LockFor(absl::string_view id);
+  // Idempotency: the stored record for request_id, checked against this request's content.
+  // True when this exact request was seen before (a retry); INVALID_ARGUMENT when the id was
+  // used for different content.
+  absl::StatusOr<bool> Replay(absl::string_view request_id, const google::protobuf::Message& req);
+  absl::StatusOr<Transfer> Load(absl::string_view name) const;
+  absl::Status Save(Transfer& t, const RequestRecord* request = nullptr);
+  void Audit(Transfer& t, absl::string_view actor, std::string what);
+  // Same, unless the last step already says it (waiting notes repeated by every resume).
+  void AuditOnce(Transfer& t, std::string what);
+  absl::StatusOr<Transfer> Finish(Transfer& t, absl::Status s);
+  RequestRecord Record(absl::string_view request_id, const google::protobuf::Message& req,
+                       const Transfer& t) const;
+
+  // Saga steps; each saves before its next external call.
+  absl::Status DriveHolds(Transfer& t);
+  absl::StatusOr<bool> PlaceHold(Transfer& t, int leg);  // false: waiting for the source
+  absl::Status Replan(Transfer& t, int leg, const absl::Status& why);
+  absl::Status FailAndRelease(Transfer& t, std::string reason);
+  absl::Status ReleaseAll(Transfer& t);
+  absl::Status ConfirmPending(Transfer& t);
+  absl::Status Settle(Transfer& t, int leg);
+  absl::Status CheckExpiry(Transfer& t);
+  void UpdateState(Transfer& t);
+
+  // A level call retried while the source is unreachable, until retry_deadline.
+  template <typename F>
+  auto WithRetry(F call) -> decltype(call());
+
+  static std::string HoldId(const Transfer& t, int leg);
+  static std::string RequestId(const Transfer& t, int leg, absl::string_view step);
+  int64_t Now() const { return clock_->NowMicros(); }
+
+  TransferStore* const store_;
+  LevelGateway* const gateway_;
+  const Planner* const planner_;
+  const StockSnapshot* const stock_;
+  const common::Clock* const clock_;
+  const CoordinatorOptions options_;
+
+  absl::Mutex locks_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<absl::Mutex>> locks_ ABSL_GUARDED_BY(locks_mu_);
+  absl::Mutex create_mu_;  // one Create at a time (ids and request records)
+};
+
+// Transient failures worth retrying (source unreachable or slow).
+bool Transient(const absl::Status& s);
+
+}  // namespace stockpile::catalogue::allocation

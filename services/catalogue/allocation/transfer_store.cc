@@ -1,0 +1,156 @@
+#include "services/catalogue/allocation/transfer_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/common/status_macros.h"
+#include "services/common/status_util.h"
+
+namespace stockpile::catalogue::allocation {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT
+
+constexpr char kTransfer[] = "t/";    // t/{id} -> Transfer
+constexpr char kByRegion[] = "x/";    // x/{destination region}/{id} -> ""
+constexpr char kUnfinished[] = "u/";  // u/{id} -> ""
+constexpr char kRequest[] = "r/";     // r/{request_id} -> fingerprint \0 transfer id
+constexpr char kSequence[] = "m/sequence";
+constexpr int kDefaultPage = 50, kMaxPage = 500;
+
+std::string RegionKey(const Transfer& t) {
+  return absl::StrCat(kByRegion, t.destination_region(), "/", t.id());
+}
+
+}  // namespace
+
+bool Unfinished(const Transfer& t) {
+  switch (t.state()) {
+    case TRANSFER_STATE_HOLDING:
+    case TRANSFER_STATE_READY:
+    case TRANSFER_STATE_IN_TRANSIT:
+      return true;
+    case TRANSFER_STATE_PENDING_APPROVAL:
+      return false;  // waits for a dispatcher, not for the coordinator
+    default:
+      break;
+  }
+  for (const auto& leg : t.legs()) {
+    if (leg.state() == LEG_STATE_HELD || leg.state() == LEG_STATE_RECEIVED) return true;
+    // Approved and ended before the hold was confirmed: a hold may stand; release it.
+    if (leg.state() == LEG_STATE_PLANNED && !t.approved_by().empty()) return true;
+  }
+  return false;
+}
+
+TransferStore::TransferStore(std::unique_ptr<rocksdb::DB> db, bool sync)
+    : db_(std::move(db)), sync_(sync) {}
+TransferStore::~TransferStore() = default;
+
+absl::StatusOr<std::unique_ptr<TransferStore>> TransferStore::Open(const std::string& path,
+                                                                   bool sync) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  RETURN_IF_ERROR(common::FromRocks(rocksdb::DB::Open(options, path, &raw), "open " + path));
+  return std::unique_ptr<TransferStore>(new TransferStore(std::unique_ptr<rocksdb::DB>(raw), sync));
+}
+
+absl::Status TransferStore::Save(const Transfer& t, const RequestRecord* request) {
+  rocksdb::WriteBatch batch;
+  batch.Put(absl::StrCat(kTransfer, t.id()), t.SerializeAsString());
+  batch.Put(RegionKey(t), "");
+  if (Unfinished(t)) {
+    batch.Put(absl::StrCat(kUnfinished, t.id()), "");
+  } else {
+    batch.Delete(absl::StrCat(kUnfinished, t.id()));
+  }
+  if (request != nullptr) {
+    batch.Put(absl::StrCat(kRequest, request->request_id),
+              absl::StrCat(request->fingerprint, std::string(1, '\0'), request->transfer_id));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  return common::FromRocks(db_->Write(wo, &batch), "save transfer");
+}
+
+absl::StatusOr<std::optional<Transfer>> TransferStore::Get(absl::string_view id) const {
+  std::string raw;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), absl::StrCat(kTransfer, id), &raw);
+  if (s.IsNotFound()) return std::nullopt;
+  RETURN_IF_ERROR(common::FromRocks(s, "read transfer"));
+  Transfer t;
+  if (!t.ParseFromString(raw)) return absl::DataLossError("stored transfer is unreadable");
+  return t;
+}
+
+absl::StatusOr<std::optional<RequestRecord>> TransferStore::GetRequest(
+    absl::string_view request_id) const {
+  std::string raw;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), absl::StrCat(kRequest, request_id), &raw);
+  if (s.IsNotFound()) return std::nullopt;
+  RETURN_IF_ERROR(common::FromRocks(s, "read request record"));
+  const size_t zero = raw.rfind('\0');
+  if (zero == std::string::npos) return absl::DataLossError("stored request is unreadable");
+  return RequestRecord{std::string(request_id), raw.substr(0, zero), raw.substr(zero + 1)};
+}
+
+absl::StatusOr<ListTransfersResponse> TransferStore::List(const ListTransfersRequest& req) const {
+  const int page = req.page_size() <= 0 ? kDefaultPage : std::min(req.page_size(), kMaxPage);
+  const std::string prefix = absl::StrCat(kByRegion, req.region_prefix());
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  if (req.page_token().empty()) {
+    it->Seek(prefix);
+  } else {
+    const std::string after = absl::StrCat(kByRegion, req.page_token());
+    if (!absl::StartsWith(after, prefix)) return absl::InvalidArgumentError("bad page_token");
+    it->Seek(after);
+    if (it->Valid() && it->key().ToString() == after) it->Next();
+  }
+  ListTransfersResponse resp;
+  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::string key = it->key().ToString();
+    if (resp.transfers_size() == page) {
+      break;
+    }
+    const std::string id = key.substr(key.rfind('/') + 1);
+    ASSIGN_OR_RETURN(auto t, Get(id));
+    if (!t.has_value()) continue;
+    if (req.state() != TRANSFER_STATE_UNSPECIFIED && t->state() != req.state()) continue;
+    *resp.add_transfers() = std::move(*t);
+    resp.set_next_page_token(key.substr(strlen(kByRegion)));
+  }
+  if (!it->Valid() || !it->key().starts_with(prefix)) resp.clear_next_page_token();
+  RETURN_IF_ERROR(common::FromRocks(it->status(), "list transfers"));
+  return resp;
+}
+
+absl::StatusOr<std::vector<std::string>> TransferStore::UnfinishedIds() const {
+  std::vector<std::string> ids;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kUnfinished); it->Valid() && it->key().starts_with(kUnfinished); it->Next()) {
+    ids.push_back(it->key().ToString().substr(strlen(kUnfinished)));
+  }
+  RETURN_IF_ERROR(common::FromRocks(it->status(), "list unfinished transfers"));
+  return ids;
+}
+
+absl::StatusOr<std::string> TransferStore::NewId(int64_t now_micros) {
+  std::string raw;
+  uint64_t seq = 0;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kSequence, &raw);
+  if (s.ok()) (void)absl::SimpleAtoi(raw, &seq);
+  ++seq;
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  RETURN_IF_ERROR(common::FromRocks(db_->Put(wo, kSequence, std::to_string(seq)), "sequence"));
+  return absl::StrCat("T", now_micros / 1'000'000, "-", seq);
+}
+
+}  // namespace stockpile::catalogue::allocation

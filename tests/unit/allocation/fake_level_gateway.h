@@ -1,0 +1,201 @@
+#pragma once
+
+// An in-memory stand-in for the level services, with the same idempotency contract (a repeated
+// request_id returns the first answer and moves nothing) and knobs for failures: a warehouse
+// that is unreachable, a reply lost after the call was applied, a hold that expires.
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "services/catalogue/allocation/level_gateway.h"
+#include "services/common/status_macros.h"
+
+namespace stockpile::catalogue::allocation {
+
+class FakeLevelGateway : public LevelGateway {
+ public:
+  // Available stock per (warehouse name, item, lot).
+  void SetStock(const std::string& warehouse, const std::string& item, int64_t qty,
+                const std::string& lot = "DEFAULT") {
+    absl::MutexLock l(&mu_);
+    stock_[{warehouse, item, lot}] = qty;
+  }
+  int64_t Available(const std::string& warehouse, const std::string& item,
+                    const std::string& lot = "DEFAULT") {
+    absl::MutexLock l(&mu_);
+    return stock_[{warehouse, item, lot}];
+  }
+  int64_t Received(const std::string& warehouse, const std::string& item) {
+    absl::MutexLock l(&mu_);
+    return received_[{warehouse, item}];
+  }
+  void SetDown(const std::string& warehouse, bool down) {
+    absl::MutexLock l(&mu_);
+    if (down) down_.insert(warehouse); else down_.erase(warehouse);
+  }
+  // The next call at `warehouse` is applied but its reply is lost (UNAVAILABLE); with
+  // `then_down` the warehouse stays unreachable afterwards.
+  void LoseNextReply(const std::string& warehouse, bool then_down = false) {
+    absl::MutexLock l(&mu_);
+    lose_reply_.insert(warehouse);
+    if (then_down) go_down_.insert(warehouse);
+  }
+  void SameInstanceFor(const std::string& a, const std::string& b) {
+    absl::MutexLock l(&mu_);
+    same_.insert({a, b});
+    same_.insert({b, a});
+  }
+  void Expire(const std::string& hold_id) {
+    absl::MutexLock l(&mu_);
+    v1::Hold& h = holds_[hold_id];
+    if (h.state() != v1::HOLD_STATE_ACTIVE) return;
+    Return(h);
+    h.set_state(v1::HOLD_STATE_EXPIRED);
+  }
+  int Placements(const std::string& hold_id) {
+    absl::MutexLock l(&mu_);
+    return placements_[hold_id];
+  }
+  int ActiveHolds() {
+    absl::MutexLock l(&mu_);
+    int n = 0;
+    for (const auto& [id, h] : holds_) n += h.state() == v1::HOLD_STATE_ACTIVE;
+    return n;
+  }
+  int Replays() {
+    absl::MutexLock l(&mu_);
+    return replays_;
+  }
+  int Calls(const std::string& method) {
+    absl::MutexLock l(&mu_);
+    return calls_[method];
+  }
+
+  absl::StatusOr<v1::Hold> Hold(const v1::HoldRequest& req) override {
+    return Run<v1::Hold>("Hold", req.op().warehouse(), req, [&]() -> absl::StatusOr<v1::Hold> {
+      const auto& op = req.op();
+      if (holds_.contains(op.hold_id())) return absl::AlreadyExistsError("hold exists");
+      for (const auto& l : op.lots()) {
+        if (stock_[{op.warehouse(), op.item(), l.lot()}] < l.quantity()) {
+          return absl::FailedPreconditionError(absl::StrCat("only ",
+              stock_[{op.warehouse(), op.item(), l.lot()}], " of lot ", l.lot()));
+        }
+      }
+      v1::Hold h;
+      h.set_hold_id(op.hold_id());
+      h.set_name("holds/" + op.hold_id());
+      h.set_warehouse(op.warehouse());
+      h.set_item(op.item());
+      h.set_quantity(op.quantity());
+      *h.mutable_lots() = op.lots();
+      h.set_state(v1::HOLD_STATE_ACTIVE);
+      h.mutable_expire_time()->set_seconds(1'767'225'600 + op.ttl_seconds());
+      for (const auto& l : op.lots()) stock_[{op.warehouse(), op.item(), l.lot()}] -= l.quantity();
+      placements_[op.hold_id()]++;
+      holds_[op.hold_id()] = h;
+      return h;
+    });
+  }
+  absl::StatusOr<v1::Hold> Release(absl::string_view source,
+                                   const v1::ReleaseRequest& req) override {
+    return Run<v1::Hold>("Release", std::string(source), req, [&]() -> absl::StatusOr<v1::Hold> {
+      ASSIGN_OR_RETURN(v1::Hold * h, Find(req.op().hold_id(), v1::HOLD_STATE_ACTIVE));
+      Return(*h);
+      h->set_state(v1::HOLD_STATE_RELEASED);
+      return *h;
+    });
+  }
+  absl::StatusOr<v1::Hold> Ship(absl::string_view source, const v1::ShipRequest& req) override {
+    return Run<v1::Hold>("Ship", std::string(source), req, [&]() -> absl::StatusOr<v1::Hold> {
+      ASSIGN_OR_RETURN(v1::Hold * h, Find(req.op().hold_id(), v1::HOLD_STATE_ACTIVE));
+      h->set_state(v1::HOLD_STATE_SHIPPED);
+      h->set_destination(req.op().destination());
+      return *h;
+    });
+  }
+  absl::Status ReceiveTransfer(const v1::ReceiveTransferRequest& req) override {
+    return Run<v1::Hold>("ReceiveTransfer", req.op().warehouse(), req,
+                         [&]() -> absl::StatusOr<v1::Hold> {
+                           const auto& op = req.op();
+                           for (const auto& l : op.lots()) {
+                             received_[{op.warehouse(), op.item()}] += l.received();
+                           }
+                           if (same_.contains({op.warehouse(), op.source_warehouse()})) {
+                             ASSIGN_OR_RETURN(v1::Hold * h,
+                                              Find(op.hold_id(), v1::HOLD_STATE_SHIPPED));
+                             h->set_state(v1::HOLD_STATE_DELIVERED);
+                           }
+                           return v1::Hold();
+                         })
+        .status();
+  }
+  absl::StatusOr<v1::Hold> ConfirmDelivery(absl::string_view source,
+                                           const v1::ConfirmDeliveryRequest& req) override {
+    return Run<v1::Hold>("ConfirmDelivery", std::string(source), req,
+                         [&]() -> absl::StatusOr<v1::Hold> {
+                           ASSIGN_OR_RETURN(v1::Hold * h,
+                                            Find(req.op().hold_id(), v1::HOLD_STATE_SHIPPED));
+                           h->set_state(v1::HOLD_STATE_DELIVERED);
+                           return *h;
+                         });
+  }
+  absl::StatusOr<v1::Hold> GetHold(absl::string_view source, absl::string_view hold_id) override {
+    absl::MutexLock l(&mu_);
+    if (down_.contains(std::string(source))) return absl::UnavailableError("down");
+    auto it = holds_.find(std::string(hold_id));
+    if (it == holds_.end()) return absl::NotFoundError("no such hold");
+    return it->second;
+  }
+  absl::StatusOr<bool> SameInstance(absl::string_view a, absl::string_view b) override {
+    absl::MutexLock l(&mu_);
+    return same_.contains({std::string(a), std::string(b)});
+  }
+
+ private:
+  template <typename T, typename Req, typename F>
+  absl::StatusOr<T> Run(const std::string& method, const std::string& warehouse, const Req& req,
+                        F apply) {
+    absl::MutexLock l(&mu_);
+    calls_[method]++;
+    if (down_.contains(warehouse)) return absl::UnavailableError(warehouse + " is down");
+    auto seen = answers_.find(req.request_id());
+    if (seen != answers_.end()) {
+      replays_++;
+      T out;
+      out.ParseFromString(seen->second);
+      return out;
+    }
+    absl::StatusOr<T> r = apply();
+    if (r.ok()) answers_[req.request_id()] = r->SerializeAsString();
+    if (r.ok() && lose_reply_.erase(warehouse) > 0) {
+      if (go_down_.erase(warehouse) > 0) down_.insert(warehouse);
+      return absl::UnavailableError("reply lost");
+    }
+    return r;
+  }
+  absl::StatusOr<v1::Hold*> Find(const std::string& id, v1::HoldState want) {
+    auto it = holds_.find(id);
+    if (it == holds_.end()) return absl::NotFoundError("no such hold " + id);
+    if (it->second.state() != want) return absl::FailedPreconditionError("hold in wrong state");
+    return &it->second;
+  }
+  void Return(const v1::Hold& h) {
+    for (const auto& l : h.lots()) stock_[{h.warehouse(), h.item(), l.lot()}] += l.quantity();
+  }
+
+  absl::Mutex mu_;
+  std::map<std::tuple<std::string, std::string, std::string>, int64_t> stock_;
+  std::map<std::pair<std::string, std::string>, int64_t> received_;
+  std::map<std::string, v1::Hold> holds_;
+  std::map<std::string, std::string> answers_;
+  std::map<std::string, int> placements_;
+  std::map<std::string, int> calls_;
+  std::set<std::string> down_, lose_reply_, go_down_;
+  std::set<std::pair<std::string, std::string>> same_;
+  int replays_ = 0;
+};
+
+}  // namespace stockpile::catalogue::allocation

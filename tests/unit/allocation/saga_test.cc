@@ -1,0 +1,341 @@
+#include "services/catalogue/allocation/saga.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/testutil/process.h"
+#include "tests/testutil/status_matchers.h"
+#include "tests/unit/allocation/fake_level_gateway.h"
+
+namespace stockpile::catalogue::allocation {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT
+using ::testing::HasSubstr;
+using testing::IsOk;
+using testing::StatusIs;
+
+#define ASSERT_OK_AND_ASSIGN_T(lhs, expr)      \
+  do {                                         \
+    auto r_ = (expr);                          \
+    ASSERT_TRUE(r_.ok()) << r_.status();       \
+    lhs = *r_;                                 \
+  } while (0)
+
+constexpr char kDest[] = "warehouses/420102-W001";
+constexpr char kNear[] = "warehouses/420103-W001";  // 江汉, ~4 km
+constexpr char kMid[] = "warehouses/420106-W001";   // 武昌, ~5 km
+constexpr char kFar[] = "warehouses/420115-W001";   // 江夏, ~25 km
+constexpr char kItem[] = "SH-0001";
+
+const common::ReferenceData& Reference() {
+  static const common::ReferenceData* ref = [] {
+    common::ReferenceData::Options opts;
+    opts.fine_region_prefixes = {"420102"};
+    return common::ReferenceData::Load(testing::ReferenceDataDir(), opts)->release();
+  }();
+  return *ref;
+}
+
+class SagaTest : public ::testing::Test {
+ protected:
+  SagaTest() : snapshot_(&Reference()), planner_(&Reference()), clock_(1'767'225'600'000'000) {
+    Reopen();
+  }
+
+  void Reopen() {
+    coordinator_.reset();
+    store_.reset();
+    store_ = *TransferStore::Open(dir_.Sub("transfers"));
+    CoordinatorOptions opts;
+    opts.retry_deadline = absl::Milliseconds(50);
+    opts.initial_backoff = absl::Milliseconds(5);
+    opts.hold_ttl_seconds = 3600;
+    coordinator_ = std::make_unique<TransferCoordinator>(store_.get(), &gateway_, &planner_,
+                                                         &snapshot_, &clock_, opts);
+  }
+
+  // Same stock in the snapshot and at the (fake) level services.
+  void Stock(const std::string& warehouse, int64_t qty) {
+    StockSeen(warehouse, qty);
+    gateway_.SetStock(warehouse, kItem, qty);
+  }
+  void StockSeen(const std::string& warehouse, int64_t qty) {
+    snapshot_.SetLots(warehouse.substr(strlen("warehouses/")), kItem,
+                      {LotStock{"DEFAULT", kNoExpiry, qty}});
+  }
+
+  Transfer Create(int64_t qty, const std::string& request_id = "create-1") {
+    CreateTransferRequest req;
+    req.set_request_id(request_id);
+    req.set_actor("dispatcher-wang");
+    req.mutable_plan()->set_destination_warehouse(kDest);
+    auto* line = req.mutable_plan()->add_lines();
+    line->set_item(kItem);
+    line->set_quantity(qty);
+    auto t = coordinator_->Create(req);
+    EXPECT_THAT(t.status(), IsOk());
+    return t.ok() ? *t : Transfer();
+  }
+  absl::StatusOr<Transfer> Approve(const Transfer& t) {
+    ApproveTransferRequest req;
+    req.set_request_id("approve-" + t.id());
+    req.set_actor("chief-li");
+    req.set_name(t.name());
+    return coordinator_->Approve(req);
+  }
+  absl::StatusOr<Transfer> Ship(const Transfer& t, int leg) {
+    ShipTransferLegRequest req;
+    req.set_request_id(absl::StrCat("ship-", t.id(), "-", leg));
+    req.set_actor("keeper");
+    req.set_name(t.name());
+    req.set_leg(leg);
+    return coordinator_->Ship(req);
+  }
+  absl::StatusOr<Transfer> Receive(const Transfer& t, int leg, int64_t received = -1) {
+    ReceiveTransferLegRequest req;
+    req.set_request_id(absl::StrCat("recv-", t.id(), "-", leg));
+    req.set_actor("receiver");
+    req.set_name(t.name());
+    req.set_leg(leg);
+    if (received >= 0) {
+      auto* l = req.add_lots();
+      l->set_lot("DEFAULT");
+      l->set_received(received);
+    }
+    return coordinator_->Receive(req);
+  }
+  absl::StatusOr<Transfer> Cancel(const Transfer& t) {
+    CancelTransferRequest req;
+    req.set_request_id("cancel-" + t.id());
+    req.set_actor("chief-li");
+    req.set_name(t.name());
+    req.set_reason("no longer needed");
+    return coordinator_->Cancel(req);
+  }
+
+  testing::TempDir dir_;
+  StockSnapshot snapshot_;
+  Planner planner_;
+  common::FakeClock clock_;
+  FakeLevelGateway gateway_;
+  std::unique_ptr<TransferStore> store_;
+  std::unique_ptr<TransferCoordinator> coordinator_;
+};
+
+TEST_F(SagaTest, HappyPathHoldsShipsAndReceives) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  EXPECT_EQ(t.state(), TRANSFER_STATE_PENDING_APPROVAL);
+  ASSERT_EQ(t.legs_size(), 2);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 0);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 5);
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_IN_TRANSIT);
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 1));
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_IN_TRANSIT);
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 1, 3));  // 2 of 5 lost on the way
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(t.legs(1).lost(), 2);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 13);
+  EXPECT_EQ(gateway_.Calls("ConfirmDelivery"), 2);  // sources on other instances
+  EXPECT_EQ(gateway_.Placements(t.legs(0).hold_id()), 1);
+  EXPECT_GE(t.audit_size(), 8);
+  EXPECT_EQ(t.audit(0).actor(), "dispatcher-wang");
+  EXPECT_FALSE(Unfinished(t));
+}
+
+TEST_F(SagaTest, SameInstanceNeedsNoConfirmation) {
+  Stock(kNear, 10);
+  gateway_.SameInstanceFor(kNear, kDest);
+  Transfer t = Create(4);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(gateway_.Calls("ConfirmDelivery"), 0);
+}
+
+TEST_F(SagaTest, CancelReleasesEveryHold) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Cancel(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_CANCELLED);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 10);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 10);
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+  for (const auto& leg : t.legs()) EXPECT_EQ(leg.state(), LEG_STATE_RELEASED);
+  EXPECT_FALSE(Unfinished(t));
+}
+
+TEST_F(SagaTest, CancelAfterShippingIsRefused) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  EXPECT_THAT(Cancel(t), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(SagaTest, HoldRefusedBecauseStockChangedIsReplannedOnce) {
+  Stock(kNear, 10);
+  gateway_.SetStock(kNear, kItem, 2);  // issued meanwhile; the snapshot has not seen it yet
+  Stock(kMid, 10);
+  Transfer t = Create(8);
+  ASSERT_EQ(t.legs(0).plan().source_warehouse(), kNear);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(t.legs_size(), 2);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_REPLACED);
+  EXPECT_EQ(t.legs(1).plan().source_warehouse(), kMid);
+  EXPECT_TRUE(t.legs(1).replanned());
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 2);
+}
+
+TEST_F(SagaTest, SecondRefusalFailsWithShortLinesAndReleasesHolds) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  gateway_.SetStock(kMid, kItem, 1);
+  StockSeen(kFar, 5);  // the re-plan picks it, but it has nothing either
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_FAILED);
+  ASSERT_EQ(t.short_lines_size(), 1);
+  EXPECT_EQ(t.short_lines(0).item(), kItem);
+  EXPECT_THAT(t.failure_reason(), HasSubstr(kItem));
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 10);
+  EXPECT_FALSE(Unfinished(t));
+}
+
+TEST_F(SagaTest, LostReplyIsRetriedWithoutASecondHold) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  gateway_.LoseNextReply(kMid);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  EXPECT_EQ(gateway_.Placements(t.legs(1).hold_id()), 1);
+  EXPECT_EQ(gateway_.Replays(), 1);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 5);
+}
+
+TEST_F(SagaTest, NewLeaderResumesFromTheStoreWithoutHoldingTwice) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  gateway_.LoseNextReply(kMid, /*then_down=*/true);  // applied, unanswered, then unreachable
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_EQ(t.state(), TRANSFER_STATE_HOLDING);
+  Reopen();  // the old coordinator is gone; a new one opens the same store
+  gateway_.SetDown(kMid, false);
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  auto after = coordinator_->Get(t.name());
+  ASSERT_THAT(after.status(), IsOk());
+  EXPECT_EQ(after->state(), TRANSFER_STATE_READY);
+  for (const auto& leg : after->legs()) {
+    EXPECT_EQ(gateway_.Placements(leg.hold_id()), 1) << leg.hold_id();
+  }
+  EXPECT_EQ(gateway_.Replays(), 1);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 5);
+  // The rest of the saga runs on the new coordinator.
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(*after, 0));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 1));
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 1));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+}
+
+TEST_F(SagaTest, UnreachableSourceWaitsThenResumes) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  gateway_.SetDown(kMid, true);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_HOLDING);
+  EXPECT_THAT(t.audit().rbegin()->what(), HasSubstr("unreachable"));
+  EXPECT_TRUE(Unfinished(t));
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());  // still down: still waiting, one note
+  auto still = coordinator_->Get(t.name());
+  EXPECT_EQ(still->state(), TRANSFER_STATE_HOLDING);
+  EXPECT_EQ(still->audit_size(), t.audit_size());
+  gateway_.SetDown(kMid, false);
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  EXPECT_EQ(coordinator_->Get(t.name())->state(), TRANSFER_STATE_READY);
+}
+
+TEST_F(SagaTest, CancelWhileASourceIsDownLeavesNoHoldBehind) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  gateway_.LoseNextReply(kMid, /*then_down=*/true);  // kMid's hold lands, then kMid is down
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_HOLDING);
+  ASSERT_OK_AND_ASSIGN_T(t, Cancel(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_CANCELLED);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 10);
+  EXPECT_TRUE(Unfinished(t));  // the release at kMid is still owed
+  gateway_.SetDown(kMid, false);
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+  EXPECT_FALSE(Unfinished(*coordinator_->Get(t.name())));
+}
+
+TEST_F(SagaTest, ExpiredHoldIsNoticedAndTheTransferFails) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.Expire(t.legs(0).hold_id());
+  clock_.Advance(int64_t{2} * 3600 * 1'000'000);  // past the one-hour TTL
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  auto after = coordinator_->Get(t.name());
+  EXPECT_EQ(after->state(), TRANSFER_STATE_FAILED);
+  EXPECT_THAT(after->failure_reason(), HasSubstr("expired"));
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 10);
+}
+
+TEST_F(SagaTest, CreateIsIdempotentPerRequestId) {
+  Stock(kNear, 10);
+  Transfer a = Create(5, "same-id");
+  Transfer b = Create(5, "same-id");
+  EXPECT_EQ(a.id(), b.id());
+  CreateTransferRequest other;
+  other.set_request_id("same-id");
+  other.set_actor("dispatcher-wang");
+  other.mutable_plan()->set_destination_warehouse(kDest);
+  auto* line = other.mutable_plan()->add_lines();
+  line->set_item(kItem);
+  line->set_quantity(6);
+  EXPECT_THAT(coordinator_->Create(other), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(SagaTest, ListsByRegionWithPages) {
+  Stock(kNear, 100);
+  for (int i = 0; i < 5; ++i) Create(1, absl::StrCat("c", i));
+  ListTransfersRequest req;
+  req.set_region_prefix("4201");
+  req.set_page_size(2);
+  int seen = 0, pages = 0;
+  do {
+    auto page = coordinator_->List(req);
+    ASSERT_THAT(page.status(), IsOk());
+    seen += page->transfers_size();
+    req.set_page_token(page->next_page_token());
+    ++pages;
+  } while (!req.page_token().empty() && pages < 10);
+  EXPECT_EQ(seen, 5);
+  EXPECT_EQ(pages, 3);
+  req.set_region_prefix("43");
+  req.clear_page_token();
+  EXPECT_EQ(coordinator_->List(req)->transfers_size(), 0);
+}
+
+}  // namespace
+}  // namespace stockpile::catalogue::allocation
