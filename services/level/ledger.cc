@@ -263,9 +263,11 @@ Movement* Ledger::Record(MovementType type, const Balance& b, const LotBalance& 
   m.set_reference(std::string(reference));
   *m.mutable_create_time() = ToTimestamp(ctx_.now_micros);
   m.set_sequence(ctx_.sequence);
-  movements_.push_back(m);
   Movement* out = result->add_movements();
   *out = std::move(m);
+  movements_.push_back(out);
+  const size_t t = static_cast<size_t>(type);
+  if (t < movements_by_type_.size()) movements_by_type_[t]++;
   return out;
 }
 
@@ -301,19 +303,30 @@ absl::Status Ledger::Finish(ChangeEntry* change) {
     *change->add_holds() = h;
   }
   for (auto& [key, record] : arrivals_) ctx_.txn->Put(Cf::kHolds, key, record);
-  for (auto& m : movements_) {
-    ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(m.warehouse()));
-    const std::string time_id = keys::TimeId(ctx_.now_micros, m.id());
-    ctx_.txn->Put(Cf::kMovements, keys::Movement(code, ctx_.now_micros, m.id()),
-                  m.SerializeAsString());
-    ctx_.txn->Put(Cf::kMovementIndex, keys::ByWarehouseItem(code, m.item()) + time_id, "");
-    ctx_.txn->Put(Cf::kMovementIndex, keys::ByItem(m.item()) + time_id, code);
-    if (!m.reference().empty()) {
-      ctx_.txn->Put(Cf::kMovementIndex, keys::ByReference(m.reference()) + time_id, code);
+  return WriteMovements();
+}
+
+// Movements and their indexes are written in key order per index: RocksDB inserts a batch's
+// keys into the memtable one after another, and neighbouring keys insert far faster than keys
+// alternating between distant parts of the index.
+absl::Status Ledger::WriteMovements() {
+  std::vector<std::pair<std::string, std::string>> primary, by_warehouse_item, by_item, by_ref;
+  for (const Movement* m : movements_) {
+    ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(m->warehouse()));
+    const std::string time_id = keys::TimeId(ctx_.now_micros, m->id());
+    primary.emplace_back(keys::Movement(code, ctx_.now_micros, m->id()), m->SerializeAsString());
+    by_warehouse_item.emplace_back(keys::ByWarehouseItem(code, m->item()) + time_id, "");
+    by_item.emplace_back(keys::ByItem(m->item()) + time_id, code);
+    if (!m->reference().empty()) {
+      by_ref.emplace_back(keys::ByReference(m->reference()) + time_id, code);
     }
-    *change->add_movements() = std::move(m);
   }
   movements_.clear();
+  for (auto* rows : {&primary, &by_warehouse_item, &by_item, &by_ref}) {
+    std::sort(rows->begin(), rows->end());
+    const Cf cf = rows == &primary ? Cf::kMovements : Cf::kMovementIndex;
+    for (const auto& [key, value] : *rows) ctx_.txn->Append(cf, key, value);
+  }
   return absl::OkStatus();
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -28,12 +29,16 @@ struct CommandContext {
   uint64_t* last_movement_id = nullptr;
   std::string request_id;
   std::string actor;
+  // Movements recorded by the command, by type (counted once the command is kept).
+  std::array<uint64_t, 10> movements_by_type{};
 };
 
 // Applies stock operations of one command against the group transaction. Every operation is
 // checked in full before it changes anything; the command's records (balances, holds,
 // movements) and its change entry are written by Finish(). On any error the caller drops the
 // command's writes, so a refused batch leaves nothing behind.
+// The movements live in the MovementResults the operations return (they are not copied): keep
+// every result alive until Finish() has run.
 class Ledger {
  public:
   explicit Ledger(const CommandContext& ctx) : ctx_(ctx) {}
@@ -55,6 +60,7 @@ class Ledger {
   // Writes every touched record and fills `change` with their new state.
   absl::Status Finish(stockpile::v1::ChangeEntry* change);
   const TotalsDelta& totals_delta() const { return totals_; }
+  const std::array<uint64_t, 10>& movements_by_type() const { return movements_by_type_; }
 
   // Reserve day of a moment: expiry dates are calendar days in China Standard Time (UTC+8).
   static int32_t ReserveDay(int64_t micros);
@@ -89,6 +95,7 @@ class Ledger {
                                   absl::string_view reference,
                                   stockpile::v1::MovementResult* result);
   void Touch(stockpile::v1::Balance* b, stockpile::v1::MovementResult* result);
+  absl::Status WriteMovements();
   stockpile::v1::ItemTotals& Totals(absl::string_view item);
 
   const CommandContext& ctx_;
@@ -97,8 +104,10 @@ class Ledger {
   std::map<std::string, stockpile::v1::Balance> balances_;
   std::map<std::string, stockpile::v1::Hold> holds_;
   std::map<std::string, std::string> arrivals_;  // key -> serialized ArrivalRecord
-  std::vector<stockpile::v1::Movement> movements_;
+  // The movements recorded, owned by the results handed back (their addresses stay put).
+  std::vector<const stockpile::v1::Movement*> movements_;
   TotalsDelta totals_;
+  std::array<uint64_t, 10> movements_by_type_{};
 };
 
 // Recomputes a balance's totals from its lots and keeps lots in issue order

@@ -46,11 +46,6 @@ void AddTotals(ItemTotals& t, const std::string& item, const ItemTotals& d) {
   t.set_delivered_out(t.delivered_out() + d.delivered_out());
 }
 
-int MovementTypeIndex(MovementType t) {
-  const int i = static_cast<int>(t);
-  return (i >= 0 && i < 10) ? i : 0;
-}
-
 absl::Status CheckLocation(const GeoPoint& p) {
   if (p.longitude() < -180 || p.longitude() > 180 || p.latitude() < -90 || p.latitude() > 90) {
     return absl::InvalidArgumentError(absl::StrCat("location (", p.longitude(), ", ",
@@ -314,6 +309,7 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
     }
   }
   const uint64_t movement_id_before = last_movement_id_;
+  txn.Begin();
   CommandContext ctx{&txn,  reference_,        &hosting_,      now,
                      last_sequence_ + 1, &last_movement_id_, cmd.request_id, cmd.actor};
   ChangeEntry change;
@@ -331,8 +327,10 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
   change.set_sequence(last_sequence_);
   *change.mutable_commit_time() = ToTimestamp(now);
   change.set_request_id(cmd.request_id);
-  for (const auto& m : change.movements()) stats_.movements_by_type[MovementTypeIndex(m.type())]++;
-  txn.Put(Cf::kChanges, keys::U64(last_sequence_), change.SerializeAsString());
+  for (size_t t = 0; t < ctx.movements_by_type.size(); ++t) {
+    stats_.movements_by_type[t] += ctx.movements_by_type[t];
+  }
+  txn.Append(Cf::kChanges, keys::U64(last_sequence_), change.SerializeAsString());
   if (!cmd.request_id.empty()) {
     internal::RequestRecord record;
     record.set_fingerprint(cmd.fingerprint);
@@ -351,6 +349,7 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
 
 absl::Status LevelCore::WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_totals,
                                        int64_t now) {
+  txn.Begin();
   internal::StoreMeta meta;
   meta.set_last_sequence(last_sequence_);
   meta.set_last_movement_id(last_movement_id_);
@@ -441,6 +440,7 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
     }
     RETURN_IF_ERROR(ledger.Finish(change));
     *totals = ledger.totals_delta();
+    ctx.movements_by_type = ledger.movements_by_type();
     if (!batch) {
       *response = std::make_unique<MovementResult>(std::move(*batch_response.mutable_results(0)));
       return absl::OkStatus();
@@ -680,12 +680,15 @@ int LevelCore::SweepExpiredHolds() {
                               std::unique_ptr<google::protobuf::Message>* response,
                               TotalsDelta* totals) -> absl::Status {
     Ledger ledger(ctx);
+    std::vector<MovementResult> results;  // alive until Finish: they hold the movements
     for (const auto& id : due) {
       ASSIGN_OR_RETURN(auto result, ledger.ExpireHold(id));
       if (result.movements_size() > 0) ++expired;
+      results.push_back(std::move(result));
     }
     RETURN_IF_ERROR(ledger.Finish(change));
     *totals = ledger.totals_delta();
+    ctx.movements_by_type = ledger.movements_by_type();
     *response = std::make_unique<MovementResult>();
     return absl::OkStatus();
   };

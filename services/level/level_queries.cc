@@ -250,15 +250,21 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     if (req.request_id().empty()) {
       return absl::InvalidArgumentError("give warehouse, item, reference or request_id");
     }
-    // A request's movements are in its change entry.
+    // A request's movements are in its stored first result.
     ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kRequests, req.request_id()));
     if (!raw.has_value()) return resp;
     ASSIGN_OR_RETURN(auto record, Parse<internal::RequestRecord>(*raw, "request"));
-    ASSIGN_OR_RETURN(auto entry, store_.Get(Cf::kChanges, keys::U64(record.sequence())));
-    if (!entry.has_value()) return resp;  // trimmed from the change stream
-    ASSIGN_OR_RETURN(auto change, Parse<ChangeEntry>(*entry, "change entry"));
-    for (auto& m : *change.mutable_movements()) {
-      if (keep(m)) *resp.add_movements() = std::move(m);
+    ApplyBatchResponse results;
+    if (record.method() == "ApplyBatch") {
+      ASSIGN_OR_RETURN(results, Parse<ApplyBatchResponse>(record.response(), "response"));
+    } else if (record.method() != "CreateWarehouse" && record.method() != "UpdateWarehouse" &&
+               record.method() != "SetQuota" && record.method() != "SetReserve") {
+      ASSIGN_OR_RETURN(*results.add_results(), Parse<MovementResult>(record.response(), "response"));
+    }
+    for (auto& result : *results.mutable_results()) {
+      for (auto& m : *result.mutable_movements()) {
+        if (keep(m)) *resp.add_movements() = std::move(m);
+      }
     }
     return resp;
   }

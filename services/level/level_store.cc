@@ -130,7 +130,7 @@ std::string StoreTxn::OverlayKey(Cf cf, absl::string_view key) {
 
 absl::StatusOr<std::optional<std::string>> StoreTxn::Get(Cf cf, absl::string_view key) const {
   const std::string k = OverlayKey(cf, key);
-  if (auto it = command_.find(k); it != command_.end()) return staged_[it->second].value;
+  if (auto it = command_.find(k); it != command_.end()) return it->second;
   if (auto it = group_.find(k); it != group_.end()) return it->second;
   for (auto o = unsynced_.rbegin(); o != unsynced_.rend(); ++o) {
     if (auto it = (*o)->find(k); it != (*o)->end()) return it->second;
@@ -138,32 +138,35 @@ absl::StatusOr<std::optional<std::string>> StoreTxn::Get(Cf cf, absl::string_vie
   return store_.Get(cf, key);
 }
 
+void StoreTxn::Begin() {
+  batch_.SetSavePoint();
+  command_.clear();
+}
+
 void StoreTxn::Put(Cf cf, absl::string_view key, std::string value) {
-  command_[OverlayKey(cf, key)] = staged_.size();
-  staged_.push_back({cf, std::string(key), std::move(value)});
+  batch_.Put(store_.handle(cf), rocksdb::Slice(key.data(), key.size()), value);
+  command_[OverlayKey(cf, key)] = std::move(value);
 }
 
 void StoreTxn::Delete(Cf cf, absl::string_view key) {
-  command_[OverlayKey(cf, key)] = staged_.size();
-  staged_.push_back({cf, std::string(key), std::nullopt});
+  batch_.Delete(store_.handle(cf), rocksdb::Slice(key.data(), key.size()));
+  command_[OverlayKey(cf, key)] = std::nullopt;
+}
+
+void StoreTxn::Append(Cf cf, absl::string_view key, absl::string_view value) {
+  batch_.Put(store_.handle(cf), rocksdb::Slice(key.data(), key.size()),
+             rocksdb::Slice(value.data(), value.size()));
 }
 
 void StoreTxn::Keep() {
-  for (auto& s : staged_) {
-    if (s.value.has_value()) {
-      batch_.Put(store_.handle(s.cf), s.key, *s.value);
-    } else {
-      batch_.Delete(store_.handle(s.cf), s.key);
-    }
-  }
-  for (auto& [k, index] : command_) group_[k] = std::move(staged_[index].value);
+  batch_.PopSavePoint().PermitUncheckedError();
+  for (auto& [k, v] : command_) group_[k] = std::move(v);
   command_.clear();
-  staged_.clear();
 }
 
 void StoreTxn::Drop() {
+  batch_.RollbackToSavePoint().PermitUncheckedError();
   command_.clear();
-  staged_.clear();
 }
 
 }  // namespace stockpile::level

@@ -60,9 +60,11 @@ class LevelStore {
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
 };
 
-// The writes of one commit group, with reads that see them. Each command stages its writes in a
-// layer that is either kept (Keep) or dropped (Drop), so a refused command leaves nothing behind
-// while earlier commands of the same group stay.
+// The writes of one commit group, with reads that see them. Each command's writes go straight
+// into the group's WriteBatch after a save point and are either kept (Keep) or rolled back
+// (Drop), so a refused command leaves nothing behind while earlier commands of the group stay.
+// Put/Delete are for records the writer reads back (balances, holds, requests ...); Append is for
+// records it never reads (movements, indexes, change entries) and skips the read overlay.
 // Writes of a group not yet durable, keyed by column family byte + key; nullopt = deleted.
 using Overlay = absl::flat_hash_map<std::string, std::optional<std::string>>;
 
@@ -73,8 +75,10 @@ class StoreTxn {
       : store_(store), unsynced_(std::move(unsynced)) {}
 
   absl::StatusOr<std::optional<std::string>> Get(Cf cf, absl::string_view key) const;
+  void Begin();  // starts a command's writes
   void Put(Cf cf, absl::string_view key, std::string value);
   void Delete(Cf cf, absl::string_view key);
+  void Append(Cf cf, absl::string_view key, absl::string_view value);
 
   void Keep();  // the current command's writes join the group
   void Drop();  // the current command's writes are forgotten
@@ -88,19 +92,12 @@ class StoreTxn {
 
  private:
   static std::string OverlayKey(Cf cf, absl::string_view key);
-  struct Staged {
-    Cf cf;
-    std::string key;
-    std::optional<std::string> value;  // nullopt: delete
-  };
 
   const LevelStore& store_;
   std::vector<std::shared_ptr<const Overlay>> unsynced_;
   rocksdb::WriteBatch batch_;
   Overlay group_;
-  // The current command's writes: latest value per key, and their order for the batch.
-  absl::flat_hash_map<std::string, size_t> command_;
-  std::vector<Staged> staged_;
+  Overlay command_;  // the current command's read-back writes
 };
 
 }  // namespace stockpile::level
