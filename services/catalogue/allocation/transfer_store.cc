@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <cstring>
+#include <random>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -150,7 +151,12 @@ absl::StatusOr<std::string> TransferStore::NewId(int64_t now_micros) {
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
   RETURN_IF_ERROR(common::FromRocks(db_->Put(wo, kSequence, std::to_string(seq)), "sequence"));
-  return absl::StrCat("T", now_micros / 1'000'000, "-", seq);
+  // The random part keeps ids of different replicas (separate stores, same second, same
+  // sequence) apart: hold and request ids at the level services derive from this id.
+  std::random_device random;
+  const uint64_t salt = (uint64_t{random()} << 32) ^ random();
+  return absl::StrCat("T", now_micros / 1'000'000, "-", seq, "-",
+                      absl::Hex(salt & 0xffffffffffULL, absl::kZeroPad10));
 }
 
 }  // namespace stockpile::catalogue::allocation

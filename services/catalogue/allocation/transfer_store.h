@@ -42,7 +42,8 @@ class TransferStore {
   absl::StatusOr<stockpile::v1::ListTransfersResponse> List(
       const stockpile::v1::ListTransfersRequest& req) const;
   absl::StatusOr<std::vector<std::string>> UnfinishedIds() const;
-  // A new unique transfer id ("T{unix seconds}-{sequence}", the sequence persisted).
+  // A new unique transfer id "T{unix seconds}-{sequence}-{10 random hex digits}" (the sequence
+  // persisted; the random part tells replicas apart).
   absl::StatusOr<std::string> NewId(int64_t now_micros);
 
  private:

@@ -1,0 +1,78 @@
+#pragma once
+
+// stockpile.v1.TransferService over the coordinator and planner (gRPC callback API). Handlers
+// validate nothing themselves (the coordinator does) and never block a gRPC thread: each call
+// runs on a small worker pool, since a mutation may wait on level services (bounded by the
+// coordinator's retry deadline). Reads (PlanAllocation, GetTransfer, ListTransfers) work on
+// every replica; mutations on a non-leader get FAILED_PRECONDITION naming the leader, so a
+// client (stockctl) can retry there.
+
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "services/catalogue/allocation/leader.h"
+#include "services/catalogue/allocation/saga.h"
+#include "stockpile/v1/transfer_service.grpc.pb.h"
+
+namespace stockpile::catalogue::allocation {
+
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads);
+  ~WorkerPool();  // runs what is queued, then joins
+  void Run(std::function<void()> task);
+
+ private:
+  void Loop();
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+class TransferServiceImpl final : public stockpile::v1::TransferService::CallbackService {
+ public:
+  TransferServiceImpl(TransferCoordinator* coordinator, const Leadership* leadership,
+                      int workers = 4);
+
+  grpc::ServerUnaryReactor* PlanAllocation(grpc::CallbackServerContext* ctx,
+                                           const stockpile::v1::PlanAllocationRequest* req,
+                                           stockpile::v1::AllocationPlan* resp) override;
+  grpc::ServerUnaryReactor* CreateTransfer(grpc::CallbackServerContext* ctx,
+                                           const stockpile::v1::CreateTransferRequest* req,
+                                           stockpile::v1::Transfer* resp) override;
+  grpc::ServerUnaryReactor* ApproveTransfer(grpc::CallbackServerContext* ctx,
+                                            const stockpile::v1::ApproveTransferRequest* req,
+                                            stockpile::v1::Transfer* resp) override;
+  grpc::ServerUnaryReactor* ShipTransfer(grpc::CallbackServerContext* ctx,
+                                         const stockpile::v1::ShipTransferLegRequest* req,
+                                         stockpile::v1::Transfer* resp) override;
+  grpc::ServerUnaryReactor* ReceiveTransfer(grpc::CallbackServerContext* ctx,
+                                            const stockpile::v1::ReceiveTransferLegRequest* req,
+                                            stockpile::v1::Transfer* resp) override;
+  grpc::ServerUnaryReactor* CancelTransfer(grpc::CallbackServerContext* ctx,
+                                           const stockpile::v1::CancelTransferRequest* req,
+                                           stockpile::v1::Transfer* resp) override;
+  grpc::ServerUnaryReactor* GetTransfer(grpc::CallbackServerContext* ctx,
+                                        const stockpile::v1::GetTransferRequest* req,
+                                        stockpile::v1::Transfer* resp) override;
+  grpc::ServerUnaryReactor* ListTransfers(grpc::CallbackServerContext* ctx,
+                                          const stockpile::v1::ListTransfersRequest* req,
+                                          stockpile::v1::ListTransfersResponse* resp) override;
+
+ private:
+  // Runs `call` on the pool and finishes the reactor with its result.
+  template <typename Resp, typename Call>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Resp* resp, bool mutation,
+                                  Call call);
+
+  TransferCoordinator* const coordinator_;
+  const Leadership* const leadership_;
+  WorkerPool pool_;  // last: joins before the rest goes
+};
+
+}  // namespace stockpile::catalogue::allocation
