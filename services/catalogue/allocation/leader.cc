@@ -57,8 +57,7 @@ TransferLeader::TransferLeader(std::shared_ptr<etcd::EtcdClient> client, std::st
   etcd::LeaderElectionOptions election;
   election.ttl_seconds = options.lease_ttl_seconds;
   election_ = std::make_unique<etcd::LeaderElection>(
-      std::move(client), kCatalogueLeaderKey, std::move(candidate), election,
-      [this](bool leader) {
+      std::move(client), kCatalogueLeaderKey, std::move(candidate), election, [this](bool leader) {
         std::cerr << "transfers: " << (leader ? "became" : "no longer") << " leader\n";
         loop_.SetLeader(leader);
       });

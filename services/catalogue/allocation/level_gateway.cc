@@ -58,13 +58,13 @@ absl::StatusOr<Resp> Invoke(const std::shared_ptr<GrpcLevelGateway::Stubs>&, abs
 
 }  // namespace
 
-#define STOCKPILE_LEVEL_CALL(Method, Req, Resp, warehouse, req)                             \
-  ASSIGN_OR_RETURN(auto stubs, StubFor(warehouse));                                         \
-  ASSIGN_OR_RETURN(Resp resp, (Invoke<Req, Resp>(stubs, options_.call_timeout, req,         \
-                                                 [&](grpc::ClientContext* c, const Req& r, \
-                                                     Resp* out) {                           \
-                                                   return stubs->stub->Method(c, r, out);   \
-                                                 })))
+#define STOCKPILE_LEVEL_CALL(Method, Req, Resp, warehouse, req)                              \
+  ASSIGN_OR_RETURN(auto stubs, StubFor(warehouse));                                          \
+  ASSIGN_OR_RETURN(Resp resp,                                                                \
+                   (Invoke<Req, Resp>(stubs, options_.call_timeout, req,                     \
+                                      [&](grpc::ClientContext* c, const Req& r, Resp* out) { \
+                                        return stubs->stub->Method(c, r, out);               \
+                                      })))
 
 absl::StatusOr<v1::Hold> GrpcLevelGateway::Hold(const HoldRequest& req) {
   STOCKPILE_LEVEL_CALL(Hold, HoldRequest, MovementResult, req.op().warehouse(), req);

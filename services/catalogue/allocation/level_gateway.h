@@ -65,13 +65,14 @@ class GrpcLevelGateway final : public LevelGateway {
                                            const stockpile::v1::ShipRequest& req) override;
   absl::Status ReceiveTransfer(const stockpile::v1::ReceiveTransferRequest& req) override;
   absl::StatusOr<stockpile::v1::Hold> ConfirmDelivery(
-      absl::string_view source_warehouse, const stockpile::v1::ConfirmDeliveryRequest& req) override;
+      absl::string_view source_warehouse,
+      const stockpile::v1::ConfirmDeliveryRequest& req) override;
   absl::StatusOr<stockpile::v1::Hold> GetHold(absl::string_view source_warehouse,
                                               absl::string_view hold_id) override;
   absl::StatusOr<bool> SameInstance(absl::string_view warehouse_a,
                                     absl::string_view warehouse_b) override;
 
- class Stubs;  // the generated stub of one instance (kept out of this header)
+  class Stubs;  // the generated stub of one instance (kept out of this header)
 
  private:
   absl::StatusOr<std::string> AddressOf(absl::string_view warehouse_name);

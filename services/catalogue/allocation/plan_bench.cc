@@ -127,10 +127,11 @@ int main(int argc, char** argv) {
     legs += size_t(plan->legs_size());
     for (const auto& o : plan->outcomes()) short_lines += o.shortfall() > 0 ? 1 : 0;
   }
-  std::printf("%d plans of %d lines x %lld units: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, "
-              "max %.3f ms; %.1f legs/plan, %zu short lines\n",
-              flags.requests, flags.lines, static_cast<long long>(flags.quantity),
-              Percentile(ms, 0.5), Percentile(ms, 0.9), Percentile(ms, 0.99),
-              Percentile(ms, 1.0), double(legs) / flags.requests, short_lines);
+  std::printf(
+      "%d plans of %d lines x %lld units: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, "
+      "max %.3f ms; %.1f legs/plan, %zu short lines\n",
+      flags.requests, flags.lines, static_cast<long long>(flags.quantity), Percentile(ms, 0.5),
+      Percentile(ms, 0.9), Percentile(ms, 0.99), Percentile(ms, 1.0), double(legs) / flags.requests,
+      short_lines);
   return 0;
 }

@@ -105,7 +105,8 @@ class Planner::LinePlanner {
 
  private:
   double KmTo(const SourcePlace& p) const {
-    return KmFromHaversineTerm(HaversineTerm(lat_, lon_, cos_lat_, p.lat_rad, p.lon_rad, p.cos_lat));
+    return KmFromHaversineTerm(
+        HaversineTerm(lat_, lon_, cos_lat_, p.lat_rad, p.lon_rad, p.cos_lat));
   }
 
   bool Eligible(const SourcePlace& p) const {
@@ -195,12 +196,12 @@ class Planner::LinePlanner {
       const double km = KmTo(*c.place);
       const SourceStock& s = *c.stock;
       if (s.contract > 0) {
-        rows.push_back({tier, km, c.place, RESERVE_MODE_CONTRACT, s.contract,
-                        s.contract_lead_hours});
+        rows.push_back(
+            {tier, km, c.place, RESERVE_MODE_CONTRACT, s.contract, s.contract_lead_hours});
       }
       if (s.capacity > 0) {
-        rows.push_back({tier, km, c.place, RESERVE_MODE_CAPACITY, s.capacity,
-                        s.capacity_lead_hours});
+        rows.push_back(
+            {tier, km, c.place, RESERVE_MODE_CAPACITY, s.capacity, s.capacity_lead_hours});
       }
     });
     std::sort(rows.begin(), rows.end(), [](const ReserveRow& a, const ReserveRow& b) {
@@ -254,9 +255,8 @@ absl::StatusOr<std::string> Planner::DestinationRegion(const PlanAllocationReque
     ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(req.destination_warehouse()));
     ASSIGN_OR_RETURN(std::string of_warehouse, common::RegionOfWarehouseCode(code));
     if (!region.empty() && region != of_warehouse) {
-      return absl::InvalidArgumentError(absl::StrCat("destination_region ", region,
-                                                     " is not the region of ",
-                                                     req.destination_warehouse()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "destination_region ", region, " is not the region of ", req.destination_warehouse()));
     }
     region = of_warehouse;
   }
@@ -282,7 +282,8 @@ absl::Status Planner::CheckLines(const PlanAllocationRequest& req) const {
   std::set<std::string> seen;
   for (const auto& line : req.lines()) {
     if (reference_->FindItem(line.item()) == nullptr) {
-      return absl::NotFoundError(absl::StrCat("item \"", line.item(), "\" is not in the catalogue"));
+      return absl::NotFoundError(
+          absl::StrCat("item \"", line.item(), "\" is not in the catalogue"));
     }
     if (line.quantity() <= 0 || line.quantity() > kMaxQuantity) {
       return absl::InvalidArgumentError(absl::StrCat("quantity of ", line.item(),
@@ -307,8 +308,7 @@ absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
   plan.set_destination_warehouse(req.destination_warehouse());
   plan.set_priority(priority);
   *plan.mutable_lines() = req.lines();
-  std::set<std::string> sorted_excluded(req.exclude_sources().begin(),
-                                        req.exclude_sources().end());
+  std::set<std::string> sorted_excluded(req.exclude_sources().begin(), req.exclude_sources().end());
   for (const auto& e : sorted_excluded) plan.add_excluded_sources(e);
   absl::flat_hash_set<std::string> excluded;  // by code
   for (const auto& name : sorted_excluded) {

@@ -154,7 +154,8 @@ RequestRecord TransferCoordinator::Record(absl::string_view request_id,
 absl::StatusOr<Transfer> TransferCoordinator::Load(absl::string_view name) const {
   ASSIGN_OR_RETURN(std::string id, IdFromName(name));
   ASSIGN_OR_RETURN(auto t, store_->Get(id));
-  if (!t.has_value()) return absl::NotFoundError(absl::StrCat("transfer ", name, " does not exist"));
+  if (!t.has_value())
+    return absl::NotFoundError(absl::StrCat("transfer ", name, " does not exist"));
   return *t;
 }
 
@@ -208,8 +209,7 @@ absl::StatusOr<ListTransfersResponse> TransferCoordinator::List(
 }
 
 absl::StatusOr<AllocationPlan> TransferCoordinator::Plan(const PlanAllocationRequest& req) const {
-  ASSIGN_OR_RETURN(AllocationPlan plan,
-                   planner_->Plan(req, *stock_, Planner::ReserveDay(Now())));
+  ASSIGN_OR_RETURN(AllocationPlan plan, planner_->Plan(req, *stock_, Planner::ReserveDay(Now())));
   *plan.mutable_plan_time() = ToTimestamp(Now());
   return plan;
 }
@@ -257,8 +257,9 @@ absl::StatusOr<Transfer> TransferCoordinator::Create(const CreateTransferRequest
   int64_t shortfall = 0;
   for (const auto& o : plan.outcomes()) shortfall += o.shortfall();
   *t.mutable_plan() = std::move(plan);
-  Audit(t, req.actor(), absl::StrCat("created with ", t.legs_size(), " legs",
-                                     shortfall > 0 ? absl::StrCat(", short by ", shortfall) : ""));
+  Audit(t, req.actor(),
+        absl::StrCat("created with ", t.legs_size(), " legs",
+                     shortfall > 0 ? absl::StrCat(", short by ", shortfall) : ""));
   const RequestRecord record = Record(req.request_id(), req, t);
   RETURN_IF_ERROR(Save(t, &record));
   return t;
@@ -323,8 +324,8 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
   if (!hold.ok() && hold.status().code() == absl::StatusCode::kAlreadyExists) {
     hold = gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id());
     if (hold.ok() && hold->state() != HOLD_STATE_ACTIVE) {
-      hold = absl::FailedPreconditionError(absl::StrCat(
-          "hold ", leg.hold_id(), " exists but is ", HoldState_Name(hold->state())));
+      hold = absl::FailedPreconditionError(
+          absl::StrCat("hold ", leg.hold_id(), " exists but is ", HoldState_Name(hold->state())));
     }
   }
   if (hold.ok()) {
@@ -342,8 +343,8 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
     RETURN_IF_ERROR(Save(t));
     return false;
   }
-  const bool stock_changed = s.code() == absl::StatusCode::kFailedPrecondition ||
-                             s.code() == absl::StatusCode::kNotFound;
+  const bool stock_changed =
+      s.code() == absl::StatusCode::kFailedPrecondition || s.code() == absl::StatusCode::kNotFound;
   if (stock_changed && !leg.replanned()) {
     RETURN_IF_ERROR(Replan(t, i, s));
     return true;
@@ -363,8 +364,9 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
 absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status& why) {
   const PlanLeg failed = t.legs(i).plan();
   t.mutable_legs(i)->set_state(LEG_STATE_REPLACED);
-  Audit(t, "coordinator", absl::StrCat("leg ", i, ": hold of ", Describe(failed), " refused (",
-                                       why.message(), "); re-planning it once"));
+  Audit(t, "coordinator",
+        absl::StrCat("leg ", i, ": hold of ", Describe(failed), " refused (", why.message(),
+                     "); re-planning it once"));
   PlanAllocationRequest req;
   req.set_destination_warehouse(t.destination_warehouse());
   req.set_priority(t.priority());
@@ -384,8 +386,8 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
     shortline->set_requested(failed.quantity());
     shortline->set_planned(plan.ok() ? plan->outcomes(0).planned() : 0);
     shortline->set_shortfall(failed.quantity() - shortline->planned());
-    return FailAndRelease(t, absl::StrCat(failed.item(), " fell short by ",
-                                          shortline->shortfall(), " after re-planning"));
+    return FailAndRelease(t, absl::StrCat(failed.item(), " fell short by ", shortline->shortfall(),
+                                          " after re-planning"));
   }
   std::vector<std::string> sources;
   for (const PlanLeg& p : plan->legs()) {
@@ -413,9 +415,8 @@ absl::Status TransferCoordinator::FailAndRelease(Transfer& t, std::string reason
 absl::Status TransferCoordinator::ReleaseAll(Transfer& t) {
   for (int i = 0; i < t.legs_size(); ++i) {
     const TransferLeg& leg = t.legs(i);
-    const bool maybe_held =
-        leg.state() == LEG_STATE_HELD ||
-        (leg.state() == LEG_STATE_PLANNED && !t.approved_by().empty());
+    const bool maybe_held = leg.state() == LEG_STATE_HELD ||
+                            (leg.state() == LEG_STATE_PLANNED && !t.approved_by().empty());
     if (leg.state() == LEG_STATE_PLANNED && !maybe_held) {
       t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
       continue;
@@ -432,10 +433,10 @@ absl::Status TransferCoordinator::ReleaseAll(Transfer& t) {
         code == absl::StatusCode::kFailedPrecondition) {
       t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
       Audit(t, "coordinator",
-            r.ok() ? absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(),
-                                  " released")
-                   : absl::StrCat("leg ", i, ": nothing to release at ",
-                                  leg.plan().source_warehouse(), " (", r.status().message(), ")"));
+            r.ok()
+                ? absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(), " released")
+                : absl::StrCat("leg ", i, ": nothing to release at ", leg.plan().source_warehouse(),
+                               " (", r.status().message(), ")"));
     } else {
       AuditOnce(t, absl::StrCat("leg ", i, ": release at ", leg.plan().source_warehouse(),
                                 " failed (", r.status().message(), "); will retry"));
@@ -456,12 +457,11 @@ absl::StatusOr<Transfer> TransferCoordinator::Cancel(const CancelTransferRequest
   ASSIGN_OR_RETURN(Transfer t, Load(req.name()));
   if (replay && t.state() == TRANSFER_STATE_CANCELLED) return Finish(t, ReleaseAll(t));
   const bool cancellable = t.state() == TRANSFER_STATE_PENDING_APPROVAL ||
-                           t.state() == TRANSFER_STATE_HOLDING ||
-                           t.state() == TRANSFER_STATE_READY;
+                           t.state() == TRANSFER_STATE_HOLDING || t.state() == TRANSFER_STATE_READY;
   if (!cancellable || AnyShipped(t)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "transfer ", t.name(), " is ", TransferState_Name(t.state()),
-        "; only a transfer with nothing shipped can be cancelled"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("transfer ", t.name(), " is ", TransferState_Name(t.state()),
+                     "; only a transfer with nothing shipped can be cancelled"));
   }
   t.set_state(TRANSFER_STATE_CANCELLED);
   Audit(t, req.actor(), absl::StrCat("cancelled", req.reason().empty() ? "" : ": ", req.reason()));
@@ -481,14 +481,16 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
   if (replay && t.legs(i).state() != LEG_STATE_HELD) return t;
   if ((t.state() != TRANSFER_STATE_READY && t.state() != TRANSFER_STATE_IN_TRANSIT) ||
       t.legs(i).state() != LEG_STATE_HELD) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "leg ", i, " of ", t.name(), " is ", LegState_Name(t.legs(i).state()), " in a ",
-        TransferState_Name(t.state()), " transfer; only a held leg of a READY or IN_TRANSIT "
-        "transfer ships"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("leg ", i, " of ", t.name(), " is ", LegState_Name(t.legs(i).state()),
+                     " in a ", TransferState_Name(t.state()),
+                     " transfer; only a held leg of a READY or IN_TRANSIT "
+                     "transfer ships"));
   }
   const TransferLeg leg = t.legs(i);
-  Audit(t, req.actor(), absl::StrCat("leg ", i, ": shipping ", Describe(leg.plan()),
-                                     req.note().empty() ? "" : " — ", req.note()));
+  Audit(t, req.actor(),
+        absl::StrCat("leg ", i, ": shipping ", Describe(leg.plan()),
+                     req.note().empty() ? "" : " — ", req.note()));
   const RequestRecord record = Record(req.request_id(), req, t);
   RETURN_IF_ERROR(Save(t, &record));
   ShipRequest ship;
@@ -504,8 +506,8 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
   }
   if (!r.ok()) return r.status();
   t.mutable_legs(i)->set_state(LEG_STATE_SHIPPED);
-  Audit(t, "coordinator", absl::StrCat("leg ", i, ": shipped from ",
-                                       leg.plan().source_warehouse()));
+  Audit(t, "coordinator",
+        absl::StrCat("leg ", i, ": shipped from ", leg.plan().source_warehouse()));
   UpdateState(t);
   RETURN_IF_ERROR(Save(t));
   return t;
@@ -554,9 +556,9 @@ absl::StatusOr<Transfer> TransferCoordinator::Receive(const ReceiveTransferLegRe
   }
   leg->set_received(received);
   leg->set_lost(leg->plan().quantity() - received);
-  Audit(t, req.actor(), absl::StrCat("leg ", i, ": receiving ", received, " of ",
-                                     leg->plan().quantity(), " ", leg->plan().item(),
-                                     req.note().empty() ? "" : " — ", req.note()));
+  Audit(t, req.actor(),
+        absl::StrCat("leg ", i, ": receiving ", received, " of ", leg->plan().quantity(), " ",
+                     leg->plan().item(), req.note().empty() ? "" : " — ", req.note()));
   const RequestRecord record = Record(req.request_id(), req, t);
   RETURN_IF_ERROR(Save(t, &record));
   return Finish(t, Settle(t, i));
@@ -578,9 +580,9 @@ absl::Status TransferCoordinator::Settle(Transfer& t, int i) {
     op->set_note(absl::StrCat("transfer ", t.id()));
     RETURN_IF_ERROR(WithRetry([&] { return gateway_->ReceiveTransfer(req); }));
     t.mutable_legs(i)->set_state(LEG_STATE_RECEIVED);
-    Audit(t, "coordinator", absl::StrCat("leg ", i, ": received at ", t.destination_warehouse(),
-                                         " (", leg.received(), " arrived, ", leg.lost(),
-                                         " lost)"));
+    Audit(t, "coordinator",
+          absl::StrCat("leg ", i, ": received at ", t.destination_warehouse(), " (", leg.received(),
+                       " arrived, ", leg.lost(), " lost)"));
     UpdateState(t);
     RETURN_IF_ERROR(Save(t));
   }
@@ -618,8 +620,8 @@ absl::Status TransferCoordinator::CheckExpiry(Transfer& t) {
   for (int i = 0; i < t.legs_size(); ++i) {
     const TransferLeg& leg = t.legs(i);
     if (leg.state() != LEG_STATE_HELD || ToMicros(leg.hold_expire_time()) > Now()) continue;
-    auto hold = WithRetry(
-        [&] { return gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id()); });
+    auto hold =
+        WithRetry([&] { return gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id()); });
     if (!hold.ok()) continue;  // unknown for now: asked again on the next resume
     if (hold->state() == HOLD_STATE_SHIPPED) {
       t.mutable_legs(i)->set_state(LEG_STATE_SHIPPED);
@@ -628,8 +630,9 @@ absl::Status TransferCoordinator::CheckExpiry(Transfer& t) {
     }
     if (hold->state() != HOLD_STATE_EXPIRED && hold->state() != HOLD_STATE_RELEASED) continue;
     t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
-    Audit(t, "coordinator", absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(),
-                                         " expired before shipping"));
+    Audit(t, "coordinator",
+          absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(),
+                       " expired before shipping"));
     expired = true;
     where = leg.plan().source_warehouse();
   }

@@ -52,8 +52,7 @@ class TransferCoordinator {
 
   // Mutations (leader only; the service checks leadership).
   absl::StatusOr<stockpile::v1::Transfer> Create(const stockpile::v1::CreateTransferRequest& req);
-  absl::StatusOr<stockpile::v1::Transfer> Approve(
-      const stockpile::v1::ApproveTransferRequest& req);
+  absl::StatusOr<stockpile::v1::Transfer> Approve(const stockpile::v1::ApproveTransferRequest& req);
   absl::StatusOr<stockpile::v1::Transfer> Ship(const stockpile::v1::ShipTransferLegRequest& req);
   absl::StatusOr<stockpile::v1::Transfer> Receive(
       const stockpile::v1::ReceiveTransferLegRequest& req);

@@ -83,9 +83,9 @@ void StockSnapshot::RemoveWarehouse(absl::string_view code) {
 
 void StockSnapshot::SetLots(absl::string_view code, absl::string_view item,
                             std::vector<LotStock> lots) {
-  lots.erase(std::remove_if(lots.begin(), lots.end(),
-                            [](const LotStock& l) { return l.available <= 0; }),
-             lots.end());
+  lots.erase(
+      std::remove_if(lots.begin(), lots.end(), [](const LotStock& l) { return l.available <= 0; }),
+      lots.end());
   std::sort(lots.begin(), lots.end(), FefoBefore);
   absl::MutexLock lock(&mu_);
   EntryLocked(code, item)->stock.lots = std::move(lots);

@@ -97,9 +97,8 @@ class StockSnapshot {
         ABSL_NO_THREAD_SAFETY_ANALYSIS {
       s_.ForEachHolderLocked(item, region_prefix, fn);
     }
-    void ForEachReserve(absl::string_view item,
-                        const std::function<void(const Candidate&)>& fn) const
-        ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    void ForEachReserve(absl::string_view item, const std::function<void(const Candidate&)>& fn)
+        const ABSL_NO_THREAD_SAFETY_ANALYSIS {
       s_.ForEachReserveLocked(item, fn);
     }
 

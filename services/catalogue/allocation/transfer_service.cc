@@ -44,8 +44,8 @@ TransferServiceImpl::TransferServiceImpl(TransferCoordinator* coordinator,
     : coordinator_(coordinator), leadership_(leadership), pool_(workers) {}
 
 template <typename Resp, typename Call>
-grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext* ctx,
-                                                     Resp* resp, bool mutation, Call call) {
+grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext* ctx, Resp* resp,
+                                                     bool mutation, Call call) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (mutation && !leadership_->IsLeader()) {
     const std::string leader = leadership_->Leader();
@@ -79,8 +79,9 @@ grpc::ServerUnaryReactor* TransferServiceImpl::CreateTransfer(grpc::CallbackServ
   return Serve(ctx, resp, true, [this, req] { return coordinator_->Create(*req); });
 }
 
-grpc::ServerUnaryReactor* TransferServiceImpl::ApproveTransfer(
-    grpc::CallbackServerContext* ctx, const ApproveTransferRequest* req, Transfer* resp) {
+grpc::ServerUnaryReactor* TransferServiceImpl::ApproveTransfer(grpc::CallbackServerContext* ctx,
+                                                               const ApproveTransferRequest* req,
+                                                               Transfer* resp) {
   return Serve(ctx, resp, true, [this, req] { return coordinator_->Approve(*req); });
 }
 
@@ -90,8 +91,9 @@ grpc::ServerUnaryReactor* TransferServiceImpl::ShipTransfer(grpc::CallbackServer
   return Serve(ctx, resp, true, [this, req] { return coordinator_->Ship(*req); });
 }
 
-grpc::ServerUnaryReactor* TransferServiceImpl::ReceiveTransfer(
-    grpc::CallbackServerContext* ctx, const ReceiveTransferLegRequest* req, Transfer* resp) {
+grpc::ServerUnaryReactor* TransferServiceImpl::ReceiveTransfer(grpc::CallbackServerContext* ctx,
+                                                               const ReceiveTransferLegRequest* req,
+                                                               Transfer* resp) {
   return Serve(ctx, resp, true, [this, req] { return coordinator_->Receive(*req); });
 }
 

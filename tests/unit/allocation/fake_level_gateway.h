@@ -34,7 +34,10 @@ class FakeLevelGateway : public LevelGateway {
   }
   void SetDown(const std::string& warehouse, bool down) {
     absl::MutexLock l(&mu_);
-    if (down) down_.insert(warehouse); else down_.erase(warehouse);
+    if (down)
+      down_.insert(warehouse);
+    else
+      down_.erase(warehouse);
   }
   // The next call at `warehouse` is applied but its reply is lost (UNAVAILABLE); with
   // `then_down` the warehouse stays unreachable afterwards.
@@ -80,8 +83,8 @@ class FakeLevelGateway : public LevelGateway {
       if (holds_.contains(op.hold_id())) return absl::AlreadyExistsError("hold exists");
       for (const auto& l : op.lots()) {
         if (stock_[{op.warehouse(), op.item(), l.lot()}] < l.quantity()) {
-          return absl::FailedPreconditionError(absl::StrCat("only ",
-              stock_[{op.warehouse(), op.item(), l.lot()}], " of lot ", l.lot()));
+          return absl::FailedPreconditionError(absl::StrCat(
+              "only ", stock_[{op.warehouse(), op.item(), l.lot()}], " of lot ", l.lot()));
         }
       }
       v1::Hold h;
@@ -134,13 +137,12 @@ class FakeLevelGateway : public LevelGateway {
   }
   absl::StatusOr<v1::Hold> ConfirmDelivery(absl::string_view source,
                                            const v1::ConfirmDeliveryRequest& req) override {
-    return Run<v1::Hold>("ConfirmDelivery", std::string(source), req,
-                         [&]() -> absl::StatusOr<v1::Hold> {
-                           ASSIGN_OR_RETURN(v1::Hold * h,
-                                            Find(req.op().hold_id(), v1::HOLD_STATE_SHIPPED));
-                           h->set_state(v1::HOLD_STATE_DELIVERED);
-                           return *h;
-                         });
+    return Run<v1::Hold>(
+        "ConfirmDelivery", std::string(source), req, [&]() -> absl::StatusOr<v1::Hold> {
+          ASSIGN_OR_RETURN(v1::Hold * h, Find(req.op().hold_id(), v1::HOLD_STATE_SHIPPED));
+          h->set_state(v1::HOLD_STATE_DELIVERED);
+          return *h;
+        });
   }
   absl::StatusOr<v1::Hold> GetHold(absl::string_view source, absl::string_view hold_id) override {
     absl::MutexLock l(&mu_);

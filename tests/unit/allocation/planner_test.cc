@@ -37,8 +37,7 @@ class PlannerTest : public ::testing::Test {
     snapshot_.SetLots(code, item, extra_lots_[code + item]);
   }
 
-  AllocationPlan PlanFor(const std::string& item, int64_t qty,
-                         Priority priority = PRIORITY_ROUTINE,
+  AllocationPlan PlanFor(const std::string& item, int64_t qty, Priority priority = PRIORITY_ROUTINE,
                          std::vector<std::string> exclude = {}) {
     PlanAllocationRequest req;
     req.set_destination_region(kVillage);
@@ -158,7 +157,10 @@ TEST_F(PlannerTest, LotsLeaveEarliestExpiryFirstAndExpiredNever) {
   // FD-0001-like expiring item: pick one with a shelf life from the catalogue.
   std::string item;
   for (const auto& i : Reference().items()) {
-    if (i.expires()) { item = i.code; break; }
+    if (i.expires()) {
+      item = i.code;
+      break;
+    }
   }
   ASSERT_FALSE(item.empty());
   Stock("420103-W001", item, 10, "2027-06-01", "LATE");
@@ -195,8 +197,8 @@ TEST_F(PlannerTest, ExcludedSourcesAreHonoured) {
   AllocationPlan p = PlanFor("SH-0001", 15, PRIORITY_ROUTINE,
                              {"warehouses/420102002004-W001", "warehouses/420103-W001"});
   EXPECT_THAT(Sources(p), ElementsAre("warehouses/420102003-W001", "warehouses/420106-W001"));
-  EXPECT_THAT(p.excluded_sources(), ElementsAre("warehouses/420102002004-W001",
-                                                "warehouses/420103-W001"));
+  EXPECT_THAT(p.excluded_sources(),
+              ElementsAre("warehouses/420102002004-W001", "warehouses/420103-W001"));
 }
 
 TEST_F(PlannerTest, ContractAndCapacityListedOnlyWhenStockFallsShort) {

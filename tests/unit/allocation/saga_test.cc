@@ -15,11 +15,11 @@ using ::testing::HasSubstr;
 using testing::IsOk;
 using testing::StatusIs;
 
-#define ASSERT_OK_AND_ASSIGN_T(lhs, expr)      \
-  do {                                         \
-    auto r_ = (expr);                          \
-    ASSERT_TRUE(r_.ok()) << r_.status();       \
-    lhs = *r_;                                 \
+#define ASSERT_OK_AND_ASSIGN_T(lhs, expr) \
+  do {                                    \
+    auto r_ = (expr);                     \
+    ASSERT_TRUE(r_.ok()) << r_.status();  \
+    lhs = *r_;                            \
   } while (0)
 
 constexpr char kDest[] = "warehouses/420102-W001";

@@ -1,7 +1,7 @@
 #include "services/catalogue/allocation/transfer_service.h"
 
-#include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include "tests/testutil/process.h"
@@ -34,17 +34,16 @@ class TransferServiceTest : public ::testing::Test {
  protected:
   TransferServiceTest() : snapshot_(&Reference()), planner_(&Reference()) {
     store_ = *TransferStore::Open(dir_.Sub("store"));
-    coordinator_ = std::make_unique<TransferCoordinator>(
-        store_.get(), &gateway_, &planner_, &snapshot_, common::SystemClock::Get());
+    coordinator_ = std::make_unique<TransferCoordinator>(store_.get(), &gateway_, &planner_,
+                                                         &snapshot_, common::SystemClock::Get());
     service_ = std::make_unique<TransferServiceImpl>(coordinator_.get(), &leadership_, 2);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
-    stub_ = TransferService::NewStub(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                            grpc::InsecureChannelCredentials()));
+    stub_ = TransferService::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                         grpc::InsecureChannelCredentials()));
     snapshot_.SetLots("420103-W001", "SH-0001", {LotStock{"DEFAULT", kNoExpiry, 10}});
     gateway_.SetStock("warehouses/420103-W001", "SH-0001", 10);
   }
