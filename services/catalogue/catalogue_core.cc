@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
+#include "services/catalogue/allocation/stock_snapshot.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
@@ -51,7 +52,8 @@ CatalogueCore::CatalogueCore(std::unique_ptr<CatalogueStore> store,
       reference_(reference),
       clock_(clock),
       stream_options_(options.stream),
-      view_(std::make_unique<NationalView>(reference, std::move(options.search))) {}
+      view_(std::make_unique<NationalView>(reference, std::move(options.search))),
+      snapshot_(options.snapshot) {}
 
 absl::StatusOr<std::unique_ptr<CatalogueCore>> CatalogueCore::Open(
     const std::string& db_path, const common::ReferenceData* reference,
@@ -88,10 +90,20 @@ absl::Status CatalogueCore::Load() {
   auto source_of = [&](const std::string& id) { return view_->SourceIndex(id); };
   v.warehouse = [&](const std::string& source_id, const stockpile::v1::Warehouse& w) {
     view_->UpsertWarehouse(w, source_of(source_id));
+    if (snapshot_) snapshot_->Apply(w);
   };
-  v.balance = [&](const stockpile::v1::Balance& b) { view_->SetBalance(b, 0); };
-  v.quota = [&](const stockpile::v1::Quota& q) { view_->SetQuota(q, 0); };
-  v.reserve = [&](const stockpile::v1::Reserve& r) { view_->SetReserve(r, 0); };
+  v.balance = [&](const stockpile::v1::Balance& b) {
+    view_->SetBalance(b, 0);
+    if (snapshot_) snapshot_->Apply(b);
+  };
+  v.quota = [&](const stockpile::v1::Quota& q) {
+    view_->SetQuota(q, 0);
+    if (snapshot_) snapshot_->Apply(q);
+  };
+  v.reserve = [&](const stockpile::v1::Reserve& r) {
+    view_->SetReserve(r, 0);
+    if (snapshot_) snapshot_->Apply(r);
+  };
   return store_->LoadAll(v);
 }
 
@@ -222,6 +234,7 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
   writes.PutSource(record);
   RETURN_IF_ERROR(store_->Write(writes));
   view_->ApplyEntries(batch.entries(), first, view_index);
+  FeedSnapshot(batch, first);
   {
     absl::MutexLock lock(&mu_);
     SourceState& s = sources_[source_id];
@@ -230,6 +243,17 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
     s.record.set_entries_applied(record.entries_applied());
   }
   return watermark;
+}
+
+void CatalogueCore::FeedSnapshot(const WatchChangesResponse& batch, int first) {
+  if (snapshot_ == nullptr) return;
+  for (int i = first; i < batch.entries_size(); ++i) {
+    const auto& e = batch.entries(i);
+    for (const auto& w : e.warehouses()) snapshot_->Apply(w);
+    for (const auto& b : e.balances()) snapshot_->Apply(b);
+    for (const auto& q : e.quotas()) snapshot_->Apply(q);
+    for (const auto& r : e.reserves()) snapshot_->Apply(r);
+  }
 }
 
 bool CatalogueCore::Stale(const SourceState& s) {

@@ -25,6 +25,10 @@
 
 namespace stockpile::catalogue {
 
+namespace allocation {
+class StockSnapshot;
+}
+
 class CatalogueCore {
  public:
   struct Options {
@@ -32,6 +36,9 @@ class CatalogueCore {
     StreamOptions stream;
     // Nearest-first search index fed by the view; null: full scans.
     std::unique_ptr<StockSearch> search;
+    // The transfer planner's stock (not owned; must outlive the core); fed the same records as
+    // the view, on load and on every applied batch. Null: no planning in this process.
+    allocation::StockSnapshot* snapshot = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<CatalogueCore>> Open(
@@ -83,6 +90,8 @@ class CatalogueCore {
                 const common::Clock* clock, Options options);
   absl::Status Load();
   std::unique_ptr<ReplicationStream> NewStream(const SourceSpec& spec);
+  // Hands the entries from `first` on to the planner's snapshot (when there is one).
+  void FeedSnapshot(const stockpile::v1::WatchChangesResponse& batch, int first);
   // Pushes every source's staleness into the view (cheap: a handful of sources).
   void RefreshFreshness() const;
   static bool Stale(const SourceState& s);
@@ -92,6 +101,7 @@ class CatalogueCore {
   const common::Clock* clock_;
   const StreamOptions stream_options_;
   std::unique_ptr<NationalView> view_;
+  allocation::StockSnapshot* const snapshot_;
 
   absl::Mutex discovery_mu_;  // serializes AddSource/RemoveSource (streams start/stop outside mu_)
   mutable absl::Mutex mu_;

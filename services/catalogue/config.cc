@@ -23,6 +23,15 @@ absl::Status CatalogueConfig::Validate() const {
   if (max_batch < 1 || max_batch > 100000) {
     return absl::InvalidArgumentError("--max-batch must be between 1 and 100000");
   }
+  if (hold_ttl_seconds < 60 || hold_ttl_seconds > 30 * 86400) {
+    return absl::InvalidArgumentError("--hold-ttl must be between 60 seconds and 30 days");
+  }
+  if (transfer_retry_seconds < 1 || transfer_retry_seconds > 3600) {
+    return absl::InvalidArgumentError("--transfer-retry must be between 1 and 3600 seconds");
+  }
+  if (transfer_resume_seconds < 1 || transfer_resume_seconds > 3600) {
+    return absl::InvalidArgumentError("--transfer-resume must be between 1 and 3600 seconds");
+  }
   if (!etcd_endpoints.empty() && !static_sources.empty()) {
     return absl::InvalidArgumentError("give either --etcd-endpoints or --source, not both");
   }
@@ -65,6 +74,12 @@ absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv) {
   app.add_option("--etcd-ttl", c.etcd_ttl_seconds, "own registration lease TTL in seconds");
   app.add_option("--source", sources, "without etcd: a level instance id=level@host:port");
   app.add_option("--max-batch", c.max_batch, "change entries asked for per stream message");
+  app.add_option("--hold-ttl", c.hold_ttl_seconds,
+                 "transfer holds expire after this many seconds (default 72 h)");
+  app.add_option("--transfer-retry", c.transfer_retry_seconds,
+                 "seconds one transfer step retries an unreachable level service before waiting");
+  app.add_option("--transfer-resume", c.transfer_resume_seconds,
+                 "seconds between the leader's rounds over unfinished transfers");
   app.add_flag("--no-sync", no_sync, "do not fsync applied batches (benchmarks only)");
   try {
     app.parse(argc, argv);

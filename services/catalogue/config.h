@@ -24,6 +24,12 @@ struct CatalogueConfig {
   std::vector<SourceSpec> static_sources;
   int max_batch = 1024;
   bool sync_writes = true;
+  // Transfers (docs/allocation.md): hold TTL (the approval-to-ship window), how long one drive
+  // retries an unreachable source before the transfer waits, how often the leader resumes
+  // unfinished transfers.
+  int64_t hold_ttl_seconds = 72 * 3600;
+  int transfer_retry_seconds = 20;
+  int transfer_resume_seconds = 30;
 
   absl::Status Validate() const;
 };

@@ -1,16 +1,22 @@
-// stockpile-catalogue: wiring only. flags -> reference data -> core (rebuilds the view from its
-// store) -> metrics -> gRPC server -> source discovery (etcd or --source) -> signal -> drain.
+// stockpile-catalogue: wiring only. flags -> reference data -> core (rebuilds the view and the
+// planner's stock snapshot from its store) -> transfers (store, coordinator, service) -> metrics
+// -> gRPC server -> source discovery (etcd or --source) -> transfer leadership (etcd election, or
+// always leader without etcd) -> signal -> drain.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/catalogue/allocation/leader.h"
+#include "services/catalogue/allocation/routing.h"
+#include "services/catalogue/allocation/transfer_service.h"
 #include "services/catalogue/catalogue_core.h"
 #include "services/catalogue/catalogue_metrics.h"
 #include "services/catalogue/catalogue_service.h"
@@ -72,6 +78,101 @@ std::unique_ptr<stockpile::etcd::Registration> Register(
   return registration;
 }
 
+namespace alloc = stockpile::catalogue::allocation;
+
+// Routes a region to the level instance the catalogue replicates from (gone ones skipped). A
+// --source without region prefixes hosts every region of its level.
+alloc::LevelRouter RouterFrom(const stockpile::catalogue::CatalogueCore* core) {
+  return [core](absl::string_view region) -> absl::StatusOr<std::string> {
+    std::vector<alloc::LevelInstance> instances;
+    for (const auto& s : core->ReplicationStatus()) {
+      if (s.gone()) continue;
+      alloc::LevelInstance instance{s.level(), s.address(),
+                                    {s.region_prefixes().begin(), s.region_prefixes().end()}};
+      if (instance.region_prefixes.empty()) instance.region_prefixes.push_back("");
+      instances.push_back(std::move(instance));
+    }
+    return alloc::RouteRegion(instances, region);
+  };
+}
+
+// The service is registered before the port (and so the election candidate) is known; it asks
+// this, which answers "not leader" until the real leadership is attached.
+class LateLeadership final : public alloc::Leadership {
+ public:
+  void Attach(const alloc::Leadership* target) { target_.store(target); }
+  bool IsLeader() const override {
+    const alloc::Leadership* t = target_.load();
+    return t != nullptr && t->IsLeader();
+  }
+  std::string Leader() const override {
+    const alloc::Leadership* t = target_.load();
+    return t == nullptr ? std::string() : t->Leader();
+  }
+
+ private:
+  std::atomic<const alloc::Leadership*> target_{nullptr};
+};
+
+// The transfer machinery of this replica (docs/allocation.md). Destroyed in reverse order of
+// the members: service (joins its workers), leadership (resigns, stops resuming), coordinator,
+// gateway, store.
+struct Transfers {
+  std::unique_ptr<alloc::TransferStore> store;
+  std::unique_ptr<alloc::GrpcLevelGateway> gateway;
+  std::unique_ptr<alloc::Planner> planner;
+  std::unique_ptr<alloc::TransferCoordinator> coordinator;
+  std::unique_ptr<alloc::AlwaysLeader> always;
+  std::unique_ptr<alloc::ResumeLoop> loop;
+  std::unique_ptr<alloc::TransferLeader> leader;
+  LateLeadership leadership;
+  std::unique_ptr<alloc::TransferServiceImpl> service;
+
+  ~Transfers() {
+    service.reset();
+    leader.reset();
+    loop.reset();
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Transfers>> OpenTransfers(
+    const CatalogueConfig& c, const stockpile::common::ReferenceData* reference,
+    const stockpile::catalogue::CatalogueCore* core, const alloc::StockSnapshot* snapshot) {
+  auto t = std::make_unique<Transfers>();
+  auto store = alloc::TransferStore::Open(c.db + "/transfers", c.sync_writes);
+  if (!store.ok()) return store.status();
+  t->store = std::move(*store);
+  t->gateway = std::make_unique<alloc::GrpcLevelGateway>(RouterFrom(core));
+  t->planner = std::make_unique<alloc::Planner>(reference);
+  alloc::CoordinatorOptions options;
+  options.hold_ttl_seconds = c.hold_ttl_seconds;
+  options.retry_deadline = absl::Seconds(c.transfer_retry_seconds);
+  t->coordinator = std::make_unique<alloc::TransferCoordinator>(
+      t->store.get(), t->gateway.get(), t->planner.get(), snapshot,
+      stockpile::common::SystemClock::Get(), options);
+  t->service = std::make_unique<alloc::TransferServiceImpl>(t->coordinator.get(), &t->leadership);
+  return t;
+}
+
+// With etcd: campaign on the leader key as `candidate`; without: lead alone.
+void LeadTransfers(const CatalogueConfig& c, Transfers& t,
+                   std::shared_ptr<stockpile::etcd::EtcdClient> etcd, const std::string& candidate) {
+  const absl::Duration interval = absl::Seconds(c.transfer_resume_seconds);
+  if (etcd) {
+    alloc::TransferLeaderOptions options;
+    options.resume_interval = interval;
+    t.leader = std::make_unique<alloc::TransferLeader>(etcd, candidate, t.coordinator.get(),
+                                                       options);
+    t.leadership.Attach(t.leader.get());
+    t.leader->Start();
+    return;
+  }
+  t.always = std::make_unique<alloc::AlwaysLeader>();
+  t.loop = std::make_unique<alloc::ResumeLoop>(t.coordinator.get(), interval);
+  t.leadership.Attach(t.always.get());
+  t.loop->SetLeader(true);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,9 +196,14 @@ int main(int argc, char** argv) {
   options.sync_writes = config->sync_writes;
   options.stream.max_batch = config->max_batch;
   options.search = stockpile::catalogue::NewStockIndexSearch(int((*reference)->items().size()));
+  alloc::StockSnapshot snapshot(reference->get());  // outlives the core that feeds it
+  options.snapshot = &snapshot;
   auto core = stockpile::catalogue::CatalogueCore::Open(
       config->db, reference->get(), stockpile::common::SystemClock::Get(), std::move(options));
   if (!core.ok()) return Fail("cannot open the catalogue", core.status());
+
+  auto transfers = OpenTransfers(*config, reference->get(), core->get(), &snapshot);
+  if (!transfers.ok()) return Fail("cannot open the transfer store", transfers.status());
 
   std::unique_ptr<stockpile::metrics::MetricsServer> metrics;
   if (!config->metrics_listen.empty()) {
@@ -115,6 +221,7 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  builder.RegisterService((*transfers)->service.get());
   if (metrics) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     creators.push_back(stockpile::metrics::MakeGrpcServerMetricsFactory(metrics->registry()));
@@ -123,6 +230,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail("cannot listen", absl::UnavailableError(config->listen));
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.CatalogueService", true);
+  server->GetHealthCheckService()->SetServingStatus("stockpile.v1.TransferService", true);
 
   std::shared_ptr<stockpile::etcd::EtcdClient> etcd;
   if (!config->etcd_endpoints.empty()) {
@@ -137,6 +245,10 @@ int main(int argc, char** argv) {
                              : config->instance_id;
   auto directory = StartDirectory(*config, core->get(), etcd);
   auto registration = Register(*config, etcd, id, port, metrics ? metrics->port() : 0);
+  const std::string advertised =
+      config->advertise.empty() ? absl::StrCat(HostOf(config->listen), ":", port)
+                                : config->advertise;
+  LeadTransfers(*config, **transfers, etcd, advertised);
 
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
   std::cout << "stockpile-catalogue listening on " << HostOf(config->listen) << ":" << port
@@ -152,6 +264,7 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
+  transfers->reset();  // service workers, then leadership (resigns), coordinator, store
   core->reset();
   std::cout << "stockpile-catalogue: stopped" << std::endl;
   return 0;
