@@ -1,7 +1,9 @@
 // stockpile-local: the whole system in one process, for one machine and for demos.
 // Five level services (one per level, each hosting all of China) and the catalogue, each on its
 // own loopback port, with an in-process registry instead of etcd. Plaintext, no tokens: local
-// development only. Wiring only: reference data -> levels -> catalogue -> wait -> drain.
+// development only. The catalogue also serves stockpile.v1.TransferService (this process is
+// always the transfer leader). Wiring only: reference data -> levels -> catalogue + transfers ->
+// wait -> drain.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -12,6 +14,8 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "services/catalogue/allocation/leader.h"
+#include "services/catalogue/allocation/transfer_service.h"
 #include "services/catalogue/catalogue_core.h"
 #include "services/catalogue/catalogue_metrics.h"
 #include "services/catalogue/catalogue_service.h"
@@ -52,11 +56,13 @@ constexpr Level kLevels[] = {v1::LEVEL_PROVINCE, v1::LEVEL_CITY, v1::LEVEL_COUNT
 // One gRPC server with the standard interceptors (metrics, authorization verdicts).
 std::unique_ptr<grpc::Server> Serve(grpc::Service* service, const std::string& address,
                                     metrics::MetricsServer* metrics,
-                                    std::shared_ptr<auth::Authorizer> authorizer) {
+                                    std::shared_ptr<auth::Authorizer> authorizer,
+                                    grpc::Service* extra_service = nullptr) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials());
   builder.SetMaxReceiveMessageSize(16 << 20);
   builder.RegisterService(service);
+  if (extra_service) builder.RegisterService(extra_service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   if (metrics) creators.push_back(metrics::MakeGrpcServerMetricsFactory(metrics->registry()));
   creators.push_back(auth::MakeAuthInterceptorFactory(std::move(authorizer)));
@@ -115,6 +121,44 @@ absl::StatusOr<std::unique_ptr<LevelInstance>> StartLevel(
   return inst;
 }
 
+namespace alloc = catalogue::allocation;
+
+// The transfer machinery over the in-process levels (docs/allocation.md). Members are destroyed
+// in reverse: service (joins workers), resume loop, coordinator, gateway, store.
+struct Transfers {
+  std::unique_ptr<alloc::TransferStore> store;
+  std::unique_ptr<alloc::GrpcLevelGateway> gateway;
+  std::unique_ptr<alloc::Planner> planner;
+  std::unique_ptr<alloc::TransferCoordinator> coordinator;
+  alloc::AlwaysLeader leadership;
+  std::unique_ptr<alloc::ResumeLoop> loop;
+  std::unique_ptr<alloc::TransferServiceImpl> service;
+};
+
+absl::StatusOr<std::unique_ptr<Transfers>> StartTransfers(
+    const Options& o, const common::ReferenceData* reference, const alloc::StockSnapshot* stock,
+    const std::vector<std::unique_ptr<LevelInstance>>& levels) {
+  auto t = std::make_unique<Transfers>();
+  auto store = alloc::TransferStore::Open(o.data_dir + "/transfers");
+  if (!store.ok()) return store.status();
+  t->store = std::move(*store);
+  std::map<Level, std::string> address;  // every level instance hosts all of China
+  for (const auto& l : levels) address[l->level] = l->address;
+  t->gateway = std::make_unique<alloc::GrpcLevelGateway>(
+      [address](absl::string_view region) -> absl::StatusOr<std::string> {
+        auto it = address.find(common::LevelOfRegionCode(region));
+        if (it == address.end()) return absl::UnavailableError(absl::StrCat("no level for ", region));
+        return it->second;
+      });
+  t->planner = std::make_unique<alloc::Planner>(reference);
+  t->coordinator = std::make_unique<alloc::TransferCoordinator>(
+      t->store.get(), t->gateway.get(), t->planner.get(), stock, common::SystemClock::Get());
+  t->loop = std::make_unique<alloc::ResumeLoop>(t->coordinator.get(), absl::Seconds(30));
+  t->loop->SetLeader(true);
+  t->service = std::make_unique<alloc::TransferServiceImpl>(t->coordinator.get(), &t->leadership);
+  return t;
+}
+
 int Fail(absl::string_view what, const absl::Status& s) {
   std::cerr << "stockpile-local: " << what << ": " << s.message() << std::endl;
   return 2;
@@ -150,17 +194,22 @@ int Run(const Options& o) {
     levels.push_back(std::move(*inst));
   }
 
+  alloc::StockSnapshot stock(reference->get());  // outlives the core that feeds it
   catalogue::CatalogueCore::Options options;
   options.search = catalogue::NewStockIndexSearch(int((*reference)->items().size()));
+  options.snapshot = &stock;
   auto core = catalogue::CatalogueCore::Open(o.data_dir + "/catalogue", reference->get(),
                                              common::SystemClock::Get(), std::move(options));
   if (!core.ok()) return Fail("cannot open the catalogue", core.status());
   auto metrics = StartMetrics(o, 10, "stockpile-catalogue", "");
   if (!metrics.ok()) return Fail("cannot serve metrics", metrics.status());
   if (*metrics) (*metrics)->AddCollectable(catalogue::MakeReplicationCollectable(core->get()));
+  auto transfers = StartTransfers(o, reference->get(), &stock, levels);
+  if (!transfers.ok()) return Fail("cannot open the transfer store", transfers.status());
   catalogue::CatalogueServiceImpl catalogue_service(core->get());
   const std::string catalogue_address = absl::StrCat(o.host, ":", o.base_port + 10);
-  auto catalogue_server = Serve(&catalogue_service, catalogue_address, metrics->get(), authorizer);
+  auto catalogue_server = Serve(&catalogue_service, catalogue_address, metrics->get(), authorizer,
+                                (*transfers)->service.get());
   if (!catalogue_server) return Fail("cannot listen", absl::UnavailableError(catalogue_address));
   catalogue_server->GetHealthCheckService()->SetServingStatus("stockpile.v1.CatalogueService",
                                                               true);
@@ -171,7 +220,7 @@ int Run(const Options& o) {
   for (const auto& l : levels) {
     std::cout << "  " << common::LevelName(l->level) << " level service  " << l->address << "\n";
   }
-  std::cout << "  catalogue             " << catalogue_address << "\n"
+  std::cout << "  catalogue + transfers " << catalogue_address << "\n"
             << "Point stockctl at a level, e.g.\n"
             << "  export STOCKPILE_SERVER=" << levels[2]->address << "   # county level\n"
             << "  stockctl warehouse list --region 4201\n"
@@ -183,6 +232,7 @@ int Run(const Options& o) {
   directory.Stop();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   catalogue_server->Shutdown(deadline);
+  transfers->reset();  // before the levels it calls go away
   for (auto& l : levels) l->server->Shutdown(deadline);
   core->reset();
   for (auto& l : levels) {
