@@ -13,6 +13,9 @@ void AddQuotaCommands(CLI::App& app, Context& ctx, ActionMap& actions);
 void AddQueryCommands(CLI::App& app, Context& ctx, ActionMap& actions);  // after movements
 void AddWatchCommand(CLI::App& app, Context& ctx, ActionMap& actions);
 void AddImportCommands(CLI::App& app, Context& ctx, ActionMap& actions);
+// The catalogue's national view and the dispatchers' transfers (both on --catalogue).
+void AddCatalogueCommands(CLI::App& app, Context& ctx, ActionMap& actions);
+void AddTransferCommands(CLI::App& app, Context& ctx, ActionMap& actions);
 
 // Paging flags shared by list commands.
 struct PageFlags {

@@ -6,7 +6,6 @@
 #include <iostream>
 
 #include "services/common/auth/tls.h"
-
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/exit_codes.h"
 
@@ -52,6 +51,31 @@ v1::LevelService::Stub& Context::stub() {
     stub_ = v1::LevelService::NewStub(channel_);
   }
   return *stub_;
+}
+
+grpc::Channel& Context::CatalogueChannel() {
+  if (!catalogue_channel_) {
+    auto creds = Credentials(options_);
+    if (creds == nullptr) std::exit(kExitUsage);
+    catalogue_channel_ = grpc::CreateChannel(options_.catalogue, creds);
+  }
+  return *catalogue_channel_;
+}
+
+v1::CatalogueService::Stub& Context::catalogue_stub() {
+  if (!catalogue_stub_) {
+    CatalogueChannel();
+    catalogue_stub_ = v1::CatalogueService::NewStub(catalogue_channel_);
+  }
+  return *catalogue_stub_;
+}
+
+v1::TransferService::Stub& Context::transfer_stub() {
+  if (!transfer_stub_) {
+    CatalogueChannel();
+    transfer_stub_ = v1::TransferService::NewStub(catalogue_channel_);
+  }
+  return *transfer_stub_;
 }
 
 std::unique_ptr<grpc::ClientContext> Context::NewCall() const {

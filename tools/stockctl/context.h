@@ -8,7 +8,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "stockpile/v1/catalogue_service.grpc.pb.h"
 #include "stockpile/v1/level_service.grpc.pb.h"
+#include "stockpile/v1/transfer_service.grpc.pb.h"
 #include "tools/stockctl/output/render.h"
 
 namespace CLI {
@@ -19,6 +21,8 @@ namespace stockpile::stockctl {
 
 struct GlobalOptions {
   std::string server;
+  // The catalogue (national view and transfers): --catalogue, $STOCKPILE_CATALOGUE.
+  std::string catalogue;
   std::string actor;
   std::string request_id;  // empty: generate one per invocation
   bool json = false;
@@ -38,6 +42,9 @@ class Context {
   bool json() const { return options_.json; }
 
   v1::LevelService::Stub& stub();
+  // Stubs on the catalogue's channel (--catalogue), with the same TLS and token settings.
+  v1::CatalogueService::Stub& catalogue_stub();
+  v1::TransferService::Stub& transfer_stub();
   // A fresh ClientContext whose deadline is --timeout from now.
   std::unique_ptr<grpc::ClientContext> NewCall() const;
 
@@ -61,19 +68,33 @@ class Context {
   GlobalOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::LevelService::Stub> stub_;
+  std::shared_ptr<grpc::Channel> catalogue_channel_;
+  std::unique_ptr<v1::CatalogueService::Stub> catalogue_stub_;
+  std::unique_ptr<v1::TransferService::Stub> transfer_stub_;
+
+  grpc::Channel& CatalogueChannel();
   mutable std::string token_;  // read once, on the first call; never printed
   mutable bool token_loaded_ = false;
   std::string request_id_;
 };
 
-// Calls one unary RPC with the --timeout deadline.
-template <typename Request, typename Response>
+// The stub a generated method belongs to (overloads chosen by the stub type).
+inline v1::LevelService::Stub& StubOf(Context& ctx, v1::LevelService::Stub*) { return ctx.stub(); }
+inline v1::CatalogueService::Stub& StubOf(Context& ctx, v1::CatalogueService::Stub*) {
+  return ctx.catalogue_stub();
+}
+inline v1::TransferService::Stub& StubOf(Context& ctx, v1::TransferService::Stub*) {
+  return ctx.transfer_stub();
+}
+
+// Calls one unary RPC of any of the services with the --timeout deadline.
+template <typename Stub, typename Request, typename Response>
 grpc::Status Call(Context& ctx,
-                  grpc::Status (v1::LevelService::Stub::*method)(grpc::ClientContext*,
-                                                                 const Request&, Response*),
+                  grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                   const Request& request, Response* response) {
   auto call = ctx.NewCall();
-  return (ctx.stub().*method)(call.get(), request, response);
+  Stub& stub = StubOf(ctx, static_cast<Stub*>(nullptr));
+  return (stub.*method)(call.get(), request, response);
 }
 
 // Leaf subcommand -> what it does (returns the exit code).

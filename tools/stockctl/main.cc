@@ -18,8 +18,13 @@ constexpr CLI::MultiOptionPolicy kLastWins = CLI::MultiOptionPolicy::TakeLast;
 
 void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
   o.server = EnvOr("STOCKPILE_SERVER", "127.0.0.1:7500");
+  o.catalogue = EnvOr("STOCKPILE_CATALOGUE", "127.0.0.1:7510");
   o.actor = EnvOr("STOCKPILE_ACTOR", EnvOr("USER", "unknown"));
   app.add_option("--server", o.server, "Level service HOST:PORT (env STOCKPILE_SERVER)")
+      ->capture_default_str()
+      ->multi_option_policy(kLastWins);
+  app.add_option("--catalogue", o.catalogue,
+                 "Catalogue HOST:PORT for 'catalogue' and 'transfer' (env STOCKPILE_CATALOGUE)")
       ->capture_default_str()
       ->multi_option_policy(kLastWins);
   app.add_flag("--json", o.json, "Machine output: protobuf JSON (lists as arrays)");
@@ -65,6 +70,8 @@ int Run(int argc, char** argv) {
   AddQueryCommands(app, ctx, actions);
   AddWatchCommand(app, ctx, actions);
   AddImportCommands(app, ctx, actions);
+  AddCatalogueCommands(app, ctx, actions);
+  AddTransferCommands(app, ctx, actions);
   AddTokenCommands(app, actions);
   try {
     app.parse(argc, argv);

@@ -3,13 +3,12 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
-#include <cstdio>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "tools/stockctl/output/format.h"
 #include "tools/stockctl/output/table.h"
 
 namespace stockpile::stockctl {
@@ -17,23 +16,6 @@ namespace {
 
 using google::protobuf::RepeatedPtrField;
 using KeyValues = std::vector<std::pair<std::string, std::string>>;
-
-// "MOVEMENT_TYPE_RECEIVE" -> "receive" (prefix = "MOVEMENT_TYPE_").
-std::string EnumWord(const std::string& full_name, absl::string_view prefix) {
-  absl::string_view word = full_name;
-  absl::ConsumePrefix(&word, prefix);
-  return absl::AsciiStrToLower(word);
-}
-
-std::string Num(int64_t n) { return absl::StrCat(n); }
-
-std::string Signed(int64_t n) { return n > 0 ? absl::StrCat("+", n) : absl::StrCat(n); }
-
-std::string Decimal(double d) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.6g", d);
-  return buf;
-}
 
 std::string HoldLots(const RepeatedPtrField<v1::HoldLot>& lots) {
   std::vector<std::string> parts;

@@ -1,0 +1,33 @@
+#pragma once
+
+// Human-readable renderings of the catalogue's national view (stockctl catalogue ...).
+#include <google/protobuf/repeated_ptr_field.h>
+
+#include <string>
+
+#include "stockpile/v1/catalogue.pb.h"
+#include "stockpile/v1/catalogue_service.pb.h"
+
+namespace stockpile::stockctl {
+
+// One warehouse's stock of one item as "key: value" lines, with its source's freshness.
+std::string RenderWarehouseStock(const stockpile::v1::WarehouseStock& s);
+std::string RenderWarehouseStocks(
+    const google::protobuf::RepeatedPtrField<stockpile::v1::WarehouseStock>& list);
+
+// A region's header lines and a table per item. Items whose figures are all zero are left out
+// unless `show_zero` (a national item list is long and mostly empty in a small deployment).
+std::string RenderRollup(const stockpile::v1::Rollup& rollup, bool show_zero);
+
+// Nearest first, with the distance from the search origin.
+std::string RenderStockHits(
+    const google::protobuf::RepeatedPtrField<stockpile::v1::StockHit>& hits);
+
+// One row per replication source: level, address, applied/head sequence, lag, connected, gone.
+std::string RenderReplicationStatus(
+    const google::protobuf::RepeatedPtrField<stockpile::v1::ReplicationSource>& sources);
+
+// "125%" (on hand over the sum of floors), or "-" without a floor.
+std::string FormatCoverage(double coverage, int64_t floor);
+
+}  // namespace stockpile::stockctl

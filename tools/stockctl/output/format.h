@@ -1,0 +1,42 @@
+#pragma once
+
+// Small formatting helpers shared by the renderers.
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+
+namespace stockpile::stockctl {
+
+// "MOVEMENT_TYPE_RECEIVE" -> "receive" (prefix = "MOVEMENT_TYPE_").
+inline std::string EnumWord(const std::string& full_name, absl::string_view prefix) {
+  absl::string_view word = full_name;
+  absl::ConsumePrefix(&word, prefix);
+  return absl::AsciiStrToLower(word);
+}
+
+inline std::string Num(int64_t n) { return absl::StrCat(n); }
+
+inline std::string Signed(int64_t n) { return n > 0 ? absl::StrCat("+", n) : absl::StrCat(n); }
+
+// Up to six significant digits ("2500", "114.305").
+inline std::string Decimal(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6g", d);
+  return buf;
+}
+
+// Fixed decimals, for distances and lags ("12.3").
+inline std::string Fixed(double d, int decimals) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, d);
+  return buf;
+}
+
+inline std::string YesNo(bool b) { return b ? "yes" : "no"; }
+
+}  // namespace stockpile::stockctl
