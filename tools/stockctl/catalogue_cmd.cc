@@ -21,7 +21,6 @@ struct CatalogueFlags {
   int32_t limit = 0;
   int32_t within_days = 30;
   bool skip_zero = false;
-  bool show_zero = false;
   PageFlags page;
 };
 
@@ -97,7 +96,7 @@ int Rollup(Context& ctx, const CatalogueFlags& f) {
   v1::Rollup rollup;
   grpc::Status status = Call(ctx, &v1::CatalogueService::Stub::GetRollup, request, &rollup);
   if (!status.ok()) return ctx.Fail(status);
-  ctx.Print(RenderRollup(rollup, f.show_zero || !f.item.empty()), ToJson(rollup));
+  ctx.Print(RenderRollup(rollup), ToJson(rollup));
   return 0;
 }
 
@@ -220,7 +219,6 @@ void AddCatalogueCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   rollup->add_option("--region", f->region_code, "Region code: 2, 4, 6, 9 or 12 digits")
       ->required();
   rollup->add_option("--item", f->item, "One item (default: every item)");
-  rollup->add_flag("--show-zero", f->show_zero, "Also list items with no stock");
   actions[rollup] = [&ctx, f] { return Rollup(ctx, *f); };
 
   auto* search =

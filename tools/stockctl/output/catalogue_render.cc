@@ -29,11 +29,6 @@ std::string Freshness(const v1::SourceFreshness& f) {
   return out;
 }
 
-bool AllZero(const v1::RollupItem& i) {
-  return i.on_hand() == 0 && i.held() == 0 && i.in_transit() == 0 && i.contract() == 0 &&
-         i.capacity() == 0 && i.quota_floor() == 0;
-}
-
 // Region prefixes of a source: spelled out when few, counted when many (stockpile-local's
 // levels each host all 34 provinces).
 std::string Prefixes(const RepeatedPtrField<std::string>& prefixes) {
@@ -83,7 +78,7 @@ std::string RenderWarehouseStocks(const RepeatedPtrField<v1::WarehouseStock>& li
   return table.Render();
 }
 
-std::string RenderRollup(const v1::Rollup& rollup, bool show_zero) {
+std::string RenderRollup(const v1::Rollup& rollup) {
   std::string out = RenderKeyValues(KeyValues{
       {"region", absl::StrCat(rollup.region_code(), " ", rollup.display_name())},
       {"level", LevelWord(rollup.level())},
@@ -93,20 +88,14 @@ std::string RenderRollup(const v1::Rollup& rollup, bool show_zero) {
   Table table({"ITEM", "ON_HAND", "HELD", "AVAILABLE", "IN_TRANSIT", "CONTRACT", "CAPACITY",
                "WAREHOUSES", "FLOOR", "COVERAGE"});
   for (size_t c = 1; c < 10; ++c) table.AlignRight(c);
-  int hidden = 0;
   for (const auto& i : rollup.items()) {
-    if (!show_zero && AllZero(i)) {
-      ++hidden;
-      continue;
-    }
     table.AddRow({i.item(), Num(i.on_hand()), Num(i.held()), Num(i.available()),
                   Num(i.in_transit()), Num(i.contract()), Num(i.capacity()),
                   Num(i.warehouse_count()), Num(i.quota_floor()),
                   FormatCoverage(i.coverage(), i.quota_floor())});
   }
   absl::StrAppend(&out, "\n", table.Render());
-  if (hidden > 0)
-    absl::StrAppend(&out, "(", hidden, " items with no stock, --show-zero lists them)\n");
+  if (rollup.items_size() == 0) absl::StrAppend(&out, "(no stock, reserve or floor here)\n");
   return out;
 }
 

@@ -15,9 +15,9 @@ std::string RenderWarehouseStock(const stockpile::v1::WarehouseStock& s);
 std::string RenderWarehouseStocks(
     const google::protobuf::RepeatedPtrField<stockpile::v1::WarehouseStock>& list);
 
-// A region's header lines and a table per item. Items whose figures are all zero are left out
-// unless `show_zero` (a national item list is long and mostly empty in a small deployment).
-std::string RenderRollup(const stockpile::v1::Rollup& rollup, bool show_zero);
+// A region's header lines and a table per item (the catalogue leaves out items with no stock,
+// reserve or floor there).
+std::string RenderRollup(const stockpile::v1::Rollup& rollup);
 
 // Nearest first, with the distance from the search origin.
 std::string RenderStockHits(
