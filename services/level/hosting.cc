@@ -7,9 +7,14 @@
 
 namespace stockpile::level {
 
+// `code` is a region code or a warehouse code ("{region}-W..."): hosted when its region is at
+// this level and under a hosted prefix. (A village warehouse under a county instance's prefix
+// belongs to the village instance.)
 bool Hosting::HostsCode(absl::string_view code) const {
+  const absl::string_view region = code.substr(0, code.find('-'));
+  if (common::LevelOfRegionCode(region) != level_) return false;
   for (const auto& p : prefixes_) {
-    if (absl::StartsWith(code, p)) return true;
+    if (absl::StartsWith(region, p)) return true;
   }
   return false;
 }

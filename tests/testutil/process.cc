@@ -161,8 +161,11 @@ int RunCommand(const std::vector<std::string>& argv, std::string* output,
     dup2(in_pipe[0], 0);
     dup2(out_pipe[1], 1);
     dup2(out_pipe[1], 2);
+    // Only 0-2 may refer to the pipes: a daemon the command starts must not keep them open.
+    close(in_pipe[0]);
     close(in_pipe[1]);
     close(out_pipe[0]);
+    close(out_pipe[1]);
     std::vector<char*> args;
     std::vector<std::string> copy = argv;
     for (auto& a : copy) args.push_back(a.data());
@@ -193,12 +196,13 @@ int RunCommand(const std::vector<std::string>& argv, std::string* output,
       out.append(buf, static_cast<size_t>(n));
       continue;
     }
-    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = true;
-    if (exited && n == 0) break;
-    if (exited && n < 0 && errno == EAGAIN) {
-      // Drain what is left, then stop.
-      continue;
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      continue;  // read once more: the pipe may still hold output
     }
+    // Done at end of file, or once the command has exited and nothing more is buffered (a
+    // process it left running may hold the pipe open).
+    if (n == 0 || (exited && n < 0 && errno == EAGAIN)) break;
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
@@ -208,6 +212,7 @@ int RunCommand(const std::vector<std::string>& argv, std::string* output,
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   close(out_pipe[0]);
+  if (!exited) waitpid(pid, &status, 0);  // end of output: the command is finishing
   writer.join();
   if (output != nullptr) *output = std::move(out);
   if (WIFEXITED(status)) return WEXITSTATUS(status);

@@ -264,6 +264,31 @@ TEST_F(LedgerTest, ReceiveTransferFromAnotherInstanceIsAcceptedOnce) {
   EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 9);
 }
 
+TEST_F(LedgerTest, ShipmentFromAnotherLevelUnderTheSamePrefixIsRemote) {
+  // A village warehouse under this county instance's prefix belongs to the village instance.
+  Operation rt;
+  auto* r = rt.mutable_receive_transfer();
+  r->set_warehouse(kW2);
+  r->set_hold_id("village-hold-1");
+  r->set_source_warehouse("warehouses/420102002003-W001");
+  r->set_item(kTent);
+  auto* a = r->add_lots();
+  a->set_lot("DEFAULT");
+  a->set_quantity(4);
+  a->set_received(4);
+  ASSERT_THAT(env_.Apply(rt).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 4);
+}
+
+TEST(HostingTest, HostsOnlyItsOwnLevelUnderItsPrefixes) {
+  Hosting county(LEVEL_COUNTY, {"4201"});
+  EXPECT_TRUE(county.HostsCode("420102"));
+  EXPECT_TRUE(county.HostsCode("420102-W001"));
+  EXPECT_FALSE(county.HostsCode("420102002003-W001"));
+  EXPECT_FALSE(county.HostsCode("4201-W001"));
+  EXPECT_FALSE(county.HostsCode("430102-W001"));
+}
+
 TEST_F(LedgerTest, StocktakeRecordsDifferenceAsAdjustWithReason) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
   EXPECT_THAT(env_.Apply(Env::Count(kW, kTent, "", 8, "")).status(),

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# A real local cluster: etcd and separate processes on loopback — five level services (two
+# county instances splitting China's provinces, to show sharding) and the catalogue, all
+# registered in etcd. Plaintext and without tokens: local development only.
+#
+#   deploy/local/cluster.sh start     # start everything, wait until it serves
+#   deploy/local/cluster.sh status    # which processes run
+#   deploy/local/cluster.sh stop      # SIGTERM each (SIGKILL after 10 s), etcd last
+#
+# Environment: STOCKPILE_BIN (default .build/bin), STOCKPILE_CLUSTER_DIR (default .local-cluster),
+# STOCKPILE_REFERENCE_DATA (default ../shared/data), STOCKPILE_PORT_OFFSET (added to every port;
+# default 0). Ports (offset 0): etcd 2379/2380; gRPC 7501 province, 7502 city, 7503 county-a,
+# 7504 county-b, 7505 township, 7506 village, 7510 catalogue; metrics 9501..9506 and 9510
+# (the layout of deploy/prometheus/prometheus.yml).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="${STOCKPILE_BIN:-$root/.build/bin}"
+dir="${STOCKPILE_CLUSTER_DIR:-$root/.local-cluster}"
+ref="${STOCKPILE_REFERENCE_DATA:-$root/../shared/data}"
+off="${STOCKPILE_PORT_OFFSET:-0}"
+host=127.0.0.1
+etcd_port=$((2379 + off))
+etcd_peer=$((2380 + off))
+
+provinces() {  # provinces whose code is below / at or above 44 (the two county shards)
+  zcat "$ref/regions/provinces.csv.gz" | tail -n +2 | cut -d, -f1 |
+    awk -v op="$1" '(op == "lt" && $1 < 44) || (op == "ge" && $1 >= 44)' | paste -sd, -
+}
+
+# name level regions grpc_port metrics_port
+instances() {
+  local all
+  all="$(provinces lt),$(provinces ge)"
+  echo "province province $all 7501 9501"
+  echo "city city $all 7502 9502"
+  echo "county-a county $(provinces lt) 7503 9503"
+  echo "county-b county $(provinces ge) 7504 9504"
+  echo "township township $all 7505 9505"
+  echo "village village $all 7506 9506"
+}
+
+wait_port() {  # port seconds name
+  for _ in $(seq 1 $(($2 * 10))); do
+    (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "cluster: $3 did not open port $1; see $dir/$3.log" >&2
+  return 1
+}
+
+spawn() {  # name command...
+  local name=$1
+  shift
+  "$@" >"$dir/$name.log" 2>&1 &
+  echo $! >"$dir/$name.pid"
+}
+
+start() {
+  mkdir -p "$dir"
+  spawn etcd etcd --name local --data-dir "$dir/etcd" \
+    --listen-client-urls "http://$host:$etcd_port" --advertise-client-urls "http://$host:$etcd_port" \
+    --listen-peer-urls "http://$host:$etcd_peer" --initial-advertise-peer-urls "http://$host:$etcd_peer" \
+    --initial-cluster "local=http://$host:$etcd_peer"
+  wait_port "$etcd_port" 20 etcd
+  while read -r name level regions grpc metrics; do
+    spawn "$name" "$bin/stockpile-level" --level="$level" --regions="$regions" \
+      --db="$dir/$name-db" --reference-data="$ref" --insecure \
+      --listen="$host:$((grpc + off))" --metrics-listen="$host:$((metrics + off))" \
+      --etcd-endpoints="$host:$etcd_port" --instance-id="$name" --etcd-ttl=5
+  done < <(instances)
+  spawn catalogue "$bin/stockpile-catalogue" --db="$dir/catalogue-db" --reference-data="$ref" \
+    --listen="$host:$((7510 + off))" --metrics-listen="$host:$((9510 + off))" \
+    --etcd-endpoints="$host:$etcd_port" --instance-id=catalogue
+  while read -r name _ _ grpc _; do wait_port $((grpc + off)) 60 "$name"; done < <(instances)
+  wait_port $((7510 + off)) 60 catalogue
+  echo "cluster: running (logs and databases in $dir)"
+  while read -r name level _ grpc _; do
+    printf '  %-9s %-9s %s:%d\n' "$name" "$level" "$host" $((grpc + off))
+  done < <(instances)
+  printf '  %-9s %-9s %s:%d\n  %-9s %-9s %s:%d\n' catalogue "" "$host" $((7510 + off)) \
+    etcd "" "$host" "$etcd_port"
+}
+
+stop_one() {
+  local pidfile="$dir/$1.pid"
+  [ -f "$pidfile" ] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+stop() {
+  stop_one catalogue
+  while read -r name _; do stop_one "$name"; done < <(instances)
+  stop_one etcd
+  echo "cluster: stopped"
+}
+
+status() {
+  for name in etcd catalogue $(instances | cut -d' ' -f1); do
+    if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
+      echo "  $name: running (pid $(cat "$dir/$name.pid"))"
+    else
+      echo "  $name: stopped"
+    fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 1 ;;
+esac
