@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Configures and builds everything into .build/ (git-ignored), with ccache in .ccache/.
+# Configures and builds everything into .build/ (git-ignored). The compiler cache lives outside
+# the clone ($STOCKPILE_CCACHE_DIR, default ~/.cache/stockpile/ccache) with paths relative to the
+# clone, so a fresh clone on the same machine rebuilds from the cache.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-export CCACHE_DIR="${CCACHE_DIR:-$root/.ccache}" CCACHE_BASEDIR="$root" CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+export CCACHE_DIR="${STOCKPILE_CCACHE_DIR:-${HOME:-/root}/.cache/stockpile/ccache}"
+export CCACHE_BASEDIR="$root" CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}" CCACHE_NOHASHDIR=1
 build_type="${STOCKPILE_BUILD_TYPE:-RelWithDebInfo}"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B .build -G Ninja -DCMAKE_BUILD_TYPE="$build_type" "${launcher[@]}" "$@" >/dev/null
-cmake --build .build -j"$(nproc)"
+cmake --build .build -j"$(nproc)" | grep -vE '^\[[0-9]+/[0-9]+\] (Building|Linking|protoc|Generating|Re-checking)' || true
+test "${PIPESTATUS[0]}" -eq 0
