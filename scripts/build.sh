@@ -11,5 +11,10 @@ build_type="${STOCKPILE_BUILD_TYPE:-RelWithDebInfo}"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B .build -G Ninja -DCMAKE_BUILD_TYPE="$build_type" "${launcher[@]}" "$@" >/dev/null
-cmake --build .build -j"$(nproc)" | grep -vE '^\[[0-9]+/[0-9]+\] (Building|Linking|protoc|Generating|Re-checking)' || true
-test "${PIPESTATUS[0]}" -eq 0
+mkdir -p .build
+if ! cmake --build .build -j"$(nproc)" >.build/build.log 2>&1; then
+  grep -vE '^\[[0-9]+/[0-9]+\] ' .build/build.log | tail -n 200
+  echo "build: FAILED (full log: .build/build.log)" >&2
+  exit 1
+fi
+echo "build: ok ($(grep -cE '^\[[0-9]+/[0-9]+\] Building' .build/build.log) files compiled)"
