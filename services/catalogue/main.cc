@@ -17,6 +17,7 @@
 #include "services/catalogue/allocation/leader.h"
 #include "services/catalogue/allocation/routing.h"
 #include "services/catalogue/allocation/transfer_service.h"
+#include "services/catalogue/allocation/transfer_metrics.h"
 #include "services/catalogue/catalogue_core.h"
 #include "services/catalogue/catalogue_metrics.h"
 #include "services/catalogue/catalogue_service.h"
@@ -212,6 +213,10 @@ int main(int argc, char** argv) {
     if (!started.ok()) return Fail("cannot serve metrics", started.status());
     metrics = std::move(*started);
     metrics->AddCollectable(stockpile::catalogue::MakeReplicationCollectable(core->get()));
+    Transfers* t = transfers->get();
+    metrics->AddCollectable(alloc::MakeTransferCollectable(
+        t->store.get(), stockpile::common::SystemClock::Get(),
+        [t] { return t->leadership.IsLeader(); }));
   }
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -264,6 +269,8 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
+  server.reset();
+  metrics.reset();  // its collectables read the transfer store and the core
   transfers->reset();  // service workers, then leadership (resigns), coordinator, store
   core->reset();
   std::cout << "stockpile-catalogue: stopped" << std::endl;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/catalogue/allocation/leader.h"
 #include "services/catalogue/allocation/transfer_service.h"
+#include "services/catalogue/allocation/transfer_metrics.h"
 #include "services/catalogue/catalogue_core.h"
 #include "services/catalogue/catalogue_metrics.h"
 #include "services/catalogue/catalogue_service.h"
@@ -206,6 +207,10 @@ int Run(const Options& o) {
   if (*metrics) (*metrics)->AddCollectable(catalogue::MakeReplicationCollectable(core->get()));
   auto transfers = StartTransfers(o, reference->get(), &stock, levels);
   if (!transfers.ok()) return Fail("cannot open the transfer store", transfers.status());
+  if (*metrics) {
+    (*metrics)->AddCollectable(alloc::MakeTransferCollectable(
+        (*transfers)->store.get(), common::SystemClock::Get(), [] { return true; }));
+  }
   catalogue::CatalogueServiceImpl catalogue_service(core->get());
   const std::string catalogue_address = absl::StrCat(o.host, ":", o.base_port + 10);
   auto catalogue_server = Serve(&catalogue_service, catalogue_address, metrics->get(), authorizer,
@@ -232,6 +237,7 @@ int Run(const Options& o) {
   directory.Stop();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   catalogue_server->Shutdown(deadline);
+  metrics->reset();    // its collectables read the transfer store and the catalogue
   transfers->reset();  // before the levels it calls go away
   for (auto& l : levels) l->server->Shutdown(deadline);
   core->reset();

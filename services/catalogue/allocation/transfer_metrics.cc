@@ -1,0 +1,102 @@
+#include "services/catalogue/allocation/transfer_metrics.h"
+
+#include <map>
+
+#include "prometheus/metric_family.h"
+#include "services/common/metrics/scrape_collector.h"
+
+namespace stockpile::catalogue::allocation {
+namespace {
+
+using stockpile::v1::Transfer;
+using stockpile::v1::TransferState;
+
+constexpr double kBuckets[] = {60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200};
+
+double Seconds(const google::protobuf::Timestamp& t) { return t.seconds() + t.nanos() * 1e-9; }
+
+// Seconds from the approval step to receipt, or -1 when the transfer lacks either.
+double ApprovalToReceipt(const Transfer& t) {
+  if (t.state() != stockpile::v1::TRANSFER_STATE_RECEIVED) return -1;
+  for (const auto& step : t.audit()) {
+    if (step.what() == "approved") return Seconds(t.update_time()) - Seconds(step.time());
+  }
+  return -1;
+}
+
+prometheus::ClientMetric Value(std::vector<prometheus::ClientMetric::Label> labels, double v) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = v;
+  return m;
+}
+
+prometheus::MetricFamily Family(std::string name, std::string help, prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+}  // namespace
+
+std::shared_ptr<prometheus::Collectable> MakeTransferCollectable(
+    const TransferStore* store, const common::Clock* clock, std::function<bool()> is_leader) {
+  return metrics::MakeFunctionCollectable([store, clock, is_leader] {
+    std::map<int, int64_t> count;
+    std::map<int, double> oldest;
+    std::vector<double> durations;
+    const double now = clock->NowMicros() / 1e6;
+    stockpile::v1::ListTransfersRequest req;
+    req.set_page_size(1000);
+    do {
+      auto page = store->List(req);
+      if (!page.ok()) break;
+      for (const auto& t : page->transfers()) {
+        count[t.state()]++;
+        const double age = now - Seconds(t.update_time());
+        oldest[t.state()] = std::max(oldest[t.state()], age);
+        if (double d = ApprovalToReceipt(t); d >= 0) durations.push_back(d);
+      }
+      req.set_page_token(page->next_page_token());
+    } while (!req.page_token().empty());
+
+    auto states = Family("stockpile_transfers", "Transfers in each state.",
+                         prometheus::MetricType::Gauge);
+    auto ages = Family("stockpile_transfer_oldest_age_seconds",
+                       "Seconds since the oldest transfer in each state last changed.",
+                       prometheus::MetricType::Gauge);
+    for (int s = 1; stockpile::v1::TransferState_IsValid(s); ++s) {
+      std::string name = stockpile::v1::TransferState_Name(static_cast<TransferState>(s));
+      name = name.substr(sizeof("TRANSFER_STATE_") - 1);
+      states.metric.push_back(Value({{"state", name}}, double(count[s])));
+      ages.metric.push_back(Value({{"state", name}}, oldest[s]));
+    }
+    auto hist = Family("stockpile_transfer_approval_to_receipt_seconds",
+                       "Time from approval to receipt of received transfers.",
+                       prometheus::MetricType::Histogram);
+    prometheus::ClientMetric h;
+    double sum = 0;
+    for (double d : durations) sum += d;
+    for (double bound : kBuckets) {
+      prometheus::ClientMetric::Bucket b;
+      b.upper_bound = bound;
+      for (double d : durations) b.cumulative_count += d <= bound;
+      h.histogram.bucket.push_back(b);
+    }
+    prometheus::ClientMetric::Bucket inf;
+    inf.upper_bound = std::numeric_limits<double>::infinity();
+    inf.cumulative_count = durations.size();
+    h.histogram.bucket.push_back(inf);
+    h.histogram.sample_count = durations.size();
+    h.histogram.sample_sum = sum;
+    hist.metric.push_back(h);
+    auto leader = Family("stockpile_is_leader", "1 on the replica that drives transfers.",
+                         prometheus::MetricType::Gauge);
+    leader.metric.push_back(Value({}, is_leader && is_leader() ? 1 : 0));
+    return std::vector<prometheus::MetricFamily>{states, ages, hist, leader};
+  });
+}
+
+}  // namespace stockpile::catalogue::allocation

@@ -1,0 +1,72 @@
+#include "services/catalogue/allocation/transfer_metrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "prometheus/metric_family.h"
+#include "tests/testutil/process.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::catalogue::allocation {
+namespace {
+
+using ::stockpile::testing::IsOk;
+using namespace stockpile::v1;  // NOLINT
+
+constexpr int64_t kNow = 1'780'272'000'000'000;  // micros
+
+Transfer Make(const std::string& id, TransferState state, int64_t updated_s, int64_t approved_s) {
+  Transfer t;
+  t.set_name("transfers/" + id);
+  t.set_id(id);
+  t.set_destination_region("420102");
+  t.set_state(state);
+  t.mutable_update_time()->set_seconds(updated_s);
+  if (approved_s > 0) {
+    auto* step = t.add_audit();
+    step->set_what("approved");
+    step->mutable_time()->set_seconds(approved_s);
+  }
+  return t;
+}
+
+double ValueOf(const std::vector<prometheus::MetricFamily>& families, const std::string& name,
+               const std::string& state) {
+  for (const auto& f : families) {
+    if (f.name != name) continue;
+    for (const auto& m : f.metric) {
+      if (state.empty() || (!m.label.empty() && m.label[0].value == state)) {
+        return f.type == prometheus::MetricType::Histogram ? m.histogram.sample_count
+                                                           : m.gauge.value;
+      }
+    }
+  }
+  return -1;
+}
+
+TEST(TransferMetricsTest, CountsStatesOldestAgesAndApprovalToReceipt) {
+  stockpile::testing::TempDir dir;
+  auto store = TransferStore::Open(dir.Sub("transfers"));
+  ASSERT_THAT(store.status(), IsOk());
+  const int64_t now_s = kNow / 1'000'000;
+  ASSERT_THAT((*store)->Save(Make("T1", TRANSFER_STATE_READY, now_s - 7200, now_s - 7300)), IsOk());
+  ASSERT_THAT((*store)->Save(Make("T2", TRANSFER_STATE_READY, now_s - 60, now_s - 100)), IsOk());
+  ASSERT_THAT((*store)->Save(Make("T3", TRANSFER_STATE_RECEIVED, now_s - 10, now_s - 3610)),
+              IsOk());
+  common::FakeClock clock(kNow);
+  auto collectable = MakeTransferCollectable(store->get(), &clock, [] { return true; });
+  auto families = collectable->Collect();
+  EXPECT_EQ(ValueOf(families, "stockpile_transfers", "READY"), 2);
+  EXPECT_EQ(ValueOf(families, "stockpile_transfers", "RECEIVED"), 1);
+  EXPECT_EQ(ValueOf(families, "stockpile_transfers", "IN_TRANSIT"), 0);
+  EXPECT_EQ(ValueOf(families, "stockpile_transfer_oldest_age_seconds", "READY"), 7200);
+  EXPECT_EQ(ValueOf(families, "stockpile_transfer_approval_to_receipt_seconds", ""), 1);
+  EXPECT_EQ(ValueOf(families, "stockpile_is_leader", ""), 1);
+  for (const auto& f : families) {
+    if (f.name != "stockpile_transfer_approval_to_receipt_seconds") continue;
+    EXPECT_DOUBLE_EQ(f.metric[0].histogram.sample_sum, 3600);
+  }
+}
+
+}  // namespace
+}  // namespace stockpile::catalogue::allocation
