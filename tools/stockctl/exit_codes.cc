@@ -79,7 +79,9 @@ const char* ExitCodeHelp() {
          "  6  import finished with some bad rows\n"
          "  7  other errors\n"
          "Errors are printed on stderr as 'stockctl: <CODE>: <message>'.\n"
-         "Environment: STOCKPILE_SERVER (default --server), STOCKPILE_ACTOR (default --actor).";
+         "Environment: STOCKPILE_SERVER (default --server), STOCKPILE_CATALOGUE (default\n"
+         "  --catalogue), STOCKPILE_ACTOR (default --actor), STOCKPILE_TOKEN_FILE or\n"
+         "  STOCKPILE_TOKEN (bearer token).";
 }
 
 }  // namespace stockpile::stockctl
