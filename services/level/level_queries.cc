@@ -338,47 +338,43 @@ absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest
   return resp;
 }
 
-absl::StatusOr<ListQuotasResponse> LevelQueries::ListQuotas(const ListQuotasRequest& req) const {
+// Quotas and reserves are keyed "{warehouse code}/{item}...": one warehouse, or every hosted
+// warehouse under a region prefix, optionally one item.
+template <typename Record, typename Request, typename Response, typename Add>
+absl::StatusOr<Response> LevelQueries::ListPerWarehouseItem(Cf cf, const Request& req,
+                                                            absl::string_view what,
+                                                            Add add) const {
   RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
   std::string prefix = req.region_prefix();
   if (!req.warehouse().empty()) {
-    ASSIGN_OR_RETURN(prefix, HostedCode(req.warehouse()));
+    ASSIGN_OR_RETURN(std::string code, HostedCode(req.warehouse()));
+    prefix = code + "/";
   }
-  if (!req.warehouse().empty()) prefix += "/";
-  ListQuotasResponse resp;
-  PagedScan scan(store_, Cf::kQuotas, prefix);
+  Response resp;
+  PagedScan scan(store_, cf, prefix);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v)
                                        -> absl::StatusOr<bool> {
-                     ASSIGN_OR_RETURN(Quota q, Parse<Quota>(v, "quota"));
-                     if (!req.item().empty() && q.item() != req.item()) return false;
-                     *resp.add_quotas() = std::move(q);
+                     ASSIGN_OR_RETURN(Record r, Parse<Record>(v, what));
+                     if (!req.item().empty() && r.item() != req.item()) return false;
+                     add(resp, std::move(r));
                      return true;
                    })));
   return resp;
 }
 
+absl::StatusOr<ListQuotasResponse> LevelQueries::ListQuotas(const ListQuotasRequest& req) const {
+  return ListPerWarehouseItem<Quota, ListQuotasRequest, ListQuotasResponse>(
+      Cf::kQuotas, req, "quota",
+      [](ListQuotasResponse& resp, Quota q) { *resp.add_quotas() = std::move(q); });
+}
+
 absl::StatusOr<ListReservesResponse> LevelQueries::ListReserves(
     const ListReservesRequest& req) const {
-  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
-  ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
-  std::string prefix = req.region_prefix();
-  if (!req.warehouse().empty()) {
-    ASSIGN_OR_RETURN(prefix, HostedCode(req.warehouse()));
-  }
-  if (!req.warehouse().empty()) prefix += "/";
-  ListReservesResponse resp;
-  PagedScan scan(store_, Cf::kReserves, prefix);
-  RETURN_IF_ERROR(scan.Start(req.page_token()));
-  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v)
-                                       -> absl::StatusOr<bool> {
-                     ASSIGN_OR_RETURN(Reserve r, Parse<Reserve>(v, "reserve"));
-                     if (!req.item().empty() && r.item() != req.item()) return false;
-                     *resp.add_reserves() = std::move(r);
-                     return true;
-                   })));
-  return resp;
+  return ListPerWarehouseItem<Reserve, ListReservesRequest, ListReservesResponse>(
+      Cf::kReserves, req, "reserve",
+      [](ListReservesResponse& resp, Reserve r) { *resp.add_reserves() = std::move(r); });
 }
 
 absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(

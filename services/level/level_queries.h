@@ -51,6 +51,9 @@ class LevelQueries {
  private:
   absl::StatusOr<std::string> HostedCode(absl::string_view warehouse_name) const;
   absl::Status AsOf(const std::string& code, int64_t micros, stockpile::v1::Balance* b) const;
+  template <typename Record, typename Request, typename Response, typename Add>
+  absl::StatusOr<Response> ListPerWarehouseItem(Cf cf, const Request& req, absl::string_view what,
+                                                Add add) const;
 
   const LevelStore& store_;
   const common::ReferenceData& reference_;

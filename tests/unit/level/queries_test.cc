@@ -49,6 +49,41 @@ TEST_F(QueriesTest, ShortagesAndOverstockFollowQuotas) {
   EXPECT_EQ(over->entries(0).gap(), 300);
 }
 
+TEST_F(QueriesTest, QuotasAndReservesListByWarehouseRegionAndItem) {
+  ASSERT_THAT(env_.SetQuota(kW, "SH-0001", 5, 50).status(), IsOk());
+  ASSERT_THAT(env_.SetQuota(kW, "BD-0001", 5, 50).status(), IsOk());
+  ASSERT_THAT(env_.SetQuota(kW2, "SH-0001", 5, 50).status(), IsOk());
+  ListQuotasRequest by_warehouse;
+  by_warehouse.set_warehouse(kW);
+  EXPECT_EQ(env_.queries().ListQuotas(by_warehouse)->quotas_size(), 2);
+  ListQuotasRequest by_region_item;
+  by_region_item.set_region_prefix("4201");
+  by_region_item.set_item("SH-0001");
+  EXPECT_EQ(env_.queries().ListQuotas(by_region_item)->quotas_size(), 2);
+  ListQuotasRequest outside;
+  outside.set_warehouse("warehouses/110101-W001");
+  EXPECT_THAT(env_.queries().ListQuotas(outside).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  SetReserveRequest reserve;
+  reserve.set_request_id("res-1");
+  reserve.set_actor("tester");
+  reserve.mutable_reserve()->set_warehouse(kW2);
+  reserve.mutable_reserve()->set_item("PW-0001");
+  reserve.mutable_reserve()->set_mode(RESERVE_MODE_CONTRACT);
+  reserve.mutable_reserve()->set_quantity(12);
+  reserve.mutable_reserve()->set_lead_time_hours(48);
+  CommandResult r = Wait([&](CommandCallback done) { env_.core().SetReserve(reserve, done); });
+  ASSERT_THAT(r.status, IsOk());
+  ListReservesRequest reserves;
+  reserves.set_region_prefix("420103");
+  auto listed = env_.queries().ListReserves(reserves);
+  ASSERT_THAT(listed.status(), IsOk());
+  ASSERT_EQ(listed->reserves_size(), 1);
+  EXPECT_EQ(listed->reserves(0).lead_time_hours(), 48);
+  reserves.set_item("SH-0001");
+  EXPECT_EQ(env_.queries().ListReserves(reserves)->reserves_size(), 0);
+}
+
 TEST_F(QueriesTest, ExpiringLotsWithinDays) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, "FW-0001", 5, "SOON", "2026-06-20")).status(), IsOk());
   ASSERT_THAT(env_.Apply(Env::Receive(kW, "FW-0001", 5, "LATER", "2026-12-20")).status(), IsOk());
