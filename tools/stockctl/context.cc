@@ -103,6 +103,7 @@ void Context::Print(const std::string& human, const std::string& json_text) cons
     std::cout << json_text << "\n";
   } else {
     std::cout << human;
+    if (!human.empty() && human.back() != '\n') std::cout << "\n";
   }
   std::cout.flush();
 }
