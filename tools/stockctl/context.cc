@@ -118,6 +118,17 @@ int Context::Fail(const grpc::Status& status) {
   return code;
 }
 
+bool Context::OptionalWarehouse(std::string& warehouse, int& rc) const {
+  if (warehouse.empty()) return true;
+  auto name = WarehouseNameArg(warehouse);
+  if (!name.ok()) {
+    rc = UsageError(name.status());
+    return false;
+  }
+  warehouse = *name;
+  return true;
+}
+
 int Context::UsageError(const std::string& message) const {
   std::cerr << "stockctl: USAGE: " << message << "\n";
   return kExitUsage;

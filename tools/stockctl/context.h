@@ -58,6 +58,9 @@ class Context {
 
   // Prints "stockctl: <CODE>: <message>" on stderr and returns the exit code for it.
   int Fail(const grpc::Status& status);
+  // Turns an optional --warehouse (code or name) into "warehouses/{code}"; on a bad value sets
+  // `rc` to the usage exit code and returns false.
+  bool OptionalWarehouse(std::string& warehouse, int& rc) const;
   // Local argument errors (exit code 1).
   int UsageError(const std::string& message) const;
   int UsageError(const absl::Status& status) const {

@@ -12,20 +12,9 @@ struct QueryFlags {
   PageFlags page;
 };
 
-bool ToWarehouseName(Context& ctx, std::string& warehouse, int& rc) {
-  if (warehouse.empty()) return true;
-  auto name = WarehouseNameArg(warehouse);
-  if (!name.ok()) {
-    rc = ctx.UsageError(name.status());
-    return false;
-  }
-  warehouse = *name;
-  return true;
-}
-
 int GetBalance(Context& ctx, QueryFlags f) {
   int rc = 0;
-  if (!ToWarehouseName(ctx, f.warehouse, rc)) return rc;
+  if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
   v1::GetBalanceRequest request;
   request.set_warehouse(f.warehouse);
   request.set_item(f.item);
@@ -43,7 +32,7 @@ int GetBalance(Context& ctx, QueryFlags f) {
 
 int ListBalances(Context& ctx, QueryFlags f) {
   int rc = 0;
-  if (!ToWarehouseName(ctx, f.warehouse, rc)) return rc;
+  if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
   v1::ListBalancesResponse all;
   grpc::Status status = FetchPages(f.page, [&](const std::string& token, std::string* next) {
     v1::ListBalancesRequest request;
@@ -66,7 +55,7 @@ int ListBalances(Context& ctx, QueryFlags f) {
 
 int ListMovements(Context& ctx, QueryFlags f) {
   int rc = 0;
-  if (!ToWarehouseName(ctx, f.warehouse, rc)) return rc;
+  if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
   if (f.warehouse.empty() && f.item.empty()) return ctx.UsageError("give --warehouse or --item");
   v1::ListMovementsRequest base;
   base.set_warehouse(f.warehouse);
@@ -112,7 +101,7 @@ int GetHold(Context& ctx, const QueryFlags& f) {
 
 int ListHolds(Context& ctx, QueryFlags f) {
   int rc = 0;
-  if (!ToWarehouseName(ctx, f.warehouse, rc)) return rc;
+  if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
   v1::HoldState state = v1::HOLD_STATE_UNSPECIFIED;
   if (!f.state.empty()) {
     auto parsed = ParseHoldState(f.state);

@@ -14,20 +14,9 @@ struct QuotaFlags {
 };
 
 // Optional --warehouse filter: empty stays empty, otherwise it becomes a resource name.
-bool OptionalWarehouse(Context& ctx, std::string& warehouse, int& rc) {
-  if (warehouse.empty()) return true;
-  auto name = WarehouseNameArg(warehouse);
-  if (!name.ok()) {
-    rc = ctx.UsageError(name.status());
-    return false;
-  }
-  warehouse = *name;
-  return true;
-}
-
 int SetQuota(Context& ctx, QuotaFlags f) {
   int rc = 0;
-  if (!OptionalWarehouse(ctx, f.warehouse, rc)) return rc;
+  if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
   v1::SetQuotaRequest request;
   request.mutable_quota()->set_warehouse(f.warehouse);
   request.mutable_quota()->set_item(f.item);
@@ -44,7 +33,7 @@ int SetQuota(Context& ctx, QuotaFlags f) {
 
 int ListQuotas(Context& ctx, QuotaFlags f) {
   int rc = 0;
-  if (!OptionalWarehouse(ctx, f.warehouse, rc)) return rc;
+  if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
   v1::ListQuotasResponse all;
   grpc::Status status = FetchPages(f.page, [&](const std::string& token, std::string* next) {
     v1::ListQuotasRequest request;
@@ -66,7 +55,7 @@ int ListQuotas(Context& ctx, QuotaFlags f) {
 
 int SetReserve(Context& ctx, QuotaFlags f) {
   int rc = 0;
-  if (!OptionalWarehouse(ctx, f.warehouse, rc)) return rc;
+  if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
   auto mode = ParseReserveMode(f.mode);
   if (!mode.ok()) return ctx.UsageError(mode.status());
   v1::SetReserveRequest request;
@@ -88,7 +77,7 @@ int SetReserve(Context& ctx, QuotaFlags f) {
 
 int ListReserves(Context& ctx, QuotaFlags f) {
   int rc = 0;
-  if (!OptionalWarehouse(ctx, f.warehouse, rc)) return rc;
+  if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
   v1::ListReservesResponse all;
   grpc::Status status = FetchPages(f.page, [&](const std::string& token, std::string* next) {
     v1::ListReservesRequest request;
