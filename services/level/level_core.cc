@@ -115,6 +115,8 @@ absl::Status LevelCore::LoadState() {
   last_sequence_ = meta.last_sequence();
   last_movement_id_ = meta.last_movement_id();
   last_commit_micros_ = meta.last_commit_micros();
+  applied_warehouses_ = meta.warehouse_count();
+  warehouse_count_ = static_cast<int64_t>(applied_warehouses_);
   published_sequence_ = last_sequence_;
   auto it = store_->NewIterator(Cf::kDefault);
   absl::MutexLock lock(&totals_mu_);
@@ -231,8 +233,10 @@ void LevelCore::CommitGroup(std::vector<Command>& group) {
     last_commit_micros_ = now;
     prepared->batch = std::move(txn.batch());
     prepared->last_sequence = last_sequence_;
+    prepared->new_warehouses = group_new_warehouses_;
     overlay = txn.TakeOverlay();
   }
+  group_new_warehouses_ = 0;
   stats_.commit_groups++;
   std::unique_lock<std::mutex> lock(pipeline_mu_);
   pipeline_cv_.wait(lock, [&] { return to_sync_.size() < kMaxGroupsInFlight; });
@@ -283,6 +287,7 @@ void LevelCore::Durable(PreparedGroup& g) {
     absl::MutexLock lock(&totals_mu_);
     for (auto& [item, delta] : g.totals) AddTotals(totals_[item], item, delta);
   }
+  warehouse_count_ += static_cast<int64_t>(g.new_warehouses);
   Publish(g.last_sequence);
 }
 
@@ -355,6 +360,8 @@ absl::Status LevelCore::WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_t
   meta.set_last_movement_id(last_movement_id_);
   meta.set_last_commit_micros(now);
   meta.set_level(std::string(common::LevelName(hosting_.level())));
+  applied_warehouses_ += group_new_warehouses_;
+  meta.set_warehouse_count(applied_warehouses_);
   txn.Put(Cf::kDefault, keys::kMeta, meta.SerializeAsString());
   for (const auto& [item, d] : group_totals) {
     ItemTotals& t = applied_totals_[item];
@@ -538,6 +545,7 @@ absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req,
   ctx.txn->Put(Cf::kWarehouses, w.code(), w.SerializeAsString());
   *change->add_warehouses() = w;
   *response = std::make_unique<Warehouse>(w);
+  ++group_new_warehouses_;  // the last step: nothing after it can refuse the command
   return absl::OkStatus();
 }
 

@@ -105,6 +105,8 @@ class LevelCore {
   const Options& options() const { return options_; }
   const CoreStats& stats() const { return stats_; }
   int64_t start_micros() const { return start_micros_; }
+  // Durable warehouses; kept with the commit meta, so no scan.
+  int64_t warehouse_count() const { return warehouse_count_.load(); }
 
  private:
   struct Command {
@@ -130,6 +132,7 @@ class LevelCore {
     std::vector<Pending> pending;
     TotalsDelta totals;
     uint64_t last_sequence = 0;
+    uint64_t new_warehouses = 0;
   };
   // Groups in flight at once: one being synced while the next is applied.
   static constexpr size_t kMaxGroupsInFlight = 2;
@@ -176,10 +179,13 @@ class LevelCore {
   // Writer-thread state (also read at start-up before the thread runs). It runs ahead of what
   // is durable by the groups in flight.
   std::map<std::string, stockpile::v1::ItemTotals> applied_totals_;
+  uint64_t applied_warehouses_ = 0;
+  uint64_t group_new_warehouses_ = 0;  // created by the group being applied
   uint64_t last_sequence_ = 0;
   uint64_t last_movement_id_ = 0;
   int64_t last_commit_micros_ = 0;
   std::atomic<uint64_t> published_sequence_{0};
+  std::atomic<int64_t> warehouse_count_{0};
 
   mutable absl::Mutex totals_mu_;
   std::map<std::string, stockpile::v1::ItemTotals> totals_ ABSL_GUARDED_BY(totals_mu_);

@@ -138,7 +138,7 @@ void LevelMetrics::Refresh() {
     }
     expiring.set_page_token(page->next_page_token());
   } while (!expiring.page_token().empty());
-  fresh.warehouses = queries_.CountWarehouses();
+  fresh.warehouses = core_.warehouse_count();
   std::lock_guard<std::mutex> lock(mu_);
   counts_ = std::move(fresh);
 }

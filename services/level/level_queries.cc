@@ -139,13 +139,6 @@ absl::StatusOr<ListWarehousesResponse> LevelQueries::ListWarehouses(
   return resp;
 }
 
-int64_t LevelQueries::CountWarehouses() const {
-  int64_t n = 0;
-  auto it = store_.NewIterator(Cf::kWarehouses);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
-  return n;
-}
-
 absl::StatusOr<Balance> LevelQueries::GetBalance(const GetBalanceRequest& req) const {
   ASSIGN_OR_RETURN(std::string code, HostedCode(req.warehouse()));
   RETURN_IF_ERROR(common::CheckId("item", req.item(), true));

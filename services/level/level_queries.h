@@ -42,7 +42,6 @@ class LevelQueries {
       const stockpile::v1::ListQuotaStatusRequest& req, bool shortages) const;
   absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> ListExpiringLots(
       const stockpile::v1::ListExpiringLotsRequest& req) const;
-  int64_t CountWarehouses() const;
 
   // Serialized change entries with sequence > after, at most max_entries / about max_bytes.
   absl::Status ReadChanges(uint64_t after, size_t max_entries, size_t max_bytes,

@@ -334,7 +334,7 @@ grpc::ServerUnaryReactor* LevelServiceImpl::GetInstanceInfo(Ctx* ctx, const GetI
   resp->set_last_sequence(core_->last_sequence());
   resp->set_first_retained_sequence(1);
   *resp->mutable_start_time() = ToTimestamp(core_->start_micros());
-  resp->set_warehouse_count(queries_.CountWarehouses());
+  resp->set_warehouse_count(core_->warehouse_count());
   return Done(ctx, absl::OkStatus());
 }
 

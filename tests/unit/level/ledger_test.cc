@@ -336,8 +336,10 @@ TEST_F(LedgerTest, RestartKeepsBalancesMovementsTotalsAndRequestIds) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "L", "2027-01-01"), "r1").status(), IsOk());
   ASSERT_THAT(env_.Apply(Env::Hold(kW, kWater, 4, "h1"), "r2").status(), IsOk());
   const uint64_t seq = env_.core().last_sequence();
+  EXPECT_EQ(env_.core().warehouse_count(), 2);
   env_.Reopen();
   EXPECT_EQ(env_.core().last_sequence(), seq);
+  EXPECT_EQ(env_.core().warehouse_count(), 2);
   Balance b = env_.Balance(kW, kWater);
   EXPECT_EQ(b.on_hand(), 10);
   EXPECT_EQ(b.held(), 4);
