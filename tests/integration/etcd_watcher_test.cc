@@ -149,7 +149,8 @@ TEST_F(WatcherTest, ResyncsAfterEtcdIsKilledAndRestarted) {
   EXPECT_TRUE(WaitFor([&] { return mirror_.Has("/w/after", "2"); }, 8s));
   EXPECT_TRUE(mirror_.Has("/w/before", "1"));
   EXPECT_GE(mirror_.resyncs(), 2);
-  EXPECT_TRUE(watcher->connected());
+  // The re-list can already show the new key while the watch it opens next is not yet created.
+  EXPECT_TRUE(WaitFor([&] { return watcher->connected(); }, 5s));
 }
 
 TEST_F(WatcherTest, ReListsWhenItsStartRevisionWasCompacted) {
