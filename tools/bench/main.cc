@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/reference_data.h"
+#include "tools/bench/catalogue_bench.h"
 #include "tools/bench/driver.h"
 #include "tools/bench/level_client.h"
 #include "tools/bench/report.h"
@@ -38,6 +39,12 @@ struct Flags {
   int64_t movements = 10'000'000;
   std::string timeout = "30s";
   int page_size = 10'000;
+  // catalogue modes
+  std::vector<std::string> levels;
+  double rate = 5000;
+  int pid = 0;
+  std::string region;
+  std::string item;
 };
 
 // "10s", "500ms", "2m", or plain seconds.
@@ -98,6 +105,28 @@ int WaitReady(const Flags& flags, std::chrono::milliseconds timeout) {
   return 1;
 }
 
+// --target is the catalogue; --levels the level services it follows.
+int RunCatalogueMode(const Flags& flags, std::chrono::milliseconds duration,
+                     std::chrono::milliseconds warmup, std::chrono::milliseconds timeout) {
+  CatalogueBenchOptions o;
+  o.catalogue = flags.target;
+  o.levels = flags.levels;
+  o.clients = flags.clients;
+  o.duration = duration;
+  o.warmup = warmup;
+  o.timeout = timeout;
+  o.rate = flags.rate;
+  o.warehouses = flags.warehouses;
+  o.pid = flags.pid;
+  o.region = flags.region;
+  o.item = flags.item;
+  o.reference_data = flags.reference_data;
+  o.json = flags.json;
+  if (flags.mode == "catalogue-load") return RunCatalogueLoad(o);
+  if (flags.mode == "catalogue-rollup") return RunCatalogueRollup(o);
+  return RunCatalogueLag(o);
+}
+
 int Run(const Flags& flags) {
   auto duration = ParseDuration(flags.duration);
   auto warmup = ParseDuration(flags.warmup);
@@ -111,6 +140,9 @@ int Run(const Flags& flags) {
     }
   }
   if (flags.mode == "wait-ready") return WaitReady(flags, *timeout);
+  if (absl::StartsWith(flags.mode, "catalogue-")) {
+    return RunCatalogueMode(flags, *duration, *warmup, *timeout);
+  }
 
   auto target = ConnectLevel(flags.target, *timeout);
   if (!target.ok()) {
@@ -184,8 +216,11 @@ int main(int argc, char** argv) {
   stockpile::bench::Flags f;
   CLI::App app{"stockpile-bench: load generator for a stockpile level service"};
   app.add_option("--target", f.target, "level service HOST:PORT")->required();
-  app.add_option("--mode", f.mode, "ops | list | echo | seed-large | wait-ready")
-      ->check(CLI::IsMember({"ops", "list", "echo", "seed-large", "wait-ready"}));
+  app.add_option("--mode", f.mode,
+                 "ops | list | echo | seed-large | wait-ready | catalogue-load | "
+                 "catalogue-rollup | catalogue-lag")
+      ->check(CLI::IsMember({"ops", "list", "echo", "seed-large", "wait-ready", "catalogue-load",
+                             "catalogue-rollup", "catalogue-lag"}));
   app.add_option("--clients", f.clients, "concurrent calls in flight")->check(CLI::Range(1, 4096));
   app.add_option("--channels", f.channels, "TCP connections to spread clients over")
       ->check(CLI::Range(1, 256));
@@ -206,6 +241,12 @@ int main(int argc, char** argv) {
   app.add_option("--movements", f.movements, "seed-large: movements in total");
   app.add_option("--timeout", f.timeout, "connect / wait-ready timeout");
   app.add_option("--page-size", f.page_size, "list mode page size");
+  app.add_option("--levels", f.levels, "catalogue modes: level services HOST:PORT (as the "
+                 "catalogue knows them)")->delimiter(',');
+  app.add_option("--rate", f.rate, "catalogue-lag: receipts per second over all levels");
+  app.add_option("--pid", f.pid, "catalogue modes: the catalogue's pid (VmRSS / VmHWM)");
+  app.add_option("--region", f.region, "catalogue-rollup: region code (default: any province)");
+  app.add_option("--item", f.item, "catalogue-rollup: item code (default: any item)");
   CLI11_PARSE(app, argc, argv);
   return stockpile::bench::Run(f);
 }
