@@ -223,9 +223,9 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
     }
     watermark = e.sequence();
     for (const auto& w : e.warehouses()) writes.PutWarehouse(w.code(), source_id, w);
-    for (const auto& b : e.balances()) writes.PutBalance(WarehouseCode(b.warehouse()), b);
-    for (const auto& q : e.quotas()) writes.PutQuota(WarehouseCode(q.warehouse()), q);
-    for (const auto& r : e.reserves()) writes.PutReserve(WarehouseCode(r.warehouse()), r);
+    for (const auto& b : e.balances()) writes.PutBalance(WarehouseCodeView(b.warehouse()), b);
+    for (const auto& q : e.quotas()) writes.PutQuota(WarehouseCodeView(q.warehouse()), q);
+    for (const auto& r : e.reserves()) writes.PutReserve(WarehouseCodeView(r.warehouse()), r);
   }
   const auto& last = batch.entries(batch.entries_size() - 1);
   record.set_applied_sequence(watermark);

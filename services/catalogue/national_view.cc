@@ -25,11 +25,13 @@ double HaversineKm(double lon1, double lat1, double lon2, double lat2) {
   return 2 * 6371.0 * std::asin(std::min(1.0, std::sqrt(a)));
 }
 
-std::string WarehouseCode(absl::string_view name) {
+absl::string_view WarehouseCodeView(absl::string_view name) {
   constexpr absl::string_view kPrefix = "warehouses/";
-  if (!absl::StartsWith(name, kPrefix) || name.size() == kPrefix.size()) return "";
-  return std::string(name.substr(kPrefix.size()));
+  if (!absl::StartsWith(name, kPrefix) || name.size() == kPrefix.size()) return {};
+  return name.substr(kPrefix.size());
 }
+
+std::string WarehouseCode(absl::string_view name) { return std::string(WarehouseCodeView(name)); }
 
 std::string RegionOfWarehouse(absl::string_view code) {
   const size_t dash = code.find("-W");
@@ -38,7 +40,10 @@ std::string RegionOfWarehouse(absl::string_view code) {
 
 NationalView::NationalView(const common::ReferenceData* reference,
                            std::unique_ptr<StockSearch> search)
-    : reference_(reference), items_(reference->items().size()), search_(std::move(search)) {
+    : reference_(reference),
+      items_(reference->items().size()),
+      search_(std::move(search)),
+      code_index_(0, CodeHash{&warehouses_}, CodeEq{&warehouses_}) {
   for (size_t i = 0; i < reference->items().size(); ++i) {
     item_index_[reference->items()[i].code] = static_cast<int>(i);
   }
@@ -81,9 +86,9 @@ void NationalView::SetSourceFreshness(uint16_t source, int64_t last_commit_micro
 }
 
 std::optional<uint32_t> NationalView::FindWarehouse(absl::string_view code) const {
-  auto it = by_code_.find(std::string(code));
-  if (it == by_code_.end()) return std::nullopt;
-  return it->second;
+  auto it = code_index_.find(code);
+  if (it == code_index_.end()) return std::nullopt;
+  return *it;
 }
 
 NationalView::BalanceCell& NationalView::CellAt(uint32_t w, int item) const {
@@ -105,6 +110,7 @@ uint32_t NationalView::WarehouseFor(absl::string_view code, uint16_t source) {
   row.source = source;
   warehouses_.push_back(std::move(row));
   by_code_.emplace(std::string(code), w);
+  code_index_.insert(w);
   PlaceWarehouse(w, RegionOfWarehouse(code));
   return w;
 }
@@ -154,8 +160,8 @@ void NationalView::UpsertWarehouse(const Warehouse& warehouse, uint16_t source) 
 }
 
 void NationalView::UpsertWarehouseLocked(const Warehouse& warehouse, uint16_t source) {
-  const std::string code = warehouse.code().empty() ? WarehouseCode(warehouse.name())
-                                                    : warehouse.code();
+  const absl::string_view code = warehouse.code().empty() ? WarehouseCodeView(warehouse.name())
+                                                          : absl::string_view(warehouse.code());
   if (code.empty()) return;
   const uint32_t w = WarehouseFor(code, source);
   WarehouseRow& row = warehouses_[w];
@@ -172,7 +178,7 @@ void NationalView::SetBalance(const Balance& balance, uint16_t source) {
 }
 
 void NationalView::SetBalanceLocked(const Balance& balance, uint16_t source) {
-  const std::string code = WarehouseCode(balance.warehouse());
+  const absl::string_view code = WarehouseCodeView(balance.warehouse());
   const int item = ItemIndex(balance.item());
   if (code.empty() || item < 0) return;
   const uint32_t w = WarehouseFor(code, source);
@@ -191,7 +197,7 @@ void NationalView::SetQuota(const Quota& quota, uint16_t source) {
 }
 
 void NationalView::SetQuotaLocked(const Quota& quota, uint16_t source) {
-  const std::string code = WarehouseCode(quota.warehouse());
+  const absl::string_view code = WarehouseCodeView(quota.warehouse());
   const int item = ItemIndex(quota.item());
   if (code.empty() || item < 0) return;
   const uint32_t w = WarehouseFor(code, source);
@@ -209,7 +215,7 @@ void NationalView::SetReserve(const Reserve& reserve, uint16_t source) {
 }
 
 void NationalView::SetReserveLocked(const Reserve& reserve, uint16_t source) {
-  const std::string code = WarehouseCode(reserve.warehouse());
+  const absl::string_view code = WarehouseCodeView(reserve.warehouse());
   const int item = ItemIndex(reserve.item());
   if (code.empty() || item < 0) return;
   const uint32_t w = WarehouseFor(code, source);

@@ -16,6 +16,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -115,6 +117,23 @@ class NationalView {
   };
   static constexpr uint32_t kChunkWarehouses = 4096;
 
+  // Exact lookup of a warehouse by code without a second copy of the codes: the set holds dense
+  // ids and hashes/compares the code of the row they name (transparent: looked up by code).
+  struct CodeHash {
+    using is_transparent = void;
+    const std::vector<WarehouseRow>* rows;
+    size_t operator()(uint32_t w) const { return (*this)(absl::string_view((*rows)[w].code)); }
+    size_t operator()(absl::string_view code) const { return absl::Hash<absl::string_view>()(code); }
+  };
+  struct CodeEq {
+    using is_transparent = void;
+    const std::vector<WarehouseRow>* rows;
+    absl::string_view Code(uint32_t w) const { return (*rows)[w].code; }
+    absl::string_view Code(absl::string_view code) const { return code; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const { return Code(a) == Code(b); }
+  };
+
   void UpsertWarehouseLocked(const stockpile::v1::Warehouse& warehouse, uint16_t source)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetBalanceLocked(const stockpile::v1::Balance& balance, uint16_t source)
@@ -149,7 +168,8 @@ class NationalView {
   mutable absl::Mutex mu_;
   std::unique_ptr<StockSearch> search_ ABSL_GUARDED_BY(mu_);
   std::vector<WarehouseRow> warehouses_ ABSL_GUARDED_BY(mu_);
-  absl::btree_map<std::string, uint32_t> by_code_ ABSL_GUARDED_BY(mu_);
+  absl::btree_map<std::string, uint32_t> by_code_ ABSL_GUARDED_BY(mu_);  // ordered scans
+  absl::flat_hash_set<uint32_t, CodeHash, CodeEq> code_index_ ABSL_GUARDED_BY(mu_);  // exact
   std::vector<std::unique_ptr<BalanceCell[]>> chunks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, QuotaCell> quotas_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, ReserveCell> reserves_ ABSL_GUARDED_BY(mu_);
@@ -160,6 +180,8 @@ class NationalView {
 
 // "warehouses/4201-W001" -> "4201-W001"; "" when the name is malformed.
 std::string WarehouseCode(absl::string_view name);
+// The same as a view into `name` (no allocation; the apply path calls it per record).
+absl::string_view WarehouseCodeView(absl::string_view name);
 // "4201-W001" -> "4201".
 std::string RegionOfWarehouse(absl::string_view code);
 
