@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -213,14 +214,30 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
   int first = 0;
   while (first < batch.entries_size() && batch.entries(first).sequence() <= watermark) ++first;
   if (first == batch.entries_size()) return watermark;  // all seen before: idempotent skip
+  size_t records = 0;
+  for (int i = first; i < batch.entries_size(); ++i) {
+    const auto& e = batch.entries(i);
+    if (e.sequence() != watermark + i - first + 1) {
+      return absl::FailedPreconditionError(absl::StrCat("gap in the stream of ", source_id,
+                                                        ": expected sequence ",
+                                                        watermark + i - first + 1, ", got ",
+                                                        e.sequence()));
+    }
+    records += size_t(e.warehouses_size() + e.balances_size() + e.quotas_size() +
+                      e.reserves_size());
+  }
+  // A large batch updates memory on a second thread while this one encodes and syncs it. Memory
+  // may then show the batch a moment before it is durable; if the write fails the stream
+  // resumes from the old watermark and the same states are applied again (state-based, so the
+  // view ends up the same). The watermark is published only after both halves are done.
+  constexpr size_t kParallelRecords = 256;
+  std::thread memory;
+  if (records >= kParallelRecords) {
+    memory = std::thread([&] { ApplyToMemory(batch, first, view_index); });
+  }
   StoreBatch writes;
   for (int i = first; i < batch.entries_size(); ++i) {
     const auto& e = batch.entries(i);
-    if (e.sequence() != watermark + 1) {
-      return absl::FailedPreconditionError(absl::StrCat("gap in the stream of ", source_id,
-                                                        ": expected sequence ", watermark + 1,
-                                                        ", got ", e.sequence()));
-    }
     watermark = e.sequence();
     for (const auto& w : e.warehouses()) writes.PutWarehouse(w.code(), source_id, w);
     for (const auto& b : e.balances()) writes.PutBalance(WarehouseCodeView(b.warehouse()), b);
@@ -232,9 +249,13 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
   *record.mutable_last_commit_time() = last.commit_time();
   record.set_entries_applied(record.entries_applied() + uint64_t(batch.entries_size() - first));
   writes.PutSource(record);
-  RETURN_IF_ERROR(store_->Write(writes));
-  view_->ApplyEntries(batch.entries(), first, view_index);
-  FeedSnapshot(batch, first);
+  absl::Status written = store_->Write(writes);
+  if (memory.joinable()) {
+    memory.join();
+  } else if (written.ok()) {
+    ApplyToMemory(batch, first, view_index);
+  }
+  RETURN_IF_ERROR(written);
   {
     absl::MutexLock lock(&mu_);
     SourceState& s = sources_[source_id];
@@ -243,6 +264,12 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
     s.record.set_entries_applied(record.entries_applied());
   }
   return watermark;
+}
+
+void CatalogueCore::ApplyToMemory(const WatchChangesResponse& batch, int first,
+                                  uint16_t view_index) {
+  view_->ApplyEntries(batch.entries(), first, view_index);
+  FeedSnapshot(batch, first);
 }
 
 void CatalogueCore::FeedSnapshot(const WatchChangesResponse& batch, int first) {

@@ -8,9 +8,11 @@
 // watermark are written in one synced RocksDB batch, then the in-memory national view is updated.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -90,6 +92,9 @@ class CatalogueCore {
                 const common::Clock* clock, Options options);
   absl::Status Load();
   std::unique_ptr<ReplicationStream> NewStream(const SourceSpec& spec);
+  // Updates the memory view and the planner's snapshot with entries[first..].
+  void ApplyToMemory(const stockpile::v1::WatchChangesResponse& batch, int first,
+                     uint16_t view_index);
   // Hands the entries from `first` on to the planner's snapshot (when there is one).
   void FeedSnapshot(const stockpile::v1::WatchChangesResponse& batch, int first);
   // Pushes every source's staleness into the view (cheap: a handful of sources).

@@ -362,7 +362,8 @@ v1::ReceiveRequest NextReceipt(const Lane& lane, const std::string& id, Rng& rng
 }
 
 // Open loop: call k of this writer is due at start + (k * writers + index) * interval, whatever
-// happened to the previous one (a writer that falls behind calls at once and counts it late).
+// happened to the previous one (a writer more than its own period behind calls at once and
+// counts it late). Nothing starts after the end, so the rate is what the levels accepted.
 void WriterLoop(LagRun* run, Lane* lane, int index, int writers, double per_lane_rate,
                 WriterStats* stats) {
   auto stub = v1::LevelService::NewStub(MakeChannel(lane->target->address, index % 4));
@@ -371,8 +372,9 @@ void WriterLoop(LagRun* run, Lane* lane, int index, int writers, double per_lane
   for (uint64_t k = 0;; ++k) {
     const auto due = run->start + std::chrono::duration_cast<Clock::duration>(
                                       interval * double(k * uint64_t(writers) + uint64_t(index)));
-    if (due >= run->end) break;
-    if (Clock::now() > due + interval * writers) ++stats->late;
+    if (due >= run->end || Clock::now() >= run->end) break;
+    const auto behind = Clock::now() - due;
+    if (behind > interval * writers) ++stats->late;
     std::this_thread::sleep_until(due);
     v1::ReceiveRequest req =
         NextReceipt(*lane, absl::StrCat(run->run_id, "-", index, "-", k), rng);
