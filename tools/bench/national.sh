@@ -9,7 +9,10 @@
 #   tools/bench/national.sh load      BUILD DIR   # fresh catalogue + catalogue-load (time, RSS)
 #   tools/bench/national.sh rollup    BUILD DIR   # catalogue-rollup, 1 client, 10 s
 #   tools/bench/national.sh lag       BUILD DIR   # catalogue-lag, 5,000 receipts/s, 60 s
-#   tools/bench/national.sh backlog   BUILD DIR   # catalogue stopped, 300,000 single receipts, catch-up
+#   tools/bench/national.sh backlog   BUILD DIR   # catalogue stopped, single receipts, catch-up
+#   tools/bench/national.sh restart   BUILD DIR   # restart the catalogue on its store (reload time)
+#   tools/bench/national.sh catchup-backlog BUILD DIR  # own county level, 300,000 single receipts
+#   tools/bench/national.sh catchup   BUILD DIR   # fresh catalogue on it: catch-up entries/s
 #   tools/bench/national.sh stop      BUILD DIR   # stop every process this script started
 # BUILD is a build directory (RelWithDebInfo or Release), DIR holds databases, logs and pids
 # (put it outside the repository: tens of GB).
@@ -106,7 +109,8 @@ case $cmd in
     # 300,000 single receipts (one change entry each) spread over the five levels.
     for i in 0 1 2 3 4; do
       "$bin/stockpile-bench" --target=$host:"$(level_port $i)" --mix=receive:100 --clients=16 \
-        --ops="${BACKLOG_PER_LEVEL:-60000}" --warmup=0s --warehouses=20 >/dev/null &
+        --ops="${BACKLOG_PER_LEVEL:-60000}" --warmup=0s --warehouses=20 --seed-quantity=1000 --setup-concurrency=8 \
+        >/dev/null &
     done
     wait
     uptime
@@ -115,12 +119,41 @@ case $cmd in
       --pid="$(cat "$dir/catalogue.pid")" --timeout=1800s
     uptime
     ;;
+  restart)  # the catalogue with its store kept (start-up rebuilds memory from it)
+    stop_pidfile "$dir/catalogue.pid"
+    uptime
+    start_catalogue
+    "$bin/stockpile-bench" --mode=catalogue-load --target=$host:7600 --levels="$(level_addrs)" \
+      --pid="$(cat "$dir/catalogue.pid")" --timeout=1800s
+    uptime
+    ;;
+  catchup-backlog)  # a county instance of its own with ${BACKLOG:-300000} single receipts
+    "$bin/stockpile-level" --level=county --regions=42 --db="$dir/catchup-level" \
+      --listen=$host:7610 >>"$dir/catchup-level.log" 2>&1 &
+    echo $! >"$dir/catchup-level.pid"
+    wait_port 7610
+    "$bin/stockpile-bench" --target=$host:7610 --mix=receive:100 --clients=64 \
+      --ops="${BACKLOG:-300000}" --warmup=0s --warehouses=100
+    ;;
+  catchup)  # a fresh catalogue following only that instance: entries/s from the backlog
+    stop_pidfile "$dir/catchup-catalogue.pid"
+    rm -rf "$dir/catchup-catalogue"
+    uptime
+    "$bin/stockpile-catalogue" --db="$dir/catchup-catalogue" --listen=$host:7620 \
+      --source=county-x=county@$host:7610 >>"$dir/catchup-catalogue.log" 2>&1 &
+    echo $! >"$dir/catchup-catalogue.pid"
+    "$bin/stockpile-bench" --mode=catalogue-load --target=$host:7620 --levels=$host:7610 \
+      --pid="$(cat "$dir/catchup-catalogue.pid")" --timeout=600s
+    uptime
+    ;;
   stop)
+    stop_pidfile "$dir/catchup-catalogue.pid"
+    stop_pidfile "$dir/catchup-level.pid"
     stop_pidfile "$dir/catalogue.pid"
     for l in "${levels[@]}"; do stop_pidfile "$dir/$l.pid"; done
     ;;
   *)
-    echo "usage: $0 levels|seed|load|rollup|lag|backlog|stop BUILD DIR" >&2
+    echo "usage: $0 levels|seed|load|rollup|lag|backlog|restart|catchup-backlog|catchup|stop BUILD DIR" >&2
     exit 2
     ;;
 esac
