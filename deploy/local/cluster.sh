@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # A real local cluster: etcd and separate processes on loopback — five level services (two
 # county instances splitting China's provinces, to show sharding) and the catalogue, all
-# registered in etcd. Plaintext and without tokens: local development only.
+# registered in etcd. Plaintext and without tokens (local development) unless STOCKPILE_TLS=1.
 #
 #   deploy/local/cluster.sh start     # start everything, wait until it serves
+#   STOCKPILE_TLS=1 deploy/local/cluster.sh start
+#                                     # the same with TLS and bearer tokens: a CA, certificates
+#                                     # and a token key are made in $dir/tls (kept across
+#                                     # restarts); every listener is TLS, level services require
+#                                     # client certificates (mutual TLS), every call a token
 #   deploy/local/cluster.sh status    # which processes run
 #   deploy/local/cluster.sh stop      # SIGTERM each (SIGKILL after 10 s), etcd last
 #
@@ -11,7 +16,8 @@
 # STOCKPILE_REFERENCE_DATA (default ../shared/data), STOCKPILE_PORT_OFFSET (added to every port;
 # default 0). Ports (offset 0): etcd 2379/2380; gRPC 7501 province, 7502 city, 7503 county-a,
 # 7504 county-b, 7505 township, 7506 village, 7510 catalogue; metrics 9501..9506 and 9510
-# (the layout of deploy/prometheus/prometheus.yml).
+# (the layout of deploy/prometheus/prometheus.yml). Prometheus scrapes /metrics over plain HTTP
+# in both modes (metrics carry no stock-changing capability).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${STOCKPILE_BIN:-$root/.build/bin}"
@@ -21,6 +27,49 @@ off="${STOCKPILE_PORT_OFFSET:-0}"
 host=127.0.0.1
 etcd_port=$((2379 + off))
 etcd_peer=$((2380 + off))
+tls_mode="${STOCKPILE_TLS:-0}"
+tls="$dir/tls"
+
+# A CA, one certificate for every service (server and client use: the catalogue presents it to
+# the level services), a client certificate for stockctl, the token key and the catalogue's
+# service token. Made once; an existing set is reused.
+make_tls() {
+  [ -f "$tls/service.token" ] && return 0
+  mkdir -p "$tls"
+  chmod 700 "$tls"
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec[@]}" -keyout "$tls/ca.key" -out "$tls/ca.pem" -days 30 \
+    -subj /CN=stockpile-local-ca -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  leaf service serverAuth,clientAuth
+  leaf stockctl clientAuth
+  openssl rand -hex 32 >"$tls/token.key"
+  chmod 600 "$tls"/*.key
+  "$bin/stockctl" token issue --key "$tls/token.key" --subject catalogue --role service \
+    --ttl 720h >"$tls/service.token"
+  "$bin/stockctl" token issue --key "$tls/token.key" --subject local-admin --role admin \
+    --ttl 24h >"$tls/admin.token"
+}
+
+leaf() {  # name extendedKeyUsage
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n%s\nextendedKeyUsage=%s\n' \
+    keyUsage=critical,digitalSignature "$2" >"$tls/$1.ext"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tls/$1.key" \
+    -out "$tls/$1.csr" -subj "/CN=$1" 2>/dev/null
+  openssl x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+    -out "$tls/$1.pem" -days 30 -extfile "$tls/$1.ext" 2>/dev/null
+}
+
+# Security flags of a process: TLS + tokens, or --insecure.
+security_flags() {  # level|catalogue
+  if [ "$tls_mode" != 1 ]; then
+    echo --insecure
+    return
+  fi
+  echo --tls-cert="$tls/service.pem" --tls-key="$tls/service.key" --tls-ca="$tls/ca.pem" \
+    --auth-key-file="$tls/token.key"
+  if [ "$1" = catalogue ]; then echo --service-token-file="$tls/service.token"; fi
+}
 
 provinces() {  # provinces whose code is below / at or above 44 (the two county shards)
   zcat "$ref/regions/provinces.csv.gz" | tail -n +2 | cut -d, -f1 |
@@ -57,6 +106,7 @@ spawn() {  # name command...
 
 start() {
   mkdir -p "$dir"
+  if [ "$tls_mode" = 1 ]; then make_tls; fi
   spawn etcd etcd --name local --data-dir "$dir/etcd" \
     --listen-client-urls "http://$host:$etcd_port" --advertise-client-urls "http://$host:$etcd_port" \
     --listen-peer-urls "http://$host:$etcd_peer" --initial-advertise-peer-urls "http://$host:$etcd_peer" \
@@ -64,13 +114,13 @@ start() {
   wait_port "$etcd_port" 20 etcd
   while read -r name level regions grpc metrics; do
     spawn "$name" "$bin/stockpile-level" --level="$level" --regions="$regions" \
-      --db="$dir/$name-db" --reference-data="$ref" --insecure \
+      --db="$dir/$name-db" --reference-data="$ref" $(security_flags level) \
       --listen="$host:$((grpc + off))" --metrics-listen="$host:$((metrics + off))" \
       --etcd-endpoints="$host:$etcd_port" --instance-id="$name" --etcd-ttl=5
   done < <(instances)
   spawn catalogue "$bin/stockpile-catalogue" --db="$dir/catalogue-db" --reference-data="$ref" \
     --listen="$host:$((7510 + off))" --metrics-listen="$host:$((9510 + off))" \
-    --etcd-endpoints="$host:$etcd_port" --instance-id=catalogue
+    --etcd-endpoints="$host:$etcd_port" --instance-id=catalogue $(security_flags catalogue)
   while read -r name _ _ grpc _; do wait_port $((grpc + off)) 60 "$name"; done < <(instances)
   wait_port $((7510 + off)) 60 catalogue
   echo "cluster: running (logs and databases in $dir)"
@@ -79,6 +129,20 @@ start() {
   done < <(instances)
   printf '  %-9s %-9s %s:%d\n  %-9s %-9s %s:%d\n' catalogue "" "$host" $((7510 + off)) \
     etcd "" "$host" "$etcd_port"
+  if [ "$tls_mode" = 1 ]; then print_tls_help; fi
+}
+
+print_tls_help() {
+  cat <<EOF
+cluster: TLS and bearer tokens on (certificates and keys in $tls). Point stockctl at it:
+  export STOCKPILE_TLS_CA=$tls/ca.pem STOCKPILE_TLS_CERT=$tls/stockctl.pem \\
+         STOCKPILE_TLS_KEY=$tls/stockctl.key
+  stockctl token issue --key $tls/token.key --subject wang.li --role staff --scope 420102 \\
+    --ttl 8h > ~/.stockpile-token
+  export STOCKPILE_TOKEN_FILE=~/.stockpile-token
+  stockctl --server $host:$((7506 + off)) ...      (catalogue: --catalogue $host:$((7510 + off)))
+  (an admin token for creating warehouses and quotas: $tls/admin.token)
+EOF
 }
 
 stop_one() {

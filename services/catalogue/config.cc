@@ -1,6 +1,7 @@
 #include "services/catalogue/config.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,20 @@ absl::Status CatalogueConfig::Validate() const {
   }
   if (transfer_resume_seconds < 1 || transfer_resume_seconds > 3600) {
     return absl::InvalidArgumentError("--transfer-resume must be between 1 and 3600 seconds");
+  }
+  if (!insecure && (tls_cert.empty() || tls_key.empty() || tls_ca.empty())) {
+    return absl::InvalidArgumentError(
+        "TLS is required: give --tls-cert, --tls-key and --tls-ca (the CA of the level services "
+        "and of client certificates), or --insecure for local development");
+  }
+  if (!insecure && auth_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--auth-key-file (the token signing key) is required unless --insecure is given");
+  }
+  if (!insecure && service_token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--service-token-file (a `service` token for the level services) is required unless "
+        "--insecure is given");
   }
   if (!etcd_endpoints.empty() && !static_sources.empty()) {
     return absl::InvalidArgumentError("give either --etcd-endpoints or --source, not both");
@@ -81,6 +96,20 @@ absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv) {
   app.add_option("--transfer-resume", c.transfer_resume_seconds,
                  "seconds between the leader's rounds over unfinished transfers");
   app.add_flag("--no-sync", no_sync, "do not fsync applied batches (benchmarks only)");
+  app.add_flag("--insecure", c.insecure,
+               "plaintext gRPC and no token checks (local development; also STOCKPILE_INSECURE=1)");
+  app.add_option("--tls-cert", c.tls_cert,
+                 "certificate chain (PEM): served to clients, presented to level services");
+  app.add_option("--tls-key", c.tls_key, "private key (PEM) of --tls-cert");
+  app.add_option("--tls-ca", c.tls_ca,
+                 "CA bundle (PEM) of the level services and of client certificates");
+  app.add_flag("--tls-require-client-cert", c.tls_require_client_cert,
+               "refuse clients without a certificate from --tls-ca");
+  app.add_option("--auth-key-file", c.auth_key_file, "HMAC-SHA256 key that signs bearer tokens");
+  app.add_option("--health-listen", c.health_listen,
+                 "plaintext HOST:PORT serving only gRPC health checks (for probes)");
+  app.add_option("--service-token-file", c.service_token_file,
+                 "file with the `service` bearer token sent to level services (re-read on change)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -89,6 +118,10 @@ absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv) {
     return absl::InvalidArgumentError(e.what());
   }
   c.sync_writes = !no_sync;
+  if (const char* env = std::getenv("STOCKPILE_INSECURE");
+      env != nullptr && std::string(env) == "1") {
+    c.insecure = true;
+  }
   c.etcd_endpoints = absl::StrSplit(etcd, ',', absl::SkipWhitespace());
   for (const auto& s : sources) {
     auto spec = ParseStaticSource(s);

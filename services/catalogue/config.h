@@ -30,6 +30,20 @@ struct CatalogueConfig {
   int64_t hold_ttl_seconds = 72 * 3600;
   int transfer_retry_seconds = 20;
   int transfer_resume_seconds = 30;
+  // Transport security and tokens (docs/security.md). Without --insecure, TLS files, the token
+  // key and the service token are required. The certificate and key serve the listener and are
+  // presented to level services (mutual TLS); --tls-ca verifies level services and, for the
+  // listener, clients that present a certificate.
+  bool insecure = false;  // plaintext, no token checks: local development only
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  bool tls_require_client_cert = false;  // listener: every client needs a certificate
+  std::string auth_key_file;             // HMAC key that signs the bearer tokens it checks
+  std::string service_token_file;        // `service` token sent to level services
+  // Plaintext listener serving only grpc.health.v1 (Kubernetes gRPC probes cannot speak TLS);
+  // empty: none. Health carries no data and no stock-changing capability.
+  std::string health_listen;
 
   absl::Status Validate() const;
 };

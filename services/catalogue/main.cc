@@ -24,7 +24,12 @@
 #include "services/catalogue/config.h"
 #include "services/catalogue/source_directory.h"
 #include "services/catalogue/stock_index_search.h"
+#include "services/common/auth/interceptor.h"
+#include "services/common/auth/rules.h"
+#include "services/common/auth/service_credentials.h"
+#include "services/common/auth/token.h"
 #include "services/common/etcd/registration.h"
+#include "services/common/status_macros.h"
 #include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
 
@@ -80,6 +85,34 @@ std::unique_ptr<stockpile::etcd::Registration> Register(
 }
 
 namespace alloc = stockpile::catalogue::allocation;
+namespace auth = stockpile::auth;
+
+// Transport and tokens (docs/security.md): the listener's credentials, the channel credentials
+// for level services (mutual TLS + service token) and the authorizer of incoming calls.
+struct Security {
+  std::shared_ptr<grpc::ServerCredentials> server;
+  std::shared_ptr<grpc::ChannelCredentials> levels;
+  std::shared_ptr<auth::Authorizer> authorizer;
+};
+
+absl::StatusOr<Security> MakeSecurity(const CatalogueConfig& c) {
+  auth::TlsOptions tls;
+  tls.insecure = c.insecure;
+  tls.files = {c.tls_cert, c.tls_key, c.tls_ca, c.tls_require_client_cert};
+  Security s;
+  ASSIGN_OR_RETURN(s.server, auth::ServerCredentials(tls));
+  ASSIGN_OR_RETURN(s.levels, auth::ServiceChannelCredentials(tls, c.service_token_file));
+  if (c.insecure) {
+    s.authorizer = auth::Authorizer::Disabled();
+    return s;
+  }
+  ASSIGN_OR_RETURN(auth::TokenKey key, auth::TokenKey::FromFile(c.auth_key_file));
+  s.authorizer = std::make_shared<auth::Authorizer>(
+      auth::TokenVerifier(std::move(key), stockpile::common::SystemClock::Get()),
+      std::vector<absl::Span<const auth::MethodRule>>{
+          auth::CatalogueServiceRules(), auth::TransferServiceRules(), auth::HealthRules()});
+  return s;
+}
 
 // Routes a region to the level instance the catalogue replicates from (gone ones skipped). A
 // --source without region prefixes hosts every region of its level.
@@ -138,12 +171,17 @@ struct Transfers {
 
 absl::StatusOr<std::unique_ptr<Transfers>> OpenTransfers(
     const CatalogueConfig& c, const stockpile::common::ReferenceData* reference,
-    const stockpile::catalogue::CatalogueCore* core, const alloc::StockSnapshot* snapshot) {
+    const stockpile::catalogue::CatalogueCore* core, const alloc::StockSnapshot* snapshot,
+    std::shared_ptr<grpc::ChannelCredentials> level_credentials) {
   auto t = std::make_unique<Transfers>();
   auto store = alloc::TransferStore::Open(c.db + "/transfers", c.sync_writes);
   if (!store.ok()) return store.status();
   t->store = std::move(*store);
-  t->gateway = std::make_unique<alloc::GrpcLevelGateway>(RouterFrom(core));
+  alloc::GrpcLevelGatewayOptions gateway_options;
+  gateway_options.channel_factory = [level_credentials](const std::string& address) {
+    return grpc::CreateChannel(address, level_credentials);
+  };
+  t->gateway = std::make_unique<alloc::GrpcLevelGateway>(RouterFrom(core), gateway_options);
   t->planner = std::make_unique<alloc::Planner>(reference);
   alloc::CoordinatorOptions options;
   options.hold_ttl_seconds = c.hold_ttl_seconds;
@@ -174,6 +212,19 @@ void LeadTransfers(const CatalogueConfig& c, Transfers& t,
   t.loop->SetLeader(true);
 }
 
+// Health checks only, in plaintext, for probes that cannot speak TLS (Kubernetes gRPC probes).
+std::unique_ptr<grpc::Server> ServeHealth(const CatalogueConfig& c) {
+  if (c.health_listen.empty()) return nullptr;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(c.health_listen, grpc::InsecureServerCredentials());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) return nullptr;
+  for (const char* service : {"stockpile.v1.CatalogueService", "stockpile.v1.TransferService"}) {
+    server->GetHealthCheckService()->SetServingStatus(service, true);
+  }
+  return server;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,11 +242,14 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  auto security = MakeSecurity(*config);
+  if (!security.ok()) return Fail("cannot set up TLS and tokens", security.status());
   auto reference = stockpile::common::ReferenceData::Load(config->reference_data);
   if (!reference.ok()) return Fail("cannot load reference data", reference.status());
   stockpile::catalogue::CatalogueCore::Options options;
   options.sync_writes = config->sync_writes;
   options.stream.max_batch = config->max_batch;
+  options.stream.credentials = security->levels;
   options.search = stockpile::catalogue::NewStockIndexSearch(int((*reference)->items().size()));
   alloc::StockSnapshot snapshot(reference->get());  // outlives the core that feeds it
   options.snapshot = &snapshot;
@@ -203,8 +257,11 @@ int main(int argc, char** argv) {
       config->db, reference->get(), stockpile::common::SystemClock::Get(), std::move(options));
   if (!core.ok()) return Fail("cannot open the catalogue", core.status());
 
-  auto transfers = OpenTransfers(*config, reference->get(), core->get(), &snapshot);
+  auto transfers =
+      OpenTransfers(*config, reference->get(), core->get(), &snapshot, security->levels);
   if (!transfers.ok()) return Fail("cannot open the transfer store", transfers.status());
+  security->authorizer->set_transfer_lookup(
+      alloc::MakeTransferLookup((*transfers)->coordinator.get()));
 
   std::unique_ptr<stockpile::metrics::MetricsServer> metrics;
   if (!config->metrics_listen.empty()) {
@@ -224,18 +281,23 @@ int main(int argc, char** argv) {
   stockpile::catalogue::CatalogueServiceImpl service(core->get());
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config->listen, security->server, &port);
   builder.RegisterService(&service);
   builder.RegisterService((*transfers)->service.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   if (metrics) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     creators.push_back(stockpile::metrics::MakeGrpcServerMetricsFactory(metrics->registry()));
-    builder.experimental().SetInterceptorCreators(std::move(creators));
   }
+  creators.push_back(auth::MakeAuthInterceptorFactory(security->authorizer));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail("cannot listen", absl::UnavailableError(config->listen));
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.CatalogueService", true);
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.TransferService", true);
+  std::unique_ptr<grpc::Server> health = ServeHealth(*config);
+  if (!config->health_listen.empty() && !health) {
+    return Fail("cannot listen", absl::UnavailableError(config->health_listen));
+  }
 
   std::shared_ptr<stockpile::etcd::EtcdClient> etcd;
   if (!config->etcd_endpoints.empty()) {
@@ -267,9 +329,11 @@ int main(int argc, char** argv) {
   directory->Stop();
   if (registration) registration->Stop();
   server->GetHealthCheckService()->Shutdown();
+  if (health) health->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   server.reset();
+  if (health) health->Shutdown();
   metrics.reset();  // its collectables read the transfer store and the core
   transfers->reset();  // service workers, then leadership (resigns), coordinator, store
   core->reset();

@@ -27,6 +27,7 @@
 namespace grpc {
 class ClientContext;
 class Channel;
+class ChannelCredentials;
 }  // namespace grpc
 
 namespace stockpile::catalogue {
@@ -57,6 +58,9 @@ struct StreamOptions {
   absl::Duration probe_interval = absl::Milliseconds(500);
   absl::Duration probe_timeout = absl::Seconds(1);
   int max_batch = 1024;
+  // Channel credentials of every source (auth::ServiceChannelCredentials: mutual TLS and the
+  // service token); null: plaintext (tests, --insecure).
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 class ReplicationStream {

@@ -16,6 +16,8 @@ void AddImportCommands(CLI::App& app, Context& ctx, ActionMap& actions);
 // The catalogue's national view and the dispatchers' transfers (both on --catalogue).
 void AddCatalogueCommands(CLI::App& app, Context& ctx, ActionMap& actions);
 void AddTransferCommands(CLI::App& app, Context& ctx, ActionMap& actions);
+// audit --warehouse (level service) | --transfer (catalogue): who did what, when.
+void AddAuditCommand(CLI::App& app, Context& ctx, ActionMap& actions);
 
 // Paging flags shared by list commands.
 struct PageFlags {

@@ -29,10 +29,19 @@ std::string ReadToken(const GlobalOptions& o) {
   return token;
 }
 
+// A flag, else its environment variable, else "".
+std::string FlagOrEnv(const std::string& flag, const char* env) {
+  if (!flag.empty()) return flag;
+  const char* value = std::getenv(env);
+  return value != nullptr ? value : "";
+}
+
 std::shared_ptr<grpc::ChannelCredentials> Credentials(const GlobalOptions& o) {
-  if (o.tls_ca.empty()) return grpc::InsecureChannelCredentials();
+  const std::string ca = FlagOrEnv(o.tls_ca, "STOCKPILE_TLS_CA");
+  if (ca.empty()) return grpc::InsecureChannelCredentials();
   auth::TlsOptions tls;
-  tls.files = {o.tls_cert, o.tls_key, o.tls_ca, false};
+  tls.files = {FlagOrEnv(o.tls_cert, "STOCKPILE_TLS_CERT"),
+               FlagOrEnv(o.tls_key, "STOCKPILE_TLS_KEY"), ca, false};
   auto creds = auth::ChannelCredentials(tls);
   if (!creds.ok()) {
     std::cerr << "stockctl: TLS: " << creds.status().message() << "\n";

@@ -81,7 +81,8 @@ const char* ExitCodeHelp() {
          "Errors are printed on stderr as 'stockctl: <CODE>: <message>'.\n"
          "Environment: STOCKPILE_SERVER (default --server), STOCKPILE_CATALOGUE (default\n"
          "  --catalogue), STOCKPILE_ACTOR (default --actor), STOCKPILE_TOKEN_FILE or\n"
-         "  STOCKPILE_TOKEN (bearer token).";
+         "  STOCKPILE_TOKEN (bearer token), STOCKPILE_TLS_CA / STOCKPILE_TLS_CERT /\n"
+         "  STOCKPILE_TLS_KEY (default --tls-ca / --tls-cert / --tls-key).";
 }
 
 }  // namespace stockpile::stockctl

@@ -35,9 +35,11 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& o) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber)
       ->multi_option_policy(kLastWins);
-  app.add_option("--tls-ca", o.tls_ca, "CA bundle of the server (use TLS)");
-  app.add_option("--tls-cert", o.tls_cert, "client certificate for mutual TLS");
-  app.add_option("--tls-key", o.tls_key, "client private key for mutual TLS");
+  app.add_option("--tls-ca", o.tls_ca, "CA bundle of the server (use TLS; env STOCKPILE_TLS_CA)");
+  app.add_option("--tls-cert", o.tls_cert,
+                 "client certificate for mutual TLS (env STOCKPILE_TLS_CERT)");
+  app.add_option("--tls-key", o.tls_key,
+                 "client private key for mutual TLS (env STOCKPILE_TLS_KEY)");
   app.add_option("--token-file", o.token_file,
                  "file holding the bearer token (env STOCKPILE_TOKEN_FILE or STOCKPILE_TOKEN)");
   app.add_option("--request-id", o.request_id,
@@ -72,6 +74,7 @@ int Run(int argc, char** argv) {
   AddImportCommands(app, ctx, actions);
   AddCatalogueCommands(app, ctx, actions);
   AddTransferCommands(app, ctx, actions);
+  AddAuditCommand(app, ctx, actions);
   AddTokenCommands(app, actions);
   try {
     app.parse(argc, argv);

@@ -143,19 +143,76 @@ app.kubernetes.io/component: etcd
       key: etcd-endpoints
 {{- end -}}
 
-{{/* gRPC probes on the health service. Call with (dict "root" $ "port" 7500 "service" ""). */}}
+{{/* TLS and token flags (docs/security.md). Call with (dict "root" $ "component" "level"|"catalogue"). */}}
+{{- define "stockpile.securityArgs" -}}
+{{- $s := .root.Values.security -}}
+{{- if $s.insecure -}}
+- --insecure
+{{- else -}}
+- --tls-cert=/etc/stockpile/tls/tls.crt
+- --tls-key=/etc/stockpile/tls/tls.key
+- --tls-ca=/etc/stockpile/tls/ca.crt
+- --auth-key-file=/etc/stockpile/auth/token.key
+- --health-listen=0.0.0.0:{{ $s.healthPort }}
+{{- if eq .component "catalogue" }}
+- --service-token-file=/etc/stockpile/auth/service.token
+{{- if $s.catalogueRequireClientCert }}
+- --tls-require-client-cert
+{{- end }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* The certificate and token Secrets (TLS mode only); level pods get token.key alone. */}}
+{{- define "stockpile.securityMounts" -}}
+{{- if not .Values.security.insecure -}}
+- {name: tls, mountPath: /etc/stockpile/tls, readOnly: true}
+- {name: auth, mountPath: /etc/stockpile/auth, readOnly: true}
+{{- end -}}
+{{- end -}}
+
+{{- define "stockpile.securityVolumes" -}}
+{{- $s := .root.Values.security -}}
+{{- if not $s.insecure -}}
+- name: tls
+  secret: {secretName: {{ $s.tlsSecretName }}, defaultMode: 0440}
+- name: auth
+  secret:
+    secretName: {{ $s.authSecretName }}
+    defaultMode: 0440
+    items:
+      - {key: token.key, path: token.key}
+      {{- if eq .component "catalogue" }}
+      - {key: service.token, path: service.token}
+      {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* The plaintext health-only port (TLS mode), as a container port. */}}
+{{- define "stockpile.healthPort" -}}
+{{- if not .Values.security.insecure -}}
+- {name: health, containerPort: {{ .Values.security.healthPort }}, protocol: TCP}
+{{- end -}}
+{{- end -}}
+
+{{/* gRPC probes on the health service. Call with (dict "root" $ "port" 7500 "service" "").
+With TLS they go to the plaintext health-only port: Kubernetes gRPC probes cannot speak TLS. */}}
 {{- define "stockpile.grpcProbes" -}}
 {{- $p := .root.Values.probes -}}
+{{- $port := .port -}}
+{{- if not .root.Values.security.insecure -}}
+{{- $port = .root.Values.security.healthPort -}}
+{{- end -}}
 startupProbe:
-  grpc: {port: {{ .port }}{{ with .service }}, service: {{ . | quote }}{{ end }}}
+  grpc: {port: {{ $port }}{{ with .service }}, service: {{ . | quote }}{{ end }}}
   periodSeconds: {{ $p.startup.periodSeconds }}
   failureThreshold: {{ $p.startup.failureThreshold }}
 readinessProbe:
-  grpc: {port: {{ .port }}{{ with .service }}, service: {{ . | quote }}{{ end }}}
+  grpc: {port: {{ $port }}{{ with .service }}, service: {{ . | quote }}{{ end }}}
   periodSeconds: {{ $p.readiness.periodSeconds }}
   failureThreshold: {{ $p.readiness.failureThreshold }}
 livenessProbe:
-  grpc: {port: {{ .port }}}
+  grpc: {port: {{ $port }}}
   periodSeconds: {{ $p.liveness.periodSeconds }}
   failureThreshold: {{ $p.liveness.failureThreshold }}
 {{- end -}}
@@ -191,6 +248,13 @@ livenessProbe:
 {{- end -}}
 {{- if and (eq $rd.source "hostPath") (not $rd.hostPath.path) -}}
 {{- $errors = append $errors "referenceData: source hostPath needs hostPath.path" -}}
+{{- end -}}
+{{- $sec := .Values.security -}}
+{{- if and (not $sec.insecure) (or (not $sec.tlsSecretName) (not $sec.authSecretName)) -}}
+{{- $errors = append $errors "security: insecure=false needs security.tlsSecretName and security.authSecretName" -}}
+{{- end -}}
+{{- if and (not $sec.insecure) (has (int $sec.healthPort) (list (int .Values.levelDefaults.grpcPort) (int .Values.levelDefaults.metricsPort) (int .Values.catalogue.grpcPort) (int .Values.catalogue.metricsPort))) -}}
+{{- $errors = append $errors (printf "security.healthPort %v collides with a gRPC or metrics port" $sec.healthPort) -}}
 {{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nstockpile: invalid values:\n  - %s" (join "\n  - " $errors)) -}}

@@ -1,6 +1,7 @@
 #include "services/catalogue/allocation/transfer_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "services/common/auth/interceptor.h"
 #include "services/common/status_util.h"
 
 namespace stockpile::catalogue::allocation {
@@ -39,6 +40,18 @@ void WorkerPool::Loop() {
   }
 }
 
+namespace {
+
+// The request with the caller's identity as its actor (the audit trail names the token subject).
+template <typename Req>
+Req WithActor(const Req& req, const auth::Identity& who) {
+  Req copy = req;
+  copy.set_actor(auth::AuditActor(who, req.actor()));
+  return copy;
+}
+
+}  // namespace
+
 TransferServiceImpl::TransferServiceImpl(TransferCoordinator* coordinator,
                                          const Leadership* leadership, int workers)
     : coordinator_(coordinator), leadership_(leadership), pool_(workers) {}
@@ -47,6 +60,11 @@ template <typename Resp, typename Call>
 grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext* ctx, Resp* resp,
                                                      bool mutation, Call call) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<auth::Identity> who = auth::CallIdentity(ctx);
+  if (!who.ok()) {
+    reactor->Finish(common::ToGrpc(who.status()));
+    return reactor;
+  }
   if (mutation && !leadership_->IsLeader()) {
     const std::string leader = leadership_->Leader();
     reactor->Finish(grpc::Status(
@@ -55,8 +73,8 @@ grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext
                      leader.empty() ? "the leader (none elected right now; retry)" : leader)));
     return reactor;
   }
-  pool_.Run([reactor, resp, call] {
-    auto result = call();
+  pool_.Run([reactor, resp, call, who = *std::move(who)] {
+    auto result = call(who);
     if (!result.ok()) {
       reactor->Finish(common::ToGrpc(result.status()));
       return;
@@ -70,49 +88,75 @@ grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* TransferServiceImpl::PlanAllocation(grpc::CallbackServerContext* ctx,
                                                               const PlanAllocationRequest* req,
                                                               AllocationPlan* resp) {
-  return Serve(ctx, resp, false, [this, req] { return coordinator_->Plan(*req); });
+  return Serve(ctx, resp, false,
+               [this, req](const auth::Identity&) { return coordinator_->Plan(*req); });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::CreateTransfer(grpc::CallbackServerContext* ctx,
                                                               const CreateTransferRequest* req,
                                                               Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req] { return coordinator_->Create(*req); });
+  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
+    return coordinator_->Create(WithActor(*req, who));
+  });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::ApproveTransfer(grpc::CallbackServerContext* ctx,
                                                                const ApproveTransferRequest* req,
                                                                Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req] { return coordinator_->Approve(*req); });
+  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
+    return coordinator_->Approve(WithActor(*req, who));
+  });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::ShipTransfer(grpc::CallbackServerContext* ctx,
                                                             const ShipTransferLegRequest* req,
                                                             Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req] { return coordinator_->Ship(*req); });
+  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
+    return coordinator_->Ship(WithActor(*req, who));
+  });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::ReceiveTransfer(grpc::CallbackServerContext* ctx,
                                                                const ReceiveTransferLegRequest* req,
                                                                Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req] { return coordinator_->Receive(*req); });
+  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
+    return coordinator_->Receive(WithActor(*req, who));
+  });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::CancelTransfer(grpc::CallbackServerContext* ctx,
                                                               const CancelTransferRequest* req,
                                                               Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req] { return coordinator_->Cancel(*req); });
+  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
+    return coordinator_->Cancel(WithActor(*req, who));
+  });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::GetTransfer(grpc::CallbackServerContext* ctx,
                                                            const GetTransferRequest* req,
                                                            Transfer* resp) {
-  return Serve(ctx, resp, false, [this, req] { return coordinator_->Get(req->name()); });
+  return Serve(ctx, resp, false,
+               [this, req](const auth::Identity&) { return coordinator_->Get(req->name()); });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::ListTransfers(grpc::CallbackServerContext* ctx,
                                                              const ListTransfersRequest* req,
                                                              ListTransfersResponse* resp) {
-  return Serve(ctx, resp, false, [this, req] { return coordinator_->List(*req); });
+  return Serve(ctx, resp, false,
+               [this, req](const auth::Identity&) { return coordinator_->List(*req); });
+}
+
+auth::TransferLookup MakeTransferLookup(const TransferCoordinator* coordinator) {
+  return [coordinator](absl::string_view name) -> absl::StatusOr<auth::TransferPlaces> {
+    absl::StatusOr<Transfer> transfer = coordinator->Get(name);
+    if (!transfer.ok()) return transfer.status();
+    auth::TransferPlaces places;
+    places.destination = transfer->destination_warehouse();
+    for (const TransferLeg& leg : transfer->legs()) {
+      places.leg_sources.emplace_back(leg.index(), leg.plan().source_warehouse());
+    }
+    return places;
+  };
 }
 
 }  // namespace stockpile::catalogue::allocation

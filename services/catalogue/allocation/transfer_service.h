@@ -6,6 +6,10 @@
 // coordinator's retry deadline). Reads (PlanAllocation, GetTransfer, ListTransfers) work on
 // every replica; mutations on a non-leader get FAILED_PRECONDITION naming the leader, so a
 // client (stockctl) can retry there.
+//
+// Access (docs/security.md): every handler first reads the verdict the auth interceptor recorded
+// (auth::CallIdentity) and refuses before touching anything; mutations record the token's
+// subject as the actor (auth::AuditActor), not the request's `actor`.
 
 #include <deque>
 #include <functional>
@@ -16,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "services/catalogue/allocation/leader.h"
 #include "services/catalogue/allocation/saga.h"
+#include "services/common/auth/authorizer.h"
 #include "stockpile/v1/transfer_service.grpc.pb.h"
 
 namespace stockpile::catalogue::allocation {
@@ -65,7 +70,8 @@ class TransferServiceImpl final : public stockpile::v1::TransferService::Callbac
                                           stockpile::v1::ListTransfersResponse* resp) override;
 
  private:
-  // Runs `call` on the pool and finishes the reactor with its result.
+  // Checks the call's verdict, then runs `call(identity)` on the pool and finishes the reactor
+  // with its result.
   template <typename Resp, typename Call>
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Resp* resp, bool mutation,
                                   Call call);
@@ -74,5 +80,9 @@ class TransferServiceImpl final : public stockpile::v1::TransferService::Callbac
   const Leadership* const leadership_;
   WorkerPool pool_;  // last: joins before the rest goes
 };
+
+// The authorizer's view of a transfer: destination and each leg's source, read from the
+// coordinator's store (scoped tokens naming a transfer are placed by it).
+auth::TransferLookup MakeTransferLookup(const TransferCoordinator* coordinator);
 
 }  // namespace stockpile::catalogue::allocation

@@ -155,11 +155,35 @@ absl::Status Authorizer::CheckRole(const MethodRule& rule, const Identity& who) 
 absl::Status Authorizer::CheckRule(const MethodRule& rule, const Identity& who,
                                    const Message& request) const {
   RETURN_IF_ERROR(CheckRole(rule, who));
-  if (rule.custom != nullptr) return rule.custom(*this, who, request);
-  if (rule.unscoped || who.scope.empty() || (rule.national_roles & RoleBit(who.role)) != 0) {
-    return absl::OkStatus();
-  }
+  if (rule.custom != nullptr) return rule.custom(*this, rule, who, request);
+  if (rule.unscoped || ActsNationally(rule, who)) return absl::OkStatus();
   return CheckFields(rule, who, request);
+}
+
+bool Authorizer::ActsNationally(const MethodRule& rule, const Identity& who) {
+  return who.scope.empty() || (rule.national_roles & RoleBit(who.role)) != 0;
+}
+
+absl::Status Authorizer::CheckWarehouseInScope(const MethodRule& rule, const Identity& who,
+                                               absl::string_view what,
+                                               absl::string_view warehouse) const {
+  if (ActsNationally(rule, who)) return absl::OkStatus();
+  absl::StatusOr<std::string> region = RegionOfWarehouse(warehouse);
+  if (!region.ok()) {
+    return absl::PermissionDeniedError(absl::StrCat(Who(who), ": ", what, " ", Quoted(warehouse),
+                                                    " cannot be placed in a region"));
+  }
+  if (!absl::StartsWith(*region, who.scope)) {
+    return absl::PermissionDeniedError(absl::StrCat(Who(who), " may not call ", rule.method, ": ",
+                                                    what, " ", Quoted(warehouse), " is in region ",
+                                                    *region, ", outside scope ", who.scope));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TransferPlaces> Authorizer::LookupTransfer(absl::string_view name) const {
+  if (!transfer_lookup_) return absl::FailedPreconditionError("this server has no transfer lookup");
+  return transfer_lookup_(name);
 }
 
 absl::Status Authorizer::CheckFields(const MethodRule& rule, const Identity& who,

@@ -70,8 +70,11 @@ struct ScopedField {
 };
 
 class Authorizer;
-// For requests whose scope is not a fixed list of fields (ApplyBatch: every operation).
-using CustomScopeCheck = absl::Status (*)(const Authorizer& authorizer, const Identity& who,
+struct MethodRule;
+// For requests whose scope is not a fixed list of fields (ApplyBatch: every operation; transfer
+// steps: the warehouses of the transfer the request names). Runs after the role check.
+using CustomScopeCheck = absl::Status (*)(const Authorizer& authorizer, const MethodRule& rule,
+                                          const Identity& who,
                                           const google::protobuf::Message& request);
 
 inline constexpr int kMaxScopedFields = 4;
@@ -94,6 +97,15 @@ struct MethodRule {
 // (Release, Ship, ConfirmDelivery and GetHold name only a hold). NOT_FOUND passes through.
 using HoldLookup = std::function<absl::StatusOr<std::string>(absl::string_view hold_id)>;
 
+// Where a transfer lies: its destination and each leg's source ("warehouses/{code}").
+struct TransferPlaces {
+  std::string destination;
+  std::vector<std::pair<int32_t, std::string>> leg_sources;  // (leg index, source warehouse)
+};
+// "transfers/{id}" -> its places. Provided by the catalogue (TransferService steps name only
+// the transfer). NOT_FOUND passes through.
+using TransferLookup = std::function<absl::StatusOr<TransferPlaces>(absl::string_view name)>;
+
 class Authorizer {
  public:
   // `rules`: one or more tables (LevelServiceRules(), HealthRules(), ...); the first entry for
@@ -108,6 +120,8 @@ class Authorizer {
   // Must be set before serving when scoped tokens may call hold-only methods; without it such
   // calls are refused (national tokens need no lookup).
   void set_hold_lookup(HoldLookup lookup) { hold_lookup_ = std::move(lookup); }
+  // Likewise for TransferService steps (scoped tokens only; national tokens need no lookup).
+  void set_transfer_lookup(TransferLookup lookup) { transfer_lookup_ = std::move(lookup); }
 
   // `authorization`: the value of the "authorization" metadata ("Bearer <jwt>"), or "" if absent.
   absl::StatusOr<Identity> Check(absl::string_view authorization, absl::string_view full_method,
@@ -124,6 +138,15 @@ class Authorizer {
   absl::Status CheckRule(const MethodRule& rule, const Identity& who,
                          const google::protobuf::Message& request) const;
   bool disabled() const { return !verifier_.has_value(); }
+  // True when `who` is not limited by region on this rule (national scope, or a role the rule
+  // lets act nationally).
+  static bool ActsNationally(const MethodRule& rule, const Identity& who);
+  // OK when `warehouse` ("warehouses/{code}" or a code) lies inside who's scope; otherwise
+  // PERMISSION_DENIED naming `what` (e.g. "the transfer's source").
+  absl::Status CheckWarehouseInScope(const MethodRule& rule, const Identity& who,
+                                     absl::string_view what, absl::string_view warehouse) const;
+  // The transfer lookup's answer (FAILED_PRECONDITION when this server has none).
+  absl::StatusOr<TransferPlaces> LookupTransfer(absl::string_view name) const;
 
  private:
   Authorizer() = default;
@@ -142,6 +165,7 @@ class Authorizer {
   std::optional<TokenVerifier> verifier_;
   std::vector<absl::Span<const MethodRule>> tables_;
   HoldLookup hold_lookup_;
+  TransferLookup transfer_lookup_;
 };
 
 }  // namespace stockpile::auth

@@ -3,6 +3,7 @@
 #include <google/protobuf/message.h>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
 #include "stockpile/v1/level_service.pb.h"
 
 namespace stockpile::auth {
@@ -21,8 +22,16 @@ constexpr RoleSet kNationalReaders = Roles({R::kDispatcher});
 
 #define LEVEL(name) "/stockpile.v1.LevelService/" name
 
-absl::Status CheckBatch(const Authorizer& authorizer, const Identity& who,
+absl::Status CheckBatch(const Authorizer& authorizer, const MethodRule& rule, const Identity& who,
                         const google::protobuf::Message& request);
+absl::Status CheckApprove(const Authorizer& authorizer, const MethodRule& rule, const Identity& who,
+                          const google::protobuf::Message& request);
+absl::Status CheckShipLeg(const Authorizer& authorizer, const MethodRule& rule, const Identity& who,
+                          const google::protobuf::Message& request);
+absl::Status CheckReceiveLeg(const Authorizer& authorizer, const MethodRule& rule,
+                             const Identity& who, const google::protobuf::Message& request);
+absl::Status CheckAnyPlace(const Authorizer& authorizer, const MethodRule& rule,
+                           const Identity& who, const google::protobuf::Message& request);
 
 // Reads inside scope for everyone; dispatchers read nationally.
 constexpr MethodRule Read(const char* method, ScopedField a = {}, ScopedField b = {}) {
@@ -80,6 +89,45 @@ constexpr MethodRule kLevelRules[] = {
     {.method = LEVEL("WatchChanges"), .roles = kAdminRoles},
 };
 
+#define CATALOGUE(name) "/stockpile.v1.CatalogueService/" name
+#define TRANSFER(name) "/stockpile.v1.TransferService/" name
+
+// The national view: reads inside scope for everyone, dispatchers nationally.
+constexpr MethodRule kCatalogueRules[] = {
+    Read(CATALOGUE("GetWarehouseStock"), {"warehouse", K::kWarehouseName}),
+    Read(CATALOGUE("ListWarehouseStock"), {"region_prefix", K::kRegionCode}),
+    Read(CATALOGUE("GetRollup"), {"region_code", K::kRegionCode}),
+    // Only region_prefix bounds the answer (the origin only orders it).
+    Read(CATALOGUE("SearchStock"), {"region_prefix", K::kRegionCode}),
+    Read(CATALOGUE("ListShortages"), {"region_prefix", K::kRegionCode}),
+    Read(CATALOGUE("ListExpiringLots"), {"region_prefix", K::kRegionCode}),
+    // Replication health (sources, sequences, lag): no stock figures.
+    {.method = CATALOGUE("GetReplicationStatus"), .roles = kEveryone, .unscoped = true},
+};
+
+constexpr RoleSet kLegRoles = Roles({R::kStaff, R::kDispatcher, R::kService, R::kAdmin});
+
+// Transfers: dispatchers plan and create for destinations inside scope, approve when every source
+// is inside scope (a county dispatcher cannot commit another province's stock), cancel and read
+// when the destination or any source is. Staff ship a leg from their own warehouse and receive
+// one at theirs. Steps that name only the transfer are placed by the transfer lookup.
+constexpr MethodRule kTransferRules[] = {
+    Write(TRANSFER("PlanAllocation"), kTransferRoles, {"destination_warehouse", K::kWarehouseName},
+          {"destination_region", K::kRegionCode}),
+    Write(TRANSFER("CreateTransfer"), kTransferRoles,
+          {"plan.destination_warehouse", K::kWarehouseName},
+          {"plan.destination_region", K::kRegionCode}),
+    {.method = TRANSFER("ApproveTransfer"), .roles = kTransferRoles, .custom = &CheckApprove},
+    {.method = TRANSFER("ShipTransfer"), .roles = kLegRoles, .custom = &CheckShipLeg},
+    {.method = TRANSFER("ReceiveTransfer"), .roles = kLegRoles, .custom = &CheckReceiveLeg},
+    {.method = TRANSFER("CancelTransfer"), .roles = kTransferRoles, .custom = &CheckAnyPlace},
+    {.method = TRANSFER("GetTransfer"),
+     .roles = kEveryone,
+     .national_roles = kNationalReaders,
+     .custom = &CheckAnyPlace},
+    Read(TRANSFER("ListTransfers"), {"region_prefix", K::kRegionCode}),
+};
+
 constexpr MethodRule kHealthRules[] = {
     {.method = "/grpc.health.v1.Health/Check", .is_public = true},
     {.method = "/grpc.health.v1.Health/Watch", .is_public = true},
@@ -119,7 +167,7 @@ std::pair<const char*, std::unique_ptr<google::protobuf::Message>> AsSingle(
   return {nullptr, nullptr};
 }
 
-absl::Status CheckBatch(const Authorizer& authorizer, const Identity& who,
+absl::Status CheckBatch(const Authorizer& authorizer, const MethodRule&, const Identity& who,
                         const google::protobuf::Message& request) {
   const auto* batch = google::protobuf::DynamicCastToGenerated<v1::ApplyBatchRequest>(&request);
   if (batch == nullptr) return absl::InternalError("ApplyBatch rule got another request type");
@@ -135,11 +183,82 @@ absl::Status CheckBatch(const Authorizer& authorizer, const Identity& who,
   return absl::OkStatus();
 }
 
+// The transfer a step names ("name"), placed by the authorizer's transfer lookup; national
+// identities never need it.
+absl::StatusOr<TransferPlaces> PlacesOf(const Authorizer& authorizer,
+                                        const google::protobuf::Message& request) {
+  const auto* field = request.GetDescriptor()->FindFieldByName("name");
+  if (field == nullptr || field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
+    return absl::InternalError("transfer rule on a request without a name");
+  }
+  const std::string name = request.GetReflection()->GetString(request, field);
+  if (name.empty()) return absl::PermissionDeniedError("the request names no transfer");
+  return authorizer.LookupTransfer(name);
+}
+
+absl::Status CheckApprove(const Authorizer& authorizer, const MethodRule& rule, const Identity& who,
+                          const google::protobuf::Message& request) {
+  if (Authorizer::ActsNationally(rule, who)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(TransferPlaces places, PlacesOf(authorizer, request));
+  for (const auto& [leg, source] : places.leg_sources) {
+    RETURN_IF_ERROR(authorizer.CheckWarehouseInScope(
+        rule, who, absl::StrCat("leg ", leg, "'s source"), source));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckShipLeg(const Authorizer& authorizer, const MethodRule& rule, const Identity& who,
+                          const google::protobuf::Message& request) {
+  if (Authorizer::ActsNationally(rule, who)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(TransferPlaces places, PlacesOf(authorizer, request));
+  const auto* field = request.GetDescriptor()->FindFieldByName("leg");
+  if (field == nullptr || field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_INT32) {
+    return absl::InternalError("ship rule on a request without a leg");
+  }
+  const int32_t leg = request.GetReflection()->GetInt32(request, field);
+  for (const auto& [index, source] : places.leg_sources) {
+    if (index == leg)
+      return authorizer.CheckWarehouseInScope(rule, who, "the leg's source", source);
+  }
+  // An unknown leg: let the service say so only to those who may see the transfer.
+  RETURN_IF_ERROR(authorizer.CheckWarehouseInScope(rule, who, "the transfer's destination",
+                                                   places.destination));
+  return absl::OkStatus();
+}
+
+absl::Status CheckReceiveLeg(const Authorizer& authorizer, const MethodRule& rule,
+                             const Identity& who, const google::protobuf::Message& request) {
+  if (Authorizer::ActsNationally(rule, who)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(TransferPlaces places, PlacesOf(authorizer, request));
+  return authorizer.CheckWarehouseInScope(rule, who, "the transfer's destination",
+                                          places.destination);
+}
+
+absl::Status CheckAnyPlace(const Authorizer& authorizer, const MethodRule& rule,
+                           const Identity& who, const google::protobuf::Message& request) {
+  if (Authorizer::ActsNationally(rule, who)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(TransferPlaces places, PlacesOf(authorizer, request));
+  absl::Status refused =
+      authorizer.CheckWarehouseInScope(rule, who, "the transfer's destination", places.destination);
+  if (refused.ok()) return refused;
+  for (const auto& [leg, source] : places.leg_sources) {
+    if (authorizer.CheckWarehouseInScope(rule, who, "source", source).ok()) {
+      return absl::OkStatus();
+    }
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat(refused.message(), "; no source of the transfer is inside the scope either"));
+}
+
 #undef LEVEL
+#undef CATALOGUE
+#undef TRANSFER
 
 }  // namespace
 
 absl::Span<const MethodRule> LevelServiceRules() { return kLevelRules; }
+absl::Span<const MethodRule> CatalogueServiceRules() { return kCatalogueRules; }
+absl::Span<const MethodRule> TransferServiceRules() { return kTransferRules; }
 absl::Span<const MethodRule> HealthRules() { return kHealthRules; }
 
 }  // namespace stockpile::auth

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "services/common/auth/interceptor.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/unit/allocation/fake_level_gateway.h"
@@ -41,6 +42,11 @@ class TransferServiceTest : public ::testing::Test {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
+    // Handlers enforce the auth interceptor's verdict; authorization off here, as in
+    // stockpile-local (tests/integration/catalogue_security_test.cc covers it on).
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(auth::MakeAuthInterceptorFactory(auth::Authorizer::Disabled()));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
     server_ = builder.BuildAndStart();
     stub_ = TransferService::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                                          grpc::InsecureChannelCredentials()));
