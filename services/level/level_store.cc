@@ -1,10 +1,11 @@
 #include "services/level/level_store.h"
 
+#include <rocksdb/convenience.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
 
 #include <filesystem>
-#include <rocksdb/table.h>
-#include <rocksdb/convenience.h>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/status_util.h"
@@ -27,7 +28,43 @@ rocksdb::CompressionType BestCompression() {
   return rocksdb::kNoCompression;
 }
 
-rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& cache,
+// Movement, index and change keys end in a time-ordered 16-byte suffix (micros + id, or the
+// sequence), so each key sorts right after the last one written with the same prefix. Given
+// the prefix, the memtable remembers where it inserted last and skips the skip-list search from
+// the top: that search was a quarter of the writer's CPU.
+class TimeOrderedSuffix final : public rocksdb::SliceTransform {
+ public:
+  static constexpr size_t kSuffix = 16;
+  const char* Name() const override { return "stockpile.TimeOrderedSuffix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key.size() - kSuffix);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= kSuffix; }
+};
+
+// Change keys are the 8-byte sequence alone: one prefix (empty) for the whole column family.
+class WholeFamily final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "stockpile.WholeFamily"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), 0);
+  }
+  bool InDomain(const rocksdb::Slice&) const override { return true; }
+};
+
+std::shared_ptr<const rocksdb::SliceTransform> InsertHintFor(Cf cf) {
+  switch (cf) {
+    case Cf::kMovements:
+    case Cf::kMovementIndex:
+      return std::make_shared<TimeOrderedSuffix>();
+    case Cf::kChanges:
+      return std::make_shared<WholeFamily>();
+    default:
+      return nullptr;
+  }
+}
+
+rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& cache, Cf family,
                                        bool point_lookups) {
   rocksdb::ColumnFamilyOptions cf;
   rocksdb::BlockBasedTableOptions table;
@@ -38,6 +75,7 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& ca
   cf.compression = BestCompression();
   cf.write_buffer_size = 64 << 20;
   cf.level_compaction_dynamic_level_bytes = true;
+  cf.memtable_insert_with_hint_prefix_extractor = InsertHintFor(family);
   return cf;
 }
 
@@ -62,7 +100,7 @@ absl::StatusOr<std::unique_ptr<LevelStore>> LevelStore::Open(const std::string& 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
     const bool point = i != static_cast<int>(Cf::kChanges) && i != static_cast<int>(Cf::kMovements);
-    descriptors.emplace_back(kCfNames[i], CfOptions(cache, point));
+    descriptors.emplace_back(kCfNames[i], CfOptions(cache, static_cast<Cf>(i), point));
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
