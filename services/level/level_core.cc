@@ -94,6 +94,7 @@ absl::StatusOr<std::unique_ptr<LevelCore>> LevelCore::Open(const std::string& db
   RETURN_IF_ERROR(core->LoadState());
   core->writer_ = std::thread([c = core.get()] { c->WriterLoop(); });
   core->syncer_ = std::thread([c = core.get()] { c->SyncerLoop(); });
+  core->answerer_ = std::thread([c = core.get()] { c->AnswererLoop(); });
   core->sweeper_ = std::thread([c = core.get()] { c->SweeperLoop(); });
   core->notifier_ = std::thread([c = core.get()] { c->NotifierLoop(); });
   return core;
@@ -147,6 +148,7 @@ LevelCore::~LevelCore() {
   if (notifier_.joinable()) notifier_.join();
   if (writer_.joinable()) writer_.join();
   if (syncer_.joinable()) syncer_.join();
+  if (answerer_.joinable()) answerer_.join();
 }
 
 std::string LevelCore::Fingerprint(const google::protobuf::Message& request) {
@@ -218,7 +220,7 @@ void LevelCore::CommitGroup(std::vector<Command>& group) {
     std::lock_guard<std::mutex> lock(pipeline_mu_);
     unsynced.assign(unsynced_.begin(), unsynced_.end());
   }
-  StoreTxn txn(*store_, std::move(unsynced));
+  StoreTxn txn(*store_, std::move(unsynced), &writer_cache_);
   // Commit times never go backwards, so movement keys stay in time order.
   const int64_t now = std::max(clock_->NowMicros(), last_commit_micros_ + 1);
   auto prepared = std::make_unique<PreparedGroup>();
@@ -253,7 +255,7 @@ void LevelCore::SyncerLoop() {
     {
       std::unique_lock<std::mutex> lock(pipeline_mu_);
       pipeline_cv_.wait(lock, [&] { return !to_sync_.empty() || writer_done_; });
-      if (to_sync_.empty()) return;
+      if (to_sync_.empty()) break;
       g = std::move(to_sync_.front());
       to_sync_.pop_front();
     }
@@ -263,7 +265,27 @@ void LevelCore::SyncerLoop() {
       if (g->wrote) unsynced_.pop_front();
       pipeline_cv_.notify_all();
     }
-    for (auto& p : g->pending) p.done(std::move(p.result));
+    std::lock_guard<std::mutex> lock(answer_mu_);
+    answers_.push_back(std::move(g->pending));
+    answer_cv_.notify_one();
+  }
+  std::lock_guard<std::mutex> lock(answer_mu_);
+  syncer_done_ = true;
+  answer_cv_.notify_one();
+}
+
+// Answers durable groups in the order they became durable.
+void LevelCore::AnswererLoop() {
+  while (true) {
+    std::vector<Pending> pending;
+    {
+      std::unique_lock<std::mutex> lock(answer_mu_);
+      answer_cv_.wait(lock, [&] { return !answers_.empty() || syncer_done_; });
+      if (answers_.empty()) return;
+      pending = std::move(answers_.front());
+      answers_.pop_front();
+    }
+    for (auto& p : pending) p.done(std::move(p.result));
   }
 }
 

@@ -144,6 +144,7 @@ class LevelCore {
   void WriterLoop();
   void CommitGroup(std::vector<Command>& group);
   void SyncerLoop();
+  void AnswererLoop();
   void Durable(PreparedGroup& g);
   bool ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& group_totals,
                 Pending& pending);
@@ -209,9 +210,19 @@ class LevelCore {
   std::deque<std::unique_ptr<PreparedGroup>> to_sync_;
   std::deque<std::shared_ptr<const Overlay>> unsynced_;
   bool writer_done_ = false;
+  // Writer thread only: ~2^18 balances and warehouses (tens of MB) spare most memtable searches.
+  WriterCache writer_cache_{1 << 18};
   // A write failed: RocksDB is in an error state, so every later mutation is refused.
   std::atomic<bool> storage_failed_{false};
+  // Syncer -> answerer hand-over: durable groups whose callers are still to be answered.
+  // Answering (serializing replies, finishing calls) on its own thread lets the syncer start the
+  // next write at once.
+  std::mutex answer_mu_;
+  std::condition_variable answer_cv_;
+  std::deque<std::vector<Pending>> answers_;
+  bool syncer_done_ = false;
   std::thread syncer_;
+  std::thread answerer_;
   std::thread writer_;
   std::thread sweeper_;
   std::thread notifier_;

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
 #include "services/common/status_util.h"
 
 namespace stockpile::level {
@@ -173,7 +174,20 @@ absl::StatusOr<std::optional<std::string>> StoreTxn::Get(Cf cf, absl::string_vie
   for (auto o = unsynced_.rbegin(); o != unsynced_.rend(); ++o) {
     if (auto it = (*o)->find(k); it != (*o)->end()) return it->second;
   }
-  return store_.Get(cf, key);
+  if (cache_ == nullptr || !WriterCache::Caches(cf)) return store_.Get(cf, key);
+  if (const auto* cached = cache_->Find(k)) return *cached;
+  ASSIGN_OR_RETURN(std::optional<std::string> stored, store_.Get(cf, key));
+  cache_->Set(k, stored);
+  return stored;
+}
+
+std::shared_ptr<const Overlay> StoreTxn::TakeOverlay() {
+  if (cache_ != nullptr) {
+    for (const auto& [k, v] : group_) {
+      if (WriterCache::Caches(static_cast<Cf>(k[0]))) cache_->Set(k, v);
+    }
+  }
+  return std::make_shared<const Overlay>(std::move(group_));
 }
 
 void StoreTxn::Begin() {
