@@ -19,6 +19,7 @@
 #include "services/common/etcd/registration.h"
 #include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
+#include "services/common/server_process.h"
 #include "services/common/validation.h"
 #include "services/level/config.h"
 #include "services/level/level_core.h"
@@ -124,6 +125,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Level
 }  // namespace
 
 int main(int argc, char** argv) {
+  stockpile::common::PrepareServerProcess();
   auto config = stockpile::level::ParseLevelConfig(argc, argv);
   if (!config.ok()) {
     if (absl::IsCancelled(config.status())) {
