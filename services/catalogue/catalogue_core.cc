@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -236,15 +238,9 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
     memory = std::thread([&] { ApplyToMemory(batch, first, view_index); });
   }
   StoreBatch writes;
-  for (int i = first; i < batch.entries_size(); ++i) {
-    const auto& e = batch.entries(i);
-    watermark = e.sequence();
-    for (const auto& w : e.warehouses()) writes.PutWarehouse(w.code(), source_id, w);
-    for (const auto& b : e.balances()) writes.PutBalance(WarehouseCodeView(b.warehouse()), b);
-    for (const auto& q : e.quotas()) writes.PutQuota(WarehouseCodeView(q.warehouse()), q);
-    for (const auto& r : e.reserves()) writes.PutReserve(WarehouseCodeView(r.warehouse()), r);
-  }
+  WriteLatestStates(source_id, batch, first, &writes);
   const auto& last = batch.entries(batch.entries_size() - 1);
+  watermark = last.sequence();
   record.set_applied_sequence(watermark);
   *record.mutable_last_commit_time() = last.commit_time();
   record.set_entries_applied(record.entries_applied() + uint64_t(batch.entries_size() - first));
@@ -264,6 +260,43 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
     s.record.set_entries_applied(record.entries_applied());
   }
   return watermark;
+}
+
+// Records are states (the latest wins), and the watermark moves to the batch's end in the same
+// write, so only the last state of each key in the batch needs storing: a batch often carries
+// many states of one busy balance, and every extra version costs a memtable insert.
+void CatalogueCore::WriteLatestStates(const std::string& source_id,
+                                      const WatchChangesResponse& batch, int first,
+                                      StoreBatch* writes) {
+  using Key = std::tuple<char, absl::string_view, absl::string_view, int>;
+  absl::flat_hash_set<Key> seen;
+  // Walked backwards, so the first sight of a key is its latest state; later sights are older.
+  auto latest = [&](Key key) { return seen.insert(key).second; };
+  for (int i = batch.entries_size() - 1; i >= first; --i) {
+    const auto& e = batch.entries(i);
+    for (int k = e.warehouses_size() - 1; k >= 0; --k) {
+      const auto& w = e.warehouses(k);
+      if (latest({'w', w.code(), "", 0})) writes->PutWarehouse(w.code(), source_id, w);
+    }
+    for (int k = e.balances_size() - 1; k >= 0; --k) {
+      const auto& b = e.balances(k);
+      if (latest({'b', b.warehouse(), b.item(), 0})) {
+        writes->PutBalance(WarehouseCodeView(b.warehouse()), b);
+      }
+    }
+    for (int k = e.quotas_size() - 1; k >= 0; --k) {
+      const auto& q = e.quotas(k);
+      if (latest({'q', q.warehouse(), q.item(), 0})) {
+        writes->PutQuota(WarehouseCodeView(q.warehouse()), q);
+      }
+    }
+    for (int k = e.reserves_size() - 1; k >= 0; --k) {
+      const auto& r = e.reserves(k);
+      if (latest({'r', r.warehouse(), r.item(), int(r.mode())})) {
+        writes->PutReserve(WarehouseCodeView(r.warehouse()), r);
+      }
+    }
+  }
 }
 
 void CatalogueCore::ApplyToMemory(const WatchChangesResponse& batch, int first,

@@ -92,6 +92,10 @@ class CatalogueCore {
                 const common::Clock* clock, Options options);
   absl::Status Load();
   std::unique_ptr<ReplicationStream> NewStream(const SourceSpec& spec);
+  // Adds the last state of every record key in entries[first..] to `writes`.
+  static void WriteLatestStates(const std::string& source_id,
+                                const stockpile::v1::WatchChangesResponse& batch, int first,
+                                StoreBatch* writes);
   // Updates the memory view and the planner's snapshot with entries[first..].
   void ApplyToMemory(const stockpile::v1::WatchChangesResponse& batch, int first,
                      uint16_t view_index);

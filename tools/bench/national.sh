@@ -136,14 +136,23 @@ case $cmd in
       --ops="${BACKLOG:-300000}" --warmup=0s --warehouses=100
     ;;
   catchup)  # a fresh catalogue following only that instance: entries/s from the backlog
+    # The level is stopped while the catalogue starts (its start-up is not part of the rate),
+    # then started again: the catalogue reconnects and catches up while the bench watches.
     stop_pidfile "$dir/catchup-catalogue.pid"
+    stop_pidfile "$dir/catchup-level.pid"
     rm -rf "$dir/catchup-catalogue"
     uptime
     "$bin/stockpile-catalogue" --db="$dir/catchup-catalogue" --listen=$host:7620 \
       --source=county-x=county@$host:7610 >>"$dir/catchup-catalogue.log" 2>&1 &
     echo $! >"$dir/catchup-catalogue.pid"
+    wait_port 7620
     "$bin/stockpile-bench" --mode=catalogue-load --target=$host:7620 --levels=$host:7610 \
-      --pid="$(cat "$dir/catchup-catalogue.pid")" --timeout=600s
+      --pid="$(cat "$dir/catchup-catalogue.pid")" --timeout=600s &
+    bench=$!
+    "$bin/stockpile-level" --level=county --regions=42 --db="$dir/catchup-level" \
+      --listen=$host:7610 >>"$dir/catchup-level.log" 2>&1 &
+    echo $! >"$dir/catchup-level.pid"
+    wait $bench
     uptime
     ;;
   stop)
