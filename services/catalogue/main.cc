@@ -200,8 +200,9 @@ void LeadTransfers(const CatalogueConfig& c, Transfers& t,
   if (etcd) {
     alloc::TransferLeaderOptions options;
     options.resume_interval = interval;
+    options.shared_prefix = alloc::TransferPrefixFor(c.etcd_prefix);  // transfers shared in etcd
     t.leader = std::make_unique<alloc::TransferLeader>(etcd, candidate, t.coordinator.get(),
-                                                       options);
+                                                       t.store.get(), options);
     t.leadership.Attach(t.leader.get());
     t.leader->Start();
     return;

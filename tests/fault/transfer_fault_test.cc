@@ -6,11 +6,15 @@
 //  - a cancelled transfer leaves every balance as it was.
 //  - a source level service stopped (SIGSTOP) during approval: the transfer waits (HOLDING),
 //    completes after SIGCONT; a transfer cancelled while its source is down leaves no hold.
+//  - two catalogue replicas (own --db each, same etcd): the follower reads the transfer the
+//    leader is approving; kill -9 of the leader between the holds; the OTHER replica takes over
+//    from the state shared in etcd and finishes the transfer; no hold placed twice.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <chrono>
 #include <future>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -54,15 +58,7 @@ class TransferFaultTest : public ::testing::Test {
     ASSERT_TRUE(CreateWarehouse(*B(), kFar, "420202").ok());
     ASSERT_TRUE(Receive(*A(), kNear, kItem, 30, "stock-near").ok());
     ASSERT_TRUE(Receive(*B(), kFar, kItem, 50, "stock-far").ok());
-    catalogue_ = std::make_unique<ServerProcess>(
-        std::vector<std::string>{BinaryDir() + "/bin/stockpile-catalogue",
-                                 "--db=" + dir_.Sub("catalogue-db"),
-                                 "--reference-data=" + ReferenceDataDir(),
-                                 "--listen=127.0.0.1:0", "--instance-id=catalogue-1",
-                                 "--etcd-endpoints=" + etcd_.endpoint(), "--etcd-ttl=3",
-                                 "--transfer-retry=2", "--transfer-resume=1",
-                                 "--port-file=" + dir_.Sub("catalogue.port")},
-        dir_.Sub("catalogue.port"), dir_.Sub("catalogue.log"));
+    catalogue_ = MakeCatalogue("catalogue-1");
     StartCatalogue();
     // The planner sees the stock once the catalogue has replicated it.
     ASSERT_TRUE(WaitFor([&] { return Plannable(80); }, seconds(30))) << Log();
@@ -70,6 +66,19 @@ class TransferFaultTest : public ::testing::Test {
 
   void TearDown() override {
     for (auto& [id, level] : levels_) level->process().Signal(SIGCONT);
+  }
+
+  // A catalogue replica with its own store; the election lease (3 s) is the --etcd-ttl.
+  std::unique_ptr<ServerProcess> MakeCatalogue(const std::string& name) {
+    return std::make_unique<ServerProcess>(
+        std::vector<std::string>{BinaryDir() + "/bin/stockpile-catalogue",
+                                 "--db=" + dir_.Sub(name + "-db"),
+                                 "--reference-data=" + ReferenceDataDir(),
+                                 "--listen=127.0.0.1:0", "--instance-id=" + name,
+                                 "--etcd-endpoints=" + etcd_.endpoint(), "--etcd-ttl=3",
+                                 "--transfer-retry=2", "--transfer-resume=1",
+                                 "--port-file=" + dir_.Sub(name + ".port")},
+        dir_.Sub(name + ".port"), dir_.Sub(name + ".log"));
   }
 
   void StartCatalogue() {
@@ -85,13 +94,14 @@ class TransferFaultTest : public ::testing::Test {
 
   // A leader answers a mutation on an unknown transfer with NOT_FOUND, a follower with
   // FAILED_PRECONDITION.
-  bool Leads() {
+  bool Leads() { return Leads(*transfers_); }
+  static bool Leads(TransferService::Stub& stub) {
     CancelTransferRequest req;
     req.set_request_id("probe");
     req.set_actor("probe");
     req.set_name("transfers/none");
     Transfer out;
-    return transfers_->CancelTransfer(Ctx(2).get(), req, &out).error_code() ==
+    return stub.CancelTransfer(Ctx(2).get(), req, &out).error_code() ==
            grpc::StatusCode::NOT_FOUND;
   }
 
@@ -104,9 +114,10 @@ class TransferFaultTest : public ::testing::Test {
     line->set_quantity(quantity);
     return plan;
   }
-  bool Plannable(int64_t quantity) {
+  bool Plannable(int64_t quantity) { return Plannable(*transfers_, quantity); }
+  bool Plannable(TransferService::Stub& stub, int64_t quantity) {
     AllocationPlan plan;
-    return transfers_->PlanAllocation(Ctx(2).get(), PlanFor(quantity), &plan).ok() &&
+    return stub.PlanAllocation(Ctx(2).get(), PlanFor(quantity), &plan).ok() &&
            plan.outcomes_size() == 1 && plan.outcomes(0).shortfall() == 0;
   }
 
@@ -156,11 +167,12 @@ class TransferFaultTest : public ::testing::Test {
     }
     return grpc::Status::OK;
   }
-  Transfer Get(const Transfer& t) {
+  Transfer Get(const Transfer& t) { return Get(*transfers_, t); }
+  static Transfer Get(TransferService::Stub& stub, const Transfer& t) {
     GetTransferRequest req;
     req.set_name(t.name());
     Transfer out;
-    transfers_->GetTransfer(Ctx(2).get(), req, &out);
+    stub.GetTransfer(Ctx(2).get(), req, &out);
     return out;
   }
 
@@ -237,6 +249,8 @@ class TransferFaultTest : public ::testing::Test {
     return out;
   }
 
+  void ExpectShippedAndReceivedHoldingOnce(const Transfer& t);
+
   TempDir dir_;
   EtcdProcess etcd_{dir_.Sub("etcd")};
   std::map<std::string, std::unique_ptr<LevelServer>> levels_;
@@ -265,6 +279,13 @@ TEST_F(TransferFaultTest, KilledLeaderRestartsAndFinishesWithoutHoldingTwice) {
   // The restarted leader resumes the HOLDING transfer from its store.
   ASSERT_TRUE(WaitFor([&] { return Get(t).state() == TRANSFER_STATE_READY; }, seconds(20)))
       << Get(t).DebugString() << Log();
+  ExpectShippedAndReceivedHoldingOnce(t);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(75));
+}
+
+// Ships and receives the 60-unit transfer (30 from kNear, 30 from kFar) through the current
+// leader; then: exactly one hold per leg, one HOLD movement per source, conservation.
+void TransferFaultTest::ExpectShippedAndReceivedHoldingOnce(const Transfer& t) {
   Transfer done;
   grpc::Status s = ShipAndReceive(Get(t), &done);
   ASSERT_TRUE(s.ok()) << s.error_message() << Log();
@@ -289,7 +310,71 @@ TEST_F(TransferFaultTest, KilledLeaderRestartsAndFinishesWithoutHoldingTwice) {
   EXPECT_EQ(sum.transferred_in(), sum.delivered_out());
   EXPECT_EQ(Totals(*A()).on_hand(), 60);  // 30 stayed local (same instance) + 30 from county-b
   EXPECT_EQ(Totals(*B()).on_hand(), 20);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(75));
+}
+
+TEST_F(TransferFaultTest, OtherReplicaTakesOverFromKilledLeaderWithoutHoldingTwice) {
+  const auto started = std::chrono::steady_clock::now();
+  // A second replica: its own store, the same etcd. catalogue-1 leads; it follows.
+  auto second = MakeCatalogue("catalogue-2");
+  ASSERT_TRUE(second->Start()) << second->process().Log();
+  auto follower = TransferService::NewStub(second->channel());
+  ASSERT_TRUE(WaitFor([&] { return Plannable(*follower, 80); }, seconds(30)))
+      << second->process().Log();
+  EXPECT_FALSE(Leads(*follower));
+
+  Transfer t = Create(60, "t5");
+  ASSERT_EQ(t.legs_size(), 2) << t.DebugString();
+  ASSERT_EQ(t.legs(1).plan().source_warehouse(), std::string("warehouses/") + kFar);
+  ASSERT_TRUE(WaitFor([&] { return Get(*follower, t).id() == t.id(); }, seconds(10)));
+  // county-b stopped: leg 0's hold stands, leg 1's is being retried when the leader dies.
+  LevelB().process().Signal(SIGSTOP);
+  auto approval = std::async(std::launch::async, [&] {
+    Transfer out;
+    return Approve(t, &out, 5);
+  });
+  ASSERT_TRUE(WaitFor([&] { return Holds(*A(), kNear).size() == 1; }, seconds(10)));
+  // Reads work on the follower: it shows the approval and leg 0's hold, step history included.
+  ASSERT_TRUE(WaitFor([&] { return Get(*follower, t).legs(0).state() == LEG_STATE_HELD; },
+                      seconds(10)))
+      << Get(*follower, t).DebugString();
+  const Transfer seen = Get(*follower, t);
+  EXPECT_EQ(seen.state(), TRANSFER_STATE_HOLDING);
+  EXPECT_EQ(seen.approved_by(), "chief");
+  EXPECT_GE(seen.audit_size(), 3);  // created, approved, leg 0 held
+
+  catalogue_->process().Signal(SIGKILL);  // for good: catalogue-1 is not restarted
+  catalogue_->process().Wait(seconds(10));
+  approval.wait();
+  LevelB().process().Signal(SIGCONT);
+
+  // catalogue-2 wins the election once the dead leader's lease lapses, re-lists the transfers
+  // from etcd and resumes this one: leg 1's hold is placed (same hold id), READY.
+  transfers_ = std::move(follower);
+  ASSERT_TRUE(WaitFor([&] { return Leads(); }, seconds(30))) << second->process().Log();
+  ASSERT_TRUE(WaitFor([&] { return Get(t).state() == TRANSFER_STATE_READY; }, seconds(20)))
+      << Get(t).DebugString() << second->process().Log();
+  ExpectShippedAndReceivedHoldingOnce(t);
+  // The shared record is the finished one.
+  std::string keys;
+  ASSERT_EQ(etcd_.Etcdctl({"get", "--prefix", "--keys-only", "/stockpile/v1/transfers/"}, &keys),
+            0);
+  EXPECT_NE(keys.find("/stockpile/v1/transfers/" + t.id()), std::string::npos) << keys;
+  EXPECT_NE(keys.find("/stockpile/v1/transfers/requests/approve-" + t.id()), std::string::npos)
+      << keys;
+  const std::string key = "/stockpile/v1/transfers/" + t.id();
+  std::string value, fields;
+  ASSERT_EQ(etcd_.Etcdctl({"get", key, "--print-value-only"}, &value), 0);
+  ASSERT_EQ(etcd_.Etcdctl({"get", key, "-w", "fields"}, &fields), 0);
+  if (!value.empty() && value.back() == '\n') value.pop_back();
+  Transfer shared;
+  ASSERT_TRUE(shared.ParseFromString(value));
+  EXPECT_EQ(shared.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_LT(value.size(), 16u * 1024);
+  const size_t version = fields.find("\"Version\" : ");
+  std::cout << "shared record of " << t.id() << ": " << value.size() << " bytes, "
+            << shared.audit_size() << " audit steps, etcd writes (version): "
+            << (version == std::string::npos ? "?" : fields.substr(version + 12, 3)) << "\n";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(80));
 }
 
 TEST_F(TransferFaultTest, CancelledTransferLeavesEveryBalanceAsItWas) {

@@ -1,13 +1,18 @@
 #include "services/catalogue/allocation/leader.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "services/common/etcd/leader_election.h"
 
 namespace stockpile::catalogue::allocation {
 
-ResumeLoop::ResumeLoop(TransferCoordinator* coordinator, absl::Duration interval)
-    : coordinator_(coordinator), interval_(interval), thread_([this] { Run(); }) {}
+ResumeLoop::ResumeLoop(TransferCoordinator* coordinator, absl::Duration interval,
+                       std::function<absl::Status()> on_gain)
+    : coordinator_(coordinator),
+      interval_(interval),
+      on_gain_(std::move(on_gain)),
+      thread_([this] { Run(); }) {}
 
 ResumeLoop::~ResumeLoop() {
   {
@@ -20,6 +25,7 @@ ResumeLoop::~ResumeLoop() {
 void ResumeLoop::SetLeader(bool leader) {
   absl::MutexLock lock(&mu_);
   leader_ = leader;
+  synced_ = false;           // a new term (or none): re-list before resuming anything
   if (leader) kick_ = true;  // resume everything at once on gaining leadership
 }
 
@@ -28,9 +34,25 @@ int64_t ResumeLoop::rounds() const {
   return rounds_;
 }
 
+bool ResumeLoop::synced() const {
+  absl::MutexLock lock(&mu_);
+  return synced_;
+}
+
+// Runs on_gain for the current term; true when the term may resume transfers.
+bool ResumeLoop::Sync() {
+  absl::Status s = on_gain_ ? on_gain_() : absl::OkStatus();
+  if (!s.ok()) std::cerr << "transfers: taking over: " << s << "\n";
+  absl::MutexLock lock(&mu_);
+  // A kick means the term ended and another began meanwhile: that one re-lists again.
+  if (s.ok() && leader_ && !kick_) synced_ = true;
+  return synced_;
+}
+
 void ResumeLoop::Run() {
   absl::Time next = absl::InfiniteFuture();
   while (true) {
+    bool sync = false;
     {
       absl::MutexLock lock(&mu_);
       auto wake = [this] { return stopping_ || kick_; };
@@ -42,6 +64,11 @@ void ResumeLoop::Run() {
         next = leader_ ? absl::Now() + interval_ : absl::InfiniteFuture();
         continue;
       }
+      sync = !synced_;
+    }
+    if (sync && !Sync()) {
+      next = absl::Now() + std::min(interval_, absl::Seconds(1));
+      continue;
     }
     absl::Status s = coordinator_->ResumeAll();
     if (!s.ok()) std::cerr << "transfers: resume round: " << s << "\n";
@@ -51,9 +78,25 @@ void ResumeLoop::Run() {
   }
 }
 
+namespace {
+
+std::unique_ptr<EtcdTransferSharing> MakeSharing(std::shared_ptr<etcd::EtcdClient> client,
+                                                 const std::string& prefix, TransferStore* store,
+                                                 std::function<LeaderFence()> fence) {
+  if (store == nullptr) return nullptr;
+  return std::make_unique<EtcdTransferSharing>(std::move(client), prefix, store,
+                                               std::move(fence));
+}
+
+}  // namespace
+
 TransferLeader::TransferLeader(std::shared_ptr<etcd::EtcdClient> client, std::string candidate,
-                               TransferCoordinator* coordinator, TransferLeaderOptions options)
-    : loop_(coordinator, options.resume_interval) {
+                               TransferCoordinator* coordinator, TransferStore* store,
+                               TransferLeaderOptions options)
+    : sharing_(MakeSharing(client, options.shared_prefix, store, [this] { return Fence(); })),
+      attachment_(coordinator, sharing_.get()),
+      loop_(coordinator, options.resume_interval,
+            [this]() -> absl::Status { return sharing_ ? sharing_->Import() : absl::OkStatus(); }) {
   etcd::LeaderElectionOptions election;
   election.ttl_seconds = options.lease_ttl_seconds;
   election_ = std::make_unique<etcd::LeaderElection>(
@@ -63,16 +106,35 @@ TransferLeader::TransferLeader(std::shared_ptr<etcd::EtcdClient> client, std::st
       });
 }
 
-TransferLeader::~TransferLeader() { Resign(); }
+TransferLeader::JournalAttachment::JournalAttachment(TransferCoordinator* coordinator,
+                                                     TransferJournal* journal)
+    : coordinator_(coordinator) {
+  if (journal != nullptr) coordinator_->SetJournal(journal);
+}
 
-void TransferLeader::Start() { election_->Start(); }
+TransferLeader::JournalAttachment::~JournalAttachment() { coordinator_->SetJournal(nullptr); }
+
+TransferLeader::~TransferLeader() {
+  Resign();
+  if (sharing_) sharing_->StopMirror();
+}
+
+LeaderFence TransferLeader::Fence() const {
+  if (!election_->IsLeader()) return LeaderFence{};
+  return LeaderFence{election_->key(), election_->candidate(), election_->lease_id()};
+}
+
+void TransferLeader::Start() {
+  if (sharing_) sharing_->StartMirror();
+  election_->Start();
+}
 
 void TransferLeader::Resign() {
   election_->Resign();
   loop_.SetLeader(false);
 }
 
-bool TransferLeader::IsLeader() const { return election_->IsLeader(); }
+bool TransferLeader::IsLeader() const { return election_->IsLeader() && loop_.synced(); }
 
 std::string TransferLeader::Leader() const {
   auto leader = election_->CurrentLeader();

@@ -160,8 +160,33 @@ absl::StatusOr<Transfer> TransferCoordinator::Load(absl::string_view name) const
 }
 
 absl::Status TransferCoordinator::Save(Transfer& t, const RequestRecord* request) {
+  TransferJournal* journal = journal_.load();
+  if (journal != nullptr) return Share(*journal, t, request);
   *t.mutable_update_time() = ToTimestamp(Now());
   return store_->Save(t, request);
+}
+
+// Shared: one etcd write per change of the transfer, not per resume round (a round that finds
+// nothing new saves nothing), and the etcd write comes first so a deposed leader stops here,
+// before its next level call.
+absl::Status TransferCoordinator::Share(TransferJournal& journal, Transfer& t,
+                                        const RequestRecord* request) {
+  if (request == nullptr) {
+    ASSIGN_OR_RETURN(bool changed, ChangedSinceStored(t));
+    if (!changed) return absl::OkStatus();
+  }
+  *t.mutable_update_time() = ToTimestamp(Now());
+  ASSIGN_OR_RETURN(int64_t revision, journal.Publish(t, request));
+  return store_->SaveIfNewer(t, request, revision).status();
+}
+
+absl::StatusOr<bool> TransferCoordinator::ChangedSinceStored(const Transfer& t) const {
+  ASSIGN_OR_RETURN(auto stored, store_->Get(t.id()));
+  if (!stored.has_value()) return true;
+  Transfer now = t;
+  now.clear_update_time();
+  stored->clear_update_time();
+  return Fingerprint(now) != Fingerprint(*stored);
 }
 
 void TransferCoordinator::Audit(Transfer& t, absl::string_view actor, std::string what) {
@@ -260,6 +285,12 @@ absl::StatusOr<Transfer> TransferCoordinator::Create(const CreateTransferRequest
   Audit(t, req.actor(),
         absl::StrCat("created with ", t.legs_size(), " legs",
                      shortfall > 0 ? absl::StrCat(", short by ", shortfall) : ""));
+  if (journal_.load() != nullptr && t.ByteSizeLong() > options_.max_shared_transfer_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a transfer of ", t.legs_size(), " legs is too large to share between catalogue replicas (",
+        t.ByteSizeLong(), " bytes, limit ", options_.max_shared_transfer_bytes,
+        "); split the request"));
+  }
   const RequestRecord record = Record(req.request_id(), req, t);
   RETURN_IF_ERROR(Save(t, &record));
   return t;

@@ -15,6 +15,7 @@
 // so far are released (a release that cannot reach its source is retried the same way; the
 // hold's TTL is the last resort).
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,6 +27,7 @@
 #include "absl/time/time.h"
 #include "services/catalogue/allocation/level_gateway.h"
 #include "services/catalogue/allocation/planner.h"
+#include "services/catalogue/allocation/transfer_journal.h"
 #include "services/catalogue/allocation/transfer_store.h"
 #include "services/common/clock.h"
 #include "stockpile/v1/allocation.pb.h"
@@ -42,6 +44,9 @@ struct CoordinatorOptions {
   absl::Duration retry_deadline = absl::Seconds(20);
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(2);
+  // With a journal (transfers shared through etcd): a new transfer larger than this is refused,
+  // leaving room under etcd's request limit (1.5 MiB) for the audit steps it will gain.
+  size_t max_shared_transfer_bytes = 256 * 1024;
 };
 
 class TransferCoordinator {
@@ -57,6 +62,10 @@ class TransferCoordinator {
   absl::StatusOr<stockpile::v1::Transfer> Receive(
       const stockpile::v1::ReceiveTransferLegRequest& req);
   absl::StatusOr<stockpile::v1::Transfer> Cancel(const stockpile::v1::CancelTransferRequest& req);
+
+  // Shares every change through `journal` (published first, fenced by leadership, then saved
+  // locally); nullptr: local store only. Set before leading; the journal must outlive its use.
+  void SetJournal(TransferJournal* journal) { journal_.store(journal); }
 
   // Reads (any replica).
   absl::StatusOr<stockpile::v1::Transfer> Get(absl::string_view name) const;
@@ -82,6 +91,9 @@ class TransferCoordinator {
   absl::StatusOr<bool> Replay(absl::string_view request_id, const google::protobuf::Message& req);
   absl::StatusOr<Transfer> Load(absl::string_view name) const;
   absl::Status Save(Transfer& t, const RequestRecord* request = nullptr);
+  absl::Status Share(TransferJournal& journal, Transfer& t, const RequestRecord* request);
+  // False when `t` differs from the stored copy only in update_time (nothing to share).
+  absl::StatusOr<bool> ChangedSinceStored(const Transfer& t) const;
   void Audit(Transfer& t, absl::string_view actor, std::string what);
   // Same, unless the last step already says it (waiting notes repeated by every resume).
   void AuditOnce(Transfer& t, std::string what);
@@ -114,6 +126,7 @@ class TransferCoordinator {
   const StockSnapshot* const stock_;
   const common::Clock* const clock_;
   const CoordinatorOptions options_;
+  std::atomic<TransferJournal*> journal_{nullptr};
 
   absl::Mutex locks_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<absl::Mutex>> locks_ ABSL_GUARDED_BY(locks_mu_);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,7 @@ constexpr char kTransfer[] = "t/";    // t/{id} -> Transfer
 constexpr char kByRegion[] = "x/";    // x/{destination region}/{id} -> ""
 constexpr char kUnfinished[] = "u/";  // u/{id} -> ""
 constexpr char kRequest[] = "r/";     // r/{request_id} -> fingerprint \0 transfer id
+constexpr char kRevision[] = "e/";    // e/{id} -> etcd mod_revision of the stored copy
 constexpr char kSequence[] = "m/sequence";
 constexpr int kDefaultPage = 50, kMaxPage = 500;
 
@@ -63,8 +65,60 @@ absl::StatusOr<std::unique_ptr<TransferStore>> TransferStore::Open(const std::st
   return std::unique_ptr<TransferStore>(new TransferStore(std::unique_ptr<rocksdb::DB>(raw), sync));
 }
 
+std::string EncodeRequest(const RequestRecord& request) {
+  return absl::StrCat(request.fingerprint, std::string(1, '\0'), request.transfer_id);
+}
+
+absl::StatusOr<RequestRecord> DecodeRequest(absl::string_view request_id, absl::string_view raw) {
+  const size_t zero = raw.rfind('\0');
+  if (zero == absl::string_view::npos) return absl::DataLossError("stored request is unreadable");
+  return RequestRecord{std::string(request_id), std::string(raw.substr(0, zero)),
+                       std::string(raw.substr(zero + 1))};
+}
+
 absl::Status TransferStore::Save(const Transfer& t, const RequestRecord* request) {
+  return Write(t, request, 0);
+}
+
+absl::Mutex& TransferStore::StripeFor(absl::string_view id) {
+  return stripes_[absl::HashOf(id) % (sizeof(stripes_) / sizeof(stripes_[0]))];
+}
+
+absl::StatusOr<bool> TransferStore::SaveIfNewer(const Transfer& t, const RequestRecord* request,
+                                                int64_t revision) {
+  absl::MutexLock lock(&StripeFor(t.id()));
+  ASSIGN_OR_RETURN(int64_t stored, Revision(t.id()));
+  if (revision <= stored) {
+    // The mirror saved this copy first; the request record (never changes) is still wanted.
+    if (request != nullptr) RETURN_IF_ERROR(SaveRequest(*request));
+    return false;
+  }
+  RETURN_IF_ERROR(Write(t, request, revision));
+  return true;
+}
+
+absl::StatusOr<int64_t> TransferStore::Revision(absl::string_view id) const {
+  std::string raw;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), absl::StrCat(kRevision, id), &raw);
+  if (s.IsNotFound()) return 0;
+  RETURN_IF_ERROR(common::FromRocks(s, "read transfer revision"));
+  int64_t revision = 0;
+  if (!absl::SimpleAtoi(raw, &revision)) return absl::DataLossError("bad transfer revision");
+  return revision;
+}
+
+absl::Status TransferStore::SaveRequest(const RequestRecord& request) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  return common::FromRocks(
+      db_->Put(wo, absl::StrCat(kRequest, request.request_id), EncodeRequest(request)),
+      "save request record");
+}
+
+absl::Status TransferStore::Write(const Transfer& t, const RequestRecord* request,
+                                  int64_t revision) {
   rocksdb::WriteBatch batch;
+  if (revision > 0) batch.Put(absl::StrCat(kRevision, t.id()), std::to_string(revision));
   batch.Put(absl::StrCat(kTransfer, t.id()), t.SerializeAsString());
   batch.Put(RegionKey(t), "");
   if (Unfinished(t)) {
@@ -73,8 +127,7 @@ absl::Status TransferStore::Save(const Transfer& t, const RequestRecord* request
     batch.Delete(absl::StrCat(kUnfinished, t.id()));
   }
   if (request != nullptr) {
-    batch.Put(absl::StrCat(kRequest, request->request_id),
-              absl::StrCat(request->fingerprint, std::string(1, '\0'), request->transfer_id));
+    batch.Put(absl::StrCat(kRequest, request->request_id), EncodeRequest(*request));
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
@@ -97,9 +150,7 @@ absl::StatusOr<std::optional<RequestRecord>> TransferStore::GetRequest(
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), absl::StrCat(kRequest, request_id), &raw);
   if (s.IsNotFound()) return std::nullopt;
   RETURN_IF_ERROR(common::FromRocks(s, "read request record"));
-  const size_t zero = raw.rfind('\0');
-  if (zero == std::string::npos) return absl::DataLossError("stored request is unreadable");
-  return RequestRecord{std::string(request_id), raw.substr(0, zero), raw.substr(zero + 1)};
+  return DecodeRequest(request_id, raw);
 }
 
 absl::StatusOr<ListTransfersResponse> TransferStore::List(const ListTransfersRequest& req) const {

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "stockpile/v1/allocation.pb.h"
 #include "stockpile/v1/transfer_service.pb.h"
 
@@ -35,6 +36,15 @@ class TransferStore {
   // Writes the transfer, its indexes and (optionally) a request record in one batch.
   absl::Status Save(const stockpile::v1::Transfer& transfer,
                     const RequestRecord* request = nullptr);
+  // The same for a copy shared through etcd: written (with `revision`, the etcd mod_revision of
+  // that copy) only when `revision` is newer than the one stored for the transfer, so a late
+  // watch event never overwrites a newer state. False when it was not newer.
+  absl::StatusOr<bool> SaveIfNewer(const stockpile::v1::Transfer& transfer,
+                                   const RequestRecord* request, int64_t revision);
+  // The etcd revision of the stored copy; 0 when it never came from (or went to) etcd.
+  absl::StatusOr<int64_t> Revision(absl::string_view id) const;
+  // A request record on its own (mirrored from etcd; records never change once written).
+  absl::Status SaveRequest(const RequestRecord& request);
   absl::StatusOr<std::optional<stockpile::v1::Transfer>> Get(absl::string_view id) const;
   absl::StatusOr<std::optional<RequestRecord>> GetRequest(absl::string_view request_id) const;
   // Transfers whose destination region starts with `prefix`, in (region, id) order after
@@ -48,9 +58,20 @@ class TransferStore {
 
  private:
   TransferStore(std::unique_ptr<rocksdb::DB> db, bool sync);
+  absl::Status Write(const stockpile::v1::Transfer& t, const RequestRecord* request,
+                     int64_t revision);
+  absl::Mutex& StripeFor(absl::string_view id);
   std::unique_ptr<rocksdb::DB> db_;
   const bool sync_;
+  // SaveIfNewer checks "newer than stored" and writes under the transfer's stripe, so the
+  // mirror and the leader never interleave on one transfer; different transfers write (and
+  // sync) in parallel.
+  absl::Mutex stripes_[16];
 };
+
+// A request record as stored (here and in etcd): fingerprint \0 transfer id.
+std::string EncodeRequest(const RequestRecord& request);
+absl::StatusOr<RequestRecord> DecodeRequest(absl::string_view request_id, absl::string_view raw);
 
 // True while the coordinator still has something to do for the transfer.
 bool Unfinished(const stockpile::v1::Transfer& t);

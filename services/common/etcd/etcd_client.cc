@@ -301,6 +301,47 @@ absl::StatusOr<bool> EtcdClient::DeleteIfLease(absl::string_view key, int64_t le
   return RunTxn(*impl_, txn);
 }
 
+namespace {
+
+Compare ToCompare(const TxnCompare& c) {
+  switch (c.target) {
+    case TxnCompare::Target::kValue: {
+      Compare cmp = MakeCompare(c.key, Compare::VALUE, Compare::EQUAL);
+      cmp.set_value(c.value);
+      return cmp;
+    }
+    case TxnCompare::Target::kLease: {
+      Compare cmp = MakeCompare(c.key, Compare::LEASE, Compare::EQUAL);
+      cmp.set_lease(c.number);
+      return cmp;
+    }
+    case TxnCompare::Target::kModRevision: {
+      Compare cmp = MakeCompare(c.key, Compare::MOD, Compare::EQUAL);
+      cmp.set_mod_revision(c.number);
+      return cmp;
+    }
+    case TxnCompare::Target::kCreateRevision:
+      break;
+  }
+  Compare cmp = MakeCompare(c.key, Compare::CREATE, Compare::EQUAL);
+  cmp.set_create_revision(c.number);
+  return cmp;
+}
+
+}  // namespace
+
+absl::StatusOr<TxnResult> EtcdClient::Txn(const std::vector<TxnCompare>& compares,
+                                          const std::vector<TxnPut>& puts) {
+  TxnRequest txn;
+  for (const TxnCompare& c : compares) *txn.add_compare() = ToCompare(c);
+  for (const TxnPut& p : puts) AddPut(txn, p.key, p.value, p.lease);
+  TxnResponse response;
+  absl::Status status = impl_->Call(
+      [&](Endpoint& e, grpc::ClientContext& ctx) { return e.kv->Txn(&ctx, txn, &response); });
+  if (!status.ok()) return status;
+  return TxnResult{response.succeeded(), response.header().revision()};
+}
+
 absl::StatusOr<Lease> EtcdClient::LeaseGrant(int64_t ttl_seconds) {
   if (ttl_seconds <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("lease TTL must be > 0, got ", ttl_seconds));

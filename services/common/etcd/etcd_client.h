@@ -35,6 +35,26 @@ struct Lease {
   int64_t ttl_seconds = 0;  // as granted by etcd (minimum 2 s)
 };
 
+// One condition of a general transaction (Txn below); always "equal".
+struct TxnCompare {
+  enum class Target { kValue, kLease, kModRevision, kCreateRevision };
+  std::string key;
+  Target target = Target::kValue;
+  std::string value;   // for kValue
+  int64_t number = 0;  // for the others; a missing key compares as 0 (and never equals a value)
+};
+
+struct TxnPut {
+  std::string key;
+  std::string value;
+  int64_t lease = 0;
+};
+
+struct TxnResult {
+  bool succeeded = false;
+  int64_t revision = 0;  // store revision after the transaction (the writes' revision)
+};
+
 struct EtcdClientOptions {
   // "127.0.0.1:2379,127.0.0.1:22379" (an "http://" prefix is accepted and ignored).
   std::string endpoints;
@@ -73,6 +93,9 @@ class EtcdClient {
   absl::StatusOr<bool> DeleteIfValue(absl::string_view key, absl::string_view expected_value);
   // Deletes `key` only when it is attached to `lease`.
   absl::StatusOr<bool> DeleteIfLease(absl::string_view key, int64_t lease);
+  // Applies every put in one revision only when every compare holds.
+  absl::StatusOr<TxnResult> Txn(const std::vector<TxnCompare>& compares,
+                                const std::vector<TxnPut>& puts);
 
   // ---- leases ----
   absl::StatusOr<Lease> LeaseGrant(int64_t ttl_seconds);

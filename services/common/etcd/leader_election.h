@@ -44,6 +44,10 @@ class LeaderElection {
   // The value (candidate name) of the current leader; NOT_FOUND when there is none.
   absl::StatusOr<std::string> CurrentLeader() const;
   int64_t lease_id() const;
+  // The election key and this candidate's value: with lease_id(), what a leader's writes can be
+  // fenced on (Txn: key's lease == lease_id() and value == candidate()).
+  const std::string& key() const { return key_; }
+  const std::string& candidate() const { return candidate_; }
 
  private:
   void Run();

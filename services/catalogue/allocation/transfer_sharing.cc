@@ -1,0 +1,156 @@
+#include "services/catalogue/allocation/transfer_sharing.h"
+
+#include <iostream>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "services/common/etcd/watcher.h"
+#include "services/common/status_macros.h"
+
+namespace stockpile::catalogue::allocation {
+namespace {
+
+using stockpile::v1::Transfer;
+
+constexpr char kRequests[] = "requests/";
+
+}  // namespace
+
+std::string TransferPrefixFor(absl::string_view registration_prefix) {
+  absl::string_view p = registration_prefix;
+  absl::ConsumeSuffix(&p, "/");
+  const size_t slash = p.rfind('/');
+  p = slash == absl::string_view::npos ? absl::string_view() : p.substr(0, slash + 1);
+  return absl::StrCat(p.empty() ? "/" : p, "transfers/");
+}
+
+EtcdTransferSharing::EtcdTransferSharing(std::shared_ptr<etcd::EtcdClient> client,
+                                         std::string prefix, TransferStore* store,
+                                         std::function<LeaderFence()> fence)
+    : client_(std::move(client)),
+      prefix_(std::move(prefix)),
+      store_(store),
+      fence_(std::move(fence)) {}
+
+EtcdTransferSharing::~EtcdTransferSharing() { StopMirror(); }
+
+std::string EtcdTransferSharing::TransferKey(absl::string_view id) const {
+  return absl::StrCat(prefix_, id);
+}
+
+std::string EtcdTransferSharing::RequestKey(absl::string_view request_id) const {
+  return absl::StrCat(prefix_, kRequests, request_id);
+}
+
+int64_t EtcdTransferSharing::mirrored() const {
+  absl::MutexLock lock(&mu_);
+  return mirrored_;
+}
+
+absl::StatusOr<int64_t> EtcdTransferSharing::Publish(const Transfer& t,
+                                                     const RequestRecord* request) {
+  const LeaderFence fence = fence_();
+  if (fence.lease == 0) {
+    return absl::FailedPreconditionError("this catalogue replica is not the transfer leader");
+  }
+  std::vector<etcd::TxnPut> puts = {{TransferKey(t.id()), t.SerializeAsString(), 0}};
+  if (request != nullptr) {
+    puts.push_back({RequestKey(request->request_id), EncodeRequest(*request), 0});
+  }
+  size_t bytes = 0;
+  for (const auto& put : puts) bytes += put.key.size() + put.value.size();
+  if (bytes > kMaxValueBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("transfer ", t.id(), " has grown to ", bytes,
+                                                     " bytes, more than etcd takes in one write"));
+  }
+  ASSIGN_OR_RETURN(int64_t base, store_->Revision(t.id()));
+  using Target = etcd::TxnCompare::Target;
+  const std::vector<etcd::TxnCompare> fenced = {
+      {fence.key, Target::kLease, "", fence.lease},
+      {fence.key, Target::kValue, fence.value, 0},
+      {TransferKey(t.id()), Target::kModRevision, "", base},
+  };
+  ASSIGN_OR_RETURN(etcd::TxnResult result, client_->Txn(fenced, puts));
+  if (!result.succeeded) return Refused(fence, t.id());
+  return result.revision;
+}
+
+// Tells a deposed leader (FAILED_PRECONDITION) from a stale local copy (ABORTED, refreshed).
+absl::Status EtcdTransferSharing::Refused(const LeaderFence& fence, absl::string_view id) {
+  ASSIGN_OR_RETURN(etcd::RangeResult leader, client_->Range(fence.key));
+  const bool ours = !leader.kvs.empty() && leader.kvs.front().lease == fence.lease &&
+                    leader.kvs.front().value == fence.value;
+  if (!ours) {
+    std::cerr << "transfers: write of " << id << " refused: no longer the leader\n";
+    return absl::FailedPreconditionError(absl::StrCat(
+        "transfer ", id, " not written: this catalogue replica is no longer the transfer leader"));
+  }
+  RETURN_IF_ERROR(Refresh(id));
+  return absl::AbortedError(
+      absl::StrCat("transfer ", id, " changed on another replica; re-read it and retry"));
+}
+
+absl::Status EtcdTransferSharing::Refresh(absl::string_view id) {
+  ASSIGN_OR_RETURN(etcd::RangeResult current, client_->Range(TransferKey(id)));
+  for (const etcd::KeyValue& kv : current.kvs) RETURN_IF_ERROR(Apply(kv));
+  return absl::OkStatus();
+}
+
+absl::Status EtcdTransferSharing::Apply(const etcd::KeyValue& kv) {
+  absl::string_view name = kv.key;
+  if (!absl::ConsumePrefix(&name, prefix_)) return absl::OkStatus();
+  if (absl::ConsumePrefix(&name, kRequests)) {
+    ASSIGN_OR_RETURN(RequestRecord record, DecodeRequest(name, kv.value));
+    RETURN_IF_ERROR(store_->SaveRequest(record));
+  } else {
+    Transfer t;
+    if (!t.ParseFromString(kv.value) || t.id() != name) {
+      return absl::DataLossError(absl::StrCat("etcd key ", kv.key, " holds no transfer ", name));
+    }
+    ASSIGN_OR_RETURN(bool newer, store_->SaveIfNewer(t, nullptr, kv.mod_revision));
+    if (!newer) return absl::OkStatus();
+  }
+  absl::MutexLock lock(&mu_);
+  ++mirrored_;
+  return absl::OkStatus();
+}
+
+absl::Status EtcdTransferSharing::Import() {
+  ASSIGN_OR_RETURN(etcd::RangeResult all, client_->RangePrefix(prefix_));
+  absl::Status first;
+  for (const etcd::KeyValue& kv : all.kvs) first.Update(Apply(kv));
+  return first;
+}
+
+void EtcdTransferSharing::StartMirror() {
+  if (watcher_ != nullptr) return;
+  auto apply_all = [this](const auto& kvs) {
+    for (const etcd::KeyValue& kv : kvs) {
+      absl::Status s = Apply(kv);
+      if (!s.ok()) std::cerr << "transfers: mirror of " << kv.key << ": " << s << "\n";
+    }
+  };
+  etcd::WatcherOptions options;
+  options.prefix = prefix_;
+  watcher_ = std::make_unique<etcd::Watcher>(
+      client_, options,
+      [apply_all](const std::vector<etcd::KeyValue>& current, int64_t) { apply_all(current); },
+      [apply_all](const std::vector<etcd::WatchEvent>& events) {
+        std::vector<etcd::KeyValue> puts;
+        for (const auto& e : events) {
+          if (e.type == etcd::WatchEvent::Type::kPut) puts.push_back(e.kv);
+        }
+        apply_all(puts);
+      });
+  watcher_->Start();
+}
+
+void EtcdTransferSharing::StopMirror() {
+  if (watcher_ != nullptr) watcher_->Stop();
+  watcher_.reset();
+}
+
+}  // namespace stockpile::catalogue::allocation

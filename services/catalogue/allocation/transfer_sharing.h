@@ -1,0 +1,81 @@
+#pragma once
+
+// Transfers shared between catalogue replicas through etcd (docs/allocation.md, "Takeover").
+//
+// Keys under `prefix` ("/stockpile/v1/transfers/"):
+//   {prefix}{id}                    -> the Transfer (states, legs, audit), serialized
+//   {prefix}requests/{request_id}   -> a TransferService request record (idempotency)
+// The leader publishes each change in one transaction that holds only while the election key
+// is still held under its lease with its value (the fence) and the transfer's key is still at
+// the revision its local copy came from; a deposed leader's write is refused and it stops
+// before calling a level service. Every replica mirrors the prefix into its own TransferStore
+// (watch), keeping per transfer the etcd revision of its copy so only newer copies land; a
+// replica that becomes leader re-lists the prefix (Import) before it resumes anything.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "services/catalogue/allocation/transfer_journal.h"
+#include "services/catalogue/allocation/transfer_store.h"
+#include "services/common/etcd/etcd_client.h"
+
+namespace stockpile::etcd {
+class Watcher;
+}
+
+namespace stockpile::catalogue::allocation {
+
+// Transfers live next to the instance registrations: "/stockpile/v1/instances/" ->
+// "/stockpile/v1/transfers/" (the registration prefix's parent + "transfers/").
+std::string TransferPrefixFor(absl::string_view registration_prefix);
+
+// What the leader's writes are fenced on: the election key held under `lease` with `value`.
+struct LeaderFence {
+  std::string key;
+  std::string value;
+  int64_t lease = 0;  // 0: not leading now
+};
+
+class EtcdTransferSharing final : public TransferJournal {
+ public:
+  // etcd refuses requests above 1.5 MiB by default; stay well below.
+  static constexpr size_t kMaxValueBytes = 1 << 20;
+
+  EtcdTransferSharing(std::shared_ptr<etcd::EtcdClient> client, std::string prefix,
+                      TransferStore* store, std::function<LeaderFence()> fence);
+  ~EtcdTransferSharing() override;  // StopMirror()
+
+  absl::StatusOr<int64_t> Publish(const stockpile::v1::Transfer& transfer,
+                                  const RequestRecord* request) override;
+  // Lists the prefix and saves every copy newer than the local one (a new leader, first).
+  absl::Status Import();
+  // Follows the prefix on a watcher thread, saving newer copies locally (every replica).
+  void StartMirror();
+  void StopMirror();
+  // Copies saved locally from etcd by Import or the mirror (for tests and logs).
+  int64_t mirrored() const;
+
+  std::string TransferKey(absl::string_view id) const;
+  std::string RequestKey(absl::string_view request_id) const;
+
+ private:
+  absl::Status Apply(const etcd::KeyValue& kv);
+  absl::Status Refresh(absl::string_view id);
+  absl::Status Refused(const LeaderFence& fence, absl::string_view id);
+
+  const std::shared_ptr<etcd::EtcdClient> client_;
+  const std::string prefix_;
+  TransferStore* const store_;
+  const std::function<LeaderFence()> fence_;
+  std::unique_ptr<etcd::Watcher> watcher_;
+  mutable absl::Mutex mu_;
+  int64_t mirrored_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace stockpile::catalogue::allocation
