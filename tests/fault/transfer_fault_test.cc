@@ -342,6 +342,7 @@ TEST_F(TransferFaultTest, OtherReplicaTakesOverFromKilledLeaderWithoutHoldingTwi
   EXPECT_EQ(seen.approved_by(), "chief");
   EXPECT_GE(seen.audit_size(), 3);  // created, approved, leg 0 held
 
+  const auto killed = std::chrono::steady_clock::now();
   catalogue_->process().Signal(SIGKILL);  // for good: catalogue-1 is not restarted
   catalogue_->process().Wait(seconds(10));
   approval.wait();
@@ -351,8 +352,15 @@ TEST_F(TransferFaultTest, OtherReplicaTakesOverFromKilledLeaderWithoutHoldingTwi
   // from etcd and resumes this one: leg 1's hold is placed (same hold id), READY.
   transfers_ = std::move(follower);
   ASSERT_TRUE(WaitFor([&] { return Leads(); }, seconds(30))) << second->process().Log();
+  const auto leading = std::chrono::steady_clock::now();
   ASSERT_TRUE(WaitFor([&] { return Get(t).state() == TRANSFER_STATE_READY; }, seconds(20)))
       << Get(t).DebugString() << second->process().Log();
+  const auto ms = [&](auto d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  std::cout << "takeover: other replica leads " << ms(leading - killed)
+            << " ms after the kill, transfer READY " << ms(std::chrono::steady_clock::now() - killed)
+            << " ms after it\n";
   ExpectShippedAndReceivedHoldingOnce(t);
   // The shared record is the finished one.
   std::string keys;
