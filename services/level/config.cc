@@ -67,6 +67,8 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
                  "folder with regions/ and items/ (default ../shared/data)");
   app.add_option("--listen", c.listen, "gRPC address HOST:PORT (port 0: any free port)");
   app.add_option("--metrics-listen", c.metrics_listen, "Prometheus /metrics HOST:PORT");
+  app.add_option("--health-listen", c.health_listen,
+                 "plaintext HOST:PORT serving only gRPC health checks (for probes)");
   app.add_option("--port-file", c.port_file, "write the bound gRPC port to this file");
   app.add_option("--instance-id", c.instance_id, "name in etcd (default level-host-port)");
   app.add_option("--advertise", c.advertise, "address registered in etcd (default --listen)");

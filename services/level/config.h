@@ -17,6 +17,7 @@ struct LevelConfig {
   std::string reference_data;
   std::string listen = "127.0.0.1:7500";
   std::string metrics_listen;  // empty: no metrics endpoint
+  std::string health_listen;   // empty: health checks on --listen only
   std::string port_file;
   std::string instance_id;
   std::string advertise;  // address registered in etcd; default: the listen address

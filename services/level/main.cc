@@ -18,6 +18,7 @@
 #include "services/common/auth/token.h"
 #include "services/common/etcd/registration.h"
 #include "services/common/metrics/grpc_server_metrics.h"
+#include "services/common/health_listener.h"
 #include "services/common/metrics/metrics_server.h"
 #include "services/common/server_process.h"
 #include "services/common/validation.h"
@@ -185,6 +186,11 @@ int main(int argc, char** argv) {
       config->instance_id.empty() ? DefaultInstanceId(*config, port) : config->instance_id;
   service.SetInstanceId(instance_id);
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.LevelService", true);
+  std::unique_ptr<grpc::Server> health;
+  if (!config->health_listen.empty()) {
+    health = stockpile::common::ServeHealthOnly(config->health_listen, {"stockpile.v1.LevelService"});
+    if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
+  }
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
   auto registration = Register(*config, instance_id, port, *metrics ? (*metrics)->port() : 0);
   std::cout << "stockpile-level listening on " << HostOf(config->listen) << ":" << port
@@ -199,9 +205,11 @@ int main(int argc, char** argv) {
   std::cout << "stockpile-level: signal " << sig << ", draining" << std::endl;
   if (registration) registration->Stop();
   server->GetHealthCheckService()->Shutdown();
+  if (health) health->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   server.reset();
+  if (health) health->Shutdown(std::chrono::system_clock::now());
   level_metrics.reset();
   core->reset();
   std::cout << "stockpile-level: stopped" << std::endl;

@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "services/common/auth/token.h"
 #include "tests/testutil/level_process.h"
 #include "tests/testutil/pki.h"
@@ -28,7 +29,8 @@ class LevelSecurityTest : public ::testing::Test {
         dir_, "county", "4201",
         std::vector<std::string>{"--tls-cert=" + pki_.Path("server.pem"),
                                  "--tls-key=" + pki_.Path("server.key"),
-                                 "--auth-key-file=" + pki_.Path("token.key")},
+                                 "--auth-key-file=" + pki_.Path("token.key"),
+                                 "--health-listen=127.0.0.1:" + std::to_string(health_port_)},
         std::map<std::string, std::string>{{"STOCKPILE_INSECURE", "0"}});
     ASSERT_TRUE(level_->Start()) << level_->Log();
     admin_ = Token("admin-1", "admin", "");
@@ -94,6 +96,7 @@ class LevelSecurityTest : public ::testing::Test {
 
   TempDir dir_;
   Pki pki_{dir_.path()};
+  const int health_port_ = FreePort();
   std::unique_ptr<LevelProcess> level_;
   std::string admin_;
   int requests_ = 0;
@@ -143,6 +146,23 @@ TEST_F(LevelSecurityTest, PlaintextAndForeignCaClientsCannotConnect) {
   auto foreign = TlsStub("other-ca");
   EXPECT_EQ(Receive("warehouses/420102-W001", admin_, foreign.get()).error_code(),
             grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 0);
+}
+
+// Kubernetes' gRPC probes speak neither TLS nor tokens: --health-listen answers them in
+// plaintext and offers nothing else.
+TEST_F(LevelSecurityTest, PlaintextHealthListenerAnswersProbesAndNothingElse) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(health_port_),
+                                     grpc::InsecureChannelCredentials());
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service("stockpile.v1.LevelService");
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_THAT(grpc::health::v1::Health::NewStub(channel)->Check(Deadline(5).get(), req, &resp),
+              IsOk());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  auto plaintext = LevelService::NewStub(channel);
+  EXPECT_EQ(Receive("warehouses/420102-W001", admin_, plaintext.get()).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_EQ(OnHand("warehouses/420102-W001"), 0);
 }
 
