@@ -10,6 +10,7 @@
 //    leader is approving; kill -9 of the leader between the holds; the OTHER replica takes over
 //    from the state shared in etcd and finishes the transfer; no hold placed twice.
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
@@ -18,8 +19,6 @@
 #include <map>
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "stockpile/v1/transfer_service.grpc.pb.h"
@@ -71,13 +70,11 @@ class TransferFaultTest : public ::testing::Test {
   // A catalogue replica with its own store; the election lease (3 s) is the --etcd-ttl.
   std::unique_ptr<ServerProcess> MakeCatalogue(const std::string& name) {
     return std::make_unique<ServerProcess>(
-        std::vector<std::string>{BinaryDir() + "/bin/stockpile-catalogue",
-                                 "--db=" + dir_.Sub(name + "-db"),
-                                 "--reference-data=" + ReferenceDataDir(),
-                                 "--listen=127.0.0.1:0", "--instance-id=" + name,
-                                 "--etcd-endpoints=" + etcd_.endpoint(), "--etcd-ttl=3",
-                                 "--transfer-retry=2", "--transfer-resume=1",
-                                 "--port-file=" + dir_.Sub(name + ".port")},
+        std::vector<std::string>{
+            BinaryDir() + "/bin/stockpile-catalogue", "--db=" + dir_.Sub(name + "-db"),
+            "--reference-data=" + ReferenceDataDir(), "--listen=127.0.0.1:0",
+            "--instance-id=" + name, "--etcd-endpoints=" + etcd_.endpoint(), "--etcd-ttl=3",
+            "--transfer-retry=2", "--transfer-resume=1", "--port-file=" + dir_.Sub(name + ".port")},
         dir_.Sub(name + ".port"), dir_.Sub(name + ".log"));
   }
 
@@ -101,8 +98,7 @@ class TransferFaultTest : public ::testing::Test {
     req.set_actor("probe");
     req.set_name("transfers/none");
     Transfer out;
-    return stub.CancelTransfer(Ctx(2).get(), req, &out).error_code() ==
-           grpc::StatusCode::NOT_FOUND;
+    return stub.CancelTransfer(Ctx(2).get(), req, &out).error_code() == grpc::StatusCode::NOT_FOUND;
   }
 
   PlanAllocationRequest PlanFor(int64_t quantity) {
@@ -242,8 +238,8 @@ class TransferFaultTest : public ::testing::Test {
       ListBalancesResponse resp;
       EXPECT_TRUE(stub->ListBalances(Ctx().get(), req, &resp).ok());
       for (const auto& b : resp.balances()) {
-        out[b.warehouse() + "/" + b.item()] = absl::StrCat(b.on_hand(), " on hand, ", b.held(),
-                                                           " held, ", b.in_transit(), " moving");
+        out[b.warehouse() + "/" + b.item()] =
+            absl::StrCat(b.on_hand(), " on hand, ", b.held(), " held, ", b.in_transit(), " moving");
       }
     }
     return out;
@@ -334,8 +330,8 @@ TEST_F(TransferFaultTest, OtherReplicaTakesOverFromKilledLeaderWithoutHoldingTwi
   });
   ASSERT_TRUE(WaitFor([&] { return Holds(*A(), kNear).size() == 1; }, seconds(10)));
   // Reads work on the follower: it shows the approval and leg 0's hold, step history included.
-  ASSERT_TRUE(WaitFor([&] { return Get(*follower, t).legs(0).state() == LEG_STATE_HELD; },
-                      seconds(10)))
+  ASSERT_TRUE(
+      WaitFor([&] { return Get(*follower, t).legs(0).state() == LEG_STATE_HELD; }, seconds(10)))
       << Get(*follower, t).DebugString();
   const Transfer seen = Get(*follower, t);
   EXPECT_EQ(seen.state(), TRANSFER_STATE_HOLDING);
@@ -359,8 +355,8 @@ TEST_F(TransferFaultTest, OtherReplicaTakesOverFromKilledLeaderWithoutHoldingTwi
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   };
   std::cout << "takeover: other replica leads " << ms(leading - killed)
-            << " ms after the kill, transfer READY " << ms(std::chrono::steady_clock::now() - killed)
-            << " ms after it\n";
+            << " ms after the kill, transfer READY "
+            << ms(std::chrono::steady_clock::now() - killed) << " ms after it\n";
   ExpectShippedAndReceivedHoldingOnce(t);
   // The shared record is the finished one.
   std::string keys;

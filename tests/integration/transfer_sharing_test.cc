@@ -7,6 +7,8 @@
 //    follower reads the transfer, the leader's lease goes, the other replica takes over,
 //    finishes the holds without placing one twice, answers a retried create with the same
 //    transfer, and ships and receives it.
+#include "services/catalogue/allocation/transfer_sharing.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -17,7 +19,6 @@
 
 #include "services/catalogue/allocation/leader.h"
 #include "services/catalogue/allocation/saga.h"
-#include "services/catalogue/allocation/transfer_sharing.h"
 #include "services/common/clock.h"
 #include "services/common/etcd/etcd_client.h"
 #include "services/common/etcd/leader_election.h"
@@ -114,9 +115,9 @@ TEST_F(EtcdTest, DeposedLeaderWriteIsRefused) {
   EtcdTransferSharing sharing_a(client_, kPrefix, store_a.get(), [&] { return stale; });
   auto written = sharing_a.Publish(Sample("T1", TRANSFER_STATE_PENDING_APPROVAL), nullptr);
   ASSERT_THAT(written, IsOk());
-  ASSERT_THAT(store_a->SaveIfNewer(Sample("T1", TRANSFER_STATE_PENDING_APPROVAL), nullptr,
-                                   *written),
-              IsOk());
+  ASSERT_THAT(
+      store_a->SaveIfNewer(Sample("T1", TRANSFER_STATE_PENDING_APPROVAL), nullptr, *written),
+      IsOk());
 
   auto b = Candidate("b");
   auto store_b = Store("b");
@@ -193,14 +194,14 @@ struct Replica {
     options.retry_deadline = absl::Milliseconds(50);
     options.initial_backoff = absl::Milliseconds(5);
     options.hold_ttl_seconds = 3600;
-    coordinator = std::make_unique<TransferCoordinator>(
-        store.get(), gateway, planner, snapshot, clock, options);
+    coordinator = std::make_unique<TransferCoordinator>(store.get(), gateway, planner, snapshot,
+                                                        clock, options);
     TransferLeaderOptions leading;
     leading.lease_ttl_seconds = 2;
     leading.resume_interval = absl::Milliseconds(200);
     leading.shared_prefix = kPrefix;
-    leader = std::make_unique<TransferLeader>(client, name, coordinator.get(), store.get(),
-                                              leading);
+    leader =
+        std::make_unique<TransferLeader>(client, name, coordinator.get(), store.get(), leading);
     leader->Start();
   }
   TransferState State(const Transfer& t) const {
@@ -219,8 +220,7 @@ struct Replica {
 
 class TakeoverTest : public EtcdTest {
  protected:
-  TakeoverTest()
-      : snapshot_(&Reference()), planner_(&Reference()), clock_(1'767'225'600'000'000) {}
+  TakeoverTest() : snapshot_(&Reference()), planner_(&Reference()), clock_(1'767'225'600'000'000) {}
 
   void Stock(const std::string& warehouse, int64_t qty) {
     snapshot_.SetLots(warehouse.substr(strlen("warehouses/")), kItem,
@@ -353,8 +353,7 @@ TEST_F(TakeoverTest, WaitingTransferIsNotRewrittenByEveryResumeRound) {
   CoordinatorOptions options;
   options.retry_deadline = absl::Milliseconds(20);
   options.initial_backoff = absl::Milliseconds(5);
-  TransferCoordinator coordinator(store.get(), &gateway_, &planner_, &snapshot_, &clock_,
-                                  options);
+  TransferCoordinator coordinator(store.get(), &gateway_, &planner_, &snapshot_, &clock_, options);
   CountingJournal journal;
   coordinator.SetJournal(&journal);
   auto t = coordinator.Create(CreateRequest(60));
@@ -382,8 +381,7 @@ TEST_F(TakeoverTest, TooLargeTransferIsRefusedWhenShared) {
   auto store = *TransferStore::Open(tmp_.Sub("small"));
   CoordinatorOptions options;
   options.max_shared_transfer_bytes = 200;
-  TransferCoordinator coordinator(store.get(), &gateway_, &planner_, &snapshot_, &clock_,
-                                  options);
+  TransferCoordinator coordinator(store.get(), &gateway_, &planner_, &snapshot_, &clock_, options);
   CountingJournal journal;
   coordinator.SetJournal(&journal);
   EXPECT_THAT(coordinator.Create(CreateRequest(10)),

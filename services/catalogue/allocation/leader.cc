@@ -84,8 +84,7 @@ std::unique_ptr<EtcdTransferSharing> MakeSharing(std::shared_ptr<etcd::EtcdClien
                                                  const std::string& prefix, TransferStore* store,
                                                  std::function<LeaderFence()> fence) {
   if (store == nullptr) return nullptr;
-  return std::make_unique<EtcdTransferSharing>(std::move(client), prefix, store,
-                                               std::move(fence));
+  return std::make_unique<EtcdTransferSharing>(std::move(client), prefix, store, std::move(fence));
 }
 
 }  // namespace

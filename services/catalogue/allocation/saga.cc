@@ -286,10 +286,10 @@ absl::StatusOr<Transfer> TransferCoordinator::Create(const CreateTransferRequest
         absl::StrCat("created with ", t.legs_size(), " legs",
                      shortfall > 0 ? absl::StrCat(", short by ", shortfall) : ""));
   if (journal_.load() != nullptr && t.ByteSizeLong() > options_.max_shared_transfer_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a transfer of ", t.legs_size(), " legs is too large to share between catalogue replicas (",
-        t.ByteSizeLong(), " bytes, limit ", options_.max_shared_transfer_bytes,
-        "); split the request"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a transfer of ", t.legs_size(),
+                     " legs is too large to share between catalogue replicas (", t.ByteSizeLong(),
+                     " bytes, limit ", options_.max_shared_transfer_bytes, "); split the request"));
   }
   const RequestRecord record = Record(req.request_id(), req, t);
   RETURN_IF_ERROR(Save(t, &record));
