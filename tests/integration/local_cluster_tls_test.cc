@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "stockpile/v1/catalogue_service.grpc.pb.h"
 #include "tests/testutil/level_process.h"
+#include "tests/testutil/pki.h"
 #include "tests/testutil/status_matchers.h"
 
 namespace stockpile::testing {
@@ -185,6 +186,15 @@ TEST_F(LocalClusterTlsTest, TokensAndScopesHoldEndToEndOverTls) {
   Rollup rollup;
   EXPECT_EQ(plain->GetRollup(Deadline(5).get(), rollup_request, &rollup).error_code(),
             grpc::StatusCode::UNAVAILABLE);
+  // A server certificate from another CA is not trusted.
+  Pki other(dir_.path());
+  ASSERT_TRUE(other.MakeCa("other-ca")) << other.log;
+  EXPECT_NE(Stockctl(viewer,
+                     {"--tls-ca=" + other.Path("other-ca.pem"), "--tls-cert=" + Tls("stockctl.pem"),
+                      "--tls-key=" + Tls("stockctl.key"), "catalogue", "rollup", "--region", "42"},
+                     &out, /*tls=*/false),
+            0);
+  EXPECT_THAT(out, HasSubstr("UNAVAILABLE"));
 
   // A county dispatcher plans, creates and approves a transfer out of the village.
   ASSERT_EQ(
@@ -239,6 +249,44 @@ TEST_F(LocalClusterTlsTest, TokensAndScopesHoldEndToEndOverTls) {
   EXPECT_THAT(out, HasSubstr("\"what\":\"hold\""));
   // The hold was placed by the catalogue's service token (subject "catalogue").
   EXPECT_THAT(out, HasSubstr("\"actor\":\"catalogue for catalogue-transfers\""));
+}
+
+// Without TLS files, token key and service token the catalogue does not start (and says why);
+// --insecure starts it in plaintext with a warning.
+TEST(CatalogueTlsStartTest, RefusesToStartWithoutTlsUnlessInsecure) {
+  TempDir dir;
+  const std::vector<std::string> base = {"env",
+                                         "STOCKPILE_INSECURE=0",
+                                         BinaryDir() + "/bin/stockpile-catalogue",
+                                         "--db=" + dir.Sub("db"),
+                                         "--listen=127.0.0.1:0",
+                                         "--reference-data=" + ReferenceDataDir()};
+  std::string out;
+  EXPECT_EQ(RunCommand(base, &out, "", std::chrono::seconds(30)), 2) << out;
+  EXPECT_THAT(out, HasSubstr("TLS is required"));
+  auto with = base;
+  with.insert(with.end(), {"--tls-cert=x.pem", "--tls-key=x.key", "--tls-ca=ca.pem"});
+  EXPECT_EQ(RunCommand(with, &out, "", std::chrono::seconds(30)), 2) << out;
+  EXPECT_THAT(out, HasSubstr("--auth-key-file"));
+  with.push_back("--auth-key-file=token.key");
+  EXPECT_EQ(RunCommand(with, &out, "", std::chrono::seconds(30)), 2) << out;
+  EXPECT_THAT(out, HasSubstr("--service-token-file"));
+  with.push_back("--service-token-file=" + dir.Sub("missing.token"));
+  EXPECT_EQ(RunCommand(with, &out, "", std::chrono::seconds(30)), 2) << out;
+  EXPECT_THAT(out, HasSubstr("x.pem"));  // files are checked at start-up, the path named
+
+  Subprocess insecure(
+      {BinaryDir() + "/bin/stockpile-catalogue", "--db=" + dir.Sub("db2"), "--listen=127.0.0.1:0",
+       "--port-file=" + dir.Sub("port"), "--insecure", "--reference-data=" + ReferenceDataDir()},
+      dir.Sub("insecure.log"));
+  ASSERT_TRUE(insecure.Start());
+  EXPECT_TRUE(
+      WaitFor([&] { return std::ifstream(dir.Sub("port")).good(); }, std::chrono::seconds(30)));
+  insecure.Stop();
+  std::ifstream log(dir.Sub("insecure.log"));
+  const std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_THAT(text, HasSubstr("WARNING: plaintext gRPC listener"));
+  EXPECT_THAT(text, HasSubstr("WARNING: authorization disabled"));
 }
 
 }  // namespace
