@@ -29,6 +29,7 @@
 #include "services/common/auth/service_credentials.h"
 #include "services/common/auth/token.h"
 #include "services/common/etcd/registration.h"
+#include "services/common/health_listener.h"
 #include "services/common/status_macros.h"
 #include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
@@ -213,19 +214,6 @@ void LeadTransfers(const CatalogueConfig& c, Transfers& t,
   t.loop->SetLeader(true);
 }
 
-// Health checks only, in plaintext, for probes that cannot speak TLS (Kubernetes gRPC probes).
-std::unique_ptr<grpc::Server> ServeHealth(const CatalogueConfig& c) {
-  if (c.health_listen.empty()) return nullptr;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(c.health_listen, grpc::InsecureServerCredentials());
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server) return nullptr;
-  for (const char* service : {"stockpile.v1.CatalogueService", "stockpile.v1.TransferService"}) {
-    server->GetHealthCheckService()->SetServingStatus(service, true);
-  }
-  return server;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -295,9 +283,11 @@ int main(int argc, char** argv) {
   if (!server || port == 0) return Fail("cannot listen", absl::UnavailableError(config->listen));
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.CatalogueService", true);
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.TransferService", true);
-  std::unique_ptr<grpc::Server> health = ServeHealth(*config);
-  if (!config->health_listen.empty() && !health) {
-    return Fail("cannot listen", absl::UnavailableError(config->health_listen));
+  std::unique_ptr<grpc::Server> health;  // plaintext, health only: for Kubernetes probes
+  if (!config->health_listen.empty()) {
+    health = stockpile::common::ServeHealthOnly(
+        config->health_listen, {"stockpile.v1.CatalogueService", "stockpile.v1.TransferService"});
+    if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
 
   std::shared_ptr<stockpile::etcd::EtcdClient> etcd;
@@ -334,7 +324,7 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   server.reset();
-  if (health) health->Shutdown();
+  if (health) health->Shutdown(std::chrono::system_clock::now());  // Watch streams: end now
   metrics.reset();  // its collectables read the transfer store and the core
   transfers->reset();  // service workers, then leadership (resigns), coordinator, store
   core->reset();

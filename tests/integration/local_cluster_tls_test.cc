@@ -275,13 +275,16 @@ TEST(CatalogueTlsStartTest, RefusesToStartWithoutTlsUnlessInsecure) {
   EXPECT_EQ(RunCommand(with, &out, "", std::chrono::seconds(30)), 2) << out;
   EXPECT_THAT(out, HasSubstr("x.pem"));  // files are checked at start-up, the path named
 
+  const int health_port = FreePort();
   Subprocess insecure(
       {BinaryDir() + "/bin/stockpile-catalogue", "--db=" + dir.Sub("db2"), "--listen=127.0.0.1:0",
-       "--port-file=" + dir.Sub("port"), "--insecure", "--reference-data=" + ReferenceDataDir()},
+       "--port-file=" + dir.Sub("port"), "--insecure", "--reference-data=" + ReferenceDataDir(),
+       "--health-listen=127.0.0.1:" + std::to_string(health_port)},
       dir.Sub("insecure.log"));
   ASSERT_TRUE(insecure.Start());
   EXPECT_TRUE(
       WaitFor([&] { return std::ifstream(dir.Sub("port")).good(); }, std::chrono::seconds(30)));
+  EXPECT_TRUE(PortOpen(health_port));  // the plaintext health-only listener for probes
   insecure.Stop();
   std::ifstream log(dir.Sub("insecure.log"));
   const std::string text((std::istreambuf_iterator<char>(log)), {});
