@@ -564,6 +564,8 @@ absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req,
   w.set_below_standard_area(w.area_m2() < StandardArea(w.level()));
   *w.mutable_create_time() = ToTimestamp(ctx.now_micros);
   *w.mutable_update_time() = ToTimestamp(ctx.now_micros);
+  w.set_created_by(ctx.actor);
+  w.set_updated_by(ctx.actor);
   ctx.txn->Put(Cf::kWarehouses, w.code(), w.SerializeAsString());
   *change->add_warehouses() = w;
   *response = std::make_unique<Warehouse>(w);
@@ -612,6 +614,7 @@ absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req,
   RETURN_IF_ERROR(CheckWarehouseFields(w));
   w.set_below_standard_area(w.area_m2() < StandardArea(w.level()));
   *w.mutable_update_time() = ToTimestamp(ctx.now_micros);
+  w.set_updated_by(ctx.actor);
   ctx.txn->Put(Cf::kWarehouses, w.code(), w.SerializeAsString());
   *change->add_warehouses() = w;
   *response = std::make_unique<Warehouse>(w);
@@ -643,6 +646,7 @@ absl::Status LevelCore::ApplySetQuota(const SetQuotaRequest& req, CommandContext
     return absl::InvalidArgumentError(absl::StrCat("max ", q.max(), " is below min ", q.min()));
   }
   *q.mutable_update_time() = ToTimestamp(ctx.now_micros);
+  q.set_updated_by(ctx.actor);
   ctx.txn->Put(Cf::kQuotas, keys::WarehouseItem(w.code(), q.item()), q.SerializeAsString());
   *change->add_quotas() = q;
   *response = std::make_unique<Quota>(q);
@@ -677,6 +681,7 @@ absl::Status LevelCore::ApplySetReserve(const SetReserveRequest& req, CommandCon
   }
   RETURN_IF_ERROR(common::CheckText("partner", r.partner(), common::kMaxTextLength, false));
   *r.mutable_update_time() = ToTimestamp(ctx.now_micros);
+  r.set_updated_by(ctx.actor);
   const std::string key = keys::Reserve(w.code(), r.item(), r.mode());
   if (r.quantity() == 0) {
     ctx.txn->Delete(Cf::kReserves, key);

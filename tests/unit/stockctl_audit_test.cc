@@ -29,6 +29,7 @@ class WarehouseAuditTest : public ::testing::Test {
     auto* quota = quotas_.Add();
     quota->set_item("SH-0001");
     quota->set_min(50);
+    quota->set_updated_by("chen.admin");
     *quota->mutable_update_time() = At(1500);
     auto* receive = movements_.Add();
     receive->set_type(v1::MOVEMENT_TYPE_RECEIVE);
@@ -60,6 +61,7 @@ TEST_F(WarehouseAuditTest, EntriesAreTimeOrderedWithTheirActors) {
   EXPECT_EQ(entries[1].actor, "zhao.min");
   EXPECT_EQ(entries[1].quantity, "-5");
   EXPECT_EQ(entries[2].what, "quota set (last)");
+  EXPECT_EQ(entries[2].actor, "chen.admin");
   EXPECT_EQ(entries[2].detail, "min 50 max 0");
   EXPECT_EQ(entries[3].what, "receive");
   EXPECT_EQ(entries[3].actor, "wang.li");
@@ -68,11 +70,15 @@ TEST_F(WarehouseAuditTest, EntriesAreTimeOrderedWithTheirActors) {
   EXPECT_THAT(entries[3].detail, HasSubstr("request r-1"));
 }
 
-TEST_F(WarehouseAuditTest, LaterUpdateIsListed) {
+TEST_F(WarehouseAuditTest, LaterUpdateIsListedWithWhoMadeIt) {
+  warehouse_.set_created_by("chen.admin");
+  warehouse_.set_updated_by("liu.admin");
   *warehouse_.mutable_update_time() = At(3000);
   auto entries = WarehouseAudit(warehouse_, quotas_, reserves_, movements_);
   ASSERT_EQ(entries.size(), 5u);
+  EXPECT_EQ(entries.front().actor, "chen.admin");
   EXPECT_EQ(entries.back().what, "warehouse updated (last)");
+  EXPECT_EQ(entries.back().actor, "liu.admin");
 }
 
 TEST_F(WarehouseAuditTest, TableAndJson) {

@@ -55,7 +55,10 @@ TEST_F(QueriesTest, QuotasAndReservesListByWarehouseRegionAndItem) {
   ASSERT_THAT(env_.SetQuota(kW2, "SH-0001", 5, 50).status(), IsOk());
   ListQuotasRequest by_warehouse;
   by_warehouse.set_warehouse(kW);
-  EXPECT_EQ(env_.queries().ListQuotas(by_warehouse)->quotas_size(), 2);
+  auto quotas = env_.queries().ListQuotas(by_warehouse);
+  ASSERT_THAT(quotas.status(), IsOk());
+  ASSERT_EQ(quotas->quotas_size(), 2);
+  EXPECT_EQ(quotas->quotas(0).updated_by(), "tester");  // who set it last, for the audit
   ListQuotasRequest by_region_item;
   by_region_item.set_region_prefix("4201");
   by_region_item.set_item("SH-0001");

@@ -59,7 +59,7 @@ TEST(WarehouseTest, UpdateChangesOnlyMaskedFieldsAndRefusesImmutableOnes) {
   ASSERT_THAT(env.CreateWarehouse("420102-W001").status(), IsOk());
   UpdateWarehouseRequest req;
   req.set_request_id("u1");
-  req.set_actor("tester");
+  req.set_actor("editor");
   req.mutable_warehouse()->set_name("warehouses/420102-W001");
   req.mutable_warehouse()->set_display_name("江岸区应急物资储备库");
   req.mutable_warehouse()->set_area_m2(1);  // not in the mask: ignored
@@ -70,6 +70,8 @@ TEST(WarehouseTest, UpdateChangesOnlyMaskedFieldsAndRefusesImmutableOnes) {
   ASSERT_THAT(w.status(), IsOk());
   EXPECT_EQ(w->display_name(), "江岸区应急物资储备库");
   EXPECT_EQ(w->area_m2(), 2500);
+  EXPECT_EQ(w->created_by(), "tester");  // the audit trail: who created it, who changed it last
+  EXPECT_EQ(w->updated_by(), "editor");
   req.set_request_id("u2");
   req.mutable_update_mask()->add_paths("region_code");
   r = Wait([&](CommandCallback done) { env.core().UpdateWarehouse(req, done); });

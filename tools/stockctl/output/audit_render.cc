@@ -19,6 +19,11 @@ using google::protobuf::Timestamp;
 
 bool Set(const Timestamp& t) { return t.seconds() != 0 || t.nanos() != 0; }
 
+// Records written before the level service kept who changed them carry no name.
+std::string ActorOr(const std::string& actor) {
+  return actor.empty() ? std::string(kActorNotRecorded) : actor;
+}
+
 bool Earlier(const AuditEntry& a, const AuditEntry& b) {
   return std::make_pair(a.time.seconds(), a.time.nanos()) <
          std::make_pair(b.time.seconds(), b.time.nanos());
@@ -35,7 +40,7 @@ std::string JoinSet(std::initializer_list<std::string> parts) {
 AuditEntry FromMovement(const stockpile::v1::Movement& m) {
   AuditEntry e;
   e.time = m.create_time();
-  e.actor = m.actor().empty() ? kActorNotRecorded : m.actor();
+  e.actor = ActorOr(m.actor());
   e.what = EnumWord(stockpile::v1::MovementType_Name(m.type()), "MOVEMENT_TYPE_");
   e.item = m.item();
   e.quantity = m.quantity() != 0 || m.held_delta() == 0
@@ -56,21 +61,23 @@ std::vector<AuditEntry> WarehouseAudit(
     const google::protobuf::RepeatedPtrField<stockpile::v1::Movement>& movements) {
   std::vector<AuditEntry> out;
   if (Set(warehouse.create_time())) {
-    out.push_back({warehouse.create_time(), kActorNotRecorded, "warehouse created", "", "",
+    out.push_back({warehouse.create_time(), ActorOr(warehouse.created_by()), "warehouse created",
+                   "", "",
                    warehouse.display_name()});
   }
   if (Set(warehouse.update_time()) &&
       google::protobuf::util::TimeUtil::TimestampToNanoseconds(warehouse.update_time()) !=
           google::protobuf::util::TimeUtil::TimestampToNanoseconds(warehouse.create_time())) {
     out.push_back(
-        {warehouse.update_time(), kActorNotRecorded, "warehouse updated (last)", "", "", ""});
+        {warehouse.update_time(), ActorOr(warehouse.updated_by()), "warehouse updated (last)", "",
+         "", ""});
   }
   for (const auto& q : quotas) {
-    out.push_back({q.update_time(), kActorNotRecorded, "quota set (last)", q.item(), "",
+    out.push_back({q.update_time(), ActorOr(q.updated_by()), "quota set (last)", q.item(), "",
                    absl::StrCat("min ", q.min(), " max ", q.max())});
   }
   for (const auto& r : reserves) {
-    out.push_back({r.update_time(), kActorNotRecorded, "reserve set (last)", r.item(),
+    out.push_back({r.update_time(), ActorOr(r.updated_by()), "reserve set (last)", r.item(),
                    Num(r.quantity()),
                    EnumWord(stockpile::v1::ReserveMode_Name(r.mode()), "RESERVE_MODE_")});
   }
@@ -82,7 +89,7 @@ std::vector<AuditEntry> WarehouseAudit(
 std::vector<AuditEntry> TransferAudit(const stockpile::v1::Transfer& transfer) {
   std::vector<AuditEntry> out;
   for (const auto& step : transfer.audit()) {
-    out.push_back({step.time(), step.actor().empty() ? kActorNotRecorded : step.actor(),
+    out.push_back({step.time(), ActorOr(step.actor()),
                    step.what(), "", "", ""});
   }
   std::stable_sort(out.begin(), out.end(), Earlier);
