@@ -30,9 +30,10 @@
 #include "services/common/auth/token.h"
 #include "services/common/etcd/registration.h"
 #include "services/common/health_listener.h"
-#include "services/common/status_macros.h"
 #include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
+#include "services/common/server_process.h"
+#include "services/common/status_macros.h"
 
 #ifndef STOCKPILE_VERSION
 #define STOCKPILE_VERSION "dev"
@@ -217,6 +218,7 @@ void LeadTransfers(const CatalogueConfig& c, Transfers& t,
 }  // namespace
 
 int main(int argc, char** argv) {
+  stockpile::common::PrepareServerProcess();
   auto config = stockpile::catalogue::ParseCatalogueConfig(argc, argv);
   if (!config.ok()) {
     if (absl::IsCancelled(config.status())) {

@@ -26,6 +26,7 @@
 #include "services/common/auth/interceptor.h"
 #include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
+#include "services/common/server_process.h"
 #include "services/common/validation.h"
 #include "services/level/level_core.h"
 #include "services/level/level_metrics.h"
@@ -254,6 +255,7 @@ int Run(const Options& o) {
 }  // namespace stockpile::local
 
 int main(int argc, char** argv) {
+  stockpile::common::PrepareServerProcess();
   stockpile::local::Options o;
   CLI::App app{"stockpile-local: five level services and the catalogue in one process"};
   app.add_option("--data-dir", o.data_dir, "where the six databases live")->capture_default_str();
