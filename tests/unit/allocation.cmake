@@ -11,7 +11,8 @@ add_executable(allocation_unit_tests
   allocation/saga_test.cc
   allocation/transfer_service_test.cc
   allocation/routing_test.cc
-  allocation/transfer_metrics_test.cc)
+  allocation/transfer_metrics_test.cc
+  allocation/stock_snapshot_test.cc)
 target_compile_options(allocation_unit_tests PRIVATE ${STOCKPILE_WARNINGS})
 target_link_libraries(allocation_unit_tests PRIVATE stockpile_allocation stockpile_testutil
                       GTest::gmock GTest::gtest_main)

@@ -33,9 +33,9 @@ constexpr TierSpec kTiers[] = {{9, SOURCE_TIER_SAME_TOWNSHIP},
 struct Option {
   double km;
   const SourcePlace* place;
-  const SourceStock* stock;
-  int64_t usable;       // unexpired available
-  int64_t above_floor;  // usable - floor (may be negative)
+  absl::Span<const Lot> lots;  // valid while the plan's Reader holds the lock
+  int64_t usable;              // unexpired available
+  int64_t above_floor;         // usable - floor (may be negative)
 };
 
 bool NearerThan(const Option& a, const Option& b) {
@@ -120,12 +120,12 @@ class Planner::LinePlanner {
       if (!inner.empty() && absl::StartsWith(c.place->code, inner)) return;
       if (!Eligible(*c.place)) return;
       int64_t usable = 0;
-      for (const LotStock& lot : c.stock->lots) {
+      for (const Lot& lot : c.stock->lots) {
         if (lot.expiry_day >= today_) usable += lot.available;
       }
       const int64_t above_floor = usable - c.stock->floor;
       if ((critical_ ? usable : above_floor) <= 0) return;
-      options.push_back({KmTo(*c.place), c.place, c.stock, usable, above_floor});
+      options.push_back({KmTo(*c.place), c.place, c.stock->lots, usable, above_floor});
     });
     std::sort(options.begin(), options.end(), NearerThan);
     return options;
@@ -151,12 +151,12 @@ class Planner::LinePlanner {
     leg->set_tier(tier);
     leg->set_below_floor(take > std::max<int64_t>(0, o.above_floor));
     int64_t left = take;
-    for (const LotStock& lot : o.stock->lots) {  // earliest expiry first
+    for (const Lot& lot : o.lots) {  // earliest expiry first
       if (left == 0) break;
       if (lot.expiry_day < today_ || lot.available <= 0) continue;
       const int64_t q = std::min(lot.available, left);
       HoldLot* hl = leg->add_lots();
-      hl->set_lot(lot.lot);
+      hl->set_lot(stock_.LotName(lot.lot_id));
       if (lot.expiry_day != kNoExpiry) hl->set_expiry_date(common::FormatDate(lot.expiry_day));
       hl->set_quantity(q);
       left -= q;

@@ -52,17 +52,28 @@ SourcePlace* StockSnapshot::PlaceLocked(absl::string_view code) {
   return slot.get();
 }
 
-StockSnapshot::Entry* StockSnapshot::EntryLocked(absl::string_view code, absl::string_view item) {
-  Entry& e = holders_[std::string(item)][std::string(code)];
-  if (e.place == nullptr) e.place = PlaceLocked(code);
-  return &e;
+StockSnapshot::ItemState& StockSnapshot::ItemLocked(absl::string_view item) {
+  auto it = items_.find(item);
+  return it != items_.end() ? it->second : items_[std::string(item)];
 }
 
-void StockSnapshot::DropIfEmptyLocked(absl::string_view code, absl::string_view item) {
-  auto it = holders_.find(item);
-  if (it == holders_.end()) return;
-  auto e = it->second.find(std::string(code));
-  if (e != it->second.end() && e->second.Empty()) it->second.erase(e);
+uint32_t StockSnapshot::LotIdLocked(absl::string_view name) {
+  if (auto it = lot_ids_.find(name); it != lot_ids_.end()) return it->second;
+  const auto id = uint32_t(lot_names_.size());
+  lot_names_.emplace_back(name);
+  lot_ids_.emplace(std::string(name), id);
+  return id;
+}
+
+StockSnapshot::Extra* StockSnapshot::ExtraLocked(absl::string_view code, absl::string_view item) {
+  return &ItemLocked(item).extras[PlaceLocked(code)];
+}
+
+void StockSnapshot::DropExtraIfEmptyLocked(absl::string_view item, const SourcePlace* place) {
+  auto it = items_.find(item);
+  if (it == items_.end()) return;
+  auto e = it->second.extras.find(place);
+  if (e != it->second.extras.end() && e->second.Empty()) it->second.extras.erase(e);
 }
 
 void StockSnapshot::SetWarehouse(absl::string_view code, GeoPoint location) {
@@ -76,9 +87,16 @@ void StockSnapshot::SetWarehouse(absl::string_view code, GeoPoint location) {
 
 void StockSnapshot::RemoveWarehouse(absl::string_view code) {
   absl::MutexLock lock(&mu_);
-  for (auto& [item, index] : holders_) index.erase(std::string(code));
-  for (auto& [item, codes] : reserves_) codes.erase(std::string(code));
-  places_.erase(code);
+  auto place = places_.find(code);
+  if (place == places_.end()) return;
+  const SourcePlace* p = place->second.get();
+  // Every index entry goes before the place it points at.
+  for (auto& [item, state] : items_) {
+    state.holders.erase(p);
+    state.extras.erase(p);
+    state.reserves.erase(p);
+  }
+  places_.erase(place);
 }
 
 void StockSnapshot::SetLots(absl::string_view code, absl::string_view item,
@@ -88,20 +106,31 @@ void StockSnapshot::SetLots(absl::string_view code, absl::string_view item,
       lots.end());
   std::sort(lots.begin(), lots.end(), FefoBefore);
   absl::MutexLock lock(&mu_);
-  EntryLocked(code, item)->stock.lots = std::move(lots);
-  DropIfEmptyLocked(code, item);
+  if (lots.empty()) {
+    auto it = items_.find(item);
+    auto place = places_.find(code);
+    if (it != items_.end() && place != places_.end()) it->second.holders.erase(place->second.get());
+    return;
+  }
+  Lots kept;
+  kept.reserve(lots.size());
+  for (const LotStock& l : lots) kept.push_back({LotIdLocked(l.lot), l.expiry_day, l.available});
+  ItemState& state = ItemLocked(item);
+  state.holders[PlaceLocked(code)] = std::move(kept);
 }
 
 void StockSnapshot::SetFloor(absl::string_view code, absl::string_view item, int64_t floor) {
   absl::MutexLock lock(&mu_);
-  EntryLocked(code, item)->stock.floor = std::max<int64_t>(0, floor);
-  DropIfEmptyLocked(code, item);
+  Extra* e = ExtraLocked(code, item);
+  e->floor = std::max<int64_t>(0, floor);
+  DropExtraIfEmptyLocked(item, PlaceLocked(code));
 }
 
 void StockSnapshot::SetReserve(absl::string_view code, absl::string_view item, ReserveMode mode,
                                int64_t quantity, int32_t lead_time_hours) {
   absl::MutexLock lock(&mu_);
-  SourceStock& s = EntryLocked(code, item)->stock;
+  const SourcePlace* place = PlaceLocked(code);
+  Extra& s = *ExtraLocked(code, item);
   quantity = std::max<int64_t>(0, quantity);
   if (mode == stockpile::v1::RESERVE_MODE_CONTRACT) {
     s.contract = quantity;
@@ -110,12 +139,13 @@ void StockSnapshot::SetReserve(absl::string_view code, absl::string_view item, R
     s.capacity = quantity;
     s.capacity_lead_hours = lead_time_hours;
   }
+  ItemState& state = ItemLocked(item);
   if (s.contract > 0 || s.capacity > 0) {
-    reserves_[std::string(item)].insert(std::string(code));
-  } else if (auto it = reserves_.find(item); it != reserves_.end()) {
-    it->second.erase(std::string(code));
+    state.reserves.insert(place);
+  } else {
+    state.reserves.erase(place);
   }
-  DropIfEmptyLocked(code, item);
+  DropExtraIfEmptyLocked(item, place);
 }
 
 void StockSnapshot::Apply(const stockpile::v1::Warehouse& w) {
@@ -160,26 +190,47 @@ void StockSnapshot::ForEachReserve(absl::string_view item,
   ForEachReserveLocked(item, fn);
 }
 
+SourceStock StockSnapshot::StockOf(const ItemState& state, const SourcePlace* place,
+                                   absl::Span<const Lot> lots) {
+  SourceStock stock;
+  stock.lots = lots;
+  if (auto e = state.extras.find(place); e != state.extras.end()) {
+    stock.floor = e->second.floor;
+    stock.contract = e->second.contract;
+    stock.capacity = e->second.capacity;
+    stock.contract_lead_hours = e->second.contract_lead_hours;
+    stock.capacity_lead_hours = e->second.capacity_lead_hours;
+  }
+  return stock;
+}
+
 void StockSnapshot::ForEachHolderLocked(absl::string_view item, absl::string_view region_prefix,
                                         const std::function<void(const Candidate&)>& fn) const {
-  auto it = holders_.find(item);
-  if (it == holders_.end()) return;
-  for (auto e = it->second.lower_bound(region_prefix); e != it->second.end(); ++e) {
-    if (!absl::StartsWith(e->first, region_prefix)) break;
-    if (e->second.stock.lots.empty()) continue;
-    fn(Candidate{e->second.place, &e->second.stock});
+  auto it = items_.find(item);
+  if (it == items_.end()) return;
+  const HolderIndex& holders = it->second.holders;
+  for (auto e = holders.lower_bound(region_prefix); e != holders.end(); ++e) {
+    if (!absl::StartsWith(e->first->code, region_prefix)) break;
+    const SourceStock stock = StockOf(it->second, e->first, e->second);
+    fn(Candidate{e->first, &stock});
   }
 }
 
 void StockSnapshot::ForEachReserveLocked(absl::string_view item,
                                          const std::function<void(const Candidate&)>& fn) const {
-  auto codes = reserves_.find(item);
-  auto index = holders_.find(item);
-  if (codes == reserves_.end() || index == holders_.end()) return;
-  for (const std::string& code : codes->second) {
-    auto e = index->second.find(code);
-    if (e != index->second.end()) fn(Candidate{e->second.place, &e->second.stock});
+  auto it = items_.find(item);
+  if (it == items_.end()) return;
+  for (const SourcePlace* place : it->second.reserves) {
+    auto h = it->second.holders.find(place);
+    const SourceStock stock = StockOf(
+        it->second, place, h == it->second.holders.end() ? absl::Span<const Lot>() : h->second);
+    fn(Candidate{place, &stock});
   }
+}
+
+std::string StockSnapshot::LotName(uint32_t lot_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return lot_id < lot_names_.size() ? lot_names_[lot_id] : std::string();
 }
 
 size_t StockSnapshot::warehouse_count() const {
@@ -190,7 +241,10 @@ size_t StockSnapshot::warehouse_count() const {
 size_t StockSnapshot::entry_count() const {
   absl::ReaderMutexLock lock(&mu_);
   size_t n = 0;
-  for (const auto& [item, index] : holders_) n += index.size();
+  for (const auto& [item, state] : items_) {
+    n += state.holders.size();
+    for (const auto& [place, extra] : state.extras) n += state.holders.contains(place) ? 0 : 1;
+  }
   return n;
 }
 

@@ -17,8 +17,10 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "services/catalogue/geo.h"
 #include "services/common/reference_data.h"
 #include "stockpile/v1/stock.pb.h"
@@ -29,15 +31,26 @@ namespace stockpile::catalogue::allocation {
 // Days since 1970-01-01 for a lot without expiry: after every real date.
 inline constexpr int32_t kNoExpiry = INT32_MAX;
 
+// A lot as callers hand it to SetLots (names as strings; interned on the way in).
 struct LotStock {
   std::string lot;
   int32_t expiry_day = kNoExpiry;  // last day the lot may be used
   int64_t available = 0;           // on_hand - held
 };
 
-// One warehouse × item as the planner sees it. Lots are kept earliest expiry first.
+// A lot as the snapshot keeps it: 16 bytes, the name interned (StockSnapshot::LotName).
+struct Lot {
+  uint32_t lot_id = 0;
+  int32_t expiry_day = kNoExpiry;
+  int64_t available = 0;
+};
+// Most balances have one lot: it lives inside the entry, no allocation.
+using Lots = absl::InlinedVector<Lot, 1>;
+
+// One warehouse × item as the planner sees it, assembled for a callback (a view: `lots` points
+// into the snapshot and stays valid while the read lock is held). Lots earliest expiry first.
 struct SourceStock {
-  std::vector<LotStock> lots;
+  absl::Span<const Lot> lots;
   int64_t floor = 0;  // quota min: stock a ROUTINE/URGENT plan must leave in place
   int64_t contract = 0;
   int64_t capacity = 0;
@@ -53,7 +66,8 @@ struct SourcePlace {
   double lat_rad = 0, lon_rad = 0, cos_lat = 1;
 };
 
-// One candidate handed to a reader; pointers valid during the callback only.
+// One candidate handed to a reader. `place` and the lots behind `stock->lots` stay valid while
+// the read lock is held; the SourceStock itself only during the callback.
 struct Candidate {
   const SourcePlace* place;
   const SourceStock* stock;
@@ -101,6 +115,9 @@ class StockSnapshot {
         const ABSL_NO_THREAD_SAFETY_ANALYSIS {
       s_.ForEachReserveLocked(item, fn);
     }
+    const std::string& LotName(uint32_t lot_id) const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return s_.lot_names_[lot_id];
+    }
 
    private:
     const StockSnapshot& s_;
@@ -112,24 +129,52 @@ class StockSnapshot {
   // Every warehouse with a contract or capacity reserve of `item`.
   void ForEachReserve(absl::string_view item,
                       const std::function<void(const Candidate&)>& fn) const;
+  // Name of an interned lot id (ids come from Candidate lots).
+  std::string LotName(uint32_t lot_id) const;
   size_t warehouse_count() const;
+  // Warehouse × item pairs with lots, a floor or a reserve.
   size_t entry_count() const;
 
  private:
-  struct Entry {
-    const SourcePlace* place = nullptr;
-    SourceStock stock;
-    bool Empty() const {
-      return stock.lots.empty() && stock.floor == 0 && stock.contract == 0 && stock.capacity == 0;
+  // Per item, warehouses are keyed by their (stable) place and ordered by its code, so an entry
+  // costs a pointer, not a copy of the code, and a region prefix is still one contiguous range.
+  struct CodeOrder {
+    using is_transparent = void;
+    bool operator()(const SourcePlace* a, const SourcePlace* b) const { return a->code < b->code; }
+    bool operator()(const SourcePlace* a, absl::string_view b) const {
+      return absl::string_view(a->code) < b;
+    }
+    bool operator()(absl::string_view a, const SourcePlace* b) const {
+      return a < absl::string_view(b->code);
     }
   };
-  using ItemIndex = absl::btree_map<std::string, Entry>;
+  // Only warehouses holding some (available > 0) lot of the item.
+  using HolderIndex = absl::btree_map<const SourcePlace*, Lots, CodeOrder>;
+  // The rarely set per-balance figures, apart so a plain holding stays 32 bytes.
+  struct Extra {
+    int64_t floor = 0;
+    int64_t contract = 0;
+    int64_t capacity = 0;
+    int32_t contract_lead_hours = 0;
+    int32_t capacity_lead_hours = 0;
+    bool Empty() const { return floor == 0 && contract == 0 && capacity == 0; }
+  };
+  struct ItemState {
+    HolderIndex holders;
+    absl::flat_hash_map<const SourcePlace*, Extra> extras;
+    // Warehouses with a contract/capacity reserve (a small subset), code order.
+    absl::btree_set<const SourcePlace*, CodeOrder> reserves;
+  };
 
   SourcePlace* PlaceLocked(absl::string_view code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Entry* EntryLocked(absl::string_view code, absl::string_view item)
+  ItemState& ItemLocked(absl::string_view item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t LotIdLocked(absl::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Extra* ExtraLocked(absl::string_view code, absl::string_view item)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DropIfEmptyLocked(absl::string_view code, absl::string_view item)
+  void DropExtraIfEmptyLocked(absl::string_view item, const SourcePlace* place)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static SourceStock StockOf(const ItemState& state, const SourcePlace* place,
+                             absl::Span<const Lot> lots);
   GeoPoint SeatOf(absl::string_view region, GeoPoint fallback) const;
   void ForEachHolderLocked(absl::string_view item, absl::string_view region_prefix,
                            const std::function<void(const Candidate&)>& fn) const
@@ -140,11 +185,12 @@ class StockSnapshot {
 
   const common::ReferenceData* reference_;
   mutable absl::Mutex mu_;
-  // Stable addresses: entries point at their warehouse's place.
+  // Stable addresses: item indexes point at their warehouse's place.
   absl::flat_hash_map<std::string, std::unique_ptr<SourcePlace>> places_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, ItemIndex> holders_ ABSL_GUARDED_BY(mu_);
-  // Codes with a contract/capacity reserve, per item (a small subset).
-  absl::flat_hash_map<std::string, absl::btree_set<std::string>> reserves_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, ItemState> items_ ABSL_GUARDED_BY(mu_);
+  // Lot names, interned (a handful of distinct names across the country).
+  std::vector<std::string> lot_names_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> lot_ids_ ABSL_GUARDED_BY(mu_);
 };
 
 // Region code of a warehouse code ("4201-W001" -> "4201"); the code itself when malformed.
