@@ -87,6 +87,11 @@ absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv) {
   app.add_option("--etcd-endpoints", etcd, "comma-separated etcd endpoints; empty: --source");
   app.add_option("--etcd-prefix", c.etcd_prefix, "etcd key prefix of registrations");
   app.add_option("--etcd-ttl", c.etcd_ttl_seconds, "own registration lease TTL in seconds");
+  app.add_option("--etcd-tls-ca", c.etcd_tls_ca,
+                 "PEM CA of etcd's certificate; set: TLS to etcd (default: plaintext)");
+  app.add_option("--etcd-tls-cert", c.etcd_tls_cert,
+                 "PEM client cert for etcd --client-cert-auth (with --etcd-tls-ca)");
+  app.add_option("--etcd-tls-key", c.etcd_tls_key, "PEM private key of --etcd-tls-cert");
   app.add_option("--source", sources, "without etcd: a level instance id=level@host:port");
   app.add_option("--max-batch", c.max_batch, "change entries asked for per stream message");
   app.add_option("--hold-ttl", c.hold_ttl_seconds,

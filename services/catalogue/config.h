@@ -20,6 +20,11 @@ struct CatalogueConfig {
   std::vector<std::string> etcd_endpoints;
   std::string etcd_prefix = "/stockpile/v1/instances/";
   int etcd_ttl_seconds = 10;
+  // TLS to etcd (PEM files): CA that signed etcd's certificate (empty: plaintext), and our
+  // client certificate + key for etcd's --client-cert-auth.
+  std::string etcd_tls_ca;
+  std::string etcd_tls_cert;
+  std::string etcd_tls_key;
   // Without etcd: fixed sources "id=level@host:port" (region prefixes are not needed).
   std::vector<SourceSpec> static_sources;
   int max_batch = 1024;

@@ -294,8 +294,13 @@ int main(int argc, char** argv) {
 
   std::shared_ptr<stockpile::etcd::EtcdClient> etcd;
   if (!config->etcd_endpoints.empty()) {
-    auto client = stockpile::etcd::EtcdClient::Create(absl::StrJoin(config->etcd_endpoints, ","));
-    if (!client.ok()) return Fail("bad --etcd-endpoints", client.status());
+    stockpile::etcd::EtcdClientOptions etcd_options;
+    etcd_options.endpoints = absl::StrJoin(config->etcd_endpoints, ",");
+    etcd_options.tls_ca_file = config->etcd_tls_ca;
+    etcd_options.tls_cert_file = config->etcd_tls_cert;
+    etcd_options.tls_key_file = config->etcd_tls_key;
+    auto client = stockpile::etcd::EtcdClient::Create(etcd_options);
+    if (!client.ok()) return Fail("bad --etcd-endpoints or --etcd-tls-*", client.status());
     etcd = std::move(*client);
   }
   char host[256] = {0};

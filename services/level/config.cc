@@ -75,6 +75,11 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
   app.add_option("--etcd-endpoints", etcd, "comma-separated etcd endpoints; empty: no etcd");
   app.add_option("--etcd-prefix", c.etcd_prefix, "etcd key prefix of registrations");
   app.add_option("--etcd-ttl", c.etcd_ttl_seconds, "registration lease TTL in seconds");
+  app.add_option("--etcd-tls-ca", c.etcd_tls_ca,
+                 "PEM CA of etcd's certificate; set: TLS to etcd (default: plaintext)");
+  app.add_option("--etcd-tls-cert", c.etcd_tls_cert,
+                 "PEM client cert for etcd --client-cert-auth (with --etcd-tls-ca)");
+  app.add_option("--etcd-tls-key", c.etcd_tls_key, "PEM private key of --etcd-tls-cert");
   app.add_option("--hold-sweep-interval-ms", c.hold_sweep_interval_ms,
                  "how often expired holds are released");
   app.add_option("--max-group-commands", c.max_group_commands,

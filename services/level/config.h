@@ -24,6 +24,11 @@ struct LevelConfig {
   std::vector<std::string> etcd_endpoints;
   std::string etcd_prefix = "/stockpile/v1/instances";
   int etcd_ttl_seconds = 10;
+  // TLS to etcd (PEM files): CA that signed etcd's certificate (empty: plaintext), and our
+  // client certificate + key for etcd's --client-cert-auth.
+  std::string etcd_tls_ca;
+  std::string etcd_tls_cert;
+  std::string etcd_tls_key;
   int hold_sweep_interval_ms = 1000;
   int max_group_commands = 1024;
   int metrics_refresh_seconds = 30;

@@ -74,7 +74,12 @@ std::unique_ptr<stockpile::etcd::Registration> Register(const LevelConfig& c,
                                                         const std::string& id, int port,
                                                         int metrics_port) {
   if (c.etcd_endpoints.empty()) return nullptr;
-  auto client = stockpile::etcd::EtcdClient::Create(absl::StrJoin(c.etcd_endpoints, ","));
+  stockpile::etcd::EtcdClientOptions etcd_options;
+  etcd_options.endpoints = absl::StrJoin(c.etcd_endpoints, ",");
+  etcd_options.tls_ca_file = c.etcd_tls_ca;
+  etcd_options.tls_cert_file = c.etcd_tls_cert;
+  etcd_options.tls_key_file = c.etcd_tls_key;
+  auto client = stockpile::etcd::EtcdClient::Create(etcd_options);
   if (!client.ok()) {
     std::cerr << "stockpile-level: etcd client: " << client.status().message() << std::endl;
     return nullptr;

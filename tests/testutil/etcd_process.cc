@@ -22,15 +22,19 @@ bool EtcdProcess::Start(std::chrono::milliseconds timeout, std::string* error) {
     client_port_ = FreePort();
     peer_port_ = FreePort();
   }
-  const std::string client_url = "http://" + endpoint();
+  const std::string client_url = (tls_ ? "https://" : "http://") + endpoint();
   const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer_port_);
-  process_ = std::make_unique<Subprocess>(
-      std::vector<std::string>{"etcd", "--name", "test", "--data-dir", data_dir_,
-                               "--listen-client-urls", client_url, "--advertise-client-urls",
-                               client_url, "--listen-peer-urls", peer_url,
-                               "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
-                               "test=" + peer_url, "--logger", "zap", "--log-outputs", "stderr"},
-      log_path_);
+  std::vector<std::string> argv = {"etcd", "--name", "test", "--data-dir", data_dir_};
+  argv.insert(argv.end(), {"--listen-client-urls", client_url, "--advertise-client-urls",
+                           client_url, "--listen-peer-urls", peer_url,
+                           "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
+                           "test=" + peer_url, "--logger", "zap", "--log-outputs", "stderr"});
+  if (tls_) {
+    argv.insert(argv.end(), {"--cert-file", tls_->server_cert, "--key-file", tls_->server_key,
+                             "--trusted-ca-file", tls_->ca, "--client-cert-auth"});
+  }
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  process_ = std::make_unique<Subprocess>(std::move(argv), log_path_);
   if (!process_->Start()) {
     if (error != nullptr) *error = "fork failed";
     return false;
@@ -66,6 +70,10 @@ std::string EtcdProcess::Log() const {
 int EtcdProcess::Etcdctl(const std::vector<std::string>& args, std::string* output) const {
   std::vector<std::string> argv = {"etcdctl", "--endpoints=" + endpoint(), "--dial-timeout=1s",
                                    "--command-timeout=3s"};
+  if (tls_) {
+    argv.insert(argv.end(), {"--cacert=" + tls_->ca, "--cert=" + tls_->client_cert,
+                             "--key=" + tls_->client_key});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, output, "", std::chrono::seconds(10));
 }

@@ -5,11 +5,22 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "tests/testutil/process.h"
 
 namespace stockpile::testing {
+
+// PEM files for an etcd that serves clients over TLS and requires client certificates.
+struct EtcdTlsFiles {
+  std::string ca;           // --trusted-ca-file (and etcdctl --cacert)
+  std::string server_cert;  // --cert-file
+  std::string server_key;   // --key-file
+  std::string client_cert;  // for etcdctl's health checks
+  std::string client_key;
+};
 
 class EtcdProcess {
  public:
@@ -18,6 +29,11 @@ class EtcdProcess {
   ~EtcdProcess();  // kills etcd if still running
   EtcdProcess(const EtcdProcess&) = delete;
   EtcdProcess& operator=(const EtcdProcess&) = delete;
+
+  // Call before Start(): serve clients over https with --client-cert-auth.
+  void set_tls(EtcdTlsFiles tls) { tls_ = std::move(tls); }
+  // Call before Start(): more etcd flags, appended after ours.
+  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
 
   // Starts etcd and waits until it serves requests; false (with the log in `error`) otherwise.
   bool Start(std::chrono::milliseconds timeout = std::chrono::seconds(15),
@@ -48,6 +64,8 @@ class EtcdProcess {
   int client_port_ = 0;
   int peer_port_ = 0;
   std::unique_ptr<Subprocess> process_;
+  std::optional<EtcdTlsFiles> tls_;
+  std::vector<std::string> extra_args_;
 };
 
 }  // namespace stockpile::testing

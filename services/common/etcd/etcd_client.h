@@ -56,9 +56,16 @@ struct TxnResult {
 };
 
 struct EtcdClientOptions {
-  // "127.0.0.1:2379,127.0.0.1:22379" (an "http://" prefix is accepted and ignored).
+  // "127.0.0.1:2379,127.0.0.1:22379" (an "http://" or "https://" prefix is accepted and ignored;
+  // whether TLS is used depends only on tls_ca_file).
   std::string endpoints;
   absl::Duration call_timeout = absl::Seconds(5);
+  // TLS to etcd: PEM files. With tls_ca_file set every channel uses TLS and verifies etcd's
+  // certificate against it; empty means plaintext. tls_cert_file + tls_key_file (both or neither,
+  // only with tls_ca_file) are our client certificate, for etcd's --client-cert-auth.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // The end of the key range that holds every key starting with `prefix` ("/a/" -> "/a0").
@@ -67,7 +74,8 @@ std::string PrefixRangeEnd(absl::string_view prefix);
 class EtcdClient {
  public:
   // Channels are created lazily by gRPC, so this succeeds while etcd is down; only a malformed
-  // endpoint list is an error (INVALID_ARGUMENT).
+  // endpoint list or TLS file setup is an error (INVALID_ARGUMENT; an unreadable TLS file is
+  // NOT_FOUND).
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Create(const EtcdClientOptions& options);
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Create(absl::string_view endpoints);
   ~EtcdClient();
