@@ -70,9 +70,9 @@ absl::StatusOr<std::unique_ptr<stockpile::metrics::MetricsServer>> StartMetrics(
 }
 
 // Registers in etcd in the background; stock keeps moving whatever etcd does.
-std::unique_ptr<stockpile::etcd::Registration> Register(const LevelConfig& c,
-                                                        const std::string& id, int port,
-                                                        int metrics_port) {
+// The etcd client, checked at start (unreadable TLS files or half a certificate pair stop the
+// process); etcd itself being down does not: registration retries in the background.
+absl::StatusOr<std::shared_ptr<stockpile::etcd::EtcdClient>> EtcdClientFor(const LevelConfig& c) {
   if (c.etcd_endpoints.empty()) return nullptr;
   stockpile::etcd::EtcdClientOptions etcd_options;
   etcd_options.endpoints = absl::StrJoin(c.etcd_endpoints, ",");
@@ -80,10 +80,14 @@ std::unique_ptr<stockpile::etcd::Registration> Register(const LevelConfig& c,
   etcd_options.tls_cert_file = c.etcd_tls_cert;
   etcd_options.tls_key_file = c.etcd_tls_key;
   auto client = stockpile::etcd::EtcdClient::Create(etcd_options);
-  if (!client.ok()) {
-    std::cerr << "stockpile-level: etcd client: " << client.status().message() << std::endl;
-    return nullptr;
-  }
+  if (!client.ok()) return client.status();
+  return std::shared_ptr<stockpile::etcd::EtcdClient>(std::move(*client));
+}
+
+std::unique_ptr<stockpile::etcd::Registration> Register(
+    const LevelConfig& c, std::shared_ptr<stockpile::etcd::EtcdClient> client,
+    const std::string& id, int port, int metrics_port) {
+  if (client == nullptr) return nullptr;
   stockpile::etcd::InstanceInfo info;
   info.id = id;
   info.level = std::string(stockpile::common::LevelName(c.level));
@@ -93,8 +97,8 @@ std::unique_ptr<stockpile::etcd::Registration> Register(const LevelConfig& c,
   stockpile::etcd::RegistrationOptions options;
   options.key_prefix = c.etcd_prefix + (c.etcd_prefix.ends_with('/') ? "" : "/");
   options.ttl_seconds = c.etcd_ttl_seconds;
-  auto registration = std::make_unique<stockpile::etcd::Registration>(
-      std::shared_ptr<stockpile::etcd::EtcdClient>(std::move(*client)), info, options);
+  auto registration =
+      std::make_unique<stockpile::etcd::Registration>(std::move(client), info, options);
   registration->Start();
   return registration;
 }
@@ -166,6 +170,8 @@ int main(int argc, char** argv) {
     level_metrics = std::move(*registered);
   }
 
+  auto etcd = EtcdClientFor(*config);
+  if (!etcd.ok()) return Fail("bad --etcd-endpoints or --etcd-tls-*", etcd.status());
   auto authorizer = MakeAuthorizer(*config, **core);
   if (!authorizer.ok()) return Fail("cannot set up authorization", authorizer.status());
   auto credentials = Credentials(*config);
@@ -197,7 +203,8 @@ int main(int argc, char** argv) {
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
-  auto registration = Register(*config, instance_id, port, *metrics ? (*metrics)->port() : 0);
+  auto registration =
+      Register(*config, *etcd, instance_id, port, *metrics ? (*metrics)->port() : 0);
   std::cout << "stockpile-level listening on " << HostOf(config->listen) << ":" << port
             << " (level " << stockpile::common::LevelName(config->level) << ", regions "
             << absl::StrJoin(config->regions, ",") << ", " << (*core)->last_sequence()

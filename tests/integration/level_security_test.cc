@@ -210,5 +210,18 @@ TEST(LevelSecurityStartTest, RefusesToStartWithoutTlsUnlessInsecure) {
   EXPECT_THAT(level.Log(), HasSubstr("--insecure"));
 }
 
+// A typo in the etcd TLS files is a configuration error, not etcd being down: refuse to start.
+TEST(LevelSecurityStartTest, RefusesToStartWithUnreadableEtcdTlsFiles) {
+  TempDir dir;
+  Subprocess level({BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=4201",
+                    "--db=" + dir.Sub("db"), "--listen=127.0.0.1:0", "--insecure",
+                    "--etcd-endpoints=127.0.0.1:1", "--etcd-tls-ca=" + dir.Sub("missing-ca.pem")},
+                   dir.Sub("log"));
+  ASSERT_TRUE(level.Start());
+  const int status = level.Wait(std::chrono::seconds(20));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << level.Log();
+  EXPECT_THAT(level.Log(), HasSubstr("missing-ca.pem"));
+}
+
 }  // namespace
 }  // namespace stockpile::testing
