@@ -10,6 +10,7 @@
 
 #include "services/catalogue/allocation/saga.h"
 #include "tests/testutil/level_process.h"
+#include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
 
 namespace stockpile::catalogue::allocation {
@@ -24,14 +25,7 @@ constexpr char kNear[] = "warehouses/420103-W001";
 constexpr char kMid[] = "warehouses/420106-W001";
 constexpr char kItem[] = "SH-0001";
 
-const common::ReferenceData& Reference() {
-  static const common::ReferenceData* ref = [] {
-    common::ReferenceData::Options opts;
-    opts.fine_region_prefixes = {"420102"};
-    return common::ReferenceData::Load(testing::ReferenceDataDir(), opts)->release();
-  }();
-  return *ref;
-}
+const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }
 
 // One coordinator (as one catalogue replica would run it) with its own store and snapshot.
 struct Replica {

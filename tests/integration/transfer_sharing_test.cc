@@ -23,6 +23,7 @@
 #include "services/common/etcd/etcd_client.h"
 #include "services/common/etcd/leader_election.h"
 #include "tests/testutil/etcd_process.h"
+#include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/unit/allocation/fake_level_gateway.h"
 
@@ -175,14 +176,7 @@ TEST_F(EtcdTest, StaleLocalCopyIsAbortedAndRefreshed) {
   EXPECT_EQ(StateIn(*stale, "T1"), TRANSFER_STATE_HOLDING);
 }
 
-const common::ReferenceData& Reference() {
-  static const common::ReferenceData* ref = [] {
-    common::ReferenceData::Options opts;
-    opts.fine_region_prefixes = {"420102"};
-    return common::ReferenceData::Load(testing::ReferenceDataDir(), opts)->release();
-  }();
-  return *ref;
-}
+const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }
 
 // One catalogue replica: its own store and coordinator, the shared fake level services.
 struct Replica {

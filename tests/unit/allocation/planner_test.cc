@@ -5,6 +5,7 @@
 
 #include "services/common/validation.h"
 #include "tests/testutil/process.h"
+#include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
 
 namespace stockpile::catalogue::allocation {
@@ -16,14 +17,7 @@ using ::testing::ElementsAre;
 constexpr char kVillage[] = "420102002003";  // 保成社区, 大智街道, 江岸区, 武汉
 const int32_t kToday = *common::ParseDate("d", "2026-01-01");
 
-const common::ReferenceData& Reference() {
-  static const common::ReferenceData* ref = [] {
-    common::ReferenceData::Options opts;
-    opts.fine_region_prefixes = {"420102"};
-    return common::ReferenceData::Load(testing::ReferenceDataDir(), opts)->release();
-  }();
-  return *ref;
-}
+const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }
 
 class PlannerTest : public ::testing::Test {
  protected:

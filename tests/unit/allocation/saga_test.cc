@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/testutil/process.h"
+#include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/unit/allocation/fake_level_gateway.h"
 
@@ -28,14 +29,7 @@ constexpr char kMid[] = "warehouses/420106-W001";   // 武昌, ~5 km
 constexpr char kFar[] = "warehouses/420115-W001";   // 江夏, ~25 km
 constexpr char kItem[] = "SH-0001";
 
-const common::ReferenceData& Reference() {
-  static const common::ReferenceData* ref = [] {
-    common::ReferenceData::Options opts;
-    opts.fine_region_prefixes = {"420102"};
-    return common::ReferenceData::Load(testing::ReferenceDataDir(), opts)->release();
-  }();
-  return *ref;
-}
+const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }
 
 class SagaTest : public ::testing::Test {
  protected:

@@ -6,6 +6,7 @@
 
 #include "services/common/auth/interceptor.h"
 #include "tests/testutil/process.h"
+#include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/unit/allocation/fake_level_gateway.h"
 
@@ -15,14 +16,7 @@ namespace {
 using namespace stockpile::v1;  // NOLINT
 using ::testing::HasSubstr;
 
-const common::ReferenceData& Reference() {
-  static const common::ReferenceData* ref = [] {
-    common::ReferenceData::Options opts;
-    opts.fine_region_prefixes = {"420102"};
-    return common::ReferenceData::Load(testing::ReferenceDataDir(), opts)->release();
-  }();
-  return *ref;
-}
+const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }
 
 class SwitchableLeadership : public Leadership {
  public:

@@ -21,6 +21,7 @@
 #include "services/common/auth/rules.h"
 #include "stockpile/v1/catalogue_service.grpc.pb.h"
 #include "tests/testutil/process.h"
+#include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/unit/allocation/fake_level_gateway.h"
 
@@ -37,14 +38,7 @@ constexpr char kKey[] = "catalogue-access-test-key-0123456789abcdef";
 constexpr char kOtherKey[] = "forger-key-forger-key-forger-key-0123456789";
 constexpr char kScope[] = "420102";  // a county in Hubei (Wuhan, Jiang'an)
 
-const common::ReferenceData& Reference() {
-  static const common::ReferenceData* ref = [] {
-    common::ReferenceData::Options opts;
-    opts.fine_region_prefixes = {"420102"};
-    return common::ReferenceData::Load(testing::ReferenceDataDir(), opts)->release();
-  }();
-  return *ref;
-}
+const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }
 
 // A transfer's places, for requests inside and outside the token's scope.
 struct Place {
