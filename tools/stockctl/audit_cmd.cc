@@ -60,15 +60,8 @@ int WarehouseAudit(Context& ctx, AuditFlags f) {
 
   v1::ListMovementsRequest movements_request;
   movements_request.set_warehouse(f.warehouse);
-  if (!f.since.empty()) {
-    auto when = ParseTimeArg("--since", f.since);
-    if (!when.ok()) return ctx.UsageError(when.status());
-    *movements_request.mutable_start_time() = *when;
-  }
-  if (!f.until.empty()) {
-    auto when = ParseTimeArg("--until", f.until);
-    if (!when.ok()) return ctx.UsageError(when.status());
-    *movements_request.mutable_end_time() = *when;
+  if (auto range = SetTimeRange(f.since, f.until, &movements_request); !range.ok()) {
+    return ctx.UsageError(range);
   }
   v1::ListMovementsResponse movements;
   s = AllPages(

@@ -61,6 +61,21 @@ absl::StatusOr<google::protobuf::Timestamp> ParseTimeArg(absl::string_view flag,
   return ts;
 }
 
+absl::Status SetTimeRange(absl::string_view since, absl::string_view until,
+                          stockpile::v1::ListMovementsRequest* request) {
+  if (!since.empty()) {
+    auto when = ParseTimeArg("--since", since);
+    if (!when.ok()) return when.status();
+    *request->mutable_start_time() = *when;
+  }
+  if (!until.empty()) {
+    auto when = ParseTimeArg("--until", until);
+    if (!when.ok()) return when.status();
+    *request->mutable_end_time() = *when;
+  }
+  return absl::OkStatus();
+}
+
 std::string NewRequestId() {
   const std::time_t now = std::time(nullptr);
   std::tm utc{};

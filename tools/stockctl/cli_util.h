@@ -6,6 +6,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/status/status.h"
+#include "stockpile/v1/level_service.pb.h"
 #include "stockpile/v1/stock.pb.h"
 #include "stockpile/v1/warehouse.pb.h"
 
@@ -15,6 +17,11 @@ namespace stockpile::stockctl {
 // which means 00:00 of that day in the local time zone (TZ).
 absl::StatusOr<google::protobuf::Timestamp> ParseTimeArg(absl::string_view flag,
                                                          absl::string_view text);
+
+// --since / --until of a movement listing (either may be empty). Only a given bound is set: an
+// unset Timestamp means "no bound", a zero one the epoch.
+absl::Status SetTimeRange(absl::string_view since, absl::string_view until,
+                          stockpile::v1::ListMovementsRequest* request);
 
 // A request id unique enough for one operator: "stockctl-<utc time>-<random hex>".
 std::string NewRequestId();

@@ -63,16 +63,8 @@ int ListMovements(Context& ctx, QueryFlags f) {
   base.set_reference(f.reference);
   base.set_request_id(f.request);
   base.set_page_size(f.page.page_size);
-  // Only a given bound may be set: an unset Timestamp means "no bound", a zero one the epoch.
-  if (!f.since.empty()) {
-    auto when = ParseTimeArg("--since", f.since);
-    if (!when.ok()) return ctx.UsageError(when.status());
-    *base.mutable_start_time() = *when;
-  }
-  if (!f.until.empty()) {
-    auto when = ParseTimeArg("--until", f.until);
-    if (!when.ok()) return ctx.UsageError(when.status());
-    *base.mutable_end_time() = *when;
+  if (auto range = SetTimeRange(f.since, f.until, &base); !range.ok()) {
+    return ctx.UsageError(range);
   }
   v1::ListMovementsResponse all;
   grpc::Status status = FetchPages(f.page, [&](const std::string& token, std::string* next) {
