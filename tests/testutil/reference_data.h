@@ -1,7 +1,7 @@
 #pragma once
 
 // The repository's reference data (../shared/data), loaded once per test binary and prefix:
-// townships and villages only under `fine_prefix`, since a full load takes seconds.
+// townships and villages only under `fine_prefix` (empty: all of them; a full load takes seconds).
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,7 +19,7 @@ inline const common::ReferenceData& SharedReferenceData(const std::string& fine_
   auto& slot = (*loaded)[fine_prefix];
   if (slot == nullptr) {
     common::ReferenceData::Options options;
-    options.fine_region_prefixes = {fine_prefix};
+    if (!fine_prefix.empty()) options.fine_region_prefixes = {fine_prefix};
     // A test without its reference data cannot say anything: stop with the loader's message.
     slot = std::move(common::ReferenceData::Load(ReferenceDataDir(), options).value());
   }

@@ -7,6 +7,7 @@
 #include "services/catalogue/catalogue_core.h"
 #include "services/common/reference_data.h"
 #include "tests/testutil/process.h"
+#include "tests/testutil/reference_data.h"
 
 namespace stockpile::catalogue {
 namespace {
@@ -14,14 +15,7 @@ namespace {
 using stockpile::v1::ChangeEntry;
 using stockpile::v1::WatchChangesResponse;
 
-const common::ReferenceData& Reference() {
-  static const auto* ref = [] {
-    auto r = common::ReferenceData::Load(testing::ReferenceDataDir());
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r->release();
-  }();
-  return *ref;
-}
+const common::ReferenceData& Reference() { return testing::SharedReferenceData(""); }
 
 std::unique_ptr<CatalogueCore> OpenCore(const std::string& path) {
   CatalogueCore::Options options;

@@ -8,6 +8,7 @@
 
 #include "services/common/reference_data.h"
 #include "tests/testutil/process.h"
+#include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
 
 namespace stockpile::catalogue {
@@ -16,14 +17,7 @@ namespace {
 using stockpile::v1::ChangeEntry;
 using stockpile::v1::WatchChangesResponse;
 
-const common::ReferenceData& Reference() {
-  static const auto* ref = [] {
-    auto r = common::ReferenceData::Load(testing::ReferenceDataDir());
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r->release();
-  }();
-  return *ref;
-}
+const common::ReferenceData& Reference() { return testing::SharedReferenceData(""); }
 
 // Builds change entries the way a level instance writes them (new state per record).
 class Stream {
