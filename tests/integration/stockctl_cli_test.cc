@@ -243,6 +243,20 @@ TEST_F(StockctlTest, BalanceSurvivesARestart) {
   EXPECT_EQ(balance["lots"][0]["expiry_date"], "2031-06-30");
 }
 
+TEST_F(StockctlTest, WarnsWhenATokenWouldTravelInPlaintext) {
+  CreateWarehouse();
+  CliResult without_token = Run({"warehouse", "get", "420102-W001"});
+  ASSERT_EQ(without_token.exit_code, 0) << without_token.err;
+  EXPECT_THAT(without_token.err, Not(HasSubstr("plaintext")));
+
+  const std::string token_file = dir_.Sub("token");
+  WriteFile(token_file, "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl\n");
+  CliResult with_token = Run({"--token-file", token_file, "warehouse", "get", "420102-W001"});
+  ASSERT_EQ(with_token.exit_code, 0) << with_token.err;
+  EXPECT_THAT(with_token.err, HasSubstr("the bearer token is sent over plaintext"));
+  EXPECT_THAT(with_token.err, Not(HasSubstr("c2lnbmF0dXJl")));  // the token itself is never printed
+}
+
 TEST_F(StockctlTest, ExitCodesForNotFoundRefusalsAndUsage) {
   CreateWarehouse();
   CliResult missing = Run({"warehouse", "get", "420102-W404"});

@@ -95,6 +95,11 @@ std::unique_ptr<grpc::ClientContext> Context::NewCall() const {
   if (!token_loaded_) {
     token_ = ReadToken(options_);
     token_loaded_ = true;
+    // A bearer token on a plaintext channel can be read off the wire: say so, once.
+    if (!token_.empty() && FlagOrEnv(options_.tls_ca, "STOCKPILE_TLS_CA").empty()) {
+      std::cerr << "stockctl: warning: no --tls-ca (STOCKPILE_TLS_CA): the bearer token is sent "
+                   "over plaintext; use this only against a local development server\n";
+    }
   }
   if (!token_.empty()) call->AddMetadata("authorization", "Bearer " + token_);
   return call;
