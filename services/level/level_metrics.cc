@@ -1,5 +1,7 @@
 #include "services/level/level_metrics.h"
 
+#include <iostream>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/metrics/scrape_collector.h"
@@ -24,11 +26,12 @@ LevelMetrics::LevelMetrics(const LevelCore& core, int refresh_seconds)
       queries_(core.store(), core.reference(), core.hosting(), core.clock()),
       refresh_seconds_(refresh_seconds) {}
 
-absl::StatusOr<std::unique_ptr<LevelMetrics>> LevelMetrics::Register(
-    metrics::MetricsServer& server, const LevelCore& core, int refresh_seconds) {
+absl::StatusOr<std::unique_ptr<LevelMetrics>> LevelMetrics::Register(metrics::MetricsServer& server,
+                                                                     const LevelCore& core,
+                                                                     int refresh_seconds) {
   std::unique_ptr<LevelMetrics> m(new LevelMetrics(core, refresh_seconds));
   RETURN_IF_ERROR(m->AddCollectables(server));
-  m->thread_ = std::thread([p = m.get()] { p->Loop(); });
+  if (refresh_seconds > 0) m->thread_ = std::thread([p = m.get()] { p->Loop(); });
   return m;
 }
 
@@ -81,22 +84,25 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                         return Samples{{{}, double(core->stats().commit_groups.load())}};
                       }));
   RETURN_IF_ERROR(add("stockpile_idempotent_replays_total",
-                      "Retried requests answered with their first result.", MetricType::Counter,
-                      {}, [core] { return Samples{{{}, double(core->stats().replays.load())}}; }));
+                      "Retried requests answered with their first result.", MetricType::Counter, {},
+                      [core] {
+                        return Samples{{{}, double(core->stats().replays.load())}};
+                      }));
   RETURN_IF_ERROR(add("stockpile_change_sequence", "Last committed change-stream sequence.",
-                      MetricType::Gauge, {},
-                      [core] { return Samples{{{}, double(core->last_sequence())}}; }));
-  RETURN_IF_ERROR(add("stockpile_rocksdb_live_data_bytes", "Estimated live data in RocksDB.",
                       MetricType::Gauge, {}, [core] {
-                        return Samples{{{}, double(core->store().IntProperty(
-                                                "rocksdb.estimate-live-data-size"))}};
+                        return Samples{{{}, double(core->last_sequence())}};
                       }));
-  RETURN_IF_ERROR(add("stockpile_rocksdb_pending_compaction_bytes",
-                      "Bytes RocksDB estimates it must rewrite in compaction.", MetricType::Gauge,
-                      {}, [core] {
-                        return Samples{{{}, double(core->store().IntProperty(
-                                                "rocksdb.estimate-pending-compaction-bytes"))}};
-                      }));
+  RETURN_IF_ERROR(add(
+      "stockpile_rocksdb_live_data_bytes", "Estimated live data in RocksDB.", MetricType::Gauge, {},
+      [core] {
+        return Samples{{{}, double(core->store().IntProperty("rocksdb.estimate-live-data-size"))}};
+      }));
+  RETURN_IF_ERROR(add(
+      "stockpile_rocksdb_pending_compaction_bytes",
+      "Bytes RocksDB estimates it must rewrite in compaction.", MetricType::Gauge, {}, [core] {
+        return Samples{
+            {{}, double(core->store().IntProperty("rocksdb.estimate-pending-compaction-bytes"))}};
+      }));
   RETURN_IF_ERROR(add("stockpile_warehouses_below_floor",
                       "Warehouses whose on-hand stock of the item is under its floor.",
                       MetricType::Gauge, {"item"}, [this] {
@@ -106,41 +112,68 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                         }
                         return s;
                       }));
-  RETURN_IF_ERROR(add("stockpile_lots_expiring", "Lots with stock expiring within N days.",
-                      MetricType::Gauge, {"within_days"}, [this] {
-                        auto c = counts();
-                        return Samples{{{"7"}, double(c.lots_expiring_7)},
-                                       {{"30"}, double(c.lots_expiring_30)}};
+  RETURN_IF_ERROR(add(
+      "stockpile_lots_expiring", "Lots with stock expiring within N days.", MetricType::Gauge,
+      {"within_days"}, [this] {
+        auto c = counts();
+        return Samples{{{"7"}, double(c.lots_expiring_7)}, {{"30"}, double(c.lots_expiring_30)}};
+      }));
+  RETURN_IF_ERROR(add("stockpile_metrics_refresh_failures_total",
+                      "Background scans (floors, expiring lots) that failed; the previous figures "
+                      "were kept.",
+                      MetricType::Counter, {}, [this] {
+                        return Samples{{{}, double(refresh_failures_.load())}};
                       }));
   return add("stockpile_warehouses", "Warehouses hosted by this instance.", MetricType::Gauge, {},
-             [this] { return Samples{{{}, double(counts().warehouses)}}; });
+             [this] {
+               return Samples{{{}, double(counts().warehouses)}};
+             });
 }
 
-void LevelMetrics::Refresh() {
-  ScanCounts fresh;
-  v1::ListQuotaStatusRequest shortages;
-  shortages.set_page_size(10000);
+absl::Status LevelMetrics::ScanShortages(ScanCounts& counts) const {
+  v1::ListQuotaStatusRequest req;
+  req.set_page_size(10000);
   do {
-    auto page = queries_.ListQuotaStatus(shortages, /*shortages=*/true);
-    if (!page.ok()) break;
-    for (const auto& e : page->entries()) fresh.below_floor_by_item[e.item()]++;
-    shortages.set_page_token(page->next_page_token());
-  } while (!shortages.page_token().empty());
-  v1::ListExpiringLotsRequest expiring;
-  expiring.set_within_days(30);
-  expiring.set_page_size(10000);
+    ASSIGN_OR_RETURN(auto page, queries_.ListQuotaStatus(req, /*shortages=*/true));
+    for (const auto& e : page.entries()) counts.below_floor_by_item[e.item()]++;
+    req.set_page_token(page.next_page_token());
+  } while (!req.page_token().empty());
+  return absl::OkStatus();
+}
+
+absl::Status LevelMetrics::ScanExpiring(ScanCounts& counts) const {
+  v1::ListExpiringLotsRequest req;
+  req.set_within_days(30);
+  req.set_page_size(10000);
   do {
-    auto page = queries_.ListExpiringLots(expiring);
-    if (!page.ok()) break;
-    for (const auto& lot : page->lots()) {
-      fresh.lots_expiring_30++;
-      if (lot.days_left() <= 7) fresh.lots_expiring_7++;
+    ASSIGN_OR_RETURN(auto page, queries_.ListExpiringLots(req));
+    for (const auto& lot : page.lots()) {
+      counts.lots_expiring_30++;
+      if (lot.days_left() <= 7) counts.lots_expiring_7++;
     }
-    expiring.set_page_token(page->next_page_token());
-  } while (!expiring.page_token().empty());
-  fresh.warehouses = core_.warehouse_count();
+    req.set_page_token(page.next_page_token());
+  } while (!req.page_token().empty());
+  return absl::OkStatus();
+}
+
+// All or nothing: a failed scan keeps the last good figures (partial counts would read as "no
+// shortage" and silence the alerts), logs, and counts the failure.
+absl::Status LevelMetrics::Refresh() {
+  ScanCounts fresh;
+  absl::Status status = ScanShortages(fresh);
+  if (status.ok()) status = ScanExpiring(fresh);
   std::lock_guard<std::mutex> lock(mu_);
+  counts_.warehouses = core_.warehouse_count();  // a counter, not a scan: always current
+  if (!status.ok()) {
+    refresh_failures_++;
+    std::cerr << "stockpile-level: metrics refresh failed, keeping the previous shortage and "
+                 "expiry figures: "
+              << status << std::endl;
+    return status;
+  }
+  fresh.warehouses = counts_.warehouses;
   counts_ = std::move(fresh);
+  return absl::OkStatus();
 }
 
 LevelMetrics::ScanCounts LevelMetrics::counts() const {
@@ -150,11 +183,11 @@ LevelMetrics::ScanCounts LevelMetrics::counts() const {
 
 // The first scan runs here, not at start-up, so a large instance serves at once.
 void LevelMetrics::Loop() {
-  Refresh();
+  Refresh().IgnoreError();  // logged and counted by Refresh
   std::unique_lock<std::mutex> lock(mu_);
   while (!cv_.wait_for(lock, std::chrono::seconds(refresh_seconds_), [&] { return stopping_; })) {
     lock.unlock();
-    Refresh();
+    Refresh().IgnoreError();
     lock.lock();
   }
 }

@@ -17,8 +17,14 @@ namespace stockpile::level {
 // their floor, lots expiring soon, warehouse count) are refreshed by a background thread every
 // `refresh_seconds`, so a scrape never scans the database. Labels stay bounded: item, state,
 // movement type, within_days (the server adds level).
+//
+// A scan that fails (an unreadable record, an iterator error) keeps every scanned figure of the
+// last good scan rather than publishing partial counts (a zero would silence the
+// WarehouseBelowFloor and LotsExpiringSoon alerts): it logs the error and counts it in
+// stockpile_metrics_refresh_failures_total.
 class LevelMetrics {
  public:
+  // `refresh_seconds` <= 0 starts no background thread: the owner calls Refresh() (tests).
   static absl::StatusOr<std::unique_ptr<LevelMetrics>> Register(metrics::MetricsServer& server,
                                                                 const LevelCore& core,
                                                                 int refresh_seconds = 30);
@@ -30,13 +36,16 @@ class LevelMetrics {
     int64_t lots_expiring_30 = 0;
     int64_t warehouses = 0;
   };
-  // Runs the scan now (the background thread calls this).
-  void Refresh();
+  // Runs the scan now (the background thread calls this). On error the previous figures stay.
+  absl::Status Refresh();
   ScanCounts counts() const;
+  uint64_t refresh_failures() const { return refresh_failures_.load(); }
 
  private:
   LevelMetrics(const LevelCore& core, int refresh_seconds);
   absl::Status AddCollectables(metrics::MetricsServer& server);
+  absl::Status ScanShortages(ScanCounts& counts) const;
+  absl::Status ScanExpiring(ScanCounts& counts) const;
   void Loop();
 
   const LevelCore& core_;
@@ -44,6 +53,7 @@ class LevelMetrics {
   const int refresh_seconds_;
   mutable std::mutex mu_;
   ScanCounts counts_;
+  std::atomic<uint64_t> refresh_failures_{0};
   bool stopping_ = false;
   std::condition_variable cv_;
   std::thread thread_;

@@ -1,0 +1,197 @@
+// LevelMetrics on a real core and metrics server: the scanned figures (floors, expiring lots,
+// warehouses), holds expired and the RocksDB gauges as the page shows them, before and after the
+// stock moves, and a failed scan that keeps the last good figures.
+#include "services/level/level_metrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include "services/common/metrics/scrape_client.h"
+#include "tests/testutil/process.h"
+#include "tests/testutil/status_matchers.h"
+#include "tests/unit/level/level_test_env.h"
+
+namespace stockpile::level::testing {
+namespace {
+
+using ::stockpile::testing::IsOk;
+using ::stockpile::testing::RunCommand;
+using ::stockpile::testing::StatusIs;
+using ::testing::HasSubstr;
+using namespace stockpile::v1;  // NOLINT
+using Env = LevelTestEnv;
+
+constexpr char kW[] = "warehouses/420102-W001";
+constexpr char kW2[] = "warehouses/420103-W001";
+constexpr char kTent[] = "SH-0001";
+constexpr char kWater[] = "FW-0001";
+constexpr char kQuotaCorrupt[] = "420102-W001/ZZ-CORRUPT";
+constexpr char kBalanceCorrupt[] = "420103-W001/ZZ-CORRUPT";
+// A length-delimited field 1 of 5 bytes with only 2 present: no message parses from it.
+constexpr char kUnparsable[] =
+    "\x0a\x05"
+    "ab";
+
+class LevelMetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = metrics::MetricsServer::Start(
+        "127.0.0.1:0", {"stockpile-level", "0.1.0", "abc1234", {{"level", "county"}}});
+    ASSERT_THAT(server.status(), IsOk());
+    server_ = std::move(*server);
+    // refresh_seconds 0: no background thread, the test calls Refresh().
+    auto m = LevelMetrics::Register(*server_, env_.core(), 0);
+    ASSERT_THAT(m.status(), IsOk());
+    metrics_ = std::move(*m);
+    ASSERT_THAT(env_.CreateWarehouse("420102-W001").status(), IsOk());
+    ASSERT_THAT(env_.CreateWarehouse("420103-W001").status(), IsOk());
+  }
+
+  // Floor 50 over 10 tents at kW; water lots expiring in 4, 19 and 202 days.
+  void StockBelowFloorAndExpiring() {
+    ASSERT_THAT(env_.SetQuota(kW, kTent, 50, 200).status(), IsOk());
+    ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+    ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 5, "SOON", "2026-06-05")).status(), IsOk());
+    ASSERT_THAT(env_.Apply(Env::Receive(kW2, kWater, 5, "MONTH", "2026-06-20")).status(), IsOk());
+    ASSERT_THAT(env_.Apply(Env::Receive(kW2, kWater, 5, "LATER", "2026-12-20")).status(), IsOk());
+  }
+
+  // Tents up to the floor and the lot expiring within 7 days issued.
+  void RestockAndIssueSoonLot() {
+    ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 45)).status(), IsOk());
+    ASSERT_THAT(env_.Apply(Env::Issue(kW, kWater, 5, "SOON")).status(), IsOk());
+  }
+
+  std::vector<metrics::Sample> Scrape() {
+    auto page = metrics::FetchMetricsPage("127.0.0.1", server_->port());
+    EXPECT_THAT(page.status(), IsOk());
+    if (!page.ok()) return {};
+    std::string out;
+    EXPECT_EQ(RunCommand({"/usr/bin/promtool", "check", "metrics"}, &out, *page), 0) << out << "\n"
+                                                                                     << *page;
+    auto samples = metrics::ParseMetricsPage(*page);
+    EXPECT_THAT(samples.status(), IsOk());
+    return samples.ok() ? *samples : std::vector<metrics::Sample>{};
+  }
+
+  static double BelowFloor(const std::vector<metrics::Sample>& s, const std::string& item) {
+    return metrics::SumSamples(s, "stockpile_warehouses_below_floor",
+                               {{"item", item}, {"level", "county"}});
+  }
+  static double Expiring(const std::vector<metrics::Sample>& s, const std::string& days) {
+    return metrics::SumSamples(s, "stockpile_lots_expiring",
+                               {{"within_days", days}, {"level", "county"}});
+  }
+
+  void PutRaw(Cf cf, const std::string& key, const std::string& value) {
+    const LevelStore& store = env_.core().store();
+    ASSERT_TRUE(store.db()->Put(rocksdb::WriteOptions(), store.handle(cf), key, value).ok());
+  }
+  void DeleteRaw(Cf cf, const std::string& key) {
+    const LevelStore& store = env_.core().store();
+    ASSERT_TRUE(store.db()->Delete(rocksdb::WriteOptions(), store.handle(cf), key).ok());
+  }
+
+  Env env_;
+  std::unique_ptr<metrics::MetricsServer> server_;
+  std::unique_ptr<LevelMetrics> metrics_;
+};
+
+TEST_F(LevelMetricsTest, FloorsAndExpiringLotsFollowTheStockAtEachRefresh) {
+  ASSERT_NO_FATAL_FAILURE(StockBelowFloorAndExpiring());
+  auto before = Scrape();  // nothing scanned yet
+  EXPECT_EQ(BelowFloor(before, kTent), 0);
+  EXPECT_EQ(Expiring(before, "30"), 0);
+
+  ASSERT_THAT(metrics_->Refresh(), IsOk());
+  auto short_of_tents = Scrape();
+  EXPECT_EQ(BelowFloor(short_of_tents, kTent), 1);
+  EXPECT_EQ(Expiring(short_of_tents, "7"), 1);   // SOON, 4 days
+  EXPECT_EQ(Expiring(short_of_tents, "30"), 2);  // SOON and MONTH (19 days), not LATER
+  EXPECT_EQ(metrics::SumSamples(short_of_tents, "stockpile_warehouses", {{"level", "county"}}), 2);
+
+  ASSERT_NO_FATAL_FAILURE(RestockAndIssueSoonLot());
+  EXPECT_EQ(BelowFloor(Scrape(), kTent), 1);  // scanned figures change only at a refresh
+  ASSERT_THAT(metrics_->Refresh(), IsOk());
+  auto restocked = Scrape();
+  EXPECT_EQ(BelowFloor(restocked, kTent), 0);
+  EXPECT_EQ(Expiring(restocked, "7"), 0);
+  EXPECT_EQ(Expiring(restocked, "30"), 1);
+  EXPECT_EQ(metrics::SumSamples(restocked, "stockpile_metrics_refresh_failures_total"), 0);
+}
+
+TEST_F(LevelMetricsTest, HoldsExpiredCountsTheSweep) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 6, "h1", 60)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 2, "h2", 3600)).status(), IsOk());
+  EXPECT_EQ(metrics::SumSamples(Scrape(), "stockpile_holds_expired_total"), 0);
+  env_.clock().Advance(61'000'000);
+  ASSERT_EQ(env_.core().SweepExpiredHolds(), 1);
+  auto after = Scrape();
+  EXPECT_EQ(metrics::SumSamples(after, "stockpile_holds_expired_total", {{"level", "county"}}), 1);
+  EXPECT_EQ(
+      metrics::SumSamples(after, "stockpile_stock_units", {{"item", kTent}, {"state", "held"}}), 2);
+}
+
+TEST_F(LevelMetricsTest, RocksDbGaugesReadTheStore) {
+  const LevelStore& store = env_.core().store();
+  rocksdb::DB* db = store.db();
+  // Compaction off for balances, so flushed L0 files pile up and compaction becomes pending.
+  ASSERT_TRUE(
+      db->SetOptions(store.handle(Cf::kBalances), {{"disable_auto_compactions", "true"}}).ok());
+  EXPECT_EQ(metrics::SumSamples(Scrape(), "stockpile_rocksdb_live_data_bytes"), 0);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 1 + i)).status(), IsOk());
+    ASSERT_TRUE(db->Flush(rocksdb::FlushOptions(), store.handle(Cf::kBalances)).ok());
+  }
+  auto after = Scrape();
+  const double live = metrics::SumSamples(after, "stockpile_rocksdb_live_data_bytes");
+  const double pending = metrics::SumSamples(after, "stockpile_rocksdb_pending_compaction_bytes");
+  EXPECT_GT(live, 0);
+  EXPECT_EQ(live, double(store.IntProperty("rocksdb.estimate-live-data-size")));
+  EXPECT_GT(pending, 0);
+  EXPECT_EQ(pending, double(store.IntProperty("rocksdb.estimate-pending-compaction-bytes")));
+}
+
+TEST_F(LevelMetricsTest, FailedScanKeepsThePreviousFiguresLogsAndCounts) {
+  ASSERT_NO_FATAL_FAILURE(StockBelowFloorAndExpiring());
+  ASSERT_THAT(metrics_->Refresh(), IsOk());
+  ASSERT_NO_FATAL_FAILURE(RestockAndIssueSoonLot());  // a good scan would now read 0, 0, 1
+
+  // An unreadable quota: the floor scan fails.
+  ASSERT_NO_FATAL_FAILURE(PutRaw(Cf::kQuotas, kQuotaCorrupt, kUnparsable));
+  ::testing::internal::CaptureStderr();
+  EXPECT_THAT(metrics_->Refresh(), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("quota")));
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              HasSubstr("metrics refresh failed, keeping the previous"));
+  auto kept = Scrape();
+  EXPECT_EQ(BelowFloor(kept, kTent), 1);
+  EXPECT_EQ(Expiring(kept, "7"), 1);
+  EXPECT_EQ(Expiring(kept, "30"), 2);
+  EXPECT_EQ(metrics::SumSamples(kept, "stockpile_warehouses"), 2);
+  EXPECT_EQ(metrics::SumSamples(kept, "stockpile_metrics_refresh_failures_total"), 1);
+
+  // An unreadable balance: the floor scan succeeds, the expiry scan fails; nothing partial.
+  ASSERT_NO_FATAL_FAILURE(DeleteRaw(Cf::kQuotas, kQuotaCorrupt));
+  ASSERT_NO_FATAL_FAILURE(PutRaw(Cf::kBalances, kBalanceCorrupt, kUnparsable));
+  ::testing::internal::CaptureStderr();
+  EXPECT_THAT(metrics_->Refresh(), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("balance")));
+  ::testing::internal::GetCapturedStderr();
+  kept = Scrape();
+  EXPECT_EQ(BelowFloor(kept, kTent), 1);
+  EXPECT_EQ(Expiring(kept, "7"), 1);
+  EXPECT_EQ(metrics::SumSamples(kept, "stockpile_metrics_refresh_failures_total"), 2);
+  EXPECT_EQ(metrics_->refresh_failures(), 2u);
+
+  ASSERT_NO_FATAL_FAILURE(DeleteRaw(Cf::kBalances, kBalanceCorrupt));
+  ASSERT_THAT(metrics_->Refresh(), IsOk());
+  auto recovered = Scrape();
+  EXPECT_EQ(BelowFloor(recovered, kTent), 0);
+  EXPECT_EQ(Expiring(recovered, "7"), 0);
+  EXPECT_EQ(Expiring(recovered, "30"), 1);
+  EXPECT_EQ(metrics::SumSamples(recovered, "stockpile_metrics_refresh_failures_total"), 2);
+}
+
+}  // namespace
+}  // namespace stockpile::level::testing
