@@ -2,13 +2,14 @@
 # Offline validation of Stockpile's deployment files (ctest: DeployValidation, label integration).
 #   Prometheus: promtool check config / check rules / test rules, metric names in rules
 #   YAML:       yamllint (tools/validate/yamllint.yaml) on sources and every rendered stream
-#   Helm:       values.yaml (+ test overlays) against values.schema.json (ajv); templates rendered
-#               by helmrender (Go text/template + sprig + Helm's functions) with default and HA
-#               values; validateValues must reject the bad overlays
+#   Helm:       values.yaml (+ test overlays and helm/stockpile/ci/*-values.yaml) against
+#               values.schema.json (ajv); templates rendered by helmrender (Go text/template +
+#               sprig + Helm's functions) with default, HA and ci/ values; validateValues must
+#               reject the bad overlays
 #   Kubernetes: every rendered object and `kubectl kustomize deploy/k8s` checked against the API
 #               schemas of kubernetes-models (+ our conventions); deploy/k8s must equal the chart
 #   Grafana:    dashboard JSON checks; copies in the chart identical to the sources
-#   Docker:     apt package names exist; stage/user/binaries present
+#   Docker:     apt package names exist; stage/user/binaries present; build-info commit ARG
 #   helm:       `helm lint` and `helm template` when a helm binary is on PATH
 # Usage: validate_deploy.sh [--regenerate-k8s]   (the flag rewrites deploy/k8s from the chart)
 # Needs: node + npm (installs tools/validate/node_modules with `npm ci` when missing), go and
@@ -82,11 +83,17 @@ step "chart copy of the dashboard is current" cmp deploy/grafana/stockpile.json 
 
 # ---- YAML sources ------------------------------------------------------------------------------
 step "yamllint sources" yamllint -c "$here/yamllint.yaml" deploy/prometheus "$chart/Chart.yaml" \
-  "$chart/values.yaml" deploy/k8s "$here/testdata" "$here/yamllint.yaml"
+  "$chart/values.yaml" "$chart/ci" deploy/k8s "$here/testdata" "$here/yamllint.yaml"
 
 # ---- values against the schema -----------------------------------------------------------------
 step "values.yaml matches values.schema.json" node "$here/check_values.js" "$chart"
 step "values-ha.yaml matches values.schema.json" node "$here/check_values.js" "$chart" "$here/testdata/values-ha.yaml"
+# The chart's ci/ overlays (what `ct lint`/`ct install` would use): each checked and rendered.
+ci_values=("$chart"/ci/*-values.yaml)
+[ -e "${ci_values[0]}" ] || ci_values=()
+for v in "${ci_values[@]}"; do
+  step "ci/$(basename "$v") matches values.schema.json" node "$here/check_values.js" "$chart" "$v"
+done
 step "schema rejects values-bad-schema.yaml" expect_failure schema "additional properties" \
   node "$here/check_values.js" "$chart" "$here/testdata/values-bad-schema.yaml"
 
@@ -106,6 +113,22 @@ render_and_check() {  # NAME VALUES-FILE(or empty)
 if [ -x "$render" ]; then
   step "render default values + k8s schemas + yamllint" render_and_check default ""
   step "render values-ha.yaml + k8s schemas + yamllint" render_and_check ha "$here/testdata/values-ha.yaml"
+  for v in "${ci_values[@]}"; do
+    step "render ci/$(basename "$v") + k8s schemas + yamllint" \
+      render_and_check "ci-$(basename "$v" .yaml)" "$v"
+  done
+  # The insecure overlay must take effect: --insecure on every server, no TLS flags or Secrets.
+  check_insecure_render() {
+    local out="$work/render-ci-insecure-values.yaml"
+    [ -s "$out" ] || { echo "no render of ci/insecure-values.yaml"; return 1; }
+    local servers insecure
+    servers=$(grep -cE '^ +command: \["stockpile-(level|catalogue)"\]$' "$out")
+    insecure=$(grep -cE '^ +- --insecure$' "$out")
+    echo "servers: $servers, --insecure: $insecure"
+    [ "$servers" -gt 0 ] && [ "$servers" -eq "$insecure" ] &&
+      ! grep -nE -- '--tls-cert=|--auth-key-file=|secretName: stockpile-(tls|auth)' "$out"
+  }
+  step "ci/insecure-values.yaml renders plaintext servers without Secrets" check_insecure_render
   check_chart_rules() {
     node "$here/check_rules.js" --from-prometheusrule "$work/render-ha.yaml" "$work/chart-rules.yml" &&
       promtool check rules "$work/chart-rules.yml" &&
@@ -141,6 +164,11 @@ step "kubectl kustomize deploy/k8s/monitoring + checks" kustomize_and_check depl
 
 # ---- Docker ------------------------------------------------------------------------------------
 step "Dockerfile packages and structure" bash "$here/check_dockerfile.sh"
+# Without the commit passed to cmake, images report stockpile_build_info{commit="unknown"}.
+sed 's/ -DSTOCKPILE_GIT_COMMIT="${STOCKPILE_GIT_COMMIT}"//' deploy/docker/Dockerfile \
+  >"$work/Dockerfile.no-commit"
+step "check_dockerfile rejects a build without the commit" expect_failure dockerfile \
+  'does not pass -DSTOCKPILE_GIT_COMMIT' bash "$here/check_dockerfile.sh" "$work/Dockerfile.no-commit"
 
 # ---- real helm, where installed ----------------------------------------------------------------
 if command -v helm >/dev/null 2>&1; then
