@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -41,6 +43,9 @@ struct Option {
 bool NearerThan(const Option& a, const Option& b) {
   return std::tie(a.km, a.place->code) < std::tie(b.km, b.place->code);
 }
+
+// Heap order with the nearest option on top.
+bool FartherThan(const Option& a, const Option& b) { return NearerThan(b, a); }
 
 bool IsDigits(absl::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -91,10 +96,7 @@ class Planner::LinePlanner {
       TakeFrom(Gather(prefix, inner), t.tier);
       inner = prefix;
     }
-    for (const Province& p : OtherProvinces()) {
-      if (remaining_ == 0) break;
-      TakeFrom(Gather(p.code, ""), SOURCE_TIER_OTHER_PROVINCE);
-    }
+    if (remaining_ > 0) TakeFromOtherProvinces();
     auto* outcome = plan_->add_outcomes();
     outcome->set_item(item_);
     outcome->set_requested(line.quantity());
@@ -104,10 +106,17 @@ class Planner::LinePlanner {
   }
 
  private:
-  double KmTo(const SourcePlace& p) const {
-    return KmFromHaversineTerm(
-        HaversineTerm(lat_, lon_, cos_lat_, p.lat_rad, p.lon_rad, p.cos_lat));
+  // An other province and the nearest any of its warehouses can be.
+  struct ProvinceBound {
+    double km;
+    const Province* province;
+  };
+
+  // The same expression for a seat and a source at it, so a bound is bit-for-bit comparable.
+  double KmTo(double lat_rad, double lon_rad, double cos_lat) const {
+    return KmFromHaversineTerm(HaversineTerm(lat_, lon_, cos_lat_, lat_rad, lon_rad, cos_lat));
   }
+  double KmTo(const SourcePlace& p) const { return KmTo(p.lat_rad, p.lon_rad, p.cos_lat); }
 
   bool Eligible(const SourcePlace& p) const {
     return p.region != destination_ && !excluded_.contains(p.code);
@@ -134,10 +143,43 @@ class Planner::LinePlanner {
   void TakeFrom(const std::vector<Option>& options, SourceTier tier) {
     for (const Option& o : options) {
       if (remaining_ == 0) return;
-      const int64_t givable = critical_ ? o.usable : o.above_floor;
-      const int64_t take = std::min(givable, remaining_);
-      AddLeg(o, tier, take);
-      remaining_ -= take;
+      Take(o, tier);
+    }
+  }
+
+  void Take(const Option& o, SourceTier tier) {
+    const int64_t givable = critical_ ? o.usable : o.above_floor;
+    const int64_t take = std::min(givable, remaining_);
+    AddLeg(o, tier, take);
+    remaining_ -= take;
+  }
+
+  // Nearest first over all other provinces, gathering only as many as the line needs. Provinces
+  // are gathered by bound; a gathered option goes before province i once it is nearer than
+  // bound(i) (ties by code: each code of i starts with i's code, which sorts before them), since
+  // every option of province i or later is at least bound(i) away.
+  void TakeFromOtherProvinces() {
+    std::vector<Option> pending;  // gathered, not taken yet: a heap, nearest on top
+    for (const ProvinceBound& b : OtherProvinceBounds()) {
+      TakePending(pending, [&b](const Option& o) {
+        return std::tie(o.km, o.place->code) < std::tie(b.km, b.province->code);
+      });
+      if (remaining_ == 0) return;
+      for (const Option& o : Gather(b.province->code, "")) {
+        pending.push_back(o);
+        std::push_heap(pending.begin(), pending.end(), FartherThan);
+      }
+    }
+    TakePending(pending, [](const Option&) { return true; });
+  }
+
+  // Takes pending options, nearest first, while `before` holds and the line needs more.
+  template <typename Before>
+  void TakePending(std::vector<Option>& pending, const Before& before) {
+    while (remaining_ > 0 && !pending.empty() && before(pending.front())) {
+      std::pop_heap(pending.begin(), pending.end(), FartherThan);
+      Take(pending.back(), SOURCE_TIER_OTHER_PROVINCE);
+      pending.pop_back();
     }
   }
 
@@ -163,21 +205,21 @@ class Planner::LinePlanner {
     }
   }
 
-  std::vector<Province> OtherProvinces() const {
-    std::vector<std::pair<double, const Province*>> order;
+  // Other provinces by bound (ties by code). The destination is the same for every line, so
+  // the ~3,300 seat distances are computed once per plan, and only if a line gets this far.
+  const std::vector<ProvinceBound>& OtherProvinceBounds() {
+    if (bounds_ready_) return bounds_;
     for (const Province& p : planner_.provinces_) {
       if (absl::StartsWith(destination_, p.code)) continue;
-      const double lat = p.centroid.lat * kDegToRad;
-      const double km = KmFromHaversineTerm(
-          HaversineTerm(lat_, lon_, cos_lat_, lat, p.centroid.lon * kDegToRad, std::cos(lat)));
-      order.push_back({km, &p});
+      double km = std::numeric_limits<double>::infinity();
+      for (const Seat& s : p.seats) km = std::min(km, KmTo(s.lat_rad, s.lon_rad, s.cos_lat));
+      bounds_.push_back({km, &p});
     }
-    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
-      return std::tie(a.first, a.second->code) < std::tie(b.first, b.second->code);
+    std::sort(bounds_.begin(), bounds_.end(), [](const ProvinceBound& a, const ProvinceBound& b) {
+      return std::tie(a.km, a.province->code) < std::tie(b.km, b.province->code);
     });
-    std::vector<Province> out;
-    for (const auto& [km, p] : order) out.push_back(*p);
-    return out;
+    bounds_ready_ = true;
+    return bounds_;
   }
 
   void ListReserves(int64_t shortfall) {
@@ -235,12 +277,25 @@ class Planner::LinePlanner {
   double lat_ = 0, lon_ = 0, cos_lat_ = 1;
   std::string item_;
   int64_t remaining_ = 0;
+  std::vector<ProvinceBound> bounds_;  // OtherProvinceBounds(), once computed
+  bool bounds_ready_ = false;
 };
 
 Planner::Planner(const common::ReferenceData* reference, PlanLimits limits)
     : reference_(reference), limits_(limits) {
+  absl::flat_hash_map<std::string, size_t> index;  // province code -> provinces_ slot
   for (const auto& r : reference_->regions()) {
-    if (r.level == LEVEL_PROVINCE) provinces_.push_back({r.code, {r.longitude, r.latitude}});
+    if (r.level != LEVEL_PROVINCE) continue;
+    index[r.code] = provinces_.size();
+    provinces_.push_back({r.code, {}});
+  }
+  // The seats StockSnapshot::SeatOf can give: regions of up to 6 digits, computed the same way.
+  for (const auto& r : reference_->regions()) {
+    if (r.code.size() > 6) continue;
+    auto it = index.find(r.code.substr(0, 2));
+    if (it == index.end()) continue;
+    const double lat = r.latitude * kDegToRad;
+    provinces_[it->second].seats.push_back({lat, r.longitude * kDegToRad, std::cos(lat)});
   }
 }
 

@@ -7,11 +7,15 @@
 // earliest expiry first, expired lots never leave. Pure: same request, stock and day give the
 // same plan.
 //
-// "Other provinces" are visited province by province, nearest province centroid first, each
-// nearest first inside, stopping as soon as the line is filled (so a far corner of a near
-// province can come before a near corner of the next one; see docs/allocation.md).
+// "Other provinces" are nearest first across all of them, yet gathered one province at a time:
+// each province has a lower bound (its seat nearest the destination: every warehouse sits at a
+// province, city or county seat), provinces are gathered by bound, and a gathered source is
+// taken once it is nearer than the next province's bound. So a plan stops as soon as the line is
+// filled without reading every warehouse of the country (see docs/allocation.md).
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "services/catalogue/allocation/stock_snapshot.h"
@@ -40,9 +44,16 @@ class Planner {
   static int32_t ReserveDay(int64_t unix_micros);
 
  private:
+  // A seat warehouses are measured from, as StockSnapshot precomputes it (radians, cos lat).
+  struct Seat {
+    double lat_rad, lon_rad, cos_lat;
+  };
+  // A province and the seats of its province, city and county regions: each of its warehouses
+  // sits at one of them (townships and villages at their county's), so none is nearer the
+  // destination than the nearest of these.
   struct Province {
     std::string code;
-    GeoPoint centroid;
+    std::vector<Seat> seats;
   };
   class LinePlanner;
 

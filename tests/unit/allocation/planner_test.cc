@@ -84,7 +84,7 @@ TEST_F(PlannerTest, VisitsEveryTierInOrderAndNeverTheDestinationItself) {
   for (int i = 1; i < p.legs_size(); ++i) {
     const auto &a = p.legs(i - 1), &b = p.legs(i);
     EXPECT_LE(a.tier(), b.tier());
-    if (a.tier() == b.tier() && a.tier() != SOURCE_TIER_OTHER_PROVINCE) {
+    if (a.tier() == b.tier()) {
       EXPECT_LE(a.distance_km(), b.distance_km());
     }
   }
@@ -96,6 +96,29 @@ TEST_F(PlannerTest, VisitsEveryTierInOrderAndNeverTheDestinationItself) {
   EXPECT_EQ(p.legs(9).source_warehouse(), "warehouses/110101-W001");  // Beijing is farthest
   EXPECT_EQ(p.outcomes(0).planned(), 100);
   EXPECT_EQ(p.outcomes(0).shortfall(), 900);
+}
+
+TEST_F(PlannerTest, OtherProvincesAreNearestFirstAcrossProvinces) {
+  // From 武汉, 江西 (36)'s centroid (~343 km) and 安徽 (34)'s (~322 km) are nearer than 湖南
+  // (43)'s (~408 km), but 临湘 on 湖南's border is nearer than any of these, and 江西's far
+  // south (全南) is farther than all of them.
+  Stock("360729-W001", "SH-0001", 10);  // 全南, 江西: ~652 km
+  Stock("430682-W001", "SH-0001", 10);  // 临湘, 湖南: ~150 km
+  Stock("360481-W001", "SH-0001", 10);  // 瑞昌, 江西: ~167 km
+  Stock("340826-W001", "SH-0001", 10);  // 宿松, 安徽: ~182 km
+  EXPECT_THAT(Sources(PlanFor("SH-0001", 10)), ElementsAre("warehouses/430682-W001"));
+  AllocationPlan p = PlanFor("SH-0001", 40);
+  ASSERT_EQ(p.legs_size(), 4);
+  EXPECT_THAT(Sources(p), ElementsAre("warehouses/430682-W001", "warehouses/360481-W001",
+                                      "warehouses/340826-W001", "warehouses/360729-W001"));
+  for (int i = 0; i < p.legs_size(); ++i) {
+    EXPECT_EQ(p.legs(i).tier(), SOURCE_TIER_OTHER_PROVINCE);
+    if (i > 0) {
+      EXPECT_LE(p.legs(i - 1).distance_km(), p.legs(i).distance_km());
+    }
+  }
+  EXPECT_NEAR(p.legs(0).distance_km(), 150, 5);
+  EXPECT_NEAR(p.legs(3).distance_km(), 652, 5);
 }
 
 TEST_F(PlannerTest, TierOfFollowsCodePrefixes) {
