@@ -485,6 +485,8 @@ absl::StatusOr<Transfer> TransferCoordinator::Cancel(const CancelTransferRequest
   absl::MutexLock lock(mu.get());
   ASSIGN_OR_RETURN(bool replay, Replay(req.request_id(), req));
   RETURN_IF_ERROR(CheckActor(req.actor()));
+  // The reason goes into the transfer's audit trail: bounded like a transfer's note.
+  RETURN_IF_ERROR(common::CheckText("reason", req.reason(), 1000, false));
   ASSIGN_OR_RETURN(Transfer t, Load(req.name()));
   if (replay && t.state() == TRANSFER_STATE_CANCELLED) return Finish(t, ReleaseAll(t));
   const bool cancellable = t.state() == TRANSFER_STATE_PENDING_APPROVAL ||

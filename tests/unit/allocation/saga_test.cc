@@ -176,6 +176,23 @@ TEST_F(SagaTest, CancelAfterShippingIsRefused) {
   EXPECT_THAT(Cancel(t), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+TEST_F(SagaTest, OverlongCancelReasonIsRefusedAndChangesNothing) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  CancelTransferRequest req;
+  req.set_request_id("cancel-long-" + t.id());
+  req.set_actor("chief-li");
+  req.set_name(t.name());
+  req.set_reason(std::string(1001, 'x'));
+  EXPECT_THAT(coordinator_->Cancel(req), StatusIs(absl::StatusCode::kInvalidArgument));
+  Transfer after;
+  ASSERT_OK_AND_ASSIGN_T(after, coordinator_->Get(t.name()));
+  EXPECT_EQ(after.state(), TRANSFER_STATE_READY);
+  EXPECT_EQ(after.audit_size(), t.audit_size());
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 5);
+}
+
 TEST_F(SagaTest, HoldRefusedBecauseStockChangedIsReplannedOnce) {
   Stock(kNear, 10);
   gateway_.SetStock(kNear, kItem, 2);  // issued meanwhile; the snapshot has not seen it yet
