@@ -158,7 +158,8 @@ TEST_F(CatalogueFaultTest, StoppedSourceShowsLagThenCatchesUp) {
   bool seen_disconnected = false;
   const auto until = std::chrono::steady_clock::now() + seconds(10);
   while (std::chrono::steady_clock::now() < until) {
-    if (auto* s = FindSource(catalogue_->Status(), "village-a")) {
+    const auto status = catalogue_->Status();  // FindSource points into it
+    if (auto* s = FindSource(status, "village-a")) {
       max_lag = std::max(max_lag, s->lag_seconds());
       seen_disconnected |= !s->connected();
     }
@@ -171,10 +172,11 @@ TEST_F(CatalogueFaultTest, StoppedSourceShowsLagThenCatchesUp) {
   EXPECT_TRUE(seen_disconnected);
   EXPECT_GT(max_lag, 5.0);
   ASSERT_TRUE(WaitFor([&] { return CaughtUp(); }, seconds(20)));
-  auto* s = FindSource(catalogue_->Status(), "village-a");
-  ASSERT_NE(s, nullptr);
+  const auto status = catalogue_->Status();
+  ASSERT_NE(FindSource(status, "village-a"), nullptr);
   EXPECT_TRUE(WaitFor([&] {
-    auto* v = FindSource(catalogue_->Status(), "village-a");
+    const auto now = catalogue_->Status();
+    auto* v = FindSource(now, "village-a");
     return v && v->connected() && v->lag_seconds() == 0;
   }, seconds(5)));
   ExpectViewEqualsLevels();

@@ -30,7 +30,8 @@ class CatalogueReplicationTest : public ::testing::Test {
     ASSERT_TRUE(catalogue_->Start());
     ASSERT_TRUE(WaitFor(
         [&] {
-          auto* s = FindSource(catalogue_->Status(), "village-a");
+          const auto status = catalogue_->Status();  // FindSource points into it
+          auto* s = FindSource(status, "village-a");
           return s != nullptr && s->connected();
         },
         seconds(20)))
@@ -74,7 +75,8 @@ TEST_F(CatalogueReplicationTest, KilledSourceIsMarkedGoneAndItsDataKeptStale) {
   // TTL 3 s: the lease expires, the key vanishes, the catalogue marks the source gone.
   ASSERT_TRUE(WaitFor(
       [&] {
-        auto* s = FindSource(catalogue_->Status(), "village-a");
+        const auto status = catalogue_->Status();  // FindSource points into it
+        auto* s = FindSource(status, "village-a");
         return s != nullptr && s->gone() && !s->connected();
       },
       seconds(15)));
