@@ -88,10 +88,9 @@ struct Outcome {
 };
 
 // Warehouses of every level but the county level (the destinations' level), under --region.
-// Why: a level service decides that a transfer's source is its own from the code prefix alone
-// (Hosting::HostsCode ignores the code's level), so a receipt from a warehouse of another level
-// with a hosted prefix looks for the hold locally and fails (NOT_FOUND). Until that is fixed in
-// services/level, the bench excludes them and keeps to same-level transfers.
+// Excluded by default so that the 200 transfers draw on county stores, which hold enough for all
+// of them; with --any-level-sources the planner picks the nearest township and village stores
+// first (a few units each), transfers contend for them and many fall short by design.
 std::vector<std::string> OtherLevelWarehouses(Cluster& c, const Flags& f) {
   std::vector<std::string> out;
   for (auto& [name, stub] : c.levels) {
@@ -384,8 +383,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--items", f.max_items, "at most this many items")->capture_default_str();
   app.add_flag("--same-level-sources,!--any-level-sources", f.same_level_sources,
-               "exclude sources at other levels than the destination (default: on; see "
-               "OtherLevelWarehouses)");
+               "exclude sources at other levels than the destination (default: on; "
+               "--any-level-sources lets legs come from every level)");
   app.add_option("--run-id", f.run_id, "digits in warehouse codes and request ids (default: clock)");
   app.add_option("--reference-data", f.reference_data, "folder with regions/ and items/");
   CLI11_PARSE(app, argc, argv);
