@@ -217,6 +217,9 @@ STOCKPILE_MOVEMENT_METHOD(ConfirmDelivery)
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ApplyBatch(Ctx* ctx, const ApplyBatchRequest* req,
                                                        ApplyBatchResponse* resp) {
+  // The caller's verdict comes first, as for every other method: a refused caller learns
+  // nothing about the request.
+  if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
   if (req->operations_size() == 0 || req->operations_size() > kMaxBatchOperations) {
     return Done(ctx, absl::InvalidArgumentError(
                          absl::StrCat("a batch holds 1 to ", kMaxBatchOperations,

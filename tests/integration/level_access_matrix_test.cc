@@ -740,6 +740,21 @@ TEST_F(LevelAccessMatrixTest, VillageStaffCannotMoveStockInTheNextVillage) {
   EXPECT_EQ(BalanceAt(there).DebugString(), there_before.DebugString());
 }
 
+// A malformed batch from a refused caller gets the refusal, as every other method does: the
+// caller's verdict comes before anything about the request.
+TEST_F(LevelAccessMatrixTest, MalformedBatchFromARefusedCallerGetsTheRefusal) {
+  ApplyBatchRequest empty;
+  empty.set_request_id(NextId("empty-batch"));
+  ApplyBatchResponse resp;
+  EXPECT_THAT(Stub().ApplyBatch(Ctx("").get(), empty, &resp),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(Stub().ApplyBatch(Ctx(Sign(Role::kViewer, env_->villages.home)).get(), empty, &resp),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // An allowed caller is told what is wrong with the request.
+  EXPECT_THAT(Stub().ApplyBatch(Ctx(Sign(Role::kStaff, env_->villages.home)).get(), empty, &resp),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("1 to 1000 operations")));
+}
+
 // The server runs with --tls-ca: a client certificate from the deployment CA is required.
 TEST_F(LevelAccessMatrixTest, ClientCertificateFromAnotherCaIsRefused) {
   const Snapshot before = Take();
