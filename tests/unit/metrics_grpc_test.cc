@@ -140,6 +140,13 @@ TEST_F(GrpcMetricsTest, SyncUnaryCountsEveryCallByCode) {
       delta("grpc_server_handling_seconds_bucket", Of(kLevel, "GetWarehouse", {{"le", "+Inf"}})),
       5);
   EXPECT_GT(delta("grpc_server_handling_seconds_sum", unary), 0);
+  // Latency by code as well: the refusals have their own histogram.
+  EXPECT_EQ(delta("grpc_server_handling_seconds_count",
+                  Of(kLevel, "GetWarehouse", {{"grpc_code", "OK"}})),
+            3);
+  EXPECT_EQ(delta("grpc_server_handling_seconds_count",
+                  Of(kLevel, "GetWarehouse", {{"grpc_code", "NOT_FOUND"}})),
+            2);
   EXPECT_EQ(delta("grpc_server_msg_received_total", unary), 5);
   EXPECT_EQ(delta("grpc_server_msg_sent_total", unary), 3);  // errors send no message
 }

@@ -195,28 +195,45 @@ GrpcServerMetrics::Method& GrpcServerMetrics::Create(absl::string_view full_meth
 
 GrpcServerMetrics::Method::Method(GrpcServerMetrics& owner, const prometheus::Labels& labels)
     : handled_family_(&owner.handled_),
+      handling_family_(&owner.handling_seconds_),
       labels_(labels),
       started_(&owner.started_.Add(labels)),
       msg_received_(&owner.msg_received_.Add(labels)),
-      msg_sent_(&owner.msg_sent_.Add(labels)),
-      handling_seconds_(&owner.handling_seconds_.Add(labels, HandlingBuckets())) {}
+      msg_sent_(&owner.msg_sent_.Add(labels)) {}
 
 void GrpcServerMetrics::Method::Handled(grpc::StatusCode code, double seconds) {
-  HandledCounter(code).Increment();
-  handling_seconds_->Observe(seconds);
+  const size_t index = CodeIndex(code);
+  HandledCounter(index).Increment();
+  HandlingHistogram(index).Observe(seconds);
 }
 
-prometheus::Counter& GrpcServerMetrics::Method::HandledCounter(grpc::StatusCode code) {
-  size_t index = static_cast<size_t>(code);
-  if (index >= handled_.size()) index = static_cast<size_t>(grpc::StatusCode::UNKNOWN);
-  prometheus::Counter* counter = handled_[index].load(std::memory_order_acquire);
-  if (counter != nullptr) return *counter;
-  // Family::Add is thread-safe and returns the existing child for equal labels.
+size_t GrpcServerMetrics::Method::CodeIndex(grpc::StatusCode code) {
+  const size_t index = static_cast<size_t>(code);
+  return index < 17 ? index : static_cast<size_t>(grpc::StatusCode::UNKNOWN);
+}
+
+prometheus::Labels GrpcServerMetrics::Method::WithCode(size_t code_index) const {
   prometheus::Labels labels = labels_;
-  labels.emplace("grpc_code", CodeName(static_cast<grpc::StatusCode>(index)));
-  counter = &handled_family_->Add(labels);
-  handled_[index].store(counter, std::memory_order_release);
+  labels.emplace("grpc_code", CodeName(static_cast<grpc::StatusCode>(code_index)));
+  return labels;
+}
+
+// Family::Add is thread-safe and returns the existing child for equal labels, so two threads
+// filling the same slot store the same pointer.
+prometheus::Counter& GrpcServerMetrics::Method::HandledCounter(size_t code_index) {
+  prometheus::Counter* counter = handled_[code_index].load(std::memory_order_acquire);
+  if (counter != nullptr) return *counter;
+  counter = &handled_family_->Add(WithCode(code_index));
+  handled_[code_index].store(counter, std::memory_order_release);
   return *counter;
+}
+
+prometheus::Histogram& GrpcServerMetrics::Method::HandlingHistogram(size_t code_index) {
+  prometheus::Histogram* histogram = handling_seconds_[code_index].load(std::memory_order_acquire);
+  if (histogram != nullptr) return *histogram;
+  histogram = &handling_family_->Add(WithCode(code_index), HandlingBuckets());
+  handling_seconds_[code_index].store(histogram, std::memory_order_release);
+  return *histogram;
 }
 
 const char* GrpcServerMetrics::CodeName(grpc::StatusCode code) {

@@ -23,7 +23,8 @@ namespace stockpile::metrics {
 // and alerts work, with gRPC's own code names (OK, INVALID_ARGUMENT, NOT_FOUND, ...):
 //   grpc_server_started_total{grpc_service,grpc_method,grpc_type}
 //   grpc_server_handled_total{grpc_service,grpc_method,grpc_type,grpc_code}
-//   grpc_server_handling_seconds{grpc_service,grpc_method,grpc_type} (histogram, 0.1 ms .. 10 s)
+//   grpc_server_handling_seconds{grpc_service,grpc_method,grpc_type,grpc_code} (histogram,
+//     0.1 ms .. 10 s; by code too, so a slow refusal or a slow success can be told apart)
 //   grpc_server_msg_received_total / grpc_server_msg_sent_total{grpc_service,grpc_method,grpc_type}
 // grpc_type is unary, client_stream, server_stream or bidi_stream. grpc_code is what the
 // client saw: a call closed before its status (client cancelled) counts CANCELLED, and a status
@@ -59,16 +60,20 @@ class GrpcServerMetrics {
     void MessageSent() { msg_sent_->Increment(); }
 
    private:
-    prometheus::Counter& HandledCounter(grpc::StatusCode code);
+    static size_t CodeIndex(grpc::StatusCode code);
+    prometheus::Counter& HandledCounter(size_t code_index);
+    prometheus::Histogram& HandlingHistogram(size_t code_index);
+    prometheus::Labels WithCode(size_t code_index) const;
 
     prometheus::Family<prometheus::Counter>* handled_family_;
+    prometheus::Family<prometheus::Histogram>* handling_family_;
     prometheus::Labels labels_;
     prometheus::Counter* started_;
     prometheus::Counter* msg_received_;
     prometheus::Counter* msg_sent_;
-    prometheus::Histogram* handling_seconds_;
     // One slot per gRPC code (0..16), filled on first use; racing fills store the same pointer.
     std::array<std::atomic<prometheus::Counter*>, 17> handled_{};
+    std::array<std::atomic<prometheus::Histogram*>, 17> handling_seconds_{};
   };
 
   explicit GrpcServerMetrics(prometheus::Registry& registry);
