@@ -68,7 +68,10 @@ TEST_F(EtcdTlsTest, ClientWithCaAndCertificatePutsAndRanges) {
 }
 
 TEST_F(EtcdTlsTest, PlaintextClientIsUnavailable) {
+  ::testing::internal::CaptureStderr();
   auto client = Client(/*ca=*/false, /*client_cert=*/false);
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              HasSubstr("WARNING: plaintext connection to etcd"));
   ASSERT_NE(client, nullptr);
   EXPECT_THAT(client->Put("/tls/plain", "x").status(), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(client->Range("/tls/plain").status(), StatusIs(absl::StatusCode::kUnavailable));

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/common/etcd/etcd_channels.h"
+#include "services/common/etcd/etcd_log.h"
 #include "services/common/status_macros.h"
 
 namespace stockpile::etcd {
@@ -68,6 +69,9 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
   }
   if (options.tls_ca_file.empty()) {
     if (has_cert) return absl::InvalidArgumentError("etcd TLS client certificate needs a CA");
+    EtcdLog(absl::StrCat("WARNING: plaintext connection to etcd at ", options.endpoints,
+                         " (no --etcd-tls-ca): registrations and the leader key travel "
+                         "unencrypted; use TLS outside local development"));
     return grpc::InsecureChannelCredentials();
   }
   grpc::SslCredentialsOptions ssl;
