@@ -12,12 +12,12 @@ const KNOWN_METRICS = new Set([
   'stockpile_movements_total', 'stockpile_stock_units', 'stockpile_warehouses_below_floor',
   'stockpile_lots_expiring', 'stockpile_holds_expired_total', 'stockpile_change_sequence',
   'stockpile_rocksdb_live_data_bytes', 'stockpile_rocksdb_pending_compaction_bytes',
-  'stockpile_warehouses',
+  'stockpile_warehouses', 'stockpile_metrics_refresh_failures_total',
   'stockpile_replication_applied_sequence', 'stockpile_replication_lag_entries',
   'stockpile_replication_lag_seconds', 'stockpile_replication_connected',
   'stockpile_replication_entries_applied_total', 'stockpile_transfers',
   'stockpile_transfer_oldest_age_seconds', ...histogram('stockpile_transfer_approval_to_receipt_seconds'),
-  'stockpile_is_leader',
+  'stockpile_is_leader', 'stockpile_transfer_metrics_read_errors_total',
   // recording rules of deploy/prometheus/rules.yml
   'stockpile:transfer_stuck_threshold_seconds', 'stockpile:grpc_server_error_ratio:rate5m',
 ]);

@@ -1,7 +1,11 @@
 #include "services/catalogue/allocation/transfer_metrics.h"
 
+#include <atomic>
+#include <iostream>
+#include <limits>
 #include <map>
 
+#include "absl/status/statusor.h"
 #include "prometheus/metric_family.h"
 #include "services/common/metrics/scrape_collector.h"
 
@@ -39,63 +43,103 @@ prometheus::MetricFamily Family(std::string name, std::string help, prometheus::
   return f;
 }
 
+// What one scrape reads from the store.
+struct TransferScan {
+  std::map<int, int64_t> count;
+  std::map<int, double> oldest;
+  std::vector<double> durations;
+};
+
+absl::StatusOr<TransferScan> ScanTransfers(const TransferStore& store, double now) {
+  TransferScan scan;
+  stockpile::v1::ListTransfersRequest req;
+  req.set_page_size(1000);
+  do {
+    auto page = store.List(req);
+    if (!page.ok()) return page.status();
+    for (const auto& t : page->transfers()) {
+      scan.count[t.state()]++;
+      const double age = now - Seconds(t.update_time());
+      scan.oldest[t.state()] = std::max(scan.oldest[t.state()], age);
+      if (double d = ApprovalToReceipt(t); d >= 0) scan.durations.push_back(d);
+    }
+    req.set_page_token(page->next_page_token());
+  } while (!req.page_token().empty());
+  return scan;
+}
+
+void AddStateFamilies(const TransferScan& scan, std::vector<prometheus::MetricFamily>& out) {
+  auto states =
+      Family("stockpile_transfers", "Transfers in each state.", prometheus::MetricType::Gauge);
+  auto ages = Family("stockpile_transfer_oldest_age_seconds",
+                     "Seconds since the oldest transfer in each state last changed.",
+                     prometheus::MetricType::Gauge);
+  for (int s = 1; stockpile::v1::TransferState_IsValid(s); ++s) {
+    std::string name = stockpile::v1::TransferState_Name(static_cast<TransferState>(s));
+    name = name.substr(sizeof("TRANSFER_STATE_") - 1);
+    const auto count = scan.count.find(s);
+    const auto oldest = scan.oldest.find(s);
+    states.metric.push_back(
+        Value({{"state", name}}, count == scan.count.end() ? 0 : double(count->second)));
+    ages.metric.push_back(
+        Value({{"state", name}}, oldest == scan.oldest.end() ? 0 : oldest->second));
+  }
+  out.push_back(std::move(states));
+  out.push_back(std::move(ages));
+}
+
+prometheus::MetricFamily ApprovalToReceiptFamily(const std::vector<double>& durations) {
+  auto hist = Family("stockpile_transfer_approval_to_receipt_seconds",
+                     "Time from approval to receipt of received transfers.",
+                     prometheus::MetricType::Histogram);
+  prometheus::ClientMetric h;
+  double sum = 0;
+  for (double d : durations) sum += d;
+  for (double bound : kBuckets) {
+    prometheus::ClientMetric::Bucket b;
+    b.upper_bound = bound;
+    for (double d : durations) b.cumulative_count += d <= bound;
+    h.histogram.bucket.push_back(b);
+  }
+  prometheus::ClientMetric::Bucket inf;
+  inf.upper_bound = std::numeric_limits<double>::infinity();
+  inf.cumulative_count = durations.size();
+  h.histogram.bucket.push_back(inf);
+  h.histogram.sample_count = durations.size();
+  h.histogram.sample_sum = sum;
+  hist.metric.push_back(h);
+  return hist;
+}
+
 }  // namespace
 
 std::shared_ptr<prometheus::Collectable> MakeTransferCollectable(
     const TransferStore* store, const common::Clock* clock, std::function<bool()> is_leader) {
-  return metrics::MakeFunctionCollectable([store, clock, is_leader] {
-    std::map<int, int64_t> count;
-    std::map<int, double> oldest;
-    std::vector<double> durations;
-    const double now = clock->NowMicros() / 1e6;
-    stockpile::v1::ListTransfersRequest req;
-    req.set_page_size(1000);
-    do {
-      auto page = store->List(req);
-      if (!page.ok()) break;
-      for (const auto& t : page->transfers()) {
-        count[t.state()]++;
-        const double age = now - Seconds(t.update_time());
-        oldest[t.state()] = std::max(oldest[t.state()], age);
-        if (double d = ApprovalToReceipt(t); d >= 0) durations.push_back(d);
-      }
-      req.set_page_token(page->next_page_token());
-    } while (!req.page_token().empty());
-
-    auto states = Family("stockpile_transfers", "Transfers in each state.",
-                         prometheus::MetricType::Gauge);
-    auto ages = Family("stockpile_transfer_oldest_age_seconds",
-                       "Seconds since the oldest transfer in each state last changed.",
-                       prometheus::MetricType::Gauge);
-    for (int s = 1; stockpile::v1::TransferState_IsValid(s); ++s) {
-      std::string name = stockpile::v1::TransferState_Name(static_cast<TransferState>(s));
-      name = name.substr(sizeof("TRANSFER_STATE_") - 1);
-      states.metric.push_back(Value({{"state", name}}, double(count[s])));
-      ages.metric.push_back(Value({{"state", name}}, oldest[s]));
+  auto read_errors = std::make_shared<std::atomic<uint64_t>>(0);
+  return metrics::MakeFunctionCollectable([store, clock, is_leader, read_errors] {
+    std::vector<prometheus::MetricFamily> out;
+    auto scan = ScanTransfers(*store, clock->NowMicros() / 1e6);
+    if (scan.ok()) {
+      AddStateFamilies(*scan, out);
+      out.push_back(ApprovalToReceiptFamily(scan->durations));
+    } else {
+      ++*read_errors;
+      std::cerr << "stockpile-catalogue: transfer metrics left out of this scrape: "
+                << scan.status() << std::endl;
     }
-    auto hist = Family("stockpile_transfer_approval_to_receipt_seconds",
-                       "Time from approval to receipt of received transfers.",
-                       prometheus::MetricType::Histogram);
-    prometheus::ClientMetric h;
-    double sum = 0;
-    for (double d : durations) sum += d;
-    for (double bound : kBuckets) {
-      prometheus::ClientMetric::Bucket b;
-      b.upper_bound = bound;
-      for (double d : durations) b.cumulative_count += d <= bound;
-      h.histogram.bucket.push_back(b);
-    }
-    prometheus::ClientMetric::Bucket inf;
-    inf.upper_bound = std::numeric_limits<double>::infinity();
-    inf.cumulative_count = durations.size();
-    h.histogram.bucket.push_back(inf);
-    h.histogram.sample_count = durations.size();
-    h.histogram.sample_sum = sum;
-    hist.metric.push_back(h);
+    auto errors = Family("stockpile_transfer_metrics_read_errors_total",
+                         "Scrapes whose read of the transfer store failed (their per-state "
+                         "transfer figures were left out).",
+                         prometheus::MetricType::Counter);
+    prometheus::ClientMetric e;
+    e.counter.value = double(read_errors->load());
+    errors.metric.push_back(e);
+    out.push_back(std::move(errors));
     auto leader = Family("stockpile_is_leader", "1 on the replica that drives transfers.",
                          prometheus::MetricType::Gauge);
     leader.metric.push_back(Value({}, is_leader && is_leader() ? 1 : 0));
-    return std::vector<prometheus::MetricFamily>{states, ages, hist, leader};
+    out.push_back(std::move(leader));
+    return out;
   });
 }
 

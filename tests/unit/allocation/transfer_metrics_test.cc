@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <rocksdb/db.h>
+
 #include "prometheus/metric_family.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/status_matchers.h"
@@ -65,6 +67,42 @@ TEST(TransferMetricsTest, CountsStatesOldestAgesAndApprovalToReceipt) {
   for (const auto& f : families) {
     if (f.name != "stockpile_transfer_approval_to_receipt_seconds") continue;
     EXPECT_DOUBLE_EQ(f.metric[0].histogram.sample_sum, 3600);
+  }
+}
+
+// An unreadable record must not turn into "0 transfers stuck": the per-state figures are left
+// out of that scrape (their series go stale) and the failure is counted.
+TEST(TransferMetricsTest, UnreadableStoreLeavesStateFiguresOutAndCountsIt) {
+  stockpile::testing::TempDir dir;
+  const std::string path = dir.Sub("transfers");
+  const int64_t now_s = kNow / 1'000'000;
+  {
+    auto store = TransferStore::Open(path);
+    ASSERT_THAT(store.status(), IsOk());
+    ASSERT_THAT((*store)->Save(Make("T1", TRANSFER_STATE_READY, now_s - 7200, now_s - 7300)),
+                IsOk());
+  }
+  {  // Overwrite the stored transfer with bytes that are not a Transfer.
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Options options;
+    ASSERT_TRUE(rocksdb::DB::Open(options, path, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "t/T1", "\xff\xff\xff not a transfer").ok());
+  }
+  auto store = TransferStore::Open(path);
+  ASSERT_THAT(store.status(), IsOk());
+  common::FakeClock clock(kNow);
+  auto collectable = MakeTransferCollectable(store->get(), &clock, [] { return false; });
+  for (int scrape = 1; scrape <= 2; ++scrape) {
+    auto families = collectable->Collect();
+    EXPECT_EQ(ValueOf(families, "stockpile_transfers", "READY"), -1);  // left out, not 0
+    EXPECT_EQ(ValueOf(families, "stockpile_transfer_oldest_age_seconds", "READY"), -1);
+    EXPECT_EQ(ValueOf(families, "stockpile_is_leader", ""), 0);
+    for (const auto& f : families) {
+      if (f.name == "stockpile_transfer_metrics_read_errors_total") {
+        EXPECT_EQ(f.metric[0].counter.value, scrape);
+      }
+    }
   }
 }
 
