@@ -76,6 +76,7 @@ class Ledger {
   absl::StatusOr<stockpile::v1::Balance*> LoadBalance(const stockpile::v1::Warehouse& w,
                                                       absl::string_view item);
   absl::StatusOr<stockpile::v1::Hold*> LoadHold(absl::string_view hold_id);
+  absl::StatusOr<stockpile::v1::MovementResult> ReleaseAbsent(const stockpile::v1::ReleaseOp& op);
   absl::Status CheckAcceptsStock(const stockpile::v1::Warehouse& w) const;
   absl::Status CheckMovesStock(const stockpile::v1::Warehouse& w) const;
   absl::StatusOr<std::string> ResolveLot(const common::ItemInfo& item, absl::string_view lot,

@@ -458,16 +458,22 @@ absl::Status TransferCoordinator::ReleaseAll(Transfer& t) {
     req.set_actor(options_.level_actor);
     req.mutable_op()->set_hold_id(leg.hold_id());
     req.mutable_op()->set_note(absl::StrCat("transfer ", t.id(), " ended"));
+    // A hold whose request timed out may still arrive: closing its id at the source makes
+    // that late request fail instead of holding stock until its TTL.
+    req.mutable_op()->set_warehouse_if_absent(leg.plan().source_warehouse());
     auto r = WithRetry([&] { return gateway_->Release(leg.plan().source_warehouse(), req); });
     const absl::StatusCode code = r.status().code();
     if (r.ok() || code == absl::StatusCode::kNotFound ||
         code == absl::StatusCode::kFailedPrecondition) {
       t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
-      Audit(t, "coordinator",
-            r.ok()
-                ? absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(), " released")
-                : absl::StrCat("leg ", i, ": nothing to release at ", leg.plan().source_warehouse(),
-                               " (", r.status().message(), ")"));
+      Audit(
+          t, "coordinator",
+          !r.ok() ? absl::StrCat("leg ", i, ": nothing to release at ",
+                                 leg.plan().source_warehouse(), " (", r.status().message(), ")")
+          : r->quantity() == 0
+              ? absl::StrCat("leg ", i, ": no hold at ", leg.plan().source_warehouse(),
+                             "; its id is closed there, so a late hold request is refused")
+              : absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(), " released"));
     } else {
       AuditOnce(t, absl::StrCat("leg ", i, ": release at ", leg.plan().source_warehouse(),
                                 " failed (", r.status().message(), "); will retry"));

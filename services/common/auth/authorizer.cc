@@ -186,6 +186,17 @@ absl::StatusOr<TransferPlaces> Authorizer::LookupTransfer(absl::string_view name
   return transfer_lookup_(name);
 }
 
+bool Authorizer::AnotherFieldSet(const MethodRule& rule, const ScopedField& except,
+                                 const Message& request) {
+  for (const ScopedField& field : rule.fields) {
+    if (field.path == nullptr) break;
+    if (&field == &except) continue;
+    auto value = ReadStringPath(request, field.path);
+    if (value.ok() && !value->empty()) return true;
+  }
+  return false;
+}
+
 absl::Status Authorizer::CheckFields(const MethodRule& rule, const Identity& who,
                                      const Message& request) const {
   bool any_set = false;
@@ -198,7 +209,12 @@ absl::Status Authorizer::CheckFields(const MethodRule& rule, const Identity& who
     any_set = true;
     absl::StatusOr<std::string> region = RegionOf(field, value);
     if (!region.ok()) {
-      if (region.status().code() == absl::StatusCode::kNotFound) return region.status();
+      // A hold that does not exist (yet) places nothing; another field of the rule may
+      // (Release's warehouse_if_absent). With none, the caller learns it does not exist.
+      if (region.status().code() == absl::StatusCode::kNotFound) {
+        if (AnotherFieldSet(rule, field, request)) continue;
+        return region.status();
+      }
       return absl::PermissionDeniedError(
           absl::StrCat(Who(who), ": ", field.path, " ", Quoted(value),
                        " cannot be placed in a region (", region.status().message(), ")"));

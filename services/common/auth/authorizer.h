@@ -153,6 +153,8 @@ class Authorizer {
   static absl::Status CheckRole(const MethodRule& rule, const Identity& who);
   absl::Status CheckFields(const MethodRule& rule, const Identity& who,
                            const google::protobuf::Message& request) const;
+  static bool AnotherFieldSet(const MethodRule& rule, const ScopedField& except,
+                              const google::protobuf::Message& request);
   absl::StatusOr<std::string> RegionOf(const ScopedField& field, absl::string_view value) const;
 
   friend class AuthInterceptor;

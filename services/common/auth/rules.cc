@@ -58,7 +58,8 @@ constexpr MethodRule kLevelRules[] = {
     // Transfer steps: dispatchers, at the warehouse the step touches (source for hold, release,
     // ship and confirm-delivery; destination for receive-transfer).
     Write(LEVEL("Hold"), kTransferRoles, {"op.warehouse", K::kWarehouseName}),
-    Write(LEVEL("Release"), kTransferRoles, {"op.hold_id", K::kHoldId}),
+    Write(LEVEL("Release"), kTransferRoles, {"op.hold_id", K::kHoldId},
+          {"op.warehouse_if_absent", K::kWarehouseName}),
     Write(LEVEL("Ship"), kTransferRoles, {"op.hold_id", K::kHoldId}),
     Write(LEVEL("ReceiveTransfer"), kTransferRoles, {"op.warehouse", K::kWarehouseName}),
     Write(LEVEL("ConfirmDelivery"), kTransferRoles, {"op.hold_id", K::kHoldId}),

@@ -105,7 +105,17 @@ class FakeLevelGateway : public LevelGateway {
   absl::StatusOr<v1::Hold> Release(absl::string_view source,
                                    const v1::ReleaseRequest& req) override {
     return Run<v1::Hold>("Release", std::string(source), req, [&]() -> absl::StatusOr<v1::Hold> {
-      ASSIGN_OR_RETURN(v1::Hold * h, Find(req.op().hold_id(), v1::HOLD_STATE_ACTIVE));
+      const auto& op = req.op();
+      if (!holds_.contains(op.hold_id()) && !op.warehouse_if_absent().empty()) {
+        v1::Hold closed;  // as the level does: the id is taken, nothing is held
+        closed.set_hold_id(op.hold_id());
+        closed.set_name("holds/" + op.hold_id());
+        closed.set_warehouse(op.warehouse_if_absent());
+        closed.set_state(v1::HOLD_STATE_RELEASED);
+        holds_[op.hold_id()] = closed;
+        return closed;
+      }
+      ASSIGN_OR_RETURN(v1::Hold * h, Find(op.hold_id(), v1::HOLD_STATE_ACTIVE));
       Return(*h);
       h->set_state(v1::HOLD_STATE_RELEASED);
       return *h;

@@ -297,6 +297,31 @@ TEST_F(SagaTest, CancelWhileASourceIsDownLeavesNoHoldBehind) {
   EXPECT_FALSE(Unfinished(*coordinator_->Get(t.name())));
 }
 
+// A hold request that timed out may still reach the source after the cancel: the cancel's
+// release closes the hold id there, so the late request is refused and holds nothing.
+TEST_F(SagaTest, CancelClosesTheIdOfAHoldThatHadNotArrived) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  gateway_.SetDown(kNear, true);  // the hold does not get through: its outcome is unknown
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_HOLDING);
+  gateway_.SetDown(kNear, false);
+  ASSERT_OK_AND_ASSIGN_T(t, Cancel(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_CANCELLED);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_RELEASED);
+  EXPECT_FALSE(Unfinished(t));
+  // The delayed request arrives now.
+  HoldRequest late;
+  late.set_request_id("late-" + t.id());
+  late.mutable_op()->set_warehouse(t.legs(0).plan().source_warehouse());
+  late.mutable_op()->set_item(kItem);
+  late.mutable_op()->set_quantity(5);
+  late.mutable_op()->set_hold_id(t.legs(0).hold_id());
+  EXPECT_THAT(gateway_.Hold(late).status(), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 10);
+}
+
 TEST_F(SagaTest, ExpiredHoldIsNoticedAndTheTransferFails) {
   Stock(kNear, 10);
   Stock(kMid, 10);

@@ -457,6 +457,23 @@ TEST_F(AuthorizerTest, HoldLookupFailuresAndAbsence) {
   EXPECT_TRUE(no_lookup.Check(Bearer(Role::kService, ""), Method("Release"), release).ok());
 }
 
+// A release that closes the id of a hold not placed yet is scoped by the warehouse it names.
+TEST_F(AuthorizerTest, ReleaseOfAnAbsentHoldIsScopedByItsWarehouse) {
+  ReleaseRequest release;
+  release.mutable_op()->set_hold_id("not-yet-placed");
+  release.mutable_op()->set_warehouse_if_absent(kIn.warehouse);
+  EXPECT_TRUE(
+      authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("Release"), release).ok());
+  release.mutable_op()->set_warehouse_if_absent(kOut.warehouse);
+  EXPECT_THAT(authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("Release"), release),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("warehouse_if_absent")));
+  // An existing hold is scoped by its own warehouse whatever the request names as well.
+  release.mutable_op()->set_hold_id(kOut.hold);
+  release.mutable_op()->set_warehouse_if_absent(kIn.warehouse);
+  EXPECT_THAT(authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("Release"), release),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("op.hold_id")));
+}
+
 TEST_F(AuthorizerTest, UnknownMethodsAreDeniedByDefault) {
   GetBalanceRequest any;
   EXPECT_THAT(

@@ -172,6 +172,32 @@ TEST_F(LedgerTest, HoldReservesAndReleaseRestores) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("RELEASED")));
 }
 
+// A release that names the warehouse closes a hold id that does not exist yet: a hold request
+// with that id arriving afterwards is refused and moves nothing. Without the warehouse, an
+// unknown hold is still NOT_FOUND and changes nothing.
+TEST_F(LedgerTest, ReleaseBeforeTheHoldClosesItsIdThere) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Release("late")).status(), StatusIs(absl::StatusCode::kNotFound));
+  Operation closing = Env::Release("late");
+  closing.mutable_release()->set_warehouse_if_absent(kW);
+  auto closed = env_.Apply(closing);
+  ASSERT_THAT(closed.status(), IsOk());
+  EXPECT_EQ(closed->hold().state(), HOLD_STATE_RELEASED);
+  EXPECT_EQ(closed->hold().quantity(), 0);
+  EXPECT_EQ(closed->movements_size(), 0);
+  EXPECT_THAT(env_.Apply(Env::Hold(kW, kTent, 6, "late")).status(),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  const Balance b = env_.Balance(kW, kTent);
+  EXPECT_EQ(b.held(), 0);
+  EXPECT_EQ(b.available(), 10);
+  // Releasing it again (a retried cancel) is refused as for any released hold.
+  EXPECT_THAT(env_.Apply(closing).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  // A warehouse this instance does not host is refused like any other.
+  Operation elsewhere = Env::Release("late-2");
+  elsewhere.mutable_release()->set_warehouse_if_absent("warehouses/110101-W001");
+  EXPECT_FALSE(env_.Apply(elsewhere).ok());
+}
+
 TEST_F(LedgerTest, HoldReleasesItselfAfterItsExpiry) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
   ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 6, "h1", 60)).status(), IsOk());
@@ -323,8 +349,8 @@ TEST_F(LedgerTest, StocktakeOfUnknownLotCreatesItWithExpiry) {
 
 TEST_F(LedgerTest, BatchIsAllOrNothing) {
   auto bad = env_.Batch({Env::Receive(kW, kTent, 5), Env::Issue(kW, kTent, 9)});
-  EXPECT_THAT(bad.status(), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                     HasSubstr("operation 1")));
+  EXPECT_THAT(bad.status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("operation 1")));
   EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 0);
   auto good = env_.Batch({Env::Receive(kW, kTent, 5), Env::Issue(kW, kTent, 2)});
   ASSERT_THAT(good.status(), IsOk());
