@@ -126,7 +126,7 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                       }));
   return add("stockpile_warehouses", "Warehouses hosted by this instance.", MetricType::Gauge, {},
              [this] {
-               return Samples{{{}, double(counts().warehouses)}};
+               return Samples{{{}, double(core_.warehouse_count())}};  // a counter, no scan
              });
 }
 
@@ -163,7 +163,6 @@ absl::Status LevelMetrics::Refresh() {
   absl::Status status = ScanShortages(fresh);
   if (status.ok()) status = ScanExpiring(fresh);
   std::lock_guard<std::mutex> lock(mu_);
-  counts_.warehouses = core_.warehouse_count();  // a counter, not a scan: always current
   if (!status.ok()) {
     refresh_failures_++;
     std::cerr << "stockpile-level: metrics refresh failed, keeping the previous shortage and "
@@ -171,7 +170,6 @@ absl::Status LevelMetrics::Refresh() {
               << status << std::endl;
     return status;
   }
-  fresh.warehouses = counts_.warehouses;
   counts_ = std::move(fresh);
   return absl::OkStatus();
 }

@@ -14,7 +14,7 @@ namespace stockpile::level {
 
 // The level service's figures on the metrics page. Cheap values (movements, stock per item,
 // sequence, RocksDB sizes) are read at scrape time; values that need a scan (warehouses below
-// their floor, lots expiring soon, warehouse count) are refreshed by a background thread every
+// their floor, lots expiring soon) are refreshed by a background thread every
 // `refresh_seconds`, so a scrape never scans the database. Labels stay bounded: item, state,
 // movement type, within_days (the server adds level).
 //
@@ -34,7 +34,6 @@ class LevelMetrics {
     std::map<std::string, int64_t> below_floor_by_item;
     int64_t lots_expiring_7 = 0;
     int64_t lots_expiring_30 = 0;
-    int64_t warehouses = 0;
   };
   // Runs the scan now (the background thread calls this). On error the previous figures stay.
   absl::Status Refresh();

@@ -168,9 +168,11 @@ CommandCallback LevelServiceImpl::FinishWith(Unary* reactor, Response* resp) {
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* LevelServiceImpl::Mutate(Ctx* ctx, absl::string_view method,
                                                    const Request& req, std::vector<Operation> ops,
-                                                   Response* resp) {
+                                                   Response* resp, absl::Status request_shape) {
   auto who = auth::CallIdentity(ctx);
   if (!who.ok()) return Done(ctx, who.status());
+  // Told only to a caller the verdict allows: a refused caller learns nothing of the request.
+  if (!request_shape.ok()) return Done(ctx, request_shape);
   const std::string actor = auth::AuditActor(*who, req.actor());
   absl::Status s = CheckMutation(req.request_id(), actor);
   if (!s.ok()) return Done(ctx, s);
@@ -217,13 +219,11 @@ STOCKPILE_MOVEMENT_METHOD(ConfirmDelivery)
 
 grpc::ServerUnaryReactor* LevelServiceImpl::ApplyBatch(Ctx* ctx, const ApplyBatchRequest* req,
                                                        ApplyBatchResponse* resp) {
-  // The caller's verdict comes first, as for every other method: a refused caller learns
-  // nothing about the request.
-  if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
-  if (req->operations_size() == 0 || req->operations_size() > kMaxBatchOperations) {
-    return Done(ctx, absl::InvalidArgumentError(
-                         absl::StrCat("a batch holds 1 to ", kMaxBatchOperations,
-                                      " operations; got ", req->operations_size())));
+  const int n = req->operations_size();
+  if (n == 0 || n > kMaxBatchOperations) {
+    return Mutate(ctx, "ApplyBatch", *req, {}, resp,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "a batch holds 1 to ", kMaxBatchOperations, " operations; got ", n)));
   }
   std::vector<Operation> ops(req->operations().begin(), req->operations().end());
   return Mutate(ctx, "ApplyBatch", *req, std::move(ops), resp);

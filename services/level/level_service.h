@@ -89,9 +89,11 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
 
  private:
   // Submits stock operations; the reactor finishes when the command is durable or refused.
+  // `request_shape`: what is wrong with the request itself, answered after the caller's verdict.
   template <typename Request, typename Response>
   Unary* Mutate(Ctx* ctx, absl::string_view method, const Request& req,
-                std::vector<stockpile::v1::Operation> ops, Response* resp);
+                std::vector<stockpile::v1::Operation> ops, Response* resp,
+                absl::Status request_shape = absl::OkStatus());
   template <typename Response>
   static CommandCallback FinishWith(Unary* reactor, Response* resp);
   // Runs a query after the call's authorization verdict allows it.
