@@ -314,27 +314,21 @@ absl::Status Ledger::Finish(ChangeEntry* change) {
   return WriteMovements();
 }
 
-// Movements and their indexes are written in key order per index: RocksDB inserts a batch's
-// keys into the memtable one after another, and neighbouring keys insert far faster than keys
-// alternating between distant parts of the index.
+// Movements and their indexes: the group's batch is put in key order before it is written
+// (LevelStore::KeyOrdered), so they are appended here in any order.
 absl::Status Ledger::WriteMovements() {
-  std::vector<std::pair<std::string, std::string>> primary, by_warehouse_item, by_item, by_ref;
   for (const Movement* m : movements_) {
     ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(m->warehouse()));
     const std::string time_id = keys::TimeId(ctx_.now_micros, m->id());
-    primary.emplace_back(keys::Movement(code, ctx_.now_micros, m->id()), m->SerializeAsString());
-    by_warehouse_item.emplace_back(keys::ByWarehouseItem(code, m->item()) + time_id, "");
-    by_item.emplace_back(keys::ByItem(m->item()) + time_id, code);
+    ctx_.txn->Append(Cf::kMovements, keys::Movement(code, ctx_.now_micros, m->id()),
+                     m->SerializeAsString());
+    ctx_.txn->Append(Cf::kMovementIndex, keys::ByWarehouseItem(code, m->item()) + time_id, "");
+    ctx_.txn->Append(Cf::kMovementIndex, keys::ByItem(m->item()) + time_id, code);
     if (!m->reference().empty()) {
-      by_ref.emplace_back(keys::ByReference(m->reference()) + time_id, code);
+      ctx_.txn->Append(Cf::kMovementIndex, keys::ByReference(m->reference()) + time_id, code);
     }
   }
   movements_.clear();
-  for (auto* rows : {&primary, &by_warehouse_item, &by_item, &by_ref}) {
-    std::sort(rows->begin(), rows->end());
-    const Cf cf = rows == &primary ? Cf::kMovements : Cf::kMovementIndex;
-    for (const auto& [key, value] : *rows) ctx_.txn->Append(cf, key, value);
-  }
   return absl::OkStatus();
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/status_macros.h"
+#include "services/common/thread_name.h"
 #include "services/common/validation.h"
 #include "services/level/keys.h"
 #include "services/level/proto_util.h"
@@ -92,11 +93,26 @@ absl::StatusOr<std::unique_ptr<LevelCore>> LevelCore::Open(const std::string& db
   std::unique_ptr<LevelCore> core(
       new LevelCore(std::move(store), reference, std::move(hosting), clock, std::move(options)));
   RETURN_IF_ERROR(core->LoadState());
-  core->writer_ = std::thread([c = core.get()] { c->WriterLoop(); });
-  core->syncer_ = std::thread([c = core.get()] { c->SyncerLoop(); });
-  core->answerer_ = std::thread([c = core.get()] { c->AnswererLoop(); });
-  core->sweeper_ = std::thread([c = core.get()] { c->SweeperLoop(); });
-  core->notifier_ = std::thread([c = core.get()] { c->NotifierLoop(); });
+  core->writer_ = std::thread([c = core.get()] {
+    common::NameThisThread("level-writer");
+    c->WriterLoop();
+  });
+  core->syncer_ = std::thread([c = core.get()] {
+    common::NameThisThread("level-syncer");
+    c->SyncerLoop();
+  });
+  core->answerer_ = std::thread([c = core.get()] {
+    common::NameThisThread("level-answer");
+    c->AnswererLoop();
+  });
+  core->sweeper_ = std::thread([c = core.get()] {
+    common::NameThisThread("level-sweeper");
+    c->SweeperLoop();
+  });
+  core->notifier_ = std::thread([c = core.get()] {
+    common::NameThisThread("level-notify");
+    c->NotifierLoop();
+  });
   return core;
 }
 
@@ -233,7 +249,7 @@ void LevelCore::CommitGroup(std::vector<Command>& group) {
   if (prepared->wrote) {
     WriteGroupMeta(txn, prepared->totals, now).IgnoreError();
     last_commit_micros_ = now;
-    prepared->batch = std::move(txn.batch());
+    prepared->batch = store_->KeyOrdered(txn.batch());
     prepared->last_sequence = last_sequence_;
     prepared->new_warehouses = group_new_warehouses_;
     overlay = txn.TakeOverlay();

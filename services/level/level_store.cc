@@ -5,6 +5,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -58,10 +59,8 @@ std::shared_ptr<const rocksdb::SliceTransform> InsertHintFor(Cf cf) {
     case Cf::kMovements:
     case Cf::kMovementIndex:
       return std::make_shared<TimeOrderedSuffix>();
-    case Cf::kChanges:
-      return std::make_shared<WholeFamily>();
     default:
-      return nullptr;
+      return std::make_shared<WholeFamily>();
   }
 }
 
@@ -134,6 +133,84 @@ absl::Status LevelStore::Write(rocksdb::WriteBatch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   return common::FromRocks(db_->Write(wo, &batch), "write batch");
+}
+
+namespace {
+
+// One Put or Delete of a batch; key and value point into the batch.
+struct BatchRecord {
+  uint32_t cf;
+  rocksdb::Slice key;
+  rocksdb::Slice value;
+  bool is_delete;
+};
+
+class BatchRecords final : public rocksdb::WriteBatch::Handler {
+ public:
+  std::vector<BatchRecord> records;
+  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key,
+                        const rocksdb::Slice& value) override {
+    records.push_back({cf, key, value, false});
+    return rocksdb::Status::OK();
+  }
+  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override {
+    records.push_back({cf, key, rocksdb::Slice(), true});
+    return rocksdb::Status::OK();
+  }
+  // Anything else stops the walk: the caller keeps the batch as it is.
+  rocksdb::Status SingleDeleteCF(uint32_t, const rocksdb::Slice&) override { return Other(); }
+  rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+    return Other();
+  }
+  rocksdb::Status MergeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+    return Other();
+  }
+  void LogData(const rocksdb::Slice&) override { other_ = true; }
+  bool Continue() override { return !other_; }
+  bool other() const { return other_; }
+
+ private:
+  rocksdb::Status Other() {
+    other_ = true;
+    return rocksdb::Status::NotSupported();
+  }
+  bool other_ = false;
+};
+
+}  // namespace
+
+rocksdb::WriteBatch LevelStore::KeyOrdered(const rocksdb::WriteBatch& batch) const {
+  BatchRecords walk;
+  walk.records.reserve(batch.Count());
+  if (!batch.Iterate(&walk).ok() || walk.other()) return batch;
+  auto& records = walk.records;
+  // Stable: of several writes to one key the last stays last, and only it is kept below.
+  std::stable_sort(records.begin(), records.end(), [](const BatchRecord& a, const BatchRecord& b) {
+    if (a.cf != b.cf) return a.cf < b.cf;
+    return a.key.compare(b.key) < 0;
+  });
+  rocksdb::WriteBatch out(batch.GetDataSize());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const BatchRecord& r = records[i];
+    if (i + 1 < records.size() && records[i + 1].cf == r.cf && records[i + 1].key == r.key) {
+      continue;  // overwritten later in the same batch
+    }
+    rocksdb::ColumnFamilyHandle* cf = HandleById(r.cf);
+    if (cf == nullptr) return batch;
+    if (r.is_delete) {
+      out.Delete(cf, r.key).PermitUncheckedError();
+    } else {
+      out.Put(cf, r.key, r.value).PermitUncheckedError();
+    }
+  }
+  return out;
+}
+
+rocksdb::ColumnFamilyHandle* LevelStore::HandleById(uint32_t id) const {
+  for (auto* h : handles_) {
+    if (h != nullptr && h->GetID() == id) return h;
+  }
+  return nullptr;
 }
 
 std::unique_ptr<rocksdb::Iterator> LevelStore::NewIterator(Cf cf,

@@ -44,6 +44,12 @@ class LevelStore {
 
   absl::StatusOr<std::optional<std::string>> Get(Cf cf, absl::string_view key) const;
   absl::Status Write(rocksdb::WriteBatch& batch, bool sync);
+  // The same writes in column-family and key order, each key once (its last write). RocksDB
+  // inserts a batch into the memtable skip lists in batch order; in key order each insert
+  // starts from where the previous one ended instead of searching from the top, which was a
+  // third of the service's CPU under batched load. A batch with other kinds of records
+  // (merge, range delete, log data) comes back unchanged.
+  rocksdb::WriteBatch KeyOrdered(const rocksdb::WriteBatch& batch) const;
   std::unique_ptr<rocksdb::Iterator> NewIterator(Cf cf,
                                                  const rocksdb::Snapshot* snapshot = nullptr) const;
   // Keys in [begin, end) in one column family (compaction-friendly range delete).
@@ -55,6 +61,7 @@ class LevelStore {
 
  private:
   LevelStore() = default;
+  rocksdb::ColumnFamilyHandle* HandleById(uint32_t id) const;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
 };

@@ -88,5 +88,75 @@ TEST_F(StoreTxnTest, CacheStartsOverWhenFull) {
   EXPECT_EQ(*cache.Find("c"), "4");
 }
 
+// The group's batch is written in key order; what it leaves in the database must be exactly
+// what the batch in its own order would have left: the last write to a key wins, deletes
+// included, and nothing of another column family is mixed in.
+class KeyOrderedTest : public StoreTxnTest {
+ protected:
+  struct Record {
+    uint32_t cf;
+    std::string key, value;
+    bool is_delete;
+  };
+  // The batch's records in order, as RocksDB would apply them.
+  std::vector<Record> Records(const rocksdb::WriteBatch& batch) {
+    struct Walk : rocksdb::WriteBatch::Handler {
+      std::vector<Record> out;
+      rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& k, const rocksdb::Slice& v) override {
+        out.push_back({cf, k.ToString(), v.ToString(), false});
+        return rocksdb::Status::OK();
+      }
+      rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& k) override {
+        out.push_back({cf, k.ToString(), "", true});
+        return rocksdb::Status::OK();
+      }
+    } walk;
+    EXPECT_TRUE(batch.Iterate(&walk).ok());
+    return walk.out;
+  }
+};
+
+TEST_F(KeyOrderedTest, SortsByFamilyAndKeyAndKeepsOnlyEachKeysLastWrite) {
+  rocksdb::WriteBatch batch;
+  auto* balances = store_->handle(Cf::kBalances);
+  auto* movements = store_->handle(Cf::kMovements);
+  ASSERT_TRUE(batch.Put(movements, "b", "m-b").ok());
+  ASSERT_TRUE(batch.Put(balances, "k2", "first").ok());
+  ASSERT_TRUE(batch.Put(balances, "k1", "x").ok());
+  ASSERT_TRUE(batch.Put(movements, "a", "m-a").ok());
+  ASSERT_TRUE(batch.Put(balances, "k2", "second").ok());
+  ASSERT_TRUE(batch.Delete(balances, "k1").ok());
+  ASSERT_TRUE(batch.Delete(balances, "k3").ok());
+  ASSERT_TRUE(batch.Put(balances, "k3", "back").ok());
+
+  const auto records = Records(store_->KeyOrdered(batch));
+  ASSERT_EQ(records.size(), 5u);
+  const uint32_t b = balances->GetID(), m = movements->GetID();
+  ASSERT_LT(b, m);
+  EXPECT_TRUE(records[0].cf == b && records[0].key == "k1" && records[0].is_delete);
+  EXPECT_TRUE(records[1].cf == b && records[1].key == "k2" && records[1].value == "second");
+  EXPECT_TRUE(records[2].cf == b && records[2].key == "k3" && records[2].value == "back");
+  EXPECT_TRUE(records[3].cf == m && records[3].key == "a" && records[3].value == "m-a");
+  EXPECT_TRUE(records[4].cf == m && records[4].key == "b" && records[4].value == "m-b");
+
+  rocksdb::WriteBatch ordered = store_->KeyOrdered(batch);
+  ASSERT_THAT(store_->Write(ordered, false), IsOk());
+  EXPECT_EQ(*store_->Get(Cf::kBalances, "k1"), std::nullopt);
+  EXPECT_EQ(*store_->Get(Cf::kBalances, "k2"), "second");
+  EXPECT_EQ(*store_->Get(Cf::kBalances, "k3"), "back");
+}
+
+TEST_F(KeyOrderedTest, LeavesABatchWithOtherRecordKindsAsItIs) {
+  rocksdb::WriteBatch batch;
+  ASSERT_TRUE(batch.Put(store_->handle(Cf::kBalances), "k2", "v").ok());
+  ASSERT_TRUE(batch.Put(store_->handle(Cf::kBalances), "k1", "v").ok());
+  ASSERT_TRUE(batch.PutLogData("note").ok());
+  EXPECT_EQ(store_->KeyOrdered(batch).Data(), batch.Data());
+  rocksdb::WriteBatch ranged;
+  ASSERT_TRUE(ranged.Put(store_->handle(Cf::kBalances), "k2", "v").ok());
+  ASSERT_TRUE(ranged.DeleteRange(store_->handle(Cf::kBalances), "a", "b").ok());
+  EXPECT_EQ(store_->KeyOrdered(ranged).Data(), ranged.Data());
+}
+
 }  // namespace
 }  // namespace stockpile::level
