@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
 #include <iostream>
@@ -361,42 +362,77 @@ v1::ReceiveRequest NextReceipt(const Lane& lane, const std::string& id, Rng& rng
   return req;
 }
 
-// Open loop: call k of this writer is due at start + (k * writers + index) * interval, whatever
-// happened to the previous one (a writer more than its own period behind calls at once and
-// counts it late). Nothing starts after the end, so the rate is what the levels accepted.
-void WriterLoop(LagRun* run, Lane* lane, int index, int writers, double per_lane_rate,
-                WriterStats* stats) {
-  auto stub = v1::LevelService::NewStub(MakeChannel(lane->target->address, index % 4));
-  Rng rng(0xbe11 + uint64_t(index) * 7919 + uint64_t(reinterpret_cast<uintptr_t>(lane)));
-  const auto interval = std::chrono::duration<double>(1.0 / per_lane_rate);
-  for (uint64_t k = 0;; ++k) {
-    const auto due = run->start + std::chrono::duration_cast<Clock::duration>(
-                                      interval * double(k * uint64_t(writers) + uint64_t(index)));
-    if (due >= run->end || Clock::now() >= run->end) break;
-    const auto behind = Clock::now() - due;
-    if (behind > interval * writers) ++stats->late;
-    std::this_thread::sleep_until(due);
-    v1::ReceiveRequest req =
-        NextReceipt(*lane, absl::StrCat(run->run_id, "-", index, "-", k), rng);
-    v1::MovementResult result;
-    const Clock::time_point t0 = Clock::now();
-    grpc::Status s = CallWithDeadline(std::chrono::seconds(10), [&](grpc::ClientContext* ctx) {
-      return stub->Receive(ctx, req, &result);
-    });
-    const Clock::time_point acked = Clock::now();
-    const bool measured = t0 >= run->measure_from;
-    if (!s.ok()) {
-      stats->errors += measured ? 1 : 0;
-      continue;
-    }
-    if (measured) {
-      ++stats->ok;
-      stats->latency.Record(
-          uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(acked - t0).count()));
-    }
-    std::lock_guard<std::mutex> lock(lane->mu);
-    lane->pending.push_back({result.sequence(), acked, measured});
+// One receipt in flight: what the async call needs alive until its callback.
+struct ReceiptCall {
+  grpc::ClientContext ctx;
+  v1::ReceiveRequest request;
+  v1::MovementResult result;
+  Clock::time_point started;
+};
+
+// Open loop, one pacer per lane: receipt k of the lane is due at start + k * interval and is
+// sent then without waiting for earlier answers (gRPC callback API: no thread per call), so
+// the load generator costs little of the machine the levels and catalogue share. At most
+// `max_in_flight` calls are outstanding; a receipt sent more than one interval after its due
+// time (the levels fell behind, or the cap was reached) counts as late. Nothing starts after
+// the end, so the rate is what the levels accepted.
+void PaceLane(LagRun* run, Lane* lane, size_t lane_index, int max_in_flight, double rate,
+              WriterStats* stats) {
+  std::vector<std::unique_ptr<v1::LevelService::Stub>> stubs;
+  for (int c = 0; c < 4; ++c) {
+    stubs.push_back(v1::LevelService::NewStub(MakeChannel(lane->target->address, c)));
   }
+  Rng rng(0xbe11 + lane_index * 7919);
+  const auto interval = std::chrono::duration<double>(1.0 / rate);
+  std::mutex mu;  // guards in_flight and stats, shared with the callbacks
+  std::condition_variable settled;
+  int in_flight = 0;
+  for (uint64_t k = 0;; ++k) {
+    const auto due = run->start + std::chrono::duration_cast<Clock::duration>(interval * double(k));
+    if (due >= run->end) break;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      settled.wait(lock, [&] { return in_flight < max_in_flight; });
+      ++in_flight;
+    }
+    std::this_thread::sleep_until(due);
+    const Clock::time_point now = Clock::now();
+    if (now >= run->end) {
+      std::lock_guard<std::mutex> lock(mu);
+      --in_flight;
+      break;
+    }
+    auto* call = new ReceiptCall;
+    call->request = NextReceipt(*lane, absl::StrCat(run->run_id, "-", lane_index, "-", k), rng);
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    call->started = now;
+    const bool late = now - due > interval;
+    stubs[k % stubs.size()]->async()->Receive(
+        &call->ctx, &call->request, &call->result, [&, call, late](grpc::Status s) {
+          const Clock::time_point acked = Clock::now();
+          const bool measured = call->started >= run->measure_from;
+          if (s.ok()) {
+            std::lock_guard<std::mutex> lock(lane->mu);
+            lane->pending.push_back({call->result.sequence(), acked, measured});
+          }
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            if (measured && late) ++stats->late;
+            if (measured && !s.ok()) ++stats->errors;
+            if (measured && s.ok()) {
+              ++stats->ok;
+              stats->latency.Record(uint64_t(
+                  std::chrono::duration_cast<std::chrono::microseconds>(acked - call->started)
+                      .count()));
+            }
+            --in_flight;
+            settled.notify_all();
+          }
+          delete call;
+        });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  settled.wait(lock, [&] { return in_flight == 0; });
   --run->writers_left;
 }
 
@@ -495,14 +531,12 @@ int RunCatalogueLag(const CatalogueBenchOptions& o) {
   run.start = Clock::now();
   run.measure_from = run.start + o.warmup;
   run.end = run.measure_from + o.duration;
-  run.writers_left = per_lane * int(run.lanes.size());
-  std::vector<WriterStats> writer_stats(size_t(run.writers_left));
+  run.writers_left = int(run.lanes.size());
+  std::vector<WriterStats> writer_stats(run.lanes.size());
   std::vector<std::thread> threads;
   for (size_t l = 0; l < run.lanes.size(); ++l) {
-    for (int i = 0; i < per_lane; ++i) {
-      threads.emplace_back(WriterLoop, &run, run.lanes[l].get(), i, per_lane, per_lane_rate,
-                           &writer_stats[l * size_t(per_lane) + size_t(i)]);
-    }
+    threads.emplace_back(PaceLane, &run, run.lanes[l].get(), l, per_lane, per_lane_rate,
+                         &writer_stats[l]);
   }
   ObserverStats observed;
   std::thread observer(ObserveLoop, &run, &observed);
@@ -518,7 +552,7 @@ int RunCatalogueLag(const CatalogueBenchOptions& o) {
   const double seconds = std::chrono::duration<double>(o.duration).count();
   const double poll_ms = observed.polls > 0 ? MillisSince(run.start) / double(observed.polls) : 0;
   nlohmann::json j = {{"mode", "catalogue-lag"}, {"levels", run.lanes.size()},
-                      {"target_rate", o.rate}, {"writers", per_lane * int(run.lanes.size())},
+                      {"target_rate", o.rate}, {"max_in_flight", per_lane * int(run.lanes.size())},
                       {"movements_per_s", double(writes.ok) / seconds},
                       {"write_errors", writes.errors}, {"late_starts", writes.late},
                       {"write_latency", Quantiles(writes.latency)},
