@@ -204,62 +204,93 @@ void LevelCore::Submit(Command command) {
       {absl::UnavailableError("the level service is shutting down"), "", nullptr, 0, false});
 }
 
+// Group commit without waiting on a timer: the writer applies commands as they arrive into
+// the open group and hands it to the syncer only when the syncer is free (or the group is
+// full). Everything that arrives while one group is being made durable joins the next, so
+// groups are as large as the traffic makes them and each fsync serves as many callers as it
+// can; applying overlaps the fsync.
 void LevelCore::WriterLoop() {
-  std::vector<Command> group;
+  std::vector<Command> taken;
   while (true) {
+    bool hand_over = false;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) break;
-      size_t operations = 0;
-      while (!queue_.empty() && group.size() < options_.max_group_commands &&
-             (group.empty() || operations + queue_.front().operations <=
-                                   options_.max_group_operations)) {
-        operations += queue_.front().operations;
-        group.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      queue_cv_.wait(lock, [&] {
+        return stopping_ || !queue_.empty() || (open_ && syncer_idle_.load());
+      });
+      if (queue_.empty() && stopping_ && !open_) break;
+      hand_over = open_ && (syncer_idle_.load() || stopping_);
+      TakeCommands(taken);
     }
-    CommitGroup(group);
-    group.clear();
+    if (!taken.empty()) ApplyToOpenGroup(taken);
+    taken.clear();
+    if (open_ && (hand_over || OpenGroupFull())) HandOver();
   }
   std::lock_guard<std::mutex> lock(pipeline_mu_);
   writer_done_ = true;
   pipeline_cv_.notify_all();
 }
 
-// Applies a group on the writer thread and hands it to the syncer; the next group is applied
-// while this one is written, so CPU work overlaps the fsync.
-void LevelCore::CommitGroup(std::vector<Command>& group) {
-  std::vector<std::shared_ptr<const Overlay>> unsynced;
-  {
-    std::lock_guard<std::mutex> lock(pipeline_mu_);
-    unsynced.assign(unsynced_.begin(), unsynced_.end());
+// Moves queued commands into `taken` while the open group has room (queue_mu_ held).
+void LevelCore::TakeCommands(std::vector<Command>& taken) {
+  size_t commands = open_ ? open_->prepared->pending.size() : 0;
+  size_t operations = open_ ? open_->operations : 0;
+  while (!queue_.empty() && commands < options_.max_group_commands &&
+         (commands == 0 ||
+          operations + queue_.front().operations <= options_.max_group_operations)) {
+    operations += queue_.front().operations;
+    ++commands;
+    taken.push_back(std::move(queue_.front()));
+    queue_.pop_front();
   }
-  StoreTxn txn(*store_, std::move(unsynced), &writer_cache_);
+}
+
+bool LevelCore::OpenGroupFull() const {
+  return open_->prepared->pending.size() >= options_.max_group_commands ||
+         open_->operations >= options_.max_group_operations;
+}
+
+void LevelCore::ApplyToOpenGroup(std::vector<Command>& commands) {
+  if (!open_) {
+    std::vector<std::shared_ptr<const Overlay>> unsynced;
+    {
+      std::lock_guard<std::mutex> lock(pipeline_mu_);
+      unsynced.assign(unsynced_.begin(), unsynced_.end());
+    }
+    open_ = std::make_unique<OpenGroup>(*store_, std::move(unsynced), &writer_cache_);
+  }
+  OpenGroup& g = *open_;
   // Commit times never go backwards, so movement keys stay in time order.
-  const int64_t now = std::max(clock_->NowMicros(), last_commit_micros_ + 1);
-  auto prepared = std::make_unique<PreparedGroup>();
-  prepared->pending.resize(group.size());
-  for (size_t i = 0; i < group.size(); ++i) {
-    prepared->pending[i].done = std::move(group[i].done);
-    prepared->wrote |= ApplyOne(group[i], txn, now, prepared->totals, prepared->pending[i]);
+  g.now = std::max(clock_->NowMicros(), last_commit_micros_ + 1);
+  last_commit_micros_ = g.now;
+  for (Command& cmd : commands) {
+    g.prepared->pending.emplace_back();
+    Pending& pending = g.prepared->pending.back();
+    pending.done = std::move(cmd.done);
+    g.prepared->wrote |= ApplyOne(cmd, g.txn, g.now, g.prepared->totals, pending);
+    g.operations += cmd.operations;
   }
+}
+
+// Closes the open group and gives it to the syncer, waiting for the syncer to be free.
+void LevelCore::HandOver() {
+  std::unique_ptr<OpenGroup> g = std::move(open_);
+  PreparedGroup& prepared = *g->prepared;
   std::shared_ptr<const Overlay> overlay;
-  if (prepared->wrote) {
-    WriteGroupMeta(txn, prepared->totals, now).IgnoreError();
-    last_commit_micros_ = now;
-    prepared->batch = store_->KeyOrdered(txn.batch());
-    prepared->last_sequence = last_sequence_;
-    prepared->new_warehouses = group_new_warehouses_;
-    overlay = txn.TakeOverlay();
+  if (prepared.wrote) {
+    WriteGroupMeta(g->txn, prepared.totals, g->now).IgnoreError();
+    prepared.batch = store_->KeyOrdered(g->txn.batch());
+    prepared.last_sequence = last_sequence_;
+    prepared.new_warehouses = group_new_warehouses_;
+    overlay = g->txn.TakeOverlay();
   }
   group_new_warehouses_ = 0;
   stats_.commit_groups++;
   std::unique_lock<std::mutex> lock(pipeline_mu_);
-  pipeline_cv_.wait(lock, [&] { return to_sync_.size() < kMaxGroupsInFlight; });
+  pipeline_cv_.wait(lock, [&] { return syncer_idle_.load(); });
   if (overlay) unsynced_.push_back(std::move(overlay));
-  to_sync_.push_back(std::move(prepared));
+  to_sync_.push_back(std::move(g->prepared));
+  syncer_idle_ = false;
   pipeline_cv_.notify_all();
 }
 
@@ -275,11 +306,20 @@ void LevelCore::SyncerLoop() {
       g = std::move(to_sync_.front());
       to_sync_.pop_front();
     }
-    if (g->wrote) Durable(*g);
+    if (g->wrote) {
+      if (options_.before_group_write) options_.before_group_write();
+      Durable(*g);
+    }
     {
       std::lock_guard<std::mutex> lock(pipeline_mu_);
       if (g->wrote) unsynced_.pop_front();
+      syncer_idle_ = to_sync_.empty();
       pipeline_cv_.notify_all();
+    }
+    {
+      // The writer may be waiting for a command or for this: either wakes it.
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      queue_cv_.notify_one();
     }
     std::lock_guard<std::mutex> lock(answer_mu_);
     answers_.push_back(std::move(g->pending));

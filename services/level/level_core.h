@@ -64,6 +64,8 @@ class LevelCore {
     // How often expired holds are looked for.
     int64_t hold_sweep_interval_ms = 1000;
     bool sync_writes = true;
+    // Tests only: runs on the syncer thread before each group is written.
+    std::function<void()> before_group_write;
   };
 
   static absl::StatusOr<std::unique_ptr<LevelCore>> Open(const std::string& db_path,
@@ -134,15 +136,26 @@ class LevelCore {
     uint64_t last_sequence = 0;
     uint64_t new_warehouses = 0;
   };
-  // Groups in flight at once: one being synced while the next is applied.
-  static constexpr size_t kMaxGroupsInFlight = 2;
+  // The group the writer is applying commands into, until the syncer is free to take it.
+  struct OpenGroup {
+    OpenGroup(const LevelStore& store, std::vector<std::shared_ptr<const Overlay>> unsynced,
+              WriterCache* cache)
+        : txn(store, std::move(unsynced), cache), prepared(std::make_unique<PreparedGroup>()) {}
+    StoreTxn txn;
+    std::unique_ptr<PreparedGroup> prepared;
+    int64_t now = 0;  // commit time of the latest commands applied
+    size_t operations = 0;
+  };
 
   LevelCore(std::unique_ptr<LevelStore> store, const common::ReferenceData* reference,
             Hosting hosting, const common::Clock* clock, Options options);
   absl::Status LoadState();
   void Submit(Command command);
   void WriterLoop();
-  void CommitGroup(std::vector<Command>& group);
+  void TakeCommands(std::vector<Command>& taken);
+  bool OpenGroupFull() const;
+  void ApplyToOpenGroup(std::vector<Command>& commands);
+  void HandOver();
   void SyncerLoop();
   void AnswererLoop();
   void Durable(PreparedGroup& g);
@@ -210,6 +223,10 @@ class LevelCore {
   std::deque<std::unique_ptr<PreparedGroup>> to_sync_;
   std::deque<std::shared_ptr<const Overlay>> unsynced_;
   bool writer_done_ = false;
+  // Nothing synced or waiting to be (set under pipeline_mu_; the writer also reads it under
+  // queue_mu_, and the syncer notifies queue_cv_ after setting it).
+  std::atomic<bool> syncer_idle_{true};
+  std::unique_ptr<OpenGroup> open_;  // writer thread only
   // Writer thread only: ~2^18 balances and warehouses (tens of MB) spare most memtable searches.
   WriterCache writer_cache_{1 << 18};
   // A write failed: RocksDB is in an error state, so every later mutation is refused.

@@ -34,10 +34,9 @@ LevelTestEnv::~LevelTestEnv() {
   core_.reset();
 }
 
-void LevelTestEnv::Reopen() {
+void LevelTestEnv::Reopen(LevelCore::Options options) {
   queries_.reset();
   core_.reset();
-  LevelCore::Options options;
   options.hold_sweep_interval_ms = 3'600'000;  // tests sweep by hand
   auto core = LevelCore::Open(dir_.Sub("db"), &Reference(), Hosting(level_, prefixes_), &clock_,
                               options);

@@ -25,7 +25,8 @@ class LevelTestEnv {
   LevelCore& core() { return *core_; }
   LevelQueries& queries() { return *queries_; }
   common::FakeClock& clock() { return clock_; }
-  void Reopen();  // closes and opens the same database, as a restart does
+  // Closes and opens the same database, as a restart does.
+  void Reopen(LevelCore::Options options = {});
 
   absl::StatusOr<stockpile::v1::Warehouse> CreateWarehouse(const std::string& code,
                                                            double area = 2500);

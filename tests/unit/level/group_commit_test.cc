@@ -1,0 +1,81 @@
+// Group commit: commands that arrive while a group is being made durable are applied into the
+// next, open group, which goes to the syncer as one write when the syncer is free.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "tests/testutil/status_matchers.h"
+#include "tests/unit/level/level_test_env.h"
+
+namespace stockpile::level::testing {
+namespace {
+
+using ::stockpile::testing::IsOk;
+using namespace stockpile::v1;  // NOLINT
+
+TEST(GroupCommitTest, CommandsArrivingDuringASyncShareOneNextGroup) {
+  LevelTestEnv env;
+  ASSERT_THAT(env.CreateWarehouse("420102-W001").status(), IsOk());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int writes = 0;
+  LevelCore::Options options;
+  options.hold_sweep_interval_ms = 3'600'000;
+  options.before_group_write = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    ++writes;
+    cv.notify_all();
+    if (writes == 1) cv.wait(lock, [&] { return release; });  // the first group's sync stalls
+  };
+  env.Reopen(options);
+  const uint64_t groups_before = env.core().stats().commit_groups;
+
+  constexpr int kReceipts = 50;
+  std::vector<std::promise<CommandResult>> promises(kReceipts + 1);
+  auto submit = [&](int i) {
+    const Operation op = LevelTestEnv::Receive("warehouses/420102-W001", "SH-0001", 1 + i);
+    ApplyBatchRequest req;
+    *req.add_operations() = op;
+    const std::string id = absl::StrCat("receipt-", i);
+    req.set_request_id(id);
+    env.core().ApplyOperations("Receive", id, "tester", {op}, req,
+                               [&promises, i](CommandResult r) { promises[i].set_value(r); });
+  };
+  submit(0);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return writes == 1; });
+  }
+  // One by one, so a writer that handed each arrival on at once would make many groups.
+  for (int i = 1; i <= kReceipts; ++i) {
+    submit(i);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+
+  int64_t expected = 0;
+  for (int i = 0; i <= kReceipts; ++i) {
+    CommandResult r = promises[i].get_future().get();
+    EXPECT_THAT(r.status, IsOk());
+    expected += 1 + i;
+  }
+  // One write for the stalled receipt, one for all fifty that came meanwhile.
+  EXPECT_EQ(env.core().stats().commit_groups - groups_before, 2u);
+  EXPECT_EQ(writes, 2);
+  EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), expected);
+  env.Reopen();
+  EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), expected);
+}
+
+}  // namespace
+}  // namespace stockpile::level::testing
