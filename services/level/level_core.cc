@@ -224,20 +224,28 @@ void LevelCore::WriterLoop() {
     }
     if (!taken.empty()) ApplyToOpenGroup(taken);
     taken.clear();
-    if (open_ && (hand_over || OpenGroupFull())) HandOver();
+    // A group already large (batches) goes to the syncer's queue at once, so the syncer never
+    // waits for the writer to finish applying; small commands keep gathering while it syncs.
+    if (open_ && (hand_over || OpenGroupFull() || open_->operations >= kEagerHandOverOperations)) {
+      HandOver();
+    }
   }
   std::lock_guard<std::mutex> lock(pipeline_mu_);
   writer_done_ = true;
   pipeline_cv_.notify_all();
 }
 
-// Moves queued commands into `taken` while the open group has room (queue_mu_ held).
+// Moves queued commands into `taken` while the open group has room (queue_mu_ held), about
+// kEagerHandOverOperations at a time so the writer soon looks again whether the syncer is free.
 void LevelCore::TakeCommands(std::vector<Command>& taken) {
   size_t commands = open_ ? open_->prepared->pending.size() : 0;
   size_t operations = open_ ? open_->operations : 0;
+  size_t took = 0;
   while (!queue_.empty() && commands < options_.max_group_commands &&
+         (taken.empty() || took < kEagerHandOverOperations) &&
          (commands == 0 ||
           operations + queue_.front().operations <= options_.max_group_operations)) {
+    took += queue_.front().operations;
     operations += queue_.front().operations;
     ++commands;
     taken.push_back(std::move(queue_.front()));
@@ -272,7 +280,7 @@ void LevelCore::ApplyToOpenGroup(std::vector<Command>& commands) {
   }
 }
 
-// Closes the open group and gives it to the syncer, waiting for the syncer to be free.
+// Closes the open group and queues it for the syncer (one group waits at most).
 void LevelCore::HandOver() {
   std::unique_ptr<OpenGroup> g = std::move(open_);
   PreparedGroup& prepared = *g->prepared;
@@ -287,7 +295,7 @@ void LevelCore::HandOver() {
   group_new_warehouses_ = 0;
   stats_.commit_groups++;
   std::unique_lock<std::mutex> lock(pipeline_mu_);
-  pipeline_cv_.wait(lock, [&] { return syncer_idle_.load(); });
+  pipeline_cv_.wait(lock, [&] { return to_sync_.empty(); });
   if (overlay) unsynced_.push_back(std::move(overlay));
   to_sync_.push_back(std::move(g->prepared));
   syncer_idle_ = false;
@@ -305,6 +313,7 @@ void LevelCore::SyncerLoop() {
       if (to_sync_.empty()) break;
       g = std::move(to_sync_.front());
       to_sync_.pop_front();
+      pipeline_cv_.notify_all();  // the writer may queue the next group meanwhile
     }
     if (g->wrote) {
       if (options_.before_group_write) options_.before_group_write();

@@ -136,6 +136,9 @@ class LevelCore {
     uint64_t last_sequence = 0;
     uint64_t new_warehouses = 0;
   };
+  // An open group of at least this many operations is queued for the syncer without waiting
+  // for it to be free.
+  static constexpr size_t kEagerHandOverOperations = 2048;
   // The group the writer is applying commands into, until the syncer is free to take it.
   struct OpenGroup {
     OpenGroup(const LevelStore& store, std::vector<std::shared_ptr<const Overlay>> unsynced,
