@@ -8,7 +8,7 @@
 #   tools/bench/national.sh seed      BUILD DIR   # stockpile-demo --all --items-per-warehouse=all
 #   tools/bench/national.sh load      BUILD DIR   # fresh catalogue + catalogue-load (time, RSS)
 #   tools/bench/national.sh rollup    BUILD DIR   # catalogue-rollup, 1 client, 10 s
-#   tools/bench/national.sh lag       BUILD DIR   # catalogue-lag, 5,000 receipts/s, 60 s
+#   tools/bench/national.sh lag       BUILD DIR   # catalogue-lag, 5,000 receipts/s, ≤200 in flight, 60 s
 #   tools/bench/national.sh backlog   BUILD DIR   # catalogue stopped, single receipts, catch-up
 #   tools/bench/national.sh restart   BUILD DIR   # restart the catalogue on its store (reload time)
 #   tools/bench/national.sh catchup-backlog BUILD DIR  # own county level, 300,000 single receipts
@@ -100,7 +100,7 @@ case $cmd in
   lag)
     uptime
     "$bin/stockpile-bench" --mode=catalogue-lag --target=$host:7600 --levels="$(level_addrs)" \
-      --rate="${RATE:-5000}" --clients="${CLIENTS:-100}" --duration="${DURATION:-60s}" \
+      --rate="${RATE:-5000}" --clients="${CLIENTS:-200}" --duration="${DURATION:-60s}" \
       --warmup=5s --pid="$(cat "$dir/catalogue.pid")"
     uptime
     ;;
