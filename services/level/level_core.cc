@@ -93,26 +93,18 @@ absl::StatusOr<std::unique_ptr<LevelCore>> LevelCore::Open(const std::string& db
   std::unique_ptr<LevelCore> core(
       new LevelCore(std::move(store), reference, std::move(hosting), clock, std::move(options)));
   RETURN_IF_ERROR(core->LoadState());
-  core->writer_ = std::thread([c = core.get()] {
-    common::NameThisThread("level-writer");
-    c->WriterLoop();
-  });
-  core->syncer_ = std::thread([c = core.get()] {
-    common::NameThisThread("level-syncer");
-    c->SyncerLoop();
-  });
-  core->answerer_ = std::thread([c = core.get()] {
-    common::NameThisThread("level-answer");
-    c->AnswererLoop();
-  });
-  core->sweeper_ = std::thread([c = core.get()] {
-    common::NameThisThread("level-sweeper");
-    c->SweeperLoop();
-  });
-  core->notifier_ = std::thread([c = core.get()] {
-    common::NameThisThread("level-notify");
-    c->NotifierLoop();
-  });
+  LevelCore* c = core.get();
+  auto run = [c](const char* name, void (LevelCore::*loop)()) {
+    return std::thread([c, name, loop] {
+      common::NameThisThread(name);
+      (c->*loop)();
+    });
+  };
+  core->writer_ = run("level-writer", &LevelCore::WriterLoop);
+  core->syncer_ = run("level-syncer", &LevelCore::SyncerLoop);
+  core->answerer_ = run("level-answer", &LevelCore::AnswererLoop);
+  core->sweeper_ = run("level-sweeper", &LevelCore::SweeperLoop);
+  core->notifier_ = run("level-notify", &LevelCore::NotifierLoop);
   return core;
 }
 

@@ -3,7 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -75,6 +79,31 @@ TEST(GroupCommitTest, CommandsArrivingDuringASyncShareOneNextGroup) {
   EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), expected);
   env.Reopen();
   EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), expected);
+}
+
+// Operators tell the core's threads apart in top -H, perf and /proc by name.
+TEST(GroupCommitTest, CoreThreadsAreNamed) {
+  LevelTestEnv env;
+  auto thread_names = [] {
+    std::set<std::string> names;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      names.insert(name);
+    }
+    return names;
+  };
+  const std::vector<std::string> wanted = {"level-writer", "level-syncer", "level-answer",
+                                           "level-notify", "level-sweeper"};
+  std::set<std::string> names;
+  // A thread names itself when it starts running: give them a moment.
+  for (int i = 0; i < 200; ++i) {
+    names = thread_names();
+    if (std::all_of(wanted.begin(), wanted.end(), [&](auto& n) { return names.count(n); })) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (const auto& name : wanted) EXPECT_TRUE(names.count(name)) << name;
 }
 
 }  // namespace
