@@ -44,7 +44,9 @@ class TimeOrderedSuffix final : public rocksdb::SliceTransform {
   bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= kSuffix; }
 };
 
-// Change keys are the 8-byte sequence alone: one prefix (empty) for the whole column family.
+// One hint (empty prefix) for a whole column family: change keys (the 8-byte sequence) arrive in
+// order, and the other families' keys arrive sorted within each group (LevelStore::KeyOrdered),
+// so each insert starts from the splice the previous one left.
 class WholeFamily final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "stockpile.WholeFamily"; }
