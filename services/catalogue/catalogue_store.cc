@@ -68,7 +68,9 @@ absl::StatusOr<std::unique_ptr<CatalogueStore>> CatalogueStore::Open(const std::
   rocksdb::Options options;
   options.create_if_missing = true;
   options.IncreaseParallelism(2);
-  options.write_buffer_size = 64 << 20;
+  // Memtables are at most 3 x 32 MB: the catalogue's memory budget (3 GiB with the national
+  // dataset) is mostly its in-memory view, index and planner snapshot.
+  options.write_buffer_size = 32 << 20;
   options.max_write_buffer_number = 3;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(64 << 20);
