@@ -378,10 +378,10 @@ struct ReceiptCall {
 // the end, so the rate is what the levels accepted.
 void PaceLane(LagRun* run, Lane* lane, size_t lane_index, int max_in_flight, double rate,
               WriterStats* stats) {
-  std::vector<std::unique_ptr<v1::LevelService::Stub>> stubs;
-  for (int c = 0; c < 4; ++c) {
-    stubs.push_back(v1::LevelService::NewStub(MakeChannel(lane->target->address, c)));
-  }
+  // The lane's own channel, kept open to the end of the process (see KeepUntilExit): channels
+  // made and dropped here made gRPC free its callback queue twice under ASan.
+  KeepUntilExit(lane->target->channel);
+  v1::LevelService::Stub& stub = *lane->target->stub;
   Rng rng(0xbe11 + lane_index * 7919);
   const auto interval = std::chrono::duration<double>(1.0 / rate);
   std::mutex mu;  // guards in_flight and stats, shared with the callbacks
@@ -407,7 +407,7 @@ void PaceLane(LagRun* run, Lane* lane, size_t lane_index, int max_in_flight, dou
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     call->started = now;
     const bool late = now - due > interval;
-    stubs[k % stubs.size()]->async()->Receive(
+    stub.async()->Receive(
         &call->ctx, &call->request, &call->result, [&, call, late](grpc::Status s) {
           const Clock::time_point acked = Clock::now();
           const bool measured = call->started >= run->measure_from;

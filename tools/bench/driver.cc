@@ -76,6 +76,7 @@ class LoadRun {
       : world_(world), options_(options) {
     for (int i = 0; i < std::max(1, options.channels); ++i) {
       auto channel = MakeChannel(address, i + 1);
+      KeepUntilExit(channel);  // see level_client.h
       stubs_.push_back(v1::LevelService::NewStub(channel));
       generic_.push_back(std::make_unique<grpc::GenericStub>(channel));
     }

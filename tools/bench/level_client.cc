@@ -1,6 +1,7 @@
 #include "tools/bench/level_client.h"
 
 #include <ctime>
+#include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index
   args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
   args.SetMaxSendMessageSize(256 * 1024 * 1024);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+void KeepUntilExit(std::shared_ptr<grpc::Channel> channel) {
+  static auto* kept = new std::vector<std::shared_ptr<grpc::Channel>>();  // never freed
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  kept->push_back(std::move(channel));
 }
 
 absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& address,

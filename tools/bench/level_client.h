@@ -24,6 +24,12 @@ struct LevelTarget {
 // Opens a channel of its own (separate TCP connection when `index` differs) to `address`.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index);
 
+// Keeps `channel` open until the process ends. A load run ends from inside its last completion
+// callback; a channel whose last reference then went away on a gRPC callback thread would make
+// gRPC 1.51 tear those threads down from one of them (grpc/grpc#32584; the catalogue-lag mode
+// hit it as a double free under ASan).
+void KeepUntilExit(std::shared_ptr<grpc::Channel> channel);
+
 // Connects and calls GetInstanceInfo (waits up to `timeout` for the server to answer).
 absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& address,
                                                           std::chrono::milliseconds timeout);
