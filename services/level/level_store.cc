@@ -110,7 +110,12 @@ absl::StatusOr<std::unique_ptr<LevelStore>> LevelStore::Open(const std::string& 
   if (!s.ok()) return common::FromRocks(s, absl::StrCat("open database ", path));
   std::unique_ptr<LevelStore> store(new LevelStore());
   store->db_.reset(raw);
-  for (size_t i = 0; i < handles.size(); ++i) store->handles_[i] = handles[i];
+  for (size_t i = 0; i < handles.size(); ++i) {
+    store->handles_[i] = handles[i];
+    const uint32_t id = handles[i]->GetID();
+    if (store->handles_by_id_.size() <= id) store->handles_by_id_.resize(id + 1);
+    store->handles_by_id_[id] = handles[i];
+  }
   return store;
 }
 
@@ -209,10 +214,7 @@ rocksdb::WriteBatch LevelStore::KeyOrdered(const rocksdb::WriteBatch& batch) con
 }
 
 rocksdb::ColumnFamilyHandle* LevelStore::HandleById(uint32_t id) const {
-  for (auto* h : handles_) {
-    if (h != nullptr && h->GetID() == id) return h;
-  }
-  return nullptr;
+  return id < handles_by_id_.size() ? handles_by_id_[id] : nullptr;
 }
 
 std::unique_ptr<rocksdb::Iterator> LevelStore::NewIterator(Cf cf,

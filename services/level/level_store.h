@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -64,6 +65,7 @@ class LevelStore {
   rocksdb::ColumnFamilyHandle* HandleById(uint32_t id) const;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_by_id_;  // by RocksDB's column family id
 };
 
 // The writes of one commit group, with reads that see them. Each command's writes go straight

@@ -87,6 +87,21 @@ absl::StatusOr<int> LegIndex(const Transfer& t, int leg) {
   return leg;
 }
 
+// The audit line of a leg's release: released, nothing to release, or no hold yet (its id is
+// now closed at the source, so a hold request arriving late is refused).
+std::string ReleaseNote(int leg, absl::string_view source,
+                        const absl::StatusOr<stockpile::v1::Hold>& released) {
+  if (!released.ok()) {
+    return absl::StrCat("leg ", leg, ": nothing to release at ", source, " (",
+                        released.status().message(), ")");
+  }
+  if (released->quantity() == 0) {
+    return absl::StrCat("leg ", leg, ": no hold at ", source,
+                        "; its id is closed there, so a late hold request is refused");
+  }
+  return absl::StrCat("leg ", leg, ": hold at ", source, " released");
+}
+
 }  // namespace
 
 bool Transient(const absl::Status& s) {
@@ -466,14 +481,7 @@ absl::Status TransferCoordinator::ReleaseAll(Transfer& t) {
     if (r.ok() || code == absl::StatusCode::kNotFound ||
         code == absl::StatusCode::kFailedPrecondition) {
       t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
-      Audit(
-          t, "coordinator",
-          !r.ok() ? absl::StrCat("leg ", i, ": nothing to release at ",
-                                 leg.plan().source_warehouse(), " (", r.status().message(), ")")
-          : r->quantity() == 0
-              ? absl::StrCat("leg ", i, ": no hold at ", leg.plan().source_warehouse(),
-                             "; its id is closed there, so a late hold request is refused")
-              : absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(), " released"));
+      Audit(t, "coordinator", ReleaseNote(i, leg.plan().source_warehouse(), r));
     } else {
       AuditOnce(t, absl::StrCat("leg ", i, ": release at ", leg.plan().source_warehouse(),
                                 " failed (", r.status().message(), "); will retry"));

@@ -203,37 +203,28 @@ GrpcServerMetrics::Method::Method(GrpcServerMetrics& owner, const prometheus::La
 
 void GrpcServerMetrics::Method::Handled(grpc::StatusCode code, double seconds) {
   const size_t index = CodeIndex(code);
-  HandledCounter(index).Increment();
-  HandlingHistogram(index).Observe(seconds);
+  Slot(handled_[index], *handled_family_, index).Increment();
+  Slot(handling_seconds_[index], *handling_family_, index, HandlingBuckets()).Observe(seconds);
 }
 
 size_t GrpcServerMetrics::Method::CodeIndex(grpc::StatusCode code) {
   const size_t index = static_cast<size_t>(code);
-  return index < 17 ? index : static_cast<size_t>(grpc::StatusCode::UNKNOWN);
-}
-
-prometheus::Labels GrpcServerMetrics::Method::WithCode(size_t code_index) const {
-  prometheus::Labels labels = labels_;
-  labels.emplace("grpc_code", CodeName(static_cast<grpc::StatusCode>(code_index)));
-  return labels;
+  return index < kCodes ? index : static_cast<size_t>(grpc::StatusCode::UNKNOWN);
 }
 
 // Family::Add is thread-safe and returns the existing child for equal labels, so two threads
 // filling the same slot store the same pointer.
-prometheus::Counter& GrpcServerMetrics::Method::HandledCounter(size_t code_index) {
-  prometheus::Counter* counter = handled_[code_index].load(std::memory_order_acquire);
-  if (counter != nullptr) return *counter;
-  counter = &handled_family_->Add(WithCode(code_index));
-  handled_[code_index].store(counter, std::memory_order_release);
-  return *counter;
-}
-
-prometheus::Histogram& GrpcServerMetrics::Method::HandlingHistogram(size_t code_index) {
-  prometheus::Histogram* histogram = handling_seconds_[code_index].load(std::memory_order_acquire);
-  if (histogram != nullptr) return *histogram;
-  histogram = &handling_family_->Add(WithCode(code_index), HandlingBuckets());
-  handling_seconds_[code_index].store(histogram, std::memory_order_release);
-  return *histogram;
+template <typename Metric, typename... Args>
+Metric& GrpcServerMetrics::Method::Slot(std::atomic<Metric*>& slot,
+                                        prometheus::Family<Metric>& family, size_t code_index,
+                                        Args&&... args) const {
+  Metric* metric = slot.load(std::memory_order_acquire);
+  if (metric != nullptr) return *metric;
+  prometheus::Labels labels = labels_;
+  labels.emplace("grpc_code", CodeName(static_cast<grpc::StatusCode>(code_index)));
+  metric = &family.Add(labels, std::forward<Args>(args)...);
+  slot.store(metric, std::memory_order_release);
+  return *metric;
 }
 
 const char* GrpcServerMetrics::CodeName(grpc::StatusCode code) {

@@ -60,10 +60,12 @@ class GrpcServerMetrics {
     void MessageSent() { msg_sent_->Increment(); }
 
    private:
+    static constexpr size_t kCodes = 17;  // gRPC status codes 0..16
     static size_t CodeIndex(grpc::StatusCode code);
-    prometheus::Counter& HandledCounter(size_t code_index);
-    prometheus::Histogram& HandlingHistogram(size_t code_index);
-    prometheus::Labels WithCode(size_t code_index) const;
+    // The metric of `code_index` in `slot`, added to `family` on first use.
+    template <typename Metric, typename... Args>
+    Metric& Slot(std::atomic<Metric*>& slot, prometheus::Family<Metric>& family,
+                 size_t code_index, Args&&... args) const;
 
     prometheus::Family<prometheus::Counter>* handled_family_;
     prometheus::Family<prometheus::Histogram>* handling_family_;
@@ -72,8 +74,8 @@ class GrpcServerMetrics {
     prometheus::Counter* msg_received_;
     prometheus::Counter* msg_sent_;
     // One slot per gRPC code (0..16), filled on first use; racing fills store the same pointer.
-    std::array<std::atomic<prometheus::Counter*>, 17> handled_{};
-    std::array<std::atomic<prometheus::Histogram*>, 17> handling_seconds_{};
+    std::array<std::atomic<prometheus::Counter*>, kCodes> handled_{};
+    std::array<std::atomic<prometheus::Histogram*>, kCodes> handling_seconds_{};
   };
 
   explicit GrpcServerMetrics(prometheus::Registry& registry);
