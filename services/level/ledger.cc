@@ -273,6 +273,7 @@ Movement* Ledger::Record(MovementType type, const Balance& b, const LotBalance& 
 
 void Ledger::Touch(Balance* b, MovementResult* result) {
   NormalizeBalance(b);
+  if (!balances_in_results_) return;
   for (auto& existing : *result->mutable_balances()) {
     if (existing.warehouse() == b->warehouse() && existing.item() == b->item()) {
       existing = *b;
@@ -284,7 +285,7 @@ void Ledger::Touch(Balance* b, MovementResult* result) {
 
 ItemTotals& Ledger::Totals(absl::string_view item) {
   auto& t = totals_[std::string(item)];
-  t.set_item(std::string(item));
+  if (t.item().empty()) t.set_item(std::string(item));
   return t;
 }
 
@@ -348,8 +349,9 @@ absl::StatusOr<MovementResult> Ledger::Receive(const ReceiveOp& op) {
   lot->set_on_hand(lot->on_hand() + op.quantity());
   MovementResult result;
   Record(MOVEMENT_TYPE_RECEIVE, *b, *lot, op.quantity(), 0, op.note(), "", &result);
-  Totals(item->code).set_received(Totals(item->code).received() + op.quantity());
-  Totals(item->code).set_on_hand(Totals(item->code).on_hand() + op.quantity());
+  auto& t = Totals(item->code);
+  t.set_received(t.received() + op.quantity());
+  t.set_on_hand(t.on_hand() + op.quantity());
   Touch(b, &result);
   return result;
 }

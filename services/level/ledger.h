@@ -41,7 +41,11 @@ struct CommandContext {
 // every result alive until Finish() has run.
 class Ledger {
  public:
-  explicit Ledger(const CommandContext& ctx) : ctx_(ctx) {}
+  // `balances_in_results`: each result carries the balances its operation touched. A batch
+  // states every balance once, as it stands after the whole batch, so it leaves them out
+  // rather than copy a balance per operation.
+  explicit Ledger(const CommandContext& ctx, bool balances_in_results = true)
+      : ctx_(ctx), balances_in_results_(balances_in_results) {}
 
   absl::StatusOr<stockpile::v1::MovementResult> Apply(const stockpile::v1::Operation& op);
   absl::StatusOr<stockpile::v1::MovementResult> Receive(const stockpile::v1::ReceiveOp& op);
@@ -100,6 +104,7 @@ class Ledger {
   stockpile::v1::ItemTotals& Totals(absl::string_view item);
 
   const CommandContext& ctx_;
+  const bool balances_in_results_;
   // Records loaded by this command, written back by Finish().
   std::map<std::string, stockpile::v1::Warehouse> warehouses_;
   std::map<std::string, stockpile::v1::Balance> balances_;

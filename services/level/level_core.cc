@@ -512,7 +512,7 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
                   CommandContext& ctx, ChangeEntry* change,
                   std::unique_ptr<google::protobuf::Message>* response,
                   TotalsDelta* totals) -> absl::Status {
-    Ledger ledger(ctx);
+    Ledger ledger(ctx, /*balances_in_results=*/!batch);
     ApplyBatchResponse batch_response;
     for (size_t i = 0; i < ops.size(); ++i) {
       auto result = ledger.Apply(ops[i]);
@@ -532,7 +532,6 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
       return absl::OkStatus();
     }
     // A batch states each balance once, as it stands after the batch.
-    for (auto& r : *batch_response.mutable_results()) r.clear_balances();
     *batch_response.mutable_balances() = change->balances();
     batch_response.set_sequence(ctx.sequence);
     *response = std::make_unique<ApplyBatchResponse>(std::move(batch_response));

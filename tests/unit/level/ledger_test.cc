@@ -358,6 +358,25 @@ TEST_F(LedgerTest, BatchIsAllOrNothing) {
   EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 3);
 }
 
+// A batch states each balance it touched once, as it stands after the whole batch; its results
+// carry the movements only. A single operation's result carries its balance.
+TEST_F(LedgerTest, BatchStatesEachBalanceOnceAfterTheBatch) {
+  auto batch = env_.Batch({Env::Receive(kW, kTent, 5), Env::Issue(kW, kTent, 2),
+                           Env::Receive(kW, kTent, 4)});
+  ASSERT_THAT(batch.status(), IsOk());
+  ASSERT_EQ(batch->results_size(), 3);
+  for (const auto& r : batch->results()) {
+    EXPECT_EQ(r.balances_size(), 0);
+    EXPECT_EQ(r.movements_size(), 1);
+  }
+  ASSERT_EQ(batch->balances_size(), 1);
+  EXPECT_EQ(batch->balances(0).on_hand(), 7);
+  auto single = env_.Apply(Env::Receive(kW, kTent, 1));
+  ASSERT_THAT(single.status(), IsOk());
+  ASSERT_EQ(single->balances_size(), 1);
+  EXPECT_EQ(single->balances(0).on_hand(), 8);
+}
+
 TEST_F(LedgerTest, RestartKeepsBalancesMovementsTotalsAndRequestIds) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "L", "2027-01-01"), "r1").status(), IsOk());
   ASSERT_THAT(env_.Apply(Env::Hold(kW, kWater, 4, "h1"), "r2").status(), IsOk());
