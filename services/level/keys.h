@@ -36,29 +36,24 @@ inline std::string Reserve(absl::string_view code, absl::string_view item, int m
   return absl::StrCat(code, "/", item, "/", mode);
 }
 
-// movements (primary): "{code}/" + micros(8) + id(8): a warehouse's history in time order.
-inline std::string Movement(absl::string_view code, int64_t micros, uint64_t id) {
-  std::string k = absl::StrCat(code, "/");
-  AppendU64(k, static_cast<uint64_t>(micros));
-  AppendU64(k, id);
-  return k;
+// movements (primary): "{code}/{item}/" + micros(8) + id(8): a warehouse × item's history in
+// time order (as-of balances read it backwards); a warehouse's history merges its items.
+inline std::string MovementPrefix(absl::string_view code, absl::string_view item) {
+  return absl::StrCat(code, "/", item, "/");
 }
-
-// movement_index:
-//   "w{code}/{item}/" + micros + id  -> ""        (warehouse × item history; as-of balances)
-//   "i{item}/" + micros + id         -> code      (an item's history across warehouses)
-//   "r{reference}/" + micros + id    -> code      (movements of a transfer / hold)
-inline std::string ByWarehouseItem(absl::string_view code, absl::string_view item) {
-  return absl::StrCat("w", code, "/", item, "/");
-}
-inline std::string ByItem(absl::string_view item) { return absl::StrCat("i", item, "/"); }
-inline std::string ByReference(absl::string_view ref) { return absl::StrCat("r", ref, "/"); }
 inline std::string TimeId(int64_t micros, uint64_t id) {
   std::string k;
   AppendU64(k, static_cast<uint64_t>(micros));
   AppendU64(k, id);
   return k;
 }
+inline constexpr size_t kTimeIdSize = 16;
+
+// movement_index (value: the movement's primary key):
+//   "i{item}/" + micros + id         (an item's history across warehouses)
+//   "r{reference}/" + micros + id    (movements of a transfer / hold)
+inline std::string ByItem(absl::string_view item) { return absl::StrCat("i", item, "/"); }
+inline std::string ByReference(absl::string_view ref) { return absl::StrCat("r", ref, "/"); }
 
 // holds: "h{hold_id}" -> Hold; "x" + expire micros + hold_id -> "" (expiry queue);
 //        "a{source warehouse}/{hold_id}" -> ArrivalRecord.

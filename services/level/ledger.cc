@@ -313,12 +313,11 @@ absl::Status Ledger::WriteMovements() {
   for (const Movement* m : movements_) {
     ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(m->warehouse()));
     const std::string time_id = keys::TimeId(ctx_.now_micros, m->id());
-    ctx_.txn->Append(Cf::kMovements, keys::Movement(code, ctx_.now_micros, m->id()),
-                     m->SerializeAsString());
-    ctx_.txn->Append(Cf::kMovementIndex, keys::ByWarehouseItem(code, m->item()) + time_id, "");
-    ctx_.txn->Append(Cf::kMovementIndex, keys::ByItem(m->item()) + time_id, code);
+    const std::string primary = keys::MovementPrefix(code, m->item()) + time_id;
+    ctx_.txn->Append(Cf::kMovements, primary, m->SerializeAsString());
+    ctx_.txn->Append(Cf::kMovementIndex, keys::ByItem(m->item()) + time_id, primary);
     if (!m->reference().empty()) {
-      ctx_.txn->Append(Cf::kMovementIndex, keys::ByReference(m->reference()) + time_id, code);
+      ctx_.txn->Append(Cf::kMovementIndex, keys::ByReference(m->reference()) + time_id, primary);
     }
   }
   movements_.clear();

@@ -32,6 +32,9 @@ double StandardArea(Level level) {
 
 constexpr double kMaxArea = 10'000'000;  // 10 km²
 
+// The record layout this build writes and reads (StoreMeta.storage_format).
+constexpr uint32_t kStorageFormat = 2;
+
 void Log(absl::string_view msg) { std::cerr << "stockpile-level: " << msg << std::endl; }
 
 void AddTotals(ItemTotals& t, const std::string& item, const ItemTotals& d) {
@@ -119,6 +122,13 @@ absl::Status LevelCore::LoadState() {
     if (!meta.level().empty() && meta.level() != level) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the database holds a ", meta.level(), " instance; refusing to serve it as ", level));
+    }
+    if (meta.storage_format() < kStorageFormat && meta.last_movement_id() > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the database keeps its movements in storage format ", meta.storage_format(),
+          "; this build reads format ", kStorageFormat,
+          " (movements keyed by warehouse and item). Serve it with the release that wrote it, "
+          "or start this one on a new --db"));
     }
   }
   last_sequence_ = meta.last_sequence();
@@ -441,6 +451,7 @@ absl::Status LevelCore::WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_t
   meta.set_level(std::string(common::LevelName(hosting_.level())));
   applied_warehouses_ += group_new_warehouses_;
   meta.set_warehouse_count(applied_warehouses_);
+  meta.set_storage_format(kStorageFormat);
   txn.Put(Cf::kDefault, keys::kMeta, meta.SerializeAsString());
   for (const auto& [item, d] : group_totals) {
     ItemTotals& t = applied_totals_[item];

@@ -90,6 +90,86 @@ class PagedScan {
   std::string prefix_;
 };
 
+// A warehouse's movement history in time order: movements are keyed by warehouse × item, so
+// this merges the warehouse's items (one iterator each; the item catalogue keeps them few).
+// The token is the warehouse prefix and the time-id of the last movement returned.
+class WarehouseHistoryScan {
+ public:
+  WarehouseHistoryScan(const LevelStore& store, const std::string& code)
+      : store_(store), prefix_(code + "/") {}
+
+  absl::Status Start(absl::string_view token, const std::string& from) {
+    std::string after;  // resume strictly after this time-id
+    if (!token.empty()) {
+      std::string last;
+      if (!absl::WebSafeBase64Unescape(token, &last) || !absl::StartsWith(last, prefix_) ||
+          last.size() != prefix_.size() + keys::kTimeIdSize) {
+        return absl::InvalidArgumentError(
+            "page_token is not valid for this query; start again without it");
+      }
+      after = last.substr(prefix_.size());
+    }
+    auto lister = store_.NewIterator(Cf::kMovements);
+    for (lister->Seek(prefix_); lister->Valid(); ) {
+      absl::string_view key(lister->key().data(), lister->key().size());
+      if (!absl::StartsWith(key, prefix_) || key.size() < prefix_.size() + keys::kTimeIdSize + 1) {
+        break;
+      }
+      const std::string item_prefix(key.substr(0, key.size() - keys::kTimeIdSize));
+      Cursor cursor{store_.NewIterator(Cf::kMovements), item_prefix};
+      cursor.it->Seek(item_prefix + (after.empty() ? from : after));
+      if (!after.empty() && cursor.Valid() && cursor.time_id() == after) cursor.it->Next();
+      if (!cursor.it->status().ok()) return absl::UnavailableError(cursor.it->status().ToString());
+      if (cursor.Valid()) cursors_.push_back(std::move(cursor));
+      lister->Seek(keys::PrefixEnd(item_prefix));  // the warehouse's next item
+    }
+    if (!lister->status().ok()) return absl::UnavailableError(lister->status().ToString());
+    return absl::OkStatus();
+  }
+
+  // As PagedScan::Run; `end` is a time-id bound (exclusive), empty for none.
+  template <typename Fn>
+  absl::StatusOr<std::string> Run(size_t limit, Fn visit, absl::string_view end = "") {
+    size_t accepted = 0, scanned = 0;
+    std::string last;
+    while (true) {
+      Cursor* next = nullptr;
+      for (Cursor& c : cursors_) {
+        if (c.Valid() && (next == nullptr || c.time_id() < next->time_id())) next = &c;
+      }
+      if (next == nullptr || (!end.empty() && next->time_id() >= end)) break;
+      if (accepted == limit || scanned == kMaxScannedPerPage) {
+        return absl::WebSafeBase64Escape(last);
+      }
+      ++scanned;
+      last = prefix_ + std::string(next->time_id());
+      absl::string_view value(next->it->value().data(), next->it->value().size());
+      ASSIGN_OR_RETURN(bool took, visit(value));
+      if (took) ++accepted;
+      next->it->Next();
+    }
+    for (const Cursor& c : cursors_) {
+      if (!c.it->status().ok()) return absl::UnavailableError(c.it->status().ToString());
+    }
+    return std::string();
+  }
+
+ private:
+  struct Cursor {
+    std::unique_ptr<rocksdb::Iterator> it;
+    std::string prefix;  // "{code}/{item}/"
+    bool Valid() const {
+      return it->Valid() && it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));
+    }
+    absl::string_view time_id() const {
+      return absl::string_view(it->key().data() + prefix.size(), keys::kTimeIdSize);
+    }
+  };
+  const LevelStore& store_;
+  std::string prefix_;  // "{code}/"
+  std::vector<Cursor> cursors_;
+};
+
 template <typename Response>
 absl::Status SetToken(Response* resp, absl::StatusOr<std::string> token) {
   if (!token.ok()) return token.status();
@@ -164,18 +244,17 @@ absl::StatusOr<Balance> LevelQueries::GetBalance(const GetBalanceRequest& req) c
 // Rebuilds the lots of `b` as they stood at `micros` from the newest movement of each lot at or
 // before that time (every movement records its lot's balance after it).
 absl::Status LevelQueries::AsOf(const std::string& code, int64_t micros, Balance* b) const {
-  const std::string prefix = keys::ByWarehouseItem(code, b->item());
+  const std::string prefix = keys::MovementPrefix(code, b->item());
   std::map<std::string, LotBalance> lots;
   size_t wanted = static_cast<size_t>(b->lots_size());
-  auto it = store_.NewIterator(Cf::kMovementIndex);
+  auto it = store_.NewIterator(Cf::kMovements);
   it->SeekForPrev(prefix + keys::TimeId(micros, UINT64_MAX));
   for (; it->Valid() && lots.size() < wanted; it->Prev()) {
     absl::string_view key(it->key().data(), it->key().size());
     if (!absl::StartsWith(key, prefix)) break;
-    absl::string_view time_id = key.substr(prefix.size());
-    ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kMovements, absl::StrCat(code, "/", time_id)));
-    if (!raw.has_value()) continue;
-    ASSIGN_OR_RETURN(Movement m, Parse<Movement>(*raw, "movement"));
+    ASSIGN_OR_RETURN(Movement m, Parse<Movement>(absl::string_view(it->value().data(),
+                                                                   it->value().size()),
+                                                 "movement"));
     if (lots.contains(m.lot())) continue;
     LotBalance& lot = lots[m.lot()];
     lot.set_lot(m.lot());
@@ -183,6 +262,7 @@ absl::Status LevelQueries::AsOf(const std::string& code, int64_t micros, Balance
     lot.set_on_hand(m.on_hand_after());
     lot.set_held(m.held_after());
   }
+  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
   b->clear_lots();
   for (auto& [name, lot] : lots) {
     if (lot.on_hand() != 0 || lot.held() != 0) *b->add_lots() = lot;
@@ -261,40 +341,41 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     }
     return resp;
   }
-  // Index to walk: warehouse history, warehouse × item, item, or reference.
-  Cf cf = Cf::kMovementIndex;
-  std::string prefix;
+  auto take = [&](absl::string_view value) -> absl::StatusOr<bool> {
+    ASSIGN_OR_RETURN(Movement m, Parse<Movement>(value, "movement"));
+    if (!keep(m)) return false;
+    *resp.add_movements() = std::move(m);
+    return true;
+  };
+  const std::string from = keys::TimeId(start, 0);
+  const std::string end_time_id = end == INT64_MAX ? "" : keys::TimeId(end, 0);
   if (!code.empty() && req.item().empty()) {
-    cf = Cf::kMovements;
-    prefix = code + "/";
-  } else if (!code.empty()) {
-    prefix = keys::ByWarehouseItem(code, req.item());
-  } else if (!req.item().empty()) {
-    prefix = keys::ByItem(req.item());
-  } else {
-    prefix = keys::ByReference(req.reference());
+    WarehouseHistoryScan scan(store_, code);
+    RETURN_IF_ERROR(scan.Start(req.page_token(), from));
+    RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, take, end_time_id)));
+    return resp;
   }
-  PagedScan scan(store_, cf, prefix);
-  RETURN_IF_ERROR(scan.Start(req.page_token(), keys::TimeId(start, 0)));
-  const std::string end_key = end == INT64_MAX ? "" : prefix + keys::TimeId(end, 0);
+  if (!code.empty()) {  // a warehouse × item: its own key range
+    const std::string prefix = keys::MovementPrefix(code, req.item());
+    PagedScan scan(store_, Cf::kMovements, prefix);
+    RETURN_IF_ERROR(scan.Start(req.page_token(), from));
+    RETURN_IF_ERROR(SetToken(
+        &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) { return take(v); },
+                        end_time_id.empty() ? "" : prefix + end_time_id)));
+    return resp;
+  }
+  // An item or a reference: the index gives each movement's primary key.
+  const std::string prefix =
+      !req.item().empty() ? keys::ByItem(req.item()) : keys::ByReference(req.reference());
+  PagedScan scan(store_, Cf::kMovementIndex, prefix);
+  RETURN_IF_ERROR(scan.Start(req.page_token(), from));
   RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit,
-               [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
-                 Movement m;
-                 if (cf == Cf::kMovements) {
-                   ASSIGN_OR_RETURN(m, Parse<Movement>(v, "movement"));
-                 } else {
-                   const std::string owner = code.empty() ? std::string(v) : code;
-                   const std::string primary =
-                       absl::StrCat(owner, "/", k.substr(prefix.size()));
-                   ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kMovements, primary));
-                   if (!raw.has_value()) return false;
-                   ASSIGN_OR_RETURN(m, Parse<Movement>(*raw, "movement"));
-                 }
-                 if (!keep(m)) return false;
-                 *resp.add_movements() = std::move(m);
-                 return true;
+               [&](absl::string_view, absl::string_view primary) -> absl::StatusOr<bool> {
+                 ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kMovements, primary));
+                 if (!raw.has_value()) return false;
+                 return take(*raw);
                },
-               end_key)));
+               end_time_id.empty() ? "" : prefix + end_time_id)));
   return resp;
 }
 

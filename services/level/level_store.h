@@ -20,7 +20,7 @@ enum class Cf : int {
   kDefault = 0,    // meta, per-item totals
   kWarehouses,     // code -> Warehouse
   kBalances,       // code/item -> Balance (with lots)
-  kMovements,      // code/micros/id -> Movement
+  kMovements,      // code/item/micros/id -> Movement
   kMovementIndex,  // secondary indexes of movements
   kChanges,        // sequence -> ChangeEntry
   kRequests,       // request_id -> RequestRecord

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "services/common/validation.h"
+#include "services/level/keys.h"
+#include "stockpile/internal/level_store.pb.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/unit/level/level_test_env.h"
 
@@ -375,6 +377,45 @@ TEST_F(LedgerTest, BatchStatesEachBalanceOnceAfterTheBatch) {
   ASSERT_THAT(single.status(), IsOk());
   ASSERT_EQ(single->balances_size(), 1);
   EXPECT_EQ(single->balances(0).on_hand(), 8);
+}
+
+// A database whose movements were written in the older layout (keyed by warehouse only) is
+// refused with a message that says so, instead of being served with its history unreadable;
+// one that never recorded a movement has nothing to convert and opens.
+TEST_F(LedgerTest, OpeningAnOlderStorageFormatWithMovementsIsRefused) {
+  // Rewrites the stored format; returns the one it found.
+  uint32_t found = 0;
+  auto set_format = [&](uint32_t format) {
+    auto store = LevelStore::Open(env_.db_path(), LevelStore::Options{});
+    ASSERT_THAT(store.status(), IsOk());
+    auto raw = (*store)->Get(Cf::kDefault, keys::kMeta);
+    ASSERT_TRUE(raw.ok() && raw->has_value());
+    internal::StoreMeta meta;
+    ASSERT_TRUE(meta.ParseFromString(**raw));
+    found = meta.storage_format();
+    meta.set_storage_format(format);
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(batch.Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta),
+                          meta.SerializeAsString()).ok());
+    ASSERT_THAT((*store)->Write(batch, true), IsOk());
+  };
+  auto open = [&] {
+    return LevelCore::Open(env_.db_path(), &Reference(), Hosting(env_.level(), env_.prefixes()),
+                           &env_.clock(), LevelCore::Options{});
+  };
+  env_.Close();
+  ASSERT_NO_FATAL_FAILURE(set_format(1));
+  EXPECT_EQ(found, 2u);  // what this build writes
+  EXPECT_THAT(open().status(), IsOk());  // warehouses only, no movement yet
+  env_.Reopen();
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 5)).status(), IsOk());
+  env_.Close();
+  ASSERT_NO_FATAL_FAILURE(set_format(1));
+  EXPECT_THAT(open().status(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                        HasSubstr("storage format 1")));
+  ASSERT_NO_FATAL_FAILURE(set_format(2));
+  env_.Reopen();
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 5);
 }
 
 TEST_F(LedgerTest, RestartKeepsBalancesMovementsTotalsAndRequestIds) {

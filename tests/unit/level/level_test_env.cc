@@ -34,9 +34,13 @@ LevelTestEnv::~LevelTestEnv() {
   core_.reset();
 }
 
-void LevelTestEnv::Reopen(LevelCore::Options options) {
+void LevelTestEnv::Close() {
   queries_.reset();
   core_.reset();
+}
+
+void LevelTestEnv::Reopen(LevelCore::Options options) {
+  Close();
   options.hold_sweep_interval_ms = 3'600'000;  // tests sweep by hand
   auto core = LevelCore::Open(dir_.Sub("db"), &Reference(), Hosting(level_, prefixes_), &clock_,
                               options);

@@ -27,6 +27,11 @@ class LevelTestEnv {
   common::FakeClock& clock() { return clock_; }
   // Closes and opens the same database, as a restart does.
   void Reopen(LevelCore::Options options = {});
+  // Closes the database (Reopen opens it again).
+  void Close();
+  std::string db_path() const { return dir_.Sub("db"); }
+  stockpile::v1::Level level() const { return level_; }
+  const std::vector<std::string>& prefixes() const { return prefixes_; }
 
   absl::StatusOr<stockpile::v1::Warehouse> CreateWarehouse(const std::string& code,
                                                            double area = 2500);

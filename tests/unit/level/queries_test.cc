@@ -160,6 +160,59 @@ TEST_F(QueriesTest, MovementHistoryFiltersByItemTimeReferenceAndRequest) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// Movements are stored per warehouse × item; a warehouse's history still comes in time order
+// across its items, page by page, without losing or repeating one, within the time range.
+TEST_F(QueriesTest, WarehouseHistoryMergesItsItemsInTimeOrder) {
+  const std::vector<std::string> items = {"SH-0001", "BD-0001", "SH-0001", "CL-0001",
+                                          "BD-0001", "SH-0001", "CL-0001"};
+  std::vector<int64_t> times;
+  for (size_t i = 0; i < items.size(); ++i) {
+    times.push_back(env_.clock().NowMicros());
+    ASSERT_THAT(env_.Apply(Env::Receive(kW, items[i], static_cast<int64_t>(i) + 1)).status(),
+                IsOk());
+    env_.clock().Advance(1'000'000);
+  }
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, "SH-0001", 99)).status(), IsOk());  // another warehouse
+  // Every page of a listing, as the quantities moved (the receipts above are 1, 2, ... 7).
+  auto quantities = [&](ListMovementsRequest req) {
+    std::vector<int64_t> out;
+    for (int pages = 0; pages < 10; ++pages) {
+      absl::StatusOr<ListMovementsResponse> resp = env_.queries().ListMovements(req);
+      EXPECT_THAT(resp.status(), IsOk());
+      if (!resp.ok()) break;
+      for (const auto& m : resp->movements()) out.push_back(m.quantity());
+      if (resp->next_page_token().empty()) break;
+      req.set_page_token(resp->next_page_token());
+    }
+    return out;
+  };
+
+  ListMovementsRequest page;
+  page.set_warehouse(kW);
+  page.set_page_size(2);
+  EXPECT_THAT(quantities(page), ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7));
+
+  ListMovementsRequest range;
+  range.set_warehouse(kW);
+  *range.mutable_start_time() = ToTimestamp(times[2]);
+  *range.mutable_end_time() = ToTimestamp(times[5]);
+  EXPECT_THAT(quantities(range), ::testing::ElementsAre(3, 4, 5));
+
+  ListMovementsRequest one_item;  // a warehouse × item reads its own key range
+  one_item.set_warehouse(kW);
+  one_item.set_item("SH-0001");
+  one_item.set_page_size(1);
+  EXPECT_THAT(quantities(one_item), ::testing::ElementsAre(1, 3, 6));
+
+  ListMovementsRequest by_item;  // an item across warehouses, through the index
+  by_item.set_item("SH-0001");
+  EXPECT_THAT(quantities(by_item), ::testing::ElementsAre(1, 3, 6, 99));
+
+  page.set_page_token("not-a-token");
+  EXPECT_THAT(env_.queries().ListMovements(page).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST_F(QueriesTest, ChangeStreamIsDenseAndCarriesNewState) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10)).status(), IsOk());
   EXPECT_THAT(env_.Apply(Env::Issue(kW, "SH-0001", 99)).status(),
