@@ -5,6 +5,7 @@
 #include <google/protobuf/util/field_mask_util.h>
 #include <openssl/sha.h>
 
+#include <chrono>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,7 @@
 #include "services/common/validation.h"
 #include "services/level/keys.h"
 #include "services/level/proto_util.h"
+#include "services/level/storage_migration.h"
 #include "stockpile/internal/level_store.pb.h"
 
 namespace stockpile::level {
@@ -31,9 +33,6 @@ double StandardArea(Level level) {
 }
 
 constexpr double kMaxArea = 10'000'000;  // 10 km²
-
-// The record layout this build writes and reads (StoreMeta.storage_format).
-constexpr uint32_t kStorageFormat = 2;
 
 void Log(absl::string_view msg) { std::cerr << "stockpile-level: " << msg << std::endl; }
 
@@ -123,12 +122,14 @@ absl::Status LevelCore::LoadState() {
       return absl::FailedPreconditionError(absl::StrCat(
           "the database holds a ", meta.level(), " instance; refusing to serve it as ", level));
     }
-    if (meta.storage_format() < kStorageFormat && meta.last_movement_id() > 0) {
+    if (meta.storage_format() > kStorageFormat) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "the database keeps its movements in storage format ", meta.storage_format(),
-          "; this build reads format ", kStorageFormat,
-          " (movements keyed by warehouse and item). Serve it with the release that wrote it, "
-          "or start this one on a new --db"));
+          "the database was written in storage format ", meta.storage_format(),
+          " by a newer release; this build reads format ", kStorageFormat,
+          " and older. Serve it with that release"));
+    }
+    if (meta.storage_format() < kStorageFormat && meta.last_movement_id() > 0) {
+      RETURN_IF_ERROR(ConvertStorage(meta));
     }
   }
   last_sequence_ = meta.last_sequence();
@@ -151,6 +152,23 @@ absl::Status LevelCore::LoadState() {
     totals_[t.item()] = t;
   }
   applied_totals_ = totals_;
+  return absl::OkStatus();
+}
+
+// Converts an older database in place at start (one pass over the movements; a conversion cut
+// short is finished by the next start).
+absl::Status LevelCore::ConvertStorage(internal::StoreMeta& meta) {
+  Log(absl::StrCat("converting the movements from storage format ", meta.storage_format(),
+                   " to ", kStorageFormat, "; this runs once"));
+  const auto began = std::chrono::steady_clock::now();
+  auto moved = MigrateToFormat2(*store_, meta);
+  if (!moved.ok()) {
+    return absl::Status(moved.status().code(),
+                        absl::StrCat("converting the storage format failed (the next start goes "
+                                     "on from where it stopped): ", moved.status().message()));
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+  Log(absl::StrCat("converted ", *moved, " movements in ", took.count(), " s"));
   return absl::OkStatus();
 }
 

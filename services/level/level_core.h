@@ -23,6 +23,10 @@
 #include "services/level/level_store.h"
 #include "stockpile/v1/level_service.pb.h"
 
+namespace stockpile::internal {
+class StoreMeta;
+}  // namespace stockpile::internal
+
 namespace stockpile::level {
 
 // The outcome of a mutation: the serialized response of its method, first time or replayed.
@@ -153,6 +157,7 @@ class LevelCore {
   LevelCore(std::unique_ptr<LevelStore> store, const common::ReferenceData* reference,
             Hosting hosting, const common::Clock* clock, Options options);
   absl::Status LoadState();
+  absl::Status ConvertStorage(internal::StoreMeta& meta);
   void Submit(Command command);
   void WriterLoop();
   void TakeCommands(std::vector<Command>& taken);

@@ -3,6 +3,7 @@
 
 #include "services/common/validation.h"
 #include "services/level/keys.h"
+#include "services/level/proto_util.h"
 #include "stockpile/internal/level_store.pb.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/unit/level/level_test_env.h"
@@ -379,43 +380,106 @@ TEST_F(LedgerTest, BatchStatesEachBalanceOnceAfterTheBatch) {
   EXPECT_EQ(single->balances(0).on_hand(), 8);
 }
 
-// A database whose movements were written in the older layout (keyed by warehouse only) is
-// refused with a message that says so, instead of being served with its history unreadable;
-// one that never recorded a movement has nothing to convert and opens.
-TEST_F(LedgerTest, OpeningAnOlderStorageFormatWithMovementsIsRefused) {
-  // Rewrites the stored format; returns the one it found.
-  uint32_t found = 0;
-  auto set_format = [&](uint32_t format) {
+// A database written in storage format 1 (movements keyed by warehouse only, a warehouse ×
+// item index, index entries holding the code) is converted at start and then answers exactly as
+// before; the conversion picks up a database it left half done. A newer format is refused.
+TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 5)).status(), IsOk());
+  env_.clock().Advance(1'000'000);
+  ASSERT_THAT(env_.Batch({Env::Receive(kW, kWater, 8, "L1", "2027-01-01"),
+                          Env::Receive(kW2, kTent, 3), Env::Hold(kW, kTent, 2, "h-1")})
+                  .status(),
+              IsOk());
+  env_.clock().Advance(1'000'000);
+  ASSERT_THAT(env_.Apply(Env::Ship("h-1")).status(), IsOk());
+  auto listing = [&](ListMovementsRequest req) {
+    auto resp = env_.queries().ListMovements(req);
+    EXPECT_THAT(resp.status(), IsOk());
+    std::vector<std::string> names;
+    if (resp.ok()) {
+      for (const auto& m : resp->movements()) names.push_back(m.name());
+    }
+    return names;
+  };
+  ListMovementsRequest by_warehouse, by_item, by_ref;
+  by_warehouse.set_warehouse(kW);
+  by_item.set_item(kTent);
+  by_ref.set_reference("h-1");
+  const auto warehouse_history = listing(by_warehouse);
+  const auto item_history = listing(by_item);
+  const auto ref_history = listing(by_ref);
+  ASSERT_EQ(warehouse_history.size(), 4u);
+  ASSERT_EQ(item_history.size(), 4u);
+  ASSERT_EQ(ref_history.size(), 2u);
+  env_.Close();
+
+  // Back to format 1, for every other movement only (as if a conversion had stopped halfway).
+  {
     auto store = LevelStore::Open(env_.db_path(), LevelStore::Options{});
     ASSERT_THAT(store.status(), IsOk());
+    rocksdb::WriteBatch batch;
+    auto* movements = (*store)->handle(Cf::kMovements);
+    auto* index = (*store)->handle(Cf::kMovementIndex);
+    int n = 0;
+    auto it = (*store)->NewIterator(Cf::kMovements);
+    for (it->SeekToFirst(); it->Valid(); it->Next(), ++n) {
+      const std::string key = it->key().ToString();  // {code}/{item}/ + time-id
+      const std::string time_id = key.substr(key.size() - keys::kTimeIdSize);
+      const std::string code = key.substr(0, key.find('/'));
+      Movement m;
+      ASSERT_TRUE(m.ParseFromString(it->value().ToString()));
+      if (n % 2 == 1) continue;
+      ASSERT_TRUE(batch.Delete(movements, key).ok());
+      ASSERT_TRUE(batch.Put(movements, code + "/" + time_id, it->value()).ok());
+      ASSERT_TRUE(batch.Put(index, "w" + code + "/" + m.item() + "/" + time_id, "").ok());
+      ASSERT_TRUE(batch.Put(index, keys::ByItem(m.item()) + time_id, code).ok());
+      if (!m.reference().empty()) {
+        ASSERT_TRUE(batch.Put(index, keys::ByReference(m.reference()) + time_id, code).ok());
+      }
+    }
     auto raw = (*store)->Get(Cf::kDefault, keys::kMeta);
     ASSERT_TRUE(raw.ok() && raw->has_value());
     internal::StoreMeta meta;
     ASSERT_TRUE(meta.ParseFromString(**raw));
-    found = meta.storage_format();
-    meta.set_storage_format(format);
+    EXPECT_EQ(meta.storage_format(), 2u);  // what this build writes
+    meta.set_storage_format(1);
+    ASSERT_TRUE(batch.Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta),
+                          meta.SerializeAsString()).ok());
+    ASSERT_THAT((*store)->Write(batch, true), IsOk());
+  }
+  env_.Reopen();
+  EXPECT_EQ(listing(by_warehouse), warehouse_history);
+  EXPECT_EQ(listing(by_item), item_history);
+  EXPECT_EQ(listing(by_ref), ref_history);
+  GetBalanceRequest as_of;
+  as_of.set_warehouse(kW);
+  as_of.set_item(kTent);
+  *as_of.mutable_as_of_time() = ToTimestamp(env_.clock().NowMicros() - 1'500'000);
+  EXPECT_EQ(env_.queries().GetBalance(as_of)->on_hand(), 5);
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 1)).status(), IsOk());
+  EXPECT_EQ(listing(by_warehouse).size(), 5u);
+  env_.Close();
+  {
+    auto store = LevelStore::Open(env_.db_path(), LevelStore::Options{});
+    ASSERT_THAT(store.status(), IsOk());
+    auto it = (*store)->NewIterator(Cf::kMovementIndex);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      EXPECT_NE(it->key().ToString()[0], 'w') << "a warehouse × item entry was left";
+    }
+    auto raw = (*store)->Get(Cf::kDefault, keys::kMeta);
+    internal::StoreMeta meta;
+    ASSERT_TRUE(meta.ParseFromString(**raw));
+    EXPECT_EQ(meta.storage_format(), 2u);
+    meta.set_storage_format(3);  // as a newer release would leave it
     rocksdb::WriteBatch batch;
     ASSERT_TRUE(batch.Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta),
                           meta.SerializeAsString()).ok());
     ASSERT_THAT((*store)->Write(batch, true), IsOk());
-  };
-  auto open = [&] {
-    return LevelCore::Open(env_.db_path(), &Reference(), Hosting(env_.level(), env_.prefixes()),
-                           &env_.clock(), LevelCore::Options{});
-  };
-  env_.Close();
-  ASSERT_NO_FATAL_FAILURE(set_format(1));
-  EXPECT_EQ(found, 2u);  // what this build writes
-  EXPECT_THAT(open().status(), IsOk());  // warehouses only, no movement yet
-  env_.Reopen();
-  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 5)).status(), IsOk());
-  env_.Close();
-  ASSERT_NO_FATAL_FAILURE(set_format(1));
-  EXPECT_THAT(open().status(), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                        HasSubstr("storage format 1")));
-  ASSERT_NO_FATAL_FAILURE(set_format(2));
-  env_.Reopen();
-  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 5);
+  }
+  auto newer = LevelCore::Open(env_.db_path(), &Reference(),
+                               Hosting(env_.level(), env_.prefixes()), &env_.clock(), {});
+  EXPECT_THAT(newer.status(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                       HasSubstr("storage format 3")));
 }
 
 TEST_F(LedgerTest, RestartKeepsBalancesMovementsTotalsAndRequestIds) {

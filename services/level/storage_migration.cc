@@ -1,0 +1,99 @@
+#include "services/level/storage_migration.h"
+
+#include <rocksdb/write_batch.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
+#include "services/level/keys.h"
+#include "services/common/status_util.h"
+#include "stockpile/v1/stock.pb.h"
+
+namespace stockpile::level {
+namespace {
+
+constexpr size_t kRecordsPerWrite = 10000;
+
+// Writes `batch` when it has grown (or `force`), then starts it again.
+absl::Status Flush(LevelStore& store, rocksdb::WriteBatch& batch, bool force) {
+  if (batch.Count() == 0 || (!force && batch.Count() < kRecordsPerWrite)) return absl::OkStatus();
+  RETURN_IF_ERROR(store.Write(batch, /*sync=*/false));
+  batch.Clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<stockpile::v1::Movement> ParseMovement(const rocksdb::Slice& value) {
+  stockpile::v1::Movement m;
+  if (!m.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError("a stored movement is unreadable");
+  }
+  return m;
+}
+
+// An old movement key "{code}/" + time-id; a format-2 key has the item in between.
+bool IsOldMovementKey(absl::string_view key) {
+  return key.size() > keys::kTimeIdSize &&
+         key.find('/') == key.size() - keys::kTimeIdSize - 1;
+}
+
+// Index entries: the item and reference entries held the warehouse code; they now hold the
+// primary key, found through the movement they point at (still under its old key here). The
+// warehouse × item entries go: the primary key took their place.
+absl::Status MigrateIndex(LevelStore& store) {
+  rocksdb::WriteBatch batch;
+  auto it = store.NewIterator(Cf::kMovementIndex);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::string_view key(it->key().data(), it->key().size());
+    absl::string_view value(it->value().data(), it->value().size());
+    if (key.empty() || key[0] == 'w') {
+      RETURN_IF_ERROR(
+          common::FromRocks(batch.Delete(store.handle(Cf::kMovementIndex), it->key()), "convert"));
+    } else if (absl::StrContains(value, "/") || key.size() < keys::kTimeIdSize) {
+      continue;  // converted already (codes never hold '/')
+    } else {
+      const std::string time_id(key.substr(key.size() - keys::kTimeIdSize));
+      ASSIGN_OR_RETURN(auto raw, store.Get(Cf::kMovements, absl::StrCat(value, "/", time_id)));
+      if (!raw.has_value()) continue;
+      ASSIGN_OR_RETURN(auto m, ParseMovement(*raw));
+      RETURN_IF_ERROR(common::FromRocks(
+          batch.Put(store.handle(Cf::kMovementIndex), it->key(),
+                    keys::MovementPrefix(value, m.item()) + time_id),
+          "convert"));
+    }
+    RETURN_IF_ERROR(Flush(store, batch, false));
+  }
+  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  return Flush(store, batch, true);
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> MigrateToFormat2(LevelStore& store, internal::StoreMeta& meta) {
+  RETURN_IF_ERROR(MigrateIndex(store));
+  uint64_t moved = 0;
+  rocksdb::WriteBatch batch;
+  auto it = store.NewIterator(Cf::kMovements);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::string_view key(it->key().data(), it->key().size());
+    if (!IsOldMovementKey(key)) continue;
+    ASSIGN_OR_RETURN(auto m, ParseMovement(it->value()));
+    const absl::string_view code = key.substr(0, key.size() - keys::kTimeIdSize - 1);
+    const std::string primary =
+        keys::MovementPrefix(code, m.item()) + std::string(key.substr(code.size() + 1));
+    RETURN_IF_ERROR(
+        common::FromRocks(batch.Put(store.handle(Cf::kMovements), primary, it->value()), "convert"));
+    RETURN_IF_ERROR(
+        common::FromRocks(batch.Delete(store.handle(Cf::kMovements), it->key()), "convert"));
+    ++moved;
+    RETURN_IF_ERROR(Flush(store, batch, false));
+  }
+  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  meta.set_storage_format(kStorageFormat);
+  RETURN_IF_ERROR(common::FromRocks(
+      batch.Put(store.handle(Cf::kDefault), std::string(keys::kMeta), meta.SerializeAsString()),
+      "convert"));
+  RETURN_IF_ERROR(store.Write(batch, /*sync=*/true));
+  return moved;
+}
+
+}  // namespace stockpile::level

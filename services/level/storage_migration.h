@@ -1,0 +1,23 @@
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "services/level/level_store.h"
+#include "stockpile/internal/level_store.pb.h"
+
+namespace stockpile::level {
+
+// The record layout this build writes and reads (StoreMeta.storage_format):
+// 1 (and 0, before it was recorded): movements keyed "{code}/" + time-id, a warehouse × item
+//   index "w{code}/{item}/" + time-id, and item / reference index entries holding the code;
+// 2: movements keyed "{code}/{item}/" + time-id, no warehouse × item index, index entries
+//   holding the movement's primary key.
+inline constexpr uint32_t kStorageFormat = 2;
+
+// Rewrites a format-1 database's movements and indexes as format 2 and records the format in
+// `meta` (written last, synced). Resumable: a conversion cut short by a crash is finished by
+// the next start. Returns how many movements were moved.
+absl::StatusOr<uint64_t> MigrateToFormat2(LevelStore& store, internal::StoreMeta& meta);
+
+}  // namespace stockpile::level
