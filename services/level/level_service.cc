@@ -331,6 +331,7 @@ grpc::ServerUnaryReactor* LevelServiceImpl::GetInstanceInfo(Ctx* ctx, const GetI
     absl::MutexLock lock(&identity_mu_);
     resp->set_instance_id(identity_.instance_id);
     resp->set_version(identity_.version);
+    resp->set_metrics_address(identity_.metrics_address);
   }
   resp->set_level(core_->hosting().level());
   for (const auto& p : core_->hosting().prefixes()) resp->add_region_prefixes(p);

@@ -13,6 +13,7 @@ namespace stockpile::level {
 struct InstanceIdentity {
   std::string instance_id;
   std::string version;
+  std::string metrics_address;  // HOST:PORT of the metrics page, or empty
 };
 
 // stockpile.v1.LevelService over gRPC's callback API: each handler validates what only the

@@ -86,14 +86,14 @@ absl::StatusOr<std::shared_ptr<stockpile::etcd::EtcdClient>> EtcdClientFor(const
 
 std::unique_ptr<stockpile::etcd::Registration> Register(
     const LevelConfig& c, std::shared_ptr<stockpile::etcd::EtcdClient> client,
-    const std::string& id, int port, int metrics_port) {
+    const std::string& id, int port, const std::string& metrics_address) {
   if (client == nullptr) return nullptr;
   stockpile::etcd::InstanceInfo info;
   info.id = id;
   info.level = std::string(stockpile::common::LevelName(c.level));
   info.address = c.advertise.empty() ? absl::StrCat(HostOf(c.listen), ":", port) : c.advertise;
   info.region_prefixes = c.regions;
-  if (metrics_port > 0) info.metrics_address = absl::StrCat(HostOf(c.metrics_listen), ":", metrics_port);
+  info.metrics_address = metrics_address;
   stockpile::etcd::RegistrationOptions options;
   options.key_prefix = c.etcd_prefix + (c.etcd_prefix.ends_with('/') ? "" : "/");
   options.ttl_seconds = c.etcd_ttl_seconds;
@@ -179,7 +179,10 @@ int main(int argc, char** argv) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  stockpile::level::LevelServiceImpl service(core->get(), {config->instance_id, STOCKPILE_VERSION});
+  const std::string metrics_address =
+      *metrics ? absl::StrCat(HostOf(config->metrics_listen), ":", (*metrics)->port()) : "";
+  stockpile::level::LevelServiceImpl service(
+      core->get(), {config->instance_id, STOCKPILE_VERSION, metrics_address});
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config->listen, *credentials, &port);
@@ -204,7 +207,7 @@ int main(int argc, char** argv) {
   }
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
   auto registration =
-      Register(*config, *etcd, instance_id, port, *metrics ? (*metrics)->port() : 0);
+      Register(*config, *etcd, instance_id, port, metrics_address);
   std::cout << "stockpile-level listening on " << HostOf(config->listen) << ":" << port
             << " (level " << stockpile::common::LevelName(config->level) << ", regions "
             << absl::StrJoin(config->regions, ",") << ", " << (*core)->last_sequence()

@@ -115,8 +115,11 @@ absl::StatusOr<std::unique_ptr<LevelInstance>> StartLevel(
     if (!lm.ok()) return lm.status();
     inst->level_metrics = std::move(*lm);
   }
+  const std::string metrics_address =
+      inst->metrics ? absl::StrCat(o.host, ":", inst->metrics->port()) : "";
   inst->service = std::make_unique<level::LevelServiceImpl>(
-      inst->core.get(), level::InstanceIdentity{"local-" + name, STOCKPILE_VERSION});
+      inst->core.get(),
+      level::InstanceIdentity{"local-" + name, STOCKPILE_VERSION, metrics_address});
   inst->server = Serve(inst->service.get(), inst->address, inst->metrics.get(), authorizer);
   if (!inst->server) return absl::UnavailableError("cannot listen on " + inst->address);
   inst->server->GetHealthCheckService()->SetServingStatus("stockpile.v1.LevelService", true);

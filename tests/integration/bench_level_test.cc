@@ -32,6 +32,14 @@ TEST(BenchLevelTest, MixedRunDoesWorkWithoutErrors) {
   EXPECT_EQ(j["ops"]["errors"].get<uint64_t>(), 0u);
   EXPECT_GT(j["echo"]["calls"].get<uint64_t>(), 0u);
   EXPECT_GT(j["ops"]["latency"]["p99_ms"].get<double>(), 0.0);
+  // CPU per call on both sides: the level gives its metrics address in GetInstanceInfo and the
+  // bench reads the level's process CPU there before and after the measured phase.
+  for (const char* phase : {"ops", "echo"}) {
+    ASSERT_TRUE(j[phase].contains("cpu")) << j.dump(2);
+    EXPECT_GT(j[phase]["cpu"]["server_us_per_call"].get<double>(), 0.0) << phase;
+    EXPECT_GT(j[phase]["cpu"]["bench_us_per_call"].get<double>(), 0.0) << phase;
+  }
+  EXPECT_GT(j["ops"]["cpu"]["server_us_per_movement"].get<double>(), 0.0);
 }
 
 TEST(BenchLevelTest, BatchAndListModesCountMovementsAndBalances) {

@@ -296,15 +296,23 @@ void LoadRun::ClientFinished() {
 DriverResult LoadRun::Run() {
   bool by_count = options_.max_ops > 0;
   active_ = static_cast<int>(clients_.size());
-  if (by_count) measuring_ = true;
+  auto notify = [](const std::function<void()>& hook) {
+    if (hook) hook();
+  };
+  if (by_count) {
+    notify(options_.on_measure_start);
+    measuring_ = true;
+  }
   auto start = Clock::now();
   for (auto& c : clients_) StartNext(*c);
   if (!by_count) {
     std::this_thread::sleep_for(options_.warmup);
+    notify(options_.on_measure_start);
     start = Clock::now();
     measuring_ = true;
     std::this_thread::sleep_for(options_.duration);
     measuring_ = false;
+    notify(options_.on_measure_end);
     stop_ = true;
   }
   auto end = Clock::now();
@@ -313,6 +321,7 @@ DriverResult LoadRun::Run() {
     all_done_.wait(lock, [this] { return active_ == 0; });
     if (by_count) end = last_done_;
   }
+  if (by_count) notify(options_.on_measure_end);
   DriverResult result;
   result.seconds = std::chrono::duration<double>(end - start).count();
   for (const auto& c : clients_) {

@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,10 @@ struct DriverOptions {
   std::string run_id;  // makes request and hold ids unique per run
   std::string actor = "stockpile-bench";
   int64_t hold_ttl_seconds = 600;
+  // Called when the measured phase starts and ends (after the warm-up; the whole run with
+  // --ops), e.g. to read CPU counters over exactly that phase.
+  std::function<void()> on_measure_start;
+  std::function<void()> on_measure_end;
 };
 
 struct DriverResult {
@@ -50,6 +55,9 @@ struct DriverResult {
   std::array<uint64_t, 17> codes{};  // calls by final status code (index 0 = OK)
   std::array<Histogram, kOpKinds> latency;  // per kind, µs
   Histogram all;
+  // CPU seconds over the measured phase: the target's (negative: not known) and this process's.
+  double server_cpu_seconds = -1;
+  double client_cpu_seconds = -1;
   uint64_t errors() const;
 };
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/reference_data.h"
 #include "tools/bench/catalogue_bench.h"
+#include "tools/bench/cpu_probe.h"
 #include "tools/bench/driver.h"
 #include "tools/bench/level_client.h"
 #include "tools/bench/report.h"
@@ -65,6 +66,21 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text)
     return absl::InvalidArgumentError(absl::StrCat("bad duration '", text, "'"));
   }
   return std::chrono::milliseconds(static_cast<int64_t>(value * scale));
+}
+
+// Runs one load phase and records the CPU the target and this process spent in its measured
+// part.
+DriverResult RunMeasured(const std::string& target, const BenchWorld& world,
+                         DriverOptions options, const CpuProbe& probe) {
+  CpuMark begin, end;
+  options.on_measure_start = [&] { begin = probe.Mark(); };
+  options.on_measure_end = [&] { end = probe.Mark(); };
+  DriverResult result = RunLoad(target, world, options);
+  result.client_cpu_seconds = end.own_seconds - begin.own_seconds;
+  if (begin.server_seconds >= 0 && end.server_seconds >= 0) {
+    result.server_cpu_seconds = end.server_seconds - begin.server_seconds;
+  }
+  return result;
 }
 
 void Emit(const Flags& flags, const std::string& title, const DriverResult& result,
@@ -193,12 +209,13 @@ int Run(const Flags& flags) {
   nlohmann::json json = {{"target", flags.target}, {"mode", flags.mode},
                          {"clients", options.clients}, {"batch", options.batch},
                          {"mix", flags.mix}, {"warehouses", world.warehouses.size()}};
-  DriverResult result = RunLoad(flags.target, world, options);
+  const CpuProbe probe = CpuProbe::ForTarget(flags.target);
+  DriverResult result = RunMeasured(flags.target, world, options, probe);
   Emit(flags, flags.mode, result, &json);
   json["errors"] = result.errors();
   if (flags.baseline == "echo") {
     options.mode = DriverOptions::Mode::kEcho;
-    DriverResult echo = RunLoad(flags.target, world, options);
+    DriverResult echo = RunMeasured(flags.target, world, options, probe);
     Emit(flags, "echo", echo, &json);
     double ratio = echo.calls > 0 ? (result.calls / result.seconds) / (echo.calls / echo.seconds)
                                   : 0;

@@ -38,6 +38,18 @@ nlohmann::json ResultToJson(const DriverResult& r) {
     if (r.latency[k].count() > 0) kinds[OpKindName(static_cast<OpKind>(k))] = LatencyJson(r.latency[k]);
   }
   j["by_kind"] = kinds;
+  if (r.calls > 0 && r.client_cpu_seconds >= 0) {
+    nlohmann::json cpu = {{"bench_seconds", r.client_cpu_seconds},
+                          {"bench_us_per_call", r.client_cpu_seconds * 1e6 / double(r.calls)}};
+    if (r.server_cpu_seconds >= 0) {
+      cpu["server_seconds"] = r.server_cpu_seconds;
+      cpu["server_us_per_call"] = r.server_cpu_seconds * 1e6 / double(r.calls);
+      if (r.movements > 0) {
+        cpu["server_us_per_movement"] = r.server_cpu_seconds * 1e6 / double(r.movements);
+      }
+    }
+    j["cpu"] = cpu;
+  }
   return j;
 }
 
@@ -59,6 +71,19 @@ std::string ResultToText(const std::string& title, const DriverResult& r) {
                           OpKindName(static_cast<OpKind>(k)),
                           static_cast<unsigned long long>(h.count()), Ms(h.Quantile(0.5)),
                           Ms(h.Quantile(0.99)), Ms(h.Quantile(0.999)));
+  }
+  if (r.calls > 0 && r.client_cpu_seconds >= 0) {
+    absl::StrAppendFormat(&out, "  cpu per call: bench %.1f µs", r.client_cpu_seconds * 1e6 / double(r.calls));
+    if (r.server_cpu_seconds >= 0) {
+      absl::StrAppendFormat(&out, ", server %.1f µs", r.server_cpu_seconds * 1e6 / double(r.calls));
+      if (r.movements > r.calls) {
+        absl::StrAppendFormat(&out, " (%.2f µs per movement)",
+                              r.server_cpu_seconds * 1e6 / double(r.movements));
+      }
+    } else {
+      out += " (server: unknown; start it with --metrics-listen)";
+    }
+    out += "\n";
   }
   absl::StrAppendFormat(&out, "  errors: %llu", static_cast<unsigned long long>(r.errors()));
   for (size_t i = 1; i < r.codes.size(); ++i) {
