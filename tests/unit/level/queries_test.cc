@@ -22,6 +22,20 @@ class QueriesTest : public ::testing::Test {
     ASSERT_THAT(env_.CreateWarehouse("420102-W001").status(), IsOk());
     ASSERT_THAT(env_.CreateWarehouse("420103-W001").status(), IsOk());
   }
+  // Every page of a movement listing, as the quantities moved.
+  std::vector<int64_t> PagedQuantities(ListMovementsRequest req) {
+    std::vector<int64_t> out;
+    for (int pages = 0; pages < 10; ++pages) {
+      absl::StatusOr<ListMovementsResponse> resp = env_.queries().ListMovements(req);
+      EXPECT_THAT(resp.status(), IsOk());
+      if (!resp.ok()) break;
+      for (const auto& m : resp->movements()) out.push_back(m.quantity());
+      if (resp->next_page_token().empty()) break;
+      req.set_page_token(resp->next_page_token());
+    }
+    return out;
+  }
+
   Env env_;
 };
 
@@ -173,40 +187,27 @@ TEST_F(QueriesTest, WarehouseHistoryMergesItsItemsInTimeOrder) {
     env_.clock().Advance(1'000'000);
   }
   ASSERT_THAT(env_.Apply(Env::Receive(kW2, "SH-0001", 99)).status(), IsOk());  // another warehouse
-  // Every page of a listing, as the quantities moved (the receipts above are 1, 2, ... 7).
-  auto quantities = [&](ListMovementsRequest req) {
-    std::vector<int64_t> out;
-    for (int pages = 0; pages < 10; ++pages) {
-      absl::StatusOr<ListMovementsResponse> resp = env_.queries().ListMovements(req);
-      EXPECT_THAT(resp.status(), IsOk());
-      if (!resp.ok()) break;
-      for (const auto& m : resp->movements()) out.push_back(m.quantity());
-      if (resp->next_page_token().empty()) break;
-      req.set_page_token(resp->next_page_token());
-    }
-    return out;
-  };
 
-  ListMovementsRequest page;
+  ListMovementsRequest page;  // the receipts at kW moved 1, 2, ... 7
   page.set_warehouse(kW);
   page.set_page_size(2);
-  EXPECT_THAT(quantities(page), ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7));
+  EXPECT_THAT(PagedQuantities(page), ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7));
 
   ListMovementsRequest range;
   range.set_warehouse(kW);
   *range.mutable_start_time() = ToTimestamp(times[2]);
   *range.mutable_end_time() = ToTimestamp(times[5]);
-  EXPECT_THAT(quantities(range), ::testing::ElementsAre(3, 4, 5));
+  EXPECT_THAT(PagedQuantities(range), ::testing::ElementsAre(3, 4, 5));
 
   ListMovementsRequest one_item;  // a warehouse × item reads its own key range
   one_item.set_warehouse(kW);
   one_item.set_item("SH-0001");
   one_item.set_page_size(1);
-  EXPECT_THAT(quantities(one_item), ::testing::ElementsAre(1, 3, 6));
+  EXPECT_THAT(PagedQuantities(one_item), ::testing::ElementsAre(1, 3, 6));
 
   ListMovementsRequest by_item;  // an item across warehouses, through the index
   by_item.set_item("SH-0001");
-  EXPECT_THAT(quantities(by_item), ::testing::ElementsAre(1, 3, 6, 99));
+  EXPECT_THAT(PagedQuantities(by_item), ::testing::ElementsAre(1, 3, 6, 99));
 
   page.set_page_token("not-a-token");
   EXPECT_THAT(env_.queries().ListMovements(page).status(),
@@ -226,27 +227,15 @@ TEST_F(QueriesTest, ItemAndReferenceHistoryPageInMovementOrder) {
   env_.clock().Advance(1'000'000);
   ASSERT_THAT(env_.Batch({Env::Hold(kW, "SH-0001", 7, "hold-7"), Env::Ship("hold-7")}).status(),
               IsOk());
-  auto quantities = [&](ListMovementsRequest req) {
-    std::vector<int64_t> out;
-    for (int pages = 0; pages < 10; ++pages) {
-      absl::StatusOr<ListMovementsResponse> resp = env_.queries().ListMovements(req);
-      EXPECT_THAT(resp.status(), IsOk());
-      if (!resp.ok()) break;
-      for (const auto& m : resp->movements()) out.push_back(m.quantity() + m.held_delta());
-      if (resp->next_page_token().empty()) break;
-      req.set_page_token(resp->next_page_token());
-    }
-    return out;
-  };
   ListMovementsRequest by_item;
   by_item.set_item("SH-0001");
   by_item.set_page_size(2);
-  const std::vector<int64_t> all = quantities(by_item);
+  const std::vector<int64_t> all = PagedQuantities(by_item);
   ASSERT_GE(all.size(), 5u);
   EXPECT_THAT(std::vector<int64_t>(all.begin(), all.begin() + 5),
               ::testing::ElementsAre(1, 3, 4, 5, 6));
   by_item.set_page_size(1000);
-  EXPECT_EQ(quantities(by_item), all);
+  EXPECT_EQ(PagedQuantities(by_item), all);
 
   ListMovementsRequest by_ref;
   by_ref.set_reference("hold-7");
