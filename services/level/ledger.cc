@@ -73,15 +73,24 @@ int32_t Ledger::ReserveDay(int64_t micros) {
 
 absl::StatusOr<MovementResult> Ledger::Apply(const Operation& op) {
   switch (op.op_case()) {
-    case Operation::kReceive: return Receive(op.receive());
-    case Operation::kIssue: return Issue(op.issue());
-    case Operation::kStocktake: return Stocktake(op.stocktake());
-    case Operation::kHold: return Hold(op.hold());
-    case Operation::kRelease: return Release(op.release());
-    case Operation::kShip: return Ship(op.ship());
-    case Operation::kReceiveTransfer: return ReceiveTransfer(op.receive_transfer());
-    case Operation::kConfirmDelivery: return ConfirmDelivery(op.confirm_delivery());
-    case Operation::OP_NOT_SET: break;
+    case Operation::kReceive:
+      return Receive(op.receive());
+    case Operation::kIssue:
+      return Issue(op.issue());
+    case Operation::kStocktake:
+      return Stocktake(op.stocktake());
+    case Operation::kHold:
+      return Hold(op.hold());
+    case Operation::kRelease:
+      return Release(op.release());
+    case Operation::kShip:
+      return Ship(op.ship());
+    case Operation::kReceiveTransfer:
+      return ReceiveTransfer(op.receive_transfer());
+    case Operation::kConfirmDelivery:
+      return ConfirmDelivery(op.confirm_delivery());
+    case Operation::OP_NOT_SET:
+      break;
   }
   return absl::InvalidArgumentError("operation has no op set");
 }
@@ -157,9 +166,9 @@ absl::StatusOr<std::string> Ledger::ResolveLot(const common::ItemInfo& item, abs
                                                absl::string_view expiry) {
   if (item.expires()) {
     if (expiry.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "item ", item.code, " has a shelf life of ", item.shelf_life_months,
-          " months: expiry_date (YYYY-MM-DD) is required"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("item ", item.code, " has a shelf life of ", item.shelf_life_months,
+                       " months: expiry_date (YYYY-MM-DD) is required"));
     }
     RETURN_IF_ERROR(common::ParseDate("expiry_date", expiry).status());
     if (lot.empty()) {
@@ -232,9 +241,8 @@ absl::StatusOr<std::vector<Ledger::LotRef>> Ledger::PickLots(const Balance& b,
   }
   if (remaining > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "cannot ", what, " ", quantity, " of ", Describe(b), ": only ", usable,
-        " available (", b.on_hand(), " on hand, ", b.held(), " held, ", expired,
-        " in expired lots)"));
+        "cannot ", what, " ", quantity, " of ", Describe(b), ": only ", usable, " available (",
+        b.on_hand(), " on hand, ", b.held(), " held, ", expired, " in expired lots)"));
   }
   return picks;
 }
@@ -342,8 +350,8 @@ absl::StatusOr<MovementResult> Ledger::Receive(const ReceiveOp& op) {
   }
   if (lot->on_hand() > kMaxBalance - op.quantity()) {
     return absl::OutOfRangeError(absl::StrCat("receiving ", op.quantity(), " would take lot ",
-                                              lot_name, " of ", Describe(*b), " past ",
-                                              kMaxBalance, " units"));
+                                              lot_name, " of ", Describe(*b), " past ", kMaxBalance,
+                                              " units"));
   }
   lot->set_on_hand(lot->on_hand() + op.quantity());
   MovementResult result;
@@ -392,8 +400,8 @@ absl::StatusOr<MovementResult> Ledger::Stocktake(const StocktakeOp& op) {
   int64_t adjusted = 0;
   for (const auto& count : op.counts()) {
     if (count.counted() < 0 || count.counted() > kMaxBalance) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "counted must be between 0 and ", kMaxBalance, "; got ", count.counted()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("counted must be between 0 and ", kMaxBalance, "; got ", count.counted()));
     }
     const LotBalance* known = nullptr;
     for (const auto& l : b->lots()) {
@@ -415,15 +423,15 @@ absl::StatusOr<MovementResult> Ledger::Stocktake(const StocktakeOp& op) {
     LotBalance* lot = FindOrAddLot(b, lot_name, expiry);
     const int64_t diff = count.counted() - lot->on_hand();
     if (diff != 0 && op.reason().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "reason is required: the count of lot ", lot_name, " (", count.counted(),
-          ") differs from the ledger (", lot->on_hand(), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("reason is required: the count of lot ", lot_name, " (", count.counted(),
+                       ") differs from the ledger (", lot->on_hand(), ")"));
     }
     if (count.counted() < lot->held()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "lot ", lot_name, " of ", Describe(*b), " has ", lot->held(),
-          " held for transfers, more than the ", count.counted(),
-          " counted; release or ship those holds first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("lot ", lot_name, " of ", Describe(*b), " has ", lot->held(),
+                       " held for transfers, more than the ", count.counted(),
+                       " counted; release or ship those holds first"));
     }
     lot->set_on_hand(count.counted());
     Record(MOVEMENT_TYPE_ADJUST, *b, *lot, diff, 0, op.reason(), "", &result);
@@ -441,8 +449,7 @@ absl::StatusOr<MovementResult> Ledger::Hold(const HoldOp& op) {
   RETURN_IF_ERROR(CheckId("reference", op.reference(), false));
   if (op.ttl_seconds() < 0 || op.ttl_seconds() > kMaxHoldTtlSeconds) {
     return absl::InvalidArgumentError(absl::StrCat("ttl_seconds must be between 0 and ",
-                                                   kMaxHoldTtlSeconds, "; got ",
-                                                   op.ttl_seconds()));
+                                                   kMaxHoldTtlSeconds, "; got ", op.ttl_seconds()));
   }
   if (LoadHold(op.hold_id()).ok()) {
     return absl::AlreadyExistsError(absl::StrCat("hold holds/", op.hold_id(), " already exists"));
@@ -470,8 +477,8 @@ absl::StatusOr<MovementResult> Ledger::Hold(const HoldOp& op) {
       sum += line.quantity();
     }
     if (quantity != 0 && quantity != sum) {
-      return absl::InvalidArgumentError(absl::StrCat("quantity ", quantity,
-                                                     " differs from the sum of lots ", sum));
+      return absl::InvalidArgumentError(
+          absl::StrCat("quantity ", quantity, " differs from the sum of lots ", sum));
     }
     quantity = sum;
   }
@@ -512,8 +519,8 @@ std::string HoldReference(const v1::Hold& h) {
 }
 absl::Status CheckHoldState(const v1::Hold& h, HoldState want, absl::string_view action) {
   if (h.state() == want) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat("cannot ", action, " hold ", h.name(),
-                                                    ": it is ", HoldState_Name(h.state())));
+  return absl::FailedPreconditionError(
+      absl::StrCat("cannot ", action, " hold ", h.name(), ": it is ", HoldState_Name(h.state())));
 }
 }  // namespace
 
@@ -572,8 +579,8 @@ absl::StatusOr<MovementResult> Ledger::ExpireHold(absl::string_view hold_id) {
   for (const auto& hl : hold->lots()) {
     LotBalance* lot = FindOrAddLot(b, hl.lot(), hl.expiry_date());
     lot->set_held(lot->held() - hl.quantity());
-    Record(MOVEMENT_TYPE_RELEASE, *b, *lot, 0, -hl.quantity(), "hold expired",
-           HoldReference(*hold), &result);
+    Record(MOVEMENT_TYPE_RELEASE, *b, *lot, 0, -hl.quantity(), "hold expired", HoldReference(*hold),
+           &result);
   }
   hold->set_state(HOLD_STATE_EXPIRED);
   ctx_.txn->Delete(Cf::kHolds, keys::HoldExpiry(ToMicros(hold->expire_time()), hold->hold_id()));
@@ -592,8 +599,8 @@ absl::StatusOr<MovementResult> Ledger::Ship(const ShipOp& op) {
   ASSIGN_OR_RETURN(v1::Hold * hold, LoadHold(op.hold_id()));
   RETURN_IF_ERROR(CheckHoldState(*hold, HOLD_STATE_ACTIVE, "ship"));
   if (ToMicros(hold->expire_time()) <= ctx_.now_micros) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot ship hold ", hold->name(), ": it expired; place a new hold"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot ship hold ", hold->name(), ": it expired; place a new hold"));
   }
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(hold->warehouse()));
   RETURN_IF_ERROR(CheckMovesStock(*w));
@@ -635,12 +642,12 @@ absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& 
     ASSIGN_OR_RETURN(hold, LoadHold(op.hold_id()));
     RETURN_IF_ERROR(CheckHoldState(*hold, HOLD_STATE_SHIPPED, "receive"));
     if (hold->warehouse() != op.source_warehouse() || hold->item() != item->code) {
-      return absl::InvalidArgumentError(absl::StrCat("hold ", hold->name(), " ships ",
-                                                     hold->item(), " from ", hold->warehouse()));
+      return absl::InvalidArgumentError(absl::StrCat("hold ", hold->name(), " ships ", hold->item(),
+                                                     " from ", hold->warehouse()));
     }
     if (!hold->destination().empty() && hold->destination() != w->name()) {
-      return absl::FailedPreconditionError(absl::StrCat("hold ", hold->name(), " was shipped to ",
-                                                        hold->destination()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("hold ", hold->name(), " was shipped to ", hold->destination()));
     }
     if (op.lots_size() != hold->lots_size()) {
       return absl::InvalidArgumentError(absl::StrCat("the receipt must list every lot of ",
@@ -650,12 +657,12 @@ absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& 
       auto it = std::find_if(op.lots().begin(), op.lots().end(),
                              [&](const HoldLot& l) { return l.lot() == hl.lot(); });
       if (it == op.lots().end()) {
-        return absl::InvalidArgumentError(absl::StrCat("lot ", hl.lot(), " of ", hold->name(),
-                                                       " is missing from the receipt"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("lot ", hl.lot(), " of ", hold->name(), " is missing from the receipt"));
       }
       if (it->quantity() != 0 && it->quantity() != hl.quantity()) {
-        return absl::InvalidArgumentError(absl::StrCat("lot ", hl.lot(), " shipped ",
-                                                       hl.quantity(), ", not ", it->quantity()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("lot ", hl.lot(), " shipped ", hl.quantity(), ", not ", it->quantity()));
       }
       HoldLot line = hl;
       line.set_received(it->received());
@@ -688,16 +695,14 @@ absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& 
   for (const auto& line : lines) {
     if (line.received() < 0 || line.received() > line.quantity()) {
       return absl::InvalidArgumentError(absl::StrCat("received of lot ", line.lot(),
-                                                     " must be between 0 and the ",
-                                                     line.quantity(), " shipped; got ",
-                                                     line.received()));
+                                                     " must be between 0 and the ", line.quantity(),
+                                                     " shipped; got ", line.received()));
     }
     LotBalance* lot = FindOrAddLot(b, line.lot(), line.expiry_date());
     if (lot->expiry_date() != line.expiry_date()) {
-      return absl::FailedPreconditionError(absl::StrCat("lot ", line.lot(), " at ", w->name(),
-                                                        " expires on ", lot->expiry_date(),
-                                                        "; the shipment's on ",
-                                                        line.expiry_date()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("lot ", line.lot(), " at ", w->name(), " expires on ", lot->expiry_date(),
+                       "; the shipment's on ", line.expiry_date()));
     }
     lot->set_on_hand(lot->on_hand() + line.received());
     Record(MOVEMENT_TYPE_RECEIVE_TRANSFER, *b, *lot, line.received(), 0, op.note(), ref, &result);
@@ -740,15 +745,15 @@ absl::StatusOr<MovementResult> Ledger::ConfirmDelivery(const ConfirmDeliveryOp& 
     for (auto& hl : *hold->mutable_lots()) {
       if (hl.lot() != l.lot()) continue;
       if (l.received() < 0 || l.received() > hl.quantity()) {
-        return absl::InvalidArgumentError(absl::StrCat("received of lot ", l.lot(),
-                                                       " must be between 0 and ", hl.quantity()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("received of lot ", l.lot(), " must be between 0 and ", hl.quantity()));
       }
       hl.set_received(l.received());
       known = true;
     }
     if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat("lot ", l.lot(), " is not part of ",
-                                                     hold->name()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("lot ", l.lot(), " is not part of ", hold->name()));
     }
   }
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(hold->warehouse()));

@@ -26,8 +26,9 @@ LevelMetrics::LevelMetrics(const LevelCore& core, int refresh_seconds)
       queries_(core.store(), core.reference(), core.hosting(), core.clock()),
       refresh_seconds_(refresh_seconds) {}
 
-absl::StatusOr<std::unique_ptr<LevelMetrics>> LevelMetrics::Register(
-    metrics::MetricsServer& server, const LevelCore& core, int refresh_seconds) {
+absl::StatusOr<std::unique_ptr<LevelMetrics>> LevelMetrics::Register(metrics::MetricsServer& server,
+                                                                     const LevelCore& core,
+                                                                     int refresh_seconds) {
   std::unique_ptr<LevelMetrics> m(new LevelMetrics(core, refresh_seconds));
   RETURN_IF_ERROR(m->AddCollectables(server));
   if (refresh_seconds > 0) m->thread_ = std::thread([p = m.get()] { p->Loop(); });
@@ -83,22 +84,25 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                         return Samples{{{}, double(core->stats().commit_groups.load())}};
                       }));
   RETURN_IF_ERROR(add("stockpile_idempotent_replays_total",
-                      "Retried requests answered with their first result.", MetricType::Counter,
-                      {}, [core] { return Samples{{{}, double(core->stats().replays.load())}}; }));
+                      "Retried requests answered with their first result.", MetricType::Counter, {},
+                      [core] {
+                        return Samples{{{}, double(core->stats().replays.load())}};
+                      }));
   RETURN_IF_ERROR(add("stockpile_change_sequence", "Last committed change-stream sequence.",
-                      MetricType::Gauge, {},
-                      [core] { return Samples{{{}, double(core->last_sequence())}}; }));
-  RETURN_IF_ERROR(add("stockpile_rocksdb_live_data_bytes", "Estimated live data in RocksDB.",
                       MetricType::Gauge, {}, [core] {
-                        return Samples{{{}, double(core->store().IntProperty(
-                                                "rocksdb.estimate-live-data-size"))}};
+                        return Samples{{{}, double(core->last_sequence())}};
                       }));
-  RETURN_IF_ERROR(add("stockpile_rocksdb_pending_compaction_bytes",
-                      "Bytes RocksDB estimates it must rewrite in compaction.", MetricType::Gauge,
-                      {}, [core] {
-                        return Samples{{{}, double(core->store().IntProperty(
-                                                "rocksdb.estimate-pending-compaction-bytes"))}};
-                      }));
+  RETURN_IF_ERROR(add(
+      "stockpile_rocksdb_live_data_bytes", "Estimated live data in RocksDB.", MetricType::Gauge, {},
+      [core] {
+        return Samples{{{}, double(core->store().IntProperty("rocksdb.estimate-live-data-size"))}};
+      }));
+  RETURN_IF_ERROR(add(
+      "stockpile_rocksdb_pending_compaction_bytes",
+      "Bytes RocksDB estimates it must rewrite in compaction.", MetricType::Gauge, {}, [core] {
+        return Samples{
+            {{}, double(core->store().IntProperty("rocksdb.estimate-pending-compaction-bytes"))}};
+      }));
   RETURN_IF_ERROR(add("stockpile_warehouses_below_floor",
                       "Warehouses whose on-hand stock of the item is under its floor.",
                       MetricType::Gauge, {"item"}, [this] {
@@ -108,12 +112,12 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                         }
                         return s;
                       }));
-  RETURN_IF_ERROR(add("stockpile_lots_expiring", "Lots with stock expiring within N days.",
-                      MetricType::Gauge, {"within_days"}, [this] {
-                        auto c = counts();
-                        return Samples{{{"7"}, double(c.lots_expiring_7)},
-                                       {{"30"}, double(c.lots_expiring_30)}};
-                      }));
+  RETURN_IF_ERROR(add(
+      "stockpile_lots_expiring", "Lots with stock expiring within N days.", MetricType::Gauge,
+      {"within_days"}, [this] {
+        auto c = counts();
+        return Samples{{{"7"}, double(c.lots_expiring_7)}, {{"30"}, double(c.lots_expiring_30)}};
+      }));
   RETURN_IF_ERROR(add("stockpile_metrics_refresh_failures_total",
                       "Background scans (floors, expiring lots) that failed; the previous figures "
                       "were kept.",
@@ -121,7 +125,9 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                         return Samples{{{}, double(refresh_failures_.load())}};
                       }));
   return add("stockpile_warehouses", "Warehouses hosted by this instance.", MetricType::Gauge, {},
-             [this] { return Samples{{{}, double(core_.warehouse_count())}}; });  // no scan
+             [this] {
+               return Samples{{{}, double(core_.warehouse_count())}};  // a counter, no scan
+             });
 }
 
 absl::Status LevelMetrics::ScanShortages(ScanCounts& counts) const {

@@ -177,15 +177,6 @@ absl::Status SetToken(Response* resp, absl::StatusOr<std::string> token) {
   return absl::OkStatus();
 }
 
-template <typename Msg>
-absl::StatusOr<Msg> Parse(absl::string_view value, absl::string_view what) {
-  Msg m;
-  if (!m.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return absl::DataLossError(absl::StrCat("stored ", what, " is unreadable"));
-  }
-  return m;
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> LevelQueries::HostedCode(absl::string_view warehouse_name) const {

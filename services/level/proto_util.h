@@ -4,7 +4,21 @@
 
 #include <cstdint>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
 namespace stockpile::level {
+
+// A record read back from the store; DATA_LOSS names `what` when it does not parse.
+template <typename Msg>
+absl::StatusOr<Msg> Parse(absl::string_view value, absl::string_view what) {
+  Msg m;
+  if (!m.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(absl::StrCat("stored ", what, " is unreadable"));
+  }
+  return m;
+}
 
 inline google::protobuf::Timestamp ToTimestamp(int64_t micros) {
   google::protobuf::Timestamp t;

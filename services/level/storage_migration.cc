@@ -5,8 +5,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/status_macros.h"
-#include "services/level/keys.h"
 #include "services/common/status_util.h"
+#include "services/level/keys.h"
+#include "services/level/proto_util.h"
 #include "stockpile/v1/stock.pb.h"
 
 namespace stockpile::level {
@@ -22,23 +23,15 @@ absl::Status Flush(LevelStore& store, rocksdb::WriteBatch& batch, bool force) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<stockpile::v1::Movement> ParseMovement(const rocksdb::Slice& value) {
-  stockpile::v1::Movement m;
-  if (!m.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return absl::DataLossError("a stored movement is unreadable");
-  }
-  return m;
-}
-
 // An old movement key "{code}/" + time-id; a format-2 key has the item in between.
 bool IsOldMovementKey(absl::string_view key) {
-  return key.size() > keys::kTimeIdSize &&
-         key.find('/') == key.size() - keys::kTimeIdSize - 1;
+  return key.size() > keys::kTimeIdSize && key.find('/') == key.size() - keys::kTimeIdSize - 1;
 }
 
 // Index entries: the item and reference entries held the warehouse code; they now hold the
-// primary key, found through the movement they point at (still under its old key here). The
-// warehouse × item entries go: the primary key took their place.
+// primary key. An item entry names its item; a reference entry's item is read from the movement
+// it points at (still under its old key here). The warehouse × item entries go: the primary key
+// took their place.
 absl::Status MigrateIndex(LevelStore& store) {
   rocksdb::WriteBatch batch;
   auto it = store.NewIterator(Cf::kMovementIndex);
@@ -52,13 +45,18 @@ absl::Status MigrateIndex(LevelStore& store) {
       continue;  // converted already (codes never hold '/')
     } else {
       const std::string time_id(key.substr(key.size() - keys::kTimeIdSize));
-      ASSIGN_OR_RETURN(auto raw, store.Get(Cf::kMovements, absl::StrCat(value, "/", time_id)));
-      if (!raw.has_value()) continue;
-      ASSIGN_OR_RETURN(auto m, ParseMovement(*raw));
-      RETURN_IF_ERROR(common::FromRocks(
-          batch.Put(store.handle(Cf::kMovementIndex), it->key(),
-                    keys::MovementPrefix(value, m.item()) + time_id),
-          "convert"));
+      std::string item;
+      if (key[0] == 'i') {  // "i{item}/" + time-id
+        item = std::string(key.substr(1, key.size() - keys::kTimeIdSize - 2));
+      } else {
+        ASSIGN_OR_RETURN(auto raw, store.Get(Cf::kMovements, absl::StrCat(value, "/", time_id)));
+        if (!raw.has_value()) continue;
+        ASSIGN_OR_RETURN(auto m, Parse<stockpile::v1::Movement>(*raw, "movement"));
+        item = m.item();
+      }
+      RETURN_IF_ERROR(common::FromRocks(batch.Put(store.handle(Cf::kMovementIndex), it->key(),
+                                                  keys::MovementPrefix(value, item) + time_id),
+                                        "convert"));
     }
     RETURN_IF_ERROR(Flush(store, batch, false));
   }
@@ -76,12 +74,14 @@ absl::StatusOr<uint64_t> MigrateToFormat2(LevelStore& store, internal::StoreMeta
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     absl::string_view key(it->key().data(), it->key().size());
     if (!IsOldMovementKey(key)) continue;
-    ASSIGN_OR_RETURN(auto m, ParseMovement(it->value()));
+    ASSIGN_OR_RETURN(auto m,
+                     Parse<stockpile::v1::Movement>(
+                         absl::string_view(it->value().data(), it->value().size()), "movement"));
     const absl::string_view code = key.substr(0, key.size() - keys::kTimeIdSize - 1);
     const std::string primary =
         keys::MovementPrefix(code, m.item()) + std::string(key.substr(code.size() + 1));
-    RETURN_IF_ERROR(
-        common::FromRocks(batch.Put(store.handle(Cf::kMovements), primary, it->value()), "convert"));
+    RETURN_IF_ERROR(common::FromRocks(batch.Put(store.handle(Cf::kMovements), primary, it->value()),
+                                      "convert"));
     RETURN_IF_ERROR(
         common::FromRocks(batch.Delete(store.handle(Cf::kMovements), it->key()), "convert"));
     ++moved;
