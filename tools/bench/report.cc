@@ -16,6 +16,9 @@ nlohmann::json LatencyJson(const Histogram& h) {
 
 double Rate(uint64_t n, double seconds) { return seconds > 0 ? n / seconds : 0; }
 
+// CPU microseconds per call (or movement).
+double MicrosEach(double cpu_seconds, uint64_t n) { return n > 0 ? cpu_seconds * 1e6 / n : 0; }
+
 }  // namespace
 
 nlohmann::json ResultToJson(const DriverResult& r) {
@@ -40,12 +43,12 @@ nlohmann::json ResultToJson(const DriverResult& r) {
   j["by_kind"] = kinds;
   if (r.calls > 0 && r.client_cpu_seconds >= 0) {
     nlohmann::json cpu = {{"bench_seconds", r.client_cpu_seconds},
-                          {"bench_us_per_call", r.client_cpu_seconds * 1e6 / double(r.calls)}};
+                          {"bench_us_per_call", MicrosEach(r.client_cpu_seconds, r.calls)}};
     if (r.server_cpu_seconds >= 0) {
       cpu["server_seconds"] = r.server_cpu_seconds;
-      cpu["server_us_per_call"] = r.server_cpu_seconds * 1e6 / double(r.calls);
+      cpu["server_us_per_call"] = MicrosEach(r.server_cpu_seconds, r.calls);
       if (r.movements > 0) {
-        cpu["server_us_per_movement"] = r.server_cpu_seconds * 1e6 / double(r.movements);
+        cpu["server_us_per_movement"] = MicrosEach(r.server_cpu_seconds, r.movements);
       }
     }
     j["cpu"] = cpu;
@@ -73,12 +76,13 @@ std::string ResultToText(const std::string& title, const DriverResult& r) {
                           Ms(h.Quantile(0.99)), Ms(h.Quantile(0.999)));
   }
   if (r.calls > 0 && r.client_cpu_seconds >= 0) {
-    absl::StrAppendFormat(&out, "  cpu per call: bench %.1f µs", r.client_cpu_seconds * 1e6 / double(r.calls));
+    absl::StrAppendFormat(&out, "  cpu per call: bench %.1f µs",
+                          MicrosEach(r.client_cpu_seconds, r.calls));
     if (r.server_cpu_seconds >= 0) {
-      absl::StrAppendFormat(&out, ", server %.1f µs", r.server_cpu_seconds * 1e6 / double(r.calls));
+      absl::StrAppendFormat(&out, ", server %.1f µs", MicrosEach(r.server_cpu_seconds, r.calls));
       if (r.movements > r.calls) {
         absl::StrAppendFormat(&out, " (%.2f µs per movement)",
-                              r.server_cpu_seconds * 1e6 / double(r.movements));
+                              MicrosEach(r.server_cpu_seconds, r.movements));
       }
     } else {
       out += " (server: unknown; start it with --metrics-listen)";
