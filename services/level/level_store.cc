@@ -78,9 +78,9 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& ca
   cf.write_buffer_size = 64 << 20;
   cf.level_compaction_dynamic_level_bytes = true;
   cf.memtable_insert_with_hint_prefix_extractor = InsertHintFor(family);
-  if (point_lookups) {
-    // The writer looks up every new request id and balances that may not exist yet; a filter
-    // answers those misses without searching the memtable's skip list.
+  if (family == Cf::kRequests) {
+    // The writer looks up every new command's request id, which is almost never there; a
+    // filter answers that miss without searching the memtable's skip list.
     cf.memtable_whole_key_filtering = true;
     cf.memtable_prefix_bloom_size_ratio = 0.02;
   }
