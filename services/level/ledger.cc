@@ -593,9 +593,14 @@ absl::StatusOr<MovementResult> Ledger::ExpireHold(absl::string_view hold_id) {
 
 absl::StatusOr<MovementResult> Ledger::Ship(const ShipOp& op) {
   RETURN_IF_ERROR(CheckText("note", op.note(), kMaxTextLength, false));
-  if (!op.destination().empty()) {
-    RETURN_IF_ERROR(common::WarehouseCodeFromName(op.destination()).status());
+  // Only the named warehouse may receive the shipment (ReceiveTransfer checks it), so a caller
+  // scoped to some other warehouse of this instance cannot take in stock meant elsewhere.
+  if (op.destination().empty()) {
+    return absl::InvalidArgumentError(
+        "destination is required: name the warehouse the shipment goes to "
+        "(warehouses/{code}, on this or another level service)");
   }
+  RETURN_IF_ERROR(common::WarehouseCodeFromName(op.destination()).status());
   ASSIGN_OR_RETURN(v1::Hold * hold, LoadHold(op.hold_id()));
   RETURN_IF_ERROR(CheckHoldState(*hold, HOLD_STATE_ACTIVE, "ship"));
   if (ToMicros(hold->expire_time()) <= ctx_.now_micros) {
@@ -645,6 +650,7 @@ absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& 
       return absl::InvalidArgumentError(absl::StrCat("hold ", hold->name(), " ships ", hold->item(),
                                                      " from ", hold->warehouse()));
     }
+    // Holds shipped before a destination was required may have none.
     if (!hold->destination().empty() && hold->destination() != w->name()) {
       return absl::FailedPreconditionError(
           absl::StrCat("hold ", hold->name(), " was shipped to ", hold->destination()));

@@ -87,6 +87,9 @@ std::vector<Case> Cases() {
       {"release unknown hold", [](Stub* s) {
          ReleaseRequest r; r.set_request_id("bad-release"); r.set_actor("t"); r.mutable_op()->set_hold_id("nope");
          MovementResult o; return s->Release(Deadline().get(), r, &o); }, Code::NOT_FOUND},
+      {"ship without destination", [](Stub* s) {
+         ShipRequest r; r.set_request_id("bad-ship"); r.set_actor("t"); r.mutable_op()->set_hold_id("nope");
+         MovementResult o; return s->Ship(Deadline().get(), r, &o); }, Code::INVALID_ARGUMENT},
       {"negative hold ttl", [](Stub* s) {
          HoldRequest r; r.set_request_id("bad-hold"); r.set_actor("t"); r.mutable_op()->set_warehouse(kW);
          r.mutable_op()->set_item("SH-0001"); r.mutable_op()->set_quantity(1); r.mutable_op()->set_hold_id("h");

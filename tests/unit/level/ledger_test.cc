@@ -208,7 +208,7 @@ TEST_F(LedgerTest, HoldReleasesItselfAfterItsExpiry) {
   EXPECT_EQ(env_.core().SweepExpiredHolds(), 0);
   EXPECT_EQ(env_.Balance(kW, kTent).held(), 6);
   env_.clock().Advance(31'000'000);
-  EXPECT_THAT(env_.Apply(Env::Ship("h1")).status(),
+  EXPECT_THAT(env_.Apply(Env::Ship("h1", kW2)).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired")));
   EXPECT_EQ(env_.core().SweepExpiredHolds(), 1);
   EXPECT_EQ(env_.Balance(kW, kTent).held(), 0);
@@ -273,6 +273,43 @@ TEST_F(LedgerTest, ShipMovesHeldStockInTransitAndReceiveRecordsLoss) {
     EXPECT_EQ(t.in_transit(), 0);
     EXPECT_EQ(t.lost(), 3);
   }
+}
+
+// A shipment names where it goes, and only that warehouse takes it in: otherwise a caller
+// scoped to any warehouse of this instance could receive stock meant for another.
+TEST_F(LedgerTest, ShipmentNamesItsDestinationAndOnlyThatWarehouseReceivesIt) {
+  ASSERT_THAT(env_.CreateWarehouse("420104-W001").status(), IsOk());
+  const char kW3[] = "warehouses/420104-W001";
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 4, "to-w2")).status(), IsOk());
+  const uint64_t before = env_.core().last_sequence();
+
+  EXPECT_THAT(env_.Apply(Env::Ship("to-w2", "")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("destination is required")));
+  EXPECT_THAT(env_.Apply(Env::Ship("to-w2", "420103-W001")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(env_.core().last_sequence(), before);
+  EXPECT_EQ(env_.queries().GetHold("holds/to-w2")->state(), HOLD_STATE_ACTIVE);
+  EXPECT_EQ(env_.Balance(kW, kTent).held(), 4);
+
+  ASSERT_THAT(env_.Apply(Env::Ship("to-w2", kW2)).status(), IsOk());
+  Operation rt;
+  auto* r = rt.mutable_receive_transfer();
+  r->set_warehouse(kW3);
+  r->set_hold_id("to-w2");
+  r->set_source_warehouse(kW);
+  r->set_item(kTent);
+  r->add_lots()->set_lot("DEFAULT");
+  r->mutable_lots(0)->set_received(4);
+  EXPECT_THAT(env_.Apply(rt).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("was shipped to")));
+  EXPECT_EQ(env_.Balance(kW3, kTent).on_hand(), 0);
+  EXPECT_EQ(env_.Balance(kW, kTent).in_transit(), 4);
+
+  r->set_warehouse(kW2);
+  ASSERT_THAT(env_.Apply(rt).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 4);
+  EXPECT_EQ(env_.Balance(kW, kTent).in_transit(), 0);
 }
 
 TEST_F(LedgerTest, ReceiveTransferFromAnotherInstanceIsAcceptedOnce) {
@@ -391,7 +428,7 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
                   .status(),
               IsOk());
   env_.clock().Advance(1'000'000);
-  ASSERT_THAT(env_.Apply(Env::Ship("h-1")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Ship("h-1", kW2)).status(), IsOk());
   auto listing = [&](ListMovementsRequest req) {
     auto resp = env_.queries().ListMovements(req);
     EXPECT_THAT(resp.status(), IsOk());

@@ -53,7 +53,7 @@ class LevelTestEnv {
                                        int64_t q, const std::string& hold_id,
                                        int64_t ttl_seconds = 0);
   static stockpile::v1::Operation Release(const std::string& hold_id);
-  static stockpile::v1::Operation Ship(const std::string& hold_id, const std::string& dest = "");
+  static stockpile::v1::Operation Ship(const std::string& hold_id, const std::string& dest);
   static stockpile::v1::Operation Count(const std::string& warehouse, const std::string& item,
                                         const std::string& lot, int64_t counted,
                                         const std::string& reason, const std::string& expiry = "");
