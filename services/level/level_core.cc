@@ -84,7 +84,8 @@ LevelCore::LevelCore(std::unique_ptr<LevelStore> store, const common::ReferenceD
       hosting_(std::move(hosting)),
       clock_(clock),
       options_(std::move(options)),
-      start_micros_(clock->NowMicros()) {}
+      start_micros_(clock->NowMicros()),
+      balance_churn_(Cf::kBalances, options_.balance_flush_min_versions, kBalanceVersionsPerKey) {}
 
 absl::StatusOr<std::unique_ptr<LevelCore>> LevelCore::Open(const std::string& db_path,
                                                            const common::ReferenceData* reference,
@@ -311,6 +312,10 @@ void LevelCore::HandOver() {
     prepared.last_sequence = last_sequence_;
     prepared.new_warehouses = group_new_warehouses_;
     overlay = g->txn.TakeOverlay();
+    if (balance_churn_.Note(*overlay)) {
+      // Not worth stopping for: RocksDB still flushes the memtable once it is full.
+      store_->FlushInBackground(Cf::kBalances).IgnoreError();
+    }
   }
   group_new_warehouses_ = 0;
   stats_.commit_groups++;

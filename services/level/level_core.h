@@ -68,6 +68,9 @@ class LevelCore {
     // How often expired holds are looked for.
     int64_t hold_sweep_interval_ms = 1000;
     bool sync_writes = true;
+    // The balances family is flushed early once its memtable holds this many versions and
+    // kBalanceVersionsPerKey per balance on average (see VersionChurn).
+    size_t balance_flush_min_versions = 5'000;
     // Tests only: runs on the syncer thread before each group is written.
     std::function<void()> before_group_write;
   };
@@ -237,6 +240,8 @@ class LevelCore {
   std::unique_ptr<OpenGroup> open_;  // writer thread only
   // Writer thread only: ~2^18 balances and warehouses (tens of MB) spare most memtable searches.
   WriterCache writer_cache_{1 << 18};
+  static constexpr size_t kBalanceVersionsPerKey = 2;
+  VersionChurn balance_churn_;  // writer thread only
   // A write failed: RocksDB is in an error state, so every later mutation is refused.
   std::atomic<bool> storage_failed_{false};
   // Syncer -> answerer hand-over: durable groups whose callers are still to be answered.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
@@ -217,6 +218,32 @@ rocksdb::WriteBatch LevelStore::KeyOrdered(const rocksdb::WriteBatch& batch) con
     }
   }
   return out;
+}
+
+absl::Status LevelStore::FlushInBackground(Cf cf) {
+  rocksdb::FlushOptions options;
+  options.wait = false;
+  options.allow_write_stall = true;
+  return common::FromRocks(db_->Flush(options, handle(cf)), "flush");
+}
+
+bool VersionChurn::Note(const Overlay& group) {
+  for (const auto& [key, value] : group) {
+    if (key.empty() || static_cast<Cf>(key[0]) != cf_) continue;
+    ++versions_;
+    keys_.insert(absl::HashOf(key));
+  }
+  if (versions_ >= min_versions_ && versions_ >= versions_per_key_ * keys_.size()) {
+    Reset();
+    return true;
+  }
+  if (versions_ >= kForgetAfter) Reset();
+  return false;
+}
+
+void VersionChurn::Reset() {
+  versions_ = 0;
+  keys_.clear();
 }
 
 rocksdb::ColumnFamilyHandle* LevelStore::HandleById(uint32_t id) const {

@@ -106,5 +106,33 @@ TEST(GroupCommitTest, CoreThreadsAreNamed) {
   for (const auto& name : wanted) EXPECT_TRUE(names.count(name)) << name;
 }
 
+// A listing steps over every version of a balance not yet flushed: few balances updated by
+// many groups have their memtable flushed early, before it is full.
+TEST(GroupCommitTest, ManyUpdatesOfFewBalancesFlushTheirMemtableEarly) {
+  LevelTestEnv env;
+  LevelCore::Options options;
+  options.hold_sweep_interval_ms = 3'600'000;
+  options.balance_flush_min_versions = 100;
+  env.Reopen(options);
+  ASSERT_THAT(env.CreateWarehouse("420102-W001").status(), IsOk());
+  auto* balances = env.core().store().handle(Cf::kBalances);
+  auto active_entries = [&] {
+    uint64_t n = 0;
+    EXPECT_TRUE(env.core().store().db()->GetIntProperty(
+        balances, "rocksdb.num-entries-active-mem-table", &n));
+    return n;
+  };
+  // One group per receipt (each is applied and made durable before the next): 300 versions
+  // of two balances.
+  for (int i = 0; i < 300; ++i) {
+    const char* item = i % 2 == 0 ? "SH-0001" : "SH-0002";
+    ASSERT_THAT(env.Apply(LevelTestEnv::Receive("warehouses/420102-W001", item, 1)).status(),
+                IsOk());
+  }
+  EXPECT_LT(active_entries(), 100u) << "the balances memtable was never switched";
+  EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), 150);
+  EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0002").on_hand(), 150);
+}
+
 }  // namespace
 }  // namespace stockpile::level::testing

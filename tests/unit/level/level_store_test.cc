@@ -5,6 +5,7 @@
 #include <rocksdb/perf_context.h>
 #include <rocksdb/perf_level.h>
 
+#include "absl/strings/str_cat.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/status_matchers.h"
 
@@ -41,6 +42,39 @@ TEST(LevelStoreTest, UnknownRequestIdsAreAnsweredByTheMemtableFilter) {
   auto found = (*store)->Get(Cf::kRequests, "req-1");
   ASSERT_THAT(found, IsOk());
   EXPECT_EQ(found->value_or(""), "record");
+}
+
+Overlay GroupWriting(Cf cf, int first, int count) {
+  Overlay group;
+  for (int i = first; i < first + count; ++i) {
+    group[StoreTxn::OverlayKey(cf, absl::StrCat("4201", i, "-W001/SH-0001"))] = "balance";
+  }
+  group[StoreTxn::OverlayKey(Cf::kRequests, absl::StrCat("req-", first))] = "record";
+  return group;
+}
+
+TEST(VersionChurnTest, ManyVersionsOfFewKeysAskForAFlush) {
+  VersionChurn churn(Cf::kBalances, /*min_versions=*/50, /*versions_per_key=*/4);
+  // The same 10 balances in each group: 10 versions a group, other families not counted.
+  for (int group = 1; group <= 4; ++group) {
+    EXPECT_FALSE(churn.Note(GroupWriting(Cf::kBalances, 0, 10))) << group;
+  }
+  EXPECT_EQ(churn.versions(), 40u);
+  EXPECT_TRUE(churn.Note(GroupWriting(Cf::kBalances, 0, 10)));  // 50 versions of 10 keys
+  EXPECT_EQ(churn.versions(), 0u);                              // counting starts again
+  EXPECT_FALSE(churn.Note(GroupWriting(Cf::kBalances, 0, 10)));
+}
+
+TEST(VersionChurnTest, VersionsSpreadOverManyKeysNeverDo) {
+  VersionChurn churn(Cf::kBalances, /*min_versions=*/50, /*versions_per_key=*/4);
+  for (int group = 0; group < 100; ++group) {
+    // Mostly new balances, a few written again: about 1.2 versions per key.
+    EXPECT_FALSE(churn.Note(GroupWriting(Cf::kBalances, group * 8, 10))) << group;
+  }
+  EXPECT_EQ(churn.versions(), 1000u);
+  // Other families' writes are not counted.
+  EXPECT_FALSE(churn.Note(GroupWriting(Cf::kHolds, 0, 500)));
+  EXPECT_EQ(churn.versions(), 1000u);
 }
 
 }  // namespace

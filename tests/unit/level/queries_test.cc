@@ -225,8 +225,9 @@ TEST_F(QueriesTest, ItemAndReferenceHistoryPageInMovementOrder) {
   env_.clock().Advance(1'000'000);
   ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 6)).status(), IsOk());
   env_.clock().Advance(1'000'000);
-  ASSERT_THAT(env_.Batch({Env::Hold(kW, "SH-0001", 7, "hold-7"), Env::Ship("hold-7", kW2)}).status(),
-              IsOk());
+  ASSERT_THAT(
+      env_.Batch({Env::Hold(kW, "SH-0001", 7, "hold-7"), Env::Ship("hold-7", kW2)}).status(),
+      IsOk());
   ListMovementsRequest by_item;
   by_item.set_item("SH-0001");
   by_item.set_page_size(2);
