@@ -221,6 +221,13 @@ rocksdb::WriteBatch LevelStore::KeyOrdered(const rocksdb::WriteBatch& batch) con
 }
 
 absl::Status LevelStore::FlushInBackground(Cf cf) {
+  // While an earlier memtable is still being flushed, another switch could reach
+  // max_write_buffer_number and stall every write until both are on disk.
+  uint64_t unflushed = 0;
+  if (db_->GetIntProperty(handle(cf), "rocksdb.num-immutable-mem-table", &unflushed) &&
+      unflushed > 0) {
+    return absl::OkStatus();
+  }
   rocksdb::FlushOptions options;
   options.wait = false;
   options.allow_write_stall = true;

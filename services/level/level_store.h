@@ -57,7 +57,8 @@ class LevelStore {
   // Keys in [begin, end) in one column family (compaction-friendly range delete).
   absl::Status DeleteRange(Cf cf, absl::string_view begin, absl::string_view end);
 
-  // Switches the family to a new memtable and flushes the old one in the background.
+  // Switches the family to a new memtable and flushes the old one in the background, unless
+  // an earlier one of the family is still being flushed.
   absl::Status FlushInBackground(Cf cf);
 
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
@@ -84,7 +85,7 @@ using Overlay = absl::flat_hash_map<std::string, std::optional<std::string>>;
 // belong to. An iterator steps over every version not yet flushed, so a few balances updated
 // many times list slowly until RocksDB flushes the memtable for being full; a flush keeps one
 // version per key (4,200 balances after 10 s of batched receipts listed at 112,000-160,000
-// balances/s; flushed early at 5,000 versions and 2 per key, at 598,000-1,008,000). Past
+// balances/s; flushed early at 5,000 versions and 2 per key, at 411,000-1,008,000). Past
 // `versions_per_key` versions per key on average, and at least `min_versions`, the family is
 // worth flushing early. A spread-out workload (about one version per key) never gets there
 // and is left to RocksDB's own flushes.
