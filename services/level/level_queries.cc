@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/status_macros.h"
+#include "services/common/status_util.h"
 #include "services/common/validation.h"
 #include "services/level/keys.h"
 #include "services/level/ledger.h"
@@ -81,7 +82,7 @@ class PagedScan {
       ASSIGN_OR_RETURN(bool took, visit(key, value));
       if (took) ++accepted;
     }
-    if (!it_->status().ok()) return absl::UnavailableError(it_->status().ToString());
+    RETURN_IF_ERROR(common::FromRocks(it_->status(), "scan"));
     return std::string();
   }
 
@@ -119,11 +120,11 @@ class WarehouseHistoryScan {
       Cursor cursor{store_.NewIterator(Cf::kMovements), item_prefix};
       cursor.it->Seek(item_prefix + (after.empty() ? from : after));
       if (!after.empty() && cursor.Valid() && cursor.time_id() == after) cursor.it->Next();
-      if (!cursor.it->status().ok()) return absl::UnavailableError(cursor.it->status().ToString());
+      RETURN_IF_ERROR(common::FromRocks(cursor.it->status(), "read movements"));
       if (cursor.Valid()) cursors_.push_back(std::move(cursor));
       lister->Seek(keys::PrefixEnd(item_prefix));  // the warehouse's next item
     }
-    if (!lister->status().ok()) return absl::UnavailableError(lister->status().ToString());
+    RETURN_IF_ERROR(common::FromRocks(lister->status(), "read movements"));
     return absl::OkStatus();
   }
 
@@ -149,7 +150,7 @@ class WarehouseHistoryScan {
       next->it->Next();
     }
     for (const Cursor& c : cursors_) {
-      if (!c.it->status().ok()) return absl::UnavailableError(c.it->status().ToString());
+      RETURN_IF_ERROR(common::FromRocks(c.it->status(), "read movements"));
     }
     return std::string();
   }
@@ -253,7 +254,7 @@ absl::Status LevelQueries::AsOf(const std::string& code, int64_t micros, Balance
     lot.set_on_hand(m.on_hand_after());
     lot.set_held(m.held_after());
   }
-  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  RETURN_IF_ERROR(common::FromRocks(it->status(), "read movements"));
   b->clear_lots();
   for (auto& [name, lot] : lots) {
     if (lot.on_hand() != 0 || lot.held() != 0) *b->add_lots() = lot;
@@ -520,7 +521,7 @@ absl::Status LevelQueries::ReadChanges(uint64_t after, size_t max_entries, size_
     bytes += it->value().size();
     out->push_back(std::move(e));
   }
-  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  RETURN_IF_ERROR(common::FromRocks(it->status(), "read changes"));
   return absl::OkStatus();
 }
 

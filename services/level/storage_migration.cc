@@ -60,7 +60,7 @@ absl::Status MigrateIndex(LevelStore& store) {
     }
     RETURN_IF_ERROR(Flush(store, batch, false));
   }
-  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  RETURN_IF_ERROR(common::FromRocks(it->status(), "convert"));
   return Flush(store, batch, true);
 }
 
@@ -87,7 +87,7 @@ absl::StatusOr<uint64_t> MigrateToFormat2(LevelStore& store, internal::StoreMeta
     ++moved;
     RETURN_IF_ERROR(Flush(store, batch, false));
   }
-  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  RETURN_IF_ERROR(common::FromRocks(it->status(), "convert"));
   meta.set_storage_format(kStorageFormat);
   RETURN_IF_ERROR(common::FromRocks(
       batch.Put(store.handle(Cf::kDefault), std::string(keys::kMeta), meta.SerializeAsString()),
