@@ -8,6 +8,8 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
+
 #include "services/catalogue/allocation/saga.h"
 #include "tests/testutil/level_process.h"
 #include "tests/testutil/reference_data.h"
@@ -91,6 +93,21 @@ class TransferIntegrationTest : public ::testing::Test {
     Balance b;
     EXPECT_TRUE(stub_->GetBalance(Deadline().get(), req, &b).ok());
     return b;
+  }
+  // "TYPE actor" of each movement of the transfer at a warehouse, oldest first.
+  std::vector<std::string> MovementActors(const std::string& name, const Transfer& t) {
+    ListMovementsRequest req;
+    req.set_warehouse(name);
+    req.set_item(kItem);
+    req.set_page_size(100);
+    ListMovementsResponse resp;
+    EXPECT_TRUE(stub_->ListMovements(Deadline().get(), req, &resp).ok());
+    std::vector<std::string> out;
+    for (const auto& m : resp.movements()) {
+      if (m.reference() != t.id() && !absl::StartsWith(m.reference(), t.id() + ".")) continue;
+      out.push_back(absl::StrCat(MovementType_Name(m.type()), " ", m.actor()));
+    }
+    return out;
   }
   // What the catalogue's replication would feed the snapshot.
   void Feed(StockSnapshot& snapshot) {
@@ -180,6 +197,14 @@ TEST_F(TransferIntegrationTest, HoldShipReceiveBetweenCountiesConservesStock) {
   EXPECT_EQ(totals.lost(), 1);
   EXPECT_EQ(totals.on_hand(), 59);
   ExpectConserved(totals);
+  // Each level's ledger names who did the step (the approver held, the keeper shipped, the
+  // receiver took it in), not only "the catalogue".
+  using ::testing::ElementsAre;
+  EXPECT_THAT(MovementActors(kMid, t),
+              ElementsAre("MOVEMENT_TYPE_HOLD chief", "MOVEMENT_TYPE_SHIP keeper"));
+  EXPECT_THAT(MovementActors(kDest, t), ElementsAre("MOVEMENT_TYPE_RECEIVE_TRANSFER receiver",
+                                                    "MOVEMENT_TYPE_RECEIVE_TRANSFER receiver",
+                                                    "MOVEMENT_TYPE_TRANSIT_LOSS receiver"));
 }
 
 TEST_F(TransferIntegrationTest, CancelledTransferLeavesEveryBalanceAsItWas) {
@@ -207,6 +232,8 @@ TEST_F(TransferIntegrationTest, CancelledTransferLeavesEveryBalanceAsItWas) {
   }
   EXPECT_EQ(after, before);
   ExpectConserved(Totals());
+  EXPECT_THAT(MovementActors(kMid, t),
+              ::testing::ElementsAre("MOVEMENT_TYPE_HOLD chief", "MOVEMENT_TYPE_RELEASE chief"));
 }
 
 TEST_F(TransferIntegrationTest, CompetingCoordinatorsNeverHoldMoreThanThereIs) {

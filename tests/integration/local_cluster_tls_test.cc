@@ -247,8 +247,9 @@ TEST_F(LocalClusterTlsTest, TokensAndScopesHoldEndToEndOverTls) {
   EXPECT_THAT(out, HasSubstr("\"actor\":\"wang.village\""));
   EXPECT_THAT(out, HasSubstr("\"what\":\"receive\""));
   EXPECT_THAT(out, HasSubstr("\"what\":\"hold\""));
-  // The hold was placed by the catalogue's service token (subject "catalogue").
-  EXPECT_THAT(out, HasSubstr("\"actor\":\"catalogue for catalogue-transfers\""));
+  // The hold was placed by the catalogue's service token (subject "catalogue") for the
+  // dispatcher who approved the transfer.
+  EXPECT_THAT(out, HasSubstr("\"actor\":\"catalogue for li.dispatch\""));
 }
 
 // Without TLS files, token key and service token the catalogue does not start (and says why);

@@ -121,6 +121,15 @@ TransferCoordinator::TransferCoordinator(TransferStore* store, LevelGateway* gat
 
 // ---- helpers ---------------------------------------------------------------------------------
 
+std::string TransferCoordinator::LevelActor(const Transfer& t,
+                                            absl::string_view step_actor) const {
+  if (!t.level_calls_name_step_actor() || step_actor.empty() ||
+      step_actor.size() > common::kMaxIdLength) {
+    return options_.level_actor;
+  }
+  return std::string(step_actor);
+}
+
 std::string TransferCoordinator::HoldId(const Transfer& t, int leg) {
   return absl::StrCat(t.id(), ".L", leg);
 }
@@ -285,6 +294,7 @@ absl::StatusOr<Transfer> TransferCoordinator::Create(const CreateTransferRequest
   t.set_state(TRANSFER_STATE_PENDING_APPROVAL);
   t.set_created_by(req.actor());
   t.set_note(req.note());
+  t.set_level_calls_name_step_actor(true);
   *t.mutable_create_time() = ToTimestamp(Now());
   for (const PlanLeg& p : plan.legs()) {
     TransferLeg* leg = t.add_legs();
@@ -352,7 +362,7 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
   const TransferLeg& leg = t.legs(i);
   HoldRequest req;
   req.set_request_id(RequestId(t, i, "hold"));
-  req.set_actor(options_.level_actor);
+  req.set_actor(LevelActor(t, t.approved_by()));
   HoldOp* op = req.mutable_op();
   op->set_warehouse(leg.plan().source_warehouse());
   op->set_item(leg.plan().item());
@@ -470,7 +480,9 @@ absl::Status TransferCoordinator::ReleaseAll(Transfer& t) {
     if (!maybe_held) continue;
     ReleaseRequest req;
     req.set_request_id(RequestId(t, i, "release"));
-    req.set_actor(options_.level_actor);
+    // A cancelled transfer's holds are let go for whoever cancelled it; a failed one's by the
+    // coordinator. Neither state changes again, so a retry names the same actor.
+    req.set_actor(LevelActor(t, t.state() == TRANSFER_STATE_CANCELLED ? t.cancelled_by() : ""));
     req.mutable_op()->set_hold_id(leg.hold_id());
     req.mutable_op()->set_note(absl::StrCat("transfer ", t.id(), " ended"));
     // A hold whose request timed out may still arrive: closing its id at the source makes
@@ -511,6 +523,7 @@ absl::StatusOr<Transfer> TransferCoordinator::Cancel(const CancelTransferRequest
                      "; only a transfer with nothing shipped can be cancelled"));
   }
   t.set_state(TRANSFER_STATE_CANCELLED);
+  t.set_cancelled_by(req.actor());
   Audit(t, req.actor(), absl::StrCat("cancelled", req.reason().empty() ? "" : ": ", req.reason()));
   const RequestRecord record = Record(req.request_id(), req, t);
   RETURN_IF_ERROR(Save(t, &record));
@@ -534,6 +547,8 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
                      " transfer; only a held leg of a READY or IN_TRANSIT "
                      "transfer ships"));
   }
+  // The first to ask stays the shipper: an earlier attempt's level request may have landed.
+  if (t.legs(i).shipped_by().empty()) t.mutable_legs(i)->set_shipped_by(req.actor());
   const TransferLeg leg = t.legs(i);
   Audit(t, req.actor(),
         absl::StrCat("leg ", i, ": shipping ", Describe(leg.plan()),
@@ -542,7 +557,7 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
   RETURN_IF_ERROR(Save(t, &record));
   ShipRequest ship;
   ship.set_request_id(RequestId(t, i, "ship"));
-  ship.set_actor(options_.level_actor);
+  ship.set_actor(LevelActor(t, leg.shipped_by()));
   ship.mutable_op()->set_hold_id(leg.hold_id());
   ship.mutable_op()->set_destination(t.destination_warehouse());
   ship.mutable_op()->set_note(absl::StrCat("transfer ", t.id()));
@@ -590,6 +605,7 @@ absl::StatusOr<Transfer> TransferCoordinator::Receive(const ReceiveTransferLegRe
     }
   }
   TransferLeg* leg = t.mutable_legs(i);
+  if (leg->received_by().empty()) leg->set_received_by(req.actor());  // first to ask, as Ship
   leg->clear_received_lots();
   int64_t received = 0;
   for (const auto& p : leg->plan().lots()) {
@@ -617,7 +633,7 @@ absl::Status TransferCoordinator::Settle(Transfer& t, int i) {
   if (leg.state() == LEG_STATE_SHIPPED) {
     ReceiveTransferRequest req;
     req.set_request_id(RequestId(t, i, "receive"));
-    req.set_actor(options_.level_actor);
+    req.set_actor(LevelActor(t, leg.received_by()));
     ReceiveTransferOp* op = req.mutable_op();
     op->set_warehouse(t.destination_warehouse());
     op->set_hold_id(leg.hold_id());
@@ -638,7 +654,7 @@ absl::Status TransferCoordinator::Settle(Transfer& t, int i) {
   if (!same) {
     ConfirmDeliveryRequest req;
     req.set_request_id(RequestId(t, i, "confirm"));
-    req.set_actor(options_.level_actor);
+    req.set_actor(LevelActor(t, leg.received_by()));
     req.mutable_op()->set_hold_id(leg.hold_id());
     for (const auto& l : leg.received_lots()) {
       HoldLot* c = req.mutable_op()->add_lots();

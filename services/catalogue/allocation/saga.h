@@ -5,7 +5,7 @@
 //
 // Crash safety: every state change and audit step is saved (synced) before the next external
 // call, and every level call uses ids derived from the transfer: hold "{id}.L{leg}", request
-// "{id}.L{leg}.{step}", a fixed actor and notes, and parameters (lots, TTL) read back from the
+// "{id}.L{leg}.{step}", the step's actor and notes, and parameters (lots, TTL) read back from the
 // stored transfer. A new leader that repeats a call gets the level service's stored first answer,
 // so no hold is ever placed twice.
 //
@@ -36,7 +36,9 @@
 namespace stockpile::catalogue::allocation {
 
 struct CoordinatorOptions {
-  // Actor on every level call (part of the level's request fingerprint: keep it fixed).
+  // Actor of the level calls the coordinator makes on its own (releases after a failure or an
+  // expiry), and of every level call of transfers created before steps named their actor. Part
+  // of the level's request fingerprint: keep it fixed.
   std::string level_actor = "catalogue-transfers";
   // Holds must outlive the approval-to-ship window.
   int64_t hold_ttl_seconds = 72 * 3600;
@@ -116,6 +118,10 @@ class TransferCoordinator {
   template <typename F>
   auto WithRetry(F call) -> decltype(call());
 
+  // The actor a level call of `t` names for a step done by `step_actor` (stored with the
+  // transfer, so every retry names the same one); the coordinator's own name for automatic
+  // steps, for older transfers and for a name too long for the level's actor field.
+  std::string LevelActor(const Transfer& t, absl::string_view step_actor) const;
   static std::string HoldId(const Transfer& t, int leg);
   static std::string RequestId(const Transfer& t, int leg, absl::string_view step);
   int64_t Now() const { return clock_->NowMicros(); }

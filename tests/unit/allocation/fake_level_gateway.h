@@ -1,12 +1,14 @@
 #pragma once
 
 // An in-memory stand-in for the level services, with the same idempotency contract (a repeated
-// request_id returns the first answer and moves nothing) and knobs for failures: a warehouse
-// that is unreachable, a reply lost after the call was applied, a hold that expires.
+// request_id returns the first answer and moves nothing; the same id with other content, actor
+// included, is INVALID_ARGUMENT) and knobs for failures: a warehouse that is unreachable, a reply
+// lost after the call was applied, a hold that expires.
 
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -75,6 +77,11 @@ class FakeLevelGateway : public LevelGateway {
   int Calls(const std::string& method) {
     absl::MutexLock l(&mu_);
     return calls_[method];
+  }
+  // The actor of each call of `method` that was applied (not replayed), in order.
+  std::vector<std::string> Actors(const std::string& method) {
+    absl::MutexLock l(&mu_);
+    return actors_[method];
   }
 
   absl::StatusOr<v1::Hold> Hold(const v1::HoldRequest& req) override {
@@ -173,15 +180,24 @@ class FakeLevelGateway : public LevelGateway {
     absl::MutexLock l(&mu_);
     calls_[method]++;
     if (down_.contains(warehouse)) return absl::UnavailableError(warehouse + " is down");
+    Req content = req;
+    content.clear_request_id();
     auto seen = answers_.find(req.request_id());
     if (seen != answers_.end()) {
+      if (seen->second.first != content.SerializeAsString()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "request_id ", req.request_id(), " was already used for a different request"));
+      }
       replays_++;
       T out;
-      out.ParseFromString(seen->second);
+      out.ParseFromString(seen->second.second);
       return out;
     }
     absl::StatusOr<T> r = apply();
-    if (r.ok()) answers_[req.request_id()] = r->SerializeAsString();
+    if (r.ok()) {
+      answers_[req.request_id()] = {content.SerializeAsString(), r->SerializeAsString()};
+      actors_[method].push_back(req.actor());
+    }
     if (r.ok() && lose_reply_.erase(warehouse) > 0) {
       if (go_down_.erase(warehouse) > 0) down_.insert(warehouse);
       return absl::UnavailableError("reply lost");
@@ -202,7 +218,8 @@ class FakeLevelGateway : public LevelGateway {
   std::map<std::tuple<std::string, std::string, std::string>, int64_t> stock_;
   std::map<std::pair<std::string, std::string>, int64_t> received_;
   std::map<std::string, v1::Hold> holds_;
-  std::map<std::string, std::string> answers_;
+  std::map<std::string, std::pair<std::string, std::string>> answers_;  // content, answer
+  std::map<std::string, std::vector<std::string>> actors_;
   std::map<std::string, int> placements_;
   std::map<std::string, int> calls_;
   std::set<std::string> down_, lose_reply_, go_down_;

@@ -143,6 +143,88 @@ TEST_F(SagaTest, HappyPathHoldsShipsAndReceives) {
   EXPECT_FALSE(Unfinished(t));
 }
 
+// The ledgers at the sources and the destination say who did each step, not just "the
+// catalogue": holds in the approver's name, the shipment in the shipper's, arrival and its
+// confirmation at the source in the receiver's.
+TEST_F(SagaTest, LevelCallsNameTheStepsActor) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 1));
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 1));
+  using V = std::vector<std::string>;
+  EXPECT_EQ(gateway_.Actors("Hold"), V({"chief-li", "chief-li"}));
+  EXPECT_EQ(gateway_.Actors("Ship"), V({"keeper", "keeper"}));
+  EXPECT_EQ(gateway_.Actors("ReceiveTransfer"), V({"receiver", "receiver"}));
+  EXPECT_EQ(gateway_.Actors("ConfirmDelivery"), V({"receiver", "receiver"}));
+  EXPECT_EQ(t.legs(0).shipped_by(), "keeper");
+  EXPECT_EQ(t.legs(1).received_by(), "receiver");
+}
+
+TEST_F(SagaTest, ReleasesNameTheCancellerOrTheCoordinator) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  CancelTransferRequest cancel;
+  cancel.set_request_id("cancel-" + t.id());
+  cancel.set_actor("duty-officer-zhao");
+  cancel.set_name(t.name());
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Cancel(cancel));
+  EXPECT_EQ(t.cancelled_by(), "duty-officer-zhao");
+  using V = std::vector<std::string>;
+  EXPECT_EQ(gateway_.Actors("Release"), V({"duty-officer-zhao", "duty-officer-zhao"}));
+  // A transfer that fails on its own lets go of its holds in the coordinator's name.
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer u = Create(15, "create-2");
+  ASSERT_OK_AND_ASSIGN_T(u, Approve(u));
+  gateway_.Expire(u.legs(0).hold_id());
+  clock_.Advance(int64_t{2} * 3600 * 1'000'000);
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  EXPECT_EQ(gateway_.Actors("Release").back(), CoordinatorOptions().level_actor);
+}
+
+// A shipment whose level reply was lost is shipped again by someone else: the level request is
+// repeated as first sent (same id, same actor), so the level answers it instead of refusing a
+// reused id with other content.
+TEST_F(SagaTest, ShipmentRetriedByAnotherPersonRepeatsTheFirstRequest) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.LoseNextReply(kNear, /*then_down=*/true);
+  EXPECT_THAT(Ship(t, 0), StatusIs(absl::StatusCode::kUnavailable));
+  gateway_.SetDown(kNear, false);
+  ShipTransferLegRequest again;
+  again.set_request_id("ship-again");
+  again.set_actor("keeper-2");
+  again.set_name(t.name());
+  again.set_leg(0);
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Ship(again));
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_SHIPPED);
+  EXPECT_EQ(t.legs(0).shipped_by(), "keeper");
+  EXPECT_EQ(gateway_.Actors("Ship"), std::vector<std::string>({"keeper"}));
+  EXPECT_EQ(gateway_.Replays(), 1);
+  EXPECT_EQ(t.audit(t.audit_size() - 2).actor(), "keeper-2");  // who asked the second time
+}
+
+// Transfers stored before steps named their actor may have level requests stored under the
+// coordinator's name; they keep it, so their retries are still recognised.
+TEST_F(SagaTest, OlderTransfersKeepTheCoordinatorsNameOnLevelCalls) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  t.clear_level_calls_name_step_actor();
+  ASSERT_THAT(store_->Save(t), IsOk());
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  const std::string coordinator = CoordinatorOptions().level_actor;
+  EXPECT_EQ(gateway_.Actors("Hold"), std::vector<std::string>({coordinator}));
+  EXPECT_EQ(gateway_.Actors("Ship"), std::vector<std::string>({coordinator}));
+}
+
 TEST_F(SagaTest, SameInstanceNeedsNoConfirmation) {
   Stock(kNear, 10);
   gateway_.SameInstanceFor(kNear, kDest);
