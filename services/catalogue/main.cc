@@ -271,6 +271,7 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   stockpile::catalogue::CatalogueServiceImpl service(core->get());
   grpc::ServerBuilder builder;
+  stockpile::common::ListenExclusively(builder);
   int port = 0;
   builder.AddListeningPort(config->listen, security->server, &port);
   builder.RegisterService(&service);

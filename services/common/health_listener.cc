@@ -1,5 +1,7 @@
 #include "services/common/health_listener.h"
 
+#include "services/common/server_process.h"
+
 namespace stockpile::common {
 
 std::unique_ptr<grpc::Server> ServeHealthOnly(const std::string& listen,
@@ -7,6 +9,7 @@ std::unique_ptr<grpc::Server> ServeHealthOnly(const std::string& listen,
                                               int* bound_port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
+  ListenExclusively(builder);
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <grpcpp/server_builder.h>
+
 #include "absl/synchronization/mutex.h"
 
 namespace stockpile::common {
@@ -10,6 +12,15 @@ inline void PrepareServerProcess() {
   // order in a global graph, a few per cent of a level service's CPU under load. That is a
   // debugging aid, not something a production server should pay for on every lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
+
+// Every gRPC listener of ours takes its port alone. gRPC's default (SO_REUSEPORT) lets a second
+// server bind a port another process already listens on, and the kernel then splits the
+// connections between them: a second level instance started on a busy address would silently
+// answer half the callers from another database. Without it the second process fails to start
+// ("cannot listen") and says so.
+inline void ListenExclusively(grpc::ServerBuilder& builder) {
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
 }
 
 }  // namespace stockpile::common

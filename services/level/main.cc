@@ -184,6 +184,7 @@ int main(int argc, char** argv) {
   stockpile::level::LevelServiceImpl service(
       core->get(), {config->instance_id, STOCKPILE_VERSION, metrics_address});
   grpc::ServerBuilder builder;
+  stockpile::common::ListenExclusively(builder);
   int port = 0;
   builder.AddListeningPort(config->listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(16 << 20);

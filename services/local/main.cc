@@ -61,6 +61,7 @@ std::unique_ptr<grpc::Server> Serve(grpc::Service* service, const std::string& a
                                     std::shared_ptr<auth::Authorizer> authorizer,
                                     grpc::Service* extra_service = nullptr) {
   grpc::ServerBuilder builder;
+  common::ListenExclusively(builder);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials());
   builder.SetMaxReceiveMessageSize(16 << 20);
   builder.RegisterService(service);

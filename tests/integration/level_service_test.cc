@@ -1,4 +1,6 @@
 // stockpile-level as a real process: served over gRPC, restarted, scraped, streamed.
+#include <sys/wait.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -74,6 +76,28 @@ TEST_F(LevelServiceTest, HealthServingAndInstanceInfo) {
   EXPECT_THAT(info.region_prefixes(), ::testing::ElementsAre("4201"));
   EXPECT_EQ(info.last_sequence(), 1u);
   EXPECT_EQ(info.warehouse_count(), 1);
+}
+
+// A second instance started on the address the first serves must not start: with gRPC's
+// default (SO_REUSEPORT) it did, and the kernel split callers between two databases.
+TEST_F(LevelServiceTest, SecondInstanceOnABusyAddressRefusesToStart) {
+  TempDir other;
+  Subprocess second({BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=4201",
+                     "--db=" + other.Sub("db"), "--reference-data=" + ReferenceDataDir(),
+                     "--listen=" + level_.address()},
+                    other.Sub("second.log"));
+  ASSERT_TRUE(second.Start());
+  const int status = second.Wait(std::chrono::seconds(30));
+  ASSERT_NE(status, -1) << "the second instance is serving on " << level_.address();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  EXPECT_THAT(second.Log(), HasSubstr("cannot listen"));
+  // The first one answers every call, and only it does.
+  for (int i = 0; i < 20; ++i) {
+    InstanceInfo info;
+    ASSERT_THAT(level_.Stub()->GetInstanceInfo(Deadline().get(), GetInstanceInfoRequest(), &info),
+                IsOk());
+    EXPECT_EQ(info.warehouse_count(), 1);
+  }
 }
 
 TEST_F(LevelServiceTest, EverythingAcknowledgedSurvivesRestart) {
