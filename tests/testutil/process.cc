@@ -10,6 +10,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <random>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -41,20 +43,51 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-int FreePort() {
+namespace {
+
+// Binds 127.0.0.1:port (0: any) and releases it; the port bound, or 0.
+int TryBind(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
-    return -1;
+    return 0;
   }
   socklen_t len = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+// The kernel's range for outgoing connections' local ports.
+int EphemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return in >> low ? low : 0;
+}
+
+}  // namespace
+
+// Ports below the kernel's ephemeral range: a port taken from that range (bind to 0) can be
+// handed to any outgoing connection of a parallel test between its release here and the
+// server's bind, and the server then fails to start (seen as a 30 s start-up timeout).
+int FreePort() {
+  constexpr int kFirst = 10000;
+  const int end = EphemeralLow();
+  if (end > kFirst + 1000) {
+    static std::mutex mu;
+    static std::mt19937 random(std::random_device{}() ^ static_cast<unsigned>(getpid()));
+    std::lock_guard<std::mutex> lock(mu);
+    std::uniform_int_distribution<int> pick(kFirst, end - 1);
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      if (int port = TryBind(pick(random)); port != 0) return port;
+    }
+  }
+  const int any = TryBind(0);
+  return any != 0 ? any : -1;
 }
 
 bool PortOpen(int port) {

@@ -30,7 +30,8 @@ class TempDir {
   std::string path_;
 };
 
-// A free TCP port on 127.0.0.1 (bound to port 0 and released; race window is tiny).
+// A free TCP port on 127.0.0.1, outside the kernel's range for outgoing connections (bound and
+// released; another test can take it only by picking the same one at the same moment).
 int FreePort();
 
 // Polls `ready` every 20 ms until it returns true or `timeout` passes.
