@@ -230,7 +230,8 @@ TEST_F(GrpcMetricsTest, CallbackStreamCancelledByClientIsHandledOnce) {
   EXPECT_TRUE(stockpile::testing::WaitFor(
       [&] {
         samples = Scrape();
-        return SumSamples(samples, "grpc_server_handled_total", watch) >= 1;
+        return SumSamples(samples, "grpc_server_handled_total", watch) >= 1 &&
+               SumSamples(samples, "grpc_server_msg_sent_total", watch) >= 1;
       },
       std::chrono::seconds(10)));
   EXPECT_EQ(SumSamples(samples, "grpc_server_started_total", watch), 1);
