@@ -99,10 +99,10 @@ class SagaTest : public ::testing::Test {
     }
     return coordinator_->Receive(req);
   }
-  absl::StatusOr<Transfer> Cancel(const Transfer& t) {
+  absl::StatusOr<Transfer> Cancel(const Transfer& t, const std::string& actor = "chief-li") {
     CancelTransferRequest req;
     req.set_request_id("cancel-" + t.id());
-    req.set_actor("chief-li");
+    req.set_actor(actor);
     req.set_name(t.name());
     req.set_reason("no longer needed");
     return coordinator_->Cancel(req);
@@ -169,11 +169,7 @@ TEST_F(SagaTest, ReleasesNameTheCancellerOrTheCoordinator) {
   Stock(kMid, 10);
   Transfer t = Create(15);
   ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
-  CancelTransferRequest cancel;
-  cancel.set_request_id("cancel-" + t.id());
-  cancel.set_actor("duty-officer-zhao");
-  cancel.set_name(t.name());
-  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Cancel(cancel));
+  ASSERT_OK_AND_ASSIGN_T(t, Cancel(t, "duty-officer-zhao"));
   EXPECT_EQ(t.cancelled_by(), "duty-officer-zhao");
   using V = std::vector<std::string>;
   EXPECT_EQ(gateway_.Actors("Release"), V({"duty-officer-zhao", "duty-officer-zhao"}));
