@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "services/common/auth/authorizer.h"
 #include "services/common/auth/interceptor.h"
 #include "services/common/auth/rules.h"
@@ -84,18 +85,56 @@ absl::StatusOr<std::shared_ptr<stockpile::etcd::EtcdClient>> EtcdClientFor(const
   return std::shared_ptr<stockpile::etcd::EtcdClient>(std::move(*client));
 }
 
-std::unique_ptr<stockpile::etcd::Registration> Register(
-    const LevelConfig& c, std::shared_ptr<stockpile::etcd::EtcdClient> client,
-    const std::string& id, int port, const std::string& metrics_address) {
-  if (client == nullptr) return nullptr;
+std::string InstancesPrefix(const LevelConfig& c) {
+  return c.etcd_prefix + (c.etcd_prefix.ends_with('/') ? "" : "/");
+}
+
+stockpile::etcd::InstanceInfo InstanceFor(const LevelConfig& c, const std::string& id, int port,
+                                          const std::string& metrics_address) {
   stockpile::etcd::InstanceInfo info;
   info.id = id;
   info.level = std::string(stockpile::common::LevelName(c.level));
   info.address = c.advertise.empty() ? absl::StrCat(HostOf(c.listen), ":", port) : c.advertise;
   info.region_prefixes = c.regions;
   info.metrics_address = metrics_address;
+  return info;
+}
+
+// One writer per warehouse: refuses to serve regions another live instance of this level
+// already hosts. A registration that is gone within our lease TTL was a crashed predecessor's
+// (its lease expiring), so the check is repeated until then. Unreachable etcd does not stop
+// the start (stock keeps moving while etcd is down); it is said on stderr.
+absl::Status CheckNoOverlap(const LevelConfig& c, stockpile::etcd::EtcdClient* client,
+                            const stockpile::etcd::InstanceInfo& info) {
+  if (client == nullptr) return absl::OkStatus();
+  const absl::Time give_up = absl::Now() + absl::Seconds(c.etcd_ttl_seconds + 1);
+  while (true) {
+    auto overlaps = stockpile::etcd::OverlappingInstances(*client, info, InstancesPrefix(c));
+    if (!overlaps.ok()) {
+      std::cerr << "stockpile-level: warning: cannot ask etcd which regions other instances "
+                   "host ("
+                << overlaps.status().message() << "); starting anyway" << std::endl;
+      return absl::OkStatus();
+    }
+    if (overlaps->empty()) return absl::OkStatus();
+    if (absl::Now() >= give_up) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another live instance of this level already hosts these regions, and a warehouse "
+          "must have exactly one writer: ",
+          absl::StrJoin(*overlaps, "; "),
+          ". Stop it or change --regions; the registration of an instance that died lasts "
+          "until its --etcd-ttl runs out"));
+    }
+    absl::SleepFor(absl::Seconds(1));
+  }
+}
+
+std::unique_ptr<stockpile::etcd::Registration> Register(
+    const LevelConfig& c, std::shared_ptr<stockpile::etcd::EtcdClient> client,
+    const stockpile::etcd::InstanceInfo& info) {
+  if (client == nullptr) return nullptr;
   stockpile::etcd::RegistrationOptions options;
-  options.key_prefix = c.etcd_prefix + (c.etcd_prefix.ends_with('/') ? "" : "/");
+  options.key_prefix = InstancesPrefix(c);
   options.ttl_seconds = c.etcd_ttl_seconds;
   auto registration =
       std::make_unique<stockpile::etcd::Registration>(std::move(client), info, options);
@@ -206,9 +245,14 @@ int main(int argc, char** argv) {
     health = stockpile::common::ServeHealthOnly(config->health_listen, {"stockpile.v1.LevelService"});
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
+  const stockpile::etcd::InstanceInfo instance =
+      InstanceFor(*config, instance_id, port, metrics_address);
+  if (absl::Status s = CheckNoOverlap(*config, etcd->get(), instance); !s.ok()) {
+    server->Shutdown();
+    return Fail("refusing to start", s);
+  }
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
-  auto registration =
-      Register(*config, *etcd, instance_id, port, metrics_address);
+  auto registration = Register(*config, *etcd, instance);
   std::cout << "stockpile-level listening on " << HostOf(config->listen) << ":" << port
             << " (level " << stockpile::common::LevelName(config->level) << ", regions "
             << absl::StrJoin(config->regions, ",") << ", " << (*core)->last_sequence()

@@ -14,6 +14,8 @@ add_executable(etcd_integration_test
 target_compile_options(etcd_integration_test PRIVATE ${STOCKPILE_WARNINGS})
 target_link_libraries(etcd_integration_test PRIVATE
   stockpile_etcd stockpile_testutil_etcd GTest::gmock_main)
+# The registration tests also start stockpile-level processes against that etcd.
+add_dependencies(etcd_integration_test stockpile-level)
 gtest_discover_tests(etcd_integration_test
-  PROPERTIES LABELS integration TIMEOUT 30
+  PROPERTIES LABELS integration TIMEOUT 90
   DISCOVERY_TIMEOUT 60)

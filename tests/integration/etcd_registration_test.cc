@@ -1,5 +1,8 @@
 // Registration against a real etcd: the record appears, disappears on Stop and on death, and comes
-// back by itself when etcd is killed and restarted.
+// back by itself when etcd is killed and restarted; a level instance refuses regions another
+// live instance of its level hosts.
+#include <sys/wait.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -22,9 +25,12 @@
 namespace stockpile::etcd {
 namespace {
 
+using ::stockpile::testing::BinaryDir;
 using ::stockpile::testing::EtcdProcess;
 using ::stockpile::testing::IsOk;
+using ::stockpile::testing::ReferenceDataDir;
 using ::stockpile::testing::StatusIs;
+using ::stockpile::testing::Subprocess;
 using ::stockpile::testing::TempDir;
 using ::stockpile::testing::WaitFor;
 using namespace std::chrono_literals;
@@ -205,6 +211,63 @@ TEST_F(RegistrationTest, ComesBackByItselfAfterEtcdIsKilledAndRestarted) {
   std::cerr << "re-registered and seen by the watcher " << ms << " ms after etcd was healthy\n";
   EXPECT_TRUE(InstanceFromJson(Lookup(kRegistrationKey)->value).ok());
   watcher.Stop();
+}
+
+// stockpile-level registering in the test's etcd.
+std::vector<std::string> LevelArgs(const TempDir& dir, const std::string& endpoint,
+                                   const std::string& id, const std::string& regions, int ttl) {
+  return {BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=" + regions,
+          "--db=" + dir.Sub(id), "--reference-data=" + ReferenceDataDir(),
+          "--listen=127.0.0.1:0", "--instance-id=" + id, "--port-file=" + dir.Sub(id + ".port"),
+          "--etcd-endpoints=" + endpoint, "--etcd-ttl=" + std::to_string(ttl)};
+}
+
+std::string CountyKey(const std::string& id) {
+  return "/stockpile/v1/instances/county/" + id;
+}
+
+TEST_F(RegistrationTest, LevelRefusesRegionsAnotherLiveInstanceHosts) {
+  Subprocess wuhan(LevelArgs(tmp_, etcd_.endpoint(), "county-wuhan", "4201", 2),
+                   tmp_.Sub("wuhan.log"));
+  ASSERT_TRUE(wuhan.Start());
+  ASSERT_TRUE(WaitFor([&] { return Lookup(CountyKey("county-wuhan")).has_value(); }, 30s))
+      << wuhan.Log();
+  // All of Hubei includes Wuhan: two writers for Wuhan's warehouses. Refused, naming the other.
+  Subprocess hubei(LevelArgs(tmp_, etcd_.endpoint(), "county-hubei", "42", 2),
+                   tmp_.Sub("hubei.log"));
+  ASSERT_TRUE(hubei.Start());
+  const int status = hubei.Wait(30s);
+  ASSERT_NE(status, -1) << "a second writer for Wuhan is serving";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  EXPECT_THAT(hubei.Log(), ::testing::HasSubstr("county-wuhan"));
+  EXPECT_THAT(hubei.Log(), ::testing::HasSubstr("exactly one writer"));
+  EXPECT_FALSE(Lookup(CountyKey("county-hubei")).has_value());
+  // Other regions of the same level start as before.
+  Subprocess hunan(LevelArgs(tmp_, etcd_.endpoint(), "county-hunan", "43", 2),
+                   tmp_.Sub("hunan.log"));
+  ASSERT_TRUE(hunan.Start());
+  EXPECT_TRUE(WaitFor([&] { return Lookup(CountyKey("county-hunan")).has_value(); }, 30s))
+      << hunan.Log();
+  EXPECT_TRUE(wuhan.running());
+}
+
+// A predecessor killed without revoking its lease leaves its registration until the lease runs
+// out: the replacement (another id, same regions) waits for that instead of refusing.
+TEST_F(RegistrationTest, LevelReplacingAKilledInstanceWaitsForItsLeaseToRunOut) {
+  Subprocess old(LevelArgs(tmp_, etcd_.endpoint(), "county-old", "4201", 2),
+                 tmp_.Sub("old.log"));
+  ASSERT_TRUE(old.Start());
+  ASSERT_TRUE(WaitFor([&] { return Lookup(CountyKey("county-old")).has_value(); }, 30s))
+      << old.Log();
+  old.Signal(9);
+  old.Wait(10s);
+  ASSERT_TRUE(Lookup(CountyKey("county-old")).has_value());  // its lease is still running
+  Subprocess replacement(LevelArgs(tmp_, etcd_.endpoint(), "county-new", "4201", 6),
+                         tmp_.Sub("new.log"));
+  ASSERT_TRUE(replacement.Start());
+  EXPECT_TRUE(WaitFor([&] { return Lookup(CountyKey("county-new")).has_value(); }, 30s))
+      << replacement.Log();
+  EXPECT_TRUE(replacement.running());
 }
 
 }  // namespace

@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/etcd/etcd_log.h"
+#include "services/common/status_macros.h"
 
 namespace stockpile::etcd {
 namespace {
@@ -21,6 +23,27 @@ bool ReadString(const json& object, const char* name, std::string* out) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client,
+                                                              const InstanceInfo& info,
+                                                              absl::string_view key_prefix) {
+  ASSIGN_OR_RETURN(RangeResult registered,
+                   client.RangePrefix(absl::StrCat(key_prefix, info.level, "/")));
+  std::vector<std::string> overlaps;
+  for (const KeyValue& kv : registered.kvs) {
+    auto other = InstanceFromJson(kv.value);
+    if (!other.ok() || other->id == info.id || other->level != info.level) continue;
+    for (const std::string& theirs : other->region_prefixes) {
+      for (const std::string& ours : info.region_prefixes) {
+        if (absl::StartsWith(theirs, ours) || absl::StartsWith(ours, theirs)) {
+          overlaps.push_back(absl::StrCat(other->id, " at ", other->address, " hosts ", theirs,
+                                          ", overlapping ", ours));
+        }
+      }
+    }
+  }
+  return overlaps;
+}
 
 std::string InstanceToJson(const InstanceInfo& info) {
   json value = {{"id", info.id},

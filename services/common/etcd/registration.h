@@ -41,6 +41,13 @@ std::string InstanceToJson(const InstanceInfo& info);
 // INVALID_ARGUMENT for malformed JSON or missing/mistyped fields.
 absl::StatusOr<InstanceInfo> InstanceFromJson(absl::string_view json);
 
+// Live instances of info.level registered under `key_prefix` (other ids than info.id) whose
+// region prefixes overlap info's, one starting with the other: a warehouse there would have two
+// writers. Each as "<id> at <address> hosts <their prefix>, overlapping <ours>".
+absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client,
+                                                              const InstanceInfo& info,
+                                                              absl::string_view key_prefix);
+
 struct RegistrationOptions {
   std::string key_prefix = kDefaultInstancesPrefix;  // must end with '/'
   int64_t ttl_seconds = 10;
