@@ -213,61 +213,59 @@ TEST_F(RegistrationTest, ComesBackByItselfAfterEtcdIsKilledAndRestarted) {
   watcher.Stop();
 }
 
-// stockpile-level registering in the test's etcd.
-std::vector<std::string> LevelArgs(const TempDir& dir, const std::string& endpoint,
-                                   const std::string& id, const std::string& regions, int ttl) {
-  return {BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=" + regions,
-          "--db=" + dir.Sub(id), "--reference-data=" + ReferenceDataDir(),
-          "--listen=127.0.0.1:0", "--instance-id=" + id, "--port-file=" + dir.Sub(id + ".port"),
-          "--etcd-endpoints=" + endpoint, "--etcd-ttl=" + std::to_string(ttl)};
-}
+// stockpile-level instances of the county level registering in the test's etcd.
+class LevelRegistrationTest : public RegistrationTest {
+ protected:
+  std::unique_ptr<Subprocess> StartLevel(const std::string& id, const std::string& regions,
+                                         int ttl) {
+    auto level = std::make_unique<Subprocess>(
+        std::vector<std::string>{BinaryDir() + "/bin/stockpile-level", "--level=county",
+                                 "--regions=" + regions, "--db=" + tmp_.Sub(id),
+                                 "--reference-data=" + ReferenceDataDir(),
+                                 "--listen=127.0.0.1:0", "--instance-id=" + id,
+                                 "--port-file=" + tmp_.Sub(id + ".port"),
+                                 "--etcd-endpoints=" + etcd_.endpoint(),
+                                 "--etcd-ttl=" + std::to_string(ttl)},
+        tmp_.Sub(id + ".log"));
+    EXPECT_TRUE(level->Start());
+    return level;
+  }
+  bool Registered(const std::string& id) {
+    return Lookup("/stockpile/v1/instances/county/" + id).has_value();
+  }
+  bool BecomesRegistered(const std::string& id) {
+    return WaitFor([&] { return Registered(id); }, 30s);
+  }
+};
 
-std::string CountyKey(const std::string& id) {
-  return "/stockpile/v1/instances/county/" + id;
-}
-
-TEST_F(RegistrationTest, LevelRefusesRegionsAnotherLiveInstanceHosts) {
-  Subprocess wuhan(LevelArgs(tmp_, etcd_.endpoint(), "county-wuhan", "4201", 2),
-                   tmp_.Sub("wuhan.log"));
-  ASSERT_TRUE(wuhan.Start());
-  ASSERT_TRUE(WaitFor([&] { return Lookup(CountyKey("county-wuhan")).has_value(); }, 30s))
-      << wuhan.Log();
+TEST_F(LevelRegistrationTest, LevelRefusesRegionsAnotherLiveInstanceHosts) {
+  auto wuhan = StartLevel("county-wuhan", "4201", 2);
+  ASSERT_TRUE(BecomesRegistered("county-wuhan")) << wuhan->Log();
   // All of Hubei includes Wuhan: two writers for Wuhan's warehouses. Refused, naming the other.
-  Subprocess hubei(LevelArgs(tmp_, etcd_.endpoint(), "county-hubei", "42", 2),
-                   tmp_.Sub("hubei.log"));
-  ASSERT_TRUE(hubei.Start());
-  const int status = hubei.Wait(30s);
+  auto hubei = StartLevel("county-hubei", "42", 2);
+  const int status = hubei->Wait(30s);
   ASSERT_NE(status, -1) << "a second writer for Wuhan is serving";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
-  EXPECT_THAT(hubei.Log(), ::testing::HasSubstr("county-wuhan"));
-  EXPECT_THAT(hubei.Log(), ::testing::HasSubstr("exactly one writer"));
-  EXPECT_FALSE(Lookup(CountyKey("county-hubei")).has_value());
+  EXPECT_THAT(hubei->Log(), ::testing::HasSubstr("county-wuhan"));
+  EXPECT_THAT(hubei->Log(), ::testing::HasSubstr("exactly one writer"));
+  EXPECT_FALSE(Registered("county-hubei"));
   // Other regions of the same level start as before.
-  Subprocess hunan(LevelArgs(tmp_, etcd_.endpoint(), "county-hunan", "43", 2),
-                   tmp_.Sub("hunan.log"));
-  ASSERT_TRUE(hunan.Start());
-  EXPECT_TRUE(WaitFor([&] { return Lookup(CountyKey("county-hunan")).has_value(); }, 30s))
-      << hunan.Log();
-  EXPECT_TRUE(wuhan.running());
+  auto hunan = StartLevel("county-hunan", "43", 2);
+  EXPECT_TRUE(BecomesRegistered("county-hunan")) << hunan->Log();
+  EXPECT_TRUE(wuhan->running());
 }
 
 // A predecessor killed without revoking its lease leaves its registration until the lease runs
 // out: the replacement (another id, same regions) waits for that instead of refusing.
-TEST_F(RegistrationTest, LevelReplacingAKilledInstanceWaitsForItsLeaseToRunOut) {
-  Subprocess old(LevelArgs(tmp_, etcd_.endpoint(), "county-old", "4201", 2),
-                 tmp_.Sub("old.log"));
-  ASSERT_TRUE(old.Start());
-  ASSERT_TRUE(WaitFor([&] { return Lookup(CountyKey("county-old")).has_value(); }, 30s))
-      << old.Log();
-  old.Signal(9);
-  old.Wait(10s);
-  ASSERT_TRUE(Lookup(CountyKey("county-old")).has_value());  // its lease is still running
-  Subprocess replacement(LevelArgs(tmp_, etcd_.endpoint(), "county-new", "4201", 6),
-                         tmp_.Sub("new.log"));
-  ASSERT_TRUE(replacement.Start());
-  EXPECT_TRUE(WaitFor([&] { return Lookup(CountyKey("county-new")).has_value(); }, 30s))
-      << replacement.Log();
-  EXPECT_TRUE(replacement.running());
+TEST_F(LevelRegistrationTest, LevelReplacingAKilledInstanceWaitsForItsLeaseToRunOut) {
+  auto old = StartLevel("county-old", "4201", 2);
+  ASSERT_TRUE(BecomesRegistered("county-old")) << old->Log();
+  old->Signal(9);
+  old->Wait(10s);
+  ASSERT_TRUE(Registered("county-old"));  // its lease is still running
+  auto replacement = StartLevel("county-new", "4201", 6);
+  EXPECT_TRUE(BecomesRegistered("county-new")) << replacement->Log();
+  EXPECT_TRUE(replacement->running());
 }
 
 }  // namespace
