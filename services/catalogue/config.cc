@@ -30,6 +30,9 @@ absl::Status CatalogueConfig::Validate() const {
   if (transfer_retry_seconds < 1 || transfer_retry_seconds > 3600) {
     return absl::InvalidArgumentError("--transfer-retry must be between 1 and 3600 seconds");
   }
+  if (transfer_etcd_retention_days < 0 || transfer_etcd_retention_days > 3650) {
+    return absl::InvalidArgumentError("--transfer-etcd-retention must be 0 to 3650 days");
+  }
   if (transfer_resume_seconds < 1 || transfer_resume_seconds > 3600) {
     return absl::InvalidArgumentError("--transfer-resume must be between 1 and 3600 seconds");
   }
@@ -100,6 +103,9 @@ absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv) {
                  "seconds one transfer step retries an unreachable level service before waiting");
   app.add_option("--transfer-resume", c.transfer_resume_seconds,
                  "seconds between the leader's rounds over unfinished transfers");
+  app.add_option("--transfer-etcd-retention", c.transfer_etcd_retention_days,
+                 "days finished transfers stay in etcd (every replica's store keeps them; "
+                 "0: for ever)");
   app.add_flag("--no-sync", no_sync, "do not fsync applied batches (benchmarks only)");
   app.add_flag("--insecure", c.insecure,
                "plaintext gRPC and no token checks (local development; also STOCKPILE_INSECURE=1)");

@@ -35,6 +35,8 @@ struct CatalogueConfig {
   int64_t hold_ttl_seconds = 72 * 3600;
   int transfer_retry_seconds = 20;
   int transfer_resume_seconds = 30;
+  // Days finished transfers and request records stay in etcd (0: for ever).
+  int transfer_etcd_retention_days = 30;
   // Transport security and tokens (docs/security.md). Without --insecure, TLS files, the token
   // key and the service token are required. The certificate and key serve the listener and are
   // presented to level services (mutual TLS); --tls-ca verifies level services and, for the

@@ -203,6 +203,7 @@ void LeadTransfers(const CatalogueConfig& c, Transfers& t,
     alloc::TransferLeaderOptions options;
     options.resume_interval = interval;
     options.shared_prefix = alloc::TransferPrefixFor(c.etcd_prefix);  // transfers shared in etcd
+    options.shared_retention = absl::Hours(24 * c.transfer_etcd_retention_days);
     t.leader = std::make_unique<alloc::TransferLeader>(etcd, candidate, t.coordinator.get(),
                                                        t.store.get(), options);
     t.leadership.Attach(t.leader.get());

@@ -176,6 +176,64 @@ TEST_F(EtcdTest, StaleLocalCopyIsAbortedAndRefreshed) {
   EXPECT_EQ(StateIn(*stale, "T1"), TRANSFER_STATE_HOLDING);
 }
 
+// etcd's space quota is shared with every registration: finished transfers and request records
+// leave it after the retention (a lease), while every replica's store keeps them; transfers still
+// waiting or under way stay.
+TEST_F(EtcdTest, FinishedTransfersLeaveEtcdAfterTheRetentionAndStayInEveryStore) {
+  auto a = Candidate("a");
+  ASSERT_TRUE(WaitFor([&] { return a->IsLeader(); }, 5s));
+  auto leader_store = Store("leader");
+  auto follower_store = Store("follower");
+  EtcdTransferSharing leader(client_, kPrefix, leader_store.get(), [&] { return FenceOf(*a); },
+                             absl::Seconds(3));
+  EtcdTransferSharing follower(client_, kPrefix, follower_store.get(),
+                               [] { return LeaderFence{}; });
+  follower.StartMirror();
+  const RequestRecord cancel{"cancel-TDONE", "fingerprint", "TDONE"};
+  for (const auto& [id, state] : std::vector<std::pair<std::string, TransferState>>{
+           {"TDONE", TRANSFER_STATE_CANCELLED},
+           {"TWAIT", TRANSFER_STATE_PENDING_APPROVAL},
+           {"TMOVE", TRANSFER_STATE_HOLDING}}) {
+    auto written = leader.Publish(Sample(id, state), id == "TDONE" ? &cancel : nullptr);
+    ASSERT_THAT(written, IsOk());
+    ASSERT_THAT(leader_store->SaveIfNewer(Sample(id, state), nullptr, *written), IsOk());
+  }
+  ASSERT_TRUE(WaitFor([&] { return StateIn(*follower_store, "TMOVE") != TRANSFER_STATE_UNSPECIFIED; }, 5s));
+  ASSERT_EQ(StateInEtcd("TDONE"), TRANSFER_STATE_CANCELLED);
+  EXPECT_TRUE(WaitFor([&] { return StateInEtcd("TDONE") == TRANSFER_STATE_UNSPECIFIED; }, 20s));
+  auto request = client_->Range(std::string(kPrefix) + "requests/cancel-TDONE");
+  ASSERT_THAT(request, IsOk());
+  EXPECT_TRUE(request->kvs.empty());
+  EXPECT_EQ(StateInEtcd("TWAIT"), TRANSFER_STATE_PENDING_APPROVAL);
+  EXPECT_EQ(StateInEtcd("TMOVE"), TRANSFER_STATE_HOLDING);
+  for (TransferStore* store : {leader_store.get(), follower_store.get()}) {
+    EXPECT_EQ(StateIn(*store, "TDONE"), TRANSFER_STATE_CANCELLED);  // deletions are not mirrored
+  }
+  auto kept = follower_store->GetRequest("cancel-TDONE");
+  ASSERT_THAT(kept, IsOk());
+  EXPECT_TRUE(kept->has_value());
+}
+
+// A retention lease etcd no longer knows (revoked here; restored from a backup in life) costs
+// one refused write, not every later one.
+TEST_F(EtcdTest, ForgottenRetentionLeaseIsReplacedAfterOneRefusedWrite) {
+  auto a = Candidate("a");
+  ASSERT_TRUE(WaitFor([&] { return a->IsLeader(); }, 5s));
+  auto store = Store("leader");
+  EtcdTransferSharing leader(client_, kPrefix, store.get(), [&] { return FenceOf(*a); },
+                             absl::Hours(1));
+  ASSERT_THAT(leader.Publish(Sample("T1", TRANSFER_STATE_FAILED), nullptr), IsOk());
+  auto first = client_->Range(std::string(kPrefix) + "T1");
+  ASSERT_THAT(first, IsOk());
+  ASSERT_EQ(first->kvs.size(), 1u);
+  ASSERT_NE(first->kvs.front().lease, 0);
+  ASSERT_THAT(client_->LeaseRevoke(first->kvs.front().lease), IsOk());
+  EXPECT_THAT(leader.Publish(Sample("T2", TRANSFER_STATE_FAILED), nullptr),
+              StatusIs(absl::StatusCode::kUnavailable));  // transient: retried by the saga
+  ASSERT_THAT(leader.Publish(Sample("T2", TRANSFER_STATE_FAILED), nullptr), IsOk());
+  EXPECT_EQ(StateInEtcd("T2"), TRANSFER_STATE_FAILED);
+}
+
 const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }
 
 // One catalogue replica: its own store and coordinator, the shared fake level services.

@@ -81,10 +81,12 @@ void ResumeLoop::Run() {
 namespace {
 
 std::unique_ptr<EtcdTransferSharing> MakeSharing(std::shared_ptr<etcd::EtcdClient> client,
-                                                 const std::string& prefix, TransferStore* store,
+                                                 const TransferLeaderOptions& options,
+                                                 TransferStore* store,
                                                  std::function<LeaderFence()> fence) {
   if (store == nullptr) return nullptr;
-  return std::make_unique<EtcdTransferSharing>(std::move(client), prefix, store, std::move(fence));
+  return std::make_unique<EtcdTransferSharing>(std::move(client), options.shared_prefix, store,
+                                               std::move(fence), options.shared_retention);
 }
 
 }  // namespace
@@ -92,7 +94,7 @@ std::unique_ptr<EtcdTransferSharing> MakeSharing(std::shared_ptr<etcd::EtcdClien
 TransferLeader::TransferLeader(std::shared_ptr<etcd::EtcdClient> client, std::string candidate,
                                TransferCoordinator* coordinator, TransferStore* store,
                                TransferLeaderOptions options)
-    : sharing_(MakeSharing(client, options.shared_prefix, store, [this] { return Fence(); })),
+    : sharing_(MakeSharing(client, options, store, [this] { return Fence(); })),
       attachment_(coordinator, sharing_.get()),
       loop_(coordinator, options.resume_interval,
             [this]() -> absl::Status { return sharing_ ? sharing_->Import() : absl::OkStatus(); }) {

@@ -77,6 +77,9 @@ struct TransferLeaderOptions {
   absl::Duration resume_interval = absl::Seconds(30);
   // Where transfers are shared between replicas (TransferPrefixFor(--etcd-prefix)).
   std::string shared_prefix = "/stockpile/v1/transfers/";
+  // How long finished transfers and request records stay in etcd (zero: for ever); every
+  // replica's own store keeps them (see transfer_sharing.h).
+  absl::Duration shared_retention = absl::Hours(30 * 24);
 };
 
 class TransferLeader final : public Leadership {

@@ -17,6 +17,14 @@ using stockpile::v1::Transfer;
 
 constexpr char kRequests[] = "requests/";
 
+// Ended with nothing owed: no level call and no dispatcher step will change it again.
+bool Finished(const Transfer& t) {
+  const bool ended = t.state() == stockpile::v1::TRANSFER_STATE_RECEIVED ||
+                     t.state() == stockpile::v1::TRANSFER_STATE_CANCELLED ||
+                     t.state() == stockpile::v1::TRANSFER_STATE_FAILED;
+  return ended && !Unfinished(t);
+}
+
 }  // namespace
 
 std::string TransferPrefixFor(absl::string_view registration_prefix) {
@@ -29,11 +37,13 @@ std::string TransferPrefixFor(absl::string_view registration_prefix) {
 
 EtcdTransferSharing::EtcdTransferSharing(std::shared_ptr<etcd::EtcdClient> client,
                                          std::string prefix, TransferStore* store,
-                                         std::function<LeaderFence()> fence)
+                                         std::function<LeaderFence()> fence,
+                                         absl::Duration retention)
     : client_(std::move(client)),
       prefix_(std::move(prefix)),
       store_(store),
-      fence_(std::move(fence)) {}
+      fence_(std::move(fence)),
+      retention_(retention) {}
 
 EtcdTransferSharing::~EtcdTransferSharing() { StopMirror(); }
 
@@ -56,9 +66,13 @@ absl::StatusOr<int64_t> EtcdTransferSharing::Publish(const Transfer& t,
   if (fence.lease == 0) {
     return absl::FailedPreconditionError("this catalogue replica is not the transfer leader");
   }
-  std::vector<etcd::TxnPut> puts = {{TransferKey(t.id()), t.SerializeAsString(), 0}};
+  // A request record is only asked for by retries; a finished transfer changes no more.
+  const bool finished = Finished(t);
+  const int64_t lease = finished || request != nullptr ? RetentionLease() : 0;
+  std::vector<etcd::TxnPut> puts = {{TransferKey(t.id()), t.SerializeAsString(),
+                                     finished ? lease : 0}};
   if (request != nullptr) {
-    puts.push_back({RequestKey(request->request_id), EncodeRequest(*request), 0});
+    puts.push_back({RequestKey(request->request_id), EncodeRequest(*request), lease});
   }
   size_t bytes = 0;
   for (const auto& put : puts) bytes += put.key.size() + put.value.size();
@@ -73,9 +87,37 @@ absl::StatusOr<int64_t> EtcdTransferSharing::Publish(const Transfer& t,
       {fence.key, Target::kValue, fence.value, 0},
       {TransferKey(t.id()), Target::kModRevision, "", base},
   };
-  ASSIGN_OR_RETURN(etcd::TxnResult result, client_->Txn(fenced, puts));
-  if (!result.succeeded) return Refused(fence, t.id());
-  return result.revision;
+  absl::StatusOr<etcd::TxnResult> result = client_->Txn(fenced, puts);
+  if (!result.ok() && lease != 0 && result.status().code() == absl::StatusCode::kNotFound) {
+    // etcd no longer knows the lease (restored from a backup, say): the next write gets a new
+    // one. Transient for the caller, not a missing transfer.
+    absl::MutexLock lock(&mu_);
+    if (retention_lease_ == lease) retention_lease_ = 0;
+    return absl::UnavailableError(absl::StrCat("transfer ", t.id(),
+                                               " not shared: etcd lost its retention lease (",
+                                               result.status().message(), "); retry"));
+  }
+  if (!result.ok()) return result.status();
+  if (!result->succeeded) return Refused(fence, t.id());
+  return result->revision;
+}
+
+int64_t EtcdTransferSharing::RetentionLease() {
+  if (retention_ <= absl::ZeroDuration()) return 0;
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  if (retention_lease_ != 0 && now - retention_lease_granted_ < retention_ / 10) {
+    return retention_lease_;
+  }
+  auto lease = client_->LeaseGrant(absl::ToInt64Seconds(retention_));
+  if (!lease.ok()) {  // kept for ever rather than not shared: it can still be deleted by hand
+    std::cerr << "transfers: no retention lease from etcd (" << lease.status()
+              << "); this record stays in etcd\n";
+    return 0;
+  }
+  retention_lease_ = lease->id;
+  retention_lease_granted_ = now;
+  return retention_lease_;
 }
 
 // Tells a deposed leader (FAILED_PRECONDITION) from a stale local copy (ABORTED, refreshed).

@@ -11,6 +11,12 @@
 // before calling a level service. Every replica mirrors the prefix into its own TransferStore
 // (watch), keeping per transfer the etcd revision of its copy so only newer copies land; a
 // replica that becomes leader re-lists the prefix (Import) before it resumes anything.
+//
+// Retention: etcd's space quota (2 GB by default) is shared with every registration and lease,
+// so finished transfers (received and settled, cancelled or failed, nothing owed) and request
+// records are put under a lease of the retention period: etcd drops them by itself after it.
+// The mirror ignores deletions, so every replica's TransferStore keeps them; a replica set up
+// later from an empty disk sees only what etcd still holds.
 
 #include <cstdint>
 #include <functional>
@@ -21,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "services/catalogue/allocation/transfer_journal.h"
 #include "services/catalogue/allocation/transfer_store.h"
 #include "services/common/etcd/etcd_client.h"
@@ -47,8 +54,11 @@ class EtcdTransferSharing final : public TransferJournal {
   // etcd refuses requests above 1.5 MiB by default; stay well below.
   static constexpr size_t kMaxValueBytes = 1 << 20;
 
+  // `retention`: how long finished transfers and request records stay in etcd (zero: for
+  // ever).
   EtcdTransferSharing(std::shared_ptr<etcd::EtcdClient> client, std::string prefix,
-                      TransferStore* store, std::function<LeaderFence()> fence);
+                      TransferStore* store, std::function<LeaderFence()> fence,
+                      absl::Duration retention = absl::ZeroDuration());
   ~EtcdTransferSharing() override;  // StopMirror()
 
   absl::StatusOr<int64_t> Publish(const stockpile::v1::Transfer& transfer,
@@ -68,14 +78,20 @@ class EtcdTransferSharing final : public TransferJournal {
   absl::Status Apply(const etcd::KeyValue& kv);
   absl::Status Refresh(absl::string_view id);
   absl::Status Refused(const LeaderFence& fence, absl::string_view id);
+  // The lease records that may leave etcd are put under (0: keep them). One lease serves
+  // a tenth of the retention, so a record stays 90-100 % of it.
+  int64_t RetentionLease();
 
   const std::shared_ptr<etcd::EtcdClient> client_;
   const std::string prefix_;
   TransferStore* const store_;
   const std::function<LeaderFence()> fence_;
+  const absl::Duration retention_;
   std::unique_ptr<etcd::Watcher> watcher_;
   mutable absl::Mutex mu_;
   int64_t mirrored_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t retention_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time retention_lease_granted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace stockpile::catalogue::allocation
