@@ -91,7 +91,7 @@ absl::StatusOr<int64_t> EtcdTransferSharing::Publish(const Transfer& t,
   if (!result.ok() && lease != 0 && result.status().code() == absl::StatusCode::kNotFound) {
     // etcd no longer knows the lease (restored from a backup, say): the next write gets a new
     // one. Transient for the caller, not a missing transfer.
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&lease_mu_);
     if (retention_lease_ == lease) retention_lease_ = 0;
     return absl::UnavailableError(absl::StrCat("transfer ", t.id(),
                                                " not shared: etcd lost its retention lease (",
@@ -104,7 +104,7 @@ absl::StatusOr<int64_t> EtcdTransferSharing::Publish(const Transfer& t,
 
 int64_t EtcdTransferSharing::RetentionLease() {
   if (retention_ <= absl::ZeroDuration()) return 0;
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&lease_mu_);
   const absl::Time now = absl::Now();
   if (retention_lease_ != 0 && now - retention_lease_granted_ < retention_ / 10) {
     return retention_lease_;

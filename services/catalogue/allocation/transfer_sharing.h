@@ -90,8 +90,10 @@ class EtcdTransferSharing final : public TransferJournal {
   std::unique_ptr<etcd::Watcher> watcher_;
   mutable absl::Mutex mu_;
   int64_t mirrored_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t retention_lease_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time retention_lease_granted_ ABSL_GUARDED_BY(mu_);
+  // Apart from mu_: a lease grant may wait for etcd, and the mirror must not wait for it.
+  absl::Mutex lease_mu_;
+  int64_t retention_lease_ ABSL_GUARDED_BY(lease_mu_) = 0;
+  absl::Time retention_lease_granted_ ABSL_GUARDED_BY(lease_mu_);
 };
 
 }  // namespace stockpile::catalogue::allocation
