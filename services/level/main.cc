@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -98,6 +99,17 @@ stockpile::etcd::InstanceInfo InstanceFor(const LevelConfig& c, const std::strin
   info.region_prefixes = c.regions;
   info.metrics_address = metrics_address;
   return info;
+}
+
+// What this instance will register as, as far as it is known before it listens: the id is
+// --instance-id, or derived from a fixed --listen port; with port 0 the derived id is new, so no
+// earlier registration can be this instance's own.
+stockpile::etcd::InstanceInfo PlannedInstance(const LevelConfig& c) {
+  int listen_port = 0;
+  (void)absl::SimpleAtoi(c.listen.substr(c.listen.rfind(':') + 1), &listen_port);
+  std::string id = c.instance_id;
+  if (id.empty() && listen_port > 0) id = DefaultInstanceId(c, listen_port);
+  return InstanceFor(c, id, listen_port, "");
 }
 
 // One writer per warehouse: refuses to serve regions another live instance of this level
@@ -211,6 +223,10 @@ int main(int argc, char** argv) {
 
   auto etcd = EtcdClientFor(*config);
   if (!etcd.ok()) return Fail("bad --etcd-endpoints or --etcd-tls-*", etcd.status());
+  // Before serving anything: an instance refused here must not take a single write.
+  if (absl::Status s = CheckNoOverlap(*config, etcd->get(), PlannedInstance(*config)); !s.ok()) {
+    return Fail("refusing to start", s);
+  }
   auto authorizer = MakeAuthorizer(*config, **core);
   if (!authorizer.ok()) return Fail("cannot set up authorization", authorizer.status());
   auto credentials = Credentials(*config);
@@ -245,14 +261,9 @@ int main(int argc, char** argv) {
     health = stockpile::common::ServeHealthOnly(config->health_listen, {"stockpile.v1.LevelService"});
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
-  const stockpile::etcd::InstanceInfo instance =
-      InstanceFor(*config, instance_id, port, metrics_address);
-  if (absl::Status s = CheckNoOverlap(*config, etcd->get(), instance); !s.ok()) {
-    server->Shutdown();
-    return Fail("refusing to start", s);
-  }
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
-  auto registration = Register(*config, *etcd, instance);
+  auto registration =
+      Register(*config, *etcd, InstanceFor(*config, instance_id, port, metrics_address));
   std::cout << "stockpile-level listening on " << HostOf(config->listen) << ":" << port
             << " (level " << stockpile::common::LevelName(config->level) << ", regions "
             << absl::StrJoin(config->regions, ",") << ", " << (*core)->last_sequence()

@@ -217,12 +217,13 @@ TEST_F(RegistrationTest, ComesBackByItselfAfterEtcdIsKilledAndRestarted) {
 class LevelRegistrationTest : public RegistrationTest {
  protected:
   std::unique_ptr<Subprocess> StartLevel(const std::string& id, const std::string& regions,
-                                         int ttl) {
+                                         int ttl, int port = 0) {
     auto level = std::make_unique<Subprocess>(
         std::vector<std::string>{BinaryDir() + "/bin/stockpile-level", "--level=county",
                                  "--regions=" + regions, "--db=" + tmp_.Sub(id),
                                  "--reference-data=" + ReferenceDataDir(),
-                                 "--listen=127.0.0.1:0", "--instance-id=" + id,
+                                 "--listen=127.0.0.1:" + std::to_string(port),
+                                 "--instance-id=" + id,
                                  "--port-file=" + tmp_.Sub(id + ".port"),
                                  "--etcd-endpoints=" + etcd_.endpoint(),
                                  "--etcd-ttl=" + std::to_string(ttl)},
@@ -242,9 +243,18 @@ TEST_F(LevelRegistrationTest, LevelRefusesRegionsAnotherLiveInstanceHosts) {
   auto wuhan = StartLevel("county-wuhan", "4201", 2);
   ASSERT_TRUE(BecomesRegistered("county-wuhan")) << wuhan->Log();
   // All of Hubei includes Wuhan: two writers for Wuhan's warehouses. Refused, naming the other.
-  auto hubei = StartLevel("county-hubei", "42", 2);
-  const int status = hubei->Wait(30s);
-  ASSERT_NE(status, -1) << "a second writer for Wuhan is serving";
+  const int hubei_port = ::stockpile::testing::FreePort();
+  auto hubei = StartLevel("county-hubei", "42", 2, hubei_port);
+  bool listened = false;  // it is refused before it takes a single call
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        listened = listened || ::stockpile::testing::PortOpen(hubei_port);
+        return !hubei->running();
+      },
+      30s))
+      << "a second writer for Wuhan is serving";
+  EXPECT_FALSE(listened);
+  const int status = hubei->Wait(1s);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
   EXPECT_THAT(hubei->Log(), ::testing::HasSubstr("county-wuhan"));
   EXPECT_THAT(hubei->Log(), ::testing::HasSubstr("exactly one writer"));
