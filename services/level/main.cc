@@ -53,6 +53,11 @@ std::string DefaultInstanceId(const LevelConfig& c, int port) {
   return absl::StrCat(stockpile::common::LevelName(c.level), "-", host, "-", port);
 }
 
+// The name in etcd: --instance-id, or one derived from the bound port.
+std::string InstanceId(const LevelConfig& c, int port) {
+  return c.instance_id.empty() ? DefaultInstanceId(c, port) : c.instance_id;
+}
+
 sigset_t BlockStopSignals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -107,9 +112,8 @@ stockpile::etcd::InstanceInfo InstanceFor(const LevelConfig& c, const std::strin
 stockpile::etcd::InstanceInfo PlannedInstance(const LevelConfig& c) {
   int listen_port = 0;
   (void)absl::SimpleAtoi(c.listen.substr(c.listen.rfind(':') + 1), &listen_port);
-  std::string id = c.instance_id;
-  if (id.empty() && listen_port > 0) id = DefaultInstanceId(c, listen_port);
-  return InstanceFor(c, id, listen_port, "");
+  const bool known = !c.instance_id.empty() || listen_port > 0;
+  return InstanceFor(c, known ? InstanceId(c, listen_port) : "", listen_port, "");
 }
 
 // One writer per warehouse: refuses to serve regions another live instance of this level
@@ -252,8 +256,7 @@ int main(int argc, char** argv) {
   builder.experimental().SetInterceptorCreators(std::move(creators));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail("cannot listen", absl::UnavailableError(config->listen));
-  const std::string instance_id =
-      config->instance_id.empty() ? DefaultInstanceId(*config, port) : config->instance_id;
+  const std::string instance_id = InstanceId(*config, port);
   service.SetInstanceId(instance_id);
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.LevelService", true);
   std::unique_ptr<grpc::Server> health;

@@ -17,14 +17,6 @@ using stockpile::v1::Transfer;
 
 constexpr char kRequests[] = "requests/";
 
-// Ended with nothing owed: no level call and no dispatcher step will change it again.
-bool Finished(const Transfer& t) {
-  const bool ended = t.state() == stockpile::v1::TRANSFER_STATE_RECEIVED ||
-                     t.state() == stockpile::v1::TRANSFER_STATE_CANCELLED ||
-                     t.state() == stockpile::v1::TRANSFER_STATE_FAILED;
-  return ended && !Unfinished(t);
-}
-
 }  // namespace
 
 std::string TransferPrefixFor(absl::string_view registration_prefix) {

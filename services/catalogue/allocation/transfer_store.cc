@@ -52,6 +52,12 @@ bool Unfinished(const Transfer& t) {
   return false;
 }
 
+bool Finished(const Transfer& t) {
+  const bool ended = t.state() == TRANSFER_STATE_RECEIVED ||
+                     t.state() == TRANSFER_STATE_CANCELLED || t.state() == TRANSFER_STATE_FAILED;
+  return ended && !Unfinished(t);
+}
+
 TransferStore::TransferStore(std::unique_ptr<rocksdb::DB> db, bool sync)
     : db_(std::move(db)), sync_(sync) {}
 TransferStore::~TransferStore() = default;

@@ -75,5 +75,7 @@ absl::StatusOr<RequestRecord> DecodeRequest(absl::string_view request_id, absl::
 
 // True while the coordinator still has something to do for the transfer.
 bool Unfinished(const stockpile::v1::Transfer& t);
+// Ended (received, cancelled or failed) with nothing owed: nothing changes it again.
+bool Finished(const stockpile::v1::Transfer& t);
 
 }  // namespace stockpile::catalogue::allocation
