@@ -282,6 +282,9 @@ Movement* Ledger::Record(MovementType type, const Balance& b, const LotBalance& 
 void Ledger::Touch(Balance* b, MovementResult* result) {
   NormalizeBalance(b);
   if (!balances_in_results_) return;
+  // The copy in the reply is taken now, so it gets the stamps Finish gives the stored balance.
+  *b->mutable_update_time() = ToTimestamp(ctx_.now_micros);
+  b->set_sequence(ctx_.sequence);
   for (auto& existing : *result->mutable_balances()) {
     if (existing.warehouse() == b->warehouse() && existing.item() == b->item()) {
       existing = *b;
@@ -289,6 +292,13 @@ void Ledger::Touch(Balance* b, MovementResult* result) {
     }
   }
   *result->add_balances() = *b;
+}
+
+// Finish stamps every loaded hold as it stores it; the reply's copy is taken now, so it gets
+// the same stamp here.
+void Ledger::ReplyWithHold(v1::Hold* hold, MovementResult* result) const {
+  *hold->mutable_update_time() = ToTimestamp(ctx_.now_micros);
+  *result->mutable_hold() = *hold;
 }
 
 ItemTotals& Ledger::Totals(absl::string_view item) {
@@ -509,7 +519,7 @@ absl::StatusOr<MovementResult> Ledger::Hold(const HoldOp& op) {
   auto& t = Totals(item->code);
   t.set_held(t.held() + quantity);
   Touch(b, &result);
-  *result.mutable_hold() = hold;
+  ReplyWithHold(&hold, &result);
   return result;
 }
 
@@ -546,7 +556,7 @@ absl::StatusOr<MovementResult> Ledger::Release(const ReleaseOp& op) {
   auto& t = Totals(hold->item());
   t.set_held(t.held() - hold->quantity());
   Touch(b, &result);
-  *result.mutable_hold() = *hold;
+  ReplyWithHold(hold, &result);
   return result;
 }
 
@@ -564,7 +574,7 @@ absl::StatusOr<MovementResult> Ledger::ReleaseAbsent(const ReleaseOp& op) {
   *hold.mutable_create_time() = ToTimestamp(ctx_.now_micros);
   *hold.mutable_update_time() = ToTimestamp(ctx_.now_micros);
   MovementResult result;
-  *result.mutable_hold() = hold;
+  ReplyWithHold(&hold, &result);
   return result;
 }
 
@@ -587,7 +597,7 @@ absl::StatusOr<MovementResult> Ledger::ExpireHold(absl::string_view hold_id) {
   auto& t = Totals(hold->item());
   t.set_held(t.held() - hold->quantity());
   Touch(b, &result);
-  *result.mutable_hold() = *hold;
+  ReplyWithHold(hold, &result);
   return result;
 }
 
@@ -627,7 +637,7 @@ absl::StatusOr<MovementResult> Ledger::Ship(const ShipOp& op) {
   t.set_held(t.held() - hold->quantity());
   t.set_in_transit(t.in_transit() + hold->quantity());
   Touch(b, &result);
-  *result.mutable_hold() = *hold;
+  ReplyWithHold(hold, &result);
   return result;
 }
 
@@ -735,7 +745,7 @@ absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& 
     }
     t.set_in_transit(t.in_transit() - shipped);
     Touch(sb, &result);
-    *result.mutable_hold() = *hold;
+    ReplyWithHold(hold, &result);
   } else {
     t.set_transferred_in(t.transferred_in() + shipped);
   }
@@ -776,7 +786,7 @@ absl::StatusOr<MovementResult> Ledger::ConfirmDelivery(const ConfirmDeliveryOp& 
   t.set_in_transit(t.in_transit() - hold->quantity());
   t.set_delivered_out(t.delivered_out() + hold->quantity());
   Touch(b, &result);
-  *result.mutable_hold() = *hold;
+  ReplyWithHold(hold, &result);
   return result;
 }
 

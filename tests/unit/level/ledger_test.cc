@@ -417,6 +417,38 @@ TEST_F(LedgerTest, BatchStatesEachBalanceOnceAfterTheBatch) {
   EXPECT_EQ(single->balances(0).on_hand(), 8);
 }
 
+// The balance in a movement's reply is the balance as stored by that movement: its sequence and
+// update time are the movement's, not those of the change before it.
+TEST_F(LedgerTest, ReplyStatesTheBalanceAsThisMovementStoredIt) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 5)).status(), IsOk());
+  env_.clock().Advance(60'000'000);
+  for (const auto& op : {Env::Receive(kW, kTent, 3), Env::Issue(kW, kTent, 2)}) {
+    auto r = env_.Apply(op);
+    ASSERT_THAT(r.status(), IsOk());
+    ASSERT_EQ(r->balances_size(), 1);
+    const Balance stored = env_.Balance(kW, kTent);
+    EXPECT_EQ(r->balances(0).sequence(), r->sequence());
+    EXPECT_EQ(r->balances(0).sequence(), stored.sequence());
+    EXPECT_EQ(r->balances(0).update_time().seconds(), stored.update_time().seconds());
+    EXPECT_EQ(r->balances(0).update_time().seconds(), r->movements(0).create_time().seconds());
+  }
+}
+
+// Likewise the hold in a hold's or a release's reply is the hold as stored.
+TEST_F(LedgerTest, ReplyStatesTheHoldAsThisMovementStoredIt) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 5)).status(), IsOk());
+  for (const auto& op : {Env::Hold(kW, kTent, 2, "h-reply"), Env::Release("h-reply")}) {
+    env_.clock().Advance(60'000'000);
+    auto r = env_.Apply(op);
+    ASSERT_THAT(r.status(), IsOk());
+    auto stored = env_.queries().GetHold("holds/h-reply");
+    ASSERT_THAT(stored.status(), IsOk());
+    EXPECT_EQ(r->hold().state(), stored->state());
+    EXPECT_EQ(r->hold().update_time().seconds(), stored->update_time().seconds());
+    EXPECT_EQ(r->hold().update_time().seconds(), r->movements(0).create_time().seconds());
+  }
+}
+
 // A database written in storage format 1 (movements keyed by warehouse only, a warehouse ×
 // item index, index entries holding the code) is converted at start and then answers exactly as
 // before; the conversion picks up a database it left half done. A newer format is refused.
