@@ -117,23 +117,29 @@ stockpile::etcd::InstanceInfo PlannedInstance(const LevelConfig& c) {
 }
 
 // One writer per warehouse: refuses to serve regions another live instance of this level
-// already hosts. A registration that is gone within our lease TTL was a crashed predecessor's
-// (its lease expiring), so the check is repeated until then. Unreachable etcd does not stop
-// the start (stock keeps moving while etcd is down); it is said on stderr.
+// already hosts, or is starting to host (its claim is older than ours; see etcd::PutClaim). A
+// registration that is gone within our lease TTL was a crashed predecessor's (its lease
+// expiring), so the check is repeated until then, our claim kept alive meanwhile. Unreachable
+// etcd does not stop the start (stock keeps moving while etcd is down); it is said on stderr.
 absl::Status CheckNoOverlap(const LevelConfig& c, stockpile::etcd::EtcdClient* client,
                             const stockpile::etcd::InstanceInfo& info) {
   if (client == nullptr) return absl::OkStatus();
+  auto warn = [](const absl::Status& s) {
+    std::cerr << "stockpile-level: warning: cannot ask etcd which regions other instances host ("
+              << s.message() << "); starting anyway" << std::endl;
+    return absl::OkStatus();
+  };
+  auto claim = stockpile::etcd::PutClaim(*client, info, InstancesPrefix(c), c.etcd_ttl_seconds);
+  if (!claim.ok()) return warn(claim.status());
   const absl::Time give_up = absl::Now() + absl::Seconds(c.etcd_ttl_seconds + 1);
   while (true) {
-    auto overlaps = stockpile::etcd::OverlappingInstances(*client, info, InstancesPrefix(c));
-    if (!overlaps.ok()) {
-      std::cerr << "stockpile-level: warning: cannot ask etcd which regions other instances "
-                   "host ("
-                << overlaps.status().message() << "); starting anyway" << std::endl;
-      return absl::OkStatus();
-    }
+    auto overlaps =
+        stockpile::etcd::OverlappingInstances(*client, info, InstancesPrefix(c), &*claim);
+    if (!overlaps.ok()) return warn(overlaps.status());
+    // On success the claim runs out by itself, after the registration has taken its place.
     if (overlaps->empty()) return absl::OkStatus();
     if (absl::Now() >= give_up) {
+      client->LeaseRevoke(claim->lease).IgnoreError();  // others need not wait for it
       return absl::FailedPreconditionError(absl::StrCat(
           "another live instance of this level already hosts these regions, and a warehouse "
           "must have exactly one writer: ",
@@ -142,6 +148,7 @@ absl::Status CheckNoOverlap(const LevelConfig& c, stockpile::etcd::EtcdClient* c
           "until its --etcd-ttl runs out"));
     }
     absl::SleepFor(absl::Seconds(1));
+    client->KeepAliveOnce(claim->lease).IgnoreError();
   }
 }
 

@@ -213,6 +213,46 @@ TEST_F(RegistrationTest, ComesBackByItselfAfterEtcdIsKilledAndRestarted) {
   watcher.Stop();
 }
 
+// Two overlapping instances starting at the same moment have both claimed before either asks:
+// the older claim wins and the younger sees it (without claims both would find nothing and both
+// would serve Wuhan). Registrations of others always count; claims are not sources.
+TEST_F(RegistrationTest, OfTwoOverlappingInstancesStartingAtOnceTheFirstToClaimServes) {
+  const InstanceInfo wuhan{"county-wuhan", "county", "", {"4201"}, "", ""};
+  const InstanceInfo hubei{"county-hubei", "county", "", {"42"}, "", ""};
+  const InstanceInfo hunan{"county-hunan", "county", "", {"43"}, "", ""};
+  auto first = PutClaim(*client_, wuhan, kDefaultInstancesPrefix, 10);
+  auto second = PutClaim(*client_, hubei, kDefaultInstancesPrefix, 10);
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  ASSERT_LT(first->revision, second->revision);
+
+  auto for_first = OverlappingInstances(*client_, wuhan, kDefaultInstancesPrefix, &*first);
+  auto for_second = OverlappingInstances(*client_, hubei, kDefaultInstancesPrefix, &*second);
+  ASSERT_THAT(for_first, IsOk());
+  ASSERT_THAT(for_second, IsOk());
+  EXPECT_THAT(*for_first, ::testing::IsEmpty());  // the younger claim yields
+  ASSERT_EQ(for_second->size(), 1u);
+  EXPECT_EQ(for_second->front(), "county-wuhan (starting) hosts 4201, overlapping 42");
+  auto for_hunan = OverlappingInstances(*client_, hunan, kDefaultInstancesPrefix);
+  ASSERT_THAT(for_hunan, IsOk());
+  EXPECT_THAT(*for_hunan, ::testing::IsEmpty());
+
+  // The loser gives up (revokes its claim); the winner registers. A newcomer later than both
+  // sees the winner's registration, whatever the age of its own claim.
+  ASSERT_THAT(client_->LeaseRevoke(second->lease), IsOk());
+  InstanceInfo registered = wuhan;
+  registered.address = "127.0.0.1:50051";
+  ASSERT_THAT(client_->Put(std::string(kDefaultInstancesPrefix) + "county/county-wuhan",
+                           InstanceToJson(registered)),
+              IsOk());
+  auto late = PutClaim(*client_, hubei, kDefaultInstancesPrefix, 10);
+  ASSERT_THAT(late, IsOk());
+  auto for_late = OverlappingInstances(*client_, hubei, kDefaultInstancesPrefix, &*late);
+  ASSERT_THAT(for_late, IsOk());
+  EXPECT_THAT(*for_late, ::testing::Contains("county-wuhan at 127.0.0.1:50051 hosts 4201, "
+                                             "overlapping 42"));
+}
+
 // stockpile-level instances of the county level registering in the test's etcd.
 class LevelRegistrationTest : public RegistrationTest {
  protected:
@@ -263,6 +303,36 @@ TEST_F(LevelRegistrationTest, LevelRefusesRegionsAnotherLiveInstanceHosts) {
   auto hunan = StartLevel("county-hunan", "43", 2);
   EXPECT_TRUE(BecomesRegistered("county-hunan")) << hunan->Log();
   EXPECT_TRUE(wuhan->running());
+}
+
+// A starting level claims its regions before it asks who else hosts them, and keeps the claim
+// while it waits, so an overlapping instance starting at the same moment sees it (which of the
+// two then yields: OfTwoOverlappingInstancesStartingAtOnceTheFirstToClaimServes).
+TEST_F(LevelRegistrationTest, StartingLevelHoldsAClaimWhileItWaits) {
+  auto lease = client_->LeaseGrant(30);
+  ASSERT_THAT(lease, IsOk());
+  const InstanceInfo wuhan{"county-wuhan", "county", "127.0.0.1:1", {"4201"}, "", ""};
+  ASSERT_THAT(client_->Put("/stockpile/v1/instances/county/county-wuhan", InstanceToJson(wuhan),
+                           lease->id),
+              IsOk());
+  auto hubei = StartLevel("county-hubei", "42", 6);  // waits up to 7 s for Wuhan to go
+  auto hubei_claimed = [&] {
+    auto claims = client_->RangePrefix("/stockpile/v1/instances/county/claim-");
+    if (!claims.ok()) return false;
+    for (const KeyValue& kv : claims->kvs) {
+      auto planned = InstanceFromJson(kv.value);
+      if (planned.ok() && planned->id == "county-hubei" && planned->address.empty() &&
+          planned->region_prefixes == std::vector<std::string>{"42"} && kv.lease != 0) {
+        return true;
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitFor(hubei_claimed, 10s)) << hubei->Log();
+  EXPECT_FALSE(Registered("county-hubei"));  // still waiting
+  ASSERT_THAT(client_->LeaseRevoke(lease->id), IsOk());  // Wuhan goes away
+  EXPECT_TRUE(BecomesRegistered("county-hubei")) << hubei->Log();
+  EXPECT_TRUE(hubei->running());
 }
 
 // A predecessor killed without revoking its lease leaves its registration until the lease runs

@@ -24,20 +24,41 @@ bool ReadString(const json& object, const char* name, std::string* out) {
 
 }  // namespace
 
+absl::StatusOr<Claim> PutClaim(EtcdClient& client, const InstanceInfo& info,
+                               absl::string_view key_prefix, int64_t ttl_seconds) {
+  ASSIGN_OR_RETURN(Lease lease, client.LeaseGrant(ttl_seconds));
+  InstanceInfo planned = info;
+  planned.address.clear();  // what marks a claim
+  Claim claim;
+  claim.lease = lease.id;
+  // The lease id is unique in the cluster, so the key is new and its revision is the put's.
+  claim.key = absl::StrCat(key_prefix, info.level, "/claim-", absl::Hex(lease.id));
+  ASSIGN_OR_RETURN(claim.revision, client.Put(claim.key, InstanceToJson(planned), lease.id));
+  return claim;
+}
+
 absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client,
                                                               const InstanceInfo& info,
-                                                              absl::string_view key_prefix) {
+                                                              absl::string_view key_prefix,
+                                                              const Claim* own) {
   ASSIGN_OR_RETURN(RangeResult registered,
                    client.RangePrefix(absl::StrCat(key_prefix, info.level, "/")));
   std::vector<std::string> overlaps;
   for (const KeyValue& kv : registered.kvs) {
+    if (own != nullptr && kv.key == own->key) continue;
     auto other = InstanceFromJson(kv.value);
-    if (!other.ok() || other->id == info.id || other->level != info.level) continue;
+    if (!other.ok() || other->level != info.level) continue;
+    // This instance's own earlier registration or claim (a restart within the lease TTL).
+    if (!info.id.empty() && other->id == info.id) continue;
+    const bool claim = other->address.empty();
+    if (claim && own != nullptr && kv.create_revision > own->revision) continue;  // it yields
+    const std::string who =
+        claim ? absl::StrCat(other->id.empty() ? "an instance" : other->id, " (starting)")
+              : absl::StrCat(other->id, " at ", other->address);
     for (const std::string& theirs : other->region_prefixes) {
       for (const std::string& ours : info.region_prefixes) {
         if (absl::StartsWith(theirs, ours) || absl::StartsWith(ours, theirs)) {
-          overlaps.push_back(absl::StrCat(other->id, " at ", other->address, " hosts ", theirs,
-                                          ", overlapping ", ours));
+          overlaps.push_back(absl::StrCat(who, " hosts ", theirs, ", overlapping ", ours));
         }
       }
     }

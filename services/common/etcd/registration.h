@@ -41,12 +41,27 @@ std::string InstanceToJson(const InstanceInfo& info);
 // INVALID_ARGUMENT for malformed JSON or missing/mistyped fields.
 absl::StatusOr<InstanceInfo> InstanceFromJson(absl::string_view json);
 
-// Live instances of info.level registered under `key_prefix` (other ids than info.id) whose
-// region prefixes overlap info's, one starting with the other: a warehouse there would have two
-// writers. Each as "<id> at <address> hosts <their prefix>, overlapping <ours>".
+// A start-up claim on region prefixes. Before a level instance listens, it puts its planned
+// record (no address yet) under `<key_prefix><level>/claim-<lease>` with a lease of `ttl_seconds`,
+// and only then asks which live instances overlap it. Of two overlapping instances starting at
+// the same moment, each sees the other's claim, and the younger claim (higher etcd revision)
+// yields: exactly one of them serves. Readers of registrations skip claims (no address).
+struct Claim {
+  std::string key;
+  int64_t revision = 0;  // etcd revision of the put: orders claims
+  int64_t lease = 0;     // revoke it when the instance gives up; else it runs out by itself
+};
+absl::StatusOr<Claim> PutClaim(EtcdClient& client, const InstanceInfo& info,
+                               absl::string_view key_prefix, int64_t ttl_seconds);
+
+// Live instances of info.level under `key_prefix` whose region prefixes overlap info's, one
+// starting with the other: a warehouse there would have two writers. Counted, for other ids
+// than info.id: registrations, and claims other than `own` that are older than it (all claims
+// when `own` is null). Each as "<id> at <address> hosts <their prefix>, overlapping <ours>".
 absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client,
                                                               const InstanceInfo& info,
-                                                              absl::string_view key_prefix);
+                                                              absl::string_view key_prefix,
+                                                              const Claim* own = nullptr);
 
 struct RegistrationOptions {
   std::string key_prefix = kDefaultInstancesPrefix;  // must end with '/'

@@ -1,11 +1,13 @@
 // Unit tests of the catalogue core: state-based apply, exactly-once watermarks, roll-ups at
 // every level, restart from the store, queries.
 #include "services/catalogue/catalogue_core.h"
+#include "services/catalogue/source_directory.h"
 #include "services/catalogue/stock_index_search.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "services/common/etcd/registration.h"
 #include "services/common/reference_data.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/reference_data.h"
@@ -89,6 +91,19 @@ int64_t RollupOnHand(const CatalogueCore& core, const std::string& region,
   auto r = core.GetRollup(req);
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() && r->items_size() == 1 ? r->items(0).on_hand() : -1;
+}
+
+// A level's start-up claim (its planned record without an address, etcd::PutClaim) sits among
+// the registrations the catalogue watches; it is not a source to connect to. The registration
+// that follows is.
+TEST(SourceDirectoryTest, StartUpClaimIsNotASourceButTheRegistrationIs) {
+  etcd::InstanceInfo planned{"county-wuhan", "county", "", {"4201"}, "", ""};
+  EXPECT_THAT(SourceFromRegistration(etcd::InstanceToJson(planned)).status(),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  planned.address = "10.0.0.7:7503";
+  auto source = SourceFromRegistration(etcd::InstanceToJson(planned));
+  ASSERT_THAT(source, testing::IsOk());
+  EXPECT_EQ(source->address, "10.0.0.7:7503");
 }
 
 TEST(CatalogueCoreTest, ApplyingTheSameBatchTwiceChangesNothing) {
