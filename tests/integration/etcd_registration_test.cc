@@ -215,7 +215,7 @@ TEST_F(RegistrationTest, ComesBackByItselfAfterEtcdIsKilledAndRestarted) {
 
 // Two overlapping instances starting at the same moment have both claimed before either asks:
 // the older claim wins and the younger sees it (without claims both would find nothing and both
-// would serve Wuhan). Registrations of others always count; claims are not sources.
+// would serve Wuhan). Registrations of others count whatever the age of the claim.
 TEST_F(RegistrationTest, OfTwoOverlappingInstancesStartingAtOnceTheFirstToClaimServes) {
   const InstanceInfo wuhan{"county-wuhan", "county", "", {"4201"}, "", ""};
   const InstanceInfo hubei{"county-hubei", "county", "", {"42"}, "", ""};
