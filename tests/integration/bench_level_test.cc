@@ -38,6 +38,9 @@ TEST(BenchLevelTest, MixedRunDoesWorkWithoutErrors) {
     ASSERT_TRUE(j[phase].contains("cpu")) << j.dump(2);
     EXPECT_GT(j[phase]["cpu"]["server_us_per_call"].get<double>(), 0.0) << phase;
     EXPECT_GT(j[phase]["cpu"]["bench_us_per_call"].get<double>(), 0.0) << phase;
+    // The bench and the level were both working: some of the machine was busy.
+    EXPECT_GT(j[phase]["cpu"]["machine_busy_percent"].get<double>(), 0.0) << phase;
+    EXPECT_LE(j[phase]["cpu"]["machine_busy_percent"].get<double>(), 100.0) << phase;
   }
   EXPECT_GT(j["ops"]["cpu"]["server_us_per_movement"].get<double>(), 0.0);
 }

@@ -3,6 +3,9 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "services/common/metrics/scrape_client.h"
@@ -18,7 +21,37 @@ double OwnCpuSeconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
+MachineTicks ReadMachineTicks() {
+  std::ifstream in("/proc/stat");
+  std::string line;
+  if (!std::getline(in, line)) return {};
+  return ParseProcStat(line);
+}
+
 }  // namespace
+
+MachineTicks ParseProcStat(const std::string& text) {
+  // cpu  user nice system idle iowait irq softirq steal ...
+  std::istringstream in(text);
+  std::string label;
+  in >> label;
+  if (label != "cpu") return {};
+  std::vector<int64_t> ticks;
+  for (int64_t t = 0; ticks.size() < 8 && in >> t;) ticks.push_back(t);
+  if (ticks.size() < 5) return {};
+  MachineTicks m{0, 0};
+  for (size_t i = 0; i < ticks.size(); ++i) {
+    m.total += ticks[i];
+    if (i != 3 && i != 4) m.busy += ticks[i];  // idle, iowait
+  }
+  return m;
+}
+
+double MachineBusyFraction(const CpuMark& begin, const CpuMark& end) {
+  if (begin.machine.total < 0 || end.machine.total <= begin.machine.total) return -1;
+  return double(end.machine.busy - begin.machine.busy) /
+         double(end.machine.total - begin.machine.total);
+}
 
 CpuProbe CpuProbe::ForTarget(const std::string& target) {
   CpuProbe probe;
@@ -37,6 +70,7 @@ CpuProbe CpuProbe::ForTarget(const std::string& target) {
 CpuMark CpuProbe::Mark() const {
   CpuMark mark;
   mark.own_seconds = OwnCpuSeconds();
+  mark.machine = ReadMachineTicks();
   if (metrics_port_ <= 0) return mark;
   auto page = metrics::FetchMetricsPage(metrics_host_, metrics_port_);
   if (!page.ok()) return mark;

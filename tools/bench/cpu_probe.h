@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace stockpile::bench {
@@ -8,10 +9,24 @@ namespace stockpile::bench {
 // metrics address it gives in GetInstanceInfo; negative when it has none or the scrape fails)
 // and by this process (getrusage). Per-call CPU moves far less than calls/s when the speed of a
 // shared VM drifts, so builds compare better by it.
+// The machine's CPU time from the "cpu" line of /proc/stat, in clock ticks: all of it, and the
+// part not idle (idle and iowait excluded). Negative when unreadable.
+struct MachineTicks {
+  int64_t busy = -1;
+  int64_t total = -1;
+};
+MachineTicks ParseProcStat(const std::string& text);
+
 struct CpuMark {
   double server_seconds = -1;
   double own_seconds = 0;
+  // Whether the machine had CPU to spare: a closed loop short of the target on a machine that
+  // is not fully busy is bound by latency, not by CPU.
+  MachineTicks machine;
 };
+
+// The share of the machine's CPU time that was busy between two marks; negative if unknown.
+double MachineBusyFraction(const CpuMark& begin, const CpuMark& end);
 
 class CpuProbe {
  public:

@@ -58,6 +58,7 @@ struct DriverResult {
   // CPU seconds over the measured phase: the target's (negative: not known) and this process's.
   double server_cpu_seconds = -1;
   double client_cpu_seconds = -1;
+  double machine_busy_fraction = -1;  // of the whole machine's CPU time; negative: not known
   uint64_t errors() const;
 };
 

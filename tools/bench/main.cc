@@ -78,6 +78,7 @@ DriverResult RunMeasured(const std::string& target, const BenchWorld& world,
   options.on_measure_end = [&] { end = probe.Mark(); };
   DriverResult result = RunLoad(target, world, options);
   result.client_cpu_seconds = end.own_seconds - begin.own_seconds;
+  result.machine_busy_fraction = MachineBusyFraction(begin, end);
   if (begin.server_seconds >= 0 && end.server_seconds >= 0) {
     result.server_cpu_seconds = end.server_seconds - begin.server_seconds;
   }

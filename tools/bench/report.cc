@@ -51,6 +51,7 @@ nlohmann::json ResultToJson(const DriverResult& r) {
         cpu["server_us_per_movement"] = MicrosEach(r.server_cpu_seconds, r.movements);
       }
     }
+    if (r.machine_busy_fraction >= 0) cpu["machine_busy_percent"] = 100 * r.machine_busy_fraction;
     j["cpu"] = cpu;
   }
   return j;
@@ -86,6 +87,9 @@ std::string ResultToText(const std::string& title, const DriverResult& r) {
       }
     } else {
       out += " (server: unknown; start it with --metrics-listen)";
+    }
+    if (r.machine_busy_fraction >= 0) {
+      absl::StrAppendFormat(&out, "; machine %.0f %% busy", 100 * r.machine_busy_fraction);
     }
     out += "\n";
   }
