@@ -131,6 +131,10 @@ absl::StatusOr<Balance*> Ledger::LoadBalance(const Warehouse& w, absl::string_vi
     b.set_warehouse(w.name());
     b.set_item(std::string(item));
   }
+  // Finish writes every loaded balance back as this command's; stamped now, the copies in
+  // replies agree with what is stored.
+  *b.mutable_update_time() = ToTimestamp(ctx_.now_micros);
+  b.set_sequence(ctx_.sequence);
   return &balances_.emplace(key, std::move(b)).first->second;
 }
 
@@ -144,6 +148,7 @@ absl::StatusOr<v1::Hold*> Ledger::LoadHold(absl::string_view hold_id) {
   }
   v1::Hold h;
   if (!h.ParseFromString(*raw)) return absl::DataLossError("stored hold is unreadable");
+  *h.mutable_update_time() = ToTimestamp(ctx_.now_micros);  // as Finish writes it back
   return &holds_.emplace(key, std::move(h)).first->second;
 }
 
@@ -282,9 +287,6 @@ Movement* Ledger::Record(MovementType type, const Balance& b, const LotBalance& 
 void Ledger::Touch(Balance* b, MovementResult* result) {
   NormalizeBalance(b);
   if (!balances_in_results_) return;
-  // The copy in the reply is taken now, so it gets the stamps Finish gives the stored balance.
-  *b->mutable_update_time() = ToTimestamp(ctx_.now_micros);
-  b->set_sequence(ctx_.sequence);
   for (auto& existing : *result->mutable_balances()) {
     if (existing.warehouse() == b->warehouse() && existing.item() == b->item()) {
       existing = *b;
@@ -294,13 +296,6 @@ void Ledger::Touch(Balance* b, MovementResult* result) {
   *result->add_balances() = *b;
 }
 
-// Finish stamps every loaded hold as it stores it; the reply's copy is taken now, so it gets
-// the same stamp here.
-void Ledger::ReplyWithHold(v1::Hold* hold, MovementResult* result) const {
-  *hold->mutable_update_time() = ToTimestamp(ctx_.now_micros);
-  *result->mutable_hold() = *hold;
-}
-
 ItemTotals& Ledger::Totals(absl::string_view item) {
   auto& t = totals_[std::string(item)];
   if (t.item().empty()) t.set_item(std::string(item));
@@ -308,16 +303,12 @@ ItemTotals& Ledger::Totals(absl::string_view item) {
 }
 
 absl::Status Ledger::Finish(ChangeEntry* change) {
-  const auto now = ToTimestamp(ctx_.now_micros);
   for (auto& [key, b] : balances_) {
     NormalizeBalance(&b);
-    *b.mutable_update_time() = now;
-    b.set_sequence(ctx_.sequence);
     ctx_.txn->Put(Cf::kBalances, key, b.SerializeAsString());
     *change->add_balances() = b;
   }
   for (auto& [id, h] : holds_) {
-    *h.mutable_update_time() = now;
     ctx_.txn->Put(Cf::kHolds, keys::Hold(id), h.SerializeAsString());
     *change->add_holds() = h;
   }
@@ -504,6 +495,7 @@ absl::StatusOr<MovementResult> Ledger::Hold(const HoldOp& op) {
   const int64_t expire = ctx_.now_micros + ttl * 1'000'000;
   *hold.mutable_expire_time() = ToTimestamp(expire);
   *hold.mutable_create_time() = ToTimestamp(ctx_.now_micros);
+  *hold.mutable_update_time() = ToTimestamp(ctx_.now_micros);
   const std::string ref = op.reference().empty() ? op.hold_id() : op.reference();
   MovementResult result;
   for (const auto& pick : picks) {
@@ -519,7 +511,7 @@ absl::StatusOr<MovementResult> Ledger::Hold(const HoldOp& op) {
   auto& t = Totals(item->code);
   t.set_held(t.held() + quantity);
   Touch(b, &result);
-  ReplyWithHold(&hold, &result);
+  *result.mutable_hold() = hold;
   return result;
 }
 
@@ -556,7 +548,7 @@ absl::StatusOr<MovementResult> Ledger::Release(const ReleaseOp& op) {
   auto& t = Totals(hold->item());
   t.set_held(t.held() - hold->quantity());
   Touch(b, &result);
-  ReplyWithHold(hold, &result);
+  *result.mutable_hold() = *hold;
   return result;
 }
 
@@ -574,7 +566,7 @@ absl::StatusOr<MovementResult> Ledger::ReleaseAbsent(const ReleaseOp& op) {
   *hold.mutable_create_time() = ToTimestamp(ctx_.now_micros);
   *hold.mutable_update_time() = ToTimestamp(ctx_.now_micros);
   MovementResult result;
-  ReplyWithHold(&hold, &result);
+  *result.mutable_hold() = hold;
   return result;
 }
 
@@ -597,7 +589,7 @@ absl::StatusOr<MovementResult> Ledger::ExpireHold(absl::string_view hold_id) {
   auto& t = Totals(hold->item());
   t.set_held(t.held() - hold->quantity());
   Touch(b, &result);
-  ReplyWithHold(hold, &result);
+  *result.mutable_hold() = *hold;
   return result;
 }
 
@@ -637,7 +629,7 @@ absl::StatusOr<MovementResult> Ledger::Ship(const ShipOp& op) {
   t.set_held(t.held() - hold->quantity());
   t.set_in_transit(t.in_transit() + hold->quantity());
   Touch(b, &result);
-  ReplyWithHold(hold, &result);
+  *result.mutable_hold() = *hold;
   return result;
 }
 
@@ -745,7 +737,7 @@ absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& 
     }
     t.set_in_transit(t.in_transit() - shipped);
     Touch(sb, &result);
-    ReplyWithHold(hold, &result);
+    *result.mutable_hold() = *hold;
   } else {
     t.set_transferred_in(t.transferred_in() + shipped);
   }
@@ -786,7 +778,7 @@ absl::StatusOr<MovementResult> Ledger::ConfirmDelivery(const ConfirmDeliveryOp& 
   t.set_in_transit(t.in_transit() - hold->quantity());
   t.set_delivered_out(t.delivered_out() + hold->quantity());
   Touch(b, &result);
-  ReplyWithHold(hold, &result);
+  *result.mutable_hold() = *hold;
   return result;
 }
 

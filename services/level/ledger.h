@@ -99,7 +99,6 @@ class Ledger {
                                   int64_t held_delta, absl::string_view note,
                                   absl::string_view reference,
                                   stockpile::v1::MovementResult* result);
-  void ReplyWithHold(stockpile::v1::Hold* hold, stockpile::v1::MovementResult* result) const;
   void Touch(stockpile::v1::Balance* b, stockpile::v1::MovementResult* result);
   absl::Status WriteMovements();
   stockpile::v1::ItemTotals& Totals(absl::string_view item);

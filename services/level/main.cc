@@ -129,12 +129,12 @@ absl::Status CheckNoOverlap(const LevelConfig& c, stockpile::etcd::EtcdClient* c
               << s.message() << "); starting anyway" << std::endl;
     return absl::OkStatus();
   };
-  auto claim = stockpile::etcd::PutClaim(*client, info, InstancesPrefix(c), c.etcd_ttl_seconds);
+  const std::string prefix = InstancesPrefix(c);
+  auto claim = stockpile::etcd::PutClaim(*client, info, prefix, c.etcd_ttl_seconds);
   if (!claim.ok()) return warn(claim.status());
   const absl::Time give_up = absl::Now() + absl::Seconds(c.etcd_ttl_seconds + 1);
   while (true) {
-    auto overlaps =
-        stockpile::etcd::OverlappingInstances(*client, info, InstancesPrefix(c), &*claim);
+    auto overlaps = stockpile::etcd::OverlappingInstances(*client, info, prefix, &*claim);
     if (!overlaps.ok()) return warn(overlaps.status());
     // On success the claim runs out by itself, after the registration has taken its place.
     if (overlaps->empty()) return absl::OkStatus();

@@ -16,17 +16,17 @@ namespace v1 = stockpile::v1;
 // How busy the machine was comes from /proc/stat's "cpu" line: idle and iowait are not busy.
 TEST(CpuProbeTest, MachineBusyShareCountsAllButIdleAndIowait) {
   const bench::MachineTicks before =
-      bench::ParseProcStat("cpu  100 0 50 800 50 0 0 0 0 0");
+      bench::ParseMachineCpuLine("cpu  100 0 50 800 50 0 0 0 0 0");
   const bench::MachineTicks after =
-      bench::ParseProcStat("cpu  400 0 150 1100 50 10 40 0 0 0");
+      bench::ParseMachineCpuLine("cpu  400 0 150 1100 50 10 40 0 0 0");
   EXPECT_EQ(before.busy, 150);
   EXPECT_EQ(before.total, 1000);
   bench::CpuMark begin, end;
   begin.machine = before;
   end.machine = after;
   EXPECT_DOUBLE_EQ(bench::MachineBusyFraction(begin, end), 450.0 / 750.0);
-  EXPECT_LT(bench::ParseProcStat("cpu0 1 2 3 4 5 6 7 8").total, 0);  // one CPU's line
-  EXPECT_LT(bench::ParseProcStat("intr 12").total, 0);
+  EXPECT_LT(bench::ParseMachineCpuLine("cpu0 1 2 3 4 5 6 7 8").total, 0);  // one CPU's line
+  EXPECT_LT(bench::ParseMachineCpuLine("intr 12").total, 0);
   EXPECT_LT(bench::MachineBusyFraction(end, begin), 0);  // no time passed: unknown
 }
 

@@ -10,9 +10,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
-#include <fstream>
 #include <sstream>
 #include <thread>
 

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
-#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "services/common/metrics/scrape_client.h"
@@ -25,26 +24,23 @@ MachineTicks ReadMachineTicks() {
   std::ifstream in("/proc/stat");
   std::string line;
   if (!std::getline(in, line)) return {};
-  return ParseProcStat(line);
+  return ParseMachineCpuLine(line);
 }
 
 }  // namespace
 
-MachineTicks ParseProcStat(const std::string& text) {
-  // cpu  user nice system idle iowait irq softirq steal ...
-  std::istringstream in(text);
+MachineTicks ParseMachineCpuLine(const std::string& line) {
+  // cpu  user nice system idle iowait irq softirq steal (guest time is already in user)
+  std::istringstream in(line);
   std::string label;
-  in >> label;
-  if (label != "cpu") return {};
-  std::vector<int64_t> ticks;
-  for (int64_t t = 0; ticks.size() < 8 && in >> t;) ticks.push_back(t);
-  if (ticks.size() < 5) return {};
+  if (!(in >> label) || label != "cpu") return {};
   MachineTicks m{0, 0};
-  for (size_t i = 0; i < ticks.size(); ++i) {
-    m.total += ticks[i];
-    if (i != 3 && i != 4) m.busy += ticks[i];  // idle, iowait
+  int fields = 0;
+  for (int64_t ticks = 0; fields < 8 && in >> ticks; ++fields) {
+    m.total += ticks;
+    if (fields != 3 && fields != 4) m.busy += ticks;  // idle, iowait
   }
-  return m;
+  return fields >= 5 ? m : MachineTicks{};
 }
 
 double MachineBusyFraction(const CpuMark& begin, const CpuMark& end) {

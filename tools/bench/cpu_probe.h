@@ -5,18 +5,18 @@
 
 namespace stockpile::bench {
 
-// CPU used so far by the target level service (its process_cpu_seconds_total, scraped from the
-// metrics address it gives in GetInstanceInfo; negative when it has none or the scrape fails)
-// and by this process (getrusage). Per-call CPU moves far less than calls/s when the speed of a
-// shared VM drifts, so builds compare better by it.
 // The machine's CPU time from the "cpu" line of /proc/stat, in clock ticks: all of it, and the
 // part not idle (idle and iowait excluded). Negative when unreadable.
 struct MachineTicks {
   int64_t busy = -1;
   int64_t total = -1;
 };
-MachineTicks ParseProcStat(const std::string& text);
+MachineTicks ParseMachineCpuLine(const std::string& line);
 
+// CPU used so far by the target level service (its process_cpu_seconds_total, scraped from the
+// metrics address it gives in GetInstanceInfo; negative when it has none or the scrape fails)
+// and by this process (getrusage). Per-call CPU moves far less than calls/s when the speed of a
+// shared VM drifts, so builds compare better by it.
 struct CpuMark {
   double server_seconds = -1;
   double own_seconds = 0;

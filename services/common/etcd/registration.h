@@ -57,7 +57,8 @@ absl::StatusOr<Claim> PutClaim(EtcdClient& client, const InstanceInfo& info,
 // Live instances of info.level under `key_prefix` whose region prefixes overlap info's, one
 // starting with the other: a warehouse there would have two writers. Counted, for other ids
 // than info.id: registrations, and claims other than `own` that are older than it (all claims
-// when `own` is null). Each as "<id> at <address> hosts <their prefix>, overlapping <ours>".
+// when `own` is null). Each as "<id> at <address> hosts <their prefix>, overlapping <ours>"
+// ("<id> (starting) hosts ..." for a claim).
 absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client,
                                                               const InstanceInfo& info,
                                                               absl::string_view key_prefix,
