@@ -99,7 +99,8 @@ absl::StatusOr<MovementResult> Ledger::Apply(const Operation& op) {
 
 absl::StatusOr<Warehouse*> Ledger::LoadWarehouse(absl::string_view name) {
   ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(name));
-  if (auto it = warehouses_.find(code); it != warehouses_.end()) return &it->second;
+  auto at = warehouses_.lower_bound(code);
+  if (at != warehouses_.end() && at->first == code) return &at->second;
   ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(code));
   RETURN_IF_ERROR(ctx_.hosting->CheckRegion(region));
   ASSIGN_OR_RETURN(auto raw, ctx_.txn->Get(Cf::kWarehouses, code));
@@ -108,7 +109,7 @@ absl::StatusOr<Warehouse*> Ledger::LoadWarehouse(absl::string_view name) {
   }
   Warehouse w;
   if (!w.ParseFromString(*raw)) return absl::DataLossError("stored warehouse is unreadable");
-  return &warehouses_.emplace(code, std::move(w)).first->second;
+  return &warehouses_.emplace_hint(at, std::move(code), std::move(w))->second;
 }
 
 absl::StatusOr<const common::ItemInfo*> Ledger::LoadItem(absl::string_view code) {
@@ -121,8 +122,9 @@ absl::StatusOr<const common::ItemInfo*> Ledger::LoadItem(absl::string_view code)
 }
 
 absl::StatusOr<Balance*> Ledger::LoadBalance(const Warehouse& w, absl::string_view item) {
-  const std::string key = keys::WarehouseItem(w.code(), item);
-  if (auto it = balances_.find(key); it != balances_.end()) return &it->second;
+  std::string key = keys::WarehouseItem(w.code(), item);
+  auto at = balances_.lower_bound(key);
+  if (at != balances_.end() && at->first == key) return &at->second;
   ASSIGN_OR_RETURN(auto raw, ctx_.txn->Get(Cf::kBalances, key));
   Balance b;
   if (raw.has_value()) {
@@ -135,7 +137,7 @@ absl::StatusOr<Balance*> Ledger::LoadBalance(const Warehouse& w, absl::string_vi
   // replies agree with what is stored.
   *b.mutable_update_time() = ToTimestamp(ctx_.now_micros);
   b.set_sequence(ctx_.sequence);
-  return &balances_.emplace(key, std::move(b)).first->second;
+  return &balances_.emplace_hint(at, std::move(key), std::move(b))->second;
 }
 
 absl::StatusOr<v1::Hold*> Ledger::LoadHold(absl::string_view hold_id) {
@@ -306,28 +308,28 @@ absl::Status Ledger::Finish(ChangeEntry* change) {
   for (auto& [key, b] : balances_) {
     NormalizeBalance(&b);
     ctx_.txn->Put(Cf::kBalances, key, b.SerializeAsString());
-    *change->add_balances() = b;
+    *change->add_balances() = std::move(b);
   }
   for (auto& [id, h] : holds_) {
     ctx_.txn->Put(Cf::kHolds, keys::Hold(id), h.SerializeAsString());
-    *change->add_holds() = h;
+    *change->add_holds() = std::move(h);
   }
   for (auto& [key, record] : arrivals_) ctx_.txn->Put(Cf::kHolds, key, record);
   return WriteMovements();
 }
 
 // Movements and their indexes: the group's batch is put in key order before it is written
-// (LevelStore::KeyOrdered), so they are appended here in any order.
+// (StoreTxn::KeyOrderedBatch), so they are appended here in any order.
 absl::Status Ledger::WriteMovements() {
   for (const Movement* m : movements_) {
     ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(m->warehouse()));
     const std::string time_id = keys::TimeId(ctx_.now_micros, m->id());
-    const std::string primary = keys::MovementPrefix(code, m->item()) + time_id;
-    ctx_.txn->Append(Cf::kMovements, primary, m->SerializeAsString());
+    std::string primary = keys::MovementPrefix(code, m->item()) + time_id;
     ctx_.txn->Append(Cf::kMovementIndex, keys::ByItem(m->item()) + time_id, primary);
     if (!m->reference().empty()) {
       ctx_.txn->Append(Cf::kMovementIndex, keys::ByReference(m->reference()) + time_id, primary);
     }
+    ctx_.txn->Append(Cf::kMovements, std::move(primary), m->SerializeAsString());
   }
   movements_.clear();
   return absl::OkStatus();

@@ -61,7 +61,8 @@ class Ledger {
   // Releases an active hold whose expiry has passed (the hold sweeper's command).
   absl::StatusOr<stockpile::v1::MovementResult> ExpireHold(absl::string_view hold_id);
 
-  // Writes every touched record and fills `change` with their new state.
+  // Writes every touched record and hands their new state over to `change`; the ledger is
+  // done after it.
   absl::Status Finish(stockpile::v1::ChangeEntry* change);
   const TotalsDelta& totals_delta() const { return totals_; }
   const std::array<uint64_t, 10>& movements_by_type() const { return movements_by_type_; }

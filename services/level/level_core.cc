@@ -308,7 +308,7 @@ void LevelCore::HandOver() {
   std::shared_ptr<const Overlay> overlay;
   if (prepared.wrote) {
     WriteGroupMeta(g->txn, prepared.totals, g->now).IgnoreError();
-    prepared.batch = store_->KeyOrdered(g->txn.batch());
+    prepared.batch = g->txn.KeyOrderedBatch();
     prepared.last_sequence = last_sequence_;
     prepared.new_warehouses = group_new_warehouses_;
     overlay = g->txn.TakeOverlay();

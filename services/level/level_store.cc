@@ -45,9 +45,9 @@ class TimeOrderedSuffix final : public rocksdb::SliceTransform {
   bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= kSuffix; }
 };
 
-// One hint (empty prefix) for a whole column family: change keys (the 8-byte sequence) arrive in
-// order, and the other families' keys arrive sorted within each group (LevelStore::KeyOrdered),
-// so each insert starts from the splice the previous one left.
+// One hint (empty prefix) for a whole column family: change keys (the 8-byte sequence) arrive
+// in order, and the other families' keys arrive sorted within each group
+// (StoreTxn::KeyOrderedBatch), so each insert starts from the splice the previous one left.
 class WholeFamily final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "stockpile.WholeFamily"; }
@@ -117,12 +117,7 @@ absl::StatusOr<std::unique_ptr<LevelStore>> LevelStore::Open(const std::string& 
   if (!s.ok()) return common::FromRocks(s, absl::StrCat("open database ", path));
   std::unique_ptr<LevelStore> store(new LevelStore());
   store->db_.reset(raw);
-  for (size_t i = 0; i < handles.size(); ++i) {
-    store->handles_[i] = handles[i];
-    const uint32_t id = handles[i]->GetID();
-    if (store->handles_by_id_.size() <= id) store->handles_by_id_.resize(id + 1);
-    store->handles_by_id_[id] = handles[i];
-  }
+  for (size_t i = 0; i < handles.size(); ++i) store->handles_[i] = handles[i];
   return store;
 }
 
@@ -147,77 +142,6 @@ absl::Status LevelStore::Write(rocksdb::WriteBatch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   return common::FromRocks(db_->Write(wo, &batch), "write batch");
-}
-
-namespace {
-
-// One Put or Delete of a batch; key and value point into the batch.
-struct BatchRecord {
-  uint32_t cf;
-  rocksdb::Slice key;
-  rocksdb::Slice value;
-  bool is_delete;
-};
-
-class BatchRecords final : public rocksdb::WriteBatch::Handler {
- public:
-  std::vector<BatchRecord> records;
-  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key,
-                        const rocksdb::Slice& value) override {
-    records.push_back({cf, key, value, false});
-    return rocksdb::Status::OK();
-  }
-  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override {
-    records.push_back({cf, key, rocksdb::Slice(), true});
-    return rocksdb::Status::OK();
-  }
-  // Anything else stops the walk: the caller keeps the batch as it is.
-  rocksdb::Status SingleDeleteCF(uint32_t, const rocksdb::Slice&) override { return Other(); }
-  rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
-    return Other();
-  }
-  rocksdb::Status MergeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
-    return Other();
-  }
-  void LogData(const rocksdb::Slice&) override { other_ = true; }
-  bool Continue() override { return !other_; }
-  bool other() const { return other_; }
-
- private:
-  rocksdb::Status Other() {
-    other_ = true;
-    return rocksdb::Status::NotSupported();
-  }
-  bool other_ = false;
-};
-
-}  // namespace
-
-rocksdb::WriteBatch LevelStore::KeyOrdered(const rocksdb::WriteBatch& batch) const {
-  BatchRecords walk;
-  walk.records.reserve(batch.Count());
-  if (!batch.Iterate(&walk).ok() || walk.other()) return batch;
-  auto& records = walk.records;
-  // Stable: of several writes to one key the last stays last, and only it is kept below.
-  std::stable_sort(records.begin(), records.end(), [](const BatchRecord& a, const BatchRecord& b) {
-    if (a.cf != b.cf) return a.cf < b.cf;
-    return a.key.compare(b.key) < 0;
-  });
-  rocksdb::WriteBatch out(batch.GetDataSize());
-  for (size_t i = 0; i < records.size(); ++i) {
-    const BatchRecord& r = records[i];
-    if (i + 1 < records.size() && records[i + 1].cf == r.cf && records[i + 1].key == r.key) {
-      continue;  // overwritten later in the same batch
-    }
-    rocksdb::ColumnFamilyHandle* cf = HandleById(r.cf);
-    if (cf == nullptr) return batch;
-    if (r.is_delete) {
-      out.Delete(cf, r.key).PermitUncheckedError();
-    } else {
-      out.Put(cf, r.key, r.value).PermitUncheckedError();
-    }
-  }
-  return out;
 }
 
 absl::Status LevelStore::FlushInBackground(Cf cf) {
@@ -251,10 +175,6 @@ bool VersionChurn::Note(const Overlay& group) {
 void VersionChurn::Reset() {
   versions_ = 0;
   keys_.clear();
-}
-
-rocksdb::ColumnFamilyHandle* LevelStore::HandleById(uint32_t id) const {
-  return id < handles_by_id_.size() ? handles_by_id_[id] : nullptr;
 }
 
 std::unique_ptr<rocksdb::Iterator> LevelStore::NewIterator(Cf cf,
@@ -312,34 +232,64 @@ std::shared_ptr<const Overlay> StoreTxn::TakeOverlay() {
 }
 
 void StoreTxn::Begin() {
-  batch_.SetSavePoint();
+  command_appends_from_ = appended_.size();
   command_.clear();
 }
 
 void StoreTxn::Put(Cf cf, absl::string_view key, std::string value) {
-  batch_.Put(store_.handle(cf), rocksdb::Slice(key.data(), key.size()), value);
   command_[OverlayKey(cf, key)] = std::move(value);
 }
 
-void StoreTxn::Delete(Cf cf, absl::string_view key) {
-  batch_.Delete(store_.handle(cf), rocksdb::Slice(key.data(), key.size()));
-  command_[OverlayKey(cf, key)] = std::nullopt;
-}
+void StoreTxn::Delete(Cf cf, absl::string_view key) { command_[OverlayKey(cf, key)] = std::nullopt; }
 
-void StoreTxn::Append(Cf cf, absl::string_view key, absl::string_view value) {
-  batch_.Put(store_.handle(cf), rocksdb::Slice(key.data(), key.size()),
-             rocksdb::Slice(value.data(), value.size()));
+void StoreTxn::Append(Cf cf, std::string key, std::string value) {
+  appended_.push_back({cf, std::move(key), std::move(value)});
 }
 
 void StoreTxn::Keep() {
-  batch_.PopSavePoint().PermitUncheckedError();
   for (auto& [k, v] : command_) group_[k] = std::move(v);
   command_.clear();
+  command_appends_from_ = appended_.size();
 }
 
 void StoreTxn::Drop() {
-  batch_.RollbackToSavePoint().PermitUncheckedError();
+  appended_.resize(command_appends_from_);
   command_.clear();
+}
+
+rocksdb::WriteBatch StoreTxn::KeyOrderedBatch() const {
+  struct Record {
+    Cf cf;
+    absl::string_view key;
+    const std::string* value;  // nullptr: delete
+  };
+  std::vector<Record> records;
+  records.reserve(command_appends_from_ + group_.size());
+  size_t bytes = 0;
+  for (size_t i = 0; i < command_appends_from_; ++i) {
+    const Appended& a = appended_[i];
+    records.push_back({a.cf, a.key, &a.value});
+    bytes += a.key.size() + a.value.size() + 8;
+  }
+  for (const auto& [k, v] : group_) {
+    records.push_back({static_cast<Cf>(k[0]), absl::string_view(k).substr(1),
+                       v.has_value() ? &*v : nullptr});
+    bytes += k.size() + (v.has_value() ? v->size() : 0) + 8;
+  }
+  std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) {
+    if (a.cf != b.cf) return a.cf < b.cf;
+    return a.key < b.key;
+  });
+  rocksdb::WriteBatch batch(bytes + 64);
+  for (const Record& r : records) {
+    const rocksdb::Slice key(r.key.data(), r.key.size());
+    if (r.value == nullptr) {
+      batch.Delete(store_.handle(r.cf), key).PermitUncheckedError();
+    } else {
+      batch.Put(store_.handle(r.cf), key, *r.value).PermitUncheckedError();
+    }
+  }
+  return batch;
 }
 
 }  // namespace stockpile::level

@@ -46,12 +46,6 @@ class LevelStore {
 
   absl::StatusOr<std::optional<std::string>> Get(Cf cf, absl::string_view key) const;
   absl::Status Write(rocksdb::WriteBatch& batch, bool sync);
-  // The same writes in column-family and key order, each key once (its last write). RocksDB
-  // inserts a batch into the memtable skip lists in batch order; in key order each insert
-  // starts from where the previous one ended instead of searching from the top, which was a
-  // third of the service's CPU under batched load. A batch with other kinds of records
-  // (merge, range delete, log data) comes back unchanged.
-  rocksdb::WriteBatch KeyOrdered(const rocksdb::WriteBatch& batch) const;
   std::unique_ptr<rocksdb::Iterator> NewIterator(Cf cf,
                                                  const rocksdb::Snapshot* snapshot = nullptr) const;
   // Keys in [begin, end) in one column family (compaction-friendly range delete).
@@ -67,17 +61,10 @@ class LevelStore {
 
  private:
   LevelStore() = default;
-  rocksdb::ColumnFamilyHandle* HandleById(uint32_t id) const;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_by_id_;  // by RocksDB's column family id
 };
 
-// The writes of one commit group, with reads that see them. Each command's writes go straight
-// into the group's WriteBatch after a save point and are either kept (Keep) or rolled back
-// (Drop), so a refused command leaves nothing behind while earlier commands of the group stay.
-// Put/Delete are for records the writer reads back (balances, holds, requests ...); Append is for
-// records it never reads (movements, indexes, change entries) and skips the read overlay.
 // Writes of a group not yet durable, keyed by column family byte + key; nullopt = deleted.
 using Overlay = absl::flat_hash_map<std::string, std::optional<std::string>>;
 
@@ -135,6 +122,13 @@ class WriterCache {
   Overlay entries_;
 };
 
+// The writes of one commit group, with reads that see them. A command's writes are kept
+// (Keep) or forgotten (Drop) as a whole, so a refused command leaves nothing behind while
+// earlier commands of the group stay. Put/Delete are for records the writer reads back
+// (balances, holds, requests ...): they live in the group's overlay, the last write of a key
+// replacing earlier ones. Append is for records it never reads (movements, indexes, change
+// entries) and skips the overlay. Nothing is copied into a RocksDB batch until the group is
+// sealed (KeyOrderedBatch), which writes each record once, in order.
 class StoreTxn {
  public:
   // `unsynced`: overlays of earlier groups whose write is still in flight, oldest first.
@@ -147,23 +141,37 @@ class StoreTxn {
   void Begin();  // starts a command's writes
   void Put(Cf cf, absl::string_view key, std::string value);
   void Delete(Cf cf, absl::string_view key);
-  void Append(Cf cf, absl::string_view key, absl::string_view value);
+  // A record nothing reads back in this group; a key is appended at most once per group and
+  // never also put or deleted in it.
+  void Append(Cf cf, std::string key, std::string value);
 
   void Keep();  // the current command's writes join the group
   void Drop();  // the current command's writes are forgotten
 
-  rocksdb::WriteBatch& batch() { return batch_; }
-  size_t group_writes() const { return batch_.Count(); }
+  // The group's kept writes in column-family and key order. RocksDB inserts a batch into the
+  // memtable skip lists in batch order; in key order each insert starts from where the
+  // previous one ended instead of searching from the top, which was a third of the service's
+  // CPU under batched load, and neighbouring keys sit side by side in the memtable's arena,
+  // which flushes read faster (appends left in prefix order: flushes +0.5 µs per movement).
+  // Call before TakeOverlay.
+  rocksdb::WriteBatch KeyOrderedBatch() const;
   // The group's writes, for later groups to read until this one is durable.
   std::shared_ptr<const Overlay> TakeOverlay();
   // An overlay's key: the column family's byte, then the key.
   static std::string OverlayKey(Cf cf, absl::string_view key);
 
  private:
+  struct Appended {
+    Cf cf;
+    std::string key;
+    std::string value;
+  };
+
   const LevelStore& store_;
   std::vector<std::shared_ptr<const Overlay>> unsynced_;
   WriterCache* cache_;
-  rocksdb::WriteBatch batch_;
+  std::vector<Appended> appended_;
+  size_t command_appends_from_ = 0;  // where the current command's appends start
   Overlay group_;
   Overlay command_;  // the current command's read-back writes
 };

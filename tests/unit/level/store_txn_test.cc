@@ -18,7 +18,10 @@ class StoreTxnTest : public ::testing::Test {
     ASSERT_THAT(store, IsOk());
     store_ = std::move(*store);
   }
-  void Commit(StoreTxn& txn) { ASSERT_THAT(store_->Write(txn.batch(), false), IsOk()); }
+  void Commit(StoreTxn& txn) {
+    rocksdb::WriteBatch batch = txn.KeyOrderedBatch();
+    ASSERT_THAT(store_->Write(batch, false), IsOk());
+  }
   std::optional<std::string> Read(StoreTxn& txn, Cf cf, const std::string& key) {
     auto v = txn.Get(cf, key);
     EXPECT_THAT(v, IsOk());
@@ -89,9 +92,10 @@ TEST_F(StoreTxnTest, CacheStartsOverWhenFull) {
 }
 
 // The group's batch is written in key order; what it leaves in the database must be exactly
-// what the batch in its own order would have left: the last write to a key wins, deletes
-// included, and nothing of another column family is mixed in.
-class KeyOrderedTest : public StoreTxnTest {
+// what the writes in their own order would have left: the last write to a key wins, deletes
+// included, a dropped command's writes (appends too) are gone, and nothing of another column
+// family is mixed in.
+class KeyOrderedBatchTest : public StoreTxnTest {
  protected:
   struct Record {
     uint32_t cf;
@@ -116,22 +120,33 @@ class KeyOrderedTest : public StoreTxnTest {
   }
 };
 
-TEST_F(KeyOrderedTest, SortsByFamilyAndKeyAndKeepsOnlyEachKeysLastWrite) {
-  rocksdb::WriteBatch batch;
-  auto* balances = store_->handle(Cf::kBalances);
-  auto* movements = store_->handle(Cf::kMovements);
-  ASSERT_TRUE(batch.Put(movements, "b", "m-b").ok());
-  ASSERT_TRUE(batch.Put(balances, "k2", "first").ok());
-  ASSERT_TRUE(batch.Put(balances, "k1", "x").ok());
-  ASSERT_TRUE(batch.Put(movements, "a", "m-a").ok());
-  ASSERT_TRUE(batch.Put(balances, "k2", "second").ok());
-  ASSERT_TRUE(batch.Delete(balances, "k1").ok());
-  ASSERT_TRUE(batch.Delete(balances, "k3").ok());
-  ASSERT_TRUE(batch.Put(balances, "k3", "back").ok());
+TEST_F(KeyOrderedBatchTest, SortsByFamilyAndKeyAndKeepsOnlyEachKeysLastWrite) {
+  StoreTxn txn(*store_);
+  txn.Begin();
+  txn.Append(Cf::kMovements, "b", "m-b");
+  txn.Put(Cf::kBalances, "k2", "first");
+  txn.Put(Cf::kBalances, "k1", "x");
+  txn.Keep();
+  txn.Begin();
+  txn.Append(Cf::kMovements, "c", "refused");
+  txn.Put(Cf::kBalances, "k4", "refused");
+  txn.Drop();
+  txn.Begin();
+  txn.Append(Cf::kMovements, "a", "m-a");
+  txn.Put(Cf::kBalances, "k2", "second");
+  txn.Delete(Cf::kBalances, "k1");
+  txn.Delete(Cf::kBalances, "k3");
+  txn.Keep();
+  txn.Begin();
+  txn.Put(Cf::kBalances, "k3", "back");
+  txn.Keep();
+  txn.Begin();
+  txn.Append(Cf::kMovements, "d", "not kept yet");  // a command still being applied
 
-  const auto records = Records(store_->KeyOrdered(batch));
+  const auto records = Records(txn.KeyOrderedBatch());
   ASSERT_EQ(records.size(), 5u);
-  const uint32_t b = balances->GetID(), m = movements->GetID();
+  const uint32_t b = store_->handle(Cf::kBalances)->GetID();
+  const uint32_t m = store_->handle(Cf::kMovements)->GetID();
   ASSERT_LT(b, m);
   EXPECT_TRUE(records[0].cf == b && records[0].key == "k1" && records[0].is_delete);
   EXPECT_TRUE(records[1].cf == b && records[1].key == "k2" && records[1].value == "second");
@@ -139,23 +154,16 @@ TEST_F(KeyOrderedTest, SortsByFamilyAndKeyAndKeepsOnlyEachKeysLastWrite) {
   EXPECT_TRUE(records[3].cf == m && records[3].key == "a" && records[3].value == "m-a");
   EXPECT_TRUE(records[4].cf == m && records[4].key == "b" && records[4].value == "m-b");
 
-  rocksdb::WriteBatch ordered = store_->KeyOrdered(batch);
-  ASSERT_THAT(store_->Write(ordered, false), IsOk());
+
+  txn.Drop();
+  Commit(txn);
   EXPECT_EQ(*store_->Get(Cf::kBalances, "k1"), std::nullopt);
   EXPECT_EQ(*store_->Get(Cf::kBalances, "k2"), "second");
   EXPECT_EQ(*store_->Get(Cf::kBalances, "k3"), "back");
-}
-
-TEST_F(KeyOrderedTest, LeavesABatchWithOtherRecordKindsAsItIs) {
-  rocksdb::WriteBatch batch;
-  ASSERT_TRUE(batch.Put(store_->handle(Cf::kBalances), "k2", "v").ok());
-  ASSERT_TRUE(batch.Put(store_->handle(Cf::kBalances), "k1", "v").ok());
-  ASSERT_TRUE(batch.PutLogData("note").ok());
-  EXPECT_EQ(store_->KeyOrdered(batch).Data(), batch.Data());
-  rocksdb::WriteBatch ranged;
-  ASSERT_TRUE(ranged.Put(store_->handle(Cf::kBalances), "k2", "v").ok());
-  ASSERT_TRUE(ranged.DeleteRange(store_->handle(Cf::kBalances), "a", "b").ok());
-  EXPECT_EQ(store_->KeyOrdered(ranged).Data(), ranged.Data());
+  EXPECT_EQ(*store_->Get(Cf::kBalances, "k4"), std::nullopt);
+  EXPECT_EQ(*store_->Get(Cf::kMovements, "c"), std::nullopt);
+  EXPECT_EQ(*store_->Get(Cf::kMovements, "d"), std::nullopt);
+  EXPECT_EQ(*store_->Get(Cf::kMovements, "a"), "m-a");
 }
 
 }  // namespace
