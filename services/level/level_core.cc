@@ -15,6 +15,7 @@
 #include "services/level/keys.h"
 #include "services/level/proto_util.h"
 #include "services/level/storage_migration.h"
+#include "services/level/stored_response.h"
 #include "stockpile/internal/level_store.pb.h"
 
 namespace stockpile::level {
@@ -418,6 +419,14 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
         pending.result.status = absl::InvalidArgumentError(absl::StrCat(
             "request_id ", cmd.request_id, " was already used for a different request (",
             record.method(), "); use a new request_id"));
+      } else if (record.stamped()) {
+        auto response = StoredResponse(record, cmd.request_id);
+        if (!response.ok()) {
+          pending.result.status = response.status();
+          return false;
+        }
+        stats_.replays++;
+        pending.result = {absl::OkStatus(), "", std::move(*response), record.sequence(), true};
       } else {
         stats_.replays++;
         pending.result = {absl::OkStatus(), record.response(), nullptr, record.sequence(), true};
@@ -451,10 +460,16 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
   if (!cmd.request_id.empty()) {
     internal::RequestRecord record;
     record.set_fingerprint(cmd.fingerprint);
-    record.set_response(response->SerializeAsString());
     record.set_sequence(last_sequence_);
     record.set_method(cmd.method);
     record.set_commit_micros(now);
+    const CommandStamp stamp{cmd.request_id, cmd.actor, now, last_sequence_};
+    if (StripStamp(stamp, response.get())) {
+      record.set_stamped(true);
+      record.set_actor(cmd.actor);
+    }
+    response->SerializeToString(record.mutable_response());
+    if (record.stamped()) RestoreStamp(stamp, response.get());
     txn.Put(Cf::kRequests, cmd.request_id, record.SerializeAsString());
   }
   txn.Keep();

@@ -32,8 +32,9 @@ namespace stockpile::level {
 // The outcome of a mutation: the serialized response of its method, first time or replayed.
 struct CommandResult {
   absl::Status status;
-  std::string response;  // serialized response of a replay
-  std::shared_ptr<google::protobuf::Message> message;  // the response of a first execution
+  std::string response;  // serialized response of a replay of a record stored whole
+  // The response of a first execution, or of a replay of a stamped record (StoredResponse).
+  std::shared_ptr<google::protobuf::Message> message;
   uint64_t sequence = 0;
   bool replayed = false;
 

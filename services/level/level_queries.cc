@@ -11,6 +11,7 @@
 #include "services/level/keys.h"
 #include "services/level/ledger.h"
 #include "services/level/proto_util.h"
+#include "services/level/stored_response.h"
 #include "stockpile/internal/level_store.pb.h"
 
 namespace stockpile::level {
@@ -320,11 +321,14 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     if (!raw.has_value()) return resp;
     ASSIGN_OR_RETURN(auto record, Parse<internal::RequestRecord>(*raw, "request"));
     ApplyBatchResponse results;
-    if (record.method() == "ApplyBatch") {
-      ASSIGN_OR_RETURN(results, Parse<ApplyBatchResponse>(record.response(), "response"));
-    } else if (record.method() != "CreateWarehouse" && record.method() != "UpdateWarehouse" &&
-               record.method() != "SetQuota" && record.method() != "SetReserve") {
-      ASSIGN_OR_RETURN(*results.add_results(), Parse<MovementResult>(record.response(), "response"));
+    if (record.method() != "CreateWarehouse" && record.method() != "UpdateWarehouse" &&
+        record.method() != "SetQuota" && record.method() != "SetReserve") {
+      ASSIGN_OR_RETURN(auto response, StoredResponse(record, req.request_id()));
+      if (auto* batch = dynamic_cast<ApplyBatchResponse*>(response.get())) {
+        results = std::move(*batch);
+      } else {
+        *results.add_results() = std::move(dynamic_cast<MovementResult&>(*response));
+      }
     }
     for (auto& result : *results.mutable_results()) {
       for (auto& m : *result.mutable_movements()) {

@@ -7,6 +7,7 @@ add_executable(level_unit_tests
   level/ledger_property_test.cc
   level/common_test.cc
   level/store_txn_test.cc
+  level/stored_response_test.cc
   level/level_store_test.cc
   level/group_commit_test.cc)
 target_compile_options(level_unit_tests PRIVATE ${STOCKPILE_WARNINGS})

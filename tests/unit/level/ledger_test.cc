@@ -398,6 +398,29 @@ TEST_F(LedgerTest, BatchIsAllOrNothing) {
   EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 3);
 }
 
+// A retried batch gets back exactly its first reply, also from the stored record after a
+// restart, although the record leaves out what the batch's records share.
+TEST_F(LedgerTest, RetriedBatchGetsItsFirstReplyBackAfterARestart) {
+  const std::vector<Operation> ops = {Env::Receive(kW, kTent, 5), Env::Receive(kW2, kTent, 4),
+                                      Env::Issue(kW, kTent, 2)};
+  auto first = env_.Batch(ops, "batch-1");
+  ASSERT_THAT(first.status(), IsOk());
+  ASSERT_EQ(first->results(0).movements(0).actor(), "tester");
+  env_.Reopen();
+  auto again = env_.Batch(ops, "batch-1");
+  ASSERT_THAT(again.status(), IsOk());
+  EXPECT_EQ(again->SerializeAsString(), first->SerializeAsString());
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 3);
+
+  ListMovementsRequest by_request;
+  by_request.set_request_id("batch-1");
+  auto listed = env_.queries().ListMovements(by_request);
+  ASSERT_THAT(listed.status(), IsOk());
+  ASSERT_EQ(listed->movements_size(), 3);
+  EXPECT_EQ(listed->movements(2).SerializeAsString(),
+            first->results(2).movements(0).SerializeAsString());
+}
+
 // A batch states each balance it touched once, as it stands after the whole batch; its results
 // carry the movements only. A single operation's result carries its balance.
 TEST_F(LedgerTest, BatchStatesEachBalanceOnceAfterTheBatch) {

@@ -1,0 +1,111 @@
+// The stored copy of a stock command's first result leaves out what all its records share;
+// restoring it must give back exactly the reply, and anything that does not share the stamp
+// is stored whole.
+#include "services/level/stored_response.h"
+
+#include <gtest/gtest.h>
+
+#include "services/level/proto_util.h"
+#include "stockpile/v1/level_service.pb.h"
+
+namespace stockpile::level {
+namespace {
+
+using stockpile::v1::ApplyBatchResponse;
+using stockpile::v1::Movement;
+using stockpile::v1::MovementResult;
+
+const CommandStamp kStamp{"req-7", "clerk-li", 1'780'000'000'123'456, 42};
+
+Movement Stamped(uint64_t id) {
+  Movement m;
+  m.set_name(absl::StrCat("warehouses/420102-W001/movements/", id));
+  m.set_id(id);
+  m.set_warehouse("warehouses/420102-W001");
+  m.set_item("SH-0001");
+  m.set_quantity(5);
+  m.set_request_id(kStamp.request_id);
+  m.set_actor(kStamp.actor);
+  *m.mutable_create_time() = ToTimestamp(kStamp.commit_micros);
+  m.set_sequence(kStamp.sequence);
+  return m;
+}
+
+ApplyBatchResponse StampedBatch() {
+  ApplyBatchResponse batch;
+  for (uint64_t id : {11, 12}) {
+    auto* r = batch.add_results();
+    *r->add_movements() = Stamped(id);
+    r->set_sequence(kStamp.sequence);
+  }
+  auto* b = batch.add_balances();
+  b->set_warehouse("warehouses/420102-W001");
+  b->set_item("SH-0001");
+  b->set_on_hand(10);
+  *b->mutable_update_time() = ToTimestamp(kStamp.commit_micros);
+  b->set_sequence(kStamp.sequence);
+  batch.set_sequence(kStamp.sequence);
+  return batch;
+}
+
+TEST(StoredResponseTest, RestoringAStrippedBatchGivesBackTheReplyAndStoresLess) {
+  const ApplyBatchResponse reply = StampedBatch();
+  ApplyBatchResponse stored = reply;
+  ASSERT_TRUE(StripStamp(kStamp, &stored));
+  EXPECT_LT(stored.ByteSizeLong() * 2, reply.ByteSizeLong());
+  EXPECT_TRUE(stored.results(0).movements(0).name().empty());
+  EXPECT_EQ(stored.results(0).movements(0).item(), "SH-0001");  // its own fields stay
+
+  internal::RequestRecord record;
+  record.set_method("ApplyBatch");
+  record.set_stamped(true);
+  record.set_actor(kStamp.actor);
+  record.set_commit_micros(kStamp.commit_micros);
+  record.set_sequence(kStamp.sequence);
+  record.set_response(stored.SerializeAsString());
+  auto restored = StoredResponse(record, kStamp.request_id);
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ((*restored)->SerializeAsString(), reply.SerializeAsString());
+}
+
+TEST(StoredResponseTest, AResponseWithARecordOfAnotherStampIsStoredWhole) {
+  for (int field = 0; field < 5; ++field) {
+    MovementResult single;
+    *single.add_movements() = Stamped(11);
+    single.set_sequence(kStamp.sequence);
+    Movement* m = single.mutable_movements(0);
+    switch (field) {
+      case 0: m->set_actor("someone-else"); break;
+      case 1: m->set_request_id("req-6"); break;
+      case 2: m->mutable_create_time()->set_nanos(1); break;
+      case 3: m->set_name("warehouses/420102-W001/movements/011"); break;
+      case 4: m->set_sequence(41); break;
+    }
+    const MovementResult before = single;
+    EXPECT_FALSE(StripStamp(kStamp, &single)) << field;
+    EXPECT_EQ(single.SerializeAsString(), before.SerializeAsString()) << field;
+  }
+  stockpile::v1::Warehouse other;  // not a stock response
+  other.set_name("warehouses/420102-W001");
+  EXPECT_FALSE(StripStamp(kStamp, &other));
+}
+
+// Records stored before stamping existed are given back as they were stored.
+TEST(StoredResponseTest, ARecordStoredWholeIsReturnedAsStored) {
+  MovementResult single;
+  *single.add_movements() = Stamped(11);
+  single.set_sequence(kStamp.sequence);
+  internal::RequestRecord record;
+  record.set_method("Receive");
+  record.set_commit_micros(kStamp.commit_micros + 1);  // would change the reply if applied
+  record.set_sequence(kStamp.sequence);
+  record.set_response(single.SerializeAsString());
+  auto restored = StoredResponse(record, "another-id");
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ((*restored)->SerializeAsString(), single.SerializeAsString());
+  record.set_response("\xff\xff");
+  EXPECT_EQ(StoredResponse(record, "another-id").status().code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace stockpile::level
