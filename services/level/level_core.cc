@@ -1,9 +1,6 @@
 #include "services/level/level_core.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/field_mask_util.h>
-#include <openssl/sha.h>
 
 #include <chrono>
 #include <iostream>
@@ -187,24 +184,6 @@ LevelCore::~LevelCore() {
   if (writer_.joinable()) writer_.join();
   if (syncer_.joinable()) syncer_.join();
   if (answerer_.joinable()) answerer_.join();
-}
-
-std::string LevelCore::Fingerprint(const google::protobuf::Message& request) {
-  std::unique_ptr<google::protobuf::Message> copy(request.New());
-  copy->CopyFrom(request);
-  if (const auto* field = copy->GetDescriptor()->FindFieldByName("request_id")) {
-    copy->GetReflection()->ClearField(copy.get(), field);
-  }
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream out(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&out);
-    coded.SetSerializationDeterministic(true);
-    copy->SerializeToCodedStream(&coded);
-  }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
 }
 
 void LevelCore::Submit(Command command) {
@@ -554,7 +533,7 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
   cmd.method = std::string(method);
   cmd.request_id = std::string(request_id);
   cmd.actor = std::string(actor);
-  cmd.fingerprint = Fingerprint(request);
+  cmd.fingerprint = RequestFingerprint(request);
   cmd.operations = std::max<size_t>(1, operations.size());
   const bool batch = method == "ApplyBatch";
   cmd.apply = [ops = std::move(operations), batch](
@@ -622,7 +601,7 @@ absl::StatusOr<Warehouse> LevelCore::LoadWarehouseForWrite(StoreTxn& txn, absl::
 }
 
 void LevelCore::CreateWarehouse(const CreateWarehouseRequest& req, CommandCallback done) {
-  Command cmd{"CreateWarehouse", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
+  Command cmd{"CreateWarehouse", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
               std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
                           std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) {
@@ -679,7 +658,7 @@ absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req,
 }
 
 void LevelCore::UpdateWarehouse(const UpdateWarehouseRequest& req, CommandCallback done) {
-  Command cmd{"UpdateWarehouse", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
+  Command cmd{"UpdateWarehouse", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
               std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
                           std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) {
@@ -727,7 +706,7 @@ absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req,
 }
 
 void LevelCore::SetQuota(const SetQuotaRequest& req, CommandCallback done) {
-  Command cmd{"SetQuota", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
+  Command cmd{"SetQuota", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
               std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
                           std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetQuota(req, ctx, change, response); };
@@ -759,7 +738,7 @@ absl::Status LevelCore::ApplySetQuota(const SetQuotaRequest& req, CommandContext
 }
 
 void LevelCore::SetReserve(const SetReserveRequest& req, CommandCallback done) {
-  Command cmd{"SetReserve", req.request_id(), req.actor(), Fingerprint(req), 1, nullptr,
+  Command cmd{"SetReserve", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
               std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
                           std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetReserve(req, ctx, change, response); };

@@ -177,7 +177,6 @@ class LevelCore {
   void SweeperLoop();
   void Publish(uint64_t head);
   void NotifierLoop();
-  static std::string Fingerprint(const google::protobuf::Message& request);
 
   absl::Status ApplyCreateWarehouse(const stockpile::v1::CreateWarehouseRequest& req,
                                     CommandContext& ctx, stockpile::v1::ChangeEntry* change,

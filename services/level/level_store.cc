@@ -240,7 +240,9 @@ void StoreTxn::Put(Cf cf, absl::string_view key, std::string value) {
   command_[OverlayKey(cf, key)] = std::move(value);
 }
 
-void StoreTxn::Delete(Cf cf, absl::string_view key) { command_[OverlayKey(cf, key)] = std::nullopt; }
+void StoreTxn::Delete(Cf cf, absl::string_view key) {
+  command_[OverlayKey(cf, key)] = std::nullopt;
+}
 
 void StoreTxn::Append(Cf cf, std::string key, std::string value) {
   appended_.push_back({cf, std::move(key), std::move(value)});

@@ -17,6 +17,10 @@
 
 namespace stockpile::level {
 
+// SHA-256 of a mutation request's content without its request_id: the stored record of a
+// request_id remembers it, and a reuse of the id with other content is refused.
+std::string RequestFingerprint(const google::protobuf::Message& request);
+
 // What one command's records share.
 struct CommandStamp {
   std::string request_id;

@@ -3,7 +3,10 @@
 // is stored whole.
 #include "services/level/stored_response.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <gtest/gtest.h>
+#include <openssl/sha.h>
 
 #include "services/level/proto_util.h"
 #include "stockpile/v1/level_service.pb.h"
@@ -105,6 +108,42 @@ TEST(StoredResponseTest, ARecordStoredWholeIsReturnedAsStored) {
   EXPECT_EQ((*restored)->SerializeAsString(), single.SerializeAsString());
   record.set_response("\xff\xff");
   EXPECT_EQ(StoredResponse(record, "another-id").status().code(), absl::StatusCode::kDataLoss);
+}
+
+// The fingerprint is the SHA-256 of the request as if its request_id were cleared, as records
+// stored by earlier builds remember it, and made without copying the request.
+TEST(StoredResponseTest, FingerprintIgnoresTheRequestIdAndNothingElse) {
+  stockpile::v1::ApplyBatchRequest req;
+  req.set_request_id("batch-1");
+  req.set_actor("clerk-li");
+  for (int i = 0; i < 3; ++i) {
+    auto* op = req.add_operations()->mutable_receive();
+    op->set_warehouse("warehouses/420102-W001");
+    op->set_item("SH-0001");
+    op->set_quantity(i + 1);
+  }
+  stockpile::v1::ApplyBatchRequest cleared = req;
+  cleared.clear_request_id();
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    cleared.SerializeToCodedStream(&coded);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  EXPECT_EQ(RequestFingerprint(req), std::string(reinterpret_cast<char*>(digest), sizeof(digest)));
+  EXPECT_EQ(RequestFingerprint(req), RequestFingerprint(cleared));
+
+  stockpile::v1::ApplyBatchRequest other = req;
+  other.set_request_id("batch-2");
+  EXPECT_EQ(RequestFingerprint(other), RequestFingerprint(req));
+  other.mutable_operations(2)->mutable_receive()->set_quantity(4);
+  EXPECT_NE(RequestFingerprint(other), RequestFingerprint(req));
+  other = req;
+  other.set_actor("clerk-wang");
+  EXPECT_NE(RequestFingerprint(other), RequestFingerprint(req));
 }
 
 }  // namespace
