@@ -71,24 +71,24 @@ int32_t Ledger::ReserveDay(int64_t micros) {
   return common::DaysFromMicros(micros + kChinaUtcOffsetMicros);
 }
 
-absl::StatusOr<MovementResult> Ledger::Apply(const Operation& op) {
+absl::Status Ledger::Apply(const Operation& op, MovementResult* result) {
   switch (op.op_case()) {
     case Operation::kReceive:
-      return Receive(op.receive());
+      return Receive(op.receive(), result);
     case Operation::kIssue:
-      return Issue(op.issue());
+      return Issue(op.issue(), result);
     case Operation::kStocktake:
-      return Stocktake(op.stocktake());
+      return Stocktake(op.stocktake(), result);
     case Operation::kHold:
-      return Hold(op.hold());
+      return Hold(op.hold(), result);
     case Operation::kRelease:
-      return Release(op.release());
+      return Release(op.release(), result);
     case Operation::kShip:
-      return Ship(op.ship());
+      return Ship(op.ship(), result);
     case Operation::kReceiveTransfer:
-      return ReceiveTransfer(op.receive_transfer());
+      return ReceiveTransfer(op.receive_transfer(), result);
     case Operation::kConfirmDelivery:
-      return ConfirmDelivery(op.confirm_delivery());
+      return ConfirmDelivery(op.confirm_delivery(), result);
     case Operation::OP_NOT_SET:
       break;
   }
@@ -260,30 +260,28 @@ Movement* Ledger::Record(MovementType type, const Balance& b, const LotBalance& 
                          int64_t quantity, int64_t held_delta, absl::string_view note,
                          absl::string_view reference, MovementResult* result) {
   const uint64_t id = ++*ctx_.last_movement_id;
-  Movement m;
-  m.set_name(absl::StrCat(b.warehouse(), "/movements/", id));
-  m.set_id(id);
-  m.set_type(type);
-  m.set_warehouse(b.warehouse());
-  m.set_item(b.item());
-  m.set_lot(lot.lot());
-  m.set_expiry_date(lot.expiry_date());
-  m.set_quantity(quantity);
-  m.set_held_delta(held_delta);
-  m.set_on_hand_after(lot.on_hand());
-  m.set_held_after(lot.held());
-  m.set_request_id(ctx_.request_id);
-  m.set_actor(ctx_.actor);
-  m.set_note(std::string(note));
-  m.set_reference(std::string(reference));
-  *m.mutable_create_time() = ToTimestamp(ctx_.now_micros);
-  m.set_sequence(ctx_.sequence);
-  Movement* out = result->add_movements();
-  *out = std::move(m);
-  movements_.push_back(out);
+  Movement* m = result->add_movements();  // in place: the result may live on the call's arena
+  m->set_name(absl::StrCat(b.warehouse(), "/movements/", id));
+  m->set_id(id);
+  m->set_type(type);
+  m->set_warehouse(b.warehouse());
+  m->set_item(b.item());
+  m->set_lot(lot.lot());
+  m->set_expiry_date(lot.expiry_date());
+  m->set_quantity(quantity);
+  m->set_held_delta(held_delta);
+  m->set_on_hand_after(lot.on_hand());
+  m->set_held_after(lot.held());
+  m->set_request_id(ctx_.request_id);
+  m->set_actor(ctx_.actor);
+  m->set_note(std::string(note));
+  m->set_reference(std::string(reference));
+  *m->mutable_create_time() = ToTimestamp(ctx_.now_micros);
+  m->set_sequence(ctx_.sequence);
+  movements_.push_back(m);
   const size_t t = static_cast<size_t>(type);
   if (t < movements_by_type_.size()) movements_by_type_[t]++;
-  return out;
+  return m;
 }
 
 void Ledger::Touch(Balance* b, MovementResult* result) {
@@ -337,7 +335,7 @@ absl::Status Ledger::WriteMovements() {
 
 // ---- operations ------------------------------------------------------------------------------
 
-absl::StatusOr<MovementResult> Ledger::Receive(const ReceiveOp& op) {
+absl::Status Ledger::Receive(const ReceiveOp& op, MovementResult* result) {
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(op.warehouse()));
   RETURN_IF_ERROR(CheckAcceptsStock(*w));
   ASSIGN_OR_RETURN(const common::ItemInfo* item, LoadItem(op.item()));
@@ -357,16 +355,15 @@ absl::StatusOr<MovementResult> Ledger::Receive(const ReceiveOp& op) {
                                               " units"));
   }
   lot->set_on_hand(lot->on_hand() + op.quantity());
-  MovementResult result;
-  Record(MOVEMENT_TYPE_RECEIVE, *b, *lot, op.quantity(), 0, op.note(), "", &result);
+  Record(MOVEMENT_TYPE_RECEIVE, *b, *lot, op.quantity(), 0, op.note(), "", result);
   auto& t = Totals(item->code);
   t.set_received(t.received() + op.quantity());
   t.set_on_hand(t.on_hand() + op.quantity());
-  Touch(b, &result);
-  return result;
+  Touch(b, result);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<MovementResult> Ledger::Issue(const IssueOp& op) {
+absl::Status Ledger::Issue(const IssueOp& op, MovementResult* result) {
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(op.warehouse()));
   RETURN_IF_ERROR(CheckMovesStock(*w));
   ASSIGN_OR_RETURN(const common::ItemInfo* item, LoadItem(op.item()));
@@ -375,20 +372,19 @@ absl::StatusOr<MovementResult> Ledger::Issue(const IssueOp& op) {
   RETURN_IF_ERROR(CheckText("note", op.note(), kMaxTextLength, false));
   ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, item->code));
   ASSIGN_OR_RETURN(auto picks, PickLots(*b, op.lot(), op.quantity(), "issue"));
-  MovementResult result;
   for (const auto& pick : picks) {
     LotBalance* lot = b->mutable_lots(pick.index);
     lot->set_on_hand(lot->on_hand() - pick.quantity);
-    Record(MOVEMENT_TYPE_ISSUE, *b, *lot, -pick.quantity, 0, op.note(), "", &result);
+    Record(MOVEMENT_TYPE_ISSUE, *b, *lot, -pick.quantity, 0, op.note(), "", result);
   }
   auto& t = Totals(item->code);
   t.set_issued(t.issued() + op.quantity());
   t.set_on_hand(t.on_hand() - op.quantity());
-  Touch(b, &result);
-  return result;
+  Touch(b, result);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<MovementResult> Ledger::Stocktake(const StocktakeOp& op) {
+absl::Status Ledger::Stocktake(const StocktakeOp& op, MovementResult* result) {
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(op.warehouse()));
   RETURN_IF_ERROR(CheckMovesStock(*w));
   ASSIGN_OR_RETURN(const common::ItemInfo* item, LoadItem(op.item()));
@@ -398,7 +394,6 @@ absl::StatusOr<MovementResult> Ledger::Stocktake(const StocktakeOp& op) {
     return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxLinesPerOp, " counts"));
   }
   ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, item->code));
-  MovementResult result;
   std::set<std::string> seen;
   int64_t adjusted = 0;
   for (const auto& count : op.counts()) {
@@ -437,17 +432,17 @@ absl::StatusOr<MovementResult> Ledger::Stocktake(const StocktakeOp& op) {
                        " counted; release or ship those holds first"));
     }
     lot->set_on_hand(count.counted());
-    Record(MOVEMENT_TYPE_ADJUST, *b, *lot, diff, 0, op.reason(), "", &result);
+    Record(MOVEMENT_TYPE_ADJUST, *b, *lot, diff, 0, op.reason(), "", result);
     adjusted += diff;
   }
   auto& t = Totals(item->code);
   t.set_adjusted(t.adjusted() + adjusted);
   t.set_on_hand(t.on_hand() + adjusted);
-  Touch(b, &result);
-  return result;
+  Touch(b, result);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<MovementResult> Ledger::Hold(const HoldOp& op) {
+absl::Status Ledger::Hold(const HoldOp& op, MovementResult* result) {
   RETURN_IF_ERROR(CheckId("hold_id", op.hold_id(), true));
   RETURN_IF_ERROR(CheckId("reference", op.reference(), false));
   if (op.ttl_seconds() < 0 || op.ttl_seconds() > kMaxHoldTtlSeconds) {
@@ -499,7 +494,6 @@ absl::StatusOr<MovementResult> Ledger::Hold(const HoldOp& op) {
   *hold.mutable_create_time() = ToTimestamp(ctx_.now_micros);
   *hold.mutable_update_time() = ToTimestamp(ctx_.now_micros);
   const std::string ref = op.reference().empty() ? op.hold_id() : op.reference();
-  MovementResult result;
   for (const auto& pick : picks) {
     LotBalance* lot = b->mutable_lots(pick.index);
     lot->set_held(lot->held() + pick.quantity);
@@ -507,14 +501,14 @@ absl::StatusOr<MovementResult> Ledger::Hold(const HoldOp& op) {
     hl->set_lot(lot->lot());
     hl->set_expiry_date(lot->expiry_date());
     hl->set_quantity(pick.quantity);
-    Record(MOVEMENT_TYPE_HOLD, *b, *lot, 0, pick.quantity, "", ref, &result);
+    Record(MOVEMENT_TYPE_HOLD, *b, *lot, 0, pick.quantity, "", ref, result);
   }
   ctx_.txn->Put(Cf::kHolds, keys::HoldExpiry(expire, op.hold_id()), "");
   auto& t = Totals(item->code);
   t.set_held(t.held() + quantity);
-  Touch(b, &result);
-  *result.mutable_hold() = hold;
-  return result;
+  Touch(b, result);
+  *result->mutable_hold() = hold;
+  return absl::OkStatus();
 }
 
 namespace {
@@ -528,36 +522,35 @@ absl::Status CheckHoldState(const v1::Hold& h, HoldState want, absl::string_view
 }
 }  // namespace
 
-absl::StatusOr<MovementResult> Ledger::Release(const ReleaseOp& op) {
+absl::Status Ledger::Release(const ReleaseOp& op, MovementResult* result) {
   RETURN_IF_ERROR(CheckText("note", op.note(), kMaxTextLength, false));
   absl::StatusOr<v1::Hold*> found = LoadHold(op.hold_id());
   if (absl::IsNotFound(found.status()) && !op.warehouse_if_absent().empty()) {
-    return ReleaseAbsent(op);
+    return ReleaseAbsent(op, result);
   }
   ASSIGN_OR_RETURN(v1::Hold * hold, std::move(found));
   RETURN_IF_ERROR(CheckHoldState(*hold, HOLD_STATE_ACTIVE, "release"));
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(hold->warehouse()));
   ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, hold->item()));
-  MovementResult result;
   for (const auto& hl : hold->lots()) {
     LotBalance* lot = FindOrAddLot(b, hl.lot(), hl.expiry_date());
     lot->set_held(lot->held() - hl.quantity());
     Record(MOVEMENT_TYPE_RELEASE, *b, *lot, 0, -hl.quantity(), op.note(), HoldReference(*hold),
-           &result);
+           result);
   }
   hold->set_state(HOLD_STATE_RELEASED);
   ctx_.txn->Delete(Cf::kHolds, keys::HoldExpiry(ToMicros(hold->expire_time()), hold->hold_id()));
   auto& t = Totals(hold->item());
   t.set_held(t.held() - hold->quantity());
-  Touch(b, &result);
-  *result.mutable_hold() = *hold;
-  return result;
+  Touch(b, result);
+  *result->mutable_hold() = *hold;
+  return absl::OkStatus();
 }
 
 // Records a hold id as released before any hold with it exists: a hold request with that id
 // arriving later finds it and is refused (ALREADY_EXISTS), so a cancelled transfer's late hold
 // never stands. Moves no stock.
-absl::StatusOr<MovementResult> Ledger::ReleaseAbsent(const ReleaseOp& op) {
+absl::Status Ledger::ReleaseAbsent(const ReleaseOp& op, MovementResult* result) {
   RETURN_IF_ERROR(CheckId("hold_id", op.hold_id(), true));
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(op.warehouse_if_absent()));
   v1::Hold& hold = holds_[op.hold_id()];
@@ -567,16 +560,14 @@ absl::StatusOr<MovementResult> Ledger::ReleaseAbsent(const ReleaseOp& op) {
   hold.set_state(HOLD_STATE_RELEASED);
   *hold.mutable_create_time() = ToTimestamp(ctx_.now_micros);
   *hold.mutable_update_time() = ToTimestamp(ctx_.now_micros);
-  MovementResult result;
-  *result.mutable_hold() = hold;
-  return result;
+  *result->mutable_hold() = hold;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<MovementResult> Ledger::ExpireHold(absl::string_view hold_id) {
+absl::Status Ledger::ExpireHold(absl::string_view hold_id, MovementResult* result) {
   ASSIGN_OR_RETURN(v1::Hold * hold, LoadHold(hold_id));
-  MovementResult result;
   if (hold->state() != HOLD_STATE_ACTIVE || ToMicros(hold->expire_time()) > ctx_.now_micros) {
-    return result;  // shipped, released or renewed meanwhile: nothing to do
+    return absl::OkStatus();  // shipped, released or renewed meanwhile: nothing to do
   }
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(hold->warehouse()));
   ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, hold->item()));
@@ -584,18 +575,18 @@ absl::StatusOr<MovementResult> Ledger::ExpireHold(absl::string_view hold_id) {
     LotBalance* lot = FindOrAddLot(b, hl.lot(), hl.expiry_date());
     lot->set_held(lot->held() - hl.quantity());
     Record(MOVEMENT_TYPE_RELEASE, *b, *lot, 0, -hl.quantity(), "hold expired", HoldReference(*hold),
-           &result);
+           result);
   }
   hold->set_state(HOLD_STATE_EXPIRED);
   ctx_.txn->Delete(Cf::kHolds, keys::HoldExpiry(ToMicros(hold->expire_time()), hold->hold_id()));
   auto& t = Totals(hold->item());
   t.set_held(t.held() - hold->quantity());
-  Touch(b, &result);
-  *result.mutable_hold() = *hold;
-  return result;
+  Touch(b, result);
+  *result->mutable_hold() = *hold;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<MovementResult> Ledger::Ship(const ShipOp& op) {
+absl::Status Ledger::Ship(const ShipOp& op, MovementResult* result) {
   RETURN_IF_ERROR(CheckText("note", op.note(), kMaxTextLength, false));
   // Only the named warehouse may receive the shipment (ReceiveTransfer checks it), so a caller
   // scoped to some other warehouse of this instance cannot take in stock meant elsewhere.
@@ -614,13 +605,12 @@ absl::StatusOr<MovementResult> Ledger::Ship(const ShipOp& op) {
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(hold->warehouse()));
   RETURN_IF_ERROR(CheckMovesStock(*w));
   ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, hold->item()));
-  MovementResult result;
   for (const auto& hl : hold->lots()) {
     LotBalance* lot = FindOrAddLot(b, hl.lot(), hl.expiry_date());
     lot->set_on_hand(lot->on_hand() - hl.quantity());
     lot->set_held(lot->held() - hl.quantity());
     Record(MOVEMENT_TYPE_SHIP, *b, *lot, -hl.quantity(), -hl.quantity(), op.note(),
-           HoldReference(*hold), &result);
+           HoldReference(*hold), result);
   }
   b->set_in_transit(b->in_transit() + hold->quantity());
   hold->set_state(HOLD_STATE_SHIPPED);
@@ -630,12 +620,12 @@ absl::StatusOr<MovementResult> Ledger::Ship(const ShipOp& op) {
   t.set_on_hand(t.on_hand() - hold->quantity());
   t.set_held(t.held() - hold->quantity());
   t.set_in_transit(t.in_transit() + hold->quantity());
-  Touch(b, &result);
-  *result.mutable_hold() = *hold;
-  return result;
+  Touch(b, result);
+  *result->mutable_hold() = *hold;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& op) {
+absl::Status Ledger::ReceiveTransfer(const ReceiveTransferOp& op, MovementResult* result) {
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(op.warehouse()));
   RETURN_IF_ERROR(CheckAcceptsStock(*w));
   ASSIGN_OR_RETURN(const common::ItemInfo* item, LoadItem(op.item()));
@@ -699,7 +689,6 @@ absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& 
     arrivals_[arrival] = record.SerializeAsString();
   }
   ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, item->code));
-  MovementResult result;
   int64_t shipped = 0, received = 0;
   const std::string ref = hold != nullptr ? HoldReference(*hold) : op.hold_id();
   for (const auto& line : lines) {
@@ -715,10 +704,10 @@ absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& 
                        "; the shipment's on ", line.expiry_date()));
     }
     lot->set_on_hand(lot->on_hand() + line.received());
-    Record(MOVEMENT_TYPE_RECEIVE_TRANSFER, *b, *lot, line.received(), 0, op.note(), ref, &result);
+    Record(MOVEMENT_TYPE_RECEIVE_TRANSFER, *b, *lot, line.received(), 0, op.note(), ref, result);
     if (line.quantity() > line.received()) {
       Record(MOVEMENT_TYPE_TRANSIT_LOSS, *b, *lot, -(line.quantity() - line.received()), 0,
-             absl::StrCat("lost in transit from ", op.source_warehouse()), ref, &result);
+             absl::StrCat("lost in transit from ", op.source_warehouse()), ref, result);
     }
     shipped += line.quantity();
     received += line.received();
@@ -738,16 +727,16 @@ absl::StatusOr<MovementResult> Ledger::ReceiveTransfer(const ReceiveTransferOp& 
       }
     }
     t.set_in_transit(t.in_transit() - shipped);
-    Touch(sb, &result);
-    *result.mutable_hold() = *hold;
+    Touch(sb, result);
+    *result->mutable_hold() = *hold;
   } else {
     t.set_transferred_in(t.transferred_in() + shipped);
   }
-  Touch(b, &result);
-  return result;
+  Touch(b, result);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<MovementResult> Ledger::ConfirmDelivery(const ConfirmDeliveryOp& op) {
+absl::Status Ledger::ConfirmDelivery(const ConfirmDeliveryOp& op, MovementResult* result) {
   ASSIGN_OR_RETURN(v1::Hold * hold, LoadHold(op.hold_id()));
   RETURN_IF_ERROR(CheckHoldState(*hold, HOLD_STATE_SHIPPED, "confirm delivery of"));
   for (const auto& l : op.lots()) {
@@ -770,18 +759,17 @@ absl::StatusOr<MovementResult> Ledger::ConfirmDelivery(const ConfirmDeliveryOp& 
   ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, hold->item()));
   b->set_in_transit(b->in_transit() - hold->quantity());
   hold->set_state(HOLD_STATE_DELIVERED);
-  MovementResult result;
   for (const auto& hl : hold->lots()) {
     LotBalance* lot = FindOrAddLot(b, hl.lot(), hl.expiry_date());
     Record(MOVEMENT_TYPE_DELIVERED, *b, *lot, 0, 0,
-           absl::StrCat("delivered to ", hold->destination()), HoldReference(*hold), &result);
+           absl::StrCat("delivered to ", hold->destination()), HoldReference(*hold), result);
   }
   auto& t = Totals(hold->item());
   t.set_in_transit(t.in_transit() - hold->quantity());
   t.set_delivered_out(t.delivered_out() + hold->quantity());
-  Touch(b, &result);
-  *result.mutable_hold() = *hold;
-  return result;
+  Touch(b, result);
+  *result->mutable_hold() = *hold;
+  return absl::OkStatus();
 }
 
 }  // namespace stockpile::level

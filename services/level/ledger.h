@@ -37,8 +37,9 @@ struct CommandContext {
 // checked in full before it changes anything; the command's records (balances, holds,
 // movements) and its change entry are written by Finish(). On any error the caller drops the
 // command's writes, so a refused batch leaves nothing behind.
-// The movements live in the MovementResults the operations return (they are not copied): keep
-// every result alive until Finish() has run.
+// Each operation fills the MovementResult it is given (built in place, so a result on the
+// call's arena is never copied); its movements live there: keep every result alive until
+// Finish() has run. A refused operation may leave its result half filled.
 class Ledger {
  public:
   // `balances_in_results`: each result carries the balances its operation touched. A batch
@@ -47,19 +48,20 @@ class Ledger {
   explicit Ledger(const CommandContext& ctx, bool balances_in_results = true)
       : ctx_(ctx), balances_in_results_(balances_in_results) {}
 
-  absl::StatusOr<stockpile::v1::MovementResult> Apply(const stockpile::v1::Operation& op);
-  absl::StatusOr<stockpile::v1::MovementResult> Receive(const stockpile::v1::ReceiveOp& op);
-  absl::StatusOr<stockpile::v1::MovementResult> Issue(const stockpile::v1::IssueOp& op);
-  absl::StatusOr<stockpile::v1::MovementResult> Stocktake(const stockpile::v1::StocktakeOp& op);
-  absl::StatusOr<stockpile::v1::MovementResult> Hold(const stockpile::v1::HoldOp& op);
-  absl::StatusOr<stockpile::v1::MovementResult> Release(const stockpile::v1::ReleaseOp& op);
-  absl::StatusOr<stockpile::v1::MovementResult> Ship(const stockpile::v1::ShipOp& op);
-  absl::StatusOr<stockpile::v1::MovementResult> ReceiveTransfer(
-      const stockpile::v1::ReceiveTransferOp& op);
-  absl::StatusOr<stockpile::v1::MovementResult> ConfirmDelivery(
-      const stockpile::v1::ConfirmDeliveryOp& op);
+  absl::Status Apply(const stockpile::v1::Operation& op, stockpile::v1::MovementResult* result);
+  absl::Status Receive(const stockpile::v1::ReceiveOp& op, stockpile::v1::MovementResult* result);
+  absl::Status Issue(const stockpile::v1::IssueOp& op, stockpile::v1::MovementResult* result);
+  absl::Status Stocktake(const stockpile::v1::StocktakeOp& op,
+                         stockpile::v1::MovementResult* result);
+  absl::Status Hold(const stockpile::v1::HoldOp& op, stockpile::v1::MovementResult* result);
+  absl::Status Release(const stockpile::v1::ReleaseOp& op, stockpile::v1::MovementResult* result);
+  absl::Status Ship(const stockpile::v1::ShipOp& op, stockpile::v1::MovementResult* result);
+  absl::Status ReceiveTransfer(const stockpile::v1::ReceiveTransferOp& op,
+                               stockpile::v1::MovementResult* result);
+  absl::Status ConfirmDelivery(const stockpile::v1::ConfirmDeliveryOp& op,
+                               stockpile::v1::MovementResult* result);
   // Releases an active hold whose expiry has passed (the hold sweeper's command).
-  absl::StatusOr<stockpile::v1::MovementResult> ExpireHold(absl::string_view hold_id);
+  absl::Status ExpireHold(absl::string_view hold_id, stockpile::v1::MovementResult* result);
 
   // Writes every touched record and hands their new state over to `change`; the ledger is
   // done after it.
@@ -81,7 +83,8 @@ class Ledger {
   absl::StatusOr<stockpile::v1::Balance*> LoadBalance(const stockpile::v1::Warehouse& w,
                                                       absl::string_view item);
   absl::StatusOr<stockpile::v1::Hold*> LoadHold(absl::string_view hold_id);
-  absl::StatusOr<stockpile::v1::MovementResult> ReleaseAbsent(const stockpile::v1::ReleaseOp& op);
+  absl::Status ReleaseAbsent(const stockpile::v1::ReleaseOp& op,
+                             stockpile::v1::MovementResult* result);
   absl::Status CheckAcceptsStock(const stockpile::v1::Warehouse& w) const;
   absl::Status CheckMovesStock(const stockpile::v1::Warehouse& w) const;
   absl::StatusOr<std::string> ResolveLot(const common::ItemInfo& item, absl::string_view lot,

@@ -419,7 +419,7 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
                      last_sequence_ + 1, &last_movement_id_, cmd.request_id, cmd.actor};
   ChangeEntry change;
   TotalsDelta totals;
-  std::unique_ptr<google::protobuf::Message> response;
+  std::shared_ptr<google::protobuf::Message> response;
   absl::Status s = cmd.apply(ctx, &change, &response, &totals);
   if (!s.ok()) {
     txn.Drop();
@@ -526,9 +526,27 @@ std::vector<ItemTotals> LevelCore::Totals() const {
 
 // ---- mutations ---------------------------------------------------------------------------------
 
+namespace {
+
+// A new response message for a command: on `arena` when the call has one (the arena owns it
+// and outlives the command), else on the heap, owned by `out`.
+template <typename T>
+T* NewResponse(google::protobuf::Arena* arena, std::shared_ptr<google::protobuf::Message>* out) {
+  T* message = google::protobuf::Arena::CreateMessage<T>(arena);
+  if (arena == nullptr) {
+    *out = std::shared_ptr<google::protobuf::Message>(message);
+  } else {
+    *out = std::shared_ptr<google::protobuf::Message>(message, [](google::protobuf::Message*) {});
+  }
+  return message;
+}
+
+}  // namespace
+
 void LevelCore::ApplyOperations(absl::string_view method, absl::string_view request_id,
                                 absl::string_view actor, std::vector<Operation> operations,
-                                const google::protobuf::Message& request, CommandCallback done) {
+                                const google::protobuf::Message& request, CommandCallback done,
+                                google::protobuf::Arena* arena) {
   Command cmd;
   cmd.method = std::string(method);
   cmd.request_id = std::string(request_id);
@@ -536,33 +554,32 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
   cmd.fingerprint = RequestFingerprint(request);
   cmd.operations = std::max<size_t>(1, operations.size());
   const bool batch = method == "ApplyBatch";
-  cmd.apply = [ops = std::move(operations), batch](
+  cmd.apply = [ops = std::move(operations), batch, arena](
                   CommandContext& ctx, ChangeEntry* change,
-                  std::unique_ptr<google::protobuf::Message>* response,
+                  std::shared_ptr<google::protobuf::Message>* response,
                   TotalsDelta* totals) -> absl::Status {
     Ledger ledger(ctx, /*balances_in_results=*/!batch);
-    ApplyBatchResponse batch_response;
+    // Results are built in place in the response: on the call's arena nothing is copied.
+    ApplyBatchResponse* batch_response =
+        batch ? NewResponse<ApplyBatchResponse>(arena, response) : nullptr;
+    MovementResult* single = batch ? nullptr : NewResponse<MovementResult>(arena, response);
     for (size_t i = 0; i < ops.size(); ++i) {
-      auto result = ledger.Apply(ops[i]);
-      if (!result.ok()) {
-        if (!batch) return result.status();
-        return absl::Status(result.status().code(),
-                            absl::StrCat("operation ", i, ": ", result.status().message()));
+      MovementResult* result = batch ? batch_response->add_results() : single;
+      absl::Status s = ledger.Apply(ops[i], result);
+      if (!s.ok()) {
+        if (!batch) return s;
+        return absl::Status(s.code(), absl::StrCat("operation ", i, ": ", s.message()));
       }
       result->set_sequence(ctx.sequence);
-      *batch_response.add_results() = std::move(*result);
     }
     RETURN_IF_ERROR(ledger.Finish(change));
     *totals = ledger.totals_delta();
     ctx.movements_by_type = ledger.movements_by_type();
-    if (!batch) {
-      *response = std::make_unique<MovementResult>(std::move(*batch_response.mutable_results(0)));
-      return absl::OkStatus();
+    if (batch) {
+      // A batch states each balance once, as it stands after the batch.
+      *batch_response->mutable_balances() = change->balances();
+      batch_response->set_sequence(ctx.sequence);
     }
-    // A batch states each balance once, as it stands after the batch.
-    *batch_response.mutable_balances() = change->balances();
-    batch_response.set_sequence(ctx.sequence);
-    *response = std::make_unique<ApplyBatchResponse>(std::move(batch_response));
     return absl::OkStatus();
   };
   cmd.done = std::move(done);
@@ -604,7 +621,7 @@ void LevelCore::CreateWarehouse(const CreateWarehouseRequest& req, CommandCallba
   Command cmd{"CreateWarehouse", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
               std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
-                          std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) {
+                          std::shared_ptr<google::protobuf::Message>* response, TotalsDelta*) {
     return ApplyCreateWarehouse(req, ctx, change, response);
   };
   Submit(std::move(cmd));
@@ -612,7 +629,7 @@ void LevelCore::CreateWarehouse(const CreateWarehouseRequest& req, CommandCallba
 
 absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req,
                                              CommandContext& ctx, ChangeEntry* change,
-                                             std::unique_ptr<google::protobuf::Message>* response) {
+                                             std::shared_ptr<google::protobuf::Message>* response) {
   Warehouse w = req.warehouse();
   ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(w.code()));
   if (!w.region_code().empty() && w.region_code() != region) {
@@ -661,7 +678,7 @@ void LevelCore::UpdateWarehouse(const UpdateWarehouseRequest& req, CommandCallba
   Command cmd{"UpdateWarehouse", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
               std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
-                          std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) {
+                          std::shared_ptr<google::protobuf::Message>* response, TotalsDelta*) {
     return ApplyUpdateWarehouse(req, ctx, change, response);
   };
   Submit(std::move(cmd));
@@ -669,7 +686,7 @@ void LevelCore::UpdateWarehouse(const UpdateWarehouseRequest& req, CommandCallba
 
 absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req,
                                              CommandContext& ctx, ChangeEntry* change,
-                                             std::unique_ptr<google::protobuf::Message>* response) {
+                                             std::shared_ptr<google::protobuf::Message>* response) {
   ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, req.warehouse().name()));
   static const std::vector<std::string> kMutable = {"display_name", "kind",     "area_m2",
                                                     "address",      "location", "status"};
@@ -709,12 +726,12 @@ void LevelCore::SetQuota(const SetQuotaRequest& req, CommandCallback done) {
   Command cmd{"SetQuota", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
               std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
-                          std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetQuota(req, ctx, change, response); };
+                          std::shared_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetQuota(req, ctx, change, response); };
   Submit(std::move(cmd));
 }
 
 absl::Status LevelCore::ApplySetQuota(const SetQuotaRequest& req, CommandContext& ctx,
-                                      ChangeEntry* change, std::unique_ptr<google::protobuf::Message>* response) {
+                                      ChangeEntry* change, std::shared_ptr<google::protobuf::Message>* response) {
   Quota q = req.quota();
   ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, q.warehouse()));
   if (reference_->FindItem(q.item()) == nullptr) {
@@ -741,12 +758,12 @@ void LevelCore::SetReserve(const SetReserveRequest& req, CommandCallback done) {
   Command cmd{"SetReserve", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
               std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
-                          std::unique_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetReserve(req, ctx, change, response); };
+                          std::shared_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetReserve(req, ctx, change, response); };
   Submit(std::move(cmd));
 }
 
 absl::Status LevelCore::ApplySetReserve(const SetReserveRequest& req, CommandContext& ctx,
-                                        ChangeEntry* change, std::unique_ptr<google::protobuf::Message>* response) {
+                                        ChangeEntry* change, std::shared_ptr<google::protobuf::Message>* response) {
   Reserve r = req.reserve();
   ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, r.warehouse()));
   if (reference_->FindItem(r.item()) == nullptr) {
@@ -796,14 +813,13 @@ int LevelCore::SweepExpiredHolds() {
   int expired = 0;
   Command cmd{"ExpireHolds", "", "system", "", due.size(), nullptr, nullptr};
   cmd.apply = [due, &expired](CommandContext& ctx, ChangeEntry* change,
-                              std::unique_ptr<google::protobuf::Message>* response,
+                              std::shared_ptr<google::protobuf::Message>* response,
                               TotalsDelta* totals) -> absl::Status {
     Ledger ledger(ctx);
-    std::vector<MovementResult> results;  // alive until Finish: they hold the movements
-    for (const auto& id : due) {
-      ASSIGN_OR_RETURN(auto result, ledger.ExpireHold(id));
-      if (result.movements_size() > 0) ++expired;
-      results.push_back(std::move(result));
+    std::vector<MovementResult> results(due.size());  // alive until Finish: they hold the movements
+    for (size_t i = 0; i < due.size(); ++i) {
+      RETURN_IF_ERROR(ledger.ExpireHold(due[i], &results[i]));
+      if (results[i].movements_size() > 0) ++expired;
     }
     RETURN_IF_ERROR(ledger.Finish(change));
     *totals = ledger.totals_delta();

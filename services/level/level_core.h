@@ -85,10 +85,13 @@ class LevelCore {
   // Mutations: `done` runs on the writer thread once the command is durable or refused.
   void CreateWarehouse(const stockpile::v1::CreateWarehouseRequest& req, CommandCallback done);
   void UpdateWarehouse(const stockpile::v1::UpdateWarehouseRequest& req, CommandCallback done);
+  // `arena`: where the response is built (a gRPC call's arena, alive until its reply is
+  // finished); nullptr builds it on the heap.
   void ApplyOperations(absl::string_view method, absl::string_view request_id,
                        absl::string_view actor,
                        std::vector<stockpile::v1::Operation> operations,
-                       const google::protobuf::Message& request, CommandCallback done);
+                       const google::protobuf::Message& request, CommandCallback done,
+                       google::protobuf::Arena* arena = nullptr);
   void SetQuota(const stockpile::v1::SetQuotaRequest& req, CommandCallback done);
   void SetReserve(const stockpile::v1::SetReserveRequest& req, CommandCallback done);
 
@@ -127,7 +130,7 @@ class LevelCore {
     size_t operations = 1;
     // Applies the command to the group transaction: fills the change entry and the response.
     std::function<absl::Status(CommandContext&, stockpile::v1::ChangeEntry*,
-                               std::unique_ptr<google::protobuf::Message>*, TotalsDelta*)>
+                               std::shared_ptr<google::protobuf::Message>*, TotalsDelta*)>
         apply;
     CommandCallback done;
   };
@@ -180,16 +183,16 @@ class LevelCore {
 
   absl::Status ApplyCreateWarehouse(const stockpile::v1::CreateWarehouseRequest& req,
                                     CommandContext& ctx, stockpile::v1::ChangeEntry* change,
-                                    std::unique_ptr<google::protobuf::Message>* response);
+                                    std::shared_ptr<google::protobuf::Message>* response);
   absl::Status ApplyUpdateWarehouse(const stockpile::v1::UpdateWarehouseRequest& req,
                                     CommandContext& ctx, stockpile::v1::ChangeEntry* change,
-                                    std::unique_ptr<google::protobuf::Message>* response);
+                                    std::shared_ptr<google::protobuf::Message>* response);
   absl::Status ApplySetQuota(const stockpile::v1::SetQuotaRequest& req, CommandContext& ctx,
                              stockpile::v1::ChangeEntry* change,
-                             std::unique_ptr<google::protobuf::Message>* response);
+                             std::shared_ptr<google::protobuf::Message>* response);
   absl::Status ApplySetReserve(const stockpile::v1::SetReserveRequest& req, CommandContext& ctx,
                                stockpile::v1::ChangeEntry* change,
-                               std::unique_ptr<google::protobuf::Message>* response);
+                               std::shared_ptr<google::protobuf::Message>* response);
   absl::StatusOr<stockpile::v1::Warehouse> LoadWarehouseForWrite(StoreTxn& txn,
                                                                  absl::string_view name);
 

@@ -146,7 +146,9 @@ template <> Operation MakeOp(const ConfirmDeliveryOp& op) {
 LevelServiceImpl::LevelServiceImpl(LevelCore* core, InstanceIdentity identity)
     : core_(core),
       queries_(core->store(), core->reference(), core->hosting(), core->clock()),
-      identity_(std::move(identity)) {}
+      identity_(std::move(identity)) {
+  SetMessageAllocatorFor_ApplyBatch(&batch_allocator_);
+}
 
 template <typename Response>
 CommandCallback LevelServiceImpl::FinishWith(Unary* reactor, Response* resp) {
@@ -178,7 +180,7 @@ grpc::ServerUnaryReactor* LevelServiceImpl::Mutate(Ctx* ctx, absl::string_view m
   if (!s.ok()) return Done(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   core_->ApplyOperations(method, req.request_id(), actor, std::move(ops), req,
-                         FinishWith(reactor, resp));
+                         FinishWith(reactor, resp), resp->GetArena());
   return reactor;
 }
 

