@@ -12,7 +12,6 @@ namespace {
 
 using stockpile::v1::Level;
 
-constexpr absl::string_view kWarehousePrefix = "warehouses/";
 
 bool IsDigits(absl::string_view s) {
   if (s.empty()) return false;

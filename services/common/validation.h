@@ -35,6 +35,9 @@ absl::StatusOr<int32_t> ParseDate(absl::string_view field, absl::string_view dat
 std::string FormatDate(int32_t days);
 int32_t DaysFromMicros(int64_t micros);
 
+// Every warehouse resource name starts with it.
+inline constexpr absl::string_view kWarehousePrefix = "warehouses/";
+
 // Warehouse code "{region}-W{1..6 digits}" -> region code.
 absl::StatusOr<std::string> RegionOfWarehouseCode(absl::string_view code);
 // "warehouses/{code}" -> code.

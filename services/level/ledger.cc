@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 #include "services/level/keys.h"
@@ -98,9 +99,12 @@ absl::Status Ledger::Apply(const Operation& op, MovementResult* result) {
 // ---- loading ---------------------------------------------------------------------------------
 
 absl::StatusOr<Warehouse*> Ledger::LoadWarehouse(absl::string_view name) {
+  // Only checked codes are loaded, so a name that finds one needs no checking again.
+  if (absl::string_view loaded = name; absl::ConsumePrefix(&loaded, common::kWarehousePrefix)) {
+    if (auto it = warehouses_.find(loaded); it != warehouses_.end()) return &it->second;
+  }
   ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(name));
   auto at = warehouses_.lower_bound(code);
-  if (at != warehouses_.end() && at->first == code) return &at->second;
   ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(code));
   RETURN_IF_ERROR(ctx_.hosting->CheckRegion(region));
   ASSIGN_OR_RETURN(auto raw, ctx_.txn->Get(Cf::kWarehouses, code));
@@ -320,7 +324,8 @@ absl::Status Ledger::Finish(ChangeEntry* change) {
 // (StoreTxn::KeyOrderedBatch), so they are appended here in any order.
 absl::Status Ledger::WriteMovements() {
   for (const Movement* m : movements_) {
-    ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(m->warehouse()));
+    // The movement's warehouse was loaded, so its name was checked.
+    const absl::string_view code = absl::StripPrefix(m->warehouse(), common::kWarehousePrefix);
     const std::string time_id = keys::TimeId(ctx_.now_micros, m->id());
     std::string primary = keys::MovementPrefix(code, m->item()) + time_id;
     ctx_.txn->Append(Cf::kMovementIndex, keys::ByItem(m->item()) + time_id, primary);

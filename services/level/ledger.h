@@ -110,7 +110,7 @@ class Ledger {
   const CommandContext& ctx_;
   const bool balances_in_results_;
   // Records loaded by this command, written back by Finish().
-  std::map<std::string, stockpile::v1::Warehouse> warehouses_;
+  std::map<std::string, stockpile::v1::Warehouse, std::less<>> warehouses_;  // by code
   std::map<std::string, stockpile::v1::Balance> balances_;
   std::map<std::string, stockpile::v1::Hold> holds_;
   std::map<std::string, std::string> arrivals_;  // key -> serialized ArrivalRecord

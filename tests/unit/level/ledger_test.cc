@@ -421,6 +421,32 @@ TEST_F(LedgerTest, RetriedBatchGetsItsFirstReplyBackAfterARestart) {
             first->results(2).movements(0).SerializeAsString());
 }
 
+// A batch's reply is built in place on the arena of the call it answers (gRPC frees the
+// arena at once when the call ends), and it is the same reply a heap-built one would be.
+TEST_F(LedgerTest, BatchReplyIsBuiltOnTheCallsArena) {
+  google::protobuf::Arena arena;
+  const std::vector<Operation> ops = {Env::Receive(kW, kTent, 5), Env::Issue(kW, kTent, 2)};
+  ApplyBatchRequest req;
+  req.set_request_id("arena-1");
+  for (const auto& op : ops) *req.add_operations() = op;
+  CommandResult r = Wait([&](CommandCallback done) {
+    env_.core().ApplyOperations("ApplyBatch", "arena-1", "tester", ops, req, done, &arena);
+  });
+  ASSERT_THAT(r.status, IsOk());
+  ASSERT_NE(r.message, nullptr);
+  EXPECT_EQ(r.message->GetArena(), &arena);
+  const auto* reply = dynamic_cast<const ApplyBatchResponse*>(r.message.get());
+  ASSERT_NE(reply, nullptr);
+  ASSERT_EQ(reply->results_size(), 2);
+  EXPECT_EQ(reply->results(1).movements(0).quantity(), -2);
+  EXPECT_EQ(reply->results(1).movements(0).actor(), "tester");
+  ASSERT_EQ(reply->balances_size(), 1);
+  EXPECT_EQ(reply->balances(0).on_hand(), 3);
+  auto replayed = env_.Batch(ops, "arena-1");  // from the stored record, on the heap
+  ASSERT_THAT(replayed.status(), IsOk());
+  EXPECT_EQ(replayed->SerializeAsString(), reply->SerializeAsString());
+}
+
 // A batch states each balance it touched once, as it stands after the whole batch; its results
 // carry the movements only. A single operation's result carries its balance.
 TEST_F(LedgerTest, BatchStatesEachBalanceOnceAfterTheBatch) {
