@@ -265,11 +265,8 @@ Movement* Ledger::Record(MovementType type, const Balance& b, const LotBalance& 
                          absl::string_view reference, MovementResult* result) {
   const uint64_t id = ++*ctx_.last_movement_id;
   Movement* m = result->add_movements();  // in place: the result may live on the call's arena
-  m->set_name(absl::StrCat(b.warehouse(), "/movements/", id));
   m->set_id(id);
   m->set_type(type);
-  m->set_warehouse(b.warehouse());
-  m->set_item(b.item());
   m->set_lot(lot.lot());
   m->set_expiry_date(lot.expiry_date());
   m->set_quantity(quantity);
@@ -280,9 +277,15 @@ Movement* Ledger::Record(MovementType type, const Balance& b, const LotBalance& 
   m->set_actor(ctx_.actor);
   m->set_note(std::string(note));
   m->set_reference(std::string(reference));
-  *m->mutable_create_time() = ToTimestamp(ctx_.now_micros);
   m->set_sequence(ctx_.sequence);
-  movements_.push_back(m);
+  // Stored before the fields its key gives back are set (MovementFromRecord).
+  const absl::string_view code = absl::StripPrefix(b.warehouse(), common::kWarehousePrefix);
+  records_.push_back({m, keys::MovementPrefix(code, b.item()) + keys::TimeId(ctx_.now_micros, id),
+                      m->SerializeAsString()});
+  m->set_name(absl::StrCat(b.warehouse(), "/movements/", id));
+  m->set_warehouse(b.warehouse());
+  m->set_item(b.item());
+  *m->mutable_create_time() = ToTimestamp(ctx_.now_micros);
   const size_t t = static_cast<size_t>(type);
   if (t < movements_by_type_.size()) movements_by_type_[t]++;
   return m;
@@ -323,19 +326,36 @@ absl::Status Ledger::Finish(ChangeEntry* change) {
 // Movements and their indexes: the group's batch is put in key order before it is written
 // (StoreTxn::KeyOrderedBatch), so they are appended here in any order.
 absl::Status Ledger::WriteMovements() {
-  for (const Movement* m : movements_) {
-    // The movement's warehouse was loaded, so its name was checked.
-    const absl::string_view code = absl::StripPrefix(m->warehouse(), common::kWarehousePrefix);
-    const std::string time_id = keys::TimeId(ctx_.now_micros, m->id());
-    std::string primary = keys::MovementPrefix(code, m->item()) + time_id;
-    ctx_.txn->Append(Cf::kMovementIndex, keys::ByItem(m->item()) + time_id, primary);
-    if (!m->reference().empty()) {
-      ctx_.txn->Append(Cf::kMovementIndex, keys::ByReference(m->reference()) + time_id, primary);
+  for (StoredMovement& r : records_) {
+    const std::string time_id = r.key.substr(r.key.size() - keys::kTimeIdSize);
+    ctx_.txn->Append(Cf::kMovementIndex, keys::ByItem(r.movement->item()) + time_id, r.key);
+    if (!r.movement->reference().empty()) {
+      ctx_.txn->Append(Cf::kMovementIndex, keys::ByReference(r.movement->reference()) + time_id,
+                       r.key);
     }
-    ctx_.txn->Append(Cf::kMovements, std::move(primary), m->SerializeAsString());
+    ctx_.txn->Append(Cf::kMovements, std::move(r.key), std::move(r.value));
   }
-  movements_.clear();
+  records_.clear();
   return absl::OkStatus();
+}
+
+absl::StatusOr<Movement> MovementFromRecord(absl::string_view key, absl::string_view value) {
+  Movement m;
+  if (!m.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError("stored movement is unreadable");
+  }
+  if (!m.warehouse().empty()) return m;  // stored whole (before the key gave fields back)
+  // "{code}/{item}/" + micros + id
+  if (key.size() < keys::kTimeIdSize + 4) return absl::DataLossError("movement key is malformed");
+  const absl::string_view time_id = key.substr(key.size() - keys::kTimeIdSize);
+  const absl::string_view code_item = key.substr(0, key.size() - keys::kTimeIdSize - 1);
+  const size_t slash = code_item.find('/');
+  if (slash == absl::string_view::npos) return absl::DataLossError("movement key is malformed");
+  m.set_warehouse(common::WarehouseName(code_item.substr(0, slash)));
+  m.set_item(std::string(code_item.substr(slash + 1)));
+  m.set_name(absl::StrCat(m.warehouse(), "/movements/", m.id()));
+  *m.mutable_create_time() = ToTimestamp(static_cast<int64_t>(keys::ReadU64(time_id)));
+  return m;
 }
 
 // ---- operations ------------------------------------------------------------------------------

@@ -114,11 +114,24 @@ class Ledger {
   std::map<std::string, stockpile::v1::Balance> balances_;
   std::map<std::string, stockpile::v1::Hold> holds_;
   std::map<std::string, std::string> arrivals_;  // key -> serialized ArrivalRecord
-  // The movements recorded, owned by the results handed back (their addresses stay put).
-  std::vector<const stockpile::v1::Movement*> movements_;
+  // The movements recorded (owned by the results handed back, whose addresses stay put), with
+  // their primary keys and stored values.
+  struct StoredMovement {
+    const stockpile::v1::Movement* movement;
+    std::string key;
+    std::string value;
+  };
+  std::vector<StoredMovement> records_;
   TotalsDelta totals_;
   std::array<uint64_t, 10> movements_by_type_{};
 };
+
+// A movement as stored under its primary key (keys::MovementPrefix + keys::TimeId). The value
+// leaves out what the key gives back (warehouse, item, commit time, and the name that follows
+// from warehouse and id), a third of its bytes; values stored whole by earlier builds are
+// read as they are.
+absl::StatusOr<stockpile::v1::Movement> MovementFromRecord(absl::string_view key,
+                                                           absl::string_view value);
 
 // Recomputes a balance's totals from its lots and keeps lots in issue order
 // (earliest expiry first; lots without expiry last).

@@ -145,8 +145,9 @@ class WarehouseHistoryScan {
       }
       ++scanned;
       last = prefix_ + std::string(next->time_id());
+      absl::string_view key(next->it->key().data(), next->it->key().size());
       absl::string_view value(next->it->value().data(), next->it->value().size());
-      ASSIGN_OR_RETURN(bool took, visit(value));
+      ASSIGN_OR_RETURN(bool took, visit(key, value));
       if (took) ++accepted;
       next->it->Next();
     }
@@ -337,8 +338,8 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     }
     return resp;
   }
-  auto take = [&](absl::string_view value) -> absl::StatusOr<bool> {
-    ASSIGN_OR_RETURN(Movement m, Parse<Movement>(value, "movement"));
+  auto take = [&](absl::string_view key, absl::string_view value) -> absl::StatusOr<bool> {
+    ASSIGN_OR_RETURN(Movement m, MovementFromRecord(key, value));
     if (!keep(m)) return false;
     *resp.add_movements() = std::move(m);
     return true;
@@ -356,7 +357,7 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     PagedScan scan(store_, Cf::kMovements, prefix);
     RETURN_IF_ERROR(scan.Start(req.page_token(), from));
     RETURN_IF_ERROR(SetToken(
-        &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) { return take(v); },
+        &resp, scan.Run(limit, take,
                         end_time_id.empty() ? "" : prefix + end_time_id)));
     return resp;
   }
@@ -369,7 +370,7 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
                [&](absl::string_view, absl::string_view primary) -> absl::StatusOr<bool> {
                  ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kMovements, primary));
                  if (!raw.has_value()) return false;
-                 return take(*raw);
+                 return take(primary, *raw);
                },
                end_time_id.empty() ? "" : prefix + end_time_id)));
   return resp;

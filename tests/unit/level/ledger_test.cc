@@ -447,6 +447,45 @@ TEST_F(LedgerTest, BatchReplyIsBuiltOnTheCallsArena) {
   EXPECT_EQ(replayed->SerializeAsString(), reply->SerializeAsString());
 }
 
+// A movement is stored without what its key gives back (warehouse, item, time, name) and read
+// back whole; a value stored whole by an earlier build reads the same.
+TEST_F(LedgerTest, StoredMovementLeavesOutWhatItsKeyGivesBack) {
+  auto reply = env_.Apply(Env::Receive(kW, kWater, 8, "L1", "2027-01-01"), "rcv-1");
+  ASSERT_THAT(reply.status(), IsOk());
+  const Movement& first = reply->movements(0);
+  env_.Close();
+  std::string key, value;
+  {
+    auto store = LevelStore::Open(env_.db_path(), LevelStore::Options{});
+    ASSERT_THAT(store.status(), IsOk());
+    auto it = (*store)->NewIterator(Cf::kMovements);
+    it->SeekToFirst();
+    ASSERT_TRUE(it->Valid());
+    key = it->key().ToString();
+    value = it->value().ToString();
+  }
+  Movement stored;
+  ASSERT_TRUE(stored.ParseFromString(value));
+  EXPECT_TRUE(stored.warehouse().empty() && stored.item().empty() && stored.name().empty() &&
+              !stored.has_create_time());
+  EXPECT_LT(value.size(), first.ByteSizeLong() * 2 / 3);
+  auto read = MovementFromRecord(key, value);
+  ASSERT_THAT(read.status(), IsOk());
+  EXPECT_EQ(read->SerializeAsString(), first.SerializeAsString());
+  auto whole = MovementFromRecord(key, first.SerializeAsString());
+  ASSERT_THAT(whole.status(), IsOk());
+  EXPECT_EQ(whole->SerializeAsString(), first.SerializeAsString());
+  EXPECT_THAT(MovementFromRecord("x", value).status(), StatusIs(absl::StatusCode::kDataLoss));
+
+  env_.Reopen();
+  ListMovementsRequest history;
+  history.set_warehouse(kW);
+  auto listed = env_.queries().ListMovements(history);
+  ASSERT_THAT(listed.status(), IsOk());
+  ASSERT_EQ(listed->movements_size(), 1);
+  EXPECT_EQ(listed->movements(0).SerializeAsString(), first.SerializeAsString());
+}
+
 // A batch states each balance it touched once, as it stands after the whole batch; its results
 // carry the movements only. A single operation's result carries its balance.
 TEST_F(LedgerTest, BatchStatesEachBalanceOnceAfterTheBatch) {
@@ -544,15 +583,16 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
       const std::string key = it->key().ToString();  // {code}/{item}/ + time-id
       const std::string time_id = key.substr(key.size() - keys::kTimeIdSize);
       const std::string code = key.substr(0, key.find('/'));
-      Movement m;
-      ASSERT_TRUE(m.ParseFromString(it->value().ToString()));
+      // Format 1 stored movements whole.
+      auto m = MovementFromRecord(key, it->value().ToString());
+      ASSERT_THAT(m.status(), IsOk());
       if (n % 2 == 1) continue;
       ASSERT_TRUE(batch.Delete(movements, key).ok());
-      ASSERT_TRUE(batch.Put(movements, code + "/" + time_id, it->value()).ok());
-      ASSERT_TRUE(batch.Put(index, "w" + code + "/" + m.item() + "/" + time_id, "").ok());
-      ASSERT_TRUE(batch.Put(index, keys::ByItem(m.item()) + time_id, code).ok());
-      if (!m.reference().empty()) {
-        ASSERT_TRUE(batch.Put(index, keys::ByReference(m.reference()) + time_id, code).ok());
+      ASSERT_TRUE(batch.Put(movements, code + "/" + time_id, m->SerializeAsString()).ok());
+      ASSERT_TRUE(batch.Put(index, "w" + code + "/" + m->item() + "/" + time_id, "").ok());
+      ASSERT_TRUE(batch.Put(index, keys::ByItem(m->item()) + time_id, code).ok());
+      if (!m->reference().empty()) {
+        ASSERT_TRUE(batch.Put(index, keys::ByReference(m->reference()) + time_id, code).ok());
       }
     }
     auto raw = (*store)->Get(Cf::kDefault, keys::kMeta);
