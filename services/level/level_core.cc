@@ -127,7 +127,7 @@ absl::Status LevelCore::LoadState() {
           " by a newer release; this build reads format ", kStorageFormat,
           " and older. Serve it with that release"));
     }
-    if (meta.storage_format() < kStorageFormat && meta.last_movement_id() > 0) {
+    if (meta.storage_format() < kFormatKeyedByWarehouseItem && meta.last_movement_id() > 0) {
       RETURN_IF_ERROR(ConvertStorage(meta));
     }
   }

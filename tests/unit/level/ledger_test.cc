@@ -477,6 +477,22 @@ TEST_F(LedgerTest, StoredMovementLeavesOutWhatItsKeyGivesBack) {
   EXPECT_EQ(whole->SerializeAsString(), first.SerializeAsString());
   EXPECT_THAT(MovementFromRecord("x", value).status(), StatusIs(absl::StatusCode::kDataLoss));
 
+  // Format 2 stored movements whole: such a database needs no conversion, and the first group
+  // written marks it format 3, which an older release refuses instead of misreading.
+  auto set_format = [&](uint32_t format) {
+    auto store = LevelStore::Open(env_.db_path(), LevelStore::Options{});
+    ASSERT_THAT(store.status(), IsOk());
+    internal::StoreMeta meta;
+    ASSERT_TRUE(meta.ParseFromString(**(*store)->Get(Cf::kDefault, keys::kMeta)));
+    EXPECT_EQ(meta.storage_format(), 3u);
+    meta.set_storage_format(format);
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(batch.Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta),
+                          meta.SerializeAsString()).ok());
+    ASSERT_TRUE(batch.Put((*store)->handle(Cf::kMovements), key, first.SerializeAsString()).ok());
+    ASSERT_THAT((*store)->Write(batch, true), IsOk());
+  };
+  set_format(2);
   env_.Reopen();
   ListMovementsRequest history;
   history.set_warehouse(kW);
@@ -484,6 +500,11 @@ TEST_F(LedgerTest, StoredMovementLeavesOutWhatItsKeyGivesBack) {
   ASSERT_THAT(listed.status(), IsOk());
   ASSERT_EQ(listed->movements_size(), 1);
   EXPECT_EQ(listed->movements(0).SerializeAsString(), first.SerializeAsString());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 1)).status(), IsOk());
+  EXPECT_EQ(env_.queries().ListMovements(history)->movements_size(), 2);
+  env_.Close();
+  set_format(3);  // checks it reads 3, and leaves it so
+  env_.Reopen();
 }
 
 // A batch states each balance it touched once, as it stands after the whole batch; its results
@@ -599,7 +620,7 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
     ASSERT_TRUE(raw.ok() && raw->has_value());
     internal::StoreMeta meta;
     ASSERT_TRUE(meta.ParseFromString(**raw));
-    EXPECT_EQ(meta.storage_format(), 2u);  // what this build writes
+    EXPECT_EQ(meta.storage_format(), 3u);  // what this build writes
     meta.set_storage_format(1);
     ASSERT_TRUE(batch.Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta),
                           meta.SerializeAsString()).ok());
@@ -627,8 +648,8 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
     auto raw = (*store)->Get(Cf::kDefault, keys::kMeta);
     internal::StoreMeta meta;
     ASSERT_TRUE(meta.ParseFromString(**raw));
-    EXPECT_EQ(meta.storage_format(), 2u);
-    meta.set_storage_format(3);  // as a newer release would leave it
+    EXPECT_EQ(meta.storage_format(), 3u);
+    meta.set_storage_format(4);  // as a newer release would leave it
     rocksdb::WriteBatch batch;
     ASSERT_TRUE(batch.Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta),
                           meta.SerializeAsString()).ok());
@@ -637,7 +658,7 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
   auto newer = LevelCore::Open(env_.db_path(), &Reference(),
                                Hosting(env_.level(), env_.prefixes()), &env_.clock(), {});
   EXPECT_THAT(newer.status(), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                       HasSubstr("storage format 3")));
+                                       HasSubstr("storage format 4")));
 }
 
 TEST_F(LedgerTest, RestartKeepsBalancesMovementsTotalsAndRequestIds) {
