@@ -21,8 +21,8 @@ inline constexpr uint32_t kStorageFormat = 3;
 inline constexpr uint32_t kFormatKeyedByWarehouseItem = 2;
 
 // Rewrites a format-1 database's movements and indexes as format 2 and records this build's
-// format in `meta` (written last, synced). Resumable: a conversion cut short by a crash is finished by
-// the next start. Returns how many movements were moved.
+// format in `meta` (written last, synced). Resumable: a conversion cut short by a crash is
+// finished by the next start. Returns how many movements were moved.
 absl::StatusOr<uint64_t> MigrateToFormat2(LevelStore& store, internal::StoreMeta& meta);
 
 }  // namespace stockpile::level

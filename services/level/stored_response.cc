@@ -5,8 +5,8 @@
 #include <openssl/sha.h>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/level/proto_util.h"
 #include "stockpile/v1/level_service.pb.h"
 
@@ -140,8 +140,8 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> StoredResponse(
     response = std::make_unique<MovementResult>();
   }
   if (!response->ParseFromString(record.response())) {
-    return absl::DataLossError(absl::StrCat("stored response of request ", request_id,
-                                            " is unreadable"));
+    return absl::DataLossError(
+        absl::StrCat("stored response of request ", request_id, " is unreadable"));
   }
   if (record.stamped()) RestoreStamp(StampOf(record, request_id), response.get());
   return response;

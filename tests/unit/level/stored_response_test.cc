@@ -8,6 +8,9 @@
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 
+#include <functional>
+#include <vector>
+
 #include "services/level/proto_util.h"
 #include "stockpile/v1/level_service.pb.h"
 
@@ -72,21 +75,21 @@ TEST(StoredResponseTest, RestoringAStrippedBatchGivesBackTheReplyAndStoresLess) 
 }
 
 TEST(StoredResponseTest, AResponseWithARecordOfAnotherStampIsStoredWhole) {
-  for (int field = 0; field < 5; ++field) {
+  const std::vector<std::function<void(Movement*)>> other_stamps = {
+      [](Movement* m) { m->set_actor("someone-else"); },
+      [](Movement* m) { m->set_request_id("req-6"); },
+      [](Movement* m) { m->mutable_create_time()->set_nanos(1); },
+      [](Movement* m) { m->set_name("warehouses/420102-W001/movements/011"); },
+      [](Movement* m) { m->set_sequence(41); },
+  };
+  for (size_t i = 0; i < other_stamps.size(); ++i) {
     MovementResult single;
     *single.add_movements() = Stamped(11);
     single.set_sequence(kStamp.sequence);
-    Movement* m = single.mutable_movements(0);
-    switch (field) {
-      case 0: m->set_actor("someone-else"); break;
-      case 1: m->set_request_id("req-6"); break;
-      case 2: m->mutable_create_time()->set_nanos(1); break;
-      case 3: m->set_name("warehouses/420102-W001/movements/011"); break;
-      case 4: m->set_sequence(41); break;
-    }
+    other_stamps[i](single.mutable_movements(0));
     const MovementResult before = single;
-    EXPECT_FALSE(StripStamp(kStamp, &single)) << field;
-    EXPECT_EQ(single.SerializeAsString(), before.SerializeAsString()) << field;
+    EXPECT_FALSE(StripStamp(kStamp, &single)) << i;
+    EXPECT_EQ(single.SerializeAsString(), before.SerializeAsString()) << i;
   }
   stockpile::v1::Warehouse other;  // not a stock response
   other.set_name("warehouses/420102-W001");
