@@ -252,4 +252,8 @@ absl::StatusOr<std::string> WarehouseCodeFromName(absl::string_view name) {
 
 std::string WarehouseName(absl::string_view code) { return absl::StrCat(kWarehousePrefix, code); }
 
+std::string MovementName(absl::string_view warehouse_name, uint64_t id) {
+  return absl::StrCat(warehouse_name, "/movements/", id);
+}
+
 }  // namespace stockpile::common

@@ -43,5 +43,7 @@ absl::StatusOr<std::string> RegionOfWarehouseCode(absl::string_view code);
 // "warehouses/{code}" -> code.
 absl::StatusOr<std::string> WarehouseCodeFromName(absl::string_view name);
 std::string WarehouseName(absl::string_view code);
+// "{warehouse name}/movements/{id}".
+std::string MovementName(absl::string_view warehouse_name, uint64_t id);
 
 }  // namespace stockpile::common

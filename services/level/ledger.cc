@@ -282,7 +282,7 @@ Movement* Ledger::Record(MovementType type, const Balance& b, const LotBalance& 
   const absl::string_view code = absl::StripPrefix(b.warehouse(), common::kWarehousePrefix);
   records_.push_back({m, keys::MovementPrefix(code, b.item()) + keys::TimeId(ctx_.now_micros, id),
                       m->SerializeAsString()});
-  m->set_name(absl::StrCat(b.warehouse(), "/movements/", id));
+  m->set_name(common::MovementName(b.warehouse(), id));
   m->set_warehouse(b.warehouse());
   m->set_item(b.item());
   *m->mutable_create_time() = ToTimestamp(ctx_.now_micros);
@@ -353,7 +353,7 @@ absl::StatusOr<Movement> MovementFromRecord(absl::string_view key, absl::string_
   if (slash == absl::string_view::npos) return absl::DataLossError("movement key is malformed");
   m.set_warehouse(common::WarehouseName(code_item.substr(0, slash)));
   m.set_item(std::string(code_item.substr(slash + 1)));
-  m.set_name(absl::StrCat(m.warehouse(), "/movements/", m.id()));
+  m.set_name(common::MovementName(m.warehouse(), m.id()));
   *m.mutable_create_time() = ToTimestamp(static_cast<int64_t>(keys::ReadU64(time_id)));
   return m;
 }

@@ -232,7 +232,7 @@ std::shared_ptr<const Overlay> StoreTxn::TakeOverlay() {
 }
 
 void StoreTxn::Begin() {
-  command_appends_from_ = appended_.size();
+  kept_appends_ = appended_.size();
   command_.clear();
 }
 
@@ -251,11 +251,11 @@ void StoreTxn::Append(Cf cf, std::string key, std::string value) {
 void StoreTxn::Keep() {
   for (auto& [k, v] : command_) group_[k] = std::move(v);
   command_.clear();
-  command_appends_from_ = appended_.size();
+  kept_appends_ = appended_.size();
 }
 
 void StoreTxn::Drop() {
-  appended_.resize(command_appends_from_);
+  appended_.resize(kept_appends_);
   command_.clear();
 }
 
@@ -266,9 +266,9 @@ rocksdb::WriteBatch StoreTxn::KeyOrderedBatch() const {
     const std::string* value;  // nullptr: delete
   };
   std::vector<Record> records;
-  records.reserve(command_appends_from_ + group_.size());
+  records.reserve(kept_appends_ + group_.size());
   size_t bytes = 0;
-  for (size_t i = 0; i < command_appends_from_; ++i) {
+  for (size_t i = 0; i < kept_appends_; ++i) {
     const Appended& a = appended_[i];
     records.push_back({a.cf, a.key, &a.value});
     bytes += a.key.size() + a.value.size() + 8;

@@ -171,7 +171,7 @@ class StoreTxn {
   std::vector<std::shared_ptr<const Overlay>> unsynced_;
   WriterCache* cache_;
   std::vector<Appended> appended_;
-  size_t command_appends_from_ = 0;  // where the current command's appends start
+  size_t kept_appends_ = 0;  // appends of kept commands; the current command's follow them
   Overlay group_;
   Overlay command_;  // the current command's read-back writes
 };

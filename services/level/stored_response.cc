@@ -4,9 +4,8 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <openssl/sha.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
+#include "services/common/validation.h"
 #include "services/level/proto_util.h"
 #include "stockpile/v1/level_service.pb.h"
 
@@ -18,23 +17,14 @@ using stockpile::v1::Balance;
 using stockpile::v1::Movement;
 using stockpile::v1::MovementResult;
 
-constexpr absl::string_view kMovementsInfix = "/movements/";
-
-bool NameFollowsFromWarehouseAndId(const Movement& m) {
-  absl::string_view name = m.name();
-  if (!absl::ConsumePrefix(&name, m.warehouse())) return false;
-  if (!absl::ConsumePrefix(&name, kMovementsInfix)) return false;
-  uint64_t id = 0;
-  return absl::SimpleAtoi(name, &id) && id == m.id() && name == absl::StrCat(id);
-}
-
 bool Same(const google::protobuf::Timestamp& a, const google::protobuf::Timestamp& b) {
   return a.seconds() == b.seconds() && a.nanos() == b.nanos();
 }
 
 bool Carries(const CommandStamp& s, const google::protobuf::Timestamp& time, const Movement& m) {
   return m.request_id() == s.request_id && m.actor() == s.actor && m.sequence() == s.sequence &&
-         m.has_create_time() && Same(m.create_time(), time) && NameFollowsFromWarehouseAndId(m);
+         m.has_create_time() && Same(m.create_time(), time) &&
+         m.name() == common::MovementName(m.warehouse(), m.id());
 }
 
 bool Carries(const CommandStamp& s, const google::protobuf::Timestamp& time, const Balance& b) {
@@ -48,6 +38,18 @@ bool Carries(const CommandStamp& s, const google::protobuf::Timestamp& time,
     if (!Carries(s, time, m)) return false;
   }
   for (const auto& b : r.balances()) {
+    if (!Carries(s, time, b)) return false;
+  }
+  return true;
+}
+
+bool Carries(const CommandStamp& s, const google::protobuf::Timestamp& time,
+             const ApplyBatchResponse& batch) {
+  if (batch.sequence() != s.sequence) return false;
+  for (const auto& r : batch.results()) {
+    if (!Carries(s, time, r)) return false;
+  }
+  for (const auto& b : batch.balances()) {
     if (!Carries(s, time, b)) return false;
   }
   return true;
@@ -72,8 +74,14 @@ void Strip(MovementResult* r) {
   for (auto& b : *r->mutable_balances()) Strip(&b);
 }
 
+void Strip(ApplyBatchResponse* batch) {
+  batch->clear_sequence();
+  for (auto& r : *batch->mutable_results()) Strip(&r);
+  for (auto& b : *batch->mutable_balances()) Strip(&b);
+}
+
 void Restore(const CommandStamp& s, const google::protobuf::Timestamp& time, Movement* m) {
-  m->set_name(absl::StrCat(m->warehouse(), kMovementsInfix, m->id()));
+  m->set_name(common::MovementName(m->warehouse(), m->id()));
   m->set_request_id(s.request_id);
   m->set_actor(s.actor);
   *m->mutable_create_time() = time;
@@ -91,40 +99,38 @@ void Restore(const CommandStamp& s, const google::protobuf::Timestamp& time, Mov
   for (auto& b : *r->mutable_balances()) Restore(s, time, &b);
 }
 
+void Restore(const CommandStamp& s, const google::protobuf::Timestamp& time,
+             ApplyBatchResponse* batch) {
+  batch->set_sequence(s.sequence);
+  for (auto& r : *batch->mutable_results()) Restore(s, time, &r);
+  for (auto& b : *batch->mutable_balances()) Restore(s, time, &b);
+}
+
+// Calls `fn` with the response as the stock response it is; false for any other message.
+template <typename Fn>
+bool AsStockResponse(google::protobuf::Message* response, Fn fn) {
+  if (auto* single = dynamic_cast<MovementResult*>(response)) return fn(single);
+  if (auto* batch = dynamic_cast<ApplyBatchResponse*>(response)) return fn(batch);
+  return false;
+}
+
 }  // namespace
 
 bool StripStamp(const CommandStamp& stamp, google::protobuf::Message* response) {
   const google::protobuf::Timestamp time = ToTimestamp(stamp.commit_micros);
-  if (auto* single = dynamic_cast<MovementResult*>(response)) {
-    if (!Carries(stamp, time, *single)) return false;
-    Strip(single);
+  return AsStockResponse(response, [&](auto* r) {
+    if (!Carries(stamp, time, *r)) return false;
+    Strip(r);
     return true;
-  }
-  auto* batch = dynamic_cast<ApplyBatchResponse*>(response);
-  if (batch == nullptr || batch->sequence() != stamp.sequence) return false;
-  for (const auto& r : batch->results()) {
-    if (!Carries(stamp, time, r)) return false;
-  }
-  for (const auto& b : batch->balances()) {
-    if (!Carries(stamp, time, b)) return false;
-  }
-  batch->clear_sequence();
-  for (auto& r : *batch->mutable_results()) Strip(&r);
-  for (auto& b : *batch->mutable_balances()) Strip(&b);
-  return true;
+  });
 }
 
 void RestoreStamp(const CommandStamp& stamp, google::protobuf::Message* response) {
   const google::protobuf::Timestamp time = ToTimestamp(stamp.commit_micros);
-  if (auto* single = dynamic_cast<MovementResult*>(response)) {
-    Restore(stamp, time, single);
-    return;
-  }
-  auto* batch = dynamic_cast<ApplyBatchResponse*>(response);
-  if (batch == nullptr) return;
-  batch->set_sequence(stamp.sequence);
-  for (auto& r : *batch->mutable_results()) Restore(stamp, time, &r);
-  for (auto& b : *batch->mutable_balances()) Restore(stamp, time, &b);
+  AsStockResponse(response, [&](auto* r) {
+    Restore(stamp, time, r);
+    return true;
+  });
 }
 
 CommandStamp StampOf(const internal::RequestRecord& record, absl::string_view request_id) {
@@ -176,23 +182,11 @@ absl::string_view WithoutLeadingField1(absl::string_view bytes) {
 }  // namespace
 
 std::string RequestFingerprint(const google::protobuf::Message& request) {
-  const auto* field = request.GetDescriptor()->FindFieldByName("request_id");
-  std::string bytes;
-  absl::string_view content;
-  if (field == nullptr) {
-    bytes = DeterministicBytes(request);
-    content = bytes;
-  } else if (field->number() == 1 &&
-             field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
-    bytes = DeterministicBytes(request);
-    content = WithoutLeadingField1(bytes);
-  } else {
-    std::unique_ptr<google::protobuf::Message> copy(request.New());
-    copy->CopyFrom(request);
-    copy->GetReflection()->ClearField(copy.get(), field);
-    bytes = DeterministicBytes(*copy);
-    content = bytes;
-  }
+  const std::string bytes = DeterministicBytes(request);
+  // Every mutation request has its request_id as field 1.
+  const auto* first = request.GetDescriptor()->FindFieldByNumber(1);
+  const absl::string_view content =
+      first != nullptr && first->name() == "request_id" ? WithoutLeadingField1(bytes) : bytes;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(content.data()), content.size(), digest);
   return std::string(reinterpret_cast<char*>(digest), sizeof(digest));

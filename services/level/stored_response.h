@@ -17,8 +17,9 @@
 
 namespace stockpile::level {
 
-// SHA-256 of a mutation request's content without its request_id: the stored record of a
-// request_id remembers it, and a reuse of the id with other content is refused.
+// SHA-256 of a mutation request's content without its request_id (field 1 of every mutation
+// request): the stored record of a request_id remembers it, and a reuse of the id with other
+// content is refused.
 std::string RequestFingerprint(const google::protobuf::Message& request);
 
 // What one command's records share.
