@@ -2,7 +2,10 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/validation.h"
@@ -179,6 +182,24 @@ absl::string_view WithoutLeadingField1(absl::string_view bytes) {
   return bytes.substr(static_cast<size_t>(in.CurrentPosition()));
 }
 
+// OpenSSL 3's one-shot SHA256() looks the algorithm up in its provider tables on every call,
+// which cost more than hashing a single receipt; fetch it once and keep a context per thread.
+std::string Sha256(absl::string_view data) {
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(
+      EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  unsigned int length = 0;
+  if (kSha256 == nullptr || ctx == nullptr || EVP_DigestInit_ex2(ctx.get(), kSha256, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) {
+    // Only a broken OpenSSL installation gets here; the one-shot call still hashes correctly.
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+    length = SHA256_DIGEST_LENGTH;
+  }
+  return std::string(reinterpret_cast<char*>(digest), length);
+}
+
 }  // namespace
 
 std::string RequestFingerprint(const google::protobuf::Message& request) {
@@ -187,9 +208,7 @@ std::string RequestFingerprint(const google::protobuf::Message& request) {
   const auto* first = request.GetDescriptor()->FindFieldByNumber(1);
   const absl::string_view content =
       first != nullptr && first->name() == "request_id" ? WithoutLeadingField1(bytes) : bytes;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(content.data()), content.size(), digest);
-  return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
+  return Sha256(content);
 }
 
 }  // namespace stockpile::level
