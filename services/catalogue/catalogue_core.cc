@@ -18,9 +18,9 @@
 
 namespace stockpile::catalogue {
 
+using google::protobuf::util::TimeUtil;
 using stockpile::v1::ReplicationSource;
 using stockpile::v1::WatchChangesResponse;
-using google::protobuf::util::TimeUtil;
 
 namespace {
 
@@ -59,8 +59,8 @@ CatalogueCore::CatalogueCore(std::unique_ptr<CatalogueStore> store,
       snapshot_(options.snapshot) {}
 
 absl::StatusOr<std::unique_ptr<CatalogueCore>> CatalogueCore::Open(
-    const std::string& db_path, const common::ReferenceData* reference,
-    const common::Clock* clock, Options options) {
+    const std::string& db_path, const common::ReferenceData* reference, const common::Clock* clock,
+    Options options) {
   ASSIGN_OR_RETURN(auto store, CatalogueStore::Open(db_path, options.sync_writes));
   std::unique_ptr<CatalogueCore> core(
       new CatalogueCore(std::move(store), reference, clock, std::move(options)));
@@ -220,13 +220,12 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
   for (int i = first; i < batch.entries_size(); ++i) {
     const auto& e = batch.entries(i);
     if (e.sequence() != watermark + i - first + 1) {
-      return absl::FailedPreconditionError(absl::StrCat("gap in the stream of ", source_id,
-                                                        ": expected sequence ",
-                                                        watermark + i - first + 1, ", got ",
-                                                        e.sequence()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("gap in the stream of ", source_id, ": expected sequence ",
+                       watermark + i - first + 1, ", got ", e.sequence()));
     }
-    records += size_t(e.warehouses_size() + e.balances_size() + e.quotas_size() +
-                      e.reserves_size());
+    records +=
+        size_t(e.warehouses_size() + e.balances_size() + e.quotas_size() + e.reserves_size());
   }
   // A large batch updates memory on a second thread while this one encodes and syncs it. Memory
   // may then show the batch a moment before it is durable; if the write fails the stream
@@ -349,7 +348,8 @@ std::vector<ReplicationSource> CatalogueCore::ReplicationStatus() const {
       lag = std::max(lag, double(now - st.last_contact_micros) / 1e6);
     }
     r.set_lag_seconds(std::max(0.0, lag));
-    if (st.last_contact_micros > 0) *r.mutable_last_contact_time() = FromMicros(st.last_contact_micros);
+    if (st.last_contact_micros > 0)
+      *r.mutable_last_contact_time() = FromMicros(st.last_contact_micros);
     out.push_back(std::move(r));
   }
   return out;
@@ -383,8 +383,8 @@ absl::StatusOr<stockpile::v1::ListWarehouseStockResponse> CatalogueCore::ListWar
 absl::StatusOr<stockpile::v1::Rollup> CatalogueCore::GetRollup(
     const stockpile::v1::GetRollupRequest& req) const {
   if (common::LevelOfRegionCode(req.region_code()) == stockpile::v1::LEVEL_UNSPECIFIED) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("region_code must have 2, 4, 6, 9 or 12 digits; got '", req.region_code(), "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "region_code must have 2, 4, 6, 9 or 12 digits; got '", req.region_code(), "'"));
   }
   RefreshFreshness();
   return view_->Rollup(req.region_code(), req.item());
@@ -396,7 +396,8 @@ absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10, 1000));
   const int item = view_->ItemIndex(req.item());
   if (item < 0) return absl::InvalidArgumentError(absl::StrCat("unknown item '", req.item(), "'"));
-  if (req.min_available() < 1) return absl::InvalidArgumentError("min_available must be at least 1");
+  if (req.min_available() < 1)
+    return absl::InvalidArgumentError("min_available must be at least 1");
   if (req.radius_km() < 0) return absl::InvalidArgumentError("radius_km must not be negative");
   SearchQuery q;
   q.item = uint32_t(item);
@@ -411,8 +412,8 @@ absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
     q.longitude = region->longitude;
     q.latitude = region->latitude;
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("origin must be a known region_code or a point; got '", req.region_code(), "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "origin must be a known region_code or a point; got '", req.region_code(), "'"));
   }
   if (!req.page_token().empty()) {
     std::vector<std::string> parts = absl::StrSplit(req.page_token(), ':');
@@ -427,8 +428,8 @@ absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
   stockpile::v1::SearchStockResponse resp;
   if (hits.size() == limit) {
     // Resume after the last hit (its distance, then its dense index).
-    resp.set_next_page_token(absl::StrCat(absl::StrFormat("%.17g", hits.back().distance_km()), ":",
-                                          last_index));
+    resp.set_next_page_token(
+        absl::StrCat(absl::StrFormat("%.17g", hits.back().distance_km()), ":", last_index));
   }
   for (auto& h : hits) *resp.add_hits() = std::move(h);
   return resp;
@@ -439,8 +440,8 @@ absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShorta
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   std::string next;
-  ASSIGN_OR_RETURN(auto entries,
-                   view_->Shortages(req.region_prefix(), req.item(), limit, req.page_token(), &next));
+  ASSIGN_OR_RETURN(auto entries, view_->Shortages(req.region_prefix(), req.item(), limit,
+                                                  req.page_token(), &next));
   stockpile::v1::ListQuotaStatusResponse resp;
   for (auto& e : entries) *resp.add_entries() = std::move(e);
   resp.set_next_page_token(next);
@@ -458,24 +459,25 @@ absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpir
   const int32_t today = int32_t(clock_->NowMicros() / 86'400'000'000LL);
   stockpile::v1::ListExpiringLotsResponse resp;
   constexpr size_t kMaxScanned = 200'000;  // a page may come back short; the token goes on
-  ASSIGN_OR_RETURN(
-      std::string last,
-      store_->ScanBalances(req.region_prefix(), req.page_token(), kMaxScanned,
-                           [&](const stockpile::v1::Balance& b) {
-                             for (const auto& lot : b.lots()) {
-                               if (lot.expiry_date().empty() || lot.on_hand() <= 0) continue;
-                               auto day = common::ParseDate("expiry_date", lot.expiry_date());
-                               if (!day.ok() || *day - today > within) continue;
-                               auto* e = resp.add_lots();
-                               e->set_warehouse(b.warehouse());
-                               e->set_item(b.item());
-                               e->set_lot(lot.lot());
-                               e->set_expiry_date(lot.expiry_date());
-                               e->set_on_hand(lot.on_hand());
-                               e->set_days_left(*day - today);
-                             }
-                             return size_t(resp.lots_size()) < limit;
-                           }));
+  ASSIGN_OR_RETURN(std::string last,
+                   store_->ScanBalances(req.region_prefix(), req.page_token(), kMaxScanned,
+                                        [&](const stockpile::v1::Balance& b) {
+                                          for (const auto& lot : b.lots()) {
+                                            if (lot.expiry_date().empty() || lot.on_hand() <= 0)
+                                              continue;
+                                            auto day =
+                                                common::ParseDate("expiry_date", lot.expiry_date());
+                                            if (!day.ok() || *day - today > within) continue;
+                                            auto* e = resp.add_lots();
+                                            e->set_warehouse(b.warehouse());
+                                            e->set_item(b.item());
+                                            e->set_lot(lot.lot());
+                                            e->set_expiry_date(lot.expiry_date());
+                                            e->set_on_hand(lot.on_hand());
+                                            e->set_days_left(*day - today);
+                                          }
+                                          return size_t(resp.lots_size()) < limit;
+                                        }));
   resp.set_next_page_token(last);
   return resp;
 }

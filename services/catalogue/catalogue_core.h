@@ -43,9 +43,10 @@ class CatalogueCore {
     allocation::StockSnapshot* snapshot = nullptr;
   };
 
-  static absl::StatusOr<std::unique_ptr<CatalogueCore>> Open(
-      const std::string& db_path, const common::ReferenceData* reference,
-      const common::Clock* clock, Options options);
+  static absl::StatusOr<std::unique_ptr<CatalogueCore>> Open(const std::string& db_path,
+                                                             const common::ReferenceData* reference,
+                                                             const common::Clock* clock,
+                                                             Options options);
   ~CatalogueCore();  // stops every stream
 
   // ---- sources (discovery calls these; safe from any thread)

@@ -18,8 +18,7 @@ prometheus::MetricFamily Family(const char* name, const char* help, prometheus::
 void AddSample(prometheus::MetricFamily& f, const stockpile::v1::ReplicationSource& s,
                double value) {
   prometheus::ClientMetric m;
-  m.label = {{"source", s.instance_id()},
-             {"level", std::string(common::LevelName(s.level()))}};
+  m.label = {{"source", s.instance_id()}, {"level", std::string(common::LevelName(s.level()))}};
   if (f.type == prometheus::MetricType::Counter) {
     m.counter.value = value;
   } else {
@@ -33,13 +32,15 @@ void AddSample(prometheus::MetricFamily& f, const stockpile::v1::ReplicationSour
 std::shared_ptr<prometheus::Collectable> MakeReplicationCollectable(const CatalogueCore* core) {
   return metrics::MakeFunctionCollectable([core] {
     using prometheus::MetricType;
-    auto applied = Family("stockpile_replication_applied_sequence",
-                          "Last change-stream sequence applied from the source.", MetricType::Gauge);
-    auto lag_entries = Family("stockpile_replication_lag_entries",
-                              "Source head sequence minus the applied sequence.", MetricType::Gauge);
-    auto lag_seconds = Family("stockpile_replication_lag_seconds",
-                              "Age of the oldest change not yet applied (0 when caught up).",
-                              MetricType::Gauge);
+    auto applied =
+        Family("stockpile_replication_applied_sequence",
+               "Last change-stream sequence applied from the source.", MetricType::Gauge);
+    auto lag_entries =
+        Family("stockpile_replication_lag_entries",
+               "Source head sequence minus the applied sequence.", MetricType::Gauge);
+    auto lag_seconds =
+        Family("stockpile_replication_lag_seconds",
+               "Age of the oldest change not yet applied (0 when caught up).", MetricType::Gauge);
     auto connected = Family("stockpile_replication_connected",
                             "1 while the source's stream is up and it answers.", MetricType::Gauge);
     auto total = Family("stockpile_replication_entries_applied_total",
@@ -51,13 +52,13 @@ std::shared_ptr<prometheus::Collectable> MakeReplicationCollectable(const Catalo
       AddSample(connected, s, s.connected() ? 1 : 0);
       AddSample(total, s, double(s.entries_applied()));
     }
-    auto warehouses = Family("stockpile_catalogue_warehouses",
-                             "Warehouses in the national view.", MetricType::Gauge);
+    auto warehouses = Family("stockpile_catalogue_warehouses", "Warehouses in the national view.",
+                             MetricType::Gauge);
     prometheus::ClientMetric m;
     m.gauge.value = double(core->view().warehouse_count());
     warehouses.metric.push_back(m);
-    return std::vector<prometheus::MetricFamily>{applied, lag_entries, lag_seconds, connected,
-                                                 total, warehouses};
+    return std::vector<prometheus::MetricFamily>{applied,   lag_entries, lag_seconds,
+                                                 connected, total,       warehouses};
   });
 }
 

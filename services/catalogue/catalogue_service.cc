@@ -9,8 +9,8 @@ namespace {
 
 // Finishes the call with the result of a core read.
 template <typename Response>
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
-                                absl::StatusOr<Response> result, Response* out) {
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, absl::StatusOr<Response> result,
+                                Response* out) {
   auto* reactor = ctx->DefaultReactor();
   if (result.ok()) *out = *std::move(result);
   reactor->Finish(common::ToGrpc(result.status()));
@@ -49,8 +49,7 @@ grpc::ServerUnaryReactor* CatalogueServiceImpl::GetRollup(Ctx* ctx, const GetRol
   return Reply(ctx, core_->GetRollup(*req), resp);
 }
 
-grpc::ServerUnaryReactor* CatalogueServiceImpl::SearchStock(Ctx* ctx,
-                                                            const SearchStockRequest* req,
+grpc::ServerUnaryReactor* CatalogueServiceImpl::SearchStock(Ctx* ctx, const SearchStockRequest* req,
                                                             SearchStockResponse* resp) {
   if (auto* refused = Refused(ctx)) return refused;
   return Reply(ctx, core_->SearchStock(*req), resp);
@@ -63,8 +62,9 @@ grpc::ServerUnaryReactor* CatalogueServiceImpl::ListShortages(Ctx* ctx,
   return Reply(ctx, core_->ListShortages(*req), resp);
 }
 
-grpc::ServerUnaryReactor* CatalogueServiceImpl::ListExpiringLots(
-    Ctx* ctx, const ListExpiringLotsRequest* req, ListExpiringLotsResponse* resp) {
+grpc::ServerUnaryReactor* CatalogueServiceImpl::ListExpiringLots(Ctx* ctx,
+                                                                 const ListExpiringLotsRequest* req,
+                                                                 ListExpiringLotsResponse* resp) {
   if (auto* refused = Refused(ctx)) return refused;
   return Reply(ctx, core_->ListExpiringLots(*req), resp);
 }

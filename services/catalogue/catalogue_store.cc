@@ -23,8 +23,8 @@ absl::StatusOr<Message> Parse(const rocksdb::Slice& value, absl::string_view wha
                               const rocksdb::Slice& key) {
   Message m;
   if (!m.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return absl::DataLossError(absl::StrCat("stored ", what, " '", key.ToString(),
-                                            "' is unreadable"));
+    return absl::DataLossError(
+        absl::StrCat("stored ", what, " '", key.ToString(), "' is unreadable"));
   }
   return m;
 }
@@ -102,9 +102,9 @@ absl::Status CatalogueStore::LoadAll(const Visitor& v) const {
         const std::string raw = value.ToString();
         const size_t nul = raw.find('\0');
         if (nul == std::string::npos) return absl::DataLossError("stored warehouse lacks source");
-        ASSIGN_OR_RETURN(auto w, Parse<Warehouse>(rocksdb::Slice(raw.data() + nul + 1,
-                                                                 raw.size() - nul - 1),
-                                                  "warehouse", key));
+        ASSIGN_OR_RETURN(
+            auto w, Parse<Warehouse>(rocksdb::Slice(raw.data() + nul + 1, raw.size() - nul - 1),
+                                     "warehouse", key));
         if (v.warehouse) v.warehouse(raw.substr(0, nul), w);
         break;
       }

@@ -16,8 +16,8 @@
 #include "absl/strings/str_join.h"
 #include "services/catalogue/allocation/leader.h"
 #include "services/catalogue/allocation/routing.h"
-#include "services/catalogue/allocation/transfer_service.h"
 #include "services/catalogue/allocation/transfer_metrics.h"
+#include "services/catalogue/allocation/transfer_service.h"
 #include "services/catalogue/catalogue_core.h"
 #include "services/catalogue/catalogue_metrics.h"
 #include "services/catalogue/catalogue_service.h"
@@ -123,8 +123,8 @@ alloc::LevelRouter RouterFrom(const stockpile::catalogue::CatalogueCore* core) {
     std::vector<alloc::LevelInstance> instances;
     for (const auto& s : core->ReplicationStatus()) {
       if (s.gone()) continue;
-      alloc::LevelInstance instance{s.level(), s.address(),
-                                    {s.region_prefixes().begin(), s.region_prefixes().end()}};
+      alloc::LevelInstance instance{
+          s.level(), s.address(), {s.region_prefixes().begin(), s.region_prefixes().end()}};
       if (instance.region_prefixes.empty()) instance.region_prefixes.push_back("");
       instances.push_back(std::move(instance));
     }
@@ -197,7 +197,8 @@ absl::StatusOr<std::unique_ptr<Transfers>> OpenTransfers(
 
 // With etcd: campaign on the leader key as `candidate`; without: lead alone.
 void LeadTransfers(const CatalogueConfig& c, Transfers& t,
-                   std::shared_ptr<stockpile::etcd::EtcdClient> etcd, const std::string& candidate) {
+                   std::shared_ptr<stockpile::etcd::EtcdClient> etcd,
+                   const std::string& candidate) {
   const absl::Duration interval = absl::Seconds(c.transfer_resume_seconds);
   if (etcd) {
     alloc::TransferLeaderOptions options;
@@ -263,9 +264,9 @@ int main(int argc, char** argv) {
     metrics = std::move(*started);
     metrics->AddCollectable(stockpile::catalogue::MakeReplicationCollectable(core->get()));
     Transfers* t = transfers->get();
-    metrics->AddCollectable(alloc::MakeTransferCollectable(
-        t->store.get(), stockpile::common::SystemClock::Get(),
-        [t] { return t->leadership.IsLeader(); }));
+    metrics->AddCollectable(
+        alloc::MakeTransferCollectable(t->store.get(), stockpile::common::SystemClock::Get(),
+                                       [t] { return t->leadership.IsLeader(); }));
   }
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -307,19 +308,18 @@ int main(int argc, char** argv) {
   }
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
-  const std::string id = config->instance_id.empty()
-                             ? absl::StrCat("catalogue-", host, "-", port)
-                             : config->instance_id;
+  const std::string id = config->instance_id.empty() ? absl::StrCat("catalogue-", host, "-", port)
+                                                     : config->instance_id;
   auto directory = StartDirectory(*config, core->get(), etcd);
   auto registration = Register(*config, etcd, id, port, metrics ? metrics->port() : 0);
-  const std::string advertised =
-      config->advertise.empty() ? absl::StrCat(HostOf(config->listen), ":", port)
-                                : config->advertise;
+  const std::string advertised = config->advertise.empty()
+                                     ? absl::StrCat(HostOf(config->listen), ":", port)
+                                     : config->advertise;
   LeadTransfers(*config, **transfers, etcd, advertised);
 
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
-  std::cout << "stockpile-catalogue listening on " << HostOf(config->listen) << ":" << port
-            << " (" << (*core)->view().warehouse_count() << " warehouses loaded";
+  std::cout << "stockpile-catalogue listening on " << HostOf(config->listen) << ":" << port << " ("
+            << (*core)->view().warehouse_count() << " warehouses loaded";
   if (metrics) std::cout << ", metrics on port " << metrics->port();
   std::cout << ")" << std::endl;
 
@@ -334,7 +334,7 @@ int main(int argc, char** argv) {
   server->Wait();
   server.reset();
   if (health) health->Shutdown(std::chrono::system_clock::now());  // Watch streams: end now
-  metrics.reset();  // its collectables read the transfer store and the core
+  metrics.reset();     // its collectables read the transfer store and the core
   transfers->reset();  // service workers, then leadership (resigns), coordinator, store
   core->reset();
   std::cout << "stockpile-catalogue: stopped" << std::endl;

@@ -19,9 +19,9 @@ double HaversineKm(double lon1, double lat1, double lon2, double lat2) {
   constexpr double kRad = M_PI / 180.0;
   const double dlat = (lat2 - lat1) * kRad;
   const double dlon = (lon2 - lon1) * kRad;
-  const double a = std::sin(dlat / 2) * std::sin(dlat / 2) +
-                   std::cos(lat1 * kRad) * std::cos(lat2 * kRad) * std::sin(dlon / 2) *
-                       std::sin(dlon / 2);
+  const double a =
+      std::sin(dlat / 2) * std::sin(dlat / 2) +
+      std::cos(lat1 * kRad) * std::cos(lat2 * kRad) * std::sin(dlon / 2) * std::sin(dlon / 2);
   return 2 * 6371.0 * std::asin(std::min(1.0, std::sqrt(a)));
 }
 
@@ -286,7 +286,8 @@ absl::StatusOr<WarehouseStock> NationalView::GetStock(absl::string_view code,
   if (i < 0) return absl::InvalidArgumentError(absl::StrCat("unknown item '", item, "'"));
   absl::ReaderMutexLock lock(&mu_);
   auto w = FindWarehouse(code);
-  if (!w) return absl::NotFoundError(absl::StrCat("warehouse '", code, "' is not in the catalogue"));
+  if (!w)
+    return absl::NotFoundError(absl::StrCat("warehouse '", code, "' is not in the catalogue"));
   WarehouseStock out;
   FillStock(*w, i, &out);
   return out;
@@ -302,9 +303,11 @@ std::optional<std::array<int64_t, 3>> NationalView::Cell(absl::string_view code,
   return std::array<int64_t, 3>{b.on_hand, b.held, b.in_transit};
 }
 
-absl::StatusOr<std::vector<WarehouseStock>> NationalView::ListStock(
-    absl::string_view prefix, absl::string_view item, bool skip_zero, size_t limit,
-    absl::string_view after_code, std::string* next_code) const {
+absl::StatusOr<std::vector<WarehouseStock>> NationalView::ListStock(absl::string_view prefix,
+                                                                    absl::string_view item,
+                                                                    bool skip_zero, size_t limit,
+                                                                    absl::string_view after_code,
+                                                                    std::string* next_code) const {
   const int i = ItemIndex(item);
   if (i < 0) return absl::InvalidArgumentError(absl::StrCat("unknown item '", item, "'"));
   std::vector<WarehouseStock> out;
@@ -373,8 +376,8 @@ absl::StatusOr<stockpile::v1::Rollup> NationalView::Rollup(absl::string_view reg
   for (size_t i = 0; i < items_; ++i) {
     const RollupCell& s = sums[i];
     if (only >= 0 ? int(i) != only
-                  : (s.on_hand == 0 && s.in_transit == 0 && s.quota_floor == 0 &&
-                     s.contract == 0 && s.capacity == 0 && s.held == 0)) {
+                  : (s.on_hand == 0 && s.in_transit == 0 && s.quota_floor == 0 && s.contract == 0 &&
+                     s.capacity == 0 && s.held == 0)) {
       continue;
     }
     auto* r = out.add_items();
@@ -406,8 +409,9 @@ absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> NationalView::Shortages(
   std::vector<stockpile::v1::QuotaStatus> out;
   next->clear();
   const std::string after_code(after.substr(0, after.find('/')));
-  const int after_item =
-      after.find('/') == absl::string_view::npos ? -1 : ItemIndex(after.substr(after.find('/') + 1));
+  const int after_item = after.find('/') == absl::string_view::npos
+                             ? -1
+                             : ItemIndex(after.substr(after.find('/') + 1));
   absl::ReaderMutexLock lock(&mu_);
   if (quotas_.empty()) return out;
   auto it = after_code.empty() ? by_code_.lower_bound(std::string(prefix))

@@ -72,9 +72,11 @@ class NationalView {
                                                               uint32_t* last_index) const;
   // Warehouse × item with on_hand < quota floor, in (code, item) order after `after`
   // ("{code}/{item}"); scans at most `scan_budget` warehouses and says where it stopped.
-  absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> Shortages(
-      absl::string_view prefix, absl::string_view item, size_t limit, absl::string_view after,
-      std::string* next) const;
+  absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> Shortages(absl::string_view prefix,
+                                                                    absl::string_view item,
+                                                                    size_t limit,
+                                                                    absl::string_view after,
+                                                                    std::string* next) const;
 
   int ItemIndex(absl::string_view item) const;  // -1 when unknown
   size_t warehouse_count() const;
@@ -123,7 +125,9 @@ class NationalView {
     using is_transparent = void;
     const std::vector<WarehouseRow>* rows;
     size_t operator()(uint32_t w) const { return (*this)(absl::string_view((*rows)[w].code)); }
-    size_t operator()(absl::string_view code) const { return absl::Hash<absl::string_view>()(code); }
+    size_t operator()(absl::string_view code) const {
+      return absl::Hash<absl::string_view>()(code);
+    }
   };
   struct CodeEq {
     using is_transparent = void;
@@ -131,7 +135,9 @@ class NationalView {
     absl::string_view Code(uint32_t w) const { return (*rows)[w].code; }
     absl::string_view Code(absl::string_view code) const { return code; }
     template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const { return Code(a) == Code(b); }
+    bool operator()(const A& a, const B& b) const {
+      return Code(a) == Code(b);
+    }
   };
 
   void UpsertWarehouseLocked(const stockpile::v1::Warehouse& warehouse, uint16_t source)
@@ -142,12 +148,10 @@ class NationalView {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetReserveLocked(const stockpile::v1::Reserve& reserve, uint16_t source)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint32_t WarehouseFor(absl::string_view code, uint16_t source)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t WarehouseFor(absl::string_view code, uint16_t source) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<uint32_t> FindWarehouse(absl::string_view code) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void PlaceWarehouse(uint32_t w, absl::string_view region_code)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PlaceWarehouse(uint32_t w, absl::string_view region_code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   BalanceCell& CellAt(uint32_t w, int item) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t Key(uint32_t w, int item) const { return uint64_t{w} * items_ + uint64_t(item); }
   // Adds `sign` × the cell's figures to every running roll-up above warehouse w.

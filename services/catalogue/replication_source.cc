@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <deque>
-#include <optional>
 #include <iostream>
+#include <optional>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -208,8 +208,8 @@ absl::Status ReplicationStream::RunStream() {
     active_ = nullptr;
   }
   if (!failure.ok()) return failure;
-  return absl::UnavailableError(absl::StrCat("stream ended: ", finished.error_message(),
-                                             " (code ", int(finished.error_code()), ")"));
+  return absl::UnavailableError(absl::StrCat("stream ended: ", finished.error_message(), " (code ",
+                                             int(finished.error_code()), ")"));
 }
 
 void ReplicationStream::ProbeLoop() {

@@ -67,7 +67,8 @@ class ReplicationStream {
  public:
   // Applies one received batch durably; returns the new watermark, or an error (then the stream
   // reconnects from the watermark). Called from the stream thread only.
-  using ApplyFn = std::function<absl::StatusOr<uint64_t>(const stockpile::v1::WatchChangesResponse&)>;
+  using ApplyFn =
+      std::function<absl::StatusOr<uint64_t>(const stockpile::v1::WatchChangesResponse&)>;
   using WatermarkFn = std::function<uint64_t()>;
 
   ReplicationStream(SourceSpec spec, StreamOptions options, const common::Clock* clock,

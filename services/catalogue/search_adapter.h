@@ -17,7 +17,7 @@ struct SearchQuery {
   int64_t min_available = 1;
   double longitude = 0;
   double latitude = 0;
-  double radius_km = 0;  // 0: no limit
+  double radius_km = 0;       // 0: no limit
   std::string region_prefix;  // only warehouses whose code starts with it
   size_t limit = 10;
   // Resume strictly after this hit (distance, then warehouse index); negative: from the start.

@@ -34,15 +34,15 @@ grpc::Status TolerantDeserialize(grpc::ByteBuffer* buffer, google::protobuf::Mes
 
 // Declares UTF-8-tolerant gRPC serialization traits for one request type. Must be seen before
 // the type is used with gRPC in every translation unit (see services/level/request_traits.h).
-#define STOCKPILE_UTF8_TOLERANT_REQUEST(Type)                                                  \
-  template <>                                                                                  \
-  class grpc::SerializationTraits<Type, void> {                                               \
-   public:                                                                                     \
-    static grpc::Status Serialize(const grpc::protobuf::MessageLite& msg, grpc::ByteBuffer* bb, \
-                                  bool* own_buffer) {                                          \
-      return grpc::GenericSerialize<grpc::ProtoBufferWriter, Type>(msg, bb, own_buffer);       \
-    }                                                                                          \
+#define STOCKPILE_UTF8_TOLERANT_REQUEST(Type)                                                     \
+  template <>                                                                                     \
+  class grpc::SerializationTraits<Type, void> {                                                   \
+   public:                                                                                        \
+    static grpc::Status Serialize(const grpc::protobuf::MessageLite& msg, grpc::ByteBuffer* bb,   \
+                                  bool* own_buffer) {                                             \
+      return grpc::GenericSerialize<grpc::ProtoBufferWriter, Type>(msg, bb, own_buffer);          \
+    }                                                                                             \
     static grpc::Status Deserialize(grpc::ByteBuffer* buffer, grpc::protobuf::MessageLite* msg) { \
-      return ::stockpile::common::TolerantDeserialize(buffer, static_cast<Type*>(msg));        \
-    }                                                                                          \
+      return ::stockpile::common::TolerantDeserialize(buffer, static_cast<Type*>(msg));           \
+    }                                                                                             \
   };

@@ -64,9 +64,9 @@ absl::Status ForEachCsvRow(const std::string& path, const std::vector<std::strin
   ASSIGN_OR_RETURN(auto columns, ParseCsvLine(line));
   if (columns.size() < header.size() ||
       !std::equal(header.begin(), header.end(), columns.begin())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ":1: header must start with ", absl::StrJoin(header, ","), "; got ",
-                     line.substr(0, 200)));
+    return absl::InvalidArgumentError(absl::StrCat(path, ":1: header must start with ",
+                                                   absl::StrJoin(header, ","), "; got ",
+                                                   line.substr(0, 200)));
   }
   int64_t line_no = 1;
   while (reader.Next(line)) {
@@ -78,9 +78,8 @@ absl::Status ForEachCsvRow(const std::string& path, const std::vector<std::strin
           absl::StrCat(path, ":", line_no, ": ", fields.status().message()));
     }
     if (fields->size() < header.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": expected ",
-                                                     header.size(), " columns, got ",
-                                                     fields->size()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", line_no, ": expected ", header.size(), " columns, got ", fields->size()));
     }
     absl::Status s = row(*fields);
     if (!s.ok()) {
@@ -190,8 +189,8 @@ absl::Status ReferenceData::LoadCenters(const std::string& dir) {
                          double lon, lat;
                          if (!absl::SimpleAtod(f[2], &lon) || !absl::SimpleAtod(f[3], &lat) ||
                              lon < -180 || lon > 180 || lat < -90 || lat > 90) {
-                           return absl::InvalidArgumentError(absl::StrCat(
-                               "bad coordinates \"", f[2], "\",\"", f[3], "\""));
+                           return absl::InvalidArgumentError(
+                               absl::StrCat("bad coordinates \"", f[2], "\",\"", f[3], "\""));
                          }
                          county_centers_[f[0]] = {lon, lat};
                          return absl::OkStatus();
@@ -215,29 +214,27 @@ absl::Status ReferenceData::LoadRegions(const std::string& dir, const Options& o
                                 [&](const std::vector<std::string>& f) {
                                   return add(Level::LEVEL_PROVINCE, f[0], f[1], "");
                                 }));
-  RETURN_IF_ERROR(ForEachCsvRow(base + "cities.csv.gz", {"code", "name", "provinceCode"},
-                                [&](const std::vector<std::string>& f) {
-                                  return add(Level::LEVEL_CITY, f[0], f[1], f[2]);
-                                }));
-  RETURN_IF_ERROR(ForEachCsvRow(base + "areas.csv.gz",
-                                {"code", "name", "cityCode", "provinceCode"},
+  RETURN_IF_ERROR(ForEachCsvRow(
+      base + "cities.csv.gz", {"code", "name", "provinceCode"},
+      [&](const std::vector<std::string>& f) { return add(Level::LEVEL_CITY, f[0], f[1], f[2]); }));
+  RETURN_IF_ERROR(ForEachCsvRow(base + "areas.csv.gz", {"code", "name", "cityCode", "provinceCode"},
                                 [&](const std::vector<std::string>& f) {
                                   return add(Level::LEVEL_COUNTY, f[0], f[1], f[2]);
                                 }));
   const auto& prefixes = options.fine_region_prefixes;
-  RETURN_IF_ERROR(ForEachCsvRow(
-      base + "streets.csv.gz", {"code", "name", "areaCode", "provinceCode", "cityCode"},
-      [&](const std::vector<std::string>& f) {
-        if (!UnderAnyPrefix(f[0], prefixes)) return absl::OkStatus();
-        return add(Level::LEVEL_TOWNSHIP, f[0], f[1], f[2]);
-      }));
-  RETURN_IF_ERROR(ForEachCsvRow(
-      base + "villages.csv.gz",
-      {"code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"},
-      [&](const std::vector<std::string>& f) {
-        if (!UnderAnyPrefix(f[0], prefixes)) return absl::OkStatus();
-        return add(Level::LEVEL_VILLAGE, f[0], f[1], f[2]);
-      }));
+  RETURN_IF_ERROR(ForEachCsvRow(base + "streets.csv.gz",
+                                {"code", "name", "areaCode", "provinceCode", "cityCode"},
+                                [&](const std::vector<std::string>& f) {
+                                  if (!UnderAnyPrefix(f[0], prefixes)) return absl::OkStatus();
+                                  return add(Level::LEVEL_TOWNSHIP, f[0], f[1], f[2]);
+                                }));
+  RETURN_IF_ERROR(
+      ForEachCsvRow(base + "villages.csv.gz",
+                    {"code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"},
+                    [&](const std::vector<std::string>& f) {
+                      if (!UnderAnyPrefix(f[0], prefixes)) return absl::OkStatus();
+                      return add(Level::LEVEL_VILLAGE, f[0], f[1], f[2]);
+                    }));
   std::sort(regions_.begin(), regions_.end(),
             [](const RegionInfo& a, const RegionInfo& b) { return a.code < b.code; });
   region_index_.reserve(regions_.size());

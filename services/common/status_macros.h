@@ -8,9 +8,9 @@
 #define STOCKPILE_CONCAT(a, b) STOCKPILE_CONCAT_INNER(a, b)
 
 // Returns from the current function when `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::absl::Status stockpile_status_ = (expr);       \
+#define RETURN_IF_ERROR(expr)                              \
+  do {                                                     \
+    ::absl::Status stockpile_status_ = (expr);             \
     if (!stockpile_status_.ok()) return stockpile_status_; \
   } while (0)
 

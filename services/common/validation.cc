@@ -12,7 +12,6 @@ namespace {
 
 using stockpile::v1::Level;
 
-
 bool IsDigits(absl::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
@@ -148,12 +147,18 @@ absl::Status CheckPositiveQuantity(absl::string_view field, int64_t q) {
 Level LevelOfRegionCode(absl::string_view code) {
   if (!IsDigits(code)) return Level::LEVEL_UNSPECIFIED;
   switch (code.size()) {
-    case 2: return Level::LEVEL_PROVINCE;
-    case 4: return Level::LEVEL_CITY;
-    case 6: return Level::LEVEL_COUNTY;
-    case 9: return Level::LEVEL_TOWNSHIP;
-    case 12: return Level::LEVEL_VILLAGE;
-    default: return Level::LEVEL_UNSPECIFIED;
+    case 2:
+      return Level::LEVEL_PROVINCE;
+    case 4:
+      return Level::LEVEL_CITY;
+    case 6:
+      return Level::LEVEL_COUNTY;
+    case 9:
+      return Level::LEVEL_TOWNSHIP;
+    case 12:
+      return Level::LEVEL_VILLAGE;
+    default:
+      return Level::LEVEL_UNSPECIFIED;
   }
 }
 
@@ -165,12 +170,18 @@ int RegionCodeLength(Level level) {
 
 absl::string_view LevelName(Level level) {
   switch (level) {
-    case Level::LEVEL_PROVINCE: return "province";
-    case Level::LEVEL_CITY: return "city";
-    case Level::LEVEL_COUNTY: return "county";
-    case Level::LEVEL_TOWNSHIP: return "township";
-    case Level::LEVEL_VILLAGE: return "village";
-    default: return "unspecified";
+    case Level::LEVEL_PROVINCE:
+      return "province";
+    case Level::LEVEL_CITY:
+      return "city";
+    case Level::LEVEL_COUNTY:
+      return "county";
+    case Level::LEVEL_TOWNSHIP:
+      return "township";
+    case Level::LEVEL_VILLAGE:
+      return "village";
+    default:
+      return "unspecified";
   }
 }
 

@@ -3,16 +3,16 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "stockpile/v1/warehouse.pb.h"
 
 namespace stockpile::common {
 
-inline constexpr size_t kMaxIdLength = 128;      // request ids, lots, hold ids, actors
-inline constexpr size_t kMaxTextLength = 1024;   // names, notes, addresses, reasons
+inline constexpr size_t kMaxIdLength = 128;                 // request ids, lots, hold ids, actors
+inline constexpr size_t kMaxTextLength = 1024;              // names, notes, addresses, reasons
 inline constexpr int64_t kMaxQuantity = 1'000'000'000'000;  // 10^12 units: far above any reserve
 
 // Checks a free-text field: valid UTF-8, no control characters, at most `max_len` bytes.

@@ -22,9 +22,9 @@ absl::Status LevelConfig::Validate() const {
   for (const auto& r : regions) {
     const bool digits = !r.empty() && r.find_first_not_of("0123456789") == std::string::npos;
     if (!digits || static_cast<int>(r.size()) > max_len) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--regions: \"", r, "\" is not a region-code prefix of at most ", max_len,
-          " digits (the ", common::LevelName(level), " code length)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--regions: \"", r, "\" is not a region-code prefix of at most ", max_len,
+                       " digits (the ", common::LevelName(level), " code length)"));
     }
   }
   if (db.empty()) return absl::InvalidArgumentError("--db (database directory) is required");
@@ -107,7 +107,8 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
   c.level = *parsed;
   c.regions = absl::StrSplit(regions, ',', absl::SkipWhitespace());
   c.etcd_endpoints = absl::StrSplit(etcd, ',', absl::SkipWhitespace());
-  if (const char* env = std::getenv("STOCKPILE_INSECURE"); env != nullptr && std::string(env) == "1") {
+  if (const char* env = std::getenv("STOCKPILE_INSECURE");
+      env != nullptr && std::string(env) == "1") {
     c.insecure = true;
   }
   absl::Status s = c.Validate();

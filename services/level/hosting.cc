@@ -22,9 +22,9 @@ bool Hosting::HostsCode(absl::string_view code) const {
 absl::Status Hosting::CheckRegion(absl::string_view region_code) const {
   const auto level = common::LevelOfRegionCode(region_code);
   if (level != level_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "region ", region_code, " is a ", common::LevelName(level), " region; this is the ",
-        common::LevelName(level_), " level service"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("region ", region_code, " is a ", common::LevelName(level),
+                     " region; this is the ", common::LevelName(level_), " level service"));
   }
   if (!HostsCode(region_code)) {
     return absl::FailedPreconditionError(

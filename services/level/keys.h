@@ -11,7 +11,8 @@
 namespace stockpile::level::keys {
 
 inline void AppendU64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
 inline uint64_t ReadU64(absl::string_view s) {

@@ -25,7 +25,7 @@ struct CommandContext {
   const common::ReferenceData* reference = nullptr;
   const Hosting* hosting = nullptr;
   int64_t now_micros = 0;
-  uint64_t sequence = 0;            // change-stream sequence of this command
+  uint64_t sequence = 0;  // change-stream sequence of this command
   uint64_t* last_movement_id = nullptr;
   std::string request_id;
   std::string actor;
@@ -97,8 +97,7 @@ class Ledger {
                                           absl::string_view expiry);
   bool Expired(const stockpile::v1::LotBalance& lot) const;
 
-  stockpile::v1::Movement* Record(stockpile::v1::MovementType type,
-                                  const stockpile::v1::Balance& b,
+  stockpile::v1::Movement* Record(stockpile::v1::MovementType type, const stockpile::v1::Balance& b,
                                   const stockpile::v1::LotBalance& lot, int64_t quantity,
                                   int64_t held_delta, absl::string_view note,
                                   absl::string_view reference,

@@ -23,10 +23,14 @@ using namespace stockpile::v1;  // NOLINT
 // Standard store areas by level (m²): below them a warehouse is reported as under standard.
 double StandardArea(Level level) {
   switch (level) {
-    case LEVEL_COUNTY: return 2000;
-    case LEVEL_TOWNSHIP: return 200;
-    case LEVEL_VILLAGE: return 12;
-    default: return 0;
+    case LEVEL_COUNTY:
+      return 2000;
+    case LEVEL_TOWNSHIP:
+      return 200;
+    case LEVEL_VILLAGE:
+      return 12;
+    default:
+      return 0;
   }
 }
 
@@ -49,15 +53,15 @@ void AddTotals(ItemTotals& t, const std::string& item, const ItemTotals& d) {
 
 absl::Status CheckLocation(const GeoPoint& p) {
   if (p.longitude() < -180 || p.longitude() > 180 || p.latitude() < -90 || p.latitude() > 90) {
-    return absl::InvalidArgumentError(absl::StrCat("location (", p.longitude(), ", ",
-                                                   p.latitude(), ") is not a WGS-84 point"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("location (", p.longitude(), ", ", p.latitude(), ") is not a WGS-84 point"));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckWarehouseFields(const Warehouse& w) {
-  RETURN_IF_ERROR(common::CheckText("display_name", w.display_name(), common::kMaxTextLength,
-                                    true));
+  RETURN_IF_ERROR(
+      common::CheckText("display_name", w.display_name(), common::kMaxTextLength, true));
   RETURN_IF_ERROR(common::CheckText("address", w.address(), common::kMaxTextLength, false));
   if (!WarehouseKind_IsValid(w.kind()) || w.kind() == WAREHOUSE_KIND_UNSPECIFIED) {
     return absl::InvalidArgumentError(
@@ -67,8 +71,8 @@ absl::Status CheckWarehouseFields(const Warehouse& w) {
     return absl::InvalidArgumentError(absl::StrCat("status ", w.status(), " is not valid"));
   }
   if (!(w.area_m2() > 0 && w.area_m2() <= kMaxArea)) {
-    return absl::InvalidArgumentError(absl::StrCat("area_m2 must be above 0 and at most ",
-                                                   kMaxArea, "; got ", w.area_m2()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("area_m2 must be above 0 and at most ", kMaxArea, "; got ", w.area_m2()));
   }
   return CheckLocation(w.location());
 }
@@ -122,10 +126,10 @@ absl::Status LevelCore::LoadState() {
           "the database holds a ", meta.level(), " instance; refusing to serve it as ", level));
     }
     if (meta.storage_format() > kStorageFormat) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the database was written in storage format ", meta.storage_format(),
-          " by a newer release; this build reads format ", kStorageFormat,
-          " and older. Serve it with that release"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the database was written in storage format ", meta.storage_format(),
+                       " by a newer release; this build reads format ", kStorageFormat,
+                       " and older. Serve it with that release"));
     }
     if (meta.storage_format() < kFormatKeyedByWarehouseItem && meta.last_movement_id() > 0) {
       RETURN_IF_ERROR(ConvertStorage(meta));
@@ -140,8 +144,8 @@ absl::Status LevelCore::LoadState() {
   auto it = store_->NewIterator(Cf::kDefault);
   absl::MutexLock lock(&totals_mu_);
   for (it->Seek(std::string(keys::kTotalsPrefix)); it->Valid(); it->Next()) {
-    if (!it->key().starts_with(rocksdb::Slice(keys::kTotalsPrefix.data(),
-                                              keys::kTotalsPrefix.size()))) {
+    if (!it->key().starts_with(
+            rocksdb::Slice(keys::kTotalsPrefix.data(), keys::kTotalsPrefix.size()))) {
       break;
     }
     ItemTotals t;
@@ -157,14 +161,15 @@ absl::Status LevelCore::LoadState() {
 // Converts an older database in place at start (one pass over the movements; a conversion cut
 // short is finished by the next start).
 absl::Status LevelCore::ConvertStorage(internal::StoreMeta& meta) {
-  Log(absl::StrCat("converting the movements from storage format ", meta.storage_format(),
-                   " to ", kStorageFormat, "; this runs once"));
+  Log(absl::StrCat("converting the movements from storage format ", meta.storage_format(), " to ",
+                   kStorageFormat, "; this runs once"));
   const auto began = std::chrono::steady_clock::now();
   auto moved = MigrateToFormat2(*store_, meta);
   if (!moved.ok()) {
     return absl::Status(moved.status().code(),
                         absl::StrCat("converting the storage format failed (the next start goes "
-                                     "on from where it stopped): ", moved.status().message()));
+                                     "on from where it stopped): ",
+                                     moved.status().message()));
   }
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
   Log(absl::StrCat("converted ", *moved, " movements in ", took.count(), " s"));
@@ -216,9 +221,8 @@ void LevelCore::WriterLoop() {
     bool hand_over = false;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait(lock, [&] {
-        return stopping_ || !queue_.empty() || (open_ && syncer_idle_.load());
-      });
+      queue_cv_.wait(
+          lock, [&] { return stopping_ || !queue_.empty() || (open_ && syncer_idle_.load()); });
       if (queue_.empty() && stopping_ && !open_) break;
       hand_over = open_ && (syncer_idle_.load() || stopping_);
       TakeCommands(taken);
@@ -242,10 +246,10 @@ void LevelCore::TakeCommands(std::vector<Command>& taken) {
   size_t commands = open_ ? open_->prepared->pending.size() : 0;
   size_t operations = open_ ? open_->operations : 0;
   size_t took = 0;
-  while (!queue_.empty() && commands < options_.max_group_commands &&
-         (taken.empty() || took < kEagerHandOverOperations) &&
-         (commands == 0 ||
-          operations + queue_.front().operations <= options_.max_group_operations)) {
+  while (
+      !queue_.empty() && commands < options_.max_group_commands &&
+      (taken.empty() || took < kEagerHandOverOperations) &&
+      (commands == 0 || operations + queue_.front().operations <= options_.max_group_operations)) {
     took += queue_.front().operations;
     operations += queue_.front().operations;
     ++commands;
@@ -360,9 +364,8 @@ void LevelCore::AnswererLoop() {
 }
 
 void LevelCore::Durable(PreparedGroup& g) {
-  absl::Status s = storage_failed_
-                       ? absl::UnavailableError("the database refused an earlier write")
-                       : store_->Write(g.batch, options_.sync_writes);
+  absl::Status s = storage_failed_ ? absl::UnavailableError("the database refused an earlier write")
+                                   : store_->Write(g.batch, options_.sync_writes);
   if (!s.ok()) {
     // Nothing of the group is durable and RocksDB stops taking writes after a failed WAL
     // write: refuse the group and everything after it until the service is restarted.
@@ -415,8 +418,9 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
   }
   const uint64_t movement_id_before = last_movement_id_;
   txn.Begin();
-  CommandContext ctx{&txn,  reference_,        &hosting_,      now,
-                     last_sequence_ + 1, &last_movement_id_, cmd.request_id, cmd.actor};
+  CommandContext ctx{
+      &txn,           reference_, &hosting_, now, last_sequence_ + 1, &last_movement_id_,
+      cmd.request_id, cmd.actor};
   ChangeEntry change;
   TotalsDelta totals;
   std::shared_ptr<google::protobuf::Message> response;
@@ -492,7 +496,8 @@ void LevelCore::Publish(uint64_t head) {
 void LevelCore::NotifierLoop() {
   std::unique_lock<std::mutex> lock(head_mu_);
   while (true) {
-    head_cv_.wait(lock, [&] { return stopping_ || published_sequence_.load() != notified_sequence_; });
+    head_cv_.wait(lock,
+                  [&] { return stopping_ || published_sequence_.load() != notified_sequence_; });
     if (stopping_) return;
     notified_sequence_ = published_sequence_.load();
     for (auto& [id, listener] : listeners_) listener(notified_sequence_);
@@ -618,8 +623,8 @@ absl::StatusOr<Warehouse> LevelCore::LoadWarehouseForWrite(StoreTxn& txn, absl::
 }
 
 void LevelCore::CreateWarehouse(const CreateWarehouseRequest& req, CommandCallback done) {
-  Command cmd{"CreateWarehouse", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
-              std::move(done)};
+  Command cmd{"CreateWarehouse", req.request_id(), req.actor(), RequestFingerprint(req), 1,
+              nullptr,           std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
                           std::shared_ptr<google::protobuf::Message>* response, TotalsDelta*) {
     return ApplyCreateWarehouse(req, ctx, change, response);
@@ -627,19 +632,17 @@ void LevelCore::CreateWarehouse(const CreateWarehouseRequest& req, CommandCallba
   Submit(std::move(cmd));
 }
 
-absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req,
-                                             CommandContext& ctx, ChangeEntry* change,
+absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req, CommandContext& ctx,
+                                             ChangeEntry* change,
                                              std::shared_ptr<google::protobuf::Message>* response) {
   Warehouse w = req.warehouse();
   ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(w.code()));
   if (!w.region_code().empty() && w.region_code() != region) {
-    return absl::InvalidArgumentError(absl::StrCat("warehouse code ", w.code(),
-                                                   " does not start with its region_code ",
-                                                   w.region_code()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "warehouse code ", w.code(), " does not start with its region_code ", w.region_code()));
   }
   if (!w.name().empty() && w.name() != common::WarehouseName(w.code())) {
-    return absl::InvalidArgumentError(absl::StrCat("name must be ",
-                                                   common::WarehouseName(w.code()),
+    return absl::InvalidArgumentError(absl::StrCat("name must be ", common::WarehouseName(w.code()),
                                                    " or empty; got ", w.name()));
   }
   RETURN_IF_ERROR(hosting_.CheckRegion(region));
@@ -675,8 +678,8 @@ absl::Status LevelCore::ApplyCreateWarehouse(const CreateWarehouseRequest& req,
 }
 
 void LevelCore::UpdateWarehouse(const UpdateWarehouseRequest& req, CommandCallback done) {
-  Command cmd{"UpdateWarehouse", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
-              std::move(done)};
+  Command cmd{"UpdateWarehouse", req.request_id(), req.actor(), RequestFingerprint(req), 1,
+              nullptr,           std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
                           std::shared_ptr<google::protobuf::Message>* response, TotalsDelta*) {
     return ApplyUpdateWarehouse(req, ctx, change, response);
@@ -684,8 +687,8 @@ void LevelCore::UpdateWarehouse(const UpdateWarehouseRequest& req, CommandCallba
   Submit(std::move(cmd));
 }
 
-absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req,
-                                             CommandContext& ctx, ChangeEntry* change,
+absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req, CommandContext& ctx,
+                                             ChangeEntry* change,
                                              std::shared_ptr<google::protobuf::Message>* response) {
   ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, req.warehouse().name()));
   static const std::vector<std::string> kMutable = {"display_name", "kind",     "area_m2",
@@ -695,11 +698,16 @@ absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req,
   if (paths.empty()) paths = kMutable;
   const Warehouse& in = req.warehouse();
   for (const auto& path : paths) {
-    if (path == "display_name") w.set_display_name(in.display_name());
-    else if (path == "kind") w.set_kind(in.kind());
-    else if (path == "area_m2") w.set_area_m2(in.area_m2());
-    else if (path == "address") w.set_address(in.address());
-    else if (path == "status") w.set_status(in.status());
+    if (path == "display_name")
+      w.set_display_name(in.display_name());
+    else if (path == "kind")
+      w.set_kind(in.kind());
+    else if (path == "area_m2")
+      w.set_area_m2(in.area_m2());
+    else if (path == "address")
+      w.set_address(in.address());
+    else if (path == "status")
+      w.set_status(in.status());
     else if (path == "location") {
       *w.mutable_location() = in.location();
       w.set_location_defaulted(false);
@@ -723,25 +731,27 @@ absl::Status LevelCore::ApplyUpdateWarehouse(const UpdateWarehouseRequest& req,
 }
 
 void LevelCore::SetQuota(const SetQuotaRequest& req, CommandCallback done) {
-  Command cmd{"SetQuota", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
-              std::move(done)};
+  Command cmd{"SetQuota", req.request_id(), req.actor(),    RequestFingerprint(req),
+              1,          nullptr,          std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
-                          std::shared_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetQuota(req, ctx, change, response); };
+                          std::shared_ptr<google::protobuf::Message>* response,
+                          TotalsDelta*) { return ApplySetQuota(req, ctx, change, response); };
   Submit(std::move(cmd));
 }
 
 absl::Status LevelCore::ApplySetQuota(const SetQuotaRequest& req, CommandContext& ctx,
-                                      ChangeEntry* change, std::shared_ptr<google::protobuf::Message>* response) {
+                                      ChangeEntry* change,
+                                      std::shared_ptr<google::protobuf::Message>* response) {
   Quota q = req.quota();
   ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, q.warehouse()));
   if (reference_->FindItem(q.item()) == nullptr) {
-    return absl::NotFoundError(absl::StrCat("item ", q.item().substr(0, 64),
-                                            " is not in the item catalogue"));
+    return absl::NotFoundError(
+        absl::StrCat("item ", q.item().substr(0, 64), " is not in the item catalogue"));
   }
   if (q.min() < 0 || q.max() < 0 || q.min() > common::kMaxQuantity ||
       q.max() > common::kMaxQuantity) {
-    return absl::InvalidArgumentError(absl::StrCat("min and max must be between 0 and ",
-                                                   common::kMaxQuantity));
+    return absl::InvalidArgumentError(
+        absl::StrCat("min and max must be between 0 and ", common::kMaxQuantity));
   }
   if (q.max() != 0 && q.max() < q.min()) {
     return absl::InvalidArgumentError(absl::StrCat("max ", q.max(), " is below min ", q.min()));
@@ -755,20 +765,22 @@ absl::Status LevelCore::ApplySetQuota(const SetQuotaRequest& req, CommandContext
 }
 
 void LevelCore::SetReserve(const SetReserveRequest& req, CommandCallback done) {
-  Command cmd{"SetReserve", req.request_id(), req.actor(), RequestFingerprint(req), 1, nullptr,
-              std::move(done)};
+  Command cmd{"SetReserve", req.request_id(), req.actor(), RequestFingerprint(req), 1,
+              nullptr,      std::move(done)};
   cmd.apply = [this, req](CommandContext& ctx, ChangeEntry* change,
-                          std::shared_ptr<google::protobuf::Message>* response, TotalsDelta*) { return ApplySetReserve(req, ctx, change, response); };
+                          std::shared_ptr<google::protobuf::Message>* response,
+                          TotalsDelta*) { return ApplySetReserve(req, ctx, change, response); };
   Submit(std::move(cmd));
 }
 
 absl::Status LevelCore::ApplySetReserve(const SetReserveRequest& req, CommandContext& ctx,
-                                        ChangeEntry* change, std::shared_ptr<google::protobuf::Message>* response) {
+                                        ChangeEntry* change,
+                                        std::shared_ptr<google::protobuf::Message>* response) {
   Reserve r = req.reserve();
   ASSIGN_OR_RETURN(Warehouse w, LoadWarehouseForWrite(*ctx.txn, r.warehouse()));
   if (reference_->FindItem(r.item()) == nullptr) {
-    return absl::NotFoundError(absl::StrCat("item ", r.item().substr(0, 64),
-                                            " is not in the item catalogue"));
+    return absl::NotFoundError(
+        absl::StrCat("item ", r.item().substr(0, 64), " is not in the item catalogue"));
   }
   if (r.mode() != RESERVE_MODE_CONTRACT && r.mode() != RESERVE_MODE_CAPACITY) {
     return absl::InvalidArgumentError("mode must be contract or capacity");
@@ -845,7 +857,7 @@ void LevelCore::SweeperLoop() {
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
       sweeper_cv_.wait_for(lock, std::chrono::milliseconds(options_.hold_sweep_interval_ms),
-                         [&] { return stopping_; });
+                           [&] { return stopping_; });
       if (stopping_) return;
     }
     SweepExpiredHolds();

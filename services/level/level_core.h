@@ -1,5 +1,7 @@
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -10,8 +12,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <google/protobuf/message.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -78,7 +78,8 @@ class LevelCore {
 
   static absl::StatusOr<std::unique_ptr<LevelCore>> Open(const std::string& db_path,
                                                          const common::ReferenceData* reference,
-                                                         Hosting hosting, const common::Clock* clock,
+                                                         Hosting hosting,
+                                                         const common::Clock* clock,
                                                          Options options);
   ~LevelCore();
 
@@ -88,8 +89,7 @@ class LevelCore {
   // `arena`: where the response is built (a gRPC call's arena, alive until its reply is
   // finished); nullptr builds it on the heap.
   void ApplyOperations(absl::string_view method, absl::string_view request_id,
-                       absl::string_view actor,
-                       std::vector<stockpile::v1::Operation> operations,
+                       absl::string_view actor, std::vector<stockpile::v1::Operation> operations,
                        const google::protobuf::Message& request, CommandCallback done,
                        google::protobuf::Arena* arena = nullptr);
   void SetQuota(const stockpile::v1::SetQuotaRequest& req, CommandCallback done);

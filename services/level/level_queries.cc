@@ -24,8 +24,8 @@ constexpr size_t kMaxScannedPerPage = 200000;  // a sparse filter returns a shor
 
 absl::StatusOr<size_t> PageSize(int32_t requested, int32_t max) {
   if (requested < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("page_size must not be negative; got ",
-                                                   requested));
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must not be negative; got ", requested));
   }
   if (requested == 0) return kDefaultPageSize;
   return static_cast<size_t>(std::min(requested, max));
@@ -112,7 +112,7 @@ class WarehouseHistoryScan {
       after = last.substr(prefix_.size());
     }
     auto lister = store_.NewIterator(Cf::kMovements);
-    for (lister->Seek(prefix_); lister->Valid(); ) {
+    for (lister->Seek(prefix_); lister->Valid();) {
       absl::string_view key(lister->key().data(), lister->key().size());
       if (!absl::StartsWith(key, prefix_) || key.size() < prefix_.size() + keys::kTimeIdSize + 1) {
         break;
@@ -205,11 +205,11 @@ absl::StatusOr<ListWarehousesResponse> LevelQueries::ListWarehouses(
   ListWarehousesResponse resp;
   PagedScan scan(store_, Cf::kWarehouses, req.region_prefix());
   RETURN_IF_ERROR(scan.Start(req.page_token()));
-  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v)
-                                       -> absl::StatusOr<bool> {
-                     ASSIGN_OR_RETURN(*resp.add_warehouses(), Parse<Warehouse>(v, "warehouse"));
-                     return true;
-                   })));
+  RETURN_IF_ERROR(SetToken(
+      &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
+        ASSIGN_OR_RETURN(*resp.add_warehouses(), Parse<Warehouse>(v, "warehouse"));
+        return true;
+      })));
   return resp;
 }
 
@@ -246,9 +246,9 @@ absl::Status LevelQueries::AsOf(const std::string& code, int64_t micros, Balance
   for (; it->Valid() && lots.size() < wanted; it->Prev()) {
     absl::string_view key(it->key().data(), it->key().size());
     if (!absl::StartsWith(key, prefix)) break;
-    ASSIGN_OR_RETURN(Movement m, Parse<Movement>(absl::string_view(it->value().data(),
-                                                                   it->value().size()),
-                                                 "movement"));
+    ASSIGN_OR_RETURN(
+        Movement m,
+        Parse<Movement>(absl::string_view(it->value().data(), it->value().size()), "movement"));
     if (lots.contains(m.lot())) continue;
     LotBalance& lot = lots[m.lot()];
     lot.set_lot(m.lot());
@@ -281,14 +281,14 @@ absl::StatusOr<ListBalancesResponse> LevelQueries::ListBalances(
   ListBalancesResponse resp;
   PagedScan scan(store_, Cf::kBalances, prefix);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
-  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v)
-                                       -> absl::StatusOr<bool> {
-                     if (!item_suffix.empty() && !absl::EndsWith(k, item_suffix)) return false;
-                     ASSIGN_OR_RETURN(Balance b, Parse<Balance>(v, "balance"));
-                     if (req.skip_zero() && b.on_hand() == 0 && b.in_transit() == 0) return false;
-                     *resp.add_balances() = std::move(b);
-                     return true;
-                   })));
+  RETURN_IF_ERROR(SetToken(
+      &resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
+        if (!item_suffix.empty() && !absl::EndsWith(k, item_suffix)) return false;
+        ASSIGN_OR_RETURN(Balance b, Parse<Balance>(v, "balance"));
+        if (req.skip_zero() && b.on_hand() == 0 && b.in_transit() == 0) return false;
+        *resp.add_balances() = std::move(b);
+        return true;
+      })));
   return resp;
 }
 
@@ -356,9 +356,8 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     const std::string prefix = keys::MovementPrefix(code, req.item());
     PagedScan scan(store_, Cf::kMovements, prefix);
     RETURN_IF_ERROR(scan.Start(req.page_token(), from));
-    RETURN_IF_ERROR(SetToken(
-        &resp, scan.Run(limit, take,
-                        end_time_id.empty() ? "" : prefix + end_time_id)));
+    RETURN_IF_ERROR(
+        SetToken(&resp, scan.Run(limit, take, end_time_id.empty() ? "" : prefix + end_time_id)));
     return resp;
   }
   // An item or a reference: the index gives each movement's primary key.
@@ -366,20 +365,22 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
       !req.item().empty() ? keys::ByItem(req.item()) : keys::ByReference(req.reference());
   PagedScan scan(store_, Cf::kMovementIndex, prefix);
   RETURN_IF_ERROR(scan.Start(req.page_token(), from));
-  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit,
-               [&](absl::string_view, absl::string_view primary) -> absl::StatusOr<bool> {
-                 ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kMovements, primary));
-                 if (!raw.has_value()) return false;
-                 return take(primary, *raw);
-               },
-               end_time_id.empty() ? "" : prefix + end_time_id)));
+  RETURN_IF_ERROR(SetToken(
+      &resp, scan.Run(
+                 limit,
+                 [&](absl::string_view, absl::string_view primary) -> absl::StatusOr<bool> {
+                   ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kMovements, primary));
+                   if (!raw.has_value()) return false;
+                   return take(primary, *raw);
+                 },
+                 end_time_id.empty() ? "" : prefix + end_time_id)));
   return resp;
 }
 
 absl::StatusOr<Hold> LevelQueries::GetHold(absl::string_view name) const {
   if (!absl::StartsWith(name, "holds/")) {
-    return absl::InvalidArgumentError(absl::StrCat("hold name must be holds/{hold_id}; got ",
-                                                   name.substr(0, 64)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("hold name must be holds/{hold_id}; got ", name.substr(0, 64)));
   }
   absl::string_view id = name.substr(6);
   RETURN_IF_ERROR(common::CheckId("hold_id", id, true));
@@ -394,18 +395,18 @@ absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest
   ListHoldsResponse resp;
   PagedScan scan(store_, Cf::kHolds, "h");
   RETURN_IF_ERROR(scan.Start(req.page_token()));
-  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v)
-                                       -> absl::StatusOr<bool> {
-                     ASSIGN_OR_RETURN(Hold h, Parse<Hold>(v, "hold"));
-                     if (!req.warehouse().empty() && h.warehouse() != req.warehouse()) {
-                       return false;
-                     }
-                     if (req.state() != HOLD_STATE_UNSPECIFIED && h.state() != req.state()) {
-                       return false;
-                     }
-                     *resp.add_holds() = std::move(h);
-                     return true;
-                   })));
+  RETURN_IF_ERROR(SetToken(
+      &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
+        ASSIGN_OR_RETURN(Hold h, Parse<Hold>(v, "hold"));
+        if (!req.warehouse().empty() && h.warehouse() != req.warehouse()) {
+          return false;
+        }
+        if (req.state() != HOLD_STATE_UNSPECIFIED && h.state() != req.state()) {
+          return false;
+        }
+        *resp.add_holds() = std::move(h);
+        return true;
+      })));
   return resp;
 }
 
@@ -413,8 +414,7 @@ absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest
 // warehouse under a region prefix, optionally one item.
 template <typename Record, typename Request, typename Response, typename Add>
 absl::StatusOr<Response> LevelQueries::ListPerWarehouseItem(Cf cf, const Request& req,
-                                                            absl::string_view what,
-                                                            Add add) const {
+                                                            absl::string_view what, Add add) const {
   RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
   std::string prefix = req.region_prefix();
@@ -425,13 +425,13 @@ absl::StatusOr<Response> LevelQueries::ListPerWarehouseItem(Cf cf, const Request
   Response resp;
   PagedScan scan(store_, cf, prefix);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
-  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v)
-                                       -> absl::StatusOr<bool> {
-                     ASSIGN_OR_RETURN(Record r, Parse<Record>(v, what));
-                     if (!req.item().empty() && r.item() != req.item()) return false;
-                     add(resp, std::move(r));
-                     return true;
-                   })));
+  RETURN_IF_ERROR(SetToken(
+      &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
+        ASSIGN_OR_RETURN(Record r, Parse<Record>(v, what));
+        if (!req.item().empty() && r.item() != req.item()) return false;
+        add(resp, std::move(r));
+        return true;
+      })));
   return resp;
 }
 
@@ -455,15 +455,16 @@ absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
   ListQuotaStatusResponse resp;
   PagedScan scan(store_, Cf::kQuotas, req.region_prefix());
   RETURN_IF_ERROR(scan.Start(req.page_token()));
-  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
+  RETURN_IF_ERROR(SetToken(
+      &resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
         ASSIGN_OR_RETURN(Quota q, Parse<Quota>(v, "quota"));
         if (!req.item().empty() && q.item() != req.item()) return false;
         if (shortages ? q.min() <= 0 : q.max() <= 0) return false;
         ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kBalances, k));
         Balance b;
         if (raw.has_value()) {
-    ASSIGN_OR_RETURN(b, Parse<Balance>(*raw, "balance"));
-  }
+          ASSIGN_OR_RETURN(b, Parse<Balance>(*raw, "balance"));
+        }
         const int64_t gap = shortages ? q.min() - b.on_hand() : b.on_hand() - q.max();
         if (gap <= 0) return false;
         QuotaStatus* s = resp.add_entries();
@@ -491,7 +492,8 @@ absl::StatusOr<ListExpiringLotsResponse> LevelQueries::ListExpiringLots(
   ListExpiringLotsResponse resp;
   PagedScan scan(store_, Cf::kBalances, req.region_prefix());
   RETURN_IF_ERROR(scan.Start(req.page_token()));
-  RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
+  RETURN_IF_ERROR(SetToken(
+      &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
         ASSIGN_OR_RETURN(Balance b, Parse<Balance>(v, "balance"));
         bool took = false;
         for (const auto& lot : b.lots()) {
@@ -516,12 +518,13 @@ absl::Status LevelQueries::ReadChanges(uint64_t after, size_t max_entries, size_
                                        std::vector<ChangeEntry>* out) const {
   auto it = store_.NewIterator(Cf::kChanges);
   size_t bytes = 0;
-  for (it->Seek(keys::U64(after + 1)); it->Valid() && out->size() < max_entries && bytes < max_bytes;
-       it->Next()) {
+  for (it->Seek(keys::U64(after + 1));
+       it->Valid() && out->size() < max_entries && bytes < max_bytes; it->Next()) {
     ChangeEntry e;
     if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(absl::StrCat("change entry ", keys::ReadU64(
-          absl::string_view(it->key().data(), it->key().size())), " is unreadable"));
+      return absl::DataLossError(absl::StrCat(
+          "change entry ", keys::ReadU64(absl::string_view(it->key().data(), it->key().size())),
+          " is unreadable"));
     }
     bytes += it->value().size();
     out->push_back(std::move(e));

@@ -41,8 +41,7 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, absl::StatusOr
 // in the core's notifier thread or in gRPC's reaction threads, never on the writer thread.
 class WatchChangesReactor final : public grpc::ServerWriteReactor<WatchChangesResponse> {
  public:
-  WatchChangesReactor(LevelCore* core, const LevelQueries* queries, uint64_t from,
-                      size_t max_batch)
+  WatchChangesReactor(LevelCore* core, const LevelQueries* queries, uint64_t from, size_t max_batch)
       : core_(core), queries_(queries), sent_(from), max_batch_(max_batch) {
     listener_ = core_->AddSequenceListener([this](uint64_t) { SendMore(); });
     SendMore();
@@ -124,18 +123,50 @@ class RefusedStream final : public grpc::ServerWriteReactor<WatchChangesResponse
 
 template <typename OpMessage>
 Operation MakeOp(const OpMessage& op);
-template <> Operation MakeOp(const ReceiveOp& op) { Operation o; *o.mutable_receive() = op; return o; }
-template <> Operation MakeOp(const IssueOp& op) { Operation o; *o.mutable_issue() = op; return o; }
-template <> Operation MakeOp(const StocktakeOp& op) { Operation o; *o.mutable_stocktake() = op; return o; }
-template <> Operation MakeOp(const HoldOp& op) { Operation o; *o.mutable_hold() = op; return o; }
-template <> Operation MakeOp(const ReleaseOp& op) { Operation o; *o.mutable_release() = op; return o; }
-template <> Operation MakeOp(const ShipOp& op) { Operation o; *o.mutable_ship() = op; return o; }
-template <> Operation MakeOp(const ReceiveTransferOp& op) {
+template <>
+Operation MakeOp(const ReceiveOp& op) {
+  Operation o;
+  *o.mutable_receive() = op;
+  return o;
+}
+template <>
+Operation MakeOp(const IssueOp& op) {
+  Operation o;
+  *o.mutable_issue() = op;
+  return o;
+}
+template <>
+Operation MakeOp(const StocktakeOp& op) {
+  Operation o;
+  *o.mutable_stocktake() = op;
+  return o;
+}
+template <>
+Operation MakeOp(const HoldOp& op) {
+  Operation o;
+  *o.mutable_hold() = op;
+  return o;
+}
+template <>
+Operation MakeOp(const ReleaseOp& op) {
+  Operation o;
+  *o.mutable_release() = op;
+  return o;
+}
+template <>
+Operation MakeOp(const ShipOp& op) {
+  Operation o;
+  *o.mutable_ship() = op;
+  return o;
+}
+template <>
+Operation MakeOp(const ReceiveTransferOp& op) {
   Operation o;
   *o.mutable_receive_transfer() = op;
   return o;
 }
-template <> Operation MakeOp(const ConfirmDeliveryOp& op) {
+template <>
+Operation MakeOp(const ConfirmDeliveryOp& op) {
   Operation o;
   *o.mutable_confirm_delivery() = op;
   return o;
@@ -204,10 +235,10 @@ grpc::ServerUnaryReactor* LevelServiceImpl::Query(Ctx* ctx, Response* resp, Quer
   return Reply(ctx, query(), resp);
 }
 
-#define STOCKPILE_MOVEMENT_METHOD(Method)                                              \
+#define STOCKPILE_MOVEMENT_METHOD(Method)                                                  \
   grpc::ServerUnaryReactor* LevelServiceImpl::Method(Ctx* ctx, const Method##Request* req, \
-                                                     MovementResult* resp) {          \
-    return Mutate(ctx, #Method, *req, {MakeOp(req->op())}, resp);                       \
+                                                     MovementResult* resp) {               \
+    return Mutate(ctx, #Method, *req, {MakeOp(req->op())}, resp);                          \
   }
 STOCKPILE_MOVEMENT_METHOD(Receive)
 STOCKPILE_MOVEMENT_METHOD(Issue)
@@ -234,23 +265,31 @@ grpc::ServerUnaryReactor* LevelServiceImpl::ApplyBatch(Ctx* ctx, const ApplyBatc
 grpc::ServerUnaryReactor* LevelServiceImpl::CreateWarehouse(Ctx* ctx,
                                                             const CreateWarehouseRequest* req,
                                                             Warehouse* resp) {
-  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) { core_->CreateWarehouse(r, FinishWith(reactor, resp)); });
+  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) {
+    core_->CreateWarehouse(r, FinishWith(reactor, resp));
+  });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::UpdateWarehouse(Ctx* ctx,
                                                             const UpdateWarehouseRequest* req,
                                                             Warehouse* resp) {
-  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) { core_->UpdateWarehouse(r, FinishWith(reactor, resp)); });
+  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) {
+    core_->UpdateWarehouse(r, FinishWith(reactor, resp));
+  });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::SetQuota(Ctx* ctx, const SetQuotaRequest* req,
                                                      Quota* resp) {
-  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) { core_->SetQuota(r, FinishWith(reactor, resp)); });
+  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) {
+    core_->SetQuota(r, FinishWith(reactor, resp));
+  });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::SetReserve(Ctx* ctx, const SetReserveRequest* req,
                                                        Reserve* resp) {
-  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) { core_->SetReserve(r, FinishWith(reactor, resp)); });
+  return Admin(ctx, *req, [&](const auto& r, Unary* reactor) {
+    core_->SetReserve(r, FinishWith(reactor, resp));
+  });
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::GetWarehouse(Ctx* ctx, const GetWarehouseRequest* req,
@@ -302,8 +341,7 @@ grpc::ServerUnaryReactor* LevelServiceImpl::ListBalances(Ctx* ctx, const ListBal
   return Query(ctx, resp, [&] { return queries_.ListBalances(*req); });
 }
 
-grpc::ServerUnaryReactor* LevelServiceImpl::ListMovements(Ctx* ctx,
-                                                          const ListMovementsRequest* req,
+grpc::ServerUnaryReactor* LevelServiceImpl::ListMovements(Ctx* ctx, const ListMovementsRequest* req,
                                                           ListMovementsResponse* resp) {
   return Query(ctx, resp, [&] { return queries_.ListMovements(*req); });
 }
@@ -318,8 +356,7 @@ grpc::ServerUnaryReactor* LevelServiceImpl::ListHolds(Ctx* ctx, const ListHoldsR
   return Query(ctx, resp, [&] { return queries_.ListHolds(*req); });
 }
 
-grpc::ServerUnaryReactor* LevelServiceImpl::GetLedgerTotals(Ctx* ctx,
-                                                            const GetLedgerTotalsRequest*,
+grpc::ServerUnaryReactor* LevelServiceImpl::GetLedgerTotals(Ctx* ctx, const GetLedgerTotalsRequest*,
                                                             GetLedgerTotalsResponse* resp) {
   if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
   for (auto& t : core_->Totals()) *resp->add_items() = std::move(t);

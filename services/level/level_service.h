@@ -6,7 +6,6 @@
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
-
 #include "services/level/level_core.h"
 #include "services/level/level_queries.h"
 #include "stockpile/v1/level_service.grpc.pb.h"
@@ -114,7 +113,7 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
   Writer<stockpile::v1::WatchChangesResponse>* WatchChanges(
       Ctx*, const stockpile::v1::WatchChangesRequest*) override;
 
- // The id is known only once the port is bound (default level-host-port).
+  // The id is known only once the port is bound (default level-host-port).
   void SetInstanceId(std::string id) {
     absl::MutexLock lock(&identity_mu_);
     identity_.instance_id = std::move(id);

@@ -17,9 +17,8 @@ namespace stockpile::level {
 namespace {
 
 const std::array<const char*, static_cast<int>(Cf::kCount)> kCfNames = {
-    "default",
-    "warehouses", "balances", "movements", "movement_index", "changes",
-    "requests", "holds", "quotas", "reserves"};
+    "default", "warehouses", "balances", "movements", "movement_index",
+    "changes", "requests",   "holds",    "quotas",    "reserves"};
 
 rocksdb::CompressionType BestCompression() {
   for (auto c : rocksdb::GetSupportedCompressions()) {
@@ -177,8 +176,8 @@ void VersionChurn::Reset() {
   keys_.clear();
 }
 
-std::unique_ptr<rocksdb::Iterator> LevelStore::NewIterator(Cf cf,
-                                                           const rocksdb::Snapshot* snapshot) const {
+std::unique_ptr<rocksdb::Iterator> LevelStore::NewIterator(
+    Cf cf, const rocksdb::Snapshot* snapshot) const {
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, handle(cf)));
@@ -274,8 +273,8 @@ rocksdb::WriteBatch StoreTxn::KeyOrderedBatch() const {
     bytes += a.key.size() + a.value.size() + 8;
   }
   for (const auto& [k, v] : group_) {
-    records.push_back({static_cast<Cf>(k[0]), absl::string_view(k).substr(1),
-                       v.has_value() ? &*v : nullptr});
+    records.push_back(
+        {static_cast<Cf>(k[0]), absl::string_view(k).substr(1), v.has_value() ? &*v : nullptr});
     bytes += k.size() + (v.has_value() ? v->size() : 0) + 8;
   }
   std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) {

@@ -19,8 +19,8 @@
 #include "services/common/auth/tls.h"
 #include "services/common/auth/token.h"
 #include "services/common/etcd/registration.h"
-#include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/health_listener.h"
+#include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
 #include "services/common/server_process.h"
 #include "services/common/validation.h"
@@ -70,9 +70,11 @@ sigset_t BlockStopSignals() {
 absl::StatusOr<std::unique_ptr<stockpile::metrics::MetricsServer>> StartMetrics(
     const LevelConfig& c) {
   if (c.metrics_listen.empty()) return std::unique_ptr<stockpile::metrics::MetricsServer>();
-  stockpile::metrics::ProcessInfo info{"stockpile-level", STOCKPILE_VERSION, STOCKPILE_COMMIT,
-                                       {{"level", std::string(stockpile::common::LevelName(
-                                                      c.level))}}};
+  stockpile::metrics::ProcessInfo info{
+      "stockpile-level",
+      STOCKPILE_VERSION,
+      STOCKPILE_COMMIT,
+      {{"level", std::string(stockpile::common::LevelName(c.level))}}};
   return stockpile::metrics::MetricsServer::Start(c.metrics_listen, info);
 }
 
@@ -168,8 +170,8 @@ std::unique_ptr<stockpile::etcd::Registration> Register(
 // Who may call what: tokens signed with the deployment's key, checked against the rules table.
 absl::StatusOr<std::shared_ptr<stockpile::auth::Authorizer>> MakeAuthorizer(
     const LevelConfig& c, const stockpile::level::LevelCore& core) {
-  if (c.insecure) return std::shared_ptr<stockpile::auth::Authorizer>(
-      stockpile::auth::Authorizer::Disabled());
+  if (c.insecure)
+    return std::shared_ptr<stockpile::auth::Authorizer>(stockpile::auth::Authorizer::Disabled());
   auto key = stockpile::auth::TokenKey::FromFile(c.auth_key_file);
   if (!key.ok()) return key.status();
   auto authorizer = std::make_shared<stockpile::auth::Authorizer>(
@@ -177,8 +179,8 @@ absl::StatusOr<std::shared_ptr<stockpile::auth::Authorizer>> MakeAuthorizer(
       std::vector<absl::Span<const stockpile::auth::MethodRule>>{
           stockpile::auth::LevelServiceRules(), stockpile::auth::HealthRules()});
   // Release/Ship/ConfirmDelivery name only a hold: its warehouse decides the scope.
-  auto queries = std::make_shared<stockpile::level::LevelQueries>(
-      core.store(), core.reference(), core.hosting(), core.clock());
+  auto queries = std::make_shared<stockpile::level::LevelQueries>(core.store(), core.reference(),
+                                                                  core.hosting(), core.clock());
   authorizer->set_hold_lookup([queries](absl::string_view id) -> absl::StatusOr<std::string> {
     auto hold = queries->GetHold(absl::StrCat("holds/", id));
     if (!hold.ok()) return hold.status();
@@ -226,8 +228,8 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) return Fail("cannot serve metrics", metrics.status());
   std::unique_ptr<stockpile::level::LevelMetrics> level_metrics;
   if (*metrics) {
-    auto registered = stockpile::level::LevelMetrics::Register(
-        **metrics, **core, config->metrics_refresh_seconds);
+    auto registered = stockpile::level::LevelMetrics::Register(**metrics, **core,
+                                                               config->metrics_refresh_seconds);
     if (!registered.ok()) return Fail("cannot register metrics", registered.status());
     level_metrics = std::move(*registered);
   }
@@ -268,7 +270,8 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.LevelService", true);
   std::unique_ptr<grpc::Server> health;
   if (!config->health_listen.empty()) {
-    health = stockpile::common::ServeHealthOnly(config->health_listen, {"stockpile.v1.LevelService"});
+    health =
+        stockpile::common::ServeHealthOnly(config->health_listen, {"stockpile.v1.LevelService"});
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";

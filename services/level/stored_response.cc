@@ -186,11 +186,12 @@ absl::string_view WithoutLeadingField1(absl::string_view bytes) {
 // which cost more than hashing a single receipt; fetch it once and keep a context per thread.
 std::string Sha256(absl::string_view data) {
   static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(
-      EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                                 &EVP_MD_CTX_free);
   unsigned char digest[SHA256_DIGEST_LENGTH];
   unsigned int length = 0;
-  if (kSha256 == nullptr || ctx == nullptr || EVP_DigestInit_ex2(ctx.get(), kSha256, nullptr) != 1 ||
+  if (kSha256 == nullptr || ctx == nullptr ||
+      EVP_DigestInit_ex2(ctx.get(), kSha256, nullptr) != 1 ||
       EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
       EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) {
     // Only a broken OpenSSL installation gets here; the one-shot call still hashes correctly.

@@ -15,8 +15,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/catalogue/allocation/leader.h"
-#include "services/catalogue/allocation/transfer_service.h"
 #include "services/catalogue/allocation/transfer_metrics.h"
+#include "services/catalogue/allocation/transfer_service.h"
 #include "services/catalogue/catalogue_core.h"
 #include "services/catalogue/catalogue_metrics.h"
 #include "services/catalogue/catalogue_service.h"
@@ -48,7 +48,7 @@ struct Options {
   std::string data_dir = ".local-data";
   std::string reference_data = common::ReferenceData::DefaultDir();
   std::string host = "127.0.0.1";
-  int base_port = 7500;          // level i on base+i (province 7501 ... village 7505), catalogue +10
+  int base_port = 7500;  // level i on base+i (province 7501 ... village 7505), catalogue +10
   int metrics_base_port = 9500;  // likewise; 0: no metrics
 };
 
@@ -79,9 +79,9 @@ absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> StartMetrics(const Optio
   if (o.metrics_base_port == 0) return std::unique_ptr<metrics::MetricsServer>();
   std::map<std::string, std::string> labels;
   if (!level.empty()) labels["level"] = level;
-  return metrics::MetricsServer::Start(absl::StrCat(o.host, ":", o.metrics_base_port + offset),
-                                       {std::move(service), STOCKPILE_VERSION, STOCKPILE_COMMIT,
-                                        labels});
+  return metrics::MetricsServer::Start(
+      absl::StrCat(o.host, ":", o.metrics_base_port + offset),
+      {std::move(service), STOCKPILE_VERSION, STOCKPILE_COMMIT, labels});
 }
 
 // A level service of the embedded cluster.
@@ -103,9 +103,9 @@ absl::StatusOr<std::unique_ptr<LevelInstance>> StartLevel(
   const std::string name(common::LevelName(level));
   const int offset = static_cast<int>(level);
   inst->address = absl::StrCat(o.host, ":", o.base_port + offset);
-  auto core = level::LevelCore::Open(o.data_dir + "/" + name, &reference,
-                                     level::Hosting(level, provinces),
-                                     common::SystemClock::Get(), {});
+  auto core =
+      level::LevelCore::Open(o.data_dir + "/" + name, &reference, level::Hosting(level, provinces),
+                             common::SystemClock::Get(), {});
   if (!core.ok()) return core.status();
   inst->core = std::move(*core);
   auto m = StartMetrics(o, offset, "stockpile-level", name);
@@ -153,7 +153,8 @@ absl::StatusOr<std::unique_ptr<Transfers>> StartTransfers(
   t->gateway = std::make_unique<alloc::GrpcLevelGateway>(
       [address](absl::string_view region) -> absl::StatusOr<std::string> {
         auto it = address.find(common::LevelOfRegionCode(region));
-        if (it == address.end()) return absl::UnavailableError(absl::StrCat("no level for ", region));
+        if (it == address.end())
+          return absl::UnavailableError(absl::StrCat("no level for ", region));
         return it->second;
       });
   t->planner = std::make_unique<alloc::Planner>(reference);
@@ -192,11 +193,11 @@ int Run(const Options& o) {
   std::vector<catalogue::SourceSpec> sources;
   for (Level level : kLevels) {
     auto inst = StartLevel(o, **reference, level, provinces, authorizer);
-    if (!inst.ok()) return Fail(absl::StrCat("cannot start the ", common::LevelName(level),
-                                             " level"),
-                                inst.status());
-    sources.push_back({"local-" + std::string(common::LevelName(level)), level, (*inst)->address,
-                       provinces});
+    if (!inst.ok())
+      return Fail(absl::StrCat("cannot start the ", common::LevelName(level), " level"),
+                  inst.status());
+    sources.push_back(
+        {"local-" + std::string(common::LevelName(level)), level, (*inst)->address, provinces});
     levels.push_back(std::move(*inst));
   }
 

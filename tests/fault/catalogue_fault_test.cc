@@ -1,12 +1,11 @@
 // The catalogue under faults: kill -9 during writes, a source stopped with SIGSTOP, etcd down.
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "tests/testutil/etcd_process.h"
 #include "tests/unit/catalogue/catalogue_processes.h"
@@ -174,11 +173,13 @@ TEST_F(CatalogueFaultTest, StoppedSourceShowsLagThenCatchesUp) {
   ASSERT_TRUE(WaitFor([&] { return CaughtUp(); }, seconds(20)));
   const auto status = catalogue_->Status();
   ASSERT_NE(FindSource(status, "village-a"), nullptr);
-  EXPECT_TRUE(WaitFor([&] {
-    const auto now = catalogue_->Status();
-    auto* v = FindSource(now, "village-a");
-    return v && v->connected() && v->lag_seconds() == 0;
-  }, seconds(5)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const auto now = catalogue_->Status();
+        auto* v = FindSource(now, "village-a");
+        return v && v->connected() && v->lag_seconds() == 0;
+      },
+      seconds(5)));
   ExpectViewEqualsLevels();
 }
 
@@ -187,8 +188,7 @@ TEST_F(CatalogueFaultTest, EtcdDownWritesAndStreamingGoOnAndRegistrationsReturn)
   auto county = levels_["county-a"]->Stub();
   ASSERT_TRUE(Receive(*county, "420102-W001", "SH-0001", 13, "while-etcd-down").ok());
   auto cat = catalogue_->Stub();
-  EXPECT_TRUE(WaitFor([&] { return RollupOnHand(*cat, "420102", "SH-0001") == 13; },
-                      seconds(5)));
+  EXPECT_TRUE(WaitFor([&] { return RollupOnHand(*cat, "420102", "SH-0001") == 13; }, seconds(5)));
   std::string error;
   ASSERT_TRUE(etcd_.Restart(seconds(20), &error)) << error;
   ASSERT_TRUE(WaitFor(
@@ -201,8 +201,7 @@ TEST_F(CatalogueFaultTest, EtcdDownWritesAndStreamingGoOnAndRegistrationsReturn)
       },
       seconds(30)));
   ASSERT_TRUE(Receive(*county, "420102-W001", "SH-0001", 4, "after-etcd-back").ok());
-  EXPECT_TRUE(WaitFor([&] { return RollupOnHand(*cat, "420102", "SH-0001") == 17; },
-                      seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return RollupOnHand(*cat, "420102", "SH-0001") == 17; }, seconds(10)));
   EXPECT_TRUE(WaitFor([&] { return AllConnected(); }, seconds(10)));
 }
 

@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-
 #include "services/catalogue/allocation/saga.h"
 #include "tests/testutil/level_process.h"
 #include "tests/testutil/reference_data.h"

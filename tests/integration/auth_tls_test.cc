@@ -24,10 +24,10 @@
 namespace stockpile::auth {
 namespace {
 
+using ::stockpile::testing::Pki;
 using ::stockpile::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using ::stockpile::testing::Pki;
 
 // Two handlers in the service's shape: ask for the verdict first, touch nothing when refused.
 class FakeLevelService final : public v1::LevelService::CallbackService {

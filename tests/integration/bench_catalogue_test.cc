@@ -18,17 +18,16 @@ TEST(BenchCatalogueTest, LagModeKeepsTheRateAndSeesEveryReceiptApplied) {
   LevelServer township(dir, "township-a", "township", "4201", "");
   ASSERT_TRUE(county.Start());
   ASSERT_TRUE(township.Start());
-  CatalogueServer catalogue(dir, "",
-                            {"county-a=county@" + county.address(),
-                             "township-a=township@" + township.address()});
+  CatalogueServer catalogue(
+      dir, "",
+      {"county-a=county@" + county.address(), "township-a=township@" + township.address()});
   ASSERT_TRUE(catalogue.Start());
 
   std::string output;
   const int rc = RunCommand(
       {BinaryDir() + "/bin/stockpile-bench", "--mode=catalogue-lag",
-       "--target=" + catalogue.address(),
-       "--levels=" + county.address() + "," + township.address(), "--rate=200", "--clients=8",
-       "--duration=3s", "--warmup=0s", "--warehouses=4",
+       "--target=" + catalogue.address(), "--levels=" + county.address() + "," + township.address(),
+       "--rate=200", "--clients=8", "--duration=3s", "--warmup=0s", "--warehouses=4",
        "--reference-data=" + ReferenceDataDir(), "--json"},
       &output, "", std::chrono::seconds(60));
   ASSERT_EQ(rc, 0) << output;

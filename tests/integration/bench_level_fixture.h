@@ -2,14 +2,13 @@
 
 // Starts a real stockpile-level process for the bench/demo integration tests.
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <fstream>
 #include <memory>
-#include <string>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "stockpile/v1/level_service.grpc.pb.h"
 #include "tests/testutil/process.h"
@@ -20,11 +19,11 @@ class LevelProcess {
  public:
   LevelProcess(const TempDir& dir, const std::string& level, const std::string& regions)
       : port_file_(dir.Sub(level + ".port")),
-        process_({BinaryDir() + "/bin/stockpile-level", "--level=" + level, "--regions=" + regions,
-                  "--db=" + dir.Sub(level + "-db"), "--reference-data=" + ReferenceDataDir(),
-                  "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
-                  "--port-file=" + port_file_},
-                 dir.Sub(level + ".log")) {}
+        process_(
+            {BinaryDir() + "/bin/stockpile-level", "--level=" + level, "--regions=" + regions,
+             "--db=" + dir.Sub(level + "-db"), "--reference-data=" + ReferenceDataDir(),
+             "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--port-file=" + port_file_},
+            dir.Sub(level + ".log")) {}
 
   // Starts the process and waits until it wrote its port; false on failure.
   bool Start() {

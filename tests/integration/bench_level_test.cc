@@ -21,10 +21,9 @@ TEST(BenchLevelTest, MixedRunDoesWorkWithoutErrors) {
   TempDir dir;
   LevelProcess level(dir, "county", "4201");
   ASSERT_TRUE(level.Start());
-  nlohmann::json j = RunBenchJson({Bench(), "--target=" + level.address(), "--clients=8",
-                                   "--duration=2s", "--warmup=0s", "--warehouses=10",
-                                   "--reference-data=" + ReferenceDataDir(), "--json",
-                                   "--baseline=echo"});
+  nlohmann::json j = RunBenchJson(
+      {Bench(), "--target=" + level.address(), "--clients=8", "--duration=2s", "--warmup=0s",
+       "--warehouses=10", "--reference-data=" + ReferenceDataDir(), "--json", "--baseline=echo"});
   ASSERT_FALSE(j.is_discarded());
   EXPECT_GT(j["ops"]["calls"].get<uint64_t>(), 0u) << j.dump(2);
   EXPECT_GT(j["ops"]["movements"].get<uint64_t>(), 0u);
@@ -49,10 +48,10 @@ TEST(BenchLevelTest, BatchAndListModesCountMovementsAndBalances) {
   TempDir dir;
   LevelProcess level(dir, "county", "4201");
   ASSERT_TRUE(level.Start());
-  nlohmann::json batch = RunBenchJson(
-      {Bench(), "--target=" + level.address(), "--clients=4", "--batch=100", "--duration=1s",
-       "--warmup=0s", "--warehouses=5", "--mix=receive:60,issue:40",
-       "--reference-data=" + ReferenceDataDir(), "--json"});
+  nlohmann::json batch =
+      RunBenchJson({Bench(), "--target=" + level.address(), "--clients=4", "--batch=100",
+                    "--duration=1s", "--warmup=0s", "--warehouses=5", "--mix=receive:60,issue:40",
+                    "--reference-data=" + ReferenceDataDir(), "--json"});
   ASSERT_FALSE(batch.is_discarded());
   EXPECT_EQ(batch["errors"].get<uint64_t>(), 0u) << batch.dump(2);
   EXPECT_EQ(batch["ops"]["movements"].get<uint64_t>(), 100 * batch["ops"]["calls"].get<uint64_t>());

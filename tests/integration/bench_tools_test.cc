@@ -15,8 +15,7 @@ namespace v1 = stockpile::v1;
 
 // How busy the machine was comes from /proc/stat's "cpu" line: idle and iowait are not busy.
 TEST(CpuProbeTest, MachineBusyShareCountsAllButIdleAndIowait) {
-  const bench::MachineTicks before =
-      bench::ParseMachineCpuLine("cpu  100 0 50 800 50 0 0 0 0 0");
+  const bench::MachineTicks before = bench::ParseMachineCpuLine("cpu  100 0 50 800 50 0 0 0 0 0");
   const bench::MachineTicks after =
       bench::ParseMachineCpuLine("cpu  400 0 150 1100 50 10 40 0 0 0");
   EXPECT_EQ(before.busy, 150);

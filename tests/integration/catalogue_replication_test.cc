@@ -1,10 +1,9 @@
 // The catalogue against a real etcd and real stockpile-level processes: discovery, roll-ups
 // within a second, and a killed source marked gone with its data kept.
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
-
-#include <gtest/gtest.h>
 
 #include "tests/testutil/etcd_process.h"
 #include "tests/unit/catalogue/catalogue_processes.h"
@@ -23,8 +22,8 @@ class CatalogueReplicationTest : public ::testing::Test {
   void SetUp() override {
     std::string error;
     ASSERT_TRUE(etcd_.Start(seconds(20), &error)) << error;
-    village_ = std::make_unique<LevelServer>(dir_, "village-a", "village", "420102",
-                                             etcd_.endpoint());
+    village_ =
+        std::make_unique<LevelServer>(dir_, "village-a", "village", "420102", etcd_.endpoint());
     ASSERT_TRUE(village_->Start());
     catalogue_ = std::make_unique<CatalogueServer>(dir_, etcd_.endpoint());
     ASSERT_TRUE(catalogue_->Start());

@@ -1,9 +1,8 @@
 // stockpile-demo against two real stockpile-level processes (township + village) for one county.
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include <set>
-
-#include <google/protobuf/util/message_differencer.h>
 
 #include "services/common/reference_data.h"
 #include "services/common/validation.h"
@@ -136,8 +135,7 @@ TEST(DemoLevelTest, SeedsOneCountyAndASecondRunChangesNothing) {
   ASSERT_FALSE(second.is_discarded());
   EXPECT_EQ(second["errors"].get<int>(), 0) << second.dump(2);
   EXPECT_EQ(second["warehouses_created"].get<int>(), 0);
-  EXPECT_EQ(second["warehouses_existing"].get<int>(),
-            townships.warehouses + villages.warehouses);
+  EXPECT_EQ(second["warehouses_existing"].get<int>(), townships.warehouses + villages.warehouses);
   using google::protobuf::util::MessageDifferencer;
   EXPECT_TRUE(MessageDifferencer::Equals(Totals(*township_stub), township_before));
   EXPECT_TRUE(MessageDifferencer::Equals(Totals(*village_stub), village_before));

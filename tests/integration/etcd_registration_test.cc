@@ -1,10 +1,9 @@
 // Registration against a real etcd: the record appears, disappears on Stop and on death, and comes
 // back by itself when etcd is killed and restarted; a level instance refuses regions another
 // live instance of its level hosts.
-#include <sys/wait.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <iostream>
@@ -256,17 +255,15 @@ TEST_F(RegistrationTest, OfTwoOverlappingInstancesStartingAtOnceTheFirstToClaimS
 // stockpile-level instances of the county level registering in the test's etcd.
 class LevelRegistrationTest : public RegistrationTest {
  protected:
-  std::unique_ptr<Subprocess> StartLevel(const std::string& id, const std::string& regions,
-                                         int ttl, int port = 0) {
+  std::unique_ptr<Subprocess> StartLevel(const std::string& id, const std::string& regions, int ttl,
+                                         int port = 0) {
     auto level = std::make_unique<Subprocess>(
-        std::vector<std::string>{BinaryDir() + "/bin/stockpile-level", "--level=county",
-                                 "--regions=" + regions, "--db=" + tmp_.Sub(id),
-                                 "--reference-data=" + ReferenceDataDir(),
-                                 "--listen=127.0.0.1:" + std::to_string(port),
-                                 "--instance-id=" + id,
-                                 "--port-file=" + tmp_.Sub(id + ".port"),
-                                 "--etcd-endpoints=" + etcd_.endpoint(),
-                                 "--etcd-ttl=" + std::to_string(ttl)},
+        std::vector<std::string>{
+            BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=" + regions,
+            "--db=" + tmp_.Sub(id), "--reference-data=" + ReferenceDataDir(),
+            "--listen=127.0.0.1:" + std::to_string(port), "--instance-id=" + id,
+            "--port-file=" + tmp_.Sub(id + ".port"), "--etcd-endpoints=" + etcd_.endpoint(),
+            "--etcd-ttl=" + std::to_string(ttl)},
         tmp_.Sub(id + ".log"));
     EXPECT_TRUE(level->Start());
     return level;
@@ -312,9 +309,9 @@ TEST_F(LevelRegistrationTest, StartingLevelHoldsAClaimWhileItWaits) {
   auto lease = client_->LeaseGrant(30);
   ASSERT_THAT(lease, IsOk());
   const InstanceInfo wuhan{"county-wuhan", "county", "127.0.0.1:1", {"4201"}, "", ""};
-  ASSERT_THAT(client_->Put("/stockpile/v1/instances/county/county-wuhan", InstanceToJson(wuhan),
-                           lease->id),
-              IsOk());
+  ASSERT_THAT(
+      client_->Put("/stockpile/v1/instances/county/county-wuhan", InstanceToJson(wuhan), lease->id),
+      IsOk());
   auto hubei = StartLevel("county-hubei", "42", 6);  // waits up to 7 s for Wuhan to go
   auto hubei_claimed = [&] {
     auto claims = client_->RangePrefix("/stockpile/v1/instances/county/claim-");
@@ -329,7 +326,7 @@ TEST_F(LevelRegistrationTest, StartingLevelHoldsAClaimWhileItWaits) {
     return false;
   };
   ASSERT_TRUE(WaitFor(hubei_claimed, 10s)) << hubei->Log();
-  EXPECT_FALSE(Registered("county-hubei"));  // still waiting
+  EXPECT_FALSE(Registered("county-hubei"));              // still waiting
   ASSERT_THAT(client_->LeaseRevoke(lease->id), IsOk());  // Wuhan goes away
   EXPECT_TRUE(BecomesRegistered("county-hubei")) << hubei->Log();
   EXPECT_TRUE(hubei->running());

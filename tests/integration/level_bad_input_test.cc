@@ -60,66 +60,230 @@ struct Case {
 std::vector<Case> Cases() {
   const std::string huge(1 << 20, 'x');
   return {
-      {"missing request_id", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.clear_request_id(); }); }, Code::INVALID_ARGUMENT},
-      {"request_id with spaces", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.set_request_id("a b"); }); }, Code::INVALID_ARGUMENT},
-      {"missing actor", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.clear_actor(); }); }, Code::INVALID_ARGUMENT},
-      {"missing warehouse", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->clear_warehouse(); }); }, Code::INVALID_ARGUMENT},
-      {"warehouse without collection", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_warehouse("420102-W001"); }); }, Code::INVALID_ARGUMENT},
-      {"bad warehouse code", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_warehouse("warehouses/42x102-W001"); }); }, Code::INVALID_ARGUMENT},
-      {"warehouse of another level", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_warehouse("warehouses/420102001-W001"); }); }, Code::INVALID_ARGUMENT},
-      {"region outside hosted prefixes", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_warehouse("warehouses/110101-W001"); }); }, Code::FAILED_PRECONDITION},
-      {"unknown warehouse", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_warehouse("warehouses/420104-W009"); }); }, Code::NOT_FOUND},
-      {"unknown item", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_item("SH-9999"); }); }, Code::NOT_FOUND},
-      {"zero quantity", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_quantity(0); }); }, Code::INVALID_ARGUMENT},
-      {"negative quantity", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_quantity(-5); }); }, Code::INVALID_ARGUMENT},
-      {"overflowing quantity", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_quantity(INT64_MAX); }); }, Code::INVALID_ARGUMENT},
-      {"huge note", [huge](Stub* s) { return SendReceipt(s, [&](auto& r) { r.mutable_op()->set_note(huge); }); }, Code::INVALID_ARGUMENT},
-      {"invalid UTF-8 note", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_note("\xff\xfe"); }); }, Code::INVALID_ARGUMENT},
-      {"invalid UTF-8 request_id", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.set_request_id("\xc0\xaf"); }); }, Code::INVALID_ARGUMENT},
-      {"invalid UTF-8 warehouse name", [](Stub* s) { return SendWarehouse(s, [](auto& r) { r.mutable_warehouse()->set_display_name("\xe6\xb1"); }); }, Code::INVALID_ARGUMENT},
-      {"expiry on item without shelf life", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_expiry_date("2027-01-01"); }); }, Code::INVALID_ARGUMENT},
-      {"missing expiry on perishable", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_item("FW-0001"); r.mutable_op()->set_lot("L1"); }); }, Code::INVALID_ARGUMENT},
-      {"malformed expiry", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_item("FW-0001"); r.mutable_op()->set_lot("L1"); r.mutable_op()->set_expiry_date("01/02/2027"); }); }, Code::INVALID_ARGUMENT},
-      {"issue beyond stock", [](Stub* s) {
-         IssueRequest r; r.set_request_id("bad-issue"); r.set_actor("t"); r.mutable_op()->set_warehouse(kW);
-         r.mutable_op()->set_item("SH-0001"); r.mutable_op()->set_quantity(1000); MovementResult o;
-         return s->Issue(Deadline().get(), r, &o); }, Code::FAILED_PRECONDITION},
-      {"release unknown hold", [](Stub* s) {
-         ReleaseRequest r; r.set_request_id("bad-release"); r.set_actor("t"); r.mutable_op()->set_hold_id("nope");
-         MovementResult o; return s->Release(Deadline().get(), r, &o); }, Code::NOT_FOUND},
-      {"ship without destination", [](Stub* s) {
-         ShipRequest r; r.set_request_id("bad-ship"); r.set_actor("t"); r.mutable_op()->set_hold_id("nope");
-         MovementResult o; return s->Ship(Deadline().get(), r, &o); }, Code::INVALID_ARGUMENT},
-      {"negative hold ttl", [](Stub* s) {
-         HoldRequest r; r.set_request_id("bad-hold"); r.set_actor("t"); r.mutable_op()->set_warehouse(kW);
-         r.mutable_op()->set_item("SH-0001"); r.mutable_op()->set_quantity(1); r.mutable_op()->set_hold_id("h");
-         r.mutable_op()->set_ttl_seconds(-1); MovementResult o; return s->Hold(Deadline().get(), r, &o); }, Code::INVALID_ARGUMENT},
-      {"empty batch", [](Stub* s) {
-         ApplyBatchRequest r; r.set_request_id("bad-batch"); r.set_actor("t"); ApplyBatchResponse o;
-         return s->ApplyBatch(Deadline().get(), r, &o); }, Code::INVALID_ARGUMENT},
-      {"batch of 1001", [](Stub* s) {
-         ApplyBatchRequest r; r.set_request_id("big-batch"); r.set_actor("t");
+      {"missing request_id",
+       [](Stub* s) { return SendReceipt(s, [](auto& r) { r.clear_request_id(); }); },
+       Code::INVALID_ARGUMENT},
+      {"request_id with spaces",
+       [](Stub* s) { return SendReceipt(s, [](auto& r) { r.set_request_id("a b"); }); },
+       Code::INVALID_ARGUMENT},
+      {"missing actor", [](Stub* s) { return SendReceipt(s, [](auto& r) { r.clear_actor(); }); },
+       Code::INVALID_ARGUMENT},
+      {"missing warehouse",
+       [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->clear_warehouse(); }); },
+       Code::INVALID_ARGUMENT},
+      {"warehouse without collection",
+       [](Stub* s) {
+         return SendReceipt(s, [](auto& r) { r.mutable_op()->set_warehouse("420102-W001"); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"bad warehouse code",
+       [](Stub* s) {
+         return SendReceipt(
+             s, [](auto& r) { r.mutable_op()->set_warehouse("warehouses/42x102-W001"); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"warehouse of another level",
+       [](Stub* s) {
+         return SendReceipt(
+             s, [](auto& r) { r.mutable_op()->set_warehouse("warehouses/420102001-W001"); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"region outside hosted prefixes",
+       [](Stub* s) {
+         return SendReceipt(
+             s, [](auto& r) { r.mutable_op()->set_warehouse("warehouses/110101-W001"); });
+       },
+       Code::FAILED_PRECONDITION},
+      {"unknown warehouse",
+       [](Stub* s) {
+         return SendReceipt(
+             s, [](auto& r) { r.mutable_op()->set_warehouse("warehouses/420104-W009"); });
+       },
+       Code::NOT_FOUND},
+      {"unknown item",
+       [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_item("SH-9999"); }); },
+       Code::NOT_FOUND},
+      {"zero quantity",
+       [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_quantity(0); }); },
+       Code::INVALID_ARGUMENT},
+      {"negative quantity",
+       [](Stub* s) { return SendReceipt(s, [](auto& r) { r.mutable_op()->set_quantity(-5); }); },
+       Code::INVALID_ARGUMENT},
+      {"overflowing quantity",
+       [](Stub* s) {
+         return SendReceipt(s, [](auto& r) { r.mutable_op()->set_quantity(INT64_MAX); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"huge note",
+       [huge](Stub* s) { return SendReceipt(s, [&](auto& r) { r.mutable_op()->set_note(huge); }); },
+       Code::INVALID_ARGUMENT},
+      {"invalid UTF-8 note",
+       [](Stub* s) {
+         return SendReceipt(s, [](auto& r) { r.mutable_op()->set_note("\xff\xfe"); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"invalid UTF-8 request_id",
+       [](Stub* s) { return SendReceipt(s, [](auto& r) { r.set_request_id("\xc0\xaf"); }); },
+       Code::INVALID_ARGUMENT},
+      {"invalid UTF-8 warehouse name",
+       [](Stub* s) {
+         return SendWarehouse(s,
+                              [](auto& r) { r.mutable_warehouse()->set_display_name("\xe6\xb1"); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"expiry on item without shelf life",
+       [](Stub* s) {
+         return SendReceipt(s, [](auto& r) { r.mutable_op()->set_expiry_date("2027-01-01"); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"missing expiry on perishable",
+       [](Stub* s) {
+         return SendReceipt(s, [](auto& r) {
+           r.mutable_op()->set_item("FW-0001");
+           r.mutable_op()->set_lot("L1");
+         });
+       },
+       Code::INVALID_ARGUMENT},
+      {"malformed expiry",
+       [](Stub* s) {
+         return SendReceipt(s, [](auto& r) {
+           r.mutable_op()->set_item("FW-0001");
+           r.mutable_op()->set_lot("L1");
+           r.mutable_op()->set_expiry_date("01/02/2027");
+         });
+       },
+       Code::INVALID_ARGUMENT},
+      {"issue beyond stock",
+       [](Stub* s) {
+         IssueRequest r;
+         r.set_request_id("bad-issue");
+         r.set_actor("t");
+         r.mutable_op()->set_warehouse(kW);
+         r.mutable_op()->set_item("SH-0001");
+         r.mutable_op()->set_quantity(1000);
+         MovementResult o;
+         return s->Issue(Deadline().get(), r, &o);
+       },
+       Code::FAILED_PRECONDITION},
+      {"release unknown hold",
+       [](Stub* s) {
+         ReleaseRequest r;
+         r.set_request_id("bad-release");
+         r.set_actor("t");
+         r.mutable_op()->set_hold_id("nope");
+         MovementResult o;
+         return s->Release(Deadline().get(), r, &o);
+       },
+       Code::NOT_FOUND},
+      {"ship without destination",
+       [](Stub* s) {
+         ShipRequest r;
+         r.set_request_id("bad-ship");
+         r.set_actor("t");
+         r.mutable_op()->set_hold_id("nope");
+         MovementResult o;
+         return s->Ship(Deadline().get(), r, &o);
+       },
+       Code::INVALID_ARGUMENT},
+      {"negative hold ttl",
+       [](Stub* s) {
+         HoldRequest r;
+         r.set_request_id("bad-hold");
+         r.set_actor("t");
+         r.mutable_op()->set_warehouse(kW);
+         r.mutable_op()->set_item("SH-0001");
+         r.mutable_op()->set_quantity(1);
+         r.mutable_op()->set_hold_id("h");
+         r.mutable_op()->set_ttl_seconds(-1);
+         MovementResult o;
+         return s->Hold(Deadline().get(), r, &o);
+       },
+       Code::INVALID_ARGUMENT},
+      {"empty batch",
+       [](Stub* s) {
+         ApplyBatchRequest r;
+         r.set_request_id("bad-batch");
+         r.set_actor("t");
+         ApplyBatchResponse o;
+         return s->ApplyBatch(Deadline().get(), r, &o);
+       },
+       Code::INVALID_ARGUMENT},
+      {"batch of 1001",
+       [](Stub* s) {
+         ApplyBatchRequest r;
+         r.set_request_id("big-batch");
+         r.set_actor("t");
          for (int i = 0; i < 1001; ++i) *r.add_operations()->mutable_receive() = GoodReceipt().op();
-         ApplyBatchResponse o; return s->ApplyBatch(Deadline().get(), r, &o); }, Code::INVALID_ARGUMENT},
-      {"batch with one bad operation", [](Stub* s) {
-         ApplyBatchRequest r; r.set_request_id("bad-op-batch"); r.set_actor("t");
+         ApplyBatchResponse o;
+         return s->ApplyBatch(Deadline().get(), r, &o);
+       },
+       Code::INVALID_ARGUMENT},
+      {"batch with one bad operation",
+       [](Stub* s) {
+         ApplyBatchRequest r;
+         r.set_request_id("bad-op-batch");
+         r.set_actor("t");
          *r.add_operations()->mutable_receive() = GoodReceipt().op();
-         auto* bad = r.add_operations()->mutable_receive(); *bad = GoodReceipt().op(); bad->set_quantity(0);
-         ApplyBatchResponse o; return s->ApplyBatch(Deadline().get(), r, &o); }, Code::INVALID_ARGUMENT},
-      {"warehouse without kind", [](Stub* s) { return SendWarehouse(s, [](auto& r) { r.mutable_warehouse()->clear_kind(); }); }, Code::INVALID_ARGUMENT},
-      {"warehouse with huge name", [huge](Stub* s) { return SendWarehouse(s, [&](auto& r) { r.mutable_warehouse()->set_display_name(huge); }); }, Code::INVALID_ARGUMENT},
-      {"warehouse with bad location", [](Stub* s) { return SendWarehouse(s, [](auto& r) { r.mutable_warehouse()->mutable_location()->set_latitude(123); }); }, Code::INVALID_ARGUMENT},
-      {"duplicate warehouse", [](Stub* s) { return SendWarehouse(s, [](auto& r) { r.mutable_warehouse()->set_code("420102-W001"); r.set_request_id("dup"); }); }, Code::ALREADY_EXISTS},
-      {"warehouse code and region disagree", [](Stub* s) { return SendWarehouse(s, [](auto& r) { r.mutable_warehouse()->set_region_code("420104"); }); }, Code::INVALID_ARGUMENT},
-      {"list with bad region prefix", [](Stub* s) {
-         ListBalancesRequest r; r.set_region_prefix("42a"); ListBalancesResponse o;
-         return s->ListBalances(Deadline().get(), r, &o); }, Code::INVALID_ARGUMENT},
-      {"list with negative page size", [](Stub* s) {
-         ListWarehousesRequest r; r.set_page_size(-1); ListWarehousesResponse o;
-         return s->ListWarehouses(Deadline().get(), r, &o); }, Code::INVALID_ARGUMENT},
-      {"get warehouse with empty code", [](Stub* s) {
-         GetWarehouseRequest r; r.set_name("warehouses/"); Warehouse o;
-         return s->GetWarehouse(Deadline().get(), r, &o); }, Code::INVALID_ARGUMENT},
+         auto* bad = r.add_operations()->mutable_receive();
+         *bad = GoodReceipt().op();
+         bad->set_quantity(0);
+         ApplyBatchResponse o;
+         return s->ApplyBatch(Deadline().get(), r, &o);
+       },
+       Code::INVALID_ARGUMENT},
+      {"warehouse without kind",
+       [](Stub* s) {
+         return SendWarehouse(s, [](auto& r) { r.mutable_warehouse()->clear_kind(); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"warehouse with huge name",
+       [huge](Stub* s) {
+         return SendWarehouse(s, [&](auto& r) { r.mutable_warehouse()->set_display_name(huge); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"warehouse with bad location",
+       [](Stub* s) {
+         return SendWarehouse(
+             s, [](auto& r) { r.mutable_warehouse()->mutable_location()->set_latitude(123); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"duplicate warehouse",
+       [](Stub* s) {
+         return SendWarehouse(s, [](auto& r) {
+           r.mutable_warehouse()->set_code("420102-W001");
+           r.set_request_id("dup");
+         });
+       },
+       Code::ALREADY_EXISTS},
+      {"warehouse code and region disagree",
+       [](Stub* s) {
+         return SendWarehouse(s, [](auto& r) { r.mutable_warehouse()->set_region_code("420104"); });
+       },
+       Code::INVALID_ARGUMENT},
+      {"list with bad region prefix",
+       [](Stub* s) {
+         ListBalancesRequest r;
+         r.set_region_prefix("42a");
+         ListBalancesResponse o;
+         return s->ListBalances(Deadline().get(), r, &o);
+       },
+       Code::INVALID_ARGUMENT},
+      {"list with negative page size",
+       [](Stub* s) {
+         ListWarehousesRequest r;
+         r.set_page_size(-1);
+         ListWarehousesResponse o;
+         return s->ListWarehouses(Deadline().get(), r, &o);
+       },
+       Code::INVALID_ARGUMENT},
+      {"get warehouse with empty code",
+       [](Stub* s) {
+         GetWarehouseRequest r;
+         r.set_name("warehouses/");
+         Warehouse o;
+         return s->GetWarehouse(Deadline().get(), r, &o);
+       },
+       Code::INVALID_ARGUMENT},
   };
 }
 

@@ -43,7 +43,8 @@ class LevelSecurityTest : public ::testing::Test {
                     absl::Duration issued_ago = absl::ZeroDuration()) {
     common::FakeClock then(common::SystemClock::Get()->NowMicros() -
                            absl::ToInt64Microseconds(issued_ago));
-    const absl::Duration ttl = issued_ago > absl::ZeroDuration() ? absl::Minutes(1) : absl::Hours(1);
+    const absl::Duration ttl =
+        issued_ago > absl::ZeroDuration() ? absl::Minutes(1) : absl::Hours(1);
     auto token = auth::IssueToken(pki_.Path("token.key"), subject, role, scope, ttl, &then);
     EXPECT_THAT(token.status(), IsOk());
     return token.ok() ? *token : "";
@@ -115,8 +116,7 @@ TEST_F(LevelSecurityTest, StaffMoveStockOnlyInTheirScopeAndAreRecordedAsActor) {
 }
 
 TEST_F(LevelSecurityTest, MissingExpiredAndForgedTokensAreUnauthenticated) {
-  EXPECT_EQ(Receive("warehouses/420102-W001", "").error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Receive("warehouses/420102-W001", "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
   const std::string expired = Token("wang.li", "staff", "420102", absl::Hours(1));
   EXPECT_EQ(Receive("warehouses/420102-W001", expired).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);

@@ -1,8 +1,7 @@
 // stockpile-level as a real process: served over gRPC, restarted, scraped, streamed.
-#include <sys/wait.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/common/metrics/scrape_client.h"

@@ -1,10 +1,9 @@
 // deploy/local/cluster.sh as an operator runs it: etcd and seven separate processes register and
 // are discovered; a receipt at a village warehouse shows in the catalogue's province roll-up; and
 // a real Prometheus with deploy/prometheus's configuration scrapes every process.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,8 +24,8 @@ namespace {
 
 using namespace stockpile::v1;  // NOLINT
 
-constexpr int kPorts[] = {2379, 2380, 7501, 7502, 7503, 7504, 7505, 7506,
-                          7510, 9501, 9502, 9503, 9504, 9505, 9506, 9510, 9090};
+constexpr int kPorts[] = {2379, 2380, 7501, 7502, 7503, 7504, 7505, 7506, 7510,
+                          9501, 9502, 9503, 9504, 9505, 9506, 9510, 9090};
 
 bool PortFree(int port) {
   if (PortOpen(port)) return false;
@@ -121,8 +120,8 @@ class LocalClusterTest : public ::testing::Test {
 };
 
 TEST_F(LocalClusterTest, VillageReceiptReachesCatalogueAndPrometheusScrapesEveryProcess) {
-  auto village = LevelService::NewStub(
-      grpc::CreateChannel(Address(7506), grpc::InsecureChannelCredentials()));
+  auto village =
+      LevelService::NewStub(grpc::CreateChannel(Address(7506), grpc::InsecureChannelCredentials()));
   CreateWarehouseRequest create;
   create.set_request_id("lc-create");
   create.set_actor("test");
@@ -167,9 +166,9 @@ TEST_F(LocalClusterTest, VillageReceiptReachesCatalogueAndPrometheusScrapesEvery
   const bool scraped = WaitFor(
       [&] {
         up = Query("count(up{job=~\"stockpile-.*\"} == 1)");
-        stock = Query("stockpile_stock_units{item=\"BD-0001\",state=\"on_hand\",level=\"village\"}");
-        return up.find("\"7\"]") != std::string::npos &&
-               stock.find("\"37\"]") != std::string::npos;
+        stock =
+            Query("stockpile_stock_units{item=\"BD-0001\",state=\"on_hand\",level=\"village\"}");
+        return up.find("\"7\"]") != std::string::npos && stock.find("\"37\"]") != std::string::npos;
       },
       std::chrono::seconds(40));
   EXPECT_TRUE(scraped) << "up: " << up << "\nstock: " << stock << "\n"

@@ -16,8 +16,8 @@
 namespace stockpile::testing {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 struct CliResult {
   int exit_code = -1;
@@ -114,9 +114,8 @@ class StockctlCatalogueTest : public ::testing::Test {
   }
 
   void Receive(int level, const std::string& warehouse, const std::string& quantity) {
-    CliResult r = Run({"receive", "--warehouse", warehouse, "--item", "SH-0001", "--quantity",
-                       quantity},
-                      level);
+    CliResult r = Run(
+        {"receive", "--warehouse", warehouse, "--item", "SH-0001", "--quantity", quantity}, level);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
 
@@ -124,8 +123,8 @@ class StockctlCatalogueTest : public ::testing::Test {
   bool RollupReaches(const std::string& region, const std::string& expected) {
     return WaitFor(
         [&] {
-          CliResult r = Run({"--json", "catalogue", "rollup", "--region", region, "--item",
-                             "SH-0001"});
+          CliResult r =
+              Run({"--json", "catalogue", "rollup", "--region", region, "--item", "SH-0001"});
           json j = json::parse(r.out, nullptr, false);
           return r.exit_code == 0 && j.is_object() && j["items"].size() == 1 &&
                  j["items"][0]["on_hand"] == expected;
@@ -155,12 +154,12 @@ TEST_F(StockctlCatalogueTest, RollupSearchAndStatusSeeCountyAndVillageStock) {
   ASSERT_EQ(rollup.exit_code, 0) << rollup.err;
   EXPECT_THAT(rollup.out, HasSubstr("42 湖北省"));
   // ITEM ON_HAND HELD AVAILABLE IN_TRANSIT CONTRACT CAPACITY WAREHOUSES FLOOR COVERAGE
-  EXPECT_TRUE(std::regex_search(rollup.out,
-                                std::regex(R"(SH-0001 +107 +0 +107 +0 +0 +0 +2 +0 +-\n)")))
+  EXPECT_TRUE(
+      std::regex_search(rollup.out, std::regex(R"(SH-0001 +107 +0 +107 +0 +0 +0 +2 +0 +-\n)")))
       << rollup.out;
 
-  json hits = RunJson({"catalogue", "search", "--item", "SH-0001", "--min", "5", "--near-region",
-                       "420103"});
+  json hits = RunJson(
+      {"catalogue", "search", "--item", "SH-0001", "--min", "5", "--near-region", "420103"});
   ASSERT_TRUE(hits.is_array());
   ASSERT_EQ(hits.size(), 2u) << hits.dump();
   EXPECT_LE(hits[0]["distance_km"].get<double>(), hits[1]["distance_km"].get<double>());
@@ -168,14 +167,14 @@ TEST_F(StockctlCatalogueTest, RollupSearchAndStatusSeeCountyAndVillageStock) {
                          "114.3,30.6", "--radius-km", "100"});
   ASSERT_EQ(enough.size(), 1u) << enough.dump();
   EXPECT_EQ(enough[0]["stock"]["warehouse"], "warehouses/420102-W001");
-  CliResult table = Run({"catalogue", "search", "--item", "SH-0001", "--min", "5",
-                         "--near-region", "420103", "--limit", "1"});
+  CliResult table = Run({"catalogue", "search", "--item", "SH-0001", "--min", "5", "--near-region",
+                         "420103", "--limit", "1"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_THAT(table.out, HasSubstr("DISTANCE_KM"));
   EXPECT_THAT(table.err, HasSubstr("more entries: --page-token="));
 
-  json stock = RunJson({"catalogue", "stock", "get", "--warehouse", "420102002003-W001", "--item",
-                        "SH-0001"});
+  json stock = RunJson(
+      {"catalogue", "stock", "get", "--warehouse", "420102002003-W001", "--item", "SH-0001"});
   EXPECT_EQ(stock["on_hand"], "7");
   EXPECT_EQ(stock["level"], "LEVEL_VILLAGE");
 
@@ -234,8 +233,7 @@ TEST_F(StockctlCatalogueTest, TransferPlannedApprovedShippedAndReceivedMovesStoc
             id);
 
   EXPECT_EQ(RunJson({"transfer", "approve", id})["state"], "TRANSFER_STATE_READY");
-  EXPECT_EQ(RunJson({"transfer", "ship", id, "--leg", "0"})["state"],
-            "TRANSFER_STATE_IN_TRANSIT");
+  EXPECT_EQ(RunJson({"transfer", "ship", id, "--leg", "0"})["state"], "TRANSFER_STATE_IN_TRANSIT");
   json received = RunJson({"transfer", "receive", id, "--leg", "0", "--received", "DEFAULT=29"});
   EXPECT_EQ(received["state"], "TRANSFER_STATE_RECEIVED");
   EXPECT_EQ(received["legs"][0]["lost"], "1");
@@ -244,8 +242,7 @@ TEST_F(StockctlCatalogueTest, TransferPlannedApprovedShippedAndReceivedMovesStoc
   ASSERT_EQ(show.exit_code, 0) << show.err;
   EXPECT_THAT(show.out, HasSubstr("state:       received"));
   EXPECT_THAT(show.out, HasSubstr("approved by: tester"));
-  EXPECT_TRUE(std::regex_search(show.out, std::regex(R"(\n\S+Z +tester +approved\n)")))
-      << show.out;
+  EXPECT_TRUE(std::regex_search(show.out, std::regex(R"(\n\S+Z +tester +approved\n)"))) << show.out;
   CliResult list = Run({"transfer", "list", "--region", "42", "--state", "received"});
   EXPECT_THAT(list.out, HasSubstr(id));
 

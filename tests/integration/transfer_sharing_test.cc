@@ -184,8 +184,8 @@ TEST_F(EtcdTest, FinishedTransfersLeaveEtcdAfterTheRetentionAndStayInEveryStore)
   ASSERT_TRUE(WaitFor([&] { return a->IsLeader(); }, 5s));
   auto leader_store = Store("leader");
   auto follower_store = Store("follower");
-  EtcdTransferSharing leader(client_, kPrefix, leader_store.get(), [&] { return FenceOf(*a); },
-                             absl::Seconds(3));
+  EtcdTransferSharing leader(
+      client_, kPrefix, leader_store.get(), [&] { return FenceOf(*a); }, absl::Seconds(3));
   EtcdTransferSharing follower(client_, kPrefix, follower_store.get(),
                                [] { return LeaderFence{}; });
   follower.StartMirror();
@@ -198,7 +198,8 @@ TEST_F(EtcdTest, FinishedTransfersLeaveEtcdAfterTheRetentionAndStayInEveryStore)
     ASSERT_THAT(written, IsOk());
     ASSERT_THAT(leader_store->SaveIfNewer(Sample(id, state), nullptr, *written), IsOk());
   }
-  ASSERT_TRUE(WaitFor([&] { return StateIn(*follower_store, "TMOVE") != TRANSFER_STATE_UNSPECIFIED; }, 5s));
+  ASSERT_TRUE(
+      WaitFor([&] { return StateIn(*follower_store, "TMOVE") != TRANSFER_STATE_UNSPECIFIED; }, 5s));
   ASSERT_EQ(StateInEtcd("TDONE"), TRANSFER_STATE_CANCELLED);
   EXPECT_TRUE(WaitFor([&] { return StateInEtcd("TDONE") == TRANSFER_STATE_UNSPECIFIED; }, 20s));
   auto request = client_->Range(std::string(kPrefix) + "requests/cancel-TDONE");
@@ -220,8 +221,8 @@ TEST_F(EtcdTest, ForgottenRetentionLeaseIsReplacedAfterOneRefusedWrite) {
   auto a = Candidate("a");
   ASSERT_TRUE(WaitFor([&] { return a->IsLeader(); }, 5s));
   auto store = Store("leader");
-  EtcdTransferSharing leader(client_, kPrefix, store.get(), [&] { return FenceOf(*a); },
-                             absl::Hours(1));
+  EtcdTransferSharing leader(
+      client_, kPrefix, store.get(), [&] { return FenceOf(*a); }, absl::Hours(1));
   ASSERT_THAT(leader.Publish(Sample("T1", TRANSFER_STATE_FAILED), nullptr), IsOk());
   auto first = client_->Range(std::string(kPrefix) + "T1");
   ASSERT_THAT(first, IsOk());

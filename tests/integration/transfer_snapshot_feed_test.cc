@@ -67,8 +67,8 @@ CatalogueCore::Options WithSnapshot(StockSnapshot* snapshot) {
 
 TEST(TransferSnapshotFeedTest, AppliedBatchesAndReloadedRecordsReachThePlanner) {
   testing::TempDir dir;
-  const auto expected = std::vector<std::tuple<std::string, int64_t, int64_t>>{
-      {"420103-W001", 26, 10}};
+  const auto expected =
+      std::vector<std::tuple<std::string, int64_t, int64_t>>{{"420103-W001", 26, 10}};
   {
     StockSnapshot snapshot(Reference());
     auto core = CatalogueCore::Open(dir.Sub("db"), Reference(), common::SystemClock::Get(),

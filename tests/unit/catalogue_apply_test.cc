@@ -20,14 +20,13 @@ const common::ReferenceData& Reference() { return testing::SharedReferenceData("
 std::unique_ptr<CatalogueCore> OpenCore(const std::string& path) {
   CatalogueCore::Options options;
   options.sync_writes = false;
-  auto core = CatalogueCore::Open(path, &Reference(), common::SystemClock::Get(),
-                                  std::move(options));
+  auto core =
+      CatalogueCore::Open(path, &Reference(), common::SystemClock::Get(), std::move(options));
   EXPECT_TRUE(core.ok()) << core.status();
   return core.ok() ? std::move(*core) : nullptr;
 }
 
-void AddBalance(ChangeEntry& e, const std::string& code, const std::string& item,
-                int64_t on_hand) {
+void AddBalance(ChangeEntry& e, const std::string& code, const std::string& item, int64_t on_hand) {
   auto* b = e.add_balances();
   b->set_warehouse("warehouses/" + code);
   b->set_item(item);

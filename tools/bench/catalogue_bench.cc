@@ -8,10 +8,9 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
@@ -38,15 +37,18 @@ size_t Pick(Rng& rng, size_t n) { return size_t(rng.Next() % n); }
 double Ms(uint64_t micros) { return static_cast<double>(micros) / 1000.0; }
 
 nlohmann::json Quantiles(const Histogram& h) {
-  return {{"count", h.count()},           {"p50_ms", Ms(h.Quantile(0.5))},
-          {"p99_ms", Ms(h.Quantile(0.99))}, {"p999_ms", Ms(h.Quantile(0.999))},
-          {"max_ms", Ms(h.max())},        {"mean_ms", h.mean() / 1000.0}};
+  return {{"count", h.count()},
+          {"p50_ms", Ms(h.Quantile(0.5))},
+          {"p99_ms", Ms(h.Quantile(0.99))},
+          {"p999_ms", Ms(h.Quantile(0.999))},
+          {"max_ms", Ms(h.max())},
+          {"mean_ms", h.mean() / 1000.0}};
 }
 
 std::string QuantileText(const Histogram& h) {
-  return absl::StrCat("p50 ", Ms(h.Quantile(0.5)), " ms, p99 ", Ms(h.Quantile(0.99)),
-                      " ms, p999 ", Ms(h.Quantile(0.999)), " ms, max ", Ms(h.max()), " ms (",
-                      h.count(), " samples)");
+  return absl::StrCat("p50 ", Ms(h.Quantile(0.5)), " ms, p99 ", Ms(h.Quantile(0.99)), " ms, p999 ",
+                      Ms(h.Quantile(0.999)), " ms, max ", Ms(h.max()), " ms (", h.count(),
+                      " samples)");
 }
 
 // VmRSS and VmHWM of a process in KiB (0 when unknown).
@@ -83,8 +85,7 @@ std::unique_ptr<v1::CatalogueService::Stub> CatalogueStub(const std::string& add
   return v1::CatalogueService::NewStub(MakeChannel(address, index));
 }
 
-absl::StatusOr<std::vector<v1::ReplicationSource>> FetchStatus(
-    v1::CatalogueService::Stub& stub) {
+absl::StatusOr<std::vector<v1::ReplicationSource>> FetchStatus(v1::CatalogueService::Stub& stub) {
   v1::GetReplicationStatusResponse resp;
   grpc::Status s = CallWithDeadline(std::chrono::seconds(2), [&](grpc::ClientContext* ctx) {
     return stub.GetReplicationStatus(ctx, {}, &resp);
@@ -258,8 +259,8 @@ void RollupLoop(const CatalogueBenchOptions& o, const RollupChoices& c, int inde
       continue;
     }
     out->last_warehouses = resp.warehouse_count();
-    out->latency.Record(uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0)
-                                     .count()));
+    out->latency.Record(
+        uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()));
   }
 }
 
@@ -289,23 +290,25 @@ int RunCatalogueRollup(const CatalogueBenchOptions& o) {
   }
   const double seconds = std::chrono::duration<double>(o.duration).count();
   const ProcessMemory mem = ReadProcessMemory(o.pid);
-  nlohmann::json j = {{"mode", "catalogue-rollup"}, {"clients", workers.size()},
-                      {"calls_per_s", double(calls) / seconds}, {"errors", errors},
-                      {"latency", Quantiles(all)}, {"regions", choices->regions.size()},
+  nlohmann::json j = {{"mode", "catalogue-rollup"},
+                      {"clients", workers.size()},
+                      {"calls_per_s", double(calls) / seconds},
+                      {"errors", errors},
+                      {"latency", Quantiles(all)},
+                      {"regions", choices->regions.size()},
                       {"items", choices->items.size()},
                       {"last_region_warehouses", workers[0].last_warehouses},
                       {"memory", MemoryJson(mem)}};
   if (o.json) {
     std::cout << j.dump(2) << std::endl;
   } else {
-    std::cout << "catalogue-rollup: " << workers.size() << " client(s), "
-              << double(calls) / seconds << " roll-ups/s, " << errors << " errors\n  latency "
-              << QuantileText(all) << "\n  (" << choices->regions.size() << " region(s) x "
-              << choices->items.size() << " item(s); last answer covered "
-              << workers[0].last_warehouses << " warehouses)\n";
+    std::cout << "catalogue-rollup: " << workers.size() << " client(s), " << double(calls) / seconds
+              << " roll-ups/s, " << errors << " errors\n  latency " << QuantileText(all) << "\n  ("
+              << choices->regions.size() << " region(s) x " << choices->items.size()
+              << " item(s); last answer covered " << workers[0].last_warehouses << " warehouses)\n";
     if (o.pid > 0) {
-      std::cout << "  catalogue pid " << o.pid << ": VmRSS " << mem.rss_kib / 1024
-                << " MiB, VmHWM " << mem.hwm_kib / 1024 << " MiB\n";
+      std::cout << "  catalogue pid " << o.pid << ": VmRSS " << mem.rss_kib / 1024 << " MiB, VmHWM "
+                << mem.hwm_kib / 1024 << " MiB\n";
     }
   }
   return errors == 0 && calls > 0 ? 0 : 3;
@@ -437,8 +440,8 @@ void PaceLane(LagRun* run, Lane* lane, size_t lane_index, int max_in_flight, dou
 }
 
 struct ObserverStats {
-  Histogram lag;           // acknowledgement -> seen applied in the catalogue's status, µs
-  Histogram status_lag;    // the catalogue's own lag_seconds (max over the lanes), µs
+  Histogram lag;         // acknowledgement -> seen applied in the catalogue's status, µs
+  Histogram status_lag;  // the catalogue's own lag_seconds (max over the lanes), µs
   uint64_t polls = 0;
   uint64_t unapplied = 0;  // left when the observer gave up
 };
@@ -449,9 +452,8 @@ void Settle(Lane& lane, uint64_t applied, Clock::time_point now, Histogram* lag)
   auto keep = std::remove_if(lane.pending.begin(), lane.pending.end(), [&](const Acked& a) {
     if (a.sequence > applied) return false;
     if (a.measured) {
-      lag->Record(uint64_t(
-          std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(now - a.at)
-                                   .count())));
+      lag->Record(uint64_t(std::max<int64_t>(
+          0, std::chrono::duration_cast<std::chrono::microseconds>(now - a.at).count())));
     }
     return true;
   });
@@ -551,14 +553,18 @@ int RunCatalogueLag(const CatalogueBenchOptions& o) {
   }
   const double seconds = std::chrono::duration<double>(o.duration).count();
   const double poll_ms = observed.polls > 0 ? MillisSince(run.start) / double(observed.polls) : 0;
-  nlohmann::json j = {{"mode", "catalogue-lag"}, {"levels", run.lanes.size()},
-                      {"target_rate", o.rate}, {"max_in_flight", per_lane * int(run.lanes.size())},
+  nlohmann::json j = {{"mode", "catalogue-lag"},
+                      {"levels", run.lanes.size()},
+                      {"target_rate", o.rate},
+                      {"max_in_flight", per_lane * int(run.lanes.size())},
                       {"movements_per_s", double(writes.ok) / seconds},
-                      {"write_errors", writes.errors}, {"late_starts", writes.late},
+                      {"write_errors", writes.errors},
+                      {"late_starts", writes.late},
                       {"write_latency", Quantiles(writes.latency)},
                       {"lag", Quantiles(observed.lag)},
                       {"catalogue_reported_lag", Quantiles(observed.status_lag)},
-                      {"status_polls", observed.polls}, {"mean_poll_interval_ms", poll_ms},
+                      {"status_polls", observed.polls},
+                      {"mean_poll_interval_ms", poll_ms},
                       {"unapplied", observed.unapplied},
                       {"memory", MemoryJson(ReadProcessMemory(o.pid))}};
   if (o.json) {

@@ -21,11 +21,11 @@ struct CatalogueBenchOptions {
   std::chrono::milliseconds duration{10'000};
   std::chrono::milliseconds warmup{1'000};
   std::chrono::milliseconds timeout{600'000};
-  double rate = 5000;               // lag: receipts per second over all levels
-  int warehouses = 20;              // lag: bench warehouses per level
-  int pid = 0;                      // the catalogue's process id, for VmRSS / VmHWM
-  std::string region;               // rollup: fixed region ("" = a random province per call)
-  std::string item;                 // rollup: fixed item ("" = a random item per call)
+  double rate = 5000;   // lag: receipts per second over all levels
+  int warehouses = 20;  // lag: bench warehouses per level
+  int pid = 0;          // the catalogue's process id, for VmRSS / VmHWM
+  std::string region;   // rollup: fixed region ("" = a random province per call)
+  std::string item;     // rollup: fixed item ("" = a random item per call)
   std::string reference_data;
   bool json = false;
 };

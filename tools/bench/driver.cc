@@ -20,8 +20,7 @@ namespace v1 = stockpile::v1;
 using Clock = std::chrono::steady_clock;
 
 const char* OpKindName(OpKind kind) {
-  static const char* const kNames[] = {"receive", "issue", "hold", "read",
-                                       "batch",   "list",  "echo"};
+  static const char* const kNames[] = {"receive", "issue", "hold", "read", "batch", "list", "echo"};
   return kNames[static_cast<int>(kind)];
 }
 
@@ -50,11 +49,16 @@ absl::StatusOr<Mix> ParseMix(const std::string& text) {
       return absl::InvalidArgumentError(absl::StrCat("bad mix entry '", part, "'"));
     }
     OpKind kind;
-    if (kv[0] == "receive") kind = OpKind::kReceive;
-    else if (kv[0] == "issue") kind = OpKind::kIssue;
-    else if (kv[0] == "hold") kind = OpKind::kHold;
-    else if (kv[0] == "read") kind = OpKind::kRead;
-    else return absl::InvalidArgumentError(absl::StrCat("unknown mix operation '", kv[0], "'"));
+    if (kv[0] == "receive")
+      kind = OpKind::kReceive;
+    else if (kv[0] == "issue")
+      kind = OpKind::kIssue;
+    else if (kv[0] == "hold")
+      kind = OpKind::kHold;
+    else if (kv[0] == "read")
+      kind = OpKind::kRead;
+    else
+      return absl::InvalidArgumentError(absl::StrCat("unknown mix operation '", kv[0], "'"));
     mix.weights.emplace_back(kind, weight);
     mix.total += weight;
   }

@@ -52,7 +52,7 @@ struct DriverResult {
   uint64_t calls = 0;
   uint64_t movements = 0;  // writes acknowledged (batched ones counted each)
   uint64_t balances_listed = 0;
-  std::array<uint64_t, 17> codes{};  // calls by final status code (index 0 = OK)
+  std::array<uint64_t, 17> codes{};         // calls by final status code (index 0 = OK)
   std::array<Histogram, kOpKinds> latency;  // per kind, µs
   Histogram all;
   // CPU seconds over the measured phase: the target's (negative: not known) and this process's.

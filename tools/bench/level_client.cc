@@ -37,19 +37,31 @@ absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& add
   ctx.set_wait_for_ready(true);
   grpc::Status s = target->stub->GetInstanceInfo(&ctx, {}, &target->info);
   if (!s.ok()) {
-    return absl::UnavailableError(absl::StrCat("GetInstanceInfo on ", address, " failed: ",
-                                               StatusCodeName(s.error_code()), " ",
+    return absl::UnavailableError(absl::StrCat("GetInstanceInfo on ", address,
+                                               " failed: ", StatusCodeName(s.error_code()), " ",
                                                s.error_message()));
   }
   return target;
 }
 
 std::string StatusCodeName(int code) {
-  static const char* const kNames[] = {
-      "OK",      "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",  "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",  "UNIMPLEMENTED",     "INTERNAL",
-      "UNAVAILABLE", "DATA_LOSS",       "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
   return absl::StrCat("CODE_", code);
 }

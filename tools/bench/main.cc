@@ -1,6 +1,5 @@
 // stockpile-bench: closed-loop load generator for one level service (see docs/bench.md).
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -71,8 +70,8 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text)
 
 // Runs one load phase and records the CPU the target and this process spent in its measured
 // part.
-DriverResult RunMeasured(const std::string& target, const BenchWorld& world,
-                         DriverOptions options, const CpuProbe& probe) {
+DriverResult RunMeasured(const std::string& target, const BenchWorld& world, DriverOptions options,
+                         const CpuProbe& probe) {
   CpuMark begin, end;
   options.on_measure_start = [&] { begin = probe.Mark(); };
   options.on_measure_end = [&] { end = probe.Mark(); };
@@ -107,13 +106,16 @@ int WaitReady(const Flags& flags, std::chrono::milliseconds timeout) {
       request.set_page_size(1);
       stockpile::v1::ListBalancesResponse response;
       grpc::Status s = stub->ListBalances(&list_ctx, request, &response);
-      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                            start).count();
-      nlohmann::json j = {{"ready_ms", ms}, {"list_ok", s.ok()},
+      double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      nlohmann::json j = {{"ready_ms", ms},
+                          {"list_ok", s.ok()},
                           {"last_sequence", info.last_sequence()},
                           {"warehouses", info.warehouse_count()}};
-      std::cout << (flags.json ? j.dump() : absl::StrCat("ready after ", ms, " ms (sequence ",
-                                                          info.last_sequence(), ")"))
+      std::cout << (flags.json ? j.dump()
+                               : absl::StrCat("ready after ", ms, " ms (sequence ",
+                                              info.last_sequence(), ")"))
                 << std::endl;
       return s.ok() ? 0 : 1;
     }
@@ -150,8 +152,8 @@ int Run(const Flags& flags) {
   auto warmup = ParseDuration(flags.warmup);
   auto timeout = ParseDuration(flags.timeout);
   auto mix = ParseMix(flags.mode == "seed-large" ? "receive:1" : flags.mix);
-  for (const absl::Status& s : {duration.status(), warmup.status(), timeout.status(),
-                                mix.status()}) {
+  for (const absl::Status& s :
+       {duration.status(), warmup.status(), timeout.status(), mix.status()}) {
     if (!s.ok()) {
       std::cerr << "stockpile-bench: " << s.message() << "\n";
       return 2;
@@ -208,9 +210,9 @@ int Run(const Flags& flags) {
     options.clients = std::min(flags.clients, 8);
     if (options.max_ops == 0) return 0;
   }
-  nlohmann::json json = {{"target", flags.target}, {"mode", flags.mode},
+  nlohmann::json json = {{"target", flags.target},     {"mode", flags.mode},
                          {"clients", options.clients}, {"batch", options.batch},
-                         {"mix", flags.mix}, {"warehouses", world.warehouses.size()}};
+                         {"mix", flags.mix},           {"warehouses", world.warehouses.size()}};
   const CpuProbe probe = CpuProbe::ForTarget(flags.target);
   DriverResult result = RunMeasured(flags.target, world, options, probe);
   Emit(flags, flags.mode, result, &json);
@@ -219,8 +221,8 @@ int Run(const Flags& flags) {
     options.mode = DriverOptions::Mode::kEcho;
     DriverResult echo = RunMeasured(flags.target, world, options, probe);
     Emit(flags, "echo", echo, &json);
-    double ratio = echo.calls > 0 ? (result.calls / result.seconds) / (echo.calls / echo.seconds)
-                                  : 0;
+    double ratio =
+        echo.calls > 0 ? (result.calls / result.seconds) / (echo.calls / echo.seconds) : 0;
     json["ratio_to_echo"] = ratio;
     if (!flags.json) std::cout << "calls/s relative to health-check echo: " << ratio << "\n";
   }
@@ -263,8 +265,10 @@ int main(int argc, char** argv) {
   app.add_option("--movements", f.movements, "seed-large: movements in total");
   app.add_option("--timeout", f.timeout, "connect / wait-ready timeout");
   app.add_option("--page-size", f.page_size, "list mode page size");
-  app.add_option("--levels", f.levels, "catalogue modes: level services HOST:PORT (as the "
-                 "catalogue knows them)")->delimiter(',');
+  app.add_option("--levels", f.levels,
+                 "catalogue modes: level services HOST:PORT (as the "
+                 "catalogue knows them)")
+      ->delimiter(',');
   app.add_option("--rate", f.rate, "catalogue-lag: receipts per second over all levels");
   app.add_option("--pid", f.pid, "catalogue modes: the catalogue's pid (VmRSS / VmHWM)");
   app.add_option("--region", f.region, "catalogue-rollup: region code (default: any province)");

@@ -4,7 +4,6 @@
 // catalogue's RSS figure (docs/bench.md, "Catalogue with the national dataset").
 //   stockpile-catalogue-memory-bench [--reference-data=DIR] --part=view|view+index|snapshot
 #include <CLI/CLI.hpp>
-
 #include <fstream>
 #include <iostream>
 

@@ -9,9 +9,12 @@ namespace {
 double Ms(uint64_t micros) { return static_cast<double>(micros) / 1000.0; }
 
 nlohmann::json LatencyJson(const Histogram& h) {
-  return {{"count", h.count()},          {"mean_ms", h.mean() / 1000.0},
-          {"p50_ms", Ms(h.Quantile(0.5))}, {"p99_ms", Ms(h.Quantile(0.99))},
-          {"p999_ms", Ms(h.Quantile(0.999))}, {"max_ms", Ms(h.max())}};
+  return {{"count", h.count()},
+          {"mean_ms", h.mean() / 1000.0},
+          {"p50_ms", Ms(h.Quantile(0.5))},
+          {"p99_ms", Ms(h.Quantile(0.99))},
+          {"p999_ms", Ms(h.Quantile(0.999))},
+          {"max_ms", Ms(h.max())}};
 }
 
 double Rate(uint64_t n, double seconds) { return seconds > 0 ? n / seconds : 0; }
@@ -38,7 +41,8 @@ nlohmann::json ResultToJson(const DriverResult& r) {
   j["codes"] = codes;
   nlohmann::json kinds = nlohmann::json::object();
   for (int k = 0; k < kOpKinds; ++k) {
-    if (r.latency[k].count() > 0) kinds[OpKindName(static_cast<OpKind>(k))] = LatencyJson(r.latency[k]);
+    if (r.latency[k].count() > 0)
+      kinds[OpKindName(static_cast<OpKind>(k))] = LatencyJson(r.latency[k]);
   }
   j["by_kind"] = kinds;
   if (r.calls > 0 && r.client_cpu_seconds >= 0) {
@@ -58,10 +62,11 @@ nlohmann::json ResultToJson(const DriverResult& r) {
 }
 
 std::string ResultToText(const std::string& title, const DriverResult& r) {
-  std::string out = absl::StrFormat(
-      "%s: %.1f s, %llu calls = %.0f calls/s", title, r.seconds,
-      static_cast<unsigned long long>(r.calls), Rate(r.calls, r.seconds));
-  if (r.movements > 0) absl::StrAppendFormat(&out, ", %.0f movements/s", Rate(r.movements, r.seconds));
+  std::string out =
+      absl::StrFormat("%s: %.1f s, %llu calls = %.0f calls/s", title, r.seconds,
+                      static_cast<unsigned long long>(r.calls), Rate(r.calls, r.seconds));
+  if (r.movements > 0)
+    absl::StrAppendFormat(&out, ", %.0f movements/s", Rate(r.movements, r.seconds));
   if (r.balances_listed > 0) {
     absl::StrAppendFormat(&out, ", %.0f balances/s", Rate(r.balances_listed, r.seconds));
   }

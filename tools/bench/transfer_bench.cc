@@ -9,10 +9,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
-#include <cstring>
-#include <ctime>
 #include <atomic>
 #include <chrono>
+#include <cstring>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -282,8 +282,8 @@ int Run(const Flags& f) {
   Cluster c;
   for (absl::string_view part : absl::StrSplit(f.levels, ',', absl::SkipEmpty())) {
     std::pair<std::string, std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
-    c.levels[kv.first] = LevelService::NewStub(
-        grpc::CreateChannel(kv.second, grpc::InsecureChannelCredentials()));
+    c.levels[kv.first] =
+        LevelService::NewStub(grpc::CreateChannel(kv.second, grpc::InsecureChannelCredentials()));
   }
   if (!c.levels.count("county")) {
     std::cerr << "--levels must name the county level (destinations live there)\n";
@@ -305,8 +305,7 @@ int Run(const Flags& f) {
     return 2;
   }
   std::cout << "transfers: " << f.transfers << " x " << f.quantity << " units, "
-            << destinations.size() << " destinations, items " << absl::StrJoin(items, ",")
-            << "\n";
+            << destinations.size() << " destinations, items " << absl::StrJoin(items, ",") << "\n";
 
   const Totals before = c.LedgerTotals();
   std::map<std::pair<std::string, std::string>, int64_t> dest_before;
@@ -342,10 +341,11 @@ int Run(const Flags& f) {
   std::cout << absl::StrFormat(
       "%d transfers end to end in %.2f s: %.1f transfers/s; %zu RECEIVED, %d not\n", f.transfers,
       total, f.transfers / total, latencies.size(), f.transfers - int(latencies.size()));
-  std::cout << absl::StrFormat("latency per transfer (plan..last receive): p50 %.0f ms, p90 %.0f "
-                               "ms, p99 %.0f ms, max %.0f ms\n",
-                               Percentile(latencies, 0.5), Percentile(latencies, 0.9),
-                               Percentile(latencies, 0.99), Percentile(latencies, 1.0));
+  std::cout << absl::StrFormat(
+      "latency per transfer (plan..last receive): p50 %.0f ms, p90 %.0f "
+      "ms, p99 %.0f ms, max %.0f ms\n",
+      Percentile(latencies, 0.5), Percentile(latencies, 0.9), Percentile(latencies, 0.99),
+      Percentile(latencies, 1.0));
   for (const auto& [e, n] : errors) std::cout << "  " << n << " x " << e << "\n";
 
   int bad = VerifyTotals(before, c.LedgerTotals());
@@ -385,7 +385,8 @@ int main(int argc, char** argv) {
   app.add_flag("--same-level-sources,!--any-level-sources", f.same_level_sources,
                "exclude sources at other levels than the destination (default: on; "
                "--any-level-sources lets legs come from every level)");
-  app.add_option("--run-id", f.run_id, "digits in warehouse codes and request ids (default: clock)");
+  app.add_option("--run-id", f.run_id,
+                 "digits in warehouse codes and request ids (default: clock)");
   app.add_option("--reference-data", f.reference_data, "folder with regions/ and items/");
   CLI11_PARSE(app, argc, argv);
   return Run(f);

@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "services/common/status_macros.h"
 #include "services/common/reference_data.h"
+#include "services/common/status_macros.h"
 #include "services/common/validation.h"
 #include "tools/bench/parallel.h"
 
@@ -32,9 +32,8 @@ absl::StatusOr<std::vector<std::string>> HostedRegions(const LevelTarget& target
     if (r.level == target.info.level() && CoveredBy(r.code, prefixes)) regions.push_back(r.code);
   }
   if (regions.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no region of the target's level under its prefixes ",
-                     absl::StrJoin(prefixes, ",")));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no region of the target's level under its prefixes ", absl::StrJoin(prefixes, ",")));
   }
   return regions;
 }
@@ -148,8 +147,8 @@ absl::StatusOr<BenchWorld> PrepareWorld(LevelTarget& target, const WorldOptions&
     world.warehouses.push_back(common::WarehouseName(codes.back()));
   }
   if (options.verbose) {
-    std::fprintf(stderr, "[bench] creating %zu warehouses over %zu hosted regions\n",
-                 codes.size(), std::min(regions.size(), codes.size()));
+    std::fprintf(stderr, "[bench] creating %zu warehouses over %zu hosted regions\n", codes.size(),
+                 std::min(regions.size(), codes.size()));
   }
   RETURN_IF_ERROR(CreateWarehouses(target, codes, options));
   if (options.verbose) {

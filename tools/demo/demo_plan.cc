@@ -15,9 +15,9 @@ using bench::Rng;
 
 // How much of an item a village store holds, in the item's unit; other levels scale it.
 double BaseQuantity(const common::ItemInfo& item) {
-  static const char* const kHeavy[] = {"FL-0003", "FL-0004", "FL-0005", "PW-0001", "PW-0002",
-                                       "CM-0001", "RS-0001", "RS-0002", "RS-0003", "FW-0004",
-                                       "FF-0001"};
+  static const char* const kHeavy[] = {"FL-0003", "FL-0004", "FL-0005", "PW-0001",
+                                       "PW-0002", "CM-0001", "RS-0001", "RS-0002",
+                                       "RS-0003", "FW-0004", "FF-0001"};
   for (const char* code : kHeavy) {
     if (item.code == code) return 0.05;  // boats, generators, detectors: not in villages
   }
@@ -35,11 +35,16 @@ struct LevelProfile {
 
 LevelProfile ProfileOf(v1::Level level) {
   switch (level) {
-    case v1::LEVEL_PROVINCE: return {1200, 42, 42, 42};
-    case v1::LEVEL_CITY: return {300, 25, 40, 40};
-    case v1::LEVEL_COUNTY: return {60, 15, 30, 30};
-    case v1::LEVEL_TOWNSHIP: return {8, 8, 16, 6};
-    default: return {1, 4, 8, 3};
+    case v1::LEVEL_PROVINCE:
+      return {1200, 42, 42, 42};
+    case v1::LEVEL_CITY:
+      return {300, 25, 40, 40};
+    case v1::LEVEL_COUNTY:
+      return {60, 15, 30, 30};
+    case v1::LEVEL_TOWNSHIP:
+      return {8, 8, 16, 6};
+    default:
+      return {1, 4, 8, 3};
   }
 }
 
@@ -85,7 +90,8 @@ PlannedQuota PlanQuota(Rng& rng, const PlannedStock& stock) {
   PlannedQuota q{stock.item, 0, 0};
   double r = rng.UniformDouble();
   if (r < 0.10) {  // deliberately short: the floor sits above what is on hand
-    q.min = reference + std::max<int64_t>(1, std::llround(reference * (0.2 + 0.4 * rng.UniformDouble())));
+    q.min = reference +
+            std::max<int64_t>(1, std::llround(reference * (0.2 + 0.4 * rng.UniformDouble())));
     q.max = q.min * 2;
   } else if (r < 0.15 && on_hand > 2) {  // overstocked
     q.max = std::max<int64_t>(1, std::llround(on_hand * (0.6 + 0.3 * rng.UniformDouble())));
@@ -111,8 +117,9 @@ std::vector<PlannedReserve> PlanReserves(Rng& rng, const std::vector<PlannedStoc
     r.mode = rng.Chance(0.6) ? v1::RESERVE_MODE_CONTRACT : v1::RESERVE_MODE_CAPACITY;
     r.quantity = std::max<int64_t>(1, std::llround(profile.scale * (1 + 2 * rng.UniformDouble())));
     r.lead_time_hours = static_cast<int32_t>(24 * rng.Uniform(1, 3));
-    r.partner = absl::StrCat(r.mode == v1::RESERVE_MODE_CONTRACT ? "demo supplier " : "demo factory ",
-                             rng.Uniform(1, 20));
+    r.partner =
+        absl::StrCat(r.mode == v1::RESERVE_MODE_CONTRACT ? "demo supplier " : "demo factory ",
+                     rng.Uniform(1, 20));
     reserves.push_back(r);
   }
   return reserves;
@@ -136,11 +143,16 @@ void FillWarehouse(const common::RegionInfo& region, Rng& rng, v1::Warehouse* w)
 
 double StandardArea(v1::Level level) {
   switch (level) {
-    case v1::LEVEL_PROVINCE: return 10'000;
-    case v1::LEVEL_CITY: return 5'000;
-    case v1::LEVEL_COUNTY: return 2'000;
-    case v1::LEVEL_TOWNSHIP: return 200;
-    default: return 12;
+    case v1::LEVEL_PROVINCE:
+      return 10'000;
+    case v1::LEVEL_CITY:
+      return 5'000;
+    case v1::LEVEL_COUNTY:
+      return 2'000;
+    case v1::LEVEL_TOWNSHIP:
+      return 200;
+    default:
+      return 12;
   }
 }
 
@@ -156,9 +168,9 @@ WarehousePlan PlanWarehouse(const common::RegionInfo& region,
     // Villages and townships hold no boats or generators (their share would round to zero).
     if (options.all_items || BaseQuantity(item) * profile.scale >= 0.5) candidates.push_back(&item);
   }
-  size_t wanted = options.all_items ? candidates.size()
-                                    : static_cast<size_t>(rng.Uniform(profile.min_items,
-                                                                      profile.max_items));
+  size_t wanted = options.all_items
+                      ? candidates.size()
+                      : static_cast<size_t>(rng.Uniform(profile.min_items, profile.max_items));
   // A seeded partial Fisher-Yates shuffle picks the subset; keep catalogue order afterwards.
   for (size_t i = 0; i < std::min(wanted, candidates.size()); ++i) {
     std::swap(candidates[i], candidates[i + rng.Next() % (candidates.size() - i)]);
@@ -181,8 +193,7 @@ WarehousePlan PlanWarehouse(const common::RegionInfo& region,
 }
 
 void AppendStockOperations(const WarehousePlan& plan, int32_t anchor_days,
-                           std::vector<v1::Operation>* fresh,
-                           std::vector<v1::Operation>* expired) {
+                           std::vector<v1::Operation>* fresh, std::vector<v1::Operation>* expired) {
   std::string warehouse = common::WarehouseName(plan.warehouse.code());
   for (const auto& stock : plan.stock) {
     for (const auto& lot : stock.lots) {
@@ -195,8 +206,8 @@ void AppendStockOperations(const WarehousePlan& plan, int32_t anchor_days,
       if (stock.expires) {
         std::string expiry = common::FormatDate(anchor_days + lot.expiry_offset_days);
         receive->set_expiry_date(expiry);
-        receive->set_lot(absl::StrCat("L", expiry.substr(0, 4), expiry.substr(5, 2),
-                                      expiry.substr(8, 2)));
+        receive->set_lot(
+            absl::StrCat("L", expiry.substr(0, 4), expiry.substr(5, 2), expiry.substr(8, 2)));
       }
       auto* target = (stock.expires && lot.expiry_offset_days < 0) ? expired : fresh;
       target->push_back(op);

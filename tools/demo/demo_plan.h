@@ -58,8 +58,7 @@ double StandardArea(stockpile::v1::Level level);
 
 // The deterministic plan for the demo warehouse of `region`: same seed, same plan.
 WarehousePlan PlanWarehouse(const common::RegionInfo& region,
-                            const std::vector<common::ItemInfo>& items,
-                            const PlanOptions& options);
+                            const std::vector<common::ItemInfo>& items, const PlanOptions& options);
 
 // The receive (and, for zero balances, issue) operations of a plan, with expiry dates fixed
 // against `anchor_days` (days since 1970-01-01). Lots already expired on the anchor day go to

@@ -32,9 +32,12 @@ struct Group {
 
 class GroupWorker {
  public:
-  GroupWorker(const Group& group, const common::ReferenceData& refdata,
-              const DemoOptions& options, DemoCounters* counters, int64_t run_start_micros)
-      : group_(group), refdata_(refdata), options_(options), counters_(counters),
+  GroupWorker(const Group& group, const common::ReferenceData& refdata, const DemoOptions& options,
+              DemoCounters* counters, int64_t run_start_micros)
+      : group_(group),
+        refdata_(refdata),
+        options_(options),
+        counters_(counters),
         run_start_micros_(run_start_micros) {}
 
   void Run();
@@ -75,8 +78,8 @@ class GroupWorker {
 void GroupWorker::CountError(const grpc::Status& status, const std::string& what) {
   int code = std::min<int>(status.error_code(), 16);
   if (counters_->errors[code]++ < 5) {
-    std::fprintf(stderr, "\n[demo] %s: %s %s\n", what.c_str(),
-                 bench::StatusCodeName(code).c_str(), status.error_message().c_str());
+    std::fprintf(stderr, "\n[demo] %s: %s %s\n", what.c_str(), bench::StatusCodeName(code).c_str(),
+                 status.error_message().c_str());
   }
 }
 
@@ -119,8 +122,8 @@ void GroupWorker::SendBatches(std::vector<v1::Operation>& ops, const std::string
   for (size_t start = 0, k = 0; start < ops.size(); start += kMaxBatch, ++k) {
     size_t end = std::min(ops.size(), start + kMaxBatch);
     v1::ApplyBatchRequest request;
-    request.set_request_id(Id(absl::StrCat(group_key, "-", common::LevelName(group_.level), "-",
-                                           kind, k)));
+    request.set_request_id(
+        Id(absl::StrCat(group_key, "-", common::LevelName(group_.level), "-", kind, k)));
     request.set_actor(options_.actor);
     for (size_t i = start; i < end; ++i) *request.add_operations() = std::move(ops[i]);
     v1::ApplyBatchResponse response;
@@ -220,7 +223,8 @@ std::vector<Group> BuildGroups(const common::ReferenceData& refdata, const Route
 }
 
 void PrintProgress(const DemoCounters& c, uint64_t total, double seconds, bool final_line) {
-  std::fprintf(stderr, "%s[demo] %llu/%llu warehouses, %llu movements, %llu quotas, %llu errors, "
+  std::fprintf(stderr,
+               "%s[demo] %llu/%llu warehouses, %llu movements, %llu quotas, %llu errors, "
                "%.1f s%s",
                isatty(2) ? "\r" : "", static_cast<unsigned long long>(c.warehouses_planned.load()),
                static_cast<unsigned long long>(total),
@@ -251,9 +255,9 @@ absl::StatusOr<Router> Router::Connect(const std::vector<std::string>& specs) {
     auto target = bench::ConnectLevel(parts[1], std::chrono::seconds(10));
     if (!target.ok()) return target.status();
     if ((*target)->info.level() != *level) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(parts[1], " serves level ", common::LevelName((*target)->info.level()),
-                       ", not ", parts[0]));
+      return absl::InvalidArgumentError(absl::StrCat(parts[1], " serves level ",
+                                                     common::LevelName((*target)->info.level()),
+                                                     ", not ", parts[0]));
     }
     router.targets_.push_back(std::move(*target));
   }
@@ -266,7 +270,8 @@ bench::LevelTarget* Router::Route(v1::Level level, const std::string& region_cod
   for (const auto& t : targets_) {
     if (t->info.level() != level) continue;
     for (const auto& prefix : t->info.region_prefixes()) {
-      if (absl::StartsWith(region_code, prefix) && (best == nullptr || prefix.size() > best_length)) {
+      if (absl::StartsWith(region_code, prefix) &&
+          (best == nullptr || prefix.size() > best_length)) {
         best = t.get();
         best_length = prefix.size();
       }
@@ -291,14 +296,15 @@ std::vector<v1::Level> Router::Levels() const {
   return levels;
 }
 
-void RunDemo(const common::ReferenceData& refdata, const Router& router,
-             const DemoOptions& options, DemoCounters* counters) {
+void RunDemo(const common::ReferenceData& refdata, const Router& router, const DemoOptions& options,
+             DemoCounters* counters) {
   std::vector<Group> groups = BuildGroups(refdata, router, options, counters);
   uint64_t total = 0;
   for (const auto& g : groups) total += g.regions.size();
   auto start = std::chrono::steady_clock::now();
   int64_t run_start_micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch()).count();
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
   std::atomic<bool> done{false};
   std::thread progress([&] {
     auto period = std::chrono::milliseconds(isatty(2) ? 1000 : 5000);

@@ -55,7 +55,7 @@ class Router {
 };
 
 // Creates the warehouses, stock, quotas and reserves of every selected region.
-void RunDemo(const common::ReferenceData& refdata, const Router& router,
-             const DemoOptions& options, DemoCounters* counters);
+void RunDemo(const common::ReferenceData& refdata, const Router& router, const DemoOptions& options,
+             DemoCounters* counters);
 
 }  // namespace stockpile::demo

@@ -1,10 +1,8 @@
 // stockpile-demo: fills level services with demo warehouses, stock, lots, quotas and reserves
 // (see docs/bench.md). Deterministic: a rerun with the same --seed changes nothing.
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -91,9 +89,9 @@ nlohmann::json Summary(const DemoCounters& c, double seconds) {
 }
 
 void PrintSummary(const nlohmann::json& s) {
-  std::cout << "warehouses: " << s["warehouses"] << " (" << s["warehouses_created"]
-            << " created, " << s["warehouses_existing"] << " already there, "
-            << s["unhosted_regions"] << " regions hosted by no target)\n"
+  std::cout << "warehouses: " << s["warehouses"] << " (" << s["warehouses_created"] << " created, "
+            << s["warehouses_existing"] << " already there, " << s["unhosted_regions"]
+            << " regions hosted by no target)\n"
             << "balances:   " << s["balances"] << "\n"
             << "movements:  " << s["movements"] << " in " << s["batches"] << " batches"
             << " (expired lots refused by the service: " << s["expired_lots_refused"] << ")\n"
@@ -125,8 +123,7 @@ int Run(const Flags& flags) {
   auto start = std::chrono::steady_clock::now();
   DemoCounters counters;
   RunDemo(**refdata, *router, *options, &counters);
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json summary = Summary(counters, seconds);
   if (flags.json) {
     std::cout << summary.dump(2) << std::endl;
@@ -142,8 +139,7 @@ int Run(const Flags& flags) {
 int main(int argc, char** argv) {
   stockpile::demo::Flags f;
   CLI::App app{"stockpile-demo: seeds demo warehouses and stock into level services"};
-  app.add_option("--target", f.targets, "LEVEL=HOST:PORT (repeat or comma-separate)")
-      ->required();
+  app.add_option("--target", f.targets, "LEVEL=HOST:PORT (repeat or comma-separate)")->required();
   app.add_option("--provinces,--regions", f.provinces,
                  "region-code prefixes, e.g. 42,11 (any length: 420102 is one county)");
   app.add_flag("--all", f.all, "every region of China");

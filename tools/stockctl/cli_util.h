@@ -4,9 +4,9 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/status/status.h"
 #include "stockpile/v1/level_service.pb.h"
 #include "stockpile/v1/stock.pb.h"
 #include "stockpile/v1/warehouse.pb.h"

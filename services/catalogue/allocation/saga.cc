@@ -121,8 +121,7 @@ TransferCoordinator::TransferCoordinator(TransferStore* store, LevelGateway* gat
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-std::string TransferCoordinator::LevelActor(const Transfer& t,
-                                            absl::string_view step_actor) const {
+std::string TransferCoordinator::LevelActor(const Transfer& t, absl::string_view step_actor) const {
   if (!t.level_calls_name_step_actor() || step_actor.empty() ||
       step_actor.size() > common::kMaxIdLength) {
     return options_.level_actor;

@@ -113,8 +113,9 @@ prometheus::MetricFamily ApprovalToReceiptFamily(const std::vector<double>& dura
 
 }  // namespace
 
-std::shared_ptr<prometheus::Collectable> MakeTransferCollectable(
-    const TransferStore* store, const common::Clock* clock, std::function<bool()> is_leader) {
+std::shared_ptr<prometheus::Collectable> MakeTransferCollectable(const TransferStore* store,
+                                                                 const common::Clock* clock,
+                                                                 std::function<bool()> is_leader) {
   auto read_errors = std::make_shared<std::atomic<uint64_t>>(0);
   return metrics::MakeFunctionCollectable([store, clock, is_leader, read_errors] {
     std::vector<prometheus::MetricFamily> out;

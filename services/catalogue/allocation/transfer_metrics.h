@@ -19,7 +19,8 @@ namespace stockpile::catalogue::allocation {
 // A scrape whose read of the store fails publishes none of the per-state figures (partial
 // counts would read as "nothing stuck" and silence the alerts): the series go stale, the error
 // is logged and counted.
-std::shared_ptr<prometheus::Collectable> MakeTransferCollectable(
-    const TransferStore* store, const common::Clock* clock, std::function<bool()> is_leader);
+std::shared_ptr<prometheus::Collectable> MakeTransferCollectable(const TransferStore* store,
+                                                                 const common::Clock* clock,
+                                                                 std::function<bool()> is_leader);
 
 }  // namespace stockpile::catalogue::allocation

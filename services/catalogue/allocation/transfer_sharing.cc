@@ -61,8 +61,8 @@ absl::StatusOr<int64_t> EtcdTransferSharing::Publish(const Transfer& t,
   // A request record is only asked for by retries; a finished transfer changes no more.
   const bool finished = Finished(t);
   const int64_t lease = finished || request != nullptr ? RetentionLease() : 0;
-  std::vector<etcd::TxnPut> puts = {{TransferKey(t.id()), t.SerializeAsString(),
-                                     finished ? lease : 0}};
+  std::vector<etcd::TxnPut> puts = {
+      {TransferKey(t.id()), t.SerializeAsString(), finished ? lease : 0}};
   if (request != nullptr) {
     puts.push_back({RequestKey(request->request_id), EncodeRequest(*request), lease});
   }

@@ -64,8 +64,8 @@ class GrpcServerMetrics {
     static size_t CodeIndex(grpc::StatusCode code);
     // The metric of `code_index` in `slot`, added to `family` on first use.
     template <typename Metric, typename... Args>
-    Metric& Slot(std::atomic<Metric*>& slot, prometheus::Family<Metric>& family,
-                 size_t code_index, Args&&... args) const;
+    Metric& Slot(std::atomic<Metric*>& slot, prometheus::Family<Metric>& family, size_t code_index,
+                 Args&&... args) const;
 
     prometheus::Family<prometheus::Counter>* handled_family_;
     prometheus::Family<prometheus::Histogram>* handling_family_;

@@ -2,7 +2,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <rocksdb/db.h>
 
 #include "prometheus/metric_family.h"

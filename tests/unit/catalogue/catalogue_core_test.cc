@@ -1,12 +1,12 @@
 // Unit tests of the catalogue core: state-based apply, exactly-once watermarks, roll-ups at
 // every level, restart from the store, queries.
 #include "services/catalogue/catalogue_core.h"
-#include "services/catalogue/source_directory.h"
-#include "services/catalogue/stock_index_search.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "services/catalogue/source_directory.h"
+#include "services/catalogue/stock_index_search.h"
 #include "services/common/etcd/registration.h"
 #include "services/common/reference_data.h"
 #include "tests/testutil/process.h"
@@ -116,8 +116,7 @@ TEST(CatalogueCoreTest, ApplyingTheSameBatchTwiceChangesNothing) {
   const WatchChangesResponse batch = s.Take();
   EXPECT_EQ(ApplyOk(*core, "village-1", batch), 3u);
   EXPECT_EQ(ApplyOk(*core, "village-1", batch), 3u);
-  EXPECT_EQ(core->view().Cell("420102002003-W001", "SH-0001"),
-            (std::array<int64_t, 3>{15, 3, 0}));
+  EXPECT_EQ(core->view().Cell("420102002003-W001", "SH-0001"), (std::array<int64_t, 3>{15, 3, 0}));
   EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 15);
   EXPECT_EQ(core->ReplicationStatus().at(0).entries_applied(), 3u);
 }

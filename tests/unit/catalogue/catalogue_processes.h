@@ -3,6 +3,7 @@
 // Real stockpile-level and stockpile-catalogue processes for the catalogue's integration and
 // fault tests (shared by tests/integration/catalogue_*_test.cc and tests/fault/catalogue_*).
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <fstream>
@@ -10,8 +11,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "stockpile/v1/catalogue_service.grpc.pb.h"
 #include "stockpile/v1/level_service.grpc.pb.h"
@@ -34,8 +33,8 @@ class ServerProcess {
   bool Start() {
     std::remove(port_file_.c_str());
     if (!process_.Start()) return false;
-    const bool ready = WaitFor([&] { return (port_ = ReadPort(port_file_)) > 0; },
-                               std::chrono::seconds(60));
+    const bool ready =
+        WaitFor([&] { return (port_ = ReadPort(port_file_)) > 0; }, std::chrono::seconds(60));
     if (!ready) ADD_FAILURE() << "server did not start:\n" << process_.Log();
     channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
     return ready;
@@ -110,7 +109,8 @@ class CatalogueServer : public ServerProcess {
     std::vector<std::string> a = {BinaryDir() + "/bin/stockpile-catalogue",
                                   "--db=" + dir.Sub("catalogue-db"),
                                   "--reference-data=" + ReferenceDataDir(),
-                                  "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
+                                  "--listen=127.0.0.1:0",
+                                  "--metrics-listen=127.0.0.1:0",
                                   "--instance-id=catalogue-test",
                                   "--port-file=" + dir.Sub("catalogue.port")};
     if (!etcd.empty()) a.push_back("--etcd-endpoints=" + etcd);
@@ -152,8 +152,8 @@ inline grpc::Status Receive(stockpile::v1::LevelService::Stub& stub, const std::
   return stub.Receive(&ctx, req, &out);
 }
 
-inline int64_t RollupOnHand(stockpile::v1::CatalogueService::Stub& stub,
-                            const std::string& region, const std::string& item) {
+inline int64_t RollupOnHand(stockpile::v1::CatalogueService::Stub& stub, const std::string& region,
+                            const std::string& item) {
   stockpile::v1::GetRollupRequest req;
   req.set_region_code(region);
   req.set_item(item);

@@ -15,15 +15,15 @@ namespace {
 
 using ::stockpile::testing::IsOk;
 using ::stockpile::testing::StatusIs;
-using ::testing::HasSubstr;
 using stockpile::v1::Level;
+using ::testing::HasSubstr;
 
 TEST(ValidationTest, Utf8) {
   EXPECT_TRUE(IsValidUtf8("江岸区 tent"));
   EXPECT_FALSE(IsValidUtf8("\xff\xfe"));
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xe6\xb1"));          // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xe6\xb1"));      // truncated
   EXPECT_THAT(CheckText("note", "a\x01", 100, false), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(CheckText("note", std::string(2000, 'a'), 1024, false),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2000 bytes")));

@@ -7,9 +7,9 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"

@@ -22,8 +22,7 @@ using Env = LevelTestEnv;
 const std::vector<std::string> kWarehouses = {"warehouses/420102-W001", "warehouses/420102-W002",
                                               "warehouses/420103-W001", "warehouses/420104-W001"};
 const std::vector<std::string> kItems = {"SH-0001", "FW-0001", "MD-0002"};
-const std::vector<std::string> kExpiries = {"2026-05-20", "2026-07-01", "2026-09-15",
-                                            "2027-03-01"};
+const std::vector<std::string> kExpiries = {"2026-05-20", "2026-07-01", "2026-09-15", "2027-03-01"};
 
 class Fuzzer {
  public:
@@ -31,15 +30,24 @@ class Fuzzer {
 
   Operation Next() {
     switch (Pick(10)) {
-      case 0: case 1: case 2: return Receive();
-      case 3: case 4: return Env::Issue(Any(kWarehouses), Any(kItems), Quantity(),
-                                        Pick(4) == 0 ? Lot() : "");
-      case 5: return Env::Hold(Any(kWarehouses), Any(kItems), Quantity(),
-                               absl::StrCat("h", ++holds_), Pick(3) == 0 ? 60 : 0);
-      case 6: return Env::Release(absl::StrCat("h", 1 + Pick(holds_ + 1)));
-      case 7: return Env::Ship(absl::StrCat("h", 1 + Pick(holds_ + 1)), Any(kWarehouses));
-      case 8: return ReceiveTransfer();
-      default: return Env::Count(Any(kWarehouses), Any(kItems), Lot(), Pick(60), "count");
+      case 0:
+      case 1:
+      case 2:
+        return Receive();
+      case 3:
+      case 4:
+        return Env::Issue(Any(kWarehouses), Any(kItems), Quantity(), Pick(4) == 0 ? Lot() : "");
+      case 5:
+        return Env::Hold(Any(kWarehouses), Any(kItems), Quantity(), absl::StrCat("h", ++holds_),
+                         Pick(3) == 0 ? 60 : 0);
+      case 6:
+        return Env::Release(absl::StrCat("h", 1 + Pick(holds_ + 1)));
+      case 7:
+        return Env::Ship(absl::StrCat("h", 1 + Pick(holds_ + 1)), Any(kWarehouses));
+      case 8:
+        return ReceiveTransfer();
+      default:
+        return Env::Count(Any(kWarehouses), Any(kItems), Lot(), Pick(60), "count");
     }
   }
 
@@ -47,7 +55,9 @@ class Fuzzer {
 
  private:
   template <typename T>
-  const T& Any(const std::vector<T>& v) { return v[Pick(static_cast<int>(v.size()))]; }
+  const T& Any(const std::vector<T>& v) {
+    return v[Pick(static_cast<int>(v.size()))];
+  }
   int64_t Quantity() { return Pick(20) == 0 ? -Pick(5) : 1 + Pick(40); }
   std::string Lot() { return absl::StrCat("L", Pick(4)); }
 

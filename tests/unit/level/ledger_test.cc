@@ -487,8 +487,10 @@ TEST_F(LedgerTest, StoredMovementLeavesOutWhatItsKeyGivesBack) {
     EXPECT_EQ(meta.storage_format(), 3u);
     meta.set_storage_format(format);
     rocksdb::WriteBatch batch;
-    ASSERT_TRUE(batch.Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta),
-                          meta.SerializeAsString()).ok());
+    ASSERT_TRUE(
+        batch
+            .Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta), meta.SerializeAsString())
+            .ok());
     ASSERT_TRUE(batch.Put((*store)->handle(Cf::kMovements), key, first.SerializeAsString()).ok());
     ASSERT_THAT((*store)->Write(batch, true), IsOk());
   };
@@ -510,8 +512,8 @@ TEST_F(LedgerTest, StoredMovementLeavesOutWhatItsKeyGivesBack) {
 // A batch states each balance it touched once, as it stands after the whole batch; its results
 // carry the movements only. A single operation's result carries its balance.
 TEST_F(LedgerTest, BatchStatesEachBalanceOnceAfterTheBatch) {
-  auto batch = env_.Batch({Env::Receive(kW, kTent, 5), Env::Issue(kW, kTent, 2),
-                           Env::Receive(kW, kTent, 4)});
+  auto batch = env_.Batch(
+      {Env::Receive(kW, kTent, 5), Env::Issue(kW, kTent, 2), Env::Receive(kW, kTent, 4)});
   ASSERT_THAT(batch.status(), IsOk());
   ASSERT_EQ(batch->results_size(), 3);
   for (const auto& r : batch->results()) {
@@ -622,8 +624,10 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
     ASSERT_TRUE(meta.ParseFromString(**raw));
     EXPECT_EQ(meta.storage_format(), 3u);  // what this build writes
     meta.set_storage_format(1);
-    ASSERT_TRUE(batch.Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta),
-                          meta.SerializeAsString()).ok());
+    ASSERT_TRUE(
+        batch
+            .Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta), meta.SerializeAsString())
+            .ok());
     ASSERT_THAT((*store)->Write(batch, true), IsOk());
   }
   env_.Reopen();
@@ -651,14 +655,16 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
     EXPECT_EQ(meta.storage_format(), 3u);
     meta.set_storage_format(4);  // as a newer release would leave it
     rocksdb::WriteBatch batch;
-    ASSERT_TRUE(batch.Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta),
-                          meta.SerializeAsString()).ok());
+    ASSERT_TRUE(
+        batch
+            .Put((*store)->handle(Cf::kDefault), std::string(keys::kMeta), meta.SerializeAsString())
+            .ok());
     ASSERT_THAT((*store)->Write(batch, true), IsOk());
   }
-  auto newer = LevelCore::Open(env_.db_path(), &Reference(),
-                               Hosting(env_.level(), env_.prefixes()), &env_.clock(), {});
-  EXPECT_THAT(newer.status(), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                       HasSubstr("storage format 4")));
+  auto newer = LevelCore::Open(env_.db_path(), &Reference(), Hosting(env_.level(), env_.prefixes()),
+                               &env_.clock(), {});
+  EXPECT_THAT(newer.status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("storage format 4")));
 }
 
 TEST_F(LedgerTest, RestartKeepsBalancesMovementsTotalsAndRequestIds) {

@@ -42,8 +42,8 @@ void LevelTestEnv::Close() {
 void LevelTestEnv::Reopen(LevelCore::Options options) {
   Close();
   options.hold_sweep_interval_ms = 3'600'000;  // tests sweep by hand
-  auto core = LevelCore::Open(dir_.Sub("db"), &Reference(), Hosting(level_, prefixes_), &clock_,
-                              options);
+  auto core =
+      LevelCore::Open(dir_.Sub("db"), &Reference(), Hosting(level_, prefixes_), &clock_, options);
   if (!core.ok()) {
     fprintf(stderr, "open: %s\n", std::string(core.status().message()).c_str());
     std::abort();

@@ -40,8 +40,7 @@ class LevelTestEnv {
   absl::StatusOr<stockpile::v1::ApplyBatchResponse> Batch(
       const std::vector<stockpile::v1::Operation>& ops, const std::string& request_id = "");
   absl::StatusOr<stockpile::v1::Quota> SetQuota(const std::string& warehouse,
-                                                const std::string& item, int64_t min,
-                                                int64_t max);
+                                                const std::string& item, int64_t min, int64_t max);
   stockpile::v1::Balance Balance(const std::string& warehouse, const std::string& item);
 
   static stockpile::v1::Operation Receive(const std::string& warehouse, const std::string& item,

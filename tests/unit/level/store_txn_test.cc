@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "services/level/level_store.h"
-#include "tests/testutil/status_matchers.h"
 #include "tests/testutil/process.h"
+#include "tests/testutil/status_matchers.h"
 
 namespace stockpile::level {
 namespace {
@@ -106,7 +106,8 @@ class KeyOrderedBatchTest : public StoreTxnTest {
   std::vector<Record> Records(const rocksdb::WriteBatch& batch) {
     struct Walk : rocksdb::WriteBatch::Handler {
       std::vector<Record> out;
-      rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& k, const rocksdb::Slice& v) override {
+      rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& k,
+                            const rocksdb::Slice& v) override {
         out.push_back({cf, k.ToString(), v.ToString(), false});
         return rocksdb::Status::OK();
       }
@@ -153,7 +154,6 @@ TEST_F(KeyOrderedBatchTest, SortsByFamilyAndKeyAndKeepsOnlyEachKeysLastWrite) {
   EXPECT_TRUE(records[2].cf == b && records[2].key == "k3" && records[2].value == "back");
   EXPECT_TRUE(records[3].cf == m && records[3].key == "a" && records[3].value == "m-a");
   EXPECT_TRUE(records[4].cf == m && records[4].key == "b" && records[4].value == "m-b");
-
 
   txn.Drop();
   Commit(txn);

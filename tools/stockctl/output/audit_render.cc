@@ -62,15 +62,13 @@ std::vector<AuditEntry> WarehouseAudit(
   std::vector<AuditEntry> out;
   if (Set(warehouse.create_time())) {
     out.push_back({warehouse.create_time(), ActorOr(warehouse.created_by()), "warehouse created",
-                   "", "",
-                   warehouse.display_name()});
+                   "", "", warehouse.display_name()});
   }
   if (Set(warehouse.update_time()) &&
       google::protobuf::util::TimeUtil::TimestampToNanoseconds(warehouse.update_time()) !=
           google::protobuf::util::TimeUtil::TimestampToNanoseconds(warehouse.create_time())) {
-    out.push_back(
-        {warehouse.update_time(), ActorOr(warehouse.updated_by()), "warehouse updated (last)", "",
-         "", ""});
+    out.push_back({warehouse.update_time(), ActorOr(warehouse.updated_by()),
+                   "warehouse updated (last)", "", "", ""});
   }
   for (const auto& q : quotas) {
     out.push_back({q.update_time(), ActorOr(q.updated_by()), "quota set (last)", q.item(), "",
@@ -89,8 +87,7 @@ std::vector<AuditEntry> WarehouseAudit(
 std::vector<AuditEntry> TransferAudit(const stockpile::v1::Transfer& transfer) {
   std::vector<AuditEntry> out;
   for (const auto& step : transfer.audit()) {
-    out.push_back({step.time(), ActorOr(step.actor()),
-                   step.what(), "", "", ""});
+    out.push_back({step.time(), ActorOr(step.actor()), step.what(), "", "", ""});
   }
   std::stable_sort(out.begin(), out.end(), Earlier);
   return out;
