@@ -192,6 +192,12 @@ absl::Status LevelStore::DeleteRange(Cf cf, absl::string_view begin, absl::strin
       "delete range");
 }
 
+absl::StatusOr<std::string> LevelStore::Identity() const {
+  std::string identity;
+  RETURN_IF_ERROR(common::FromRocks(db_->GetDbIdentity(identity), "read the database identity"));
+  return identity;
+}
+
 uint64_t LevelStore::IntProperty(const std::string& name) const {
   uint64_t total = 0;
   for (auto* h : handles_) {

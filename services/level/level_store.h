@@ -58,6 +58,9 @@ class LevelStore {
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
   rocksdb::DB* db() const { return db_.get(); }
   uint64_t IntProperty(const std::string& name) const;
+  // RocksDB's IDENTITY of this database: made once when the database is created, the same on
+  // every open. Only the process holding the database's lock can be serving it.
+  absl::StatusOr<std::string> Identity() const;
 
  private:
   LevelStore() = default;

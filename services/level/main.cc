@@ -98,9 +98,11 @@ std::string InstancesPrefix(const LevelConfig& c) {
 }
 
 stockpile::etcd::InstanceInfo InstanceFor(const LevelConfig& c, const std::string& id, int port,
-                                          const std::string& metrics_address) {
+                                          const std::string& metrics_address,
+                                          const std::string& database_id) {
   stockpile::etcd::InstanceInfo info;
   info.id = id;
+  info.database_id = database_id;
   info.level = std::string(stockpile::common::LevelName(c.level));
   info.address = c.advertise.empty() ? absl::StrCat(HostOf(c.listen), ":", port) : c.advertise;
   info.region_prefixes = c.regions;
@@ -111,17 +113,20 @@ stockpile::etcd::InstanceInfo InstanceFor(const LevelConfig& c, const std::strin
 // What this instance will register as, as far as it is known before it listens: the id is
 // --instance-id, or derived from a fixed --listen port; with port 0 the derived id is new, so no
 // earlier registration can be this instance's own.
-stockpile::etcd::InstanceInfo PlannedInstance(const LevelConfig& c) {
+stockpile::etcd::InstanceInfo PlannedInstance(const LevelConfig& c,
+                                              const std::string& database_id) {
   int listen_port = 0;
   (void)absl::SimpleAtoi(c.listen.substr(c.listen.rfind(':') + 1), &listen_port);
   const bool known = !c.instance_id.empty() || listen_port > 0;
-  return InstanceFor(c, known ? InstanceId(c, listen_port) : "", listen_port, "");
+  return InstanceFor(c, known ? InstanceId(c, listen_port) : "", listen_port, "", database_id);
 }
 
 // One writer per warehouse: refuses to serve regions another live instance of this level
-// already hosts, or is starting to host (its claim is older than ours; see etcd::PutClaim). A
-// registration that is gone within our lease TTL was a crashed predecessor's (its lease
-// expiring), so the check is repeated until then, our claim kept alive meanwhile. Unreachable
+// already hosts, or is starting to host (its claim is older than ours; see etcd::PutClaim), and
+// refuses our --instance-id while a process on another database runs with it. A registration
+// that is gone within our lease TTL was a crashed predecessor's (its lease expiring), so the
+// check is repeated until then, our claim kept alive meanwhile; our own id registered from this
+// database is our own predecessor's and does not wait. Unreachable
 // etcd does not stop the start (stock keeps moving while etcd is down); it is said on stderr.
 absl::Status CheckNoOverlap(const LevelConfig& c, stockpile::etcd::EtcdClient* client,
                             const stockpile::etcd::InstanceInfo& info) {
@@ -143,11 +148,11 @@ absl::Status CheckNoOverlap(const LevelConfig& c, stockpile::etcd::EtcdClient* c
     if (absl::Now() >= give_up) {
       client->LeaseRevoke(claim->lease).IgnoreError();  // others need not wait for it
       return absl::FailedPreconditionError(absl::StrCat(
-          "another live instance of this level already hosts these regions, and a warehouse "
+          "another live instance of this level would write these warehouses, and a warehouse "
           "must have exactly one writer: ",
           absl::StrJoin(*overlaps, "; "),
-          ". Stop it or change --regions; the registration of an instance that died lasts "
-          "until its --etcd-ttl runs out"));
+          ". Stop it, or change --regions or --instance-id; the registration of an instance "
+          "that died lasts until its --etcd-ttl runs out"));
     }
     absl::SleepFor(absl::Seconds(1));
     client->KeepAliveOnce(claim->lease).IgnoreError();
@@ -236,8 +241,11 @@ int main(int argc, char** argv) {
 
   auto etcd = EtcdClientFor(*config);
   if (!etcd.ok()) return Fail("bad --etcd-endpoints or --etcd-tls-*", etcd.status());
+  auto database_id = (*core)->store().Identity();
+  if (!database_id.ok()) return Fail("cannot open the ledger", database_id.status());
   // Before serving anything: an instance refused here must not take a single write.
-  if (absl::Status s = CheckNoOverlap(*config, etcd->get(), PlannedInstance(*config)); !s.ok()) {
+  if (absl::Status s = CheckNoOverlap(*config, etcd->get(), PlannedInstance(*config, *database_id));
+      !s.ok()) {
     return Fail("refusing to start", s);
   }
   auto authorizer = MakeAuthorizer(*config, **core);
@@ -275,8 +283,8 @@ int main(int argc, char** argv) {
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
-  auto registration =
-      Register(*config, *etcd, InstanceFor(*config, instance_id, port, metrics_address));
+  auto registration = Register(
+      *config, *etcd, InstanceFor(*config, instance_id, port, metrics_address, *database_id));
   std::cout << "stockpile-level listening on " << HostOf(config->listen) << ":" << port
             << " (level " << stockpile::common::LevelName(config->level) << ", regions "
             << absl::StrJoin(config->regions, ",") << ", " << (*core)->last_sequence()

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -49,9 +51,14 @@ InstanceInfo CountyInstance() {
 TEST(InstanceJsonTest, RoundTripsAndRejectsGarbage) {
   InstanceInfo info = CountyInstance();
   info.started_at = "2024-05-01T08:00:00Z";
+  info.database_id = "5b0b5d4e-7a1c-4f0e-9d55-0c2f4c1d9e21";
   auto parsed = InstanceFromJson(InstanceToJson(info));
   ASSERT_THAT(parsed, IsOk());
   EXPECT_EQ(*parsed, info);
+  // Records of releases before database_id still read.
+  auto older = InstanceFromJson(R"({"id":"a","level":"county","address":"x"})");
+  ASSERT_THAT(older, IsOk());
+  EXPECT_EQ(older->database_id, "");
   EXPECT_THAT(InstanceFromJson("{not json"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(InstanceFromJson(R"({"id":1,"level":"county","address":"x"})"),
               StatusIs(absl::StatusCode::kInvalidArgument));
@@ -216,9 +223,9 @@ TEST_F(RegistrationTest, ComesBackByItselfAfterEtcdIsKilledAndRestarted) {
 // the older claim wins and the younger sees it (without claims both would find nothing and both
 // would serve Wuhan). Registrations of others count whatever the age of the claim.
 TEST_F(RegistrationTest, OfTwoOverlappingInstancesStartingAtOnceTheFirstToClaimServes) {
-  const InstanceInfo wuhan{"county-wuhan", "county", "", {"4201"}, "", ""};
-  const InstanceInfo hubei{"county-hubei", "county", "", {"42"}, "", ""};
-  const InstanceInfo hunan{"county-hunan", "county", "", {"43"}, "", ""};
+  const InstanceInfo wuhan{"county-wuhan", "county", "", {"4201"}, "", "", ""};
+  const InstanceInfo hubei{"county-hubei", "county", "", {"42"}, "", "", ""};
+  const InstanceInfo hunan{"county-hunan", "county", "", {"43"}, "", "", ""};
   auto first = PutClaim(*client_, wuhan, kDefaultInstancesPrefix, 10);
   auto second = PutClaim(*client_, hubei, kDefaultInstancesPrefix, 10);
   ASSERT_THAT(first, IsOk());
@@ -252,15 +259,44 @@ TEST_F(RegistrationTest, OfTwoOverlappingInstancesStartingAtOnceTheFirstToClaimS
                                              "overlapping 42"));
 }
 
+// An instance's own id is no overlap when its record comes from the same database (its
+// predecessor, whose lease may outlive it), but is when it comes from another database: two
+// processes started with one id would both write the same warehouses.
+TEST_F(RegistrationTest, SameIdFromAnotherDatabaseCountsAsASecondWriter) {
+  InstanceInfo running = CountyInstance();
+  running.database_id = "db-one";
+  ASSERT_THAT(client_->Put(kRegistrationKey, InstanceToJson(running)), IsOk());
+  InstanceInfo starting = CountyInstance();
+  starting.address.clear();
+  starting.region_prefixes = {"4203"};  // even for other regions: one id, one record
+  starting.database_id = "db-one";
+  auto same_database = OverlappingInstances(*client_, starting, kDefaultInstancesPrefix);
+  ASSERT_THAT(same_database, IsOk());
+  EXPECT_THAT(*same_database, ::testing::IsEmpty());
+
+  starting.database_id = "db-two";
+  auto other_database = OverlappingInstances(*client_, starting, kDefaultInstancesPrefix);
+  ASSERT_THAT(other_database, IsOk());
+  EXPECT_THAT(*other_database,
+              ::testing::ElementsAre("county-a at 127.0.0.1:50051 runs with this instance id on "
+                                     "another database (db-one)"));
+
+  running.database_id.clear();  // a record written by a release before database_id
+  ASSERT_THAT(client_->Put(kRegistrationKey, InstanceToJson(running)), IsOk());
+  auto older_record = OverlappingInstances(*client_, starting, kDefaultInstancesPrefix);
+  ASSERT_THAT(older_record, IsOk());
+  EXPECT_THAT(*older_record, ::testing::IsEmpty());
+}
+
 // stockpile-level instances of the county level registering in the test's etcd.
 class LevelRegistrationTest : public RegistrationTest {
  protected:
   std::unique_ptr<Subprocess> StartLevel(const std::string& id, const std::string& regions, int ttl,
-                                         int port = 0) {
+                                         int port = 0, const std::string& db = "") {
     auto level = std::make_unique<Subprocess>(
         std::vector<std::string>{
             BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=" + regions,
-            "--db=" + tmp_.Sub(id), "--reference-data=" + ReferenceDataDir(),
+            "--db=" + tmp_.Sub(db.empty() ? id : db), "--reference-data=" + ReferenceDataDir(),
             "--listen=127.0.0.1:" + std::to_string(port), "--instance-id=" + id,
             "--port-file=" + tmp_.Sub(id + ".port"), "--etcd-endpoints=" + etcd_.endpoint(),
             "--etcd-ttl=" + std::to_string(ttl)},
@@ -274,7 +310,66 @@ class LevelRegistrationTest : public RegistrationTest {
   bool BecomesRegistered(const std::string& id) {
     return WaitFor([&] { return Registered(id); }, 30s);
   }
+  std::string RegisteredAddress(const std::string& id) {
+    auto kv = Lookup("/stockpile/v1/instances/county/" + id);
+    if (!kv) return "";
+    auto info = InstanceFromJson(kv->value);
+    return info.ok() ? info->address : "";
+  }
+  std::string PortFile(const std::string& id) {
+    std::ifstream in(tmp_.Sub(id + ".port"));
+    int port = 0;
+    return in >> port ? "127.0.0.1:" + std::to_string(port) : "";
+  }
 };
+
+// Two processes started with one --instance-id on two databases would both write the warehouses
+// that id stands for, and their registrations would overwrite each other: the second is refused
+// before it listens, whatever regions it was given.
+TEST_F(LevelRegistrationTest, LevelRefusesItsIdWhileAProcessOnAnotherDatabaseRunsWithIt) {
+  auto first = StartLevel("county-wuhan", "4201", 2);
+  ASSERT_TRUE(BecomesRegistered("county-wuhan")) << first->Log();
+  const std::string first_address = RegisteredAddress("county-wuhan");
+  const int second_port = ::stockpile::testing::FreePort();
+  auto second = StartLevel("county-wuhan", "4202", 2, second_port, "second-db");
+  bool listened = false;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        listened = listened || ::stockpile::testing::PortOpen(second_port);
+        return !second->running();
+      },
+      30s))
+      << "a second process with the same id is serving";
+  EXPECT_FALSE(listened);
+  const int status = second->Wait(1s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  EXPECT_THAT(second->Log(),
+              ::testing::HasSubstr("runs with this instance id on another database"));
+  EXPECT_THAT(second->Log(), ::testing::HasSubstr("exactly one writer"));
+  EXPECT_TRUE(first->running());
+  EXPECT_EQ(RegisteredAddress("county-wuhan"), first_address);
+}
+
+// A level killed without revoking its lease and started again on its own database is its own
+// predecessor: it serves at once rather than waiting out the old lease (30 s here).
+TEST_F(LevelRegistrationTest, LevelRestartedOnItsOwnDatabaseDoesNotWaitForItsOldLease) {
+  auto level = StartLevel("county-wuhan", "4201", 30);
+  ASSERT_TRUE(BecomesRegistered("county-wuhan")) << level->Log();
+  level->Signal(9);
+  level->Wait(10s);
+  std::remove(tmp_.Sub("county-wuhan.port").c_str());
+  const auto restarted_at = std::chrono::steady_clock::now();
+  auto restarted = StartLevel("county-wuhan", "4201", 30);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string serving = PortFile("county-wuhan");
+        return !serving.empty() && RegisteredAddress("county-wuhan") == serving;
+      },
+      20s))
+      << restarted->Log();
+  EXPECT_LT(std::chrono::steady_clock::now() - restarted_at, 20s);
+  EXPECT_TRUE(restarted->running());
+}
 
 TEST_F(LevelRegistrationTest, LevelRefusesRegionsAnotherLiveInstanceHosts) {
   auto wuhan = StartLevel("county-wuhan", "4201", 2);
@@ -308,7 +403,7 @@ TEST_F(LevelRegistrationTest, LevelRefusesRegionsAnotherLiveInstanceHosts) {
 TEST_F(LevelRegistrationTest, StartingLevelHoldsAClaimWhileItWaits) {
   auto lease = client_->LeaseGrant(30);
   ASSERT_THAT(lease, IsOk());
-  const InstanceInfo wuhan{"county-wuhan", "county", "127.0.0.1:1", {"4201"}, "", ""};
+  const InstanceInfo wuhan{"county-wuhan", "county", "127.0.0.1:1", {"4201"}, "", "", ""};
   ASSERT_THAT(
       client_->Put("/stockpile/v1/instances/county/county-wuhan", InstanceToJson(wuhan), lease->id),
       IsOk());

@@ -48,13 +48,23 @@ absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client
     if (own != nullptr && kv.key == own->key) continue;
     auto other = InstanceFromJson(kv.value);
     if (!other.ok() || other->level != info.level) continue;
-    // This instance's own earlier registration or claim (a restart within the lease TTL).
-    if (!info.id.empty() && other->id == info.id) continue;
     const bool claim = other->address.empty();
     if (claim && own != nullptr && kv.create_revision > own->revision) continue;  // it yields
     const std::string who =
         claim ? absl::StrCat(other->id.empty() ? "an instance" : other->id, " (starting)")
               : absl::StrCat(other->id, " at ", other->address);
+    if (!info.id.empty() && other->id == info.id) {
+      // From this instance's own database: an earlier run of it (a restart within the lease
+      // TTL), since only one process at a time holds a database. Records without a database
+      // (older releases) are taken as such too.
+      if (other->database_id.empty() || info.database_id.empty() ||
+          other->database_id == info.database_id) {
+        continue;
+      }
+      overlaps.push_back(absl::StrCat(who, " runs with this instance id on another database (",
+                                      other->database_id, ")"));
+      continue;
+    }
     for (const std::string& theirs : other->region_prefixes) {
       for (const std::string& ours : info.region_prefixes) {
         if (absl::StartsWith(theirs, ours) || absl::StartsWith(ours, theirs)) {
@@ -73,6 +83,7 @@ std::string InstanceToJson(const InstanceInfo& info) {
                 {"region_prefixes", info.region_prefixes},
                 {"metrics_address", info.metrics_address},
                 {"started_at", info.started_at}};
+  if (!info.database_id.empty()) value["database_id"] = info.database_id;
   return value.dump();
 }
 
@@ -89,6 +100,7 @@ absl::StatusOr<InstanceInfo> InstanceFromJson(absl::string_view text) {
   }
   ReadString(value, "metrics_address", &info.metrics_address);
   ReadString(value, "started_at", &info.started_at);
+  ReadString(value, "database_id", &info.database_id);
   auto prefixes = value.find("region_prefixes");
   if (prefixes != value.end()) {
     if (!prefixes->is_array()) {

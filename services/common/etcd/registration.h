@@ -2,7 +2,7 @@
 
 // Keeps this process's instance record in etcd under a lease, from a background thread:
 //   <key_prefix><level>/<id>  ->  {"id","level","address","region_prefixes":[..],
-//                                  "metrics_address","started_at"}
+//                                  "metrics_address","started_at","database_id"}
 // The lease is kept alive every TTL/3. When etcd is unreachable the thread retries with backoff;
 // when etcd answers again it grants a NEW lease and re-puts the key, so registrations come back
 // by themselves. Stop() revokes the lease (the key disappears at once); if the process dies the
@@ -33,6 +33,10 @@ struct InstanceInfo {
   std::vector<std::string> region_prefixes;
   std::string metrics_address;
   std::string started_at;  // RFC 3339 UTC; filled with "now" by Registration when empty
+  // The identity of the database the instance writes (level instances; empty elsewhere and in
+  // records of releases before it). Tells a restart of the same instance, whose previous
+  // registration may outlive it by a lease TTL, from a second process started with its id.
+  std::string database_id;
 
   bool operator==(const InstanceInfo&) const = default;
 };
@@ -54,11 +58,14 @@ struct Claim {
 absl::StatusOr<Claim> PutClaim(EtcdClient& client, const InstanceInfo& info,
                                absl::string_view key_prefix, int64_t ttl_seconds);
 
-// Live instances of info.level under `key_prefix` whose region prefixes overlap info's, one
-// starting with the other: a warehouse there would have two writers. Counted, for other ids
-// than info.id: registrations, and claims other than `own` that are older than it (all claims
-// when `own` is null). Each as "<id> at <address> hosts <their prefix>, overlapping <ours>"
-// ("<id> (starting) hosts ..." for a claim).
+// Live instances of info.level under `key_prefix` that would make a second writer for
+// info's warehouses: another id whose region prefixes overlap info's (one starting with the
+// other), or info.id itself registered from another database (two processes started with one
+// id; a record of info.id from info's own database is its predecessor's, gone with its lease).
+// Counted: registrations, and claims other than `own` that are older than it (all claims when
+// `own` is null). Each as "<id> at <address> hosts <their prefix>, overlapping <ours>" or
+// "<id> at <address> runs with this instance id on another database (<database_id>)"
+// ("<id> (starting) ..." for a claim).
 absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client,
                                                               const InstanceInfo& info,
                                                               absl::string_view key_prefix,

@@ -97,7 +97,7 @@ int64_t RollupOnHand(const CatalogueCore& core, const std::string& region,
 // the registrations the catalogue watches; it is not a source to connect to. The registration
 // that follows is.
 TEST(SourceDirectoryTest, StartUpClaimIsNotASourceButTheRegistrationIs) {
-  etcd::InstanceInfo planned{"county-wuhan", "county", "", {"4201"}, "", ""};
+  etcd::InstanceInfo planned{"county-wuhan", "county", "", {"4201"}, "", "", ""};
   EXPECT_THAT(SourceFromRegistration(etcd::InstanceToJson(planned)).status(),
               testing::StatusIs(absl::StatusCode::kInvalidArgument));
   planned.address = "10.0.0.7:7503";
