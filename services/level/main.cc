@@ -22,6 +22,7 @@
 #include "services/common/health_listener.h"
 #include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
+#include "services/common/metrics/scrape_collector.h"
 #include "services/common/server_process.h"
 #include "services/common/validation.h"
 #include "services/level/config.h"
@@ -159,17 +160,39 @@ absl::Status CheckNoOverlap(const LevelConfig& c, stockpile::etcd::EtcdClient* c
   }
 }
 
-std::unique_ptr<stockpile::etcd::Registration> Register(
+std::shared_ptr<stockpile::etcd::Registration> Register(
     const LevelConfig& c, std::shared_ptr<stockpile::etcd::EtcdClient> client,
     const stockpile::etcd::InstanceInfo& info) {
   if (client == nullptr) return nullptr;
   stockpile::etcd::RegistrationOptions options;
   options.key_prefix = InstancesPrefix(c);
   options.ttl_seconds = c.etcd_ttl_seconds;
+  options.watch_second_writers = true;
   auto registration =
-      std::make_unique<stockpile::etcd::Registration>(std::move(client), info, options);
+      std::make_shared<stockpile::etcd::Registration>(std::move(client), info, options);
   registration->Start();
   return registration;
+}
+
+// stockpile_second_writers: live instances that write some of this instance's warehouses too
+// (see RegistrationOptions::watch_second_writers); the LevelSecondWriter alert fires above 0.
+absl::Status ExportSecondWriters(
+    stockpile::metrics::MetricsServer& server,
+    std::shared_ptr<const stockpile::etcd::Registration> registration) {
+  using stockpile::metrics::ScrapeCollector;
+  auto collector = ScrapeCollector::Create(
+      "stockpile_second_writers",
+      "Other live instances registered in etcd that write some of this instance's warehouses "
+      "(overlapping regions, or this instance id on another database). Above 0: two ledgers "
+      "for one warehouse.",
+      prometheus::MetricType::Gauge, {}, [registration] {
+        const double n =
+            registration ? static_cast<double>(registration->state().second_writers.size()) : 0;
+        return std::vector<ScrapeCollector::Sample>{{{}, n}};
+      });
+  if (!collector.ok()) return collector.status();
+  server.AddCollectable(*collector);
+  return absl::OkStatus();
 }
 
 // Who may call what: tokens signed with the deployment's key, checked against the rules table.
@@ -285,6 +308,11 @@ int main(int argc, char** argv) {
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
   auto registration = Register(
       *config, *etcd, InstanceFor(*config, instance_id, port, metrics_address, *database_id));
+  if (*metrics) {
+    if (absl::Status s = ExportSecondWriters(**metrics, registration); !s.ok()) {
+      return Fail("cannot register metrics", s);
+    }
+  }
   std::cout << "stockpile-level listening on " << HostOf(config->listen) << ":" << port
             << " (level " << stockpile::common::LevelName(config->level) << ", regions "
             << absl::StrJoin(config->regions, ",") << ", " << (*core)->last_sequence()

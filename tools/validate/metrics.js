@@ -12,7 +12,7 @@ const KNOWN_METRICS = new Set([
   'stockpile_movements_total', 'stockpile_stock_units', 'stockpile_warehouses_below_floor',
   'stockpile_lots_expiring', 'stockpile_holds_expired_total', 'stockpile_change_sequence',
   'stockpile_rocksdb_live_data_bytes', 'stockpile_rocksdb_pending_compaction_bytes',
-  'stockpile_warehouses', 'stockpile_metrics_refresh_failures_total',
+  'stockpile_warehouses', 'stockpile_metrics_refresh_failures_total', 'stockpile_second_writers',
   'stockpile_replication_applied_sequence', 'stockpile_replication_lag_entries',
   'stockpile_replication_lag_seconds', 'stockpile_replication_connected',
   'stockpile_replication_entries_applied_total', 'stockpile_transfers',

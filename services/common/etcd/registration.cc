@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/common/etcd/etcd_log.h"
 #include "services/common/status_macros.h"
 
@@ -37,10 +38,11 @@ absl::StatusOr<Claim> PutClaim(EtcdClient& client, const InstanceInfo& info,
   return claim;
 }
 
-absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client,
-                                                              const InstanceInfo& info,
-                                                              absl::string_view key_prefix,
-                                                              const Claim* own) {
+namespace {
+
+absl::StatusOr<std::vector<std::string>> Overlaps(EtcdClient& client, const InstanceInfo& info,
+                                                  absl::string_view key_prefix, const Claim* own,
+                                                  bool count_claims) {
   ASSIGN_OR_RETURN(RangeResult registered,
                    client.RangePrefix(absl::StrCat(key_prefix, info.level, "/")));
   std::vector<std::string> overlaps;
@@ -49,6 +51,7 @@ absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client
     auto other = InstanceFromJson(kv.value);
     if (!other.ok() || other->level != info.level) continue;
     const bool claim = other->address.empty();
+    if (claim && !count_claims) continue;
     if (claim && own != nullptr && kv.create_revision > own->revision) continue;  // it yields
     const std::string who =
         claim ? absl::StrCat(other->id.empty() ? "an instance" : other->id, " (starting)")
@@ -74,6 +77,20 @@ absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client
     }
   }
   return overlaps;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client,
+                                                              const InstanceInfo& info,
+                                                              absl::string_view key_prefix,
+                                                              const Claim* own) {
+  return Overlaps(client, info, key_prefix, own, /*count_claims=*/true);
+}
+
+absl::StatusOr<std::vector<std::string>> SecondWriters(EtcdClient& client, const InstanceInfo& info,
+                                                       absl::string_view key_prefix) {
+  return Overlaps(client, info, key_prefix, nullptr, /*count_claims=*/false);
 }
 
 std::string InstanceToJson(const InstanceInfo& info) {
@@ -243,6 +260,21 @@ bool Registration::KeepAlive() {
   return true;
 }
 
+void Registration::CheckSecondWriters() {
+  auto found = SecondWriters(*client_, info_, options_.key_prefix);
+  if (!found.ok()) return;  // asked again at the next keepalive
+  absl::MutexLock lock(&mu_);
+  if (*found == state_.second_writers) return;
+  if (found->empty()) {
+    EtcdLog(absl::StrCat(key_, ": no other live instance writes its warehouses any more"));
+  } else {
+    EtcdLog(absl::StrCat(key_, ": SECOND WRITER: ", absl::StrJoin(*found, "; "),
+                         ". These warehouses now have two ledgers: stop one instance and "
+                         "reconcile the movements it took"));
+  }
+  state_.second_writers = std::move(*found);
+}
+
 void Registration::Run() {
   const absl::Duration interval = absl::Seconds(options_.ttl_seconds) / 3;
   absl::Duration backoff = options_.initial_backoff;
@@ -250,6 +282,7 @@ void Registration::Run() {
   while (true) {
     // After any failure start over with a new lease: the old one may have expired meanwhile.
     have_lease = have_lease ? KeepAlive() : Register();
+    if (have_lease && options_.watch_second_writers) CheckSecondWriters();
     const absl::Duration wait = have_lease ? interval : backoff;
     backoff = have_lease ? options_.initial_backoff : std::min(backoff * 2, options_.max_backoff);
     if (!SleepUnlessStopped(wait)) return;

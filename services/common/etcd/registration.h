@@ -70,19 +70,31 @@ absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client
                                                               const InstanceInfo& info,
                                                               absl::string_view key_prefix,
                                                               const Claim* own = nullptr);
+// The same for a running instance: registrations only (a starting instance's claim yields to
+// a registration, so it is no second writer).
+absl::StatusOr<std::vector<std::string>> SecondWriters(EtcdClient& client, const InstanceInfo& info,
+                                                       absl::string_view key_prefix);
 
 struct RegistrationOptions {
   std::string key_prefix = kDefaultInstancesPrefix;  // must end with '/'
   int64_t ttl_seconds = 10;
   absl::Duration initial_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(5);
+  // Level instances: after each registration and keepalive, ask which other live registrations
+  // would write some of the same warehouses (SecondWriters). The start-up check refuses them,
+  // so normally none; one appears when this instance lost etcd for longer than its TTL (a
+  // partition, a long pause) and another instance took its regions meanwhile. Neither ledger
+  // can tell which is right, and warehouse staff must keep working, so it is reported
+  // (state().second_writers, the log), not resolved here.
+  bool watch_second_writers = false;
 };
 
 struct RegistrationState {
   bool registered = false;  // key written under a live lease at the last check
   int64_t lease_id = 0;
-  int64_t registrations = 0;  // how many times the key was (re-)put under a new lease
-  std::string last_error;     // empty when the last etcd call succeeded
+  int64_t registrations = 0;                // how many times the key was (re-)put under a new lease
+  std::string last_error;                   // empty when the last etcd call succeeded
+  std::vector<std::string> second_writers;  // see RegistrationOptions::watch_second_writers
 };
 
 class Registration {
@@ -112,6 +124,7 @@ class Registration {
   // One keepalive; false when the lease is lost or etcd did not answer.
   bool KeepAlive();
   void RecordError(const absl::Status& status, absl::string_view what);
+  void CheckSecondWriters();
   bool SleepUnlessStopped(absl::Duration d);
   void StopThread();
 
