@@ -14,6 +14,7 @@
 
 #include "services/common/etcd/etcd_client.h"
 #include "services/common/metrics/scrape_client.h"
+#include "tests/testutil/etcd_fixture.h"
 #include "tests/testutil/etcd_process.h"
 #include "tests/testutil/level_process.h"
 
@@ -24,19 +25,8 @@ using namespace std::chrono_literals;
 
 constexpr char kCountyInstances[] = "/stockpile/v1/instances/county/";
 
-class LevelSecondWriterTest : public ::testing::Test {
+class LevelSecondWriterTest : public ::stockpile::testing::EtcdFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    ASSERT_TRUE(etcd_.Start(15s, &error)) << error;
-    etcd::EtcdClientOptions options;
-    options.endpoints = etcd_.endpoint();
-    options.call_timeout = absl::Seconds(1);
-    auto client = etcd::EtcdClient::Create(options);
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = std::move(*client);
-  }
-
   std::unique_ptr<LevelProcess> Level(const std::string& id, const std::string& regions) {
     return std::make_unique<LevelProcess>(
         tmp_, "county", regions,
@@ -60,10 +50,6 @@ class LevelSecondWriterTest : public ::testing::Test {
     }
     return std::nullopt;
   }
-
-  TempDir tmp_;
-  EtcdProcess etcd_{tmp_.path()};
-  std::shared_ptr<etcd::EtcdClient> client_;
 };
 
 TEST_F(LevelSecondWriterTest,

@@ -9,6 +9,7 @@
 
 #include "services/common/etcd/etcd_client.h"
 #include "services/common/etcd/leader_election.h"
+#include "tests/testutil/etcd_fixture.h"
 #include "tests/testutil/etcd_process.h"
 #include "tests/testutil/status_matchers.h"
 
@@ -24,19 +25,8 @@ using namespace std::chrono_literals;
 
 constexpr char kElectionKey[] = "/stockpile/v1/leader/catalogue";
 
-class LeaderElectionTest : public ::testing::Test {
+class LeaderElectionTest : public ::stockpile::testing::EtcdFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    ASSERT_TRUE(etcd_.Start(15s, &error)) << error;
-    EtcdClientOptions options;
-    options.endpoints = etcd_.endpoint();
-    options.call_timeout = absl::Seconds(1);
-    auto client = EtcdClient::Create(options);
-    ASSERT_THAT(client, IsOk());
-    client_ = std::move(*client);
-  }
-
   std::unique_ptr<LeaderElection> Candidate(const std::string& name) {
     LeaderElectionOptions options;
     options.ttl_seconds = 2;
@@ -45,10 +35,6 @@ class LeaderElectionTest : public ::testing::Test {
     election->Start();
     return election;
   }
-
-  TempDir tmp_;
-  EtcdProcess etcd_{tmp_.path()};
-  std::shared_ptr<EtcdClient> client_;
 };
 
 TEST_F(LeaderElectionTest, ExactlyOneOfTwoCandidatesLeads) {

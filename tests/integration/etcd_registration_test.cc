@@ -20,6 +20,7 @@
 #include "services/common/etcd/etcd_client.h"
 #include "services/common/etcd/registration.h"
 #include "services/common/etcd/watcher.h"
+#include "tests/testutil/etcd_fixture.h"
 #include "tests/testutil/etcd_process.h"
 #include "tests/testutil/status_matchers.h"
 
@@ -66,19 +67,8 @@ TEST(InstanceJsonTest, RoundTripsAndRejectsGarbage) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-class RegistrationTest : public ::testing::Test {
+class RegistrationTest : public ::stockpile::testing::EtcdFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    ASSERT_TRUE(etcd_.Start(15s, &error)) << error;
-    EtcdClientOptions options;
-    options.endpoints = etcd_.endpoint();
-    options.call_timeout = absl::Seconds(1);
-    auto client = EtcdClient::Create(options);
-    ASSERT_THAT(client, IsOk());
-    client_ = std::move(*client);
-  }
-
   std::unique_ptr<Registration> MakeRegistration(int64_t ttl_seconds) {
     RegistrationOptions options;
     options.ttl_seconds = ttl_seconds;
@@ -91,10 +81,6 @@ class RegistrationTest : public ::testing::Test {
     if (!range.ok() || range->kvs.empty()) return std::nullopt;
     return range->kvs.front();
   }
-
-  TempDir tmp_;
-  EtcdProcess etcd_{tmp_.path()};
-  std::shared_ptr<EtcdClient> client_;
 };
 
 TEST_F(RegistrationTest, KeyAppearsWithInstanceJsonUnderALease) {

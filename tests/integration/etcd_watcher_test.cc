@@ -12,6 +12,7 @@
 
 #include "services/common/etcd/etcd_client.h"
 #include "services/common/etcd/watcher.h"
+#include "tests/testutil/etcd_fixture.h"
 #include "tests/testutil/etcd_process.h"
 #include "tests/testutil/status_matchers.h"
 
@@ -70,19 +71,8 @@ class Mirror {
   int resyncs_ = 0;
 };
 
-class WatcherTest : public ::testing::Test {
+class WatcherTest : public ::stockpile::testing::EtcdFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    ASSERT_TRUE(etcd_.Start(15s, &error)) << error;
-    EtcdClientOptions options;
-    options.endpoints = etcd_.endpoint();
-    options.call_timeout = absl::Seconds(1);
-    auto client = EtcdClient::Create(options);
-    ASSERT_THAT(client, IsOk());
-    client_ = std::move(*client);
-  }
-
   std::unique_ptr<Watcher> StartWatcher(const std::string& prefix) {
     WatcherOptions options;
     options.prefix = prefix;
@@ -100,9 +90,6 @@ class WatcherTest : public ::testing::Test {
     ASSERT_EQ(etcd_.Etcdctl(args, &out), 0) << out;
   }
 
-  TempDir tmp_;
-  EtcdProcess etcd_{tmp_.path()};
-  std::shared_ptr<EtcdClient> client_;
   Mirror mirror_;
 };
 

@@ -22,6 +22,7 @@
 #include "services/common/clock.h"
 #include "services/common/etcd/etcd_client.h"
 #include "services/common/etcd/leader_election.h"
+#include "tests/testutil/etcd_fixture.h"
 #include "tests/testutil/etcd_process.h"
 #include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
@@ -54,18 +55,9 @@ Transfer Sample(const std::string& id, TransferState state) {
   return t;
 }
 
-class EtcdTest : public ::testing::Test {
+class EtcdTest : public ::stockpile::testing::EtcdFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    ASSERT_TRUE(etcd_.Start(15s, &error)) << error;
-    etcd::EtcdClientOptions options;
-    options.endpoints = etcd_.endpoint();
-    options.call_timeout = absl::Seconds(2);
-    auto client = etcd::EtcdClient::Create(options);
-    ASSERT_THAT(client, IsOk());
-    client_ = std::move(*client);
-  }
+  EtcdTest() : EtcdFixture(absl::Seconds(2)) {}
 
   std::unique_ptr<etcd::LeaderElection> Candidate(const std::string& name) {
     etcd::LeaderElectionOptions options;
@@ -95,10 +87,6 @@ class EtcdTest : public ::testing::Test {
     auto t = store.Get(id);
     return t.ok() && t->has_value() ? (*t)->state() : TRANSFER_STATE_UNSPECIFIED;
   }
-
-  TempDir tmp_;
-  EtcdProcess etcd_{tmp_.Sub("etcd")};
-  std::shared_ptr<etcd::EtcdClient> client_;
 };
 
 TEST(TransferPrefixTest, SitsNextToTheRegistrations) {
