@@ -1,21 +1,17 @@
 // deploy/local/cluster.sh as an operator runs it: etcd and seven separate processes register and
 // are discovered; a receipt at a village warehouse shows in the catalogue's province roll-up; and
 // a real Prometheus with deploy/prometheus's configuration scrapes every process.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <regex>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "stockpile/v1/catalogue_service.grpc.pb.h"
+#include "tests/testutil/cluster_ports.h"
 #include "tests/testutil/level_process.h"
 #include "tests/testutil/status_matchers.h"
 
@@ -27,30 +23,6 @@ using namespace stockpile::v1;  // NOLINT
 constexpr int kPorts[] = {2379, 2380, 7501, 7502, 7503, 7504, 7505, 7506, 7510,
                           9501, 9502, 9503, 9504, 9505, 9506, 9510, 9090};
 
-bool PortFree(int port) {
-  if (PortOpen(port)) return false;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
-// An offset that moves every port of the layout onto free ports.
-int FreeOffset() {
-  std::mt19937 rng(std::random_device{}());
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const int offset = 10000 + static_cast<int>(rng() % 40000);
-    bool all_free = true;
-    for (int p : kPorts) all_free = all_free && p + offset < 65000 && PortFree(p + offset);
-    if (all_free) return offset;
-  }
-  return -1;
-}
-
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -61,7 +33,7 @@ std::string Slurp(const std::string& path) {
 class LocalClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    offset_ = FreeOffset();
+    offset_ = ClusterPortOffset(kPorts);
     ASSERT_GT(offset_, 0) << "no free port layout";
     std::string out;
     ASSERT_EQ(Cluster("start", &out), 0) << out;

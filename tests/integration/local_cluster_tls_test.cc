@@ -4,19 +4,15 @@
 // catalogue roll-up, a county dispatcher plans, creates and approves a transfer out of that
 // village (holds placed over mutual TLS), the audit lists who did it; plaintext clients,
 // out-of-scope dispatchers and missing tokens are refused and change nothing.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
-#include <random>
 #include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "stockpile/v1/catalogue_service.grpc.pb.h"
+#include "tests/testutil/cluster_ports.h"
 #include "tests/testutil/level_process.h"
 #include "tests/testutil/pki.h"
 #include "tests/testutil/status_matchers.h"
@@ -31,33 +27,10 @@ constexpr int kPorts[] = {2379, 2380, 7501, 7502, 7503, 7504, 7505, 7506,
                           7510, 9501, 9502, 9503, 9504, 9505, 9506, 9510};
 constexpr int kExitDenied = 4;  // stockctl: PERMISSION_DENIED / UNAUTHENTICATED
 
-bool PortFree(int port) {
-  if (PortOpen(port)) return false;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
-int FreeOffset() {
-  std::mt19937 rng(std::random_device{}());
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const int offset = 10000 + static_cast<int>(rng() % 40000);
-    bool all_free = true;
-    for (int p : kPorts) all_free = all_free && p + offset < 65000 && PortFree(p + offset);
-    if (all_free) return offset;
-  }
-  return -1;
-}
-
 class LocalClusterTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    offset_ = FreeOffset();
+    offset_ = ClusterPortOffset(kPorts);
     ASSERT_GT(offset_, 0) << "no free port layout";
     std::string out;
     ASSERT_EQ(Cluster("start", &out), 0) << out;
