@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/metrics/grpc_server_metrics.h"
 
 namespace stockpile::bench {
 
@@ -45,24 +46,9 @@ absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& add
 }
 
 std::string StatusCodeName(int code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
+  if (code >= grpc::StatusCode::OK && code <= grpc::StatusCode::UNAUTHENTICATED) {
+    return metrics::GrpcServerMetrics::CodeName(static_cast<grpc::StatusCode>(code));
+  }
   return absl::StrCat("CODE_", code);
 }
 
