@@ -302,6 +302,25 @@ class LevelRegistrationTest : public RegistrationTest {
     auto info = InstanceFromJson(kv->value);
     return info.ok() ? info->address : "";
   }
+  // Waits up to 30 s for `level` to exit with a failure status without ever having accepted a
+  // connection on `port`: refused before it took a single call.
+  static ::testing::AssertionResult RefusedBeforeListening(Subprocess& level, int port) {
+    bool listened = false;
+    if (!WaitFor(
+            [&] {
+              listened = listened || ::stockpile::testing::PortOpen(port);
+              return !level.running();
+            },
+            30s)) {
+      return ::testing::AssertionFailure() << "still serving: a second writer";
+    }
+    if (listened) return ::testing::AssertionFailure() << "it listened before it exited";
+    const int status = level.Wait(1s);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) == 0) {
+      return ::testing::AssertionFailure() << "wait status " << status;
+    }
+    return ::testing::AssertionSuccess();
+  }
   std::string PortFile(const std::string& id) {
     std::ifstream in(tmp_.Sub(id + ".port"));
     int port = 0;
@@ -318,17 +337,7 @@ TEST_F(LevelRegistrationTest, LevelRefusesItsIdWhileAProcessOnAnotherDatabaseRun
   const std::string first_address = RegisteredAddress("county-wuhan");
   const int second_port = ::stockpile::testing::FreePort();
   auto second = StartLevel("county-wuhan", "4202", 2, second_port, "second-db");
-  bool listened = false;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        listened = listened || ::stockpile::testing::PortOpen(second_port);
-        return !second->running();
-      },
-      30s))
-      << "a second process with the same id is serving";
-  EXPECT_FALSE(listened);
-  const int status = second->Wait(1s);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  ASSERT_TRUE(RefusedBeforeListening(*second, second_port)) << second->Log();
   EXPECT_THAT(second->Log(),
               ::testing::HasSubstr("runs with this instance id on another database"));
   EXPECT_THAT(second->Log(), ::testing::HasSubstr("exactly one writer"));
@@ -363,17 +372,7 @@ TEST_F(LevelRegistrationTest, LevelRefusesRegionsAnotherLiveInstanceHosts) {
   // All of Hubei includes Wuhan: two writers for Wuhan's warehouses. Refused, naming the other.
   const int hubei_port = ::stockpile::testing::FreePort();
   auto hubei = StartLevel("county-hubei", "42", 2, hubei_port);
-  bool listened = false;  // it is refused before it takes a single call
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        listened = listened || ::stockpile::testing::PortOpen(hubei_port);
-        return !hubei->running();
-      },
-      30s))
-      << "a second writer for Wuhan is serving";
-  EXPECT_FALSE(listened);
-  const int status = hubei->Wait(1s);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  ASSERT_TRUE(RefusedBeforeListening(*hubei, hubei_port)) << hubei->Log();
   EXPECT_THAT(hubei->Log(), ::testing::HasSubstr("county-wuhan"));
   EXPECT_THAT(hubei->Log(), ::testing::HasSubstr("exactly one writer"));
   EXPECT_FALSE(Registered("county-hubei"));

@@ -11,7 +11,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "stockpile/v1/catalogue_service.grpc.pb.h"
-#include "tests/testutil/cluster_ports.h"
 #include "tests/testutil/level_process.h"
 #include "tests/testutil/status_matchers.h"
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -70,6 +71,24 @@ int EphemeralLow() {
 }
 
 }  // namespace
+
+int ClusterPortOffset(std::span<const int> layout) {
+  const auto [lowest, highest] = std::minmax_element(layout.begin(), layout.end());
+  const int ephemeral = EphemeralLow() > 0 ? EphemeralLow() : 32768;
+  const int min_offset = std::max(1, 1025 - *lowest);
+  const int max_offset = ephemeral - 1 - *highest;
+  if (max_offset < min_offset) return -1;
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int offset = min_offset + static_cast<int>(rng() % (max_offset - min_offset + 1));
+    if (std::all_of(layout.begin(), layout.end(), [&](int port) {
+          return !PortOpen(port + offset) && TryBind(port + offset) != 0;
+        })) {
+      return offset;
+    }
+  }
+  return -1;
+}
 
 // Ports below the kernel's ephemeral range: a port taken from that range (bind to 0) can be
 // handed to any outgoing connection of a parallel test between its release here and the

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,12 @@ class TempDir {
 // A free TCP port on 127.0.0.1, outside the kernel's range for outgoing connections (bound and
 // released; another test can take it only by picking the same one at the same moment).
 int FreePort();
+
+// For deploy/local/cluster.sh, which puts its processes on fixed ports moved by
+// STOCKPILE_PORT_OFFSET: an offset that moves every port of `layout` onto a free port above
+// 1024 and, for the reason FreePort gives, below the kernel's ephemeral range; -1 when 50
+// random tries found none.
+int ClusterPortOffset(std::span<const int> layout);
 
 // Polls `ready` every 20 ms until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout);
