@@ -17,4 +17,8 @@ grpc::Status ToGrpc(const absl::Status& s);
 // gRPC -> absl, for clients of other services.
 absl::Status FromGrpc(const grpc::Status& s);
 
+// "NOT_FOUND", "UNAVAILABLE", ... as gRPC spells them (metric labels, reports, error lines);
+// a number outside gRPC's codes is "UNKNOWN", as gRPC itself reads it.
+const char* StatusCodeName(grpc::StatusCode code);
+
 }  // namespace stockpile::common

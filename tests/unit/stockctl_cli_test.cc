@@ -27,11 +27,6 @@ TEST(ExitCodeTest, MapsEveryDocumentedCode) {
   EXPECT_EQ(ExitCodeFor(grpc::StatusCode::DATA_LOSS), 7);
 }
 
-TEST(ExitCodeTest, NamesAsGrpcSpellsThem) {
-  EXPECT_EQ(StatusCodeName(grpc::StatusCode::NOT_FOUND), "NOT_FOUND");
-  EXPECT_EQ(StatusCodeName(grpc::StatusCode::FAILED_PRECONDITION), "FAILED_PRECONDITION");
-}
-
 TEST(CliUtilTest, TimeArgAcceptsRfc3339AndDates) {
   auto t = ParseTimeArg("--since", "2024-05-01T08:00:00Z");
   ASSERT_TRUE(t.ok());

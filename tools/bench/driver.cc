@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/common/status_util.h"
 #include "tools/bench/level_client.h"
 #include "tools/bench/rng.h"
 
@@ -285,7 +286,7 @@ void LoadRun::OnDone(Client& c, const grpc::Status& status) {
       if (c.kind == OpKind::kList) c.stats.balances_listed += c.listed.balances_size();
     } else if (c.stats.errors() <= 3) {
       std::fprintf(stderr, "[bench] %s failed: %s %s\n", OpKindName(c.kind),
-                   StatusCodeName(status.error_code()).c_str(), status.error_message().c_str());
+                   common::StatusCodeName(status.error_code()), status.error_message().c_str());
     }
   }
   StartNext(c);

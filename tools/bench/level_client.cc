@@ -5,7 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "services/common/metrics/grpc_server_metrics.h"
+#include "services/common/status_util.h"
 
 namespace stockpile::bench {
 
@@ -39,17 +39,10 @@ absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& add
   grpc::Status s = target->stub->GetInstanceInfo(&ctx, {}, &target->info);
   if (!s.ok()) {
     return absl::UnavailableError(absl::StrCat("GetInstanceInfo on ", address,
-                                               " failed: ", StatusCodeName(s.error_code()), " ",
-                                               s.error_message()));
+                                               " failed: ", common::StatusCodeName(s.error_code()),
+                                               " ", s.error_message()));
   }
   return target;
-}
-
-std::string StatusCodeName(int code) {
-  if (code >= grpc::StatusCode::OK && code <= grpc::StatusCode::UNAUTHENTICATED) {
-    return metrics::GrpcServerMetrics::CodeName(static_cast<grpc::StatusCode>(code));
-  }
-  return absl::StrCat("CODE_", code);
 }
 
 int32_t TodayDays() { return static_cast<int32_t>(std::time(nullptr) / 86400); }

@@ -34,9 +34,6 @@ void KeepUntilExit(std::shared_ptr<grpc::Channel> channel);
 absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& address,
                                                           std::chrono::milliseconds timeout);
 
-// "NOT_FOUND", "ALREADY_EXISTS", ... for reports.
-std::string StatusCodeName(int code);
-
 // Days since 1970-01-01 today (UTC).
 int32_t TodayDays();
 

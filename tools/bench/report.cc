@@ -1,6 +1,7 @@
 #include "tools/bench/report.h"
 
 #include "absl/strings/str_format.h"
+#include "services/common/status_util.h"
 #include "tools/bench/level_client.h"
 
 namespace stockpile::bench {
@@ -36,7 +37,8 @@ nlohmann::json ResultToJson(const DriverResult& r) {
                       {"latency", LatencyJson(r.all)}};
   nlohmann::json codes = nlohmann::json::object();
   for (size_t i = 0; i < r.codes.size(); ++i) {
-    if (r.codes[i] > 0) codes[StatusCodeName(static_cast<int>(i))] = r.codes[i];
+    if (r.codes[i] > 0)
+      codes[common::StatusCodeName(static_cast<grpc::StatusCode>(i))] = r.codes[i];
   }
   j["codes"] = codes;
   nlohmann::json kinds = nlohmann::json::object();
@@ -101,7 +103,8 @@ std::string ResultToText(const std::string& title, const DriverResult& r) {
   absl::StrAppendFormat(&out, "  errors: %llu", static_cast<unsigned long long>(r.errors()));
   for (size_t i = 1; i < r.codes.size(); ++i) {
     if (r.codes[i] > 0) {
-      absl::StrAppendFormat(&out, "  %s=%llu", StatusCodeName(static_cast<int>(i)),
+      absl::StrAppendFormat(&out, "  %s=%llu",
+                            common::StatusCodeName(static_cast<grpc::StatusCode>(i)),
                             static_cast<unsigned long long>(r.codes[i]));
     }
   }

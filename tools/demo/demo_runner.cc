@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/common/status_util.h"
 #include "services/common/validation.h"
 #include "tools/bench/parallel.h"
 
@@ -78,8 +79,8 @@ class GroupWorker {
 void GroupWorker::CountError(const grpc::Status& status, const std::string& what) {
   int code = std::min<int>(status.error_code(), 16);
   if (counters_->errors[code]++ < 5) {
-    std::fprintf(stderr, "\n[demo] %s: %s %s\n", what.c_str(), bench::StatusCodeName(code).c_str(),
-                 status.error_message().c_str());
+    std::fprintf(stderr, "\n[demo] %s: %s %s\n", what.c_str(),
+                 common::StatusCodeName(status.error_code()), status.error_message().c_str());
   }
 }
 

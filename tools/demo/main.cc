@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/common/status_util.h"
 #include "services/common/validation.h"
 #include "tools/demo/demo_runner.h"
 
@@ -68,7 +69,8 @@ absl::StatusOr<DemoOptions> MakeOptions(const Flags& flags, const Router& router
 nlohmann::json Summary(const DemoCounters& c, double seconds) {
   nlohmann::json errors = nlohmann::json::object();
   for (size_t i = 0; i < c.errors.size(); ++i) {
-    if (c.errors[i] > 0) errors[bench::StatusCodeName(static_cast<int>(i))] = c.errors[i].load();
+    if (c.errors[i] > 0)
+      errors[common::StatusCodeName(static_cast<grpc::StatusCode>(i))] = c.errors[i].load();
   }
   return {{"warehouses", c.warehouses_planned.load()},
           {"warehouses_created", c.warehouses_created.load()},

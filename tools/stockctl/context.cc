@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "services/common/auth/tls.h"
+#include "services/common/status_util.h"
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/exit_codes.h"
 
@@ -123,8 +124,8 @@ void Context::Print(const std::string& human, const std::string& json_text) cons
 }
 
 int Context::Fail(const grpc::Status& status) {
-  std::cerr << "stockctl: " << StatusCodeName(status.error_code()) << ": " << status.error_message()
-            << "\n";
+  std::cerr << "stockctl: " << common::StatusCodeName(status.error_code()) << ": "
+            << status.error_message() << "\n";
   const int code = ExitCodeFor(status.error_code());
   if (code == kExitRetryable && !request_id_.empty()) {
     std::cerr << "stockctl: safe to retry with --request-id=" << request_id_ << "\n";

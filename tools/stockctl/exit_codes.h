@@ -21,9 +21,6 @@ enum ExitCode : int {
 // The exit code for a failed (or OK) gRPC status.
 int ExitCodeFor(grpc::StatusCode code);
 
-// "NOT_FOUND", "UNAVAILABLE", ... as gRPC spells them.
-std::string StatusCodeName(grpc::StatusCode code);
-
 // The text for --help.
 const char* ExitCodeHelp();
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "services/common/status_util.h"
 #include "tools/stockctl/exit_codes.h"
 
 namespace stockpile::stockctl {
@@ -85,7 +86,8 @@ bool ImportRunner::SendRowByRow(const std::vector<const ImportRow*>& chunk, size
     } else if (IsRowLevelRefusal(status.error_code())) {
       ++summary.rows_failed;
       summary.errors.push_back(
-          {row->line, StatusCodeName(status.error_code()) + ": " + status.error_message()});
+          {row->line, std::string(common::StatusCodeName(status.error_code())) + ": " +
+                          status.error_message()});
     } else {
       summary.fatal = status;
       return false;

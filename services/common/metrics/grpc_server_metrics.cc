@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "absl/strings/strip.h"
+#include "services/common/status_util.h"
 
 namespace stockpile::metrics {
 namespace {
@@ -221,32 +222,10 @@ Metric& GrpcServerMetrics::Method::Slot(std::atomic<Metric*>& slot,
   Metric* metric = slot.load(std::memory_order_acquire);
   if (metric != nullptr) return *metric;
   prometheus::Labels labels = labels_;
-  labels.emplace("grpc_code", CodeName(static_cast<grpc::StatusCode>(code_index)));
+  labels.emplace("grpc_code", common::StatusCodeName(static_cast<grpc::StatusCode>(code_index)));
   metric = &family.Add(labels, std::forward<Args>(args)...);
   slot.store(metric, std::memory_order_release);
   return *metric;
-}
-
-const char* GrpcServerMetrics::CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  const size_t index = static_cast<size_t>(code);
-  return index < std::size(kNames) ? kNames[index] : "UNKNOWN";
 }
 
 const char* GrpcServerMetrics::TypeName(RpcType type) {

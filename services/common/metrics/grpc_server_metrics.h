@@ -87,7 +87,6 @@ class GrpcServerMetrics {
   grpc::experimental::Interceptor* NewInterceptor(absl::string_view full_method, RpcType type,
                                                   grpc::ServerContextBase* context);
 
-  static const char* CodeName(grpc::StatusCode code);
   static const char* TypeName(RpcType type);
 
  private:

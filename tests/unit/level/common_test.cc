@@ -63,6 +63,14 @@ TEST(StatusUtilTest, RocksAndGrpcMappingIsSpecific) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+TEST(StatusUtilTest, CodeNamesAreGrpcSpellings) {
+  EXPECT_STREQ(StatusCodeName(grpc::StatusCode::OK), "OK");
+  EXPECT_STREQ(StatusCodeName(grpc::StatusCode::INVALID_ARGUMENT), "INVALID_ARGUMENT");
+  EXPECT_STREQ(StatusCodeName(grpc::StatusCode::FAILED_PRECONDITION), "FAILED_PRECONDITION");
+  EXPECT_STREQ(StatusCodeName(grpc::StatusCode::UNAUTHENTICATED), "UNAUTHENTICATED");
+  EXPECT_STREQ(StatusCodeName(static_cast<grpc::StatusCode>(99)), "UNKNOWN");
+}
+
 TEST(CsvTest, QuotedFields) {
   auto f = ParseCsvLine(R"(110101,"东城区, ""老城""",1101)");
   ASSERT_THAT(f.status(), IsOk());
