@@ -51,8 +51,6 @@ int Fail(absl::string_view what, const absl::Status& s) {
   return 2;
 }
 
-std::string HostOf(const std::string& listen) { return listen.substr(0, listen.rfind(':')); }
-
 std::unique_ptr<stockpile::catalogue::SourceDirectory> StartDirectory(
     const CatalogueConfig& c, stockpile::catalogue::CatalogueCore* core,
     std::shared_ptr<stockpile::etcd::EtcdClient> etcd) {
@@ -74,9 +72,10 @@ std::unique_ptr<stockpile::etcd::Registration> Register(
   stockpile::etcd::InstanceInfo info;
   info.id = id;
   info.level = "catalogue";
-  info.address = c.advertise.empty() ? absl::StrCat(HostOf(c.listen), ":", port) : c.advertise;
+  info.address =
+      c.advertise.empty() ? stockpile::common::BoundAddress(c.listen, port) : c.advertise;
   if (metrics_port > 0) {
-    info.metrics_address = absl::StrCat(HostOf(c.metrics_listen), ":", metrics_port);
+    info.metrics_address = stockpile::common::BoundAddress(c.metrics_listen, metrics_port);
   }
   stockpile::etcd::RegistrationOptions options;
   options.key_prefix = c.etcd_prefix;
@@ -313,12 +312,13 @@ int main(int argc, char** argv) {
   auto directory = StartDirectory(*config, core->get(), etcd);
   auto registration = Register(*config, etcd, id, port, metrics ? metrics->port() : 0);
   const std::string advertised = config->advertise.empty()
-                                     ? absl::StrCat(HostOf(config->listen), ":", port)
+                                     ? stockpile::common::BoundAddress(config->listen, port)
                                      : config->advertise;
   LeadTransfers(*config, **transfers, etcd, advertised);
 
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
-  std::cout << "stockpile-catalogue listening on " << HostOf(config->listen) << ":" << port << " ("
+  std::cout << "stockpile-catalogue listening on "
+            << stockpile::common::BoundAddress(config->listen, port) << " ("
             << (*core)->view().warehouse_count() << " warehouses loaded";
   if (metrics) std::cout << ", metrics on port " << metrics->port();
   std::cout << ")" << std::endl;

@@ -2,6 +2,9 @@
 
 #include <grpcpp/server_builder.h>
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
 namespace stockpile::common {
@@ -21,6 +24,12 @@ inline void PrepareServerProcess() {
 // ("cannot listen") and says so.
 inline void ListenExclusively(grpc::ServerBuilder& builder) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+}
+
+// "host:port" of a listener started on `listen` ("host:port", port 0 for any free port) that
+// bound `port`: what the process prints and advertises once it listens.
+inline std::string BoundAddress(const std::string& listen, int port) {
+  return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
 }
 
 }  // namespace stockpile::common

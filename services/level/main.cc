@@ -46,8 +46,6 @@ int Fail(absl::string_view what, const absl::Status& s) {
   return 2;
 }
 
-std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
-
 std::string DefaultInstanceId(const LevelConfig& c, int port) {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
@@ -105,7 +103,8 @@ stockpile::etcd::InstanceInfo InstanceFor(const LevelConfig& c, const std::strin
   info.id = id;
   info.database_id = database_id;
   info.level = std::string(stockpile::common::LevelName(c.level));
-  info.address = c.advertise.empty() ? absl::StrCat(HostOf(c.listen), ":", port) : c.advertise;
+  info.address =
+      c.advertise.empty() ? stockpile::common::BoundAddress(c.listen, port) : c.advertise;
   info.region_prefixes = c.regions;
   info.metrics_address = metrics_address;
   return info;
@@ -279,7 +278,7 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   const std::string metrics_address =
-      *metrics ? absl::StrCat(HostOf(config->metrics_listen), ":", (*metrics)->port()) : "";
+      *metrics ? stockpile::common::BoundAddress(config->metrics_listen, (*metrics)->port()) : "";
   stockpile::level::LevelServiceImpl service(
       core->get(), {config->instance_id, STOCKPILE_VERSION, metrics_address});
   grpc::ServerBuilder builder;
@@ -313,8 +312,9 @@ int main(int argc, char** argv) {
       return Fail("cannot register metrics", s);
     }
   }
-  std::cout << "stockpile-level listening on " << HostOf(config->listen) << ":" << port
-            << " (level " << stockpile::common::LevelName(config->level) << ", regions "
+  std::cout << "stockpile-level listening on "
+            << stockpile::common::BoundAddress(config->listen, port) << " (level "
+            << stockpile::common::LevelName(config->level) << ", regions "
             << absl::StrJoin(config->regions, ",") << ", " << (*core)->last_sequence()
             << " changes";
   if (*metrics) std::cout << ", metrics on port " << (*metrics)->port();

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "services/common/reference_data.h"
+#include "services/common/server_process.h"
 #include "services/common/status_util.h"
 #include "services/common/validation.h"
 #include "tests/testutil/process.h"
@@ -69,6 +70,12 @@ TEST(StatusUtilTest, CodeNamesAreGrpcSpellings) {
   EXPECT_STREQ(StatusCodeName(grpc::StatusCode::FAILED_PRECONDITION), "FAILED_PRECONDITION");
   EXPECT_STREQ(StatusCodeName(grpc::StatusCode::UNAUTHENTICATED), "UNAUTHENTICATED");
   EXPECT_STREQ(StatusCodeName(static_cast<grpc::StatusCode>(99)), "UNKNOWN");
+}
+
+TEST(ServerProcessTest, BoundAddressKeepsTheHostAndTakesThePort) {
+  EXPECT_EQ(BoundAddress("127.0.0.1:0", 50051), "127.0.0.1:50051");
+  EXPECT_EQ(BoundAddress("0.0.0.0:9090", 9090), "0.0.0.0:9090");
+  EXPECT_EQ(BoundAddress("[::1]:0", 7000), "[::1]:7000");
 }
 
 TEST(CsvTest, QuotedFields) {
