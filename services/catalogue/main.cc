@@ -287,9 +287,10 @@ int main(int argc, char** argv) {
   if (!server || port == 0) return Fail("cannot listen", absl::UnavailableError(config->listen));
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.CatalogueService", true);
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.TransferService", true);
-  std::unique_ptr<grpc::Server> health;  // plaintext, health only: for Kubernetes probes
+  // Plaintext, health only: for Kubernetes probes.
+  std::unique_ptr<stockpile::common::HealthOnlyListener> health;
   if (!config->health_listen.empty()) {
-    health = stockpile::common::ServeHealthOnly(
+    health = stockpile::common::HealthOnlyListener::Start(
         config->health_listen, {"stockpile.v1.CatalogueService", "stockpile.v1.TransferService"});
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
@@ -329,11 +330,10 @@ int main(int argc, char** argv) {
   directory->Stop();
   if (registration) registration->Stop();
   server->GetHealthCheckService()->Shutdown();
-  if (health) health->GetHealthCheckService()->Shutdown();
+  if (health) health->Shutdown();  // NOT_SERVING, Watch streams ended
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   server.reset();
-  if (health) health->Shutdown(std::chrono::system_clock::now());  // Watch streams: end now
   metrics.reset();     // its collectables read the transfer store and the core
   transfers->reset();  // service workers, then leadership (resigns), coordinator, store
   core->reset();
