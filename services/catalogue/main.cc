@@ -287,10 +287,9 @@ int main(int argc, char** argv) {
   if (!server || port == 0) return Fail("cannot listen", absl::UnavailableError(config->listen));
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.CatalogueService", true);
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.TransferService", true);
-  // Plaintext, health only: for Kubernetes probes.
-  std::unique_ptr<stockpile::common::HealthOnlyListener> health;
+  std::unique_ptr<grpc::Server> health;  // plaintext, health only: for Kubernetes probes
   if (!config->health_listen.empty()) {
-    health = stockpile::common::HealthOnlyListener::Start(
+    health = stockpile::common::ServeHealthOnly(
         config->health_listen, {"stockpile.v1.CatalogueService", "stockpile.v1.TransferService"});
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
@@ -330,10 +329,11 @@ int main(int argc, char** argv) {
   directory->Stop();
   if (registration) registration->Stop();
   server->GetHealthCheckService()->Shutdown();
-  if (health) health->Shutdown();  // NOT_SERVING, Watch streams ended
+  if (health) health->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   server.reset();
+  if (health) health->Shutdown(std::chrono::system_clock::now());  // Watch streams: end now
   metrics.reset();     // its collectables read the transfer store and the core
   transfers->reset();  // service workers, then leadership (resigns), coordinator, store
   core->reset();

@@ -38,9 +38,6 @@ absl::Status LevelConfig::Validate() const {
   if (max_group_commands < 1 || max_group_commands > 100000) {
     return absl::InvalidArgumentError("--max-group-commands must be between 1 and 100000");
   }
-  if (grpc_threads < 0 || grpc_threads > 64) {
-    return absl::InvalidArgumentError("--grpc-threads must be between 0 (automatic) and 64");
-  }
   if (!insecure && (tls_cert.empty() || tls_key.empty())) {
     return absl::InvalidArgumentError(
         "TLS is required: give --tls-cert and --tls-key (and --tls-ca for mutual TLS), or "
@@ -87,8 +84,6 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
                  "how often expired holds are released");
   app.add_option("--max-group-commands", c.max_group_commands,
                  "commands committed together in one synced write at most");
-  app.add_option("--grpc-threads", c.grpc_threads,
-                 "threads serving gRPC calls (0: one per two cores, at least one)");
   app.add_option("--metrics-refresh-seconds", c.metrics_refresh_seconds,
                  "how often scanned metrics (shortages, expiring lots) are recomputed");
   app.add_flag("--insecure", c.insecure,

@@ -31,8 +31,6 @@ struct LevelConfig {
   std::string etcd_tls_key;
   int hold_sweep_interval_ms = 1000;
   int max_group_commands = 1024;
-  // Threads serving gRPC calls (each drains its own completion queue); 0: one per two cores.
-  int grpc_threads = 0;
   int metrics_refresh_seconds = 30;
   // Transport security and tokens. Without --insecure, TLS files and the token key are required.
   bool insecure = false;  // plaintext, no token checks: local development only

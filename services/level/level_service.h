@@ -1,18 +1,16 @@
 #pragma once
 
+#include <google/protobuf/arena.h>
+#include <grpcpp/support/message_allocator.h>
+
 #include <memory>
-#include <type_traits>
-#include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "services/common/async_server.h"
 #include "services/level/level_core.h"
 #include "services/level/level_queries.h"
 #include "stockpile/v1/level_service.grpc.pb.h"
 
 namespace stockpile::level {
-
-namespace v1 = stockpile::v1;
 
 struct InstanceIdentity {
   std::string instance_id;
@@ -20,48 +18,100 @@ struct InstanceIdentity {
   std::string metrics_address;  // HOST:PORT of the metrics page, or empty
 };
 
-// stockpile.v1.LevelService on gRPC's async API (services/common/async_server.h says why):
-// each handler validates what only the transport knows (request_id, actor, batch size), calls
-// the core and maps its status. Handlers run on the completion-queue threads; a mutation's
-// answer goes out from the core's answering thread once it is durable.
-class LevelServiceImpl final : public stockpile::v1::LevelService::AsyncService {
+// Request and response of each call on one arena: a batch's thousand results, their movements
+// and strings are allocated by bumping a pointer (the writer builds them in place) and freed
+// at once when the call ends, instead of one by one on a gRPC thread (which spent 41 % of its
+// time destroying batch replies and 14 % destroying requests).
+template <typename Request, typename Response>
+class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Response> {
+ public:
+  grpc::MessageHolder<Request, Response>* AllocateMessages() override { return new Holder(); }
+
+ private:
+  class Holder final : public grpc::MessageHolder<Request, Response> {
+   public:
+    Holder() : arena_(Options()) {
+      this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
+      this->set_response(google::protobuf::Arena::CreateMessage<Response>(&arena_));
+    }
+    void Release() override { delete this; }
+
+   private:
+    static google::protobuf::ArenaOptions Options() {
+      google::protobuf::ArenaOptions o;
+      o.start_block_size = 4 << 10;
+      o.max_block_size = 256 << 10;  // a batch reply is a few hundred KB
+      return o;
+    }
+    google::protobuf::Arena arena_;
+  };
+};
+
+// stockpile.v1.LevelService over gRPC's callback API: each handler validates what only the
+// transport knows (request_id, actor, batch size), calls the core and maps its status.
+class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackService {
  public:
   LevelServiceImpl(LevelCore* core, InstanceIdentity identity);
 
-  using Call = common::UnaryCall;
+  using Ctx = grpc::CallbackServerContext;
+  using Unary = grpc::ServerUnaryReactor;
+  template <typename T>
+  using Writer = grpc::ServerWriteReactor<T>;
 
-  // Awaits every method on every queue of `threads` (after the server is built).
-  void Serve(common::AsyncServerThreads& threads);
-
-  void CreateWarehouse(Call*, const v1::CreateWarehouseRequest&, v1::Warehouse*);
-  void GetWarehouse(Call*, const v1::GetWarehouseRequest&, v1::Warehouse*);
-  void ListWarehouses(Call*, const v1::ListWarehousesRequest&, v1::ListWarehousesResponse*);
-  void UpdateWarehouse(Call*, const v1::UpdateWarehouseRequest&, v1::Warehouse*);
-  void Receive(Call*, const v1::ReceiveRequest&, v1::MovementResult*);
-  void Issue(Call*, const v1::IssueRequest&, v1::MovementResult*);
-  void Stocktake(Call*, const v1::StocktakeRequest&, v1::MovementResult*);
-  void Hold(Call*, const v1::HoldRequest&, v1::MovementResult*);
-  void Release(Call*, const v1::ReleaseRequest&, v1::MovementResult*);
-  void Ship(Call*, const v1::ShipRequest&, v1::MovementResult*);
-  void ReceiveTransfer(Call*, const v1::ReceiveTransferRequest&, v1::MovementResult*);
-  void ConfirmDelivery(Call*, const v1::ConfirmDeliveryRequest&, v1::MovementResult*);
-  void ApplyBatch(Call*, const v1::ApplyBatchRequest&, v1::ApplyBatchResponse*);
-  void SetQuota(Call*, const v1::SetQuotaRequest&, v1::Quota*);
-  void ListQuotas(Call*, const v1::ListQuotasRequest&, v1::ListQuotasResponse*);
-  void SetReserve(Call*, const v1::SetReserveRequest&, v1::Reserve*);
-  void ListReserves(Call*, const v1::ListReservesRequest&, v1::ListReservesResponse*);
-  void ListShortages(Call*, const v1::ListQuotaStatusRequest&, v1::ListQuotaStatusResponse*);
-  void ListOverstock(Call*, const v1::ListQuotaStatusRequest&, v1::ListQuotaStatusResponse*);
-  void ListExpiringLots(Call*, const v1::ListExpiringLotsRequest&, v1::ListExpiringLotsResponse*);
-  void GetBalance(Call*, const v1::GetBalanceRequest&, v1::Balance*);
-  void ListBalances(Call*, const v1::ListBalancesRequest&, v1::ListBalancesResponse*);
-  void ListMovements(Call*, const v1::ListMovementsRequest&, v1::ListMovementsResponse*);
-  void GetHold(Call*, const v1::GetHoldRequest&, v1::Hold*);
-  void ListHolds(Call*, const v1::ListHoldsRequest&, v1::ListHoldsResponse*);
-  void GetLedgerTotals(Call*, const v1::GetLedgerTotalsRequest&, v1::GetLedgerTotalsResponse*);
-  void GetInstanceInfo(Call*, const v1::GetInstanceInfoRequest&, v1::InstanceInfo*);
-  void ListItems(Call*, const v1::ListItemsRequest&, v1::ListItemsResponse*);
-  void GetRegion(Call*, const v1::GetRegionRequest&, v1::Region*);
+  Unary* CreateWarehouse(Ctx*, const stockpile::v1::CreateWarehouseRequest*,
+                         stockpile::v1::Warehouse*) override;
+  Unary* GetWarehouse(Ctx*, const stockpile::v1::GetWarehouseRequest*,
+                      stockpile::v1::Warehouse*) override;
+  Unary* ListWarehouses(Ctx*, const stockpile::v1::ListWarehousesRequest*,
+                        stockpile::v1::ListWarehousesResponse*) override;
+  Unary* UpdateWarehouse(Ctx*, const stockpile::v1::UpdateWarehouseRequest*,
+                         stockpile::v1::Warehouse*) override;
+  Unary* Receive(Ctx*, const stockpile::v1::ReceiveRequest*,
+                 stockpile::v1::MovementResult*) override;
+  Unary* Issue(Ctx*, const stockpile::v1::IssueRequest*, stockpile::v1::MovementResult*) override;
+  Unary* Stocktake(Ctx*, const stockpile::v1::StocktakeRequest*,
+                   stockpile::v1::MovementResult*) override;
+  Unary* Hold(Ctx*, const stockpile::v1::HoldRequest*, stockpile::v1::MovementResult*) override;
+  Unary* Release(Ctx*, const stockpile::v1::ReleaseRequest*,
+                 stockpile::v1::MovementResult*) override;
+  Unary* Ship(Ctx*, const stockpile::v1::ShipRequest*, stockpile::v1::MovementResult*) override;
+  Unary* ReceiveTransfer(Ctx*, const stockpile::v1::ReceiveTransferRequest*,
+                         stockpile::v1::MovementResult*) override;
+  Unary* ConfirmDelivery(Ctx*, const stockpile::v1::ConfirmDeliveryRequest*,
+                         stockpile::v1::MovementResult*) override;
+  Unary* ApplyBatch(Ctx*, const stockpile::v1::ApplyBatchRequest*,
+                    stockpile::v1::ApplyBatchResponse*) override;
+  Unary* SetQuota(Ctx*, const stockpile::v1::SetQuotaRequest*, stockpile::v1::Quota*) override;
+  Unary* ListQuotas(Ctx*, const stockpile::v1::ListQuotasRequest*,
+                    stockpile::v1::ListQuotasResponse*) override;
+  Unary* SetReserve(Ctx*, const stockpile::v1::SetReserveRequest*,
+                    stockpile::v1::Reserve*) override;
+  Unary* ListReserves(Ctx*, const stockpile::v1::ListReservesRequest*,
+                      stockpile::v1::ListReservesResponse*) override;
+  Unary* ListShortages(Ctx*, const stockpile::v1::ListQuotaStatusRequest*,
+                       stockpile::v1::ListQuotaStatusResponse*) override;
+  Unary* ListOverstock(Ctx*, const stockpile::v1::ListQuotaStatusRequest*,
+                       stockpile::v1::ListQuotaStatusResponse*) override;
+  Unary* ListExpiringLots(Ctx*, const stockpile::v1::ListExpiringLotsRequest*,
+                          stockpile::v1::ListExpiringLotsResponse*) override;
+  Unary* GetBalance(Ctx*, const stockpile::v1::GetBalanceRequest*,
+                    stockpile::v1::Balance*) override;
+  Unary* ListBalances(Ctx*, const stockpile::v1::ListBalancesRequest*,
+                      stockpile::v1::ListBalancesResponse*) override;
+  Unary* ListMovements(Ctx*, const stockpile::v1::ListMovementsRequest*,
+                       stockpile::v1::ListMovementsResponse*) override;
+  Unary* GetHold(Ctx*, const stockpile::v1::GetHoldRequest*, stockpile::v1::Hold*) override;
+  Unary* ListHolds(Ctx*, const stockpile::v1::ListHoldsRequest*,
+                   stockpile::v1::ListHoldsResponse*) override;
+  Unary* GetLedgerTotals(Ctx*, const stockpile::v1::GetLedgerTotalsRequest*,
+                         stockpile::v1::GetLedgerTotalsResponse*) override;
+  Unary* GetInstanceInfo(Ctx*, const stockpile::v1::GetInstanceInfoRequest*,
+                         stockpile::v1::InstanceInfo*) override;
+  Unary* ListItems(Ctx*, const stockpile::v1::ListItemsRequest*,
+                   stockpile::v1::ListItemsResponse*) override;
+  Unary* GetRegion(Ctx*, const stockpile::v1::GetRegionRequest*, stockpile::v1::Region*) override;
+  Writer<stockpile::v1::WatchChangesResponse>* WatchChanges(
+      Ctx*, const stockpile::v1::WatchChangesRequest*) override;
 
   // The id is known only once the port is bound (default level-host-port).
   void SetInstanceId(std::string id) {
@@ -70,35 +120,25 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::AsyncService 
   }
 
  private:
-  class WatchChangesCall;
-
-  using AsyncService = stockpile::v1::LevelService::AsyncService;
-  template <typename Request, typename Response>
-  using RequestFn = typename common::AsyncUnary<AsyncService, Request, Response>::RequestFn;
-  // Awaits one method on every queue; its handler is kept for as long as the service lives.
-  template <typename Request, typename Response>
-  void Await(std::type_identity_t<RequestFn<Request, Response>> request,
-             void (LevelServiceImpl::*handler)(Call*, const Request&, Response*),
-             common::AsyncServerThreads& threads);
-
-  // Submits stock operations; the call finishes when the command is durable or refused.
+  // Submits stock operations; the reactor finishes when the command is durable or refused.
   // `request_shape`: what is wrong with the request itself, answered after the caller's verdict.
   template <typename Request, typename Response>
-  void Mutate(Call* call, absl::string_view method, const Request& req,
-              std::vector<stockpile::v1::Operation> ops, Response* resp,
-              absl::Status request_shape = absl::OkStatus());
+  Unary* Mutate(Ctx* ctx, absl::string_view method, const Request& req,
+                std::vector<stockpile::v1::Operation> ops, Response* resp,
+                absl::Status request_shape = absl::OkStatus());
   template <typename Response>
-  static CommandCallback FinishWith(Call* call, Response* resp);
+  static CommandCallback FinishWith(Unary* reactor, Response* resp);
   // Runs a query after the call's authorization verdict allows it.
   template <typename Response, typename QueryFn>
-  void Query(Call* call, Response* resp, QueryFn query);
+  Unary* Query(Ctx* ctx, Response* resp, QueryFn query);
   // Runs an admin mutation (warehouses, quotas, reserves) with the token's subject as actor.
   template <typename Request, typename Submit>
-  void Admin(Call* call, const Request& req, Submit submit);
+  Unary* Admin(Ctx* ctx, const Request& req, Submit submit);
 
   LevelCore* core_;
   LevelQueries queries_;
-  std::vector<std::shared_ptr<void>> handlers_;  // the AsyncUnary handlers the queues use
+  ArenaMessageAllocator<stockpile::v1::ApplyBatchRequest, stockpile::v1::ApplyBatchResponse>
+      batch_allocator_;
   absl::Mutex identity_mu_;
   InstanceIdentity identity_ ABSL_GUARDED_BY(identity_mu_);
 };

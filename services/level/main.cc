@@ -2,6 +2,7 @@
 // -> etcd registration -> wait for a signal -> drain.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,8 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "services/common/async_health.h"
-#include "services/common/async_server.h"
 #include "services/common/auth/authorizer.h"
 #include "services/common/auth/interceptor.h"
 #include "services/common/auth/rules.h"
@@ -276,6 +275,7 @@ int main(int argc, char** argv) {
   auto credentials = Credentials(*config);
   if (!credentials.ok()) return Fail("cannot set up TLS", credentials.status());
 
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   const std::string metrics_address =
       *metrics ? stockpile::common::BoundAddress(config->metrics_listen, (*metrics)->port()) : "";
@@ -286,32 +286,23 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(config->listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(16 << 20);
-  stockpile::common::AsyncHealth health;
   builder.RegisterService(&service);
-  builder.RegisterService(&health);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   if (*metrics) {
     creators.push_back(stockpile::metrics::MakeGrpcServerMetricsFactory((*metrics)->registry()));
   }
   creators.push_back(stockpile::auth::MakeAuthInterceptorFactory(*authorizer));
   builder.experimental().SetInterceptorCreators(std::move(creators));
-  // Declared before the server: on any return the server shuts down first, then the queues.
-  stockpile::common::AsyncServerThreads threads(
-      builder, config->grpc_threads > 0 ? config->grpc_threads
-                                        : stockpile::common::AsyncServerThreads::DefaultThreads());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail("cannot listen", absl::UnavailableError(config->listen));
   const std::string instance_id = InstanceId(*config, port);
   service.SetInstanceId(instance_id);
-  health.SetServingStatus("stockpile.v1.LevelService", true);
-  service.Serve(threads);
-  health.Serve(threads);
-  threads.Start();
-  std::unique_ptr<stockpile::common::HealthOnlyListener> health_only;
+  server->GetHealthCheckService()->SetServingStatus("stockpile.v1.LevelService", true);
+  std::unique_ptr<grpc::Server> health;
   if (!config->health_listen.empty()) {
-    health_only = stockpile::common::HealthOnlyListener::Start(config->health_listen,
-                                                               {"stockpile.v1.LevelService"});
-    if (!health_only) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
+    health =
+        stockpile::common::ServeHealthOnly(config->health_listen, {"stockpile.v1.LevelService"});
+    if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
   auto registration = Register(
@@ -333,12 +324,12 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   std::cout << "stockpile-level: signal " << sig << ", draining" << std::endl;
   if (registration) registration->Stop();
-  health.Shutdown();
-  if (health_only) health_only->Shutdown();
+  server->GetHealthCheckService()->Shutdown();
+  if (health) health->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  threads.Stop();  // every call answered (the core answers all it took), then the queues
   server->Wait();
   server.reset();
+  if (health) health->Shutdown(std::chrono::system_clock::now());
   level_metrics.reset();
   core->reset();
   std::cout << "stockpile-level: stopped" << std::endl;

@@ -22,7 +22,6 @@
 #include "services/catalogue/catalogue_service.h"
 #include "services/catalogue/source_directory.h"
 #include "services/catalogue/stock_index_search.h"
-#include "services/common/async_server.h"
 #include "services/common/auth/authorizer.h"
 #include "services/common/auth/interceptor.h"
 #include "services/common/metrics/grpc_server_metrics.h"
@@ -60,8 +59,7 @@ constexpr Level kLevels[] = {v1::LEVEL_PROVINCE, v1::LEVEL_CITY, v1::LEVEL_COUNT
 std::unique_ptr<grpc::Server> Serve(grpc::Service* service, const std::string& address,
                                     metrics::MetricsServer* metrics,
                                     std::shared_ptr<auth::Authorizer> authorizer,
-                                    grpc::Service* extra_service = nullptr,
-                                    std::function<void(grpc::ServerBuilder&)> before_build = {}) {
+                                    grpc::Service* extra_service = nullptr) {
   grpc::ServerBuilder builder;
   common::ListenExclusively(builder);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials());
@@ -72,7 +70,6 @@ std::unique_ptr<grpc::Server> Serve(grpc::Service* service, const std::string& a
   if (metrics) creators.push_back(metrics::MakeGrpcServerMetricsFactory(metrics->registry()));
   creators.push_back(auth::MakeAuthInterceptorFactory(std::move(authorizer)));
   builder.experimental().SetInterceptorCreators(std::move(creators));
-  if (before_build) before_build(builder);
   return builder.BuildAndStart();
 }
 
@@ -95,7 +92,6 @@ struct LevelInstance {
   std::unique_ptr<metrics::MetricsServer> metrics;
   std::unique_ptr<level::LevelMetrics> level_metrics;
   std::unique_ptr<level::LevelServiceImpl> service;
-  std::unique_ptr<common::AsyncServerThreads> threads;  // destroyed after the server
   std::unique_ptr<grpc::Server> server;
 };
 
@@ -125,13 +121,8 @@ absl::StatusOr<std::unique_ptr<LevelInstance>> StartLevel(
   inst->service = std::make_unique<level::LevelServiceImpl>(
       inst->core.get(),
       level::InstanceIdentity{"local-" + name, STOCKPILE_VERSION, metrics_address});
-  inst->server = Serve(inst->service.get(), inst->address, inst->metrics.get(), authorizer, nullptr,
-                       [&](grpc::ServerBuilder& builder) {
-                         inst->threads = std::make_unique<common::AsyncServerThreads>(builder, 1);
-                       });
+  inst->server = Serve(inst->service.get(), inst->address, inst->metrics.get(), authorizer);
   if (!inst->server) return absl::UnavailableError("cannot listen on " + inst->address);
-  inst->service->Serve(*inst->threads);
-  inst->threads->Start();
   inst->server->GetHealthCheckService()->SetServingStatus("stockpile.v1.LevelService", true);
   return inst;
 }
@@ -255,7 +246,6 @@ int Run(const Options& o) {
   metrics->reset();    // its collectables read the transfer store and the catalogue
   transfers->reset();  // before the levels it calls go away
   for (auto& l : levels) l->server->Shutdown(deadline);
-  for (auto& l : levels) l->threads->Stop();
   core->reset();
   for (auto& l : levels) {
     l->server.reset();

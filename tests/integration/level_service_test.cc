@@ -3,10 +3,6 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
-#include <filesystem>
-#include <fstream>
-#include <set>
-
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/common/metrics/scrape_client.h"
 #include "tests/testutil/level_process.h"
@@ -19,19 +15,6 @@ using namespace stockpile::v1;  // NOLINT
 using ::testing::HasSubstr;
 
 constexpr char kW[] = "warehouses/420102-W001";
-
-// The names of a process's threads (/proc/PID/task/*/comm).
-std::multiset<std::string> ThreadNames(pid_t pid) {
-  std::multiset<std::string> names;
-  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    names.insert(name);
-  }
-  return names;
-}
 
 class LevelServiceTest : public ::testing::Test {
  protected:
@@ -92,47 +75,6 @@ TEST_F(LevelServiceTest, HealthServingAndInstanceInfo) {
   EXPECT_THAT(info.region_prefixes(), ::testing::ElementsAre("4201"));
   EXPECT_EQ(info.last_sequence(), 1u);
   EXPECT_EQ(info.warehouse_count(), 1);
-}
-
-// Every service of the process is on gRPC's async API: one callback service anywhere (gRPC's
-// own health service is one) starts gRPC's callback threads ("nexting_thread"), and then every
-// call costs the server about twice the CPU (services/common/async_server.h).
-TEST_F(LevelServiceTest, ServesEverythingOnTheAsyncApiWithoutCallbackThreads) {
-  ASSERT_THAT(Receive("async-1", "SH-0001", 5), IsOk());
-  auto health = grpc::health::v1::Health::NewStub(level_.Channel());
-  grpc::health::v1::HealthCheckRequest hreq;
-  grpc::health::v1::HealthCheckResponse hresp;
-  ASSERT_THAT(health->Check(Deadline().get(), hreq, &hresp), IsOk());
-  {
-    grpc::ClientContext ctx;
-    WatchChangesRequest req;
-    auto stream = stub_->WatchChanges(&ctx, req);
-    WatchChangesResponse first;
-    ASSERT_TRUE(stream->Read(&first));
-    ctx.TryCancel();
-  }
-  const std::multiset<std::string> threads = ThreadNames(level_.process().pid());
-  EXPECT_GE(threads.count("grpc-async"), 1u);  // one queue thread per two cores
-  EXPECT_EQ(threads.count("nexting_thread"), 0u);
-}
-
-TEST_F(LevelServiceTest, GrpcThreadsFlagSetsTheQueueThreadsAndIsChecked) {
-  TempDir other;
-  LevelProcess two(other, "county", "4202", {"--grpc-threads=2"});
-  ASSERT_TRUE(two.Start()) << two.Log();
-  InstanceInfo info;
-  ASSERT_THAT(two.Stub()->GetInstanceInfo(Deadline().get(), GetInstanceInfoRequest(), &info),
-              IsOk());
-  EXPECT_EQ(ThreadNames(two.process().pid()).count("grpc-async"), 2u);
-
-  Subprocess bad({BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=4203",
-                  "--db=" + other.Sub("bad-db"), "--reference-data=" + ReferenceDataDir(),
-                  "--listen=127.0.0.1:0", "--grpc-threads=65"},
-                 other.Sub("bad.log"));
-  ASSERT_TRUE(bad.Start());
-  const int status = bad.Wait(std::chrono::seconds(30));
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
-  EXPECT_THAT(bad.Log(), HasSubstr("--grpc-threads must be between 0 (automatic) and 64"));
 }
 
 // A second instance started on the address the first serves must not start: with gRPC's
