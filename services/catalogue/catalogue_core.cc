@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/catalogue/allocation/stock_snapshot.h"
+#include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
@@ -452,30 +453,14 @@ absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpir
     const stockpile::v1::ListExpiringLotsRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
-  if (req.within_days() < 0 || req.within_days() > 3650) {
-    return absl::InvalidArgumentError("within_days must be between 0 and 3650");
-  }
-  const int32_t within = req.within_days() == 0 ? 30 : req.within_days();
+  ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
   const int32_t today = int32_t(clock_->NowMicros() / 86'400'000'000LL);
   stockpile::v1::ListExpiringLotsResponse resp;
   constexpr size_t kMaxScanned = 200'000;  // a page may come back short; the token goes on
   ASSIGN_OR_RETURN(std::string last,
                    store_->ScanBalances(req.region_prefix(), req.page_token(), kMaxScanned,
                                         [&](const stockpile::v1::Balance& b) {
-                                          for (const auto& lot : b.lots()) {
-                                            if (lot.expiry_date().empty() || lot.on_hand() <= 0)
-                                              continue;
-                                            auto day =
-                                                common::ParseDate("expiry_date", lot.expiry_date());
-                                            if (!day.ok() || *day - today > within) continue;
-                                            auto* e = resp.add_lots();
-                                            e->set_warehouse(b.warehouse());
-                                            e->set_item(b.item());
-                                            e->set_lot(lot.lot());
-                                            e->set_expiry_date(lot.expiry_date());
-                                            e->set_on_hand(lot.on_hand());
-                                            e->set_days_left(*day - today);
-                                          }
+                                          common::AppendExpiringLots(b, today, within, &resp);
                                           return size_t(resp.lots_size()) < limit;
                                         }));
   resp.set_next_page_token(last);

@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
 #include "services/common/validation.h"
@@ -484,10 +485,7 @@ absl::StatusOr<ListExpiringLotsResponse> LevelQueries::ListExpiringLots(
     const ListExpiringLotsRequest& req) const {
   RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
-  if (req.within_days() < 0 || req.within_days() > 3650) {
-    return absl::InvalidArgumentError("within_days must be between 0 and 3650");
-  }
-  const int32_t within = req.within_days() == 0 ? 30 : req.within_days();
+  ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
   const int32_t today = Ledger::ReserveDay(clock_.NowMicros());
   ListExpiringLotsResponse resp;
   PagedScan scan(store_, Cf::kBalances, req.region_prefix());
@@ -495,21 +493,7 @@ absl::StatusOr<ListExpiringLotsResponse> LevelQueries::ListExpiringLots(
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
         ASSIGN_OR_RETURN(Balance b, Parse<Balance>(v, "balance"));
-        bool took = false;
-        for (const auto& lot : b.lots()) {
-          if (lot.expiry_date().empty() || lot.on_hand() <= 0) continue;
-          auto day = common::ParseDate("expiry_date", lot.expiry_date());
-          if (!day.ok() || *day - today > within) continue;
-          ExpiringLot* e = resp.add_lots();
-          e->set_warehouse(b.warehouse());
-          e->set_item(b.item());
-          e->set_lot(lot.lot());
-          e->set_expiry_date(lot.expiry_date());
-          e->set_on_hand(lot.on_hand());
-          e->set_days_left(*day - today);
-          took = true;
-        }
-        return took;
+        return common::AppendExpiringLots(b, today, within, &resp) > 0;
       })));
   return resp;
 }

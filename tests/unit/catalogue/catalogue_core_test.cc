@@ -7,8 +7,10 @@
 
 #include "services/catalogue/source_directory.h"
 #include "services/catalogue/stock_index_search.h"
+#include "services/common/clock.h"
 #include "services/common/etcd/registration.h"
 #include "services/common/reference_data.h"
+#include "services/common/validation.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
@@ -66,8 +68,8 @@ class Stream {
   WatchChangesResponse batch_;
 };
 
-std::unique_ptr<CatalogueCore> OpenCore(const std::string& path, bool with_index = false) {
-  common::SystemClock* clock = common::SystemClock::Get();
+std::unique_ptr<CatalogueCore> OpenCore(const std::string& path, bool with_index = false,
+                                        const common::Clock* clock = common::SystemClock::Get()) {
   CatalogueCore::Options options;
   options.sync_writes = false;
   if (with_index) options.search = NewStockIndexSearch(int(Reference().items().size()));
@@ -206,6 +208,43 @@ TEST(CatalogueCoreTest, RestartRebuildsTheViewAndWatermarkFromTheStore) {
   EXPECT_EQ(stock->available(), 26);
   EXPECT_EQ(stock->freshness().source(), "county-1");
   EXPECT_TRUE(stock->freshness().stale());  // not connected to anything after the restart
+}
+
+TEST(CatalogueCoreTest, ExpiringLotsAcrossLevelsWithinTheWindow) {
+  testing::TempDir dir;
+  common::FakeClock clock(int64_t(*common::ParseDate("today", "2024-05-01")) * 86'400'000'000LL);
+  auto core = OpenCore(dir.Sub("db"), false, &clock);
+  Stream s;
+  s.Warehouse("420102-W001", "420102");
+  s.Warehouse("43-W001", "43");
+  auto lots = [&](const std::string& code, const std::string& expiry) {
+    auto* b = s.Next().add_balances();
+    b->set_warehouse("warehouses/" + code);
+    b->set_item("FW-0001");
+    b->set_on_hand(10);
+    b->set_available(10);
+    auto* l = b->add_lots();
+    l->set_lot("L1");
+    l->set_expiry_date(expiry);
+    l->set_on_hand(10);
+  };
+  lots("420102-W001", "2024-05-10");
+  lots("43-W001", "2024-09-01");
+  ASSERT_THAT(core->Apply("levels", s.Take()), testing::IsOk());
+
+  stockpile::v1::ListExpiringLotsRequest req;  // default window: 30 days, everywhere
+  auto listed = core->ListExpiringLots(req);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->lots_size(), 1);
+  EXPECT_EQ(listed->lots(0).warehouse(), "warehouses/420102-W001");
+  EXPECT_EQ(listed->lots(0).days_left(), 9);
+  req.set_within_days(200);
+  listed = core->ListExpiringLots(req);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->lots_size(), 2);
+  req.set_within_days(3651);
+  EXPECT_THAT(core->ListExpiringLots(req).status(),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 // Nearest-first search pages the same through the full scan and through the StockIndex.

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "services/common/expiring_lots.h"
 #include "services/common/reference_data.h"
 #include "services/common/server_process.h"
 #include "services/common/status_util.h"
@@ -76,6 +77,45 @@ TEST(ServerProcessTest, BoundAddressKeepsTheHostAndTakesThePort) {
   EXPECT_EQ(BoundAddress("127.0.0.1:0", 50051), "127.0.0.1:50051");
   EXPECT_EQ(BoundAddress("0.0.0.0:9090", 9090), "0.0.0.0:9090");
   EXPECT_EQ(BoundAddress("[::1]:0", 7000), "[::1]:7000");
+}
+
+TEST(ExpiringLotsTest, WindowDefaultsToThirtyDaysAndIsBounded) {
+  EXPECT_EQ(*ExpiryWindowDays(0), 30);
+  EXPECT_EQ(*ExpiryWindowDays(7), 7);
+  EXPECT_EQ(*ExpiryWindowDays(3650), 3650);
+  EXPECT_THAT(ExpiryWindowDays(-1), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ExpiryWindowDays(3651), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ExpiringLotsTest, TakesLotsWithStockThatExpireWithinTheWindow) {
+  stockpile::v1::Balance b;
+  b.set_warehouse("warehouses/420102-W001");
+  b.set_item("FW-0001");
+  auto lot = [&](const std::string& name, const std::string& expiry, int64_t on_hand) {
+    auto* l = b.add_lots();
+    l->set_lot(name);
+    l->set_expiry_date(expiry);
+    l->set_on_hand(on_hand);
+  };
+  lot("past", "2024-04-25", 3);   // already expired: listed, days_left < 0
+  lot("soon", "2024-05-10", 5);   // 9 days after today
+  lot("edge", "2024-05-31", 1);   // exactly 30 days: in
+  lot("later", "2024-06-01", 4);  // 31 days: out
+  lot("empty", "2024-05-02", 0);  // no stock: out
+  lot("no-expiry", "", 9);        // no shelf life: out
+  const int32_t today = *ParseDate("today", "2024-05-01");
+  stockpile::v1::ListExpiringLotsResponse resp;
+  EXPECT_EQ(AppendExpiringLots(b, today, 30, &resp), 3);
+  ASSERT_EQ(resp.lots_size(), 3);
+  EXPECT_EQ(resp.lots(0).lot(), "past");
+  EXPECT_EQ(resp.lots(0).days_left(), -6);
+  EXPECT_EQ(resp.lots(1).lot(), "soon");
+  EXPECT_EQ(resp.lots(1).days_left(), 9);
+  EXPECT_EQ(resp.lots(1).on_hand(), 5);
+  EXPECT_EQ(resp.lots(1).warehouse(), "warehouses/420102-W001");
+  EXPECT_EQ(resp.lots(1).item(), "FW-0001");
+  EXPECT_EQ(resp.lots(2).lot(), "edge");
+  EXPECT_EQ(resp.lots(2).days_left(), 30);
 }
 
 TEST(CsvTest, QuotedFields) {

@@ -1,0 +1,33 @@
+#include "services/common/expiring_lots.h"
+
+#include "services/common/validation.h"
+
+namespace stockpile::common {
+
+absl::StatusOr<int32_t> ExpiryWindowDays(int32_t within_days) {
+  if (within_days < 0 || within_days > 3650) {
+    return absl::InvalidArgumentError("within_days must be between 0 and 3650");
+  }
+  return within_days == 0 ? 30 : within_days;
+}
+
+int AppendExpiringLots(const stockpile::v1::Balance& balance, int32_t today, int32_t within,
+                       stockpile::v1::ListExpiringLotsResponse* resp) {
+  int added = 0;
+  for (const auto& lot : balance.lots()) {
+    if (lot.expiry_date().empty() || lot.on_hand() <= 0) continue;
+    auto day = ParseDate("expiry_date", lot.expiry_date());
+    if (!day.ok() || *day - today > within) continue;
+    auto* e = resp->add_lots();
+    e->set_warehouse(balance.warehouse());
+    e->set_item(balance.item());
+    e->set_lot(lot.lot());
+    e->set_expiry_date(lot.expiry_date());
+    e->set_on_hand(lot.on_hand());
+    e->set_days_left(*day - today);
+    ++added;
+  }
+  return added;
+}
+
+}  // namespace stockpile::common
