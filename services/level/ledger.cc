@@ -291,18 +291,6 @@ Movement* Ledger::Record(MovementType type, const Balance& b, const LotBalance& 
   return m;
 }
 
-void Ledger::Touch(Balance* b, MovementResult* result) {
-  NormalizeBalance(b);
-  if (!balances_in_results_) return;
-  for (auto& existing : *result->mutable_balances()) {
-    if (existing.warehouse() == b->warehouse() && existing.item() == b->item()) {
-      existing = *b;
-      return;
-    }
-  }
-  *result->add_balances() = *b;
-}
-
 ItemTotals& Ledger::Totals(absl::string_view item) {
   auto& t = totals_[std::string(item)];
   if (t.item().empty()) t.set_item(std::string(item));
@@ -384,7 +372,7 @@ absl::Status Ledger::Receive(const ReceiveOp& op, MovementResult* result) {
   auto& t = Totals(item->code);
   t.set_received(t.received() + op.quantity());
   t.set_on_hand(t.on_hand() + op.quantity());
-  Touch(b, result);
+  NormalizeBalance(b);
   return absl::OkStatus();
 }
 
@@ -405,7 +393,7 @@ absl::Status Ledger::Issue(const IssueOp& op, MovementResult* result) {
   auto& t = Totals(item->code);
   t.set_issued(t.issued() + op.quantity());
   t.set_on_hand(t.on_hand() - op.quantity());
-  Touch(b, result);
+  NormalizeBalance(b);
   return absl::OkStatus();
 }
 
@@ -463,7 +451,7 @@ absl::Status Ledger::Stocktake(const StocktakeOp& op, MovementResult* result) {
   auto& t = Totals(item->code);
   t.set_adjusted(t.adjusted() + adjusted);
   t.set_on_hand(t.on_hand() + adjusted);
-  Touch(b, result);
+  NormalizeBalance(b);
   return absl::OkStatus();
 }
 
@@ -531,7 +519,7 @@ absl::Status Ledger::Hold(const HoldOp& op, MovementResult* result) {
   ctx_.txn->Put(Cf::kHolds, keys::HoldExpiry(expire, op.hold_id()), "");
   auto& t = Totals(item->code);
   t.set_held(t.held() + quantity);
-  Touch(b, result);
+  NormalizeBalance(b);
   *result->mutable_hold() = hold;
   return absl::OkStatus();
 }
@@ -567,7 +555,7 @@ absl::Status Ledger::Release(const ReleaseOp& op, MovementResult* result) {
   ctx_.txn->Delete(Cf::kHolds, keys::HoldExpiry(ToMicros(hold->expire_time()), hold->hold_id()));
   auto& t = Totals(hold->item());
   t.set_held(t.held() - hold->quantity());
-  Touch(b, result);
+  NormalizeBalance(b);
   *result->mutable_hold() = *hold;
   return absl::OkStatus();
 }
@@ -606,7 +594,7 @@ absl::Status Ledger::ExpireHold(absl::string_view hold_id, MovementResult* resul
   ctx_.txn->Delete(Cf::kHolds, keys::HoldExpiry(ToMicros(hold->expire_time()), hold->hold_id()));
   auto& t = Totals(hold->item());
   t.set_held(t.held() - hold->quantity());
-  Touch(b, result);
+  NormalizeBalance(b);
   *result->mutable_hold() = *hold;
   return absl::OkStatus();
 }
@@ -645,7 +633,7 @@ absl::Status Ledger::Ship(const ShipOp& op, MovementResult* result) {
   t.set_on_hand(t.on_hand() - hold->quantity());
   t.set_held(t.held() - hold->quantity());
   t.set_in_transit(t.in_transit() + hold->quantity());
-  Touch(b, result);
+  NormalizeBalance(b);
   *result->mutable_hold() = *hold;
   return absl::OkStatus();
 }
@@ -752,12 +740,12 @@ absl::Status Ledger::ReceiveTransfer(const ReceiveTransferOp& op, MovementResult
       }
     }
     t.set_in_transit(t.in_transit() - shipped);
-    Touch(sb, result);
+    NormalizeBalance(sb);
     *result->mutable_hold() = *hold;
   } else {
     t.set_transferred_in(t.transferred_in() + shipped);
   }
-  Touch(b, result);
+  NormalizeBalance(b);
   return absl::OkStatus();
 }
 
@@ -792,7 +780,7 @@ absl::Status Ledger::ConfirmDelivery(const ConfirmDeliveryOp& op, MovementResult
   auto& t = Totals(hold->item());
   t.set_in_transit(t.in_transit() - hold->quantity());
   t.set_delivered_out(t.delivered_out() + hold->quantity());
-  Touch(b, result);
+  NormalizeBalance(b);
   *result->mutable_hold() = *hold;
   return absl::OkStatus();
 }

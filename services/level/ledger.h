@@ -37,16 +37,13 @@ struct CommandContext {
 // checked in full before it changes anything; the command's records (balances, holds,
 // movements) and its change entry are written by Finish(). On any error the caller drops the
 // command's writes, so a refused batch leaves nothing behind.
-// Each operation fills the MovementResult it is given (built in place, so a result on the
-// call's arena is never copied); its movements live there: keep every result alive until
-// Finish() has run. A refused operation may leave its result half filled.
+// Each operation fills the MovementResult it is given with its movements (built in place, so
+// a result on the call's arena is never copied): keep every result alive until Finish() has
+// run. A refused operation may leave its result half filled. The balances the command leaves
+// are stated once, in the change entry; the caller's reply takes them from there.
 class Ledger {
  public:
-  // `balances_in_results`: each result carries the balances its operation touched. A batch
-  // states every balance once, as it stands after the whole batch, so it leaves them out
-  // rather than copy a balance per operation.
-  explicit Ledger(const CommandContext& ctx, bool balances_in_results = true)
-      : ctx_(ctx), balances_in_results_(balances_in_results) {}
+  explicit Ledger(const CommandContext& ctx) : ctx_(ctx) {}
 
   absl::Status Apply(const stockpile::v1::Operation& op, stockpile::v1::MovementResult* result);
   absl::Status Receive(const stockpile::v1::ReceiveOp& op, stockpile::v1::MovementResult* result);
@@ -102,12 +99,10 @@ class Ledger {
                                   int64_t held_delta, absl::string_view note,
                                   absl::string_view reference,
                                   stockpile::v1::MovementResult* result);
-  void Touch(stockpile::v1::Balance* b, stockpile::v1::MovementResult* result);
   absl::Status WriteMovements();
   stockpile::v1::ItemTotals& Totals(absl::string_view item);
 
   const CommandContext& ctx_;
-  const bool balances_in_results_;
   // Records loaded by this command, written back by Finish().
   std::map<std::string, stockpile::v1::Warehouse, std::less<>> warehouses_;  // by code
   std::map<std::string, stockpile::v1::Balance> balances_;

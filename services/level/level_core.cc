@@ -395,24 +395,7 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
       return false;
     }
     if (raw->has_value()) {
-      internal::RequestRecord record;
-      record.ParseFromString(**raw);
-      if (record.fingerprint() != cmd.fingerprint || record.method() != cmd.method) {
-        pending.result.status = absl::InvalidArgumentError(absl::StrCat(
-            "request_id ", cmd.request_id, " was already used for a different request (",
-            record.method(), "); use a new request_id"));
-      } else if (record.stamped()) {
-        auto response = StoredResponse(record, cmd.request_id);
-        if (!response.ok()) {
-          pending.result.status = response.status();
-          return false;
-        }
-        stats_.replays++;
-        pending.result = {absl::OkStatus(), "", std::move(*response), record.sequence(), true};
-      } else {
-        stats_.replays++;
-        pending.result = {absl::OkStatus(), record.response(), nullptr, record.sequence(), true};
-      }
+      Replay(cmd, **raw, txn, pending);
       return false;
     }
   }
@@ -439,27 +422,80 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
   for (size_t t = 0; t < ctx.movements_by_type.size(); ++t) {
     stats_.movements_by_type[t] += ctx.movements_by_type[t];
   }
-  txn.Append(Cf::kChanges, keys::U64(last_sequence_), change.SerializeAsString());
-  if (!cmd.request_id.empty()) {
-    internal::RequestRecord record;
-    record.set_fingerprint(cmd.fingerprint);
-    record.set_sequence(last_sequence_);
-    record.set_method(cmd.method);
-    record.set_commit_micros(now);
-    const CommandStamp stamp{cmd.request_id, cmd.actor, now, last_sequence_};
-    if (StripStamp(stamp, response.get())) {
-      record.set_stamped(true);
-      record.set_actor(cmd.actor);
-    }
-    response->SerializeToString(record.mutable_response());
-    if (record.stamped()) RestoreStamp(stamp, response.get());
-    txn.Put(Cf::kRequests, cmd.request_id, record.SerializeAsString());
-  }
+  // Put, not appended: a retry of the command within this group or one still being made
+  // durable reads its balances back from it (Replay).
+  txn.Put(Cf::kChanges, keys::U64(last_sequence_), change.SerializeAsString());
+  if (!cmd.request_id.empty()) StoreRequest(cmd, now, response.get(), txn);
+  if (cmd.reply_states_balances) TakeBalancesFromChange(&change, response.get());
   txn.Keep();
   for (auto& [item, d] : totals) AddTotals(group_totals[item], item, d);
   stats_.commands_committed++;
   pending.result = {absl::OkStatus(), "", std::move(response), last_sequence_, false};
   return true;
+}
+
+// A request_id seen before: the first reply again, or a refusal where the id came with
+// other content.
+void LevelCore::Replay(const Command& cmd, absl::string_view stored, const StoreTxn& txn,
+                       Pending& pending) {
+  internal::RequestRecord record;
+  if (!record.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
+    pending.result.status = absl::DataLossError(
+        absl::StrCat("the stored record of request_id ", cmd.request_id, " is unreadable"));
+    return;
+  }
+  if (record.fingerprint() != cmd.fingerprint || record.method() != cmd.method) {
+    pending.result.status = absl::InvalidArgumentError(
+        absl::StrCat("request_id ", cmd.request_id, " was already used for a different request (",
+                     record.method(), "); use a new request_id"));
+    return;
+  }
+  if (!record.stamped() && !record.balances_in_change()) {
+    stats_.replays++;
+    pending.result = {absl::OkStatus(), record.response(), nullptr, record.sequence(), true};
+    return;
+  }
+  ChangeEntry change;
+  if (record.balances_in_change()) {
+    auto raw = txn.Get(Cf::kChanges, keys::U64(record.sequence()));
+    if (!raw.ok()) {
+      pending.result.status = raw.status();
+      return;
+    }
+    if (!raw->has_value() || !change.ParseFromString(**raw)) {
+      pending.result.status =
+          absl::DataLossError(absl::StrCat("change entry ", record.sequence(), " of request_id ",
+                                           cmd.request_id, " is missing or unreadable"));
+      return;
+    }
+  }
+  auto response = StoredResponse(record, cmd.request_id, &change);
+  if (!response.ok()) {
+    pending.result.status = response.status();
+    return;
+  }
+  stats_.replays++;
+  pending.result = {absl::OkStatus(), "", std::move(*response), record.sequence(), true};
+}
+
+// The command's first reply under its request_id, stored without what its records share
+// (StripStamp) and, for a stock command, without the balances its change entry states.
+void LevelCore::StoreRequest(const Command& cmd, int64_t now, google::protobuf::Message* response,
+                             StoreTxn& txn) {
+  internal::RequestRecord record;
+  record.set_fingerprint(cmd.fingerprint);
+  record.set_sequence(last_sequence_);
+  record.set_method(cmd.method);
+  record.set_commit_micros(now);
+  record.set_balances_in_change(cmd.reply_states_balances);
+  const CommandStamp stamp{cmd.request_id, cmd.actor, now, last_sequence_};
+  if (StripStamp(stamp, response)) {
+    record.set_stamped(true);
+    record.set_actor(cmd.actor);
+  }
+  response->SerializeToString(record.mutable_response());
+  if (record.stamped()) RestoreStamp(stamp, response);
+  txn.Put(Cf::kRequests, cmd.request_id, record.SerializeAsString());
 }
 
 absl::Status LevelCore::WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_totals,
@@ -563,7 +599,7 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
                   CommandContext& ctx, ChangeEntry* change,
                   std::shared_ptr<google::protobuf::Message>* response,
                   TotalsDelta* totals) -> absl::Status {
-    Ledger ledger(ctx, /*balances_in_results=*/!batch);
+    Ledger ledger(ctx);
     // Results are built in place in the response: on the call's arena nothing is copied.
     ApplyBatchResponse* batch_response =
         batch ? NewResponse<ApplyBatchResponse>(arena, response) : nullptr;
@@ -580,14 +616,13 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
     RETURN_IF_ERROR(ledger.Finish(change));
     *totals = ledger.totals_delta();
     ctx.movements_by_type = ledger.movements_by_type();
-    if (batch) {
-      // A batch states each balance once, as it stands after the batch.
-      *batch_response->mutable_balances() = change->balances();
-      batch_response->set_sequence(ctx.sequence);
-    }
+    // The reply's balances, each as the command leaves it, are the change entry's: ApplyOne
+    // moves them in once the request record is stored without them.
+    if (batch) batch_response->set_sequence(ctx.sequence);
     return absl::OkStatus();
   };
   cmd.done = std::move(done);
+  cmd.reply_states_balances = true;
   Submit(std::move(cmd));
 }
 

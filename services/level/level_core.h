@@ -133,6 +133,9 @@ class LevelCore {
                                std::shared_ptr<google::protobuf::Message>*, TotalsDelta*)>
         apply;
     CommandCallback done;
+    // A stock command: its reply states the balances of its change entry, which its stored
+    // request record then leaves out (RequestRecord.balances_in_change).
+    bool reply_states_balances = false;
   };
   struct Pending {
     CommandCallback done;
@@ -176,6 +179,9 @@ class LevelCore {
   void Durable(PreparedGroup& g);
   bool ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& group_totals,
                 Pending& pending);
+  void Replay(const Command& cmd, absl::string_view stored, const StoreTxn& txn, Pending& pending);
+  void StoreRequest(const Command& cmd, int64_t now, google::protobuf::Message* response,
+                    StoreTxn& txn);
   absl::Status WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_totals, int64_t now);
   void SweeperLoop();
   void Publish(uint64_t head);

@@ -325,7 +325,8 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     ApplyBatchResponse results;
     if (record.method() != "CreateWarehouse" && record.method() != "UpdateWarehouse" &&
         record.method() != "SetQuota" && record.method() != "SetReserve") {
-      ASSIGN_OR_RETURN(auto response, StoredResponse(record, req.request_id()));
+      // Only the movements are wanted: the balances' change entry is not read.
+      ASSIGN_OR_RETURN(auto response, StoredResponse(record, req.request_id(), nullptr));
       if (auto* batch = dynamic_cast<ApplyBatchResponse*>(response.get())) {
         results = std::move(*batch);
       } else {

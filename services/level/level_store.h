@@ -128,9 +128,9 @@ class WriterCache {
 // The writes of one commit group, with reads that see them. A command's writes are kept
 // (Keep) or forgotten (Drop) as a whole, so a refused command leaves nothing behind while
 // earlier commands of the group stay. Put/Delete are for records the writer reads back
-// (balances, holds, requests ...): they live in the group's overlay, the last write of a key
-// replacing earlier ones. Append is for records it never reads (movements, indexes, change
-// entries) and skips the overlay. Nothing is copied into a RocksDB batch until the group is
+// (balances, holds, requests, change entries ...): they live in the group's overlay, the last
+// write of a key replacing earlier ones. Append is for records it never reads (movements,
+// indexes) and skips the overlay. Nothing is copied into a RocksDB batch until the group is
 // sealed (KeyOrderedBatch), which writes each record once, in order.
 class StoreTxn {
  public:

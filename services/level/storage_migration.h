@@ -15,8 +15,12 @@ namespace stockpile::level {
 //   holding the movement's primary key;
 // 3: as 2, and a movement's value leaves out what its key gives back (MovementFromRecord reads
 //   both kinds of value, so 2 needs no conversion: the first group written records 3, and an
-//   older release then refuses the database instead of misreading it).
-inline constexpr uint32_t kStorageFormat = 3;
+//   older release then refuses the database instead of misreading it);
+// 4: as 3, and a stock command's stored first reply leaves out the balances its change entry
+//   states (RequestRecord.balances_in_change; records without it are read as they are, so 3
+//   needs no conversion, and an older release refuses the database instead of replaying
+//   replies without their balances).
+inline constexpr uint32_t kStorageFormat = 4;
 // Below it, movements are converted in place at start (MigrateToFormat2).
 inline constexpr uint32_t kFormatKeyedByWarehouseItem = 2;
 

@@ -140,8 +140,18 @@ CommandStamp StampOf(const internal::RequestRecord& record, absl::string_view re
   return {std::string(request_id), record.actor(), record.commit_micros(), record.sequence()};
 }
 
+bool TakeBalancesFromChange(stockpile::v1::ChangeEntry* change,
+                            google::protobuf::Message* response) {
+  return AsStockResponse(response, [&](auto* r) {
+    // A move where both live on the same arena (or both on the heap), else a copy.
+    *r->mutable_balances() = std::move(*change->mutable_balances());
+    return true;
+  });
+}
+
 absl::StatusOr<std::unique_ptr<google::protobuf::Message>> StoredResponse(
-    const internal::RequestRecord& record, absl::string_view request_id) {
+    const internal::RequestRecord& record, absl::string_view request_id,
+    stockpile::v1::ChangeEntry* change) {
   std::unique_ptr<google::protobuf::Message> response;
   if (record.method() == "ApplyBatch") {
     response = std::make_unique<ApplyBatchResponse>();
@@ -151,6 +161,14 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> StoredResponse(
   if (!response->ParseFromString(record.response())) {
     return absl::DataLossError(
         absl::StrCat("stored response of request ", request_id, " is unreadable"));
+  }
+  if (record.balances_in_change() && change != nullptr) {
+    if (change->sequence() != record.sequence()) {
+      return absl::InternalError(absl::StrCat("request ", request_id, " was answered at sequence ",
+                                              record.sequence(), " but change entry ",
+                                              change->sequence(), " was given"));
+    }
+    TakeBalancesFromChange(change, response.get());
   }
   if (record.stamped()) RestoreStamp(StampOf(record, request_id), response.get());
   return response;

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "stockpile/internal/level_store.pb.h"
+#include "stockpile/v1/change.pb.h"
 
 namespace stockpile::level {
 
@@ -40,9 +41,18 @@ void RestoreStamp(const CommandStamp& stamp, google::protobuf::Message* response
 // The stamp a stored record was made with.
 CommandStamp StampOf(const internal::RequestRecord& record, absl::string_view request_id);
 
+// Moves the change entry's balances into a stock response (MovementResult or
+// ApplyBatchResponse): a stock command's reply states every balance it left, as its change
+// entry does. False, and nothing moved, for any other response.
+bool TakeBalancesFromChange(stockpile::v1::ChangeEntry* change,
+                            google::protobuf::Message* response);
+
 // A stored record's response as the first reply gave it: parsed and, where it was stored
-// stamped, restored. The record's method names the response type.
+// stamped, restored. The record's method names the response type. For a record stored with
+// `balances_in_change`, `change` is the change entry at the record's sequence, whose balances
+// it takes; nullptr leaves the balances out (for callers that read only the movements).
 absl::StatusOr<std::unique_ptr<google::protobuf::Message>> StoredResponse(
-    const internal::RequestRecord& record, absl::string_view request_id);
+    const internal::RequestRecord& record, absl::string_view request_id,
+    stockpile::v1::ChangeEntry* change);
 
 }  // namespace stockpile::level

@@ -22,22 +22,47 @@ namespace {
 using ::stockpile::testing::IsOk;
 using namespace stockpile::v1;  // NOLINT
 
+// Holds the syncer before the first group's write until Release(): commands submitted
+// meanwhile gather in the next, open group.
+class FirstWriteStall {
+ public:
+  LevelCore::Options Options() {
+    LevelCore::Options options;
+    options.hold_sweep_interval_ms = 3'600'000;
+    options.before_group_write = [this] {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++writes_;
+      cv_.notify_all();
+      if (writes_ == 1) cv_.wait(lock, [&] { return released_; });
+    };
+    return options;
+  }
+  void WaitForFirstWrite() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return writes_ >= 1; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  int writes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return writes_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  int writes_ = 0;
+};
+
 TEST(GroupCommitTest, CommandsArrivingDuringASyncShareOneNextGroup) {
   LevelTestEnv env;
   ASSERT_THAT(env.CreateWarehouse("420102-W001").status(), IsOk());
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  int writes = 0;
-  LevelCore::Options options;
-  options.hold_sweep_interval_ms = 3'600'000;
-  options.before_group_write = [&] {
-    std::unique_lock<std::mutex> lock(mu);
-    ++writes;
-    cv.notify_all();
-    if (writes == 1) cv.wait(lock, [&] { return release; });  // the first group's sync stalls
-  };
-  env.Reopen(options);
+  FirstWriteStall stall;
+  env.Reopen(stall.Options());
   const uint64_t groups_before = env.core().stats().commit_groups;
 
   constexpr int kReceipts = 50;
@@ -52,20 +77,13 @@ TEST(GroupCommitTest, CommandsArrivingDuringASyncShareOneNextGroup) {
                                [&promises, i](CommandResult r) { promises[i].set_value(r); });
   };
   submit(0);
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return writes == 1; });
-  }
+  stall.WaitForFirstWrite();
   // One by one, so a writer that handed each arrival on at once would make many groups.
   for (int i = 1; i <= kReceipts; ++i) {
     submit(i);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  stall.Release();
 
   int64_t expected = 0;
   for (int i = 0; i <= kReceipts; ++i) {
@@ -75,10 +93,53 @@ TEST(GroupCommitTest, CommandsArrivingDuringASyncShareOneNextGroup) {
   }
   // One write for the stalled receipt, one for all fifty that came meanwhile.
   EXPECT_EQ(env.core().stats().commit_groups - groups_before, 2u);
-  EXPECT_EQ(writes, 2);
+  EXPECT_EQ(stall.writes(), 2);
   EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), expected);
   env.Reopen();
   EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), expected);
+}
+
+// A retry can arrive before its first execution is durable: in the same open group, or while
+// that group is still being written. Its reply takes the balances the stored record leaves out
+// from the change entry of the first execution, which is not in RocksDB yet either.
+TEST(GroupCommitTest, RetriesBeforeTheFirstIsDurableGetTheSameReplyWithItsBalances) {
+  LevelTestEnv env;
+  ASSERT_THAT(env.CreateWarehouse("420102-W001").status(), IsOk());
+  FirstWriteStall stall;
+  env.Reopen(stall.Options());
+
+  std::vector<std::promise<CommandResult>> promises(5);
+  auto submit = [&](int slot, const std::string& id, int64_t quantity) {
+    const Operation op = LevelTestEnv::Receive("warehouses/420102-W001", "SH-0001", quantity);
+    ApplyBatchRequest req;
+    *req.add_operations() = op;
+    req.set_request_id(id);
+    env.core().ApplyOperations(
+        "Receive", id, "tester", {op}, req,
+        [&promises, slot](CommandResult r) { promises[slot].set_value(std::move(r)); });
+  };
+  submit(0, "in-flight", 3);  // its group stalls in the syncer
+  stall.WaitForFirstWrite();
+  submit(1, "in-flight", 3);  // reads the stalled group's writes
+  submit(2, "same-group", 4);
+  submit(3, "same-group", 4);  // reads its own group's writes
+  submit(4, "same-group", 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stall.Release();
+
+  std::vector<CommandResult> results;
+  for (auto& p : promises) results.push_back(p.get_future().get());
+  for (const auto& r : results) ASSERT_THAT(r.status, IsOk());
+  EXPECT_FALSE(results[0].replayed);
+  EXPECT_FALSE(results[2].replayed);
+  for (int i : {1, 3, 4}) EXPECT_TRUE(results[i].replayed) << i;
+  const auto& first = dynamic_cast<const MovementResult&>(*results[0].message);
+  ASSERT_EQ(first.balances_size(), 1);
+  EXPECT_EQ(first.balances(0).on_hand(), 3);
+  EXPECT_EQ(results[1].Bytes(), results[0].Bytes());
+  EXPECT_EQ(results[3].Bytes(), results[2].Bytes());
+  EXPECT_EQ(results[4].Bytes(), results[2].Bytes());
+  EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), 7);
 }
 
 // Operators tell the core's threads apart in top -H, perf and /proc by name.

@@ -4,6 +4,7 @@
 #include "services/common/validation.h"
 #include "services/level/keys.h"
 #include "services/level/proto_util.h"
+#include "services/level/storage_migration.h"
 #include "stockpile/internal/level_store.pb.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/unit/level/level_test_env.h"
@@ -398,6 +399,52 @@ TEST_F(LedgerTest, BatchIsAllOrNothing) {
   EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 3);
 }
 
+// A reply states the balances its command left, and so does the command's change entry: the
+// stored record keeps them once, in the change entry, and a retry after a restart gets the
+// whole first reply back from the two.
+TEST_F(LedgerTest, StoredRecordLeavesOutTheBalancesItsChangeEntryStates) {
+  auto first = env_.Apply(Env::Receive(kW, kTent, 7), "receipt-1");
+  ASSERT_THAT(first.status(), IsOk());
+  ASSERT_EQ(first->balances_size(), 1);
+  EXPECT_EQ(first->balances(0).on_hand(), 7);
+  const std::vector<Operation> ops = {Env::Receive(kW, kTent, 5), Env::Receive(kW2, kTent, 4)};
+  auto batch = env_.Batch(ops, "batch-2");
+  ASSERT_THAT(batch.status(), IsOk());
+  ASSERT_EQ(batch->balances_size(), 2);
+  env_.Close();
+  {
+    auto store = LevelStore::Open(env_.db_path(), LevelStore::Options{});
+    ASSERT_THAT(store.status(), IsOk());
+    for (const char* id : {"receipt-1", "batch-2"}) {
+      auto raw = (*store)->Get(Cf::kRequests, id);
+      ASSERT_THAT(raw.status(), IsOk());
+      ASSERT_TRUE(raw->has_value()) << id;
+      internal::RequestRecord record;
+      ASSERT_TRUE(record.ParseFromString(**raw));
+      EXPECT_TRUE(record.balances_in_change()) << id;
+      if (record.method() == "ApplyBatch") {
+        ApplyBatchResponse stored;
+        ASSERT_TRUE(stored.ParseFromString(record.response()));
+        EXPECT_EQ(stored.results_size(), 2);
+        EXPECT_EQ(stored.balances_size(), 0);
+      } else {
+        MovementResult stored;
+        ASSERT_TRUE(stored.ParseFromString(record.response()));
+        EXPECT_EQ(stored.movements_size(), 1);
+        EXPECT_EQ(stored.balances_size(), 0);
+      }
+    }
+  }
+  env_.Reopen();
+  auto again = env_.Apply(Env::Receive(kW, kTent, 7), "receipt-1");
+  ASSERT_THAT(again.status(), IsOk());
+  EXPECT_EQ(again->SerializeAsString(), first->SerializeAsString());
+  auto batch_again = env_.Batch(ops, "batch-2");
+  ASSERT_THAT(batch_again.status(), IsOk());
+  EXPECT_EQ(batch_again->SerializeAsString(), batch->SerializeAsString());
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 12);
+}
+
 // A retried batch gets back exactly its first reply, also from the stored record after a
 // restart, although the record leaves out what the batch's records share.
 TEST_F(LedgerTest, RetriedBatchGetsItsFirstReplyBackAfterARestart) {
@@ -484,7 +531,7 @@ TEST_F(LedgerTest, StoredMovementLeavesOutWhatItsKeyGivesBack) {
     ASSERT_THAT(store.status(), IsOk());
     internal::StoreMeta meta;
     ASSERT_TRUE(meta.ParseFromString(**(*store)->Get(Cf::kDefault, keys::kMeta)));
-    EXPECT_EQ(meta.storage_format(), 3u);
+    EXPECT_EQ(meta.storage_format(), kStorageFormat);
     meta.set_storage_format(format);
     rocksdb::WriteBatch batch;
     ASSERT_TRUE(
@@ -505,7 +552,7 @@ TEST_F(LedgerTest, StoredMovementLeavesOutWhatItsKeyGivesBack) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 1)).status(), IsOk());
   EXPECT_EQ(env_.queries().ListMovements(history)->movements_size(), 2);
   env_.Close();
-  set_format(3);  // checks it reads 3, and leaves it so
+  set_format(3);  // checks this build wrote its own format, then leaves 3: that opens as it is
   env_.Reopen();
 }
 
@@ -622,7 +669,7 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
     ASSERT_TRUE(raw.ok() && raw->has_value());
     internal::StoreMeta meta;
     ASSERT_TRUE(meta.ParseFromString(**raw));
-    EXPECT_EQ(meta.storage_format(), 3u);  // what this build writes
+    EXPECT_EQ(meta.storage_format(), kStorageFormat);  // what this build writes
     meta.set_storage_format(1);
     ASSERT_TRUE(
         batch
@@ -652,8 +699,8 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
     auto raw = (*store)->Get(Cf::kDefault, keys::kMeta);
     internal::StoreMeta meta;
     ASSERT_TRUE(meta.ParseFromString(**raw));
-    EXPECT_EQ(meta.storage_format(), 3u);
-    meta.set_storage_format(4);  // as a newer release would leave it
+    EXPECT_EQ(meta.storage_format(), kStorageFormat);
+    meta.set_storage_format(kStorageFormat + 1);  // as a newer release would leave it
     rocksdb::WriteBatch batch;
     ASSERT_TRUE(
         batch
@@ -664,7 +711,7 @@ TEST_F(LedgerTest, OlderStorageFormatIsConvertedAtStart) {
   auto newer = LevelCore::Open(env_.db_path(), &Reference(), Hosting(env_.level(), env_.prefixes()),
                                &env_.clock(), {});
   EXPECT_THAT(newer.status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("storage format 4")));
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("storage format 5")));
 }
 
 TEST_F(LedgerTest, RestartKeepsBalancesMovementsTotalsAndRequestIds) {

@@ -69,9 +69,58 @@ TEST(StoredResponseTest, RestoringAStrippedBatchGivesBackTheReplyAndStoresLess) 
   record.set_commit_micros(kStamp.commit_micros);
   record.set_sequence(kStamp.sequence);
   record.set_response(stored.SerializeAsString());
-  auto restored = StoredResponse(record, kStamp.request_id);
+  auto restored = StoredResponse(record, kStamp.request_id, nullptr);
   ASSERT_TRUE(restored.ok());
   EXPECT_EQ((*restored)->SerializeAsString(), reply.SerializeAsString());
+}
+
+// A stock command's record leaves its balances out: they are its change entry's, which
+// StoredResponse puts back in the change entry's order; a change entry of another sequence is
+// refused rather than mixed in.
+TEST(StoredResponseTest, BalancesLeftOutAreTakenFromTheCommandsChangeEntry) {
+  const ApplyBatchResponse reply = StampedBatch();
+  ApplyBatchResponse stored = reply;
+  ASSERT_TRUE(StripStamp(kStamp, &stored));
+  stored.clear_balances();
+  internal::RequestRecord record;
+  record.set_method("ApplyBatch");
+  record.set_stamped(true);
+  record.set_balances_in_change(true);
+  record.set_actor(kStamp.actor);
+  record.set_commit_micros(kStamp.commit_micros);
+  record.set_sequence(kStamp.sequence);
+  record.set_response(stored.SerializeAsString());
+
+  stockpile::v1::ChangeEntry change;
+  change.set_sequence(kStamp.sequence);
+  *change.mutable_balances() = reply.balances();
+  auto restored = StoredResponse(record, kStamp.request_id, &change);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ((*restored)->SerializeAsString(), reply.SerializeAsString());
+
+  auto movements_only = StoredResponse(record, kStamp.request_id, nullptr);
+  ASSERT_TRUE(movements_only.ok());
+  EXPECT_EQ(dynamic_cast<ApplyBatchResponse&>(**movements_only).balances_size(), 0);
+  EXPECT_EQ(dynamic_cast<ApplyBatchResponse&>(**movements_only).results(1).movements(0).name(),
+            reply.results(1).movements(0).name());
+
+  stockpile::v1::ChangeEntry later;
+  later.set_sequence(kStamp.sequence + 1);
+  *later.mutable_balances() = reply.balances();
+  EXPECT_EQ(StoredResponse(record, kStamp.request_id, &later).status().code(),
+            absl::StatusCode::kInternal);
+
+  MovementResult single;  // a single call's reply takes them the same way
+  stockpile::v1::ChangeEntry of_single;
+  *of_single.mutable_balances() = reply.balances();
+  ASSERT_TRUE(TakeBalancesFromChange(&of_single, &single));
+  ASSERT_EQ(single.balances_size(), 1);
+  EXPECT_EQ(single.balances(0).SerializeAsString(), reply.balances(0).SerializeAsString());
+  stockpile::v1::ChangeEntry of_other;
+  *of_other.mutable_balances() = reply.balances();
+  stockpile::v1::Warehouse not_stock;
+  EXPECT_FALSE(TakeBalancesFromChange(&of_other, &not_stock));
+  EXPECT_EQ(of_other.balances_size(), 1);  // nothing taken
 }
 
 TEST(StoredResponseTest, AResponseWithARecordOfAnotherStampIsStoredWhole) {
@@ -106,11 +155,12 @@ TEST(StoredResponseTest, ARecordStoredWholeIsReturnedAsStored) {
   record.set_commit_micros(kStamp.commit_micros + 1);  // would change the reply if applied
   record.set_sequence(kStamp.sequence);
   record.set_response(single.SerializeAsString());
-  auto restored = StoredResponse(record, "another-id");
+  auto restored = StoredResponse(record, "another-id", nullptr);
   ASSERT_TRUE(restored.ok());
   EXPECT_EQ((*restored)->SerializeAsString(), single.SerializeAsString());
   record.set_response("\xff\xff");
-  EXPECT_EQ(StoredResponse(record, "another-id").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(StoredResponse(record, "another-id", nullptr).status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 // The fingerprint is the SHA-256 of the request as if its request_id were cleared, as records
