@@ -5,6 +5,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "services/common/rocks_perf.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
 
@@ -83,6 +84,7 @@ absl::StatusOr<std::unique_ptr<CatalogueStore>> CatalogueStore::Open(const std::
 }
 
 absl::Status CatalogueStore::Write(StoreBatch& batch) {
+  common::QuietRocksPerfCounters();
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
   rocksdb::Status s = db_->Write(wo, &batch.batch());
@@ -91,6 +93,7 @@ absl::Status CatalogueStore::Write(StoreBatch& batch) {
 }
 
 absl::Status CatalogueStore::LoadAll(const Visitor& v) const {
+  common::QuietRocksPerfCounters();
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
@@ -139,6 +142,7 @@ absl::Status CatalogueStore::LoadAll(const Visitor& v) const {
 absl::StatusOr<std::string> CatalogueStore::ScanBalances(
     absl::string_view prefix, absl::string_view after_key, size_t max_scanned,
     const std::function<bool(const Balance&)>& fn) const {
+  common::QuietRocksPerfCounters();
   const std::string start = absl::StrCat("b", prefix);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   if (after_key.empty()) {

@@ -10,6 +10,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/rocks_perf.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
 
@@ -129,6 +130,7 @@ LevelStore::~LevelStore() {
 }
 
 absl::StatusOr<std::optional<std::string>> LevelStore::Get(Cf cf, absl::string_view key) const {
+  common::QuietRocksPerfCounters();
   std::string value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), handle(cf), rocksdb::Slice(key.data(), key.size()), &value);
@@ -138,6 +140,7 @@ absl::StatusOr<std::optional<std::string>> LevelStore::Get(Cf cf, absl::string_v
 }
 
 absl::Status LevelStore::Write(rocksdb::WriteBatch& batch, bool sync) {
+  common::QuietRocksPerfCounters();
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   return common::FromRocks(db_->Write(wo, &batch), "write batch");
@@ -178,6 +181,7 @@ void VersionChurn::Reset() {
 
 std::unique_ptr<rocksdb::Iterator> LevelStore::NewIterator(
     Cf cf, const rocksdb::Snapshot* snapshot) const {
+  common::QuietRocksPerfCounters();
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, handle(cf)));
