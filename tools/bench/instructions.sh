@@ -42,16 +42,16 @@ kill -TERM "$level_pid"
 wait "$level_pid" 2>/dev/null || true
 level_pid=
 
-# A thread's part file names the functions it ran; the loop it ran names the thread.
+# Callgrind numbers the main thread 1 (start-up: reference data, opening the database); every
+# other thread is named by the loop its part file shows it ran.
 role() {
   local f=$1
-  if grep -q 'LevelCore::WriterLoop' "$f"; then echo writer
+  if [[ $f == *-01 ]]; then echo start-up
+  elif grep -q 'LevelCore::WriterLoop' "$f"; then echo writer
   elif grep -q 'LevelCore::SyncerLoop' "$f"; then echo syncer
   elif grep -q 'LevelCore::AnswererLoop' "$f"; then echo answerer
   elif grep -q 'FlushJob::Run' "$f"; then echo rocksdb-flush
   elif grep -q 'CompactionJob::Run' "$f"; then echo rocksdb-compaction
-  elif grep -q 'main$\|fn=.*main(' "$f" && grep -q 'LoadReferenceData\|ReferenceData::Load' "$f"; then
-    echo start-up
   elif grep -q 'grpc' "$f"; then echo grpc
   else echo other
   fi
