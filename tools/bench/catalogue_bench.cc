@@ -145,16 +145,24 @@ int RunCatalogueLoad(const CatalogueBenchOptions& o) {
   }
   uint64_t total_head = 0;
   for (const auto& [address, head] : *heads) total_head += head;
-  auto stub = CatalogueStub(o.catalogue, 0);
-  std::vector<LoadSample> samples;
-  double first_answer_ms = -1;
   int64_t peak_rss_kib = 0;
+  // A catalogue still starting (loading its store) is asked on fresh channels until it answers.
+  auto channel = FirstAnsweringChannel(o.catalogue, o.timeout, [&](const auto& candidate) {
+    peak_rss_kib = std::max(peak_rss_kib, ReadProcessMemory(o.pid).rss_kib);
+    return FetchStatus(*v1::CatalogueService::NewStub(candidate)).ok();
+  });
+  if (channel == nullptr) {
+    std::cerr << "stockpile-bench: the catalogue at " << o.catalogue << " never answered\n";
+    return 1;
+  }
+  const double first_answer_ms = MillisSince(start);
+  auto stub = v1::CatalogueService::NewStub(channel);
+  std::vector<LoadSample> samples;
   bool done = false;
   while (!done && Clock::now() - start < o.timeout) {
     auto sources = FetchStatus(*stub);
     peak_rss_kib = std::max(peak_rss_kib, ReadProcessMemory(o.pid).rss_kib);
     if (sources.ok()) {
-      if (first_answer_ms < 0) first_answer_ms = MillisSince(start);
       uint64_t applied = 0;
       done = true;
       for (const auto& [address, head] : *heads) {
@@ -168,7 +176,7 @@ int RunCatalogueLoad(const CatalogueBenchOptions& o) {
     if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (samples.empty()) {
-    std::cerr << "stockpile-bench: the catalogue at " << o.catalogue << " never answered\n";
+    std::cerr << "stockpile-bench: the catalogue at " << o.catalogue << " stopped answering\n";
     return 1;
   }
   double window_ms = 0;

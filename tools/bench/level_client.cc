@@ -2,6 +2,7 @@
 
 #include <ctime>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +26,18 @@ void KeepUntilExit(std::shared_ptr<grpc::Channel> channel) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   kept->push_back(std::move(channel));
+}
+
+std::shared_ptr<grpc::Channel> FirstAnsweringChannel(
+    const std::string& address, std::chrono::milliseconds timeout,
+    const std::function<bool(const std::shared_ptr<grpc::Channel>&)>& answers) {
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  for (int attempt = 1; std::chrono::steady_clock::now() < give_up; ++attempt) {
+    auto channel = MakeChannel(address, attempt);
+    if (answers(channel)) return channel;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return nullptr;
 }
 
 absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& address,

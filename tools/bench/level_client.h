@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,15 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index
 // gRPC 1.51 tear those threads down from one of them (grpc/grpc#32584; the catalogue-lag mode
 // hit it as a double free under ASan).
 void KeepUntilExit(std::shared_ptr<grpc::Channel> channel);
+
+// The first channel to `address` on which `answers` returns true, trying a fresh channel every
+// few milliseconds until `timeout` passes (then nullptr). A start-up probe needs a fresh one:
+// a channel that failed to connect waits out gRPC's reconnect backoff (1 s, x1.6, ... up to
+// 2 min) before it tries again, so a server that came up meanwhile would be seen seconds, late
+// in a long start minutes, after it answered.
+std::shared_ptr<grpc::Channel> FirstAnsweringChannel(
+    const std::string& address, std::chrono::milliseconds timeout,
+    const std::function<bool(const std::shared_ptr<grpc::Channel>&)>& answers);
 
 // Connects and calls GetInstanceInfo (waits up to `timeout` for the server to answer).
 absl::StatusOr<std::unique_ptr<LevelTarget>> ConnectLevel(const std::string& address,

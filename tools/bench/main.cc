@@ -92,37 +92,38 @@ void Emit(const Flags& flags, const std::string& title, const DriverResult& resu
 
 // Polls the target until it answers GetInstanceInfo and a ListBalances page: the restart probe.
 int WaitReady(const Flags& flags, std::chrono::milliseconds timeout) {
-  auto start = std::chrono::steady_clock::now();
-  for (int attempt = 1; std::chrono::steady_clock::now() - start < timeout; ++attempt) {
-    // A fresh channel per attempt: a channel that failed to connect waits out gRPC's reconnect
-    // backoff (1 s, x1.6, ...), which would add seconds to the figure.
-    auto stub = stockpile::v1::LevelService::NewStub(MakeChannel(flags.target, attempt));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-    stockpile::v1::InstanceInfo info;
-    if (stub->GetInstanceInfo(&ctx, {}, &info).ok()) {
-      grpc::ClientContext list_ctx;
-      stockpile::v1::ListBalancesRequest request;
-      request.set_page_size(1);
-      stockpile::v1::ListBalancesResponse response;
-      grpc::Status s = stub->ListBalances(&list_ctx, request, &response);
-      double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count();
-      nlohmann::json j = {{"ready_ms", ms},
-                          {"list_ok", s.ok()},
-                          {"last_sequence", info.last_sequence()},
-                          {"warehouses", info.warehouse_count()}};
-      std::cout << (flags.json ? j.dump()
-                               : absl::StrCat("ready after ", ms, " ms (sequence ",
-                                              info.last_sequence(), ")"))
-                << std::endl;
-      return s.ok() ? 0 : 1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto start = std::chrono::steady_clock::now();
+  stockpile::v1::InstanceInfo info;
+  auto channel = FirstAnsweringChannel(flags.target, timeout, [&](const auto& candidate) {
+    return CallWithDeadline(
+               std::chrono::milliseconds(200),
+               [&](grpc::ClientContext* ctx) {
+                 return stockpile::v1::LevelService::NewStub(candidate)->GetInstanceInfo(ctx, {},
+                                                                                         &info);
+               })
+        .ok();
+  });
+  if (channel == nullptr) {
+    std::cerr << "stockpile-bench: " << flags.target << " not ready within timeout\n";
+    return 1;
   }
-  std::cerr << "stockpile-bench: " << flags.target << " not ready within timeout\n";
-  return 1;
+  grpc::ClientContext list_ctx;
+  stockpile::v1::ListBalancesRequest request;
+  request.set_page_size(1);
+  stockpile::v1::ListBalancesResponse response;
+  grpc::Status s =
+      stockpile::v1::LevelService::NewStub(channel)->ListBalances(&list_ctx, request, &response);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  nlohmann::json j = {{"ready_ms", ms},
+                      {"list_ok", s.ok()},
+                      {"last_sequence", info.last_sequence()},
+                      {"warehouses", info.warehouse_count()}};
+  std::cout << (flags.json
+                    ? j.dump()
+                    : absl::StrCat("ready after ", ms, " ms (sequence ", info.last_sequence(), ")"))
+            << std::endl;
+  return s.ok() ? 0 : 1;
 }
 
 // --target is the catalogue; --levels the level services it follows.
