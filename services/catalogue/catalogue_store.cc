@@ -1,5 +1,11 @@
 #include "services/catalogue/catalogue_store.h"
 
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "rocksdb/db.h"
@@ -20,17 +26,167 @@ using stockpile::v1::Warehouse;
 namespace {
 
 template <typename Message>
-absl::StatusOr<Message> Parse(const rocksdb::Slice& value, absl::string_view what,
-                              const rocksdb::Slice& key) {
-  Message m;
+absl::Status ParseInto(const rocksdb::Slice& value, Message& m, absl::string_view what,
+                       const rocksdb::Slice& key) {
   if (!m.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     return absl::DataLossError(
         absl::StrCat("stored ", what, " '", key.ToString(), "' is unreadable"));
   }
+  return absl::OkStatus();
+}
+
+template <typename Message>
+absl::StatusOr<Message> Parse(const rocksdb::Slice& value, absl::string_view what,
+                              const rocksdb::Slice& key) {
+  Message m;
+  RETURN_IF_ERROR(ParseInto(value, m, what, key));
   return m;
 }
 
+// The next message of `messages` to parse into: chunks are reused, and a message parsed into
+// again keeps the memory it had (fewer allocations than fresh messages).
+template <typename Message>
+Message& NextSlot(std::vector<Message>& messages, size_t& used) {
+  if (used == messages.size()) messages.emplace_back();
+  return messages[used++];
+}
+
 }  // namespace
+
+// Records parsed from consecutive keys, kept in key order.
+class ParsedChunk {
+ public:
+  static constexpr size_t kRecords = 1024;
+
+  bool full() const { return kinds_.size() >= kRecords; }
+
+  // Parses one stored record (keys of other kinds are skipped).
+  absl::Status Add(const rocksdb::Slice& key, const rocksdb::Slice& value) {
+    const char kind = key.size() > 0 ? key[0] : 0;
+    switch (kind) {
+      case 'w': {
+        const char* nul = static_cast<const char*>(std::memchr(value.data(), '\0', value.size()));
+        if (nul == nullptr) return absl::DataLossError("stored warehouse lacks source");
+        const size_t source_size = static_cast<size_t>(nul - value.data());
+        NextSlot(source_ids_, used_.source_ids).assign(value.data(), source_size);
+        RETURN_IF_ERROR(ParseInto(rocksdb::Slice(nul + 1, value.size() - source_size - 1),
+                                  NextSlot(warehouses_, used_.warehouses), "warehouse", key));
+        break;
+      }
+      case 'b':
+        RETURN_IF_ERROR(ParseInto(value, NextSlot(balances_, used_.balances), "balance", key));
+        break;
+      case 'q':
+        RETURN_IF_ERROR(ParseInto(value, NextSlot(quotas_, used_.quotas), "quota", key));
+        break;
+      case 'r':
+        RETURN_IF_ERROR(ParseInto(value, NextSlot(reserves_, used_.reserves), "reserve", key));
+        break;
+      case 's':
+        RETURN_IF_ERROR(ParseInto(value, NextSlot(sources_, used_.sources), "source", key));
+        break;
+      default:
+        return absl::OkStatus();
+    }
+    kinds_.push_back(kind);
+    return absl::OkStatus();
+  }
+
+  // Calls the visitor for each record in the order they were added, then empties the chunk.
+  void Visit(const CatalogueStore::Visitor& v) {
+    Used next;
+    for (const char kind : kinds_) {
+      switch (kind) {
+        case 'w': {
+          const std::string& source = source_ids_[next.source_ids++];
+          const Warehouse& w = warehouses_[next.warehouses++];
+          if (v.warehouse) v.warehouse(source, w);
+          break;
+        }
+        case 'b':
+          if (v.balance) v.balance(balances_[next.balances++]);
+          break;
+        case 'q':
+          if (v.quota) v.quota(quotas_[next.quotas++]);
+          break;
+        case 'r':
+          if (v.reserve) v.reserve(reserves_[next.reserves++]);
+          break;
+        case 's':
+          if (v.source) v.source(sources_[next.sources++]);
+          break;
+      }
+    }
+    kinds_.clear();
+    used_ = Used{};
+  }
+
+ private:
+  struct Used {
+    size_t source_ids = 0, warehouses = 0, balances = 0, quotas = 0, reserves = 0, sources = 0;
+  };
+  std::vector<char> kinds_;
+  Used used_;
+  std::vector<std::string> source_ids_;
+  std::vector<Warehouse> warehouses_;
+  std::vector<Balance> balances_;
+  std::vector<Quota> quotas_;
+  std::vector<Reserve> reserves_;
+  std::vector<ReplicationSource> sources_;
+};
+
+// A fixed set of chunks passed between the reading thread (TakeEmpty, Fill) and the applying
+// thread (TakeFilled, GiveBack); the reader waits while every chunk is filled.
+class ParsedChunks {
+ public:
+  explicit ParsedChunks(size_t count) : chunks_(count) {
+    for (auto& c : chunks_) empty_.push_back(&c);
+  }
+
+  ParsedChunk* TakeEmpty() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !empty_.empty() || abandoned_; });
+    if (abandoned_) return nullptr;
+    ParsedChunk* c = empty_.front();
+    empty_.pop_front();
+    return c;
+  }
+  void Fill(ParsedChunk* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    filled_.push_back(c);
+    cv_.notify_all();
+  }
+  // nullptr once closed and every filled chunk was taken (or at once when abandoned).
+  ParsedChunk* TakeFilled() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !filled_.empty() || closed_; });
+    if (filled_.empty() || abandoned_) return nullptr;
+    ParsedChunk* c = filled_.front();
+    filled_.pop_front();
+    return c;
+  }
+  void GiveBack(ParsedChunk* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    empty_.push_back(c);
+    cv_.notify_all();
+  }
+  // No more chunks will be filled; `abandon`: drop those not yet applied (a read failed).
+  void Close(bool abandon) {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    abandoned_ = abandon;
+    cv_.notify_all();
+  }
+
+ private:
+  std::vector<ParsedChunk> chunks_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ParsedChunk*> empty_;
+  std::deque<ParsedChunk*> filled_;
+  bool closed_ = false;
+  bool abandoned_ = false;
+};
 
 StoreBatch::StoreBatch() : batch_(std::make_unique<rocksdb::WriteBatch>()) {}
 StoreBatch::~StoreBatch() = default;
@@ -92,49 +248,38 @@ absl::Status CatalogueStore::Write(StoreBatch& batch) {
   return absl::OkStatus();
 }
 
+// Start-up reads tens of millions of records. Reading and parsing them is about half of the
+// work and applying them (view, planner snapshot) the other half, so one thread reads and
+// parses while another applies what it has parsed, in chunks and in key order.
 absl::Status CatalogueStore::LoadAll(const Visitor& v) const {
+  ParsedChunks chunks(/*count=*/4);
+  std::thread applier([&] {
+    common::QuietRocksPerfCounters();
+    while (ParsedChunk* chunk = chunks.TakeFilled()) {
+      chunk->Visit(v);
+      chunks.GiveBack(chunk);
+    }
+  });
+  absl::Status status = ReadAndParse(chunks);
+  chunks.Close(/*abandon=*/!status.ok());
+  applier.join();
+  return status;
+}
+
+absl::Status CatalogueStore::ReadAndParse(ParsedChunks& chunks) const {
   common::QuietRocksPerfCounters();
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const rocksdb::Slice key = it->key();
-    const rocksdb::Slice value = it->value();
-    switch (key.size() > 0 ? key[0] : 0) {
-      case 'w': {
-        const std::string raw = value.ToString();
-        const size_t nul = raw.find('\0');
-        if (nul == std::string::npos) return absl::DataLossError("stored warehouse lacks source");
-        ASSIGN_OR_RETURN(
-            auto w, Parse<Warehouse>(rocksdb::Slice(raw.data() + nul + 1, raw.size() - nul - 1),
-                                     "warehouse", key));
-        if (v.warehouse) v.warehouse(raw.substr(0, nul), w);
-        break;
-      }
-      case 'b': {
-        ASSIGN_OR_RETURN(auto b, Parse<Balance>(value, "balance", key));
-        if (v.balance) v.balance(b);
-        break;
-      }
-      case 'q': {
-        ASSIGN_OR_RETURN(auto q, Parse<Quota>(value, "quota", key));
-        if (v.quota) v.quota(q);
-        break;
-      }
-      case 'r': {
-        ASSIGN_OR_RETURN(auto r, Parse<Reserve>(value, "reserve", key));
-        if (v.reserve) v.reserve(r);
-        break;
-      }
-      case 's': {
-        ASSIGN_OR_RETURN(auto s, Parse<ReplicationSource>(value, "source", key));
-        if (v.source) v.source(s);
-        break;
-      }
-      default:
-        break;
+  ParsedChunk* chunk = chunks.TakeEmpty();
+  for (it->SeekToFirst(); it->Valid() && chunk != nullptr; it->Next()) {
+    RETURN_IF_ERROR(chunk->Add(it->key(), it->value()));
+    if (chunk->full()) {
+      chunks.Fill(chunk);
+      chunk = chunks.TakeEmpty();
     }
   }
+  if (chunk != nullptr) chunks.Fill(chunk);
   if (!it->status().ok()) return common::FromRocks(it->status(), "load catalogue");
   return absl::OkStatus();
 }

@@ -50,6 +50,8 @@ class StoreBatch {
   std::string scratch_;
 };
 
+class ParsedChunks;
+
 class CatalogueStore {
  public:
   static absl::StatusOr<std::unique_ptr<CatalogueStore>> Open(const std::string& path,
@@ -58,7 +60,8 @@ class CatalogueStore {
 
   absl::Status Write(StoreBatch& batch);
 
-  // Start-up: every stored record, in key order, to rebuild the view.
+  // Start-up: every stored record, in key order, to rebuild the view. The visitor is called on
+  // a thread of its own (one thread, in key order) while the caller's thread reads ahead.
   struct Visitor {
     std::function<void(const std::string& source_id, const stockpile::v1::Warehouse&)> warehouse;
     std::function<void(const stockpile::v1::Balance&)> balance;
@@ -77,6 +80,7 @@ class CatalogueStore {
 
  private:
   CatalogueStore(std::unique_ptr<rocksdb::DB> db, bool sync);
+  absl::Status ReadAndParse(ParsedChunks& chunks) const;  // LoadAll's reading thread
   std::unique_ptr<rocksdb::DB> db_;
   const bool sync_;
 };
