@@ -51,8 +51,6 @@ Message& NextSlot(std::vector<Message>& messages, size_t& used) {
   return messages[used++];
 }
 
-}  // namespace
-
 // Records parsed from consecutive keys, kept in key order.
 class ParsedChunk {
  public:
@@ -66,7 +64,10 @@ class ParsedChunk {
     switch (kind) {
       case 'w': {
         const char* nul = static_cast<const char*>(std::memchr(value.data(), '\0', value.size()));
-        if (nul == nullptr) return absl::DataLossError("stored warehouse lacks source");
+        if (nul == nullptr) {
+          return absl::DataLossError(
+              absl::StrCat("stored warehouse '", key.ToString(), "' lacks its source"));
+        }
         const size_t source_size = static_cast<size_t>(nul - value.data());
         NextSlot(source_ids_, used_.source_ids).assign(value.data(), source_size);
         RETURN_IF_ERROR(ParseInto(rocksdb::Slice(nul + 1, value.size() - source_size - 1),
@@ -188,6 +189,27 @@ class ParsedChunks {
   bool abandoned_ = false;
 };
 
+// LoadAll's reading thread: every record of `db` parsed into chunks, in key order.
+absl::Status ReadAndParse(rocksdb::DB& db, ParsedChunks& chunks) {
+  common::QuietRocksPerfCounters();
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro));
+  ParsedChunk* chunk = chunks.TakeEmpty();
+  for (it->SeekToFirst(); it->Valid() && chunk != nullptr; it->Next()) {
+    RETURN_IF_ERROR(chunk->Add(it->key(), it->value()));
+    if (chunk->full()) {
+      chunks.Fill(chunk);
+      chunk = chunks.TakeEmpty();
+    }
+  }
+  if (chunk != nullptr) chunks.Fill(chunk);
+  if (!it->status().ok()) return common::FromRocks(it->status(), "load catalogue");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 StoreBatch::StoreBatch() : batch_(std::make_unique<rocksdb::WriteBatch>()) {}
 StoreBatch::~StoreBatch() = default;
 size_t StoreBatch::count() const { return static_cast<size_t>(batch_->Count()); }
@@ -254,34 +276,15 @@ absl::Status CatalogueStore::Write(StoreBatch& batch) {
 absl::Status CatalogueStore::LoadAll(const Visitor& v) const {
   ParsedChunks chunks(/*count=*/4);
   std::thread applier([&] {
-    common::QuietRocksPerfCounters();
     while (ParsedChunk* chunk = chunks.TakeFilled()) {
       chunk->Visit(v);
       chunks.GiveBack(chunk);
     }
   });
-  absl::Status status = ReadAndParse(chunks);
+  absl::Status status = ReadAndParse(*db_, chunks);
   chunks.Close(/*abandon=*/!status.ok());
   applier.join();
   return status;
-}
-
-absl::Status CatalogueStore::ReadAndParse(ParsedChunks& chunks) const {
-  common::QuietRocksPerfCounters();
-  rocksdb::ReadOptions ro;
-  ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  ParsedChunk* chunk = chunks.TakeEmpty();
-  for (it->SeekToFirst(); it->Valid() && chunk != nullptr; it->Next()) {
-    RETURN_IF_ERROR(chunk->Add(it->key(), it->value()));
-    if (chunk->full()) {
-      chunks.Fill(chunk);
-      chunk = chunks.TakeEmpty();
-    }
-  }
-  if (chunk != nullptr) chunks.Fill(chunk);
-  if (!it->status().ok()) return common::FromRocks(it->status(), "load catalogue");
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> CatalogueStore::ScanBalances(

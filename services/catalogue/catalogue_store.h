@@ -50,8 +50,6 @@ class StoreBatch {
   std::string scratch_;
 };
 
-class ParsedChunks;
-
 class CatalogueStore {
  public:
   static absl::StatusOr<std::unique_ptr<CatalogueStore>> Open(const std::string& path,
@@ -80,7 +78,6 @@ class CatalogueStore {
 
  private:
   CatalogueStore(std::unique_ptr<rocksdb::DB> db, bool sync);
-  absl::Status ReadAndParse(ParsedChunks& chunks) const;  // LoadAll's reading thread
   std::unique_ptr<rocksdb::DB> db_;
   const bool sync_;
 };
