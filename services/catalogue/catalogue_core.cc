@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/catalogue/allocation/stock_snapshot.h"
 #include "services/common/expiring_lots.h"
@@ -47,6 +49,33 @@ google::protobuf::Timestamp FromMicros(int64_t micros) {
   return TimeUtil::MicrosecondsToTimestamp(micros);
 }
 
+// What start-up rebuilt from the store. With the national dataset that takes half a minute or
+// more, so the operator watching the log is told how far it got every 10 s.
+class LoadProgress {
+ public:
+  void Warehouse() { Count(warehouses_); }
+  void Balance() { Count(balances_); }
+  void Other() { Count(others_); }
+  std::string Summary() const {
+    return absl::StrFormat("warehouses: %d, balances: %d, quotas, reserves and sources: %d",
+                           warehouses_, balances_, others_);
+  }
+  absl::Duration elapsed() const { return absl::Now() - started_; }
+
+ private:
+  void Count(int64_t& counter) {
+    ++counter;
+    if (++records_ % kCheckEvery != 0 || absl::Now() - last_report_ < absl::Seconds(10)) return;
+    last_report_ = absl::Now();
+    std::cerr << "stockpile-catalogue: rebuilding the view from its store: " << Summary()
+              << " so far" << std::endl;
+  }
+  static constexpr int64_t kCheckEvery = 1 << 16;
+  const absl::Time started_ = absl::Now();
+  absl::Time last_report_ = started_;
+  int64_t records_ = 0, warehouses_ = 0, balances_ = 0, others_ = 0;
+};
+
 }  // namespace
 
 CatalogueCore::CatalogueCore(std::unique_ptr<CatalogueStore> store,
@@ -82,6 +111,7 @@ CatalogueCore::~CatalogueCore() {
 
 // Rebuilds the view from the catalogue's own store: sources first (their index), then records.
 absl::Status CatalogueCore::Load() {
+  LoadProgress progress;
   CatalogueStore::Visitor v;
   v.source = [&](const ReplicationSource& s) {
     absl::MutexLock lock(&mu_);
@@ -89,26 +119,36 @@ absl::Status CatalogueCore::Load() {
     state.record = s;
     state.view_index = view_->SourceIndex(s.instance_id());
     view_->SetSourceFreshness(state.view_index, Micros(s.last_commit_time()), true);
+    progress.Other();
   };
   // Sources sort after warehouses ('s' > 'r' > 'q' > 'b'), so map ids on first sight.
   auto source_of = [&](const std::string& id) { return view_->SourceIndex(id); };
   v.warehouse = [&](const std::string& source_id, const stockpile::v1::Warehouse& w) {
     view_->UpsertWarehouse(w, source_of(source_id));
     if (snapshot_) snapshot_->Apply(w);
+    progress.Warehouse();
   };
   v.balance = [&](const stockpile::v1::Balance& b) {
     view_->SetBalance(b, 0);
     if (snapshot_) snapshot_->Apply(b);
+    progress.Balance();
   };
   v.quota = [&](const stockpile::v1::Quota& q) {
     view_->SetQuota(q, 0);
     if (snapshot_) snapshot_->Apply(q);
+    progress.Other();
   };
   v.reserve = [&](const stockpile::v1::Reserve& r) {
     view_->SetReserve(r, 0);
     if (snapshot_) snapshot_->Apply(r);
+    progress.Other();
   };
-  return store_->LoadAll(v);
+  RETURN_IF_ERROR(store_->LoadAll(v));
+  std::cerr << "stockpile-catalogue: rebuilt the view from its store: " << progress.Summary()
+            << " in "
+            << absl::FormatDuration(absl::Trunc(progress.elapsed(), absl::Milliseconds(100)))
+            << std::endl;
+  return absl::OkStatus();
 }
 
 std::unique_ptr<ReplicationStream> CatalogueCore::NewStream(const SourceSpec& spec) {

@@ -191,7 +191,12 @@ TEST(CatalogueCoreTest, RestartRebuildsTheViewAndWatermarkFromTheStore) {
     auto core = OpenCore(dir.Sub("db"));
     ASSERT_THAT(core->Apply("county-1", s.Take()), testing::IsOk());
   }
+  ::testing::internal::CaptureStderr();
   auto core = OpenCore(dir.Sub("db"));
+  // What an operator watching the start sees.
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              ::testing::HasSubstr("rebuilt the view from its store: warehouses: 1, balances: 1, "
+                                   "quotas, reserves and sources: 2 in "));
   EXPECT_EQ(core->Watermark("county-1"), 3u);
   EXPECT_EQ(core->view().Cell("420102-W001", "SH-0001"), (std::array<int64_t, 3>{30, 4, 6}));
   EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 30);
