@@ -34,8 +34,8 @@ void KeepUntilExit(std::shared_ptr<grpc::Channel> channel);
 // The first channel to `address` on which `answers` returns true, trying a fresh channel every
 // few milliseconds until `timeout` passes (then nullptr). A start-up probe needs a fresh one:
 // a channel that failed to connect waits out gRPC's reconnect backoff (1 s, x1.6, ... up to
-// 2 min) before it tries again, so a server that came up meanwhile would be seen seconds, late
-// in a long start minutes, after it answered.
+// 2 min) before it tries again, so a server that came up meanwhile would be seen seconds late,
+// and minutes late after a long start.
 std::shared_ptr<grpc::Channel> FirstAnsweringChannel(
     const std::string& address, std::chrono::milliseconds timeout,
     const std::function<bool(const std::shared_ptr<grpc::Channel>&)>& answers);
