@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -382,6 +383,12 @@ TEST(StockIndexTest, ConcurrentSearchesSeeConsistentResultsDuringWrites) {
         ++searches;
       }
     });
+  }
+  // The writes start once the readers are searching: on a busy machine the readers were not
+  // scheduled before the writes ended (0 searches), and the test then checked nothing.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (searches.load() < 3 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
   }
   std::vector<StockIndex::Update> batch;
   for (int n = 0; n < 20000; ++n) {
