@@ -65,7 +65,8 @@ class LoadProgress {
  private:
   void Count(int64_t& counter) {
     ++counter;
-    if (++records_ % kCheckEvery != 0 || absl::Now() - last_report_ < absl::Seconds(10)) return;
+    const int64_t records = warehouses_ + balances_ + others_;
+    if (records % kCheckEvery != 0 || absl::Now() - last_report_ < absl::Seconds(10)) return;
     last_report_ = absl::Now();
     std::cerr << "stockpile-catalogue: rebuilding the view from its store: " << Summary()
               << " so far" << std::endl;
@@ -73,7 +74,7 @@ class LoadProgress {
   static constexpr int64_t kCheckEvery = 1 << 16;
   const absl::Time started_ = absl::Now();
   absl::Time last_report_ = started_;
-  int64_t records_ = 0, warehouses_ = 0, balances_ = 0, others_ = 0;
+  int64_t warehouses_ = 0, balances_ = 0, others_ = 0;
 };
 
 }  // namespace

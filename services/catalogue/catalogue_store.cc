@@ -69,9 +69,10 @@ class ParsedChunk {
               absl::StrCat("stored warehouse '", key.ToString(), "' lacks its source"));
         }
         const size_t source_size = static_cast<size_t>(nul - value.data());
-        NextSlot(source_ids_, used_.source_ids).assign(value.data(), source_size);
+        SourcedWarehouse& slot = NextSlot(warehouses_, used_.warehouses);
+        slot.source.assign(value.data(), source_size);
         RETURN_IF_ERROR(ParseInto(rocksdb::Slice(nul + 1, value.size() - source_size - 1),
-                                  NextSlot(warehouses_, used_.warehouses), "warehouse", key));
+                                  slot.warehouse, "warehouse", key));
         break;
       }
       case 'b':
@@ -99,9 +100,8 @@ class ParsedChunk {
     for (const char kind : kinds_) {
       switch (kind) {
         case 'w': {
-          const std::string& source = source_ids_[next.source_ids++];
-          const Warehouse& w = warehouses_[next.warehouses++];
-          if (v.warehouse) v.warehouse(source, w);
+          const SourcedWarehouse& w = warehouses_[next.warehouses++];
+          if (v.warehouse) v.warehouse(w.source, w.warehouse);
           break;
         }
         case 'b':
@@ -124,12 +124,15 @@ class ParsedChunk {
 
  private:
   struct Used {
-    size_t source_ids = 0, warehouses = 0, balances = 0, quotas = 0, reserves = 0, sources = 0;
+    size_t warehouses = 0, balances = 0, quotas = 0, reserves = 0, sources = 0;
   };
   std::vector<char> kinds_;
   Used used_;
-  std::vector<std::string> source_ids_;
-  std::vector<Warehouse> warehouses_;
+  struct SourcedWarehouse {
+    std::string source;  // the id of the level instance it came from
+    Warehouse warehouse;
+  };
+  std::vector<SourcedWarehouse> warehouses_;
   std::vector<Balance> balances_;
   std::vector<Quota> quotas_;
   std::vector<Reserve> reserves_;
