@@ -297,8 +297,9 @@ void LevelCore::HandOver() {
     prepared.new_warehouses = group_new_warehouses_;
     overlay = g->txn.TakeOverlay();
     if (balance_churn_.Note(*overlay)) {
-      // Not worth stopping for: RocksDB still flushes the memtable once it is full.
-      store_->FlushInBackground(Cf::kBalances).IgnoreError();
+      // A failure is not worth stopping for: RocksDB still flushes the memtable once it is full.
+      absl::StatusOr<bool> started = store_->FlushInBackground(Cf::kBalances);
+      if (started.ok() && *started) balance_churn_.Flushed();
     }
   }
   group_new_warehouses_ = 0;

@@ -157,18 +157,19 @@ absl::Status LevelStore::Write(rocksdb::WriteBatch& batch, bool sync) {
   return common::FromRocks(db_->Write(wo, &batch), "write batch");
 }
 
-absl::Status LevelStore::FlushInBackground(Cf cf) {
+absl::StatusOr<bool> LevelStore::FlushInBackground(Cf cf) {
   // While an earlier memtable is still being flushed, another switch could reach
   // max_write_buffer_number and stall every write until both are on disk.
   uint64_t unflushed = 0;
   if (db_->GetIntProperty(handle(cf), "rocksdb.num-immutable-mem-table", &unflushed) &&
       unflushed > 0) {
-    return absl::OkStatus();
+    return false;
   }
   rocksdb::FlushOptions options;
   options.wait = false;
   options.allow_write_stall = true;
-  return common::FromRocks(db_->Flush(options, handle(cf)), "flush");
+  RETURN_IF_ERROR(common::FromRocks(db_->Flush(options, handle(cf)), "flush"));
+  return true;
 }
 
 bool VersionChurn::Note(const Overlay& group) {
@@ -177,10 +178,7 @@ bool VersionChurn::Note(const Overlay& group) {
     ++versions_;
     keys_.insert(absl::HashOf(key));
   }
-  if (versions_ >= min_versions_ && versions_ >= versions_per_key_ * keys_.size()) {
-    Reset();
-    return true;
-  }
+  if (versions_ >= min_versions_ && versions_ >= versions_per_key_ * keys_.size()) return true;
   if (versions_ >= kForgetAfter) Reset();
   return false;
 }

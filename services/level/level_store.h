@@ -52,8 +52,8 @@ class LevelStore {
   absl::Status DeleteRange(Cf cf, absl::string_view begin, absl::string_view end);
 
   // Switches the family to a new memtable and flushes the old one in the background, unless
-  // an earlier one of the family is still being flushed.
-  absl::Status FlushInBackground(Cf cf);
+  // an earlier one of the family is still being flushed: true when it started a flush.
+  absl::StatusOr<bool> FlushInBackground(Cf cf);
 
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
   rocksdb::DB* db() const { return db_.get(); }
@@ -84,8 +84,12 @@ class VersionChurn {
   VersionChurn(Cf cf, size_t min_versions, size_t versions_per_key)
       : cf_(cf), min_versions_(min_versions), versions_per_key_(versions_per_key) {}
   // Notes the keys of the family that one group wrote (each once, as the group's overlay has
-  // them); true when the family should be flushed now, and counting starts again.
+  // them); true when the family should be flushed now. It keeps saying so until Flushed():
+  // a flush that could not start yet (an earlier one still running) is asked for again with
+  // the next group, instead of letting the memtable gather twice the versions meanwhile.
   bool Note(const Overlay& group);
+  // A flush of the family started: counting starts again.
+  void Flushed() { Reset(); }
   size_t versions() const { return versions_; }
 
  private:

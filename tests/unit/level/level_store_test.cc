@@ -118,8 +118,49 @@ TEST(VersionChurnTest, ManyVersionsOfFewKeysAskForAFlush) {
   }
   EXPECT_EQ(churn.versions(), 40u);
   EXPECT_TRUE(churn.Note(GroupWriting(Cf::kBalances, 0, 10)));  // 50 versions of 10 keys
-  EXPECT_EQ(churn.versions(), 0u);                              // counting starts again
+  churn.Flushed();
+  EXPECT_EQ(churn.versions(), 0u);  // counting starts again
   EXPECT_FALSE(churn.Note(GroupWriting(Cf::kBalances, 0, 10)));
+}
+
+TEST(VersionChurnTest, KeepsAskingUntilAFlushStarted) {
+  VersionChurn churn(Cf::kBalances, /*min_versions=*/50, /*versions_per_key=*/4);
+  for (int group = 1; group <= 4; ++group) churn.Note(GroupWriting(Cf::kBalances, 0, 10));
+  EXPECT_TRUE(churn.Note(GroupWriting(Cf::kBalances, 0, 10)));
+  // No flush could start (an earlier one still running): the next group asks again rather
+  // than counting from zero while the memtable keeps these versions.
+  EXPECT_TRUE(churn.Note(GroupWriting(Cf::kBalances, 0, 10)));
+  EXPECT_EQ(churn.versions(), 60u);
+  churn.Flushed();
+  EXPECT_FALSE(churn.Note(GroupWriting(Cf::kBalances, 0, 10)));
+}
+
+TEST(LevelStoreTest, FlushInBackgroundSaysWhetherItStartedOne) {
+  stockpile::testing::TempDir tmp;
+  auto store = LevelStore::Open(tmp.path() + "/db", LevelStore::Options{});
+  ASSERT_THAT(store, IsOk());
+  LevelStore& s = **store;
+  auto put = [&](const std::string& key) {
+    rocksdb::WriteBatch batch;
+    ASSERT_TRUE(batch.Put(s.handle(Cf::kBalances), key, "balance").ok());
+    ASSERT_THAT(s.Write(batch, /*sync=*/false), IsOk());
+  };
+  // Flushes wait until background work resumes, so the first one is still pending below.
+  ASSERT_TRUE(s.db()->PauseBackgroundWork().ok());
+  put("b1");
+  auto first = s.FlushInBackground(Cf::kBalances);
+  ASSERT_THAT(first.status(), IsOk());
+  EXPECT_TRUE(*first);
+  put("b2");
+  auto second = s.FlushInBackground(Cf::kBalances);
+  ASSERT_THAT(second.status(), IsOk());
+  EXPECT_FALSE(*second) << "an earlier flush of the family is still pending";
+  ASSERT_TRUE(s.db()->ContinueBackgroundWork().ok());
+  rocksdb::FlushOptions wait;
+  ASSERT_TRUE(s.db()->Flush(wait, s.handle(Cf::kBalances)).ok());
+  auto third = s.FlushInBackground(Cf::kBalances);
+  ASSERT_THAT(third.status(), IsOk());
+  EXPECT_TRUE(*third);
 }
 
 TEST(VersionChurnTest, VersionsSpreadOverManyKeysNeverDo) {
