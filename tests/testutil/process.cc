@@ -14,6 +14,7 @@
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -70,6 +71,10 @@ int EphemeralLow() {
   return in >> low ? low : 0;
 }
 
+// Ports this process handed out (FreePort, ClusterPortOffset); see FreePort.
+std::mutex handed_out_mu;
+std::set<int> handed_out;
+
 }  // namespace
 
 int ClusterPortOffset(std::span<const int> layout) {
@@ -79,11 +84,14 @@ int ClusterPortOffset(std::span<const int> layout) {
   const int max_offset = ephemeral - 1 - *highest;
   if (max_offset < min_offset) return -1;
   std::mt19937 rng(std::random_device{}());
+  std::lock_guard<std::mutex> lock(handed_out_mu);
   for (int attempt = 0; attempt < 50; ++attempt) {
     const int offset = min_offset + static_cast<int>(rng() % (max_offset - min_offset + 1));
     if (std::all_of(layout.begin(), layout.end(), [&](int port) {
-          return !PortOpen(port + offset) && TryBind(port + offset) != 0;
+          return !handed_out.contains(port + offset) && !PortOpen(port + offset) &&
+                 TryBind(port + offset) != 0;
         })) {
+      for (int port : layout) handed_out.insert(port + offset);
       return offset;
     }
   }
@@ -92,21 +100,31 @@ int ClusterPortOffset(std::span<const int> layout) {
 
 // Ports below the kernel's ephemeral range: a port taken from that range (bind to 0) can be
 // handed to any outgoing connection of a parallel test between its release here and the
-// server's bind, and the server then fails to start (seen as a 30 s start-up timeout).
+// server's bind, and the server then fails to start (seen as a 30 s start-up timeout). For
+// the same reason a port handed out once is never handed out again by this process: a test
+// asks for several before anything binds them (a level's gRPC and metrics ports), and two
+// alike made one server fail to start.
 int FreePort() {
   constexpr int kFirst = 10000;
+  std::lock_guard<std::mutex> lock(handed_out_mu);
+  auto hand_out = [](int port) {
+    if (port == 0 || !handed_out.insert(port).second) return 0;
+    return port;
+  };
   const int end = EphemeralLow();
   if (end > kFirst + 1000) {
-    static std::mutex mu;
     static std::mt19937 random(std::random_device{}() ^ static_cast<unsigned>(getpid()));
-    std::lock_guard<std::mutex> lock(mu);
     std::uniform_int_distribution<int> pick(kFirst, end - 1);
     for (int attempt = 0; attempt < 200; ++attempt) {
-      if (int port = TryBind(pick(random)); port != 0) return port;
+      const int port = pick(random);
+      if (handed_out.contains(port)) continue;
+      if (hand_out(TryBind(port)) != 0) return port;
     }
   }
-  const int any = TryBind(0);
-  return any != 0 ? any : -1;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    if (int port = hand_out(TryBind(0)); port != 0) return port;
+  }
+  return -1;
 }
 
 bool PortOpen(int port) {

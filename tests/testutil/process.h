@@ -32,7 +32,8 @@ class TempDir {
 };
 
 // A free TCP port on 127.0.0.1, outside the kernel's range for outgoing connections (bound and
-// released; another test can take it only by picking the same one at the same moment).
+// released; another test can take it only by picking the same one at the same moment), and
+// never one this process was given before.
 int FreePort();
 
 // For deploy/local/cluster.sh, which puts its processes on fixed ports moved by
