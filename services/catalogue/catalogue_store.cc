@@ -11,6 +11,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "services/common/rocks_close.h"
 #include "services/common/rocks_perf.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
@@ -243,7 +244,9 @@ void StoreBatch::PutSource(const ReplicationSource& source) {
 CatalogueStore::CatalogueStore(std::unique_ptr<rocksdb::DB> db, bool sync)
     : db_(std::move(db)), sync_(sync) {}
 
-CatalogueStore::~CatalogueStore() = default;
+CatalogueStore::~CatalogueStore() {
+  if (db_) common::FlushBeforeClose(*db_);
+}
 
 absl::StatusOr<std::unique_ptr<CatalogueStore>> CatalogueStore::Open(const std::string& path,
                                                                      bool sync_writes) {

@@ -10,6 +10,7 @@ add_executable(allocation_unit_tests
   allocation/planner_test.cc
   allocation/saga_test.cc
   allocation/transfer_service_test.cc
+  allocation/transfer_store_test.cc
   allocation/routing_test.cc
   allocation/transfer_metrics_test.cc
   allocation/stock_snapshot_test.cc)

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/common/rocks_close.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
 
@@ -60,7 +61,9 @@ bool Finished(const Transfer& t) {
 
 TransferStore::TransferStore(std::unique_ptr<rocksdb::DB> db, bool sync)
     : db_(std::move(db)), sync_(sync) {}
-TransferStore::~TransferStore() = default;
+TransferStore::~TransferStore() {
+  if (db_) common::FlushBeforeClose(*db_);
+}
 
 absl::StatusOr<std::unique_ptr<TransferStore>> TransferStore::Open(const std::string& path,
                                                                    bool sync) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "tests/testutil/process.h"
+#include "tests/testutil/rocks_files.h"
 
 namespace stockpile::catalogue {
 namespace {
@@ -128,6 +129,23 @@ TEST(CatalogueStoreTest, LoadAllStopsAtAnUnreadableRecordAndNamesIt) {
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_NE(s.message().find("b" + Code(1200) + "/tent"), std::string::npos) << s;
   for (const auto& key : seen.keys) ASSERT_LT(key, "b" + Code(1200) + "/tent");
+}
+
+// A clean stop leaves the next start nothing to replay (the level's store does the same: after
+// a heavy load its unflushed memtables took 3.9 s to replay on the next start).
+TEST(CatalogueStoreTest, ACleanCloseLeavesNoWalToReplay) {
+  testing::TempDir dir;
+  {
+    auto store = CatalogueStore::Open(dir.Sub("db"), /*sync_writes=*/true);
+    ASSERT_TRUE(store.ok()) << store.status();
+    Fill(**store, 100);
+  }
+  EXPECT_EQ(testing::WalBytes(dir.Sub("db")), 0u) << "the next start would replay this much WAL";
+  auto store = CatalogueStore::Open(dir.Sub("db"), /*sync_writes=*/false);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Seen seen;
+  ASSERT_TRUE((*store)->LoadAll(seen.Visitor()).ok());
+  EXPECT_EQ(seen.keys.size(), size_t(6 * 100 + 2));
 }
 
 }  // namespace

@@ -5,13 +5,13 @@
 #include <rocksdb/perf_context.h>
 #include <rocksdb/perf_level.h>
 
-#include <filesystem>
 #include <functional>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/testutil/process.h"
+#include "tests/testutil/rocks_files.h"
 #include "tests/testutil/status_matchers.h"
 
 namespace stockpile::level {
@@ -98,11 +98,8 @@ TEST(LevelStoreTest, ACleanCloseLeavesNoWalToReplay) {
     ASSERT_THAT((*store)->Write(batch, true), IsOk());
     EXPECT_GE((*store)->IntProperty("rocksdb.num-entries-active-mem-table"), 2000u);
   }
-  uintmax_t wal_bytes = 0;
-  for (const auto& f : std::filesystem::directory_iterator(tmp.path() + "/db")) {
-    if (f.path().extension() == ".log") wal_bytes += f.file_size();
-  }
-  EXPECT_EQ(wal_bytes, 0u) << "the next start would replay this much WAL";
+  EXPECT_EQ(stockpile::testing::WalBytes(tmp.path() + "/db"), 0u)
+      << "the next start would replay this much WAL";
   auto reopened = LevelStore::Open(tmp.path() + "/db", LevelStore::Options{});
   ASSERT_THAT(reopened, IsOk());
   auto value = (*reopened)->Get(Cf::kBalances, "b999");

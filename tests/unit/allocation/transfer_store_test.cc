@@ -1,0 +1,56 @@
+// Unit tests of the catalogue's transfer store (services/catalogue/allocation/transfer_store).
+#include "services/catalogue/allocation/transfer_store.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "tests/testutil/process.h"
+#include "tests/testutil/rocks_files.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::catalogue::allocation {
+namespace {
+
+using stockpile::testing::IsOk;
+
+stockpile::v1::Transfer Holding(int i) {
+  stockpile::v1::Transfer t;
+  t.set_id(absl::StrCat("T1700000000-", i, "-00000000aa"));
+  t.set_name("transfers/" + t.id());
+  t.set_destination_warehouse("warehouses/420102001001-W1");
+  t.set_destination_region("420102001001");
+  t.set_state(stockpile::v1::TRANSFER_STATE_HOLDING);
+  return t;
+}
+
+// A clean stop leaves the next start nothing to replay, as the level's and the catalogue's
+// stores do; what was saved is there after the restart.
+TEST(TransferStoreTest, ACleanCloseLeavesNoWalToReplay) {
+  stockpile::testing::TempDir dir;
+  {
+    auto store = TransferStore::Open(dir.Sub("transfers"));
+    ASSERT_THAT(store.status(), IsOk());
+    for (int i = 0; i < 50; ++i) {
+      const RequestRecord request{absl::StrCat("req-", i), "fingerprint", Holding(i).id()};
+      ASSERT_THAT((*store)->Save(Holding(i), &request), IsOk());
+    }
+  }
+  EXPECT_EQ(stockpile::testing::WalBytes(dir.Sub("transfers")), 0u)
+      << "the next start would replay this much WAL";
+  auto store = TransferStore::Open(dir.Sub("transfers"));
+  ASSERT_THAT(store.status(), IsOk());
+  auto saved = (*store)->Get(Holding(49).id());
+  ASSERT_THAT(saved.status(), IsOk());
+  ASSERT_TRUE(saved->has_value());
+  EXPECT_EQ((*saved)->state(), stockpile::v1::TRANSFER_STATE_HOLDING);
+  auto request = (*store)->GetRequest("req-49");
+  ASSERT_THAT(request.status(), IsOk());
+  ASSERT_TRUE(request->has_value());
+  EXPECT_EQ((*request)->transfer_id, Holding(49).id());
+  auto unfinished = (*store)->UnfinishedIds();
+  ASSERT_THAT(unfinished.status(), IsOk());
+  EXPECT_EQ(unfinished->size(), 50u);
+}
+
+}  // namespace
+}  // namespace stockpile::catalogue::allocation
