@@ -81,13 +81,18 @@ class RegistrationTest : public ::stockpile::testing::EtcdFixture {
     if (!range.ok() || range->kvs.empty()) return std::nullopt;
     return range->kvs.front();
   }
+  // The key is in etcd and the registration says so. It puts the key before it records that
+  // it did, so a test that saw the key may still read the state before it changes.
+  bool Registered(const Registration& registration) {
+    return Lookup(registration.key()).has_value() && registration.state().registered;
+  }
 };
 
 TEST_F(RegistrationTest, KeyAppearsWithInstanceJsonUnderALease) {
   auto registration = MakeRegistration(3);
   EXPECT_EQ(registration->key(), "/stockpile/v1/instances/county/county-a");
   registration->Start();
-  ASSERT_TRUE(WaitFor([&] { return Lookup(registration->key()).has_value(); }, 5s));
+  ASSERT_TRUE(WaitFor([&] { return Registered(*registration); }, 5s));
 
   KeyValue kv = *Lookup(registration->key());
   auto info = InstanceFromJson(kv.value);
@@ -146,8 +151,7 @@ TEST_F(RegistrationTest, StartDoesNotWaitForEtcdAndRegistersWhenItComesUp) {
 
   std::string error;
   ASSERT_TRUE(etcd_.Restart(15s, &error)) << error;
-  EXPECT_TRUE(WaitFor([&] { return Lookup(registration->key()).has_value(); }, 8s));
-  EXPECT_TRUE(registration->state().registered);
+  EXPECT_TRUE(WaitFor([&] { return Registered(*registration); }, 8s));
 }
 
 TEST_F(RegistrationTest, ComesBackByItselfAfterEtcdIsKilledAndRestarted) {
