@@ -192,6 +192,10 @@ TEST_F(StockctlCatalogueTest, RollupSearchAndStatusSeeCountyAndVillageStock) {
 
 TEST_F(StockctlCatalogueTest, BadArgumentsAreUsageErrorsAndUnknownTransferIsNotFound) {
   EXPECT_EQ(Run({"catalogue", "search", "--item", "SH-0001", "--min", "1"}).exit_code, 1);
+  CliResult near =
+      Run({"catalogue", "search", "--item", "SH-0001", "--min", "1", "--near", "420102"});
+  EXPECT_EQ(near.exit_code, 1);
+  EXPECT_THAT(near.err, HasSubstr("use --near-region 420102")) << near.err;
   EXPECT_EQ(Run({"catalogue", "rollup", "--region", "4201x"}).exit_code, 2);
   EXPECT_EQ(Run({"transfer", "plan", "--to", "420103", "--line", "SH-0001"}).exit_code, 1);
   EXPECT_EQ(Run({"transfer", "list", "--state", "shipped"}).exit_code, 1);
@@ -202,6 +206,13 @@ TEST_F(StockctlCatalogueTest, BadArgumentsAreUsageErrorsAndUnknownTransferIsNotF
   ASSERT_EQ(list.exit_code, 0) << "stockpile-local must host the TransferService: " << list.err;
   CliResult show = Run({"transfer", "show", "T-does-not-exist"});
   EXPECT_EQ(show.exit_code, 3) << show.out << show.err;
+  // Nothing listens there: the message names the address and the flag (the last one given wins).
+  const std::string nowhere = "127.0.0.1:" + std::to_string(FreePort());
+  CliResult down = Run({"--catalogue=" + nowhere, "--timeout=2", "catalogue", "status"});
+  EXPECT_EQ(down.exit_code, 5);
+  EXPECT_THAT(down.err, HasSubstr("no catalogue answers at " + nowhere +
+                                  ": give its address with --catalogue"))
+      << down.err;
 }
 
 TEST_F(StockctlCatalogueTest, TransferPlannedApprovedShippedAndReceivedMovesStock) {

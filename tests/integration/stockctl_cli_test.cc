@@ -284,6 +284,10 @@ TEST_F(StockctlTest, ExitCodesForNotFoundRefusalsAndUsage) {
   CliResult down = Run({"--timeout=2", "info"});
   EXPECT_EQ(down.exit_code, 5);
   EXPECT_THAT(down.err, HasSubstr("stockctl: UNAVAILABLE: "));
+  // Says which address nothing answered at, and the flag that names it.
+  EXPECT_THAT(down.err, HasSubstr("no level service answers at 127.0.0.1:" + std::to_string(port_) +
+                                  ": give its address with --server"))
+      << down.err;
   server_.reset();
 }
 

@@ -1,7 +1,9 @@
 // catalogue stock get | stock list | rollup | search | shortages | expiring | status
 // The national view, read from the catalogue (--catalogue), not from a level service.
+#include <algorithm>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -107,8 +109,13 @@ absl::StatusOr<v1::GeoPoint> ParsePoint(absl::string_view text) {
   if (parts.size() != 2 || !absl::SimpleAtod(parts[0], &longitude) ||
       !absl::SimpleAtod(parts[1], &latitude) || longitude < -180 || longitude > 180 ||
       latitude < -90 || latitude > 90) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--near must be LONGITUDE,LATITUDE in degrees; got \"", text, "\""));
+    // A region code here is the likely slip: say where it goes.
+    const bool region_code =
+        !text.empty() && std::all_of(text.begin(), text.end(), absl::ascii_isdigit);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--near must be LONGITUDE,LATITUDE in degrees; got \"", text, "\"",
+        region_code ? absl::StrCat("; to measure from a region's seat use --near-region ", text)
+                    : ""));
   }
   v1::GeoPoint point;
   point.set_longitude(longitude);

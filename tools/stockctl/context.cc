@@ -60,6 +60,7 @@ v1::LevelService::Stub& Context::stub() {
     channel_ = grpc::CreateChannel(options_.server, creds);
     stub_ = v1::LevelService::NewStub(channel_);
   }
+  last_service_ = Service::kLevel;
   return *stub_;
 }
 
@@ -77,6 +78,7 @@ v1::CatalogueService::Stub& Context::catalogue_stub() {
     CatalogueChannel();
     catalogue_stub_ = v1::CatalogueService::NewStub(catalogue_channel_);
   }
+  last_service_ = Service::kCatalogue;
   return *catalogue_stub_;
 }
 
@@ -85,6 +87,7 @@ v1::TransferService::Stub& Context::transfer_stub() {
     CatalogueChannel();
     transfer_stub_ = v1::TransferService::NewStub(catalogue_channel_);
   }
+  last_service_ = Service::kCatalogue;
   return *transfer_stub_;
 }
 
@@ -126,11 +129,27 @@ void Context::Print(const std::string& human, const std::string& json_text) cons
 int Context::Fail(const grpc::Status& status) {
   std::cerr << "stockctl: " << common::StatusCodeName(status.error_code()) << ": "
             << status.error_message() << "\n";
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) HintWhenNothingAnswers(status);
   const int code = ExitCodeFor(status.error_code());
   if (code == kExitRetryable && !request_id_.empty()) {
     std::cerr << "stockctl: safe to retry with --request-id=" << request_id_ << "\n";
   }
   return code;
+}
+
+// gRPC says "failed to connect" when nothing listens at the address: most often stockctl was
+// pointed at the wrong place (the level default, 127.0.0.1:7500, is a pod's port in Kubernetes;
+// stockpile-local serves its levels on 7501-7505).
+void Context::HintWhenNothingAnswers(const grpc::Status& status) const {
+  if (status.error_message().find("failed to connect") == std::string::npos) return;
+  if (last_service_ == Service::kLevel) {
+    std::cerr << "stockctl: no level service answers at " << options_.server
+              << ": give its address with --server or STOCKPILE_SERVER (stockpile-local: "
+                 "province 7501, city 7502, county 7503, township 7504, village 7505)\n";
+  } else if (last_service_ == Service::kCatalogue) {
+    std::cerr << "stockctl: no catalogue answers at " << options_.catalogue
+              << ": give its address with --catalogue or STOCKPILE_CATALOGUE\n";
+  }
 }
 
 bool Context::OptionalWarehouse(std::string& warehouse, int& rc) const {

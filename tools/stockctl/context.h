@@ -76,6 +76,11 @@ class Context {
   std::unique_ptr<v1::TransferService::Stub> transfer_stub_;
 
   grpc::Channel& CatalogueChannel();
+  // After UNAVAILABLE: when nothing listened where the call went, says which flag names it.
+  void HintWhenNothingAnswers(const grpc::Status& status) const;
+  // The service of the latest stub handed out: where a failed call went.
+  enum class Service { kNone, kLevel, kCatalogue };
+  Service last_service_ = Service::kNone;
   mutable std::string token_;  // read once, on the first call; never printed
   mutable bool token_loaded_ = false;
   std::string request_id_;
