@@ -38,14 +38,21 @@ struct Option {
   absl::Span<const Lot> lots;  // valid while the plan's Reader holds the lock
   int64_t usable;              // unexpired available
   int64_t above_floor;         // usable - floor (may be negative)
+  int64_t givable;             // what this priority may take: usable, or above_floor
 };
 
-bool NearerThan(const Option& a, const Option& b) {
-  return std::tie(a.km, a.place->code) < std::tie(b.km, b.place->code);
+// Nearest first. Among equally near sources, the one that can give more first, so a line needs
+// fewer legs: every township and village of a county sits at the county's seat, and ordered by
+// code alone a request went through dozens of village stores in code order, whatever each held.
+// Then by code, so the same inputs give the same plan.
+bool TakenBefore(const Option& a, const Option& b) {
+  if (a.km != b.km) return a.km < b.km;
+  if (a.givable != b.givable) return a.givable > b.givable;
+  return a.place->code < b.place->code;
 }
 
-// Heap order with the nearest option on top.
-bool FartherThan(const Option& a, const Option& b) { return NearerThan(b, a); }
+// Heap order with the option to take next on top.
+bool TakenAfter(const Option& a, const Option& b) { return TakenBefore(b, a); }
 
 bool IsDigits(absl::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -133,10 +140,11 @@ class Planner::LinePlanner {
         if (lot.expiry_day >= today_) usable += lot.available;
       }
       const int64_t above_floor = usable - c.stock->floor;
-      if ((critical_ ? usable : above_floor) <= 0) return;
-      options.push_back({KmTo(*c.place), c.place, c.stock->lots, usable, above_floor});
+      const int64_t givable = critical_ ? usable : above_floor;
+      if (givable <= 0) return;
+      options.push_back({KmTo(*c.place), c.place, c.stock->lots, usable, above_floor, givable});
     });
-    std::sort(options.begin(), options.end(), NearerThan);
+    std::sort(options.begin(), options.end(), TakenBefore);
     return options;
   }
 
@@ -148,26 +156,23 @@ class Planner::LinePlanner {
   }
 
   void Take(const Option& o, SourceTier tier) {
-    const int64_t givable = critical_ ? o.usable : o.above_floor;
-    const int64_t take = std::min(givable, remaining_);
+    const int64_t take = std::min(o.givable, remaining_);
     AddLeg(o, tier, take);
     remaining_ -= take;
   }
 
   // Nearest first over all other provinces, gathering only as many as the line needs. Provinces
   // are gathered by bound; a gathered option goes before province i once it is nearer than
-  // bound(i) (ties by code: each code of i starts with i's code, which sorts before them), since
-  // every option of province i or later is at least bound(i) away.
+  // bound(i), since every option of province i or later is at least bound(i) away (one exactly
+  // as near waits for province i, which may hold an equally near source that gives more).
   void TakeFromOtherProvinces() {
-    std::vector<Option> pending;  // gathered, not taken yet: a heap, nearest on top
+    std::vector<Option> pending;  // gathered, not taken yet: a heap, the next to take on top
     for (const ProvinceBound& b : OtherProvinceBounds()) {
-      TakePending(pending, [&b](const Option& o) {
-        return std::tie(o.km, o.place->code) < std::tie(b.km, b.province->code);
-      });
+      TakePending(pending, [&b](const Option& o) { return o.km < b.km; });
       if (remaining_ == 0) return;
       for (const Option& o : Gather(b.province->code, "")) {
         pending.push_back(o);
-        std::push_heap(pending.begin(), pending.end(), FartherThan);
+        std::push_heap(pending.begin(), pending.end(), TakenAfter);
       }
     }
     TakePending(pending, [](const Option&) { return true; });
@@ -177,7 +182,7 @@ class Planner::LinePlanner {
   template <typename Before>
   void TakePending(std::vector<Option>& pending, const Before& before) {
     while (remaining_ > 0 && !pending.empty() && before(pending.front())) {
-      std::pop_heap(pending.begin(), pending.end(), FartherThan);
+      std::pop_heap(pending.begin(), pending.end(), TakenAfter);
       Take(pending.back(), SOURCE_TIER_OTHER_PROVINCE);
       pending.pop_back();
     }

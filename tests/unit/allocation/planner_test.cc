@@ -196,8 +196,29 @@ TEST_F(PlannerTest, LotsLeaveEarliestExpiryFirstAndExpiredNever) {
   EXPECT_EQ(PlanFor(item, 1000).outcomes(0).planned(), 30);  // never the expired 100
 }
 
+// Every township and village of a county sits at its seat: a county's own request finds dozens
+// of equally near village stores. The ones that can give more go first, so fewer legs (trucks)
+// cover the line; what a routine request can take is what lies above the floor.
+TEST_F(PlannerTest, AmongEquallyNearSourcesTheOneThatGivesMoreGoesFirst) {
+  Stock("420103-W001", "SH-0001", 3);  // all three at 江汉's seat
+  Stock("420103-W002", "SH-0001", 60);
+  snapshot_.SetFloor("420103-W002", "SH-0001", 45);  // 15 above its floor
+  Stock("420103-W003", "SH-0001", 40);
+  AllocationPlan routine = PlanFor("SH-0001", 50);
+  EXPECT_THAT(Sources(routine), ElementsAre("warehouses/420103-W003", "warehouses/420103-W002"));
+  EXPECT_EQ(routine.legs(0).quantity(), 40);
+  EXPECT_EQ(routine.legs(1).quantity(), 10);
+  AllocationPlan critical = PlanFor("SH-0001", 50, PRIORITY_CRITICAL);  // down to zero
+  EXPECT_THAT(Sources(critical), ElementsAre("warehouses/420103-W002"));
+  EXPECT_TRUE(critical.legs(0).below_floor());
+  // A nearer source still goes first, however little it holds (a township of the village's own
+  // county: the tier before the city's).
+  Stock("420102003-W001", "SH-0001", 2);
+  EXPECT_EQ(PlanFor("SH-0001", 50).legs(0).source_warehouse(), "warehouses/420102003-W001");
+}
+
 TEST_F(PlannerTest, SamePlanForSameInputsAndTiesBrokenByCode) {
-  Stock("420103-W002", "SH-0001", 5);  // same county seat: equal distance
+  Stock("420103-W002", "SH-0001", 5);  // same county seat and same stock: only the code differs
   Stock("420103-W001", "SH-0001", 5);
   StockEveryTier("SH-0002");
   AllocationPlan a = PlanFor("SH-0001", 7);
