@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "services/common/status_macros.h"
@@ -60,6 +62,17 @@ absl::StatusOr<std::string> IdFromName(absl::string_view name) {
 bool Active(const TransferLeg& leg) {
   return leg.state() != LEG_STATE_REPLACED && leg.state() != LEG_STATE_RELEASED;
 }
+
+// An enum value as a person reads it in an error: TRANSFER_STATE_PENDING_APPROVAL -> "pending
+// approval", as stockctl's tables show states.
+std::string Spoken(const std::string& enum_name, absl::string_view prefix) {
+  std::string spoken = absl::AsciiStrToLower(absl::StripPrefix(enum_name, prefix));
+  std::replace(spoken.begin(), spoken.end(), '_', ' ');
+  return spoken;
+}
+std::string Spoken(TransferState s) { return Spoken(TransferState_Name(s), "TRANSFER_STATE_"); }
+std::string Spoken(LegState s) { return Spoken(LegState_Name(s), "LEG_STATE_"); }
+std::string Spoken(HoldState s) { return Spoken(HoldState_Name(s), "HOLD_STATE_"); }
 
 bool AnyShipped(const Transfer& t) {
   for (const auto& leg : t.legs()) {
@@ -332,9 +345,9 @@ absl::StatusOr<Transfer> TransferCoordinator::Approve(const ApproveTransferReque
     return t;
   }
   if (t.state() != TRANSFER_STATE_PENDING_APPROVAL) {
-    return absl::FailedPreconditionError(absl::StrCat("transfer ", t.name(), " is ",
-                                                      TransferState_Name(t.state()),
-                                                      "; only PENDING_APPROVAL can be approved"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("transfer ", t.name(), " is ", Spoken(t.state()),
+                     "; only a transfer pending approval can be approved"));
   }
   t.set_state(TRANSFER_STATE_HOLDING);
   t.set_approved_by(req.actor());
@@ -380,7 +393,7 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
     hold = gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id());
     if (hold.ok() && hold->state() != HOLD_STATE_ACTIVE) {
       hold = absl::FailedPreconditionError(
-          absl::StrCat("hold ", leg.hold_id(), " exists but is ", HoldState_Name(hold->state())));
+          absl::StrCat("hold ", leg.hold_id(), " exists but is ", Spoken(hold->state())));
     }
   }
   if (hold.ok()) {
@@ -518,7 +531,7 @@ absl::StatusOr<Transfer> TransferCoordinator::Cancel(const CancelTransferRequest
                            t.state() == TRANSFER_STATE_HOLDING || t.state() == TRANSFER_STATE_READY;
   if (!cancellable || AnyShipped(t)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("transfer ", t.name(), " is ", TransferState_Name(t.state()),
+        absl::StrCat("transfer ", t.name(), " is ", Spoken(t.state()),
                      "; only a transfer with nothing shipped can be cancelled"));
   }
   t.set_state(TRANSFER_STATE_CANCELLED);
@@ -540,11 +553,9 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
   if (replay && t.legs(i).state() != LEG_STATE_HELD) return t;
   if ((t.state() != TRANSFER_STATE_READY && t.state() != TRANSFER_STATE_IN_TRANSIT) ||
       t.legs(i).state() != LEG_STATE_HELD) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("leg ", i, " of ", t.name(), " is ", LegState_Name(t.legs(i).state()),
-                     " in a ", TransferState_Name(t.state()),
-                     " transfer; only a held leg of a READY or IN_TRANSIT "
-                     "transfer ships"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "leg ", i, " of ", t.name(), " is ", Spoken(t.legs(i).state()), " and the transfer ",
+        Spoken(t.state()), "; only a held leg of a ready or in-transit transfer can be shipped"));
   }
   // The first to ask stays the shipper: an earlier attempt's level request may have landed.
   if (t.legs(i).shipped_by().empty()) t.mutable_legs(i)->set_shipped_by(req.actor());
@@ -587,7 +598,7 @@ absl::StatusOr<Transfer> TransferCoordinator::Receive(const ReceiveTransferLegRe
   if (replay && state == LEG_STATE_DELIVERED) return t;
   if (state != LEG_STATE_SHIPPED) {
     return absl::FailedPreconditionError(absl::StrCat("leg ", i, " of ", t.name(), " is ",
-                                                      LegState_Name(state),
+                                                      Spoken(state),
                                                       "; only a shipped leg can be received"));
   }
   for (const auto& l : req.lots()) {

@@ -251,7 +251,27 @@ TEST_F(SagaTest, CancelAfterShippingIsRefused) {
   Transfer t = Create(5);
   ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
   ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
-  EXPECT_THAT(Cancel(t), StatusIs(absl::StatusCode::kFailedPrecondition));
+  // The refusal reads as the tables do ("in transit", not TRANSFER_STATE_IN_TRANSIT).
+  EXPECT_THAT(Cancel(t), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                  HasSubstr(" is in transit; only a transfer with nothing "
+                                            "shipped can be cancelled")));
+  ApproveTransferRequest approve;  // a new request, not a retry of the approval
+  approve.set_request_id("approve-again");
+  approve.set_actor("chief-li");
+  approve.set_name(t.name());
+  EXPECT_THAT(coordinator_->Approve(approve),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(" is in transit; only a transfer pending approval")));
+  ShipTransferLegRequest ship;
+  ship.set_request_id("ship-again");
+  ship.set_actor("keeper");
+  ship.set_name(t.name());
+  ship.set_leg(0);
+  EXPECT_THAT(coordinator_->Ship(ship),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("leg 0 of " + t.name() +
+                                 " is shipped and the transfer in transit; only a held leg of a "
+                                 "ready or in-transit transfer")));
 }
 
 TEST_F(SagaTest, OverlongCancelReasonIsRefusedAndChangesNothing) {
