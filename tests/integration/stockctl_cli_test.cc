@@ -184,6 +184,35 @@ TEST_F(StockctlTest, ImportWithBadRowsExitsSixAndAppliesGoodRowsOnce) {
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
 }
 
+// An edited copy of an imported file is a new import (its request ids come from its content),
+// so staff fix the failed rows in a file of their own: --rejected-out writes it.
+TEST_F(StockctlTest, RejectedRowsAreWrittenAsTheyWereAndImportAloneOnceFixed) {
+  CreateWarehouse();
+  const std::string csv = dir_.Sub("receipts.csv");
+  WriteFile(csv,
+            "warehouse,item,lot,expiry_date,quantity,note\n"
+            "420102-W001,SH-0001,,,10,donor A\n"               // 2 ok
+            "420102-W001,SH-0002,,,abc,\"truck 1, door 2\"\n"  // 3 bad locally
+            "420102-W999,SH-0002,,,5,\n");                     // 4 bad on the server
+  const std::string rejected = dir_.Sub("rejected.csv");
+  CliResult r = Run({"import", "receipts", csv, "--rejected-out", rejected});
+  ASSERT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("would apply its 1 good row again"));
+  EXPECT_EQ(ReadFile(rejected),
+            "warehouse,item,lot,expiry_date,quantity,note\n"
+            "420102-W001,SH-0002,,,abc,\"truck 1, door 2\"\n"
+            "420102-W999,SH-0002,,,5,\n");
+
+  WriteFile(rejected,
+            "warehouse,item,lot,expiry_date,quantity,note\n"
+            "420102-W001,SH-0002,,,4,\"truck 1, door 2\"\n"
+            "420102-W001,SH-0002,,,5,\n");
+  CliResult fixed = Run({"import", "receipts", rejected});
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");  // the good row, once
+  EXPECT_EQ(BalanceJson("SH-0002")["on_hand"], "9");
+}
+
 TEST_F(StockctlTest, LargeImportGoesInChunksAndOnlyTheRejectedChunkGoesRowByRow) {
   CreateWarehouse();
   std::string text = "warehouse,item,quantity,note\n";

@@ -5,9 +5,11 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "services/common/validation.h"
 #include "tools/stockctl/commands.h"
 #include "tools/stockctl/csv_import.h"
@@ -22,6 +24,7 @@ namespace {
 struct ImportFlags {
   std::string file;
   std::string errors_out;
+  std::string rejected_out;
   size_t chunk_size = 1000;
   bool no_progress = false;
 };
@@ -69,6 +72,23 @@ bool WriteErrors(const std::string& path, const std::vector<RowError>& errors) {
   return static_cast<bool>(out);
 }
 
+// The header and the rows that failed, as the file had them: fixed, that file imports alone.
+bool WriteRejected(const std::string& path, absl::string_view csv_text,
+                   const std::vector<RowError>& errors) {
+  auto records = ParseCsv(csv_text);  // PrepareImport read it already: it parses
+  if (!records.ok() || records->empty()) return false;
+  std::set<int> failed;
+  for (const auto& e : errors) failed.insert(e.line);
+  std::ofstream out(path);
+  for (const CsvRecord& r : *records) {
+    if (&r != &records->front() && !failed.contains(r.line)) continue;
+    std::vector<std::string> fields;
+    for (const auto& f : r.fields) fields.push_back(CsvEscape(f));
+    out << absl::StrJoin(fields, ",") << "\n";
+  }
+  return static_cast<bool>(out);
+}
+
 void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary& s) {
   if (ctx.json()) {
     nlohmann::json doc{{"request_id", base_id},
@@ -87,6 +107,12 @@ void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary&
   table.AlignRight(0);
   for (const auto& e : s.errors) table.AddRow({std::to_string(e.line), e.error});
   std::cout << "\n" << table.Render();
+  if (s.rows_ok > 0) {
+    // Request ids come from the file's content: an edited copy is a new import.
+    std::cout << "\nFix the failed rows in a file of their own (--rejected-out writes one) and\n"
+                 "import that. Importing an edited copy of this file would apply its "
+              << s.rows_ok << (s.rows_ok == 1 ? " good row" : " good rows") << " again.\n";
+  }
 }
 
 int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
@@ -128,12 +154,17 @@ int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
   if (!f.errors_out.empty() && !WriteErrors(f.errors_out, summary.errors)) {
     std::cerr << "stockctl: could not write " << f.errors_out << "\n";
   }
+  if (!f.rejected_out.empty() && !WriteRejected(f.rejected_out, text.str(), summary.errors)) {
+    std::cerr << "stockctl: could not write " << f.rejected_out << "\n";
+  }
   if (!summary.fatal.ok()) return ctx.Fail(summary.fatal);
   return summary.rows_failed > 0 ? kExitImportBadRows : kExitOk;
 }
 
 void AddImportFlags(CLI::App* cmd, ImportFlags& f) {
   cmd->add_option("--errors-out", f.errors_out, "Write the per-row errors as CSV (line,error)");
+  cmd->add_option("--rejected-out", f.rejected_out,
+                  "Write the header and the failed rows as they were: fix and import that file");
   cmd->add_option("--chunk-size", f.chunk_size, "Operations per ApplyBatch (1-1000)")
       ->check(CLI::Range(1, 1000));
   cmd->add_flag("--no-progress", f.no_progress, "No progress output on stderr");
