@@ -2,8 +2,8 @@
 
 #include <iostream>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/enum_words.h"
 #include "services/common/metrics/scrape_collector.h"
 #include "services/common/status_macros.h"
 
@@ -15,8 +15,8 @@ using prometheus::MetricType;
 using Samples = std::vector<ScrapeCollector::Sample>;
 
 std::string TypeLabel(int type) {
-  std::string name = v1::MovementType_Name(static_cast<v1::MovementType>(type));
-  return absl::AsciiStrToLower(name.substr(sizeof("MOVEMENT_TYPE_") - 1));
+  return common::EnumWord(v1::MovementType_Name(static_cast<v1::MovementType>(type)),
+                          "MOVEMENT_TYPE_");
 }
 
 }  // namespace

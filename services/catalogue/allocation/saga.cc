@@ -3,13 +3,12 @@
 #include <algorithm>
 #include <thread>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "services/common/enum_words.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
@@ -64,9 +63,9 @@ bool Active(const TransferLeg& leg) {
 }
 
 // An enum value as a person reads it in an error: TRANSFER_STATE_PENDING_APPROVAL -> "pending
-// approval", as stockctl's tables show states.
+// approval" (stockctl's tables show the same word, "pending_approval").
 std::string Spoken(const std::string& enum_name, absl::string_view prefix) {
-  std::string spoken = absl::AsciiStrToLower(absl::StripPrefix(enum_name, prefix));
+  std::string spoken = common::EnumWord(enum_name, prefix);
   std::replace(spoken.begin(), spoken.end(), '_', ' ');
   return spoken;
 }

@@ -5,19 +5,13 @@
 #include <cstdio>
 #include <string>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
+#include "services/common/enum_words.h"
 
 namespace stockpile::stockctl {
 
-// "MOVEMENT_TYPE_RECEIVE" -> "receive" (prefix = "MOVEMENT_TYPE_").
-inline std::string EnumWord(const std::string& full_name, absl::string_view prefix) {
-  absl::string_view word = full_name;
-  absl::ConsumePrefix(&word, prefix);
-  return absl::AsciiStrToLower(word);
-}
+using common::EnumWord;  // "MOVEMENT_TYPE_RECEIVE" -> "receive"
 
 inline std::string Num(int64_t n) { return absl::StrCat(n); }
 
