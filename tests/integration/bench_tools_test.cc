@@ -13,6 +13,17 @@ namespace {
 
 namespace v1 = stockpile::v1;
 
+// stockpile-wake-bench passes its token the asked number of times and reports both costs; a
+// count that is not a positive number is a usage error.
+TEST(WakeBenchTest, ReportsRoundTripsAndRefusesABadCount) {
+  const std::string bin = testing::BinaryDir() + "/bin/stockpile-wake-bench";
+  std::string out;
+  ASSERT_EQ(testing::RunCommand({bin, "2000"}, &out), 0) << out;
+  EXPECT_NE(out.find("2000 round trips: "), std::string::npos) << out;
+  EXPECT_NE(out.find(" µs of CPU each"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunCommand({bin, "zero"}, &out), 2) << out;
+}
+
 // How busy the machine was comes from /proc/stat's "cpu" line: idle and iowait are not busy.
 TEST(CpuProbeTest, MachineBusyShareCountsAllButIdleAndIowait) {
   const bench::MachineTicks before = bench::ParseMachineCpuLine("cpu  100 0 50 800 50 0 0 0 0 0");
