@@ -414,7 +414,7 @@ bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& 
     last_movement_id_ = movement_id_before;
     stats_.commands_refused++;
     pending.result.status = s;
-    return false;
+    return cmd.keep_refusal && KeepRefusal(cmd, s, now, txn);
   }
   ++last_sequence_;
   change.set_sequence(last_sequence_);
@@ -449,6 +449,15 @@ void LevelCore::Replay(const Command& cmd, absl::string_view stored, const Store
     pending.result.status = absl::InvalidArgumentError(
         absl::StrCat("request_id ", cmd.request_id, " was already used for a different request (",
                      record.method(), "); use a new request_id"));
+    return;
+  }
+  if (record.refusal_code() != 0) {
+    stats_.replays++;
+    pending.result.status = absl::Status(
+        static_cast<absl::StatusCode>(record.refusal_code()),
+        absl::StrCat(record.refusal_message(), " (the answer kept from the first time request_id ",
+                     cmd.request_id, " was sent; to try the batch again, send it under a new ",
+                     "request_id)"));
     return;
   }
   if (!record.stamped() && !record.balances_in_change()) {
@@ -497,6 +506,36 @@ void LevelCore::StoreRequest(const Command& cmd, int64_t now, google::protobuf::
   response->SerializeToString(record.mutable_response());
   if (record.stamped()) RestoreStamp(stamp, response);
   txn.Put(Cf::kRequests, cmd.request_id, record.SerializeAsString());
+}
+
+// Stores a refusal of what the service found (not of a failure to read or write) under the
+// command's request_id; true when it did, so the group is written and made durable before the
+// refusal is answered: a client that then sends the batch's operations one by one must never
+// find the batch accepted later.
+bool LevelCore::KeepRefusal(const Command& cmd, const absl::Status& refusal, int64_t now,
+                            StoreTxn& txn) {
+  switch (refusal.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+      break;
+    default:
+      return false;
+  }
+  if (cmd.request_id.empty()) return false;
+  internal::RequestRecord record;
+  record.set_fingerprint(cmd.fingerprint);
+  record.set_method(cmd.method);
+  record.set_commit_micros(now);
+  record.set_actor(cmd.actor);
+  record.set_refusal_code(static_cast<int>(refusal.code()));
+  record.set_refusal_message(std::string(refusal.message()));
+  txn.Begin();
+  txn.Put(Cf::kRequests, cmd.request_id, record.SerializeAsString());
+  txn.Keep();
+  return true;
 }
 
 absl::Status LevelCore::WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_totals,
@@ -624,6 +663,10 @@ void LevelCore::ApplyOperations(absl::string_view method, absl::string_view requ
   };
   cmd.done = std::move(done);
   cmd.reply_states_balances = true;
+  if (batch) {
+    const auto* batch_request = dynamic_cast<const ApplyBatchRequest*>(&request);
+    cmd.keep_refusal = batch_request != nullptr && batch_request->keep_refusal();
+  }
   Submit(std::move(cmd));
 }
 

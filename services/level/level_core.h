@@ -136,6 +136,8 @@ class LevelCore {
     // A stock command: its reply states the balances of its change entry, which its stored
     // request record then leaves out (RequestRecord.balances_in_change).
     bool reply_states_balances = false;
+    // A batch that asked to have a refusal kept under its request_id (keep_refusal).
+    bool keep_refusal = false;
   };
   struct Pending {
     CommandCallback done;
@@ -182,6 +184,7 @@ class LevelCore {
   void Replay(const Command& cmd, absl::string_view stored, const StoreTxn& txn, Pending& pending);
   void StoreRequest(const Command& cmd, int64_t now, google::protobuf::Message* response,
                     StoreTxn& txn);
+  bool KeepRefusal(const Command& cmd, const absl::Status& refusal, int64_t now, StoreTxn& txn);
   absl::Status WriteGroupMeta(StoreTxn& txn, const TotalsDelta& group_totals, int64_t now);
   void SweeperLoop();
   void Publish(uint64_t head);

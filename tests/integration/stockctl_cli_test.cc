@@ -242,6 +242,39 @@ TEST_F(StockctlTest, LargeImportGoesInChunksAndOnlyTheRejectedChunkGoesRowByRow)
   EXPECT_EQ(nlohmann::json::parse(row.out).size(), 1u);
 }
 
+// The natural thing after a row failed for a reason on the server's side (a suspended
+// warehouse) is to fix that and run the same import again. The chunk that went row by row the
+// first time must not now be accepted whole: its good rows are already in.
+TEST_F(StockctlTest, RerunAfterFixingTheServerSideCauseAppliesEachRowOnce) {
+  CreateWarehouse();
+  ASSERT_EQ(Run({"warehouse", "create", "--code", "420102-W002", "--name", "江岸区二号库", "--kind",
+                 "government", "--area", "2500"})
+                .exit_code,
+            0);
+  ASSERT_EQ(Run({"warehouse", "update", "420102-W002", "--status", "suspended"}).exit_code, 0);
+  const std::string csv = dir_.Sub("receipts.csv");
+  WriteFile(csv,
+            "warehouse,item,quantity\n"
+            "420102-W001,SH-0001,10\n"
+            "420102-W002,SH-0001,5\n"
+            "420102-W001,SH-0002,7\n");
+  CliResult first = Run({"import", "receipts", csv, "--no-progress"});
+  ASSERT_EQ(first.exit_code, 6) << first.out << first.err;
+  EXPECT_THAT(first.out, HasSubstr("rows ok: 2"));
+  EXPECT_THAT(first.out, HasSubstr("run this same import again"));
+
+  ASSERT_EQ(Run({"warehouse", "update", "420102-W002", "--status", "active"}).exit_code, 0);
+  CliResult again = Run({"import", "receipts", csv, "--no-progress"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_THAT(again.out, HasSubstr("rows ok: 3"));
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");  // once, not twice
+  EXPECT_EQ(BalanceJson("SH-0002")["on_hand"], "7");
+  CliResult w2 =
+      Run({"--json", "balance", "get", "--warehouse", "420102-W002", "--item", "SH-0001"});
+  ASSERT_EQ(w2.exit_code, 0) << w2.err;
+  EXPECT_EQ(nlohmann::json::parse(w2.out)["on_hand"], "5");
+}
+
 TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "50"})

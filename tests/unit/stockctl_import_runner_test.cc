@@ -27,11 +27,13 @@ PreparedImport Rows(int count, int first_line = 2) {
   return prepared;
 }
 
-// A server that is all-or-nothing per batch, idempotent per request id, and refuses every
-// operation whose note names a line in `bad_lines`.
+// A server that is all-or-nothing per batch, idempotent per request id, refuses every
+// operation whose note is in `bad_notes`, and keeps a refusal under the id of a batch that
+// asks for it (as the level service does).
 struct FakeServer {
   std::set<std::string> bad_notes;
   std::map<std::string, int> applied_ops_by_id;  // request id -> operations applied
+  std::set<std::string> kept_refusals;
   std::vector<std::string> calls;
   int unavailable_calls = 0;  // fail this many calls with UNAVAILABLE first
 
@@ -42,9 +44,12 @@ struct FakeServer {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "down");
     }
     if (applied_ops_by_id.count(request.request_id())) return grpc::Status::OK;
+    const grpc::Status refusal(grpc::StatusCode::FAILED_PRECONDITION, "warehouse suspended");
+    if (kept_refusals.count(request.request_id())) return refusal;
     for (const auto& op : request.operations()) {
       if (bad_notes.count(op.receive().note())) {
-        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "warehouse suspended");
+        if (request.keep_refusal()) kept_refusals.insert(request.request_id());
+        return refusal;
       }
     }
     applied_ops_by_id[request.request_id()] = request.operations_size();
@@ -95,6 +100,23 @@ TEST(ImportRunnerTest, RunningTheSameImportTwiceAppliesNothingTwice) {
   EXPECT_EQ(after_first, 4);
   EXPECT_EQ(again.rows_ok, 4u);
   EXPECT_EQ(again.rows_failed, 1u);
+}
+
+// Fixing a row's cause on the server (bad_notes cleared) and running the import again applies
+// the rows that failed, and nothing twice: the refused chunk is refused again by its kept
+// answer and goes row by row again, where the rows already in are replays.
+TEST(ImportRunnerTest, RerunAfterTheCauseIsFixedAppliesEachRowOnce) {
+  FakeServer server;
+  server.bad_notes = {"line 3"};
+  ImportSummary first = MakeRunner(server, 10).Run(Rows(4));
+  EXPECT_EQ(first.rows_failed, 1u);
+  EXPECT_EQ(server.TotalApplied(), 3);
+  server.bad_notes.clear();
+  ImportSummary again = MakeRunner(server, 10).Run(Rows(4));
+  EXPECT_EQ(again.rows_ok, 4u);
+  EXPECT_EQ(again.rows_failed, 0u);
+  EXPECT_EQ(server.TotalApplied(), 4);
+  EXPECT_EQ(server.applied_ops_by_id.count("imp-c1"), 0u);
 }
 
 TEST(ImportRunnerTest, RequestIdUsedForOtherContentStopsInsteadOfGoingRowByRow) {

@@ -110,7 +110,9 @@ void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary&
   if (s.rows_ok > 0) {
     // Request ids come from the file's content: an edited copy is a new import.
     std::cout << "\nFix the failed rows in a file of their own (--rejected-out writes one) and\n"
-                 "import that. Importing an edited copy of this file would apply its "
+                 "import that, or fix their cause on the server (a suspended or missing\n"
+                 "warehouse, stock an issue lacked) and run this same import again. Importing\n"
+                 "an edited copy of this file would apply its "
               << s.rows_ok << (s.rows_ok == 1 ? " good row" : " good rows") << " again.\n";
   }
 }

@@ -468,6 +468,45 @@ TEST_F(LedgerTest, RetriedBatchGetsItsFirstReplyBackAfterARestart) {
             first->results(2).movements(0).SerializeAsString());
 }
 
+// A batch that asks for it has its refusal kept under its request_id: a retry is refused the
+// same way even once the cause is gone (here: the stock it lacked has arrived), also after a
+// restart, so a client that went on to send its operations one by one never finds the batch
+// applied on top of them. Without the flag a refusal leaves nothing behind, as before.
+TEST_F(LedgerTest, KeptRefusalAnswersARetryEvenOnceItsCauseIsGone) {
+  ApplyBatchRequest kept;
+  kept.set_request_id("chunk-1");
+  kept.set_keep_refusal(true);
+  *kept.add_operations() = Env::Receive(kW2, kTent, 3);
+  *kept.add_operations() = Env::Issue(kW, kTent, 5);
+  ApplyBatchRequest plain = kept;
+  plain.set_request_id("chunk-2");
+  plain.set_keep_refusal(false);
+  EXPECT_THAT(env_.Batch(kept).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("operation 1")));
+  EXPECT_THAT(env_.Batch(plain).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  env_.Reopen();
+  EXPECT_THAT(env_.Batch(kept).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("kept from the first time request_id chunk-1 was sent")));
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 10);
+  EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 0);
+  ApplyBatchRequest other = kept;
+  other.set_keep_refusal(false);
+  EXPECT_THAT(env_.Batch(other).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("different request")));
+  ListMovementsRequest by_request;
+  by_request.set_request_id("chunk-1");
+  auto listed = env_.queries().ListMovements(by_request);
+  ASSERT_THAT(listed.status(), IsOk());
+  EXPECT_EQ(listed->movements_size(), 0);
+
+  ASSERT_THAT(env_.Batch(plain).status(), IsOk());  // no refusal was kept for it
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 5);
+  EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 3);
+}
+
 // A batch's reply is built in place on the arena of the call it answers (gRPC frees the
 // arena at once when the call ends), and it is the same reply a heap-built one would be.
 TEST_F(LedgerTest, BatchReplyIsBuiltOnTheCallsArena) {

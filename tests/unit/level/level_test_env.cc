@@ -86,9 +86,13 @@ absl::StatusOr<ApplyBatchResponse> LevelTestEnv::Batch(const std::vector<Operati
                                                        const std::string& request_id) {
   ApplyBatchRequest req;
   for (const auto& op : ops) *req.add_operations() = op;
-  const std::string id = request_id.empty() ? NextRequestId() : request_id;
-  req.set_request_id(id);
-  CommandResult r = core_->ApplySync("ApplyBatch", id, "tester", ops, req);
+  req.set_request_id(request_id.empty() ? NextRequestId() : request_id);
+  return Batch(req);
+}
+
+absl::StatusOr<ApplyBatchResponse> LevelTestEnv::Batch(const ApplyBatchRequest& req) {
+  std::vector<Operation> ops(req.operations().begin(), req.operations().end());
+  CommandResult r = core_->ApplySync("ApplyBatch", req.request_id(), "tester", ops, req);
   if (!r.status.ok()) return r.status;
   ApplyBatchResponse resp;
   resp.ParseFromString(r.Bytes());

@@ -39,6 +39,8 @@ class LevelTestEnv {
                                                       const std::string& request_id = "");
   absl::StatusOr<stockpile::v1::ApplyBatchResponse> Batch(
       const std::vector<stockpile::v1::Operation>& ops, const std::string& request_id = "");
+  absl::StatusOr<stockpile::v1::ApplyBatchResponse> Batch(
+      const stockpile::v1::ApplyBatchRequest& req);
   absl::StatusOr<stockpile::v1::Quota> SetQuota(const std::string& warehouse,
                                                 const std::string& item, int64_t min, int64_t max);
   stockpile::v1::Balance Balance(const std::string& warehouse, const std::string& item);
