@@ -275,6 +275,20 @@ TEST_F(StockctlTest, RerunAfterFixingTheServerSideCauseAppliesEachRowOnce) {
   EXPECT_EQ(nlohmann::json::parse(w2.out)["on_hand"], "5");
 }
 
+// The server answers a reused id with "use a new request_id", which for an import would apply
+// every row again: stockctl says what happened and what to do instead.
+TEST_F(StockctlTest, SameImportByAnotherActorStopsAndSaysWhyWithoutApplyingAgain) {
+  CreateWarehouse();
+  const std::string csv = dir_.Sub("receipts.csv");
+  WriteFile(csv, "warehouse,item,quantity\n420102-W001,SH-0001,10\n");
+  ASSERT_EQ(Run({"import", "receipts", csv, "--no-progress"}).exit_code, 0);
+  CliResult other = Run({"--actor=keeper-2", "import", "receipts", csv, "--no-progress"});
+  EXPECT_EQ(other.exit_code, 2) << other.out << other.err;
+  EXPECT_THAT(other.err, HasSubstr("imported before by another --actor"));
+  EXPECT_THAT(other.err, HasSubstr("A new --request-id would apply the file's rows a second time"));
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
+}
+
 TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "50"})

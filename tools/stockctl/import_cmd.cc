@@ -117,6 +117,18 @@ void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary&
   }
 }
 
+// The server's advice for a reused request id ("use a new request_id") is wrong for an
+// import: a new --request-id applies every row of the file again.
+void PrintImportedBeforeHint(size_t rows_ok) {
+  std::cerr << "stockctl: this file (or this --request-id) was imported before by another --actor "
+               "or with another\n"
+               "  --chunk-size, so the server refused to reuse its request ids"
+            << (rows_ok == 0 ? "; nothing more was applied" : "") << ".\n"
+            << "  To finish that import or see its errors again, run it with the first run's "
+               "--actor and\n"
+               "  --chunk-size. A new --request-id would apply the file's rows a second time.\n";
+}
+
 int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
   std::ifstream in(f.file, std::ios::binary);
   if (!in) return ctx.UsageError("cannot read " + f.file);
@@ -159,7 +171,11 @@ int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
   if (!f.rejected_out.empty() && !WriteRejected(f.rejected_out, text.str(), summary.errors)) {
     std::cerr << "stockctl: could not write " << f.rejected_out << "\n";
   }
-  if (!summary.fatal.ok()) return ctx.Fail(summary.fatal);
+  if (!summary.fatal.ok()) {
+    const int code = ctx.Fail(summary.fatal);
+    if (IsRequestIdConflict(summary.fatal)) PrintImportedBeforeHint(summary.rows_ok);
+    return code;
+  }
   return summary.rows_failed > 0 ? kExitImportBadRows : kExitOk;
 }
 
