@@ -99,6 +99,8 @@ absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv) {
   app.add_option("--max-batch", c.max_batch, "change entries asked for per stream message");
   app.add_option("--hold-ttl", c.hold_ttl_seconds,
                  "transfer holds expire after this many seconds (default 72 h)");
+  app.add_flag("--require-second-approver", c.require_second_approver,
+               "a transfer must be approved by someone other than its creator");
   app.add_option("--transfer-retry", c.transfer_retry_seconds,
                  "seconds one transfer step retries an unreachable level service before waiting");
   app.add_option("--transfer-resume", c.transfer_resume_seconds,

@@ -33,6 +33,7 @@ struct CatalogueConfig {
   // retries an unreachable source before the transfer waits, how often the leader resumes
   // unfinished transfers.
   int64_t hold_ttl_seconds = 72 * 3600;
+  bool require_second_approver = false;
   int transfer_retry_seconds = 20;
   int transfer_resume_seconds = 30;
   // Days finished transfers and request records stay in etcd (0: for ever).

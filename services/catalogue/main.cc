@@ -186,6 +186,7 @@ absl::StatusOr<std::unique_ptr<Transfers>> OpenTransfers(
   t->planner = std::make_unique<alloc::Planner>(reference);
   alloc::CoordinatorOptions options;
   options.hold_ttl_seconds = c.hold_ttl_seconds;
+  options.require_second_approver = c.require_second_approver;
   options.retry_deadline = absl::Seconds(c.transfer_retry_seconds);
   t->coordinator = std::make_unique<alloc::TransferCoordinator>(
       t->store.get(), t->gateway.get(), t->planner.get(), snapshot,

@@ -9,6 +9,8 @@
 //  - two catalogue replicas (own --db each, same etcd): the follower reads the transfer the
 //    leader is approving; kill -9 of the leader between the holds; the OTHER replica takes over
 //    from the state shared in etcd and finishes the transfer; no hold placed twice.
+//  - with --require-second-approver, the creator's own approval is refused and holds nothing.
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -30,6 +32,7 @@ namespace {
 
 using namespace stockpile::v1;  // NOLINT
 using std::chrono::seconds;
+using ::testing::HasSubstr;
 
 constexpr char kItem[] = "SH-0001";
 constexpr char kDest[] = "420102-W001";  // county-a (city 4201)
@@ -69,13 +72,18 @@ class TransferFaultTest : public ::testing::Test {
 
   // A catalogue replica with its own store; the election lease (3 s) is the --etcd-ttl.
   std::unique_ptr<ServerProcess> MakeCatalogue(const std::string& name) {
-    return std::make_unique<ServerProcess>(
-        std::vector<std::string>{
-            BinaryDir() + "/bin/stockpile-catalogue", "--db=" + dir_.Sub(name + "-db"),
-            "--reference-data=" + ReferenceDataDir(), "--listen=127.0.0.1:0",
-            "--instance-id=" + name, "--etcd-endpoints=" + etcd_.endpoint(), "--etcd-ttl=3",
-            "--transfer-retry=2", "--transfer-resume=1", "--port-file=" + dir_.Sub(name + ".port")},
-        dir_.Sub(name + ".port"), dir_.Sub(name + ".log"));
+    std::vector<std::string> argv = {BinaryDir() + "/bin/stockpile-catalogue",
+                                     "--db=" + dir_.Sub(name + "-db"),
+                                     "--reference-data=" + ReferenceDataDir(),
+                                     "--listen=127.0.0.1:0",
+                                     "--instance-id=" + name,
+                                     "--etcd-endpoints=" + etcd_.endpoint(),
+                                     "--etcd-ttl=3",
+                                     "--transfer-retry=2",
+                                     "--transfer-resume=1",
+                                     "--port-file=" + dir_.Sub(name + ".port")};
+    argv.insert(argv.end(), catalogue_flags_.begin(), catalogue_flags_.end());
+    return std::make_unique<ServerProcess>(argv, dir_.Sub(name + ".port"), dir_.Sub(name + ".log"));
   }
 
   void StartCatalogue() {
@@ -252,7 +260,34 @@ class TransferFaultTest : public ::testing::Test {
   std::map<std::string, std::unique_ptr<LevelServer>> levels_;
   std::unique_ptr<ServerProcess> catalogue_;
   std::unique_ptr<TransferService::Stub> transfers_;
+  std::vector<std::string> catalogue_flags_;  // more flags for MakeCatalogue
 };
+
+// The same system with the catalogue run as `--require-second-approver` (four eyes).
+class SecondApproverTest : public TransferFaultTest {
+ protected:
+  void SetUp() override {
+    catalogue_flags_ = {"--require-second-approver"};
+    TransferFaultTest::SetUp();
+  }
+};
+
+TEST_F(SecondApproverTest, TheCreatorsOwnApprovalIsRefusedAndHoldsNothing) {
+  Transfer t = Create(20, "four-eyes");  // created by "dispatcher"
+  ApproveTransferRequest own;
+  own.set_request_id("approve-own");
+  own.set_actor("dispatcher");
+  own.set_name(t.name());
+  Transfer out;
+  grpc::Status refused = transfers_->ApproveTransfer(Ctx().get(), own, &out);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("another dispatcher must approve it"));
+  EXPECT_EQ(Get(t).state(), TRANSFER_STATE_PENDING_APPROVAL);
+  EXPECT_EQ(ActiveHolds(), 0);
+  ASSERT_TRUE(Approve(t, &out).ok());  // "chief"
+  EXPECT_EQ(out.state(), TRANSFER_STATE_READY);
+  EXPECT_EQ(out.approved_by(), "chief");
+}
 
 TEST_F(TransferFaultTest, KilledLeaderRestartsAndFinishesWithoutHoldingTwice) {
   const auto started = std::chrono::steady_clock::now();

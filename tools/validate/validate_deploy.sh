@@ -129,6 +129,12 @@ if [ -x "$render" ]; then
       ! grep -nE -- '--tls-cert=|--auth-key-file=|secretName: stockpile-(tls|auth)' "$out"
   }
   step "ci/insecure-values.yaml renders plaintext servers without Secrets" check_insecure_render
+  # Four eyes is the operator's choice: on in values-ha.yaml only.
+  check_second_approver() {
+    grep -qE '^ +- --require-second-approver$' "$work/render-ha.yaml" &&
+      ! grep -q -- '--require-second-approver' "$work/render-default.yaml"
+  }
+  step "catalogue.requireSecondApprover passes --require-second-approver" check_second_approver
   check_chart_rules() {
     node "$here/check_rules.js" --from-prometheusrule "$work/render-ha.yaml" "$work/chart-rules.yml" &&
       promtool check rules "$work/chart-rules.yml" &&

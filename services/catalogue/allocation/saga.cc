@@ -348,6 +348,12 @@ absl::StatusOr<Transfer> TransferCoordinator::Approve(const ApproveTransferReque
         absl::StrCat("transfer ", t.name(), " is ", Spoken(t.state()),
                      "; only a transfer pending approval can be approved"));
   }
+  if (options_.require_second_approver && req.actor() == t.created_by()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("transfer ", t.name(), " was created by ", t.created_by(),
+                     "; another dispatcher must approve it (this catalogue requires a second "
+                     "approver)"));
+  }
   t.set_state(TRANSFER_STATE_HOLDING);
   t.set_approved_by(req.actor());
   Audit(t, req.actor(), "approved");

@@ -42,6 +42,9 @@ struct CoordinatorOptions {
   std::string level_actor = "catalogue-transfers";
   // Holds must outlive the approval-to-ship window.
   int64_t hold_ttl_seconds = 72 * 3600;
+  // Four eyes: the actor who created a transfer may not approve it (--require-second-approver).
+  // Off by default: in the first hours of a disaster one dispatcher may be all there is.
+  bool require_second_approver = false;
   // Retries of UNAVAILABLE / DEADLINE_EXCEEDED level calls inside one drive.
   absl::Duration retry_deadline = absl::Seconds(20);
   absl::Duration initial_backoff = absl::Milliseconds(100);

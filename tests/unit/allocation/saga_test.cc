@@ -45,6 +45,7 @@ class SagaTest : public ::testing::Test {
     opts.retry_deadline = absl::Milliseconds(50);
     opts.initial_backoff = absl::Milliseconds(5);
     opts.hold_ttl_seconds = 3600;
+    opts.require_second_approver = require_second_approver_;
     coordinator_ = std::make_unique<TransferCoordinator>(store_.get(), &gateway_, &planner_,
                                                          &snapshot_, &clock_, opts);
   }
@@ -115,7 +116,36 @@ class SagaTest : public ::testing::Test {
   FakeLevelGateway gateway_;
   std::unique_ptr<TransferStore> store_;
   std::unique_ptr<TransferCoordinator> coordinator_;
+  bool require_second_approver_ = false;
 };
+
+TEST_F(SagaTest, WithFourEyesTheCreatorCannotApproveAndNothingIsHeld) {
+  Stock(kNear, 10);
+  ApproveTransferRequest own;
+  own.set_actor("dispatcher-wang");  // who Create() names as the creator
+  Transfer alone = Create(4, "create-alone");
+  own.set_request_id("approve-own-1");
+  own.set_name(alone.name());
+  ASSERT_OK_AND_ASSIGN_T(alone, coordinator_->Approve(own));  // off by default
+  EXPECT_EQ(alone.approved_by(), "dispatcher-wang");
+
+  require_second_approver_ = true;
+  Reopen();
+  Transfer t = Create(5, "create-two");
+  own.set_request_id("approve-own-2");
+  own.set_name(t.name());
+  const int holds_before = gateway_.Calls("Hold");
+  EXPECT_THAT(coordinator_->Approve(own),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("was created by dispatcher-wang; another dispatcher must "
+                                 "approve it")));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_PENDING_APPROVAL);
+  EXPECT_EQ(gateway_.Calls("Hold"), holds_before);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));  // chief-li
+  EXPECT_EQ(t.approved_by(), "chief-li");
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+}
 
 TEST_F(SagaTest, HappyPathHoldsShipsAndReceives) {
   Stock(kNear, 10);
