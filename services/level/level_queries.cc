@@ -323,9 +323,7 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     if (!raw.has_value()) return resp;
     ASSIGN_OR_RETURN(auto record, Parse<internal::RequestRecord>(*raw, "request"));
     ApplyBatchResponse results;
-    if (record.refusal_code() == 0 && record.method() != "CreateWarehouse" &&
-        record.method() != "UpdateWarehouse" && record.method() != "SetQuota" &&
-        record.method() != "SetReserve") {
+    if (HoldsStockReply(record)) {
       // Only the movements are wanted: the balances' change entry is not read.
       ASSIGN_OR_RETURN(auto response, StoredResponse(record, req.request_id(), nullptr));
       if (auto* batch = dynamic_cast<ApplyBatchResponse*>(response.get())) {

@@ -149,9 +149,19 @@ bool TakeBalancesFromChange(stockpile::v1::ChangeEntry* change,
   });
 }
 
+bool HoldsStockReply(const internal::RequestRecord& record) {
+  const std::string& m = record.method();
+  return record.refusal_code() == 0 && m != "CreateWarehouse" && m != "UpdateWarehouse" &&
+         m != "SetQuota" && m != "SetReserve";
+}
+
 absl::StatusOr<std::unique_ptr<google::protobuf::Message>> StoredResponse(
     const internal::RequestRecord& record, absl::string_view request_id,
     stockpile::v1::ChangeEntry* change) {
+  if (!HoldsStockReply(record)) {
+    return absl::InternalError(
+        absl::StrCat("request ", request_id, " (", record.method(), ") has no stored stock reply"));
+  }
   std::unique_ptr<google::protobuf::Message> response;
   if (record.method() == "ApplyBatch") {
     response = std::make_unique<ApplyBatchResponse>();

@@ -47,6 +47,11 @@ CommandStamp StampOf(const internal::RequestRecord& record, absl::string_view re
 bool TakeBalancesFromChange(stockpile::v1::ChangeEntry* change,
                             google::protobuf::Message* response);
 
+// Whether a stored record holds a stock command's reply (a MovementResult or an
+// ApplyBatchResponse, with movements): not a warehouse, quota or reserve change, nor a kept
+// refusal. Only such a record has a StoredResponse.
+bool HoldsStockReply(const internal::RequestRecord& record);
+
 // A stored record's response as the first reply gave it: parsed and, where it was stored
 // stamped, restored. The record's method names the response type. For a record stored with
 // `balances_in_change`, `change` is the change entry at the record's sequence, whose balances

@@ -77,6 +77,26 @@ TEST(StoredResponseTest, RestoringAStrippedBatchGivesBackTheReplyAndStoresLess) 
 // A stock command's record leaves its balances out: they are its change entry's, which
 // StoredResponse puts back in the change entry's order; a change entry of another sequence is
 // refused rather than mixed in.
+// Warehouse, quota and reserve records hold other replies, and a kept refusal none: asking
+// for their stock reply is an error, not an empty or misread message.
+TEST(StoredResponseTest, OnlyStockCommandsHoldAStockReply) {
+  internal::RequestRecord record;
+  record.set_method("ApplyBatch");
+  EXPECT_TRUE(HoldsStockReply(record));
+  record.set_refusal_code(static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_FALSE(HoldsStockReply(record));
+  EXPECT_EQ(StoredResponse(record, "chunk-1", nullptr).status().code(),
+            absl::StatusCode::kInternal);
+  for (const char* method : {"CreateWarehouse", "UpdateWarehouse", "SetQuota", "SetReserve"}) {
+    internal::RequestRecord other;
+    other.set_method(method);
+    EXPECT_FALSE(HoldsStockReply(other)) << method;
+  }
+  internal::RequestRecord receive;
+  receive.set_method("Receive");
+  EXPECT_TRUE(HoldsStockReply(receive));
+}
+
 TEST(StoredResponseTest, BalancesLeftOutAreTakenFromTheCommandsChangeEntry) {
   const ApplyBatchResponse reply = StampedBatch();
   ApplyBatchResponse stored = reply;
