@@ -4,9 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "services/common/auth/service_credentials.h"
 #include "services/common/auth/token.h"
 #include "tests/testutil/level_process.h"
 #include "tests/testutil/pki.h"
@@ -125,6 +128,26 @@ TEST_F(LevelSecurityTest, MissingExpiredAndForgedTokensAreUnauthenticated) {
   EXPECT_EQ(Receive("warehouses/420102-W001", forged).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(OnHand("warehouses/420102-W001"), 0);
+}
+
+// A service's token file (the catalogue's --service-token-file) is read again once it changes,
+// so a rotated token needs no restart: a viewer's token is refused a receipt, the admin's token
+// written over it is taken up within seconds.
+TEST_F(LevelSecurityTest, ServiceCredentialsTakeUpARotatedTokenFile) {
+  const std::string file = pki_.Path("service.token");
+  std::ofstream(file) << Token("dashboard", "viewer", "4201") << "\n";
+  auth::TlsOptions tls;
+  tls.files.ca = pki_.Path("ca.pem");
+  auto credentials = auth::ServiceChannelCredentials(tls, file);
+  ASSERT_THAT(credentials.status(), IsOk());
+  auto stub = LevelService::NewStub(grpc::CreateChannel(level_->address(), *credentials));
+  EXPECT_EQ(Receive("warehouses/420102-W001", "", stub.get()).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a new modification time
+  std::ofstream(file) << admin_ << "\n";
+  EXPECT_TRUE(WaitFor([&] { return Receive("warehouses/420102-W001", "", stub.get()).ok(); },
+                      std::chrono::seconds(5)));
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 10);
 }
 
 TEST_F(LevelSecurityTest, ViewersReadButCannotMoveStock) {

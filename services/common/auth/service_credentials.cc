@@ -6,17 +6,26 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "services/common/status_macros.h"
 
 namespace stockpile::auth {
 namespace {
 
-// Adds "authorization: Bearer <token>" to every call on the channel. Runs on gRPC's plugin
-// threads (blocking allowed), so re-reading a changed file is fine here.
+// Adds "authorization: Bearer <token>" to every call on the channel, on the calling thread: a
+// blocking plugin runs on gRPC's executor, one thread hand-over per call (stockpile-bench spent
+// ~35 µs more CPU per call with it). The file is looked at no more than once a second, and read
+// again only when its modification time moved (a rotated token).
 class BearerTokenFilePlugin final : public grpc::MetadataCredentialsPlugin {
  public:
   BearerTokenFilePlugin(std::string path, std::string token)
-      : path_(std::move(path)), token_(std::move(token)), mtime_(ModifiedAt(path_)) {}
+      : path_(std::move(path)),
+        token_(std::move(token)),
+        mtime_(ModifiedAt(path_)),
+        checked_(absl::Now()) {}
+
+  bool IsBlocking() const override { return false; }
 
   grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
                            std::multimap<grpc::string, grpc::string>* metadata) override {
@@ -34,21 +43,27 @@ class BearerTokenFilePlugin final : public grpc::MetadataCredentialsPlugin {
   // The cached token; re-read when the file's modification time moved. A file that became
   // unreadable or empty keeps the last good token (the server then says whether it still holds).
   std::string CurrentToken() {
-    const int64_t mtime = ModifiedAt(path_);
     absl::MutexLock lock(&mu_);
-    if (mtime != mtime_) {
-      mtime_ = mtime;
-      if (absl::StatusOr<std::string> fresh = ReadTokenFile(path_); fresh.ok()) {
-        token_ = *std::move(fresh);
+    const absl::Time now = absl::Now();
+    if (now - checked_ >= kCheckEvery) {
+      checked_ = now;
+      const int64_t mtime = ModifiedAt(path_);
+      if (mtime != mtime_) {
+        mtime_ = mtime;
+        if (absl::StatusOr<std::string> fresh = ReadTokenFile(path_); fresh.ok()) {
+          token_ = *std::move(fresh);
+        }
       }
     }
     return token_;
   }
 
+  static constexpr absl::Duration kCheckEvery = absl::Seconds(1);
   const std::string path_;
   absl::Mutex mu_;
   std::string token_ ABSL_GUARDED_BY(mu_);
   int64_t mtime_ ABSL_GUARDED_BY(mu_);
+  absl::Time checked_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
