@@ -5,5 +5,5 @@ target_compile_options(level_integration_tests PRIVATE ${STOCKPILE_WARNINGS})
 target_link_libraries(level_integration_tests PRIVATE
   stockpile_proto stockpile_testutil stockpile_metrics stockpile_auth metrics_test_health_proto
   GTest::gmock GTest::gtest_main)
-add_dependencies(level_integration_tests stockpile-level)
+add_dependencies(level_integration_tests stockpile-level stockpile-bench)
 gtest_discover_tests(level_integration_tests PROPERTIES LABELS integration DISCOVERY_TIMEOUT 60)

@@ -130,6 +130,38 @@ TEST_F(LevelSecurityTest, MissingExpiredAndForgedTokensAreUnauthenticated) {
   EXPECT_EQ(OnHand("warehouses/420102-W001"), 0);
 }
 
+// stockpile-bench measures the service as deployed (TLS and tokens) with --tls-ca and
+// --token-file; without a token the server refuses its very first call, and the bench says so.
+TEST_F(LevelSecurityTest, BenchDrivesTheSecureServiceWithItsCaAndAToken) {
+  std::ofstream(pki_.Path("admin.token")) << admin_ << "\n";
+  const std::vector<std::string> bench = {BinaryDir() + "/bin/stockpile-bench",
+                                          "--target=" + level_->address(),
+                                          "--tls-ca=" + pki_.Path("ca.pem"),
+                                          "--clients=4",
+                                          "--duration=1s",
+                                          "--warmup=0s",
+                                          "--warehouses=3",
+                                          "--mix=receive:100",
+                                          "--reference-data=" + ReferenceDataDir(),
+                                          "--baseline=echo"};
+  std::vector<std::string> with_token = bench;
+  with_token.push_back("--token-file=" + pki_.Path("admin.token"));
+  std::string output;
+  ASSERT_EQ(RunCommand(with_token, &output, "", std::chrono::seconds(60)), 0) << output;
+  EXPECT_THAT(output, HasSubstr("receive "));
+  EXPECT_THAT(output, HasSubstr("echo: "));
+  GetLedgerTotalsResponse totals;  // the bench's receipts went in, to its own warehouses
+  ASSERT_THAT(TlsStub()->GetLedgerTotals(Call(admin_).get(), GetLedgerTotalsRequest(), &totals),
+              IsOk());
+  int64_t received = 0;
+  for (const auto& item : totals.items()) received += item.received();
+  EXPECT_GT(received, 0);
+
+  std::string refused;
+  EXPECT_NE(RunCommand(bench, &refused, "", std::chrono::seconds(60)), 0);
+  EXPECT_THAT(refused, HasSubstr("UNAUTHENTICATED")) << refused;
+}
+
 // A service's token file (the catalogue's --service-token-file) is read again once it changes,
 // so a rotated token needs no restart: a viewer's token is refused a receipt, the admin's token
 // written over it is taken up within seconds.

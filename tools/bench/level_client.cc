@@ -10,6 +10,18 @@
 
 namespace stockpile::bench {
 
+namespace {
+std::shared_ptr<grpc::ChannelCredentials>& Credentials() {
+  static auto* credentials =
+      new std::shared_ptr<grpc::ChannelCredentials>(grpc::InsecureChannelCredentials());
+  return *credentials;
+}
+}  // namespace
+
+void SetChannelCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  Credentials() = std::move(credentials);
+}
+
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index) {
   grpc::ChannelArguments args;
   // A private subchannel pool plus a distinct argument gives each index its own connection,
@@ -18,7 +30,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index
   args.SetInt("stockpile.bench.channel_index", index);
   args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
   args.SetMaxSendMessageSize(256 * 1024 * 1024);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, Credentials(), args);
 }
 
 void KeepUntilExit(std::shared_ptr<grpc::Channel> channel) {

@@ -25,6 +25,10 @@ struct LevelTarget {
 // Opens a channel of its own (separate TCP connection when `index` differs) to `address`.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, int index);
 
+// What every channel MakeChannel opens presents (default: plaintext, for a service run with
+// --insecure). Set once, before the first channel: the bench's TLS and token flags.
+void SetChannelCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials);
+
 // Keeps `channel` open until the process ends. A load run ends from inside its last completion
 // callback; a channel whose last reference then went away on a gRPC callback thread would make
 // gRPC 1.51 tear those threads down from one of them (grpc/grpc#32584; the catalogue-lag mode

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/auth/service_credentials.h"
 #include "services/common/reference_data.h"
 #include "services/common/server_process.h"
 #include "tools/bench/catalogue_bench.h"
@@ -46,7 +47,32 @@ struct Flags {
   int pid = 0;
   std::string region;
   std::string item;
+  // A level service run with TLS and tokens (not --insecure).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string token_file;
 };
+
+// Plaintext unless --tls-ca is given; a token travels only over TLS.
+absl::Status UseSecurityFlags(const Flags& flags) {
+  if (flags.tls_ca.empty()) {
+    if (!flags.token_file.empty() || !flags.tls_cert.empty()) {
+      return absl::InvalidArgumentError("--token-file and --tls-cert need --tls-ca (TLS)");
+    }
+    return absl::OkStatus();
+  }
+  auth::TlsOptions tls;
+  tls.files.ca = flags.tls_ca;
+  tls.files.cert = flags.tls_cert;
+  tls.files.key = flags.tls_key;
+  auto credentials = flags.token_file.empty()
+                         ? auth::ChannelCredentials(tls)
+                         : auth::ServiceChannelCredentials(tls, flags.token_file);
+  if (!credentials.ok()) return credentials.status();
+  SetChannelCredentials(*credentials);
+  return absl::OkStatus();
+}
 
 // "10s", "500ms", "2m", or plain seconds.
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
@@ -159,6 +185,10 @@ int Run(const Flags& flags) {
       std::cerr << "stockpile-bench: " << s.message() << "\n";
       return 2;
     }
+  }
+  if (absl::Status s = UseSecurityFlags(flags); !s.ok()) {
+    std::cerr << "stockpile-bench: " << s.message() << "\n";
+    return 2;
   }
   if (flags.mode == "wait-ready") return WaitReady(flags, *timeout);
   if (absl::StartsWith(flags.mode, "catalogue-")) {
@@ -274,6 +304,12 @@ int main(int argc, char** argv) {
   app.add_option("--pid", f.pid, "catalogue modes: the catalogue's pid (VmRSS / VmHWM)");
   app.add_option("--region", f.region, "catalogue-rollup: region code (default: any province)");
   app.add_option("--item", f.item, "catalogue-rollup: item code (default: any item)");
+  app.add_option("--tls-ca", f.tls_ca, "CA of a service run with TLS (default: plaintext)");
+  app.add_option("--tls-cert", f.tls_cert, "client certificate, for mutual TLS (with --tls-key)");
+  app.add_option("--tls-key", f.tls_key, "private key of --tls-cert");
+  app.add_option(
+      "--token-file", f.token_file,
+      "bearer token sent with every call (e.g. an admin token from stockctl token issue)");
   CLI11_PARSE(app, argc, argv);
   return stockpile::bench::Run(f);
 }
