@@ -7,11 +7,14 @@
 #include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
@@ -203,7 +206,47 @@ absl::StatusOr<std::string> SignToken(const TokenKey& key, const Claims& claims)
   return absl::StrCat(signing_input, ".", Base64UrlEncode(mac));
 }
 
+struct TokenVerifier::Remembered {
+  absl::Mutex mu;
+  absl::flat_hash_map<std::string, Claims> claims ABSL_GUARDED_BY(mu);
+};
+
+TokenVerifier::TokenVerifier(TokenKey key, const common::Clock* clock, absl::Duration leeway)
+    : key_(std::move(key)),
+      clock_(clock),
+      leeway_(leeway),
+      remembered_(std::make_shared<Remembered>()) {}
+
 absl::StatusOr<Claims> TokenVerifier::Verify(absl::string_view token) const {
+  std::optional<Claims> known;
+  {
+    absl::MutexLock lock(&remembered_->mu);
+    auto it = remembered_->claims.find(token);
+    if (it != remembered_->claims.end()) known = it->second;
+  }
+  if (known) {
+    RETURN_IF_ERROR(CheckTimes(*known));
+    return *std::move(known);
+  }
+  ASSIGN_OR_RETURN(Claims claims, VerifyUncached(token));
+  absl::MutexLock lock(&remembered_->mu);
+  if (remembered_->claims.size() >= kRememberedTokens) remembered_->claims.clear();
+  remembered_->claims.emplace(std::string(token), claims);
+  return claims;
+}
+
+absl::Status TokenVerifier::CheckTimes(const Claims& claims) const {
+  const absl::Time now = absl::FromUnixMicros(clock_->NowMicros());
+  if (absl::FromUnixSeconds(claims.expires_at) + leeway_ <= now) {
+    return Unauthenticated("expired");
+  }
+  if (absl::FromUnixSeconds(claims.issued_at) - leeway_ > now) {
+    return Unauthenticated("issued in the future");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Claims> TokenVerifier::VerifyUncached(absl::string_view token) const {
   if (token.empty()) return Unauthenticated("empty");
   if (token.size() > kMaxTokenBytes) return Unauthenticated("longer than 4096 bytes");
   std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
@@ -217,13 +260,7 @@ absl::StatusOr<Claims> TokenVerifier::Verify(absl::string_view token) const {
     return Unauthenticated("signature does not match");
   }
   ASSIGN_OR_RETURN(Claims claims, ParseClaims(parts[1]));
-  const absl::Time now = absl::FromUnixMicros(clock_->NowMicros());
-  if (absl::FromUnixSeconds(claims.expires_at) + leeway_ <= now) {
-    return Unauthenticated("expired");
-  }
-  if (absl::FromUnixSeconds(claims.issued_at) - leeway_ > now) {
-    return Unauthenticated("issued in the future");
-  }
+  RETURN_IF_ERROR(CheckTimes(claims));
   return claims;
 }
 

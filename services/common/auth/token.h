@@ -11,6 +11,7 @@
 // a token or key into a status message or a log line.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -59,17 +60,28 @@ absl::StatusOr<std::string> SignToken(const TokenKey& key, const Claims& claims)
 // Verifies signature (constant-time), algorithm (HS256 only; "none" and all others refused),
 // issuer, expiry and issue time against the injected clock with `leeway` for clock skew.
 // Every failure is UNAUTHENTICATED with a message that names the problem, never the token.
+// Thread-safe. A token once verified is remembered (at most kRememberedTokens, then all are
+// forgotten): a client sends the same token with every call, and verifying it again (HMAC,
+// base64, JSON) cost a few per cent of a secure level's CPU per receipt. Expiry and issue time
+// are checked on every use.
 class TokenVerifier {
  public:
-  TokenVerifier(TokenKey key, const common::Clock* clock, absl::Duration leeway = absl::Seconds(30))
-      : key_(std::move(key)), clock_(clock), leeway_(leeway) {}
+  TokenVerifier(TokenKey key, const common::Clock* clock,
+                absl::Duration leeway = absl::Seconds(30));
 
   absl::StatusOr<Claims> Verify(absl::string_view token) const;
 
+  static constexpr size_t kRememberedTokens = 4096;
+
  private:
+  struct Remembered;
+  absl::StatusOr<Claims> VerifyUncached(absl::string_view token) const;
+  absl::Status CheckTimes(const Claims& claims) const;
+
   TokenKey key_;
   const common::Clock* clock_;
   absl::Duration leeway_;
+  std::shared_ptr<Remembered> remembered_;  // shared by copies: all hold the same key
 };
 
 // Scope syntax: "" or 2/4/6/9/12 digits (a region code at some level).

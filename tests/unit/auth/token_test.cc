@@ -81,6 +81,27 @@ TEST_F(TokenTest, ExpiredTokenIsRefusedAfterTheLeeway) {
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("expired")));
 }
 
+// Verified tokens are remembered up to a bound, then forgotten and verified afresh; none
+// outlives its expiry (ExpiredTokenIsRefusedAfterTheLeeway: the first use remembered it).
+TEST_F(TokenTest, RememberedTokensStayBoundedAndStillExpire) {
+  std::vector<std::string> tokens;
+  for (size_t i = 0; i < TokenVerifier::kRememberedTokens + 10; ++i) {
+    Claims claims = AliceClaims();
+    claims.subject = absl::StrCat("user-", i);
+    tokens.push_back(*SignToken(Key(), claims));
+  }
+  for (const auto& token : tokens) ASSERT_TRUE(verifier_.Verify(token).ok());
+  auto first = verifier_.Verify(tokens.front());  // forgotten on the way, verified again
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->subject, "user-0");
+  TokenVerifier copy = verifier_;  // copies share what is remembered and check times alike
+  clock_.Set((kNow + 3600 + 30) * 1'000'000);
+  EXPECT_THAT(copy.Verify(tokens.back()),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("expired")));
+  EXPECT_THAT(verifier_.Verify(tokens.front()),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("expired")));
+}
+
 TEST_F(TokenTest, TokenIssuedInTheFutureIsRefused) {
   Claims claims = AliceClaims();
   claims.issued_at = kNow + 120;
