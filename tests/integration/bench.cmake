@@ -2,7 +2,7 @@
 add_executable(bench_tools_test bench_tools_test.cc)
 target_compile_options(bench_tools_test PRIVATE ${STOCKPILE_WARNINGS})
 target_link_libraries(bench_tools_test PRIVATE stockpile_demo_lib stockpile_testutil GTest::gtest_main)
-add_dependencies(bench_tools_test stockpile-wake-bench)
+add_dependencies(bench_tools_test stockpile-wake-bench stockpile-bench)
 gtest_discover_tests(bench_tools_test PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
 
 foreach(t bench_level_test demo_level_test)

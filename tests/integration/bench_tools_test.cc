@@ -24,6 +24,16 @@ TEST(WakeBenchTest, ReportsRoundTripsAndRefusesABadCount) {
   EXPECT_EQ(testing::RunCommand({bin, "zero"}, &out), 2) << out;
 }
 
+// A bearer token or a client certificate without TLS would go out in plaintext: usage error.
+TEST(BenchFlagsTest, TokenOrClientCertificateWithoutTlsIsAUsageError) {
+  const std::string bin = testing::BinaryDir() + "/bin/stockpile-bench";
+  std::string out;
+  EXPECT_EQ(testing::RunCommand({bin, "--target=127.0.0.1:1", "--token-file=admin.token"}, &out),
+            2);
+  EXPECT_NE(out.find("need --tls-ca"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunCommand({bin, "--target=127.0.0.1:1", "--tls-key=c.key"}, &out), 2);
+}
+
 // How busy the machine was comes from /proc/stat's "cpu" line: idle and iowait are not busy.
 TEST(CpuProbeTest, MachineBusyShareCountsAllButIdleAndIowait) {
   const bench::MachineTicks before = bench::ParseMachineCpuLine("cpu  100 0 50 800 50 0 0 0 0 0");

@@ -57,8 +57,9 @@ struct Flags {
 // Plaintext unless --tls-ca is given; a token travels only over TLS.
 absl::Status UseSecurityFlags(const Flags& flags) {
   if (flags.tls_ca.empty()) {
-    if (!flags.token_file.empty() || !flags.tls_cert.empty()) {
-      return absl::InvalidArgumentError("--token-file and --tls-cert need --tls-ca (TLS)");
+    if (!flags.token_file.empty() || !flags.tls_cert.empty() || !flags.tls_key.empty()) {
+      return absl::InvalidArgumentError(
+          "--token-file, --tls-cert and --tls-key need --tls-ca (TLS)");
     }
     return absl::OkStatus();
   }
