@@ -32,18 +32,23 @@ PreparedImport Rows(int count, int first_line = 2) {
 // asks for it (as the level service does).
 struct FakeServer {
   std::set<std::string> bad_notes;
-  std::map<std::string, int> applied_ops_by_id;  // request id -> operations applied
+  std::map<std::string, int> applied_ops_by_id;    // request id -> operations applied
+  std::map<std::string, uint64_t> sequence_by_id;  // request id -> its change sequence
+  uint64_t head = 0;                               // last sequence given
   std::set<std::string> kept_refusals;
   std::vector<std::string> calls;
   int unavailable_calls = 0;  // fail this many calls with UNAVAILABLE first
 
-  grpc::Status Apply(const v1::ApplyBatchRequest& request) {
+  grpc::Status Apply(const v1::ApplyBatchRequest& request, uint64_t* sequence = nullptr) {
     calls.push_back(request.request_id());
     if (unavailable_calls > 0) {
       --unavailable_calls;
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "down");
     }
-    if (applied_ops_by_id.count(request.request_id())) return grpc::Status::OK;
+    if (applied_ops_by_id.count(request.request_id())) {
+      if (sequence) *sequence = sequence_by_id[request.request_id()];
+      return grpc::Status::OK;
+    }
     const grpc::Status refusal(grpc::StatusCode::FAILED_PRECONDITION, "warehouse suspended");
     if (kept_refusals.count(request.request_id())) return refusal;
     for (const auto& op : request.operations()) {
@@ -53,6 +58,8 @@ struct FakeServer {
       }
     }
     applied_ops_by_id[request.request_id()] = request.operations_size();
+    sequence_by_id[request.request_id()] = ++head;
+    if (sequence) *sequence = head;
     return grpc::Status::OK;
   }
 
@@ -63,15 +70,19 @@ struct FakeServer {
   }
 };
 
+// The runner of an import started now: it knows the server's head at its start.
 ImportRunner MakeRunner(FakeServer& server, size_t chunk_size) {
-  return ImportRunner({"imp", "tester", chunk_size, 3, nullptr},
-                      [&server](const v1::ApplyBatchRequest& r) { return server.Apply(r); });
+  return ImportRunner({"imp", "tester", chunk_size, 3, nullptr, server.head},
+                      [&server](const v1::ApplyBatchRequest& r, uint64_t* sequence) {
+                        return server.Apply(r, sequence);
+                      });
 }
 
 TEST(ImportRunnerTest, SendsChunksWithDerivedRequestIds) {
   FakeServer server;
   ImportSummary summary = MakeRunner(server, 4).Run(Rows(10));
   EXPECT_EQ(summary.rows_ok, 10u);
+  EXPECT_EQ(summary.rows_already_in, 0u);
   EXPECT_EQ(summary.rows_failed, 0u);
   EXPECT_THAT(server.calls, ElementsAre("imp-c1", "imp-c2", "imp-c3"));
   EXPECT_EQ(server.TotalApplied(), 10);
@@ -99,6 +110,7 @@ TEST(ImportRunnerTest, RunningTheSameImportTwiceAppliesNothingTwice) {
   EXPECT_EQ(server.TotalApplied(), after_first);
   EXPECT_EQ(after_first, 4);
   EXPECT_EQ(again.rows_ok, 4u);
+  EXPECT_EQ(again.rows_already_in, 4u);  // every reply was the first run's
   EXPECT_EQ(again.rows_failed, 1u);
 }
 
@@ -114,6 +126,7 @@ TEST(ImportRunnerTest, RerunAfterTheCauseIsFixedAppliesEachRowOnce) {
   server.bad_notes.clear();
   ImportSummary again = MakeRunner(server, 10).Run(Rows(4));
   EXPECT_EQ(again.rows_ok, 4u);
+  EXPECT_EQ(again.rows_already_in, 3u);  // only line 3 was applied by this run
   EXPECT_EQ(again.rows_failed, 0u);
   EXPECT_EQ(server.TotalApplied(), 4);
   EXPECT_EQ(server.applied_ops_by_id.count("imp-c1"), 0u);
@@ -121,7 +134,7 @@ TEST(ImportRunnerTest, RerunAfterTheCauseIsFixedAppliesEachRowOnce) {
 
 TEST(ImportRunnerTest, RequestIdUsedForOtherContentStopsInsteadOfGoingRowByRow) {
   ImportSummary summary =
-      ImportRunner({"imp", "tester", 10, 3, nullptr}, [](const v1::ApplyBatchRequest&) {
+      ImportRunner({"imp", "tester", 10, 3, nullptr}, [](const v1::ApplyBatchRequest&, uint64_t*) {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             "request_id imp-c1 was already used for a different request");
       }).Run(Rows(3));
@@ -167,7 +180,9 @@ TEST(ImportRunnerTest, ProgressReachesTotal) {
   std::vector<size_t> seen;
   ImportRunner runner(
       {"imp", "tester", 2, 3, nullptr},
-      [&server](const v1::ApplyBatchRequest& r) { return server.Apply(r); },
+      [&server](const v1::ApplyBatchRequest& r, uint64_t* sequence) {
+        return server.Apply(r, sequence);
+      },
       [&seen](size_t done, size_t total) {
         EXPECT_EQ(total, 5u);
         seen.push_back(done);

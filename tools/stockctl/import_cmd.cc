@@ -93,6 +93,7 @@ void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary&
   if (ctx.json()) {
     nlohmann::json doc{{"request_id", base_id},
                        {"rows_ok", s.rows_ok},
+                       {"rows_already_in", s.rows_already_in},
                        {"rows_failed", s.rows_failed},
                        {"rows_not_sent", s.rows_not_sent},
                        {"errors", nlohmann::json::array()}};
@@ -100,7 +101,11 @@ void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary&
     std::cout << doc.dump() << "\n";
     return;
   }
-  std::cout << "rows ok: " << s.rows_ok << "\nrows failed: " << s.rows_failed << "\n";
+  std::cout << "rows ok: " << s.rows_ok;
+  if (s.rows_already_in > 0) {
+    std::cout << " (" << s.rows_already_in << " already in from an earlier run)";
+  }
+  std::cout << "\nrows failed: " << s.rows_failed << "\n";
   if (s.rows_not_sent > 0) std::cout << "rows not sent: " << s.rows_not_sent << "\n";
   if (s.errors.empty()) return;
   Table table({"LINE", "ERROR"});
@@ -115,6 +120,15 @@ void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary&
                  "an edited copy of this file would apply its "
               << s.rows_ok << (s.rows_ok == 1 ? " good row" : " good rows") << " again.\n";
   }
+}
+
+// The level's change-stream head now (0 when it cannot be read): rows whose reply is at or
+// below it were applied by an earlier run of the import.
+uint64_t LevelHead(Context& ctx) {
+  v1::InstanceInfo info;
+  grpc::Status s =
+      Call(ctx, &v1::LevelService::Stub::GetInstanceInfo, v1::GetInstanceInfoRequest(), &info);
+  return s.ok() ? info.last_sequence() : 0;
 }
 
 // The server's advice for a reused request id ("use a new request_id") is wrong for an
@@ -153,14 +167,20 @@ int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
   (ctx.json() ? std::cerr : std::cout) << "request-id: " << base_id << "\n";
 
   ImportRunner::Options options{
-      base_id, ctx.actor(), f.chunk_size, 3,
-      [](int attempt) { std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt)); }};
+      base_id,
+      ctx.actor(),
+      f.chunk_size,
+      3,
+      [](int attempt) { std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt)); },
+      LevelHead(ctx)};
   ProgressPrinter progress(!f.no_progress);
   ImportRunner runner(
       options,
-      [&ctx](const v1::ApplyBatchRequest& request) {
+      [&ctx](const v1::ApplyBatchRequest& request, uint64_t* sequence) {
         v1::ApplyBatchResponse response;
-        return Call(ctx, &v1::LevelService::Stub::ApplyBatch, request, &response);
+        grpc::Status status = Call(ctx, &v1::LevelService::Stub::ApplyBatch, request, &response);
+        *sequence = response.sequence();
+        return status;
       },
       [&progress](size_t done, size_t total) { progress(done, total); });
   const ImportSummary summary = runner.Run(*prepared);

@@ -62,9 +62,11 @@ bool ImportRunner::SendChunk(const std::vector<const ImportRow*>& chunk, size_t 
   // whole on top of the rows already in.
   request.set_keep_refusal(true);
   for (const ImportRow* row : chunk) *request.add_operations() = row->op;
-  const grpc::Status status = SendWithRetries(request);
+  uint64_t sequence = 0;
+  const grpc::Status status = SendWithRetries(request, &sequence);
   if (status.ok()) {
     summary.rows_ok += chunk.size();
+    if (AppliedBefore(sequence)) summary.rows_already_in += chunk.size();
     Advance(chunk.size());
     return true;
   }
@@ -84,9 +86,11 @@ bool ImportRunner::SendRowByRow(const std::vector<const ImportRow*>& chunk, size
     request.set_request_id(RowRequestId(options_.base_request_id, chunk_number, row->line));
     request.set_actor(options_.actor);
     *request.add_operations() = row->op;
-    const grpc::Status status = SendWithRetries(request);
+    uint64_t sequence = 0;
+    const grpc::Status status = SendWithRetries(request, &sequence);
     if (status.ok()) {
       ++summary.rows_ok;
+      if (AppliedBefore(sequence)) ++summary.rows_already_in;
     } else if (IsRowLevelRefusal(status.error_code())) {
       ++summary.rows_failed;
       summary.errors.push_back(
@@ -101,15 +105,20 @@ bool ImportRunner::SendRowByRow(const std::vector<const ImportRow*>& chunk, size
   return true;
 }
 
-grpc::Status ImportRunner::SendWithRetries(const v1::ApplyBatchRequest& request) {
+grpc::Status ImportRunner::SendWithRetries(const v1::ApplyBatchRequest& request,
+                                           uint64_t* sequence) {
   grpc::Status status;
   for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
     if (attempt > 1 && options_.backoff) options_.backoff(attempt);
     // The same request id on every attempt: a retry of an applied batch returns its first result.
-    status = sender_(request);
+    status = sender_(request, sequence);
     if (!IsRetryable(status.error_code())) break;
   }
   return status;
+}
+
+bool ImportRunner::AppliedBefore(uint64_t sequence) const {
+  return options_.head_at_start > 0 && sequence > 0 && sequence <= options_.head_at_start;
 }
 
 void ImportRunner::Advance(size_t rows) {

@@ -2,6 +2,7 @@
 
 #include <grpcpp/support/status.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@ namespace stockpile::stockctl {
 
 struct ImportSummary {
   size_t rows_ok = 0;
+  size_t rows_already_in = 0;  // of rows_ok: answered from an earlier run's first result
   size_t rows_failed = 0;
   size_t rows_not_sent = 0;      // left over after a fatal error
   std::vector<RowError> errors;  // sorted by line
@@ -23,7 +25,9 @@ struct ImportSummary {
 // retried row by row so only the bad rows fail. Retryable errors are retried with the same id.
 class ImportRunner {
  public:
-  using BatchSender = std::function<grpc::Status(const stockpile::v1::ApplyBatchRequest&)>;
+  // Sends one request; on success sets `sequence` to the reply's change-stream sequence.
+  using BatchSender =
+      std::function<grpc::Status(const stockpile::v1::ApplyBatchRequest&, uint64_t* sequence)>;
   using Progress = std::function<void(size_t rows_done, size_t rows_total)>;
 
   struct Options {
@@ -32,6 +36,9 @@ class ImportRunner {
     size_t chunk_size = 1000;
     int attempts = 3;  // per request, for UNAVAILABLE / DEADLINE_EXCEEDED / ABORTED
     std::function<void(int attempt)> backoff;  // sleeps before a retry; none in tests
+    // The level's last sequence when the import started (0: unknown). A reply at or below it
+    // was applied by an earlier run: the server answered with its first result.
+    uint64_t head_at_start = 0;
   };
 
   ImportRunner(Options options, BatchSender sender, Progress progress = nullptr);
@@ -44,7 +51,8 @@ class ImportRunner {
                  ImportSummary& summary);
   bool SendRowByRow(const std::vector<const ImportRow*>& chunk, size_t chunk_number,
                     ImportSummary& summary);
-  grpc::Status SendWithRetries(const stockpile::v1::ApplyBatchRequest& request);
+  grpc::Status SendWithRetries(const stockpile::v1::ApplyBatchRequest& request, uint64_t* sequence);
+  bool AppliedBefore(uint64_t sequence) const;
   void Advance(size_t rows);
 
   Options options_;
