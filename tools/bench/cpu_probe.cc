@@ -1,7 +1,5 @@
 #include "tools/bench/cpu_probe.h"
 
-#include <sys/resource.h>
-
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -9,16 +7,10 @@
 #include "absl/strings/numbers.h"
 #include "services/common/metrics/scrape_client.h"
 #include "tools/bench/level_client.h"
+#include "tools/bench/own_cpu.h"
 
 namespace stockpile::bench {
 namespace {
-
-double OwnCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
 
 MachineTicks ReadMachineTicks() {
   std::ifstream in("/proc/stat");

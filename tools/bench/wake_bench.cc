@@ -4,7 +4,6 @@
 // the development VM a wake-up that has to bring a halted vCPU back cost ~90 µs, one on the
 // same CPU ~3 µs (docs/bench.md, session 16). A diagnostic of the machine, not of Stockpile.
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,14 +12,9 @@
 #include <cstdlib>
 #include <thread>
 
-namespace {
+#include "tools/bench/own_cpu.h"
 
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
+namespace {
 
 bool Pass(int to, int from) {
   uint64_t token = 1;
@@ -48,7 +42,7 @@ int main(int argc, char** argv) {
       if (write(pong, &token, sizeof(token)) != sizeof(token)) return;
     }
   });
-  const double cpu_start = CpuSeconds();
+  const double cpu_start = stockpile::bench::OwnCpuSeconds();
   const auto start = std::chrono::steady_clock::now();
   for (long i = 0; i < round_trips; ++i) {
     if (!Pass(ping, pong)) {
@@ -58,7 +52,7 @@ int main(int argc, char** argv) {
   }
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double cpu = CpuSeconds() - cpu_start;
+  const double cpu = stockpile::bench::OwnCpuSeconds() - cpu_start;
   peer.join();
   std::printf("%ld round trips: %.2f µs each, %.2f µs of CPU each\n", round_trips,
               wall / double(round_trips) * 1e6, cpu / double(round_trips) * 1e6);
