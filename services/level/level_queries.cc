@@ -1,5 +1,7 @@
 #include "services/level/level_queries.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <map>
 
 #include "absl/strings/escaping.h"
@@ -515,6 +517,28 @@ absl::Status LevelQueries::ReadChanges(uint64_t after, size_t max_entries, size_
   }
   RETURN_IF_ERROR(common::FromRocks(it->status(), "read changes"));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LevelQueries::HistoryMismatch(
+    uint64_t from, const google::protobuf::Timestamp* from_commit_time, uint64_t head) const {
+  if (from == 0) return std::string();
+  if (from > head) {
+    return absl::StrCat("this instance's history ends at sequence ", head,
+                        ", but the consumer has applied up to sequence ", from);
+  }
+  if (from_commit_time == nullptr) return std::string();
+  std::vector<ChangeEntry> entry;
+  RETURN_IF_ERROR(ReadChanges(from - 1, 1, 1, &entry));
+  if (entry.empty() || entry[0].sequence() != from) {
+    return absl::StrCat("this instance has no change entry ", from);
+  }
+  using google::protobuf::util::TimeUtil;
+  if (entry[0].commit_time() != *from_commit_time) {
+    return absl::StrCat("entry ", from, " here was committed at ",
+                        TimeUtil::ToString(entry[0].commit_time()), ", the consumer's entry ", from,
+                        " at ", TimeUtil::ToString(*from_commit_time));
+  }
+  return std::string();
 }
 
 }  // namespace stockpile::level

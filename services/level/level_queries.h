@@ -46,6 +46,12 @@ class LevelQueries {
   // Serialized change entries with sequence > after, at most max_entries / about max_bytes.
   absl::Status ReadChanges(uint64_t after, size_t max_entries, size_t max_bytes,
                            std::vector<stockpile::v1::ChangeEntry>* out) const;
+  // Empty when a consumer that has applied up to `from` (entry `from` committed at
+  // `from_commit_time`, when given) follows this instance's history (which ends at `head`);
+  // otherwise, in words, what does not match.
+  absl::StatusOr<std::string> HistoryMismatch(uint64_t from,
+                                              const google::protobuf::Timestamp* from_commit_time,
+                                              uint64_t head) const;
 
  private:
   absl::StatusOr<std::string> HostedCode(absl::string_view warehouse_name) const;

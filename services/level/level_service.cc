@@ -114,6 +114,25 @@ class WatchChangesReactor final : public grpc::ServerWriteReactor<WatchChangesRe
   WatchChangesResponse response_;
 };
 
+// The one message of a stream whose consumer follows another history than this instance's
+// (see WatchChangesResponse.history_diverged), then the end of the stream.
+class DivergedStream final : public grpc::ServerWriteReactor<WatchChangesResponse> {
+ public:
+  DivergedStream(uint64_t head, std::string note) {
+    response_.set_head_sequence(head);
+    response_.set_history_diverged(true);
+    response_.set_history_note(std::move(note));
+    StartWrite(&response_);
+  }
+  void OnWriteDone(bool ok) override {
+    Finish(ok ? grpc::Status::OK : grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  WatchChangesResponse response_;
+};
+
 // A change stream refused before it starts.
 class RefusedStream final : public grpc::ServerWriteReactor<WatchChangesResponse> {
  public:
@@ -413,6 +432,11 @@ grpc::ServerWriteReactor<WatchChangesResponse>* LevelServiceImpl::WatchChanges(
   if (auto who = auth::CallIdentity(ctx); !who.ok()) return new RefusedStream(ToGrpc(who.status()));
   const size_t max_batch =
       req->max_batch() <= 0 ? 256 : static_cast<size_t>(std::min(req->max_batch(), 4096));
+  const uint64_t head = core_->last_sequence();
+  auto mismatch = queries_.HistoryMismatch(
+      req->from_sequence(), req->has_from_commit_time() ? &req->from_commit_time() : nullptr, head);
+  if (!mismatch.ok()) return new RefusedStream(ToGrpc(mismatch.status()));
+  if (!mismatch->empty()) return new DivergedStream(head, std::move(*mismatch));
   return new WatchChangesReactor(core_, &queries_, req->from_sequence(), max_batch);
 }
 

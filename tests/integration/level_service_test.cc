@@ -162,6 +162,61 @@ TEST_F(LevelServiceTest, WatchChangesStreamsHistoryThenLiveChanges) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
+// A consumer resuming at a position this instance's history does not have (a sequence past
+// its head, or an entry committed at another time: its database was restored or re-created)
+// gets one message saying so instead of entries it would mistake for ones it already has.
+TEST_F(LevelServiceTest, WatchChangesFromAnotherHistorySaysSoInsteadOfStreaming) {
+  ASSERT_THAT(Receive("r1", "SH-0001", 5), IsOk());
+  auto watch = [&](uint64_t from, const google::protobuf::Timestamp* at) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    WatchChangesRequest req;
+    req.set_from_sequence(from);
+    if (at != nullptr) *req.mutable_from_commit_time() = *at;
+    auto reader = stub_->WatchChanges(&ctx, req);
+    std::vector<WatchChangesResponse> got;
+    WatchChangesResponse resp;
+    // A matching position streams (entries after it or nothing yet); stop reading after one.
+    while (got.empty() && reader->Read(&resp)) got.push_back(resp);
+    ctx.TryCancel();
+    while (reader->Read(&resp)) {
+    }
+    reader->Finish();
+    return got;
+  };
+  grpc::ClientContext ctx;
+  WatchChangesRequest all;
+  auto reader = stub_->WatchChanges(&ctx, all);
+  WatchChangesResponse first;
+  ASSERT_TRUE(reader->Read(&first));
+  ASSERT_EQ(first.entries_size(), 2);
+  ctx.TryCancel();
+  while (reader->Read(&first)) {
+  }
+  reader->Finish();
+  const google::protobuf::Timestamp entry1 = first.entries(0).commit_time();
+
+  auto past_head = watch(3, nullptr);
+  ASSERT_EQ(past_head.size(), 1u);
+  EXPECT_TRUE(past_head[0].history_diverged());
+  EXPECT_EQ(past_head[0].entries_size(), 0);
+  EXPECT_EQ(past_head[0].head_sequence(), 2u);
+  EXPECT_THAT(past_head[0].history_note(), HasSubstr("history ends at sequence 2"));
+
+  google::protobuf::Timestamp other = entry1;
+  other.set_nanos((other.nanos() + 1000) % 1000000000);
+  auto moved = watch(1, &other);
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_TRUE(moved[0].history_diverged());
+  EXPECT_THAT(moved[0].history_note(), HasSubstr("entry 1 here was committed at"));
+
+  auto same = watch(1, &entry1);
+  ASSERT_EQ(same.size(), 1u);
+  EXPECT_FALSE(same[0].history_diverged());
+  ASSERT_EQ(same[0].entries_size(), 1);
+  EXPECT_EQ(same[0].entries(0).sequence(), 2u);
+}
+
 TEST_F(LevelServiceTest, MetricsPagePassesPromtoolAndFollowsStock) {
   auto page = metrics::FetchMetricsPage("127.0.0.1", level_.metrics_port());
   ASSERT_THAT(page.status(), IsOk());

@@ -356,6 +356,12 @@ TEST_F(StockctlTest, ExitCodesForNotFoundRefusalsAndUsage) {
   EXPECT_EQ(Run({"balance", "get", "--warehouse", "nope", "--item", "X"}).exit_code, 1);
   EXPECT_EQ(Run({"no-such-command"}).exit_code, 1);
 
+  // A position past the end of this instance's history: refused, not waited on for ever.
+  CliResult beyond = Run({"watch", "--from", "99"});
+  EXPECT_EQ(beyond.exit_code, 2) << beyond.err;
+  EXPECT_THAT(beyond.err, HasSubstr("nothing to watch after sequence 99: this instance's history "
+                                    "ends at sequence 1"));
+
   server_->Stop();
   CliResult down = Run({"--timeout=2", "info"});
   EXPECT_EQ(down.exit_code, 5);

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "tools/stockctl/commands.h"
 
 namespace stockpile::stockctl {
@@ -57,6 +58,12 @@ int Watch(Context& ctx, const WatchFlags& f) {
   int64_t printed = 0;
   bool limit_reached = false;
   while (!limit_reached && reader->Read(&response)) {
+    if (response.history_diverged()) {
+      reader->Finish();
+      return ctx.Fail(grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          absl::StrCat("nothing to watch after sequence ", f.from, ": ", response.history_note())));
+    }
     for (const auto& entry : response.entries()) {
       // One JSON document per line with --json (NDJSON), so a pipe can process entries live.
       ctx.Print(RenderChangeEntry(entry), ToJson(entry));
