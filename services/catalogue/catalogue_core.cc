@@ -22,7 +22,10 @@
 namespace stockpile::catalogue {
 
 using google::protobuf::util::TimeUtil;
+using stockpile::v1::Balance;
+using stockpile::v1::Quota;
 using stockpile::v1::ReplicationSource;
+using stockpile::v1::Reserve;
 using stockpile::v1::WatchChangesResponse;
 
 namespace {
@@ -155,7 +158,7 @@ absl::Status CatalogueCore::Load() {
 std::unique_ptr<ReplicationStream> CatalogueCore::NewStream(const SourceSpec& spec) {
   const std::string id = spec.id;
   return std::make_unique<ReplicationStream>(
-      spec, stream_options_, clock_, [this, id] { return Watermark(id); },
+      spec, stream_options_, clock_, [this, id] { return Position(id); },
       [this, id](const WatchChangesResponse& batch) { return Apply(id, batch); });
 }
 
@@ -239,8 +242,16 @@ uint64_t CatalogueCore::Watermark(const std::string& source_id) const {
   return it == sources_.end() ? 0 : it->second.record.applied_sequence();
 }
 
+StreamPosition CatalogueCore::Position(const std::string& source_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = sources_.find(source_id);
+  if (it == sources_.end()) return {};
+  return {it->second.record.applied_sequence(), it->second.record.last_commit_time()};
+}
+
 absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
                                               const WatchChangesResponse& batch) {
+  if (batch.history_diverged()) return Resync(source_id, batch);
   ReplicationSource record;
   uint16_t view_index = 0;
   {
@@ -340,6 +351,78 @@ void CatalogueCore::WriteLatestStates(const std::string& source_id,
   }
 }
 
+// A level instance numbers its entries from 1 in its own database. Restored from a backup,
+// copied back or re-created under the same instance id, it numbers new entries again from
+// where that database stands: by sequence alone they would be skipped as already applied, and
+// records only the old history had would stay here for good. So everything held from it is
+// dropped (its warehouses stay, empty) and streamed again; it reads as stale until it has
+// caught up with the head it had when this began.
+absl::Status CatalogueCore::Resync(const std::string& source_id,
+                                   const WatchChangesResponse& signal) {
+  ReplicationSource record;
+  uint16_t view_index = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    record = sources_[source_id].record;
+    view_index = sources_[source_id].view_index;
+  }
+  const uint64_t previous = record.applied_sequence();
+  record.set_applied_sequence(0);
+  record.clear_last_commit_time();
+  record.set_resyncs(record.resyncs() + 1);
+  record.set_last_resync_reason(signal.history_note());
+  *record.mutable_last_resync_time() = FromMicros(clock_->NowMicros());
+  record.set_resync_until_sequence(signal.head_sequence());
+  ASSIGN_OR_RETURN(CatalogueStore::DroppedStock dropped, store_->DropSourceStock(record));
+  DropFromMemory(dropped, view_index);
+  {
+    absl::MutexLock lock(&mu_);
+    ReplicationSource& r = sources_[source_id].record;
+    r.set_applied_sequence(0);
+    r.clear_last_commit_time();
+    r.set_resyncs(record.resyncs());
+    r.set_last_resync_reason(record.last_resync_reason());
+    *r.mutable_last_resync_time() = record.last_resync_time();
+    r.set_resync_until_sequence(record.resync_until_sequence());
+  }
+  const std::string what = absl::StrCat(
+      "the history of ", source_id, " no longer matches the one applied up to sequence ", previous,
+      " (", signal.history_note(), "): dropped the stock of its ", dropped.warehouses,
+      dropped.warehouses == 1 ? " warehouse (" : " warehouses (", dropped.balances.size(),
+      dropped.balances.size() == 1 ? " balance" : " balances",
+      ") and streaming it again from sequence 1");
+  std::cerr << "stockpile-catalogue: " << what << std::endl;
+  return absl::AbortedError(what);
+}
+
+// Zero is what the view holds for a record it never had: a quota or reserve set to zero is
+// removed, a balance at zero adds nothing to any roll-up or search.
+void CatalogueCore::DropFromMemory(const CatalogueStore::DroppedStock& dropped,
+                                   uint16_t view_index) {
+  for (const auto& b : dropped.balances) {
+    Balance zero;
+    zero.set_warehouse(b.warehouse());
+    zero.set_item(b.item());
+    view_->SetBalance(zero, view_index);
+    if (snapshot_) snapshot_->Apply(zero);
+  }
+  for (const auto& q : dropped.quotas) {
+    Quota zero;
+    zero.set_warehouse(q.warehouse());
+    zero.set_item(q.item());
+    view_->SetQuota(zero, view_index);
+    if (snapshot_) snapshot_->Apply(zero);
+  }
+  for (const auto& r : dropped.reserves) {
+    Reserve zero;
+    zero.set_warehouse(r.warehouse());
+    zero.set_item(r.item());
+    zero.set_mode(r.mode());
+    view_->SetReserve(zero, view_index);
+    if (snapshot_) snapshot_->Apply(zero);
+  }
+}
+
 void CatalogueCore::ApplyToMemory(const WatchChangesResponse& batch, int first,
                                   uint16_t view_index) {
   view_->ApplyEntries(batch.entries(), first, view_index);
@@ -358,7 +441,8 @@ void CatalogueCore::FeedSnapshot(const WatchChangesResponse& batch, int first) {
 }
 
 bool CatalogueCore::Stale(const SourceState& s) {
-  return s.record.gone() || !s.stream || !s.stream->status().connected;
+  return s.record.gone() || !s.stream || !s.stream->status().connected ||
+         s.record.applied_sequence() < s.record.resync_until_sequence();
 }
 
 void CatalogueCore::RefreshFreshness() const {

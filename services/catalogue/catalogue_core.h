@@ -62,6 +62,7 @@ class CatalogueCore {
   absl::StatusOr<uint64_t> Apply(const std::string& source_id,
                                  const stockpile::v1::WatchChangesResponse& batch);
   uint64_t Watermark(const std::string& source_id) const;
+  StreamPosition Position(const std::string& source_id) const;
 
   // ---- reads
   absl::StatusOr<stockpile::v1::WarehouseStock> GetWarehouseStock(
@@ -97,6 +98,13 @@ class CatalogueCore {
   static void WriteLatestStates(const std::string& source_id,
                                 const stockpile::v1::WatchChangesResponse& batch, int first,
                                 StoreBatch* writes);
+  // The source's history no longer matches what is held from it (`signal`, a history_diverged
+  // message): drops its stock and restarts its stream from sequence 1. Returns ABORTED (the
+  // stream reconnects) saying so, or why the drop failed.
+  absl::Status Resync(const std::string& source_id,
+                      const stockpile::v1::WatchChangesResponse& signal);
+  // Sets what `dropped` held to zero in the view and the planner's snapshot.
+  void DropFromMemory(const CatalogueStore::DroppedStock& dropped, uint16_t view_index);
   // Updates the memory view and the planner's snapshot with entries[first..].
   void ApplyToMemory(const stockpile::v1::WatchChangesResponse& batch, int first,
                      uint16_t view_index);

@@ -45,20 +45,26 @@ std::shared_ptr<prometheus::Collectable> MakeReplicationCollectable(const Catalo
                             "1 while the source's stream is up and it answers.", MetricType::Gauge);
     auto total = Family("stockpile_replication_entries_applied_total",
                         "Change entries applied from the source.", MetricType::Counter);
+    auto resyncs = Family("stockpile_replication_resyncs_total",
+                          "Times the source's history stopped matching what was held from it "
+                          "(restored or re-created database): its stock was dropped and "
+                          "streamed again.",
+                          MetricType::Counter);
     for (const auto& s : core->ReplicationStatus()) {
       AddSample(applied, s, double(s.applied_sequence()));
       AddSample(lag_entries, s, double(s.lag_entries()));
       AddSample(lag_seconds, s, s.lag_seconds());
       AddSample(connected, s, s.connected() ? 1 : 0);
       AddSample(total, s, double(s.entries_applied()));
+      AddSample(resyncs, s, double(s.resyncs()));
     }
     auto warehouses = Family("stockpile_catalogue_warehouses", "Warehouses in the national view.",
                              MetricType::Gauge);
     prometheus::ClientMetric m;
     m.gauge.value = double(core->view().warehouse_count());
     warehouses.metric.push_back(m);
-    return std::vector<prometheus::MetricFamily>{applied,   lag_entries, lag_seconds,
-                                                 connected, total,       warehouses};
+    return std::vector<prometheus::MetricFamily>{applied, lag_entries, lag_seconds, connected,
+                                                 total,   resyncs,     warehouses};
   });
 }
 

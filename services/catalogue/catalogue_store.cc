@@ -293,6 +293,54 @@ absl::Status CatalogueStore::LoadAll(const Visitor& v) const {
   return status;
 }
 
+namespace {
+
+// Visits every record whose key starts with `prefix`; `fn` gets the key and the value.
+absl::Status ScanPrefix(
+    rocksdb::DB& db, const std::string& prefix,
+    const std::function<absl::Status(const rocksdb::Slice& key, const rocksdb::Slice& value)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    RETURN_IF_ERROR(fn(it->key(), it->value()));
+  }
+  return common::FromRocks(it->status(), "scan the catalogue");
+}
+
+}  // namespace
+
+absl::StatusOr<CatalogueStore::DroppedStock> CatalogueStore::DropSourceStock(
+    const ReplicationSource& source) {
+  common::QuietRocksPerfCounters();
+  const std::string owner = absl::StrCat(source.instance_id(), absl::string_view("\0", 1));
+  std::vector<std::string> codes;
+  RETURN_IF_ERROR(ScanPrefix(*db_, "w", [&](const rocksdb::Slice& key, const rocksdb::Slice& v) {
+    if (v.starts_with(owner)) codes.push_back(key.ToString().substr(1));
+    return absl::OkStatus();
+  }));
+  DroppedStock dropped;
+  dropped.warehouses = codes.size();
+  StoreBatch writes;
+  auto drop = [&](char kind, const std::string& code, auto& out, absl::string_view what) {
+    return ScanPrefix(*db_, absl::StrCat(absl::string_view(&kind, 1), code, "/"),
+                      [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+                        out.emplace_back();
+                        RETURN_IF_ERROR(ParseInto(value, out.back(), what, key));
+                        writes.batch().Delete(key).PermitUncheckedError();
+                        return absl::OkStatus();
+                      });
+  };
+  for (const std::string& code : codes) {
+    RETURN_IF_ERROR(drop('b', code, dropped.balances, "balance"));
+    RETURN_IF_ERROR(drop('q', code, dropped.quotas, "quota"));
+    RETURN_IF_ERROR(drop('r', code, dropped.reserves, "reserve"));
+  }
+  writes.PutSource(source);
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  RETURN_IF_ERROR(common::FromRocks(db_->Write(wo, &writes.batch()), "drop a source's stock"));
+  return dropped;
+}
+
 absl::StatusOr<std::string> CatalogueStore::ScanBalances(
     absl::string_view prefix, absl::string_view after_key, size_t max_scanned,
     const std::function<bool(const Balance&)>& fn) const {

@@ -72,6 +72,18 @@ class CatalogueStore {
   // Balances of warehouses whose code starts with `prefix`, in key order strictly after
   // `after_key` (a key this function returned). `fn` returns false to stop; at most
   // `max_scanned` records are read. Returns the key of the last balance read ("" at the end).
+  // What DropSourceStock took out.
+  struct DroppedStock {
+    size_t warehouses = 0;  // of the source (kept: a warehouse is never deleted)
+    std::vector<stockpile::v1::Balance> balances;
+    std::vector<stockpile::v1::Quota> quotas;
+    std::vector<stockpile::v1::Reserve> reserves;
+  };
+  // Deletes every balance, quota and reserve of the warehouses replicated from `source`
+  // (its instance_id) and writes `source` itself, in one synced write: for a source whose
+  // history no longer matches, so its data is streamed again from the start.
+  absl::StatusOr<DroppedStock> DropSourceStock(const stockpile::v1::ReplicationSource& source);
+
   absl::StatusOr<std::string> ScanBalances(
       absl::string_view prefix, absl::string_view after_key, size_t max_scanned,
       const std::function<bool(const stockpile::v1::Balance&)>& fn) const;

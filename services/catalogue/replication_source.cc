@@ -123,7 +123,7 @@ bool ReplicationStream::SleepUnlessStopped(absl::Duration d) {
 }
 
 void ReplicationStream::NoteHead(uint64_t head) {
-  const uint64_t watermark = watermark_();
+  const uint64_t watermark = watermark_().sequence;
   absl::MutexLock lock(&mu_);
   status_.head_sequence = std::max(status_.head_sequence, head);
   status_.last_contact_micros = clock_->NowMicros();
@@ -171,7 +171,11 @@ absl::Status ReplicationStream::RunStream() {
     active_ = &ctx;
   }
   WatchChangesRequest req;
-  req.set_from_sequence(watermark_());
+  const StreamPosition from = watermark_();
+  req.set_from_sequence(from.sequence);
+  if (from.sequence > 0 && from.commit_time.ByteSizeLong() > 0) {
+    *req.mutable_from_commit_time() = from.commit_time;
+  }
   req.set_max_batch(options_.max_batch);
   auto reader = stub->WatchChanges(&ctx, req);
   {
@@ -188,6 +192,12 @@ absl::Status ReplicationStream::RunStream() {
   });
   absl::Status failure;
   while (std::optional<WatchChangesResponse> batch = received.TakeAll()) {
+    if (batch->history_diverged()) {
+      // The head seen so far belonged to the history that is gone: it may be above the new one.
+      absl::MutexLock lock(&mu_);
+      status_.head_sequence = batch->head_sequence();
+      status_.behind_since_micros = 0;
+    }
     absl::StatusOr<uint64_t> applied = apply_(*batch);
     if (!applied.ok()) {
       failure = applied.status();

@@ -63,13 +63,21 @@ struct StreamOptions {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
+// Where a source's stream resumes: the last entry applied (0: none) and its commit time, which
+// the source checks against its own entry of that sequence.
+struct StreamPosition {
+  uint64_t sequence = 0;
+  google::protobuf::Timestamp commit_time;
+};
+
 class ReplicationStream {
  public:
   // Applies one received batch durably; returns the new watermark, or an error (then the stream
-  // reconnects from the watermark). Called from the stream thread only.
+  // reconnects from the watermark). A batch with history_diverged set carries no entries: the
+  // source no longer has the history applied so far. Called from the stream thread only.
   using ApplyFn =
       std::function<absl::StatusOr<uint64_t>(const stockpile::v1::WatchChangesResponse&)>;
-  using WatermarkFn = std::function<uint64_t()>;
+  using WatermarkFn = std::function<StreamPosition()>;
 
   ReplicationStream(SourceSpec spec, StreamOptions options, const common::Clock* clock,
                     WatermarkFn watermark, ApplyFn apply);

@@ -1,9 +1,11 @@
 // The catalogue under faults: kill -9 during writes, a source stopped with SIGSTOP, etcd down.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -97,8 +99,19 @@ class CatalogueFaultTest : public ::testing::Test {
     return threads;
   }
 
+  int64_t CatalogueOnHand(const std::string& code, const std::string& item) {
+    stockpile::v1::GetWarehouseStockRequest get;
+    get.set_warehouse("warehouses/" + code);
+    get.set_item(item);
+    stockpile::v1::WarehouseStock stock;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(2));
+    if (!catalogue_->Stub()->GetWarehouseStock(&ctx, get, &stock).ok()) return -1;
+    return stock.on_hand();
+  }
+
   // Every balance every level reports equals the catalogue's, figure for figure.
-  void ExpectViewEqualsLevels() {
+  void ExpectViewEqualsLevels(int expected_balances = int(kStores.size()) * 2) {
     auto cat = catalogue_->Stub();
     int compared = 0;
     for (auto& [id, level] : levels_) {
@@ -120,7 +133,7 @@ class CatalogueFaultTest : public ::testing::Test {
         ++compared;
       }
     }
-    EXPECT_EQ(compared, int(kStores.size()) * 2);
+    EXPECT_EQ(compared, expected_balances);
   }
 
   TempDir dir_;
@@ -203,6 +216,59 @@ TEST_F(CatalogueFaultTest, EtcdDownWritesAndStreamingGoOnAndRegistrationsReturn)
   ASSERT_TRUE(Receive(*county, "420102-W001", "SH-0001", 4, "after-etcd-back").ok());
   EXPECT_TRUE(WaitFor([&] { return RollupOnHand(*cat, "420102", "SH-0001") == 17; }, seconds(10)));
   EXPECT_TRUE(WaitFor([&] { return AllConnected(); }, seconds(10)));
+}
+
+// The village level's volume is put back to an earlier copy under the same instance id, and
+// the level takes new receipts: it numbers them again from where the copy stands, past the
+// catalogue's watermark. The catalogue sees that the history differs, drops what it held from
+// that level and streams it again: its view ends equal to the restored ledger, with neither the
+// stock only the lost history had nor the new receipts it would have taken for old ones.
+TEST_F(CatalogueFaultTest, LevelRestoredFromAnEarlierCopyIsStreamedAgainAndTheViewFollowsIt) {
+  LevelServer& village = *levels_["village-a"];
+  const std::string kStore3 = "420102002003-W001", kStore4 = "420102002004-W001";
+  ASSERT_TRUE(Receive(*village.Stub(), kStore3, "SH-0001", 10, "before-copy").ok());
+  ASSERT_TRUE(WaitFor([&] { return CaughtUp(); }, seconds(20)));
+  village.process().Stop();
+  std::filesystem::copy(dir_.Sub("village-a-db"), dir_.Sub("village-a-copy"),
+                        std::filesystem::copy_options::recursive);
+  ASSERT_TRUE(village.Start());
+  ASSERT_TRUE(Receive(*village.Stub(), kStore3, "SH-0001", 5, "after-copy-1").ok());
+  ASSERT_TRUE(Receive(*village.Stub(), kStore4, "SH-0002", 50, "after-copy-2").ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return CatalogueOnHand(kStore3, "SH-0001") == 15 &&
+               CatalogueOnHand(kStore4, "SH-0002") == 50;
+      },
+      seconds(20)))
+      << catalogue_->process().Log();
+
+  village.process().Stop();
+  std::filesystem::remove_all(dir_.Sub("village-a-db"));
+  std::filesystem::rename(dir_.Sub("village-a-copy"), dir_.Sub("village-a-db"));
+  ASSERT_TRUE(village.Start());
+  ASSERT_TRUE(Receive(*village.Stub(), kStore3, "SH-0002", 3, "restored-1").ok());
+  ASSERT_TRUE(Receive(*village.Stub(), kStore3, "SH-0001", 1, "restored-2").ok());
+  ASSERT_TRUE(Receive(*village.Stub(), kStore4, "SH-0001", 2, "restored-3").ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto status = catalogue_->Status();
+        const auto* v = FindSource(status, "village-a");
+        return v != nullptr && v->resyncs() == 1 && CaughtUp();
+      },
+      seconds(30)))
+      << catalogue_->process().Log();
+  EXPECT_EQ(CatalogueOnHand(kStore3, "SH-0001"), 11);
+  EXPECT_EQ(CatalogueOnHand(kStore3, "SH-0002"), 3);
+  EXPECT_EQ(CatalogueOnHand(kStore4, "SH-0001"), 2);
+  EXPECT_EQ(CatalogueOnHand(kStore4, "SH-0002"), 0);  // only the lost history had it
+  EXPECT_EQ(RollupOnHand(*catalogue_->Stub(), "420102002", "SH-0002"), 3);
+  ExpectViewEqualsLevels(/*expected_balances=*/3);
+  const auto status = catalogue_->Status();
+  const auto* v = FindSource(status, "village-a");
+  ASSERT_NE(v, nullptr);
+  EXPECT_FALSE(v->last_resync_reason().empty());
+  EXPECT_THAT(catalogue_->process().Log(),
+              ::testing::HasSubstr("streaming it again from sequence 1"));
 }
 
 }  // namespace

@@ -15,7 +15,8 @@ const KNOWN_METRICS = new Set([
   'stockpile_warehouses', 'stockpile_metrics_refresh_failures_total', 'stockpile_second_writers',
   'stockpile_replication_applied_sequence', 'stockpile_replication_lag_entries',
   'stockpile_replication_lag_seconds', 'stockpile_replication_connected',
-  'stockpile_replication_entries_applied_total', 'stockpile_transfers',
+  'stockpile_replication_entries_applied_total', 'stockpile_replication_resyncs_total',
+  'stockpile_transfers',
   'stockpile_transfer_oldest_age_seconds', ...histogram('stockpile_transfer_approval_to_receipt_seconds'),
   'stockpile_is_leader', 'stockpile_transfer_metrics_read_errors_total',
   // recording rules of deploy/prometheus/rules.yml

@@ -181,6 +181,61 @@ TEST(CatalogueCoreTest, VillageStockRollsUpToEveryLevelAbove) {
   EXPECT_EQ(rollup->items(0).warehouse_count(), 2);
 }
 
+// A level instance restored from a backup (or re-created) under the same id numbers new
+// entries again from where its database stands. Its stock is dropped and streamed again;
+// other sources are untouched, and the drop survives a restart.
+TEST(CatalogueCoreTest, SourceWithAnotherHistoryIsDroppedAndStreamedAgain) {
+  testing::TempDir dir;
+  {
+    auto core = OpenCore(dir.Sub("db"));
+    Stream county;
+    county.Warehouse("420102-W001", "420102");
+    county.Balance("420102-W001", "SH-0001", 30, 4);
+    county.Balance("420102-W001", "SH-0002", 8, 0);
+    county.Quota("420102-W001", "SH-0001", 50);
+    ASSERT_THAT(core->Apply("county-1", county.Take()), testing::IsOk());
+    Stream city;
+    city.Warehouse("4201-W001", "4201");
+    city.Balance("4201-W001", "SH-0001", 100, 0);
+    ASSERT_THAT(core->Apply("city-1", city.Take()), testing::IsOk());
+    EXPECT_EQ(core->Position("county-1").sequence, 4u);
+    EXPECT_EQ(core->Position("county-1").commit_time.seconds(), 1700000004);
+
+    WatchChangesResponse signal;
+    signal.set_history_diverged(true);
+    signal.set_head_sequence(2);
+    signal.set_history_note("this instance's history ends at sequence 2");
+    EXPECT_THAT(core->Apply("county-1", signal),
+                testing::StatusIs(absl::StatusCode::kAborted,
+                                  ::testing::HasSubstr("streaming it again from sequence 1")));
+    EXPECT_EQ(core->Position("county-1").sequence, 0u);
+    EXPECT_EQ(core->Position("county-1").commit_time.seconds(), 0);
+    EXPECT_EQ(core->view().Cell("420102-W001", "SH-0001"), (std::array<int64_t, 3>{0, 0, 0}));
+    EXPECT_EQ(core->view().Cell("420102-W001", "SH-0002"), (std::array<int64_t, 3>{0, 0, 0}));
+    EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 100);
+    EXPECT_EQ(core->ListShortages({})->entries_size(), 0);  // the dropped quota is gone too
+    for (const auto& r : core->ReplicationStatus()) {
+      if (r.instance_id() != "county-1") continue;
+      EXPECT_EQ(r.resyncs(), 1u);
+      EXPECT_EQ(r.last_resync_reason(), "this instance's history ends at sequence 2");
+      EXPECT_EQ(r.resync_until_sequence(), 2u);
+      EXPECT_EQ(r.applied_sequence(), 0u);
+    }
+
+    Stream restored;  // the restored database's history, from sequence 1
+    restored.Warehouse("420102-W001", "420102");
+    restored.Balance("420102-W001", "SH-0001", 12, 0);
+    EXPECT_EQ(ApplyOk(*core, "county-1", restored.Take()), 2u);
+    EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 112);
+  }
+  auto core = OpenCore(dir.Sub("db"));
+  EXPECT_EQ(core->Watermark("county-1"), 2u);
+  EXPECT_EQ(core->view().Cell("420102-W001", "SH-0001"), (std::array<int64_t, 3>{12, 0, 0}));
+  EXPECT_EQ(core->view().Cell("420102-W001", "SH-0002"), (std::array<int64_t, 3>{0, 0, 0}));
+  EXPECT_EQ(RollupOnHand(*core, "42", "SH-0002"), 0);
+  EXPECT_EQ(core->view().Cell("4201-W001", "SH-0001"), (std::array<int64_t, 3>{100, 0, 0}));
+}
+
 TEST(CatalogueCoreTest, RestartRebuildsTheViewAndWatermarkFromTheStore) {
   testing::TempDir dir;
   Stream s;

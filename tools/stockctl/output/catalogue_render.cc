@@ -117,13 +117,15 @@ std::string RenderStockHits(const RepeatedPtrField<v1::StockHit>& hits) {
 
 std::string RenderReplicationStatus(const RepeatedPtrField<v1::ReplicationSource>& sources) {
   Table table({"SOURCE", "LEVEL", "ADDRESS", "REGIONS", "APPLIED", "HEAD", "LAG_ENTRIES", "LAG_S",
-               "CONNECTED", "GONE", "LAST_CONTACT", "LAST_ERROR"});
+               "CONNECTED", "GONE", "RESYNCS", "LAST_CONTACT", "LAST_ERROR"});
   for (size_t c = 4; c < 8; ++c) table.AlignRight(c);
+  table.AlignRight(10);
   for (const auto& s : sources) {
     table.AddRow({s.instance_id(), LevelWord(s.level()), s.address(), Prefixes(s.region_prefixes()),
                   absl::StrCat(s.applied_sequence()), absl::StrCat(s.head_sequence()),
                   absl::StrCat(s.lag_entries()), Fixed(s.lag_seconds(), 3), YesNo(s.connected()),
-                  YesNo(s.gone()), FormatTime(s.last_contact_time()), s.last_error()});
+                  YesNo(s.gone()), absl::StrCat(s.resyncs()), FormatTime(s.last_contact_time()),
+                  s.last_error()});
   }
   return table.Render();
 }
