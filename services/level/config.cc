@@ -63,6 +63,9 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
   app.add_option("--regions", regions, "comma-separated region-code prefixes hosted here")
       ->required();
   app.add_option("--db", c.db, "RocksDB directory (created if missing)")->required();
+  app.add_option("--backup-dir", c.backup_dir,
+                 "where CreateBackup (stockctl backup) writes checkpoints of --db; best on "
+                 "another volume");
   app.add_option("--reference-data", c.reference_data,
                  "folder with regions/ and items/ (default ../shared/data)");
   app.add_option("--listen", c.listen, "gRPC address HOST:PORT (port 0: any free port)");

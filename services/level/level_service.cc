@@ -1,6 +1,7 @@
 #include "services/level/level_service.h"
 
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,7 @@
 #include "services/common/auth/interceptor.h"
 #include "services/common/status_util.h"
 #include "services/common/validation.h"
+#include "services/level/backup.h"
 #include "services/level/proto_util.h"
 
 namespace stockpile::level {
@@ -380,6 +382,21 @@ grpc::ServerUnaryReactor* LevelServiceImpl::GetLedgerTotals(Ctx* ctx, const GetL
   if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
   for (auto& t : core_->Totals()) *resp->add_items() = std::move(t);
   return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::CreateBackup(Ctx* ctx, const CreateBackupRequest*,
+                                                         Backup* resp) {
+  if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
+  auto* reactor = ctx->DefaultReactor();
+  // Flushing the memtables and linking or copying the files takes from milliseconds to
+  // minutes: not on one of gRPC's callback threads.
+  std::thread([this, reactor, resp] {
+    auto backup = level::CreateBackup(core_->store(), backup_dir_, core_->last_sequence(),
+                                      core_->clock().NowMicros());
+    if (backup.ok()) *resp = std::move(*backup);
+    reactor->Finish(ToGrpc(backup.status()));
+  }).detach();
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::GetInstanceInfo(Ctx* ctx, const GetInstanceInfoRequest*,

@@ -107,11 +107,16 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
                          stockpile::v1::GetLedgerTotalsResponse*) override;
   Unary* GetInstanceInfo(Ctx*, const stockpile::v1::GetInstanceInfoRequest*,
                          stockpile::v1::InstanceInfo*) override;
+  Unary* CreateBackup(Ctx*, const stockpile::v1::CreateBackupRequest*,
+                      stockpile::v1::Backup*) override;
   Unary* ListItems(Ctx*, const stockpile::v1::ListItemsRequest*,
                    stockpile::v1::ListItemsResponse*) override;
   Unary* GetRegion(Ctx*, const stockpile::v1::GetRegionRequest*, stockpile::v1::Region*) override;
   Writer<stockpile::v1::WatchChangesResponse>* WatchChanges(
       Ctx*, const stockpile::v1::WatchChangesRequest*) override;
+
+  // Where CreateBackup writes (--backup-dir); empty: it refuses.
+  void SetBackupDir(std::string dir) { backup_dir_ = std::move(dir); }
 
   // The id is known only once the port is bound (default level-host-port).
   void SetInstanceId(std::string id) {
@@ -139,6 +144,7 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
   LevelQueries queries_;
   ArenaMessageAllocator<stockpile::v1::ApplyBatchRequest, stockpile::v1::ApplyBatchResponse>
       batch_allocator_;
+  std::string backup_dir_;  // set before serving
   absl::Mutex identity_mu_;
   InstanceIdentity identity_ ABSL_GUARDED_BY(identity_mu_);
 };

@@ -281,6 +281,7 @@ int main(int argc, char** argv) {
       *metrics ? stockpile::common::BoundAddress(config->metrics_listen, (*metrics)->port()) : "";
   stockpile::level::LevelServiceImpl service(
       core->get(), {config->instance_id, STOCKPILE_VERSION, metrics_address});
+  service.SetBackupDir(config->backup_dir);
   grpc::ServerBuilder builder;
   stockpile::common::ListenExclusively(builder);
   int port = 0;

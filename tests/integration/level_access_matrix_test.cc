@@ -98,7 +98,8 @@ const std::map<Role, std::set<std::string>>& AllowedWrites() {
                                                     "ApplyBatch[Hold]",
                                                     "SetQuota",
                                                     "SetReserve",
-                                                    "WatchChanges"};
+                                                    "WatchChanges",
+                                                    "CreateBackup"};
   static const auto* table = new std::map<Role, std::set<std::string>>{
       // Stock movements and stocktakes at their warehouses.
       {Role::kStaff, {"Receive", "Issue", "Stocktake", "ApplyBatch[Receive]"}},
@@ -221,7 +222,8 @@ class LevelAccessMatrixTest : public ::testing::Test {
         env.dir, "village", env.villages.township,
         std::vector<std::string>{
             "--tls-cert=" + pki.Path("server.pem"), "--tls-key=" + pki.Path("server.key"),
-            "--tls-ca=" + pki.Path("ca.pem"), "--auth-key-file=" + pki.Path("token.key")},
+            "--tls-ca=" + pki.Path("ca.pem"), "--auth-key-file=" + pki.Path("token.key"),
+            "--backup-dir=" + env.dir.Sub("backups")},
         std::map<std::string, std::string>{{"STOCKPILE_INSECURE", "0"}});
     if (!env.level->Start()) return env.level->Log();
     auto credentials = Credentials(env, "client");
@@ -638,6 +640,8 @@ std::vector<LevelAccessMatrixTest::MatrixRow> LevelAccessMatrixTest::Rows() {
   });
   // The change stream.
   add("WatchChanges", Reach::kInstance, false, [](const Target&) { return Watch(); });
+  add("CreateBackup", Reach::kInstance, false,
+      [](const Target&) { return Unary(&S::CreateBackup, CreateBackupRequest()); });
   return rows;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -48,7 +49,7 @@ class StockctlTest : public ::testing::Test {
         std::vector<std::string>{BinaryDir() + "/bin/stockpile-level", "--level=county",
                                  "--regions=4201", "--db=" + dir_.Sub("db"),
                                  "--reference-data=" + ReferenceDataDir(), "--listen=127.0.0.1:0",
-                                 "--port-file=" + port_file},
+                                 "--port-file=" + port_file, "--backup-dir=" + dir_.Sub("backups")},
         dir_.Sub("server.log"));
     ASSERT_TRUE(server_->Start());
     ASSERT_TRUE(WaitFor(
@@ -317,6 +318,42 @@ TEST_F(StockctlTest, BalanceSurvivesARestart) {
   EXPECT_EQ(balance["on_hand"], "42");
   ASSERT_EQ(balance["lots"].size(), 1u);
   EXPECT_EQ(balance["lots"][0]["expiry_date"], "2031-06-30");
+}
+
+// A backup taken while the service runs, put in place of its database: the ledger is back as it
+// was when the backup was taken, and what came after can be entered again.
+TEST_F(StockctlTest, BackupTakenWhileServingRestoresTheLedgerAsItWas) {
+  CreateWarehouse();
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "42",
+                 "--request-id", "before-backup"})
+                .exit_code,
+            0);
+  CliResult backup = Run({"--json", "backup"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  auto json = nlohmann::json::parse(backup.out);
+  const std::string path = json["path"];
+  EXPECT_EQ(path.rfind(dir_.Sub("backups") + "/backup-", 0), 0u) << path;
+  EXPECT_EQ(json["sequence"], "2");
+  EXPECT_THAT(Run({"backup"}).out, HasSubstr("holds changes up to at least sequence: 2"));
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "8",
+                 "--request-id", "after-backup"})
+                .exit_code,
+            0);
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "50");
+
+  ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
+  std::filesystem::rename(dir_.Sub("db"), dir_.Sub("db-lost"));
+  std::filesystem::copy(path, dir_.Sub("db"), std::filesystem::copy_options::recursive);
+  StartServer();
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "42");
+  CliResult info = Run({"--json", "info"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["last_sequence"], "2");
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "8",
+                 "--request-id", "after-backup"})
+                .exit_code,
+            0);
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "50");
 }
 
 TEST_F(StockctlTest, WarnsWhenATokenWouldTravelInPlaintext) {

@@ -136,6 +136,15 @@ int Info(Context& ctx) {
   return 0;
 }
 
+int Backup(Context& ctx) {
+  v1::Backup backup;
+  grpc::Status status =
+      Call(ctx, &v1::LevelService::Stub::CreateBackup, v1::CreateBackupRequest(), &backup);
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(RenderBackup(backup), ToJson(backup));
+  return 0;
+}
+
 int Items(Context& ctx) {
   v1::ListItemsResponse items;
   grpc::Status status =
@@ -205,6 +214,11 @@ void AddQueryCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   };
   actions[app.add_subcommand("info", "Instance: level, regions, sequence")] = [&ctx] {
     return Info(ctx);
+  };
+  actions[app.add_subcommand("backup",
+                             "Copy the instance's database while it serves (under its "
+                             "--backup-dir; a large one may need --timeout)")] = [&ctx] {
+    return Backup(ctx);
   };
   actions[app.add_subcommand("items", "The item catalogue")] = [&ctx] { return Items(ctx); };
   auto* region = app.add_subcommand("region", "Reference regions");

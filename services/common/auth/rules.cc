@@ -83,6 +83,8 @@ constexpr MethodRule kLevelRules[] = {
     Read(LEVEL("ListHolds"), {"warehouse", K::kWarehouseName}),
     Read(LEVEL("GetLedgerTotals")),  // instance-wide: national scope (or a dispatcher)
     {.method = LEVEL("GetInstanceInfo"), .roles = kEveryone, .unscoped = true},
+    // A copy of the whole database: a national admin (or the service account of a backup job).
+    {.method = LEVEL("CreateBackup"), .roles = kAdminRoles},
     // Reference data.
     {.method = LEVEL("ListItems"), .roles = kEveryone, .unscoped = true},
     {.method = LEVEL("GetRegion"), .roles = kEveryone, .unscoped = true},

@@ -253,6 +253,15 @@ std::string RenderInstanceInfo(const v1::InstanceInfo& info) {
   });
 }
 
+std::string RenderBackup(const v1::Backup& backup) {
+  return RenderKeyValues(KeyValues{
+      {"backup", backup.path()},
+      {"holds changes up to at least sequence", absl::StrCat(backup.sequence())},
+      {"taken", FormatTime(backup.create_time())},
+      {"size", absl::StrCat(Fixed(double(backup.size_bytes()) / (1 << 20), 1), " MiB")},
+  });
+}
+
 std::string RenderItems(const RepeatedPtrField<v1::Item>& list) {
   Table table({"CODE", "名称", "NAME", "CATEGORY", "UNIT", "SHELF_LIFE_MONTHS"});
   table.AlignRight(5);
