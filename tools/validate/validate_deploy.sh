@@ -135,6 +135,16 @@ if [ -x "$render" ]; then
       ! grep -q -- '--require-second-approver' "$work/render-default.yaml"
   }
   step "catalogue.requireSecondApprover passes --require-second-approver" check_second_approver
+  # Backups on a volume of their own where backupStorage.size is set (county in values-ha.yaml),
+  # beside the database otherwise.
+  check_backup_volume() {
+    grep -qE '^ +- --backup-dir=/backups$' "$work/render-ha.yaml" &&
+      grep -qE '^ +name: backups$' "$work/render-ha.yaml" &&
+      grep -qE '^ +- --backup-dir=/data/backups$' "$work/render-ha.yaml" &&
+      ! grep -q -- '--backup-dir=/backups' "$work/render-default.yaml" &&
+      ! grep -qE '^ +name: backups$' "$work/render-default.yaml"
+  }
+  step "levels.<level>.backupStorage gives backups a volume of their own" check_backup_volume
   check_chart_rules() {
     node "$here/check_rules.js" --from-prometheusrule "$work/render-ha.yaml" "$work/chart-rules.yml" &&
       promtool check rules "$work/chart-rules.yml" &&
