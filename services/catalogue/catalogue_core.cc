@@ -4,6 +4,7 @@
 #include <iostream>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
@@ -23,6 +24,7 @@ namespace stockpile::catalogue {
 
 using google::protobuf::util::TimeUtil;
 using stockpile::v1::Balance;
+using stockpile::v1::ChangeEntry;
 using stockpile::v1::Quota;
 using stockpile::v1::ReplicationSource;
 using stockpile::v1::Reserve;
@@ -363,8 +365,9 @@ absl::Status CatalogueCore::Resync(const std::string& source_id,
   uint16_t view_index = 0;
   {
     absl::MutexLock lock(&mu_);
-    record = sources_[source_id].record;
-    view_index = sources_[source_id].view_index;
+    const SourceState& state = sources_[source_id];
+    record = state.record;
+    view_index = state.view_index;
   }
   const uint64_t previous = record.applied_sequence();
   record.set_applied_sequence(0);
@@ -395,32 +398,33 @@ absl::Status CatalogueCore::Resync(const std::string& source_id,
   return absl::AbortedError(what);
 }
 
-// Zero is what the view holds for a record it never had: a quota or reserve set to zero is
-// removed, a balance at zero adds nothing to any roll-up or search.
-void CatalogueCore::DropFromMemory(const CatalogueStore::DroppedStock& dropped,
-                                   uint16_t view_index) {
-  for (const auto& b : dropped.balances) {
-    Balance zero;
-    zero.set_warehouse(b.warehouse());
-    zero.set_item(b.item());
-    view_->SetBalance(zero, view_index);
-    if (snapshot_) snapshot_->Apply(zero);
-  }
-  for (const auto& q : dropped.quotas) {
-    Quota zero;
-    zero.set_warehouse(q.warehouse());
-    zero.set_item(q.item());
-    view_->SetQuota(zero, view_index);
-    if (snapshot_) snapshot_->Apply(zero);
-  }
-  for (const auto& r : dropped.reserves) {
-    Reserve zero;
+namespace {
+
+// The record with only its key: zero is what the view holds for a record it never had (a
+// quota or reserve at zero is removed, a balance at zero adds nothing to a roll-up or search).
+template <typename Record>
+void AddZeroed(const std::vector<Record>& records,
+               google::protobuf::RepeatedPtrField<Record>* out) {
+  for (const Record& r : records) {
+    Record& zero = *out->Add();
     zero.set_warehouse(r.warehouse());
     zero.set_item(r.item());
-    zero.set_mode(r.mode());
-    view_->SetReserve(zero, view_index);
-    if (snapshot_) snapshot_->Apply(zero);
+    if constexpr (std::is_same_v<Record, Reserve>) zero.set_mode(r.mode());
   }
+}
+
+}  // namespace
+
+// As one entry of zeroed records, through the path every applied batch takes (view and
+// planner's snapshot).
+void CatalogueCore::DropFromMemory(const CatalogueStore::DroppedStock& dropped,
+                                   uint16_t view_index) {
+  WatchChangesResponse zeroed;
+  ChangeEntry& entry = *zeroed.add_entries();
+  AddZeroed(dropped.balances, entry.mutable_balances());
+  AddZeroed(dropped.quotas, entry.mutable_quotas());
+  AddZeroed(dropped.reserves, entry.mutable_reserves());
+  ApplyToMemory(zeroed, 0, view_index);
 }
 
 void CatalogueCore::ApplyToMemory(const WatchChangesResponse& batch, int first,

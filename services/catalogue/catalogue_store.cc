@@ -295,15 +295,15 @@ absl::Status CatalogueStore::LoadAll(const Visitor& v) const {
 
 namespace {
 
-// Visits every record whose key starts with `prefix`; `fn` gets the key and the value.
+// Visits every record whose key starts with `prefix`, reusing `it` (one iterator for a whole
+// walk: a source's drop seeks once per warehouse and kind).
 absl::Status ScanPrefix(
-    rocksdb::DB& db, const std::string& prefix,
+    rocksdb::Iterator& it, const std::string& prefix,
     const std::function<absl::Status(const rocksdb::Slice& key, const rocksdb::Slice& value)>& fn) {
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    RETURN_IF_ERROR(fn(it->key(), it->value()));
+  for (it.Seek(prefix); it.Valid() && it.key().starts_with(prefix); it.Next()) {
+    RETURN_IF_ERROR(fn(it.key(), it.value()));
   }
-  return common::FromRocks(it->status(), "scan the catalogue");
+  return common::FromRocks(it.status(), "scan the catalogue");
 }
 
 }  // namespace
@@ -311,9 +311,10 @@ absl::Status ScanPrefix(
 absl::StatusOr<CatalogueStore::DroppedStock> CatalogueStore::DropSourceStock(
     const ReplicationSource& source) {
   common::QuietRocksPerfCounters();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   const std::string owner = absl::StrCat(source.instance_id(), absl::string_view("\0", 1));
   std::vector<std::string> codes;
-  RETURN_IF_ERROR(ScanPrefix(*db_, "w", [&](const rocksdb::Slice& key, const rocksdb::Slice& v) {
+  RETURN_IF_ERROR(ScanPrefix(*it, "w", [&](const rocksdb::Slice& key, const rocksdb::Slice& v) {
     if (v.starts_with(owner)) codes.push_back(key.ToString().substr(1));
     return absl::OkStatus();
   }));
@@ -321,7 +322,7 @@ absl::StatusOr<CatalogueStore::DroppedStock> CatalogueStore::DropSourceStock(
   dropped.warehouses = codes.size();
   StoreBatch writes;
   auto drop = [&](char kind, const std::string& code, auto& out, absl::string_view what) {
-    return ScanPrefix(*db_, absl::StrCat(absl::string_view(&kind, 1), code, "/"),
+    return ScanPrefix(*it, absl::StrCat(absl::string_view(&kind, 1), code, "/"),
                       [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
                         out.emplace_back();
                         RETURN_IF_ERROR(ParseInto(value, out.back(), what, key));
@@ -335,9 +336,7 @@ absl::StatusOr<CatalogueStore::DroppedStock> CatalogueStore::DropSourceStock(
     RETURN_IF_ERROR(drop('r', code, dropped.reserves, "reserve"));
   }
   writes.PutSource(source);
-  rocksdb::WriteOptions wo;
-  wo.sync = sync_;
-  RETURN_IF_ERROR(common::FromRocks(db_->Write(wo, &writes.batch()), "drop a source's stock"));
+  RETURN_IF_ERROR(Write(writes));
   return dropped;
 }
 
