@@ -10,12 +10,15 @@
 //    leader is approving; kill -9 of the leader between the holds; the OTHER replica takes over
 //    from the state shared in etcd and finishes the transfer; no hold placed twice.
 //  - with --require-second-approver, the creator's own approval is refused and holds nothing.
+//  - a source level put back to a copy of its database from before the transfer's hold: the
+//    shipment of that leg fails the transfer and the other hold is released.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <iostream>
 #include <map>
@@ -471,6 +474,48 @@ TEST_F(TransferFaultTest, CancelWhileSourceIsDownLeavesNoHoldBehind) {
   ASSERT_TRUE(WaitFor([&] { return ActiveHolds() == 0 && Balances() == before; }, seconds(30)))
       << Get(t).DebugString();
   EXPECT_EQ(ExpectConserved().held(), 0);
+}
+
+// county-b put back to a copy of its database taken before the transfer's hold there (as a
+// restore from a backup does): shipping that leg says the hold is gone, the transfer fails, the
+// hold at county-a is released, and every balance is as before the transfer.
+TEST_F(TransferFaultTest, SourceRestoredToBeforeItsHoldFailsTheTransferWhenShipped) {
+  const auto before = Balances();
+  ASSERT_EQ(LevelB().process().Stop(SIGTERM), 0) << LevelB().process().Log();
+  std::filesystem::copy(dir_.Sub("county-b-db"), dir_.Sub("county-b-copy"),
+                        std::filesystem::copy_options::recursive);
+  ASSERT_TRUE(LevelB().Start());
+  Transfer t = Create(60, "t5");
+  ASSERT_EQ(t.legs_size(), 2);
+  ASSERT_EQ(t.legs(1).plan().source_warehouse(), std::string("warehouses/") + kFar);
+  Transfer ready;
+  ASSERT_TRUE(Approve(t, &ready).ok());
+  ASSERT_EQ(ready.state(), TRANSFER_STATE_READY) << ready.DebugString();
+  ASSERT_EQ(ActiveHolds(), 2);
+
+  ASSERT_EQ(LevelB().process().Stop(SIGTERM), 0) << LevelB().process().Log();
+  std::filesystem::remove_all(dir_.Sub("county-b-db"));
+  std::filesystem::rename(dir_.Sub("county-b-copy"), dir_.Sub("county-b-db"));
+  ASSERT_TRUE(LevelB().Start());
+  EXPECT_EQ(Holds(*B(), kFar).size(), 0u);
+  // The catalogue has streamed county-b again (its 50 are available once more).
+  ASSERT_TRUE(WaitFor([&] { return Plannable(50); }, seconds(30))) << Log();
+
+  ShipTransferLegRequest ship;
+  ship.set_request_id("ship-t5-1");
+  ship.set_actor("keeper");
+  ship.set_name(t.name());
+  ship.set_leg(1);
+  Transfer out;
+  grpc::Status s = transfers_->ShipTransfer(Ctx(30).get(), ship, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("no longer known there"));
+  const Transfer failed = Get(t);
+  EXPECT_EQ(failed.state(), TRANSFER_STATE_FAILED) << failed.DebugString();
+  EXPECT_THAT(failed.failure_reason(), HasSubstr(kFar));
+  EXPECT_EQ(ActiveHolds(), 0);
+  EXPECT_EQ(Balances(), before);
+  EXPECT_EQ(ExpectConserved().on_hand(), 80);
 }
 
 }  // namespace

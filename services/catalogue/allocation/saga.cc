@@ -83,6 +83,11 @@ bool AnyShipped(const Transfer& t) {
   return false;
 }
 
+// An acknowledged hold its source no longer knows: the source's database went back.
+constexpr char kHoldUnknownAtSource[] =
+    "is no longer known there (its level service lost it, as after a restore from a backup "
+    "taken before the hold)";
+
 std::string Describe(const PlanLeg& p) {
   return absl::StrCat(p.quantity(), " ", p.item(), " at ", p.source_warehouse());
 }
@@ -581,6 +586,15 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
     RETURN_IF_ERROR(CheckExpiry(t));
     return r.status();
   }
+  if (!r.ok() && r.status().code() == absl::StatusCode::kNotFound && HoldUnknown(t, i)) {
+    const std::string why = LetGoOfLeg(t, i, kHoldUnknownAtSource);
+    RETURN_IF_ERROR(SettleLegsLetGo(t, why));
+    return absl::FailedPreconditionError(
+        absl::StrCat("leg ", i, " cannot ship: ", why, ". ",
+                     t.state() == TRANSFER_STATE_FAILED
+                         ? "The transfer failed and its other holds were released: plan it again"
+                         : "The leg was dropped; the rest of the transfer goes on"));
+  }
   if (!r.ok()) return r.status();
   t.mutable_legs(i)->set_state(LEG_STATE_SHIPPED);
   Audit(t, "coordinator",
@@ -693,30 +707,47 @@ absl::Status TransferCoordinator::Settle(Transfer& t, int i) {
 // ---- resume ----------------------------------------------------------------------------------
 
 absl::Status TransferCoordinator::CheckExpiry(Transfer& t) {
-  bool expired = false;
-  std::string where;
+  std::string reason;
   for (int i = 0; i < t.legs_size(); ++i) {
     const TransferLeg& leg = t.legs(i);
     if (leg.state() != LEG_STATE_HELD || ToMicros(leg.hold_expire_time()) > Now()) continue;
     auto hold =
         WithRetry([&] { return gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id()); });
-    if (!hold.ok()) continue;  // unknown for now: asked again on the next resume
+    if (!hold.ok()) {
+      if (hold.status().code() == absl::StatusCode::kNotFound) {
+        reason = LetGoOfLeg(t, i, kHoldUnknownAtSource);
+      }
+      continue;  // otherwise unknown for now: asked again on the next resume
+    }
     if (hold->state() == HOLD_STATE_SHIPPED) {
       t.mutable_legs(i)->set_state(LEG_STATE_SHIPPED);
       Audit(t, "coordinator", absl::StrCat("leg ", i, ": found shipped at the source"));
       continue;
     }
     if (hold->state() != HOLD_STATE_EXPIRED && hold->state() != HOLD_STATE_RELEASED) continue;
-    t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
-    Audit(t, "coordinator",
-          absl::StrCat("leg ", i, ": hold at ", leg.plan().source_warehouse(),
-                       " expired before shipping"));
-    expired = true;
-    where = leg.plan().source_warehouse();
+    reason = LetGoOfLeg(t, i, "expired before shipping");
   }
+  return SettleLegsLetGo(t, reason);
+}
+
+bool TransferCoordinator::HoldUnknown(const Transfer& t, int i) {
+  const TransferLeg& leg = t.legs(i);
+  auto hold =
+      WithRetry([&] { return gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id()); });
+  return hold.status().code() == absl::StatusCode::kNotFound;
+}
+
+std::string TransferCoordinator::LetGoOfLeg(Transfer& t, int i, absl::string_view how) {
+  const std::string where = t.legs(i).plan().source_warehouse();
+  t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
+  Audit(t, "coordinator", absl::StrCat("leg ", i, ": hold at ", where, " ", how));
+  return absl::StrCat("the hold at ", where, " ", how);
+}
+
+absl::Status TransferCoordinator::SettleLegsLetGo(Transfer& t, const std::string& reason) {
   UpdateState(t);
-  if (expired && t.state() == TRANSFER_STATE_READY && !AnyShipped(t)) {
-    return FailAndRelease(t, absl::StrCat("the hold at ", where, " expired before shipping"));
+  if (!reason.empty() && t.state() == TRANSFER_STATE_READY && !AnyShipped(t)) {
+    return FailAndRelease(t, reason);
   }
   return Save(t);
 }

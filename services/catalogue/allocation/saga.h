@@ -115,6 +115,13 @@ class TransferCoordinator {
   absl::Status ConfirmPending(Transfer& t);
   absl::Status Settle(Transfer& t, int leg);
   absl::Status CheckExpiry(Transfer& t);
+  // The source answers NOT_FOUND for leg `leg`'s hold (not: it cannot be reached).
+  bool HoldUnknown(const Transfer& t, int leg);
+  // Leg `leg`'s hold is gone at its source (`how`: "expired before shipping", ...): the leg is
+  // released. Returns the reason the transfer fails with should nothing of it have shipped.
+  std::string LetGoOfLeg(Transfer& t, int leg, absl::string_view how);
+  // After legs were let go: fails the transfer (`reason`) where nothing of it shipped.
+  absl::Status SettleLegsLetGo(Transfer& t, const std::string& reason);
   void UpdateState(Transfer& t);
 
   // A level call retried while the source is unreachable, until retry_deadline.

@@ -60,6 +60,15 @@ class FakeLevelGateway : public LevelGateway {
     Return(h);
     h.set_state(v1::HOLD_STATE_EXPIRED);
   }
+  // The source's database went back to before the hold (restored from a backup): the hold
+  // and the stock it held are as if it had never been placed.
+  void Forget(const std::string& hold_id) {
+    absl::MutexLock l(&mu_);
+    auto it = holds_.find(hold_id);
+    if (it == holds_.end()) return;
+    if (it->second.state() == v1::HOLD_STATE_ACTIVE) Return(it->second);
+    holds_.erase(it);
+  }
   int Placements(const std::string& hold_id) {
     absl::MutexLock l(&mu_);
     return placements_[hold_id];

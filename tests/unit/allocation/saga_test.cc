@@ -465,6 +465,67 @@ TEST_F(SagaTest, ExpiredHoldIsNoticedAndTheTransferFails) {
   EXPECT_EQ(gateway_.Available(kMid, kItem), 10);
 }
 
+// A source restored from a backup taken before the hold no longer knows it: shipping says so
+// and fails the transfer, which lets go of its other holds (before: NOT_FOUND at every try, the
+// transfer ready for ever).
+TEST_F(SagaTest, HoldLostByARestoredSourceFailsTheTransferWhenShipped) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.Forget(t.legs(0).hold_id());
+  auto shipped = Ship(t, 0);
+  EXPECT_THAT(shipped.status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no longer known there")));
+  EXPECT_THAT(shipped.status().message(), HasSubstr("plan it again"));
+  auto after = coordinator_->Get(t.name());
+  ASSERT_THAT(after.status(), IsOk());
+  EXPECT_EQ(after->state(), TRANSFER_STATE_FAILED);
+  EXPECT_THAT(after->failure_reason(), HasSubstr("restore from a backup"));
+  EXPECT_EQ(after->legs(0).state(), LEG_STATE_RELEASED);
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 10);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 10);
+  EXPECT_FALSE(Unfinished(*after));
+}
+
+// Once a leg has shipped, losing another leg's hold drops that leg only: the shipped one still
+// arrives and the transfer ends received.
+TEST_F(SagaTest, HoldLostAfterAnotherLegShippedDropsThatLegOnly) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  gateway_.Forget(t.legs(1).hold_id());
+  auto shipped = Ship(t, 1);
+  EXPECT_THAT(shipped.status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("The leg was dropped")));
+  auto after = coordinator_->Get(t.name());
+  ASSERT_THAT(after.status(), IsOk());
+  EXPECT_EQ(after->state(), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_EQ(after->legs(1).state(), LEG_STATE_RELEASED);
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(*after, 0));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 10);
+}
+
+// Past its expiry, a hold the source no longer knows ends the transfer as an expired one does.
+TEST_F(SagaTest, ExpiredHoldTheSourceNoLongerKnowsFailsTheTransfer) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.Forget(t.legs(0).hold_id());
+  clock_.Advance(int64_t{2} * 3600 * 1'000'000);  // past the one-hour TTL
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  auto after = coordinator_->Get(t.name());
+  ASSERT_THAT(after.status(), IsOk());
+  EXPECT_EQ(after->state(), TRANSFER_STATE_FAILED);
+  EXPECT_THAT(after->failure_reason(), HasSubstr("no longer known there"));
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+}
+
 TEST_F(SagaTest, CreateIsIdempotentPerRequestId) {
   Stock(kNear, 10);
   Transfer a = Create(5, "same-id");
