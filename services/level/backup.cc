@@ -1,11 +1,22 @@
 #include "services/level/backup.h"
 
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <system_error>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "rocksdb/env.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
@@ -14,47 +25,210 @@
 namespace stockpile::level {
 namespace {
 
-int64_t SizeOnDisk(const std::filesystem::path& dir) {
+namespace fs = std::filesystem;
+using stockpile::v1::Backup;
+
+constexpr absl::string_view kNamePrefix = "backup-";
+constexpr absl::string_view kTimeFormat = "%Y%m%dT%H%M%E3SZ";  // 20251204T000000.000Z
+// Written into the checkpoint after the copy: RocksDB ignores files it does not know, so the
+// directory still opens as --db as it is.
+constexpr char kDescriptionFile[] = "STOCKPILE-BACKUP.json";
+
+int64_t SizeOnDisk(const fs::path& dir) {
   int64_t bytes = 0;
   std::error_code ec;
-  for (const auto& f : std::filesystem::recursive_directory_iterator(dir, ec)) {
+  for (const auto& f : fs::recursive_directory_iterator(dir, ec)) {
     if (f.is_regular_file(ec)) bytes += static_cast<int64_t>(f.file_size(ec));
   }
   return bytes;
 }
 
-}  // namespace
+bool IsBackupName(absl::string_view name) {
+  return absl::StartsWith(name, kNamePrefix) && !absl::EndsWith(name, ".tmp");
+}
 
-absl::StatusOr<stockpile::v1::Backup> CreateBackup(const LevelStore& store,
-                                                   const std::string& backup_dir, uint64_t sequence,
-                                                   int64_t now_micros) {
+// The time in a backup's name (kTimeFormat). By hand: absl::ParseTime's %Y would take every
+// digit of "20251204" as the year.
+std::optional<int64_t> ParseNameTime(absl::string_view text) {
+  if (text.size() != 20 || text[8] != 'T' || text[15] != '.' || text[19] != 'Z') {
+    return std::nullopt;
+  }
+  int fields[7] = {};
+  const std::pair<size_t, size_t> spans[7] = {{0, 4},  {4, 2},  {6, 2}, {9, 2},
+                                              {11, 2}, {13, 2}, {16, 3}};
+  for (int i = 0; i < 7; ++i) {
+    if (!absl::SimpleAtoi(text.substr(spans[i].first, spans[i].second), &fields[i])) {
+      return std::nullopt;
+    }
+  }
+  const absl::CivilSecond when(fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]);
+  return absl::ToUnixMicros(absl::FromCivil(when, absl::UTCTimeZone())) + fields[6] * 1000;
+}
+
+// A checkpoint without its description file: what its name says ("backup-<time>-seq<N>").
+std::optional<Backup> DescribeByName(const fs::path& dir) {
+  const std::string name = dir.filename().string();
+  const size_t seq_at = name.rfind("-seq");
+  if (!IsBackupName(name) || seq_at == std::string::npos || seq_at < kNamePrefix.size()) {
+    return std::nullopt;
+  }
+  uint64_t sequence = 0;
+  const std::optional<int64_t> micros = ParseNameTime(
+      absl::string_view(name).substr(kNamePrefix.size(), seq_at - kNamePrefix.size()));
+  if (!micros || !absl::SimpleAtoi(absl::string_view(name).substr(seq_at + 4), &sequence)) {
+    return std::nullopt;
+  }
+  Backup backup;
+  backup.set_sequence(sequence);
+  *backup.mutable_create_time() = ToTimestamp(*micros);
+  backup.set_size_bytes(SizeOnDisk(dir));
+  return backup;
+}
+
+std::optional<Backup> Describe(const fs::path& dir) {
+  std::ifstream in(dir / kDescriptionFile);
+  std::stringstream text;
+  text << in.rdbuf();
+  Backup backup;
+  std::optional<Backup> described;
+  if (in && google::protobuf::util::JsonStringToMessage(text.str(), &backup).ok()) {
+    described = std::move(backup);
+  } else {
+    described = DescribeByName(dir);  // interrupted before its description, or unreadable
+  }
+  if (described) described->set_path(dir.string());
+  return described;
+}
+
+absl::Status WriteDescription(const Backup& backup) {
+  Backup stored = backup;
+  stored.clear_path();  // the directory may be moved; its place is where it is found
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(stored, &json).ok()) {
+    return absl::InternalError("cannot describe the backup");
+  }
+  return common::FromRocks(
+      rocksdb::WriteStringToFile(rocksdb::Env::Default(), json,
+                                 (fs::path(backup.path()) / kDescriptionFile).string(),
+                                 /*should_sync=*/true),
+      "describe the backup");
+}
+
+absl::Status CheckBackupDir(const std::string& backup_dir) {
   if (backup_dir.empty()) {
     return absl::FailedPreconditionError(
         "this instance runs without --backup-dir: start it with one to take backups");
   }
   std::error_code ec;
-  std::filesystem::create_directories(backup_dir, ec);
+  fs::create_directories(backup_dir, ec);
   if (ec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create --backup-dir ", backup_dir, ": ", ec.message()));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Backup> CreateBackup(const LevelStore& store, const std::string& backup_dir,
+                                    uint64_t sequence, int64_t now_micros) {
+  RETURN_IF_ERROR(CheckBackupDir(backup_dir));
   // Milliseconds in the name: two backups in one second get two directories.
   const std::string name = absl::StrCat(
-      "backup-",
-      absl::FormatTime("%Y%m%dT%H%M%E3SZ", absl::FromUnixMicros(now_micros), absl::UTCTimeZone()),
-      "-seq", sequence);
-  const std::filesystem::path path = std::filesystem::path(backup_dir) / name;
+      kNamePrefix,
+      absl::FormatTime(kTimeFormat, absl::FromUnixMicros(now_micros), absl::UTCTimeZone()), "-seq",
+      sequence);
+  const fs::path path = fs::path(backup_dir) / name;
   rocksdb::Checkpoint* raw = nullptr;
   RETURN_IF_ERROR(common::FromRocks(rocksdb::Checkpoint::Create(store.db(), &raw), "backup"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   RETURN_IF_ERROR(common::FromRocks(checkpoint->CreateCheckpoint(path.string()),
                                     absl::StrCat("backup to ", path.string())));
-  stockpile::v1::Backup backup;
+  Backup backup;
   backup.set_path(path.string());
   backup.set_sequence(sequence);
   *backup.mutable_create_time() = ToTimestamp(now_micros);
   backup.set_size_bytes(SizeOnDisk(path));
   return backup;
+}
+
+std::vector<Backup> ListBackups(const std::string& backup_dir) {
+  std::vector<Backup> backups;
+  std::error_code ec;
+  if (backup_dir.empty()) return backups;
+  for (const auto& entry : fs::directory_iterator(backup_dir, ec)) {
+    if (!entry.is_directory(ec) || !IsBackupName(entry.path().filename().string())) continue;
+    if (auto backup = Describe(entry.path())) backups.push_back(std::move(*backup));
+  }
+  std::sort(backups.begin(), backups.end(), [](const Backup& a, const Backup& b) {
+    const auto at = std::make_pair(ToMicros(a.create_time()), a.path());
+    const auto bt = std::make_pair(ToMicros(b.create_time()), b.path());
+    return at > bt;
+  });
+  return backups;
+}
+
+BackupKeeper::BackupKeeper(std::string backup_dir, int keep)
+    : dir_(std::move(backup_dir)), keep_(keep) {
+  const std::vector<Backup> backups = List();
+  if (!backups.empty()) newest_micros_ = ToMicros(backups.front().create_time());
+}
+
+absl::StatusOr<Backup> BackupKeeper::Take(const LevelStore& store, absl::string_view request_id,
+                                          absl::FunctionRef<BackupPoint()> point) {
+  if (absl::Status usable = CheckBackupDir(dir_); !usable.ok()) {
+    if (!dir_.empty()) ++failed_;  // without a --backup-dir nothing was meant to be taken
+    return usable;
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto& kept : List()) {
+    if (kept.request_id() == request_id) return std::move(kept);
+  }
+  absl::StatusOr<Backup> backup = TakeNew(store, request_id, point());
+  if (!backup.ok()) {
+    ++failed_;
+    return backup;
+  }
+  ++taken_;
+  newest_micros_ = std::max(newest_micros_.load(), ToMicros(backup->create_time()));
+  if (absl::Status pruned = DeleteBeyondKeep(); !pruned.ok()) {
+    std::cerr << "stockpile-level: warning: " << pruned.message() << std::endl;
+  }
+  return backup;
+}
+
+absl::StatusOr<Backup> BackupKeeper::TakeNew(const LevelStore& store, absl::string_view request_id,
+                                             BackupPoint at) {
+  ASSIGN_OR_RETURN(Backup backup, CreateBackup(store, dir_, at.sequence, at.now_micros));
+  backup.set_request_id(std::string(request_id));
+  if (absl::Status described = WriteDescription(backup); !described.ok()) {
+    // Without its request id a retry would take a second copy: none is better than that.
+    std::error_code ec;
+    fs::remove_all(backup.path(), ec);
+    return described;
+  }
+  return backup;
+}
+
+absl::Status BackupKeeper::DeleteBeyondKeep() {
+  std::error_code ec;
+  // Staging directories of copies a crash interrupted (none runs now: this holds mu_).
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, kNamePrefix) && absl::EndsWith(name, ".tmp")) {
+      fs::remove_all(entry.path(), ec);
+    }
+  }
+  if (keep_ <= 0) return absl::OkStatus();
+  const std::vector<Backup> backups = List();
+  for (size_t i = static_cast<size_t>(keep_); i < backups.size(); ++i) {
+    fs::remove_all(backups[i].path(), ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat("cannot delete the old backup ", backups[i].path(),
+                                              " (--backup-keep): ", ec.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace stockpile::level

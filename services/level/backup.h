@@ -4,10 +4,16 @@
 // SST files where the backup directory is on the same filesystem, copies otherwise, plus the
 // flushed memtables), each a directory that opens as --db as it is.
 
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "services/level/level_store.h"
 #include "stockpile/v1/level_service.pb.h"
 
@@ -18,5 +24,50 @@ namespace stockpile::level {
 absl::StatusOr<stockpile::v1::Backup> CreateBackup(const LevelStore& store,
                                                    const std::string& backup_dir, uint64_t sequence,
                                                    int64_t now_micros);
+
+// The backups under `backup_dir`, newest first: every checkpoint directory CreateBackup made,
+// described by the file it left in it (or, where that is missing, by its name).
+std::vector<stockpile::v1::Backup> ListBackups(const std::string& backup_dir);
+
+// Where a backup begins: the instance's head and the time, read once no other backup runs.
+struct BackupPoint {
+  uint64_t sequence = 0;
+  int64_t now_micros = 0;
+};
+
+// Takes an instance's backups one at a time, remembers each one's request id in the backup
+// itself (so a retry finds it, also after a restart) and keeps the newest `keep` of them.
+class BackupKeeper {
+ public:
+  // keep == 0: keep every backup. Reads the directory for the newest backup already there.
+  BackupKeeper(std::string backup_dir, int keep);
+
+  // The kept backup that `request_id` took, or a new one beginning at `point()`; then the
+  // oldest backups beyond `keep` are deleted.
+  absl::StatusOr<stockpile::v1::Backup> Take(const LevelStore& store, absl::string_view request_id,
+                                             absl::FunctionRef<BackupPoint()> point);
+
+  std::vector<stockpile::v1::Backup> List() const { return ListBackups(dir_); }
+  const std::string& dir() const { return dir_; }
+
+  // For the metrics page: backups taken and failed since the start, and the time of the newest
+  // one (also one taken before the start; 0: none yet).
+  int64_t taken() const { return taken_.load(); }
+  int64_t failed() const { return failed_.load(); }
+  int64_t newest_micros() const { return newest_micros_.load(); }
+
+ private:
+  absl::StatusOr<stockpile::v1::Backup> TakeNew(const LevelStore& store,
+                                                absl::string_view request_id, BackupPoint at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status DeleteBeyondKeep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string dir_;
+  const int keep_;
+  absl::Mutex mu_;  // one backup at a time: a retry waits for the first and finds it
+  std::atomic<int64_t> taken_{0};
+  std::atomic<int64_t> failed_{0};
+  std::atomic<int64_t> newest_micros_{0};
+};
 
 }  // namespace stockpile::level

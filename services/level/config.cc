@@ -66,6 +66,10 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
   app.add_option("--backup-dir", c.backup_dir,
                  "where CreateBackup (stockctl backup) writes checkpoints of --db; best on "
                  "another volume");
+  app.add_option("--backup-keep", c.backup_keep,
+                 "after each backup, delete all but the newest N under --backup-dir (0: keep "
+                 "every one)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--reference-data", c.reference_data,
                  "folder with regions/ and items/ (default ../shared/data)");
   app.add_option("--listen", c.listen, "gRPC address HOST:PORT (port 0: any free port)");

@@ -190,4 +190,24 @@ void LevelMetrics::Loop() {
   }
 }
 
+absl::Status RegisterBackupMetrics(metrics::MetricsServer& server,
+                                   std::shared_ptr<const BackupKeeper> backups) {
+  auto counts = ScrapeCollector::Create(
+      "stockpile_backups_total", "Backups taken (CreateBackup) since the start, by result.",
+      MetricType::Counter, {"result"}, [backups] {
+        return Samples{{{"ok"}, double(backups->taken())}, {{"failed"}, double(backups->failed())}};
+      });
+  if (!counts.ok()) return counts.status();
+  server.AddCollectable(*counts);
+  auto newest =
+      ScrapeCollector::Create("stockpile_last_backup_time_seconds",
+                              "Unix time of the newest backup under --backup-dir (0: none yet).",
+                              MetricType::Gauge, {}, [backups] {
+                                return Samples{{{}, double(backups->newest_micros()) / 1e6}};
+                              });
+  if (!newest.ok()) return newest.status();
+  server.AddCollectable(*newest);
+  return absl::OkStatus();
+}
+
 }  // namespace stockpile::level

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "services/common/metrics/metrics_server.h"
+#include "services/level/backup.h"
 #include "services/level/level_core.h"
 #include "services/level/level_queries.h"
 
@@ -57,5 +58,10 @@ class LevelMetrics {
   std::condition_variable cv_;
   std::thread thread_;
 };
+
+// stockpile_backups_total{result} and stockpile_last_backup_time_seconds, for an instance that
+// takes backups (--backup-dir): the LevelBackupsStale alert watches the second.
+absl::Status RegisterBackupMetrics(metrics::MetricsServer& server,
+                                   std::shared_ptr<const BackupKeeper> backups);
 
 }  // namespace stockpile::level

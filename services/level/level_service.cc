@@ -384,19 +384,34 @@ grpc::ServerUnaryReactor* LevelServiceImpl::GetLedgerTotals(Ctx* ctx, const GetL
   return Done(ctx, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* LevelServiceImpl::CreateBackup(Ctx* ctx, const CreateBackupRequest*,
+grpc::ServerUnaryReactor* LevelServiceImpl::CreateBackup(Ctx* ctx, const CreateBackupRequest* req,
                                                          Backup* resp) {
   if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
+  if (auto s = common::CheckId("request_id", req->request_id(), true); !s.ok()) {
+    return Done(ctx, s);
+  }
   auto* reactor = ctx->DefaultReactor();
   // Flushing the memtables and linking or copying the files takes from milliseconds to
-  // minutes: not on one of gRPC's callback threads.
-  std::thread([this, reactor, resp] {
-    auto backup = level::CreateBackup(core_->store(), backup_dir_, core_->last_sequence(),
-                                      core_->clock().NowMicros());
+  // minutes: not on one of gRPC's callback threads. The server's shutdown waits for it.
+  std::thread([this, reactor, resp, request_id = req->request_id()] {
+    auto backup = backups_->Take(core_->store(), request_id, [this] {
+      return BackupPoint{core_->last_sequence(), core_->clock().NowMicros()};
+    });
     if (backup.ok()) *resp = std::move(*backup);
     reactor->Finish(ToGrpc(backup.status()));
   }).detach();
   return reactor;
+}
+
+grpc::ServerUnaryReactor* LevelServiceImpl::ListBackups(Ctx* ctx, const ListBackupsRequest*,
+                                                        ListBackupsResponse* resp) {
+  if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());
+  if (backups_->dir().empty()) {
+    return Done(ctx, absl::FailedPreconditionError(
+                         "this instance runs without --backup-dir: it keeps no backups"));
+  }
+  for (auto& backup : backups_->List()) *resp->add_backups() = std::move(backup);
+  return Done(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* LevelServiceImpl::GetInstanceInfo(Ctx* ctx, const GetInstanceInfoRequest*,

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
+#include "services/level/backup.h"
 #include "services/level/level_core.h"
 #include "services/level/level_queries.h"
 #include "stockpile/v1/level_service.grpc.pb.h"
@@ -109,14 +110,21 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
                          stockpile::v1::InstanceInfo*) override;
   Unary* CreateBackup(Ctx*, const stockpile::v1::CreateBackupRequest*,
                       stockpile::v1::Backup*) override;
+  Unary* ListBackups(Ctx*, const stockpile::v1::ListBackupsRequest*,
+                     stockpile::v1::ListBackupsResponse*) override;
   Unary* ListItems(Ctx*, const stockpile::v1::ListItemsRequest*,
                    stockpile::v1::ListItemsResponse*) override;
   Unary* GetRegion(Ctx*, const stockpile::v1::GetRegionRequest*, stockpile::v1::Region*) override;
   Writer<stockpile::v1::WatchChangesResponse>* WatchChanges(
       Ctx*, const stockpile::v1::WatchChangesRequest*) override;
 
-  // Where CreateBackup writes (--backup-dir); empty: it refuses.
-  void SetBackupDir(std::string dir) { backup_dir_ = std::move(dir); }
+  // Where CreateBackup writes (--backup-dir; empty: it refuses) and how many it keeps
+  // (--backup-keep; 0: all).
+  void SetBackups(std::string dir, int keep) {
+    backups_ = std::make_shared<BackupKeeper>(std::move(dir), keep);
+  }
+  // Shared with the metrics page, which may be scraped while the service goes away.
+  std::shared_ptr<const BackupKeeper> backups() const { return backups_; }
 
   // The id is known only once the port is bound (default level-host-port).
   void SetInstanceId(std::string id) {
@@ -144,7 +152,8 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
   LevelQueries queries_;
   ArenaMessageAllocator<stockpile::v1::ApplyBatchRequest, stockpile::v1::ApplyBatchResponse>
       batch_allocator_;
-  std::string backup_dir_;  // set before serving
+  std::shared_ptr<BackupKeeper> backups_ =
+      std::make_shared<BackupKeeper>("", 0);  // set before serving
   absl::Mutex identity_mu_;
   InstanceIdentity identity_ ABSL_GUARDED_BY(identity_mu_);
 };

@@ -281,7 +281,13 @@ int main(int argc, char** argv) {
       *metrics ? stockpile::common::BoundAddress(config->metrics_listen, (*metrics)->port()) : "";
   stockpile::level::LevelServiceImpl service(
       core->get(), {config->instance_id, STOCKPILE_VERSION, metrics_address});
-  service.SetBackupDir(config->backup_dir);
+  service.SetBackups(config->backup_dir, config->backup_keep);
+  if (*metrics && !config->backup_dir.empty()) {
+    if (absl::Status s = stockpile::level::RegisterBackupMetrics(**metrics, service.backups());
+        !s.ok()) {
+      return Fail("cannot register metrics", s);
+    }
+  }
   grpc::ServerBuilder builder;
   stockpile::common::ListenExclusively(builder);
   int port = 0;

@@ -99,7 +99,8 @@ const std::map<Role, std::set<std::string>>& AllowedWrites() {
                                                     "SetQuota",
                                                     "SetReserve",
                                                     "WatchChanges",
-                                                    "CreateBackup"};
+                                                    "CreateBackup",
+                                                    "ListBackups"};
   static const auto* table = new std::map<Role, std::set<std::string>>{
       // Stock movements and stocktakes at their warehouses.
       {Role::kStaff, {"Receive", "Issue", "Stocktake", "ApplyBatch[Receive]"}},
@@ -640,8 +641,13 @@ std::vector<LevelAccessMatrixTest::MatrixRow> LevelAccessMatrixTest::Rows() {
   });
   // The change stream.
   add("WatchChanges", Reach::kInstance, false, [](const Target&) { return Watch(); });
-  add("CreateBackup", Reach::kInstance, false,
-      [](const Target&) { return Unary(&S::CreateBackup, CreateBackupRequest()); });
+  add("CreateBackup", Reach::kInstance, false, [](const Target&) {
+    CreateBackupRequest req;
+    req.set_request_id("matrix-backup");  // the first allowed call takes it, the rest find it
+    return Unary(&S::CreateBackup, req);
+  });
+  add("ListBackups", Reach::kInstance, false,
+      [](const Target&) { return Unary(&S::ListBackups, ListBackupsRequest()); });
   return rows;
 }
 

@@ -284,6 +284,26 @@ std::vector<Case> Cases() {
          return s->GetWarehouse(Deadline().get(), r, &o);
        },
        Code::INVALID_ARGUMENT},
+      {"backup without request_id",
+       [](Stub* s) {
+         Backup o;
+         return s->CreateBackup(Deadline().get(), CreateBackupRequest(), &o);
+       },
+       Code::INVALID_ARGUMENT},
+      {"backup by an instance without --backup-dir",
+       [](Stub* s) {
+         CreateBackupRequest r;
+         r.set_request_id("bad-input-backup");
+         Backup o;
+         return s->CreateBackup(Deadline().get(), r, &o);
+       },
+       Code::FAILED_PRECONDITION},
+      {"backups listed by an instance without --backup-dir",
+       [](Stub* s) {
+         ListBackupsResponse o;
+         return s->ListBackups(Deadline().get(), ListBackupsRequest(), &o);
+       },
+       Code::FAILED_PRECONDITION},
   };
 }
 

@@ -328,13 +328,24 @@ TEST_F(StockctlTest, BackupTakenWhileServingRestoresTheLedgerAsItWas) {
                  "--request-id", "before-backup"})
                 .exit_code,
             0);
-  CliResult backup = Run({"--json", "backup"});
+  CliResult backup = Run({"--json", "backup", "--request-id", "nightly-1"});
   ASSERT_EQ(backup.exit_code, 0) << backup.err;
   auto json = nlohmann::json::parse(backup.out);
   const std::string path = json["path"];
   EXPECT_EQ(path.rfind(dir_.Sub("backups") + "/backup-", 0), 0u) << path;
   EXPECT_EQ(json["sequence"], "2");
+  // A retry (a job run twice, an answer lost) gets the same backup; a new request a new one.
+  CliResult retry = Run({"--json", "backup", "--request-id", "nightly-1"});
+  ASSERT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_EQ(nlohmann::json::parse(retry.out)["path"], path);
   EXPECT_THAT(Run({"backup"}).out, HasSubstr("holds changes up to at least sequence: 2"));
+  CliResult listed = Run({"--json", "backup", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto backups = nlohmann::json::parse(listed.out);
+  ASSERT_EQ(backups.size(), 2u) << listed.out;
+  EXPECT_EQ(backups[1]["path"], path);
+  EXPECT_EQ(backups[1]["request_id"], "nightly-1");
+  EXPECT_THAT(Run({"backup", "list"}).out, HasSubstr("nightly-1"));
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "8",
                  "--request-id", "after-backup"})
                 .exit_code,

@@ -137,11 +137,21 @@ int Info(Context& ctx) {
 }
 
 int Backup(Context& ctx) {
+  v1::CreateBackupRequest req;
+  req.set_request_id(ctx.RequestId());
   v1::Backup backup;
-  grpc::Status status =
-      Call(ctx, &v1::LevelService::Stub::CreateBackup, v1::CreateBackupRequest(), &backup);
+  grpc::Status status = Call(ctx, &v1::LevelService::Stub::CreateBackup, req, &backup);
   if (!status.ok()) return ctx.Fail(status);
   ctx.Print(RenderBackup(backup), ToJson(backup));
+  return 0;
+}
+
+int ListBackups(Context& ctx) {
+  v1::ListBackupsResponse backups;
+  grpc::Status status =
+      Call(ctx, &v1::LevelService::Stub::ListBackups, v1::ListBackupsRequest(), &backups);
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(RenderBackups(backups.backups()), ToJsonArray(backups.backups()));
   return 0;
 }
 
@@ -215,10 +225,12 @@ void AddQueryCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   actions[app.add_subcommand("info", "Instance: level, regions, sequence")] = [&ctx] {
     return Info(ctx);
   };
-  actions[app.add_subcommand("backup",
-                             "Copy the instance's database while it serves (under its "
-                             "--backup-dir; a large one may need --timeout)")] = [&ctx] {
-    return Backup(ctx);
+  auto* backup = app.add_subcommand("backup",
+                                    "Copy the instance's database while it serves (under its "
+                                    "--backup-dir; a large one may need --timeout)");
+  actions[backup] = [&ctx] { return Backup(ctx); };
+  actions[backup->add_subcommand("list", "The instance's backups, newest first")] = [&ctx] {
+    return ListBackups(ctx);
   };
   actions[app.add_subcommand("items", "The item catalogue")] = [&ctx] { return Items(ctx); };
   auto* region = app.add_subcommand("region", "Reference regions");

@@ -85,6 +85,7 @@ constexpr MethodRule kLevelRules[] = {
     {.method = LEVEL("GetInstanceInfo"), .roles = kEveryone, .unscoped = true},
     // A copy of the whole database: a national admin (or the service account of a backup job).
     {.method = LEVEL("CreateBackup"), .roles = kAdminRoles},
+    {.method = LEVEL("ListBackups"), .roles = kAdminRoles},
     // Reference data.
     {.method = LEVEL("ListItems"), .roles = kEveryone, .unscoped = true},
     {.method = LEVEL("GetRegion"), .roles = kEveryone, .unscoped = true},

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <filesystem>
+
 #include "services/common/metrics/scrape_client.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/status_matchers.h"
@@ -152,6 +154,35 @@ TEST_F(LevelMetricsTest, RocksDbGaugesReadTheStore) {
   EXPECT_EQ(live, double(store.IntProperty("rocksdb.estimate-live-data-size")));
   EXPECT_GT(pending, 0);
   EXPECT_EQ(pending, double(store.IntProperty("rocksdb.estimate-pending-compaction-bytes")));
+}
+
+// What the LevelBackupsStale alert reads: the newest backup's time (one already in the directory
+// at the start counts), and backups taken or failed since.
+TEST_F(LevelMetricsTest, BackupGaugesFollowTheBackupsTaken) {
+  constexpr int64_t kEarlier = 1'764'806'400'000'000;  // 2025-12-04T00:00:00Z
+  const std::string dir = env_.db_path() + "-backups";
+  ASSERT_THAT(CreateBackup(env_.core().store(), dir, 1, kEarlier).status(), IsOk());
+  auto backups = std::make_shared<BackupKeeper>(dir, 0);
+  ASSERT_THAT(RegisterBackupMetrics(*server_, backups), IsOk());
+  auto at_start = Scrape();
+  EXPECT_EQ(
+      metrics::SumSamples(at_start, "stockpile_last_backup_time_seconds", {{"level", "county"}}),
+      kEarlier / 1e6);
+  EXPECT_EQ(metrics::SumSamples(at_start, "stockpile_backups_total", {{"result", "ok"}}), 0);
+
+  const int64_t now = kEarlier + 3'600'000'000;  // an hour later
+  ASSERT_THAT(backups->Take(env_.core().store(), "b-1",
+                            [&] {
+                              return BackupPoint{2, now};
+                            }),
+              IsOk());
+  // A copy whose directory is already there fails (RocksDB will not write into it).
+  std::filesystem::create_directories(dir + "/backup-20251204T010000.000Z-seq3");
+  EXPECT_FALSE(backups->Take(env_.core().store(), "b-2", [&] { return BackupPoint{3, now}; }).ok());
+  auto after = Scrape();
+  EXPECT_EQ(metrics::SumSamples(after, "stockpile_last_backup_time_seconds"), now / 1e6);
+  EXPECT_EQ(metrics::SumSamples(after, "stockpile_backups_total", {{"result", "ok"}}), 1);
+  EXPECT_EQ(metrics::SumSamples(after, "stockpile_backups_total", {{"result", "failed"}}), 1);
 }
 
 TEST_F(LevelMetricsTest, FailedScanKeepsThePreviousFiguresLogsAndCounts) {

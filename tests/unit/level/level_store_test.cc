@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "services/level/backup.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/rocks_files.h"
 #include "tests/testutil/status_matchers.h"
@@ -48,44 +47,6 @@ TEST(LevelStoreTest, UnknownRequestIdsAreAnsweredByTheMemtableFilter) {
   auto found = (*store)->Get(Cf::kRequests, "req-1");
   ASSERT_THAT(found, IsOk());
   EXPECT_EQ(found->value_or(""), "record");
-}
-
-// A backup is a database of its own: it opens as --db, holds what was written before it, and
-// nothing written after.
-TEST(BackupTest, ACheckpointOpensAsADatabaseWithWhatWasWrittenBeforeIt) {
-  stockpile::testing::TempDir tmp;
-  auto store = LevelStore::Open(tmp.path() + "/db", LevelStore::Options{});
-  ASSERT_THAT(store, IsOk());
-  rocksdb::WriteBatch before;
-  before.Put((*store)->handle(Cf::kBalances), "4201-W001/SH-0001", "ten quilts");
-  ASSERT_THAT((*store)->Write(before, true), IsOk());
-  const int64_t now = 1764806400000123;  // 2025-12-04T00:00:00.000123Z
-  auto backup = CreateBackup(**store, tmp.path() + "/backups", 7, now);
-  ASSERT_THAT(backup, IsOk());
-  EXPECT_EQ(backup->path(), tmp.path() + "/backups/backup-20251204T000000.000Z-seq7");
-  EXPECT_EQ(backup->sequence(), 7u);
-  EXPECT_GT(backup->size_bytes(), 0);
-  rocksdb::WriteBatch after;
-  after.Put((*store)->handle(Cf::kBalances), "4201-W002/SH-0001", "later");
-  ASSERT_THAT((*store)->Write(after, true), IsOk());
-
-  auto copy = LevelStore::Open(backup->path(), LevelStore::Options{});
-  ASSERT_THAT(copy, IsOk());
-  auto kept = (*copy)->Get(Cf::kBalances, "4201-W001/SH-0001");
-  ASSERT_THAT(kept, IsOk());
-  EXPECT_EQ(kept->value_or(""), "ten quilts");
-  auto later = (*copy)->Get(Cf::kBalances, "4201-W002/SH-0001");
-  ASSERT_THAT(later, IsOk());
-  EXPECT_FALSE(later->has_value());
-}
-
-TEST(BackupTest, WithoutABackupDirectoryItIsRefusedAndWritesNothing) {
-  stockpile::testing::TempDir tmp;
-  auto store = LevelStore::Open(tmp.path() + "/db", LevelStore::Options{});
-  ASSERT_THAT(store, IsOk());
-  auto backup = CreateBackup(**store, "", 1, 0);
-  EXPECT_EQ(backup.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(backup.status().message().find("--backup-dir"), std::string::npos);
 }
 
 Overlay GroupWriting(Cf cf, int first, int count) {

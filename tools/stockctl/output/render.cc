@@ -27,6 +27,10 @@ std::string HoldLots(const RepeatedPtrField<v1::HoldLot>& lots) {
   return absl::StrJoin(parts, ", ");
 }
 
+std::string MiB(int64_t bytes) {
+  return absl::StrCat(Fixed(static_cast<double>(bytes) / (1 << 20), 1), " MiB");
+}
+
 }  // namespace
 
 std::string ToJson(const google::protobuf::Message& message) {
@@ -258,8 +262,19 @@ std::string RenderBackup(const v1::Backup& backup) {
       {"backup", backup.path()},
       {"holds changes up to at least sequence", absl::StrCat(backup.sequence())},
       {"taken", FormatTime(backup.create_time())},
-      {"size", absl::StrCat(Fixed(double(backup.size_bytes()) / (1 << 20), 1), " MiB")},
+      {"size", MiB(backup.size_bytes())},
   });
+}
+
+std::string RenderBackups(const RepeatedPtrField<v1::Backup>& backups) {
+  Table table({"TAKEN", "SEQUENCE", "SIZE", "REQUEST_ID", "PATH"});
+  table.AlignRight(1);
+  table.AlignRight(2);
+  for (const auto& b : backups) {
+    table.AddRow({FormatTime(b.create_time()), absl::StrCat(b.sequence()), MiB(b.size_bytes()),
+                  b.request_id().empty() ? "-" : b.request_id(), b.path()});
+  }
+  return table.Render();
 }
 
 std::string RenderItems(const RepeatedPtrField<v1::Item>& list) {

@@ -44,6 +44,7 @@ std::string RenderExpiring(const google::protobuf::RepeatedPtrField<v1::Expiring
 std::string RenderTotals(const google::protobuf::RepeatedPtrField<v1::ItemTotals>& list);
 std::string RenderInstanceInfo(const v1::InstanceInfo& info);
 std::string RenderBackup(const v1::Backup& backup);
+std::string RenderBackups(const google::protobuf::RepeatedPtrField<v1::Backup>& backups);
 std::string RenderItems(const google::protobuf::RepeatedPtrField<v1::Item>& list);
 std::string RenderRegion(const v1::Region& region);
 // One line per change entry plus one indented line per movement in it.

@@ -1,0 +1,155 @@
+// Online backups: checkpoints that open as a database, found again by their request id, and
+// only the newest --backup-keep of them kept.
+#include "services/level/backup.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/testutil/process.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::level {
+namespace {
+
+namespace fs = std::filesystem;
+using stockpile::testing::IsOk;
+
+constexpr int64_t kMidnight = 1764806400000123;  // 2025-12-04T00:00:00.000123Z
+constexpr int64_t kMinute = 60'000'000;
+
+class BackupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = LevelStore::Open(tmp_.Sub("db"), LevelStore::Options{});
+    ASSERT_THAT(opened, IsOk());
+    store_ = std::move(*opened);
+  }
+
+  void Put(const std::string& key, const std::string& value) {
+    rocksdb::WriteBatch batch;
+    batch.Put(store_->handle(Cf::kBalances), key, value);
+    ASSERT_THAT(store_->Write(batch, true), IsOk());
+  }
+
+  std::optional<std::string> GetFrom(const std::string& db, const std::string& key) {
+    auto copy = LevelStore::Open(db, LevelStore::Options{});
+    EXPECT_THAT(copy, IsOk());
+    if (!copy.ok()) return std::nullopt;
+    auto value = (*copy)->Get(Cf::kBalances, key);
+    EXPECT_THAT(value, IsOk());
+    return value.ok() ? *value : std::nullopt;
+  }
+
+  // A backup by `keeper` that begins at `sequence`, `minutes` after midnight.
+  absl::StatusOr<v1::Backup> Take(BackupKeeper& keeper, const std::string& request_id,
+                                  uint64_t sequence, int minutes) {
+    return keeper.Take(*store_, request_id, [&] {
+      return BackupPoint{sequence, kMidnight + minutes * kMinute};
+    });
+  }
+
+  static std::vector<std::string> RequestIds(const std::vector<v1::Backup>& backups) {
+    std::vector<std::string> ids;
+    for (const auto& b : backups) ids.push_back(b.request_id());
+    return ids;
+  }
+
+  stockpile::testing::TempDir tmp_;
+  std::unique_ptr<LevelStore> store_;
+};
+
+// A backup is a database of its own: it opens as --db (its description file beside RocksDB's
+// own files), holds what was written before it, and nothing written after.
+TEST_F(BackupTest, ABackupOpensAsADatabaseWithWhatWasWrittenBeforeIt) {
+  Put("4201-W001/SH-0001", "ten quilts");
+  BackupKeeper keeper(tmp_.Sub("backups"), 0);
+  auto backup = Take(keeper, "nightly-1", 7, 0);
+  ASSERT_THAT(backup, IsOk());
+  EXPECT_EQ(backup->path(), tmp_.Sub("backups/backup-20251204T000000.000Z-seq7"));
+  EXPECT_EQ(backup->sequence(), 7u);
+  EXPECT_EQ(backup->request_id(), "nightly-1");
+  EXPECT_GT(backup->size_bytes(), 0);
+  EXPECT_TRUE(fs::exists(backup->path() + "/STOCKPILE-BACKUP.json"));
+  Put("4201-W002/SH-0001", "later");
+
+  EXPECT_EQ(GetFrom(backup->path(), "4201-W001/SH-0001"), "ten quilts");
+  EXPECT_EQ(GetFrom(backup->path(), "4201-W002/SH-0001"), std::nullopt);
+}
+
+// A retry (the first answer lost, or a job run twice) finds the backup its request id took, also
+// after the level restarted; it copies nothing again and the head it reports is the first one's.
+TEST_F(BackupTest, ARetryWithTheSameRequestIdReturnsTheFirstBackupAndCopiesNothing) {
+  Put("4201-W001/SH-0001", "ten quilts");
+  absl::StatusOr<v1::Backup> first;
+  {
+    BackupKeeper before_restart(tmp_.Sub("backups"), 0);
+    first = Take(before_restart, "nightly-1", 7, 0);
+  }
+  ASSERT_THAT(first, IsOk());
+  Put("4201-W001/SH-0001", "eleven quilts");
+
+  BackupKeeper after_restart(tmp_.Sub("backups"), 0);
+  auto again = Take(after_restart, "nightly-1", 9, 5);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->path(), first->path());
+  EXPECT_EQ(again->sequence(), 7u);
+  EXPECT_EQ(again->create_time().seconds(), first->create_time().seconds());
+  EXPECT_EQ(after_restart.List().size(), 1u);
+
+  auto other = Take(after_restart, "nightly-2", 9, 5);
+  ASSERT_THAT(other, IsOk());
+  EXPECT_NE(other->path(), first->path());
+  EXPECT_EQ(RequestIds(after_restart.List()), (std::vector<std::string>{"nightly-2", "nightly-1"}));
+}
+
+// --backup-keep=2: each new backup deletes all but the newest two, and the staging directory of
+// a copy a crash interrupted; whatever else an operator keeps in the directory stays.
+TEST_F(BackupTest, OnlyTheNewestBackupsAreKept) {
+  BackupKeeper keeper(tmp_.Sub("backups"), 2);
+  fs::create_directories(tmp_.Sub("backups/notes"));
+  fs::create_directories(tmp_.Sub("backups/backup-20251203T235900.000Z-seq1.tmp"));
+  for (int i = 1; i <= 4; ++i) {
+    ASSERT_THAT(Take(keeper, "run-" + std::to_string(i), i, i), IsOk());
+  }
+  const auto kept = keeper.List();
+  EXPECT_EQ(RequestIds(kept), (std::vector<std::string>{"run-4", "run-3"}));
+  for (const auto& b : kept) EXPECT_TRUE(fs::exists(b.path())) << b.path();
+  EXPECT_FALSE(fs::exists(tmp_.Sub("backups/backup-20251204T000100.000Z-seq1")));
+  EXPECT_FALSE(fs::exists(tmp_.Sub("backups/backup-20251203T235900.000Z-seq1.tmp")));
+  EXPECT_TRUE(fs::exists(tmp_.Sub("backups/notes")));
+}
+
+// A checkpoint without its description (made by an older level, or interrupted right after the
+// copy) is still listed, described by its name, and counts towards --backup-keep.
+TEST_F(BackupTest, ACheckpointWithoutItsDescriptionIsListedByItsName) {
+  auto bare = CreateBackup(*store_, tmp_.Sub("backups"), 5, kMidnight);
+  ASSERT_THAT(bare, IsOk());
+  std::ofstream(bare->path() + "/STOCKPILE-BACKUP.json") << "{ not json";
+  auto listed = ListBackups(tmp_.Sub("backups"));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].path(), bare->path());
+  EXPECT_EQ(listed[0].sequence(), 5u);
+  EXPECT_EQ(listed[0].create_time().seconds(), kMidnight / 1'000'000);
+  EXPECT_EQ(listed[0].request_id(), "");
+
+  BackupKeeper keeper(tmp_.Sub("backups"), 1);
+  ASSERT_THAT(Take(keeper, "run-1", 6, 1), IsOk());
+  EXPECT_EQ(RequestIds(keeper.List()), (std::vector<std::string>{"run-1"}));
+}
+
+TEST_F(BackupTest, WithoutABackupDirectoryItIsRefusedAndWritesNothing) {
+  BackupKeeper keeper("", 0);
+  auto backup = Take(keeper, "nightly-1", 1, 0);
+  EXPECT_EQ(backup.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(backup.status().message().find("--backup-dir"), std::string::npos);
+  EXPECT_TRUE(keeper.List().empty());
+}
+
+}  // namespace
+}  // namespace stockpile::level
