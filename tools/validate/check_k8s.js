@@ -76,12 +76,16 @@ function checkWorkload(obj, all) {
     else if (svc.spec.clusterIP !== 'None') fail(obj, `Service ${spec.serviceName} is not headless`);
     else if (!matches(svc.spec.selector, podLabels)) fail(obj, `Service ${spec.serviceName} does not select its pods`);
   }
-  const pod = podSpecOf(obj);
+  checkPodHardening(obj, podSpecOf(obj), (spec.volumeClaimTemplates || []).map((v) => v.metadata.name), true);
+}
+
+// Non-root, seccomp, read-only root, no capabilities, resources, mounts with volumes; servers
+// (not jobs) also need gRPC probes.
+function checkPodHardening(obj, pod, claimNames, serves) {
   const psc = pod.securityContext || {};
   if (psc.runAsNonRoot !== true) fail(obj, 'pod securityContext.runAsNonRoot must be true');
   if (!psc.seccompProfile || psc.seccompProfile.type !== 'RuntimeDefault') fail(obj, 'seccompProfile must be RuntimeDefault');
-  const volumes = new Set([...(pod.volumes || []).map((v) => v.name),
-    ...(spec.volumeClaimTemplates || []).map((v) => v.metadata.name)]);
+  const volumes = new Set([...(pod.volumes || []).map((v) => v.name), ...claimNames]);
   for (const c of pod.containers) {
     const where = `container ${c.name}`;
     const sc = c.securityContext || {};
@@ -89,11 +93,34 @@ function checkWorkload(obj, all) {
     if (sc.allowPrivilegeEscalation !== false) fail(obj, `${where}: allowPrivilegeEscalation must be false`);
     if (!(sc.capabilities && (sc.capabilities.drop || []).includes('ALL'))) fail(obj, `${where}: must drop ALL capabilities`);
     if (!(c.resources && c.resources.requests && c.resources.limits)) fail(obj, `${where}: resources.requests and limits needed`);
-    if (!c.readinessProbe || !c.livenessProbe) fail(obj, `${where}: readiness and liveness probes needed`);
-    if (/^stockpile/.test(c.command ? c.command[0] : '') && !(c.readinessProbe && c.readinessProbe.grpc)) {
+    if (serves && (!c.readinessProbe || !c.livenessProbe)) fail(obj, `${where}: readiness and liveness probes needed`);
+    if (serves && /^stockpile/.test(c.command ? c.command[0] : '') && !(c.readinessProbe && c.readinessProbe.grpc)) {
       fail(obj, `${where}: Stockpile containers use gRPC health probes`);
     }
     for (const m of c.volumeMounts || []) if (!volumes.has(m.name)) fail(obj, `${where}: mount ${m.name} has no volume`);
+  }
+}
+
+// A stockctl CronJob: a hardened pod whose --server names a StatefulSet pod through that
+// StatefulSet's headless Service, and which every NetworkPolicy guarding that pod admits.
+function checkCronJob(obj, all) {
+  const template = obj.spec.jobTemplate.spec.template;
+  checkPodHardening(obj, template.spec, [], false);
+  for (const c of template.spec.containers) {
+    const server = (c.args || []).find((a) => a.startsWith('--server='));
+    if (!server) continue;
+    const m = /^--server=([^.]+)-(\d+)\.([^.]+)\./.exec(server);
+    const sts = m && all.find((o) => o.kind === 'StatefulSet' && o.metadata.name === m[1]);
+    if (!sts || sts.spec.serviceName !== m[3] || Number(m[2]) >= (sts.spec.replicas || 1)) {
+      fail(obj, `container ${c.name}: ${server} names no pod of a StatefulSet through its Service`);
+      continue;
+    }
+    const podLabels = sts.spec.template.metadata.labels;
+    for (const np of all.filter((o) => o.kind === 'NetworkPolicy' && matches(o.spec.podSelector.matchLabels, podLabels))) {
+      const admitted = (np.spec.ingress || []).some((rule) => (rule.from || []).some((peer) =>
+        peer.podSelector && !peer.namespaceSelector && matches(peer.podSelector.matchLabels, template.metadata.labels)));
+      if (!admitted) fail(obj, `NetworkPolicy ${np.metadata.name} does not admit its pods to ${m[1]}`);
+    }
   }
 }
 
@@ -144,6 +171,7 @@ function checkFile(file) {
     seen.add(key);
     checkSchema(obj);
     if (podSpecOf(obj)) checkWorkload(obj, all);
+    if (obj.kind === 'CronJob') checkCronJob(obj, all);
     if (obj.kind === 'NetworkPolicy') checkNetworkPolicy(obj, all);
     if (obj.kind === 'Service') checkServiceSelects(obj, all);
     if (obj.kind === 'PodDisruptionBudget' && !all.some((w) => podSpecOf(w) && matches(obj.spec.selector.matchLabels, w.spec.template.metadata.labels))) {

@@ -13,6 +13,7 @@ const KNOWN_METRICS = new Set([
   'stockpile_lots_expiring', 'stockpile_holds_expired_total', 'stockpile_change_sequence',
   'stockpile_rocksdb_live_data_bytes', 'stockpile_rocksdb_pending_compaction_bytes',
   'stockpile_warehouses', 'stockpile_metrics_refresh_failures_total', 'stockpile_second_writers',
+  'stockpile_backups_total', 'stockpile_last_backup_time_seconds',
   'stockpile_replication_applied_sequence', 'stockpile_replication_lag_entries',
   'stockpile_replication_lag_seconds', 'stockpile_replication_connected',
   'stockpile_replication_entries_applied_total', 'stockpile_replication_resyncs_total',

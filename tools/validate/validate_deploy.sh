@@ -145,6 +145,24 @@ if [ -x "$render" ]; then
       ! grep -qE '^ +name: backups$' "$work/render-default.yaml"
   }
   step "levels.<level>.backupStorage gives backups a volume of their own" check_backup_volume
+  # Scheduled backups: a CronJob per level shard (default values), each retried pod under the
+  # Job's own request id; the level keeps backups.keep of them.
+  check_backup_jobs() {
+    local out="$work/render-default.yaml" shards jobs
+    shards=$(grep -cE '^ +command: \["stockpile-level"\]$' "$out")
+    jobs=$(grep -cE '^kind: CronJob$' "$out")
+    echo "level shards: $shards, backup CronJobs: $jobs"
+    [ "$shards" -gt 0 ] && [ "$shards" -eq "$jobs" ] &&
+      [ "$(grep -cE '^ +- --backup-keep=8$' "$out")" -eq "$shards" ] &&
+      [ "$(grep -cE '^ +- --request-id=scheduled-\$\(JOB_NAME\)$' "$out")" -eq "$jobs" ] &&
+      [ "$(grep -cE '^ +- --token-file=/etc/stockpile/auth/service.token$' "$out")" -eq "$jobs" ] &&
+      ! grep -q -- '--token-file' "$work/render-ci-insecure-values.yaml"
+  }
+  step "levels.<level>.backups schedules a backup CronJob per shard" check_backup_jobs
+  sed -E 's/--server=stockpile-level-county-a-0\./--server=stockpile-level-county-z-0./' \
+    "$work/render-default.yaml" >"$work/render-bad-backup-job.yaml"
+  step "check_k8s rejects a backup job aimed at no level pod" expect_failure backup-job \
+    'names no pod of a StatefulSet' node "$here/check_k8s.js" "$work/render-bad-backup-job.yaml"
   check_chart_rules() {
     node "$here/check_rules.js" --from-prometheusrule "$work/render-ha.yaml" "$work/chart-rules.yml" &&
       promtool check rules "$work/chart-rules.yml" &&
