@@ -1,8 +1,12 @@
 #include "services/level/backup.h"
 
+#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -85,13 +89,27 @@ std::optional<Backup> DescribeByName(const fs::path& dir) {
   return backup;
 }
 
-std::optional<Backup> Describe(const fs::path& dir) {
-  std::ifstream in(dir / kDescriptionFile);
+bool ReadBackupJson(const fs::path& file, Backup* backup) {
+  std::ifstream in(file);
   std::stringstream text;
   text << in.rdbuf();
+  return in && google::protobuf::util::JsonStringToMessage(text.str(), backup).ok();
+}
+
+absl::Status WriteBackupJson(const Backup& backup, const fs::path& file) {
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(backup, &json).ok()) {
+    return absl::InternalError("cannot describe the backup");
+  }
+  return common::FromRocks(rocksdb::WriteStringToFile(rocksdb::Env::Default(), json, file.string(),
+                                                      /*should_sync=*/true),
+                           absl::StrCat("write ", file.string()));
+}
+
+std::optional<Backup> Describe(const fs::path& dir) {
   Backup backup;
   std::optional<Backup> described;
-  if (in && google::protobuf::util::JsonStringToMessage(text.str(), &backup).ok()) {
+  if (ReadBackupJson(dir / kDescriptionFile, &backup)) {
     described = std::move(backup);
   } else {
     described = DescribeByName(dir);  // interrupted before its description, or unreadable
@@ -103,15 +121,43 @@ std::optional<Backup> Describe(const fs::path& dir) {
 absl::Status WriteDescription(const Backup& backup) {
   Backup stored = backup;
   stored.clear_path();  // the directory may be moved; its place is where it is found
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(stored, &json).ok()) {
-    return absl::InternalError("cannot describe the backup");
+  return WriteBackupJson(stored, fs::path(backup.path()) / kDescriptionFile);
+}
+
+// Written into a restored database: which backup it came from.
+constexpr char kRestoredFromFile[] = "STOCKPILE-RESTORED-FROM.json";
+
+absl::Status SyncPath(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const std::string error = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return absl::InternalError(absl::StrCat("cannot sync ", path.string(), ": ", error));
   }
-  return common::FromRocks(
-      rocksdb::WriteStringToFile(rocksdb::Env::Default(), json,
-                                 (fs::path(backup.path()) / kDescriptionFile).string(),
-                                 /*should_sync=*/true),
-      "describe the backup");
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+// A copy of the directory `from` at `to`, every file and directory synced: the level writes on
+// top of it at once, and a power cut must not leave it half there.
+absl::Status CopyDurably(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  for (const auto& entry : fs::directory_iterator(from, ec)) {
+    const fs::path target = to / entry.path().filename();
+    if (entry.is_directory(ec)) {
+      RETURN_IF_ERROR(CopyDurably(entry.path(), target));
+      continue;
+    }
+    fs::copy_file(entry.path(), target, ec);
+    if (ec) break;
+    RETURN_IF_ERROR(SyncPath(target));
+  }
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot copy ", from.string(), " to ", to.string(), ": ", ec.message()));
+  }
+  return SyncPath(to);
 }
 
 absl::Status CheckBackupDir(const std::string& backup_dir) {
@@ -150,6 +196,52 @@ absl::StatusOr<Backup> CreateBackup(const LevelStore& store, const std::string& 
   *backup.mutable_create_time() = ToTimestamp(now_micros);
   backup.set_size_bytes(SizeOnDisk(path));
   return backup;
+}
+
+absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const std::string& db,
+                                       int64_t now_micros) {
+  std::error_code ec;
+  fs::path from = fs::path(backup_path).lexically_normal();
+  if (!from.has_filename()) from = from.parent_path();  // "backup-.../"
+  std::optional<Backup> backup;
+  if (fs::exists(from / "CURRENT", ec)) backup = Describe(from);
+  if (!backup) {
+    return absl::NotFoundError(absl::StrCat(
+        "--restore-from=", backup_path,
+        " is not a backup (a directory stockctl backup made, holding a RocksDB CURRENT file)"));
+  }
+  Restored restored{*backup, "", false};
+  const fs::path to(db);
+  Backup before;
+  if (ReadBackupJson(to / kRestoredFromFile, &before) && before.sequence() == backup->sequence() &&
+      ToMicros(before.create_time()) == ToMicros(backup->create_time())) {
+    restored.already = true;
+    return restored;
+  }
+  const fs::path staging = to.string() + ".restoring";
+  fs::remove_all(staging, ec);  // a copy an earlier attempt did not finish
+  if (absl::Status copied = CopyDurably(from, staging); !copied.ok()) {
+    fs::remove_all(staging, ec);
+    return copied;
+  }
+  RETURN_IF_ERROR(WriteBackupJson(*backup, staging / kRestoredFromFile));
+  if (fs::exists(to, ec)) {
+    restored.replaced = absl::StrCat(
+        to.string(), ".replaced-",
+        absl::FormatTime(kTimeFormat, absl::FromUnixMicros(now_micros), absl::UTCTimeZone()));
+    fs::rename(to, restored.replaced, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot move ", db, " aside to ", restored.replaced, ": ", ec.message()));
+    }
+  }
+  fs::rename(staging, to, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot move the restored copy ", staging.string(),
+                                            " to ", db, ": ", ec.message()));
+  }
+  RETURN_IF_ERROR(SyncPath(to.parent_path().empty() ? fs::path(".") : to.parent_path()));
+  return restored;
 }
 
 std::vector<Backup> ListBackups(const std::string& backup_dir) {

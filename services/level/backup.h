@@ -29,6 +29,21 @@ absl::StatusOr<stockpile::v1::Backup> CreateBackup(const LevelStore& store,
 // described by the file it left in it (or, where that is missing, by its name).
 std::vector<stockpile::v1::Backup> ListBackups(const std::string& backup_dir);
 
+// What RestoreBackup did.
+struct Restored {
+  stockpile::v1::Backup backup;  // what --db now holds
+  std::string replaced;          // where the database it replaced was moved ("" : there was none)
+  bool already = false;          // --db was restored from this backup before: nothing was done
+};
+
+// Puts a copy of the backup at `backup_path` in place of the database at `db` (the level is not
+// running on it). The database there is moved aside to "<db>.replaced-<UTC time>", never
+// deleted. The copy is made beside --db first and swapped in by renames, so a crash leaves
+// either database whole. The restored database records which backup it came from: restoring
+// the same backup again (a --restore-from left on the command line) does nothing.
+absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const std::string& db,
+                                       int64_t now_micros);
+
 // Where a backup begins: the instance's head and the time, read once no other backup runs.
 struct BackupPoint {
   uint64_t sequence = 0;

@@ -66,6 +66,9 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
   app.add_option("--backup-dir", c.backup_dir,
                  "where CreateBackup (stockctl backup) writes checkpoints of --db; best on "
                  "another volume");
+  app.add_option("--restore-from", c.restore_from,
+                 "before serving, put a copy of this backup in place of --db (the database "
+                 "there is moved aside, never deleted); again with the same backup: nothing");
   app.add_option("--backup-keep", c.backup_keep,
                  "after each backup, delete all but the newest N under --backup-dir (0: keep "
                  "every one)")

@@ -25,6 +25,7 @@
 #include "services/common/metrics/scrape_collector.h"
 #include "services/common/server_process.h"
 #include "services/common/validation.h"
+#include "services/level/backup.h"
 #include "services/level/config.h"
 #include "services/level/level_core.h"
 #include "services/level/level_metrics.h"
@@ -64,6 +65,26 @@ sigset_t BlockStopSignals() {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   return stop_signals;
+}
+
+// --restore-from: the backup in place of --db before the ledger opens it.
+absl::Status RestoreFromBackup(const stockpile::level::LevelConfig& c) {
+  auto restored = stockpile::level::RestoreBackup(
+      c.restore_from, c.db, stockpile::common::SystemClock::Get()->NowMicros());
+  if (!restored.ok()) return restored.status();
+  const std::string what = absl::StrCat(restored->backup.path(), " (changes up to sequence ",
+                                        restored->backup.sequence(), ")");
+  if (restored->already) {
+    std::cerr << "stockpile-level: " << c.db << " was restored from " << what
+              << " before; nothing to do (take --restore-from off the command line)" << std::endl;
+  } else {
+    std::cerr << "stockpile-level: restored " << c.db << " from " << what << "; "
+              << (restored->replaced.empty()
+                      ? std::string("there was no database before")
+                      : "the database it replaced is at " + restored->replaced)
+              << std::endl;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<stockpile::metrics::MetricsServer>> StartMetrics(
@@ -243,6 +264,9 @@ int main(int argc, char** argv) {
   auto reference = stockpile::common::ReferenceData::Load(config->reference_data, ref_options);
   if (!reference.ok()) return Fail("cannot load reference data", reference.status());
 
+  if (!config->restore_from.empty()) {
+    if (absl::Status s = RestoreFromBackup(*config); !s.ok()) return Fail("cannot restore", s);
+  }
   stockpile::level::LevelCore::Options core_options;
   core_options.hold_sweep_interval_ms = config->hold_sweep_interval_ms;
   core_options.max_group_commands = static_cast<size_t>(config->max_group_commands);

@@ -42,15 +42,19 @@ class StockctlTest : public ::testing::Test {
     if (server_) server_->Stop();
   }
 
-  void StartServer() {
+  void StartServer(const std::vector<std::string>& more_flags = {}) {
     const std::string port_file = dir_.Sub("port");
     std::remove(port_file.c_str());
-    server_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{BinaryDir() + "/bin/stockpile-level", "--level=county",
-                                 "--regions=4201", "--db=" + dir_.Sub("db"),
-                                 "--reference-data=" + ReferenceDataDir(), "--listen=127.0.0.1:0",
-                                 "--port-file=" + port_file, "--backup-dir=" + dir_.Sub("backups")},
-        dir_.Sub("server.log"));
+    std::vector<std::string> argv = {BinaryDir() + "/bin/stockpile-level",
+                                     "--level=county",
+                                     "--regions=4201",
+                                     "--db=" + dir_.Sub("db"),
+                                     "--reference-data=" + ReferenceDataDir(),
+                                     "--listen=127.0.0.1:0",
+                                     "--port-file=" + port_file,
+                                     "--backup-dir=" + dir_.Sub("backups")};
+    argv.insert(argv.end(), more_flags.begin(), more_flags.end());
+    server_ = std::make_unique<Subprocess>(argv, dir_.Sub("server.log"));
     ASSERT_TRUE(server_->Start());
     ASSERT_TRUE(WaitFor(
         [&] {
@@ -353,9 +357,9 @@ TEST_F(StockctlTest, BackupTakenWhileServingRestoresTheLedgerAsItWas) {
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "50");
 
   ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
-  std::filesystem::rename(dir_.Sub("db"), dir_.Sub("db-lost"));
-  std::filesystem::copy(path, dir_.Sub("db"), std::filesystem::copy_options::recursive);
-  StartServer();
+  StartServer({"--restore-from=" + path});
+  EXPECT_THAT(server_->Log(),
+              HasSubstr("the database it replaced is at " + dir_.Sub("db") + ".replaced-"));
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "42");
   CliResult info = Run({"--json", "info"});
   ASSERT_EQ(info.exit_code, 0) << info.err;
@@ -364,6 +368,11 @@ TEST_F(StockctlTest, BackupTakenWhileServingRestoresTheLedgerAsItWas) {
                  "--request-id", "after-backup"})
                 .exit_code,
             0);
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "50");
+  // A restart with --restore-from still on restores nothing again.
+  ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
+  StartServer({"--restore-from=" + path});
+  EXPECT_THAT(server_->Log(), HasSubstr("before; nothing to do"));
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "50");
 }
 

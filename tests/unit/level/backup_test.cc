@@ -2,6 +2,7 @@
 // only the newest --backup-keep of them kept.
 #include "services/level/backup.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -141,6 +142,53 @@ TEST_F(BackupTest, ACheckpointWithoutItsDescriptionIsListedByItsName) {
   BackupKeeper keeper(tmp_.Sub("backups"), 1);
   ASSERT_THAT(Take(keeper, "run-1", 6, 1), IsOk());
   EXPECT_EQ(RequestIds(keeper.List()), (std::vector<std::string>{"run-1"}));
+}
+
+// --restore-from: the backup's copy becomes --db, the database it replaces is kept aside, and
+// the same backup named again (the flag left on) changes nothing.
+TEST_F(BackupTest, RestoreReplacesTheDatabaseKeepsTheOldOneAndHappensOnce) {
+  Put("4201-W001/SH-0001", "ten quilts");
+  BackupKeeper keeper(tmp_.Sub("backups"), 0);
+  auto backup = Take(keeper, "nightly-1", 7, 0);
+  ASSERT_THAT(backup, IsOk());
+  Put("4201-W001/SH-0001", "eleven quilts");
+  store_.reset();  // the level is stopped
+
+  auto restored = RestoreBackup(backup->path() + "/", tmp_.Sub("db"), kMidnight + kMinute);
+  ASSERT_THAT(restored, IsOk());
+  EXPECT_FALSE(restored->already);
+  EXPECT_EQ(restored->backup.sequence(), 7u);
+  EXPECT_EQ(restored->replaced, tmp_.Sub("db.replaced-20251204T000100.000Z"));
+  EXPECT_EQ(GetFrom(tmp_.Sub("db"), "4201-W001/SH-0001"), "ten quilts");
+  EXPECT_EQ(GetFrom(restored->replaced, "4201-W001/SH-0001"), "eleven quilts");
+  EXPECT_FALSE(fs::exists(tmp_.Sub("db.restoring")));
+
+  {  // the restored level takes more movements, then restarts with the flag still on
+    auto reopened = LevelStore::Open(tmp_.Sub("db"), LevelStore::Options{});
+    ASSERT_THAT(reopened, IsOk());
+    rocksdb::WriteBatch batch;
+    batch.Put((*reopened)->handle(Cf::kBalances), "4201-W001/SH-0001", "twelve quilts");
+    ASSERT_THAT((*reopened)->Write(batch, true), IsOk());
+  }
+  auto again = RestoreBackup(backup->path(), tmp_.Sub("db"), kMidnight + 2 * kMinute);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_TRUE(again->already);
+  EXPECT_EQ(GetFrom(tmp_.Sub("db"), "4201-W001/SH-0001"), "twelve quilts");
+  EXPECT_FALSE(fs::exists(tmp_.Sub("db.replaced-20251204T000200.000Z")));
+}
+
+TEST_F(BackupTest, RestoreFromSomethingThatIsNotABackupChangesNothing) {
+  Put("4201-W001/SH-0001", "ten quilts");
+  store_.reset();
+  fs::create_directories(tmp_.Sub("backups/backup-20251204T000000.000Z-seq1"));  // empty
+  for (const std::string& bad : {tmp_.Sub("nowhere"), tmp_.Sub("backups"),
+                                 tmp_.Sub("backups/backup-20251204T000000.000Z-seq1")}) {
+    auto restored = RestoreBackup(bad, tmp_.Sub("db"), kMidnight);
+    EXPECT_EQ(restored.status().code(), absl::StatusCode::kNotFound) << bad;
+    EXPECT_THAT(std::string(restored.status().message()), ::testing::HasSubstr("is not a backup"));
+  }
+  EXPECT_EQ(GetFrom(tmp_.Sub("db"), "4201-W001/SH-0001"), "ten quilts");
+  EXPECT_FALSE(fs::exists(tmp_.Sub("db.restoring")));
 }
 
 TEST_F(BackupTest, WithoutABackupDirectoryItIsRefusedAndWritesNothing) {
