@@ -159,6 +159,14 @@ if [ -x "$render" ]; then
       ! grep -q -- '--token-file' "$work/render-ci-insecure-values.yaml"
   }
   step "levels.<level>.backups schedules a backup CronJob per shard" check_backup_jobs
+  # values-ha.yaml: county backups every 3 hours, 16 kept; one shard restored through extraArgs.
+  check_backup_overrides() {
+    local out="$work/render-ha.yaml"
+    grep -qE '^ +schedule: "?0 \*/3 \* \* \*"?$' "$out" &&
+      grep -qE '^ +- --backup-keep=16$' "$out" &&
+      [ "$(grep -cE '^ +- "?--restore-from=/backups/backup-20261204T021700.000Z-seq1822"?$' "$out")" -eq 1 ]
+  }
+  step "a level's backups and a shard's --restore-from reach the render" check_backup_overrides
   sed -E 's/--server=stockpile-level-county-a-0\./--server=stockpile-level-county-z-0./' \
     "$work/render-default.yaml" >"$work/render-bad-backup-job.yaml"
   step "check_k8s rejects a backup job aimed at no level pod" expect_failure backup-job \
