@@ -10,6 +10,8 @@
 #                                     # restarts); every listener is TLS, level services require
 #                                     # client certificates (mutual TLS), every call a token
 #   deploy/local/cluster.sh status    # which processes run
+#   deploy/local/cluster.sh backup    # a backup of every level instance, under
+#                                     # $dir/backups/<instance> (the newest 8 kept)
 #   deploy/local/cluster.sh stop      # SIGTERM each (SIGKILL after 10 s), etcd last
 #
 # Environment: STOCKPILE_BIN (default .build/bin), STOCKPILE_CLUSTER_DIR (default .local-cluster),
@@ -116,7 +118,8 @@ start() {
     spawn "$name" "$bin/stockpile-level" --level="$level" --regions="$regions" \
       --db="$dir/$name-db" --reference-data="$ref" $(security_flags level) \
       --listen="$host:$((grpc + off))" --metrics-listen="$host:$((metrics + off))" \
-      --etcd-endpoints="$host:$etcd_port" --instance-id="$name" --etcd-ttl=5
+      --etcd-endpoints="$host:$etcd_port" --instance-id="$name" --etcd-ttl=5 \
+      --backup-dir="$dir/backups/$name" --backup-keep=8
   done < <(instances)
   spawn catalogue "$bin/stockpile-catalogue" --db="$dir/catalogue-db" --reference-data="$ref" \
     --listen="$host:$((7510 + off))" --metrics-listen="$host:$((9510 + off))" \
@@ -175,9 +178,29 @@ status() {
   done
 }
 
+# stockctl backup against every level instance; in TLS mode with the admin token.
+backup() {
+  local flags=() failed=0 out
+  if [ "$tls_mode" = 1 ]; then
+    flags=(--tls-ca "$tls/ca.pem" --tls-cert "$tls/stockctl.pem" --tls-key "$tls/stockctl.key"
+           --token-file "$tls/admin.token")
+  fi
+  while read -r name _ _ grpc _; do
+    if out=$("$bin/stockctl" --server="$host:$((grpc + off))" --timeout=600 "${flags[@]}" backup 2>&1)
+    then
+      printf '  %-9s %s\n' "$name" "$(sed -n 's/^backup: *//p' <<<"$out")"
+    else
+      printf '  %-9s FAILED: %s\n' "$name" "$out"
+      failed=1
+    fi
+  done < <(instances)
+  return "$failed"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 1 ;;
+  backup) backup ;;
+  *) echo "usage: $0 start|stop|status|backup" >&2; exit 1 ;;
 esac

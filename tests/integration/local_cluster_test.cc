@@ -1,6 +1,7 @@
 // deploy/local/cluster.sh as an operator runs it: etcd and seven separate processes register and
-// are discovered; a receipt at a village warehouse shows in the catalogue's province roll-up; and
-// a real Prometheus with deploy/prometheus's configuration scrapes every process.
+// are discovered; a receipt at a village warehouse shows in the catalogue's province roll-up;
+// `cluster.sh backup` backs up every level instance; and a real Prometheus with
+// deploy/prometheus's configuration scrapes every process, backup times included.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -127,22 +128,37 @@ TEST_F(LocalClusterTest, VillageReceiptReachesCatalogueAndPrometheusScrapesEvery
       std::chrono::seconds(10));
   EXPECT_EQ(province_quilts, 37);
 
+  std::string backups;
+  ASSERT_EQ(Cluster("backup", &backups), 0) << backups;
+  const std::string village_backups = dir_.Sub("cluster/backups/village");
+  EXPECT_THAT(backups, ::testing::HasSubstr("village   " + village_backups + "/backup-"));
+  ASSERT_TRUE(std::filesystem::exists(village_backups));
+  int village_copies = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(village_backups)) {
+    village_copies += entry.path().filename().string().starts_with("backup-");
+  }
+  EXPECT_EQ(village_copies, 1);
+
   prometheus_ = std::make_unique<Subprocess>(
       std::vector<std::string>{"prometheus", "--config.file=" + PrometheusConfig(),
                                "--storage.tsdb.path=" + dir_.Sub("prom/data"),
                                "--web.listen-address=" + Address(9090)},
       dir_.Sub("prometheus.log"));
   ASSERT_TRUE(prometheus_->Start());
-  std::string up, stock;
+  std::string up, stock, backed_up;
   const bool scraped = WaitFor(
       [&] {
         up = Query("count(up{job=~\"stockpile-.*\"} == 1)");
         stock =
             Query("stockpile_stock_units{item=\"BD-0001\",state=\"on_hand\",level=\"village\"}");
-        return up.find("\"7\"]") != std::string::npos && stock.find("\"37\"]") != std::string::npos;
+        backed_up = Query("count(stockpile_last_backup_time_seconds > 0)");
+        return up.find("\"7\"]") != std::string::npos &&
+               stock.find("\"37\"]") != std::string::npos &&
+               backed_up.find("\"6\"]") != std::string::npos;
       },
       std::chrono::seconds(40));
-  EXPECT_TRUE(scraped) << "up: " << up << "\nstock: " << stock << "\n"
+  EXPECT_TRUE(scraped) << "up: " << up << "\nstock: " << stock << "\nbacked up: " << backed_up
+                       << "\n"
                        << prometheus_->Log().substr(0, 2000);
 }
 

@@ -222,6 +222,11 @@ TEST_F(LocalClusterTlsTest, TokensAndScopesHoldEndToEndOverTls) {
   // The hold was placed by the catalogue's service token (subject "catalogue") for the
   // dispatcher who approved the transfer.
   EXPECT_THAT(out, HasSubstr("\"actor\":\"catalogue for li.dispatch\""));
+
+  // `cluster.sh backup` over mutual TLS with the admin token: every level instance answers.
+  ASSERT_EQ(Cluster("backup", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("village   " + dir_.Sub("cluster/backups/village/backup-")));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("FAILED")));
 }
 
 // Without TLS files, token key and service token the catalogue does not start (and says why);
