@@ -27,6 +27,7 @@
 #include "services/common/metrics/grpc_server_metrics.h"
 #include "services/common/metrics/metrics_server.h"
 #include "services/common/server_process.h"
+#include "services/common/status_macros.h"
 #include "services/common/validation.h"
 #include "services/level/level_core.h"
 #include "services/level/level_metrics.h"
@@ -121,6 +122,11 @@ absl::StatusOr<std::unique_ptr<LevelInstance>> StartLevel(
   inst->service = std::make_unique<level::LevelServiceImpl>(
       inst->core.get(),
       level::InstanceIdentity{"local-" + name, STOCKPILE_VERSION, metrics_address});
+  // stockctl backup works here too: checkpoints beside the databases, the newest 8 kept.
+  inst->service->SetBackups(o.data_dir + "/backups/" + name, 8);
+  if (inst->metrics) {
+    RETURN_IF_ERROR(level::RegisterBackupMetrics(*inst->metrics, inst->service->backups()));
+  }
   inst->server = Serve(inst->service.get(), inst->address, inst->metrics.get(), authorizer);
   if (!inst->server) return absl::UnavailableError("cannot listen on " + inst->address);
   inst->server->GetHealthCheckService()->SetServingStatus("stockpile.v1.LevelService", true);

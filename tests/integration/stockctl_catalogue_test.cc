@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -188,6 +189,18 @@ TEST_F(StockctlCatalogueTest, RollupSearchAndStatusSeeCountyAndVillageStock) {
   CliResult status_table = Run({"catalogue", "status"});
   EXPECT_THAT(status_table.out, HasSubstr("local-village"));
   EXPECT_THAT(status_table.out, HasSubstr(Address(kVillage)));
+}
+
+// The run command's levels take backups too: beside their databases, one directory a level.
+TEST_F(StockctlCatalogueTest, LevelsOfTheLocalRunTakeBackups) {
+  CliResult backup = Run({"--json", "backup", "--request-id", "local-backup"}, kVillage);
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  const std::string path = nlohmann::json::parse(backup.out)["path"];
+  EXPECT_THAT(path, HasSubstr("/backups/village/backup-"));
+  EXPECT_TRUE(std::filesystem::exists(path + "/CURRENT")) << path;
+  CliResult listed = Run({"--json", "backup", "list"}, kVillage);
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(nlohmann::json::parse(listed.out).size(), 1u) << listed.out;
 }
 
 TEST_F(StockctlCatalogueTest, BadArgumentsAreUsageErrorsAndUnknownTransferIsNotFound) {
