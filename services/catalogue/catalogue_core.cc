@@ -357,8 +357,8 @@ void CatalogueCore::WriteLatestStates(const std::string& source_id,
 // copied back or re-created under the same instance id, it numbers new entries again from
 // where that database stands: by sequence alone they would be skipped as already applied, and
 // records only the old history had would stay here for good. So everything held from it is
-// dropped (its warehouses stay, empty) and streamed again; it reads as stale until it has
-// caught up with the head it had when this began.
+// dropped (its warehouses too: those it still has come back with the stream) and streamed
+// again; it reads as stale until it has caught up with the head it had when this began.
 absl::Status CatalogueCore::Resync(const std::string& source_id,
                                    const WatchChangesResponse& signal) {
   ReplicationSource record;
@@ -390,8 +390,8 @@ absl::Status CatalogueCore::Resync(const std::string& source_id,
   }
   const std::string what = absl::StrCat(
       "the history of ", source_id, " no longer matches the one applied up to sequence ", previous,
-      " (", signal.history_note(), "): dropped the stock of its ", dropped.warehouses,
-      dropped.warehouses == 1 ? " warehouse (" : " warehouses (", dropped.balances.size(),
+      " (", signal.history_note(), "): dropped its ", dropped.warehouses.size(),
+      dropped.warehouses.size() == 1 ? " warehouse (" : " warehouses (", dropped.balances.size(),
       dropped.balances.size() == 1 ? " balance" : " balances",
       ") and streaming it again from sequence 1");
   std::cerr << "stockpile-catalogue: " << what << std::endl;
@@ -425,6 +425,7 @@ void CatalogueCore::DropFromMemory(const CatalogueStore::DroppedStock& dropped,
   AddZeroed(dropped.quotas, entry.mutable_quotas());
   AddZeroed(dropped.reserves, entry.mutable_reserves());
   ApplyToMemory(zeroed, 0, view_index);
+  view_->ForgetWarehouses(dropped.warehouses);
 }
 
 void CatalogueCore::ApplyToMemory(const WatchChangesResponse& batch, int first,

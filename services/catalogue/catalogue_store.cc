@@ -319,7 +319,6 @@ absl::StatusOr<CatalogueStore::DroppedStock> CatalogueStore::DropSourceStock(
     return absl::OkStatus();
   }));
   DroppedStock dropped;
-  dropped.warehouses = codes.size();
   StoreBatch writes;
   auto drop = [&](char kind, const std::string& code, auto& out, absl::string_view what) {
     return ScanPrefix(*it, absl::StrCat(absl::string_view(&kind, 1), code, "/"),
@@ -331,12 +330,14 @@ absl::StatusOr<CatalogueStore::DroppedStock> CatalogueStore::DropSourceStock(
                       });
   };
   for (const std::string& code : codes) {
+    writes.batch().Delete(absl::StrCat("w", code)).PermitUncheckedError();
     RETURN_IF_ERROR(drop('b', code, dropped.balances, "balance"));
     RETURN_IF_ERROR(drop('q', code, dropped.quotas, "quota"));
     RETURN_IF_ERROR(drop('r', code, dropped.reserves, "reserve"));
   }
   writes.PutSource(source);
   RETURN_IF_ERROR(Write(writes));
+  dropped.warehouses = std::move(codes);
   return dropped;
 }
 

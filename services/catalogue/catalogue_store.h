@@ -74,13 +74,13 @@ class CatalogueStore {
   // `max_scanned` records are read. Returns the key of the last balance read ("" at the end).
   // What DropSourceStock took out.
   struct DroppedStock {
-    size_t warehouses = 0;  // of the source (kept: a warehouse is never deleted)
+    std::vector<std::string> warehouses;  // codes; those streamed again are written again
     std::vector<stockpile::v1::Balance> balances;
     std::vector<stockpile::v1::Quota> quotas;
     std::vector<stockpile::v1::Reserve> reserves;
   };
-  // Deletes every balance, quota and reserve of the warehouses replicated from `source`
-  // (its instance_id) and writes `source` itself, in one synced write: for a source whose
+  // Deletes the warehouses replicated from `source` (its instance_id) with every balance, quota
+  // and reserve of theirs, and writes `source` itself, in one synced write: for a source whose
   // history no longer matches, so its data is streamed again from the start.
   absl::StatusOr<DroppedStock> DropSourceStock(const stockpile::v1::ReplicationSource& source);
 

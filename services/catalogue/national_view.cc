@@ -66,7 +66,7 @@ int NationalView::ItemIndex(absl::string_view item) const {
 
 size_t NationalView::warehouse_count() const {
   absl::ReaderMutexLock lock(&mu_);
-  return warehouses_.size();
+  return warehouses_.size() - forgotten_;
 }
 
 uint16_t NationalView::SourceIndex(absl::string_view source_id) {
@@ -98,7 +98,13 @@ NationalView::BalanceCell& NationalView::CellAt(uint32_t w, int item) const {
 uint32_t NationalView::WarehouseFor(absl::string_view code, uint16_t source) {
   auto found = FindWarehouse(code);
   if (found) {
-    warehouses_[*found].source = source;
+    WarehouseRow& row = warehouses_[*found];
+    row.source = source;
+    if (row.forgotten) {  // streamed again after its source was dropped
+      row.forgotten = false;
+      --forgotten_;
+      CountInRollups(*found, +1);
+    }
     return *found;
   }
   const uint32_t w = static_cast<uint32_t>(warehouses_.size());
@@ -126,13 +132,30 @@ void NationalView::PlaceWarehouse(uint32_t w, absl::string_view region_code) {
     auto it = rollup_index_.find(region_code.substr(0, kLengths[i]));
     if (it == rollup_index_.end()) continue;
     row.rollups[i] = it->second;
-    ++rollup_warehouses_[size_t(it->second)];
   }
+  CountInRollups(w, +1);
   if (const auto* region = reference_->FindRegion(region_code)) {
     row.longitude = static_cast<float>(region->longitude);
     row.latitude = static_cast<float>(region->latitude);
   }
   if (search_) search_->SetLocation(w, row.code, row.longitude, row.latitude);
+}
+
+void NationalView::CountInRollups(uint32_t w, int sign) {
+  for (int32_t idx : warehouses_[w].rollups) {
+    if (idx >= 0) rollup_warehouses_[size_t(idx)] += sign;
+  }
+}
+
+void NationalView::ForgetWarehouses(const std::vector<std::string>& codes) {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& code : codes) {
+    auto w = FindWarehouse(code);
+    if (!w || warehouses_[*w].forgotten) continue;
+    warehouses_[*w].forgotten = true;
+    ++forgotten_;
+    CountInRollups(*w, -1);
+  }
 }
 
 void NationalView::AddToRollups(uint32_t w, int item, const BalanceCell* b, const QuotaCell* q,
@@ -286,8 +309,9 @@ absl::StatusOr<WarehouseStock> NationalView::GetStock(absl::string_view code,
   if (i < 0) return absl::InvalidArgumentError(absl::StrCat("unknown item '", item, "'"));
   absl::ReaderMutexLock lock(&mu_);
   auto w = FindWarehouse(code);
-  if (!w)
+  if (!w || warehouses_[*w].forgotten) {
     return absl::NotFoundError(absl::StrCat("warehouse '", code, "' is not in the catalogue"));
+  }
   WarehouseStock out;
   FillStock(*w, i, &out);
   return out;
@@ -298,7 +322,7 @@ std::optional<std::array<int64_t, 3>> NationalView::Cell(absl::string_view code,
   const int i = ItemIndex(item);
   absl::ReaderMutexLock lock(&mu_);
   auto w = FindWarehouse(code);
-  if (!w || i < 0) return std::nullopt;
+  if (!w || i < 0 || warehouses_[*w].forgotten) return std::nullopt;
   const BalanceCell& b = CellAt(*w, i);
   return std::array<int64_t, 3>{b.on_hand, b.held, b.in_transit};
 }
@@ -320,6 +344,7 @@ absl::StatusOr<std::vector<WarehouseStock>> NationalView::ListStock(absl::string
       *next_code = out.back().warehouse().substr(11);
       break;
     }
+    if (warehouses_[it->second].forgotten) continue;
     const BalanceCell& b = CellAt(it->second, i);
     if (skip_zero && b.on_hand == 0 && b.in_transit == 0) continue;
     FillStock(it->second, i, &out.emplace_back());
@@ -368,8 +393,10 @@ absl::StatusOr<stockpile::v1::Rollup> NationalView::Rollup(absl::string_view reg
     sums.resize(items_);
     int64_t count = 0;
     for (auto w = by_code_.lower_bound(std::string(region_code));
-         w != by_code_.end() && absl::StartsWith(w->first, region_code); ++w, ++count) {
+         w != by_code_.end() && absl::StartsWith(w->first, region_code); ++w) {
+      if (warehouses_[w->second].forgotten) continue;
       SumWarehouse(w->second, sums);
+      ++count;
     }
     out.set_warehouse_count(count);
   }
@@ -417,6 +444,7 @@ absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> NationalView::Shortages(
   auto it = after_code.empty() ? by_code_.lower_bound(std::string(prefix))
                                : by_code_.lower_bound(after_code);
   for (; it != by_code_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    if (warehouses_[it->second].forgotten) continue;
     for (size_t i = 0; i < items_; ++i) {
       if ((only >= 0 && int(i) != only) || (it->first == after_code && int(i) <= after_item)) {
         continue;
@@ -453,7 +481,7 @@ std::vector<SearchHit> NationalView::BruteForceSearch(const SearchQuery& q) cons
     const BalanceCell& b = CellAt(w, int(q.item));
     if (b.on_hand - b.held < q.min_available) continue;
     const WarehouseRow& row = warehouses_[w];
-    if (!absl::StartsWith(row.code, q.region_prefix)) continue;
+    if (row.forgotten || !absl::StartsWith(row.code, q.region_prefix)) continue;
     SearchHit h{w, HaversineKm(q.longitude, q.latitude, row.longitude, row.latitude)};
     if ((q.radius_km > 0 && h.distance_km > q.radius_km) || !after(h)) continue;
     hits.push_back(h);
@@ -476,7 +504,7 @@ absl::StatusOr<std::vector<stockpile::v1::StockHit>> NationalView::Search(
   std::vector<stockpile::v1::StockHit> out;
   out.reserve(hits.size());
   for (const SearchHit& h : hits) {
-    if (h.warehouse >= warehouses_.size()) continue;
+    if (h.warehouse >= warehouses_.size() || warehouses_[h.warehouse].forgotten) continue;
     auto& hit = out.emplace_back();
     FillStock(h.warehouse, int(query.item), hit.mutable_stock());
     hit.set_distance_km(h.distance_km);

@@ -51,6 +51,10 @@ class NationalView {
   // Every record of entries[first..] in order, under one lock (what an applied batch does).
   void ApplyEntries(const google::protobuf::RepeatedPtrField<stockpile::v1::ChangeEntry>& entries,
                     int first, uint16_t source);
+  // Takes these warehouses out of every answer (their stock must be zeroed first): their source
+  // was dropped to be streamed again, and those it streams again come back (any record of them
+  // does). Unknown codes are ignored.
+  void ForgetWarehouses(const std::vector<std::string>& codes);
 
   // Dense index of a source id (created on first use); freshness shown with its figures.
   uint16_t SourceIndex(absl::string_view source_id);
@@ -116,6 +120,7 @@ class NationalView {
     int32_t rollups[3] = {-1, -1, -1};  // province, city, county roll-up indices
     uint16_t source = 0;
     uint8_t level = 0;
+    bool forgotten = false;  // ForgetWarehouses: in no answer until a record of it comes again
   };
   static constexpr uint32_t kChunkWarehouses = 4096;
 
@@ -152,6 +157,8 @@ class NationalView {
   std::optional<uint32_t> FindWarehouse(absl::string_view code) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void PlaceWarehouse(uint32_t w, absl::string_view region_code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds `sign` to the warehouse counts of the province, city and county above warehouse w.
+  void CountInRollups(uint32_t w, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   BalanceCell& CellAt(uint32_t w, int item) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t Key(uint32_t w, int item) const { return uint64_t{w} * items_ + uint64_t(item); }
   // Adds `sign` × the cell's figures to every running roll-up above warehouse w.
@@ -179,6 +186,7 @@ class NationalView {
   absl::flat_hash_map<uint64_t, ReserveCell> reserves_ ABSL_GUARDED_BY(mu_);
   std::vector<RollupCell> rollups_ ABSL_GUARDED_BY(mu_);  // rollup idx × items
   std::vector<int64_t> rollup_warehouses_ ABSL_GUARDED_BY(mu_);
+  size_t forgotten_ ABSL_GUARDED_BY(mu_) = 0;  // rows with `forgotten` set
   std::vector<SourceFreshnessInfo> sources_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -99,6 +99,15 @@ class CatalogueFaultTest : public ::testing::Test {
     return threads;
   }
 
+  grpc::StatusCode StockStatus(const std::string& code, const std::string& item) {
+    stockpile::v1::GetWarehouseStockRequest req;
+    req.set_warehouse("warehouses/" + code);
+    req.set_item(item);
+    stockpile::v1::WarehouseStock out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    return catalogue_->Stub()->GetWarehouseStock(&ctx, req, &out).error_code();
+  }
   int64_t CatalogueOnHand(const std::string& code, const std::string& item) {
     stockpile::v1::GetWarehouseStockRequest get;
     get.set_warehouse("warehouses/" + code);
@@ -234,10 +243,15 @@ TEST_F(CatalogueFaultTest, LevelRestoredFromAnEarlierCopyIsStreamedAgainAndTheVi
   ASSERT_TRUE(village.Start());
   ASSERT_TRUE(Receive(*village.Stub(), kStore3, "SH-0001", 5, "after-copy-1").ok());
   ASSERT_TRUE(Receive(*village.Stub(), kStore4, "SH-0002", 50, "after-copy-2").ok());
+  // A warehouse only the history after the copy has.
+  const std::string kStore5 = "420102002005-W001";
+  ASSERT_TRUE(CreateWarehouse(*village.Stub(), kStore5, "420102002005").ok());
+  ASSERT_TRUE(Receive(*village.Stub(), kStore5, "SH-0001", 7, "after-copy-3").ok());
   ASSERT_TRUE(WaitFor(
       [&] {
         return CatalogueOnHand(kStore3, "SH-0001") == 15 &&
-               CatalogueOnHand(kStore4, "SH-0002") == 50;
+               CatalogueOnHand(kStore4, "SH-0002") == 50 &&
+               CatalogueOnHand(kStore5, "SH-0001") == 7;
       },
       seconds(20)))
       << catalogue_->process().Log();
@@ -261,6 +275,7 @@ TEST_F(CatalogueFaultTest, LevelRestoredFromAnEarlierCopyIsStreamedAgainAndTheVi
   EXPECT_EQ(CatalogueOnHand(kStore3, "SH-0002"), 3);
   EXPECT_EQ(CatalogueOnHand(kStore4, "SH-0001"), 2);
   EXPECT_EQ(CatalogueOnHand(kStore4, "SH-0002"), 0);  // only the lost history had it
+  EXPECT_EQ(StockStatus(kStore5, "SH-0001"), grpc::StatusCode::NOT_FOUND);  // and this warehouse
   EXPECT_EQ(RollupOnHand(*catalogue_->Stub(), "420102002", "SH-0002"), 3);
   ExpectViewEqualsLevels(/*expected_balances=*/3);
   const auto status = catalogue_->Status();

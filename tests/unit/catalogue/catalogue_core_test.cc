@@ -95,6 +95,15 @@ int64_t RollupOnHand(const CatalogueCore& core, const std::string& region,
   return r.ok() && r->items_size() == 1 ? r->items(0).on_hand() : -1;
 }
 
+// Warehouses the view counts in a region's roll-up.
+int64_t WarehousesIn(const CatalogueCore& core, const std::string& region) {
+  stockpile::v1::GetRollupRequest req;
+  req.set_region_code(region);
+  auto r = core.GetRollup(req);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? r->warehouse_count() : -1;
+}
+
 // A level's start-up claim (its planned record without an address, etcd::PutClaim) sits among
 // the registrations the catalogue watches; it is not a source to connect to. The registration
 // that follows is.
@@ -193,13 +202,16 @@ TEST(CatalogueCoreTest, SourceWithAnotherHistoryIsDroppedAndStreamedAgain) {
     county.Balance("420102-W001", "SH-0001", 30, 4);
     county.Balance("420102-W001", "SH-0002", 8, 0);
     county.Quota("420102-W001", "SH-0001", 50);
+    county.Warehouse("420103-W001", "420103");  // created after the backup the level goes back to
+    county.Balance("420103-W001", "SH-0001", 5, 0);
     ASSERT_THAT(core->Apply("county-1", county.Take()), testing::IsOk());
     Stream city;
     city.Warehouse("4201-W001", "4201");
     city.Balance("4201-W001", "SH-0001", 100, 0);
     ASSERT_THAT(core->Apply("city-1", city.Take()), testing::IsOk());
-    EXPECT_EQ(core->Position("county-1").sequence, 4u);
-    EXPECT_EQ(core->Position("county-1").commit_time.seconds(), 1700000004);
+    EXPECT_EQ(core->Position("county-1").sequence, 6u);
+    EXPECT_EQ(core->Position("county-1").commit_time.seconds(), 1700000006);
+    EXPECT_EQ(WarehousesIn(*core, "42"), 3);
 
     WatchChangesResponse signal;
     signal.set_history_diverged(true);
@@ -210,9 +222,12 @@ TEST(CatalogueCoreTest, SourceWithAnotherHistoryIsDroppedAndStreamedAgain) {
                                   ::testing::HasSubstr("streaming it again from sequence 1")));
     EXPECT_EQ(core->Position("county-1").sequence, 0u);
     EXPECT_EQ(core->Position("county-1").commit_time.seconds(), 0);
-    EXPECT_EQ(core->view().Cell("420102-W001", "SH-0001"), (std::array<int64_t, 3>{0, 0, 0}));
-    EXPECT_EQ(core->view().Cell("420102-W001", "SH-0002"), (std::array<int64_t, 3>{0, 0, 0}));
+    // Its warehouses are out of every answer until the stream brings them back.
+    EXPECT_EQ(core->view().Cell("420102-W001", "SH-0001"), std::nullopt);
+    EXPECT_EQ(core->view().GetStock("420102-W001", "SH-0001").status().code(),
+              absl::StatusCode::kNotFound);
     EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 100);
+    EXPECT_EQ(WarehousesIn(*core, "42"), 1);
     EXPECT_EQ(core->ListShortages({})->entries_size(), 0);  // the dropped quota is gone too
     for (const auto& r : core->ReplicationStatus()) {
       if (r.instance_id() != "county-1") continue;
@@ -227,6 +242,11 @@ TEST(CatalogueCoreTest, SourceWithAnotherHistoryIsDroppedAndStreamedAgain) {
     restored.Balance("420102-W001", "SH-0001", 12, 0);
     EXPECT_EQ(ApplyOk(*core, "county-1", restored.Take()), 2u);
     EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 112);
+    EXPECT_EQ(core->view().Cell("420102-W001", "SH-0001"), (std::array<int64_t, 3>{12, 0, 0}));
+    // The warehouse only the lost history had is gone, not listed empty.
+    EXPECT_EQ(core->view().Cell("420103-W001", "SH-0001"), std::nullopt);
+    EXPECT_EQ(WarehousesIn(*core, "42"), 2);
+    EXPECT_EQ(WarehousesIn(*core, "420103"), 0);
   }
   auto core = OpenCore(dir.Sub("db"));
   EXPECT_EQ(core->Watermark("county-1"), 2u);
@@ -234,6 +254,8 @@ TEST(CatalogueCoreTest, SourceWithAnotherHistoryIsDroppedAndStreamedAgain) {
   EXPECT_EQ(core->view().Cell("420102-W001", "SH-0002"), (std::array<int64_t, 3>{0, 0, 0}));
   EXPECT_EQ(RollupOnHand(*core, "42", "SH-0002"), 0);
   EXPECT_EQ(core->view().Cell("4201-W001", "SH-0001"), (std::array<int64_t, 3>{100, 0, 0}));
+  EXPECT_EQ(core->view().Cell("420103-W001", "SH-0001"), std::nullopt);  // not in the store
+  EXPECT_EQ(WarehousesIn(*core, "42"), 2);
 }
 
 TEST(CatalogueCoreTest, RestartRebuildsTheViewAndWatermarkFromTheStore) {
