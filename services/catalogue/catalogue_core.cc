@@ -91,6 +91,7 @@ CatalogueCore::CatalogueCore(std::unique_ptr<CatalogueStore> store,
       reference_(reference),
       clock_(clock),
       stream_options_(options.stream),
+      resync_chunk_records_(options.resync_chunk_records),
       view_(std::make_unique<NationalView>(reference, std::move(options.search))),
       snapshot_(options.snapshot) {}
 
@@ -376,8 +377,14 @@ absl::Status CatalogueCore::Resync(const std::string& source_id,
   record.set_last_resync_reason(signal.history_note());
   *record.mutable_last_resync_time() = FromMicros(clock_->NowMicros());
   record.set_resync_until_sequence(signal.head_sequence());
-  ASSIGN_OR_RETURN(CatalogueStore::DroppedStock dropped, store_->DropSourceStock(record));
-  DropFromMemory(dropped, view_index);
+  size_t balances = 0;
+  ASSIGN_OR_RETURN(std::vector<std::string> warehouses,
+                   store_->DropSourceStock(record, resync_chunk_records_,
+                                           [&](const CatalogueStore::DroppedStock& chunk) {
+                                             DropFromMemory(chunk, view_index);
+                                             balances += chunk.balances.size();
+                                             return absl::OkStatus();
+                                           }));
   {
     absl::MutexLock lock(&mu_);
     ReplicationSource& r = sources_[source_id].record;
@@ -390,10 +397,9 @@ absl::Status CatalogueCore::Resync(const std::string& source_id,
   }
   const std::string what = absl::StrCat(
       "the history of ", source_id, " no longer matches the one applied up to sequence ", previous,
-      " (", signal.history_note(), "): dropped its ", dropped.warehouses.size(),
-      dropped.warehouses.size() == 1 ? " warehouse (" : " warehouses (", dropped.balances.size(),
-      dropped.balances.size() == 1 ? " balance" : " balances",
-      ") and streaming it again from sequence 1");
+      " (", signal.history_note(), "): dropped its ", warehouses.size(),
+      warehouses.size() == 1 ? " warehouse (" : " warehouses (", balances,
+      balances == 1 ? " balance" : " balances", ") and streaming it again from sequence 1");
   std::cerr << "stockpile-catalogue: " << what << std::endl;
   return absl::AbortedError(what);
 }

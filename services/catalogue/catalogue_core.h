@@ -41,6 +41,8 @@ class CatalogueCore {
     // The transfer planner's stock (not owned; must outlive the core); fed the same records as
     // the view, on load and on every applied batch. Null: no planning in this process.
     allocation::StockSnapshot* snapshot = nullptr;
+    // Records a resync drops per write (CatalogueStore::DropSourceStock): bounds its memory.
+    size_t resync_chunk_records = 65536;
   };
 
   static absl::StatusOr<std::unique_ptr<CatalogueCore>> Open(const std::string& db_path,
@@ -118,6 +120,7 @@ class CatalogueCore {
   const common::ReferenceData* reference_;
   const common::Clock* clock_;
   const StreamOptions stream_options_;
+  const size_t resync_chunk_records_;
   std::unique_ptr<NationalView> view_;
   allocation::StockSnapshot* const snapshot_;
 

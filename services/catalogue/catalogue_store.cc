@@ -308,8 +308,9 @@ absl::Status ScanPrefix(
 
 }  // namespace
 
-absl::StatusOr<CatalogueStore::DroppedStock> CatalogueStore::DropSourceStock(
-    const ReplicationSource& source) {
+absl::StatusOr<std::vector<std::string>> CatalogueStore::DropSourceStock(
+    const ReplicationSource& source, size_t chunk_records,
+    const std::function<absl::Status(const DroppedStock&)>& dropped) {
   common::QuietRocksPerfCounters();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   const std::string owner = absl::StrCat(source.instance_id(), absl::string_view("\0", 1));
@@ -318,27 +319,37 @@ absl::StatusOr<CatalogueStore::DroppedStock> CatalogueStore::DropSourceStock(
     if (v.starts_with(owner)) codes.push_back(key.ToString().substr(1));
     return absl::OkStatus();
   }));
-  DroppedStock dropped;
-  StoreBatch writes;
+  DroppedStock chunk;
+  auto writes = std::make_unique<StoreBatch>();
   auto drop = [&](char kind, const std::string& code, auto& out, absl::string_view what) {
     return ScanPrefix(*it, absl::StrCat(absl::string_view(&kind, 1), code, "/"),
                       [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
                         out.emplace_back();
                         RETURN_IF_ERROR(ParseInto(value, out.back(), what, key));
-                        writes.batch().Delete(key).PermitUncheckedError();
+                        writes->batch().Delete(key).PermitUncheckedError();
                         return absl::OkStatus();
                       });
   };
+  auto store_chunk = [&]() -> absl::Status {
+    RETURN_IF_ERROR(Write(*writes));
+    RETURN_IF_ERROR(dropped(chunk));
+    chunk = DroppedStock();
+    writes = std::make_unique<StoreBatch>();
+    return absl::OkStatus();
+  };
   for (const std::string& code : codes) {
-    writes.batch().Delete(absl::StrCat("w", code)).PermitUncheckedError();
-    RETURN_IF_ERROR(drop('b', code, dropped.balances, "balance"));
-    RETURN_IF_ERROR(drop('q', code, dropped.quotas, "quota"));
-    RETURN_IF_ERROR(drop('r', code, dropped.reserves, "reserve"));
+    writes->batch().Delete(absl::StrCat("w", code)).PermitUncheckedError();
+    chunk.warehouses.push_back(code);
+    RETURN_IF_ERROR(drop('b', code, chunk.balances, "balance"));
+    RETURN_IF_ERROR(drop('q', code, chunk.quotas, "quota"));
+    RETURN_IF_ERROR(drop('r', code, chunk.reserves, "reserve"));
+    if (chunk.balances.size() + chunk.quotas.size() + chunk.reserves.size() >= chunk_records) {
+      RETURN_IF_ERROR(store_chunk());
+    }
   }
-  writes.PutSource(source);
-  RETURN_IF_ERROR(Write(writes));
-  dropped.warehouses = std::move(codes);
-  return dropped;
+  writes->PutSource(source);
+  RETURN_IF_ERROR(store_chunk());
+  return codes;
 }
 
 absl::StatusOr<std::string> CatalogueStore::ScanBalances(

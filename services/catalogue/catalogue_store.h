@@ -69,10 +69,7 @@ class CatalogueStore {
   };
   absl::Status LoadAll(const Visitor& visitor) const;
 
-  // Balances of warehouses whose code starts with `prefix`, in key order strictly after
-  // `after_key` (a key this function returned). `fn` returns false to stop; at most
-  // `max_scanned` records are read. Returns the key of the last balance read ("" at the end).
-  // What DropSourceStock took out.
+  // What one write of DropSourceStock took out.
   struct DroppedStock {
     std::vector<std::string> warehouses;  // codes; those streamed again are written again
     std::vector<stockpile::v1::Balance> balances;
@@ -80,10 +77,19 @@ class CatalogueStore {
     std::vector<stockpile::v1::Reserve> reserves;
   };
   // Deletes the warehouses replicated from `source` (its instance_id) with every balance, quota
-  // and reserve of theirs, and writes `source` itself, in one synced write: for a source whose
-  // history no longer matches, so its data is streamed again from the start.
-  absl::StatusOr<DroppedStock> DropSourceStock(const stockpile::v1::ReplicationSource& source);
+  // and reserve of theirs, then writes `source` itself: for a source whose history no longer
+  // matches, so its data is streamed again from the start. Writes hold whole warehouses and
+  // about `chunk_records` records each, so memory stays bounded for a national village source;
+  // `dropped` is handed each write's records once it is stored. The source's record goes in
+  // the last write: a crash part way leaves it at its old watermark, and the next start meets
+  // the same mismatch and drops the rest. Returns the codes of every dropped warehouse.
+  absl::StatusOr<std::vector<std::string>> DropSourceStock(
+      const stockpile::v1::ReplicationSource& source, size_t chunk_records,
+      const std::function<absl::Status(const DroppedStock&)>& dropped);
 
+  // Balances of warehouses whose code starts with `prefix`, in key order strictly after
+  // `after_key` (a key this function returned). `fn` returns false to stop; at most
+  // `max_scanned` records are read. Returns the key of the last balance read ("" at the end).
   absl::StatusOr<std::string> ScanBalances(
       absl::string_view prefix, absl::string_view after_key, size_t max_scanned,
       const std::function<bool(const stockpile::v1::Balance&)>& fn) const;

@@ -72,6 +72,7 @@ std::unique_ptr<CatalogueCore> OpenCore(const std::string& path, bool with_index
                                         const common::Clock* clock = common::SystemClock::Get()) {
   CatalogueCore::Options options;
   options.sync_writes = false;
+  options.resync_chunk_records = 2;  // a resync of a few records takes several writes
   if (with_index) options.search = NewStockIndexSearch(int(Reference().items().size()));
   auto core = CatalogueCore::Open(path, &Reference(), clock, std::move(options));
   EXPECT_TRUE(core.ok()) << core.status();

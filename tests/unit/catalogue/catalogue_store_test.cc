@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -129,6 +130,70 @@ TEST(CatalogueStoreTest, LoadAllStopsAtAnUnreadableRecordAndNamesIt) {
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_NE(s.message().find("b" + Code(1200) + "/tent"), std::string::npos) << s;
   for (const auto& key : seen.keys) ASSERT_LT(key, "b" + Code(1200) + "/tent");
+}
+
+// A resync's drop goes in writes of whole warehouses, the source's record last: stopped part
+// way (a crash), the source keeps its old watermark (so the next start meets the same mismatch)
+// and what was not reached is still there; run again, it finishes.
+TEST(CatalogueStoreTest, DroppingASourceWritesInChunksAndItsRecordLast) {
+  testing::TempDir dir;
+  auto store = CatalogueStore::Open(dir.Sub("db"), /*sync_writes=*/false);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Fill(**store, 6);  // county-a: warehouses 1, 3, 5 with 5 records each
+  stockpile::v1::ReplicationSource old_record;
+  old_record.set_instance_id("county-a");
+  old_record.set_applied_sequence(40);
+  StoreBatch batch;
+  batch.PutSource(old_record);
+  ASSERT_TRUE((*store)->Write(batch).ok());
+
+  stockpile::v1::ReplicationSource reset = old_record;
+  reset.set_applied_sequence(0);
+  int chunks = 0;
+  auto crashed = (*store)->DropSourceStock(reset, 5, [&](const CatalogueStore::DroppedStock& c) {
+    EXPECT_EQ(c.warehouses, std::vector<std::string>{Code(1)});
+    EXPECT_EQ(c.balances.size(), 3u);
+    ++chunks;
+    return absl::AbortedError("the process died here");
+  });
+  EXPECT_EQ(crashed.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(chunks, 1);
+  Seen after_crash;
+  ASSERT_TRUE((*store)->LoadAll(after_crash.Visitor()).ok());
+  auto has = [](const Seen& s, const std::string& key) {
+    return std::find(s.keys.begin(), s.keys.end(), key) != s.keys.end();
+  };
+  EXPECT_FALSE(has(after_crash, "w" + Code(1) + " from county-a"));
+  EXPECT_FALSE(has(after_crash, "b" + Code(1) + "/tent=1"));
+  EXPECT_TRUE(has(after_crash, "w" + Code(3) + " from county-a"));
+  EXPECT_TRUE(has(after_crash, "b" + Code(3) + "/tent=3"));
+  uint64_t watermark = 0;
+  CatalogueStore::Visitor sources;
+  sources.warehouse = [](const std::string&, const stockpile::v1::Warehouse&) {};
+  sources.balance = [](const stockpile::v1::Balance&) {};
+  sources.quota = [](const stockpile::v1::Quota&) {};
+  sources.reserve = [](const stockpile::v1::Reserve&) {};
+  sources.source = [&](const stockpile::v1::ReplicationSource& s) {
+    if (s.instance_id() == "county-a") watermark = s.applied_sequence();
+  };
+  ASSERT_TRUE((*store)->LoadAll(sources).ok());
+  EXPECT_EQ(watermark, 40u);
+
+  chunks = 0;
+  auto codes = (*store)->DropSourceStock(reset, 5, [&](const CatalogueStore::DroppedStock&) {
+    ++chunks;
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(codes.ok()) << codes.status();
+  EXPECT_EQ(*codes, (std::vector<std::string>{Code(3), Code(5)}));
+  EXPECT_EQ(chunks, 3);  // warehouse 3, warehouse 5, then the source's record alone
+  Seen done;
+  ASSERT_TRUE((*store)->LoadAll(done.Visitor()).ok());
+  EXPECT_FALSE(has(done, "w" + Code(5) + " from county-a"));
+  EXPECT_TRUE(has(done, "w" + Code(4) + " from county-b"));  // another source's stays
+  EXPECT_TRUE(has(done, "b" + Code(4) + "/tent=4"));
+  ASSERT_TRUE((*store)->LoadAll(sources).ok());
+  EXPECT_EQ(watermark, 0u);
 }
 
 // A clean stop leaves the next start nothing to replay (the level's store does the same: after
