@@ -99,24 +99,22 @@ class CatalogueFaultTest : public ::testing::Test {
     return threads;
   }
 
-  grpc::StatusCode StockStatus(const std::string& code, const std::string& item) {
-    stockpile::v1::GetWarehouseStockRequest req;
-    req.set_warehouse("warehouses/" + code);
-    req.set_item(item);
-    stockpile::v1::WarehouseStock out;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
-    return catalogue_->Stub()->GetWarehouseStock(&ctx, req, &out).error_code();
-  }
-  int64_t CatalogueOnHand(const std::string& code, const std::string& item) {
+  grpc::Status GetStock(const std::string& code, const std::string& item,
+                        stockpile::v1::WarehouseStock* stock) {
     stockpile::v1::GetWarehouseStockRequest get;
     get.set_warehouse("warehouses/" + code);
     get.set_item(item);
-    stockpile::v1::WarehouseStock stock;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + seconds(2));
-    if (!catalogue_->Stub()->GetWarehouseStock(&ctx, get, &stock).ok()) return -1;
-    return stock.on_hand();
+    return catalogue_->Stub()->GetWarehouseStock(&ctx, get, stock);
+  }
+  grpc::StatusCode StockStatus(const std::string& code, const std::string& item) {
+    stockpile::v1::WarehouseStock stock;
+    return GetStock(code, item, &stock).error_code();
+  }
+  int64_t CatalogueOnHand(const std::string& code, const std::string& item) {
+    stockpile::v1::WarehouseStock stock;
+    return GetStock(code, item, &stock).ok() ? stock.on_hand() : -1;
   }
 
   // Every balance every level reports equals the catalogue's, figure for figure.
