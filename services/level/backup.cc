@@ -38,6 +38,11 @@ constexpr absl::string_view kTimeFormat = "%Y%m%dT%H%M%E3SZ";  // 20251204T00000
 // directory still opens as --db as it is.
 constexpr char kDescriptionFile[] = "STOCKPILE-BACKUP.json";
 
+// kTimeFormat: the time in backup names and in a replaced database's name.
+std::string NameTime(int64_t micros) {
+  return absl::FormatTime(kTimeFormat, absl::FromUnixMicros(micros), absl::UTCTimeZone());
+}
+
 int64_t SizeOnDisk(const fs::path& dir) {
   int64_t bytes = 0;
   std::error_code ec;
@@ -180,10 +185,7 @@ absl::StatusOr<Backup> CreateBackup(const LevelStore& store, const std::string& 
                                     uint64_t sequence, int64_t now_micros) {
   RETURN_IF_ERROR(CheckBackupDir(backup_dir));
   // Milliseconds in the name: two backups in one second get two directories.
-  const std::string name = absl::StrCat(
-      kNamePrefix,
-      absl::FormatTime(kTimeFormat, absl::FromUnixMicros(now_micros), absl::UTCTimeZone()), "-seq",
-      sequence);
+  const std::string name = absl::StrCat(kNamePrefix, NameTime(now_micros), "-seq", sequence);
   const fs::path path = fs::path(backup_dir) / name;
   rocksdb::Checkpoint* raw = nullptr;
   RETURN_IF_ERROR(common::FromRocks(rocksdb::Checkpoint::Create(store.db(), &raw), "backup"));
@@ -226,9 +228,7 @@ absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const std
   }
   RETURN_IF_ERROR(WriteBackupJson(*backup, staging / kRestoredFromFile));
   if (fs::exists(to, ec)) {
-    restored.replaced = absl::StrCat(
-        to.string(), ".replaced-",
-        absl::FormatTime(kTimeFormat, absl::FromUnixMicros(now_micros), absl::UTCTimeZone()));
+    restored.replaced = absl::StrCat(to.string(), ".replaced-", NameTime(now_micros));
     fs::rename(to, restored.replaced, ec);
     if (ec) {
       return absl::FailedPreconditionError(

@@ -19,6 +19,17 @@ std::string TypeLabel(int type) {
                           "MOVEMENT_TYPE_");
 }
 
+// A scrape-time family on the metrics page.
+absl::Status AddScraped(metrics::MetricsServer& server, std::string name, std::string help,
+                        MetricType type, std::vector<std::string> labels,
+                        ScrapeCollector::Producer producer) {
+  auto c = ScrapeCollector::Create(std::move(name), std::move(help), type, std::move(labels),
+                                   std::move(producer));
+  if (!c.ok()) return c.status();
+  server.AddCollectable(*c);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 LevelMetrics::LevelMetrics(const LevelCore& core, int refresh_seconds)
@@ -48,11 +59,8 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
   const LevelCore* core = &core_;
   auto add = [&](std::string name, std::string help, MetricType type,
                  std::vector<std::string> labels, ScrapeCollector::Producer producer) {
-    auto c = ScrapeCollector::Create(std::move(name), std::move(help), type, std::move(labels),
-                                     std::move(producer));
-    if (!c.ok()) return c.status();
-    server.AddCollectable(*c);
-    return absl::OkStatus();
+    return AddScraped(server, std::move(name), std::move(help), type, std::move(labels),
+                      std::move(producer));
   };
   RETURN_IF_ERROR(add("stockpile_movements_total", "Movements posted, by type.",
                       MetricType::Counter, {"type"}, [core] {
@@ -192,22 +200,16 @@ void LevelMetrics::Loop() {
 
 absl::Status RegisterBackupMetrics(metrics::MetricsServer& server,
                                    std::shared_ptr<const BackupKeeper> backups) {
-  auto counts = ScrapeCollector::Create(
-      "stockpile_backups_total", "Backups taken (CreateBackup) since the start, by result.",
+  RETURN_IF_ERROR(AddScraped(
+      server, "stockpile_backups_total", "Backups taken (CreateBackup) since the start, by result.",
       MetricType::Counter, {"result"}, [backups] {
         return Samples{{{"ok"}, double(backups->taken())}, {{"failed"}, double(backups->failed())}};
-      });
-  if (!counts.ok()) return counts.status();
-  server.AddCollectable(*counts);
-  auto newest =
-      ScrapeCollector::Create("stockpile_last_backup_time_seconds",
-                              "Unix time of the newest backup under --backup-dir (0: none yet).",
-                              MetricType::Gauge, {}, [backups] {
-                                return Samples{{{}, double(backups->newest_micros()) / 1e6}};
-                              });
-  if (!newest.ok()) return newest.status();
-  server.AddCollectable(*newest);
-  return absl::OkStatus();
+      }));
+  return AddScraped(server, "stockpile_last_backup_time_seconds",
+                    "Unix time of the newest backup under --backup-dir (0: none yet).",
+                    MetricType::Gauge, {}, [backups] {
+                      return Samples{{{}, double(backups->newest_micros()) / 1e6}};
+                    });
 }
 
 }  // namespace stockpile::level
