@@ -5,11 +5,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "tests/testutil/process.h"
@@ -322,6 +324,72 @@ TEST_F(StockctlTest, BalanceSurvivesARestart) {
   EXPECT_EQ(balance["on_hand"], "42");
   ASSERT_EQ(balance["lots"].size(), 1u);
   EXPECT_EQ(balance["lots"][0]["expiry_date"], "2031-06-30");
+}
+
+// Rotation: the expired lot (first in line) leaves and a fresh lot comes in under one request id;
+// a retry of the same command after the balance moved changes nothing; a rotation the service
+// refuses in either half changes nothing at all.
+TEST_F(StockctlTest, RotateReplacesTheExpiredLotAtOnceAndARetryMovesNothingTwice) {
+  CreateWarehouse();
+  for (const auto& [lot, expiry, quantity] :
+       {std::tuple{"L2019", "2020-01-31", "40"}, std::tuple{"L2025", "2027-06-30", "120"}}) {
+    ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot", lot,
+                   "--expiry", expiry, "--quantity", quantity})
+                  .exit_code,
+              0);
+  }
+  const std::vector<std::string> rotate = {
+      "--request-id=rot-1", "rotate", "--warehouse",
+      "420102-W001",        "--item", "FW-0001",
+      "--new-lot",          "L2032",  "--new-expiry",
+      "2032-06-30",         "--note", "destroyed, out of date"};
+  CliResult first = Run(rotate);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  const std::string said =
+      "rotated out 40 of lot L2019 (expires 2020-01-31), in 40 of lot L2032 (expires 2032-06-30)";
+  EXPECT_THAT(first.out, HasSubstr(said));
+
+  auto lots = [&] {
+    std::map<std::string, std::string> on_hand;
+    nlohmann::json balance = BalanceJson("FW-0001");
+    for (const auto& lot : balance["lots"]) {
+      on_hand[lot["lot"]] = lot.value("on_hand", std::string("0"));
+    }
+    return on_hand;
+  };
+  const std::map<std::string, std::string> after = {
+      {"L2019", "0"}, {"L2025", "120"}, {"L2032", "40"}};
+  EXPECT_EQ(lots(), after);
+
+  CliResult retry = Run(rotate);  // L2025 would be first in line now
+  ASSERT_EQ(retry.exit_code, 0) << retry.out << retry.err;
+  EXPECT_THAT(retry.out, HasSubstr(said));
+  EXPECT_EQ(lots(), after);
+
+  CliResult moves =
+      Run({"--json", "movements", "--warehouse", "420102-W001", "--request", "rot-1"});
+  ASSERT_EQ(moves.exit_code, 0) << moves.err;
+  auto list = nlohmann::json::parse(moves.out);
+  ASSERT_EQ(list.size(), 2u) << moves.out;
+  EXPECT_EQ(list[0]["type"], "MOVEMENT_TYPE_ISSUE");
+  EXPECT_EQ(list[0]["note"], "rotation out, replaced by lot L2032: destroyed, out of date");
+  EXPECT_EQ(list[1]["type"], "MOVEMENT_TYPE_RECEIVE");
+  EXPECT_EQ(list[1]["note"], "rotation in, replaces lot L2019");
+
+  CliResult no_expiry =
+      Run({"rotate", "--warehouse", "420102-W001", "--item", "FW-0001", "--new-lot", "L2033"});
+  EXPECT_EQ(no_expiry.exit_code, 2) << no_expiry.out << no_expiry.err;
+  EXPECT_THAT(no_expiry.err, HasSubstr("INVALID_ARGUMENT"));
+  CliResult too_much =
+      Run({"rotate", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot", "L2025",
+           "--quantity", "500", "--new-lot", "L2033", "--new-expiry", "2033-06-30"});
+  EXPECT_EQ(too_much.exit_code, 2) << too_much.out << too_much.err;
+  EXPECT_THAT(too_much.err, HasSubstr("only 120 available"));
+  CliResult unknown = Run({"rotate", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot",
+                           "L1999", "--new-lot", "L2033", "--new-expiry", "2033-06-30"});
+  EXPECT_EQ(unknown.exit_code, 3) << unknown.out << unknown.err;
+  EXPECT_THAT(unknown.err, HasSubstr("lot L1999 of FW-0001"));
+  EXPECT_EQ(lots(), after);
 }
 
 // A backup taken while the service runs, put in place of its database: the ledger is back as it

@@ -1,12 +1,14 @@
-// receive, issue, stocktake, hold, release, ship, receive-transfer, confirm-delivery, batch
+// receive, issue, stocktake, rotate, hold, release, ship, receive-transfer, confirm-delivery, batch
 #include <google/protobuf/util/json_util.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "services/common/status_util.h"
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/commands.h"
+#include "tools/stockctl/rotation.h"
 
 namespace stockpile::stockctl {
 namespace {
@@ -15,6 +17,7 @@ struct MovementFlags {
   std::string warehouse, item, lot, expiry, note, reference, hold_id, destination, source, reason;
   std::string file;
   int64_t quantity = 0;
+  Rotation rotation;
   int64_t ttl_seconds = 0;
   std::vector<std::string> lots;
 };
@@ -90,6 +93,36 @@ int Stocktake(Context& ctx, MovementFlags f) {
     c->set_counted(count->quantity());
   }
   return SendMovement(ctx, &v1::LevelService::Stub::Stocktake, request);
+}
+
+// Reads the balance to find what goes out (the flags may leave lot and quantity open), then
+// sends both postings as one batch.
+int Rotate(Context& ctx, Rotation r) {
+  int rc = 0;
+  if (!ResolveWarehouse(ctx, r.warehouse, rc)) return rc;
+  if (!ctx.options().request_id.empty()) {  // maybe a retry
+    v1::ListMovementsRequest recall;
+    recall.set_request_id(ctx.options().request_id);
+    v1::ListMovementsResponse first;
+    grpc::Status status = Call(ctx, &v1::LevelService::Stub::ListMovements, recall, &first);
+    if (!status.ok()) return ctx.Fail(status);
+    RecallFirstAttempt(first, r);
+  }
+  v1::GetBalanceRequest read;
+  read.set_warehouse(r.warehouse);
+  read.set_item(r.item);
+  v1::Balance balance;
+  grpc::Status status = Call(ctx, &v1::LevelService::Stub::GetBalance, read, &balance);
+  if (!status.ok()) return ctx.Fail(status);
+  auto request = PlanRotation(r, balance);
+  if (!request.ok()) return ctx.Fail(common::ToGrpc(request.status()));
+  request->set_request_id(ctx.RequestId());
+  request->set_actor(ctx.actor());
+  v1::ApplyBatchResponse response;
+  status = Call(ctx, &v1::LevelService::Stub::ApplyBatch, *request, &response);
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(DescribeRotation(response) + RenderBatchResult(response), ToJson(response));
+  return 0;
 }
 
 int Hold(Context& ctx, MovementFlags f) {
@@ -216,6 +249,27 @@ void AddMovementCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   take->add_option("--count", f->lots, "LOT:COUNTED[:YYYY-MM-DD], repeatable")->required();
   take->add_option("--reason", f->reason, "Why the count differs");
   actions[take] = [&ctx, f] { return Stocktake(ctx, *f); };
+
+  auto* rotate = app.add_subcommand(
+      "rotate", "Replace a lot (near or past expiry) with a new one, both at once");
+  Rotation& r = f->rotation;
+  rotate->add_option("--warehouse", r.warehouse, "Warehouse code, e.g. 420102-W001")->required();
+  rotate->add_option("--item", r.item, "Item code, e.g. FW-0001")->required();
+  rotate->add_option("--lot", r.lot,
+                     "Lot going out (default: the earliest-expiring with stock free)");
+  rotate
+      ->add_option("--quantity", r.quantity, "How much goes out (default: all of the lot not held)")
+      ->check(CLI::PositiveNumber);
+  rotate->add_option("--new-lot", r.new_lot,
+                     "Lot coming in (required for items with a shelf life)");
+  rotate->add_option("--new-expiry", r.new_expiry, "Its expiry date YYYY-MM-DD (shelf-life items)");
+  rotate
+      ->add_option("--new-quantity", r.new_quantity,
+                   "How much comes in (default: as much as goes out)")
+      ->check(CLI::PositiveNumber);
+  rotate->add_option("--note", r.note, "Where the old lot goes: sold, donated, destroyed");
+  rotate->add_option("--new-note", r.new_note, "Where the new lot comes from: supplier, order");
+  actions[rotate] = [&ctx, f] { return Rotate(ctx, f->rotation); };
 
   auto* hold = app.add_subcommand("hold", "Reserve stock for a transfer (or: hold get | list)");
   WarehouseItem(hold, *f, /*required=*/false);
