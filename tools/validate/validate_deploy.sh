@@ -159,6 +159,15 @@ if [ -x "$render" ]; then
       ! grep -q -- '--token-file' "$work/render-ci-insecure-values.yaml"
   }
   step "levels.<level>.backups schedules a backup CronJob per shard" check_backup_jobs
+  # "H" as the minute: each shard's own minute, a number, not the same for all of them.
+  check_backup_minutes() {
+    local minutes
+    minutes=$(grep -E '^  schedule: ' "$work/render-default.yaml" | awk '{print $2}' | tr -d '"')
+    echo "backup minutes:" $minutes
+    ! echo "$minutes" | grep -qvE '^([0-9]|[1-5][0-9])$' &&
+      [ "$(echo "$minutes" | sort -u | wc -l)" -gt 1 ]
+  }
+  step "an H minute gives each shard's backups a minute of its own" check_backup_minutes
   # values-ha.yaml: county backups every 3 hours, 16 kept; one shard restored through extraArgs.
   check_backup_overrides() {
     local out="$work/render-ha.yaml"
