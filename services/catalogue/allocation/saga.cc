@@ -738,8 +738,15 @@ bool TransferCoordinator::HoldUnknown(const Transfer& t, int i) {
 }
 
 std::string TransferCoordinator::LetGoOfLeg(Transfer& t, int i, absl::string_view how) {
-  const std::string where = t.legs(i).plan().source_warehouse();
+  const PlanLeg& lost = t.legs(i).plan();
+  const std::string where = lost.source_warehouse();
   t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
+  // The destination gets that much less, whether the rest goes on or fails: say so where a
+  // dispatcher looks for what to plan again, not only in the audit.
+  LineOutcome* shortline = t.add_short_lines();
+  shortline->set_item(lost.item());
+  shortline->set_requested(lost.quantity());
+  shortline->set_shortfall(lost.quantity());
   Audit(t, "coordinator", absl::StrCat("leg ", i, ": hold at ", where, " ", how));
   return absl::StrCat("the hold at ", where, " ", how);
 }

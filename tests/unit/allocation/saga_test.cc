@@ -461,7 +461,35 @@ TEST_F(SagaTest, ExpiredHoldIsNoticedAndTheTransferFails) {
   auto after = coordinator_->Get(t.name());
   EXPECT_EQ(after->state(), TRANSFER_STATE_FAILED);
   EXPECT_THAT(after->failure_reason(), HasSubstr("expired"));
+  ASSERT_EQ(after->short_lines_size(), 1);
+  EXPECT_EQ(after->short_lines(0).item(), kItem);
+  EXPECT_EQ(after->short_lines(0).shortfall(), 10);  // the near leg's 10
   EXPECT_EQ(gateway_.ActiveHolds(), 0);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 10);
+}
+
+// A hold that expires after another leg shipped drops its leg: the transfer ends received,
+// and says by how much it fell short, so the dispatcher can plan that again.
+TEST_F(SagaTest, HoldExpiredAfterAnotherLegShippedEndsReceivedWithAShortLine) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  gateway_.Expire(t.legs(1).hold_id());
+  clock_.Advance(int64_t{2} * 3600 * 1'000'000);  // past the one-hour TTL
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  auto after = coordinator_->Get(t.name());
+  ASSERT_THAT(after.status(), IsOk());
+  EXPECT_EQ(after->state(), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_EQ(after->legs(1).state(), LEG_STATE_RELEASED);
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(*after, 0));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  ASSERT_EQ(t.short_lines_size(), 1);
+  EXPECT_EQ(t.short_lines(0).item(), kItem);
+  EXPECT_EQ(t.short_lines(0).requested(), 5);
+  EXPECT_EQ(t.short_lines(0).shortfall(), 5);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 10);
   EXPECT_EQ(gateway_.Available(kMid, kItem), 10);
 }
 
@@ -507,6 +535,8 @@ TEST_F(SagaTest, HoldLostAfterAnotherLegShippedDropsThatLegOnly) {
   EXPECT_EQ(after->legs(1).state(), LEG_STATE_RELEASED);
   ASSERT_OK_AND_ASSIGN_T(t, Receive(*after, 0));
   EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  ASSERT_EQ(t.short_lines_size(), 1);
+  EXPECT_EQ(t.short_lines(0).shortfall(), 5);  // the mid leg's 5 of the 15
   EXPECT_EQ(gateway_.Received(kDest, kItem), 10);
 }
 
