@@ -38,6 +38,8 @@ Stockpile is running with demo data. In another terminal:
   stockctl balance list --region 420102 --skip-zero
   stockctl shortages --region 4201
   stockctl receive --warehouse 420102-W001 --item SH-0001 --quantity 20 --note "donation"
+  stockctl expiring --within-days 90 --region 420102
+  stockctl rotate --warehouse 420102-W001 --item MD-0004 --new-lot L2029 --new-expiry 2029-12-31
   stockctl --server $host:7505 expiring --within-days 30      # village level
 Metrics: http://$host:9501/metrics .. :9505 (levels), :9510 (catalogue). Ctrl-C stops.
 EOT
