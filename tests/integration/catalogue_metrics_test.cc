@@ -101,6 +101,7 @@ TEST_F(CatalogueMetricsTest, PagePassesPromtoolWithPerSourceReplicationAndTransf
   // Transfer figures: every state present (0 here), the histogram and leadership (no etcd:
   // this replica always leads).
   EXPECT_TRUE(HasSeries(samples, "stockpile_transfers", {{"state", "READY"}}));
+  EXPECT_TRUE(HasSeries(samples, "stockpile_transfers_short", {{"state", "RECEIVED"}}));
   EXPECT_TRUE(HasSeries(samples, "stockpile_transfer_oldest_age_seconds", {{"state", "READY"}}));
   EXPECT_TRUE(HasSeries(samples, "stockpile_transfer_approval_to_receipt_seconds_count", {}));
   EXPECT_EQ(metrics::SumSamples(samples, "stockpile_is_leader"), 1);

@@ -17,7 +17,7 @@ const KNOWN_METRICS = new Set([
   'stockpile_replication_applied_sequence', 'stockpile_replication_lag_entries',
   'stockpile_replication_lag_seconds', 'stockpile_replication_connected',
   'stockpile_replication_entries_applied_total', 'stockpile_replication_resyncs_total',
-  'stockpile_transfers',
+  'stockpile_transfers', 'stockpile_transfers_short',
   'stockpile_transfer_oldest_age_seconds', ...histogram('stockpile_transfer_approval_to_receipt_seconds'),
   'stockpile_is_leader', 'stockpile_transfer_metrics_read_errors_total',
   // recording rules of deploy/prometheus/rules.yml

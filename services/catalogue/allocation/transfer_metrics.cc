@@ -46,6 +46,7 @@ prometheus::MetricFamily Family(std::string name, std::string help, prometheus::
 // What one scrape reads from the store.
 struct TransferScan {
   std::map<int, int64_t> count;
+  std::map<int, int64_t> short_count;  // of those, with a short line
   std::map<int, double> oldest;
   std::vector<double> durations;
 };
@@ -59,6 +60,7 @@ absl::StatusOr<TransferScan> ScanTransfers(const TransferStore& store, double no
     if (!page.ok()) return page.status();
     for (const auto& t : page->transfers()) {
       scan.count[t.state()]++;
+      if (t.short_lines_size() > 0) scan.short_count[t.state()]++;
       const double age = now - Seconds(t.update_time());
       scan.oldest[t.state()] = std::max(scan.oldest[t.state()], age);
       if (double d = ApprovalToReceipt(t); d >= 0) scan.durations.push_back(d);
@@ -68,23 +70,32 @@ absl::StatusOr<TransferScan> ScanTransfers(const TransferStore& store, double no
   return scan;
 }
 
+double CountOf(const std::map<int, int64_t>& counts, int state) {
+  const auto it = counts.find(state);
+  return it == counts.end() ? 0 : double(it->second);
+}
+
 void AddStateFamilies(const TransferScan& scan, std::vector<prometheus::MetricFamily>& out) {
   auto states =
       Family("stockpile_transfers", "Transfers in each state.", prometheus::MetricType::Gauge);
+  auto short_states = Family("stockpile_transfers_short",
+                             "Transfers in each state that fell short: part of what they were "
+                             "to deliver will not arrive (their short lines say what).",
+                             prometheus::MetricType::Gauge);
   auto ages = Family("stockpile_transfer_oldest_age_seconds",
                      "Seconds since the oldest transfer in each state last changed.",
                      prometheus::MetricType::Gauge);
   for (int s = 1; stockpile::v1::TransferState_IsValid(s); ++s) {
     std::string name = stockpile::v1::TransferState_Name(static_cast<TransferState>(s));
     name = name.substr(sizeof("TRANSFER_STATE_") - 1);
-    const auto count = scan.count.find(s);
     const auto oldest = scan.oldest.find(s);
-    states.metric.push_back(
-        Value({{"state", name}}, count == scan.count.end() ? 0 : double(count->second)));
+    states.metric.push_back(Value({{"state", name}}, CountOf(scan.count, s)));
+    short_states.metric.push_back(Value({{"state", name}}, CountOf(scan.short_count, s)));
     ages.metric.push_back(
         Value({{"state", name}}, oldest == scan.oldest.end() ? 0 : oldest->second));
   }
   out.push_back(std::move(states));
+  out.push_back(std::move(short_states));
   out.push_back(std::move(ages));
 }
 

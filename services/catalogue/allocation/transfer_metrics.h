@@ -12,6 +12,7 @@ namespace stockpile::catalogue::allocation {
 // Transfer figures for dashboards and alerts, computed from the transfer store at scrape time
 // (so they survive restarts and never go stale):
 //   stockpile_transfers{state}                      transfers in each state
+//   stockpile_transfers_short{state}                of those, the ones with a short line
 //   stockpile_transfer_oldest_age_seconds{state}    age (since its last change) of the oldest
 //   stockpile_transfer_approval_to_receipt_seconds  histogram over every received transfer
 //   stockpile_is_leader                             1 on the replica that drives transfers

@@ -54,18 +54,27 @@ TEST(TransferMetricsTest, CountsStatesOldestAgesAndApprovalToReceipt) {
   ASSERT_THAT((*store)->Save(Make("T2", TRANSFER_STATE_READY, now_s - 60, now_s - 100)), IsOk());
   ASSERT_THAT((*store)->Save(Make("T3", TRANSFER_STATE_RECEIVED, now_s - 10, now_s - 3610)),
               IsOk());
+  Transfer received_short = Make("T4", TRANSFER_STATE_RECEIVED, now_s - 20, now_s - 3620);
+  received_short.add_short_lines()->set_shortfall(5);
+  ASSERT_THAT((*store)->Save(received_short), IsOk());
+  Transfer failed = Make("T5", TRANSFER_STATE_FAILED, now_s - 30, now_s - 40);
+  failed.add_short_lines()->set_shortfall(10);
+  ASSERT_THAT((*store)->Save(failed), IsOk());
   common::FakeClock clock(kNow);
   auto collectable = MakeTransferCollectable(store->get(), &clock, [] { return true; });
   auto families = collectable->Collect();
   EXPECT_EQ(ValueOf(families, "stockpile_transfers", "READY"), 2);
-  EXPECT_EQ(ValueOf(families, "stockpile_transfers", "RECEIVED"), 1);
+  EXPECT_EQ(ValueOf(families, "stockpile_transfers", "RECEIVED"), 2);
   EXPECT_EQ(ValueOf(families, "stockpile_transfers", "IN_TRANSIT"), 0);
+  EXPECT_EQ(ValueOf(families, "stockpile_transfers_short", "RECEIVED"), 1);
+  EXPECT_EQ(ValueOf(families, "stockpile_transfers_short", "FAILED"), 1);
+  EXPECT_EQ(ValueOf(families, "stockpile_transfers_short", "READY"), 0);
   EXPECT_EQ(ValueOf(families, "stockpile_transfer_oldest_age_seconds", "READY"), 7200);
-  EXPECT_EQ(ValueOf(families, "stockpile_transfer_approval_to_receipt_seconds", ""), 1);
+  EXPECT_EQ(ValueOf(families, "stockpile_transfer_approval_to_receipt_seconds", ""), 2);
   EXPECT_EQ(ValueOf(families, "stockpile_is_leader", ""), 1);
   for (const auto& f : families) {
     if (f.name != "stockpile_transfer_approval_to_receipt_seconds") continue;
-    EXPECT_DOUBLE_EQ(f.metric[0].histogram.sample_sum, 3600);
+    EXPECT_DOUBLE_EQ(f.metric[0].histogram.sample_sum, 3600 + 3600);
   }
 }
 
@@ -95,6 +104,7 @@ TEST(TransferMetricsTest, UnreadableStoreLeavesStateFiguresOutAndCountsIt) {
   for (int scrape = 1; scrape <= 2; ++scrape) {
     auto families = collectable->Collect();
     EXPECT_EQ(ValueOf(families, "stockpile_transfers", "READY"), -1);  // left out, not 0
+    EXPECT_EQ(ValueOf(families, "stockpile_transfers_short", "READY"), -1);
     EXPECT_EQ(ValueOf(families, "stockpile_transfer_oldest_age_seconds", "READY"), -1);
     EXPECT_EQ(ValueOf(families, "stockpile_is_leader", ""), 0);
     for (const auto& f : families) {
