@@ -275,5 +275,49 @@ TEST_F(StockctlCatalogueTest, TransferPlannedApprovedShippedAndReceivedMovesStoc
   EXPECT_TRUE(RollupReaches("4201", "99")) << "30 left, 29 arrived, 1 lost";
 }
 
+// The only source is emptied before approval: its hold is refused, re-planning finds nothing
+// else, and the transfer FAILS short by all of it. Once another warehouse has stock,
+// --short-of plans exactly that again, to the same destination, never from the source that
+// refused, and creates the transfer that brings it.
+TEST_F(StockctlCatalogueTest, ShortOfPlansAgainWhatAFailedTransferFellShortOf) {
+  CreateWarehouse(kCounty, "420102-W001", "江岸区救灾物资储备库");
+  CreateWarehouse(kCounty, "420103-W001", "江汉区救灾物资储备库");
+  CreateWarehouse(kCounty, "420104-W001", "硚口区救灾物资储备库");
+  Receive(kCounty, "420102-W001", "40");
+  ASSERT_TRUE(RollupReaches("420102", "40"));
+  json created = RunJson({"transfer", "create", "--to", "420103-W001", "--line", "SH-0001=30",
+                          "--priority", "urgent"});
+  const std::string id = created["id"].get<std::string>();
+  ASSERT_EQ(Run({"issue", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "40"})
+                .exit_code,
+            0);
+  json failed = RunJson({"transfer", "approve", id});
+  ASSERT_EQ(failed["state"], "TRANSFER_STATE_FAILED") << failed.dump();
+  ASSERT_EQ(failed["short_lines"].size(), 1u) << failed.dump();
+  EXPECT_EQ(failed["short_lines"][0]["shortfall"], "30");
+
+  Receive(kCounty, "420104-W001", "50");
+  ASSERT_TRUE(RollupReaches("420104", "50"));
+  json plan = RunJson({"transfer", "plan", "--short-of", id});
+  EXPECT_EQ(plan["destination_warehouse"], "warehouses/420103-W001");
+  EXPECT_EQ(plan["priority"], "PRIORITY_URGENT");
+  ASSERT_EQ(plan["lines"].size(), 1u) << plan.dump();
+  EXPECT_EQ(plan["lines"][0]["quantity"], "30");
+  ASSERT_EQ(plan["legs"].size(), 1u) << plan.dump();
+  EXPECT_EQ(plan["legs"][0]["source_warehouse"], "warehouses/420104-W001");
+  EXPECT_THAT(plan["excluded_sources"].dump(), HasSubstr("warehouses/420102-W001"));
+
+  json again = RunJson({"transfer", "create", "--short-of", id});
+  EXPECT_EQ(again["state"], "TRANSFER_STATE_PENDING_APPROVAL");
+  EXPECT_EQ(again["note"], "what " + id + " fell short of");
+  EXPECT_EQ(RunJson({"transfer", "approve", again["id"]})["state"], "TRANSFER_STATE_READY");
+
+  CliResult nothing_short = Run({"transfer", "plan", "--short-of", again["id"]});
+  EXPECT_EQ(nothing_short.exit_code, 2) << nothing_short.out << nothing_short.err;
+  EXPECT_THAT(nothing_short.err, HasSubstr("fell short of nothing"));
+  EXPECT_EQ(Run({"transfer", "plan", "--short-of", "T-nope"}).exit_code, 3);
+  EXPECT_EQ(Run({"transfer", "plan", "--short-of", id, "--line", "SH-0001=1"}).exit_code, 1);
+}
+
 }  // namespace
 }  // namespace stockpile::testing

@@ -12,16 +12,18 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/common/status_util.h"
 #include "services/common/validation.h"
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/commands.h"
 #include "tools/stockctl/output/transfer_render.h"
+#include "tools/stockctl/shortfall.h"
 
 namespace stockpile::stockctl {
 namespace {
 
 struct TransferFlags {
-  std::string to, priority = "routine", from_plan, note, reason, region_prefix, state;
+  std::string to, priority, from_plan, short_of, note, reason, region_prefix, state;
   std::vector<std::string> lines, exclude, received;
   std::string id;
   int32_t leg = -1;
@@ -95,6 +97,24 @@ absl::Status SetDestination(absl::string_view to, v1::PlanAllocationRequest& req
   return absl::OkStatus();
 }
 
+// --priority and --exclude on top of a request (from the flags or from --short-of).
+absl::Status ApplyPriorityAndExclusions(const TransferFlags& f,
+                                        v1::PlanAllocationRequest& request) {
+  if (!f.priority.empty() || request.priority() == v1::PRIORITY_UNSPECIFIED) {
+    auto priority =
+        ParseWord<v1::Priority>("--priority", f.priority.empty() ? "routine" : f.priority,
+                                "PRIORITY_", v1::Priority_descriptor());
+    if (!priority.ok()) return priority.status();
+    request.set_priority(*priority);
+  }
+  for (const auto& code : f.exclude) {
+    auto name = WarehouseNameArg(code);
+    if (!name.ok()) return name.status();
+    request.add_exclude_sources(*name);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::PlanAllocationRequest> PlanRequestFromFlags(const TransferFlags& f) {
   v1::PlanAllocationRequest request;
   if (f.to.empty()) return absl::InvalidArgumentError("--to is required");
@@ -105,15 +125,7 @@ absl::StatusOr<v1::PlanAllocationRequest> PlanRequestFromFlags(const TransferFla
     if (!line.ok()) return line.status();
     *request.add_lines() = *line;
   }
-  auto priority =
-      ParseWord<v1::Priority>("--priority", f.priority, "PRIORITY_", v1::Priority_descriptor());
-  if (!priority.ok()) return priority.status();
-  request.set_priority(*priority);
-  for (const auto& code : f.exclude) {
-    auto name = WarehouseNameArg(code);
-    if (!name.ok()) return name.status();
-    request.add_exclude_sources(*name);
-  }
+  if (auto s = ApplyPriorityAndExclusions(f, request); !s.ok()) return s;
   return request;
 }
 
@@ -152,6 +164,40 @@ std::string TransferName(const std::string& id) {
   return absl::StartsWith(id, "transfers/") ? id : "transfers/" + id;
 }
 
+// --short-of: what the transfer fell short of, again (--to, --priority and --exclude change
+// or add to it). Returns 0, or the exit code of a failure already reported.
+int PlanRequestForShortOf(Context& ctx, const TransferFlags& f,
+                          v1::PlanAllocationRequest& request) {
+  if (!f.lines.empty() || !f.from_plan.empty()) {
+    return ctx.UsageError(
+        "--short-of plans the transfer's short lines: leave out --line and --from-plan");
+  }
+  v1::GetTransferRequest get;
+  get.set_name(TransferName(f.short_of));
+  v1::Transfer transfer;
+  grpc::Status status = Call(ctx, &v1::TransferService::Stub::GetTransfer, get, &transfer);
+  if (!status.ok()) return ctx.Fail(status);
+  auto wanted = PlanRequestForShortfall(transfer);
+  if (!wanted.ok()) return ctx.Fail(common::ToGrpc(wanted.status()));
+  request = *std::move(wanted);
+  absl::Status changed = f.to.empty() ? absl::OkStatus() : SetDestination(f.to, request);
+  if (changed.ok() && !f.to.empty() && !request.destination_region().empty()) {
+    request.clear_destination_warehouse();
+  }
+  if (changed.ok()) changed = ApplyPriorityAndExclusions(f, request);
+  return changed.ok() ? 0 : ctx.UsageError(changed);
+}
+
+// The plan request of `transfer plan` and `transfer create`: --short-of, --from-plan or the
+// flags. Returns 0, or the exit code of a failure already reported.
+int PlanRequestOf(Context& ctx, const TransferFlags& f, v1::PlanAllocationRequest& request) {
+  if (!f.short_of.empty()) return PlanRequestForShortOf(ctx, f, request);
+  auto made = f.from_plan.empty() ? PlanRequestFromFlags(f) : PlanRequestFromFile(f);
+  if (!made.ok()) return ctx.UsageError(made.status());
+  request = *std::move(made);
+  return 0;
+}
+
 int PrintTransfer(Context& ctx, const grpc::Status& status, const v1::Transfer& transfer) {
   if (!status.ok()) return ctx.Fail(status);
   ctx.Print(RenderTransfer(transfer), ToJson(transfer));
@@ -159,24 +205,23 @@ int PrintTransfer(Context& ctx, const grpc::Status& status, const v1::Transfer& 
 }
 
 int Plan(Context& ctx, const TransferFlags& f) {
-  auto request = PlanRequestFromFlags(f);
-  if (!request.ok()) return ctx.UsageError(request.status());
+  v1::PlanAllocationRequest request;
+  if (int rc = PlanRequestOf(ctx, f, request); rc != 0) return rc;
   v1::AllocationPlan plan;
-  grpc::Status status = Call(ctx, &v1::TransferService::Stub::PlanAllocation, *request, &plan);
+  grpc::Status status = Call(ctx, &v1::TransferService::Stub::PlanAllocation, request, &plan);
   if (!status.ok()) return ctx.Fail(status);
   ctx.Print(RenderPlan(plan), ToJson(plan));
   return 0;
 }
 
 int Create(Context& ctx, const TransferFlags& f) {
-  auto plan = f.from_plan.empty() ? PlanRequestFromFlags(f) : PlanRequestFromFile(f);
-  if (!plan.ok()) return ctx.UsageError(plan.status());
-  if (plan->destination_warehouse().empty()) {
+  v1::CreateTransferRequest request;
+  if (int rc = PlanRequestOf(ctx, f, *request.mutable_plan()); rc != 0) return rc;
+  if (request.plan().destination_warehouse().empty()) {
     return ctx.UsageError("a transfer goes to a warehouse: give --to WAREHOUSE (e.g. 420103-W002)");
   }
-  v1::CreateTransferRequest request;
-  *request.mutable_plan() = *plan;
-  request.set_note(f.note);
+  const bool default_note = f.note.empty() && !f.short_of.empty();
+  request.set_note(default_note ? "what " + f.short_of + " fell short of" : f.note);
   request.set_request_id(ctx.RequestId());
   request.set_actor(ctx.actor());
   v1::Transfer transfer;
@@ -271,10 +316,14 @@ int List(Context& ctx, const TransferFlags& f) {
 void AddPlanFlags(CLI::App* cmd, TransferFlags& f) {
   cmd->add_option("--to", f.to, "Destination warehouse (420103-W002) or region code (420103)");
   cmd->add_option("--line", f.lines, "ITEM=QUANTITY, e.g. SH-0001=200 (repeat for more items)");
-  cmd->add_option("--priority", f.priority, "routine | urgent | critical (below floors)")
-      ->capture_default_str();
+  cmd->add_option("--priority", f.priority,
+                  "routine | urgent | critical (below floors); default routine, or the --short-of "
+                  "transfer's");
   cmd->add_option("--exclude", f.exclude, "Source warehouses never to take from: W1,W2,...")
       ->delimiter(',');
+  cmd->add_option("--short-of", f.short_of,
+                  "Plan again what this transfer fell short of (its short lines, destination and "
+                  "priority)");
 }
 
 CLI::App* AddIdCommand(CLI::App* group, const char* name, const char* help, TransferFlags& f) {
@@ -292,8 +341,6 @@ void AddTransferCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
 
   auto* plan = group->add_subcommand("plan", "Where the stock would come from (nothing is held)");
   AddPlanFlags(plan, *f);
-  plan->get_option("--to")->required();
-  plan->get_option("--line")->required();
   actions[plan] = [&ctx, f] { return Plan(ctx, *f); };
 
   auto* create = group->add_subcommand("create", "Plan and store a transfer awaiting approval");
