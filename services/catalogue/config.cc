@@ -36,6 +36,9 @@ absl::Status CatalogueConfig::Validate() const {
   if (transfer_resume_seconds < 1 || transfer_resume_seconds > 3600) {
     return absl::InvalidArgumentError("--transfer-resume must be between 1 and 3600 seconds");
   }
+  if (unreachable_after_seconds < 1 || unreachable_after_seconds > 86400) {
+    return absl::InvalidArgumentError("--unreachable-after must be between 1 and 86400 seconds");
+  }
   if (!insecure && (tls_cert.empty() || tls_key.empty() || tls_ca.empty())) {
     return absl::InvalidArgumentError(
         "TLS is required: give --tls-cert, --tls-key and --tls-ca (the CA of the level services "
@@ -105,6 +108,9 @@ absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv) {
                  "seconds one transfer step retries an unreachable level service before waiting");
   app.add_option("--transfer-resume", c.transfer_resume_seconds,
                  "seconds between the leader's rounds over unfinished transfers");
+  app.add_option("--unreachable-after", c.unreachable_after_seconds,
+                 "plans leave out the warehouses of a level instance that has not answered for "
+                 "this many seconds, or is no longer registered");
   app.add_option("--transfer-etcd-retention", c.transfer_etcd_retention_days,
                  "days finished transfers stay in etcd (every replica's store keeps them; "
                  "0: for ever)");

@@ -131,6 +131,28 @@ alloc::LevelRouter RouterFrom(const stockpile::catalogue::CatalogueCore* core) {
   };
 }
 
+// What the transfer planner needs of the replication status: which instances answer.
+std::function<std::vector<alloc::SourceContact>()> ContactsFrom(
+    const stockpile::catalogue::CatalogueCore* core) {
+  return [core] {
+    std::vector<alloc::SourceContact> contacts;
+    for (const auto& s : core->ReplicationStatus()) {
+      alloc::SourceContact c;
+      c.id = s.instance_id();
+      c.scope = {s.level(), {s.region_prefixes().begin(), s.region_prefixes().end()}};
+      if (c.scope.prefixes.empty()) c.scope.prefixes.push_back("");  // hosts every region
+      c.connected = s.connected();
+      c.gone = s.gone();
+      if (s.has_last_contact_time()) {
+        c.last_contact_micros =
+            s.last_contact_time().seconds() * 1'000'000 + s.last_contact_time().nanos() / 1'000;
+      }
+      contacts.push_back(std::move(c));
+    }
+    return contacts;
+  };
+}
+
 // The service is registered before the port (and so the election candidate) is known; it asks
 // this, which answers "not leader" until the real leadership is attached.
 class LateLeadership final : public alloc::Leadership {
@@ -188,6 +210,8 @@ absl::StatusOr<std::unique_ptr<Transfers>> OpenTransfers(
   options.hold_ttl_seconds = c.hold_ttl_seconds;
   options.require_second_approver = c.require_second_approver;
   options.retry_deadline = absl::Seconds(c.transfer_retry_seconds);
+  options.sources = ContactsFrom(core);
+  options.unreachable_after = absl::Seconds(c.unreachable_after_seconds);
   t->coordinator = std::make_unique<alloc::TransferCoordinator>(
       t->store.get(), t->gateway.get(), t->planner.get(), snapshot,
       stockpile::common::SystemClock::Get(), options);

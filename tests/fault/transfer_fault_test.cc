@@ -458,6 +458,46 @@ TEST_F(TransferFaultTest, SourceDownDuringApprovalWaitsThenCompletes) {
   EXPECT_EQ(ExpectConserved().on_hand(), 80);
 }
 
+// The same system with plans leaving out a level instance silent for 2 s (default 10).
+class UnreachableSourceTest : public TransferFaultTest {
+ protected:
+  void SetUp() override {
+    catalogue_flags_ = {"--unreachable-after=2"};
+    TransferFaultTest::SetUp();
+  }
+};
+
+// county-b stops answering (SIGSTOP: to the catalogue, as a cut link looks). Once it has been
+// silent for 2 s, plans take from county-a only and say why county-b is missing, and a
+// transfer made then is ready at once instead of waiting for county-b. When county-b answers
+// again, plans take from it again.
+TEST_F(UnreachableSourceTest, PlansLeaveOutALevelThatDoesNotAnswerUntilItAnswersAgain) {
+  LevelB().process().Signal(SIGSTOP);
+  AllocationPlan plan;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        plan.Clear();
+        return transfers_->PlanAllocation(Ctx(2).get(), PlanFor(60), &plan).ok() &&
+               plan.unreachable_sources_size() == 1;
+      },
+      seconds(20)))
+      << plan.DebugString() << Log();
+  EXPECT_THAT(plan.unreachable_sources(0), HasSubstr("county-b (county 4202): not answering for"));
+  ASSERT_EQ(plan.legs_size(), 1) << plan.DebugString();
+  EXPECT_EQ(plan.legs(0).source_warehouse(), std::string("warehouses/") + kNear);
+  EXPECT_EQ(plan.outcomes(0).shortfall(), 30);
+
+  Transfer t = Create(30, "while-b-is-silent");
+  ASSERT_EQ(t.legs_size(), 1) << t.DebugString();
+  Transfer ready;
+  ASSERT_TRUE(Approve(t, &ready).ok());
+  EXPECT_EQ(ready.state(), TRANSFER_STATE_READY) << ready.DebugString();
+
+  LevelB().process().Signal(SIGCONT);
+  // county-a's 30 are held now: 50 can only come from county-b.
+  ASSERT_TRUE(WaitFor([&] { return Plannable(50); }, seconds(20))) << Log();
+}
+
 TEST_F(TransferFaultTest, CancelWhileSourceIsDownLeavesNoHoldBehind) {
   const auto before = Balances();
   Transfer t = Create(60, "t4");

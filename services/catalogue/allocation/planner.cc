@@ -70,6 +70,14 @@ SourceTier TierOf(absl::string_view destination_region, absl::string_view source
   return SOURCE_TIER_OTHER_PROVINCE;
 }
 
+bool SourceScope::Holds(absl::string_view region) const {
+  if (common::LevelOfRegionCode(region) != level) return false;
+  for (const auto& prefix : prefixes) {
+    if (absl::StartsWith(region, prefix)) return true;
+  }
+  return false;
+}
+
 int32_t Planner::ReserveDay(int64_t unix_micros) {
   return common::DaysFromMicros(unix_micros + kChinaUtcOffsetMicros);
 }
@@ -79,13 +87,14 @@ class Planner::LinePlanner {
  public:
   LinePlanner(const Planner& planner, const StockSnapshot::Reader& stock, std::string destination,
               bool critical, int32_t today, absl::flat_hash_set<std::string> excluded,
-              AllocationPlan* plan)
+              const std::vector<SourceScope>& unreachable, AllocationPlan* plan)
       : planner_(planner),
         stock_(stock),
         destination_(std::move(destination)),
         critical_(critical),
         today_(today),
         excluded_(std::move(excluded)),
+        unreachable_(unreachable),
         plan_(plan) {
     const GeoPoint seat = planner.SeatOf(destination_);
     lat_ = seat.lat * kDegToRad;
@@ -126,7 +135,11 @@ class Planner::LinePlanner {
   double KmTo(const SourcePlace& p) const { return KmTo(p.lat_rad, p.lon_rad, p.cos_lat); }
 
   bool Eligible(const SourcePlace& p) const {
-    return p.region != destination_ && !excluded_.contains(p.code);
+    if (p.region == destination_ || excluded_.contains(p.code)) return false;
+    for (const SourceScope& scope : unreachable_) {
+      if (scope.Holds(p.region)) return false;
+    }
+    return true;
   }
 
   // Sources under `prefix` but not under `inner`, nearest first, that can give something.
@@ -278,6 +291,7 @@ class Planner::LinePlanner {
   const bool critical_;
   const int32_t today_;
   const absl::flat_hash_set<std::string> excluded_;
+  const std::vector<SourceScope>& unreachable_;
   AllocationPlan* plan_;
   double lat_ = 0, lon_ = 0, cos_lat_ = 1;
   std::string item_;
@@ -358,7 +372,8 @@ absl::Status Planner::CheckLines(const PlanAllocationRequest& req) const {
 }
 
 absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
-                                             const StockSnapshot& stock, int32_t today) const {
+                                             const StockSnapshot& stock, int32_t today,
+                                             const std::vector<SourceScope>& unreachable) const {
   ASSIGN_OR_RETURN(std::string destination, DestinationRegion(req));
   RETURN_IF_ERROR(CheckLines(req));
   const Priority priority =
@@ -377,7 +392,7 @@ absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
   }
   StockSnapshot::Reader reader(stock);
   LinePlanner planner(*this, reader, destination, priority == PRIORITY_CRITICAL, today,
-                      std::move(excluded), &plan);
+                      std::move(excluded), unreachable, &plan);
   for (const auto& line : req.lines()) planner.PlanLine(line);
   return plan;
 }

@@ -25,6 +25,13 @@
 
 namespace stockpile::catalogue::allocation {
 
+// The warehouses of one level service instance: its level and region prefixes.
+struct SourceScope {
+  stockpile::v1::Level level = stockpile::v1::LEVEL_UNSPECIFIED;
+  std::vector<std::string> prefixes;
+  bool Holds(absl::string_view region) const;
+};
+
 struct PlanLimits {
   size_t max_lines = 100;
   size_t max_reserve_options_per_line = 20;
@@ -35,10 +42,11 @@ class Planner {
   explicit Planner(const common::ReferenceData* reference, PlanLimits limits = {});
 
   // `today` is the reserve day (days since 1970-01-01 in China Standard Time): lots whose expiry
-  // date is before it are expired. INVALID_ARGUMENT for a malformed request.
+  // date is before it are expired. Warehouses in an `unreachable` scope are not planned from.
+  // INVALID_ARGUMENT for a malformed request.
   absl::StatusOr<stockpile::v1::AllocationPlan> Plan(
       const stockpile::v1::PlanAllocationRequest& request, const StockSnapshot& stock,
-      int32_t today) const;
+      int32_t today, const std::vector<SourceScope>& unreachable = {}) const;
 
   // Reserve day of a wall-clock time (UTC+8 calendar day).
   static int32_t ReserveDay(int64_t unix_micros);

@@ -121,6 +121,21 @@ std::string ReleaseNote(int leg, absl::string_view source,
 
 }  // namespace
 
+UnreachableSources FindUnreachable(const std::vector<SourceContact>& sources, int64_t now_micros,
+                                   int64_t started_micros, absl::Duration after) {
+  UnreachableSources out;
+  for (const SourceContact& s : sources) {
+    const int64_t silent_micros = now_micros - std::max(s.last_contact_micros, started_micros);
+    if (!s.gone && (s.connected || silent_micros < absl::ToInt64Microseconds(after))) continue;
+    std::string why = s.gone ? "no longer registered"
+                             : absl::StrCat("not answering for ", silent_micros / 1'000'000, " s");
+    out.described.push_back(absl::StrCat(s.id, " (", common::LevelName(s.scope.level), " ",
+                                         absl::StrJoin(s.scope.prefixes, ","), "): ", why));
+    out.scopes.push_back(s.scope);
+  }
+  return out;
+}
+
 bool Transient(const absl::Status& s) {
   return s.code() == absl::StatusCode::kUnavailable ||
          s.code() == absl::StatusCode::kDeadlineExceeded;
@@ -134,7 +149,8 @@ TransferCoordinator::TransferCoordinator(TransferStore* store, LevelGateway* gat
       planner_(planner),
       stock_(stock),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      started_micros_(clock->NowMicros()) {}
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -274,7 +290,14 @@ absl::StatusOr<ListTransfersResponse> TransferCoordinator::List(
 }
 
 absl::StatusOr<AllocationPlan> TransferCoordinator::Plan(const PlanAllocationRequest& req) const {
-  ASSIGN_OR_RETURN(AllocationPlan plan, planner_->Plan(req, *stock_, Planner::ReserveDay(Now())));
+  UnreachableSources unreachable;
+  if (options_.sources) {
+    unreachable =
+        FindUnreachable(options_.sources(), Now(), started_micros_, options_.unreachable_after);
+  }
+  ASSIGN_OR_RETURN(AllocationPlan plan,
+                   planner_->Plan(req, *stock_, Planner::ReserveDay(Now()), unreachable.scopes));
+  for (auto& line : unreachable.described) plan.add_unreachable_sources(std::move(line));
   *plan.mutable_plan_time() = ToTimestamp(Now());
   return plan;
 }

@@ -17,8 +17,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -34,6 +36,25 @@
 #include "stockpile/v1/transfer_service.pb.h"
 
 namespace stockpile::catalogue::allocation {
+
+// A level service instance as the catalogue's replication sees it.
+struct SourceContact {
+  std::string id;
+  SourceScope scope;
+  bool connected = false;
+  bool gone = false;                // no longer registered
+  int64_t last_contact_micros = 0;  // 0: has not answered since this process started
+};
+
+// The warehouses to leave out of a plan: sources gone, or not answering for `after` or longer,
+// counted from the later of their last answer and `started_micros` (a restarted catalogue gives
+// each source the grace again before giving up on it), each with a line saying so.
+struct UnreachableSources {
+  std::vector<SourceScope> scopes;
+  std::vector<std::string> described;  // "county-b (county 4202): not answering for 12 s"
+};
+UnreachableSources FindUnreachable(const std::vector<SourceContact>& sources, int64_t now_micros,
+                                   int64_t started_micros, absl::Duration after);
 
 struct CoordinatorOptions {
   // Actor of the level calls the coordinator makes on its own (releases after a failure or an
@@ -52,6 +73,10 @@ struct CoordinatorOptions {
   // With a journal (transfers shared through etcd): a new transfer larger than this is refused,
   // leaving room under etcd's request limit (1.5 MiB) for the audit steps it will gain.
   size_t max_shared_transfer_bytes = 256 * 1024;
+  // The catalogue's sources, so that plans (and re-plans) leave out the warehouses of level
+  // instances it cannot reach: a hold there would only wait. Null: all count as reachable.
+  std::function<std::vector<SourceContact>()> sources;
+  absl::Duration unreachable_after = absl::Seconds(10);
 };
 
 class TransferCoordinator {
@@ -142,6 +167,7 @@ class TransferCoordinator {
   const StockSnapshot* const stock_;
   const common::Clock* const clock_;
   const CoordinatorOptions options_;
+  const int64_t started_micros_;  // a source silent since then is as silent as one that stopped
   std::atomic<TransferJournal*> journal_{nullptr};
 
   absl::Mutex locks_mu_;

@@ -239,6 +239,34 @@ TEST_F(PlannerTest, ExcludedSourcesAreHonoured) {
               ElementsAre("warehouses/420102002004-W001", "warehouses/420103-W001"));
 }
 
+// The county instance of Wuhan (4201) does not answer: its counties' stores are skipped, the
+// township and village stores under them and the counties of other cities are not.
+TEST_F(PlannerTest, WarehousesOfAnUnreachableInstanceAreNotPlannedFrom) {
+  StockEveryTier("SH-0001");
+  PlanAllocationRequest req;
+  req.set_destination_region(kVillage);
+  auto* line = req.add_lines();
+  line->set_item("SH-0001");
+  line->set_quantity(25);
+  auto plan = planner_.Plan(req, snapshot_, kToday, {SourceScope{LEVEL_COUNTY, {"4201"}}});
+  ASSERT_THAT(plan.status(), testing::IsOk());
+  const std::vector<std::string> sources = Sources(*plan);
+  ASSERT_EQ(sources.size(), 3u);
+  EXPECT_EQ(sources[0], "warehouses/420102002004-W001");
+  EXPECT_EQ(sources[1], "warehouses/420102003-W001");
+  EXPECT_EQ(plan->legs(2).tier(), SOURCE_TIER_SAME_PROVINCE);  // not 420103-W001, same city
+  EXPECT_EQ(plan->outcomes(0).shortfall(), 0);
+}
+
+TEST(SourceScopeTest, HoldsTheRegionsOfItsLevelUnderItsPrefixes) {
+  const SourceScope wuhan_counties{LEVEL_COUNTY, {"4201", "4290"}};
+  EXPECT_TRUE(wuhan_counties.Holds("420103"));
+  EXPECT_TRUE(wuhan_counties.Holds("429004"));
+  EXPECT_FALSE(wuhan_counties.Holds("420102003"));  // a township under it
+  EXPECT_FALSE(wuhan_counties.Holds("420202"));
+  EXPECT_TRUE((SourceScope{LEVEL_VILLAGE, {""}}.Holds("420102002003")));
+}
+
 TEST_F(PlannerTest, ContractAndCapacityListedOnlyWhenStockFallsShort) {
   Stock("420103-W001", "SH-0001", 10);
   snapshot_.SetReserve("420106-W001", "SH-0001", RESERVE_MODE_CONTRACT, 40, 48);

@@ -46,6 +46,7 @@ class SagaTest : public ::testing::Test {
     opts.initial_backoff = absl::Milliseconds(5);
     opts.hold_ttl_seconds = 3600;
     opts.require_second_approver = require_second_approver_;
+    opts.sources = [this] { return sources_; };
     coordinator_ = std::make_unique<TransferCoordinator>(store_.get(), &gateway_, &planner_,
                                                          &snapshot_, &clock_, opts);
   }
@@ -117,6 +118,7 @@ class SagaTest : public ::testing::Test {
   std::unique_ptr<TransferStore> store_;
   std::unique_ptr<TransferCoordinator> coordinator_;
   bool require_second_approver_ = false;
+  std::vector<SourceContact> sources_;  // what the catalogue's replication would say
 };
 
 TEST_F(SagaTest, WithFourEyesTheCreatorCannotApproveAndNothingIsHeld) {
@@ -448,6 +450,76 @@ TEST_F(SagaTest, CancelClosesTheIdOfAHoldThatHadNotArrived) {
   EXPECT_THAT(gateway_.Hold(late).status(), StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(gateway_.ActiveHolds(), 0);
   EXPECT_EQ(gateway_.Available(kNear, kItem), 10);
+}
+
+constexpr int64_t kSecond = 1'000'000;
+
+SourceContact Contact(const std::string& id, const std::string& prefix, bool connected,
+                      int64_t last_contact_micros, bool gone = false) {
+  return SourceContact{id, SourceScope{LEVEL_COUNTY, {prefix}}, connected, gone,
+                       last_contact_micros};
+}
+
+TEST(FindUnreachableTest, SilentLongEnoughOrGoneCountsAnsweringOrBrieflySilentDoesNot) {
+  const int64_t now = 1'000 * kSecond;
+  const int64_t started = now - 600 * kSecond;
+  const auto found =
+      FindUnreachable({Contact("answering", "4201", true, now - 30 * kSecond),
+                       Contact("blip", "4202", false, now - 5 * kSecond),
+                       Contact("silent", "4203", false, now - 30 * kSecond),
+                       Contact("never-answered", "4205", false, 0),
+                       Contact("deregistered", "4206", false, now - 1 * kSecond, /*gone=*/true)},
+                      now, started, absl::Seconds(10));
+  EXPECT_THAT(found.described,
+              ::testing::ElementsAre("silent (county 4203): not answering for 30 s",
+                                     "never-answered (county 4205): not answering for 600 s",
+                                     "deregistered (county 4206): no longer registered"));
+  ASSERT_EQ(found.scopes.size(), 3u);
+  EXPECT_EQ(found.scopes[0].prefixes, std::vector<std::string>{"4203"});
+}
+
+TEST(FindUnreachableTest, ASourceNotYetReachedRightAfterStartIsGivenItsTime) {
+  const int64_t now = 1'000 * kSecond;
+  const auto found = FindUnreachable({Contact("county-a", "4201", false, 0)}, now,
+                                     now - 3 * kSecond, absl::Seconds(10));
+  EXPECT_TRUE(found.scopes.empty());
+}
+
+// 江汉's instance has not answered for 30 s: plans take from 武昌 and say why 江汉 is missing;
+// once it answers again it is the nearest source again.
+TEST_F(SagaTest, PlansLeaveOutAnInstanceThatHasNotAnsweredForAWhile) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  sources_ = {Contact("county-jianghan", "420103", false, clock_.NowMicros() - 30 * kSecond),
+              Contact("county-wuchang", "420106", true, clock_.NowMicros())};
+  Reopen();
+  clock_.Advance(60 * kSecond);  // the coordinator has been up longer than the grace
+  PlanAllocationRequest req;
+  req.set_destination_warehouse(kDest);
+  auto* line = req.add_lines();
+  line->set_item(kItem);
+  line->set_quantity(15);
+  auto plan = coordinator_->Plan(req);
+  ASSERT_THAT(plan.status(), IsOk());
+  ASSERT_EQ(plan->legs_size(), 1);
+  EXPECT_EQ(plan->legs(0).source_warehouse(), kMid);
+  EXPECT_EQ(plan->outcomes(0).shortfall(), 5);
+  // Silent for 90 s, of which this coordinator saw 60: a restarted catalogue gives every source
+  // the grace again before it gives up on it.
+  EXPECT_THAT(plan->unreachable_sources(),
+              ::testing::ElementsAre("county-jianghan (county 420103): not answering for 60 s"));
+
+  Transfer t = Create(10);
+  ASSERT_EQ(t.legs_size(), 1);
+  EXPECT_EQ(t.legs(0).plan().source_warehouse(), kMid);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+
+  sources_[0].connected = true;
+  auto again = coordinator_->Plan(req);
+  ASSERT_THAT(again.status(), IsOk());
+  EXPECT_EQ(again->legs(0).source_warehouse(), kNear);
+  EXPECT_TRUE(again->unreachable_sources().empty());
 }
 
 TEST_F(SagaTest, ExpiredHoldIsNoticedAndTheTransferFails) {

@@ -138,6 +138,10 @@ std::string RenderPlan(const v1::AllocationPlan& plan) {
     absl::StrAppend(&out, "\ncontract and capacity reserves that could cover the shortfall:\n",
                     RenderReserveOptions(plan.reserve_options()));
   }
+  if (plan.unreachable_sources_size() > 0) {
+    absl::StrAppend(&out, "\nnot planned from (the catalogue cannot reach them now):\n");
+    for (const auto& source : plan.unreachable_sources()) absl::StrAppend(&out, "  ", source, "\n");
+  }
   return out;
 }
 
