@@ -101,6 +101,13 @@ class SagaTest : public ::testing::Test {
     }
     return coordinator_->Receive(req);
   }
+  // 15 asked for: leg 0 takes 10 from kNear and has shipped, leg 1 holds 5 at kMid.
+  absl::StatusOr<Transfer> FirstOfTwoLegsShipped() {
+    Stock(kNear, 10);
+    Stock(kMid, 10);
+    auto t = Approve(Create(15));
+    return t.ok() ? Ship(*t, 0) : t;
+  }
   absl::StatusOr<Transfer> Cancel(const Transfer& t, const std::string& actor = "chief-li") {
     CancelTransferRequest req;
     req.set_request_id("cancel-" + t.id());
@@ -179,11 +186,8 @@ TEST_F(SagaTest, HappyPathHoldsShipsAndReceives) {
 // catalogue": holds in the approver's name, the shipment in the shipper's, arrival and its
 // confirmation at the source in the receiver's.
 TEST_F(SagaTest, LevelCallsNameTheStepsActor) {
-  Stock(kNear, 10);
-  Stock(kMid, 10);
-  Transfer t = Create(15);
-  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
-  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  Transfer t;
+  ASSERT_OK_AND_ASSIGN_T(t, FirstOfTwoLegsShipped());
   ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 1));
   ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));
   ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 1));
@@ -543,11 +547,8 @@ TEST_F(SagaTest, ExpiredHoldIsNoticedAndTheTransferFails) {
 // A hold that expires after another leg shipped drops its leg: the transfer ends received,
 // and says by how much it fell short, so the dispatcher can plan that again.
 TEST_F(SagaTest, HoldExpiredAfterAnotherLegShippedEndsReceivedWithAShortLine) {
-  Stock(kNear, 10);
-  Stock(kMid, 10);
-  Transfer t = Create(15);
-  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
-  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  Transfer t;
+  ASSERT_OK_AND_ASSIGN_T(t, FirstOfTwoLegsShipped());
   gateway_.Expire(t.legs(1).hold_id());
   clock_.Advance(int64_t{2} * 3600 * 1'000'000);  // past the one-hour TTL
   ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
@@ -592,11 +593,8 @@ TEST_F(SagaTest, HoldLostByARestoredSourceFailsTheTransferWhenShipped) {
 // Once a leg has shipped, losing another leg's hold drops that leg only: the shipped one still
 // arrives and the transfer ends received.
 TEST_F(SagaTest, HoldLostAfterAnotherLegShippedDropsThatLegOnly) {
-  Stock(kNear, 10);
-  Stock(kMid, 10);
-  Transfer t = Create(15);
-  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
-  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  Transfer t;
+  ASSERT_OK_AND_ASSIGN_T(t, FirstOfTwoLegsShipped());
   gateway_.Forget(t.legs(1).hold_id());
   auto shipped = Ship(t, 1);
   EXPECT_THAT(shipped.status(),
