@@ -78,6 +78,12 @@ bool SourceScope::Holds(absl::string_view region) const {
   return false;
 }
 
+bool SourceReach::Excludes(absl::string_view region) const {
+  auto holds = [region](const SourceScope& scope) { return scope.Holds(region); };
+  return std::any_of(unreachable.begin(), unreachable.end(), holds) &&
+         std::none_of(reachable.begin(), reachable.end(), holds);
+}
+
 int32_t Planner::ReserveDay(int64_t unix_micros) {
   return common::DaysFromMicros(unix_micros + kChinaUtcOffsetMicros);
 }
@@ -87,14 +93,14 @@ class Planner::LinePlanner {
  public:
   LinePlanner(const Planner& planner, const StockSnapshot::Reader& stock, std::string destination,
               bool critical, int32_t today, absl::flat_hash_set<std::string> excluded,
-              const std::vector<SourceScope>& unreachable, AllocationPlan* plan)
+              const SourceReach& reach, AllocationPlan* plan)
       : planner_(planner),
         stock_(stock),
         destination_(std::move(destination)),
         critical_(critical),
         today_(today),
         excluded_(std::move(excluded)),
-        unreachable_(unreachable),
+        reach_(reach),
         plan_(plan) {
     const GeoPoint seat = planner.SeatOf(destination_);
     lat_ = seat.lat * kDegToRad;
@@ -135,11 +141,7 @@ class Planner::LinePlanner {
   double KmTo(const SourcePlace& p) const { return KmTo(p.lat_rad, p.lon_rad, p.cos_lat); }
 
   bool Eligible(const SourcePlace& p) const {
-    if (p.region == destination_ || excluded_.contains(p.code)) return false;
-    for (const SourceScope& scope : unreachable_) {
-      if (scope.Holds(p.region)) return false;
-    }
-    return true;
+    return p.region != destination_ && !excluded_.contains(p.code) && !reach_.Excludes(p.region);
   }
 
   // Sources under `prefix` but not under `inner`, nearest first, that can give something.
@@ -291,7 +293,7 @@ class Planner::LinePlanner {
   const bool critical_;
   const int32_t today_;
   const absl::flat_hash_set<std::string> excluded_;
-  const std::vector<SourceScope>& unreachable_;
+  const SourceReach& reach_;
   AllocationPlan* plan_;
   double lat_ = 0, lon_ = 0, cos_lat_ = 1;
   std::string item_;
@@ -373,7 +375,7 @@ absl::Status Planner::CheckLines(const PlanAllocationRequest& req) const {
 
 absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
                                              const StockSnapshot& stock, int32_t today,
-                                             const std::vector<SourceScope>& unreachable) const {
+                                             const SourceReach& reach) const {
   ASSIGN_OR_RETURN(std::string destination, DestinationRegion(req));
   RETURN_IF_ERROR(CheckLines(req));
   const Priority priority =
@@ -392,7 +394,7 @@ absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
   }
   StockSnapshot::Reader reader(stock);
   LinePlanner planner(*this, reader, destination, priority == PRIORITY_CRITICAL, today,
-                      std::move(excluded), unreachable, &plan);
+                      std::move(excluded), reach, &plan);
   for (const auto& line : req.lines()) planner.PlanLine(line);
   return plan;
 }

@@ -32,6 +32,15 @@ struct SourceScope {
   bool Holds(absl::string_view region) const;
 };
 
+// Which level instances answer. A warehouse is left out of plans when an unreachable instance
+// hosts its region and no answering one does (the shard of an instance that is gone may have
+// moved to a new one).
+struct SourceReach {
+  std::vector<SourceScope> unreachable;
+  std::vector<SourceScope> reachable;
+  bool Excludes(absl::string_view region) const;
+};
+
 struct PlanLimits {
   size_t max_lines = 100;
   size_t max_reserve_options_per_line = 20;
@@ -42,11 +51,11 @@ class Planner {
   explicit Planner(const common::ReferenceData* reference, PlanLimits limits = {});
 
   // `today` is the reserve day (days since 1970-01-01 in China Standard Time): lots whose expiry
-  // date is before it are expired. Warehouses in an `unreachable` scope are not planned from.
+  // date is before it are expired. Warehouses `reach` excludes are not planned from.
   // INVALID_ARGUMENT for a malformed request.
   absl::StatusOr<stockpile::v1::AllocationPlan> Plan(
       const stockpile::v1::PlanAllocationRequest& request, const StockSnapshot& stock,
-      int32_t today, const std::vector<SourceScope>& unreachable = {}) const;
+      int32_t today, const SourceReach& reach = {}) const;
 
   // Reserve day of a wall-clock time (UTC+8 calendar day).
   static int32_t ReserveDay(int64_t unix_micros);

@@ -119,19 +119,42 @@ std::string ReleaseNote(int leg, absl::string_view source,
   return absl::StrCat("leg ", leg, ": hold at ", source, " released");
 }
 
+int64_t SilentMicros(const SourceContact& s, int64_t now_micros, int64_t started_micros) {
+  return now_micros - std::max(s.last_contact_micros, started_micros);
+}
+
+// Every region `scope` hosts is hosted by one of `others` too.
+bool CoveredBy(const SourceScope& scope, const std::vector<SourceScope>& others) {
+  return std::all_of(scope.prefixes.begin(), scope.prefixes.end(), [&](const std::string& p) {
+    return std::any_of(others.begin(), others.end(), [&](const SourceScope& o) {
+      return o.level == scope.level &&
+             std::any_of(o.prefixes.begin(), o.prefixes.end(),
+                         [&](const std::string& q) { return absl::StartsWith(p, q); });
+    });
+  });
+}
+
 }  // namespace
 
 UnreachableSources FindUnreachable(const std::vector<SourceContact>& sources, int64_t now_micros,
                                    int64_t started_micros, absl::Duration after) {
+  const int64_t after_micros = absl::ToInt64Microseconds(after);
+  auto reachable = [&](const SourceContact& s) {
+    return !s.gone && (s.connected || SilentMicros(s, now_micros, started_micros) < after_micros);
+  };
   UnreachableSources out;
   for (const SourceContact& s : sources) {
-    const int64_t silent_micros = now_micros - std::max(s.last_contact_micros, started_micros);
-    if (!s.gone && (s.connected || silent_micros < absl::ToInt64Microseconds(after))) continue;
-    std::string why = s.gone ? "no longer registered"
-                             : absl::StrCat("not answering for ", silent_micros / 1'000'000, " s");
+    if (reachable(s)) out.reach.reachable.push_back(s.scope);
+  }
+  for (const SourceContact& s : sources) {
+    if (reachable(s) || CoveredBy(s.scope, out.reach.reachable)) continue;
+    const std::string why =
+        s.gone ? "no longer registered"
+               : absl::StrCat("not answering for ",
+                              SilentMicros(s, now_micros, started_micros) / 1'000'000, " s");
     out.described.push_back(absl::StrCat(s.id, " (", common::LevelName(s.scope.level), " ",
                                          absl::StrJoin(s.scope.prefixes, ","), "): ", why));
-    out.scopes.push_back(s.scope);
+    out.reach.unreachable.push_back(s.scope);
   }
   return out;
 }
@@ -296,7 +319,7 @@ absl::StatusOr<AllocationPlan> TransferCoordinator::Plan(const PlanAllocationReq
         FindUnreachable(options_.sources(), Now(), started_micros_, options_.unreachable_after);
   }
   ASSIGN_OR_RETURN(AllocationPlan plan,
-                   planner_->Plan(req, *stock_, Planner::ReserveDay(Now()), unreachable.scopes));
+                   planner_->Plan(req, *stock_, Planner::ReserveDay(Now()), unreachable.reach));
   for (auto& line : unreachable.described) plan.add_unreachable_sources(std::move(line));
   *plan.mutable_plan_time() = ToTimestamp(Now());
   return plan;

@@ -46,11 +46,12 @@ struct SourceContact {
   int64_t last_contact_micros = 0;  // 0: has not answered since this process started
 };
 
-// The warehouses to leave out of a plan: sources gone, or not answering for `after` or longer,
-// counted from the later of their last answer and `started_micros` (a restarted catalogue gives
-// each source the grace again before giving up on it), each with a line saying so.
+// Which sources plans must do without: gone, or not answering for `after` or longer, counted
+// from the later of their last answer and `started_micros` (a restarted catalogue gives each
+// source the grace again before giving up on it); each with a line saying so, unless answering
+// sources host all it hosted.
 struct UnreachableSources {
-  std::vector<SourceScope> scopes;
+  SourceReach reach;
   std::vector<std::string> described;  // "county-b (county 4202): not answering for 12 s"
 };
 UnreachableSources FindUnreachable(const std::vector<SourceContact>& sources, int64_t now_micros,

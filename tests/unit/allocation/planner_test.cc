@@ -248,7 +248,10 @@ TEST_F(PlannerTest, WarehousesOfAnUnreachableInstanceAreNotPlannedFrom) {
   auto* line = req.add_lines();
   line->set_item("SH-0001");
   line->set_quantity(25);
-  auto plan = planner_.Plan(req, snapshot_, kToday, {SourceScope{LEVEL_COUNTY, {"4201"}}});
+  SourceReach reach;
+  reach.unreachable = {SourceScope{LEVEL_COUNTY, {"4201"}}};
+  reach.reachable = {SourceScope{LEVEL_COUNTY, {"4202"}}};
+  auto plan = planner_.Plan(req, snapshot_, kToday, reach);
   ASSERT_THAT(plan.status(), testing::IsOk());
   const std::vector<std::string> sources = Sources(*plan);
   ASSERT_EQ(sources.size(), 3u);
@@ -256,6 +259,16 @@ TEST_F(PlannerTest, WarehousesOfAnUnreachableInstanceAreNotPlannedFrom) {
   EXPECT_EQ(sources[1], "warehouses/420102003-W001");
   EXPECT_EQ(plan->legs(2).tier(), SOURCE_TIER_SAME_PROVINCE);  // not 420103-W001, same city
   EXPECT_EQ(plan->outcomes(0).shortfall(), 0);
+}
+
+// The instance that hosted Wuhan's counties is gone; a new one hosts 420103 (江汉) now.
+TEST(SourceReachTest, ARegionAnAnsweringInstanceHostsIsNotExcluded) {
+  SourceReach reach;
+  reach.unreachable = {SourceScope{LEVEL_COUNTY, {"4201"}}};
+  reach.reachable = {SourceScope{LEVEL_COUNTY, {"420103"}}};
+  EXPECT_FALSE(reach.Excludes("420103"));
+  EXPECT_TRUE(reach.Excludes("420106"));
+  EXPECT_FALSE(reach.Excludes("420202"));
 }
 
 TEST(SourceScopeTest, HoldsTheRegionsOfItsLevelUnderItsPrefixes) {

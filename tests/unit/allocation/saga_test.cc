@@ -478,15 +478,36 @@ TEST(FindUnreachableTest, SilentLongEnoughOrGoneCountsAnsweringOrBrieflySilentDo
               ::testing::ElementsAre("silent (county 4203): not answering for 30 s",
                                      "never-answered (county 4205): not answering for 600 s",
                                      "deregistered (county 4206): no longer registered"));
-  ASSERT_EQ(found.scopes.size(), 3u);
-  EXPECT_EQ(found.scopes[0].prefixes, std::vector<std::string>{"4203"});
+  ASSERT_EQ(found.reach.unreachable.size(), 3u);
+  EXPECT_EQ(found.reach.unreachable[0].prefixes, std::vector<std::string>{"4203"});
+  ASSERT_EQ(found.reach.reachable.size(), 2u);  // answering, and the blip
+}
+
+// county-old's lease lapsed and county-new hosts its provinces now: nothing is left out, and
+// the plan does not name the old one. A source hosting more than the answering ones is named.
+TEST(FindUnreachableTest, ASourceWhoseRegionsAnsweringSourcesHostIsNotNamed) {
+  const int64_t now = 1'000 * kSecond;
+  SourceContact old_shard = Contact("county-old", "42", false, now - 600 * kSecond, true);
+  old_shard.scope.prefixes = {"42", "43"};
+  SourceContact new_shard = Contact("county-new", "42", true, now);
+  new_shard.scope.prefixes = {"42", "43", "44"};
+  auto found = FindUnreachable({old_shard, new_shard}, now, 0, absl::Seconds(10));
+  EXPECT_TRUE(found.described.empty());
+  EXPECT_TRUE(found.reach.unreachable.empty());
+
+  new_shard.scope.prefixes = {"42"};
+  found = FindUnreachable({old_shard, new_shard}, now, 0, absl::Seconds(10));
+  EXPECT_THAT(found.described,
+              ::testing::ElementsAre("county-old (county 42,43): no longer registered"));
+  EXPECT_FALSE(found.reach.Excludes("420103"));
+  EXPECT_TRUE(found.reach.Excludes("430102"));
 }
 
 TEST(FindUnreachableTest, ASourceNotYetReachedRightAfterStartIsGivenItsTime) {
   const int64_t now = 1'000 * kSecond;
   const auto found = FindUnreachable({Contact("county-a", "4201", false, 0)}, now,
                                      now - 3 * kSecond, absl::Seconds(10));
-  EXPECT_TRUE(found.scopes.empty());
+  EXPECT_TRUE(found.reach.unreachable.empty());
 }
 
 // 江汉's instance has not answered for 30 s: plans take from 武昌 and say why 江汉 is missing;
