@@ -316,11 +316,12 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
            (req.request_id().empty() || m.request_id() == req.request_id()) &&
            (code.empty() || m.warehouse() == req.warehouse());
   };
-  if (code.empty() && req.item().empty() && req.reference().empty()) {
-    if (req.request_id().empty()) {
-      return absl::InvalidArgumentError("give warehouse, item, reference or request_id");
-    }
-    // A request's movements are in its stored first result.
+  if (code.empty() && req.item().empty() && req.reference().empty() && req.request_id().empty()) {
+    return absl::InvalidArgumentError("give warehouse, item, reference or request_id");
+  }
+  if (!req.request_id().empty() && req.item().empty() && req.reference().empty()) {
+    // A request's movements are in its stored first result (filtered by warehouse if one is
+    // given: staff scoped to a region name their warehouse, and need not scan its history).
     ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kRequests, req.request_id()));
     if (!raw.has_value()) return resp;
     ASSIGN_OR_RETURN(auto record, Parse<internal::RequestRecord>(*raw, "request"));

@@ -254,6 +254,35 @@ TEST_F(LevelSecurityTest, StockctlIssuesTokensAndUsesThemOverTls) {
   EXPECT_EQ(OnHand("warehouses/420102-W001"), 3);
 }
 
+// Staff scoped to their district rotate a lot and retry the command with its request id: the
+// retry reads what the first run took out inside their scope and moves nothing twice.
+TEST_F(LevelSecurityTest, ScopedStaffRotateAndRetryWithTheSameRequestId) {
+  std::ofstream(pki_.Path("zhao.token")) << Token("zhao.min", "staff", "420102");
+  ASSERT_THAT(Receive("warehouses/420102-W001", admin_), IsOk());
+  const std::vector<std::string> rotate = {BinaryDir() + "/bin/stockctl",
+                                           "--server",
+                                           level_->address(),
+                                           "--tls-ca",
+                                           pki_.Path("ca.pem"),
+                                           "--token-file",
+                                           pki_.Path("zhao.token"),
+                                           "--request-id",
+                                           "rot-zhao",
+                                           "rotate",
+                                           "--warehouse",
+                                           "420102-W001",
+                                           "--item",
+                                           "SH-0001",
+                                           "--new-note",
+                                           "new tents"};
+  for (int run = 1; run <= 2; ++run) {
+    std::string out;
+    EXPECT_EQ(RunCommand(rotate, &out), 0) << "run " << run << ": " << out;
+    EXPECT_THAT(out, HasSubstr("rotated out 10 of lot DEFAULT, in 10 of lot DEFAULT")) << out;
+  }
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 10);
+}
+
 TEST(LevelSecurityStartTest, RefusesToStartWithoutTlsUnlessInsecure) {
   TempDir dir;
   Subprocess level({BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=4201",

@@ -102,6 +102,7 @@ int Rotate(Context& ctx, Rotation r) {
   if (!ResolveWarehouse(ctx, r.warehouse, rc)) return rc;
   if (!ctx.options().request_id.empty()) {  // maybe a retry
     v1::ListMovementsRequest recall;
+    recall.set_warehouse(r.warehouse);  // inside the scope of staff who may rotate there
     recall.set_request_id(ctx.options().request_id);
     v1::ListMovementsResponse first;
     grpc::Status status = Call(ctx, &v1::LevelService::Stub::ListMovements, recall, &first);

@@ -174,6 +174,30 @@ TEST_F(QueriesTest, MovementHistoryFiltersByItemTimeReferenceAndRequest) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// A request's movements, asked for at one warehouse (as staff scoped to a region must name
+// one): only that warehouse's, of a batch that moved stock at two.
+TEST_F(QueriesTest, ARequestsMovementsAtOneWarehouseOfABatchSpanningTwo) {
+  const std::string other = "warehouses/420103-W001";
+  ASSERT_THAT(env_.Batch({Env::Receive(kW, "SH-0001", 10), Env::Receive(other, "SH-0001", 7),
+                          Env::Receive(kW, "BD-0001", 4)},
+                         "two-stores")
+                  .status(),
+              IsOk());
+  ListMovementsRequest req;
+  req.set_warehouse(kW);
+  req.set_request_id("two-stores");
+  auto here = env_.queries().ListMovements(req);
+  ASSERT_THAT(here.status(), IsOk());
+  ASSERT_EQ(here->movements_size(), 2);
+  EXPECT_EQ(here->movements(0).quantity(), 10);
+  EXPECT_EQ(here->movements(1).quantity(), 4);
+  EXPECT_EQ(here->movements(1).warehouse(), kW);
+  req.set_warehouse(other);
+  ASSERT_EQ(env_.queries().ListMovements(req)->movements_size(), 1);
+  req.set_request_id("no-such-request");
+  EXPECT_EQ(env_.queries().ListMovements(req)->movements_size(), 0);
+}
+
 // Movements are stored per warehouse × item; a warehouse's history still comes in time order
 // across its items, page by page, without losing or repeating one, within the time range.
 TEST_F(QueriesTest, WarehouseHistoryMergesItsItemsInTimeOrder) {
