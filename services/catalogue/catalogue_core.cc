@@ -487,6 +487,7 @@ std::vector<ReplicationSource> CatalogueCore::ReplicationStatus() const {
     r.set_lag_seconds(std::max(0.0, lag));
     if (st.last_contact_micros > 0)
       *r.mutable_last_contact_time() = FromMicros(st.last_contact_micros);
+    if (st.started_micros > 0) *r.mutable_stream_start_time() = FromMicros(st.started_micros);
     out.push_back(std::move(r));
   }
   return out;

@@ -2,6 +2,7 @@
 // planner's stock snapshot from its store) -> transfers (store, coordinator, service) -> metrics
 // -> gRPC server -> source discovery (etcd or --source) -> transfer leadership (etcd election, or
 // always leader without etcd) -> signal -> drain.
+#include <google/protobuf/util/time_util.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -134,6 +135,7 @@ alloc::LevelRouter RouterFrom(const stockpile::catalogue::CatalogueCore* core) {
 // What the transfer planner needs of the replication status: which instances answer.
 std::function<std::vector<alloc::SourceContact>()> ContactsFrom(
     const stockpile::catalogue::CatalogueCore* core) {
+  using google::protobuf::util::TimeUtil;
   return [core] {
     std::vector<alloc::SourceContact> contacts;
     for (const auto& s : core->ReplicationStatus()) {
@@ -143,10 +145,8 @@ std::function<std::vector<alloc::SourceContact>()> ContactsFrom(
       if (c.scope.prefixes.empty()) c.scope.prefixes.push_back("");  // hosts every region
       c.connected = s.connected();
       c.gone = s.gone();
-      if (s.has_last_contact_time()) {
-        c.last_contact_micros =
-            s.last_contact_time().seconds() * 1'000'000 + s.last_contact_time().nanos() / 1'000;
-      }
+      c.last_contact_micros = TimeUtil::TimestampToMicroseconds(s.last_contact_time());
+      c.stream_start_micros = TimeUtil::TimestampToMicroseconds(s.stream_start_time());
       contacts.push_back(std::move(c));
     }
     return contacts;

@@ -93,6 +93,10 @@ ReplicationStream::ReplicationStream(SourceSpec spec, StreamOptions options,
 ReplicationStream::~ReplicationStream() { Stop(); }
 
 void ReplicationStream::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    status_.started_micros = clock_->NowMicros();
+  }
   stream_thread_ = std::thread([this] { StreamLoop(); });
   probe_thread_ = std::thread([this] { ProbeLoop(); });
 }

@@ -46,6 +46,8 @@ struct StreamStatus {
   bool connected = false;
   uint64_t head_sequence = 0;
   int64_t last_contact_micros = 0;
+  // When this stream was started (the catalogue's start, or the source registering again).
+  int64_t started_micros = 0;
   // Our clock when we first saw head > watermark (0 while caught up).
   int64_t behind_since_micros = 0;
   std::string last_error;

@@ -525,6 +525,8 @@ TEST_F(TransferFaultTest, SourceRestoredToBeforeItsHoldFailsTheTransferWhenShipp
   std::filesystem::copy(dir_.Sub("county-b-db"), dir_.Sub("county-b-copy"),
                         std::filesystem::copy_options::recursive);
   ASSERT_TRUE(LevelB().Start());
+  // Plans leave county-b out until the catalogue has seen it register again.
+  ASSERT_TRUE(WaitFor([&] { return Plannable(80); }, seconds(30))) << Log();
   Transfer t = Create(60, "t5");
   ASSERT_EQ(t.legs_size(), 2);
   ASSERT_EQ(t.legs(1).plan().source_warehouse(), std::string("warehouses/") + kFar);

@@ -120,7 +120,7 @@ std::string ReleaseNote(int leg, absl::string_view source,
 }
 
 int64_t SilentMicros(const SourceContact& s, int64_t now_micros, int64_t started_micros) {
-  return now_micros - std::max(s.last_contact_micros, started_micros);
+  return now_micros - std::max({s.last_contact_micros, s.stream_start_micros, started_micros});
 }
 
 // Every region `scope` hosts is hosted by one of `others` too.
@@ -238,22 +238,24 @@ absl::StatusOr<Transfer> TransferCoordinator::Load(absl::string_view name) const
   return *t;
 }
 
+// A resume round that finds nothing new writes nothing: the transfer keeps its update time,
+// which the TransferStuck alert measures (saved anyway, a READY transfer looked a resume
+// interval old for ever), and etcd gets one write per change.
 absl::Status TransferCoordinator::Save(Transfer& t, const RequestRecord* request) {
+  if (request == nullptr) {
+    ASSIGN_OR_RETURN(bool changed, ChangedSinceStored(t));
+    if (!changed) return absl::OkStatus();
+  }
   TransferJournal* journal = journal_.load();
   if (journal != nullptr) return Share(*journal, t, request);
   *t.mutable_update_time() = ToTimestamp(Now());
   return store_->Save(t, request);
 }
 
-// Shared: one etcd write per change of the transfer, not per resume round (a round that finds
-// nothing new saves nothing), and the etcd write comes first so a deposed leader stops here,
-// before its next level call.
+// Shared: the etcd write comes first so a deposed leader stops here, before its next level
+// call.
 absl::Status TransferCoordinator::Share(TransferJournal& journal, Transfer& t,
                                         const RequestRecord* request) {
-  if (request == nullptr) {
-    ASSIGN_OR_RETURN(bool changed, ChangedSinceStored(t));
-    if (!changed) return absl::OkStatus();
-  }
   *t.mutable_update_time() = ToTimestamp(Now());
   ASSIGN_OR_RETURN(int64_t revision, journal.Publish(t, request));
   return store_->SaveIfNewer(t, request, revision).status();

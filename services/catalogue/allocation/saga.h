@@ -44,12 +44,13 @@ struct SourceContact {
   bool connected = false;
   bool gone = false;                // no longer registered
   int64_t last_contact_micros = 0;  // 0: has not answered since this process started
+  int64_t stream_start_micros = 0;  // since when it is being followed (0: not known)
 };
 
 // Which sources plans must do without: gone, or not answering for `after` or longer, counted
-// from the later of their last answer and `started_micros` (a restarted catalogue gives each
-// source the grace again before giving up on it); each with a line saying so, unless answering
-// sources host all it hosted.
+// from the latest of their last answer, the start of their stream and `started_micros` (a
+// restarted catalogue, or a source registering again, gets the grace again before it is given
+// up on); each with a line saying so, unless answering sources host all it hosted.
 struct UnreachableSources {
   SourceReach reach;
   std::vector<std::string> described;  // "county-b (county 4202): not answering for 12 s"

@@ -510,6 +510,20 @@ TEST(FindUnreachableTest, ASourceNotYetReachedRightAfterStartIsGivenItsTime) {
   EXPECT_TRUE(found.reach.unreachable.empty());
 }
 
+// county-a restarted: its registration came back 3 s ago and a new stream follows it, which has
+// not reached it yet. It gets the grace again, however long the catalogue has run.
+TEST(FindUnreachableTest, ASourceThatRegisteredAgainIsGivenItsTime) {
+  const int64_t now = 1'000 * kSecond;
+  SourceContact restarted = Contact("county-a", "4201", false, 0);
+  restarted.stream_start_micros = now - 3 * kSecond;
+  EXPECT_TRUE(FindUnreachable({restarted}, now, now - 600 * kSecond, absl::Seconds(10))
+                  .reach.unreachable.empty());
+  restarted.stream_start_micros = now - 30 * kSecond;
+  EXPECT_EQ(FindUnreachable({restarted}, now, now - 600 * kSecond, absl::Seconds(10))
+                .reach.unreachable.size(),
+            1u);
+}
+
 // 江汉's instance has not answered for 30 s: plans take from 武昌 and say why 江汉 is missing;
 // once it answers again it is the nearest source again.
 TEST_F(SagaTest, PlansLeaveOutAnInstanceThatHasNotAnsweredForAWhile) {
@@ -545,6 +559,24 @@ TEST_F(SagaTest, PlansLeaveOutAnInstanceThatHasNotAnsweredForAWhile) {
   ASSERT_THAT(again.status(), IsOk());
   EXPECT_EQ(again->legs(0).source_warehouse(), kNear);
   EXPECT_TRUE(again->unreachable_sources().empty());
+}
+
+// Resume rounds that find nothing new leave a READY transfer's update time alone, so the
+// TransferStuck alert sees how long nobody shipped it (also without etcd).
+TEST_F(SagaTest, ResumeRoundsThatChangeNothingKeepTheUpdateTime) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_EQ(t.state(), TRANSFER_STATE_READY);
+  for (int round = 0; round < 3; ++round) {
+    clock_.Advance(10 * 60 * kSecond);  // inside the one-hour TTL
+    ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  }
+  auto after = coordinator_->Get(t.name());
+  ASSERT_THAT(after.status(), IsOk());
+  EXPECT_EQ(after->state(), TRANSFER_STATE_READY);
+  EXPECT_EQ(after->update_time().seconds(), t.update_time().seconds());
+  EXPECT_EQ(after->audit_size(), t.audit_size());
 }
 
 TEST_F(SagaTest, ExpiredHoldIsNoticedAndTheTransferFails) {
