@@ -295,6 +295,11 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
   StoreBatch writes;
   WriteLatestStates(source_id, batch, first, &writes);
   const auto& last = batch.entries(batch.entries_size() - 1);
+  if (record.applied_sequence() == 0 && record.resync_until_sequence() == 0) {
+    // The first stream from this source: until it reaches the head it had when it began, the
+    // catalogue holds only part of the source's stock (reported stale, not planned from).
+    record.set_resync_until_sequence(batch.head_sequence());
+  }
   watermark = last.sequence();
   record.set_applied_sequence(watermark);
   *record.mutable_last_commit_time() = last.commit_time();
@@ -313,6 +318,7 @@ absl::StatusOr<uint64_t> CatalogueCore::Apply(const std::string& source_id,
     s.record.set_applied_sequence(watermark);
     *s.record.mutable_last_commit_time() = last.commit_time();
     s.record.set_entries_applied(record.entries_applied());
+    s.record.set_resync_until_sequence(record.resync_until_sequence());
   }
   return watermark;
 }

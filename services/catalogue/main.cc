@@ -132,7 +132,8 @@ alloc::LevelRouter RouterFrom(const stockpile::catalogue::CatalogueCore* core) {
   };
 }
 
-// What the transfer planner needs of the replication status: which instances answer.
+// What the transfer planner needs of the replication status: which instances answer, and
+// which have streamed all their stock.
 std::function<std::vector<alloc::SourceContact>()> ContactsFrom(
     const stockpile::catalogue::CatalogueCore* core) {
   using google::protobuf::util::TimeUtil;
@@ -147,6 +148,8 @@ std::function<std::vector<alloc::SourceContact>()> ContactsFrom(
       c.gone = s.gone();
       c.last_contact_micros = TimeUtil::TimestampToMicroseconds(s.last_contact_time());
       c.stream_start_micros = TimeUtil::TimestampToMicroseconds(s.stream_start_time());
+      c.applied_sequence = s.applied_sequence();
+      c.complete_at_sequence = s.resync_until_sequence();
       contacts.push_back(std::move(c));
     }
     return contacts;

@@ -1,6 +1,6 @@
 # stockctl: pure logic (tables and CJK width, CSV parsing and row checks, the import runner's
 # chunking / row-by-row fallback, exit-code mapping, argument parsing, rotation plans,
-# plans for a transfer's shortfall, the plan table).
+# plans for a transfer's shortfall, the plan table, the catalogue status table).
 add_executable(stockctl_unit_tests
   ${CMAKE_CURRENT_LIST_DIR}/stockctl_table_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/stockctl_csv_test.cc

@@ -1,7 +1,9 @@
-// stockctl transfer plan: what the plan table says beyond its legs.
+// stockctl transfer plan: what the plan table says beyond its legs; catalogue status: whether
+// the catalogue holds all of a source's stock.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tools/stockctl/output/catalogue_render.h"
 #include "tools/stockctl/output/transfer_render.h"
 
 namespace stockpile::stockctl {
@@ -32,12 +34,32 @@ TEST(RenderPlanTest, NamesTheInstancesItCouldNotPlanFromAndWhy) {
   v1::AllocationPlan plan = PlanFromWuchang();
   plan.add_unreachable_sources("county-jianghan (county 420103): not answering for 90 s");
   EXPECT_THAT(RenderPlan(plan),
-              HasSubstr("\nnot planned from (the catalogue cannot reach them now):\n"
+              HasSubstr("\nnot planned from (out of reach, or their stock not all streamed yet):\n"
                         "  county-jianghan (county 420103): not answering for 90 s\n"));
 }
 
 TEST(RenderPlanTest, SaysNothingOfReachWhenEverySourceAnswers) {
   EXPECT_THAT(RenderPlan(PlanFromWuchang()), Not(HasSubstr("not planned from")));
+}
+
+// A source whose first stream has reached sequence 1,200 of the 50,000 it had when it began
+// reads "partial"; one caught up with it reads "all", however far its head has moved on since.
+TEST(RenderReplicationStatusTest, SaysWhetherTheCatalogueHoldsAllOfASourcesStock) {
+  google::protobuf::RepeatedPtrField<v1::ReplicationSource> sources;
+  v1::ReplicationSource* streaming = sources.Add();
+  streaming->set_instance_id("county-jianghan");
+  streaming->set_applied_sequence(1200);
+  streaming->set_head_sequence(50000);
+  streaming->set_resync_until_sequence(50000);
+  v1::ReplicationSource* caught_up = sources.Add();
+  caught_up->set_instance_id("county-wuchang");
+  caught_up->set_applied_sequence(700);
+  caught_up->set_head_sequence(900);
+  caught_up->set_resync_until_sequence(650);
+  const std::string table = RenderReplicationStatus(sources);
+  EXPECT_THAT(table, HasSubstr(" STOCK "));
+  EXPECT_THAT(table, ::testing::ContainsRegex("county-jianghan .* partial "));
+  EXPECT_THAT(table, ::testing::ContainsRegex("county-wuchang .* all "));
 }
 
 }  // namespace

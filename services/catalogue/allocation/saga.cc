@@ -139,19 +139,29 @@ bool CoveredBy(const SourceScope& scope, const std::vector<SourceScope>& others)
 UnreachableSources FindUnreachable(const std::vector<SourceContact>& sources, int64_t now_micros,
                                    int64_t started_micros, absl::Duration after) {
   const int64_t after_micros = absl::ToInt64Microseconds(after);
-  auto reachable = [&](const SourceContact& s) {
+  auto answering = [&](const SourceContact& s) {
     return !s.gone && (s.connected || SilentMicros(s, now_micros, started_micros) < after_micros);
   };
+  auto complete = [](const SourceContact& s) {
+    return s.applied_sequence >= s.complete_at_sequence;
+  };
+  auto reachable = [&](const SourceContact& s) { return answering(s) && complete(s); };
   UnreachableSources out;
   for (const SourceContact& s : sources) {
     if (reachable(s)) out.reach.reachable.push_back(s.scope);
   }
   for (const SourceContact& s : sources) {
     if (reachable(s) || CoveredBy(s.scope, out.reach.reachable)) continue;
-    const std::string why =
-        s.gone ? "no longer registered"
-               : absl::StrCat("not answering for ",
-                              SilentMicros(s, now_micros, started_micros) / 1'000'000, " s");
+    std::string why;
+    if (s.gone) {
+      why = "no longer registered";
+    } else if (!answering(s)) {
+      why = absl::StrCat("not answering for ",
+                         SilentMicros(s, now_micros, started_micros) / 1'000'000, " s");
+    } else {
+      why = absl::StrCat("its stock is still being streamed (change ", s.applied_sequence, " of ",
+                         s.complete_at_sequence, ")");
+    }
     out.described.push_back(absl::StrCat(s.id, " (", common::LevelName(s.scope.level), " ",
                                          absl::StrJoin(s.scope.prefixes, ","), "): ", why));
     out.reach.unreachable.push_back(s.scope);
@@ -345,8 +355,14 @@ absl::StatusOr<Transfer> TransferCoordinator::Create(const CreateTransferRequest
   }
   ASSIGN_OR_RETURN(AllocationPlan plan, Plan(req.plan()));
   if (plan.legs().empty()) {
+    std::string left_out;
+    if (!plan.unreachable_sources().empty()) {
+      left_out = absl::StrCat(
+          " (not planned from: ", absl::StrJoin(plan.unreachable_sources(), "; "), ")");
+    }
     return absl::FailedPreconditionError(
-        "no source can give any of the requested items; see PlanAllocation for reserve options");
+        absl::StrCat("no source can give any of the requested items", left_out,
+                     "; see PlanAllocation for reserve options"));
   }
   ASSIGN_OR_RETURN(std::string id, store_->NewId(Now()));
   Transfer t;

@@ -45,12 +45,18 @@ struct SourceContact {
   bool gone = false;                // no longer registered
   int64_t last_contact_micros = 0;  // 0: has not answered since this process started
   int64_t stream_start_micros = 0;  // since when it is being followed (0: not known)
+  // The catalogue holds only part of the source's stock while applied_sequence is below
+  // complete_at_sequence (its first stream, or one again from 1 after its history changed).
+  uint64_t applied_sequence = 0;
+  uint64_t complete_at_sequence = 0;
 };
 
-// Which sources plans must do without: gone, or not answering for `after` or longer, counted
-// from the latest of their last answer, the start of their stream and `started_micros` (a
+// Which sources plans must do without: gone, not answering for `after` or longer (counted
+// from the latest of their last answer, the start of their stream and `started_micros`: a
 // restarted catalogue, or a source registering again, gets the grace again before it is given
-// up on); each with a line saying so, unless answering sources host all it hosted.
+// up on), or still streaming their stock from the start (a plan from part of it would miss
+// stock or hold what has moved); each with a line saying so, unless answering sources with
+// all their stock host all it hosted.
 struct UnreachableSources {
   SourceReach reach;
   std::vector<std::string> described;  // "county-b (county 4202): not answering for 12 s"

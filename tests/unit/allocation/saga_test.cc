@@ -561,6 +561,44 @@ TEST_F(SagaTest, PlansLeaveOutAnInstanceThatHasNotAnsweredForAWhile) {
   EXPECT_TRUE(again->unreachable_sources().empty());
 }
 
+// Right after the catalogue began streaming from 江汉's instance it holds only part of its stock:
+// plans leave it out and say so, and a transfer nothing else can give says why it was refused.
+// Once the stream has reached the head it began at, 江汉 is the nearest source again.
+TEST_F(SagaTest, PlansLeaveOutAnInstanceWhoseStockIsStillBeingStreamed) {
+  Stock(kNear, 10);
+  SourceContact jianghan = Contact("county-jianghan", "420103", true, clock_.NowMicros());
+  jianghan.applied_sequence = 1200;
+  jianghan.complete_at_sequence = 50000;
+  sources_ = {jianghan};
+  Reopen();
+  PlanAllocationRequest req;
+  req.set_destination_warehouse(kDest);
+  auto* line = req.add_lines();
+  line->set_item(kItem);
+  line->set_quantity(5);
+  auto plan = coordinator_->Plan(req);
+  ASSERT_THAT(plan.status(), IsOk());
+  EXPECT_EQ(plan->legs_size(), 0);
+  EXPECT_THAT(plan->unreachable_sources(),
+              ::testing::ElementsAre("county-jianghan (county 420103): its stock is still being "
+                                     "streamed (change 1200 of 50000)"));
+  CreateTransferRequest create;
+  create.set_request_id("while-streaming");
+  create.set_actor("dispatcher-wang");
+  *create.mutable_plan() = req;
+  EXPECT_THAT(coordinator_->Create(create),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("not planned from: county-jianghan (county 420103): its stock "
+                                 "is still being streamed")));
+
+  sources_[0].applied_sequence = 50000;
+  auto again = coordinator_->Plan(req);
+  ASSERT_THAT(again.status(), IsOk());
+  ASSERT_EQ(again->legs_size(), 1);
+  EXPECT_EQ(again->legs(0).source_warehouse(), kNear);
+  EXPECT_TRUE(again->unreachable_sources().empty());
+}
+
 // Resume rounds that find nothing new leave a READY transfer's update time alone, so the
 // TransferStuck alert sees how long nobody shipped it (also without etcd).
 TEST_F(SagaTest, ResumeRoundsThatChangeNothingKeepTheUpdateTime) {

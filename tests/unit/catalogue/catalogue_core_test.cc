@@ -259,6 +259,54 @@ TEST(CatalogueCoreTest, SourceWithAnotherHistoryIsDroppedAndStreamedAgain) {
   EXPECT_EQ(WarehousesIn(*core, "42"), 2);
 }
 
+const stockpile::v1::ReplicationSource* SourceStatus(
+    const std::vector<stockpile::v1::ReplicationSource>& all, const std::string& id) {
+  for (const auto& r : all) {
+    if (r.instance_id() == id) return &r;
+  }
+  return nullptr;
+}
+
+// The first stream from a source brings its stock a batch at a time: until it reaches the head
+// the source had when it began, the catalogue holds only part of that stock, and says so (also
+// after a restart in between). A later batch that leaves the head ahead is ordinary lag.
+TEST(CatalogueCoreTest, FirstStreamIsIncompleteUntilItReachesTheHeadItBeganAt) {
+  testing::TempDir dir;
+  Stream s;
+  s.Warehouse("420102-W001", "420102");
+  s.Balance("420102-W001", "SH-0001", 30, 0);
+  WatchChangesResponse first = s.Take();
+  first.set_head_sequence(4);
+  {
+    auto core = OpenCore(dir.Sub("db"));
+    EXPECT_EQ(ApplyOk(*core, "county-1", first), 2u);
+    const auto status = core->ReplicationStatus();
+    const auto* county = SourceStatus(status, "county-1");
+    ASSERT_NE(county, nullptr);
+    EXPECT_EQ(county->applied_sequence(), 2u);
+    EXPECT_EQ(county->resync_until_sequence(), 4u);
+  }
+  auto core = OpenCore(dir.Sub("db"));
+  auto status = core->ReplicationStatus();
+  const auto* county = SourceStatus(status, "county-1");
+  ASSERT_NE(county, nullptr);
+  EXPECT_EQ(county->resync_until_sequence(), 4u);
+  s.Balance("420102-W001", "SH-0001", 31, 0);
+  s.Balance("420102-W001", "SH-0001", 32, 0);
+  WatchChangesResponse rest = s.Take();
+  ASSERT_EQ(rest.entries(0).sequence(), 3u);
+  EXPECT_EQ(ApplyOk(*core, "county-1", rest), 4u);
+  s.Balance("420102-W001", "SH-0001", 33, 0);
+  WatchChangesResponse later = s.Take();
+  later.set_head_sequence(9);
+  EXPECT_EQ(ApplyOk(*core, "county-1", later), 5u);
+  status = core->ReplicationStatus();
+  county = SourceStatus(status, "county-1");
+  ASSERT_NE(county, nullptr);
+  EXPECT_EQ(county->resync_until_sequence(), 4u);  // complete since sequence 4
+  EXPECT_GE(county->applied_sequence(), county->resync_until_sequence());
+}
+
 TEST(CatalogueCoreTest, RestartRebuildsTheViewAndWatermarkFromTheStore) {
   testing::TempDir dir;
   Stream s;

@@ -115,17 +115,20 @@ std::string RenderStockHits(const RepeatedPtrField<v1::StockHit>& hits) {
   return table.Render();
 }
 
+// STOCK: "partial" while the catalogue's first stream from the source (or one from sequence 1
+// after a resync) has not reached the head it began at; such a source is not planned from.
 std::string RenderReplicationStatus(const RepeatedPtrField<v1::ReplicationSource>& sources) {
   Table table({"SOURCE", "LEVEL", "ADDRESS", "REGIONS", "APPLIED", "HEAD", "LAG_ENTRIES", "LAG_S",
-               "CONNECTED", "GONE", "RESYNCS", "LAST_CONTACT", "LAST_ERROR"});
+               "STOCK", "CONNECTED", "GONE", "RESYNCS", "LAST_CONTACT", "LAST_ERROR"});
   for (size_t c = 4; c < 8; ++c) table.AlignRight(c);
-  table.AlignRight(10);
+  table.AlignRight(11);
   for (const auto& s : sources) {
+    const bool partial = s.applied_sequence() < s.resync_until_sequence();
     table.AddRow({s.instance_id(), LevelWord(s.level()), s.address(), Prefixes(s.region_prefixes()),
                   absl::StrCat(s.applied_sequence()), absl::StrCat(s.head_sequence()),
-                  absl::StrCat(s.lag_entries()), Fixed(s.lag_seconds(), 3), YesNo(s.connected()),
-                  YesNo(s.gone()), absl::StrCat(s.resyncs()), FormatTime(s.last_contact_time()),
-                  s.last_error()});
+                  absl::StrCat(s.lag_entries()), Fixed(s.lag_seconds(), 3),
+                  partial ? "partial" : "all", YesNo(s.connected()), YesNo(s.gone()),
+                  absl::StrCat(s.resyncs()), FormatTime(s.last_contact_time()), s.last_error()});
   }
   return table.Render();
 }

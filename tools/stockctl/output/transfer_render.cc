@@ -139,7 +139,8 @@ std::string RenderPlan(const v1::AllocationPlan& plan) {
                     RenderReserveOptions(plan.reserve_options()));
   }
   if (plan.unreachable_sources_size() > 0) {
-    absl::StrAppend(&out, "\nnot planned from (the catalogue cannot reach them now):\n");
+    absl::StrAppend(&out,
+                    "\nnot planned from (out of reach, or their stock not all streamed yet):\n");
     for (const auto& source : plan.unreachable_sources()) absl::StrAppend(&out, "  ", source, "\n");
   }
   return out;
