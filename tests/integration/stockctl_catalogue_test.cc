@@ -228,6 +228,36 @@ TEST_F(StockctlCatalogueTest, BadArgumentsAreUsageErrorsAndUnknownTransferIsNotF
       << down.err;
 }
 
+// --min-leg: the store holding 3 is passed over, whichever is nearer, and the plan says so.
+TEST_F(StockctlCatalogueTest, TransferPlanWithAMinimumLegPassesOverASmallStore) {
+  CreateWarehouse(kCounty, "420102-W001", "江岸区救灾物资储备库");
+  Receive(kCounty, "420102-W001", "3");
+  CreateWarehouse(kCounty, "420104-W001", "硚口区救灾物资储备库");
+  Receive(kCounty, "420104-W001", "100");
+  CreateWarehouse(kCounty, "420103-W001", "江汉区救灾物资储备库");
+  ASSERT_TRUE(RollupReaches("4201", "103"));
+
+  json plan = RunJson(
+      {"transfer", "plan", "--to", "420103-W001", "--line", "SH-0001=30", "--min-leg", "10"});
+  ASSERT_EQ(plan["legs"].size(), 1u) << plan.dump();
+  EXPECT_EQ(plan["legs"][0]["source_warehouse"], "warehouses/420104-W001");
+  EXPECT_EQ(plan["legs"][0]["quantity"], "30");
+  EXPECT_EQ(plan["min_leg_quantity"], "10");
+  CliResult table =
+      Run({"transfer", "plan", "--to", "420103-W001", "--line", "SH-0001=30", "--min-leg", "10"});
+  EXPECT_THAT(table.out, HasSubstr("min leg:     10 (smaller only to fill a line)")) << table.out;
+  // Nothing else can fill the line: the small store gives after all.
+  plan = RunJson(
+      {"transfer", "plan", "--to", "420103-W001", "--line", "SH-0001=103", "--min-leg", "10"});
+  ASSERT_EQ(plan["legs"].size(), 2u) << plan.dump();
+  EXPECT_EQ(plan["legs"][1]["source_warehouse"], "warehouses/420102-W001");
+  EXPECT_EQ(plan["outcomes"][0]["shortfall"], "0");
+  EXPECT_EQ(
+      Run({"transfer", "plan", "--to", "420103-W001", "--line", "SH-0001=30", "--min-leg", "-1"})
+          .exit_code,
+      1);
+}
+
 TEST_F(StockctlCatalogueTest, TransferPlannedApprovedShippedAndReceivedMovesStock) {
   CliResult probe = Run({"transfer", "list"});
   ASSERT_EQ(probe.exit_code, 0) << "stockpile-local must host the TransferService: " << probe.err;

@@ -32,6 +32,7 @@ v1::Transfer ShortTransfer() {
   t.set_destination_warehouse("warehouses/420103-W001");
   t.set_priority(v1::PRIORITY_URGENT);
   t.mutable_plan()->add_excluded_sources("warehouses/420111-W001");
+  t.mutable_plan()->set_min_leg_quantity(20);
   AddLeg(t, "warehouses/420102-W001", v1::LEG_STATE_REPLACED);
   AddLeg(t, "warehouses/420104-W001", v1::LEG_STATE_RELEASED);
   AddLeg(t, "warehouses/420105-W001", v1::LEG_STATE_RELEASED);
@@ -47,6 +48,7 @@ TEST(PlanRequestForShortfallTest, AsksForTheShortLinesPerItemToTheSameDestinatio
   ASSERT_TRUE(request.ok()) << request.status();
   EXPECT_EQ(request->destination_warehouse(), "warehouses/420103-W001");
   EXPECT_EQ(request->priority(), v1::PRIORITY_URGENT);
+  EXPECT_EQ(request->min_leg_quantity(), 20);  // the old transfer's minimum leg
   ASSERT_EQ(request->lines_size(), 2);
   EXPECT_EQ(request->lines(0).item(), "SH-0001");
   EXPECT_EQ(request->lines(0).quantity(), 38);

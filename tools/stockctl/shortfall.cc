@@ -38,6 +38,7 @@ absl::StatusOr<v1::PlanAllocationRequest> PlanRequestForShortfall(const v1::Tran
   }
   request.set_destination_warehouse(t.destination_warehouse());
   request.set_priority(t.priority());
+  request.set_min_leg_quantity(t.plan().min_leg_quantity());
   for (const auto& source : t.plan().excluded_sources()) Exclude(source, request);
   for (const auto& leg : t.legs()) {
     if (leg.state() == v1::LEG_STATE_REPLACED) Exclude(leg.plan().source_warehouse(), request);

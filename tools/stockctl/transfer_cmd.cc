@@ -27,6 +27,7 @@ struct TransferFlags {
   std::vector<std::string> lines, exclude, received;
   std::string id;
   int32_t leg = -1;
+  int64_t min_leg = -1;  // -1: not given (none, or the --short-of transfer's)
   PageFlags page;
 };
 
@@ -97,7 +98,7 @@ absl::Status SetDestination(absl::string_view to, v1::PlanAllocationRequest& req
   return absl::OkStatus();
 }
 
-// --priority and --exclude on top of a request (from the flags or from --short-of).
+// --priority, --exclude and --min-leg on top of a request (from the flags or from --short-of).
 absl::Status ApplyPriorityAndExclusions(const TransferFlags& f,
                                         v1::PlanAllocationRequest& request) {
   if (!f.priority.empty() || request.priority() == v1::PRIORITY_UNSPECIFIED) {
@@ -112,6 +113,7 @@ absl::Status ApplyPriorityAndExclusions(const TransferFlags& f,
     if (!name.ok()) return name.status();
     request.add_exclude_sources(*name);
   }
+  if (f.min_leg >= 0) request.set_min_leg_quantity(f.min_leg);
   return absl::OkStatus();
 }
 
@@ -152,6 +154,7 @@ absl::StatusOr<v1::PlanAllocationRequest> PlanRequestFromFile(const TransferFlag
   *request.mutable_lines() = plan.lines();
   request.set_priority(plan.priority());
   *request.mutable_exclude_sources() = plan.excluded_sources();
+  request.set_min_leg_quantity(plan.min_leg_quantity());
   if (!f.to.empty()) {  // e.g. a plan made for a region, sent to one of its warehouses
     request.clear_destination_region();
     if (auto s = SetDestination(f.to, request); !s.ok()) return s;
@@ -321,6 +324,11 @@ void AddPlanFlags(CLI::App* cmd, TransferFlags& f) {
                   "transfer's");
   cmd->add_option("--exclude", f.exclude, "Source warehouses never to take from: W1,W2,...")
       ->delimiter(',');
+  cmd->add_option("--min-leg", f.min_leg,
+                  "Pass over sources that could give fewer units than this, unless the line "
+                  "would fall short without them (fewer, larger legs); default none, or the "
+                  "--short-of transfer's")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--short-of", f.short_of,
                   "Plan again what this transfer fell short of (its short lines, destination and "
                   "priority)");

@@ -1,6 +1,7 @@
 // stockpile-plan-bench: plan latency over a synthetic national snapshot built from the real
 // reference data (one warehouse per region: 665,276 warehouses; 42 items).
-//   stockpile-plan-bench [--requests=N] [--lines=5] [--quantity=Q] [--reference-data=DIR]
+//   stockpile-plan-bench [--requests=N] [--lines=5] [--quantity=Q] [--min-leg=0]
+//                        [--reference-data=DIR]
 // Prints build time, entry count and p50/p90/p99/max plan latency for random destinations.
 
 #include <algorithm>
@@ -26,6 +27,7 @@ struct Flags {
   int requests = 2000;
   int lines = 5;
   int64_t quantity = 200;
+  int64_t min_leg = 0;  // the requests' min_leg_quantity
   std::string reference_dir = stockpile::common::ReferenceData::DefaultDir();
 };
 
@@ -40,6 +42,7 @@ Flags ParseFlags(int argc, char** argv) {
     if (const char* v = value("requests")) (void)absl::SimpleAtoi(v, &f.requests);
     if (const char* v = value("lines")) (void)absl::SimpleAtoi(v, &f.lines);
     if (const char* v = value("quantity")) (void)absl::SimpleAtoi(v, &f.quantity);
+    if (const char* v = value("min-leg")) (void)absl::SimpleAtoi(v, &f.min_leg);
     if (const char* v = value("reference-data")) f.reference_dir = v;
   }
   return f;
@@ -109,6 +112,7 @@ int main(int argc, char** argv) {
     stockpile::v1::PlanAllocationRequest req;
     req.set_destination_region(regions[rng() % regions.size()].code);
     req.set_priority(stockpile::v1::PRIORITY_URGENT);
+    req.set_min_leg_quantity(flags.min_leg);
     std::vector<size_t> order(items.size());
     for (size_t k = 0; k < order.size(); ++k) order[k] = k;
     std::shuffle(order.begin(), order.end(), rng);
@@ -128,10 +132,10 @@ int main(int argc, char** argv) {
     for (const auto& o : plan->outcomes()) short_lines += o.shortfall() > 0 ? 1 : 0;
   }
   std::printf(
-      "%d plans of %d lines x %lld units: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, "
+      "%d plans of %d lines x %lld units (min leg %lld): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, "
       "max %.3f ms; %.1f legs/plan, %zu short lines\n",
-      flags.requests, flags.lines, static_cast<long long>(flags.quantity), Percentile(ms, 0.5),
-      Percentile(ms, 0.9), Percentile(ms, 0.99), Percentile(ms, 1.0), double(legs) / flags.requests,
-      short_lines);
+      flags.requests, flags.lines, static_cast<long long>(flags.quantity),
+      static_cast<long long>(flags.min_leg), Percentile(ms, 0.5), Percentile(ms, 0.9),
+      Percentile(ms, 0.99), Percentile(ms, 1.0), double(legs) / flags.requests, short_lines);
   return 0;
 }

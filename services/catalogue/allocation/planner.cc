@@ -5,6 +5,8 @@
 #include <limits>
 #include <set>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -92,12 +94,14 @@ int32_t Planner::ReserveDay(int64_t unix_micros) {
 class Planner::LinePlanner {
  public:
   LinePlanner(const Planner& planner, const StockSnapshot::Reader& stock, std::string destination,
-              bool critical, int32_t today, absl::flat_hash_set<std::string> excluded,
-              const SourceReach& reach, AllocationPlan* plan)
+              bool critical, int64_t min_leg, int32_t today,
+              absl::flat_hash_set<std::string> excluded, const SourceReach& reach,
+              AllocationPlan* plan)
       : planner_(planner),
         stock_(stock),
         destination_(std::move(destination)),
         critical_(critical),
+        min_leg_(min_leg),
         today_(today),
         excluded_(std::move(excluded)),
         reach_(reach),
@@ -119,6 +123,7 @@ class Planner::LinePlanner {
       inner = prefix;
     }
     if (remaining_ > 0) TakeFromOtherProvinces();
+    TakePassedOver();
     auto* outcome = plan_->add_outcomes();
     outcome->set_item(item_);
     outcome->set_requested(line.quantity());
@@ -170,10 +175,27 @@ class Planner::LinePlanner {
     }
   }
 
+  // A leg below the request's minimum is passed over, unless it completes the line.
   void Take(const Option& o, SourceTier tier) {
     const int64_t take = std::min(o.givable, remaining_);
+    if (take < min_leg_ && take < remaining_) {
+      passed_over_.push_back({o, tier});
+      return;
+    }
     AddLeg(o, tier, take);
     remaining_ -= take;
+  }
+
+  // The line would fall short: the sources passed over for giving too little give it after
+  // all, in the order they were met (tier, then distance).
+  void TakePassedOver() {
+    for (const auto& [o, tier] : passed_over_) {
+      if (remaining_ == 0) break;
+      const int64_t take = std::min(o.givable, remaining_);
+      AddLeg(o, tier, take);
+      remaining_ -= take;
+    }
+    passed_over_.clear();
   }
 
   // Nearest first over all other provinces, gathering only as many as the line needs. Provinces
@@ -291,6 +313,7 @@ class Planner::LinePlanner {
   const StockSnapshot::Reader& stock_;
   const std::string destination_;
   const bool critical_;
+  const int64_t min_leg_;  // 0: every leg is taken as met
   const int32_t today_;
   const absl::flat_hash_set<std::string> excluded_;
   const SourceReach& reach_;
@@ -298,7 +321,8 @@ class Planner::LinePlanner {
   double lat_ = 0, lon_ = 0, cos_lat_ = 1;
   std::string item_;
   int64_t remaining_ = 0;
-  std::vector<ProvinceBound> bounds_;  // OtherProvinceBounds(), once computed
+  std::vector<std::pair<Option, SourceTier>> passed_over_;  // of the current line
+  std::vector<ProvinceBound> bounds_;                       // OtherProvinceBounds(), once computed
   bool bounds_ready_ = false;
 };
 
@@ -378,12 +402,17 @@ absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
                                              const SourceReach& reach) const {
   ASSIGN_OR_RETURN(std::string destination, DestinationRegion(req));
   RETURN_IF_ERROR(CheckLines(req));
+  if (req.min_leg_quantity() < 0 || req.min_leg_quantity() > kMaxQuantity) {
+    return absl::InvalidArgumentError(absl::StrCat("min_leg_quantity must be between 0 and ",
+                                                   kMaxQuantity, "; got ", req.min_leg_quantity()));
+  }
   const Priority priority =
       req.priority() == PRIORITY_UNSPECIFIED ? PRIORITY_ROUTINE : req.priority();
   AllocationPlan plan;
   plan.set_destination_region(destination);
   plan.set_destination_warehouse(req.destination_warehouse());
   plan.set_priority(priority);
+  plan.set_min_leg_quantity(req.min_leg_quantity());
   *plan.mutable_lines() = req.lines();
   std::set<std::string> sorted_excluded(req.exclude_sources().begin(), req.exclude_sources().end());
   for (const auto& e : sorted_excluded) plan.add_excluded_sources(e);
@@ -393,8 +422,8 @@ absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
     excluded.insert(std::move(code));
   }
   StockSnapshot::Reader reader(stock);
-  LinePlanner planner(*this, reader, destination, priority == PRIORITY_CRITICAL, today,
-                      std::move(excluded), reach, &plan);
+  LinePlanner planner(*this, reader, destination, priority == PRIORITY_CRITICAL,
+                      req.min_leg_quantity(), today, std::move(excluded), reach, &plan);
   for (const auto& line : req.lines()) planner.PlanLine(line);
   return plan;
 }

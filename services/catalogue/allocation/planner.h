@@ -4,8 +4,9 @@
 // tier (same township, county, city, province, then other provinces), nearest first inside a
 // tier by great-circle distance between county seats (ties: warehouse code). A source gives what
 // it holds above its reserve floor (CRITICAL: down to zero, flagged below_floor), lots leave
-// earliest expiry first, expired lots never leave. Pure: same request, stock and day give the
-// same plan.
+// earliest expiry first, expired lots never leave. With a min_leg_quantity, a source that
+// could give less is passed over unless its leg completes the line, and taken after all when
+// the line would otherwise fall short. Pure: same request, stock and day give the same plan.
 //
 // "Other provinces" are nearest first across all of them, yet gathered one province at a time:
 // each province has a lower bound (its seat nearest the destination: every warehouse sits at a

@@ -512,6 +512,7 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
   PlanAllocationRequest req;
   req.set_destination_warehouse(t.destination_warehouse());
   req.set_priority(t.priority());
+  req.set_min_leg_quantity(t.plan().min_leg_quantity());
   auto* line = req.add_lines();
   line->set_item(failed.item());
   line->set_quantity(failed.quantity());

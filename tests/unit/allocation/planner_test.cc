@@ -230,6 +230,61 @@ TEST_F(PlannerTest, SamePlanForSameInputsAndTiesBrokenByCode) {
   }
 }
 
+// With a minimum leg, the township's 4 and the county's 3 are passed over for 江汉's 40 (a
+// truck is not sent for 3 tents); what is left of a line may be smaller, so the last leg is.
+TEST_F(PlannerTest, AMinimumLegPassesOverSmallSourcesUnlessTheyFillTheLine) {
+  Stock("420102002004-W001", "SH-0001", 4);  // same township
+  Stock("420102003-W001", "SH-0001", 3);     // same county
+  Stock("420103-W001", "SH-0001", 40);       // same city
+  Stock("420106-W001", "SH-0001", 40);       // same city, a little farther
+  AllocationPlan every = PlanFor("SH-0001", 45);
+  EXPECT_THAT(Sources(every), ElementsAre("warehouses/420102002004-W001",
+                                          "warehouses/420102003-W001", "warehouses/420103-W001"));
+  PlanAllocationRequest req;
+  req.set_destination_region(kVillage);
+  req.set_min_leg_quantity(10);
+  auto* line = req.add_lines();
+  line->set_item("SH-0001");
+  line->set_quantity(45);
+  auto fewer = planner_.Plan(req, snapshot_, kToday);
+  ASSERT_THAT(fewer.status(), testing::IsOk());
+  EXPECT_THAT(Sources(*fewer), ElementsAre("warehouses/420103-W001", "warehouses/420106-W001"));
+  EXPECT_EQ(fewer->legs(1).quantity(), 5);  // completes the line
+  EXPECT_EQ(fewer->min_leg_quantity(), 10);
+  EXPECT_EQ(fewer->outcomes(0).shortfall(), 0);
+  // 4 asked for: the township's 4 complete the line, so its leg is not too small.
+  line->set_quantity(4);
+  fewer = planner_.Plan(req, snapshot_, kToday);
+  ASSERT_THAT(fewer.status(), testing::IsOk());
+  EXPECT_THAT(Sources(*fewer), ElementsAre("warehouses/420102002004-W001"));
+}
+
+// Passed-over sources are not lost: when the large ones cannot fill the line, the small ones
+// give after all, in the order they were met, and the line falls short only by what none has.
+TEST_F(PlannerTest, SourcesPassedOverForAMinimumLegGiveWhenTheLineWouldFallShort) {
+  Stock("420102002004-W001", "SH-0001", 4);
+  Stock("420102003-W001", "SH-0001", 3);
+  Stock("420103-W001", "SH-0001", 40);
+  PlanAllocationRequest req;
+  req.set_destination_region(kVillage);
+  req.set_min_leg_quantity(10);
+  auto* line = req.add_lines();
+  line->set_item("SH-0001");
+  line->set_quantity(50);
+  auto plan = planner_.Plan(req, snapshot_, kToday);
+  ASSERT_THAT(plan.status(), testing::IsOk());
+  EXPECT_THAT(Sources(*plan), ElementsAre("warehouses/420103-W001", "warehouses/420102002004-W001",
+                                          "warehouses/420102003-W001"));
+  EXPECT_EQ(plan->legs(1).tier(), SOURCE_TIER_SAME_TOWNSHIP);
+  EXPECT_EQ(plan->legs(2).tier(), SOURCE_TIER_SAME_COUNTY);
+  EXPECT_EQ(plan->outcomes(0).planned(), 47);
+  EXPECT_EQ(plan->outcomes(0).shortfall(), 3);
+  req.set_min_leg_quantity(-1);
+  EXPECT_THAT(planner_.Plan(req, snapshot_, kToday),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                ::testing::HasSubstr("min_leg_quantity must be between 0")));
+}
+
 TEST_F(PlannerTest, ExcludedSourcesAreHonoured) {
   StockEveryTier("SH-0001");
   AllocationPlan p = PlanFor("SH-0001", 15, PRIORITY_ROUTINE,

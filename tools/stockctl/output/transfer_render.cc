@@ -129,6 +129,10 @@ std::string RenderPlan(const v1::AllocationPlan& plan) {
     for (const auto& w : plan.excluded_sources()) codes.push_back(ShortWarehouse(w));
     header.push_back({"excluded", absl::StrJoin(codes, ", ")});
   }
+  if (plan.min_leg_quantity() > 0) {
+    header.push_back(
+        {"min leg", absl::StrCat(plan.min_leg_quantity(), " (smaller only to fill a line)")});
+  }
   std::string out = RenderKeyValues(header);
   absl::StrAppend(&out, "\nlegs:\n",
                   plan.legs_size() == 0 ? "(none: no source has stock to give)\n"
