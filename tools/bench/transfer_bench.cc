@@ -47,6 +47,7 @@ struct Flags {
   std::string run_id;  // distinguishes request ids and warehouse codes between runs
   // Take stock only from warehouses at the destination's level (see OtherLevelWarehouses).
   bool same_level_sources = true;
+  int64_t min_leg = 0;  // the plans' min_leg_quantity (0: none)
 };
 
 std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 60) {
@@ -66,6 +67,7 @@ struct Cluster {
   std::map<std::string, std::unique_ptr<LevelService::Stub>> levels;  // by level name
   std::unique_ptr<TransferService::Stub> transfers;
   std::vector<std::string> excluded;  // sources never to plan from
+  int64_t min_leg = 0;                // the plans' min_leg_quantity
 
   Totals LedgerTotals() {
     Totals out;
@@ -122,6 +124,7 @@ Outcome RunOne(Cluster& c, const std::string& id, const std::string& destination
   PlanAllocationRequest* plan = create.mutable_plan();
   plan->set_destination_warehouse(destination);
   plan->set_priority(PRIORITY_URGENT);
+  plan->set_min_leg_quantity(c.min_leg);
   plan->add_lines()->set_item(item);
   plan->mutable_lines(0)->set_quantity(quantity);
   AllocationPlan planned;
@@ -293,6 +296,7 @@ int Run(const Flags& f) {
       grpc::CreateChannel(f.catalogue, grpc::InsecureChannelCredentials()));
 
   if (f.same_level_sources) c.excluded = OtherLevelWarehouses(c, f);
+  c.min_leg = f.min_leg;
   const auto destinations = CreateDestinations(c, f, **ref);
   if (destinations.empty()) return 2;
   // Wait for the catalogue to replicate the new warehouses and find items with stock nearby.
@@ -385,6 +389,9 @@ int main(int argc, char** argv) {
   app.add_flag("--same-level-sources,!--any-level-sources", f.same_level_sources,
                "exclude sources at other levels than the destination (default: on; "
                "--any-level-sources lets legs come from every level)");
+  app.add_option("--min-leg", f.min_leg,
+                 "plans pass over sources that could give fewer units (min_leg_quantity)")
+      ->capture_default_str();
   app.add_option("--run-id", f.run_id,
                  "digits in warehouse codes and request ids (default: clock)");
   app.add_option("--reference-data", f.reference_data, "folder with regions/ and items/");
