@@ -42,6 +42,20 @@ TEST(RenderPlanTest, SaysNothingOfReachWhenEverySourceAnswers) {
   EXPECT_THAT(RenderPlan(PlanFromWuchang()), Not(HasSubstr("not planned from")));
 }
 
+// The minimum leg a transfer was planned with shows in the plan and in `transfer show`, and
+// nothing is said of one when there was none.
+TEST(RenderPlanTest, ShowsTheMinimumLegOnlyWhenOneWasAsked) {
+  v1::AllocationPlan plan = PlanFromWuchang();
+  EXPECT_THAT(RenderPlan(plan), Not(HasSubstr("min leg")));
+  plan.set_min_leg_quantity(20);
+  EXPECT_THAT(RenderPlan(plan), HasSubstr("\nmin leg:     20 (smaller only to fill a line)\n"));
+  v1::Transfer t;
+  t.set_name("transfers/T17");
+  EXPECT_THAT(RenderTransfer(t), Not(HasSubstr("min leg")));
+  *t.mutable_plan() = plan;
+  EXPECT_THAT(RenderTransfer(t), HasSubstr("\nmin leg:     20\n"));
+}
+
 // A source whose first stream has reached sequence 1,200 of the 50,000 it had when it began
 // reads "partial"; one caught up with it reads "all", however far its head has moved on since.
 TEST(RenderReplicationStatusTest, SaysWhetherTheCatalogueHoldsAllOfASourcesStock) {

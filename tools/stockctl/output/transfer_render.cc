@@ -162,6 +162,9 @@ std::string RenderTransfer(const v1::Transfer& t) {
       {"approved by", t.approved_by().empty() ? "-" : t.approved_by()},
       {"updated", FormatTime(t.update_time())},
   };
+  if (t.plan().min_leg_quantity() > 0) {
+    header.push_back({"min leg", absl::StrCat(t.plan().min_leg_quantity())});
+  }
   if (!t.note().empty()) header.push_back({"note", t.note()});
   if (!t.failure_reason().empty()) header.push_back({"failure", t.failure_reason()});
   std::string out = RenderKeyValues(header);
