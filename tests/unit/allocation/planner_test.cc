@@ -31,16 +31,24 @@ class PlannerTest : public ::testing::Test {
     snapshot_.SetLots(code, item, extra_lots_[code + item]);
   }
 
-  AllocationPlan PlanFor(const std::string& item, int64_t qty, Priority priority = PRIORITY_ROUTINE,
-                         std::vector<std::string> exclude = {}) {
+  static PlanAllocationRequest Request(const std::string& item, int64_t qty,
+                                       Priority priority = PRIORITY_ROUTINE,
+                                       std::vector<std::string> exclude = {}, int64_t min_leg = 0) {
     PlanAllocationRequest req;
     req.set_destination_region(kVillage);
     req.set_priority(priority);
+    req.set_min_leg_quantity(min_leg);
     auto* line = req.add_lines();
     line->set_item(item);
     line->set_quantity(qty);
     for (auto& e : exclude) req.add_exclude_sources(e);
-    auto plan = planner_.Plan(req, snapshot_, kToday);
+    return req;
+  }
+
+  AllocationPlan PlanFor(const std::string& item, int64_t qty, Priority priority = PRIORITY_ROUTINE,
+                         std::vector<std::string> exclude = {}, int64_t min_leg = 0) {
+    auto plan =
+        planner_.Plan(Request(item, qty, priority, std::move(exclude), min_leg), snapshot_, kToday);
     EXPECT_TRUE(plan.ok()) << plan.status();
     return plan.ok() ? *plan : AllocationPlan{};
   }
@@ -240,23 +248,14 @@ TEST_F(PlannerTest, AMinimumLegPassesOverSmallSourcesUnlessTheyFillTheLine) {
   AllocationPlan every = PlanFor("SH-0001", 45);
   EXPECT_THAT(Sources(every), ElementsAre("warehouses/420102002004-W001",
                                           "warehouses/420102003-W001", "warehouses/420103-W001"));
-  PlanAllocationRequest req;
-  req.set_destination_region(kVillage);
-  req.set_min_leg_quantity(10);
-  auto* line = req.add_lines();
-  line->set_item("SH-0001");
-  line->set_quantity(45);
-  auto fewer = planner_.Plan(req, snapshot_, kToday);
-  ASSERT_THAT(fewer.status(), testing::IsOk());
-  EXPECT_THAT(Sources(*fewer), ElementsAre("warehouses/420103-W001", "warehouses/420106-W001"));
-  EXPECT_EQ(fewer->legs(1).quantity(), 5);  // completes the line
-  EXPECT_EQ(fewer->min_leg_quantity(), 10);
-  EXPECT_EQ(fewer->outcomes(0).shortfall(), 0);
+  AllocationPlan fewer = PlanFor("SH-0001", 45, PRIORITY_ROUTINE, {}, 10);
+  EXPECT_THAT(Sources(fewer), ElementsAre("warehouses/420103-W001", "warehouses/420106-W001"));
+  EXPECT_EQ(fewer.legs(1).quantity(), 5);  // completes the line
+  EXPECT_EQ(fewer.min_leg_quantity(), 10);
+  EXPECT_EQ(fewer.outcomes(0).shortfall(), 0);
   // 4 asked for: the township's 4 complete the line, so its leg is not too small.
-  line->set_quantity(4);
-  fewer = planner_.Plan(req, snapshot_, kToday);
-  ASSERT_THAT(fewer.status(), testing::IsOk());
-  EXPECT_THAT(Sources(*fewer), ElementsAre("warehouses/420102002004-W001"));
+  EXPECT_THAT(Sources(PlanFor("SH-0001", 4, PRIORITY_ROUTINE, {}, 10)),
+              ElementsAre("warehouses/420102002004-W001"));
 }
 
 // Passed-over sources are not lost: when the large ones cannot fill the line, the small ones
@@ -265,22 +264,14 @@ TEST_F(PlannerTest, SourcesPassedOverForAMinimumLegGiveWhenTheLineWouldFallShort
   Stock("420102002004-W001", "SH-0001", 4);
   Stock("420102003-W001", "SH-0001", 3);
   Stock("420103-W001", "SH-0001", 40);
-  PlanAllocationRequest req;
-  req.set_destination_region(kVillage);
-  req.set_min_leg_quantity(10);
-  auto* line = req.add_lines();
-  line->set_item("SH-0001");
-  line->set_quantity(50);
-  auto plan = planner_.Plan(req, snapshot_, kToday);
-  ASSERT_THAT(plan.status(), testing::IsOk());
-  EXPECT_THAT(Sources(*plan), ElementsAre("warehouses/420103-W001", "warehouses/420102002004-W001",
-                                          "warehouses/420102003-W001"));
-  EXPECT_EQ(plan->legs(1).tier(), SOURCE_TIER_SAME_TOWNSHIP);
-  EXPECT_EQ(plan->legs(2).tier(), SOURCE_TIER_SAME_COUNTY);
-  EXPECT_EQ(plan->outcomes(0).planned(), 47);
-  EXPECT_EQ(plan->outcomes(0).shortfall(), 3);
-  req.set_min_leg_quantity(-1);
-  EXPECT_THAT(planner_.Plan(req, snapshot_, kToday),
+  AllocationPlan plan = PlanFor("SH-0001", 50, PRIORITY_ROUTINE, {}, 10);
+  EXPECT_THAT(Sources(plan), ElementsAre("warehouses/420103-W001", "warehouses/420102002004-W001",
+                                         "warehouses/420102003-W001"));
+  EXPECT_EQ(plan.legs(1).tier(), SOURCE_TIER_SAME_TOWNSHIP);
+  EXPECT_EQ(plan.legs(2).tier(), SOURCE_TIER_SAME_COUNTY);
+  EXPECT_EQ(plan.outcomes(0).planned(), 47);
+  EXPECT_EQ(plan.outcomes(0).shortfall(), 3);
+  EXPECT_THAT(planner_.Plan(Request("SH-0001", 50, PRIORITY_ROUTINE, {}, -1), snapshot_, kToday),
               testing::StatusIs(absl::StatusCode::kInvalidArgument,
                                 ::testing::HasSubstr("min_leg_quantity must be between 0")));
 }
@@ -298,15 +289,10 @@ TEST_F(PlannerTest, ExcludedSourcesAreHonoured) {
 // township and village stores under them and the counties of other cities are not.
 TEST_F(PlannerTest, WarehousesOfAnUnreachableInstanceAreNotPlannedFrom) {
   StockEveryTier("SH-0001");
-  PlanAllocationRequest req;
-  req.set_destination_region(kVillage);
-  auto* line = req.add_lines();
-  line->set_item("SH-0001");
-  line->set_quantity(25);
   SourceReach reach;
   reach.unreachable = {SourceScope{LEVEL_COUNTY, {"4201"}}};
   reach.reachable = {SourceScope{LEVEL_COUNTY, {"4202"}}};
-  auto plan = planner_.Plan(req, snapshot_, kToday, reach);
+  auto plan = planner_.Plan(Request("SH-0001", 25), snapshot_, kToday, reach);
   ASSERT_THAT(plan.status(), testing::IsOk());
   const std::vector<std::string> sources = Sources(*plan);
   ASSERT_EQ(sources.size(), 3u);
