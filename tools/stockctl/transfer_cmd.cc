@@ -99,8 +99,7 @@ absl::Status SetDestination(absl::string_view to, v1::PlanAllocationRequest& req
 }
 
 // --priority, --exclude and --min-leg on top of a request (from the flags or from --short-of).
-absl::Status ApplyPriorityAndExclusions(const TransferFlags& f,
-                                        v1::PlanAllocationRequest& request) {
+absl::Status ApplyPlanChoices(const TransferFlags& f, v1::PlanAllocationRequest& request) {
   if (!f.priority.empty() || request.priority() == v1::PRIORITY_UNSPECIFIED) {
     auto priority =
         ParseWord<v1::Priority>("--priority", f.priority.empty() ? "routine" : f.priority,
@@ -127,7 +126,7 @@ absl::StatusOr<v1::PlanAllocationRequest> PlanRequestFromFlags(const TransferFla
     if (!line.ok()) return line.status();
     *request.add_lines() = *line;
   }
-  if (auto s = ApplyPriorityAndExclusions(f, request); !s.ok()) return s;
+  if (auto s = ApplyPlanChoices(f, request); !s.ok()) return s;
   return request;
 }
 
@@ -187,7 +186,7 @@ int PlanRequestForShortOf(Context& ctx, const TransferFlags& f,
   if (changed.ok() && !f.to.empty() && !request.destination_region().empty()) {
     request.clear_destination_warehouse();
   }
-  if (changed.ok()) changed = ApplyPriorityAndExclusions(f, request);
+  if (changed.ok()) changed = ApplyPlanChoices(f, request);
   return changed.ok() ? 0 : ctx.UsageError(changed);
 }
 
