@@ -61,14 +61,20 @@ class SagaTest : public ::testing::Test {
                       {LotStock{"DEFAULT", kNoExpiry, qty}});
   }
 
+  // qty of kItem to kDest.
+  static PlanAllocationRequest PlanRequest(int64_t qty) {
+    PlanAllocationRequest req;
+    req.set_destination_warehouse(kDest);
+    auto* line = req.add_lines();
+    line->set_item(kItem);
+    line->set_quantity(qty);
+    return req;
+  }
   Transfer Create(int64_t qty, const std::string& request_id = "create-1") {
     CreateTransferRequest req;
     req.set_request_id(request_id);
     req.set_actor("dispatcher-wang");
-    req.mutable_plan()->set_destination_warehouse(kDest);
-    auto* line = req.mutable_plan()->add_lines();
-    line->set_item(kItem);
-    line->set_quantity(qty);
+    *req.mutable_plan() = PlanRequest(qty);
     auto t = coordinator_->Create(req);
     EXPECT_THAT(t.status(), IsOk());
     return t.ok() ? *t : Transfer();
@@ -550,11 +556,7 @@ TEST_F(SagaTest, PlansLeaveOutAnInstanceThatHasNotAnsweredForAWhile) {
               Contact("county-wuchang", "420106", true, clock_.NowMicros())};
   Reopen();
   clock_.Advance(60 * kSecond);  // the coordinator has been up longer than the grace
-  PlanAllocationRequest req;
-  req.set_destination_warehouse(kDest);
-  auto* line = req.add_lines();
-  line->set_item(kItem);
-  line->set_quantity(15);
+  const PlanAllocationRequest req = PlanRequest(15);
   auto plan = coordinator_->Plan(req);
   ASSERT_THAT(plan.status(), IsOk());
   ASSERT_EQ(plan->legs_size(), 1);
@@ -588,11 +590,7 @@ TEST_F(SagaTest, PlansLeaveOutAnInstanceWhoseStockIsStillBeingStreamed) {
   jianghan.complete_at_sequence = 50000;
   sources_ = {jianghan};
   Reopen();
-  PlanAllocationRequest req;
-  req.set_destination_warehouse(kDest);
-  auto* line = req.add_lines();
-  line->set_item(kItem);
-  line->set_quantity(5);
+  const PlanAllocationRequest req = PlanRequest(5);
   auto plan = coordinator_->Plan(req);
   ASSERT_THAT(plan.status(), IsOk());
   EXPECT_EQ(plan->legs_size(), 0);
