@@ -258,6 +258,38 @@ TEST_F(StockctlCatalogueTest, TransferPlanWithAMinimumLegPassesOverASmallStore) 
       1);
 }
 
+// A plan saved with --json and sent later with --from-plan asks for the same thing (lines,
+// priority, exclusions, minimum leg), planned again on the stock of that moment; --to sends a
+// plan made for a region to one of its warehouses. A file that is not a plan is a usage error.
+TEST_F(StockctlCatalogueTest, TransferCreatedFromASavedPlanAsksForWhatThePlanAskedFor) {
+  CreateWarehouse(kCounty, "420102-W001", "江岸区救灾物资储备库");
+  Receive(kCounty, "420102-W001", "100");
+  CreateWarehouse(kCounty, "420103-W001", "江汉区救灾物资储备库");
+  ASSERT_TRUE(RollupReaches("4201", "100"));
+  CliResult saved = Run({"--json", "transfer", "plan", "--to", "420103", "--line", "SH-0001=30",
+                         "--priority", "urgent", "--min-leg", "10", "--exclude", "420104-W009"});
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  const std::string file = dir_.Sub("plan.json");
+  std::ofstream(file) << saved.out;
+
+  json created = RunJson({"transfer", "create", "--from-plan", file, "--to", "420103-W001",
+                          "--request-id", "from-plan-1"});
+  EXPECT_EQ(created["destination_warehouse"], "warehouses/420103-W001") << created.dump();
+  EXPECT_EQ(created["priority"], "PRIORITY_URGENT");
+  const json& plan = created["plan"];
+  EXPECT_EQ(plan["min_leg_quantity"], "10") << plan.dump();
+  EXPECT_EQ(plan["excluded_sources"], json::array({"warehouses/420104-W009"}));
+  ASSERT_EQ(plan["lines"].size(), 1u);
+  EXPECT_EQ(plan["lines"][0]["quantity"], "30");
+  ASSERT_EQ(created["legs"].size(), 1u);
+  EXPECT_EQ(created["legs"][0]["plan"]["source_warehouse"], "warehouses/420102-W001");
+
+  std::ofstream(dir_.Sub("not-a-plan.json")) << "{\"legs\": 7}";
+  CliResult bad = Run({"transfer", "create", "--from-plan", dir_.Sub("not-a-plan.json")});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("is not a plan from 'transfer plan --json'"));
+}
+
 TEST_F(StockctlCatalogueTest, TransferPlannedApprovedShippedAndReceivedMovesStock) {
   CliResult probe = Run({"transfer", "list"});
   ASSERT_EQ(probe.exit_code, 0) << "stockpile-local must host the TransferService: " << probe.err;
