@@ -179,7 +179,11 @@ class Planner::LinePlanner {
   void Take(const Option& o, SourceTier tier) {
     const int64_t take = std::min(o.givable, remaining_);
     if (take < min_leg_ && take < remaining_) {
-      passed_over_.push_back({o, tier});
+      // Only as many as could fill what is left: later ones would never be taken.
+      if (passed_over_givable_ < remaining_) {
+        passed_over_.push_back({o, tier});
+        passed_over_givable_ += o.givable;
+      }
       return;
     }
     AddLeg(o, tier, take);
@@ -196,6 +200,7 @@ class Planner::LinePlanner {
       remaining_ -= take;
     }
     passed_over_.clear();
+    passed_over_givable_ = 0;
   }
 
   // Nearest first over all other provinces, gathering only as many as the line needs. Provinces
@@ -322,6 +327,7 @@ class Planner::LinePlanner {
   std::string item_;
   int64_t remaining_ = 0;
   std::vector<std::pair<Option, SourceTier>> passed_over_;  // of the current line
+  int64_t passed_over_givable_ = 0;                         // what they could give in all
   std::vector<ProvinceBound> bounds_;                       // OtherProvinceBounds(), once computed
   bool bounds_ready_ = false;
 };
