@@ -31,6 +31,10 @@ v1::Transfer ShortTransfer() {
   t.set_state(v1::TRANSFER_STATE_RECEIVED);
   t.set_destination_warehouse("warehouses/420103-W001");
   t.set_priority(v1::PRIORITY_URGENT);
+  // A transfer's plan says the same (the coordinator copies them from it).
+  t.mutable_plan()->set_destination_warehouse("warehouses/420103-W001");
+  t.mutable_plan()->set_destination_region("420103");
+  t.mutable_plan()->set_priority(v1::PRIORITY_URGENT);
   t.mutable_plan()->add_excluded_sources("warehouses/420111-W001");
   t.mutable_plan()->set_min_leg_quantity(20);
   AddLeg(t, "warehouses/420102-W001", v1::LEG_STATE_REPLACED);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "services/catalogue/allocation/plan_request.h"
 
 namespace stockpile::stockctl {
 namespace {
@@ -29,17 +30,14 @@ void Exclude(const std::string& source, v1::PlanAllocationRequest& request) {
 }  // namespace
 
 absl::StatusOr<v1::PlanAllocationRequest> PlanRequestForShortfall(const v1::Transfer& t) {
-  v1::PlanAllocationRequest request;
+  v1::PlanAllocationRequest request = catalogue::allocation::PlanRequestBehind(t.plan());
+  request.clear_lines();
   for (const auto& outcome : t.short_lines()) AddShortfall(outcome, request);
   if (request.lines().empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("transfer ", t.id(), " fell short of nothing: it has no short lines (",
                      v1::TransferState_Name(t.state()), ")"));
   }
-  request.set_destination_warehouse(t.destination_warehouse());
-  request.set_priority(t.priority());
-  request.set_min_leg_quantity(t.plan().min_leg_quantity());
-  for (const auto& source : t.plan().excluded_sources()) Exclude(source, request);
   for (const auto& leg : t.legs()) {
     if (leg.state() == v1::LEG_STATE_REPLACED) Exclude(leg.plan().source_warehouse(), request);
   }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/catalogue/allocation/plan_request.h"
 #include "services/common/status_util.h"
 #include "services/common/validation.h"
 #include "tools/stockctl/cli_util.h"
@@ -147,13 +148,7 @@ absl::StatusOr<v1::PlanAllocationRequest> PlanRequestFromFile(const TransferFlag
                                                    "plan --json': ",
                                                    std::string(parsed.message())));
   }
-  v1::PlanAllocationRequest request;
-  request.set_destination_warehouse(plan.destination_warehouse());
-  request.set_destination_region(plan.destination_region());
-  *request.mutable_lines() = plan.lines();
-  request.set_priority(plan.priority());
-  *request.mutable_exclude_sources() = plan.excluded_sources();
-  request.set_min_leg_quantity(plan.min_leg_quantity());
+  v1::PlanAllocationRequest request = catalogue::allocation::PlanRequestBehind(plan);
   if (!f.to.empty()) {  // e.g. a plan made for a region, sent to one of its warehouses
     request.clear_destination_region();
     if (auto s = SetDestination(f.to, request); !s.ok()) return s;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "services/catalogue/allocation/plan_request.h"
 #include "services/common/enum_words.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
@@ -509,14 +510,11 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
   Audit(t, "coordinator",
         absl::StrCat("leg ", i, ": hold of ", Describe(failed), " refused (", why.message(),
                      "); re-planning it once"));
-  PlanAllocationRequest req;
-  req.set_destination_warehouse(t.destination_warehouse());
-  req.set_priority(t.priority());
-  req.set_min_leg_quantity(t.plan().min_leg_quantity());
+  PlanAllocationRequest req = PlanRequestBehind(t.plan());
+  req.clear_lines();
   auto* line = req.add_lines();
   line->set_item(failed.item());
   line->set_quantity(failed.quantity());
-  *req.mutable_exclude_sources() = t.plan().excluded_sources();
   for (const auto& leg : t.legs()) {
     if (leg.state() == LEG_STATE_REPLACED && leg.plan().item() == failed.item()) {
       req.add_exclude_sources(leg.plan().source_warehouse());
