@@ -2,7 +2,9 @@
 // reference data (one warehouse per region: 665,276 warehouses; 42 items).
 //   stockpile-plan-bench [--requests=N] [--lines=5] [--quantity=Q] [--min-leg=0]
 //                        [--reference-data=DIR]
-// Prints build time, entry count and p50/p90/p99/max plan latency for random destinations.
+// Prints build time, entry count and p50/p90/p99/max plan latency for random destinations, and
+// a digest of every plan made: the requests are the same from run to run, so two builds that
+// print the same digest planned the same legs (compare one after a planner change).
 
 #include <algorithm>
 #include <chrono>
@@ -80,6 +82,14 @@ void Fill(const stockpile::common::ReferenceData& ref, StockSnapshot& snap, int3
   }
 }
 
+// FNV-1a: the same bytes give the same digest in every run and build (absl's hash is seeded
+// per process).
+constexpr uint64_t kFnvOffset = 14695981039346656037ULL;
+uint64_t Fnv1a(uint64_t h, const std::string& bytes) {
+  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
@@ -108,6 +118,7 @@ int main(int argc, char** argv) {
   const auto& items = (*ref)->items();
   std::vector<double> ms;
   size_t legs = 0, short_lines = 0;
+  uint64_t digest = kFnvOffset;
   for (int i = 0; i < flags.requests; ++i) {
     stockpile::v1::PlanAllocationRequest req;
     req.set_destination_region(regions[rng() % regions.size()].code);
@@ -129,13 +140,15 @@ int main(int argc, char** argv) {
       return 1;
     }
     legs += size_t(plan->legs_size());
+    digest = Fnv1a(digest, plan->SerializeAsString());
     for (const auto& o : plan->outcomes()) short_lines += o.shortfall() > 0 ? 1 : 0;
   }
   std::printf(
       "%d plans of %d lines x %lld units (min leg %lld): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, "
-      "max %.3f ms; %.1f legs/plan, %zu short lines\n",
+      "max %.3f ms; %.1f legs/plan, %zu short lines; plans digest %016llx\n",
       flags.requests, flags.lines, static_cast<long long>(flags.quantity),
       static_cast<long long>(flags.min_leg), Percentile(ms, 0.5), Percentile(ms, 0.9),
-      Percentile(ms, 0.99), Percentile(ms, 1.0), double(legs) / flags.requests, short_lines);
+      Percentile(ms, 0.99), Percentile(ms, 1.0), double(legs) / flags.requests, short_lines,
+      static_cast<unsigned long long>(digest));
   return 0;
 }
