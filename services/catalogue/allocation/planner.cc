@@ -146,23 +146,44 @@ class Planner::LinePlanner {
   double KmTo(const SourcePlace& p) const { return KmTo(p.lat_rad, p.lon_rad, p.cos_lat); }
 
   bool Eligible(const SourcePlace& p) const {
-    return p.region != destination_ && !excluded_.contains(p.code) && !reach_.Excludes(p.region);
+    return p.region != destination_ && (excluded_.empty() || !excluded_.contains(p.code)) &&
+           !reach_.Excludes(p.region);
   }
+
+  // Distance to each source in turn, measured once per run of sources at the same seat: in code
+  // order a county's townships and villages follow each other, all at the county's seat.
+  class SeatDistances {
+   public:
+    explicit SeatDistances(const LinePlanner& line) : line_(line) {}
+    double KmTo(const SourcePlace& p) {
+      if (p.lat_rad != lat_ || p.lon_rad != lon_ || p.cos_lat != cos_lat_) {
+        lat_ = p.lat_rad;
+        lon_ = p.lon_rad;
+        cos_lat_ = p.cos_lat;
+        km_ = line_.KmTo(p);
+      }
+      return km_;
+    }
+
+   private:
+    const LinePlanner& line_;
+    double lat_ = std::numeric_limits<double>::quiet_NaN(), lon_ = 0, cos_lat_ = 0, km_ = 0;
+  };
 
   // Sources under `prefix` but not under `inner`, nearest first, that can give something.
   std::vector<Option> Gather(const std::string& prefix, const std::string& inner) const {
     std::vector<Option> options;
-    stock_.ForEachHolder(item_, prefix, [&](const Candidate& c) {
-      if (!inner.empty() && absl::StartsWith(c.place->code, inner)) return;
-      if (!Eligible(*c.place)) return;
+    SeatDistances distances(*this);
+    stock_.ForEachHolderExcept(item_, prefix, inner, [&](const Candidate& c) {
       int64_t usable = 0;
       for (const Lot& lot : c.stock->lots) {
         if (lot.expiry_day >= today_) usable += lot.available;
       }
       const int64_t above_floor = usable - c.stock->floor;
       const int64_t givable = critical_ ? usable : above_floor;
-      if (givable <= 0) return;
-      options.push_back({KmTo(*c.place), c.place, c.stock->lots, usable, above_floor, givable});
+      if (givable <= 0 || !Eligible(*c.place)) return;
+      options.push_back(
+          {distances.KmTo(*c.place), c.place, c.stock->lots, usable, above_floor, givable});
     });
     std::sort(options.begin(), options.end(), TakenBefore);
     return options;

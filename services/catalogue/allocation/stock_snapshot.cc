@@ -181,7 +181,7 @@ void StockSnapshot::Apply(const stockpile::v1::Reserve& r) {
 void StockSnapshot::ForEachHolder(absl::string_view item, absl::string_view region_prefix,
                                   const std::function<void(const Candidate&)>& fn) const {
   absl::ReaderMutexLock lock(&mu_);
-  ForEachHolderLocked(item, region_prefix, fn);
+  ForEachHolderLocked(item, region_prefix, "", fn);
 }
 
 void StockSnapshot::ForEachReserve(absl::string_view item,
@@ -205,15 +205,25 @@ SourceStock StockSnapshot::StockOf(const ItemState& state, const SourcePlace* pl
 }
 
 void StockSnapshot::ForEachHolderLocked(absl::string_view item, absl::string_view region_prefix,
+                                        absl::string_view except_prefix,
                                         const std::function<void(const Candidate&)>& fn) const {
   auto it = items_.find(item);
   if (it == items_.end()) return;
-  const HolderIndex& holders = it->second.holders;
-  for (auto e = holders.lower_bound(region_prefix); e != holders.end(); ++e) {
-    if (!absl::StartsWith(e->first->code, region_prefix)) break;
-    const SourceStock stock = StockOf(it->second, e->first, e->second);
-    fn(Candidate{e->first, &stock});
-  }
+  const ItemState& state = it->second;
+  const HolderIndex& holders = state.holders;
+  auto visit = [&](HolderIndex::const_iterator from, HolderIndex::const_iterator to) {
+    for (auto e = from; e != to; ++e) {
+      const SourceStock stock = StockOf(state, e->first, e->second);
+      fn(Candidate{e->first, &stock});
+    }
+  };
+  const auto begin = holders.lower_bound(UnderPrefix{region_prefix});
+  const auto end = holders.upper_bound(UnderPrefix{region_prefix});
+  if (except_prefix.empty()) return visit(begin, end);
+  if (absl::StartsWith(region_prefix, except_prefix)) return;  // all of it is left out
+  if (!absl::StartsWith(except_prefix, region_prefix)) return visit(begin, end);  // none is
+  visit(begin, holders.lower_bound(UnderPrefix{except_prefix}));
+  visit(holders.upper_bound(UnderPrefix{except_prefix}), end);
 }
 
 void StockSnapshot::ForEachReserveLocked(absl::string_view item,

@@ -109,7 +109,14 @@ class StockSnapshot {
     void ForEachHolder(absl::string_view item, absl::string_view region_prefix,
                        const std::function<void(const Candidate&)>& fn) const
         ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      s_.ForEachHolderLocked(item, region_prefix, fn);
+      s_.ForEachHolderLocked(item, region_prefix, "", fn);
+    }
+    // The same, leaving out the holders under `except_prefix` (a tier already visited) without
+    // walking past them one by one.
+    void ForEachHolderExcept(
+        absl::string_view item, absl::string_view region_prefix, absl::string_view except_prefix,
+        const std::function<void(const Candidate&)>& fn) const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      s_.ForEachHolderLocked(item, region_prefix, except_prefix, fn);
     }
     void ForEachReserve(absl::string_view item, const std::function<void(const Candidate&)>& fn)
         const ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -138,6 +145,12 @@ class StockSnapshot {
  private:
   // Per item, warehouses are keyed by their (stable) place and ordered by its code, so an entry
   // costs a pointer, not a copy of the code, and a region prefix is still one contiguous range.
+  // Codes that start with `prefix` compare equal to it, so lower_bound and upper_bound of an
+  // UnderPrefix give the range of a region prefix (a code cut to the prefix's length orders as
+  // the code does).
+  struct UnderPrefix {
+    absl::string_view prefix;
+  };
   struct CodeOrder {
     using is_transparent = void;
     bool operator()(const SourcePlace* a, const SourcePlace* b) const { return a->code < b->code; }
@@ -146,6 +159,12 @@ class StockSnapshot {
     }
     bool operator()(absl::string_view a, const SourcePlace* b) const {
       return a < absl::string_view(b->code);
+    }
+    bool operator()(const SourcePlace* a, UnderPrefix b) const {
+      return absl::string_view(a->code).substr(0, b.prefix.size()) < b.prefix;
+    }
+    bool operator()(UnderPrefix a, const SourcePlace* b) const {
+      return a.prefix < absl::string_view(b->code).substr(0, a.prefix.size());
     }
   };
   // Only warehouses holding some (available > 0) lot of the item.
@@ -177,6 +196,7 @@ class StockSnapshot {
                              absl::Span<const Lot> lots);
   GeoPoint SeatOf(absl::string_view region, GeoPoint fallback) const;
   void ForEachHolderLocked(absl::string_view item, absl::string_view region_prefix,
+                           absl::string_view except_prefix,
                            const std::function<void(const Candidate&)>& fn) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ForEachReserveLocked(absl::string_view item,

@@ -42,6 +42,15 @@ std::vector<Seen> Holders(const StockSnapshot& s, const std::string& item,
   return out;
 }
 
+std::vector<std::string> CodesExcept(const StockSnapshot& s, const std::string& item,
+                                     const std::string& prefix, const std::string& except) {
+  StockSnapshot::Reader r(s);
+  std::vector<std::string> out;
+  r.ForEachHolderExcept(item, prefix, except,
+                        [&](const Candidate& c) { out.push_back(c.place->code); });
+  return out;
+}
+
 std::vector<std::string> Codes(const std::vector<Seen>& seen) {
   std::vector<std::string> out;
   for (const Seen& s : seen) out.push_back(s.code);
@@ -73,6 +82,23 @@ TEST(StockSnapshotTest, HoldersComeInCodeStringOrderUnderAPrefix) {
   EXPECT_THAT(Codes(Holders(s, "SH-0001", "4203")), IsEmpty());
   EXPECT_EQ(Codes(Holders(s, "SH-0001", "")).size(), codes.size());
   EXPECT_THAT(Codes(Holders(s, "SH-0002", "42")), IsEmpty());
+}
+
+TEST(StockSnapshotTest, HoldersUnderAPrefixCanLeaveOutAnInnerPrefix) {
+  StockSnapshot s(nullptr);
+  for (const char* c : {"4201-W1", "42-W1", "420101-W3", "420101001001-W1", "420102-W1", "4202-W1",
+                        "43-W1", "4201-W2"}) {
+    s.SetLots(c, "SH-0001", {LotStock{"DEFAULT", kNoExpiry, 5}});
+  }
+  EXPECT_THAT(CodesExcept(s, "SH-0001", "42", "4201"), ElementsAre("42-W1", "4202-W1"));
+  EXPECT_THAT(CodesExcept(s, "SH-0001", "4201", "420101"),
+              ElementsAre("4201-W1", "4201-W2", "420102-W1"));
+  EXPECT_THAT(CodesExcept(s, "SH-0001", "4201", ""),
+              ElementsAre("4201-W1", "4201-W2", "420101-W3", "420101001001-W1", "420102-W1"));
+  EXPECT_THAT(CodesExcept(s, "SH-0001", "4201", "43"),  // outside the prefix: nothing left out
+              ElementsAre("4201-W1", "4201-W2", "420101-W3", "420101001001-W1", "420102-W1"));
+  EXPECT_THAT(CodesExcept(s, "SH-0001", "420101", "4201"), IsEmpty());  // all of it inside
+  EXPECT_THAT(CodesExcept(s, "SH-0001", "", "42"), ElementsAre("43-W1"));
 }
 
 TEST(StockSnapshotTest, LotsKeepNamesEarliestExpiryFirstAndDropEmptyOnes) {
