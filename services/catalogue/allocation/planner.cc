@@ -119,7 +119,7 @@ class Planner::LinePlanner {
     for (const TierSpec& t : kTiers) {
       if (destination_.size() < t.prefix_len || remaining_ == 0) continue;
       const std::string prefix = destination_.substr(0, t.prefix_len);
-      TakeFrom(Gather(prefix, inner), t.tier);
+      TakeNearestFirst(Collect(prefix, inner), t.tier);
       inner = prefix;
     }
     if (remaining_ > 0) TakeFromOtherProvinces();
@@ -170,8 +170,8 @@ class Planner::LinePlanner {
     double lat_ = std::numeric_limits<double>::quiet_NaN(), lon_ = 0, cos_lat_ = 0, km_ = 0;
   };
 
-  // Sources under `prefix` but not under `inner`, nearest first, that can give something.
-  std::vector<Option> Gather(const std::string& prefix, const std::string& inner) const {
+  // Sources under `prefix` but not under `inner` that can give something, in code order.
+  std::vector<Option> Collect(const std::string& prefix, const std::string& inner) const {
     std::vector<Option> options;
     SeatDistances distances(*this);
     stock_.ForEachHolderExcept(item_, prefix, inner, [&](const Candidate& c) {
@@ -185,14 +185,18 @@ class Planner::LinePlanner {
       options.push_back(
           {distances.KmTo(*c.place), c.place, c.stock->lots, usable, above_floor, givable});
     });
-    std::sort(options.begin(), options.end(), TakenBefore);
     return options;
   }
 
-  void TakeFrom(const std::vector<Option>& options, SourceTier tier) {
-    for (const Option& o : options) {
-      if (remaining_ == 0) return;
-      Take(o, tier);
+  // Takes options nearest first until the line is complete. A line usually takes a few of a
+  // tier's thousands of sources, so they are put in a heap (linear) rather than sorted, and only
+  // those met are put in order.
+  void TakeNearestFirst(std::vector<Option> options, SourceTier tier) {
+    std::make_heap(options.begin(), options.end(), TakenAfter);
+    while (remaining_ > 0 && !options.empty()) {
+      std::pop_heap(options.begin(), options.end(), TakenAfter);
+      Take(options.back(), tier);
+      options.pop_back();
     }
   }
 
@@ -233,7 +237,10 @@ class Planner::LinePlanner {
     for (const ProvinceBound& b : OtherProvinceBounds()) {
       TakePending(pending, [&b](const Option& o) { return o.km < b.km; });
       if (remaining_ == 0) return;
-      for (const Option& o : Gather(b.province->code, "")) {
+      // Sorted first, so each push lands at the bottom of the heap without moving anything.
+      std::vector<Option> options = Collect(b.province->code, "");
+      std::sort(options.begin(), options.end(), TakenBefore);
+      for (const Option& o : options) {
         pending.push_back(o);
         std::push_heap(pending.begin(), pending.end(), TakenAfter);
       }
