@@ -30,6 +30,9 @@ absl::Status CatalogueConfig::Validate() const {
   if (transfer_retry_seconds < 1 || transfer_retry_seconds > 3600) {
     return absl::InvalidArgumentError("--transfer-retry must be between 1 and 3600 seconds");
   }
+  if (transfer_replan_rounds < 0 || transfer_replan_rounds > 10) {
+    return absl::InvalidArgumentError("--transfer-replan-rounds must be between 0 and 10");
+  }
   if (transfer_etcd_retention_days < 0 || transfer_etcd_retention_days > 3650) {
     return absl::InvalidArgumentError("--transfer-etcd-retention must be 0 to 3650 days");
   }
@@ -108,6 +111,9 @@ absl::StatusOr<CatalogueConfig> ParseCatalogueConfig(int argc, char** argv) {
                  "seconds one transfer step retries an unreachable level service before waiting");
   app.add_option("--transfer-resume", c.transfer_resume_seconds,
                  "seconds between the leader's rounds over unfinished transfers");
+  app.add_option("--transfer-replan-rounds", c.transfer_replan_rounds,
+                 "times in a row a refused hold's quantity is planned again (without the sources "
+                 "refused so far) before the transfer fails; 0: never");
   app.add_option("--unreachable-after", c.unreachable_after_seconds,
                  "plans leave out the warehouses of a level instance that has not answered for "
                  "this many seconds, or is no longer registered");

@@ -36,6 +36,8 @@ struct CatalogueConfig {
   bool require_second_approver = false;
   int transfer_retry_seconds = 20;
   int transfer_resume_seconds = 30;
+  // Times in a row a refused hold's quantity is planned again before the transfer fails.
+  int transfer_replan_rounds = 3;
   // Plans leave out the warehouses of a level instance silent this long (or unregistered).
   int unreachable_after_seconds = 10;
   // Days finished transfers and request records stay in etcd (0: for ever).

@@ -215,6 +215,7 @@ absl::StatusOr<std::unique_ptr<Transfers>> OpenTransfers(
   options.retry_deadline = absl::Seconds(c.transfer_retry_seconds);
   options.sources = ContactsFrom(core);
   options.unreachable_after = absl::Seconds(c.unreachable_after_seconds);
+  options.replan_rounds = c.transfer_replan_rounds;
   t->coordinator = std::make_unique<alloc::TransferCoordinator>(
       t->store.get(), t->gateway.get(), t->planner.get(), snapshot,
       stockpile::common::SystemClock::Get(), options);

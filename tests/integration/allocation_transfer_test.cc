@@ -262,7 +262,7 @@ TEST_F(TransferIntegrationTest, CompetingCoordinatorsNeverHoldMoreThanThereIs) {
   EXPECT_GE(BalanceOf(kNear).available(), 0);
   EXPECT_GE(BalanceOf(kMid).available(), 0);
   // 40 + 40 > 60: at most one can be READY (depending on the interleaving both may fail after
-  // their one re-plan); a failed one let go of everything it held.
+  // their re-plans); a failed one let go of everything it held.
   const int ready = (ra->state() == TRANSFER_STATE_READY) + (rb->state() == TRANSFER_STATE_READY);
   EXPECT_LE(ready, 1) << ra->DebugString() << rb->DebugString();
   EXPECT_EQ(held, 40 * ready);

@@ -1,8 +1,11 @@
-// stockctl transfer plan: what the plan table says beyond its legs; catalogue status: whether
-// the catalogue holds all of a source's stock.
+// stockctl transfer plan: what the plan table says beyond its legs; transfer show: a leg's
+// notes; catalogue status: whether the catalogue holds all of a source's stock.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "tools/stockctl/output/catalogue_render.h"
 #include "tools/stockctl/output/transfer_render.h"
 
@@ -58,6 +61,32 @@ TEST(RenderPlanTest, ShowsTheMinimumLegOnlyWhenOneWasAsked) {
 
 // A source whose first stream has reached sequence 1,200 of the 50,000 it had when it began
 // reads "partial"; one caught up with it reads "all", however far its head has moved on since.
+TEST(RenderTransferTest, SaysWhichRoundOfReplanningMadeALeg) {
+  v1::Transfer t;
+  t.set_name("transfers/T1");
+  t.set_id("T1");
+  for (int round : {0, 1, 2}) {
+    v1::TransferLeg* leg = t.add_legs();
+    leg->set_index(round);
+    leg->mutable_plan()->set_source_warehouse(absl::StrCat("warehouses/420106-W00", round + 1));
+    leg->mutable_plan()->set_item("SH-0001");
+    leg->mutable_plan()->set_quantity(5);
+    leg->set_state(round < 2 ? v1::LEG_STATE_REPLACED : v1::LEG_STATE_HELD);
+    leg->set_replanned(round > 0);
+    leg->set_replan_round(round);
+  }
+  auto row_of = [out = RenderTransfer(t)](const std::string& source) {
+    for (absl::string_view line : absl::StrSplit(out, '\n')) {
+      if (absl::StrContains(line, source)) return std::string(line);
+    }
+    return std::string();
+  };
+  EXPECT_THAT(row_of("420106-W001"), Not(HasSubstr("re-planned")));
+  EXPECT_THAT(row_of("420106-W002"), HasSubstr("re-planned"));
+  EXPECT_THAT(row_of("420106-W002"), Not(HasSubstr("round")));
+  EXPECT_THAT(row_of("420106-W003"), HasSubstr("re-planned (round 2)"));
+}
+
 TEST(RenderReplicationStatusTest, SaysWhetherTheCatalogueHoldsAllOfASourcesStock) {
   google::protobuf::RepeatedPtrField<v1::ReplicationSource> sources;
   v1::ReplicationSource* streaming = sources.Add();

@@ -63,6 +63,12 @@ bool Active(const TransferLeg& leg) {
   return leg.state() != LEG_STATE_REPLACED && leg.state() != LEG_STATE_RELEASED;
 }
 
+// How many refusals in a row led to this leg (a re-planned leg stored before replan_round
+// existed counts as the first).
+int ReplanRound(const TransferLeg& leg) {
+  return std::max(leg.replan_round(), leg.replanned() ? 1 : 0);
+}
+
 // An enum value as a person reads it in an error: TRANSFER_STATE_PENDING_APPROVAL -> "pending
 // approval" (stockctl's tables show the same word, "pending_approval").
 std::string Spoken(const std::string& enum_name, absl::string_view prefix) {
@@ -488,11 +494,11 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
   }
   const bool stock_changed =
       s.code() == absl::StatusCode::kFailedPrecondition || s.code() == absl::StatusCode::kNotFound;
-  if (stock_changed && !leg.replanned()) {
+  if (stock_changed && ReplanRound(leg) < options_.replan_rounds) {
     RETURN_IF_ERROR(Replan(t, i, s));
     return true;
   }
-  if (stock_changed) {  // a re-planned leg refused too: the line falls short by the leg
+  if (stock_changed) {  // refused again after the last re-plan: the line falls short by the leg
     LineOutcome* shortline = t.add_short_lines();
     shortline->set_item(leg.plan().item());
     shortline->set_requested(leg.plan().quantity());
@@ -506,10 +512,11 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
 
 absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status& why) {
   const PlanLeg failed = t.legs(i).plan();
+  const int round = ReplanRound(t.legs(i)) + 1;
   t.mutable_legs(i)->set_state(LEG_STATE_REPLACED);
   Audit(t, "coordinator",
         absl::StrCat("leg ", i, ": hold of ", Describe(failed), " refused (", why.message(),
-                     "); re-planning it once"));
+                     "); re-planning it (", round, " of ", options_.replan_rounds, ")"));
   PlanAllocationRequest req = PlanRequestBehind(t.plan());
   req.clear_lines();
   auto* line = req.add_lines();
@@ -539,6 +546,7 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
     leg->set_hold_id(HoldId(t, leg->index()));
     leg->set_hold_ttl_seconds(options_.hold_ttl_seconds);
     leg->set_replanned(true);
+    leg->set_replan_round(round);
     sources.push_back(Describe(p));
   }
   Audit(t, "coordinator", absl::StrCat("leg ", i, " re-planned: ", absl::StrJoin(sources, "; ")));

@@ -85,6 +85,11 @@ struct CoordinatorOptions {
   // instances it cannot reach: a hold there would only wait. Null: all count as reachable.
   std::function<std::vector<SourceContact>()> sources;
   absl::Duration unreachable_after = absl::Seconds(10);
+  // How many times in a row a refused hold's quantity is planned again, each time without the
+  // sources already refused for the item. The catalogue sees another transfer's hold a moment
+  // after it is placed, so concurrent transfers near the same small stores collide; a second
+  // re-plan usually finds what the first collided on. Then the transfer fails (short lines).
+  int replan_rounds = 3;
 };
 
 class TransferCoordinator {

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "absl/strings/match.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
@@ -46,6 +49,7 @@ class SagaTest : public ::testing::Test {
     opts.initial_backoff = absl::Milliseconds(5);
     opts.hold_ttl_seconds = 3600;
     opts.require_second_approver = require_second_approver_;
+    opts.replan_rounds = replan_rounds_;
     opts.sources = [this] { return sources_; };
     coordinator_ = std::make_unique<TransferCoordinator>(store_.get(), &gateway_, &planner_,
                                                          &snapshot_, &clock_, opts);
@@ -148,6 +152,7 @@ class SagaTest : public ::testing::Test {
   std::unique_ptr<TransferStore> store_;
   std::unique_ptr<TransferCoordinator> coordinator_;
   bool require_second_approver_ = false;
+  int replan_rounds_ = CoordinatorOptions().replan_rounds;
   std::vector<SourceContact> sources_;  // what the catalogue's replication would say
 };
 
@@ -350,7 +355,7 @@ TEST_F(SagaTest, OverlongCancelReasonIsRefusedAndChangesNothing) {
   EXPECT_EQ(gateway_.Available(kNear, kItem), 5);
 }
 
-TEST_F(SagaTest, HoldRefusedBecauseStockChangedIsReplannedOnce) {
+TEST_F(SagaTest, HoldRefusedBecauseStockChangedIsReplanned) {
   Stock(kNear, 10);
   gateway_.SetStock(kNear, kItem, 2);  // issued meanwhile; the snapshot has not seen it yet
   Stock(kMid, 10);
@@ -362,10 +367,55 @@ TEST_F(SagaTest, HoldRefusedBecauseStockChangedIsReplannedOnce) {
   EXPECT_EQ(t.legs(0).state(), LEG_STATE_REPLACED);
   EXPECT_EQ(t.legs(1).plan().source_warehouse(), kMid);
   EXPECT_TRUE(t.legs(1).replanned());
+  EXPECT_EQ(t.legs(1).replan_round(), 1);
   EXPECT_EQ(gateway_.Available(kMid, kItem), 2);
 }
 
-TEST_F(SagaTest, SecondRefusalFailsWithShortLinesAndReleasesHolds) {
+// Concurrent transfers near the same small stores: the snapshot has not seen the stock the
+// others took at two sources in a row. The third round holds at the next source.
+TEST_F(SagaTest, HoldRefusedAgainAfterAReplanIsReplannedAgain) {
+  Stock(kNear, 10);
+  gateway_.SetStock(kNear, kItem, 2);
+  Stock(kMid, 10);
+  gateway_.SetStock(kMid, kItem, 1);
+  Stock(kFar, 10);
+  Transfer t = Create(8);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(t.legs_size(), 3);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_REPLACED);
+  EXPECT_EQ(t.legs(1).state(), LEG_STATE_REPLACED);
+  EXPECT_EQ(t.legs(1).plan().source_warehouse(), kMid);
+  EXPECT_EQ(t.legs(2).state(), LEG_STATE_HELD);
+  EXPECT_EQ(t.legs(2).plan().source_warehouse(), kFar);
+  EXPECT_EQ(t.legs(2).replan_round(), 2);
+  EXPECT_TRUE(std::any_of(t.audit().begin(), t.audit().end(), [](const AuditStep& a) {
+    return absl::StrContains(a.what(), "re-planning it (2 of 3)");
+  }));
+  EXPECT_EQ(gateway_.Available(kFar, kItem), 2);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 2);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 1);
+}
+
+TEST_F(SagaTest, HoldRefusedAfterTheLastReplanRoundFailsTheTransfer) {
+  replan_rounds_ = 1;
+  Reopen();
+  Stock(kNear, 10);
+  gateway_.SetStock(kNear, kItem, 2);
+  Stock(kMid, 10);
+  gateway_.SetStock(kMid, kItem, 1);
+  Stock(kFar, 10);
+  Transfer t = Create(8);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_FAILED);
+  ASSERT_EQ(t.short_lines_size(), 1);
+  EXPECT_EQ(t.short_lines(0).shortfall(), 8);
+  EXPECT_THAT(t.failure_reason(), HasSubstr("hold of 8 " + std::string(kItem)));
+  EXPECT_EQ(gateway_.Available(kFar, kItem), 10);  // a second re-plan would have held here
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+}
+
+TEST_F(SagaTest, ReplanThatFindsNothingFailsWithShortLinesAndReleasesHolds) {
   Stock(kNear, 10);
   Stock(kMid, 10);
   gateway_.SetStock(kMid, kItem, 1);

@@ -74,7 +74,11 @@ std::string RenderTransferLegs(const RepeatedPtrField<v1::TransferLeg>& legs) {
     const v1::PlanLeg& p = leg.plan();
     std::vector<std::string> notes;
     if (p.below_floor()) notes.push_back("below floor");
-    if (leg.replanned()) notes.push_back("re-planned");
+    if (leg.replan_round() > 1) {
+      notes.push_back(absl::StrCat("re-planned (round ", leg.replan_round(), ")"));
+    } else if (leg.replanned()) {
+      notes.push_back("re-planned");
+    }
     if (leg.received_lots_size() > 0) {
       notes.push_back("received " + ReceivedLots(leg.received_lots()));
     }
