@@ -144,6 +144,17 @@ class SagaTest : public ::testing::Test {
     return coordinator_->Cancel(req);
   }
 
+  // 8 asked for; the snapshot shows 10 at each of kNear, kMid and kFar, but concurrent
+  // transfers took all but 2 at kNear and 1 at kMid before this one's holds reached them.
+  absl::StatusOr<Transfer> ApproveWithTheTwoNearestTakenMeanwhile() {
+    Stock(kNear, 10);
+    gateway_.SetStock(kNear, kItem, 2);
+    Stock(kMid, 10);
+    gateway_.SetStock(kMid, kItem, 1);
+    Stock(kFar, 10);
+    return Approve(Create(8));
+  }
+
   testing::TempDir dir_;
   StockSnapshot snapshot_;
   Planner planner_;
@@ -374,13 +385,8 @@ TEST_F(SagaTest, HoldRefusedBecauseStockChangedIsReplanned) {
 // Concurrent transfers near the same small stores: the snapshot has not seen the stock the
 // others took at two sources in a row. The third round holds at the next source.
 TEST_F(SagaTest, HoldRefusedAgainAfterAReplanIsReplannedAgain) {
-  Stock(kNear, 10);
-  gateway_.SetStock(kNear, kItem, 2);
-  Stock(kMid, 10);
-  gateway_.SetStock(kMid, kItem, 1);
-  Stock(kFar, 10);
-  Transfer t = Create(8);
-  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  Transfer t;
+  ASSERT_OK_AND_ASSIGN_T(t, ApproveWithTheTwoNearestTakenMeanwhile());
   EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
   ASSERT_EQ(t.legs_size(), 3);
   EXPECT_EQ(t.legs(0).state(), LEG_STATE_REPLACED);
@@ -400,13 +406,8 @@ TEST_F(SagaTest, HoldRefusedAgainAfterAReplanIsReplannedAgain) {
 TEST_F(SagaTest, HoldRefusedAfterTheLastReplanRoundFailsTheTransfer) {
   replan_rounds_ = 1;
   Reopen();
-  Stock(kNear, 10);
-  gateway_.SetStock(kNear, kItem, 2);
-  Stock(kMid, 10);
-  gateway_.SetStock(kMid, kItem, 1);
-  Stock(kFar, 10);
-  Transfer t = Create(8);
-  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  Transfer t;
+  ASSERT_OK_AND_ASSIGN_T(t, ApproveWithTheTwoNearestTakenMeanwhile());
   EXPECT_EQ(t.state(), TRANSFER_STATE_FAILED);
   ASSERT_EQ(t.short_lines_size(), 1);
   EXPECT_EQ(t.short_lines(0).shortfall(), 8);
