@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/catalogue/allocation/stock_snapshot.h"
+#include "services/catalogue/stock_streamed.h"
 #include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
@@ -459,7 +460,7 @@ void CatalogueCore::FeedSnapshot(const WatchChangesResponse& batch, int first) {
 
 bool CatalogueCore::Stale(const SourceState& s) {
   return s.record.gone() || !s.stream || !s.stream->status().connected ||
-         s.record.applied_sequence() < s.record.resync_until_sequence();
+         !HoldsAllStockOf(s.record);
 }
 
 void CatalogueCore::RefreshFreshness() const {

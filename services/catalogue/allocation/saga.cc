@@ -9,6 +9,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "services/catalogue/allocation/plan_request.h"
+#include "services/catalogue/stock_streamed.h"
 #include "services/common/enum_words.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
@@ -150,7 +151,7 @@ UnreachableSources FindUnreachable(const std::vector<SourceContact>& sources, in
     return !s.gone && (s.connected || SilentMicros(s, now_micros, started_micros) < after_micros);
   };
   auto complete = [](const SourceContact& s) {
-    return s.applied_sequence >= s.complete_at_sequence;
+    return HoldsAllStock(s.applied_sequence, s.complete_at_sequence);
   };
   auto reachable = [&](const SourceContact& s) { return answering(s) && complete(s); };
   UnreachableSources out;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/catalogue/stock_streamed.h"
 #include "tools/stockctl/output/format.h"
 #include "tools/stockctl/output/render.h"
 #include "tools/stockctl/output/table.h"
@@ -115,15 +116,15 @@ std::string RenderStockHits(const RepeatedPtrField<v1::StockHit>& hits) {
   return table.Render();
 }
 
-// STOCK: "partial" while the catalogue's first stream from the source (or one from sequence 1
-// after a resync) has not reached the head it began at; such a source is not planned from.
+// STOCK: "partial" while the catalogue does not hold all of the source's stock
+// (services/catalogue/stock_streamed.h); such a source is not planned from.
 std::string RenderReplicationStatus(const RepeatedPtrField<v1::ReplicationSource>& sources) {
   Table table({"SOURCE", "LEVEL", "ADDRESS", "REGIONS", "APPLIED", "HEAD", "LAG_ENTRIES", "LAG_S",
                "STOCK", "CONNECTED", "GONE", "RESYNCS", "LAST_CONTACT", "LAST_ERROR"});
   for (size_t c = 4; c < 8; ++c) table.AlignRight(c);
   table.AlignRight(11);
   for (const auto& s : sources) {
-    const bool partial = s.applied_sequence() < s.resync_until_sequence();
+    const bool partial = !catalogue::HoldsAllStockOf(s);
     table.AddRow({s.instance_id(), LevelWord(s.level()), s.address(), Prefixes(s.region_prefixes()),
                   absl::StrCat(s.applied_sequence()), absl::StrCat(s.head_sequence()),
                   absl::StrCat(s.lag_entries()), Fixed(s.lag_seconds(), 3),
