@@ -538,6 +538,7 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
     return FailAndRelease(t, absl::StrCat(failed.item(), " fell short by ", shortline->shortfall(),
                                           " after re-planning"));
   }
+  const int first_new_leg = t.legs_size();
   std::vector<std::string> sources;
   for (const PlanLeg& p : plan->legs()) {
     TransferLeg* leg = t.add_legs();
@@ -549,6 +550,21 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
     leg->set_replanned(true);
     leg->set_replan_round(round);
     sources.push_back(Describe(p));
+  }
+  if (journal_.load() != nullptr && t.ByteSizeLong() > options_.max_replanned_transfer_bytes) {
+    // Shared through etcd, a transfer that outgrew what one write takes could never be saved
+    // again, not even as failed: it would hang with its holds until they expire.
+    const size_t grown_to = t.ByteSizeLong();
+    t.mutable_legs()->DeleteSubrange(first_new_leg, t.legs_size() - first_new_leg);
+    LineOutcome* shortline = t.add_short_lines();
+    shortline->set_item(failed.item());
+    shortline->set_requested(failed.quantity());
+    shortline->set_shortfall(failed.quantity());
+    return FailAndRelease(
+        t, absl::StrCat(failed.item(), " fell short by ", failed.quantity(), ": re-planning leg ",
+                        i, " into ", plan->legs_size(), " legs would grow the transfer to ",
+                        grown_to, " bytes, more than catalogue replicas share (limit ",
+                        options_.max_replanned_transfer_bytes, "); split the request"));
   }
   Audit(t, "coordinator", absl::StrCat("leg ", i, " re-planned: ", absl::StrJoin(sources, "; ")));
   return Save(t);

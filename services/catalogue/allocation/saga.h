@@ -81,6 +81,10 @@ struct CoordinatorOptions {
   // With a journal (transfers shared through etcd): a new transfer larger than this is refused,
   // leaving room under etcd's request limit (1.5 MiB) for the audit steps it will gain.
   size_t max_shared_transfer_bytes = 256 * 1024;
+  // With a journal: a re-plan that would grow a transfer past this is not made (the leg's
+  // quantity falls short and the transfer fails), so its writes stay under the journal's 1 MiB
+  // with room for the audit steps of failing.
+  size_t max_replanned_transfer_bytes = 768 * 1024;
   // The catalogue's sources, so that plans (and re-plans) leave out the warehouses of level
   // instances it cannot reach: a hold there would only wait. Null: all count as reachable.
   std::function<std::vector<SourceContact>()> sources;

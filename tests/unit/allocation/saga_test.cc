@@ -50,6 +50,7 @@ class SagaTest : public ::testing::Test {
     opts.hold_ttl_seconds = 3600;
     opts.require_second_approver = require_second_approver_;
     opts.replan_rounds = replan_rounds_;
+    opts.max_replanned_transfer_bytes = max_replanned_transfer_bytes_;
     opts.sources = [this] { return sources_; };
     coordinator_ = std::make_unique<TransferCoordinator>(store_.get(), &gateway_, &planner_,
                                                          &snapshot_, &clock_, opts);
@@ -164,6 +165,7 @@ class SagaTest : public ::testing::Test {
   std::unique_ptr<TransferCoordinator> coordinator_;
   bool require_second_approver_ = false;
   int replan_rounds_ = CoordinatorOptions().replan_rounds;
+  size_t max_replanned_transfer_bytes_ = CoordinatorOptions().max_replanned_transfer_bytes;
   std::vector<SourceContact> sources_;  // what the catalogue's replication would say
 };
 
@@ -414,6 +416,37 @@ TEST_F(SagaTest, HoldRefusedAfterTheLastReplanRoundFailsTheTransfer) {
   EXPECT_THAT(t.failure_reason(), HasSubstr("hold of 8 " + std::string(kItem)));
   EXPECT_EQ(gateway_.Available(kFar, kItem), 10);  // a second re-plan would have held here
   EXPECT_EQ(gateway_.ActiveHolds(), 0);
+}
+
+// Publishes into nothing: enough for the coordinator to apply a journal's size limits.
+class CountingJournal final : public TransferJournal {
+ public:
+  absl::StatusOr<int64_t> Publish(const Transfer&, const RequestRecord*) override {
+    return ++revision_;
+  }
+
+ private:
+  int64_t revision_ = 0;
+};
+
+TEST_F(SagaTest, SharedTransferIsNotReplannedPastTheSizeReplicasShare) {
+  max_replanned_transfer_bytes_ = 1;  // any re-plan outgrows it
+  Reopen();
+  CountingJournal journal;
+  coordinator_->SetJournal(&journal);
+  Transfer t;
+  ASSERT_OK_AND_ASSIGN_T(t, ApproveWithTheTwoNearestTakenMeanwhile());
+  EXPECT_EQ(t.state(), TRANSFER_STATE_FAILED);
+  EXPECT_THAT(t.failure_reason(), HasSubstr("split the request"));
+  EXPECT_EQ(t.legs_size(), 1);  // the re-plan's legs were not kept
+  ASSERT_EQ(t.short_lines_size(), 1);
+  EXPECT_EQ(t.short_lines(0).shortfall(), 8);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 1);  // a re-plan would have held here
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+  auto stored = coordinator_->Get(t.name());
+  ASSERT_THAT(stored.status(), IsOk());
+  EXPECT_EQ(stored->state(), TRANSFER_STATE_FAILED);
+  coordinator_->SetJournal(nullptr);
 }
 
 TEST_F(SagaTest, ReplanThatFindsNothingFailsWithShortLinesAndReleasesHolds) {
