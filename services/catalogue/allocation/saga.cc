@@ -60,6 +60,17 @@ absl::StatusOr<std::string> IdFromName(absl::string_view name) {
   return std::string(name.substr(strlen("transfers/")));
 }
 
+// The line of `item` gets `planned` of the `requested` it was to get from a leg (or a re-plan).
+// Returns the shortfall.
+int64_t AddShortLine(Transfer& t, const std::string& item, int64_t requested, int64_t planned = 0) {
+  LineOutcome* shortline = t.add_short_lines();
+  shortline->set_item(item);
+  shortline->set_requested(requested);
+  shortline->set_planned(planned);
+  shortline->set_shortfall(requested - planned);
+  return shortline->shortfall();
+}
+
 bool Active(const TransferLeg& leg) {
   return leg.state() != LEG_STATE_REPLACED && leg.state() != LEG_STATE_RELEASED;
 }
@@ -500,10 +511,7 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
     return true;
   }
   if (stock_changed) {  // refused again after the last re-plan: the line falls short by the leg
-    LineOutcome* shortline = t.add_short_lines();
-    shortline->set_item(leg.plan().item());
-    shortline->set_requested(leg.plan().quantity());
-    shortline->set_shortfall(leg.plan().quantity());
+    AddShortLine(t, leg.plan().item(), leg.plan().quantity());
   }
   RETURN_IF_ERROR(FailAndRelease(
       t, absl::StrCat(stock_changed ? absl::StrCat(leg.plan().item(), " fell short: ") : "",
@@ -530,13 +538,10 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
   }
   auto plan = Plan(req);
   if (!plan.ok() || plan->outcomes(0).shortfall() > 0) {
-    LineOutcome* shortline = t.add_short_lines();
-    shortline->set_item(failed.item());
-    shortline->set_requested(failed.quantity());
-    shortline->set_planned(plan.ok() ? plan->outcomes(0).planned() : 0);
-    shortline->set_shortfall(failed.quantity() - shortline->planned());
-    return FailAndRelease(t, absl::StrCat(failed.item(), " fell short by ", shortline->shortfall(),
-                                          " after re-planning"));
+    const int64_t shortfall = AddShortLine(t, failed.item(), failed.quantity(),
+                                           plan.ok() ? plan->outcomes(0).planned() : 0);
+    return FailAndRelease(
+        t, absl::StrCat(failed.item(), " fell short by ", shortfall, " after re-planning"));
   }
   const int first_new_leg = t.legs_size();
   std::vector<std::string> sources;
@@ -551,15 +556,12 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
     leg->set_replan_round(round);
     sources.push_back(Describe(p));
   }
-  if (journal_.load() != nullptr && t.ByteSizeLong() > options_.max_replanned_transfer_bytes) {
-    // Shared through etcd, a transfer that outgrew what one write takes could never be saved
-    // again, not even as failed: it would hang with its holds until they expire.
-    const size_t grown_to = t.ByteSizeLong();
+  // Shared through etcd, a transfer that outgrew what one write takes could never be saved
+  // again, not even as failed: it would hang with its holds until they expire.
+  const size_t grown_to = journal_.load() != nullptr ? t.ByteSizeLong() : 0;
+  if (grown_to > options_.max_replanned_transfer_bytes) {
     t.mutable_legs()->DeleteSubrange(first_new_leg, t.legs_size() - first_new_leg);
-    LineOutcome* shortline = t.add_short_lines();
-    shortline->set_item(failed.item());
-    shortline->set_requested(failed.quantity());
-    shortline->set_shortfall(failed.quantity());
+    AddShortLine(t, failed.item(), failed.quantity());
     return FailAndRelease(
         t, absl::StrCat(failed.item(), " fell short by ", failed.quantity(), ": re-planning leg ",
                         i, " into ", plan->legs_size(), " legs would grow the transfer to ",
@@ -831,10 +833,7 @@ std::string TransferCoordinator::LetGoOfLeg(Transfer& t, int i, absl::string_vie
   t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
   // The destination gets that much less, whether the rest goes on or fails: say so where a
   // dispatcher looks for what to plan again, not only in the audit.
-  LineOutcome* shortline = t.add_short_lines();
-  shortline->set_item(lost.item());
-  shortline->set_requested(lost.quantity());
-  shortline->set_shortfall(lost.quantity());
+  AddShortLine(t, lost.item(), lost.quantity());
   Audit(t, "coordinator", absl::StrCat("leg ", i, ": hold at ", where, " ", how));
   return absl::StrCat("the hold at ", where, " ", how);
 }
