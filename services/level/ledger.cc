@@ -21,7 +21,9 @@ using common::CheckPositiveQuantity;
 using common::CheckText;
 using common::kMaxTextLength;
 
-constexpr int64_t kMaxBalance = 1'000'000'000'000'000;  // 10^15 units in one lot
+// 10^15 units of an item in one warehouse, all lots together: far above any reserve, and far
+// enough below int64's limit that sums over lots and warehouses cannot wrap around.
+constexpr int64_t kMaxBalance = 1'000'000'000'000'000;
 constexpr int64_t kDefaultHoldTtlSeconds = 24 * 3600;
 constexpr int64_t kMaxHoldTtlSeconds = 30 * 24 * 3600;
 constexpr int64_t kChinaUtcOffsetMicros = 8LL * 3600 * 1'000'000;
@@ -36,6 +38,17 @@ bool IssuesBefore(const LotBalance& a, const LotBalance& b) {
 }
 
 std::string Describe(const Balance& b) { return absl::StrCat(b.item(), " at ", b.warehouse()); }
+
+// `b` as last normalized (its lots may have changed since): adding `quantity` must keep it
+// within kMaxBalance.
+absl::Status CheckRoomFor(const Balance& b, int64_t quantity, absl::string_view what) {
+  if (quantity > 0 && b.on_hand() > kMaxBalance - quantity) {
+    return absl::OutOfRangeError(absl::StrCat(what, " would take ", Describe(b), " to ",
+                                              b.on_hand(), " + ", quantity, " units, past the ",
+                                              kMaxBalance, " one warehouse can hold of an item"));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status CheckLotLines(const google::protobuf::RepeatedPtrField<HoldLot>& lines) {
   if (lines.empty()) return absl::InvalidArgumentError("lots must list at least one lot");
@@ -171,6 +184,17 @@ absl::Status Ledger::CheckMovesStock(const Warehouse& w) const {
     return absl::FailedPreconditionError(absl::StrCat("warehouse ", w.name(), " is closed"));
   }
   return absl::OkStatus();
+}
+
+// A shipment to a warehouse of this instance can be checked now, before stock leaves: one that
+// does not exist or takes no stock could never receive it, and it would stay in transit.
+absl::Status Ledger::CheckLocalDestination(const v1::Hold& hold, absl::string_view destination) {
+  if (destination == hold.warehouse()) {
+    return absl::InvalidArgumentError(absl::StrCat("hold ", hold.name(), " cannot be shipped to ",
+                                                   destination, ", where it is held"));
+  }
+  ASSIGN_OR_RETURN(Warehouse * to, LoadWarehouse(destination));
+  return CheckAcceptsStock(*to);
 }
 
 absl::StatusOr<std::string> Ledger::ResolveLot(const common::ItemInfo& item, absl::string_view lot,
@@ -362,11 +386,7 @@ absl::Status Ledger::Receive(const ReceiveOp& op, MovementResult* result) {
                                                    " expires on ", lot->expiry_date(),
                                                    "; the receipt says ", op.expiry_date()));
   }
-  if (lot->on_hand() > kMaxBalance - op.quantity()) {
-    return absl::OutOfRangeError(absl::StrCat("receiving ", op.quantity(), " would take lot ",
-                                              lot_name, " of ", Describe(*b), " past ", kMaxBalance,
-                                              " units"));
-  }
+  RETURN_IF_ERROR(CheckRoomFor(*b, op.quantity(), "receiving"));
   lot->set_on_hand(lot->on_hand() + op.quantity());
   Record(MOVEMENT_TYPE_RECEIVE, *b, *lot, op.quantity(), 0, op.note(), "", result);
   auto& t = Totals(item->code);
@@ -448,6 +468,7 @@ absl::Status Ledger::Stocktake(const StocktakeOp& op, MovementResult* result) {
     Record(MOVEMENT_TYPE_ADJUST, *b, *lot, diff, 0, op.reason(), "", result);
     adjusted += diff;
   }
+  RETURN_IF_ERROR(CheckRoomFor(*b, adjusted, "the count"));
   auto& t = Totals(item->code);
   t.set_adjusted(t.adjusted() + adjusted);
   t.set_on_hand(t.on_hand() + adjusted);
@@ -608,12 +629,15 @@ absl::Status Ledger::Ship(const ShipOp& op, MovementResult* result) {
         "destination is required: name the warehouse the shipment goes to "
         "(warehouses/{code}, on this or another level service)");
   }
-  RETURN_IF_ERROR(common::WarehouseCodeFromName(op.destination()).status());
+  ASSIGN_OR_RETURN(std::string destination_code, common::WarehouseCodeFromName(op.destination()));
   ASSIGN_OR_RETURN(v1::Hold * hold, LoadHold(op.hold_id()));
   RETURN_IF_ERROR(CheckHoldState(*hold, HOLD_STATE_ACTIVE, "ship"));
   if (ToMicros(hold->expire_time()) <= ctx_.now_micros) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot ship hold ", hold->name(), ": it expired; place a new hold"));
+  }
+  if (ctx_.hosting->HostsCode(destination_code)) {
+    RETURN_IF_ERROR(CheckLocalDestination(*hold, op.destination()));
   }
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(hold->warehouse()));
   RETURN_IF_ERROR(CheckMovesStock(*w));
@@ -725,6 +749,7 @@ absl::Status Ledger::ReceiveTransfer(const ReceiveTransferOp& op, MovementResult
     shipped += line.quantity();
     received += line.received();
   }
+  RETURN_IF_ERROR(CheckRoomFor(*b, received, "receiving the shipment"));
   auto& t = Totals(item->code);
   t.set_on_hand(t.on_hand() + received);
   t.set_lost(t.lost() + (shipped - received));
@@ -752,6 +777,14 @@ absl::Status Ledger::ReceiveTransfer(const ReceiveTransferOp& op, MovementResult
 absl::Status Ledger::ConfirmDelivery(const ConfirmDeliveryOp& op, MovementResult* result) {
   ASSIGN_OR_RETURN(v1::Hold * hold, LoadHold(op.hold_id()));
   RETURN_IF_ERROR(CheckHoldState(*hold, HOLD_STATE_SHIPPED, "confirm delivery of"));
+  // Stock shipped to a warehouse of this instance arrives by ReceiveTransfer, which puts it on
+  // that warehouse's shelves; confirming it here would close the hold with the stock nowhere.
+  if (absl::StatusOr<std::string> to = common::WarehouseCodeFromName(hold->destination());
+      to.ok() && ctx_.hosting->HostsCode(*to)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "hold ", hold->name(), " was shipped to ", hold->destination(),
+        ", a warehouse of this level service: receive it there (ReceiveTransfer) instead"));
+  }
   for (const auto& l : op.lots()) {
     bool known = false;
     for (auto& hl : *hold->mutable_lots()) {

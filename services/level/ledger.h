@@ -84,6 +84,8 @@ class Ledger {
                              stockpile::v1::MovementResult* result);
   absl::Status CheckAcceptsStock(const stockpile::v1::Warehouse& w) const;
   absl::Status CheckMovesStock(const stockpile::v1::Warehouse& w) const;
+  absl::Status CheckLocalDestination(const stockpile::v1::Hold& hold,
+                                     absl::string_view destination);
   absl::StatusOr<std::string> ResolveLot(const common::ItemInfo& item, absl::string_view lot,
                                          absl::string_view expiry);
   // Lots to take `quantity` from: the named lot, or earliest expiry first over unexpired lots.

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/escaping.h"
@@ -32,6 +33,19 @@ absl::StatusOr<size_t> PageSize(int32_t requested, int32_t max) {
   }
   if (requested == 0) return kDefaultPageSize;
   return static_cast<size_t>(std::min(requested, max));
+}
+
+// A time from the request as microseconds since 1970, no earlier: movement keys order times as
+// unsigned numbers, and the ledger stamps every movement with the server's clock, so nothing
+// happened before 1970. A time outside what a Timestamp may hold is refused.
+absl::StatusOr<int64_t> QueryMicros(absl::string_view field, const google::protobuf::Timestamp& t) {
+  using google::protobuf::util::TimeUtil;
+  if (t.seconds() < TimeUtil::kTimestampMinSeconds ||
+      t.seconds() > TimeUtil::kTimestampMaxSeconds || t.nanos() < 0 || t.nanos() > 999'999'999) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must lie between 0001-01-01 and 9999-12-31; got ", t.seconds(), " seconds"));
+  }
+  return std::max<int64_t>(0, ToMicros(t));
 }
 
 absl::Status CheckRegionPrefix(absl::string_view prefix) {
@@ -234,7 +248,10 @@ absl::StatusOr<Balance> LevelQueries::GetBalance(const GetBalanceRequest& req) c
     b.set_warehouse(req.warehouse());
     b.set_item(req.item());
   }
-  if (req.has_as_of_time()) RETURN_IF_ERROR(AsOf(code, ToMicros(req.as_of_time()), &b));
+  if (req.has_as_of_time()) {
+    ASSIGN_OR_RETURN(const int64_t as_of, QueryMicros("as_of_time", req.as_of_time()));
+    RETURN_IF_ERROR(AsOf(code, as_of, &b));
+  }
   return b;
 }
 
@@ -301,9 +318,17 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
   RETURN_IF_ERROR(common::CheckId("reference", req.reference(), false));
   RETURN_IF_ERROR(common::CheckId("request_id", req.request_id(), false));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
-  const int64_t start = req.has_start_time() ? ToMicros(req.start_time()) : 0;
-  const int64_t end = req.has_end_time() ? ToMicros(req.end_time()) : INT64_MAX;
-  if (end < start) return absl::InvalidArgumentError("end_time is before start_time");
+  int64_t start = 0, end = INT64_MAX;
+  if (req.has_start_time()) {
+    ASSIGN_OR_RETURN(start, QueryMicros("start_time", req.start_time()));
+  }
+  if (req.has_end_time()) {
+    ASSIGN_OR_RETURN(end, QueryMicros("end_time", req.end_time()));
+  }
+  if (req.has_start_time() && req.has_end_time() &&
+      ToMicros(req.end_time()) < ToMicros(req.start_time())) {
+    return absl::InvalidArgumentError("end_time is before start_time");
+  }
   std::string code;
   if (!req.warehouse().empty()) {
     ASSIGN_OR_RETURN(code, HostedCode(req.warehouse()));

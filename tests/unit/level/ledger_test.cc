@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "services/common/validation.h"
 #include "services/level/keys.h"
 #include "services/level/proto_util.h"
@@ -120,6 +121,49 @@ TEST_F(LedgerTest, ZeroNegativeAndOverflowingQuantitiesAreRefused) {
   ASSERT_THAT(env_.Batch(std::vector<Operation>(1000, big)).status(), IsOk());
   EXPECT_THAT(env_.Apply(big).status(), StatusIs(absl::StatusCode::kOutOfRange));
   EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 1000 * common::kMaxQuantity);
+}
+
+// The limit is on the balance, all lots together: a count of many lots, or a shipment
+// received into a full balance, cannot take it past what the sums over it can hold.
+TEST_F(LedgerTest, NoCountOrArrivalTakesABalancePastItsLimit) {
+  constexpr int64_t kLimit = 1'000'000'000'000'000;
+  Operation count;
+  auto* c = count.mutable_stocktake();
+  c->set_warehouse(kW);
+  c->set_item(kTent);
+  c->set_reason("found in the back");
+  for (int i = 0; i < 10; ++i) {
+    auto* lot = c->add_counts();
+    lot->set_lot(absl::StrCat("L", i));
+    lot->set_counted(kLimit / 5);
+  }
+  EXPECT_THAT(env_.Apply(count).status(),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("past the")));
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 0);
+  EXPECT_EQ(env_.Balance(kW, kTent).lots_size(), 0);
+
+  c->mutable_counts()->DeleteSubrange(5, 5);  // exactly the limit
+  ASSERT_THAT(env_.Apply(count).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), kLimit);
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kTent, 1, "other")).status(),
+              StatusIs(absl::StatusCode::kOutOfRange));
+
+  Operation rt;
+  auto* r = rt.mutable_receive_transfer();
+  r->set_warehouse(kW);
+  r->set_hold_id("remote-full");
+  r->set_source_warehouse("warehouses/110101-W001");
+  r->set_item(kTent);
+  r->add_lots()->set_lot("arrived");
+  r->mutable_lots(0)->set_quantity(2);
+  r->mutable_lots(0)->set_received(2);
+  EXPECT_THAT(env_.Apply(rt).status(), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), kLimit);
+  for (const auto& t : env_.core().Totals()) {
+    if (t.item() == kTent) {
+      EXPECT_EQ(t.on_hand(), kLimit);
+    }
+  }
 }
 
 TEST_F(LedgerTest, UnknownItemWarehouseAndLotAreNotFound) {
@@ -311,6 +355,57 @@ TEST_F(LedgerTest, ShipmentNamesItsDestinationAndOnlyThatWarehouseReceivesIt) {
   ASSERT_THAT(env_.Apply(rt).status(), IsOk());
   EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 4);
   EXPECT_EQ(env_.Balance(kW, kTent).in_transit(), 0);
+}
+
+// A destination this instance hosts is checked before stock leaves: stock shipped where it
+// can never be received would stay in transit for good.
+TEST_F(LedgerTest, ShipmentToAWarehouseHereThatCannotReceiveItIsRefused) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 4, "h")).status(), IsOk());
+  const uint64_t before = env_.core().last_sequence();
+  EXPECT_THAT(env_.Apply(Env::Ship("h", "warehouses/420102-W999")).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("does not exist")));
+  EXPECT_THAT(env_.Apply(Env::Ship("h", kW)).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("where it is held")));
+  UpdateWarehouseRequest close;
+  close.set_request_id("close-w2");
+  close.set_actor("tester");
+  close.mutable_warehouse()->set_name(kW2);
+  close.mutable_warehouse()->set_status(WAREHOUSE_STATUS_SUSPENDED);
+  close.mutable_update_mask()->add_paths("status");
+  ASSERT_THAT(Wait([&](CommandCallback done) { env_.core().UpdateWarehouse(close, done); }).status,
+              IsOk());
+  const uint64_t closed = env_.core().last_sequence();
+  EXPECT_GT(closed, before);
+  EXPECT_THAT(env_.Apply(Env::Ship("h", kW2)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("takes no stock")));
+  EXPECT_EQ(env_.core().last_sequence(), closed);
+  EXPECT_EQ(env_.Balance(kW, kTent).held(), 4);
+  EXPECT_EQ(env_.Balance(kW, kTent).in_transit(), 0);
+  // Elsewhere, it cannot be checked here: the receiving instance answers for it.
+  EXPECT_THAT(env_.Apply(Env::Ship("h", "warehouses/110101-W001")).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kTent).in_transit(), 4);
+}
+
+// Stock shipped to a warehouse of this instance is received there; confirming its delivery
+// instead would close the hold and put the stock nowhere.
+TEST_F(LedgerTest, DeliveryToAWarehouseHereIsReceivedNotConfirmed) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 4, "here")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Ship("here", kW2)).status(), IsOk());
+  Operation confirm;
+  confirm.mutable_confirm_delivery()->set_hold_id("here");
+  EXPECT_THAT(env_.Apply(confirm).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("receive it there")));
+  EXPECT_EQ(env_.queries().GetHold("holds/here")->state(), HOLD_STATE_SHIPPED);
+  EXPECT_EQ(env_.Balance(kW, kTent).in_transit(), 4);
+
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 2, "away")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Ship("away", "warehouses/110101-W001")).status(), IsOk());
+  confirm.mutable_confirm_delivery()->set_hold_id("away");
+  ASSERT_THAT(env_.Apply(confirm).status(), IsOk());
+  EXPECT_EQ(env_.queries().GetHold("holds/away")->state(), HOLD_STATE_DELIVERED);
+  EXPECT_EQ(env_.Balance(kW, kTent).in_transit(), 4);
 }
 
 TEST_F(LedgerTest, ReceiveTransferFromAnotherInstanceIsAcceptedOnce) {

@@ -137,6 +137,48 @@ TEST_F(QueriesTest, BalanceAsOfPastTime) {
   EXPECT_EQ(env_.queries().GetBalance(req)->on_hand(), 106);
 }
 
+// Nothing was moved before 1970: a time before it finds no stock and bounds no history, and
+// a time no Timestamp may hold is refused rather than wrapped around.
+TEST_F(QueriesTest, TimesBefore1970AndOutOfRangeAreAnsweredPlainly) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10)).status(), IsOk());
+  env_.clock().Advance(1'000'000);
+  ASSERT_THAT(env_.Apply(Env::Issue(kW, "SH-0001", 3)).status(), IsOk());
+  google::protobuf::Timestamp before_1970;
+  before_1970.set_seconds(-86'400);
+
+  GetBalanceRequest balance;
+  balance.set_warehouse(kW);
+  balance.set_item("SH-0001");
+  *balance.mutable_as_of_time() = before_1970;
+  absl::StatusOr<Balance> then = env_.queries().GetBalance(balance);
+  ASSERT_THAT(then.status(), IsOk());
+  EXPECT_EQ(then->on_hand(), 0);
+  EXPECT_EQ(then->lots_size(), 0);
+
+  for (const char* warehouse : {kW, ""}) {
+    ListMovementsRequest since;
+    since.set_warehouse(warehouse);
+    since.set_item("SH-0001");
+    *since.mutable_start_time() = before_1970;
+    EXPECT_EQ(PagedQuantities(since), (std::vector<int64_t>{10, -3})) << warehouse;
+    ListMovementsRequest until = since;
+    until.clear_start_time();
+    *until.mutable_end_time() = before_1970;
+    EXPECT_TRUE(PagedQuantities(until).empty()) << warehouse;
+  }
+
+  google::protobuf::Timestamp beyond;
+  beyond.set_seconds(INT64_MAX / 1000);
+  *balance.mutable_as_of_time() = beyond;
+  EXPECT_THAT(env_.queries().GetBalance(balance).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  ListMovementsRequest range;
+  range.set_warehouse(kW);
+  *range.mutable_end_time() = beyond;
+  EXPECT_THAT(env_.queries().ListMovements(range).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST_F(QueriesTest, MovementHistoryFiltersByItemTimeReferenceAndRequest) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10), "r-a").status(), IsOk());
   env_.clock().Advance(1'000'000);
