@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/testutil/pki.h"
 #include "tests/testutil/process.h"
 
 namespace stockpile::testing {
@@ -44,7 +45,8 @@ class StockctlTest : public ::testing::Test {
     if (server_) server_->Stop();
   }
 
-  void StartServer(const std::vector<std::string>& more_flags = {}) {
+  void StartServer(const std::vector<std::string>& more_flags = {},
+                   const std::map<std::string, std::string>& env = {}) {
     const std::string port_file = dir_.Sub("port");
     std::remove(port_file.c_str());
     std::vector<std::string> argv = {BinaryDir() + "/bin/stockpile-level",
@@ -56,7 +58,7 @@ class StockctlTest : public ::testing::Test {
                                      "--port-file=" + port_file,
                                      "--backup-dir=" + dir_.Sub("backups")};
     argv.insert(argv.end(), more_flags.begin(), more_flags.end());
-    server_ = std::make_unique<Subprocess>(argv, dir_.Sub("server.log"));
+    server_ = std::make_unique<Subprocess>(argv, dir_.Sub("server.log"), env);
     ASSERT_TRUE(server_->Start());
     ASSERT_TRUE(WaitFor(
         [&] {
@@ -294,6 +296,84 @@ TEST_F(StockctlTest, SameImportByAnotherActorStopsAndSaysWhyWithoutApplyingAgain
   EXPECT_THAT(other.err, HasSubstr("imported before by another --actor"));
   EXPECT_THAT(other.err, HasSubstr("A new --request-id would apply the file's rows a second time"));
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
+}
+
+// The level as deployed: TLS, and bearer tokens whose scope is a region.
+class StockctlWithTokensTest : public StockctlTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pki_.MakeCa("ca") && pki_.MakeLeaf("server", "ca", "serverAuth")) << pki_.log;
+    WriteFile(pki_.Path("token.key"), "a deployment secret of more than 32 bytes!!");
+    StartServer({"--tls-cert=" + pki_.Path("server.pem"), "--tls-key=" + pki_.Path("server.key"),
+                 "--auth-key-file=" + pki_.Path("token.key")},
+                {{"STOCKPILE_INSECURE", "0"}});
+  }
+
+  // A token file for `subject`, made with stockctl token issue.
+  std::string TokenFile(const std::string& subject, const std::string& role,
+                        const std::string& scope) {
+    CliResult token = Run({"token", "issue", "--key", pki_.Path("token.key"), "--subject", subject,
+                           "--role", role, "--scope", scope});
+    EXPECT_EQ(token.exit_code, 0) << token.err;
+    const std::string path = pki_.Path(subject + ".token");
+    WriteFile(path, token.out);
+    return path;
+  }
+
+  CliResult RunWith(const std::string& token_file, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--tls-ca=" + pki_.Path("ca.pem"), "--token-file=" + token_file});
+    return Run(args);
+  }
+
+  std::string OnHand(const std::string& warehouse, const std::string& item) {
+    CliResult r =
+        RunWith(admin_, {"--json", "balance", "get", "--warehouse", warehouse, "--item", item});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return nlohmann::json::parse(r.out, nullptr, false).value("on_hand", "?");
+  }
+
+  Pki pki_{dir_.path()};
+  std::string admin_;
+};
+
+// A receipts file with one row at a warehouse outside the token's region: that row fails with
+// its line, the others go in, and a second run applies nothing twice.
+TEST_F(StockctlWithTokensTest, ImportRowOutsideTheTokensScopeFailsAloneWithItsLine) {
+  admin_ = TokenFile("admin-1", "admin", "");
+  for (const std::string code : {"420102-W001", "420103-W001"}) {
+    CliResult r = RunWith(admin_, {"warehouse", "create", "--code", code, "--name", "store " + code,
+                                   "--kind", "government", "--area", "2500"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  const std::string staff = TokenFile("wang.li", "staff", "420102");
+  const std::string csv = dir_.Sub("receipts.csv");
+  WriteFile(csv,
+            "warehouse,item,quantity\n"
+            "420102-W001,SH-0001,10\n"    // 2
+            "420102-W001,SH-0002,20\n"    // 3
+            "420103-W001,SH-0001,30\n"    // 4: outside scope 420102
+            "420102-W001,SH-0003,40\n");  // 5
+  for (int run = 0; run < 2; ++run) {
+    CliResult r = RunWith(staff, {"import", "receipts", csv, "--no-progress"});
+    ASSERT_EQ(r.exit_code, 6) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr(run == 0 ? "rows ok: 3\n" : "rows ok: 3 (3 already in"));
+    EXPECT_THAT(r.out, HasSubstr("rows failed: 1\n"));
+    EXPECT_THAT(r.out, Not(HasSubstr("rows not sent")));
+    EXPECT_TRUE(std::regex_search(
+        r.out, std::regex("\n   4  PERMISSION_DENIED: wang\\.li [^\n]*may not call \\S+Receive: "
+                          "op.warehouse \"warehouses/420103-W001\" is in region 420103, outside "
+                          "scope 420102\n")))
+        << r.out;
+  }
+  // Someone with a national token runs the same file: the chunk's id holds the rows in scope,
+  // so the import stops rather than apply them a second time.
+  CliResult national = RunWith(admin_, {"import", "receipts", csv, "--no-progress"});
+  EXPECT_EQ(national.exit_code, 2) << national.out << national.err;
+  EXPECT_THAT(national.err, HasSubstr("with a token of another scope"));
+  EXPECT_EQ(OnHand("420102-W001", "SH-0001"), "10");
+  EXPECT_EQ(OnHand("420102-W001", "SH-0002"), "20");
+  EXPECT_EQ(OnHand("420102-W001", "SH-0003"), "40");
+  EXPECT_EQ(OnHand("420103-W001", "SH-0001"), "0");
 }
 
 TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {

@@ -132,6 +132,102 @@ TEST(ImportRunnerTest, RerunAfterTheCauseIsFixedAppliesEachRowOnce) {
   EXPECT_EQ(server.applied_ops_by_id.count("imp-c1"), 0u);
 }
 
+// What the level's authorizer answers for a batch naming a warehouse outside the token's
+// region: nothing is kept under the batch's id (the refusal comes before the ledger).
+struct ScopedServer : FakeServer {
+  std::string scope = "warehouses/420102-";
+  std::string role_refusal;  // when set: every batch refused for the caller's role
+
+  grpc::Status Apply(const v1::ApplyBatchRequest& request, uint64_t* sequence) {
+    for (int i = 0; i < request.operations_size(); ++i) {
+      const std::string prefix = "operations[" + std::to_string(i) + "]: ";
+      if (!role_refusal.empty()) {
+        calls.push_back(request.request_id());
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, prefix + role_refusal);
+      }
+      const std::string& warehouse = request.operations(i).receive().warehouse();
+      if (warehouse.rfind(scope, 0) != 0) {
+        calls.push_back(request.request_id());
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                            prefix + "wang.li may not call Receive: op.warehouse \"" + warehouse +
+                                "\" is in region 420103, outside scope 420102");
+      }
+    }
+    return FakeServer::Apply(request, sequence);
+  }
+};
+
+ImportRunner MakeRunner(ScopedServer& server, size_t chunk_size) {
+  return ImportRunner({"imp", "tester", chunk_size, 3, nullptr, server.head},
+                      [&server](const v1::ApplyBatchRequest& r, uint64_t* sequence) {
+                        return server.Apply(r, sequence);
+                      });
+}
+
+// Lines 3 and 5 name 420103-W001, outside the token's scope 420102.
+PreparedImport RowsWithTwoOutOfScope() {
+  PreparedImport prepared = Rows(5);
+  for (int i : {1, 3}) {
+    prepared.rows[i].op.mutable_receive()->set_warehouse("warehouses/420103-W001");
+  }
+  return prepared;
+}
+
+TEST(ImportRunnerTest, RowsOutsideTheTokensScopeFailAndTheOthersGoInUnderTheChunkId) {
+  ScopedServer server;
+  ImportSummary summary = MakeRunner(server, 10).Run(RowsWithTwoOutOfScope());
+  EXPECT_TRUE(summary.fatal.ok()) << summary.fatal.error_message();
+  EXPECT_EQ(summary.rows_ok, 3u);
+  EXPECT_EQ(summary.rows_failed, 2u);
+  EXPECT_EQ(summary.rows_not_sent, 0u);
+  ASSERT_EQ(summary.errors.size(), 2u);
+  EXPECT_EQ(summary.errors[0].line, 3);
+  EXPECT_EQ(summary.errors[1].line, 5);
+  // The file's line is the report's; the position in the batch is not repeated.
+  EXPECT_EQ(summary.errors[0].error,
+            "PERMISSION_DENIED: wang.li may not call Receive: op.warehouse "
+            "\"warehouses/420103-W001\" is in region 420103, outside scope 420102");
+  // Both rows at that warehouse leave the chunk at once; the rest keep the chunk's id, so a
+  // later run with a wider token finds it taken instead of applying the chunk whole again.
+  EXPECT_THAT(server.calls, ElementsAre("imp-c1", "imp-c1"));
+  EXPECT_EQ(server.applied_ops_by_id["imp-c1"], 3);
+}
+
+TEST(ImportRunnerTest, SameImportWithTheSameTokenAgainAppliesNothingTwice) {
+  ScopedServer server;
+  MakeRunner(server, 10).Run(RowsWithTwoOutOfScope());
+  ImportSummary again = MakeRunner(server, 10).Run(RowsWithTwoOutOfScope());
+  EXPECT_EQ(again.rows_ok, 3u);
+  EXPECT_EQ(again.rows_already_in, 3u);
+  EXPECT_EQ(again.rows_failed, 2u);
+  EXPECT_EQ(server.TotalApplied(), 3);
+}
+
+TEST(ImportRunnerTest, ARoleThatMayNotReceiveStopsTheImportAtTheFirstChunk) {
+  ScopedServer server;
+  server.role_refusal = "viewer-1 may not call Receive: role not allowed";
+  ImportSummary summary = MakeRunner(server, 2).Run(Rows(5));
+  EXPECT_EQ(summary.fatal.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Named by the file's line (the chunk's first row, line 2), not "operations[0]".
+  EXPECT_EQ(summary.fatal.error_message(),
+            "line 2: viewer-1 may not call Receive: role not allowed");
+  EXPECT_EQ(summary.rows_not_sent, 5u);
+  EXPECT_THAT(server.calls, ElementsAre("imp-c1"));
+}
+
+TEST(ImportRunnerTest, RowRefusalsNameNoBatchPosition) {
+  ImportSummary summary =
+      ImportRunner({"imp", "tester", 10, 3, nullptr}, [](const v1::ApplyBatchRequest& r,
+                                                         uint64_t*) {
+        const bool bad = r.operations_size() > 1 || r.operations(0).receive().note() == "line 3";
+        return bad ? grpc::Status(grpc::StatusCode::NOT_FOUND, "operation 0: no such warehouse")
+                   : grpc::Status::OK;
+      }).Run(Rows(2));
+  ASSERT_EQ(summary.errors.size(), 1u);
+  EXPECT_EQ(summary.errors[0].line, 3);
+  EXPECT_EQ(summary.errors[0].error, "NOT_FOUND: no such warehouse");
+}
+
 TEST(ImportRunnerTest, RequestIdUsedForOtherContentStopsInsteadOfGoingRowByRow) {
   ImportSummary summary =
       ImportRunner({"imp", "tester", 10, 3, nullptr}, [](const v1::ApplyBatchRequest&, uint64_t*) {

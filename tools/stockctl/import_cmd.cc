@@ -134,13 +134,18 @@ uint64_t LevelHead(Context& ctx) {
 // The server's advice for a reused request id ("use a new request_id") is wrong for an
 // import: a new --request-id applies every row of the file again.
 void PrintImportedBeforeHint(size_t rows_ok) {
-  std::cerr << "stockctl: this file (or this --request-id) was imported before by another --actor "
-               "or with another\n"
-               "  --chunk-size, so the server refused to reuse its request ids"
+  std::cerr << "stockctl: this file (or this --request-id) was imported before by another --actor, "
+               "with\n"
+               "  another --chunk-size or with a token of another scope, so the server refused to "
+               "reuse its\n"
+               "  request ids"
             << (rows_ok == 0 ? "; nothing more was applied" : "") << ".\n"
             << "  To finish that import or see its errors again, run it with the first run's "
-               "--actor and\n"
-               "  --chunk-size. A new --request-id would apply the file's rows a second time.\n";
+               "--actor,\n"
+               "  --chunk-size and token; rows refused as outside a token's scope go in from a "
+               "file of\n"
+               "  their own (--rejected-out writes one).\n"
+               "  A new --request-id would apply the file's rows a second time.\n";
 }
 
 int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {

@@ -1,8 +1,13 @@
 #include "tools/stockctl/import_runner.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/common/status_util.h"
 #include "tools/stockctl/exit_codes.h"
 
@@ -10,10 +15,76 @@ namespace stockpile::stockctl {
 
 namespace v1 = stockpile::v1;
 
-bool IsRowLevelRefusal(grpc::StatusCode code) {
+namespace {
+
+// Which operation of a batch the server refused, and why.
+struct RefusedOperation {
+  size_t index = 0;
+  std::string reason;  // the message after the position
+};
+
+// The authorizer says "operations[2]: …", the ledger "operation 2: …".
+std::optional<RefusedOperation> RefusedOperationOf(absl::string_view message) {
+  absl::string_view rest = message;
+  absl::string_view after_index;
+  if (absl::ConsumePrefix(&rest, "operations[")) {
+    after_index = "]: ";
+  } else if (absl::ConsumePrefix(&rest, "operation ")) {
+    after_index = ": ";
+  } else {
+    return std::nullopt;
+  }
+  const size_t end = rest.find(after_index);
+  size_t index = 0;
+  if (end == absl::string_view::npos || !absl::SimpleAtoi(rest.substr(0, end), &index)) {
+    return std::nullopt;
+  }
+  return RefusedOperation{index, std::string(rest.substr(end + after_index.size()))};
+}
+
+// The operation of `batch_size` refused because its warehouse lies outside the token's scope
+// (or cannot be placed in a region): that row is refused, the batch's others may be fine.
+// A refusal of the caller (no token, a role that may not receive) refuses every row alike and
+// names no such place. The wording is the authorizer's (services/common/auth/authorizer.cc).
+std::optional<size_t> OutOfScopeOperation(const grpc::Status& status, size_t batch_size) {
+  if (status.error_code() != grpc::StatusCode::PERMISSION_DENIED) return std::nullopt;
+  auto refused = RefusedOperationOf(status.error_message());
+  if (!refused || refused->index >= batch_size) return std::nullopt;
+  if (!absl::StrContains(refused->reason, "outside scope") &&
+      !absl::StrContains(refused->reason, "cannot be placed in a region")) {
+    return std::nullopt;
+  }
+  return refused->index;
+}
+
+// A refused row's error: its line is in the report, so the batch position is left out.
+std::string RowRefusal(const grpc::Status& status) {
+  auto refused = RefusedOperationOf(status.error_message());
+  return absl::StrCat(common::StatusCodeName(status.error_code()), ": ",
+                      refused ? refused->reason : status.error_message());
+}
+
+// A refusal that stops the import names the file's line, not the position in the chunk.
+grpc::Status WithFileLine(const grpc::Status& status, const std::vector<const ImportRow*>& sent) {
+  auto refused = RefusedOperationOf(status.error_message());
+  if (!refused || refused->index >= sent.size()) return status;
+  return grpc::Status(status.error_code(),
+                      absl::StrCat("line ", sent[refused->index]->line, ": ", refused->reason));
+}
+
+// Scope is decided by an import operation's warehouse alone.
+const std::string& WarehouseOf(const v1::Operation& op) {
+  return op.has_stocktake() ? op.stocktake().warehouse() : op.receive().warehouse();
+}
+
+}  // namespace
+
+bool IsRowLevelRefusal(const grpc::Status& status) {
+  const grpc::StatusCode code = status.error_code();
   return code == grpc::StatusCode::INVALID_ARGUMENT ||
          code == grpc::StatusCode::FAILED_PRECONDITION || code == grpc::StatusCode::OUT_OF_RANGE ||
-         code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::ALREADY_EXISTS;
+         code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::ALREADY_EXISTS ||
+         OutOfScopeOperation(status, 1).has_value();
 }
 
 bool IsRequestIdConflict(const grpc::Status& status) {
@@ -52,8 +123,8 @@ ImportSummary ImportRunner::Run(const PreparedImport& prepared) {
   return summary;
 }
 
-bool ImportRunner::SendChunk(const std::vector<const ImportRow*>& chunk, size_t chunk_number,
-                             ImportSummary& summary) {
+v1::ApplyBatchRequest ImportRunner::ChunkRequest(const std::vector<const ImportRow*>& chunk,
+                                                 size_t chunk_number) const {
   v1::ApplyBatchRequest request;
   request.set_request_id(ChunkRequestId(options_.base_request_id, chunk_number));
   request.set_actor(options_.actor);
@@ -62,21 +133,52 @@ bool ImportRunner::SendChunk(const std::vector<const ImportRow*>& chunk, size_t 
   // whole on top of the rows already in.
   request.set_keep_refusal(true);
   for (const ImportRow* row : chunk) *request.add_operations() = row->op;
-  uint64_t sequence = 0;
-  const grpc::Status status = SendWithRetries(request, &sequence);
-  if (status.ok()) {
-    summary.rows_ok += chunk.size();
-    if (AppliedBefore(sequence)) summary.rows_already_in += chunk.size();
-    Advance(chunk.size());
+  return request;
+}
+
+bool ImportRunner::SendChunk(std::vector<const ImportRow*> chunk, size_t chunk_number,
+                             ImportSummary& summary) {
+  while (!chunk.empty()) {
+    uint64_t sequence = 0;
+    const grpc::Status status = SendWithRetries(ChunkRequest(chunk, chunk_number), &sequence);
+    if (status.ok()) {
+      summary.rows_ok += chunk.size();
+      if (AppliedBefore(sequence)) summary.rows_already_in += chunk.size();
+      Advance(chunk.size());
+      return true;
+    }
+    // The authorizer refuses before the server keeps anything under the chunk's id. Its rows
+    // in scope go on under that id, never one by one: a later run with a wider token then
+    // finds the id taken (and stops) instead of applying the whole chunk on top of them.
+    if (auto refused = OutOfScopeOperation(status, chunk.size())) {
+      DropRowsAtWarehouseOf(*refused, status, chunk, summary);
+      continue;
+    }
+    // A chunk id already bound to other content (a different --actor or --chunk-size than the
+    // first run) must stop the import: sending its rows one by one could apply them twice.
+    if (IsRowLevelRefusal(status) && !IsRequestIdConflict(status)) {
+      return SendRowByRow(chunk, chunk_number, summary);
+    }
+    summary.fatal = WithFileLine(status, chunk);
+    return false;
+  }
+  return true;
+}
+
+void ImportRunner::DropRowsAtWarehouseOf(size_t refused, const grpc::Status& status,
+                                         std::vector<const ImportRow*>& chunk,
+                                         ImportSummary& summary) {
+  // Every row at that warehouse would be refused alike: they leave together, so a chunk
+  // costs one resend per warehouse outside the scope, not one per row.
+  const std::string warehouse = WarehouseOf(chunk[refused]->op);
+  const std::string error = RowRefusal(status);
+  const size_t dropped = std::erase_if(chunk, [&](const ImportRow* row) {
+    if (WarehouseOf(row->op) != warehouse) return false;
+    summary.errors.push_back({row->line, error});
     return true;
-  }
-  // A chunk id already bound to other content (a different --actor or --chunk-size than the
-  // first run) must stop the import: sending its rows one by one could apply them twice.
-  if (IsRowLevelRefusal(status.error_code()) && !IsRequestIdConflict(status)) {
-    return SendRowByRow(chunk, chunk_number, summary);
-  }
-  summary.fatal = status;
-  return false;
+  });
+  summary.rows_failed += dropped;
+  Advance(dropped);
 }
 
 bool ImportRunner::SendRowByRow(const std::vector<const ImportRow*>& chunk, size_t chunk_number,
@@ -91,13 +193,11 @@ bool ImportRunner::SendRowByRow(const std::vector<const ImportRow*>& chunk, size
     if (status.ok()) {
       ++summary.rows_ok;
       if (AppliedBefore(sequence)) ++summary.rows_already_in;
-    } else if (IsRowLevelRefusal(status.error_code())) {
+    } else if (IsRowLevelRefusal(status)) {
       ++summary.rows_failed;
-      summary.errors.push_back(
-          {row->line, std::string(common::StatusCodeName(status.error_code())) + ": " +
-                          status.error_message()});
+      summary.errors.push_back({row->line, RowRefusal(status)});
     } else {
-      summary.fatal = status;
+      summary.fatal = WithFileLine(status, {row});
       return false;
     }
     Advance(1);

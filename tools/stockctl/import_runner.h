@@ -22,7 +22,9 @@ struct ImportSummary {
 };
 
 // Sends prepared rows with ApplyBatch in chunks; a chunk the server rejects as a whole is
-// retried row by row so only the bad rows fail. Retryable errors are retried with the same id.
+// retried row by row so only the bad rows fail, and a chunk refused for a row outside the
+// token's scope is sent again without the rows at that warehouse. Retryable errors are retried
+// with the same id.
 class ImportRunner {
  public:
   // Sends one request; on success sets `sequence` to the reply's change-stream sequence.
@@ -47,8 +49,12 @@ class ImportRunner {
 
  private:
   // Returns false when the import must stop (fatal status set in `summary`).
-  bool SendChunk(const std::vector<const ImportRow*>& chunk, size_t chunk_number,
-                 ImportSummary& summary);
+  bool SendChunk(std::vector<const ImportRow*> chunk, size_t chunk_number, ImportSummary& summary);
+  stockpile::v1::ApplyBatchRequest ChunkRequest(const std::vector<const ImportRow*>& chunk,
+                                                size_t chunk_number) const;
+  // Takes every row at the warehouse of chunk[refused] out of `chunk`, each a failed row.
+  void DropRowsAtWarehouseOf(size_t refused, const grpc::Status& status,
+                             std::vector<const ImportRow*>& chunk, ImportSummary& summary);
   bool SendRowByRow(const std::vector<const ImportRow*>& chunk, size_t chunk_number,
                     ImportSummary& summary);
   grpc::Status SendWithRetries(const stockpile::v1::ApplyBatchRequest& request, uint64_t* sequence);
@@ -62,8 +68,10 @@ class ImportRunner {
   size_t total_ = 0;
 };
 
-// True for codes that mean "this request's content was refused" (retrying row by row helps).
-bool IsRowLevelRefusal(grpc::StatusCode code);
+// True when the request's content was refused (retrying row by row helps): INVALID_ARGUMENT,
+// FAILED_PRECONDITION, OUT_OF_RANGE, NOT_FOUND, ALREADY_EXISTS, and a PERMISSION_DENIED that
+// names an operation whose warehouse is outside the token's scope.
+bool IsRowLevelRefusal(const grpc::Status& status);
 bool IsRetryable(grpc::StatusCode code);
 // The server says the request id was already used for different content.
 bool IsRequestIdConflict(const grpc::Status& status);
