@@ -78,5 +78,33 @@ TEST(CliUtilTest, LotArguments) {
   EXPECT_THAT(ParseDeliveredLot("L1:x:1"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// The server accepts ':' in lot ids (receive --lot 2024:B1): the numbers are the last fields.
+TEST(CliUtilTest, LotIdsMayHoldColons) {
+  auto counted = ParseHoldLot("2024:B1:47");
+  ASSERT_TRUE(counted.ok()) << counted.status();
+  EXPECT_EQ(counted->lot(), "2024:B1");
+  EXPECT_EQ(counted->quantity(), 47);
+  EXPECT_EQ(counted->expiry_date(), "");
+  auto dated = ParseHoldLot("2024:B1:20:2027-01-31");
+  ASSERT_TRUE(dated.ok()) << dated.status();
+  EXPECT_EQ(dated->lot(), "2024:B1");
+  EXPECT_EQ(dated->quantity(), 20);
+  EXPECT_EQ(dated->expiry_date(), "2027-01-31");
+  auto delivered = ParseDeliveredLot("A:B:C:20:19");
+  ASSERT_TRUE(delivered.ok()) << delivered.status();
+  EXPECT_EQ(delivered->lot(), "A:B:C");
+  EXPECT_EQ(delivered->quantity(), 20);
+  EXPECT_EQ(delivered->received(), 19);
+  auto delivered_dated = ParseDeliveredLot("2024:B1:20:19:2027-01-31");
+  ASSERT_TRUE(delivered_dated.ok()) << delivered_dated.status();
+  EXPECT_EQ(delivered_dated->lot(), "2024:B1");
+  EXPECT_EQ(delivered_dated->expiry_date(), "2027-01-31");
+  // Without a lot before the numbers, or with a word where a number goes, it is no lot.
+  EXPECT_THAT(ParseHoldLot(":5"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHoldLot("5"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHoldLot("L1:x:2027-01-31"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseDeliveredLot("20:19"), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace stockpile::stockctl

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/common/validation.h"
@@ -36,6 +38,31 @@ absl::StatusOr<Enum> ParseEnumWord(absl::string_view flag, absl::string_view wor
   }
   return absl::InvalidArgumentError(
       absl::StrCat(flag, " must be one of ", choices, "; got \"", word, "\""));
+}
+
+// A lot argument's parts: the lot, then `count` numbers, then an optional expiry date.
+struct LotArgument {
+  std::string lot;
+  std::vector<std::string> numbers;
+  std::string expiry;
+};
+
+// Lot ids may hold ':' (the server allows it): the numbers are the last fields, after them
+// only a date (which is never a whole number), and the lot is everything before them.
+std::optional<LotArgument> SplitLotArgument(absl::string_view text, size_t count) {
+  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  LotArgument out;
+  int64_t number = 0;
+  if (!absl::SimpleAtoi(parts.back(), &number)) {
+    out.expiry = parts.back();
+    parts.pop_back();
+  }
+  if (parts.size() <= count) return std::nullopt;
+  out.numbers.assign(parts.end() - count, parts.end());
+  parts.resize(parts.size() - count);
+  out.lot = absl::StrJoin(parts, ":");
+  if (out.lot.empty()) return std::nullopt;
+  return out;
 }
 
 }  // namespace
@@ -119,33 +146,32 @@ absl::StatusOr<v1::HoldState> ParseHoldState(absl::string_view word) {
 }
 
 absl::StatusOr<v1::HoldLot> ParseHoldLot(absl::string_view text) {
-  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  auto fields = SplitLotArgument(text, 1);
   v1::HoldLot lot;
   int64_t quantity = 0;
-  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() ||
-      !absl::SimpleAtoi(parts[1], &quantity)) {
+  if (!fields.has_value() || !absl::SimpleAtoi(fields->numbers[0], &quantity)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--lot must be LOT:QUANTITY[:YYYY-MM-DD]; got \"", text, "\""));
   }
-  lot.set_lot(parts[0]);
+  lot.set_lot(fields->lot);
   lot.set_quantity(quantity);
-  if (parts.size() == 3) lot.set_expiry_date(parts[2]);
+  lot.set_expiry_date(fields->expiry);
   return lot;
 }
 
 absl::StatusOr<v1::HoldLot> ParseDeliveredLot(absl::string_view text) {
-  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  auto fields = SplitLotArgument(text, 2);
   v1::HoldLot lot;
   int64_t shipped = 0, received = 0;
-  if (parts.size() < 3 || parts.size() > 4 || parts[0].empty() ||
-      !absl::SimpleAtoi(parts[1], &shipped) || !absl::SimpleAtoi(parts[2], &received)) {
+  if (!fields.has_value() || !absl::SimpleAtoi(fields->numbers[0], &shipped) ||
+      !absl::SimpleAtoi(fields->numbers[1], &received)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--lot must be LOT:SHIPPED:RECEIVED[:YYYY-MM-DD]; got \"", text, "\""));
   }
-  lot.set_lot(parts[0]);
+  lot.set_lot(fields->lot);
   lot.set_quantity(shipped);
   lot.set_received(received);
-  if (parts.size() == 4) lot.set_expiry_date(parts[3]);
+  lot.set_expiry_date(fields->expiry);
   return lot;
 }
 

@@ -247,7 +247,8 @@ void AddMovementCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   auto* take =
       app.add_subcommand("stocktake", "Record counted quantities (adjusts the difference)");
   WarehouseItem(take, *f);
-  take->add_option("--count", f->lots, "LOT:COUNTED[:YYYY-MM-DD], repeatable")->required();
+  take->add_option("--count", f->lots, "LOT:COUNTED[:YYYY-MM-DD], repeatable (LOT may hold ':')")
+      ->required();
   take->add_option("--reason", f->reason, "Why the count differs");
   actions[take] = [&ctx, f] { return Stocktake(ctx, *f); };
 
@@ -278,7 +279,8 @@ void AddMovementCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   hold->add_option("--hold-id", f->hold_id, "Caller-chosen id; the hold is holds/{id}");
   hold->add_option("--reference", f->reference, "Transfer reference");
   hold->add_option("--ttl", f->ttl_seconds, "Seconds until it releases itself (default 24 h)");
-  hold->add_option("--lot", f->lots, "LOT:QUANTITY, repeatable (default: earliest expiry)");
+  hold->add_option("--lot", f->lots,
+                   "LOT:QUANTITY, repeatable (default: earliest expiry; LOT may hold ':')");
   actions[hold] = [&ctx, f] { return Hold(ctx, *f); };
 
   auto* release = app.add_subcommand("release", "Release a hold");
@@ -296,13 +298,17 @@ void AddMovementCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   WarehouseItem(rt, *f);
   rt->add_option("--hold-id", f->hold_id, "The shipment (hold id at the source)")->required();
   rt->add_option("--source", f->source, "Source warehouse")->required();
-  rt->add_option("--lot", f->lots, "LOT:SHIPPED:RECEIVED[:YYYY-MM-DD], repeatable")->required();
+  rt->add_option("--lot", f->lots,
+                 "LOT:SHIPPED:RECEIVED[:YYYY-MM-DD], repeatable (LOT may hold ':')")
+      ->required();
   rt->add_option("--note", f->note, "Note");
   actions[rt] = [&ctx, f] { return ReceiveTransfer(ctx, *f); };
 
   auto* cd = app.add_subcommand("confirm-delivery", "At the source: a shipment arrived elsewhere");
   cd->add_option("hold_id", f->hold_id, "Hold id")->required();
-  cd->add_option("--lot", f->lots, "LOT:SHIPPED:RECEIVED[:YYYY-MM-DD], repeatable")->required();
+  cd->add_option("--lot", f->lots,
+                 "LOT:SHIPPED:RECEIVED[:YYYY-MM-DD], repeatable (LOT may hold ':')")
+      ->required();
   actions[cd] = [&ctx, f] { return ConfirmDelivery(ctx, *f); };
 
   auto* batch = app.add_subcommand("batch", "Apply a JSON file of up to 1,000 operations at once");
