@@ -92,6 +92,35 @@ TEST(PrepareImportTest, BadRowsAreReportedWithLineAndDoNotStopTheRest) {
   EXPECT_THAT(prepared->errors[6].error, HasSubstr("expected 5 fields"));
 }
 
+// Blank lines are skipped before the header as after it, and rows keep the file's numbers.
+TEST(PrepareImportTest, BlankLinesBeforeTheHeaderAreSkipped) {
+  auto prepared = PrepareImport(ImportKind::kReceipts,
+                                "\n"                         // 1
+                                " , \r\n"                    // 2: blank too
+                                "warehouse,item,quantity\n"  // 3: the header
+                                "420102-W001,SH-0001,5\n"    // 4
+                                "420102-W001,SH-0001,x\n",   // 5
+                                &kItems);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  ASSERT_EQ(prepared->rows.size(), 1u);
+  EXPECT_EQ(prepared->rows[0].line, 4);
+  ASSERT_EQ(prepared->errors.size(), 1u);
+  EXPECT_EQ(prepared->errors[0].line, 5);
+  EXPECT_THAT(PrepareImport(ImportKind::kReceipts, "\n\n", &kItems),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no header row")));
+}
+
+TEST(RejectedRowsCsvTest, HeaderAndFailedRowsAsTheFileHadThem) {
+  auto records = ParseCsv(
+      "\nwarehouse,item,quantity,note\n"
+      "420102-W001,SH-0001,5,ok\n"
+      "420102-W001,SH-0001,x,\"truck 1, door 2\"\n");
+  ASSERT_TRUE(records.ok());
+  EXPECT_EQ(RejectedRowsCsv(*records, {{4, "quantity must be a whole number"}}),
+            "warehouse,item,quantity,note\n"
+            "420102-W001,SH-0001,x,\"truck 1, door 2\"\n");
+}
+
 TEST(PrepareImportTest, MissingOrUnknownHeaderColumnIsAFileError) {
   EXPECT_THAT(PrepareImport(ImportKind::kReceipts, "warehouse,item\n", &kItems),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("quantity")));

@@ -233,18 +233,45 @@ std::string CsvEscape(absl::string_view field) {
   return out;
 }
 
+size_t HeaderIndex(const std::vector<CsvRecord>& records) {
+  size_t i = 0;
+  while (i < records.size() && IsBlank(records[i])) ++i;
+  return i;
+}
+
+std::string RejectedRowsCsv(const std::vector<CsvRecord>& records,
+                            const std::vector<RowError>& errors) {
+  const size_t header = HeaderIndex(records);
+  if (header == records.size()) return "";
+  std::set<int> failed;
+  for (const auto& e : errors) failed.insert(e.line);
+  std::string out;
+  for (size_t i = header; i < records.size(); ++i) {
+    if (i != header && !failed.contains(records[i].line)) continue;
+    std::vector<std::string> fields;
+    for (const auto& f : records[i].fields) fields.push_back(CsvEscape(f));
+    absl::StrAppend(&out, absl::StrJoin(fields, ","), "\n");
+  }
+  return out;
+}
+
 absl::StatusOr<PreparedImport> PrepareImport(ImportKind kind, absl::string_view csv_text,
                                              const ItemCatalogue* items) {
   ASSIGN_OR_RETURN(std::vector<CsvRecord> records, ParseCsv(csv_text));
-  if (records.empty()) return absl::InvalidArgumentError("the file is empty: no header row");
-  ASSIGN_OR_RETURN(Columns columns, ReadHeader(kind, records[0]));
+  // Blank lines are skipped before the header as after it; lines keep the file's numbers.
+  const size_t header = HeaderIndex(records);
+  if (header == records.size()) {
+    return absl::InvalidArgumentError("the file is empty: no header row");
+  }
+  ASSIGN_OR_RETURN(Columns columns, ReadHeader(kind, records[header]));
+  const size_t field_count = records[header].fields.size();
   PreparedImport prepared;
   std::map<std::string, int> first_line_of_lot;
-  for (size_t i = 1; i < records.size(); ++i) {
+  for (size_t i = header + 1; i < records.size(); ++i) {
     const CsvRecord& record = records[i];
     if (IsBlank(record)) continue;
-    if (record.fields.size() != records[0].fields.size()) {
-      prepared.errors.push_back({record.line, absl::StrCat("expected ", records[0].fields.size(),
+    if (record.fields.size() != field_count) {
+      prepared.errors.push_back({record.line, absl::StrCat("expected ", field_count,
                                                            " fields, got ", record.fields.size())});
       continue;
     }

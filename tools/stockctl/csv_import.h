@@ -25,6 +25,10 @@ absl::StatusOr<std::vector<CsvRecord>> ParseCsv(absl::string_view text);
 // Quotes a field when it holds a comma, quote or newline.
 std::string CsvEscape(absl::string_view field);
 
+// The position of the header row: the first record that is not blank (records.size() when
+// every record is blank). Blank lines are skipped before the header as after it.
+size_t HeaderIndex(const std::vector<CsvRecord>& records);
+
 enum class ImportKind { kReceipts, kStocktake };
 
 // Item code -> shelf life in months (0: no expiry). From ListItems; lets rows be checked locally.
@@ -51,6 +55,11 @@ struct PreparedImport {
 // `items` may be null: item codes are then checked by the server only.
 absl::StatusOr<PreparedImport> PrepareImport(ImportKind kind, absl::string_view csv_text,
                                              const ItemCatalogue* items);
+
+// The header and the rows with an error, as the file had them (CSV): fixed, that file imports
+// alone. Empty when the records hold no header.
+std::string RejectedRowsCsv(const std::vector<CsvRecord>& records,
+                            const std::vector<RowError>& errors);
 
 // Request ids. The base is the user's --request-id or "import-<kind>-<hash of the file>", so
 // re-running the same import reuses every id and the server applies nothing twice.

@@ -5,11 +5,9 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <sstream>
 #include <thread>
 
-#include "absl/strings/str_join.h"
 #include "services/common/validation.h"
 #include "tools/stockctl/commands.h"
 #include "tools/stockctl/csv_import.h"
@@ -76,16 +74,11 @@ bool WriteErrors(const std::string& path, const std::vector<RowError>& errors) {
 bool WriteRejected(const std::string& path, absl::string_view csv_text,
                    const std::vector<RowError>& errors) {
   auto records = ParseCsv(csv_text);  // PrepareImport read it already: it parses
-  if (!records.ok() || records->empty()) return false;
-  std::set<int> failed;
-  for (const auto& e : errors) failed.insert(e.line);
+  if (!records.ok()) return false;
+  const std::string rejected = RejectedRowsCsv(*records, errors);
+  if (rejected.empty()) return false;
   std::ofstream out(path);
-  for (const CsvRecord& r : *records) {
-    if (&r != &records->front() && !failed.contains(r.line)) continue;
-    std::vector<std::string> fields;
-    for (const auto& f : r.fields) fields.push_back(CsvEscape(f));
-    out << absl::StrJoin(fields, ",") << "\n";
-  }
+  out << rejected;
   return static_cast<bool>(out);
 }
 
