@@ -19,6 +19,7 @@ namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct CliResult {
   int exit_code = -1;
@@ -173,6 +174,7 @@ TEST_F(StockctlCatalogueTest, RollupSearchAndStatusSeeCountyAndVillageStock) {
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_THAT(table.out, HasSubstr("DISTANCE_KM"));
   EXPECT_THAT(table.err, HasSubstr("more entries: --page-token="));
+  EXPECT_THAT(table.err, Not(HasSubstr("--all"))) << "search does not take --all";
 
   json stock = RunJson(
       {"catalogue", "stock", "get", "--warehouse", "420102002003-W001", "--item", "SH-0001"});

@@ -122,6 +122,20 @@ TEST_F(StockctlTest, CreatesWarehouseAndShowsItInATable) {
   EXPECT_EQ(json["below_standard_area"], false);
 }
 
+// A list command with more pages says how to get the next one, or all of them.
+TEST_F(StockctlTest, ListWithMorePagesOffersThePageTokenAndAll) {
+  CreateWarehouse();
+  ASSERT_EQ(Run({"warehouse", "create", "--code", "420102-W002", "--name", "江岸区二号库", "--kind",
+                 "government", "--area", "2500"})
+                .exit_code,
+            0);
+  CliResult page = Run({"warehouse", "list", "--page-size", "1"});
+  ASSERT_EQ(page.exit_code, 0) << page.err;
+  EXPECT_TRUE(
+      std::regex_search(page.err, std::regex("more entries: --page-token=\\S+ \\(or --all\\)\n")))
+      << page.err;
+}
+
 TEST_F(StockctlTest, ReceiveIssueAndBalanceInTableAndJson) {
   CreateWarehouse();
   CliResult receive = Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001",

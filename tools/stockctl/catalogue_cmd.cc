@@ -144,7 +144,8 @@ int Search(Context& ctx, const CatalogueFlags& f) {
   v1::SearchStockResponse response;
   grpc::Status status = Call(ctx, &v1::CatalogueService::Stub::SearchStock, request, &response);
   if (!status.ok()) return ctx.Fail(status);
-  AnnounceNextPage(response.next_page_token());
+  // Search takes no --all (AddPageFlags is not used): the next page is only --page-token.
+  AnnounceNextPage(response.next_page_token(), /*offer_all=*/false);
   ctx.Print(RenderStockHits(response.hits()), ToJsonArray(response.hits()));
   return 0;
 }

@@ -32,8 +32,9 @@ void AddPageFlags(CLI::App* cmd, PageFlags& flags);
 grpc::Status FetchPages(const PageFlags& flags,
                         const std::function<grpc::Status(const std::string&, std::string*)>& fetch);
 
-// Prints where the next page starts (stderr, so --json stays one document).
-void AnnounceNextPage(const std::string& next_page_token);
+// Prints where the next page starts (stderr, so --json stays one document). `offer_all`: the
+// command takes --all too (those with AddPageFlags); `catalogue search` does not.
+void AnnounceNextPage(const std::string& next_page_token, bool offer_all);
 
 // token issue: mint a bearer token with the deployment's key (operators only).
 void AddTokenCommands(CLI::App& app, ActionMap& actions);

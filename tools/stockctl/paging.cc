@@ -19,16 +19,17 @@ grpc::Status FetchPages(
     grpc::Status status = fetch(token, &next);
     if (!status.ok()) return status;
     if (!flags.all || next.empty()) {
-      AnnounceNextPage(next);
+      AnnounceNextPage(next, /*offer_all=*/true);  // its command has AddPageFlags' --all
       return status;
     }
     token = next;
   }
 }
 
-void AnnounceNextPage(const std::string& next_page_token) {
+void AnnounceNextPage(const std::string& next_page_token, bool offer_all) {
   if (next_page_token.empty()) return;
-  std::cerr << "more entries: --page-token=" << next_page_token << " (or --all)\n";
+  std::cerr << "more entries: --page-token=" << next_page_token << (offer_all ? " (or --all)" : "")
+            << "\n";
 }
 
 }  // namespace stockpile::stockctl
