@@ -390,6 +390,43 @@ TEST_F(StockctlWithTokensTest, ImportRowOutsideTheTokensScopeFailsAloneWithItsLi
   EXPECT_EQ(OnHand("420103-W001", "SH-0001"), "0");
 }
 
+// Scripts read --errors-out after an import: a path that cannot be written stops the import
+// before anything is sent, instead of a warning after the rows went in and exit 0.
+TEST_F(StockctlTest, UnwritableReportPathStopsTheImportBeforeAnythingIsSent) {
+  CreateWarehouse();
+  const std::string csv = dir_.Sub("receipts.csv");
+  WriteFile(csv, "warehouse,item,quantity\n420102-W001,SH-0001,10\n420102-W001,SH-0001,x\n");
+  const std::string nowhere = dir_.Sub("no-such-dir/out.csv");
+  for (const std::string flag : {"--errors-out", "--rejected-out"}) {
+    CliResult r = Run({"import", "receipts", csv, "--no-progress", flag, nowhere});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr(flag + ": cannot write " + nowhere +
+                                 ": No such file or directory; nothing was sent"));
+  }
+  CliResult info = Run({"--json", "info"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["last_sequence"], "1");  // the warehouse only
+  // A writable path is not left behind by the check when the import stops after it.
+  const std::string errors = dir_.Sub("errors.csv");
+  EXPECT_EQ(
+      Run({"import", "receipts", csv, "--errors-out", errors, "--rejected-out", nowhere}).exit_code,
+      1);
+  EXPECT_FALSE(std::filesystem::exists(errors));
+}
+
+// A report that fails to be written at the end (here: a full disk) is not a success either.
+TEST_F(StockctlTest, ReportThatCannotBeWrittenAtTheEndIsNotASuccess) {
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "needs /dev/full";
+  CreateWarehouse();
+  const std::string csv = dir_.Sub("receipts.csv");
+  WriteFile(csv, "warehouse,item,quantity\n420102-W001,SH-0001,10\n");
+  CliResult r = Run({"import", "receipts", csv, "--no-progress", "--errors-out", "/dev/full"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--errors-out: cannot write /dev/full: No space left on device"));
+  EXPECT_THAT(r.out, HasSubstr("rows ok: 1"));
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
+}
+
 TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "50"})

@@ -28,7 +28,8 @@ int ExitCodeFor(grpc::StatusCode code) {
 const char* ExitCodeHelp() {
   return "Exit codes:\n"
          "  0  ok\n"
-         "  1  usage error (bad flags or arguments, unreadable input file)\n"
+         "  1  usage error (bad flags or arguments, unreadable input file, an import's\n"
+         "     --errors-out / --rejected-out that cannot be written)\n"
          "  2  the server refused the request (INVALID_ARGUMENT, FAILED_PRECONDITION,\n"
          "     OUT_OF_RANGE, ALREADY_EXISTS)\n"
          "  3  not found (NOT_FOUND)\n"

@@ -9,7 +9,7 @@ namespace stockpile::stockctl {
 // Exit codes scripts can rely on (documented in --help and docs/stockctl.md).
 enum ExitCode : int {
   kExitOk = 0,
-  kExitUsage = 1,      // bad flags or arguments, unreadable input file
+  kExitUsage = 1,      // bad flags or arguments, unreadable input file, unwritable output file
   kExitRefused = 2,    // INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE, ALREADY_EXISTS
   kExitNotFound = 3,   // NOT_FOUND
   kExitDenied = 4,     // PERMISSION_DENIED, UNAUTHENTICATED

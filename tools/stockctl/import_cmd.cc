@@ -1,13 +1,19 @@
 // import receipts FILE.csv | import stocktake FILE.csv
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
 #include "services/common/validation.h"
 #include "tools/stockctl/commands.h"
 #include "tools/stockctl/csv_import.h"
@@ -63,23 +69,68 @@ absl::StatusOr<ItemCatalogue> FetchItems(Context& ctx) {
   return catalogue;
 }
 
-bool WriteErrors(const std::string& path, const std::vector<RowError>& errors) {
-  std::ofstream out(path);
-  out << "line,error\n";
-  for (const auto& e : errors) out << e.line << "," << CsvEscape(e.error) << "\n";
-  return static_cast<bool>(out);
+absl::Status CannotWrite(const std::string& flag, const std::string& path, int error) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(flag, ": cannot write ", path, ": ", std::strerror(error)));
 }
 
-// The header and the rows that failed, as the file had them: fixed, that file imports alone.
-bool WriteRejected(const std::string& path, absl::string_view csv_text,
-                   const std::vector<RowError>& errors) {
-  auto records = ParseCsv(csv_text);  // PrepareImport read it already: it parses
-  if (!records.ok()) return false;
-  const std::string rejected = RejectedRowsCsv(*records, errors);
-  if (rejected.empty()) return false;
-  std::ofstream out(path);
-  out << rejected;
-  return static_cast<bool>(out);
+// Checked before anything is sent: a script that reads the errors file must not find rows
+// applied and no file. A file there is opened for appending (its content stays until the
+// import rewrites it at the end); a new one is created and removed again.
+absl::Status CheckWritable(const std::string& flag, const std::string& path) {
+  if (path.empty()) return absl::OkStatus();
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  if (fd < 0) return CannotWrite(flag, path, errno);
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+absl::Status CheckOutputsWritable(const ImportFlags& f) {
+  RETURN_IF_ERROR(CheckWritable("--errors-out", f.errors_out));
+  return CheckWritable("--rejected-out", f.rejected_out);
+}
+
+// Writes the whole of `text`; a full disk shows only when the buffer is flushed at fclose.
+absl::Status WriteOutputFile(const std::string& flag, const std::string& path,
+                             const std::string& text) {
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) return CannotWrite(flag, path, errno);
+  const bool written = std::fwrite(text.data(), 1, text.size(), file) == text.size();
+  const int write_error = errno;
+  if (std::fclose(file) != 0) return CannotWrite(flag, path, errno);
+  if (!written) return CannotWrite(flag, path, write_error);
+  return absl::OkStatus();
+}
+
+std::string ErrorsCsv(const std::vector<RowError>& errors) {
+  std::string csv = "line,error\n";
+  for (const auto& e : errors) absl::StrAppend(&csv, e.line, ",", CsvEscape(e.error), "\n");
+  return csv;
+}
+
+// --errors-out and --rejected-out; false (and said on stderr) when one could not be written.
+bool WriteReports(const ImportFlags& f, absl::string_view csv_text, const ImportSummary& summary) {
+  std::vector<absl::Status> written;
+  if (!f.errors_out.empty()) {
+    written.push_back(WriteOutputFile("--errors-out", f.errors_out, ErrorsCsv(summary.errors)));
+  }
+  if (!f.rejected_out.empty()) {
+    auto records = ParseCsv(csv_text);  // PrepareImport read it already: it parses
+    const std::string rejected = records.ok() ? RejectedRowsCsv(*records, summary.errors) : "";
+    written.push_back(WriteOutputFile("--rejected-out", f.rejected_out, rejected));
+  }
+  bool ok = true;
+  for (const absl::Status& s : written) {
+    if (s.ok()) continue;
+    std::cerr << "stockctl: " << s.message()
+              << " (the rows sent stay applied; run the same import again to write it)\n";
+    ok = false;
+  }
+  return ok;
 }
 
 void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary& s) {
@@ -141,6 +192,29 @@ void PrintImportedBeforeHint(size_t rows_ok) {
                "  A new --request-id would apply the file's rows a second time.\n";
 }
 
+// Sends the prepared rows in chunks, with a progress line on stderr.
+ImportSummary SendRows(Context& ctx, const ImportFlags& f, const std::string& base_id,
+                       const PreparedImport& prepared) {
+  ImportRunner::Options options{
+      base_id,
+      ctx.actor(),
+      f.chunk_size,
+      3,
+      [](int attempt) { std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt)); },
+      LevelHead(ctx)};
+  ProgressPrinter progress(!f.no_progress);
+  ImportRunner runner(
+      options,
+      [&ctx](const v1::ApplyBatchRequest& request, uint64_t* sequence) {
+        v1::ApplyBatchResponse response;
+        grpc::Status status = Call(ctx, &v1::LevelService::Stub::ApplyBatch, request, &response);
+        *sequence = response.sequence();
+        return status;
+      },
+      [&progress](size_t done, size_t total) { progress(done, total); });
+  return runner.Run(prepared);
+}
+
 int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
   std::ifstream in(f.file, std::ios::binary);
   if (!in) return ctx.UsageError("cannot read " + f.file);
@@ -161,39 +235,20 @@ int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
   auto prepared = PrepareImport(kind, text.str(), &*items);
   if (!prepared.ok())
     return ctx.UsageError(f.file + ": " + std::string(prepared.status().message()));
+  if (absl::Status s = CheckOutputsWritable(f); !s.ok()) {
+    return ctx.UsageError(absl::StrCat(s.message(), "; nothing was sent"));
+  }
   const std::string base_id = ImportBaseRequestId(kind, text.str(), user_id);
   (ctx.json() ? std::cerr : std::cout) << "request-id: " << base_id << "\n";
-
-  ImportRunner::Options options{
-      base_id,
-      ctx.actor(),
-      f.chunk_size,
-      3,
-      [](int attempt) { std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt)); },
-      LevelHead(ctx)};
-  ProgressPrinter progress(!f.no_progress);
-  ImportRunner runner(
-      options,
-      [&ctx](const v1::ApplyBatchRequest& request, uint64_t* sequence) {
-        v1::ApplyBatchResponse response;
-        grpc::Status status = Call(ctx, &v1::LevelService::Stub::ApplyBatch, request, &response);
-        *sequence = response.sequence();
-        return status;
-      },
-      [&progress](size_t done, size_t total) { progress(done, total); });
-  const ImportSummary summary = runner.Run(*prepared);
+  const ImportSummary summary = SendRows(ctx, f, base_id, *prepared);
   PrintSummary(ctx, base_id, summary);
-  if (!f.errors_out.empty() && !WriteErrors(f.errors_out, summary.errors)) {
-    std::cerr << "stockctl: could not write " << f.errors_out << "\n";
-  }
-  if (!f.rejected_out.empty() && !WriteRejected(f.rejected_out, text.str(), summary.errors)) {
-    std::cerr << "stockctl: could not write " << f.rejected_out << "\n";
-  }
+  const bool reports_written = WriteReports(f, text.str(), summary);
   if (!summary.fatal.ok()) {
     const int code = ctx.Fail(summary.fatal);
     if (IsRequestIdConflict(summary.fatal)) PrintImportedBeforeHint(summary.rows_ok);
     return code;
   }
+  if (!reports_written) return kExitUsage;
   return summary.rows_failed > 0 ? kExitImportBadRows : kExitOk;
 }
 
