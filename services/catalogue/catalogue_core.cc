@@ -598,7 +598,7 @@ absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpir
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
-  const int32_t today = int32_t(clock_->NowMicros() / 86'400'000'000LL);
+  const int32_t today = common::ReserveDay(clock_->NowMicros());
   stockpile::v1::ListExpiringLotsResponse resp;
   constexpr size_t kMaxScanned = 200'000;  // a page may come back short; the token goes on
   ASSIGN_OR_RETURN(std::string last,

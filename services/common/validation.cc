@@ -232,6 +232,11 @@ int32_t DaysFromMicros(int64_t micros) {
   return static_cast<int32_t>(days);
 }
 
+int32_t ReserveDay(int64_t unix_micros) {
+  constexpr int64_t kChinaUtcOffsetMicros = 8LL * 3600 * 1'000'000;
+  return DaysFromMicros(unix_micros + kChinaUtcOffsetMicros);
+}
+
 absl::StatusOr<std::string> RegionOfWarehouseCode(absl::string_view code) {
   const size_t dash = code.find("-W");
   auto bad = [&] {

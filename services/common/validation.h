@@ -34,6 +34,10 @@ int RegionCodeLength(stockpile::v1::Level level);
 absl::StatusOr<int32_t> ParseDate(absl::string_view field, absl::string_view date);
 std::string FormatDate(int32_t days);
 int32_t DaysFromMicros(int64_t micros);
+// Reserve day of a wall-clock moment (microseconds since the Unix epoch): expiry dates are
+// calendar days in China Standard Time (UTC+8), for the levels, the planner and the catalogue
+// alike, so all of them count days_left and expired lots from the same midnight.
+int32_t ReserveDay(int64_t unix_micros);
 
 // Every warehouse resource name starts with it.
 inline constexpr absl::string_view kWarehousePrefix = "warehouses/";

@@ -26,7 +26,6 @@ using common::kMaxTextLength;
 constexpr int64_t kMaxBalance = 1'000'000'000'000'000;
 constexpr int64_t kDefaultHoldTtlSeconds = 24 * 3600;
 constexpr int64_t kMaxHoldTtlSeconds = 30 * 24 * 3600;
-constexpr int64_t kChinaUtcOffsetMicros = 8LL * 3600 * 1'000'000;
 constexpr char kDefaultLot[] = "DEFAULT";
 constexpr size_t kMaxLinesPerOp = 1000;
 
@@ -81,9 +80,7 @@ void NormalizeBalance(Balance* b) {
   b->set_available(on_hand - held);
 }
 
-int32_t Ledger::ReserveDay(int64_t micros) {
-  return common::DaysFromMicros(micros + kChinaUtcOffsetMicros);
-}
+int32_t Ledger::ReserveDay(int64_t micros) { return common::ReserveDay(micros); }
 
 absl::Status Ledger::Apply(const Operation& op, MovementResult* result) {
   switch (op.op_case()) {

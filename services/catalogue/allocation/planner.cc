@@ -21,7 +21,6 @@ namespace {
 
 using namespace stockpile::v1;  // NOLINT: the planner speaks the API's types throughout
 
-constexpr int64_t kChinaUtcOffsetMicros = 8LL * 3600 * 1'000'000;
 constexpr int64_t kMaxQuantity = 1'000'000'000'000'000;
 
 struct TierSpec {
@@ -86,9 +85,7 @@ bool SourceReach::Excludes(absl::string_view region) const {
          std::none_of(reachable.begin(), reachable.end(), holds);
 }
 
-int32_t Planner::ReserveDay(int64_t unix_micros) {
-  return common::DaysFromMicros(unix_micros + kChinaUtcOffsetMicros);
-}
+int32_t Planner::ReserveDay(int64_t unix_micros) { return common::ReserveDay(unix_micros); }
 
 // Plans one request: the context shared by its lines, and the walk over tiers for one line.
 class Planner::LinePlanner {

@@ -378,6 +378,40 @@ TEST(CatalogueCoreTest, ExpiringLotsAcrossLevelsWithinTheWindow) {
               testing::StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// Expiry dates are China calendar days, as the levels count them: at 20:00 UTC on 1 May it is
+// already 2 May in China, so a lot expiring on 10 May has 8 days left and one expiring on 1 June
+// falls within the 30-day window, the same answer a level gives at that moment.
+TEST(CatalogueCoreTest, ExpiringLotsCountDaysFromTheChinaCalendarDay) {
+  testing::TempDir dir;
+  const int64_t may_1 = int64_t(*common::ParseDate("today", "2024-05-01")) * 86'400'000'000LL;
+  common::FakeClock clock(may_1 + 20LL * 3600 * 1'000'000);
+  auto core = OpenCore(dir.Sub("db"), false, &clock);
+  Stream s;
+  s.Warehouse("420102-W001", "420102");
+  s.Warehouse("420102-W002", "420102");
+  auto lot = [&](const std::string& code, const std::string& expiry) {
+    auto* b = s.Next().add_balances();
+    b->set_warehouse("warehouses/" + code);
+    b->set_item("FW-0001");
+    b->set_on_hand(10);
+    b->set_available(10);
+    auto* l = b->add_lots();
+    l->set_lot("L1");
+    l->set_expiry_date(expiry);
+    l->set_on_hand(10);
+  };
+  lot("420102-W001", "2024-05-10");
+  lot("420102-W002", "2024-06-01");
+  ASSERT_THAT(core->Apply("county-1", s.Take()), testing::IsOk());
+
+  auto listed = core->ListExpiringLots({});
+  ASSERT_THAT(listed, testing::IsOk());
+  ASSERT_EQ(listed->lots_size(), 2);
+  EXPECT_EQ(listed->lots(0).days_left(), 8);
+  EXPECT_EQ(listed->lots(1).expiry_date(), "2024-06-01");
+  EXPECT_EQ(listed->lots(1).days_left(), 30);
+}
+
 // Nearest-first search pages the same through the full scan and through the StockIndex.
 class CatalogueSearchTest : public ::testing::TestWithParam<bool> {};
 INSTANTIATE_TEST_SUITE_P(ScanAndIndex, CatalogueSearchTest, ::testing::Bool());
