@@ -55,6 +55,16 @@ google::protobuf::Timestamp FromMicros(int64_t micros) {
   return TimeUtil::MicrosecondsToTimestamp(micros);
 }
 
+// The view may lack some of the source's warehouses: nothing came from it yet, or it is being
+// streamed from sequence 1 (a first stream or a resync) and is below the head that began at.
+bool MayLackWarehousesOf(const ReplicationSource& source) {
+  return source.applied_sequence() == 0 || !HoldsAllStockOf(source);
+}
+
+std::vector<std::string> Prefixes(const ReplicationSource& source) {
+  return {source.region_prefixes().begin(), source.region_prefixes().end()};
+}
+
 // What start-up rebuilt from the store. With the national dataset that takes half a minute or
 // more, so the operator watching the log is told how far it got every 10 s.
 class LoadProgress {
@@ -126,7 +136,9 @@ absl::Status CatalogueCore::Load() {
     SourceState& state = sources_[s.instance_id()];
     state.record = s;
     state.view_index = view_->SourceIndex(s.instance_id());
-    view_->SetSourceFreshness(state.view_index, Micros(s.last_commit_time()), true);
+    view_->SetSourceFreshness(state.view_index, Micros(s.last_commit_time()), true,
+                              MayLackWarehousesOf(s));
+    view_->SetSourceHosting(state.view_index, s.level(), Prefixes(s));
     progress.Other();
   };
   // Sources sort after warehouses ('s' > 'r' > 'q' > 'b'), so map ids on first sight.
@@ -188,6 +200,7 @@ void CatalogueCore::AddSource(const SourceSpec& spec) {
     r.set_address(spec.address);
     r.mutable_region_prefixes()->Assign(spec.region_prefixes.begin(), spec.region_prefixes.end());
     r.set_gone(false);
+    view_->SetSourceHosting(s.view_index, r.level(), Prefixes(r));
     batch.PutSource(r);
   }
   if (absl::Status st = store_->Write(batch); !st.ok()) {
@@ -466,7 +479,8 @@ bool CatalogueCore::Stale(const SourceState& s) {
 void CatalogueCore::RefreshFreshness() const {
   absl::MutexLock lock(&mu_);
   for (const auto& [id, s] : sources_) {
-    view_->SetSourceFreshness(s.view_index, Micros(s.record.last_commit_time()), Stale(s));
+    view_->SetSourceFreshness(s.view_index, Micros(s.record.last_commit_time()), Stale(s),
+                              MayLackWarehousesOf(s.record));
   }
 }
 

@@ -74,15 +74,38 @@ uint16_t NationalView::SourceIndex(absl::string_view source_id) {
   for (size_t i = 0; i < sources_.size(); ++i) {
     if (sources_[i].id == source_id) return static_cast<uint16_t>(i);
   }
-  sources_.push_back(SourceFreshnessInfo{std::string(source_id), 0, false});
+  sources_.emplace_back().id = std::string(source_id);
   return static_cast<uint16_t>(sources_.size() - 1);
 }
 
-void NationalView::SetSourceFreshness(uint16_t source, int64_t last_commit_micros, bool stale) {
+void NationalView::SetSourceFreshness(uint16_t source, int64_t last_commit_micros, bool stale,
+                                      bool partial) {
   absl::MutexLock lock(&mu_);
   if (source >= sources_.size()) return;
   sources_[source].last_commit_micros = last_commit_micros;
   sources_[source].stale = stale;
+  sources_[source].partial = partial;
+}
+
+void NationalView::SetSourceHosting(uint16_t source, stockpile::v1::Level level,
+                                    std::vector<std::string> prefixes) {
+  absl::MutexLock lock(&mu_);
+  if (source >= sources_.size()) return;
+  sources_[source].level = level;
+  sources_[source].prefixes = std::move(prefixes);
+}
+
+// A level instance hosts only warehouses of its own level under its prefixes
+// (level::Hosting::HostsCode). Unknown hosting: anywhere.
+bool SourceFreshnessInfo::MayHoldUnseenUnder(absl::string_view region_code) const {
+  if (!partial) return false;
+  if (level == stockpile::v1::LEVEL_UNSPECIFIED || prefixes.empty()) return true;
+  if (size_t(common::RegionCodeLength(level)) < region_code.size()) return false;
+  return std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& prefix) {
+    const size_t common_length = std::min(prefix.size(), region_code.size());
+    return absl::string_view(prefix).substr(0, common_length) ==
+           region_code.substr(0, common_length);
+  });
 }
 
 std::optional<uint32_t> NationalView::FindWarehouse(absl::string_view code) const {
@@ -99,10 +122,14 @@ uint32_t NationalView::WarehouseFor(absl::string_view code, uint16_t source) {
   auto found = FindWarehouse(code);
   if (found) {
     WarehouseRow& row = warehouses_[*found];
-    row.source = source;
     if (row.forgotten) {  // streamed again after its source was dropped
       row.forgotten = false;
       --forgotten_;
+      row.source = source;
+      CountInRollups(*found, +1);
+    } else if (row.source != source) {  // another instance hosts it now
+      CountInRollups(*found, -1);
+      row.source = source;
       CountInRollups(*found, +1);
     }
     return *found;
@@ -142,8 +169,13 @@ void NationalView::PlaceWarehouse(uint32_t w, absl::string_view region_code) {
 }
 
 void NationalView::CountInRollups(uint32_t w, int sign) {
-  for (int32_t idx : warehouses_[w].rollups) {
-    if (idx >= 0) rollup_warehouses_[size_t(idx)] += sign;
+  const WarehouseRow& row = warehouses_[w];
+  for (int32_t idx : row.rollups) {
+    if (idx < 0) continue;
+    rollup_warehouses_[size_t(idx)] += sign;
+    auto it = rollup_source_warehouses_.try_emplace(RollupSourceKey(idx, row.source), 0).first;
+    it->second += sign;
+    if (it->second == 0) rollup_source_warehouses_.erase(it);
   }
 }
 
@@ -385,18 +417,22 @@ absl::StatusOr<stockpile::v1::Rollup> NationalView::Rollup(absl::string_view reg
   out.set_display_name(region->name);
   std::vector<RollupCell> sums;
   absl::ReaderMutexLock lock(&mu_);
+  int32_t rollup = -1;
   if (auto it = rollup_index_.find(region_code); it != rollup_index_.end()) {
-    const size_t base = size_t(it->second) * items_;
+    rollup = it->second;
+    const size_t base = size_t(rollup) * items_;
     sums.assign(rollups_.begin() + long(base), rollups_.begin() + long(base + items_));
-    out.set_warehouse_count(rollup_warehouses_[size_t(it->second)]);
+    out.set_warehouse_count(rollup_warehouses_[size_t(rollup)]);
   } else {  // township or village: few warehouses, summed now
     sums.resize(items_);
     int64_t count = 0;
     for (auto w = by_code_.lower_bound(std::string(region_code));
          w != by_code_.end() && absl::StartsWith(w->first, region_code); ++w) {
-      if (warehouses_[w->second].forgotten) continue;
+      const WarehouseRow& row = warehouses_[w->second];
+      if (row.forgotten) continue;
       SumWarehouse(w->second, sums);
       ++count;
+      if (row.source < sources_.size() && sources_[row.source].stale) out.set_stale(true);
     }
     out.set_warehouse_count(count);
   }
@@ -419,11 +455,20 @@ absl::StatusOr<stockpile::v1::Rollup> NationalView::Rollup(absl::string_view reg
     r->set_quota_floor(s.quota_floor);
     r->set_coverage(s.quota_floor > 0 ? double(s.on_hand) / double(s.quota_floor) : 0.0);
   }
-  for (const auto& s : sources_) {
-    // Cheap, coarse: any stale source whose prefixes we do not track per region marks it.
-    if (s.stale) out.set_stale(true);
-  }
+  if (!out.stale()) out.set_stale(StaleSourceUnder(region_code, rollup));
   return out;
+}
+
+bool NationalView::StaleSourceUnder(absl::string_view region_code, int32_t rollup) const {
+  for (size_t s = 0; s < sources_.size(); ++s) {
+    const SourceFreshnessInfo& source = sources_[s];
+    if (!source.stale) continue;
+    if (source.MayHoldUnseenUnder(region_code)) return true;
+    if (rollup >= 0 && rollup_source_warehouses_.contains(RollupSourceKey(rollup, uint16_t(s)))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> NationalView::Shortages(

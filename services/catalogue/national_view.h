@@ -34,6 +34,15 @@ struct SourceFreshnessInfo {
   std::string id;
   int64_t last_commit_micros = 0;
   bool stale = false;
+  // Some of its warehouses may not be in the view yet: nothing came from it so far, or a first
+  // stream or a resync has not reached the head it began at.
+  bool partial = false;
+  // What it hosts, when known (SetSourceHosting): warehouses of this level under these prefixes.
+  stockpile::v1::Level level = stockpile::v1::LEVEL_UNSPECIFIED;
+  std::vector<std::string> prefixes;
+
+  // Whether it may hold warehouses under `region_code` that the view does not have yet.
+  bool MayHoldUnseenUnder(absl::string_view region_code) const;
 };
 
 class NationalView {
@@ -58,7 +67,10 @@ class NationalView {
 
   // Dense index of a source id (created on first use); freshness shown with its figures.
   uint16_t SourceIndex(absl::string_view source_id);
-  void SetSourceFreshness(uint16_t source, int64_t last_commit_micros, bool stale);
+  void SetSourceFreshness(uint16_t source, int64_t last_commit_micros, bool stale, bool partial);
+  // The level and region prefixes the source hosts (from its registration).
+  void SetSourceHosting(uint16_t source, stockpile::v1::Level level,
+                        std::vector<std::string> prefixes);
 
   // ---- reads
   absl::StatusOr<stockpile::v1::WarehouseStock> GetStock(absl::string_view code,
@@ -157,8 +169,18 @@ class NationalView {
   std::optional<uint32_t> FindWarehouse(absl::string_view code) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void PlaceWarehouse(uint32_t w, absl::string_view region_code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Adds `sign` to the warehouse counts of the province, city and county above warehouse w.
+  // Adds `sign` to the warehouse counts (in all and from its source) of the province, city and
+  // county above warehouse w.
   void CountInRollups(uint32_t w, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Key of rollup_source_warehouses_.
+  static uint64_t RollupSourceKey(int32_t rollup, uint16_t source) {
+    return uint64_t(uint32_t(rollup)) << 16 | source;
+  }
+  // Whether a stale source holds (or may hold, being partial) warehouses under the region:
+  // `rollup` is its running roll-up index, or -1 for a township or village, whose warehouses
+  // the caller checks as it sums them.
+  bool StaleSourceUnder(absl::string_view region_code, int32_t rollup) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   BalanceCell& CellAt(uint32_t w, int item) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t Key(uint32_t w, int item) const { return uint64_t{w} * items_ + uint64_t(item); }
   // Adds `sign` × the cell's figures to every running roll-up above warehouse w.
@@ -186,6 +208,9 @@ class NationalView {
   absl::flat_hash_map<uint64_t, ReserveCell> reserves_ ABSL_GUARDED_BY(mu_);
   std::vector<RollupCell> rollups_ ABSL_GUARDED_BY(mu_);  // rollup idx × items
   std::vector<int64_t> rollup_warehouses_ ABSL_GUARDED_BY(mu_);
+  // The same per source (RollupSourceKey; no entry at 0): a roll-up is stale when a stale
+  // source has warehouses under it, found with a lookup per stale source instead of a scan.
+  absl::flat_hash_map<uint64_t, int64_t> rollup_source_warehouses_ ABSL_GUARDED_BY(mu_);
   size_t forgotten_ ABSL_GUARDED_BY(mu_) = 0;  // rows with `forgotten` set
   std::vector<SourceFreshnessInfo> sources_ ABSL_GUARDED_BY(mu_);
 };
