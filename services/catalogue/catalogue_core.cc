@@ -1,7 +1,9 @@
 #include "services/catalogue/catalogue_core.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <tuple>
 #include <type_traits>
@@ -44,6 +46,66 @@ absl::Status CheckPrefix(absl::string_view prefix) {
     return absl::InvalidArgumentError(
         absl::StrCat("region_prefix must be up to 12 digits; got '", prefix, "'"));
   }
+  return absl::OkStatus();
+}
+
+// Page tokens: each listing checks that a token is one it hands out, for this query, and
+// refuses any other with the levels' words (rather than answering an empty or repeated page).
+absl::Status InvalidPageToken() {
+  return absl::InvalidArgumentError(
+      "page_token is not valid for this query; start again without it");
+}
+
+bool IsWarehouseCodeUnder(absl::string_view code, absl::string_view prefix) {
+  return absl::StartsWith(code, prefix) && common::RegionOfWarehouseCode(code).ok();
+}
+
+// The item of "{code}/{item}" with the code under `prefix`; nothing when it is not one.
+std::optional<absl::string_view> ItemAfterCode(absl::string_view token, absl::string_view prefix) {
+  const size_t slash = token.find('/');
+  if (slash == absl::string_view::npos || slash + 1 == token.size() ||
+      !IsWarehouseCodeUnder(token.substr(0, slash), prefix)) {
+    return std::nullopt;
+  }
+  return token.substr(slash + 1);
+}
+
+// ListWarehouseStock: the last warehouse code returned.
+absl::Status CheckStockToken(absl::string_view token, absl::string_view prefix) {
+  if (token.empty() || IsWarehouseCodeUnder(token, prefix)) return absl::OkStatus();
+  return InvalidPageToken();
+}
+
+// ListShortages: "{code}/{item}" of the last entry returned; `item` is the query's filter.
+absl::Status CheckShortageToken(absl::string_view token, absl::string_view prefix,
+                                absl::string_view item, const NationalView& view) {
+  if (token.empty()) return absl::OkStatus();
+  const auto token_item = ItemAfterCode(token, prefix);
+  if (!token_item || view.ItemIndex(*token_item) < 0 || (!item.empty() && *token_item != item)) {
+    return InvalidPageToken();
+  }
+  return absl::OkStatus();
+}
+
+// ListExpiringLots: the store key of the last balance read, "b{code}/{item}".
+absl::Status CheckBalanceKeyToken(absl::string_view token, absl::string_view prefix) {
+  if (token.empty()) return absl::OkStatus();
+  if (!absl::ConsumePrefix(&token, "b") || !ItemAfterCode(token, prefix)) return InvalidPageToken();
+  return absl::OkStatus();
+}
+
+// SearchStock: "{distance_km}:{view warehouse id}" of the last hit returned.
+absl::Status ParseSearchToken(absl::string_view token, SearchQuery* query) {
+  if (token.empty()) return absl::OkStatus();
+  std::vector<absl::string_view> parts = absl::StrSplit(token, ':');
+  double distance_km = 0;
+  uint32_t warehouse = 0;
+  if (parts.size() != 2 || !absl::SimpleAtod(parts[0], &distance_km) ||
+      !std::isfinite(distance_km) || distance_km < 0 || !absl::SimpleAtoi(parts[1], &warehouse)) {
+    return InvalidPageToken();
+  }
+  query->after_distance_km = distance_km;
+  query->after_warehouse = warehouse;
   return absl::OkStatus();
 }
 
@@ -529,6 +591,7 @@ absl::StatusOr<stockpile::v1::ListWarehouseStockResponse> CatalogueCore::ListWar
     const stockpile::v1::ListWarehouseStockRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
+  RETURN_IF_ERROR(CheckStockToken(req.page_token(), req.region_prefix()));
   RefreshFreshness();
   stockpile::v1::ListWarehouseStockResponse resp;
   std::string next;
@@ -574,13 +637,7 @@ absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
     return absl::InvalidArgumentError(absl::StrCat(
         "origin must be a known region_code or a point; got '", req.region_code(), "'"));
   }
-  if (!req.page_token().empty()) {
-    std::vector<std::string> parts = absl::StrSplit(req.page_token(), ':');
-    if (parts.size() != 2 || !absl::SimpleAtod(parts[0], &q.after_distance_km) ||
-        !absl::SimpleAtoi(parts[1], &q.after_warehouse)) {
-      return absl::InvalidArgumentError("page_token is not one this service returned");
-    }
-  }
+  RETURN_IF_ERROR(ParseSearchToken(req.page_token(), &q));
   RefreshFreshness();
   uint32_t last_index = 0;
   ASSIGN_OR_RETURN(auto hits, view_->Search(q, &last_index));
@@ -598,6 +655,7 @@ absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShorta
     const stockpile::v1::ListQuotaStatusRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
+  RETURN_IF_ERROR(CheckShortageToken(req.page_token(), req.region_prefix(), req.item(), *view_));
   std::string next;
   ASSIGN_OR_RETURN(auto entries, view_->Shortages(req.region_prefix(), req.item(), limit,
                                                   req.page_token(), &next));
@@ -612,6 +670,7 @@ absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpir
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
+  RETURN_IF_ERROR(CheckBalanceKeyToken(req.page_token(), req.region_prefix()));
   const int32_t today = common::ReserveDay(clock_->NowMicros());
   stockpile::v1::ListExpiringLotsResponse resp;
   constexpr size_t kMaxScanned = 200'000;  // a page may come back short; the token goes on

@@ -412,6 +412,89 @@ TEST(CatalogueCoreTest, ExpiringLotsCountDaysFromTheChinaCalendarDay) {
   EXPECT_EQ(listed->lots(1).days_left(), 30);
 }
 
+// Two warehouses, each short of SH-0001 and holding a lot of FW-0001 expiring on 2024-05-10.
+std::unique_ptr<CatalogueCore> CoreWithTwoPages(const testing::TempDir& dir,
+                                                const common::Clock* clock) {
+  auto core = OpenCore(dir.Sub("db"), false, clock);
+  Stream s;
+  for (const std::string code : {"420102-W001", "420102-W002"}) {
+    s.Warehouse(code, "420102");
+    s.Balance(code, "SH-0001", 5, 0);
+    s.Quota(code, "SH-0001", 50);
+    auto* b = s.Next().add_balances();
+    b->set_warehouse("warehouses/" + code);
+    b->set_item("FW-0001");
+    b->set_on_hand(10);
+    auto* lot = b->add_lots();
+    lot->set_lot("L1");
+    lot->set_expiry_date("2024-05-10");
+    lot->set_on_hand(10);
+  }
+  EXPECT_THAT(core->Apply("county-1", s.Take()), testing::IsOk());
+  return core;
+}
+
+template <typename Response>
+std::string NextToken(const absl::StatusOr<Response>& page) {
+  EXPECT_THAT(page, testing::IsOk());
+  return page.ok() ? page->next_page_token() : "";
+}
+
+MATCHER(IsBadPageToken, "INVALID_ARGUMENT saying the page token is not valid") {
+  return arg.code() == absl::StatusCode::kInvalidArgument &&
+         arg.message() == "page_token is not valid for this query; start again without it";
+}
+
+// Every listing takes the tokens it hands out and refuses any other, as the levels do, instead
+// of answering an empty page or starting again.
+TEST(CatalogueCoreTest, ListingsRefuseAPageTokenTheyDidNotHandOut) {
+  testing::TempDir dir;
+  common::FakeClock clock(int64_t(*common::ParseDate("today", "2024-05-01")) * 86'400'000'000LL);
+  auto core = CoreWithTwoPages(dir, &clock);
+
+  stockpile::v1::ListWarehouseStockRequest stock;
+  stock.set_item("SH-0001");
+  stock.set_page_size(1);
+  stock.set_page_token(NextToken(core->ListWarehouseStock(stock)));
+  EXPECT_EQ(core->ListWarehouseStock(stock)->stock(0).warehouse(), "warehouses/420102-W002");
+  stock.set_region_prefix("43");  // a token of another query
+  EXPECT_THAT(core->ListWarehouseStock(stock).status(), IsBadPageToken());
+  stock.set_region_prefix("");
+  stock.set_page_token("zzz");
+  EXPECT_THAT(core->ListWarehouseStock(stock).status(), IsBadPageToken());
+
+  stockpile::v1::ListQuotaStatusRequest shortages;
+  shortages.set_page_size(1);
+  shortages.set_page_token(NextToken(core->ListShortages(shortages)));
+  EXPECT_EQ(core->ListShortages(shortages)->entries(0).warehouse(), "warehouses/420102-W002");
+  for (const char* bad : {"garbage", "420102-W001/NO-SUCH-ITEM", "420102-W001/", "/SH-0001"}) {
+    shortages.set_page_token(bad);
+    EXPECT_THAT(core->ListShortages(shortages).status(), IsBadPageToken()) << bad;
+  }
+  shortages.set_item("FW-0001");  // the token names another item than the query asks
+  shortages.set_page_token("420102-W001/SH-0001");
+  EXPECT_THAT(core->ListShortages(shortages).status(), IsBadPageToken());
+
+  stockpile::v1::ListExpiringLotsRequest expiring;
+  expiring.set_page_size(1);
+  expiring.set_page_token(NextToken(core->ListExpiringLots(expiring)));
+  EXPECT_EQ(core->ListExpiringLots(expiring)->lots(0).warehouse(), "warehouses/420102-W002");
+  expiring.set_region_prefix("42");  // "b43-..." belongs to another query
+  for (const char* bad : {"garbage", "420102-W001/FW-0001", "b43-W001/FW-0001"}) {
+    expiring.set_page_token(bad);
+    EXPECT_THAT(core->ListExpiringLots(expiring).status(), IsBadPageToken()) << bad;
+  }
+
+  stockpile::v1::SearchStockRequest search;
+  search.set_item("SH-0001");
+  search.set_min_available(1);
+  search.set_region_code("420102");
+  for (const char* bad : {"-1:5", "nan:0", "inf:0", "1.5", "1.5:-2", "abc:1"}) {
+    search.set_page_token(bad);
+    EXPECT_THAT(core->SearchStock(search).status(), IsBadPageToken()) << bad;
+  }
+}
+
 // Nearest-first search pages the same through the full scan and through the StockIndex.
 class CatalogueSearchTest : public ::testing::TestWithParam<bool> {};
 INSTANTIATE_TEST_SUITE_P(ScanAndIndex, CatalogueSearchTest, ::testing::Bool());
