@@ -116,6 +116,7 @@ StreamStatus ReplicationStream::status() const {
   absl::MutexLock lock(&mu_);
   StreamStatus s = status_;
   s.connected = s.connected && stream_open_;
+  s.last_error = probe_error_.empty() ? stream_error_ : probe_error_;
   return s;
 }
 
@@ -140,9 +141,21 @@ void ReplicationStream::NoteHead(uint64_t head) {
 
 void ReplicationStream::NoteError(const absl::Status& status) {
   absl::MutexLock lock(&mu_);
-  status_.last_error = std::string(status.message());
+  stream_error_ = std::string(status.message());
   stream_open_ = false;
   ++status_.reconnects;
+}
+
+// The source answers: it is connected and its probe error is over. So is the last stream's,
+// once a stream is open again and nothing is owed: an idle source sends no message, so no
+// applied batch would ever clear it (a stream that breaks, or a resync's note, which
+// last_resync_reason keeps). While entries are owed, only applying them clears it.
+void ReplicationStream::NoteAnswered() {
+  const uint64_t watermark = watermark_().sequence;
+  absl::MutexLock lock(&mu_);
+  status_.connected = true;
+  probe_error_.clear();
+  if (stream_open_ && status_.head_sequence <= watermark) stream_error_.clear();
 }
 
 void ReplicationStream::StreamLoop() {
@@ -210,7 +223,7 @@ absl::Status ReplicationStream::RunStream() {
     NoteHead(batch->head_sequence());
     {
       absl::MutexLock lock(&mu_);
-      status_.last_error.clear();
+      stream_error_.clear();
     }
   }
   ctx.TryCancel();  // no-op when the stream already ended; stops the reader after a failure
@@ -236,12 +249,11 @@ void ReplicationStream::ProbeLoop() {
     grpc::Status s = stub->GetInstanceInfo(&ctx, stockpile::v1::GetInstanceInfoRequest(), &info);
     if (s.ok()) {
       NoteHead(info.last_sequence());
-      absl::MutexLock lock(&mu_);
-      status_.connected = true;
+      NoteAnswered();
     } else {
       absl::MutexLock lock(&mu_);
       status_.connected = false;
-      status_.last_error = absl::StrCat("source does not answer: ", s.error_message());
+      probe_error_ = absl::StrCat("source does not answer: ", s.error_message());
     }
     if (!SleepUnlessStopped(options_.probe_interval)) return;
   }

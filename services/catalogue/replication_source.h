@@ -99,6 +99,8 @@ class ReplicationStream {
   void ProbeLoop();
   void NoteHead(uint64_t head);
   void NoteError(const absl::Status& status);
+  // A probe was answered: see the definition for which errors that ends.
+  void NoteAnswered();
   bool SleepUnlessStopped(absl::Duration d);
 
   const SourceSpec spec_;
@@ -111,8 +113,12 @@ class ReplicationStream {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
-  StreamStatus status_ ABSL_GUARDED_BY(mu_);
+  StreamStatus status_ ABSL_GUARDED_BY(mu_);  // last_error composed in status()
   bool stream_open_ ABSL_GUARDED_BY(mu_) = false;
+  // Why the source last did not answer a probe, and why the last stream ended; each is cleared
+  // when its own trouble is over, so a stream that keeps failing stays visible while probes work.
+  std::string probe_error_ ABSL_GUARDED_BY(mu_);
+  std::string stream_error_ ABSL_GUARDED_BY(mu_);
   std::thread stream_thread_;
   std::thread probe_thread_;
 };
