@@ -36,10 +36,11 @@ constexpr TierSpec kTiers[] = {{9, SOURCE_TIER_SAME_TOWNSHIP},
 struct Option {
   double km;
   const SourcePlace* place;
-  absl::Span<const Lot> lots;  // valid while the plan's Reader holds the lock
-  int64_t usable;              // unexpired available
-  int64_t above_floor;         // usable - floor (may be negative)
-  int64_t givable;             // what this priority may take: usable, or above_floor
+  absl::Span<const Lot> lots;          // valid while the plan's Reader holds the lock
+  const StockTaken::LotsTaken* taken;  // of `lots`, already taken; null: none
+  int64_t usable;                      // unexpired available, less what is taken
+  int64_t above_floor;                 // usable - floor (may be negative)
+  int64_t givable;                     // what this priority may take: usable, or above_floor
 };
 
 // Nearest first. Among equally near sources, the one that can give more first, so a line needs
@@ -79,6 +80,19 @@ bool SourceScope::Holds(absl::string_view region) const {
   return false;
 }
 
+void StockTaken::Add(absl::string_view item, absl::string_view warehouse_code,
+                     absl::string_view lot, int64_t quantity) {
+  taken_[item][warehouse_code][lot] += quantity;
+}
+
+const StockTaken::LotsTaken* StockTaken::At(absl::string_view item,
+                                            absl::string_view warehouse_code) const {
+  auto of_item = taken_.find(item);
+  if (of_item == taken_.end()) return nullptr;
+  auto at = of_item->second.find(warehouse_code);
+  return at == of_item->second.end() ? nullptr : &at->second;
+}
+
 bool SourceReach::Excludes(absl::string_view region) const {
   auto holds = [region](const SourceScope& scope) { return scope.Holds(region); };
   return std::any_of(unreachable.begin(), unreachable.end(), holds) &&
@@ -93,7 +107,7 @@ class Planner::LinePlanner {
   LinePlanner(const Planner& planner, const StockSnapshot::Reader& stock, std::string destination,
               bool critical, int64_t min_leg, int32_t today,
               absl::flat_hash_set<std::string> excluded, const SourceReach& reach,
-              AllocationPlan* plan)
+              const StockTaken& taken, AllocationPlan* plan)
       : planner_(planner),
         stock_(stock),
         destination_(std::move(destination)),
@@ -102,6 +116,7 @@ class Planner::LinePlanner {
         today_(today),
         excluded_(std::move(excluded)),
         reach_(reach),
+        taken_(taken),
         plan_(plan) {
     const GeoPoint seat = planner.SeatOf(destination_);
     lat_ = seat.lat * kDegToRad;
@@ -172,17 +187,26 @@ class Planner::LinePlanner {
     std::vector<Option> options;
     SeatDistances distances(*this);
     stock_.ForEachHolderExcept(item_, prefix, inner, [&](const Candidate& c) {
+      const StockTaken::LotsTaken* taken =
+          taken_.empty() ? nullptr : taken_.At(item_, c.place->code);
       int64_t usable = 0;
       for (const Lot& lot : c.stock->lots) {
-        if (lot.expiry_day >= today_) usable += lot.available;
+        if (lot.expiry_day >= today_) usable += Left(lot, taken);
       }
       const int64_t above_floor = usable - c.stock->floor;
       const int64_t givable = critical_ ? usable : above_floor;
       if (givable <= 0 || !Eligible(*c.place)) return;
       options.push_back(
-          {distances.KmTo(*c.place), c.place, c.stock->lots, usable, above_floor, givable});
+          {distances.KmTo(*c.place), c.place, c.stock->lots, taken, usable, above_floor, givable});
     });
     return options;
+  }
+
+  // What `lot` has left once `taken` (of its warehouse) is subtracted.
+  int64_t Left(const Lot& lot, const StockTaken::LotsTaken* taken) const {
+    if (taken == nullptr) return lot.available;
+    auto it = taken->find(stock_.LotName(lot.lot_id));
+    return it == taken->end() ? lot.available : std::max<int64_t>(0, lot.available - it->second);
   }
 
   // Takes options nearest first until the line is complete. A line usually takes a few of a
@@ -267,8 +291,9 @@ class Planner::LinePlanner {
     int64_t left = take;
     for (const Lot& lot : o.lots) {  // earliest expiry first
       if (left == 0) break;
-      if (lot.expiry_day < today_ || lot.available <= 0) continue;
-      const int64_t q = std::min(lot.available, left);
+      const int64_t available = Left(lot, o.taken);
+      if (lot.expiry_day < today_ || available <= 0) continue;
+      const int64_t q = std::min(available, left);
       HoldLot* hl = leg->add_lots();
       hl->set_lot(stock_.LotName(lot.lot_id));
       if (lot.expiry_day != kNoExpiry) hl->set_expiry_date(common::FormatDate(lot.expiry_day));
@@ -347,6 +372,7 @@ class Planner::LinePlanner {
   const int32_t today_;
   const absl::flat_hash_set<std::string> excluded_;
   const SourceReach& reach_;
+  const StockTaken& taken_;
   AllocationPlan* plan_;
   double lat_ = 0, lon_ = 0, cos_lat_ = 1;
   std::string item_;
@@ -430,7 +456,8 @@ absl::Status Planner::CheckLines(const PlanAllocationRequest& req) const {
 
 absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
                                              const StockSnapshot& stock, int32_t today,
-                                             const SourceReach& reach) const {
+                                             const SourceReach& reach,
+                                             const StockTaken& taken) const {
   ASSIGN_OR_RETURN(std::string destination, DestinationRegion(req));
   RETURN_IF_ERROR(CheckLines(req));
   if (req.min_leg_quantity() < 0 || req.min_leg_quantity() > kMaxQuantity) {
@@ -454,7 +481,7 @@ absl::StatusOr<AllocationPlan> Planner::Plan(const PlanAllocationRequest& req,
   }
   StockSnapshot::Reader reader(stock);
   LinePlanner planner(*this, reader, destination, priority == PRIORITY_CRITICAL,
-                      req.min_leg_quantity(), today, std::move(excluded), reach, &plan);
+                      req.min_leg_quantity(), today, std::move(excluded), reach, taken, &plan);
   for (const auto& line : req.lines()) planner.PlanLine(line);
   return plan;
 }

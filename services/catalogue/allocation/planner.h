@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "services/catalogue/allocation/stock_snapshot.h"
 #include "services/common/reference_data.h"
@@ -42,6 +43,23 @@ struct SourceReach {
   bool Excludes(absl::string_view region) const;
 };
 
+// Stock a plan must count as gone although the snapshot may still show it: what a transfer being
+// re-planned already takes at its sources (legs whose holds are not placed yet, holds placed too
+// recently for the catalogue to have seen them). Per item, warehouse code and lot name.
+class StockTaken {
+ public:
+  using LotsTaken = absl::flat_hash_map<std::string, int64_t>;  // lot name -> quantity
+
+  void Add(absl::string_view item, absl::string_view warehouse_code, absl::string_view lot,
+           int64_t quantity);
+  // What is taken of `item` at `warehouse_code`, per lot; null when nothing is.
+  const LotsTaken* At(absl::string_view item, absl::string_view warehouse_code) const;
+  bool empty() const { return taken_.empty(); }
+
+ private:
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, LotsTaken>> taken_;
+};
+
 struct PlanLimits {
   size_t max_lines = 100;
   size_t max_reserve_options_per_line = 20;
@@ -52,11 +70,12 @@ class Planner {
   explicit Planner(const common::ReferenceData* reference, PlanLimits limits = {});
 
   // `today` is the reserve day (days since 1970-01-01 in China Standard Time): lots whose expiry
-  // date is before it are expired. Warehouses `reach` excludes are not planned from.
-  // INVALID_ARGUMENT for a malformed request.
+  // date is before it are expired. Warehouses `reach` excludes are not planned from; what
+  // `taken` lists is subtracted from the snapshot's stock. INVALID_ARGUMENT for a malformed
+  // request.
   absl::StatusOr<stockpile::v1::AllocationPlan> Plan(
       const stockpile::v1::PlanAllocationRequest& request, const StockSnapshot& stock,
-      int32_t today, const SourceReach& reach = {}) const;
+      int32_t today, const SourceReach& reach = {}, const StockTaken& taken = {}) const;
 
   // Reserve day of a wall-clock time (UTC+8 calendar day).
   static int32_t ReserveDay(int64_t unix_micros);

@@ -102,6 +102,24 @@ bool AnyShipped(const Transfer& t) {
   return false;
 }
 
+// What the transfer's own legs take at their sources, for a re-plan to subtract from the stock
+// snapshot: it does not show legs still to be held (no hold stands yet), nor perhaps held ones
+// (the catalogue sees a hold a moment after it is placed; whether it has seen this one cannot be
+// told here). Counting a hold it has seen twice can only make a re-plan take less from that
+// source; leaving legs out took the transfer's own stock twice and left sources below their floor.
+StockTaken TakenByLegs(const Transfer& t) {
+  StockTaken taken;
+  for (const TransferLeg& leg : t.legs()) {
+    if (leg.state() != LEG_STATE_PLANNED && leg.state() != LEG_STATE_HELD) continue;
+    auto code = common::WarehouseCodeFromName(leg.plan().source_warehouse());
+    if (!code.ok()) continue;  // planned from a code, so cannot happen
+    for (const HoldLot& lot : leg.plan().lots()) {
+      taken.Add(leg.plan().item(), *code, lot.lot(), lot.quantity());
+    }
+  }
+  return taken;
+}
+
 // An acknowledged hold its source no longer knows: the source's database went back.
 constexpr char kHoldUnknownAtSource[] =
     "is no longer known there (its level service lost it, as after a restore from a backup "
@@ -344,13 +362,18 @@ absl::StatusOr<ListTransfersResponse> TransferCoordinator::List(
 }
 
 absl::StatusOr<AllocationPlan> TransferCoordinator::Plan(const PlanAllocationRequest& req) const {
+  return PlanWithout(req, StockTaken());
+}
+
+absl::StatusOr<AllocationPlan> TransferCoordinator::PlanWithout(const PlanAllocationRequest& req,
+                                                                const StockTaken& taken) const {
   UnreachableSources unreachable;
   if (options_.sources) {
     unreachable =
         FindUnreachable(options_.sources(), Now(), started_micros_, options_.unreachable_after);
   }
-  ASSIGN_OR_RETURN(AllocationPlan plan,
-                   planner_->Plan(req, *stock_, Planner::ReserveDay(Now()), unreachable.reach));
+  ASSIGN_OR_RETURN(AllocationPlan plan, planner_->Plan(req, *stock_, Planner::ReserveDay(Now()),
+                                                       unreachable.reach, taken));
   for (auto& line : unreachable.described) plan.add_unreachable_sources(std::move(line));
   *plan.mutable_plan_time() = ToTimestamp(Now());
   return plan;
@@ -536,7 +559,7 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
       req.add_exclude_sources(leg.plan().source_warehouse());
     }
   }
-  auto plan = Plan(req);
+  auto plan = PlanWithout(req, TakenByLegs(t));
   if (!plan.ok() || plan->outcomes(0).shortfall() > 0) {
     const int64_t shortfall = AddShortLine(t, failed.item(), failed.quantity(),
                                            plan.ok() ? plan->outcomes(0).planned() : 0);

@@ -136,6 +136,9 @@ class TransferCoordinator {
   // True when this exact request was seen before (a retry); INVALID_ARGUMENT when the id was
   // used for different content.
   absl::StatusOr<bool> Replay(absl::string_view request_id, const google::protobuf::Message& req);
+  // Plan() with the stock `taken` lists counted as gone.
+  absl::StatusOr<stockpile::v1::AllocationPlan> PlanWithout(
+      const stockpile::v1::PlanAllocationRequest& req, const StockTaken& taken) const;
   absl::StatusOr<Transfer> Load(absl::string_view name) const;
   absl::Status Save(Transfer& t, const RequestRecord* request = nullptr);
   absl::Status Share(TransferJournal& journal, Transfer& t, const RequestRecord* request);

@@ -204,6 +204,28 @@ TEST_F(PlannerTest, LotsLeaveEarliestExpiryFirstAndExpiredNever) {
   EXPECT_EQ(PlanFor(item, 1000).outcomes(0).planned(), 30);  // never the expired 100
 }
 
+// A re-planned transfer's own legs already take part of a source's stock: per lot, what is taken
+// is gone before the floor is applied, and lots the legs use up are skipped.
+TEST_F(PlannerTest, StockTakenIsSubtractedPerLotBeforeTheFloor) {
+  Stock("420103-W001", "SH-0001", 10, "", "A");
+  Stock("420103-W001", "SH-0001", 30, "", "B");
+  snapshot_.SetFloor("420103-W001", "SH-0001", 15);
+  Stock("420106-W001", "SH-0001", 50);
+  StockTaken taken;
+  taken.Add("SH-0001", "420103-W001", "A", 10);
+  taken.Add("SH-0001", "420103-W001", "B", 5);
+  taken.Add("SH-0002", "420106-W001", "DEFAULT", 50);  // another item: no effect here
+  auto p = planner_.Plan(Request("SH-0001", 20), snapshot_, kToday, {}, taken);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->legs_size(), 2);
+  EXPECT_EQ(p->legs(0).source_warehouse(), "warehouses/420103-W001");
+  EXPECT_EQ(p->legs(0).quantity(), 10);  // 40 - 15 taken - floor 15
+  ASSERT_EQ(p->legs(0).lots_size(), 1);
+  EXPECT_EQ(p->legs(0).lots(0).lot(), "B");
+  EXPECT_EQ(p->legs(1).quantity(), 10);
+  EXPECT_EQ(PlanFor("SH-0001", 20).legs(0).quantity(), 20);  // without it: 25 above the floor
+}
+
 // Every township and village of a county sits at its seat: a county's own request finds dozens
 // of equally near village stores. The ones that can give more go first, so fewer legs (trucks)
 // cover the line; what a routine request can take is what lies above the floor.

@@ -417,6 +417,62 @@ TEST_F(SagaTest, HoldRefusedAgainAfterAReplanIsReplannedAgain) {
   EXPECT_EQ(gateway_.Available(kMid, kItem), 1);
 }
 
+// 30 asked for: kNear gives 10, kMid (40, floor 20) gives 20. kNear issued 5 before the hold
+// reached it, so its leg is re-planned while kMid's leg is not held yet: the re-plan must count
+// that leg's 20 as gone, and takes the 10 from kFar instead of pushing kMid below its floor.
+TEST_F(SagaTest, ReplanCountsWhatTheTransfersLegsNotYetHeldTake) {
+  Stock(kNear, 10);
+  gateway_.SetStock(kNear, kItem, 5);
+  Stock(kMid, 40);
+  snapshot_.SetFloor("420106-W001", kItem, 20);
+  Stock(kFar, 10);
+  Transfer t = Create(30);
+  ASSERT_EQ(t.legs_size(), 2);
+  ASSERT_EQ(t.legs(1).plan().source_warehouse(), kMid);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(t.legs_size(), 3);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_REPLACED);
+  EXPECT_EQ(t.legs(2).plan().source_warehouse(), kFar);
+  EXPECT_EQ(t.legs(2).plan().quantity(), 10);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 20);  // its floor
+  for (const auto& leg : t.legs()) EXPECT_FALSE(leg.plan().below_floor()) << leg.index();
+}
+
+// The same with kMid's leg held before kNear's is refused (kNear is the farther source here):
+// the catalogue may not have seen that hold yet, so the re-plan counts it too.
+TEST_F(SagaTest, ReplanCountsWhatTheTransfersHeldLegsTake) {
+  Stock(kNear, 40);
+  snapshot_.SetFloor("420103-W001", kItem, 20);
+  Stock(kMid, 10);
+  gateway_.SetStock(kMid, kItem, 5);
+  Stock(kFar, 10);
+  Transfer t = Create(30);
+  ASSERT_EQ(t.legs_size(), 2);
+  ASSERT_EQ(t.legs(0).plan().source_warehouse(), kNear);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(t.legs_size(), 3);
+  EXPECT_EQ(t.legs(1).state(), LEG_STATE_REPLACED);
+  EXPECT_EQ(t.legs(2).plan().source_warehouse(), kFar);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 20);  // its floor
+}
+
+// With nowhere else to take it from, the re-planned quantity falls short rather than coming
+// from below a floor.
+TEST_F(SagaTest, ReplanFallsShortRatherThanTakeTheTransfersOwnStockTwice) {
+  Stock(kNear, 10);
+  gateway_.SetStock(kNear, kItem, 5);
+  Stock(kMid, 40);
+  snapshot_.SetFloor("420106-W001", kItem, 20);
+  Transfer t = Create(30);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_FAILED);
+  EXPECT_THAT(t.failure_reason(), HasSubstr("fell short by 10 after re-planning"));
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 40);
+}
+
 TEST_F(SagaTest, HoldRefusedAfterTheLastReplanRoundFailsTheTransfer) {
   replan_rounds_ = 1;
   Reopen();
