@@ -235,6 +235,37 @@ TEST_F(TransferIntegrationTest, CancelledTransferLeavesEveryBalanceAsItWas) {
               ::testing::ElementsAre("MOVEMENT_TYPE_HOLD chief", "MOVEMENT_TYPE_RELEASE chief"));
 }
 
+// The level service says whether the destination exists and takes stock: a transfer there
+// could otherwise be shipped and then neither received nor cancelled.
+TEST_F(TransferIntegrationTest, TransferToAMissingOrClosedDestinationIsRefused) {
+  Replica r(dir_.Sub("replica"), gateway_.get());
+  Feed(r.snapshot);
+  CreateTransferRequest req;
+  req.set_request_id("to-nowhere");
+  req.set_actor("dispatcher");
+  req.mutable_plan()->set_destination_warehouse("warehouses/420102-W009");
+  auto* line = req.mutable_plan()->add_lines();
+  line->set_item(kItem);
+  line->set_quantity(5);
+  EXPECT_THAT(r.coordinator->Create(req),
+              testing::StatusIs(absl::StatusCode::kNotFound,
+                                ::testing::HasSubstr("warehouses/420102-W009 does not exist")));
+  UpdateWarehouseRequest close;
+  close.set_request_id("close-dest");
+  close.set_actor("test");
+  close.mutable_warehouse()->set_name(kDest);
+  close.mutable_warehouse()->set_status(WAREHOUSE_STATUS_CLOSED);
+  close.mutable_update_mask()->add_paths("status");
+  Warehouse closed;
+  ASSERT_TRUE(stub_->UpdateWarehouse(Deadline().get(), close, &closed).ok());
+  req.set_request_id("to-closed");
+  req.mutable_plan()->set_destination_warehouse(kDest);
+  EXPECT_THAT(r.coordinator->Create(req),
+              testing::StatusIs(absl::StatusCode::kFailedPrecondition,
+                                ::testing::HasSubstr("is closed and takes no stock")));
+  EXPECT_EQ(BalanceOf(kNear).held(), 0);
+}
+
 TEST_F(TransferIntegrationTest, CompetingCoordinatorsNeverHoldMoreThanThereIs) {
   // Two replicas that both believe all 60 units are free (their snapshots are stale for each
   // other): the level service's holds decide.

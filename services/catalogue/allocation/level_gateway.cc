@@ -102,6 +102,13 @@ absl::StatusOr<v1::Hold> GrpcLevelGateway::GetHold(absl::string_view source,
   return resp;
 }
 
+absl::StatusOr<v1::Warehouse> GrpcLevelGateway::GetWarehouse(absl::string_view warehouse_name) {
+  GetWarehouseRequest req;
+  req.set_name(std::string(warehouse_name));
+  STOCKPILE_LEVEL_CALL(GetWarehouse, GetWarehouseRequest, v1::Warehouse, warehouse_name, req);
+  return resp;
+}
+
 #undef STOCKPILE_LEVEL_CALL
 
 absl::StatusOr<bool> GrpcLevelGateway::SameInstance(absl::string_view a, absl::string_view b) {

@@ -37,6 +37,9 @@ class LevelGateway {
       absl::string_view source_warehouse, const stockpile::v1::ConfirmDeliveryRequest& req) = 0;
   virtual absl::StatusOr<stockpile::v1::Hold> GetHold(absl::string_view source_warehouse,
                                                       absl::string_view hold_id) = 0;
+  // Routed by the warehouse named: whether it exists and what it takes (its status).
+  virtual absl::StatusOr<stockpile::v1::Warehouse> GetWarehouse(
+      absl::string_view warehouse_name) = 0;
   // True when both warehouses live on one level instance (then ReceiveTransfer settles the
   // source's hold itself and no ConfirmDelivery is needed).
   virtual absl::StatusOr<bool> SameInstance(absl::string_view warehouse_a,
@@ -69,6 +72,7 @@ class GrpcLevelGateway final : public LevelGateway {
       const stockpile::v1::ConfirmDeliveryRequest& req) override;
   absl::StatusOr<stockpile::v1::Hold> GetHold(absl::string_view source_warehouse,
                                               absl::string_view hold_id) override;
+  absl::StatusOr<stockpile::v1::Warehouse> GetWarehouse(absl::string_view warehouse_name) override;
   absl::StatusOr<bool> SameInstance(absl::string_view warehouse_a,
                                     absl::string_view warehouse_b) override;
 

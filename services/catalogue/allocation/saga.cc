@@ -91,6 +91,9 @@ std::string Spoken(const std::string& enum_name, absl::string_view prefix) {
 std::string Spoken(TransferState s) { return Spoken(TransferState_Name(s), "TRANSFER_STATE_"); }
 std::string Spoken(LegState s) { return Spoken(LegState_Name(s), "LEG_STATE_"); }
 std::string Spoken(HoldState s) { return Spoken(HoldState_Name(s), "HOLD_STATE_"); }
+std::string Spoken(WarehouseStatus s) {
+  return Spoken(WarehouseStatus_Name(s), "WAREHOUSE_STATUS_");
+}
 
 bool AnyShipped(const Transfer& t) {
   for (const auto& leg : t.legs()) {
@@ -381,21 +384,46 @@ absl::StatusOr<AllocationPlan> TransferCoordinator::PlanWithout(const PlanAlloca
 
 // ---- create / approve ------------------------------------------------------------------------
 
+// Planned, and the destination asked about, before create_mu_ is taken: that level call may wait
+// out an unreachable level service (retry_deadline) and must not hold up every other create
+// meanwhile. A retry of a stored create is answered without either.
 absl::StatusOr<Transfer> TransferCoordinator::Create(const CreateTransferRequest& req) {
-  absl::MutexLock lock(&create_mu_);
   ASSIGN_OR_RETURN(bool replay, Replay(req.request_id(), req));
-  if (replay) {
-    auto record = store_->GetRequest(req.request_id());
-    if (!record.ok()) return record.status();
-    const std::string id = record->has_value() ? (*record)->transfer_id : std::string();
-    return Load(absl::StrCat("transfers/", id));
+  if (replay) return StoredCreate(req.request_id());
+  ASSIGN_OR_RETURN(AllocationPlan plan, PlanNewTransfer(req));
+  absl::MutexLock lock(&create_mu_);
+  // The same request, retried while this one planned, may have been stored meanwhile.
+  ASSIGN_OR_RETURN(replay, Replay(req.request_id(), req));
+  if (replay) return StoredCreate(req.request_id());
+  ASSIGN_OR_RETURN(std::string id, store_->NewId(Now()));
+  Transfer t = NewTransfer(id, req, std::move(plan));
+  if (journal_.load() != nullptr && t.ByteSizeLong() > options_.max_shared_transfer_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a transfer of ", t.legs_size(),
+                     " legs is too large to share between catalogue replicas (", t.ByteSizeLong(),
+                     " bytes, limit ", options_.max_shared_transfer_bytes, "); split the request"));
   }
+  const RequestRecord record = Record(req.request_id(), req, t);
+  RETURN_IF_ERROR(Save(t, &record));
+  return t;
+}
+
+absl::StatusOr<Transfer> TransferCoordinator::StoredCreate(absl::string_view request_id) {
+  ASSIGN_OR_RETURN(auto record, store_->GetRequest(request_id));
+  const std::string id = record.has_value() ? record->transfer_id : std::string();
+  return Load(absl::StrCat("transfers/", id));
+}
+
+absl::StatusOr<AllocationPlan> TransferCoordinator::PlanNewTransfer(
+    const CreateTransferRequest& req) {
   RETURN_IF_ERROR(CheckActor(req.actor()));
   RETURN_IF_ERROR(common::CheckText("note", req.note(), 1000, false));
   if (req.plan().destination_warehouse().empty()) {
     return absl::InvalidArgumentError("plan.destination_warehouse is required for a transfer");
   }
   ASSIGN_OR_RETURN(AllocationPlan plan, Plan(req.plan()));
+  RETURN_IF_ERROR(CheckDestination(plan.destination_warehouse(),
+                                   "a transfer there could not be received; nothing was created"));
   if (plan.legs().empty()) {
     std::string left_out;
     if (!plan.unreachable_sources().empty()) {
@@ -406,7 +434,11 @@ absl::StatusOr<Transfer> TransferCoordinator::Create(const CreateTransferRequest
         absl::StrCat("no source can give any of the requested items", left_out,
                      "; see PlanAllocation for reserve options"));
   }
-  ASSIGN_OR_RETURN(std::string id, store_->NewId(Now()));
+  return plan;
+}
+
+Transfer TransferCoordinator::NewTransfer(const std::string& id, const CreateTransferRequest& req,
+                                          AllocationPlan plan) {
   Transfer t;
   t.set_id(id);
   t.set_name(absl::StrCat("transfers/", id));
@@ -432,15 +464,31 @@ absl::StatusOr<Transfer> TransferCoordinator::Create(const CreateTransferRequest
   Audit(t, req.actor(),
         absl::StrCat("created with ", t.legs_size(), " legs",
                      shortfall > 0 ? absl::StrCat(", short by ", shortfall) : ""));
-  if (journal_.load() != nullptr && t.ByteSizeLong() > options_.max_shared_transfer_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a transfer of ", t.legs_size(),
-                     " legs is too large to share between catalogue replicas (", t.ByteSizeLong(),
-                     " bytes, limit ", options_.max_shared_transfer_bytes, "); split the request"));
-  }
-  const RequestRecord record = Record(req.request_id(), req, t);
-  RETURN_IF_ERROR(Save(t, &record));
   return t;
+}
+
+// Asked of the destination's own level service, which is where a receipt would be refused (the
+// catalogue's copy of its warehouses may lag one just created or closed). A transfer shipped to a
+// warehouse that takes no stock could neither be received nor cancelled: it stayed in transit.
+absl::Status TransferCoordinator::CheckDestination(absl::string_view destination,
+                                                   absl::string_view consequence) {
+  auto w = WithRetry([&] { return gateway_->GetWarehouse(destination); });
+  if (w.status().code() == absl::StatusCode::kNotFound) {
+    return absl::NotFoundError(absl::StrCat("destination ", destination, " does not exist (",
+                                            w.status().message(), "): ", consequence));
+  }
+  if (!w.ok()) {
+    return absl::Status(w.status().code(),
+                        absl::StrCat("cannot tell whether destination ", destination,
+                                     " takes stock (", w.status().message(), "); try again"));
+  }
+  // The level receives stock only at an ACTIVE warehouse (suspended ones take none either).
+  if (w->status() != WAREHOUSE_STATUS_ACTIVE) {
+    return absl::FailedPreconditionError(absl::StrCat("destination ", destination, " is ",
+                                                      Spoken(w->status()),
+                                                      " and takes no stock: ", consequence));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Transfer> TransferCoordinator::Approve(const ApproveTransferRequest& req) {
@@ -465,6 +513,10 @@ absl::StatusOr<Transfer> TransferCoordinator::Approve(const ApproveTransferReque
                      "; another dispatcher must approve it (this catalogue requires a second "
                      "approver)"));
   }
+  // Closed since it was created: holds would only tie up stock that cannot go there.
+  RETURN_IF_ERROR(CheckDestination(
+      t.destination_warehouse(),
+      absl::StrCat("nothing was held for ", t.name(), " (reopen it, or cancel the transfer)")));
   t.set_state(TRANSFER_STATE_HOLDING);
   t.set_approved_by(req.actor());
   Audit(t, req.actor(), "approved");
@@ -680,8 +732,7 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
         "leg ", i, " of ", t.name(), " is ", Spoken(t.legs(i).state()), " and the transfer ",
         Spoken(t.state()), "; only a held leg of a ready or in-transit transfer can be shipped"));
   }
-  // The first to ask stays the shipper: an earlier attempt's level request may have landed.
-  if (t.legs(i).shipped_by().empty()) t.mutable_legs(i)->set_shipped_by(req.actor());
+  RETURN_IF_ERROR(BeforeFirstShipment(t, i, req.actor()));
   const TransferLeg leg = t.legs(i);
   Audit(t, req.actor(),
         absl::StrCat("leg ", i, ": shipping ", Describe(leg.plan()),
@@ -715,6 +766,19 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
   UpdateState(t);
   RETURN_IF_ERROR(Save(t));
   return t;
+}
+
+// A later attempt neither checks nor renames: its first request may have landed at the source.
+// The first to ask stays the shipper, and the retry must be able to learn that it shipped (the
+// level answers it from its record) even if the destination closed meanwhile.
+absl::Status TransferCoordinator::BeforeFirstShipment(Transfer& t, int i, absl::string_view actor) {
+  if (!t.legs(i).shipped_by().empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(CheckDestination(
+      t.destination_warehouse(),
+      absl::StrCat("leg ", i, " was not shipped, since stock sent there could not be received ",
+                   "(reopen it", AnyShipped(t) ? "" : ", or cancel the transfer", ")")));
+  t.mutable_legs(i)->set_shipped_by(std::string(actor));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Transfer> TransferCoordinator::Receive(const ReceiveTransferLegRequest& req) {

@@ -151,6 +151,21 @@ class TransferCoordinator {
   RequestRecord Record(absl::string_view request_id, const google::protobuf::Message& req,
                        const Transfer& t) const;
 
+  // Create's steps: the stored answer to a retry; the plan of a new transfer, its request
+  // checked; the transfer made of it.
+  absl::StatusOr<Transfer> StoredCreate(absl::string_view request_id);
+  absl::StatusOr<stockpile::v1::AllocationPlan> PlanNewTransfer(
+      const stockpile::v1::CreateTransferRequest& req);
+  Transfer NewTransfer(const std::string& id, const stockpile::v1::CreateTransferRequest& req,
+                       stockpile::v1::AllocationPlan plan);
+  // OK when `destination` exists and takes stock, as its level service says. Otherwise NOT_FOUND
+  // or FAILED_PRECONDITION saying so and `consequence`, or why it could not be asked.
+  absl::Status CheckDestination(absl::string_view destination, absl::string_view consequence);
+
+  // Before leg `leg`'s first shipment attempt: the destination must still take stock; `actor`
+  // becomes the leg's shipper.
+  absl::Status BeforeFirstShipment(Transfer& t, int leg, absl::string_view actor);
+
   // Saga steps; each saves before its next external call.
   absl::Status DriveHolds(Transfer& t);
   absl::StatusOr<bool> PlaceHold(Transfer& t, int leg);  // false: waiting for the source

@@ -3,7 +3,8 @@
 // An in-memory stand-in for the level services, with the same idempotency contract (a repeated
 // request_id returns the first answer and moves nothing; the same id with other content, actor
 // included, is INVALID_ARGUMENT) and knobs for failures: a warehouse that is unreachable, a reply
-// lost after the call was applied, a hold that expires.
+// lost after the call was applied, a hold that expires. Every warehouse exists and takes stock
+// unless a test says otherwise (SetWarehouseStatus, RemoveWarehouse).
 
 #include <map>
 #include <set>
@@ -47,6 +48,13 @@ class FakeLevelGateway : public LevelGateway {
     absl::MutexLock l(&mu_);
     lose_reply_.insert(warehouse);
     if (then_down) go_down_.insert(warehouse);
+  }
+  void SetWarehouseStatus(const std::string& warehouse, v1::WarehouseStatus status) {
+    absl::MutexLock l(&mu_);
+    status_[warehouse] = status;
+  }
+  void RemoveWarehouse(const std::string& warehouse) {
+    SetWarehouseStatus(warehouse, v1::WAREHOUSE_STATUS_UNSPECIFIED);
   }
   void SameInstanceFor(const std::string& a, const std::string& b) {
     absl::MutexLock l(&mu_);
@@ -177,6 +185,21 @@ class FakeLevelGateway : public LevelGateway {
     if (it == holds_.end()) return absl::NotFoundError("no such hold");
     return it->second;
   }
+  absl::StatusOr<v1::Warehouse> GetWarehouse(absl::string_view name) override {
+    absl::MutexLock l(&mu_);
+    calls_["GetWarehouse"]++;
+    const std::string key(name);
+    if (down_.contains(key)) return absl::UnavailableError(key + " is down");
+    auto it = status_.find(key);
+    if (it != status_.end() && it->second == v1::WAREHOUSE_STATUS_UNSPECIFIED) {
+      return absl::NotFoundError(absl::StrCat("warehouse ", key, " does not exist"));
+    }
+    v1::Warehouse w;
+    w.set_name(key);
+    w.set_code(key.substr(key.find('/') + 1));
+    w.set_status(it == status_.end() ? v1::WAREHOUSE_STATUS_ACTIVE : it->second);
+    return w;
+  }
   absl::StatusOr<bool> SameInstance(absl::string_view a, absl::string_view b) override {
     absl::MutexLock l(&mu_);
     return same_.contains({std::string(a), std::string(b)});
@@ -231,6 +254,7 @@ class FakeLevelGateway : public LevelGateway {
   std::map<std::string, std::vector<std::string>> actors_;
   std::map<std::string, int> placements_;
   std::map<std::string, int> calls_;
+  std::map<std::string, v1::WarehouseStatus> status_;  // UNSPECIFIED: removed
   std::set<std::string> down_, lose_reply_, go_down_;
   std::set<std::pair<std::string, std::string>> same_;
   int replays_ = 0;

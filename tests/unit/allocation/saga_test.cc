@@ -852,6 +852,92 @@ TEST_F(SagaTest, ExpiredHoldTheSourceNoLongerKnowsFailsTheTransfer) {
   EXPECT_EQ(gateway_.ActiveHolds(), 0);
 }
 
+CreateTransferRequest CreateRequest(int64_t qty, const std::string& request_id) {
+  CreateTransferRequest req;
+  req.set_request_id(request_id);
+  req.set_actor("dispatcher-wang");
+  req.mutable_plan()->set_destination_warehouse(kDest);
+  auto* line = req.mutable_plan()->add_lines();
+  line->set_item(kItem);
+  line->set_quantity(qty);
+  return req;
+}
+
+// A transfer to a warehouse that is not there could be approved and shipped, and then neither
+// received nor cancelled: its stock stayed in transit for ever.
+TEST_F(SagaTest, CreateRefusesADestinationThatDoesNotExist) {
+  Stock(kNear, 10);
+  gateway_.RemoveWarehouse(kDest);
+  EXPECT_THAT(coordinator_->Create(CreateRequest(5, "create-nowhere")),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(absl::StrCat("destination ", kDest, " does not exist"))));
+  EXPECT_EQ(coordinator_->List(ListTransfersRequest())->transfers_size(), 0);
+  gateway_.SetWarehouseStatus(kDest, WAREHOUSE_STATUS_ACTIVE);  // created since: the id is free
+  EXPECT_THAT(coordinator_->Create(CreateRequest(5, "create-nowhere")).status(), IsOk());
+  EXPECT_EQ(coordinator_->List(ListTransfersRequest())->transfers_size(), 1);
+}
+
+TEST_F(SagaTest, CreateRefusesADestinationThatTakesNoStock) {
+  Stock(kNear, 10);
+  gateway_.SetWarehouseStatus(kDest, WAREHOUSE_STATUS_CLOSED);
+  EXPECT_THAT(coordinator_->Create(CreateRequest(5, "create-closed")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat("destination ", kDest,
+                                              " is closed and takes no stock: a transfer there "
+                                              "could not be received"))));
+  gateway_.SetWarehouseStatus(kDest, WAREHOUSE_STATUS_SUSPENDED);
+  EXPECT_THAT(coordinator_->Create(CreateRequest(5, "create-suspended")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is suspended")));
+  EXPECT_EQ(coordinator_->List(ListTransfersRequest())->transfers_size(), 0);
+}
+
+TEST_F(SagaTest, CreateWhileTheDestinationsLevelIsDownCreatesNothing) {
+  Stock(kNear, 10);
+  gateway_.SetDown(kDest, true);
+  EXPECT_THAT(coordinator_->Create(CreateRequest(5, "create-down")),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr(absl::StrCat("cannot tell whether destination ", kDest))));
+  EXPECT_EQ(coordinator_->List(ListTransfersRequest())->transfers_size(), 0);
+}
+
+TEST_F(SagaTest, ApproveRefusesADestinationClosedSinceTheTransferWasCreated) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  gateway_.SetWarehouseStatus(kDest, WAREHOUSE_STATUS_CLOSED);
+  EXPECT_THAT(Approve(t), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                   HasSubstr("is closed and takes no stock: nothing was held")));
+  Transfer after;
+  ASSERT_OK_AND_ASSIGN_T(after, coordinator_->Get(t.name()));
+  EXPECT_EQ(after.state(), TRANSFER_STATE_PENDING_APPROVAL);
+  EXPECT_EQ(after.audit_size(), t.audit_size());
+  EXPECT_EQ(gateway_.Calls("Hold"), 0);
+}
+
+// Closed after approval: the leg is not shipped, so the transfer can still be cancelled and its
+// stock goes back; reopened, the leg ships.
+TEST_F(SagaTest, ShipRefusesADestinationClosedSinceApproval) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.SetWarehouseStatus(kDest, WAREHOUSE_STATUS_CLOSED);
+  EXPECT_THAT(Ship(t, 0), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                   HasSubstr("and takes no stock: leg 0 was not shipped")));
+  Transfer after;
+  ASSERT_OK_AND_ASSIGN_T(after, coordinator_->Get(t.name()));
+  EXPECT_EQ(after.legs(0).state(), LEG_STATE_HELD);
+  EXPECT_TRUE(after.legs(0).shipped_by().empty());
+  EXPECT_EQ(after.audit_size(), t.audit_size());
+  EXPECT_EQ(gateway_.Calls("Ship"), 0);
+  gateway_.SetWarehouseStatus(kDest, WAREHOUSE_STATUS_ACTIVE);
+  ShipTransferLegRequest again;  // a new request: the refused one changed nothing
+  again.set_request_id("ship-after-reopening");
+  again.set_actor("keeper");
+  again.set_name(t.name());
+  again.set_leg(0);
+  ASSERT_OK_AND_ASSIGN_T(after, coordinator_->Ship(again));
+  EXPECT_EQ(after.legs(0).state(), LEG_STATE_SHIPPED);
+}
+
 TEST_F(SagaTest, CreateIsIdempotentPerRequestId) {
   Stock(kNear, 10);
   Transfer a = Create(5, "same-id");
