@@ -123,6 +123,18 @@ StockTaken TakenByLegs(const Transfer& t) {
   return taken;
 }
 
+// The legs that have left their source, as "leg 1" or "legs 0, 2".
+std::string ShippedLegs(const Transfer& t) {
+  std::vector<std::string> legs;
+  for (const auto& leg : t.legs()) {
+    if (leg.state() == LEG_STATE_SHIPPED || leg.state() == LEG_STATE_RECEIVED ||
+        leg.state() == LEG_STATE_DELIVERED) {
+      legs.push_back(absl::StrCat(leg.index()));
+    }
+  }
+  return absl::StrCat(legs.size() == 1 ? "leg " : "legs ", absl::StrJoin(legs, ", "));
+}
+
 // An acknowledged hold its source no longer knows: the source's database went back.
 constexpr char kHoldUnknownAtSource[] =
     "is no longer known there (its level service lost it, as after a restore from a backup "
@@ -668,7 +680,8 @@ absl::Status TransferCoordinator::ReleaseAll(Transfer& t) {
     ReleaseRequest req;
     req.set_request_id(RequestId(t, i, "release"));
     // A cancelled transfer's holds are let go for whoever cancelled it; a failed one's by the
-    // coordinator. Neither state changes again, so a retry names the same actor.
+    // coordinator. Neither state changes again (but to in transit, after which nothing is
+    // released), so a retry names the same actor.
     req.set_actor(LevelActor(t, t.state() == TRANSFER_STATE_CANCELLED ? t.cancelled_by() : ""));
     req.mutable_op()->set_hold_id(leg.hold_id());
     req.mutable_op()->set_note(absl::StrCat("transfer ", t.id(), " ended"));
@@ -677,17 +690,87 @@ absl::Status TransferCoordinator::ReleaseAll(Transfer& t) {
     req.mutable_op()->set_warehouse_if_absent(leg.plan().source_warehouse());
     auto r = WithRetry([&] { return gateway_->Release(leg.plan().source_warehouse(), req); });
     const absl::StatusCode code = r.status().code();
-    if (r.ok() || code == absl::StatusCode::kNotFound ||
-        code == absl::StatusCode::kFailedPrecondition) {
+    if (r.ok() || code == absl::StatusCode::kNotFound) {
       t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
       Audit(t, "coordinator", ReleaseNote(i, leg.plan().source_warehouse(), r));
+    } else if (code == absl::StatusCode::kFailedPrecondition) {
+      ReleaseRefused(t, i, r.status());
     } else {
       AuditOnce(t, absl::StrCat("leg ", i, ": release at ", leg.plan().source_warehouse(),
                                 " failed (", r.status().message(), "); will retry"));
     }
     RETURN_IF_ERROR(Save(t));
   }
+  InTransitAfterAll(t);
   return Save(t);
+}
+
+// Refused because the hold is no longer active: only a hold its source released or let expire
+// counts as released. Counted as released, a shipped one (a shipment whose reply was lost)
+// left its stock in transit with nothing to receive it.
+void TransferCoordinator::ReleaseRefused(Transfer& t, int i, const absl::Status& refusal) {
+  const TransferLeg& leg = t.legs(i);
+  const std::string& source = leg.plan().source_warehouse();
+  auto hold = WithRetry([&] { return gateway_->GetHold(source, leg.hold_id()); });
+  const HoldState state = hold.ok() ? hold->state() : HOLD_STATE_UNSPECIFIED;
+  if (state == HOLD_STATE_RELEASED || state == HOLD_STATE_EXPIRED) {
+    t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
+    Audit(t, "coordinator",
+          absl::StrCat("leg ", i, ": hold at ", source, " already ", Spoken(state)));
+  } else if (state == HOLD_STATE_SHIPPED) {
+    t.mutable_legs(i)->set_state(LEG_STATE_SHIPPED);
+    Audit(t, "coordinator",
+          absl::StrCat("leg ", i, ": found shipped at ", source, " when releasing it (",
+                       refusal.message(), "): in transit, to be received"));
+  } else {
+    AuditOnce(t, absl::StrCat("leg ", i, ": release at ", source, " refused (", refusal.message(),
+                              "), its hold there ",
+                              hold.ok() ? Spoken(state) : std::string(hold.status().message()),
+                              "; will retry"));
+  }
+}
+
+// A cancelled or failed transfer a leg of which turns out to have shipped is in transit: its
+// stock is on the way and the leg is received as any other. Legs released meanwhile stay so.
+void TransferCoordinator::InTransitAfterAll(Transfer& t) {
+  const bool ended = t.state() == TRANSFER_STATE_CANCELLED || t.state() == TRANSFER_STATE_FAILED;
+  if (!ended || !AnyShipped(t)) return;
+  Audit(t, "coordinator",
+        absl::StrCat("in transit after all, not ", Spoken(t.state()), ": ", ShippedLegs(t),
+                     " had shipped and must be received"));
+  t.set_state(TRANSFER_STATE_IN_TRANSIT);
+}
+
+// A shipment request whose reply never came leaves its leg HELD here, though the source may
+// have shipped it (shipped_by is saved before the request is sent, so only such legs are asked).
+absl::Status TransferCoordinator::FindLostShipments(Transfer& t) {
+  absl::Status unknown;
+  bool found = false;
+  for (int i = 0; i < t.legs_size(); ++i) {
+    const TransferLeg& leg = t.legs(i);
+    if (leg.state() != LEG_STATE_HELD || leg.shipped_by().empty()) continue;
+    const std::string& source = leg.plan().source_warehouse();
+    auto hold = WithRetry([&] { return gateway_->GetHold(source, leg.hold_id()); });
+    if (hold.ok() && hold->state() == HOLD_STATE_SHIPPED) {
+      found = true;
+      t.mutable_legs(i)->set_state(LEG_STATE_SHIPPED);
+      Audit(t, "coordinator",
+            absl::StrCat("leg ", i, ": found shipped at ", source,
+                         " (its shipment went through; the reply was lost)"));
+    } else if (!hold.ok() && hold.status().code() != absl::StatusCode::kNotFound && unknown.ok()) {
+      unknown =
+          absl::Status(hold.status().code(),
+                       absl::StrCat("cannot tell whether leg ", i, " of ", t.name(),
+                                    " has shipped: its shipment request to ", source,
+                                    " went unanswered and its hold cannot be read there now (",
+                                    hold.status().message(), "); try again"));
+    }
+  }
+  if (found) {
+    UpdateState(t);
+    RETURN_IF_ERROR(Save(t));
+  }
+  return unknown;
 }
 
 // ---- cancel / ship / receive -----------------------------------------------------------------
@@ -709,12 +792,28 @@ absl::StatusOr<Transfer> TransferCoordinator::Cancel(const CancelTransferRequest
         absl::StrCat("transfer ", t.name(), " is ", Spoken(t.state()),
                      "; only a transfer with nothing shipped can be cancelled"));
   }
+  // Asked before anything is released, so a refusal lets go of nothing.
+  RETURN_IF_ERROR(FindLostShipments(t));
+  if (AnyShipped(t)) return CannotCancelInTransit(t, /*released=*/false);
   t.set_state(TRANSFER_STATE_CANCELLED);
   t.set_cancelled_by(req.actor());
   Audit(t, req.actor(), absl::StrCat("cancelled", req.reason().empty() ? "" : ": ", req.reason()));
   const RequestRecord record = Record(req.request_id(), req, t);
   RETURN_IF_ERROR(Save(t, &record));
-  return Finish(t, ReleaseAll(t));
+  RETURN_IF_ERROR(ReleaseAll(t));
+  // A release found a leg shipped that had no shipment on record (shipped at its level directly).
+  if (t.state() == TRANSFER_STATE_IN_TRANSIT) return CannotCancelInTransit(t, /*released=*/true);
+  return t;
+}
+
+absl::Status TransferCoordinator::CannotCancelInTransit(const Transfer& t, bool released) {
+  const std::string legs = ShippedLegs(t);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "transfer ", t.name(), " cannot be cancelled: ", legs,
+      absl::StartsWith(legs, "legs") ? " are" : " is",
+      " in transit (shipped at the source, which the transfer had not recorded) and must be "
+      "received",
+      released ? "; the holds of its legs not shipped were released" : ""));
 }
 
 absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest& req) {
@@ -928,7 +1027,10 @@ std::string TransferCoordinator::LetGoOfLeg(Transfer& t, int i, absl::string_vie
 absl::Status TransferCoordinator::SettleLegsLetGo(Transfer& t, const std::string& reason) {
   UpdateState(t);
   if (!reason.empty() && t.state() == TRANSFER_STATE_READY && !AnyShipped(t)) {
-    return FailAndRelease(t, reason);
+    // A leg shipped though its reply was lost means the rest goes on. A source that cannot be
+    // asked now tells later, when it refuses to release that hold (ReleaseAll).
+    FindLostShipments(t).IgnoreError();
+    if (!AnyShipped(t)) return FailAndRelease(t, reason);
   }
   return Save(t);
 }

@@ -172,6 +172,16 @@ class TransferCoordinator {
   absl::Status Replan(Transfer& t, int leg, const absl::Status& why);
   absl::Status FailAndRelease(Transfer& t, std::string reason);
   absl::Status ReleaseAll(Transfer& t);
+  // Leg `leg`'s source refused to release its hold: asks it what became of the hold.
+  void ReleaseRefused(Transfer& t, int leg, const absl::Status& refusal);
+  // A cancelled or failed transfer with a leg found shipped goes back in transit.
+  void InTransitAfterAll(Transfer& t);
+  // Held legs whose shipment request went unanswered: records the ones their source shipped.
+  // Another error than NOT_FOUND from a source leaves whether it shipped unknown: returned.
+  absl::Status FindLostShipments(Transfer& t);
+  // FAILED_PRECONDITION: `t` has shipped legs, which must be received (`released`: the cancel
+  // released the holds of the others first).
+  static absl::Status CannotCancelInTransit(const Transfer& t, bool released);
   absl::Status ConfirmPending(Transfer& t);
   absl::Status Settle(Transfer& t, int leg);
   absl::Status CheckExpiry(Transfer& t);

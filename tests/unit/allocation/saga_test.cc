@@ -363,6 +363,86 @@ TEST_F(SagaTest, CancelAfterShippingIsRefused) {
                                  "ready or in-transit transfer")));
 }
 
+// A shipment that reached its source but whose reply was lost leaves the leg HELD here. A cancel
+// read the release's refusal as "released": the leg was recorded released while its stock was in
+// transit, and nothing could receive it. The cancel now asks the source first.
+TEST_F(SagaTest, CancelAfterAShipmentWhoseReplyWasLostIsRefusedAndTheLegReceived) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.LoseNextReply(kNear, /*then_down=*/true);
+  EXPECT_THAT(Ship(t, 0), StatusIs(absl::StatusCode::kUnavailable));
+  gateway_.SetDown(kNear, false);
+  EXPECT_THAT(Cancel(t), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                  HasSubstr("cannot be cancelled: leg 0 is in transit")));
+  EXPECT_EQ(gateway_.Calls("Release"), 0);
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_SHIPPED);
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 5);
+}
+
+// Whether the lost shipment went through cannot be told while its source is down: the cancel is
+// refused and changes nothing, rather than let go of a leg that may be on the road.
+TEST_F(SagaTest, CancelWhileALostShipmentsSourceIsDownChangesNothing) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.LoseNextReply(kNear, /*then_down=*/true);
+  EXPECT_THAT(Ship(t, 0), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_THAT(Cancel(t),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("cannot tell whether leg 0 of " + t.name() + " has shipped")));
+  Transfer after;
+  ASSERT_OK_AND_ASSIGN_T(after, coordinator_->Get(t.name()));
+  EXPECT_EQ(after.state(), TRANSFER_STATE_READY);
+  EXPECT_EQ(after.legs(0).state(), LEG_STATE_HELD);
+  EXPECT_EQ(after.audit_size(), t.audit_size());
+}
+
+// A leg shipped with no shipment on record (at its level directly): its release is refused, and
+// the hold, asked for, has shipped. The leg is in transit, not released, and the cancel refused.
+TEST_F(SagaTest, ReleaseRefusedForAShippedHoldRecordsTheLegShipped) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Transfer t = Create(15);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ShipRequest direct;
+  direct.set_request_id("shipped-at-the-level");
+  direct.mutable_op()->set_hold_id(t.legs(1).hold_id());
+  direct.mutable_op()->set_destination(kDest);
+  ASSERT_THAT(gateway_.Ship(kMid, direct).status(), IsOk());
+  EXPECT_THAT(Cancel(t), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                  HasSubstr("leg 1 is in transit (shipped at the source, which the "
+                                            "transfer had not recorded) and must be received; "
+                                            "the holds of its legs not shipped were released")));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_RELEASED);
+  EXPECT_EQ(t.legs(1).state(), LEG_STATE_SHIPPED);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 10);
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 1));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 5);
+  EXPECT_FALSE(Unfinished(t));
+}
+
+// A refusal for a hold that has expired at its source is a release (nothing is held there).
+TEST_F(SagaTest, ReleaseRefusedForAnExpiredHoldCountsAsReleased) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.Expire(t.legs(0).hold_id());
+  ASSERT_OK_AND_ASSIGN_T(t, Cancel(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_CANCELLED);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_RELEASED);
+  EXPECT_THAT(t.audit().rbegin()->what(), HasSubstr("already expired"));
+  EXPECT_FALSE(Unfinished(t));
+}
+
 TEST_F(SagaTest, OverlongCancelReasonIsRefusedAndChangesNothing) {
   Stock(kNear, 10);
   Transfer t = Create(5);
@@ -834,6 +914,30 @@ TEST_F(SagaTest, HoldLostAfterAnotherLegShippedDropsThatLegOnly) {
   EXPECT_THAT(shipped.status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("The leg was dropped")));
   ExpectTheShippedLegEndsItShortOfTheOther(t.name());
+}
+
+// Leg 0's shipment went through but its reply was lost; then leg 1's source lost its hold. With
+// leg 0 on the road the transfer goes on without leg 1: leg 2 keeps its hold.
+TEST_F(SagaTest, HoldLostWhileAnotherLegsShipmentWentUnansweredDropsOnlyThatLeg) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  Stock(kFar, 10);
+  Transfer t = Create(25);
+  ASSERT_EQ(t.legs_size(), 3);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.LoseNextReply(kNear, /*then_down=*/true);
+  EXPECT_THAT(Ship(t, 0), StatusIs(absl::StatusCode::kUnavailable));
+  gateway_.SetDown(kNear, false);
+  gateway_.Forget(t.legs(1).hold_id());
+  EXPECT_THAT(Ship(t, 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("The leg was dropped; the rest of the transfer goes on")));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_SHIPPED);
+  EXPECT_EQ(t.legs(1).state(), LEG_STATE_RELEASED);
+  EXPECT_EQ(t.legs(2).state(), LEG_STATE_HELD);
+  EXPECT_EQ(gateway_.Calls("Release"), 0);
 }
 
 // Past its expiry, a hold the source no longer knows ends the transfer as an expired one does.
