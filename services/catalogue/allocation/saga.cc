@@ -37,7 +37,8 @@ absl::Status StatusOf(const absl::StatusOr<T>& s) {
   return s.status();
 }
 
-std::string Fingerprint(const google::protobuf::Message& req) {
+// A message without its request_id, serialized deterministically.
+std::string Content(const google::protobuf::Message& req) {
   std::unique_ptr<google::protobuf::Message> copy(req.New());
   copy->CopyFrom(req);
   if (const auto* f = copy->GetDescriptor()->FindFieldByName("request_id")) {
@@ -50,6 +51,23 @@ std::string Fingerprint(const google::protobuf::Message& req) {
   copy->SerializeToCodedStream(&coded);
   coded.Trim();
   return bytes;
+}
+
+// A request's full type name, then its content. By content alone an approval, a cancel without
+// a reason, and a ship or a receive of leg 0 without a note are the same bytes (name and actor),
+// so one request_id reused across them was taken for a retry of the first: an approval's id
+// reused for a cancel cancelled, where other content is INVALID_ARGUMENT.
+std::string Fingerprint(const google::protobuf::Message& req) {
+  return absl::StrCat(req.GetDescriptor()->full_name(), "\n", Content(req));
+}
+
+// Records stored before the fingerprint named the type hold the content alone. A retry across
+// the upgrade (in a rolling one, a new leader answers a request its predecessor stored) must
+// still be answered as a retry, not refused as other content, so that form still matches. For
+// those older records alone, the same id reused for another kind of step goes undetected, as it
+// did when they were written; every record stored from now on names its type.
+bool SameRequest(const std::string& stored_fingerprint, const google::protobuf::Message& req) {
+  return stored_fingerprint == Fingerprint(req) || stored_fingerprint == Content(req);
 }
 
 absl::StatusOr<std::string> IdFromName(absl::string_view name) {
@@ -279,7 +297,7 @@ absl::StatusOr<bool> TransferCoordinator::Replay(absl::string_view request_id,
   RETURN_IF_ERROR(common::CheckId("request_id", request_id, true));
   ASSIGN_OR_RETURN(auto record, store_->GetRequest(request_id));
   if (!record.has_value()) return false;
-  if (record->fingerprint != Fingerprint(req)) {
+  if (!SameRequest(record->fingerprint, req)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "request_id ", request_id, " was already used for a different request; use a new one"));
   }
@@ -329,7 +347,7 @@ absl::StatusOr<bool> TransferCoordinator::ChangedSinceStored(const Transfer& t) 
   Transfer now = t;
   now.clear_update_time();
   stored->clear_update_time();
-  return Fingerprint(now) != Fingerprint(*stored);
+  return Content(now) != Content(*stored);
 }
 
 void TransferCoordinator::Audit(Transfer& t, absl::string_view actor, std::string what) {

@@ -23,7 +23,9 @@ namespace stockpile::catalogue::allocation {
 
 struct RequestRecord {
   std::string request_id;
-  std::string fingerprint;  // the request without its request_id, serialized deterministically
+  // The request's full type name, "\n", then the request without its request_id serialized
+  // deterministically (records stored before the type was part of it: the latter alone).
+  std::string fingerprint;
   std::string transfer_id;
 };
 

@@ -1057,6 +1057,76 @@ TEST_F(SagaTest, CreateIsIdempotentPerRequestId) {
   EXPECT_THAT(coordinator_->Create(other), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// By content alone an approval and a cancel without a reason are the same request: the
+// approval's id reused for a cancel cancelled the transfer instead of being refused.
+TEST_F(SagaTest, ApprovalsRequestIdReusedForACancelIsRefused) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ApproveTransferRequest approve;
+  approve.set_request_id("r-1");
+  approve.set_actor("chief-li");
+  approve.set_name(t.name());
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Approve(approve));
+  CancelTransferRequest cancel;
+  cancel.set_request_id("r-1");
+  cancel.set_actor("chief-li");
+  cancel.set_name(t.name());
+  EXPECT_THAT(coordinator_->Cancel(cancel),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("request_id r-1 was already used for a different request")));
+  Transfer after;
+  ASSERT_OK_AND_ASSIGN_T(after, coordinator_->Get(t.name()));
+  EXPECT_EQ(after.state(), TRANSFER_STATE_READY);
+  EXPECT_EQ(after.audit_size(), t.audit_size());
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 5);
+  ASSERT_OK_AND_ASSIGN_T(after, coordinator_->Approve(approve));  // the retry is still one
+  EXPECT_EQ(after.state(), TRANSFER_STATE_READY);
+}
+
+// A ship and a receive of leg 0 without a note are alike too.
+TEST_F(SagaTest, ShipmentsRequestIdReusedForAReceiptIsRefused) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ShipTransferLegRequest ship;
+  ship.set_request_id("leg-0");
+  ship.set_actor("keeper");
+  ship.set_name(t.name());
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Ship(ship));
+  ReceiveTransferLegRequest receive;
+  receive.set_request_id("leg-0");
+  receive.set_actor("keeper");
+  receive.set_name(t.name());
+  EXPECT_THAT(coordinator_->Receive(receive), StatusIs(absl::StatusCode::kInvalidArgument));
+  Transfer after;
+  ASSERT_OK_AND_ASSIGN_T(after, coordinator_->Get(t.name()));
+  EXPECT_EQ(after.legs(0).state(), LEG_STATE_SHIPPED);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 0);
+}
+
+// A request record stored before fingerprints named the request's type holds the content
+// alone: a retry of that request across the upgrade is still answered as a retry.
+TEST_F(SagaTest, RequestRecordsStoredWithoutTheTypeStillAnswerRetries) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ApproveTransferRequest approve;
+  approve.set_request_id("approved-before-the-upgrade");
+  approve.set_actor("chief-li");
+  approve.set_name(t.name());
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Approve(approve));
+  ApproveTransferRequest content = approve;
+  content.clear_request_id();
+  std::string legacy;
+  ASSERT_TRUE(content.SerializeToString(&legacy));
+  const RequestRecord old{approve.request_id(), legacy, t.id()};
+  ASSERT_THAT(store_->Save(t, &old), IsOk());
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Approve(approve));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  EXPECT_EQ(gateway_.Placements(t.legs(0).hold_id()), 1);
+  approve.set_actor("someone-else");  // other content is still refused
+  EXPECT_THAT(coordinator_->Approve(approve), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST_F(SagaTest, ListsByRegionWithPages) {
   Stock(kNear, 100);
   for (int i = 0; i < 5; ++i) Create(1, absl::StrCat("c", i));
