@@ -90,6 +90,21 @@ class GrpcMetricsTest : public ::testing::Test {
     return samples.ok() ? *samples : std::vector<Sample>{};
   }
 
+  // The server counts a call once it has sent the status, which can be a moment after the
+  // client has it: scrapes until `calls` calls of service/method are counted (handled_total is
+  // counted before the latency histogram, so both are in), or 5 s have passed.
+  std::vector<Sample> ScrapeOnceCounted(const char* service, const char* method, double calls) {
+    std::vector<Sample> samples;
+    stockpile::testing::WaitFor(
+        [&] {
+          samples = Scrape();
+          return SumSamples(samples, "grpc_server_handling_seconds_count", Of(service, method)) >=
+                 calls;
+        },
+        std::chrono::seconds(5));
+    return samples;
+  }
+
   static Labels Of(const char* service, const char* method, Labels more = {}) {
     more["grpc_service"] = service;
     more["grpc_method"] = method;
@@ -124,7 +139,7 @@ TEST_F(GrpcMetricsTest, SyncUnaryCountsEveryCallByCode) {
   for (int i = 0; i < 2; ++i) {
     EXPECT_THAT(GetWarehouse("warehouses/9999-W9"), StatusIs(absl::StatusCode::kNotFound));
   }
-  const auto after = Scrape();
+  const auto after = ScrapeOnceCounted(kLevel, "GetWarehouse", 5);
   auto delta = [&](const char* name, const Labels& labels) {
     return SumSamples(after, name, labels) - SumSamples(before, name, labels);
   };
@@ -172,7 +187,7 @@ TEST_F(GrpcMetricsTest, UnimplementedMethodIsCounted) {
   EXPECT_THAT(v1::LevelService::NewStub(channel_)->ListWarehouses(
                   &context, v1::ListWarehousesRequest(), &response),
               StatusIs(absl::StatusCode::kUnimplemented));
-  EXPECT_EQ(SumSamples(Scrape(), "grpc_server_handled_total",
+  EXPECT_EQ(SumSamples(ScrapeOnceCounted(kLevel, "ListWarehouses", 1), "grpc_server_handled_total",
                        Of(kLevel, "ListWarehouses", {{"grpc_code", "UNIMPLEMENTED"}})),
             1);
 }
@@ -186,7 +201,7 @@ TEST_F(GrpcMetricsTest, SyncServerStreamCountsMessages) {
   while (reader->Read(&response)) ++received;
   EXPECT_THAT(reader->Finish(), IsOk());
   EXPECT_EQ(received, 3);
-  const auto samples = Scrape();
+  const auto samples = ScrapeOnceCounted(kLevel, "WatchChanges", 1);
   const Labels stream = Of(kLevel, "WatchChanges", {{"grpc_type", "server_stream"}});
   EXPECT_EQ(SumSamples(samples, "grpc_server_started_total", stream), 1);
   EXPECT_EQ(SumSamples(samples, "grpc_server_handled_total",
@@ -200,7 +215,7 @@ TEST_F(GrpcMetricsTest, CallbackUnaryHealthCheckCountsByCode) {
   EXPECT_THAT(HealthCheck(""), IsOk());
   EXPECT_THAT(HealthCheck(""), IsOk());
   EXPECT_THAT(HealthCheck("no.such.Service"), StatusIs(absl::StatusCode::kNotFound));
-  const auto samples = Scrape();
+  const auto samples = ScrapeOnceCounted(kHealth, "Check", 3);
   EXPECT_EQ(SumSamples(samples, "grpc_server_started_total",
                        Of(kHealth, "Check", {{"grpc_type", "unary"}})),
             3);
@@ -254,7 +269,7 @@ TEST_F(GrpcMetricsTest, UnknownMethodIsCountedAsUnimplemented) {
                  [&done](grpc::Status status) { done.set_value(status); });
   EXPECT_THAT(done.get_future().get(), StatusIs(absl::StatusCode::kUnimplemented));
   EXPECT_THAT(HealthCheck(""), IsOk());
-  const auto samples = Scrape();
+  const auto samples = ScrapeOnceCounted("no.such.Service", "Nope", 1);
   EXPECT_EQ(SumSamples(samples, "grpc_server_handled_total",
                        Of("no.such.Service", "Nope", {{"grpc_code", "UNIMPLEMENTED"}})),
             1);
