@@ -99,6 +99,20 @@ wait_port() {  # port seconds name
   return 1
 }
 
+# Our own process bound its port: it wrote its port file, and is still running. A port that
+# merely answers may be another program's that took it first (this one then failed to bind).
+wait_served() {  # name seconds
+  local pid
+  pid=$(cat "$dir/$1.pid")
+  for _ in $(seq 1 $(($2 * 10))); do
+    [ -s "$dir/$1.port" ] && kill -0 "$pid" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "cluster: $1 is not serving; see $dir/$1.log" >&2
+  return 1
+}
+
 spawn() {  # name command...
   local name=$1
   shift
@@ -114,18 +128,23 @@ start() {
     --listen-peer-urls "http://$host:$etcd_peer" --initial-advertise-peer-urls "http://$host:$etcd_peer" \
     --initial-cluster "local=http://$host:$etcd_peer"
   wait_port "$etcd_port" 20 etcd
+  kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null || { echo "cluster: etcd exited; see $dir/etcd.log" >&2; return 1; }
   while read -r name level regions grpc metrics; do
+    rm -f "$dir/$name.port"
     spawn "$name" "$bin/stockpile-level" --level="$level" --regions="$regions" \
       --db="$dir/$name-db" --reference-data="$ref" $(security_flags level) \
       --listen="$host:$((grpc + off))" --metrics-listen="$host:$((metrics + off))" \
+      --port-file="$dir/$name.port" \
       --etcd-endpoints="$host:$etcd_port" --instance-id="$name" --etcd-ttl=5 \
       --backup-dir="$dir/backups/$name" --backup-keep=8
   done < <(instances)
+  rm -f "$dir/catalogue.port"
   spawn catalogue "$bin/stockpile-catalogue" --db="$dir/catalogue-db" --reference-data="$ref" \
     --listen="$host:$((7510 + off))" --metrics-listen="$host:$((9510 + off))" \
+    --port-file="$dir/catalogue.port" \
     --etcd-endpoints="$host:$etcd_port" --instance-id=catalogue $(security_flags catalogue)
-  while read -r name _ _ grpc _; do wait_port $((grpc + off)) 60 "$name"; done < <(instances)
-  wait_port $((7510 + off)) 60 catalogue
+  while read -r name _; do wait_served "$name" 60; done < <(instances)
+  wait_served catalogue 60
   echo "cluster: running (logs and databases in $dir)"
   while read -r name level _ grpc _; do
     printf '  %-9s %-9s %s:%d\n' "$name" "$level" "$host" $((grpc + off))

@@ -32,12 +32,20 @@ std::string Slurp(const std::string& path) {
 
 class LocalClusterTest : public ::testing::Test {
  protected:
+  // Ports are probed free, then bound by the cluster's processes: a parallel test may take one
+  // in between, and cluster.sh then fails. A few attempts, each on a new layout.
   void SetUp() override {
-    offset_ = ClusterPortOffset(kPorts);
-    ASSERT_GT(offset_, 0) << "no free port layout";
     std::string out;
-    ASSERT_EQ(Cluster("start", &out), 0) << out;
-    started_ = true;
+    for (int attempt = 0; attempt < 3 && !started_; ++attempt) {
+      if (attempt > 0) {
+        Cluster("stop", &out);
+        std::filesystem::remove_all(dir_.Sub("cluster"));
+      }
+      offset_ = ClusterPortOffset(kPorts);
+      ASSERT_GT(offset_, 0) << "no free port layout";
+      started_ = Cluster("start", &out) == 0;
+    }
+    ASSERT_TRUE(started_) << out;
   }
   void TearDown() override {
     if (prometheus_) prometheus_->Stop();
