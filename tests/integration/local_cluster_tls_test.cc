@@ -29,20 +29,21 @@ constexpr int kExitDenied = 4;  // stockctl: PERMISSION_DENIED / UNAUTHENTICATED
 
 class LocalClusterTlsTest : public ::testing::Test {
  protected:
-  // Ports are probed free, then bound by the cluster's processes: a parallel test may take one
-  // in between, and cluster.sh then fails. A few attempts, each on a new layout.
   void SetUp() override {
     std::string out;
-    for (int attempt = 0; attempt < 3 && !started_; ++attempt) {
-      if (attempt > 0) {
-        Cluster("stop", &out);
-        std::filesystem::remove_all(dir_.Sub("cluster"));
-      }
-      offset_ = ClusterPortOffset(kPorts);
-      ASSERT_GT(offset_, 0) << "no free port layout";
-      started_ = Cluster("start", &out) == 0;
-    }
-    ASSERT_TRUE(started_) << out;
+    offset_ = StartOnFreePortLayout(
+        kPorts,
+        [&](int offset) {
+          offset_ = offset;
+          return Cluster("start", &out) == 0;
+        },
+        [&] {
+          std::string stopped;
+          Cluster("stop", &stopped);
+          std::filesystem::remove_all(dir_.Sub("cluster"));
+        });
+    started_ = offset_ > 0;
+    ASSERT_TRUE(started_) << "no free port layout started: " << out;
     EXPECT_THAT(out, HasSubstr("STOCKPILE_TLS_CA="));  // tells the operator how to connect
   }
   void TearDown() override {

@@ -98,6 +98,17 @@ int ClusterPortOffset(std::span<const int> layout) {
   return -1;
 }
 
+int StartOnFreePortLayout(std::span<const int> layout, const std::function<bool(int)>& start,
+                          const std::function<void()>& undo, int attempts) {
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    const int offset = ClusterPortOffset(layout);
+    if (offset < 0) return -1;
+    if (start(offset)) return offset;
+    undo();
+  }
+  return -1;
+}
+
 // Ports below the kernel's ephemeral range: a port taken from that range (bind to 0) can be
 // handed to any outgoing connection of a parallel test between its release here and the
 // server's bind, and the server then fails to start (seen as a 30 s start-up timeout). For

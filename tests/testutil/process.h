@@ -42,6 +42,13 @@ int FreePort();
 // random tries found none.
 int ClusterPortOffset(std::span<const int> layout);
 
+// Ports are probed free, then bound by the cluster's processes: a parallel test may take one in
+// between, and the start then fails. Calls `start(offset)` on a new ClusterPortOffset layout
+// until it succeeds, `undo()` after each failed attempt, at most `attempts` times. Returns the
+// offset that started, or -1.
+int StartOnFreePortLayout(std::span<const int> layout, const std::function<bool(int)>& start,
+                          const std::function<void()>& undo, int attempts = 3);
+
 // Polls `ready` every 20 ms until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout);
 
