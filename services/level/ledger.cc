@@ -595,13 +595,25 @@ absl::Status Ledger::ReleaseAbsent(const ReleaseOp& op, MovementResult* result) 
   return absl::OkStatus();
 }
 
+absl::StatusOr<Balance*> Ledger::LoadHoldBalance(const v1::Hold& hold) {
+  ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(hold.warehouse()));
+  return LoadBalance(*w, hold.item());
+}
+
 absl::Status Ledger::ExpireHold(absl::string_view hold_id, MovementResult* result) {
+  const bool loaded_before = holds_.contains(std::string(hold_id));
   ASSIGN_OR_RETURN(v1::Hold * hold, LoadHold(hold_id));
   if (hold->state() != HOLD_STATE_ACTIVE || ToMicros(hold->expire_time()) > ctx_.now_micros) {
     return absl::OkStatus();  // shipped, released or renewed meanwhile: nothing to do
   }
-  ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(hold->warehouse()));
-  ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, hold->item()));
+  auto balance = LoadHoldBalance(*hold);
+  if (!balance.ok()) {
+    // Nothing has changed yet: forget the hold, so that Finish does not write it back and
+    // the rest of the sweep goes on without it.
+    if (!loaded_before) holds_.erase(std::string(hold_id));
+    return balance.status();
+  }
+  Balance* b = *balance;
   for (const auto& hl : hold->lots()) {
     LotBalance* lot = FindOrAddLot(b, hl.lot(), hl.expiry_date());
     lot->set_held(lot->held() - hl.quantity());

@@ -57,7 +57,9 @@ class Ledger {
                                stockpile::v1::MovementResult* result);
   absl::Status ConfirmDelivery(const stockpile::v1::ConfirmDeliveryOp& op,
                                stockpile::v1::MovementResult* result);
-  // Releases an active hold whose expiry has passed (the hold sweeper's command).
+  // Releases an active hold whose expiry has passed (the hold sweeper's command). A hold it
+  // cannot release (say its warehouse is no longer hosted here) is an error that leaves the
+  // ledger as it was, so the sweep can go on with the others.
   absl::Status ExpireHold(absl::string_view hold_id, stockpile::v1::MovementResult* result);
 
   // Writes every touched record and hands their new state over to `change`; the ledger is
@@ -80,6 +82,7 @@ class Ledger {
   absl::StatusOr<stockpile::v1::Balance*> LoadBalance(const stockpile::v1::Warehouse& w,
                                                       absl::string_view item);
   absl::StatusOr<stockpile::v1::Hold*> LoadHold(absl::string_view hold_id);
+  absl::StatusOr<stockpile::v1::Balance*> LoadHoldBalance(const stockpile::v1::Hold& hold);
   absl::Status ReleaseAbsent(const stockpile::v1::ReleaseOp& op,
                              stockpile::v1::MovementResult* result);
   absl::Status CheckAcceptsStock(const stockpile::v1::Warehouse& w) const;

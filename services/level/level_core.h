@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,7 +100,8 @@ class LevelCore {
   CommandResult ApplySync(absl::string_view method, absl::string_view request_id,
                           absl::string_view actor, std::vector<stockpile::v1::Operation> ops,
                           const google::protobuf::Message& request);
-  // Expires every active hold whose time has passed; returns how many.
+  // Expires every active hold whose time has passed; returns how many. A hold that cannot be
+  // released (its warehouse no longer hosted here, say) is logged once and passed by.
   int SweepExpiredHolds();
 
   // Waits until the change stream passes `sequence`, or `timeout_ms`; returns the head.
@@ -204,6 +206,7 @@ class LevelCore {
                                std::shared_ptr<google::protobuf::Message>* response);
   absl::StatusOr<stockpile::v1::Warehouse> LoadWarehouseForWrite(StoreTxn& txn,
                                                                  absl::string_view name);
+  std::vector<std::string> DueHolds(size_t limit);
 
   std::unique_ptr<LevelStore> store_;
   const common::ReferenceData* reference_;
@@ -268,6 +271,8 @@ class LevelCore {
   std::thread writer_;
   std::thread sweeper_;
   std::thread notifier_;
+  std::mutex sweep_mu_;                       // one sweep at a time (the sweeper thread, or a test)
+  std::set<std::string> unreleasable_holds_;  // guarded by sweep_mu_
 };
 
 }  // namespace stockpile::level

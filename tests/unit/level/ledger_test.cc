@@ -263,6 +263,38 @@ TEST_F(LedgerTest, HoldReleasesItselfAfterItsExpiry) {
   EXPECT_EQ(env_.core().SweepExpiredHolds(), 0);
 }
 
+// After --regions no longer covers a warehouse, its holds cannot be released here; the holds
+// of the warehouses still hosted must expire all the same, and the sweep not retry the others.
+TEST_F(LedgerTest, AHoldThatCannotExpireDoesNotKeepOthersHeld) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW2, kTent, 4, "gone", 60)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 6, "here", 61)).status(), IsOk());
+  env_.set_prefixes({"420102"});
+  env_.Reopen();
+  env_.clock().Advance(120'000'000);
+  const uint64_t head = env_.core().last_sequence();
+  EXPECT_EQ(env_.core().SweepExpiredHolds(), 1);
+  EXPECT_EQ(env_.Balance(kW, kTent).held(), 0);
+  auto here = env_.queries().GetHold("holds/here");
+  ASSERT_THAT(here.status(), IsOk());
+  EXPECT_EQ(here->state(), HOLD_STATE_EXPIRED);
+  // The other hold is left as it was, and later sweeps write nothing for it.
+  EXPECT_EQ(env_.core().last_sequence(), head + 1);
+  EXPECT_EQ(env_.core().SweepExpiredHolds(), 0);
+  EXPECT_EQ(env_.core().last_sequence(), head + 1);
+  env_.set_prefixes({"4201"});
+  env_.Reopen();
+  auto gone = env_.queries().GetHold("holds/gone");
+  ASSERT_THAT(gone.status(), IsOk());
+  EXPECT_EQ(gone->state(), HOLD_STATE_ACTIVE);
+  EXPECT_EQ(gone->update_time().DebugString(), gone->create_time().DebugString());
+  EXPECT_EQ(env_.Balance(kW2, kTent).held(), 4);
+  // Hosted again, it expires.
+  EXPECT_EQ(env_.core().SweepExpiredHolds(), 1);
+  EXPECT_EQ(env_.Balance(kW2, kTent).held(), 0);
+}
+
 TEST_F(LedgerTest, HoldNeverTakesExpiredLots) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "OLD", "2026-01-01")).status(), IsOk());
   EXPECT_THAT(env_.Apply(Env::Hold(kW, kWater, 1, "h1")).status(),

@@ -32,6 +32,8 @@ class LevelTestEnv {
   std::string db_path() const { return dir_.Sub("db"); }
   stockpile::v1::Level level() const { return level_; }
   const std::vector<std::string>& prefixes() const { return prefixes_; }
+  // The prefixes the next Reopen hosts (an operator changing --regions).
+  void set_prefixes(std::vector<std::string> prefixes) { prefixes_ = std::move(prefixes); }
 
   absl::StatusOr<stockpile::v1::Warehouse> CreateWarehouse(const std::string& code,
                                                            double area = 2500);
