@@ -7,6 +7,7 @@
 #include "tools/bench/driver.h"
 #include "tools/bench/histogram.h"
 #include "tools/demo/demo_plan.h"
+#include "tools/demo/demo_runner.h"
 
 namespace stockpile::bench {
 namespace {
@@ -48,6 +49,18 @@ TEST(CpuProbeTest, MachineBusyShareCountsAllButIdleAndIowait) {
   EXPECT_LT(bench::ParseMachineCpuLine("cpu0 1 2 3 4 5 6 7 8").total, 0);  // one CPU's line
   EXPECT_LT(bench::ParseMachineCpuLine("intr 12").total, 0);
   EXPECT_LT(bench::MachineBusyFraction(end, begin), 0);  // no time passed: unknown
+}
+
+// Only a refusal that names the expiry counts as "expired lots refused": a batch refused for
+// anything else (a bad item, a closed warehouse) is reported as an error.
+TEST(DemoRunnerTest, OnlyAnExpiryRefusalIsCountedAsOne) {
+  using grpc::StatusCode;
+  EXPECT_TRUE(demo::IsExpiryRefusal({StatusCode::INVALID_ARGUMENT, "lot L1 has expired"}));
+  EXPECT_TRUE(demo::IsExpiryRefusal({StatusCode::FAILED_PRECONDITION, "lot L1 has expired"}));
+  EXPECT_FALSE(demo::IsExpiryRefusal(
+      {StatusCode::INVALID_ARGUMENT, "item XX-9999 is not in the item catalogue"}));
+  EXPECT_FALSE(demo::IsExpiryRefusal({StatusCode::UNAVAILABLE, "expired deadline"}));
+  EXPECT_FALSE(demo::IsExpiryRefusal(grpc::Status::OK));
 }
 
 TEST(HistogramTest, QuantilesStayWithinTwoPercent) {

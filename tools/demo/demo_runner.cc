@@ -134,8 +134,8 @@ void GroupWorker::SendBatches(std::vector<v1::Operation>& ops, const std::string
     ++counters_->batches;
     if (s.ok()) {
       counters_->movements += end - start;
-    } else if (expired && s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-      counters_->expired_lots_refused += end - start;  // the service refuses expired receipts
+    } else if (expired && IsExpiryRefusal(s)) {
+      counters_->expired_lots_refused += end - start;
     } else {
       CountError(s, absl::StrCat("batch ", request.request_id()));
     }
@@ -236,6 +236,12 @@ void PrintProgress(const DemoCounters& c, uint64_t total, double seconds, bool f
 }
 
 }  // namespace
+
+bool IsExpiryRefusal(const grpc::Status& s) {
+  const bool refused = s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+                       s.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
+  return refused && absl::StrContains(s.error_message(), "expired");
+}
 
 uint64_t DemoCounters::total_errors() const {
   uint64_t n = 0;

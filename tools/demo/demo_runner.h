@@ -1,5 +1,7 @@
 #pragma once
 
+#include <grpcpp/support/status.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -55,6 +57,10 @@ class Router {
 };
 
 // Creates the warehouses, stock, quotas and reserves of every selected region.
+// Whether a batch of already-expired lots was refused for being expired (a service may refuse
+// such receipts: counted apart). Any other refusal of that batch is an error like any other.
+bool IsExpiryRefusal(const grpc::Status& s);
+
 void RunDemo(const common::ReferenceData& refdata, const Router& router, const DemoOptions& options,
              DemoCounters* counters);
 
