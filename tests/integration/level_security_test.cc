@@ -89,6 +89,10 @@ class LevelSecurityTest : public ::testing::Test {
     return (stub ? stub : owned.get())->Receive(Call(token).get(), req, out ? out : &ignored);
   }
 
+  std::vector<std::string> StockctlOverTls() {
+    return {BinaryDir() + "/bin/stockctl", "--server", level_->address(), "--tls-ca",
+            pki_.Path("ca.pem")};
+  }
   int64_t OnHand(const std::string& warehouse) {
     GetBalanceRequest req;
     req.set_warehouse(warehouse);
@@ -252,6 +256,59 @@ TEST_F(LevelSecurityTest, StockctlIssuesTokensAndUsesThemOverTls) {
   EXPECT_THAT(out, HasSubstr("UNAUTHENTICATED"));
   EXPECT_THAT(out, ::testing::Not(HasSubstr(token.substr(0, 20))));
   EXPECT_EQ(OnHand("warehouses/420102-W001"), 3);
+}
+
+std::vector<std::string> WithArgs(std::vector<std::string> argv,
+                                  const std::vector<std::string>& extra) {
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+// stockctl sends its token on the change stream as on every other call.
+TEST_F(LevelSecurityTest, StockctlWatchesTheChangeStreamWithItsToken) {
+  ASSERT_THAT(Receive("warehouses/420102-W001", admin_), IsOk());
+  std::ofstream(pki_.Path("admin.token")) << admin_ << "\n";
+  std::string out;
+  EXPECT_EQ(RunCommand(WithArgs(StockctlOverTls(), {"--token-file", pki_.Path("admin.token"),
+                                                    "--json", "watch", "--limit", "1"}),
+                       &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("\"sequence\""));
+}
+
+// A token copied into STOCKPILE_TOKEN with its newline works; one that still cannot go into a
+// header is refused before anything is sent, and not echoed.
+TEST_F(LevelSecurityTest, StockctlTrimsAnEnvironmentTokenAndRefusesOneThatCannotBeSent) {
+  const std::vector<std::string> receive = {
+      "receive", "--warehouse", "warehouses/420102-W001", "--item", "SH-0001", "--quantity", "2"};
+  std::string out;
+  EXPECT_EQ(RunCommand(WithArgs({"env", "STOCKPILE_TOKEN=" + admin_ + "\n"},
+                                WithArgs(StockctlOverTls(), receive)),
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 2);
+  EXPECT_EQ(RunCommand(WithArgs({"env", "STOCKPILE_TOKEN=" + admin_.substr(0, 30) + " x"},
+                                WithArgs(StockctlOverTls(), receive)),
+                       &out),
+            1)
+      << out;
+  EXPECT_THAT(out, HasSubstr("cannot be sent"));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr(admin_.substr(0, 30))));
+  EXPECT_EQ(OnHand("warehouses/420102-W001"), 2);
+}
+
+// A client certificate without the CA would have meant no TLS at all: refused, not sent in
+// plaintext.
+TEST_F(LevelSecurityTest, StockctlRefusesClientCertificateFlagsWithoutTheCa) {
+  std::string out;
+  EXPECT_EQ(RunCommand({BinaryDir() + "/bin/stockctl", "--server", level_->address(), "--tls-cert",
+                        pki_.Path("server.pem"), "--tls-key", pki_.Path("server.key"), "info"},
+                       &out),
+            1)
+      << out;
+  EXPECT_THAT(out, HasSubstr("need --tls-ca"));
 }
 
 // Staff scoped to their district rotate a lot and retry the command with its request id: the

@@ -1,10 +1,13 @@
 #include "tools/stockctl/context.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/string_view.h"
 #include "services/common/auth/tls.h"
 #include "services/common/status_util.h"
 #include "tools/stockctl/cli_util.h"
@@ -14,19 +17,35 @@ namespace stockpile::stockctl {
 
 namespace {
 
+// A bearer token goes into an HTTP/2 header, where gRPC aborts the process on a control
+// character and logs the whole value: check it first, and never echo it.
+bool IsSendableToken(absl::string_view token) {
+  return std::all_of(token.begin(), token.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+// --token-file, else STOCKPILE_TOKEN_FILE, else STOCKPILE_TOKEN; surrounding whitespace (the
+// newline of `$(cat token)`) is dropped. A token that still cannot be sent is a usage error.
 std::string ReadToken(const GlobalOptions& o) {
   std::string path = o.token_file;
   if (path.empty()) {
     if (const char* env = std::getenv("STOCKPILE_TOKEN_FILE"); env != nullptr) path = env;
   }
+  std::string token, source;
   if (path.empty()) {
     const char* env = std::getenv("STOCKPILE_TOKEN");
-    return env != nullptr ? env : "";
+    token = std::string(absl::StripAsciiWhitespace(env != nullptr ? env : ""));
+    source = "STOCKPILE_TOKEN";
+  } else {
+    std::ifstream in(path);
+    in >> token;
+    if (!in && token.empty()) std::cerr << "stockctl: cannot read the token file " << path << "\n";
+    source = "the token file " + path;
   }
-  std::ifstream in(path);
-  std::string token;
-  in >> token;
-  if (!in && token.empty()) std::cerr << "stockctl: cannot read the token file " << path << "\n";
+  if (!IsSendableToken(token)) {
+    std::cerr << "stockctl: the token in " << source
+              << " contains a space or control character and cannot be sent; check it\n";
+    std::exit(kExitUsage);
+  }
   return token;
 }
 
@@ -39,10 +58,17 @@ std::string FlagOrEnv(const std::string& flag, const char* env) {
 
 std::shared_ptr<grpc::ChannelCredentials> Credentials(const GlobalOptions& o) {
   const std::string ca = FlagOrEnv(o.tls_ca, "STOCKPILE_TLS_CA");
+  const std::string cert = FlagOrEnv(o.tls_cert, "STOCKPILE_TLS_CERT");
+  const std::string key = FlagOrEnv(o.tls_key, "STOCKPILE_TLS_KEY");
+  if (ca.empty() && !(cert.empty() && key.empty())) {
+    // Without the CA there is no TLS at all: refuse rather than send in plaintext.
+    std::cerr << "stockctl: --tls-cert/--tls-key (STOCKPILE_TLS_CERT/KEY) need --tls-ca "
+                 "(STOCKPILE_TLS_CA), the CA that signed the server's certificate\n";
+    return nullptr;
+  }
   if (ca.empty()) return grpc::InsecureChannelCredentials();
   auth::TlsOptions tls;
-  tls.files = {FlagOrEnv(o.tls_cert, "STOCKPILE_TLS_CERT"),
-               FlagOrEnv(o.tls_key, "STOCKPILE_TLS_KEY"), ca, false};
+  tls.files = {cert, key, ca, false};
   auto creds = auth::ChannelCredentials(tls);
   if (!creds.ok()) {
     std::cerr << "stockctl: TLS: " << creds.status().message() << "\n";
@@ -92,10 +118,15 @@ v1::TransferService::Stub& Context::transfer_stub() {
 }
 
 std::unique_ptr<grpc::ClientContext> Context::NewCall() const {
-  auto call = std::make_unique<grpc::ClientContext>();
+  auto call = NewStream();
   const auto timeout =
       std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_seconds * 1000.0));
   call->set_deadline(std::chrono::system_clock::now() + timeout);
+  return call;
+}
+
+std::unique_ptr<grpc::ClientContext> Context::NewStream() const {
+  auto call = std::make_unique<grpc::ClientContext>();
   if (!token_loaded_) {
     token_ = ReadToken(options_);
     token_loaded_ = true;

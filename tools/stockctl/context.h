@@ -47,6 +47,8 @@ class Context {
   v1::TransferService::Stub& transfer_stub();
   // A fresh ClientContext whose deadline is --timeout from now.
   std::unique_ptr<grpc::ClientContext> NewCall() const;
+  // The same without a deadline, for a stream that lives until stopped (watch).
+  std::unique_ptr<grpc::ClientContext> NewStream() const;
 
   // The mutation's request id: --request-id, or one generated for this invocation and
   // announced ("request-id: ..." on stdout, or on stderr with --json) so a retry can reuse it.

@@ -51,7 +51,8 @@ int Watch(Context& ctx, const WatchFlags& f) {
   v1::WatchChangesRequest request;
   request.set_from_sequence(f.from);
   request.set_max_batch(f.max_batch);
-  grpc::ClientContext call;  // no deadline: the stream lives until stopped
+  auto stream = ctx.NewStream();  // no deadline: the stream lives until stopped
+  grpc::ClientContext& call = *stream;
   InterruptCanceller canceller(call);
   auto reader = ctx.stub().WatchChanges(&call, request);
   v1::WatchChangesResponse response;
