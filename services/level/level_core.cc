@@ -303,7 +303,6 @@ void LevelCore::HandOver() {
     }
   }
   group_new_warehouses_ = 0;
-  stats_.commit_groups++;
   std::unique_lock<std::mutex> lock(pipeline_mu_);
   pipeline_cv_.wait(lock, [&] { return to_sync_.empty(); });
   if (overlay) unsynced_.push_back(std::move(overlay));
@@ -379,6 +378,7 @@ void LevelCore::Durable(PreparedGroup& g) {
     }
     return;
   }
+  stats_.commit_groups++;  // a synced write; groups of replays and refusals write nothing
   {
     absl::MutexLock lock(&totals_mu_);
     for (auto& [item, delta] : g.totals) AddTotals(totals_[item], item, delta);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -195,6 +196,29 @@ TEST(GroupCommitTest, ManyUpdatesOfFewBalancesFlushTheirMemtableEarly) {
   EXPECT_LT(active_entries(), 300u) << "the balances memtable was never switched";
   EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), 150);
   EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0002").on_hand(), 150);
+}
+
+// stockpile_commit_groups_total counts synced writes: a group of replays or refusals that
+// writes nothing is not one.
+TEST(GroupCommitTest, OnlyGroupsThatWriteAreCountedAsCommitGroups) {
+  LevelTestEnv env;
+  ASSERT_THAT(env.CreateWarehouse("420102-W001").status(), IsOk());
+  std::atomic<int> writes{0};
+  LevelCore::Options options;
+  options.before_group_write = [&writes] { ++writes; };
+  env.Reopen(options);
+  const uint64_t groups_before = env.core().stats().commit_groups;
+  const Operation receipt = LevelTestEnv::Receive("warehouses/420102-W001", "SH-0001", 5);
+  ASSERT_THAT(env.Apply(receipt, "same-receipt").status(), IsOk());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_THAT(env.Apply(receipt, "same-receipt").status(), IsOk());  // replays
+    EXPECT_FALSE(env.Apply(LevelTestEnv::Issue("warehouses/420102-W001", "SH-0001", 999999),
+                           absl::StrCat("too-much-", i))
+                     .ok());
+  }
+  EXPECT_GE(writes.load(), 1);
+  EXPECT_EQ(env.core().stats().commit_groups - groups_before, static_cast<uint64_t>(writes));
+  EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), 5);
 }
 
 }  // namespace
