@@ -191,6 +191,19 @@ LevelCore::~LevelCore() {
   if (answerer_.joinable()) answerer_.join();
 }
 
+void LevelCore::OnStorageFailure(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(storage_failure_mu_);
+  storage_failure_listener_ = std::move(listener);
+  // A failure before the listener was set has already passed the syncer's call.
+  if (storage_failed_) ReportStorageFailure();
+}
+
+void LevelCore::ReportStorageFailure() {
+  if (storage_failure_reported_ || !storage_failure_listener_) return;
+  storage_failure_reported_ = true;
+  storage_failure_listener_();
+}
+
 void LevelCore::Submit(Command command) {
   if (storage_failed_) {
     command.done({absl::UnavailableError("the database refused a write earlier; restart the "
@@ -371,6 +384,8 @@ void LevelCore::Durable(PreparedGroup& g) {
     // write: refuse the group and everything after it until the service is restarted.
     if (!storage_failed_.exchange(true)) {
       Log(absl::StrCat("a commit failed; refusing all writes until restart: ", s.ToString()));
+      std::lock_guard<std::mutex> lock(storage_failure_mu_);
+      ReportStorageFailure();
     }
     stats_.write_failures++;
     for (auto& p : g.pending) {

@@ -119,6 +119,10 @@ class LevelCore {
   const common::Clock& clock() const { return *clock_; }
   const Options& options() const { return options_; }
   const CoreStats& stats() const { return stats_; }
+  // Calls `listener` once (from the syncer thread, or at once if it already happened) when the
+  // database refuses a write, after which every mutation is refused until restart: the process
+  // is no longer able to serve, and health checks must say so.
+  void OnStorageFailure(std::function<void()> listener);
   int64_t start_micros() const { return start_micros_; }
   // Durable warehouses; kept with the commit meta, so no scan.
   int64_t warehouse_count() const { return warehouse_count_.load(); }
@@ -207,6 +211,7 @@ class LevelCore {
   absl::StatusOr<stockpile::v1::Warehouse> LoadWarehouseForWrite(StoreTxn& txn,
                                                                  absl::string_view name);
   std::vector<std::string> DueHolds(size_t limit);
+  void ReportStorageFailure();  // with storage_failure_mu_ held
 
   std::unique_ptr<LevelStore> store_;
   const common::ReferenceData* reference_;
@@ -259,6 +264,9 @@ class LevelCore {
   VersionChurn balance_churn_;  // writer thread only
   // A write failed: RocksDB is in an error state, so every later mutation is refused.
   std::atomic<bool> storage_failed_{false};
+  std::mutex storage_failure_mu_;
+  std::function<void()> storage_failure_listener_;  // guarded by storage_failure_mu_
+  bool storage_failure_reported_ = false;           // guarded by storage_failure_mu_
   // Syncer -> answerer hand-over: durable groups whose callers are still to be answered.
   // Answering (serializing replies, finishing calls) on its own thread lets the syncer start the
   // next write at once.

@@ -91,6 +91,12 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                       MetricType::Counter, {}, [core] {
                         return Samples{{{}, double(core->stats().commit_groups.load())}};
                       }));
+  RETURN_IF_ERROR(add("stockpile_write_failures_total",
+                      "Commit groups the database refused; after the first, every mutation is "
+                      "refused and health reports NOT_SERVING until restart.",
+                      MetricType::Counter, {}, [core] {
+                        return Samples{{{}, double(core->stats().write_failures.load())}};
+                      }));
   RETURN_IF_ERROR(add("stockpile_idempotent_replays_total",
                       "Retried requests answered with their first result.", MetricType::Counter, {},
                       [core] {

@@ -335,6 +335,12 @@ int main(int argc, char** argv) {
         stockpile::common::ServeHealthOnly(config->health_listen, {"stockpile.v1.LevelService"});
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
+  // A database that refused a write refuses every mutation until restart: probes must see
+  // NOT_SERVING (Kubernetes then restarts the pod) rather than a healthy-looking instance.
+  (*core)->OnStorageFailure([&server, &health] {
+    server->GetHealthCheckService()->SetServingStatus(false);
+    if (health) health->GetHealthCheckService()->SetServingStatus(false);
+  });
   if (!config->port_file.empty()) std::ofstream(config->port_file) << port << "\n";
   auto registration = Register(
       *config, *etcd, InstanceFor(*config, instance_id, port, metrics_address, *database_id));
@@ -354,6 +360,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::cout << "stockpile-level: signal " << sig << ", draining" << std::endl;
+  (*core)->OnStorageFailure(nullptr);  // the servers it reports to are about to go
   if (registration) registration->Stop();
   server->GetHealthCheckService()->Shutdown();
   if (health) health->GetHealthCheckService()->Shutdown();

@@ -41,6 +41,7 @@ class LevelProcess {
                                      "--metrics-listen=127.0.0.1:" + std::to_string(metrics_port_),
                                      "--port-file=" + dir_ + ".port"};
     argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
+    argv.insert(argv.begin(), launcher_.begin(), launcher_.end());
     process_ = std::make_unique<Subprocess>(argv, dir_ + ".log", env_);
     if (!process_->Start()) return false;
     return WaitFor(
@@ -51,6 +52,9 @@ class LevelProcess {
         },
         std::chrono::seconds(30));
   }
+  // Words put before the binary on the next Start (say a shell that sets a limit, then execs
+  // "$@"); empty: the binary itself.
+  void set_launcher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
   int Stop(int sig = 15) { return process_ ? process_->Stop(sig) : -1; }
   void Kill() {
     process_->Signal(9);
@@ -74,6 +78,7 @@ class LevelProcess {
   std::string level_;
   std::string regions_;
   std::vector<std::string> extra_flags_;
+  std::vector<std::string> launcher_;
   int port_;
   int metrics_port_;
   std::unique_ptr<Subprocess> process_;

@@ -1,0 +1,106 @@
+// A level whose disk refuses a write (here: a file-size limit on the process, so the WAL cannot
+// grow) refuses every mutation until restart. Probes must then see NOT_SERVING on both health
+// ports so the orchestrator restarts it, the failure must be counted on /metrics, and the
+// restart must find every acknowledged batch.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "services/common/metrics/scrape_client.h"
+#include "tests/testutil/level_process.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::testing {
+namespace {
+
+using namespace stockpile::v1;  // NOLINT
+using grpc::health::v1::HealthCheckResponse;
+
+constexpr char kWarehouse[] = "warehouses/420102-W001";
+constexpr int kBatch = 1000;
+
+HealthCheckResponse::ServingStatus Health(const std::string& address) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service("stockpile.v1.LevelService");
+  HealthCheckResponse resp;
+  if (!stub->Check(Deadline(5).get(), req, &resp).ok()) return HealthCheckResponse::UNKNOWN;
+  return resp.status();
+}
+
+ApplyBatchRequest Receipts(int n) {
+  ApplyBatchRequest req;
+  req.set_request_id(absl::StrCat("batch-", n));
+  req.set_actor("disk-test");
+  for (int i = 0; i < kBatch; ++i) {
+    auto* op = req.add_operations()->mutable_receive();
+    op->set_warehouse(kWarehouse);
+    op->set_item("SH-0001");
+    op->set_quantity(1);
+  }
+  return req;
+}
+
+TEST(LevelDiskTest, AWriteTheDiskRefusesTurnsHealthNotServingAndLosesNothingAcknowledged) {
+  TempDir dir;
+  const std::string health = "127.0.0.1:" + std::to_string(FreePort());
+  LevelProcess level(dir, "county", "4201", {"--health-listen=" + health});
+  // 4 MiB per file: the open and a few batches fit, then a WAL append fails (EFBIG; SIGXFSZ is
+  // ignored so the write fails instead of killing the process).
+  level.set_launcher({"/bin/bash", "-c", "trap '' XFSZ; ulimit -f 4096; exec \"$@\"", "limited"});
+  ASSERT_TRUE(level.Start()) << level.Log();
+  auto stub = level.Stub();
+  CreateWarehouseRequest create;
+  create.set_request_id("create");
+  create.set_actor("disk-test");
+  create.mutable_warehouse()->set_code("420102-W001");
+  create.mutable_warehouse()->set_display_name("disk test store");
+  create.mutable_warehouse()->set_kind(WAREHOUSE_KIND_GOVERNMENT);
+  create.mutable_warehouse()->set_area_m2(2000);
+  Warehouse w;
+  ASSERT_THAT(stub->CreateWarehouse(Deadline().get(), create, &w), IsOk());
+  ASSERT_EQ(Health(level.address()), HealthCheckResponse::SERVING);
+  ASSERT_EQ(Health(health), HealthCheckResponse::SERVING);
+
+  int acknowledged = 0;
+  grpc::Status refused;
+  for (int n = 0; n < 200 && refused.ok(); ++n) {
+    ApplyBatchResponse resp;
+    refused = stub->ApplyBatch(Deadline(10).get(), Receipts(n), &resp);
+    if (refused.ok()) ++acknowledged;
+  }
+  ASSERT_FALSE(refused.ok()) << "200 batches fit under the file-size limit";
+  ASSERT_GT(acknowledged, 0);
+  EXPECT_EQ(Health(level.address()), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Health(health), HealthCheckResponse::NOT_SERVING);
+  auto page = metrics::FetchMetricsPage("127.0.0.1", level.metrics_port());
+  ASSERT_THAT(page.status(), IsOk());
+  auto samples = metrics::ParseMetricsPage(*page);
+  ASSERT_THAT(samples.status(), IsOk());
+  EXPECT_GE(metrics::SumSamples(*samples, "stockpile_write_failures_total", {}), 1);
+  ReceiveRequest one;
+  one.set_request_id("after-the-failure");
+  one.set_actor("disk-test");
+  one.mutable_op()->set_warehouse(kWarehouse);
+  one.mutable_op()->set_item("SH-0001");
+  one.mutable_op()->set_quantity(1);
+  MovementResult out;
+  EXPECT_EQ(stub->Receive(Deadline().get(), one, &out).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  level.Stop();
+  level.set_launcher({});
+  ASSERT_TRUE(level.Start()) << level.Log();
+  EXPECT_EQ(Health(level.address()), HealthCheckResponse::SERVING);
+  GetBalanceRequest get;
+  get.set_warehouse(kWarehouse);
+  get.set_item("SH-0001");
+  Balance b;
+  ASSERT_THAT(level.Stub()->GetBalance(Deadline().get(), get, &b), IsOk());
+  // Every acknowledged batch is there; the refused one is not.
+  EXPECT_EQ(b.on_hand(), int64_t{acknowledged} * kBatch);
+}
+
+}  // namespace
+}  // namespace stockpile::testing
