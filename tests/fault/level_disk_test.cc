@@ -20,11 +20,12 @@ using grpc::health::v1::HealthCheckResponse;
 constexpr char kWarehouse[] = "warehouses/420102-W001";
 constexpr int kBatch = 1000;
 
-HealthCheckResponse::ServingStatus Health(const std::string& address) {
+HealthCheckResponse::ServingStatus Health(
+    const std::string& address, const std::string& service = "stockpile.v1.LevelService") {
   auto stub = grpc::health::v1::Health::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::health::v1::HealthCheckRequest req;
-  req.set_service("stockpile.v1.LevelService");
+  req.set_service(service);
   HealthCheckResponse resp;
   if (!stub->Check(Deadline(5).get(), req, &resp).ok()) return HealthCheckResponse::UNKNOWN;
   return resp.status();
@@ -75,6 +76,8 @@ TEST(LevelDiskTest, AWriteTheDiskRefusesTurnsHealthNotServingAndLosesNothingAckn
   ASSERT_GT(acknowledged, 0);
   EXPECT_EQ(Health(level.address()), HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(Health(health), HealthCheckResponse::NOT_SERVING);
+  // Kubernetes' gRPC liveness probe asks for the whole server (""): it must fail too.
+  EXPECT_EQ(Health(health, ""), HealthCheckResponse::NOT_SERVING);
   auto page = metrics::FetchMetricsPage("127.0.0.1", level.metrics_port());
   ASSERT_THAT(page.status(), IsOk());
   auto samples = metrics::ParseMetricsPage(*page);
