@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -30,6 +31,14 @@ constexpr int kDefaultPage = 50, kMaxPage = 500;
 
 std::string RegionKey(const Transfer& t) {
   return absl::StrCat(kByRegion, t.destination_region(), "/", t.id());
+}
+
+// The tokens List hands out: "{destination region}/{transfer id}".
+bool IsRegionKeyToken(absl::string_view token) {
+  const size_t slash = token.find('/');
+  if (slash == 0 || slash == absl::string_view::npos || slash + 1 == token.size()) return false;
+  const absl::string_view region = token.substr(0, slash);
+  return std::all_of(region.begin(), region.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 }  // namespace
@@ -170,7 +179,10 @@ absl::StatusOr<ListTransfersResponse> TransferStore::List(const ListTransfersReq
     it->Seek(prefix);
   } else {
     const std::string after = absl::StrCat(kByRegion, req.page_token());
-    if (!absl::StartsWith(after, prefix)) return absl::InvalidArgumentError("bad page_token");
+    if (!absl::StartsWith(after, prefix) || !IsRegionKeyToken(req.page_token())) {
+      return absl::InvalidArgumentError(
+          "page_token is not valid for this query; start again without it");
+    }
     it->Seek(after);
     if (it->Valid() && it->key().ToString() == after) it->Next();
   }

@@ -52,5 +52,34 @@ TEST(TransferStoreTest, ACleanCloseLeavesNoWalToReplay) {
   EXPECT_EQ(unfinished->size(), 50u);
 }
 
+// A listing goes on from the tokens it hands out and refuses any other, with the words every
+// other listing uses, instead of answering some other page.
+TEST(TransferStoreTest, ListPagesOnItsTokensAndRefusesOthers) {
+  stockpile::testing::TempDir dir;
+  auto store = TransferStore::Open(dir.Sub("transfers"));
+  ASSERT_THAT(store.status(), IsOk());
+  for (int i = 0; i < 5; ++i) ASSERT_THAT((*store)->Save(Holding(i), nullptr), IsOk());
+  stockpile::v1::ListTransfersRequest req;
+  req.set_region_prefix("4201");
+  req.set_page_size(2);
+  int seen = 0;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = (*store)->List(req);
+    ASSERT_THAT(page.status(), IsOk());
+    seen += page->transfers_size();
+    if (page->next_page_token().empty()) break;
+    req.set_page_token(page->next_page_token());
+  }
+  EXPECT_EQ(seen, 5);
+  for (const char* bad : {"4301/T1", "4201", "4201zz/T1", "4201/", "/T1"}) {
+    req.set_page_token(bad);
+    EXPECT_THAT((*store)->List(req).status(),
+                stockpile::testing::StatusIs(
+                    absl::StatusCode::kInvalidArgument,
+                    "page_token is not valid for this query; start again without it"))
+        << bad;
+  }
+}
+
 }  // namespace
 }  // namespace stockpile::catalogue::allocation
