@@ -608,6 +608,11 @@ int LevelCore::AddSequenceListener(std::function<void(uint64_t)> listener) {
   return next_listener_id_;
 }
 
+void LevelCore::NotifySequenceListeners() {
+  std::lock_guard<std::mutex> lock(head_mu_);
+  for (auto& [id, listener] : listeners_) listener(published_sequence_.load());
+}
+
 void LevelCore::RemoveSequenceListener(int id) {
   std::lock_guard<std::mutex> lock(head_mu_);
   listeners_.erase(id);

@@ -110,6 +110,8 @@ class LevelCore {
   // Calls `listener` (from a notifier thread, after durable groups) with the new head; never
   // after RemoveSequenceListener returns.
   int AddSequenceListener(std::function<void(uint64_t)> listener);
+  // Calls every listener now with the current head, as if a group had just committed.
+  void NotifySequenceListeners();
   void RemoveSequenceListener(int id);
 
   std::vector<stockpile::v1::ItemTotals> Totals() const;

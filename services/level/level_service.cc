@@ -43,8 +43,9 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, absl::StatusOr
 // in the core's notifier thread or in gRPC's reaction threads, never on the writer thread.
 class WatchChangesReactor final : public grpc::ServerWriteReactor<WatchChangesResponse> {
  public:
-  WatchChangesReactor(LevelCore* core, const LevelQueries* queries, uint64_t from, size_t max_batch)
-      : core_(core), queries_(queries), sent_(from), max_batch_(max_batch) {
+  WatchChangesReactor(LevelCore* core, const LevelQueries* queries, uint64_t from, size_t max_batch,
+                      const std::atomic<bool>* ending)
+      : core_(core), queries_(queries), ending_(ending), sent_(from), max_batch_(max_batch) {
     listener_ = core_->AddSequenceListener([this](uint64_t) { SendMore(); });
     SendMore();
   }
@@ -81,6 +82,11 @@ class WatchChangesReactor final : public grpc::ServerWriteReactor<WatchChangesRe
         FinishLocked(grpc::Status::CANCELLED);
         return;
       }
+      if (ending_->load()) {
+        FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                  "the level service is shutting down; reconnect"));
+        return;
+      }
       if (sent_ >= core_->last_sequence()) return;
       std::vector<ChangeEntry> entries;
       absl::Status s = queries_->ReadChanges(sent_, max_batch_, 4 << 20, &entries);
@@ -106,6 +112,7 @@ class WatchChangesReactor final : public grpc::ServerWriteReactor<WatchChangesRe
 
   LevelCore* core_;
   const LevelQueries* queries_;
+  const std::atomic<bool>* ending_;
   std::mutex mu_;
   uint64_t sent_;
   size_t max_batch_;
@@ -469,7 +476,13 @@ grpc::ServerWriteReactor<WatchChangesResponse>* LevelServiceImpl::WatchChanges(
       req->from_sequence(), req->has_from_commit_time() ? &req->from_commit_time() : nullptr, head);
   if (!mismatch.ok()) return new RefusedStream(ToGrpc(mismatch.status()));
   if (!mismatch->empty()) return new DivergedStream(head, std::move(*mismatch));
-  return new WatchChangesReactor(core_, &queries_, req->from_sequence(), max_batch);
+  return new WatchChangesReactor(core_, &queries_, req->from_sequence(), max_batch,
+                                 &streams_ending_);
+}
+
+void LevelServiceImpl::EndStreams() {
+  streams_ending_ = true;
+  core_->NotifySequenceListeners();  // each stream looks, and ends
 }
 
 }  // namespace stockpile::level

@@ -3,6 +3,7 @@
 #include <google/protobuf/arena.h>
 #include <grpcpp/support/message_allocator.h>
 
+#include <atomic>
 #include <memory>
 
 #include "absl/synchronization/mutex.h"
@@ -126,6 +127,11 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
   // Shared with the metrics page, which may be scraped while the service goes away.
   std::shared_ptr<const BackupKeeper> backups() const { return backups_; }
 
+  // Ends every open change stream (UNAVAILABLE, "shutting down") and any opened later, so a
+  // drain does not wait out its deadline for streams that never end by themselves; their
+  // consumers reconnect to whichever instance serves next.
+  void EndStreams();
+
   // The id is known only once the port is bound (default level-host-port).
   void SetInstanceId(std::string id) {
     absl::MutexLock lock(&identity_mu_);
@@ -133,6 +139,7 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
   }
 
  private:
+  std::atomic<bool> streams_ending_{false};
   // Submits stock operations; the reactor finishes when the command is durable or refused.
   // `request_shape`: what is wrong with the request itself, answered after the caller's verdict.
   template <typename Request, typename Response>

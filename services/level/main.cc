@@ -361,6 +361,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   std::cout << "stockpile-level: signal " << sig << ", draining" << std::endl;
   (*core)->OnStorageFailure(nullptr);  // the servers it reports to are about to go
+  service.EndStreams();
   if (registration) registration->Stop();
   server->GetHealthCheckService()->Shutdown();
   if (health) health->GetHealthCheckService()->Shutdown();

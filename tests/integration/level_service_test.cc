@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <future>
+#include <thread>
+#include <utility>
+
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/common/metrics/scrape_client.h"
 #include "tests/testutil/level_process.h"
@@ -160,6 +164,39 @@ TEST_F(LevelServiceTest, WatchChangesStreamsHistoryThenLiveChanges) {
   while (reader->Read(&resp)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// SIGTERM ends open change streams at once (UNAVAILABLE: the consumer reconnects) rather than
+// letting the drain wait out its 5 s deadline for streams that never end by themselves.
+TEST_F(LevelServiceTest, SigtermEndsOpenChangeStreamsAndExitsPromptly) {
+  // The consumer has its own channel and closes it once its stream ends, as `stockctl watch`
+  // does by exiting. (An open but idle channel of this process, which no thread polls, holds up
+  // the server's drain by itself; so the fixture's is closed too.)
+  stub_.reset();
+  std::promise<void> streaming;
+  std::promise<grpc::Status> ended;
+  std::thread consumer([&] {
+    auto channel = level_.Channel();
+    auto stub = LevelService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    auto reader = stub->WatchChanges(&ctx, WatchChangesRequest());
+    WatchChangesResponse resp;
+    bool first = true;
+    while (reader->Read(&resp)) {
+      if (std::exchange(first, false)) streaming.set_value();  // the history has come
+    }
+    if (first) streaming.set_value();
+    ended.set_value(reader->Finish());
+  });
+  streaming.get_future().wait();
+  const auto start = std::chrono::steady_clock::now();
+  const int status = level_.Stop(15);
+  const auto took = std::chrono::steady_clock::now() - start;
+  consumer.join();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << level_.Log();
+  EXPECT_LT(took, std::chrono::seconds(3)) << "the drain waited for the open stream";
+  EXPECT_EQ(ended.get_future().get().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 // A consumer resuming at a position this instance's history does not have (a sequence past
