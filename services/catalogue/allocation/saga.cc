@@ -162,6 +162,37 @@ std::string Describe(const PlanLeg& p) {
   return absl::StrCat(p.quantity(), " ", p.item(), " at ", p.source_warehouse());
 }
 
+// (lot, quantity) of each lot, in one order, to compare a hold's lots with a leg's.
+std::vector<std::pair<std::string, int64_t>> LotQuantities(
+    const google::protobuf::RepeatedPtrField<HoldLot>& lots) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const HoldLot& l : lots) out.emplace_back(l.lot(), l.quantity());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// How `hold` differs from what leg `plan` of transfer `transfer_id` holds; empty when it does
+// not. A released id (closed by a cancel's release) carries no item: only its place is compared.
+std::string HoldDiffers(const Hold& hold, const PlanLeg& plan, absl::string_view transfer_id) {
+  std::vector<std::string> differs;
+  if (hold.warehouse() != plan.source_warehouse()) {
+    differs.push_back(absl::StrCat("at ", hold.warehouse()));
+  }
+  if (hold.state() == HOLD_STATE_RELEASED && hold.item().empty()) {
+    return absl::StrJoin(differs, ", ");
+  }
+  if (hold.item() != plan.item() || hold.quantity() != plan.quantity()) {
+    differs.push_back(absl::StrCat("holding ", hold.quantity(), " ", hold.item()));
+  }
+  if (!plan.lots().empty() && LotQuantities(hold.lots()) != LotQuantities(plan.lots())) {
+    differs.push_back("other lots");
+  }
+  if (hold.reference() != transfer_id) {
+    differs.push_back(absl::StrCat("reference \"", hold.reference().substr(0, 64), "\""));
+  }
+  return absl::StrJoin(differs, ", ");
+}
+
 absl::Status CheckActor(absl::string_view actor) {
   return common::CheckText("actor", actor, 200, true);
 }
@@ -587,11 +618,7 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
   }
   auto hold = WithRetry([&] { return gateway_->Hold(req); });
   if (!hold.ok() && hold.status().code() == absl::StatusCode::kAlreadyExists) {
-    hold = gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id());
-    if (hold.ok() && hold->state() != HOLD_STATE_ACTIVE) {
-      hold = absl::FailedPreconditionError(
-          absl::StrCat("hold ", leg.hold_id(), " exists but is ", Spoken(hold->state())));
-    }
+    hold = ExistingHold(t, i);
   }
   if (hold.ok()) {
     TransferLeg* m = t.mutable_legs(i);
@@ -621,6 +648,28 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
       t, absl::StrCat(stock_changed ? absl::StrCat(leg.plan().item(), " fell short: ") : "",
                       "hold of ", Describe(leg.plan()), " refused: ", s.message())));
   return false;
+}
+
+// The leg's hold id is taken at its source's level service. That is the leg's own hold when an
+// earlier request from here placed it (its reply lost); but hold ids are instance-wide and
+// caller-chosen, so anyone's hold may carry it. Taken as the leg's, a 1-unit hold at another
+// warehouse showed the leg's 30 as held and the transfer went READY: it must hold what the leg
+// asks for, where it asks, for this transfer. Any other hold refuses the leg (FAILED_PRECONDITION,
+// re-planned like a hold refused for lack of stock), and is left alone: it is not ours.
+absl::StatusOr<Hold> TransferCoordinator::ExistingHold(const Transfer& t, int i) {
+  const TransferLeg& leg = t.legs(i);
+  ASSIGN_OR_RETURN(Hold hold, gateway_->GetHold(leg.plan().source_warehouse(), leg.hold_id()));
+  const std::string differs = HoldDiffers(hold, leg.plan(), t.id());
+  if (!differs.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("hold id ", leg.hold_id(), " is taken by a hold that is not this leg's (",
+                     differs, "); that hold was left as it is"));
+  }
+  if (hold.state() != HOLD_STATE_ACTIVE) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("hold ", leg.hold_id(), " exists but is ", Spoken(hold.state())));
+  }
+  return hold;
 }
 
 absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status& why) {

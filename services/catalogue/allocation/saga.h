@@ -169,6 +169,9 @@ class TransferCoordinator {
   // Saga steps; each saves before its next external call.
   absl::Status DriveHolds(Transfer& t);
   absl::StatusOr<bool> PlaceHold(Transfer& t, int leg);  // false: waiting for the source
+  // After ALREADY_EXISTS: the hold with leg `leg`'s id, if it is that leg's own and active;
+  // FAILED_PRECONDITION saying why not otherwise.
+  absl::StatusOr<stockpile::v1::Hold> ExistingHold(const Transfer& t, int leg);
   absl::Status Replan(Transfer& t, int leg, const absl::Status& why);
   absl::Status FailAndRelease(Transfer& t, std::string reason);
   absl::Status ReleaseAll(Transfer& t);

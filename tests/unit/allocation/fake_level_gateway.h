@@ -117,6 +117,7 @@ class FakeLevelGateway : public LevelGateway {
       h.set_warehouse(op.warehouse());
       h.set_item(op.item());
       h.set_quantity(op.quantity());
+      h.set_reference(op.reference());
       *h.mutable_lots() = op.lots();
       h.set_state(v1::HOLD_STATE_ACTIVE);
       h.mutable_expire_time()->set_seconds(1'767'225'600 + op.ttl_seconds());

@@ -612,6 +612,72 @@ TEST_F(SagaTest, LostReplyIsRetriedWithoutASecondHold) {
   EXPECT_EQ(gateway_.Available(kMid, kItem), 5);
 }
 
+// Hold ids are instance-wide and caller-chosen: someone else's hold with the leg's id (here 1
+// unit at another warehouse of the same instance) is not the leg's 30 held. The leg is refused
+// and re-planned with the reason in the audit; the other hold is left alone.
+TEST_F(SagaTest, AnotherHoldWithTheLegsIdIsNotTakenForTheLegs) {
+  Stock(kNear, 30);
+  Stock(kMid, 30);
+  gateway_.SetStock(kFar, kItem, 5);
+  Transfer t = Create(30);
+  ASSERT_EQ(t.legs_size(), 1);
+  ASSERT_EQ(t.legs(0).plan().source_warehouse(), kNear);
+  HoldRequest squat;
+  squat.set_request_id("squat-1");
+  squat.set_actor("someone");
+  squat.mutable_op()->set_warehouse(kFar);
+  squat.mutable_op()->set_item(kItem);
+  squat.mutable_op()->set_quantity(1);
+  squat.mutable_op()->set_hold_id(t.legs(0).hold_id());
+  squat.mutable_op()->set_reference("not-a-transfer");
+  auto* lot = squat.mutable_op()->add_lots();
+  lot->set_lot("DEFAULT");
+  lot->set_quantity(1);
+  ASSERT_THAT(gateway_.Hold(squat).status(), IsOk());
+
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(t.legs_size(), 2);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_REPLACED);
+  EXPECT_EQ(t.legs(1).state(), LEG_STATE_HELD);
+  EXPECT_EQ(t.legs(1).plan().source_warehouse(), kMid);
+  EXPECT_EQ(t.legs(1).plan().quantity(), 30);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 30);  // nothing held there in the leg's name
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 0);
+  EXPECT_TRUE(std::any_of(t.audit().begin(), t.audit().end(), [&](const AuditStep& a) {
+    return absl::StrContains(a.what(), "is taken by a hold that is not this leg's") &&
+           absl::StrContains(a.what(), kFar);
+  })) << t.DebugString();
+  auto other = gateway_.GetHold(kFar, t.legs(0).hold_id());
+  ASSERT_THAT(other.status(), IsOk());
+  EXPECT_EQ(other->state(), HOLD_STATE_ACTIVE);  // not released by the transfer
+  EXPECT_EQ(gateway_.Available(kFar, kItem), 4);
+}
+
+// The leg's own hold, placed by an earlier request whose answer never came back here (another
+// request id), is still taken as the leg's.
+TEST_F(SagaTest, TheLegsOwnHoldFoundUnderItsIdIsTakenAsHeld) {
+  Stock(kNear, 30);
+  Transfer t = Create(30);
+  ASSERT_EQ(t.legs_size(), 1);
+  HoldRequest earlier;
+  earlier.set_request_id("an-earlier-leaders-hold");
+  earlier.set_actor("catalogue-transfers");
+  HoldOp* op = earlier.mutable_op();
+  op->set_warehouse(kNear);
+  op->set_item(kItem);
+  op->set_quantity(30);
+  op->set_hold_id(t.legs(0).hold_id());
+  op->set_reference(t.id());
+  *op->mutable_lots() = t.legs(0).plan().lots();
+  ASSERT_THAT(gateway_.Hold(earlier).status(), IsOk());
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(t.legs_size(), 1);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_HELD);
+  EXPECT_EQ(gateway_.Placements(t.legs(0).hold_id()), 1);
+}
+
 TEST_F(SagaTest, NewLeaderResumesFromTheStoreWithoutHoldingTwice) {
   Stock(kNear, 10);
   Stock(kMid, 10);
