@@ -122,6 +122,55 @@ TEST_F(LevelSecurityTest, StaffMoveStockOnlyInTheirScopeAndAreRecordedAsActor) {
   EXPECT_EQ(OnHand("warehouses/420102-W001"), 10);
 }
 
+// Hold ids are instance-wide. A county dispatcher holding 1 unit, or closing the id, at its own
+// warehouse under the id a transfer's leg will use made that leg's hold at another county fail
+// (ALREADY_EXISTS). Both are refused, alone or in a batch, nothing is held, and the catalogue's
+// hold under that id still goes through.
+TEST_F(LevelSecurityTest, ADispatcherCannotTakeATransferLegsHoldId) {
+  ASSERT_THAT(Receive("warehouses/420102-W001", admin_), IsOk());
+  ASSERT_THAT(Receive("warehouses/420103-W001", admin_), IsOk());
+  const std::string dispatcher = Token("li.dispatch", "dispatcher", "420102");
+  const std::string transfer = "T1767225600-12-00a1b2c3d4";
+  const std::string leg = transfer + ".L0";
+  HoldRequest squat;
+  squat.set_request_id("squat-hold");
+  squat.mutable_op()->set_warehouse("warehouses/420102-W001");
+  squat.mutable_op()->set_item("SH-0001");
+  squat.mutable_op()->set_quantity(1);
+  squat.mutable_op()->set_hold_id(leg);
+  MovementResult out;
+  grpc::Status s = TlsStub()->Hold(Call(dispatcher).get(), squat, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("belong to the catalogue's transfers"));
+  ReleaseRequest close;
+  close.set_request_id("squat-release");
+  close.mutable_op()->set_hold_id(leg);
+  close.mutable_op()->set_warehouse_if_absent("warehouses/420102-W001");
+  s = TlsStub()->Release(Call(dispatcher).get(), close, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("before any hold exists"));
+  ApplyBatchRequest batch;
+  batch.set_request_id("squat-batch");
+  *batch.add_operations()->mutable_release() = close.op();
+  ApplyBatchResponse batched;
+  s = TlsStub()->ApplyBatch(Call(dispatcher).get(), batch, &batched);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  GetHoldRequest get;
+  get.set_name("holds/" + leg);
+  Hold none;
+  EXPECT_EQ(TlsStub()->GetHold(Call(admin_).get(), get, &none).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // The catalogue's hold for the leg, at its planned source in the next county.
+  HoldRequest real = squat;
+  real.set_request_id(leg + ".hold");
+  real.mutable_op()->set_warehouse("warehouses/420103-W001");
+  real.mutable_op()->set_quantity(5);
+  real.mutable_op()->set_reference(transfer);
+  ASSERT_THAT(TlsStub()->Hold(Call(Token("catalogue", "service", "")).get(), real, &out), IsOk());
+  EXPECT_EQ(out.hold().warehouse(), "warehouses/420103-W001");
+  EXPECT_EQ(out.hold().quantity(), 5);
+}
+
 TEST_F(LevelSecurityTest, MissingExpiredAndForgedTokensAreUnauthenticated) {
   EXPECT_EQ(Receive("warehouses/420102-W001", "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
   const std::string expired = Token("wang.li", "staff", "420102", absl::Hours(1));

@@ -12,6 +12,7 @@
 #include "services/catalogue/stock_streamed.h"
 #include "services/common/enum_words.h"
 #include "services/common/status_macros.h"
+#include "services/common/transfer_ids.h"
 #include "services/common/validation.h"
 
 namespace stockpile::catalogue::allocation {
@@ -297,7 +298,7 @@ std::string TransferCoordinator::LevelActor(const Transfer& t, absl::string_view
 }
 
 std::string TransferCoordinator::HoldId(const Transfer& t, int leg) {
-  return absl::StrCat(t.id(), ".L", leg);
+  return common::TransferLegHoldId(t.id(), leg);  // a form the level services reserve to us
 }
 
 std::string TransferCoordinator::RequestId(const Transfer& t, int leg, absl::string_view step) {

@@ -25,10 +25,7 @@ std::string ScopeText(absl::string_view scope) {
   return scope.empty() ? std::string("national") : std::string(scope);
 }
 
-// "alice (staff, scope 420102)": who was refused, for the caller and the logs. Never the token.
-std::string Who(const Identity& who) {
-  return absl::StrCat(who.subject, " (", RoleName(who.role), ", scope ", ScopeText(who.scope), ")");
-}
+std::string Who(const Identity& who) { return DescribeCaller(who); }
 
 std::string Quoted(absl::string_view value) {
   return absl::StrCat("\"", common::IsValidUtf8(value) ? value.substr(0, 64) : "<bad UTF-8>", "\"");
@@ -62,6 +59,10 @@ absl::StatusOr<std::string> RegionOfWarehouse(absl::string_view warehouse) {
 }
 
 }  // namespace
+
+std::string DescribeCaller(const Identity& who) {
+  return absl::StrCat(who.subject, " (", RoleName(who.role), ", scope ", ScopeText(who.scope), ")");
+}
 
 std::string AuditActor(const Identity& who, absl::string_view requested_actor) {
   if (!who.authenticated) return std::string(requested_actor);
@@ -156,6 +157,11 @@ absl::Status Authorizer::CheckRule(const MethodRule& rule, const Identity& who,
                                    const Message& request) const {
   RETURN_IF_ERROR(CheckRole(rule, who));
   if (rule.custom != nullptr) return rule.custom(*this, rule, who, request);
+  return CheckFieldsInScope(rule, who, request);
+}
+
+absl::Status Authorizer::CheckFieldsInScope(const MethodRule& rule, const Identity& who,
+                                            const Message& request) const {
   if (rule.unscoped || ActsNationally(rule, who)) return absl::OkStatus();
   return CheckFields(rule, who, request);
 }

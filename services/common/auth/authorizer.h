@@ -47,6 +47,9 @@ struct Identity {
 // "catalogue-1 for bob". With authorization disabled, the request's actor as before.
 std::string AuditActor(const Identity& who, absl::string_view requested_actor);
 
+// "alice (staff, scope 420102)": who was refused, for messages. Never the token.
+std::string DescribeCaller(const Identity& who);
+
 using RoleSet = uint32_t;
 constexpr RoleSet RoleBit(Role r) { return RoleSet{1} << static_cast<int>(r); }
 constexpr RoleSet Roles(std::initializer_list<Role> roles) {
@@ -137,6 +140,10 @@ class Authorizer {
   // Role and scope of an authenticated identity against one rule.
   absl::Status CheckRule(const MethodRule& rule, const Identity& who,
                          const google::protobuf::Message& request) const;
+  // The rule's scoped fields against who's scope, as for a rule without a custom check: for
+  // custom checks that add a condition to the fields.
+  absl::Status CheckFieldsInScope(const MethodRule& rule, const Identity& who,
+                                  const google::protobuf::Message& request) const;
   bool disabled() const { return !verifier_.has_value(); }
   // True when `who` is not limited by region on this rule (national scope, or a role the rule
   // lets act nationally).

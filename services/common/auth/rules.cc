@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/status_macros.h"
+#include "services/common/transfer_ids.h"
 #include "stockpile/v1/level_service.pb.h"
 
 namespace stockpile::auth {
@@ -32,6 +33,10 @@ absl::Status CheckReceiveLeg(const Authorizer& authorizer, const MethodRule& rul
                              const Identity& who, const google::protobuf::Message& request);
 absl::Status CheckAnyPlace(const Authorizer& authorizer, const MethodRule& rule,
                            const Identity& who, const google::protobuf::Message& request);
+absl::Status CheckHoldIdClaim(const Authorizer& authorizer, const MethodRule& rule,
+                              const Identity& who, const google::protobuf::Message& request);
+absl::Status CheckRelease(const Authorizer& authorizer, const MethodRule& rule, const Identity& who,
+                          const google::protobuf::Message& request);
 
 // Reads inside scope for everyone; dispatchers read nationally.
 constexpr MethodRule Read(const char* method, ScopedField a = {}, ScopedField b = {}) {
@@ -41,6 +46,11 @@ constexpr MethodRule Read(const char* method, ScopedField a = {}, ScopedField b 
 constexpr MethodRule Write(const char* method, RoleSet roles, ScopedField a, ScopedField b = {},
                            ScopedField c = {}) {
   return {.method = method, .roles = roles, .fields = {a, b, c}};
+}
+// `rule`'s fields, and `check` first (it calls Authorizer::CheckFieldsInScope for the fields).
+constexpr MethodRule AlsoChecking(MethodRule rule, CustomScopeCheck check) {
+  rule.custom = check;
+  return rule;
 }
 
 constexpr MethodRule kLevelRules[] = {
@@ -56,12 +66,17 @@ constexpr MethodRule kLevelRules[] = {
     Write(LEVEL("Issue"), kStockRoles, {"op.warehouse", K::kWarehouseName}),
     Write(LEVEL("Stocktake"), kStockRoles, {"op.warehouse", K::kWarehouseName}),
     // Transfer steps: dispatchers, at the warehouse the step touches (source for hold, release,
-    // ship and confirm-delivery; destination for receive-transfer).
-    Write(LEVEL("Hold"), kTransferRoles, {"op.warehouse", K::kWarehouseName}),
-    Write(LEVEL("Release"), kTransferRoles, {"op.hold_id", K::kHoldId},
-          {"op.warehouse_if_absent", K::kWarehouseName}),
+    // ship and confirm-delivery; destination for receive-transfer). Hold ids of the catalogue's
+    // transfer legs, and closing an id before its hold exists, are the catalogue's (and admins').
+    AlsoChecking(Write(LEVEL("Hold"), kTransferRoles, {"op.warehouse", K::kWarehouseName}),
+                 &CheckHoldIdClaim),
+    AlsoChecking(Write(LEVEL("Release"), kTransferRoles, {"op.hold_id", K::kHoldId},
+                       {"op.warehouse_if_absent", K::kWarehouseName}),
+                 &CheckRelease),
     Write(LEVEL("Ship"), kTransferRoles, {"op.hold_id", K::kHoldId}),
-    Write(LEVEL("ReceiveTransfer"), kTransferRoles, {"op.warehouse", K::kWarehouseName}),
+    AlsoChecking(
+        Write(LEVEL("ReceiveTransfer"), kTransferRoles, {"op.warehouse", K::kWarehouseName}),
+        &CheckHoldIdClaim),
     Write(LEVEL("ConfirmDelivery"), kTransferRoles, {"op.hold_id", K::kHoldId}),
     // Every operation is checked against the rule of its single-operation method.
     {.method = LEVEL("ApplyBatch"), .roles = kBatchRoles, .custom = &CheckBatch},
@@ -185,6 +200,56 @@ absl::Status CheckBatch(const Authorizer& authorizer, const MethodRule&, const I
     if (!s.ok()) return absl::Status(s.code(), absl::StrCat("operations[", i, "]: ", s.message()));
   }
   return absl::OkStatus();
+}
+
+// Who may use hold ids of the catalogue's transfer legs and close ids before a hold exists.
+constexpr RoleSet kTransferOwners = kAdminRoles;
+
+bool OwnsTransferIds(const Identity& who) { return (kTransferOwners & RoleBit(who.role)) != 0; }
+
+// The hold id a Hold or ReceiveTransfer request uses.
+std::string ClaimedHoldId(const google::protobuf::Message& request) {
+  using google::protobuf::DynamicCastToGenerated;
+  if (const auto* hold = DynamicCastToGenerated<v1::HoldRequest>(&request)) {
+    return hold->op().hold_id();
+  }
+  if (const auto* arrival = DynamicCastToGenerated<v1::ReceiveTransferRequest>(&request)) {
+    return arrival->op().hold_id();
+  }
+  return std::string();
+}
+
+// Hold ids are instance-wide and caller-chosen. A hold (or, at a destination, an arrival) with
+// the id a transfer's leg will use makes that leg's real hold fail with ALREADY_EXISTS, from any
+// warehouse, so the form "{transfer id}.L{leg}" is the catalogue's whatever the caller's scope.
+absl::Status CheckHoldIdClaim(const Authorizer& authorizer, const MethodRule& rule,
+                              const Identity& who, const google::protobuf::Message& request) {
+  const std::string hold_id = ClaimedHoldId(request);
+  if (!OwnsTransferIds(who) && common::IsTransferLegHoldId(hold_id)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        DescribeCaller(who), " may not call ", rule.method, " with hold id \"", hold_id,
+        "\": ids of the form {transfer id}.L{leg} belong to the catalogue's transfers (only "
+        "the catalogue's service account and admins use them); choose another hold id"));
+  }
+  return authorizer.CheckFieldsInScope(rule, who, request);
+}
+
+// Closing a hold id before any hold has it (warehouse_if_absent) is how a cancelled transfer
+// keeps its late hold request from standing; anyone else closing an id takes it from whoever
+// would use it, a transfer's leg included. No person needs it: a release of one's own hold
+// names an existing hold.
+absl::Status CheckRelease(const Authorizer& authorizer, const MethodRule& rule, const Identity& who,
+                          const google::protobuf::Message& request) {
+  const auto* release = google::protobuf::DynamicCastToGenerated<v1::ReleaseRequest>(&request);
+  if (release == nullptr) return absl::InternalError("Release rule got another request type");
+  if (!OwnsTransferIds(who) && !release->op().warehouse_if_absent().empty()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        DescribeCaller(who), " may not call ", rule.method,
+        " with op.warehouse_if_absent: releasing a hold id before any hold exists is for the "
+        "catalogue's transfers (its service account) and admins; leave it unset to release an "
+        "existing hold"));
+  }
+  return authorizer.CheckFieldsInScope(rule, who, request);
 }
 
 // The transfer a step names ("name"), placed by the authorizer's transfer lookup; national

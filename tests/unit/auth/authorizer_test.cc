@@ -459,21 +459,96 @@ TEST_F(AuthorizerTest, HoldLookupFailuresAndAbsence) {
   EXPECT_TRUE(no_lookup.Check(Bearer(Role::kService, ""), Method("Release"), release).ok());
 }
 
-// A release that closes the id of a hold not placed yet is scoped by the warehouse it names.
+// A release that closes the id of a hold not placed yet (an admin's here) is scoped by the
+// warehouse it names.
 TEST_F(AuthorizerTest, ReleaseOfAnAbsentHoldIsScopedByItsWarehouse) {
   ReleaseRequest release;
   release.mutable_op()->set_hold_id("not-yet-placed");
   release.mutable_op()->set_warehouse_if_absent(kIn.warehouse);
-  EXPECT_TRUE(
-      authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("Release"), release).ok());
+  EXPECT_TRUE(authorizer_.Check(Bearer(Role::kAdmin, kScope), Method("Release"), release).ok());
   release.mutable_op()->set_warehouse_if_absent(kOut.warehouse);
-  EXPECT_THAT(authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("Release"), release),
+  EXPECT_THAT(authorizer_.Check(Bearer(Role::kAdmin, kScope), Method("Release"), release),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("warehouse_if_absent")));
   // An existing hold is scoped by its own warehouse whatever the request names as well.
   release.mutable_op()->set_hold_id(kOut.hold);
   release.mutable_op()->set_warehouse_if_absent(kIn.warehouse);
-  EXPECT_THAT(authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("Release"), release),
+  EXPECT_THAT(authorizer_.Check(Bearer(Role::kAdmin, kScope), Method("Release"), release),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("op.hold_id")));
+}
+
+// Closing an id before its hold exists takes it from whoever would use it: a dispatcher closed
+// a transfer's leg id at a warehouse of its own, and the leg's real hold was refused. Only the
+// catalogue (service) and admins close ids; a dispatcher still releases its holds.
+TEST_F(AuthorizerTest, OnlyTheCatalogueAndAdminsReleaseBeforeAHoldExists) {
+  ReleaseRequest closing;
+  closing.mutable_op()->set_hold_id("T1767225600-12-00a1b2c3d4.L0");
+  closing.mutable_op()->set_warehouse_if_absent(kIn.warehouse);  // inside the scope
+  for (absl::string_view scope : {absl::string_view(kScope), absl::string_view("")}) {
+    EXPECT_THAT(
+        authorizer_.Check(Bearer(Role::kDispatcher, scope), Method("Release"), closing),
+        StatusIs(absl::StatusCode::kPermissionDenied,
+                 AllOf(HasSubstr("warehouse_if_absent"), HasSubstr("before any hold exists"))))
+        << "scope " << scope;
+  }
+  closing.mutable_op()->set_hold_id("any-id");  // not only transfers' ids
+  EXPECT_THAT(authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("Release"), closing),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("warehouse_if_absent")));
+  ApplyBatchRequest batch;
+  batch.add_operations()->mutable_release()->set_hold_id(kIn.hold);
+  *batch.add_operations()->mutable_release() = closing.op();
+  EXPECT_THAT(authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("ApplyBatch"), batch),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("operations[1]"), HasSubstr("warehouse_if_absent"))));
+  EXPECT_TRUE(authorizer_.Check(Bearer(Role::kService, ""), Method("Release"), closing).ok());
+  EXPECT_TRUE(authorizer_.Check(Bearer(Role::kService, ""), Method("ApplyBatch"), batch).ok());
+  EXPECT_TRUE(authorizer_.Check(Bearer(Role::kAdmin, kScope), Method("Release"), closing).ok());
+  ReleaseRequest own;  // an existing hold inside the scope, as before
+  own.mutable_op()->set_hold_id(kIn.hold);
+  EXPECT_TRUE(authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("Release"), own).ok());
+}
+
+// A 1-unit hold with a transfer's leg id, at any warehouse of the instance, made the leg's real
+// hold fail (ALREADY_EXISTS): the id form "{transfer id}.L{leg}" is the catalogue's, whatever the
+// caller's scope; an arrival recorded under such an id at a destination likewise.
+TEST_F(AuthorizerTest, TransferLegHoldIdsAreTheCataloguesAndAdminsOnly) {
+  for (const char* id : {"T1767225600-12-00a1b2c3d4.L0", "T1767225600-3.L17"}) {
+    HoldRequest hold;
+    hold.mutable_op()->set_warehouse(kIn.warehouse);  // inside the scope
+    hold.mutable_op()->set_hold_id(id);
+    for (absl::string_view scope : {absl::string_view(kScope), absl::string_view("")}) {
+      EXPECT_THAT(authorizer_.Check(Bearer(Role::kDispatcher, scope), Method("Hold"), hold),
+                  StatusIs(absl::StatusCode::kPermissionDenied,
+                           AllOf(HasSubstr(id), HasSubstr("belong to the catalogue's transfers"),
+                                 HasSubstr("choose another hold id"))))
+          << id << " scope " << scope;
+    }
+    ApplyBatchRequest batch;
+    *batch.add_operations()->mutable_hold() = hold.op();
+    EXPECT_THAT(authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("ApplyBatch"), batch),
+                StatusIs(absl::StatusCode::kPermissionDenied,
+                         AllOf(HasSubstr("operations[0]"), HasSubstr("catalogue's transfers"))));
+    ReceiveTransferRequest arrival;
+    arrival.mutable_op()->set_warehouse(kIn.warehouse);
+    arrival.mutable_op()->set_source_warehouse("warehouses/11-W001");
+    arrival.mutable_op()->set_hold_id(id);
+    EXPECT_THAT(
+        authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("ReceiveTransfer"), arrival),
+        StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("catalogue's transfers")));
+    EXPECT_TRUE(authorizer_.Check(Bearer(Role::kService, ""), Method("Hold"), hold).ok());
+    EXPECT_TRUE(authorizer_.Check(Bearer(Role::kService, ""), Method("ApplyBatch"), batch).ok());
+    EXPECT_TRUE(
+        authorizer_.Check(Bearer(Role::kService, ""), Method("ReceiveTransfer"), arrival).ok());
+    EXPECT_TRUE(authorizer_.Check(Bearer(Role::kAdmin, kScope), Method("Hold"), hold).ok());
+  }
+  // Ids of other forms stay the dispatcher's to choose.
+  for (const char* id : {"my-hold", "T1767225600-12", "T-1.L0", "T1767225600-12-00a1.L", "t1-2.L0",
+                         "T1767225600-12-00a1b2c3d4.L0x"}) {
+    HoldRequest hold;
+    hold.mutable_op()->set_warehouse(kIn.warehouse);
+    hold.mutable_op()->set_hold_id(id);
+    EXPECT_TRUE(authorizer_.Check(Bearer(Role::kDispatcher, kScope), Method("Hold"), hold).ok())
+        << id;
+  }
 }
 
 TEST_F(AuthorizerTest, UnknownMethodsAreDeniedByDefault) {
