@@ -25,6 +25,7 @@ constexpr char kDest[] = "warehouses/420102-W001";
 constexpr char kNear[] = "warehouses/420103-W001";
 constexpr char kMid[] = "warehouses/420106-W001";
 constexpr char kItem[] = "SH-0001";
+constexpr char kNationalApprover[] = "";  // the approving token's scope
 
 const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }
 
@@ -143,7 +144,7 @@ class TransferIntegrationTest : public ::testing::Test {
     req.set_request_id("ap-" + t.id());
     req.set_actor("chief");
     req.set_name(t.name());
-    return r.coordinator->Approve(req);
+    return r.coordinator->Approve(req, kNationalApprover);
   }
 
   testing::TempDir dir_;

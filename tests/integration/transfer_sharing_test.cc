@@ -43,6 +43,7 @@ constexpr char kPrefix[] = "/test/transfers/";
 constexpr char kDest[] = "warehouses/420102-W001";
 constexpr char kNear[] = "warehouses/420103-W001";
 constexpr char kFar[] = "warehouses/420115-W001";
+constexpr char kNationalApprover[] = "";  // the approving token's scope
 constexpr char kItem[] = "SH-0001";
 
 Transfer Sample(const std::string& id, TransferState state) {
@@ -306,7 +307,7 @@ TEST_F(TakeoverTest, OtherReplicaFinishesTheTransferWithoutHoldingTwice) {
   approve.set_request_id("approve-1");
   approve.set_actor("chief");
   approve.set_name(t.name());
-  auto approved = a->coordinator->Approve(approve);
+  auto approved = a->coordinator->Approve(approve, kNationalApprover);
   ASSERT_THAT(approved, IsOk());
   ASSERT_EQ(approved->state(), TRANSFER_STATE_HOLDING) << approved->DebugString();
 
@@ -409,7 +410,7 @@ TEST_F(TakeoverTest, WaitingTransferIsNotRewrittenByEveryResumeRound) {
   approve.set_request_id("approve-1");
   approve.set_actor("chief");
   approve.set_name(t->name());
-  ASSERT_THAT(coordinator.Approve(approve), IsOk());
+  ASSERT_THAT(coordinator.Approve(approve, kNationalApprover), IsOk());
   const int64_t after_approval = journal.writes();  // create, approve, leg 0 held, waiting
   EXPECT_EQ(after_approval, 4);
   EXPECT_EQ(store->Revision(t->id()).value_or(0), after_approval);

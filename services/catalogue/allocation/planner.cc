@@ -94,6 +94,7 @@ const StockTaken::LotsTaken* StockTaken::At(absl::string_view item,
 }
 
 bool SourceReach::Excludes(absl::string_view region) const {
+  if (!absl::StartsWith(region, only_under)) return true;
   auto holds = [region](const SourceScope& scope) { return scope.Holds(region); };
   return std::any_of(unreachable.begin(), unreachable.end(), holds) &&
          std::none_of(reachable.begin(), reachable.end(), holds);
@@ -306,8 +307,11 @@ class Planner::LinePlanner {
   // the ~3,300 seat distances are computed once per plan, and only if a line gets this far.
   const std::vector<ProvinceBound>& OtherProvinceBounds() {
     if (bounds_ready_) return bounds_;
+    const std::string& only_under = reach_.only_under;
     for (const Province& p : planner_.provinces_) {
       if (absl::StartsWith(destination_, p.code)) continue;
+      // None of its warehouses may give: not worth reading them.
+      if (!absl::StartsWith(p.code, only_under) && !absl::StartsWith(only_under, p.code)) continue;
       double km = std::numeric_limits<double>::infinity();
       for (const Seat& s : p.seats) km = std::min(km, KmTo(s.lat_rad, s.lon_rad, s.cos_lat));
       bounds_.push_back({km, &p});

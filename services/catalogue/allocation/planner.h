@@ -34,12 +34,15 @@ struct SourceScope {
   bool Holds(absl::string_view region) const;
 };
 
-// Which level instances answer. A warehouse is left out of plans when an unreachable instance
+// Which sources a plan may reach. A warehouse is left out of plans when an unreachable instance
 // hosts its region and no answering one does (the shard of an instance that is gone may have
-// moved to a new one).
+// moved to a new one), or when its region is not under `only_under`.
 struct SourceReach {
   std::vector<SourceScope> unreachable;
   std::vector<SourceScope> reachable;
+  // A region-code prefix sources must lie under ("": anywhere): a re-plan after approval stays
+  // inside its approver's scope.
+  std::string only_under;
   bool Excludes(absl::string_view region) const;
 };
 

@@ -427,16 +427,17 @@ absl::StatusOr<ListTransfersResponse> TransferCoordinator::List(
 }
 
 absl::StatusOr<AllocationPlan> TransferCoordinator::Plan(const PlanAllocationRequest& req) const {
-  return PlanWithout(req, StockTaken());
+  return PlanWithout(req, StockTaken(), "");
 }
 
-absl::StatusOr<AllocationPlan> TransferCoordinator::PlanWithout(const PlanAllocationRequest& req,
-                                                                const StockTaken& taken) const {
+absl::StatusOr<AllocationPlan> TransferCoordinator::PlanWithout(
+    const PlanAllocationRequest& req, const StockTaken& taken, absl::string_view only_under) const {
   UnreachableSources unreachable;
   if (options_.sources) {
     unreachable =
         FindUnreachable(options_.sources(), Now(), started_micros_, options_.unreachable_after);
   }
+  unreachable.reach.only_under = std::string(only_under);
   ASSIGN_OR_RETURN(AllocationPlan plan, planner_->Plan(req, *stock_, Planner::ReserveDay(Now()),
                                                        unreachable.reach, taken));
   for (auto& line : unreachable.described) plan.add_unreachable_sources(std::move(line));
@@ -552,7 +553,8 @@ absl::Status TransferCoordinator::CheckDestination(absl::string_view destination
   return absl::OkStatus();
 }
 
-absl::StatusOr<Transfer> TransferCoordinator::Approve(const ApproveTransferRequest& req) {
+absl::StatusOr<Transfer> TransferCoordinator::Approve(const ApproveTransferRequest& req,
+                                                      absl::string_view approver_scope) {
   ASSIGN_OR_RETURN(std::string id, IdFromName(req.name()));
   auto mu = LockFor(id);
   absl::MutexLock lock(mu.get());
@@ -580,7 +582,10 @@ absl::StatusOr<Transfer> TransferCoordinator::Approve(const ApproveTransferReque
       absl::StrCat("nothing was held for ", t.name(), " (reopen it, or cancel the transfer)")));
   t.set_state(TRANSFER_STATE_HOLDING);
   t.set_approved_by(req.actor());
-  Audit(t, req.actor(), "approved");
+  // Saved with the transfer (and shared with the other replicas) before any hold: a re-plan, by
+  // this leader or the next, must not commit stock outside what this approver may commit.
+  t.set_approver_scope(std::string(approver_scope));
+  Audit(t, req.actor(), "approved");  // exactly: transfer_metrics reads this step
   const RequestRecord record = Record(req.request_id(), req, t);
   RETURN_IF_ERROR(Save(t, &record));
   return Finish(t, DriveHolds(t));
@@ -690,12 +695,18 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
       req.add_exclude_sources(leg.plan().source_warehouse());
     }
   }
-  auto plan = PlanWithout(req, TakenByLegs(t));
+  // Only inside the approver's scope: approval checked every leg's source against it, and the
+  // legs planned now are held on the strength of that approval.
+  auto plan = PlanWithout(req, TakenByLegs(t), t.approver_scope());
   if (!plan.ok() || plan->outcomes(0).shortfall() > 0) {
     const int64_t shortfall = AddShortLine(t, failed.item(), failed.quantity(),
                                            plan.ok() ? plan->outcomes(0).planned() : 0);
     return FailAndRelease(
-        t, absl::StrCat(failed.item(), " fell short by ", shortfall, " after re-planning"));
+        t, absl::StrCat(failed.item(), " fell short by ", shortfall, " after re-planning",
+                        t.approver_scope().empty()
+                            ? ""
+                            : absl::StrCat(" from sources inside the approver's scope ",
+                                           t.approver_scope())));
   }
   const int first_new_leg = t.legs_size();
   std::vector<std::string> sources;

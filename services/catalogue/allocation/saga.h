@@ -104,7 +104,10 @@ class TransferCoordinator {
 
   // Mutations (leader only; the service checks leadership).
   absl::StatusOr<stockpile::v1::Transfer> Create(const stockpile::v1::CreateTransferRequest& req);
-  absl::StatusOr<stockpile::v1::Transfer> Approve(const stockpile::v1::ApproveTransferRequest& req);
+  // `approver_scope`: the region scope of the approver's token ("" national). Re-plans of the
+  // transfer take sources only inside it (the approval checked its legs' sources against it).
+  absl::StatusOr<stockpile::v1::Transfer> Approve(const stockpile::v1::ApproveTransferRequest& req,
+                                                  absl::string_view approver_scope);
   absl::StatusOr<stockpile::v1::Transfer> Ship(const stockpile::v1::ShipTransferLegRequest& req);
   absl::StatusOr<stockpile::v1::Transfer> Receive(
       const stockpile::v1::ReceiveTransferLegRequest& req);
@@ -136,9 +139,11 @@ class TransferCoordinator {
   // True when this exact request was seen before (a retry); INVALID_ARGUMENT when the id was
   // used for different content.
   absl::StatusOr<bool> Replay(absl::string_view request_id, const google::protobuf::Message& req);
-  // Plan() with the stock `taken` lists counted as gone.
+  // Plan() with the stock `taken` lists counted as gone, from sources under `only_under` ("":
+  // anywhere).
   absl::StatusOr<stockpile::v1::AllocationPlan> PlanWithout(
-      const stockpile::v1::PlanAllocationRequest& req, const StockTaken& taken) const;
+      const stockpile::v1::PlanAllocationRequest& req, const StockTaken& taken,
+      absl::string_view only_under) const;
   absl::StatusOr<Transfer> Load(absl::string_view name) const;
   absl::Status Save(Transfer& t, const RequestRecord* request = nullptr);
   absl::Status Share(TransferJournal& journal, Transfer& t, const RequestRecord* request);

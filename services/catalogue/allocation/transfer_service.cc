@@ -104,7 +104,8 @@ grpc::ServerUnaryReactor* TransferServiceImpl::ApproveTransfer(grpc::CallbackSer
                                                                const ApproveTransferRequest* req,
                                                                Transfer* resp) {
   return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
-    return coordinator_->Approve(WithActor(*req, who));
+    // The approver's scope bounds the transfer's re-plans (the rule checked its legs against it).
+    return coordinator_->Approve(WithActor(*req, who), who.scope);
   });
 }
 

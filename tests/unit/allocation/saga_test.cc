@@ -32,6 +32,7 @@ constexpr char kNear[] = "warehouses/420103-W001";  // 江汉, ~4 km
 constexpr char kMid[] = "warehouses/420106-W001";   // 武昌, ~5 km
 constexpr char kFar[] = "warehouses/420115-W001";   // 江夏, ~25 km
 constexpr char kItem[] = "SH-0001";
+constexpr char kNationalApprover[] = "";  // the approving token's scope
 
 const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }
 
@@ -96,12 +97,13 @@ class SagaTest : public ::testing::Test {
     EXPECT_THAT(t.status(), IsOk());
     return t.ok() ? *t : Transfer();
   }
-  absl::StatusOr<Transfer> Approve(const Transfer& t) {
+  absl::StatusOr<Transfer> Approve(const Transfer& t,
+                                   absl::string_view approver_scope = kNationalApprover) {
     ApproveTransferRequest req;
     req.set_request_id("approve-" + t.id());
     req.set_actor("chief-li");
     req.set_name(t.name());
-    return coordinator_->Approve(req);
+    return coordinator_->Approve(req, approver_scope);
   }
   absl::StatusOr<Transfer> Ship(const Transfer& t, int leg) {
     ShipTransferLegRequest req;
@@ -189,7 +191,7 @@ TEST_F(SagaTest, WithFourEyesTheCreatorCannotApproveAndNothingIsHeld) {
   Transfer alone = Create(4, "create-alone");
   own.set_request_id("approve-own-1");
   own.set_name(alone.name());
-  ASSERT_OK_AND_ASSIGN_T(alone, coordinator_->Approve(own));  // off by default
+  ASSERT_OK_AND_ASSIGN_T(alone, coordinator_->Approve(own, kNationalApprover));  // off by default
   EXPECT_EQ(alone.approved_by(), "dispatcher-wang");
 
   require_second_approver_ = true;
@@ -198,7 +200,7 @@ TEST_F(SagaTest, WithFourEyesTheCreatorCannotApproveAndNothingIsHeld) {
   own.set_request_id("approve-own-2");
   own.set_name(t.name());
   const int holds_before = gateway_.Calls("Hold");
-  EXPECT_THAT(coordinator_->Approve(own),
+  EXPECT_THAT(coordinator_->Approve(own, kNationalApprover),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("was created by dispatcher-wang; another dispatcher must "
                                  "approve it")));
@@ -360,7 +362,7 @@ TEST_F(SagaTest, CancelAfterShippingIsRefused) {
   approve.set_request_id("approve-again");
   approve.set_actor("chief-li");
   approve.set_name(t.name());
-  EXPECT_THAT(coordinator_->Approve(approve),
+  EXPECT_THAT(coordinator_->Approve(approve, kNationalApprover),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr(" is in transit; only a transfer pending approval")));
   ShipTransferLegRequest ship;
@@ -563,6 +565,52 @@ TEST_F(SagaTest, ReplanFallsShortRatherThanTakeTheTransfersOwnStockTwice) {
   EXPECT_THAT(t.failure_reason(), HasSubstr("fell short by 10 after re-planning"));
   EXPECT_EQ(gateway_.ActiveHolds(), 0);
   EXPECT_EQ(gateway_.Available(kMid, kItem), 40);
+}
+
+// Approval checks every leg's source against the approver's scope; a re-plan after it must stay
+// there too. A dispatcher of 江夏 (420115) approves 8 from the one source the plan found, in
+// 江夏; it had only 2 left when the hold came, and stock has since appeared nearer, in 武昌
+// (420106), outside the scope. The re-plan takes the farther source inside the scope instead.
+TEST_F(SagaTest, ReplanAfterApprovalStaysInsideTheApproversScope) {
+  constexpr char kFarToo[] = "warehouses/420115-W002";  // 江夏 as well
+  Stock(kFar, 10);
+  gateway_.SetStock(kFar, kItem, 2);
+  Transfer t = Create(8);
+  ASSERT_EQ(t.legs_size(), 1);
+  ASSERT_EQ(t.legs(0).plan().source_warehouse(), kFar);
+  Stock(kMid, 10);
+  Stock(kFarToo, 10);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t, "420115"));
+  EXPECT_EQ(t.approver_scope(), "420115");
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(t.legs_size(), 2);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_REPLACED);
+  EXPECT_EQ(t.legs(1).plan().source_warehouse(), kFarToo);
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 10);
+  // The scope is stored: a new coordinator (leader) re-plans inside it as well.
+  Reopen();
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.approver_scope(), "420115");
+}
+
+// With no source inside the scope the re-planned quantity falls short, as for any shortage, and
+// the audit trail says why; nothing is held outside the scope.
+TEST_F(SagaTest, ReplanWithNoSourceInsideTheApproversScopeFallsShort) {
+  Stock(kFar, 10);
+  gateway_.SetStock(kFar, kItem, 2);
+  Transfer t = Create(8);
+  ASSERT_EQ(t.legs_size(), 1);
+  Stock(kMid, 10);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t, "420115"));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_FAILED);
+  ASSERT_EQ(t.short_lines_size(), 1);
+  EXPECT_EQ(t.short_lines(0).shortfall(), 8);
+  EXPECT_THAT(t.failure_reason(), HasSubstr("inside the approver's scope 420115"));
+  EXPECT_TRUE(std::any_of(t.audit().begin(), t.audit().end(), [](const AuditStep& a) {
+    return absl::StrContains(a.what(), "inside the approver's scope 420115");
+  }));
+  EXPECT_EQ(gateway_.Available(kMid, kItem), 10);
+  EXPECT_EQ(gateway_.ActiveHolds(), 0);
 }
 
 TEST_F(SagaTest, HoldRefusedAfterTheLastReplanRoundFailsTheTransfer) {
@@ -1148,7 +1196,7 @@ TEST_F(SagaTest, ApprovalsRequestIdReusedForACancelIsRefused) {
   approve.set_request_id("r-1");
   approve.set_actor("chief-li");
   approve.set_name(t.name());
-  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Approve(approve));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Approve(approve, kNationalApprover));
   CancelTransferRequest cancel;
   cancel.set_request_id("r-1");
   cancel.set_actor("chief-li");
@@ -1161,7 +1209,8 @@ TEST_F(SagaTest, ApprovalsRequestIdReusedForACancelIsRefused) {
   EXPECT_EQ(after.state(), TRANSFER_STATE_READY);
   EXPECT_EQ(after.audit_size(), t.audit_size());
   EXPECT_EQ(gateway_.Available(kNear, kItem), 5);
-  ASSERT_OK_AND_ASSIGN_T(after, coordinator_->Approve(approve));  // the retry is still one
+  ASSERT_OK_AND_ASSIGN_T(
+      after, coordinator_->Approve(approve, kNationalApprover));  // the retry is still one
   EXPECT_EQ(after.state(), TRANSFER_STATE_READY);
 }
 
@@ -1195,18 +1244,19 @@ TEST_F(SagaTest, RequestRecordsStoredWithoutTheTypeStillAnswerRetries) {
   approve.set_request_id("approved-before-the-upgrade");
   approve.set_actor("chief-li");
   approve.set_name(t.name());
-  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Approve(approve));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Approve(approve, kNationalApprover));
   ApproveTransferRequest content = approve;
   content.clear_request_id();
   std::string legacy;
   ASSERT_TRUE(content.SerializeToString(&legacy));
   const RequestRecord old{approve.request_id(), legacy, t.id()};
   ASSERT_THAT(store_->Save(t, &old), IsOk());
-  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Approve(approve));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Approve(approve, kNationalApprover));
   EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
   EXPECT_EQ(gateway_.Placements(t.legs(0).hold_id()), 1);
   approve.set_actor("someone-else");  // other content is still refused
-  EXPECT_THAT(coordinator_->Approve(approve), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(coordinator_->Approve(approve, kNationalApprover),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(SagaTest, ListsByRegionWithPages) {

@@ -428,6 +428,7 @@ TEST_F(CatalogueAccessTest, CountyDispatcherCannotApproveATransferOutOfAnotherPr
   s = transfer_stub_->ApproveTransfer(Context(Token(Role::kDispatcher, "")).get(), approve, &t);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  EXPECT_EQ(t.approver_scope(), "");  // national: re-plans anywhere
 }
 
 TEST_F(CatalogueAccessTest, TheTokenSubjectIsTheActorOfEveryStep) {
@@ -444,6 +445,7 @@ TEST_F(CatalogueAccessTest, TheTokenSubjectIsTheActorOfEveryStep) {
   approve.set_name(t.name());
   ASSERT_TRUE(transfer_stub_->ApproveTransfer(Context(dispatcher).get(), approve, &t).ok());
   EXPECT_EQ(t.approved_by(), "li.dispatch");
+  EXPECT_EQ(t.approver_scope(), kScope);  // the token's: re-plans stay inside it
   ShipTransferLegRequest ship;
   ship.set_request_id("ship-mine");
   ship.set_name(t.name());
