@@ -12,19 +12,25 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <system_error>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
+#include "services/level/keys.h"
 #include "services/level/proto_util.h"
+#include "stockpile/internal/level_store.pb.h"
 
 namespace stockpile::level {
 namespace {
@@ -37,6 +43,9 @@ constexpr absl::string_view kTimeFormat = "%Y%m%dT%H%M%E3SZ";  // 20251204T00000
 // Written into the checkpoint after the copy: RocksDB ignores files it does not know, so the
 // directory still opens as --db as it is.
 constexpr char kDescriptionFile[] = "STOCKPILE-BACKUP.json";
+// Written into a restored database: which backup it came from (internal::RestoredFrom; before
+// backups had ids, the backup's description).
+constexpr char kRestoredFromFile[] = "STOCKPILE-RESTORED-FROM.json";
 
 // kTimeFormat: the time in backup names and in a replaced database's name.
 std::string NameTime(int64_t micros) {
@@ -112,6 +121,10 @@ absl::Status WriteBackupJson(const Backup& backup, const fs::path& file) {
 }
 
 std::optional<Backup> Describe(const fs::path& dir) {
+  // A database restored by an older release holds a copy of its backup's description: it is not
+  // that backup (it has moved on since), and must not pass for it.
+  std::error_code ec;
+  if (fs::exists(dir / kRestoredFromFile, ec)) return std::nullopt;
   Backup backup;
   std::optional<Backup> described;
   if (ReadBackupJson(dir / kDescriptionFile, &backup)) {
@@ -128,9 +141,6 @@ absl::Status WriteDescription(const Backup& backup) {
   stored.clear_path();  // the directory may be moved; its place is where it is found
   return WriteBackupJson(stored, fs::path(backup.path()) / kDescriptionFile);
 }
-
-// Written into a restored database: which backup it came from.
-constexpr char kRestoredFromFile[] = "STOCKPILE-RESTORED-FROM.json";
 
 absl::Status SyncPath(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -179,6 +189,242 @@ absl::Status CheckBackupDir(const std::string& backup_dir) {
   return absl::OkStatus();
 }
 
+// "/data/db/" and "/data/./db" are "/data/db": the staging copy and the replaced database are
+// its siblings, not entries inside it.
+fs::path NormalDir(const std::string& path) {
+  fs::path normal = fs::path(path).lexically_normal();
+  if (!normal.has_filename() && normal.has_parent_path() && normal != normal.root_path()) {
+    normal = normal.parent_path();
+  }
+  return normal;
+}
+
+std::string NewBackupId() {
+  std::random_device random;
+  return absl::StrFormat("%08x%08x%08x%08x", random(), random(), random(), random());
+}
+
+struct Unlock {
+  void operator()(rocksdb::FileLock* lock) const {
+    rocksdb::Env::Default()->UnlockFile(lock).PermitUncheckedError();
+  }
+};
+using HeldLock = std::unique_ptr<rocksdb::FileLock, Unlock>;
+
+// RocksDB's own lock on the database at `db` (<db>/LOCK, the file DB::Open locks): it fails
+// while a process has the database open, and while held no level can open it.
+absl::StatusOr<HeldLock> LockDatabase(const fs::path& db) {
+  rocksdb::FileLock* lock = nullptr;
+  const std::string file = (db / "LOCK").string();
+  rocksdb::Status s = rocksdb::Env::Default()->LockFile(file, &lock);
+  if (!s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the database ", db.string(), " is in use (cannot take its lock ", file, ": ",
+                     s.ToString(), "); stop the level that serves it before restoring over it"));
+  }
+  return HeldLock(lock);
+}
+
+// Opens the database at `db` read-only (no lock, nothing written), every column family, with
+// RocksDB's consistency checks; with `verify`, also reads every table file's checksums.
+// Returns the store's meta (empty in a database no command has written yet).
+absl::StatusOr<internal::StoreMeta> ReadStoreMeta(const fs::path& db, bool verify) {
+  rocksdb::DBOptions options;
+  options.paranoid_checks = true;
+  std::vector<std::string> names;
+  RETURN_IF_ERROR(common::FromRocks(rocksdb::DB::ListColumnFamilies(options, db.string(), &names),
+                                    absl::StrCat("list the column families of ", db.string())));
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  RETURN_IF_ERROR(common::FromRocks(
+      rocksdb::DB::OpenForReadOnly(options, db.string(), families, &handles, &raw),
+      absl::StrCat("open ", db.string())));
+  std::unique_ptr<rocksdb::DB> opened(raw);
+  rocksdb::Status s = verify ? opened->VerifyChecksum() : rocksdb::Status::OK();
+  std::string value;
+  if (s.ok()) {
+    rocksdb::ReadOptions read;
+    read.verify_checksums = true;
+    s = opened->Get(read, opened->DefaultColumnFamily(), std::string(keys::kMeta), &value);
+  }
+  for (auto* handle : handles) opened->DestroyColumnFamilyHandle(handle);
+  internal::StoreMeta meta;
+  if (s.IsNotFound()) return meta;
+  RETURN_IF_ERROR(common::FromRocks(s, absl::StrCat("check ", db.string())));
+  if (!meta.ParseFromString(value)) {
+    return absl::DataLossError(absl::StrCat("the store meta of ", db.string(), " is unreadable"));
+  }
+  return meta;
+}
+
+std::string DescribeOrigin(const std::string& level, const std::vector<std::string>& regions,
+                           const std::string& instance_id) {
+  return absl::StrCat("level ", level.empty() ? "?" : level, ", regions ",
+                      absl::StrJoin(regions, ","),
+                      instance_id.empty() ? "" : absl::StrCat(", instance ", instance_id));
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// A backup of another level, other regions or another instance id is refused (its warehouses
+// are not this instance's); one described before backups named their instance is let through
+// with a warning.
+absl::Status CheckOrigin(const Backup& backup, const RestoreTarget& target,
+                         std::vector<std::string>* warnings) {
+  if (backup.level().empty() && backup.region_prefixes().empty()) {
+    warnings->push_back(absl::StrCat("the backup ", backup.path(),
+                                     " does not say which instance it is a copy of (taken by an "
+                                     "older release); restoring it unchecked as ",
+                                     DescribeOrigin(target.level, target.regions, "")));
+    return absl::OkStatus();
+  }
+  const std::vector<std::string> regions(backup.region_prefixes().begin(),
+                                         backup.region_prefixes().end());
+  const bool same = backup.level() == target.level && Sorted(regions) == Sorted(target.regions) &&
+                    (backup.instance_id().empty() || target.instance_id.empty() ||
+                     backup.instance_id() == target.instance_id);
+  if (same) return absl::OkStatus();
+  const std::string what = absl::StrCat(
+      "the backup ", backup.path(), " is a copy of ",
+      DescribeOrigin(backup.level(), regions, backup.instance_id()), "; this instance is ",
+      DescribeOrigin(target.level, target.regions, target.instance_id));
+  if (target.any_instance) {
+    warnings->push_back(absl::StrCat(what, "; restoring it all the same (--restore-any-instance)"));
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, ". Refusing to restore another instance's backup (--restore-any-instance overrides)"));
+}
+
+bool ReadMarker(const fs::path& db, internal::RestoredFrom* marker) {
+  std::ifstream in(db / kRestoredFromFile);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return false;
+  if (google::protobuf::util::JsonStringToMessage(text.str(), marker).ok()) return true;
+  Backup legacy;  // written before backups had ids: the backup's description
+  if (!google::protobuf::util::JsonStringToMessage(text.str(), &legacy).ok()) return false;
+  marker->set_backup_path(legacy.path());
+  marker->set_backup_sequence(legacy.sequence());
+  marker->set_backup_create_micros(ToMicros(legacy.create_time()));
+  marker->set_head_sequence(legacy.sequence());
+  return true;
+}
+
+absl::Status WriteMarker(const Backup& backup, uint64_t head, const fs::path& db) {
+  internal::RestoredFrom marker;
+  marker.set_backup_id(backup.id());
+  marker.set_backup_path(backup.path());
+  marker.set_backup_sequence(backup.sequence());
+  marker.set_backup_create_micros(ToMicros(backup.create_time()));
+  marker.set_head_sequence(head);
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(marker, &json).ok()) {
+    return absl::InternalError("cannot describe the restored backup");
+  }
+  const fs::path file = db / kRestoredFromFile;
+  return common::FromRocks(rocksdb::WriteStringToFile(rocksdb::Env::Default(), json, file.string(),
+                                                      /*should_sync=*/true),
+                           absl::StrCat("write ", file.string()));
+}
+
+bool SameBackup(const internal::RestoredFrom& marker, const Backup& backup) {
+  if (!marker.backup_id().empty() || !backup.id().empty()) {
+    return marker.backup_id() == backup.id();
+  }
+  return marker.backup_sequence() == backup.sequence() &&
+         marker.backup_create_micros() == ToMicros(backup.create_time());
+}
+
+// True when `db` was restored from `backup` and has not changed since: nothing to do. Once it
+// has taken changes, restoring the same backup again would drop them: refused.
+absl::StatusOr<bool> AlreadyRestored(const Backup& backup, const fs::path& db) {
+  internal::RestoredFrom marker;
+  if (!ReadMarker(db, &marker) || !SameBackup(marker, backup)) return false;
+  ASSIGN_OR_RETURN(internal::StoreMeta meta, ReadStoreMeta(db, /*verify=*/false));
+  if (meta.last_sequence() == marker.head_sequence()) return true;
+  return absl::FailedPreconditionError(absl::StrCat(
+      db.string(), " was restored from the backup ", backup.path(), " at sequence ",
+      marker.head_sequence(), " and has taken changes since (now at sequence ",
+      meta.last_sequence(),
+      "): restoring it again would drop them. Take --restore-from off to serve them; to go back "
+      "to the backup all the same, stop the level and move ",
+      db.string(), " aside first"));
+}
+
+// The backup at `path`: a directory holding a RocksDB CURRENT file and described as a backup.
+absl::StatusOr<Backup> FindBackup(const std::string& path) {
+  const fs::path from = NormalDir(path);
+  std::error_code ec;
+  std::optional<Backup> backup;
+  if (fs::exists(from / "CURRENT", ec)) backup = Describe(from);
+  if (!backup) {
+    return absl::NotFoundError(absl::StrCat(
+        "--restore-from=", path,
+        " is not a backup (a directory stockctl backup made, holding a RocksDB CURRENT file; a "
+        "database restored from one is not)"));
+  }
+  return *backup;
+}
+
+// Copies the backup to `staging` and checks the copy as the level will use it: RocksDB opens it
+// with every check, its table files pass their checksums, and its store meta is readable and of
+// this level. Returns the copy's head. On failure nothing is left at `staging`.
+absl::StatusOr<uint64_t> StageAndCheck(const Backup& backup, const RestoreTarget& target,
+                                       const fs::path& staging) {
+  std::error_code ec;
+  fs::remove_all(staging, ec);  // a copy an earlier attempt did not finish
+  auto checked = [&]() -> absl::StatusOr<uint64_t> {
+    RETURN_IF_ERROR(CopyDurably(backup.path(), staging));
+    // The database describes itself by its marker only: a copied description would make it
+    // pass for the backup (and a copied marker for the backup's own origin).
+    fs::remove(staging / kDescriptionFile, ec);
+    fs::remove(staging / kRestoredFromFile, ec);
+    ASSIGN_OR_RETURN(internal::StoreMeta meta, ReadStoreMeta(staging, /*verify=*/true));
+    if (!meta.level().empty() && meta.level() != target.level) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("it holds a ", meta.level(), " database; this instance is ", target.level));
+    }
+    return meta.last_sequence();
+  }();
+  if (!checked.ok()) {
+    fs::remove_all(staging, ec);
+    return absl::Status(
+        checked.status().code(),
+        absl::StrCat("the backup ", backup.path(),
+                     " cannot be restored (--db is left as it was): ", checked.status().message()));
+  }
+  return checked;
+}
+
+// Moves `to` aside (when there is one) and the checked copy at `staging` in its place; both
+// held locked throughout, so no level opens either halfway.
+absl::StatusOr<std::string> Swap(const fs::path& staging, const fs::path& to, int64_t now_micros) {
+  ASSIGN_OR_RETURN(HeldLock staged, LockDatabase(staging));
+  std::error_code ec;
+  std::string replaced;
+  if (fs::exists(to, ec)) {
+    replaced = absl::StrCat(to.string(), ".replaced-", NameTime(now_micros));
+    fs::rename(to, replaced, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot move ", to.string(), " aside to ", replaced, ": ", ec.message()));
+    }
+  }
+  fs::rename(staging, to, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot move the restored copy ", staging.string(),
+                                            " to ", to.string(), ": ", ec.message()));
+  }
+  RETURN_IF_ERROR(SyncPath(to.has_parent_path() ? to.parent_path() : fs::path(".")));
+  return replaced;
+}
+
 }  // namespace
 
 absl::StatusOr<Backup> CreateBackup(const LevelStore& store, const std::string& backup_dir,
@@ -200,47 +446,26 @@ absl::StatusOr<Backup> CreateBackup(const LevelStore& store, const std::string& 
   return backup;
 }
 
-absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const std::string& db,
+absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const RestoreTarget& target,
                                        int64_t now_micros) {
+  ASSIGN_OR_RETURN(Backup backup, FindBackup(backup_path));
+  Restored restored{backup, "", false, {}};
+  const fs::path to = NormalDir(target.db);
   std::error_code ec;
-  fs::path from = fs::path(backup_path).lexically_normal();
-  if (!from.has_filename()) from = from.parent_path();  // "backup-.../"
-  std::optional<Backup> backup;
-  if (fs::exists(from / "CURRENT", ec)) backup = Describe(from);
-  if (!backup) {
-    return absl::NotFoundError(absl::StrCat(
-        "--restore-from=", backup_path,
-        " is not a backup (a directory stockctl backup made, holding a RocksDB CURRENT file)"));
-  }
-  Restored restored{*backup, "", false};
-  const fs::path to(db);
-  Backup before;
-  if (ReadBackupJson(to / kRestoredFromFile, &before) && before.sequence() == backup->sequence() &&
-      ToMicros(before.create_time()) == ToMicros(backup->create_time())) {
-    restored.already = true;
-    return restored;
-  }
-  const fs::path staging = to.string() + ".restoring";
-  fs::remove_all(staging, ec);  // a copy an earlier attempt did not finish
-  if (absl::Status copied = CopyDurably(from, staging); !copied.ok()) {
-    fs::remove_all(staging, ec);
-    return copied;
-  }
-  RETURN_IF_ERROR(WriteBackupJson(*backup, staging / kRestoredFromFile));
+  HeldLock live;  // held until the swap is done: no level may open --db meanwhile
   if (fs::exists(to, ec)) {
-    restored.replaced = absl::StrCat(to.string(), ".replaced-", NameTime(now_micros));
-    fs::rename(to, restored.replaced, ec);
-    if (ec) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot move ", db, " aside to ", restored.replaced, ": ", ec.message()));
-    }
+    ASSIGN_OR_RETURN(live, LockDatabase(to));
   }
-  fs::rename(staging, to, ec);
-  if (ec) {
-    return absl::InternalError(absl::StrCat("cannot move the restored copy ", staging.string(),
-                                            " to ", db, ": ", ec.message()));
+  RETURN_IF_ERROR(CheckOrigin(backup, target, &restored.warnings));
+  ASSIGN_OR_RETURN(restored.already, AlreadyRestored(backup, to));
+  if (restored.already) return restored;
+  const fs::path staging = to.string() + ".restoring";
+  ASSIGN_OR_RETURN(uint64_t head, StageAndCheck(backup, target, staging));
+  if (absl::Status marked = WriteMarker(backup, head, staging); !marked.ok()) {
+    fs::remove_all(staging, ec);
+    return marked;
   }
-  RETURN_IF_ERROR(SyncPath(to.parent_path().empty() ? fs::path(".") : to.parent_path()));
+  ASSIGN_OR_RETURN(restored.replaced, Swap(staging, to, now_micros));
   return restored;
 }
 
@@ -260,8 +485,8 @@ std::vector<Backup> ListBackups(const std::string& backup_dir) {
   return backups;
 }
 
-BackupKeeper::BackupKeeper(std::string backup_dir, int keep)
-    : dir_(std::move(backup_dir)), keep_(keep) {
+BackupKeeper::BackupKeeper(std::string backup_dir, int keep, BackupOrigin origin)
+    : dir_(std::move(backup_dir)), keep_(keep), origin_(std::move(origin)) {
   const std::vector<Backup> backups = List();
   if (!backups.empty()) newest_micros_ = ToMicros(backups.front().create_time());
 }
@@ -293,6 +518,10 @@ absl::StatusOr<Backup> BackupKeeper::TakeNew(const LevelStore& store, absl::stri
                                              BackupPoint at) {
   ASSIGN_OR_RETURN(Backup backup, CreateBackup(store, dir_, at.sequence, at.now_micros));
   backup.set_request_id(std::string(request_id));
+  backup.set_id(NewBackupId());
+  backup.set_level(origin_.level);
+  for (const auto& prefix : origin_.regions) backup.add_region_prefixes(prefix);
+  backup.set_instance_id(origin_.instance_id);
   if (absl::Status described = WriteDescription(backup); !described.ok()) {
     // Without its request id a retry would take a second copy: none is better than that.
     std::error_code ec;

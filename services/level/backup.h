@@ -29,19 +29,34 @@ absl::StatusOr<stockpile::v1::Backup> CreateBackup(const LevelStore& store,
 // described by the file it left in it (or, where that is missing, by its name).
 std::vector<stockpile::v1::Backup> ListBackups(const std::string& backup_dir);
 
+// Who restores: what a backup must be a copy of to be put in place of `db`.
+struct RestoreTarget {
+  std::string db;                    // --db
+  std::string level;                 // LevelName: "county"
+  std::vector<std::string> regions;  // --regions
+  std::string instance_id;           // --instance-id; "": derived at start, not compared
+  bool any_instance = false;         // --restore-any-instance: another instance's backup too
+};
+
 // What RestoreBackup did.
 struct Restored {
   stockpile::v1::Backup backup;  // what --db now holds
   std::string replaced;          // where the database it replaced was moved ("" : there was none)
   bool already = false;          // --db was restored from this backup before: nothing was done
+  std::vector<std::string> warnings;  // for the log: checks that could not be made, or overridden
 };
 
-// Puts a copy of the backup at `backup_path` in place of the database at `db` (the level is not
-// running on it). The database there is moved aside to "<db>.replaced-<UTC time>", never
-// deleted. The copy is made beside --db first and swapped in by renames, so a crash leaves
-// either database whole. The restored database records which backup it came from: restoring
-// the same backup again (a --restore-from left on the command line) does nothing.
-absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const std::string& db,
+// Puts a copy of the backup at `backup_path` in place of the database at `target.db`. Refused
+// while a process has that database open (RocksDB's lock, held until the swap is done), for a
+// backup of another level, other regions or another instance id (unless
+// `target.any_instance`), and for a copy that RocksDB cannot open with every check or whose
+// table files fail their checksums. The database there is moved aside to
+// "<db>.replaced-<UTC time>", never deleted. The copy is made and checked beside --db first and
+// swapped in by renames, so a crash or a bad backup leaves the live database in place. The
+// restored database records which backup it came from: the same backup again (a --restore-from
+// left on the command line) does nothing while the database has taken no change since, and is
+// refused once it has (restoring again would drop those changes).
+absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const RestoreTarget& target,
                                        int64_t now_micros);
 
 // Where a backup begins: the instance's head and the time, read once no other backup runs.
@@ -50,12 +65,20 @@ struct BackupPoint {
   int64_t now_micros = 0;
 };
 
+// What a backup is a copy of, written into its description for --restore-from to check.
+struct BackupOrigin {
+  std::string level;  // LevelName
+  std::vector<std::string> regions;
+  std::string instance_id;
+};
+
 // Takes an instance's backups one at a time, remembers each one's request id in the backup
 // itself (so a retry finds it, also after a restart) and keeps the newest `keep` of them.
 class BackupKeeper {
  public:
   // keep == 0: keep every backup. Reads the directory for the newest backup already there.
-  BackupKeeper(std::string backup_dir, int keep);
+  // `origin` goes into every backup's description.
+  BackupKeeper(std::string backup_dir, int keep, BackupOrigin origin = {});
 
   // The kept backup that `request_id` took, or a new one beginning at `point()`; then the
   // oldest backups beyond `keep` are deleted.
@@ -79,6 +102,7 @@ class BackupKeeper {
 
   const std::string dir_;
   const int keep_;
+  const BackupOrigin origin_;
   absl::Mutex mu_;  // one backup at a time: a retry waits for the first and finds it
   std::atomic<int64_t> taken_{0};
   std::atomic<int64_t> failed_{0};

@@ -68,7 +68,13 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
                  "another volume");
   app.add_option("--restore-from", c.restore_from,
                  "before serving, put a copy of this backup in place of --db (the database "
-                 "there is moved aside, never deleted); again with the same backup: nothing");
+                 "there is moved aside, never deleted); refused while --db is in use, for a "
+                 "backup that does not open cleanly, or one of another level, other regions or "
+                 "another instance id; again with the same backup: nothing, while --db has "
+                 "taken no change since");
+  app.add_flag("--restore-any-instance", c.restore_any_instance,
+               "let --restore-from take a backup of another level's instance, other regions or "
+               "another instance id (its level must still match the database's)");
   app.add_option("--backup-keep", c.backup_keep,
                  "after each backup, delete all but the newest N under --backup-dir (0: keep "
                  "every one)")

@@ -14,9 +14,10 @@ struct LevelConfig {
   stockpile::v1::Level level = stockpile::v1::LEVEL_UNSPECIFIED;
   std::vector<std::string> regions;
   std::string db;
-  std::string backup_dir;    // where CreateBackup writes checkpoints; empty: no backups
-  std::string restore_from;  // a backup to put in place of --db before opening it
-  int backup_keep = 0;       // the newest this many are kept; 0: every one
+  std::string backup_dir;             // where CreateBackup writes checkpoints; empty: no backups
+  std::string restore_from;           // a backup to put in place of --db before opening it
+  bool restore_any_instance = false;  // --restore-from may name another instance's backup
+  int backup_keep = 0;                // the newest this many are kept; 0: every one
   std::string reference_data;
   std::string listen = "127.0.0.1:7500";
   std::string metrics_listen;  // empty: no metrics endpoint

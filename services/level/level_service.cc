@@ -391,6 +391,16 @@ grpc::ServerUnaryReactor* LevelServiceImpl::GetLedgerTotals(Ctx* ctx, const GetL
   return Done(ctx, absl::OkStatus());
 }
 
+void LevelServiceImpl::SetBackups(std::string dir, int keep) {
+  const Hosting& hosting = core_->hosting();
+  BackupOrigin origin{std::string(common::LevelName(hosting.level())), hosting.prefixes(), ""};
+  {
+    absl::MutexLock lock(&identity_mu_);
+    origin.instance_id = identity_.instance_id;  // "": derived from the port, not known yet
+  }
+  backups_ = std::make_shared<BackupKeeper>(std::move(dir), keep, std::move(origin));
+}
+
 grpc::ServerUnaryReactor* LevelServiceImpl::CreateBackup(Ctx* ctx, const CreateBackupRequest* req,
                                                          Backup* resp) {
   if (auto who = auth::CallIdentity(ctx); !who.ok()) return Done(ctx, who.status());

@@ -120,10 +120,9 @@ class LevelServiceImpl final : public stockpile::v1::LevelService::CallbackServi
       Ctx*, const stockpile::v1::WatchChangesRequest*) override;
 
   // Where CreateBackup writes (--backup-dir; empty: it refuses) and how many it keeps
-  // (--backup-keep; 0: all).
-  void SetBackups(std::string dir, int keep) {
-    backups_ = std::make_shared<BackupKeeper>(std::move(dir), keep);
-  }
+  // (--backup-keep; 0: all). Each backup names this instance's level, regions and configured
+  // instance id, for --restore-from to check.
+  void SetBackups(std::string dir, int keep);
   // Shared with the metrics page, which may be scraped while the service goes away.
   std::shared_ptr<const BackupKeeper> backups() const { return backups_; }
 

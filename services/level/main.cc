@@ -69,14 +69,22 @@ sigset_t BlockStopSignals() {
 
 // --restore-from: the backup in place of --db before the ledger opens it.
 absl::Status RestoreFromBackup(const stockpile::level::LevelConfig& c) {
+  const stockpile::level::RestoreTarget target{c.db,
+                                               std::string(stockpile::common::LevelName(c.level)),
+                                               c.regions, c.instance_id, c.restore_any_instance};
   auto restored = stockpile::level::RestoreBackup(
-      c.restore_from, c.db, stockpile::common::SystemClock::Get()->NowMicros());
+      c.restore_from, target, stockpile::common::SystemClock::Get()->NowMicros());
   if (!restored.ok()) return restored.status();
+  for (const auto& warning : restored->warnings) {
+    std::cerr << "stockpile-level: warning: " << warning << std::endl;
+  }
   const std::string what = absl::StrCat(restored->backup.path(), " (changes up to sequence ",
                                         restored->backup.sequence(), ")");
   if (restored->already) {
     std::cerr << "stockpile-level: " << c.db << " was restored from " << what
-              << " before; nothing to do (take --restore-from off the command line)" << std::endl;
+              << " and has taken no change since; nothing to do (take --restore-from off the "
+                 "command line)"
+              << std::endl;
   } else {
     std::cerr << "stockpile-level: restored " << c.db << " from " << what << "; "
               << (restored->replaced.empty()

@@ -70,6 +70,25 @@ class StockctlTest : public ::testing::Test {
         << server_->Log();
   }
 
+  // The level's command line as StartServer has it plus `more_flags`, run to its end by
+  // RunCommand (killed after 30 s: a level that starts serves until stopped; plaintext, as
+  // Subprocess starts it).
+  std::vector<std::string> LevelCommand(const std::vector<std::string>& more_flags) {
+    std::vector<std::string> argv = {"env",
+                                     "STOCKPILE_INSECURE=1",
+                                     "timeout",
+                                     "30",
+                                     BinaryDir() + "/bin/stockpile-level",
+                                     "--level=county",
+                                     "--regions=4201",
+                                     "--db=" + dir_.Sub("db"),
+                                     "--reference-data=" + ReferenceDataDir(),
+                                     "--listen=127.0.0.1:0",
+                                     "--backup-dir=" + dir_.Sub("backups")};
+    argv.insert(argv.end(), more_flags.begin(), more_flags.end());
+    return argv;
+  }
+
   void RestartServer() {
     ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
     StartServer();
@@ -568,11 +587,58 @@ TEST_F(StockctlTest, BackupTakenWhileServingRestoresTheLedgerAsItWas) {
                 .exit_code,
             0);
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "50");
-  // A restart with --restore-from still on restores nothing again.
+  // A restart with --restore-from still on would drop that receipt: refused, nothing touched.
+  ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
+  std::string refusal;
+  EXPECT_EQ(RunCommand(LevelCommand({"--restore-from=" + path}), &refusal), 2) << refusal;
+  EXPECT_THAT(refusal, HasSubstr("has taken changes since"));
+  StartServer();
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "50");
+}
+
+// A restart with --restore-from still on, before the restored level has taken a change,
+// restores nothing again.
+TEST_F(StockctlTest, RestoreFromLeftOnDoesNothingMore) {
+  CreateWarehouse();
+  CliResult backup = Run({"--json", "backup", "--request-id", "nightly-1"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  const std::string path = nlohmann::json::parse(backup.out)["path"];
   ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
   StartServer({"--restore-from=" + path});
-  EXPECT_THAT(server_->Log(), HasSubstr("before; nothing to do"));
-  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "50");
+  EXPECT_THAT(server_->Log(), HasSubstr("the database it replaced is at "));
+  ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
+  StartServer({"--restore-from=" + path});
+  EXPECT_THAT(server_->Log(), HasSubstr("has taken no change since; nothing to do"));
+}
+
+// Defect: a second level process started with --restore-from and the --db of a level still
+// serving moved the live database aside and served too. Now it is refused, naming the
+// database, and the first one keeps serving its own.
+TEST_F(StockctlTest, RestoreIntoTheDatabaseOfARunningLevelIsRefused) {
+  CreateWarehouse();
+  CliResult backup = Run({"--json", "backup", "--request-id", "nightly-1"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  const std::string path = nlohmann::json::parse(backup.out)["path"];
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "8",
+                 "--request-id", "after-backup"})
+                .exit_code,
+            0);
+
+  std::string second;
+  const std::vector<std::string> argv =
+      LevelCommand({"--restore-from=" + path, "--port-file=" + dir_.Sub("second-port")});
+  EXPECT_EQ(RunCommand(argv, &second), 2) << second;  // (without the check: serves until killed)
+  EXPECT_THAT(second, HasSubstr("the database " + dir_.Sub("db") + " is in use"));
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+    EXPECT_THAT(entry.path().filename().string(), Not(HasSubstr("replaced"))) << entry.path();
+  }
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "8");
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "2",
+                 "--request-id", "after-refusal"})
+                .exit_code,
+            0);
+  RestartServer();
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
 }
 
 TEST_F(StockctlTest, WarnsWhenATokenWouldTravelInPlaintext) {
