@@ -343,18 +343,19 @@ bool SameBackup(const internal::RestoredFrom& marker, const Backup& backup) {
 
 // True when `db` was restored from `backup` and has not changed since: nothing to do. Once it
 // has taken changes, restoring the same backup again would drop them: refused.
-absl::StatusOr<bool> AlreadyRestored(const Backup& backup, const fs::path& db) {
+// Whether `db` was restored from `backup` (its marker names the backup's id); `changes_since`
+// counts what it has committed after that. Such a database is served as it is: restoring the
+// backup again would drop acknowledged changes, and a pod restarted with the flag still on must
+// come up with them.
+absl::StatusOr<bool> AlreadyRestored(const Backup& backup, const fs::path& db,
+                                     uint64_t* changes_since) {
   internal::RestoredFrom marker;
   if (!ReadMarker(db, &marker) || !SameBackup(marker, backup)) return false;
   ASSIGN_OR_RETURN(internal::StoreMeta meta, ReadStoreMeta(db, /*verify=*/false));
-  if (meta.last_sequence() == marker.head_sequence()) return true;
-  return absl::FailedPreconditionError(absl::StrCat(
-      db.string(), " was restored from the backup ", backup.path(), " at sequence ",
-      marker.head_sequence(), " and has taken changes since (now at sequence ",
-      meta.last_sequence(),
-      "): restoring it again would drop them. Take --restore-from off to serve them; to go back "
-      "to the backup all the same, stop the level and move ",
-      db.string(), " aside first"));
+  *changes_since = meta.last_sequence() > marker.head_sequence()
+                       ? meta.last_sequence() - marker.head_sequence()
+                       : 0;
+  return true;
 }
 
 // The backup at `path`: a directory holding a RocksDB CURRENT file and described as a backup.
@@ -449,7 +450,7 @@ absl::StatusOr<Backup> CreateBackup(const LevelStore& store, const std::string& 
 absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const RestoreTarget& target,
                                        int64_t now_micros) {
   ASSIGN_OR_RETURN(Backup backup, FindBackup(backup_path));
-  Restored restored{backup, "", false, {}};
+  Restored restored{backup, "", false, 0, {}};
   const fs::path to = NormalDir(target.db);
   std::error_code ec;
   HeldLock live;  // held until the swap is done: no level may open --db meanwhile
@@ -457,7 +458,7 @@ absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const Res
     ASSIGN_OR_RETURN(live, LockDatabase(to));
   }
   RETURN_IF_ERROR(CheckOrigin(backup, target, &restored.warnings));
-  ASSIGN_OR_RETURN(restored.already, AlreadyRestored(backup, to));
+  ASSIGN_OR_RETURN(restored.already, AlreadyRestored(backup, to, &restored.changes_since));
   if (restored.already) return restored;
   const fs::path staging = to.string() + ".restoring";
   ASSIGN_OR_RETURN(uint64_t head, StageAndCheck(backup, target, staging));

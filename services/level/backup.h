@@ -43,6 +43,7 @@ struct Restored {
   stockpile::v1::Backup backup;  // what --db now holds
   std::string replaced;          // where the database it replaced was moved ("" : there was none)
   bool already = false;          // --db was restored from this backup before: nothing was done
+  uint64_t changes_since = 0;    // when `already`: changes committed since that restore (kept)
   std::vector<std::string> warnings;  // for the log: checks that could not be made, or overridden
 };
 

@@ -80,7 +80,14 @@ absl::Status RestoreFromBackup(const stockpile::level::LevelConfig& c) {
   }
   const std::string what = absl::StrCat(restored->backup.path(), " (changes up to sequence ",
                                         restored->backup.sequence(), ")");
-  if (restored->already) {
+  if (restored->already && restored->changes_since > 0) {
+    std::cerr << "stockpile-level: warning: " << c.db << " was restored from " << what
+              << " and has committed " << restored->changes_since
+              << " changes since; they are kept and served, not restored over. Take "
+                 "--restore-from off the command line; to go back to the backup all the same, "
+                 "stop the level and move "
+              << c.db << " aside first" << std::endl;
+  } else if (restored->already) {
     std::cerr << "stockpile-level: " << c.db << " was restored from " << what
               << " and has taken no change since; nothing to do (take --restore-from off the "
                  "command line)"
