@@ -3,7 +3,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
-#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -15,6 +14,7 @@
 #include "services/common/rocks_close.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
+#include "services/common/validation.h"
 
 namespace stockpile::catalogue::allocation {
 namespace {
@@ -33,12 +33,11 @@ std::string RegionKey(const Transfer& t) {
   return absl::StrCat(kByRegion, t.destination_region(), "/", t.id());
 }
 
-// The tokens List hands out: "{destination region}/{transfer id}".
+// The tokens List hands out: "{destination region code}/{transfer id}".
 bool IsRegionKeyToken(absl::string_view token) {
   const size_t slash = token.find('/');
-  if (slash == 0 || slash == absl::string_view::npos || slash + 1 == token.size()) return false;
-  const absl::string_view region = token.substr(0, slash);
-  return std::all_of(region.begin(), region.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (slash == absl::string_view::npos || slash + 1 == token.size()) return false;
+  return common::LevelOfRegionCode(token.substr(0, slash)) != LEVEL_UNSPECIFIED;
 }
 
 }  // namespace

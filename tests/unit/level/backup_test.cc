@@ -59,6 +59,16 @@ class BackupTest : public ::testing::Test {
   }
 
   // The store's meta as the ledger writes it with each group: its head and its level.
+  // This instance's backup ("nightly-1", head 7) of a database holding ten quilts; the live
+  // database holds eleven since, and stays open.
+  absl::StatusOr<v1::Backup> BackUpTenQuiltsThenStoreEleven() {
+    Put("4201-W001/SH-0001", "ten quilts");
+    SetHead(*store_, 7);
+    BackupKeeper keeper(tmp_.Sub("backups"), 0, origin_);
+    auto backup = Take(keeper, "nightly-1", 7, 0);
+    Put("4201-W001/SH-0001", "eleven quilts");
+    return backup;
+  }
   static void SetHead(LevelStore& store, uint64_t head, const std::string& level = "county") {
     internal::StoreMeta meta;
     meta.set_last_sequence(head);
@@ -166,12 +176,8 @@ TEST_F(BackupTest, ACheckpointWithoutItsDescriptionIsListedByItsName) {
 // --restore-from: the backup's copy becomes --db, the database it replaces is kept aside, and
 // the same backup named again (the flag left on) changes nothing while nothing was written.
 TEST_F(BackupTest, RestoreReplacesTheDatabaseKeepsTheOldOneAndHappensOnce) {
-  Put("4201-W001/SH-0001", "ten quilts");
-  SetHead(*store_, 7);
-  BackupKeeper keeper(tmp_.Sub("backups"), 0, origin_);
-  auto backup = Take(keeper, "nightly-1", 7, 0);
+  auto backup = BackUpTenQuiltsThenStoreEleven();
   ASSERT_THAT(backup, IsOk());
-  Put("4201-W001/SH-0001", "eleven quilts");
   store_.reset();  // the level is stopped
 
   auto restored = RestoreBackup(backup->path() + "/", Target(tmp_.Sub("db")), kMidnight + kMinute);
@@ -195,11 +201,8 @@ TEST_F(BackupTest, RestoreReplacesTheDatabaseKeepsTheOldOneAndHappensOnce) {
 // Defect: a second level process with the same --db moved the live database aside and served
 // a copy, both acknowledging writes. RocksDB's lock on --db refuses that.
 TEST_F(BackupTest, RestoreIsRefusedWhileTheDatabaseIsOpen) {
-  Put("4201-W001/SH-0001", "ten quilts");
-  BackupKeeper keeper(tmp_.Sub("backups"), 0, origin_);
-  auto backup = Take(keeper, "nightly-1", 7, 0);
+  auto backup = BackUpTenQuiltsThenStoreEleven();  // store_ stays open: the level still serves
   ASSERT_THAT(backup, IsOk());
-  Put("4201-W001/SH-0001", "eleven quilts");  // store_ stays open: the level still serves
 
   auto restored = RestoreBackup(backup->path(), Target(tmp_.Sub("db")), kMidnight + kMinute);
   EXPECT_EQ(restored.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -214,11 +217,8 @@ TEST_F(BackupTest, RestoreIsRefusedWhileTheDatabaseIsOpen) {
 // Defect: a partial or corrupt backup was swapped in unchecked, and the level could not open it
 // afterwards. Now the copy is opened and checksummed first; a bad one leaves --db in place.
 TEST_F(BackupTest, APartialOrCorruptBackupIsNotSwappedIn) {
-  Put("4201-W001/SH-0001", "ten quilts");
-  BackupKeeper keeper(tmp_.Sub("backups"), 0, origin_);
-  auto backup = Take(keeper, "nightly-1", 7, 0);
+  auto backup = BackUpTenQuiltsThenStoreEleven();
   ASSERT_THAT(backup, IsOk());
-  Put("4201-W001/SH-0001", "eleven quilts");
   store_.reset();
   // Copies, not the backup itself: its table files are hard links to the live database's.
   const fs::path partial = tmp_.Sub("partial/backup-20251204T000000.000Z-seq7");
@@ -344,11 +344,8 @@ TEST_F(BackupTest, OnlyTheSameBackupUnchangedSinceCountsAsAlreadyRestored) {
 
 // Defect: --db=/data/db/ put the staging copy and the replaced database inside the directory.
 TEST_F(BackupTest, RestoreIntoADbPathWithATrailingSlashUsesItsSiblings) {
-  Put("4201-W001/SH-0001", "ten quilts");
-  BackupKeeper keeper(tmp_.Sub("backups"), 0, origin_);
-  auto backup = Take(keeper, "nightly-1", 7, 0);
+  auto backup = BackUpTenQuiltsThenStoreEleven();
   ASSERT_THAT(backup, IsOk());
-  Put("4201-W001/SH-0001", "eleven quilts");
   store_.reset();
 
   auto restored = RestoreBackup(backup->path(), Target(tmp_.Sub("db") + "/"), kMidnight + kMinute);
