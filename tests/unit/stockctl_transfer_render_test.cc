@@ -59,6 +59,18 @@ TEST(RenderPlanTest, ShowsTheMinimumLegOnlyWhenOneWasAsked) {
   EXPECT_THAT(RenderTransfer(t), HasSubstr("\nmin leg:     20\n"));
 }
 
+// `transfer show` names the approver's region scope, which bounds re-plans after approval.
+TEST(RenderTransferTest, ShowsTheApproversScopeWhenItHadOne) {
+  v1::Transfer t;
+  t.set_name("transfers/T18");
+  EXPECT_THAT(RenderTransfer(t), HasSubstr("\napproved by: -\n"));
+  t.set_approved_by("li.wei");
+  EXPECT_THAT(RenderTransfer(t), HasSubstr("\napproved by: li.wei\n"));
+  t.set_approver_scope("4201");
+  EXPECT_THAT(RenderTransfer(t),
+              HasSubstr("\napproved by: li.wei (scope 4201: re-plans take sources only there)\n"));
+}
+
 // A source whose first stream has reached sequence 1,200 of the 50,000 it had when it began
 // reads "partial"; one caught up with it reads "all", however far its head has moved on since.
 TEST(RenderTransferTest, SaysWhichRoundOfReplanningMadeALeg) {

@@ -154,6 +154,18 @@ std::string RenderPlan(const v1::AllocationPlan& plan) {
   return out;
 }
 
+namespace {
+
+// The approver, with the region scope that bounds the transfer's re-plans when it had one.
+std::string ApprovedBy(const v1::Transfer& t) {
+  if (t.approved_by().empty()) return "-";
+  if (t.approver_scope().empty()) return t.approved_by();
+  return absl::StrCat(t.approved_by(), " (scope ", t.approver_scope(),
+                      ": re-plans take sources only there)");
+}
+
+}  // namespace
+
 std::string RenderTransfer(const v1::Transfer& t) {
   KeyValues header = {
       {"transfer", t.name()},
@@ -163,7 +175,7 @@ std::string RenderTransfer(const v1::Transfer& t) {
       {"priority", PriorityWord(t.priority())},
       {"requested", LinesSummary(t.plan().lines())},
       {"created", absl::StrCat(FormatTime(t.create_time()), " by ", t.created_by())},
-      {"approved by", t.approved_by().empty() ? "-" : t.approved_by()},
+      {"approved by", ApprovedBy(t)},
       {"updated", FormatTime(t.update_time())},
   };
   if (t.plan().min_leg_quantity() > 0) {
