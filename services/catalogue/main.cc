@@ -317,9 +317,11 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.CatalogueService", true);
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.TransferService", true);
   std::unique_ptr<grpc::Server> health;  // plaintext, health only: for Kubernetes probes
+  int health_port = 0;
   if (!config->health_listen.empty()) {
     health = stockpile::common::ServeHealthOnly(
-        config->health_listen, {"stockpile.v1.CatalogueService", "stockpile.v1.TransferService"});
+        config->health_listen, {"stockpile.v1.CatalogueService", "stockpile.v1.TransferService"},
+        &health_port);
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
 
@@ -350,6 +352,7 @@ int main(int argc, char** argv) {
             << stockpile::common::BoundAddress(config->listen, port) << " ("
             << (*core)->view().warehouse_count() << " warehouses loaded";
   if (metrics) std::cout << ", metrics on port " << metrics->port();
+  if (health) std::cout << ", health on port " << health_port;  // --health-listen=...:0 too
   std::cout << ")" << std::endl;
 
   int sig = 0;

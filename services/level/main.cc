@@ -345,9 +345,10 @@ int main(int argc, char** argv) {
   service.SetInstanceId(instance_id);
   server->GetHealthCheckService()->SetServingStatus("stockpile.v1.LevelService", true);
   std::unique_ptr<grpc::Server> health;
+  int health_port = 0;
   if (!config->health_listen.empty()) {
-    health =
-        stockpile::common::ServeHealthOnly(config->health_listen, {"stockpile.v1.LevelService"});
+    health = stockpile::common::ServeHealthOnly(config->health_listen,
+                                                {"stockpile.v1.LevelService"}, &health_port);
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
   // A database that refused a write refuses every mutation until restart: probes must see
@@ -370,6 +371,7 @@ int main(int argc, char** argv) {
             << absl::StrJoin(config->regions, ",") << ", " << (*core)->last_sequence()
             << " changes";
   if (*metrics) std::cout << ", metrics on port " << (*metrics)->port();
+  if (health) std::cout << ", health on port " << health_port;  // --health-listen=...:0 too
   std::cout << ")" << std::endl;
 
   int sig = 0;

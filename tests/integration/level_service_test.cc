@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <future>
+#include <regex>
 #include <thread>
 #include <utility>
 
@@ -79,6 +80,35 @@ TEST_F(LevelServiceTest, HealthServingAndInstanceInfo) {
   EXPECT_THAT(info.region_prefixes(), ::testing::ElementsAre("4201"));
   EXPECT_EQ(info.last_sequence(), 1u);
   EXPECT_EQ(info.warehouse_count(), 1);
+}
+
+// `--health-listen=...:0` takes a free port and says which on the "listening on" line, as the
+// metrics port does: otherwise nobody could probe it.
+TEST_F(LevelServiceTest, AHealthListenerOnPortZeroSaysWhichPortItTook) {
+  TempDir other;
+  LevelProcess second(other, "county", "4202", {"--health-listen=127.0.0.1:0"});
+  ASSERT_TRUE(second.Start()) << second.Log();
+  int health_port = 0;
+  const std::regex port_line("health on port ([0-9]+)");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::smatch m;
+        const std::string log = second.Log();
+        if (!std::regex_search(log, m, port_line)) return false;
+        health_port = std::stoi(m[1]);
+        return true;
+      },
+      std::chrono::seconds(10)))
+      << second.Log();
+  ASSERT_GT(health_port, 0);
+  EXPECT_NE(health_port, second.port());
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(health_port), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service("stockpile.v1.LevelService");
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_THAT(health->Check(Deadline().get(), req, &resp), IsOk());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 // A second instance started on the address the first serves must not start: with gRPC's
