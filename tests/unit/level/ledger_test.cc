@@ -15,6 +15,7 @@ namespace {
 
 using ::stockpile::testing::IsOk;
 using ::stockpile::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using namespace stockpile::v1;  // NOLINT
 using Env = LevelTestEnv;
@@ -513,6 +514,23 @@ TEST_F(LedgerTest, StocktakeOfUnknownLotCreatesItWithExpiry) {
       env_.Apply(Env::Count(kW, kWater, "FOUND", 4, "found in back room", "2027-01-01")).status(),
       IsOk());
   EXPECT_EQ(env_.Balance(kW, kWater).on_hand(), 4);
+}
+
+// Staff typing "default" for the DEFAULT lot (or "b1" for B1) would start a second lot beside
+// the one they counted: 4 counted would read 8. Such a lot id is refused, naming the lot meant.
+TEST_F(LedgerTest, ALotIdDifferingOnlyInCaseFromAnExistingLotIsRefused) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 4)).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kTent, "default", 4, "recount")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("lot default"), HasSubstr("lot DEFAULT does"))));
+  EXPECT_THAT(env_.Apply(Env::Receive(kW, kTent, 3, "Default")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("case-sensitive")));
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 4);
+  EXPECT_EQ(env_.Balance(kW, kTent).lots_size(), 1);
+  // The exact id, and a genuinely new lot, still work.
+  ASSERT_THAT(env_.Apply(Env::Count(kW, kTent, "DEFAULT", 3, "one torn")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Count(kW, kTent, "B2", 2, "found in back room")).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 5);
 }
 
 TEST_F(LedgerTest, BatchIsAllOrNothing) {
