@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
@@ -206,6 +207,37 @@ absl::StatusOr<std::string> LevelQueries::HostedCode(absl::string_view warehouse
   return code;
 }
 
+absl::StatusOr<std::string> LevelQueries::ExistingCode(absl::string_view warehouse_name) const {
+  ASSIGN_OR_RETURN(std::string code, HostedCode(warehouse_name));
+  ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kWarehouses, code));
+  if (!raw.has_value()) {
+    return absl::NotFoundError(absl::StrCat("warehouse ", warehouse_name, " does not exist"));
+  }
+  return code;
+}
+
+absl::Status LevelQueries::CheckKnownItem(absl::string_view item) const {
+  if (item.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(common::CheckId("item", item, false));
+  if (reference_.FindItem(item) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("item ", item, " is not in the item catalogue"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LevelQueries::CheckListedPrefix(absl::string_view prefix) const {
+  RETURN_IF_ERROR(CheckRegionPrefix(prefix));
+  if (prefix.empty()) return absl::OkStatus();
+  for (const std::string& hosted : hosting_.prefixes()) {
+    if (absl::StartsWith(prefix, hosted) || absl::StartsWith(hosted, prefix)) {
+      return absl::OkStatus();
+    }
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("region_prefix ", prefix, " is outside what this instance hosts (",
+                   absl::StrJoin(hosting_.prefixes(), ","), "); ask the instance that hosts it"));
+}
+
 absl::StatusOr<Warehouse> LevelQueries::GetWarehouse(absl::string_view name) const {
   ASSIGN_OR_RETURN(std::string code, HostedCode(name));
   ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kWarehouses, code));
@@ -217,7 +249,7 @@ absl::StatusOr<Warehouse> LevelQueries::GetWarehouse(absl::string_view name) con
 
 absl::StatusOr<ListWarehousesResponse> LevelQueries::ListWarehouses(
     const ListWarehousesRequest& req) const {
-  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
   ListWarehousesResponse resp;
   PagedScan scan(store_, Cf::kWarehouses, req.region_prefix());
@@ -260,6 +292,7 @@ absl::StatusOr<Balance> LevelQueries::GetBalance(const GetBalanceRequest& req) c
 absl::Status LevelQueries::AsOf(const std::string& code, int64_t micros, Balance* b) const {
   const std::string prefix = keys::MovementPrefix(code, b->item());
   std::map<std::string, LotBalance> lots;
+  uint64_t newest_sequence = 0;  // of the first movement met going back: the newest
   size_t wanted = static_cast<size_t>(b->lots_size());
   auto it = store_.NewIterator(Cf::kMovements);
   it->SeekForPrev(prefix + keys::TimeId(micros, UINT64_MAX));
@@ -269,6 +302,7 @@ absl::Status LevelQueries::AsOf(const std::string& code, int64_t micros, Balance
     ASSIGN_OR_RETURN(
         Movement m,
         Parse<Movement>(absl::string_view(it->value().data(), it->value().size()), "movement"));
+    if (newest_sequence == 0) newest_sequence = m.sequence();
     if (lots.contains(m.lot())) continue;
     LotBalance& lot = lots[m.lot()];
     lot.set_lot(m.lot());
@@ -281,7 +315,8 @@ absl::Status LevelQueries::AsOf(const std::string& code, int64_t micros, Balance
   for (auto& [name, lot] : lots) {
     if (lot.on_hand() != 0 || lot.held() != 0) *b->add_lots() = lot;
   }
-  b->set_in_transit(0);  // not reconstructed for past times
+  b->set_in_transit(0);  // not reconstructed for past times (documented on as_of_time)
+  b->set_sequence(newest_sequence);
   NormalizeBalance(b);
   *b->mutable_update_time() = ToTimestamp(micros);
   return absl::OkStatus();
@@ -289,12 +324,12 @@ absl::Status LevelQueries::AsOf(const std::string& code, int64_t micros, Balance
 
 absl::StatusOr<ListBalancesResponse> LevelQueries::ListBalances(
     const ListBalancesRequest& req) const {
-  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
-  RETURN_IF_ERROR(common::CheckId("item", req.item(), false));
+  RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(CheckKnownItem(req.item()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
   std::string prefix = req.region_prefix();
   if (!req.warehouse().empty()) {
-    ASSIGN_OR_RETURN(std::string code, HostedCode(req.warehouse()));
+    ASSIGN_OR_RETURN(std::string code, ExistingCode(req.warehouse()));
     prefix = code + "/";
   }
   const std::string item_suffix = req.item().empty() ? "" : "/" + req.item();
@@ -314,7 +349,7 @@ absl::StatusOr<ListBalancesResponse> LevelQueries::ListBalances(
 
 absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     const ListMovementsRequest& req) const {
-  RETURN_IF_ERROR(common::CheckId("item", req.item(), false));
+  RETURN_IF_ERROR(CheckKnownItem(req.item()));
   RETURN_IF_ERROR(common::CheckId("reference", req.reference(), false));
   RETURN_IF_ERROR(common::CheckId("request_id", req.request_id(), false));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
@@ -331,7 +366,7 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
   }
   std::string code;
   if (!req.warehouse().empty()) {
-    ASSIGN_OR_RETURN(code, HostedCode(req.warehouse()));
+    ASSIGN_OR_RETURN(code, ExistingCode(req.warehouse()));
   }
   ListMovementsResponse resp;
   auto keep = [&](const Movement& m) {
@@ -420,7 +455,7 @@ absl::StatusOr<Hold> LevelQueries::GetHold(absl::string_view name) const {
 
 absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest& req) const {
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
-  if (!req.warehouse().empty()) RETURN_IF_ERROR(HostedCode(req.warehouse()).status());
+  if (!req.warehouse().empty()) RETURN_IF_ERROR(ExistingCode(req.warehouse()).status());
   ListHoldsResponse resp;
   PagedScan scan(store_, Cf::kHolds, "h");
   RETURN_IF_ERROR(scan.Start(req.page_token()));
@@ -444,11 +479,12 @@ absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest
 template <typename Record, typename Request, typename Response, typename Add>
 absl::StatusOr<Response> LevelQueries::ListPerWarehouseItem(Cf cf, const Request& req,
                                                             absl::string_view what, Add add) const {
-  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(CheckKnownItem(req.item()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
   std::string prefix = req.region_prefix();
   if (!req.warehouse().empty()) {
-    ASSIGN_OR_RETURN(std::string code, HostedCode(req.warehouse()));
+    ASSIGN_OR_RETURN(std::string code, ExistingCode(req.warehouse()));
     prefix = code + "/";
   }
   Response resp;
@@ -479,7 +515,8 @@ absl::StatusOr<ListReservesResponse> LevelQueries::ListReserves(
 
 absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
     const ListQuotaStatusRequest& req, bool shortages) const {
-  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(CheckKnownItem(req.item()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
   ListQuotaStatusResponse resp;
   PagedScan scan(store_, Cf::kQuotas, req.region_prefix());
@@ -511,7 +548,7 @@ absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
 
 absl::StatusOr<ListExpiringLotsResponse> LevelQueries::ListExpiringLots(
     const ListExpiringLotsRequest& req) const {
-  RETURN_IF_ERROR(CheckRegionPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
   const int32_t today = Ledger::ReserveDay(clock_.NowMicros());

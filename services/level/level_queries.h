@@ -55,6 +55,11 @@ class LevelQueries {
 
  private:
   absl::StatusOr<std::string> HostedCode(absl::string_view warehouse_name) const;
+  // Listing filters name something that exists here, so a typo or the wrong instance is told
+  // apart from "nothing there" (NOT_FOUND, FAILED_PRECONDITION). Empty filters pass.
+  absl::StatusOr<std::string> ExistingCode(absl::string_view warehouse_name) const;
+  absl::Status CheckKnownItem(absl::string_view item) const;
+  absl::Status CheckListedPrefix(absl::string_view region_prefix) const;
   absl::Status AsOf(const std::string& code, int64_t micros, stockpile::v1::Balance* b) const;
   template <typename Record, typename Request, typename Response, typename Add>
   absl::StatusOr<Response> ListPerWarehouseItem(Cf cf, const Request& req, absl::string_view what,

@@ -66,6 +66,12 @@ TEST(RenderTest, BalanceShowsTotalsAndLots) {
   EXPECT_THAT(out, HasSubstr("warehouse:  420102-W001"));
   EXPECT_THAT(out, HasSubstr("available:  100"));
   EXPECT_THAT(out, HasSubstr("L1   2027-01-31      120"));
+  // As of a past time the level does not know what was in transit: it says so, not "0".
+  b.set_in_transit(0);
+  const std::string past = RenderBalance(b, /*past=*/true);
+  EXPECT_THAT(past, HasSubstr("in transit: (not kept for past times)"));
+  EXPECT_THAT(past, HasSubstr("as of:"));
+  EXPECT_THAT(RenderBalance(b), HasSubstr("in transit: 0\n"));
 }
 
 TEST(RenderTest, JsonUsesProtoFieldNamesAndPrintsZeros) {

@@ -26,7 +26,7 @@ int GetBalance(Context& ctx, QueryFlags f) {
   v1::Balance balance;
   grpc::Status status = Call(ctx, &v1::LevelService::Stub::GetBalance, request, &balance);
   if (!status.ok()) return ctx.Fail(status);
-  ctx.Print(RenderBalance(balance), ToJson(balance));
+  ctx.Print(RenderBalance(balance, request.has_as_of_time()), ToJson(balance));
   return 0;
 }
 

@@ -63,6 +63,47 @@ TEST_F(QueriesTest, ShortagesAndOverstockFollowQuotas) {
   EXPECT_EQ(over->entries(0).gap(), 300);
 }
 
+// A listing filtered by a warehouse that does not exist, an item not in the catalogue or a region
+// this instance does not host says so: an empty list would read as "nothing there" to staff who
+// mistyped a code or asked the wrong instance.
+TEST_F(QueriesTest, ListingsRefuseFiltersThatNameNothingHere) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 4)).status(), IsOk());
+  constexpr char kMissing[] = "warehouses/420102-W404";
+  ListBalancesRequest balances;
+  balances.set_warehouse(kMissing);
+  EXPECT_THAT(env_.queries().ListBalances(balances).status(),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("420102-W404")));
+  balances.set_warehouse("");
+  balances.set_item("NOPE-0001");
+  EXPECT_THAT(env_.queries().ListBalances(balances).status(),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("NOPE-0001")));
+  balances.set_item("");
+  balances.set_region_prefix("43");
+  EXPECT_THAT(env_.queries().ListBalances(balances).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::HasSubstr("4201")));
+  balances.set_region_prefix("42");  // spans what it hosts: fine
+  EXPECT_EQ(env_.queries().ListBalances(balances)->balances_size(), 1);
+
+  ListMovementsRequest movements;
+  movements.set_warehouse(kMissing);
+  EXPECT_THAT(env_.queries().ListMovements(movements).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+  ListHoldsRequest holds;
+  holds.set_warehouse(kMissing);
+  EXPECT_THAT(env_.queries().ListHolds(holds).status(), StatusIs(absl::StatusCode::kNotFound));
+  ListQuotasRequest quotas;
+  quotas.set_warehouse(kMissing);
+  EXPECT_THAT(env_.queries().ListQuotas(quotas).status(), StatusIs(absl::StatusCode::kNotFound));
+  ListQuotaStatusRequest shortages;
+  shortages.set_item("NOPE-0001");
+  EXPECT_THAT(env_.queries().ListQuotaStatus(shortages, true).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+  ListWarehousesRequest warehouses;
+  warehouses.set_region_prefix("4301");
+  EXPECT_THAT(env_.queries().ListWarehouses(warehouses).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
 TEST_F(QueriesTest, QuotasAndReservesListByWarehouseRegionAndItem) {
   ASSERT_THAT(env_.SetQuota(kW, "SH-0001", 5, 50).status(), IsOk());
   ASSERT_THAT(env_.SetQuota(kW, "BD-0001", 5, 50).status(), IsOk());
@@ -118,10 +159,12 @@ TEST_F(QueriesTest, ExpiringLotsWithinDays) {
 
 TEST_F(QueriesTest, BalanceAsOfPastTime) {
   const int64_t t0 = env_.clock().NowMicros();
-  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10)).status(), IsOk());
+  auto first = env_.Apply(Env::Receive(kW, "SH-0001", 10));
+  ASSERT_THAT(first.status(), IsOk());
   env_.clock().Advance(3'600'000'000);
   const int64_t t1 = env_.clock().NowMicros();
-  ASSERT_THAT(env_.Apply(Env::Issue(kW, "SH-0001", 4)).status(), IsOk());
+  auto issued = env_.Apply(Env::Issue(kW, "SH-0001", 4));
+  ASSERT_THAT(issued.status(), IsOk());
   env_.clock().Advance(3'600'000'000);
   ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 100)).status(), IsOk());
   GetBalanceRequest req;
@@ -129,10 +172,14 @@ TEST_F(QueriesTest, BalanceAsOfPastTime) {
   req.set_item("SH-0001");
   *req.mutable_as_of_time() = ToTimestamp(t0 - 1);
   EXPECT_EQ(env_.queries().GetBalance(req)->on_hand(), 0);
+  EXPECT_EQ(env_.queries().GetBalance(req)->sequence(), 0u);
   *req.mutable_as_of_time() = ToTimestamp(t1 - 1);
   EXPECT_EQ(env_.queries().GetBalance(req)->on_hand(), 10);
+  // The sequence is that of the newest movement by then, not today's.
+  EXPECT_EQ(env_.queries().GetBalance(req)->sequence(), first->movements(0).sequence());
   *req.mutable_as_of_time() = ToTimestamp(t1 + 1);
   EXPECT_EQ(env_.queries().GetBalance(req)->on_hand(), 6);
+  EXPECT_EQ(env_.queries().GetBalance(req)->sequence(), issued->movements(0).sequence());
   req.clear_as_of_time();
   EXPECT_EQ(env_.queries().GetBalance(req)->on_hand(), 106);
 }

@@ -116,15 +116,16 @@ std::string RenderBalances(const RepeatedPtrField<v1::Balance>& list) {
   return table.Render();
 }
 
-std::string RenderBalance(const v1::Balance& b) {
+std::string RenderBalance(const v1::Balance& b, bool past) {
   std::string out = RenderKeyValues(KeyValues{
       {"warehouse", ShortWarehouse(b.warehouse())},
       {"item", b.item()},
       {"on hand", Num(b.on_hand())},
       {"held", Num(b.held())},
       {"available", Num(b.available())},
-      {"in transit", Num(b.in_transit())},
-      {"updated", FormatTime(b.update_time())},
+      // The level does not rebuild in-transit stock for a past time; 0 would read as a fact.
+      {"in transit", past ? std::string("(not kept for past times)") : Num(b.in_transit())},
+      {past ? "as of" : "updated", FormatTime(b.update_time())},
   });
   if (b.lots_size() == 0) return out;
   Table lots({"LOT", "EXPIRY", "ON_HAND", "HELD", "AVAILABLE"});

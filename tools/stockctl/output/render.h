@@ -31,7 +31,8 @@ std::string RenderWarehouses(const google::protobuf::RepeatedPtrField<v1::Wareho
 std::string RenderMovementResult(const v1::MovementResult& result);
 std::string RenderBatchResult(const v1::ApplyBatchResponse& response);
 std::string RenderMovements(const google::protobuf::RepeatedPtrField<v1::Movement>& list);
-std::string RenderBalance(const v1::Balance& balance);
+// `past`: the balance as of a past time (--as-of), whose in-transit stock is not known.
+std::string RenderBalance(const v1::Balance& balance, bool past = false);
 std::string RenderBalances(const google::protobuf::RepeatedPtrField<v1::Balance>& list);
 std::string RenderHold(const v1::Hold& hold);
 std::string RenderHolds(const google::protobuf::RepeatedPtrField<v1::Hold>& list);
