@@ -476,6 +476,39 @@ TEST_F(StockctlTest, BalanceSurvivesARestart) {
   EXPECT_EQ(balance["lots"][0]["expiry_date"], "2031-06-30");
 }
 
+// `quota set --min` alone raises the floor and keeps the ceiling; `reserve set --quantity` alone
+// keeps the partner and lead time. Before, each left-out setting was cleared.
+TEST_F(StockctlTest, SettingAQuotaOrReserveKeepsWhatWasLeftOut) {
+  CreateWarehouse();
+  ASSERT_EQ(Run({"quota", "set", "--warehouse", "420102-W001", "--item", "SH-0001", "--min", "5",
+                 "--max", "50"})
+                .exit_code,
+            0);
+  CliResult raised = Run(
+      {"--json", "quota", "set", "--warehouse", "420102-W001", "--item", "SH-0001", "--min", "10"});
+  ASSERT_EQ(raised.exit_code, 0) << raised.err;
+  auto quota = nlohmann::json::parse(raised.out);
+  EXPECT_EQ(quota["min"], "10");
+  EXPECT_EQ(quota["max"], "50");
+  CliResult cleared = Run({"--json", "quota", "set", "--warehouse", "420102-W001", "--item",
+                           "SH-0001", "--min", "10", "--max", "0"});
+  ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+  EXPECT_EQ(nlohmann::json::parse(cleared.out)["max"], "0");
+
+  ASSERT_EQ(
+      Run({"reserve", "set", "--warehouse", "420102-W001", "--item", "SH-0001", "--mode",
+           "contract", "--quantity", "100", "--lead-time-hours", "48", "--partner", "武汉帐篷厂"})
+          .exit_code,
+      0);
+  CliResult more = Run({"--json", "reserve", "set", "--warehouse", "420102-W001", "--item",
+                        "SH-0001", "--mode", "contract", "--quantity", "200"});
+  ASSERT_EQ(more.exit_code, 0) << more.err;
+  auto reserve = nlohmann::json::parse(more.out);
+  EXPECT_EQ(reserve["quantity"], "200");
+  EXPECT_EQ(reserve["lead_time_hours"], 48);
+  EXPECT_EQ(reserve["partner"], "武汉帐篷厂");
+}
+
 // Rotation: the expired lot (first in line) leaves and a fresh lot comes in under one request id;
 // a retry of the same command after the balance moved changes nothing; a rotation the service
 // refuses in either half changes nothing at all.

@@ -63,6 +63,27 @@ TEST(PrepareImportTest, GoodReceiptRowsBecomeReceiveOps) {
   EXPECT_EQ(prepared->rows[1].op.receive().expiry_date(), "2027-01-31");
 }
 
+// A note or reason typed over several lines in one spreadsheet cell (Alt+Enter, saved with LF or
+// CRLF) is imported as one line joined by "; ", not refused as a control character.
+TEST(PrepareImportTest, MultiLineNotesAndReasonsBecomeOneLine) {
+  auto receipts = PrepareImport(ImportKind::kReceipts,
+                                "warehouse,item,lot,expiry_date,quantity,note\r\n"
+                                "420102-W001,SH-0001,,,5,\"donor A\r\ntruck 7\r\n\"\r\n",
+                                &kItems);
+  ASSERT_TRUE(receipts.ok()) << receipts.status();
+  EXPECT_TRUE(receipts->errors.empty());
+  ASSERT_EQ(receipts->rows.size(), 1u);
+  EXPECT_EQ(receipts->rows[0].op.receive().note(), "donor A; truck 7");
+  auto counts = PrepareImport(ImportKind::kStocktake,
+                              "warehouse,item,lot,expiry_date,counted,reason\n"
+                              "420102-W001,SH-0001,,,97,\"3 damaged\nby water\"\n",
+                              &kItems);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_TRUE(counts->errors.empty());
+  ASSERT_EQ(counts->rows.size(), 1u);
+  EXPECT_EQ(counts->rows[0].op.stocktake().reason(), "3 damaged; by water");
+}
+
 TEST(PrepareImportTest, BadRowsAreReportedWithLineAndDoNotStopTheRest) {
   auto prepared = PrepareImport(ImportKind::kReceipts,
                                 "warehouse,item,quantity,lot,expiry_date\n"

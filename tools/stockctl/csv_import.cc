@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
@@ -149,6 +150,20 @@ absl::Status CheckItemLot(const std::string& item, const std::string& lot,
   return absl::OkStatus();
 }
 
+// A note typed over several lines in a spreadsheet cell (Alt+Enter in Excel): the ledger keeps
+// one-line notes, so each line break becomes "; ".
+std::string OneLine(absl::string_view text) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    absl::ConsumeSuffix(&line, "\r");
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    if (!out.empty()) out += "; ";
+    out.append(line.data(), line.size());
+  }
+  return out;
+}
+
 absl::StatusOr<v1::Operation> ReceiptRow(const Columns& cols, const CsvRecord& r,
                                          const ItemCatalogue* items) {
   v1::Operation op;
@@ -160,7 +175,7 @@ absl::StatusOr<v1::Operation> ReceiptRow(const Columns& cols, const CsvRecord& r
   RETURN_IF_ERROR(CheckItemLot(receive->item(), receive->lot(), receive->expiry_date(), items));
   ASSIGN_OR_RETURN(int64_t q, ParseQuantity("quantity", cols.Get(r, "quantity"), false));
   receive->set_quantity(q);
-  receive->set_note(cols.Get(r, "note"));
+  receive->set_note(OneLine(cols.Get(r, "note")));
   RETURN_IF_ERROR(common::CheckText("note", receive->note(), common::kMaxTextLength, false));
   return op;
 }
@@ -191,7 +206,7 @@ absl::StatusOr<v1::Operation> StocktakeRow(const Columns& cols, const CsvRecord&
   }
   ASSIGN_OR_RETURN(int64_t counted, ParseQuantity("counted", cols.Get(r, "counted"), true));
   count->set_counted(counted);
-  take->set_reason(cols.Get(r, "reason"));
+  take->set_reason(OneLine(cols.Get(r, "reason")));
   RETURN_IF_ERROR(common::CheckText("reason", take->reason(), common::kMaxTextLength, false));
   return op;
 }

@@ -1,4 +1,7 @@
 // quota set | list, reserve set | list, shortages, overstock, expiring
+#include <functional>
+#include <optional>
+
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/commands.h"
 
@@ -11,12 +14,45 @@ struct QuotaFlags {
   int32_t lead_time_hours = 0;
   int32_t within_days = 30;
   PageFlags page;
+  // Which optional settings were given: the others keep what the warehouse has.
+  bool max_given = false, lead_time_given = false, partner_given = false;
 };
+
+// The warehouse's current record of `item` (and `mode`, for reserves), if any: a `set` that
+// leaves a setting out keeps it rather than clearing it.
+template <typename Request, typename Response, typename Record>
+grpc::Status FindCurrent(Context& ctx, const QuotaFlags& f,
+                         grpc::Status (v1::LevelService::Stub::*list)(grpc::ClientContext*,
+                                                                      const Request&, Response*),
+                         const google::protobuf::RepeatedPtrField<Record>& (Response::*records)()
+                             const,
+                         std::function<bool(const Record&)> matches, std::optional<Record>* out) {
+  Request request;
+  request.set_warehouse(f.warehouse);
+  request.set_item(f.item);
+  Response response;
+  grpc::Status status = Call(ctx, list, request, &response);
+  if (!status.ok()) return status;
+  for (const Record& r : (response.*records)()) {
+    if (matches(r)) *out = r;
+  }
+  return grpc::Status::OK;
+}
 
 // Optional --warehouse filter: empty stays empty, otherwise it becomes a resource name.
 int SetQuota(Context& ctx, QuotaFlags f) {
   int rc = 0;
   if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
+  if (!f.max_given) {
+    std::optional<v1::Quota> current;
+    grpc::Status found =
+        FindCurrent(ctx, f, &v1::LevelService::Stub::ListQuotas, &v1::ListQuotasResponse::quotas,
+                    std::function<bool(const v1::Quota&)>(
+                        [&](const v1::Quota& q) { return q.item() == f.item; }),
+                    &current);
+    if (!found.ok()) return ctx.Fail(found);
+    if (current) f.max = current->max();
+  }
   v1::SetQuotaRequest request;
   request.mutable_quota()->set_warehouse(f.warehouse);
   request.mutable_quota()->set_item(f.item);
@@ -58,6 +94,17 @@ int SetReserve(Context& ctx, QuotaFlags f) {
   if (!ctx.OptionalWarehouse(f.warehouse, rc)) return rc;
   auto mode = ParseReserveMode(f.mode);
   if (!mode.ok()) return ctx.UsageError(mode.status());
+  if (!f.lead_time_given || !f.partner_given) {
+    std::optional<v1::Reserve> current;
+    grpc::Status found = FindCurrent(
+        ctx, f, &v1::LevelService::Stub::ListReserves, &v1::ListReservesResponse::reserves,
+        std::function<bool(const v1::Reserve&)>(
+            [&](const v1::Reserve& r) { return r.item() == f.item && r.mode() == *mode; }),
+        &current);
+    if (!found.ok()) return ctx.Fail(found);
+    if (current && !f.lead_time_given) f.lead_time_hours = current->lead_time_hours();
+    if (current && !f.partner_given) f.partner = current->partner();
+  }
   v1::SetReserveRequest request;
   v1::Reserve& r = *request.mutable_reserve();
   r.set_warehouse(f.warehouse);
@@ -155,8 +202,11 @@ void AddQuotaCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   qset->add_option("--warehouse", f->warehouse, "Warehouse code")->required();
   qset->add_option("--item", f->item, "Item code")->required();
   qset->add_option("--min", f->min, "Floor: stock below it is a shortage")->required();
-  qset->add_option("--max", f->max, "Ceiling: 0 means none");
-  actions[qset] = [&ctx, f] { return SetQuota(ctx, *f); };
+  qset->add_option("--max", f->max, "Ceiling: 0 means none (left out: the current one stays)");
+  actions[qset] = [&ctx, f, qset] {
+    f->max_given = qset->get_option("--max")->count() > 0;
+    return SetQuota(ctx, *f);
+  };
   auto* qlist = quota->add_subcommand("list", "List quotas");
   Filters(qlist, *f, true);
   actions[qlist] = [&ctx, f] { return ListQuotas(ctx, *f); };
@@ -167,9 +217,15 @@ void AddQuotaCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   rset->add_option("--item", f->item, "Item code")->required();
   rset->add_option("--mode", f->mode, "contract | capacity")->required();
   rset->add_option("--quantity", f->quantity, "Quantity")->required();
-  rset->add_option("--lead-time-hours", f->lead_time_hours, "Delivery lead time");
-  rset->add_option("--partner", f->partner, "Supplier or factory");
-  actions[rset] = [&ctx, f] { return SetReserve(ctx, *f); };
+  rset->add_option("--lead-time-hours", f->lead_time_hours,
+                   "Delivery lead time (left out: the current one stays)");
+  rset->add_option("--partner", f->partner,
+                   "Supplier or factory (left out: the current one stays)");
+  actions[rset] = [&ctx, f, rset] {
+    f->lead_time_given = rset->get_option("--lead-time-hours")->count() > 0;
+    f->partner_given = rset->get_option("--partner")->count() > 0;
+    return SetReserve(ctx, *f);
+  };
   auto* rlist = reserve->add_subcommand("list", "List non-physical reserves");
   Filters(rlist, *f, true);
   actions[rlist] = [&ctx, f] { return ListReserves(ctx, *f); };
