@@ -56,21 +56,83 @@ TransferServiceImpl::TransferServiceImpl(TransferCoordinator* coordinator,
                                          const Leadership* leadership, int workers)
     : coordinator_(coordinator), leadership_(leadership), pool_(workers) {}
 
+namespace {
+
+// Marks a call one replica forwarded to the leader: the receiver never forwards it again (a
+// leader deposed meanwhile answers it as a follower would).
+constexpr char kForwardedHeader[] = "x-stockpile-forwarded-by-replica";
+
+bool AlreadyForwarded(const grpc::CallbackServerContext* ctx) {
+  return ctx->client_metadata().count(kForwardedHeader) > 0;
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> TransferServiceImpl::LeaderChannel(const std::string& address) {
+  absl::MutexLock lock(&channels_mu_);
+  auto& channel = channels_[address];
+  if (!channel) channel = forwarding_.channel_factory(address);
+  return channel;
+}
+
+template <typename Resp>
+bool TransferServiceImpl::ForwardToLeader(grpc::CallbackServerContext* ctx,
+                                          grpc::ServerUnaryReactor* reactor, Resp* resp,
+                                          const std::string& leader,
+                                          std::type_identity_t<Forward<Resp>> forward) {
+  if (!forwarding_.channel_factory || !forward || leader.empty() || AlreadyForwarded(ctx)) {
+    return false;
+  }
+  // The caller's token goes along: the leader checks and audits the caller, not this replica.
+  std::vector<std::pair<std::string, std::string>> metadata;
+  for (const auto& [key, value] : ctx->client_metadata()) {
+    if (key == "authorization")
+      metadata.emplace_back(std::string(key.data(), key.size()),
+                            std::string(value.data(), value.size()));
+  }
+  const auto deadline = std::min(ctx->deadline(), std::chrono::system_clock::now() +
+                                                      absl::ToChronoSeconds(forwarding_.timeout));
+  std::shared_ptr<grpc::Channel> channel = LeaderChannel(leader);
+  pool_.Run([reactor, resp, forward = std::move(forward), channel, metadata, deadline, leader] {
+    grpc::ClientContext call;
+    for (const auto& [key, value] : metadata) call.AddMetadata(key, value);
+    call.AddMetadata(kForwardedHeader, "1");
+    call.set_deadline(deadline);
+    auto stub = TransferService::NewStub(channel);
+    grpc::Status status = forward(*stub, &call, resp);
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            absl::StrCat("the transfer leader ", leader, " did not answer (",
+                                         status.error_message(), "); retry"));
+    }
+    reactor->Finish(status);
+  });
+  return true;
+}
+
 template <typename Resp, typename Call>
 grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext* ctx, Resp* resp,
-                                                     bool mutation, Call call) {
+                                                     Call call,
+                                                     std::type_identity_t<Forward<Resp>> forward) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::StatusOr<auth::Identity> who = auth::CallIdentity(ctx);
   if (!who.ok()) {
     reactor->Finish(common::ToGrpc(who.status()));
     return reactor;
   }
-  if (mutation && !leadership_->IsLeader()) {
+  if (forward && !leadership_->IsLeader()) {
     const std::string leader = leadership_->Leader();
+    if (ForwardToLeader(ctx, reactor, resp, leader, std::move(forward))) return reactor;
+    if (leader.empty()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "no catalogue replica is the transfer leader right now (an "
+                                   "election is under way); retry"));
+      return reactor;
+    }
     reactor->Finish(grpc::Status(
         grpc::StatusCode::FAILED_PRECONDITION,
         absl::StrCat("this catalogue replica is not the transfer leader; send mutations to ",
-                     leader.empty() ? "the leader (none elected right now; retry)" : leader)));
+                     leader)));
     return reactor;
   }
   pool_.Run([reactor, resp, call, who = *std::move(who)] {
@@ -88,63 +150,80 @@ grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* TransferServiceImpl::PlanAllocation(grpc::CallbackServerContext* ctx,
                                                               const PlanAllocationRequest* req,
                                                               AllocationPlan* resp) {
-  return Serve(ctx, resp, false,
-               [this, req](const auth::Identity&) { return coordinator_->Plan(*req); });
+  return Serve(ctx, resp, [this, req](const auth::Identity&) { return coordinator_->Plan(*req); });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::CreateTransfer(grpc::CallbackServerContext* ctx,
                                                               const CreateTransferRequest* req,
                                                               Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
-    return coordinator_->Create(WithActor(*req, who));
-  });
+  return Serve(
+      ctx, resp,
+      [this, req](const auth::Identity& who) { return coordinator_->Create(WithActor(*req, who)); },
+      [req](TransferService::Stub& leader, grpc::ClientContext* c, Transfer* out) {
+        return leader.CreateTransfer(c, *req, out);
+      });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::ApproveTransfer(grpc::CallbackServerContext* ctx,
                                                                const ApproveTransferRequest* req,
                                                                Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
-    // The approver's scope bounds the transfer's re-plans (the rule checked its legs against it).
-    return coordinator_->Approve(WithActor(*req, who), who.scope);
-  });
+  return Serve(
+      ctx, resp,
+      [this, req](const auth::Identity& who) {
+        // The approver's scope bounds its re-plans (the rule checked its legs against it).
+        return coordinator_->Approve(WithActor(*req, who), who.scope);
+      },
+      [req](TransferService::Stub& leader, grpc::ClientContext* c, Transfer* out) {
+        return leader.ApproveTransfer(c, *req, out);
+      });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::ShipTransfer(grpc::CallbackServerContext* ctx,
                                                             const ShipTransferLegRequest* req,
                                                             Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
-    return coordinator_->Ship(WithActor(*req, who));
-  });
+  return Serve(
+      ctx, resp,
+      [this, req](const auth::Identity& who) { return coordinator_->Ship(WithActor(*req, who)); },
+      [req](TransferService::Stub& leader, grpc::ClientContext* c, Transfer* out) {
+        return leader.ShipTransfer(c, *req, out);
+      });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::ReceiveTransfer(grpc::CallbackServerContext* ctx,
                                                                const ReceiveTransferLegRequest* req,
                                                                Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
-    return coordinator_->Receive(WithActor(*req, who));
-  });
+  return Serve(
+      ctx, resp,
+      [this, req](const auth::Identity& who) {
+        return coordinator_->Receive(WithActor(*req, who));
+      },
+      [req](TransferService::Stub& leader, grpc::ClientContext* c, Transfer* out) {
+        return leader.ReceiveTransfer(c, *req, out);
+      });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::CancelTransfer(grpc::CallbackServerContext* ctx,
                                                               const CancelTransferRequest* req,
                                                               Transfer* resp) {
-  return Serve(ctx, resp, true, [this, req](const auth::Identity& who) {
-    return coordinator_->Cancel(WithActor(*req, who));
-  });
+  return Serve(
+      ctx, resp,
+      [this, req](const auth::Identity& who) { return coordinator_->Cancel(WithActor(*req, who)); },
+      [req](TransferService::Stub& leader, grpc::ClientContext* c, Transfer* out) {
+        return leader.CancelTransfer(c, *req, out);
+      });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::GetTransfer(grpc::CallbackServerContext* ctx,
                                                            const GetTransferRequest* req,
                                                            Transfer* resp) {
-  return Serve(ctx, resp, false,
+  return Serve(ctx, resp,
                [this, req](const auth::Identity&) { return coordinator_->Get(req->name()); });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::ListTransfers(grpc::CallbackServerContext* ctx,
                                                              const ListTransfersRequest* req,
                                                              ListTransfersResponse* resp) {
-  return Serve(ctx, resp, false,
-               [this, req](const auth::Identity&) { return coordinator_->List(*req); });
+  return Serve(ctx, resp, [this, req](const auth::Identity&) { return coordinator_->List(*req); });
 }
 
 auth::TransferLookup MakeTransferLookup(const TransferCoordinator* coordinator) {

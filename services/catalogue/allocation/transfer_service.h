@@ -4,20 +4,29 @@
 // validate nothing themselves (the coordinator does) and never block a gRPC thread: each call
 // runs on a small worker pool, since a mutation may wait on level services (bounded by the
 // coordinator's retry deadline). Reads (PlanAllocation, GetTransfer, ListTransfers) work on
-// every replica; mutations on a non-leader get FAILED_PRECONDITION naming the leader, so a
-// client (stockctl) can retry there.
+// every replica. A mutation reaching a non-leader (the chart's Service spreads calls over every
+// replica) is forwarded to the leader with the caller's own token, so the leader authorizes and
+// audits the caller; without forwarding set up (or for a call already forwarded once) it gets
+// FAILED_PRECONDITION naming the leader.
 //
 // Access (docs/security.md): every handler first reads the verdict the auth interceptor recorded
 // (auth::CallIdentity) and refuses before touching anything; mutations record the token's
 // subject as the actor (auth::AuditActor), not the request's `actor`.
 
+#include <grpcpp/grpcpp.h>
+
 #include <deque>
 #include <functional>
+#include <map>
+#include <memory>
+#include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "services/catalogue/allocation/leader.h"
 #include "services/catalogue/allocation/saga.h"
 #include "services/common/auth/authorizer.h"
@@ -43,6 +52,14 @@ class TransferServiceImpl final : public stockpile::v1::TransferService::Callbac
  public:
   TransferServiceImpl(TransferCoordinator* coordinator, const Leadership* leadership,
                       int workers = 4);
+
+  // How a follower reaches the leader (its advertised address) to forward mutations; set
+  // before the server starts. Channels are made once per leader address and kept.
+  struct LeaderForwarding {
+    std::function<std::shared_ptr<grpc::Channel>(const std::string& address)> channel_factory;
+    absl::Duration timeout = absl::Seconds(60);  // when the caller set no earlier deadline
+  };
+  void SetLeaderForwarding(LeaderForwarding forwarding) { forwarding_ = std::move(forwarding); }
 
   grpc::ServerUnaryReactor* PlanAllocation(grpc::CallbackServerContext* ctx,
                                            const stockpile::v1::PlanAllocationRequest* req,
@@ -70,14 +87,29 @@ class TransferServiceImpl final : public stockpile::v1::TransferService::Callbac
                                           stockpile::v1::ListTransfersResponse* resp) override;
 
  private:
+  // The same call made to the leader (a stub method bound to the request).
+  template <typename Resp>
+  using Forward = std::function<grpc::Status(stockpile::v1::TransferService::Stub&,
+                                             grpc::ClientContext*, Resp*)>;
+
   // Checks the call's verdict, then runs `call(identity)` on the pool and finishes the reactor
-  // with its result.
+  // with its result. A mutation (`forward` set) on a follower goes to the leader instead.
   template <typename Resp, typename Call>
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Resp* resp, bool mutation,
-                                  Call call);
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, Resp* resp, Call call,
+                                  std::type_identity_t<Forward<Resp>> forward = nullptr);
+  // Sends the call on to `leader` on the pool; false when it cannot (no forwarding set up, or
+  // the call was forwarded to this replica already).
+  template <typename Resp>
+  bool ForwardToLeader(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+                       Resp* resp, const std::string& leader,
+                       std::type_identity_t<Forward<Resp>> forward);
+  std::shared_ptr<grpc::Channel> LeaderChannel(const std::string& address);
 
   TransferCoordinator* const coordinator_;
   const Leadership* const leadership_;
+  LeaderForwarding forwarding_;
+  absl::Mutex channels_mu_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(channels_mu_);
   WorkerPool pool_;  // last: joins before the rest goes
 };
 

@@ -4,7 +4,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "services/common/auth/interceptor.h"
+#include "services/common/auth/rules.h"
+#include "services/common/auth/token.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/reference_data.h"
 #include "tests/testutil/status_matchers.h"
@@ -20,9 +23,14 @@ const common::ReferenceData& Reference() { return testing::SharedReferenceData("
 
 class SwitchableLeadership : public Leadership {
  public:
+  explicit SwitchableLeadership(std::string elsewhere = "10.0.0.7:7600")
+      : elsewhere_(std::move(elsewhere)) {}
   bool IsLeader() const override { return leader; }
-  std::string Leader() const override { return leader ? "self" : "10.0.0.7:7600"; }
+  std::string Leader() const override { return leader ? "self" : elsewhere_; }
   std::atomic<bool> leader{true};
+
+ private:
+  const std::string elsewhere_;
 };
 
 class TransferServiceTest : public ::testing::Test {
@@ -128,6 +136,106 @@ TEST(ResumeLoopTest, ResumesOnGainingLeadershipOnly) {
   EXPECT_EQ(loop.rounds(), 0);
   loop.SetLeader(true);
   EXPECT_TRUE(testing::WaitFor([&] { return loop.rounds() == 1; }, std::chrono::seconds(5)));
+}
+
+constexpr char kTokenKey[] = "transfer-service-test-key-0123456789abcdef";
+
+// One catalogue replica's transfer service on its own loopback server (own store).
+struct Replica {
+  Replica(const std::string& dir, FakeLevelGateway* gateway, Planner* planner,
+          StockSnapshot* snapshot, const Leadership* leadership,
+          std::shared_ptr<auth::Authorizer> authorizer,
+          std::function<void(TransferServiceImpl&)> configure = nullptr) {
+    store = *TransferStore::Open(dir);
+    coordinator = std::make_unique<TransferCoordinator>(store.get(), gateway, planner, snapshot,
+                                                        common::SystemClock::Get());
+    service = std::make_unique<TransferServiceImpl>(coordinator.get(), leadership, 2);
+    if (configure) configure(*service);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service.get());
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(auth::MakeAuthInterceptorFactory(std::move(authorizer)));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+    server = builder.BuildAndStart();
+  }
+  ~Replica() { server->Shutdown(); }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port); }
+  std::unique_ptr<TransferService::Stub> Stub() const {
+    return TransferService::NewStub(
+        grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+  }
+
+  int port = 0;
+  std::unique_ptr<TransferStore> store;
+  std::unique_ptr<TransferCoordinator> coordinator;
+  std::unique_ptr<TransferServiceImpl> service;
+  std::unique_ptr<grpc::Server> server;
+};
+
+// The chart's Service spreads calls over every replica: a follower hands a mutation to the
+// leader with the caller's own token (the leader authorizes it and records the caller), and
+// answers with the leader's result. A call forwarded once is not forwarded again, and with no
+// leader elected the caller is told to retry.
+TEST_F(TransferServiceTest, FollowerForwardsMutationsToTheLeaderWithTheCallersToken) {
+  auto authorizer = std::make_shared<auth::Authorizer>(
+      auth::TokenVerifier(*auth::TokenKey::FromBytes(kTokenKey), common::SystemClock::Get()),
+      std::vector<absl::Span<const auth::MethodRule>>{auth::TransferServiceRules()});
+  AlwaysLeader leads;
+  Replica leader(dir_.Sub("leader"), &gateway_, &planner_, &snapshot_, &leads, authorizer);
+  SwitchableLeadership follows(leader.address());
+  follows.leader = false;
+  Replica follower(dir_.Sub("follower"), &gateway_, &planner_, &snapshot_, &follows, authorizer,
+                   [](TransferServiceImpl& service) {
+                     TransferServiceImpl::LeaderForwarding forwarding;
+                     forwarding.channel_factory = [](const std::string& address) {
+                       return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+                     };
+                     service.SetLeaderForwarding(std::move(forwarding));
+                   });
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const std::string token =
+      *auth::SignToken(*auth::TokenKey::FromBytes(kTokenKey),
+                       {"li.na", auth::Role::kDispatcher, "", now - 60, now + 600});
+  auto with_token = [&](grpc::ClientContext* ctx) {
+    ctx->AddMetadata("authorization", "Bearer " + token);
+  };
+
+  CreateTransferRequest create;
+  create.set_request_id("fwd-1");
+  create.set_actor("claimed-actor");
+  create.mutable_plan()->set_destination_warehouse("warehouses/420102-W001");
+  auto* line = create.mutable_plan()->add_lines();
+  line->set_item("SH-0001");
+  line->set_quantity(4);
+  Transfer t;
+  grpc::ClientContext ctx;
+  with_token(&ctx);
+  grpc::Status s = follower.Stub()->CreateTransfer(&ctx, create, &t);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(t.created_by(), "li.na");  // the token's subject, as the leader saw it
+  EXPECT_THAT(leader.coordinator->Get(t.name()), testing::IsOk());
+  EXPECT_EQ(follower.coordinator->Get(t.name()).status().code(), absl::StatusCode::kNotFound);
+
+  grpc::ClientContext no_token;  // forwarded as it came: the leader refuses it
+  EXPECT_EQ(follower.Stub()->CreateTransfer(&no_token, create, &t).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  grpc::ClientContext looped;  // a call another replica forwarded is not forwarded again
+  with_token(&looped);
+  looped.AddMetadata("x-stockpile-forwarded-by-replica", "1");
+  grpc::Status refused = follower.Stub()->CreateTransfer(&looped, create, &t);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), HasSubstr(leader.address()));
+
+  SwitchableLeadership nobody("");
+  nobody.leader = false;
+  Replica orphan(dir_.Sub("orphan"), &gateway_, &planner_, &snapshot_, &nobody, authorizer);
+  grpc::ClientContext election;
+  with_token(&election);
+  grpc::Status wait = orphan.Stub()->CreateTransfer(&election, create, &t);
+  EXPECT_EQ(wait.error_code(), grpc::StatusCode::UNAVAILABLE) << wait.error_message();
+  EXPECT_THAT(wait.error_message(), HasSubstr("retry"));
 }
 
 }  // namespace
