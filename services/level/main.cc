@@ -159,7 +159,8 @@ stockpile::etcd::InstanceInfo PlannedInstance(const LevelConfig& c,
 
 // One writer per warehouse: refuses to serve regions another live instance of this level
 // already hosts, or is starting to host (its claim is older than ours; see etcd::PutClaim), and
-// refuses our --instance-id while a process on another database runs with it. A registration
+// refuses our --instance-id while a process on another database, or an instance of another
+// level, runs with it (the catalogue knows sources by id alone). A registration
 // that is gone within our lease TTL was a crashed predecessor's (its lease expiring), so the
 // check is repeated until then, our claim kept alive meanwhile; our own id registered from this
 // database is our own predecessor's and does not wait. Unreachable
@@ -179,13 +180,16 @@ absl::Status CheckNoOverlap(const LevelConfig& c, stockpile::etcd::EtcdClient* c
   while (true) {
     auto overlaps = stockpile::etcd::OverlappingInstances(*client, info, prefix, &*claim);
     if (!overlaps.ok()) return warn(overlaps.status());
+    auto same_id = stockpile::etcd::SameIdElsewhere(*client, info, prefix);
+    if (!same_id.ok()) return warn(same_id.status());
+    overlaps->insert(overlaps->end(), same_id->begin(), same_id->end());
     // On success the claim runs out by itself, after the registration has taken its place.
     if (overlaps->empty()) return absl::OkStatus();
     if (absl::Now() >= give_up) {
       client->LeaseRevoke(claim->lease).IgnoreError();  // others need not wait for it
       return absl::FailedPreconditionError(absl::StrCat(
-          "another live instance of this level would write these warehouses, and a warehouse "
-          "must have exactly one writer: ",
+          "another live instance would write these warehouses or goes by this instance id, "
+          "and a warehouse must have exactly one writer (and a source one id): ",
           absl::StrJoin(*overlaps, "; "),
           ". Stop it, or change --regions or --instance-id; the registration of an instance "
           "that died lasts until its --etcd-ttl runs out"));

@@ -93,6 +93,23 @@ absl::StatusOr<std::vector<std::string>> SecondWriters(EtcdClient& client, const
   return Overlaps(client, info, key_prefix, nullptr, /*count_claims=*/false);
 }
 
+absl::StatusOr<std::vector<std::string>> SameIdElsewhere(EtcdClient& client,
+                                                         const InstanceInfo& info,
+                                                         absl::string_view key_prefix) {
+  std::vector<std::string> clashes;
+  if (info.id.empty()) return clashes;
+  ASSIGN_OR_RETURN(RangeResult registered, client.RangePrefix(key_prefix));
+  const std::string own_level = absl::StrCat(key_prefix, info.level, "/");
+  for (const KeyValue& kv : registered.kvs) {
+    if (absl::StartsWith(kv.key, own_level)) continue;  // OverlappingInstances' business
+    auto other = InstanceFromJson(kv.value);
+    if (!other.ok() || other->id != info.id) continue;
+    clashes.push_back(absl::StrCat(other->id, other->address.empty() ? " (starting)" : " at ",
+                                   other->address, " is a ", other->level, " instance"));
+  }
+  return clashes;
+}
+
 std::string InstanceToJson(const InstanceInfo& info) {
   json value = {{"id", info.id},
                 {"level", info.level},

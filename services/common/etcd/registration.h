@@ -75,6 +75,13 @@ absl::StatusOr<std::vector<std::string>> OverlappingInstances(EtcdClient& client
 absl::StatusOr<std::vector<std::string>> SecondWriters(EtcdClient& client, const InstanceInfo& info,
                                                        absl::string_view key_prefix);
 
+// Registrations (and claims) of info.id by an instance of another level, or another kind,
+// under `key_prefix`: the catalogue knows a source by its id alone, so an id names one
+// instance across every level. Each as "<id> at <address> is a <level> instance".
+absl::StatusOr<std::vector<std::string>> SameIdElsewhere(EtcdClient& client,
+                                                         const InstanceInfo& info,
+                                                         absl::string_view key_prefix);
+
 struct RegistrationOptions {
   std::string key_prefix = kDefaultInstancesPrefix;  // must end with '/'
   int64_t ttl_seconds = 10;
