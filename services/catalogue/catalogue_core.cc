@@ -117,6 +117,18 @@ google::protobuf::Timestamp FromMicros(int64_t micros) {
   return TimeUtil::MicrosecondsToTimestamp(micros);
 }
 
+// What the store keeps of a forgotten source: the source as last reported, who forgot it, when
+// and under which request id (a retry of that request answers the same).
+ReplicationSource Tombstone(const ReplicationSource& last, const std::string& request_id,
+                            const std::string& actor, int64_t now_micros) {
+  ReplicationSource t = last;
+  t.set_forgotten(true);
+  t.set_forget_request_id(request_id);
+  t.set_forgotten_by(actor);
+  *t.mutable_forget_time() = FromMicros(now_micros);
+  return t;
+}
+
 // The view may lack some of the source's warehouses: nothing came from it yet, or it is being
 // streamed from sequence 1 (a first stream or a resync) and is below the head that began at.
 bool MayLackWarehousesOf(const ReplicationSource& source) {
@@ -166,7 +178,8 @@ CatalogueCore::CatalogueCore(std::unique_ptr<CatalogueStore> store,
       stream_options_(options.stream),
       resync_chunk_records_(options.resync_chunk_records),
       view_(std::make_unique<NationalView>(reference, std::move(options.search))),
-      snapshot_(options.snapshot) {}
+      snapshot_(options.snapshot),
+      opened_micros_(clock->NowMicros()) {}
 
 absl::StatusOr<std::unique_ptr<CatalogueCore>> CatalogueCore::Open(
     const std::string& db_path, const common::ReferenceData* reference, const common::Clock* clock,
@@ -195,6 +208,10 @@ absl::Status CatalogueCore::Load() {
   CatalogueStore::Visitor v;
   v.source = [&](const ReplicationSource& s) {
     absl::MutexLock lock(&mu_);
+    if (s.forgotten()) {  // its records were dropped with it
+      forgotten_[s.instance_id()] = s;
+      return;
+    }
     SourceState& state = sources_[s.instance_id()];
     state.record = s;
     state.view_index = view_->SourceIndex(s.instance_id());
@@ -253,6 +270,7 @@ void CatalogueCore::AddSource(const SourceSpec& spec) {
   StoreBatch batch;
   {
     absl::MutexLock lock(&mu_);
+    forgotten_.erase(spec.id);  // registered again: a new source, from sequence 1
     SourceState& s = sources_[spec.id];
     s.view_index = view_->SourceIndex(spec.id);
     ReplicationSource& r = s.record;
@@ -299,6 +317,21 @@ void CatalogueCore::RemoveSource(const std::string& id) {
   }
   std::cerr << "stockpile-catalogue: source " << id << " is gone; its data is kept, flagged stale"
             << std::endl;
+}
+
+int CatalogueCore::ResumeStoredSources() {
+  std::vector<SourceSpec> specs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, s] : sources_) {
+      const ReplicationSource& r = s.record;
+      if (r.gone() || s.stream || r.address().empty()) continue;
+      specs.push_back(SourceSpec{
+          id, r.level(), r.address(), {r.region_prefixes().begin(), r.region_prefixes().end()}});
+    }
+  }
+  for (const auto& spec : specs) AddSource(spec);
+  return int(specs.size());
 }
 
 void CatalogueCore::SetSources(const std::vector<SourceSpec>& specs) {
@@ -546,34 +579,92 @@ void CatalogueCore::RefreshFreshness() const {
   }
 }
 
+ReplicationSource CatalogueCore::Reported(const SourceState& s, int64_t now) const {
+  ReplicationSource r = s.record;
+  StreamStatus st = s.stream ? s.stream->status() : s.last_status;
+  const uint64_t head = std::max(st.head_sequence, r.applied_sequence());
+  r.set_head_sequence(head);
+  r.set_lag_entries(head - r.applied_sequence());
+  r.set_connected(st.connected && !r.gone());
+  r.set_last_error(r.gone() ? "registration gone" : st.last_error);
+  double lag = 0;
+  if (head > r.applied_sequence()) {
+    // The oldest unapplied entry committed after the last applied one and before we saw it.
+    const int64_t since = std::max(Micros(r.last_commit_time()), st.behind_since_micros);
+    lag = double(now - since) / 1e6;
+  }
+  if (!r.connected()) {
+    // Not answered since this process began (or since its stream began): whatever the
+    // source took meanwhile is missing here, so the lag is at least that long.
+    const int64_t answered = st.last_contact_micros > 0
+                                 ? st.last_contact_micros
+                                 : std::max(opened_micros_, st.started_micros);
+    lag = std::max(lag, double(now - answered) / 1e6);
+  }
+  r.set_lag_seconds(std::max(0.0, lag));
+  if (st.last_contact_micros > 0)
+    *r.mutable_last_contact_time() = FromMicros(st.last_contact_micros);
+  if (st.started_micros > 0) *r.mutable_stream_start_time() = FromMicros(st.started_micros);
+  return r;
+}
+
 std::vector<ReplicationSource> CatalogueCore::ReplicationStatus() const {
   std::vector<ReplicationSource> out;
   const int64_t now = clock_->NowMicros();
   absl::MutexLock lock(&mu_);
-  for (const auto& [id, s] : sources_) {
-    ReplicationSource r = s.record;
-    StreamStatus st = s.stream ? s.stream->status() : s.last_status;
-    const uint64_t head = std::max(st.head_sequence, r.applied_sequence());
-    r.set_head_sequence(head);
-    r.set_lag_entries(head - r.applied_sequence());
-    r.set_connected(st.connected && !r.gone());
-    r.set_last_error(r.gone() ? "registration gone" : st.last_error);
-    double lag = 0;
-    if (head > r.applied_sequence()) {
-      // The oldest unapplied entry committed after the last applied one and before we saw it.
-      const int64_t since = std::max(Micros(r.last_commit_time()), st.behind_since_micros);
-      lag = double(now - since) / 1e6;
-    }
-    if (!r.connected() && st.last_contact_micros > 0) {
-      lag = std::max(lag, double(now - st.last_contact_micros) / 1e6);
-    }
-    r.set_lag_seconds(std::max(0.0, lag));
-    if (st.last_contact_micros > 0)
-      *r.mutable_last_contact_time() = FromMicros(st.last_contact_micros);
-    if (st.started_micros > 0) *r.mutable_stream_start_time() = FromMicros(st.started_micros);
-    out.push_back(std::move(r));
-  }
+  for (const auto& [id, s] : sources_) out.push_back(Reported(s, now));
   return out;
+}
+
+absl::StatusOr<ReplicationSource> CatalogueCore::ForgetSource(const std::string& id,
+                                                              const std::string& request_id,
+                                                              const std::string& actor) {
+  absl::MutexLock discovery(&discovery_mu_);  // no registration comes or goes meanwhile
+  ReplicationSource last;
+  uint16_t view_index = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto f = forgotten_.find(id); f != forgotten_.end()) {
+      if (!request_id.empty() && f->second.forget_request_id() == request_id) return f->second;
+      return absl::NotFoundError(absl::StrCat(
+          "replication source '", id, "' was already forgotten, at ",
+          TimeUtil::ToString(f->second.forget_time()), " by ", f->second.forgotten_by()));
+    }
+    auto it = sources_.find(id);
+    if (it == sources_.end()) {
+      return absl::NotFoundError(absl::StrCat("no replication source '", id,
+                                              "' (`stockctl catalogue status` lists them)"));
+    }
+    if (!it->second.record.gone()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "replication source '", id, "' is registered (", it->second.record.address(),
+          "): only a source whose registration is gone can be forgotten; stop that instance "
+          "and let its etcd lease expire first"));
+    }
+    last = Reported(it->second, clock_->NowMicros());
+    view_index = it->second.view_index;
+  }
+  ReplicationSource tombstone = Tombstone(last, request_id, actor, clock_->NowMicros());
+  size_t balances = 0;
+  ASSIGN_OR_RETURN(std::vector<std::string> warehouses,
+                   store_->DropSourceStock(tombstone, resync_chunk_records_,
+                                           [&](const CatalogueStore::DroppedStock& chunk) {
+                                             DropFromMemory(chunk, view_index);
+                                             balances += chunk.balances.size();
+                                             return absl::OkStatus();
+                                           }));
+  {
+    absl::MutexLock lock(&mu_);
+    sources_.erase(id);
+    forgotten_[id] = tombstone;
+    // Its prefixes no longer make any region look partly unseen or stale.
+    view_->SetSourceFreshness(view_index, 0, false, false);
+    view_->SetSourceHosting(view_index, stockpile::v1::LEVEL_UNSPECIFIED, {});
+  }
+  std::cerr << "stockpile-catalogue: forgot source " << id << " (asked by " << actor
+            << "): dropped its " << warehouses.size() << " warehouses (" << balances << " balances)"
+            << std::endl;
+  return tombstone;
 }
 
 absl::StatusOr<stockpile::v1::WarehouseStock> CatalogueCore::GetWarehouseStock(

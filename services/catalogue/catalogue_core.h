@@ -4,6 +4,7 @@
 //   auto core = CatalogueCore::Open(db_path, reference, clock, options);
 //   core->AddSource({"county-1", LEVEL_COUNTY, "127.0.0.1:7501", {"42"}});  // starts streaming
 //   core->RemoveSource("county-1");  // registration gone: stream stops, data kept, flagged stale
+//   core->ForgetSource("county-1", request_id, actor);  // decommissioned: its data dropped
 // Every source's change batches are applied exactly once: the records and the source's new
 // watermark are written in one synced RocksDB batch, then the in-memory national view is updated.
 
@@ -58,6 +59,18 @@ class CatalogueCore {
   void RemoveSource(const std::string& id);
   // Makes the running set equal `specs` (a resync): adds/updates them, removes the others.
   void SetSources(const std::vector<SourceSpec>& specs);
+  // Streams again from every source stored as registered, at its stored address, before
+  // discovery answers: a catalogue restarted while etcd is away keeps replicating. Discovery
+  // then corrects the set. Returns how many it resumed.
+  int ResumeStoredSources();
+  // An operator's decision that a gone source will not come back (decommissioned, replaced
+  // under another id): drops every record replicated from it and stops reporting it. Refused
+  // (FAILED_PRECONDITION) while it is registered; NOT_FOUND when unknown or already forgotten,
+  // except for a retry of the request that forgot it, which answers the same. Returns the
+  // source as last reported, with who forgot it and when. Registering again starts it over.
+  absl::StatusOr<stockpile::v1::ReplicationSource> ForgetSource(const std::string& id,
+                                                                const std::string& request_id,
+                                                                const std::string& actor);
 
   // Applies one WatchChanges batch of `source_id` exactly once; returns the new watermark.
   // Entries at or below the watermark are skipped; a gap is FAILED_PRECONDITION.
@@ -115,6 +128,8 @@ class CatalogueCore {
   // Pushes every source's staleness into the view (cheap: a handful of sources).
   void RefreshFreshness() const;
   static bool Stale(const SourceState& s);
+  // The source's record with what its stream knows now (head, lag, connection).
+  stockpile::v1::ReplicationSource Reported(const SourceState& s, int64_t now) const;
 
   std::unique_ptr<CatalogueStore> store_;
   const common::ReferenceData* reference_;
@@ -124,9 +139,12 @@ class CatalogueCore {
   std::unique_ptr<NationalView> view_;
   allocation::StockSnapshot* const snapshot_;
 
+  const int64_t opened_micros_;  // a source not answered since: lagging at least that long
   absl::Mutex discovery_mu_;  // serializes AddSource/RemoveSource (streams start/stop outside mu_)
   mutable absl::Mutex mu_;
   std::map<std::string, SourceState> sources_ ABSL_GUARDED_BY(mu_);
+  // Forgotten sources' last records (ForgetSource), kept to answer a retried request.
+  std::map<std::string, stockpile::v1::ReplicationSource> forgotten_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace stockpile::catalogue

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+
 #include "services/catalogue/catalogue_core.h"
 #include "stockpile/v1/catalogue_service.grpc.pb.h"
 
@@ -9,7 +11,12 @@ namespace stockpile::catalogue {
 // one bounded store scan), so handlers answer inline: call the core, map its status.
 class CatalogueServiceImpl final : public stockpile::v1::CatalogueService::CallbackService {
  public:
-  explicit CatalogueServiceImpl(const CatalogueCore* core) : core_(core) {}
+  explicit CatalogueServiceImpl(CatalogueCore* core) : core_(core) {}
+
+  // Tells the other catalogue replicas of a source forgotten here (with etcd: a key each one
+  // watches); unset, this replica is the only one.
+  using ForgottenPublisher = std::function<absl::Status(const stockpile::v1::ReplicationSource&)>;
+  void SetForgottenPublisher(ForgottenPublisher publish) { publish_ = std::move(publish); }
 
   using Ctx = grpc::CallbackServerContext;
   using Unary = grpc::ServerUnaryReactor;
@@ -27,9 +34,12 @@ class CatalogueServiceImpl final : public stockpile::v1::CatalogueService::Callb
                           stockpile::v1::ListExpiringLotsResponse*) override;
   Unary* GetReplicationStatus(Ctx*, const stockpile::v1::GetReplicationStatusRequest*,
                               stockpile::v1::GetReplicationStatusResponse*) override;
+  Unary* ForgetReplicationSource(Ctx*, const stockpile::v1::ForgetReplicationSourceRequest*,
+                                 stockpile::v1::ReplicationSource*) override;
 
  private:
-  const CatalogueCore* core_;
+  CatalogueCore* core_;
+  ForgottenPublisher publish_;
 };
 
 }  // namespace stockpile::catalogue

@@ -57,6 +57,12 @@ std::unique_ptr<stockpile::catalogue::SourceDirectory> StartDirectory(
     std::shared_ptr<stockpile::etcd::EtcdClient> etcd) {
   std::unique_ptr<stockpile::catalogue::SourceDirectory> dir;
   if (etcd) {
+    // etcd may be away at start: stream from the sources stored as registered meanwhile.
+    const int resumed = core->ResumeStoredSources();
+    if (resumed > 0) {
+      std::cerr << "stockpile-catalogue: streaming again from " << resumed
+                << " stored sources at their stored addresses until etcd answers" << std::endl;
+    }
     dir = std::make_unique<stockpile::catalogue::EtcdSourceDirectory>(core, etcd, c.etcd_prefix);
   } else {
     dir = std::make_unique<stockpile::catalogue::StaticSourceDirectory>(core, c.static_sources);
@@ -94,6 +100,8 @@ namespace auth = stockpile::auth;
 struct Security {
   std::shared_ptr<grpc::ServerCredentials> server;
   std::shared_ptr<grpc::ChannelCredentials> levels;
+  // For the transfer leader: TLS only, since a forwarded call carries its caller's token.
+  std::shared_ptr<grpc::ChannelCredentials> peers;
   std::shared_ptr<auth::Authorizer> authorizer;
 };
 
@@ -104,6 +112,11 @@ absl::StatusOr<Security> MakeSecurity(const CatalogueConfig& c) {
   Security s;
   ASSIGN_OR_RETURN(s.server, auth::ServerCredentials(tls));
   ASSIGN_OR_RETURN(s.levels, auth::ServiceChannelCredentials(tls, c.service_token_file));
+  if (c.insecure) {
+    s.peers = grpc::InsecureChannelCredentials();  // the warning was given once above
+  } else {
+    ASSIGN_OR_RETURN(s.peers, auth::ChannelCredentials(tls));
+  }
   if (c.insecure) {
     s.authorizer = auth::Authorizer::Disabled();
     return s;
@@ -198,7 +211,8 @@ struct Transfers {
 absl::StatusOr<std::unique_ptr<Transfers>> OpenTransfers(
     const CatalogueConfig& c, const stockpile::common::ReferenceData* reference,
     const stockpile::catalogue::CatalogueCore* core, const alloc::StockSnapshot* snapshot,
-    std::shared_ptr<grpc::ChannelCredentials> level_credentials) {
+    std::shared_ptr<grpc::ChannelCredentials> level_credentials,
+    std::shared_ptr<grpc::ChannelCredentials> peer_credentials) {
   auto t = std::make_unique<Transfers>();
   auto store = alloc::TransferStore::Open(c.db + "/transfers", c.sync_writes);
   if (!store.ok()) return store.status();
@@ -220,6 +234,12 @@ absl::StatusOr<std::unique_ptr<Transfers>> OpenTransfers(
       t->store.get(), t->gateway.get(), t->planner.get(), snapshot,
       stockpile::common::SystemClock::Get(), options);
   t->service = std::make_unique<alloc::TransferServiceImpl>(t->coordinator.get(), &t->leadership);
+  // The chart's Service spreads calls over every replica: a follower hands mutations on.
+  alloc::TransferServiceImpl::LeaderForwarding forwarding;
+  forwarding.channel_factory = [peer_credentials](const std::string& address) {
+    return grpc::CreateChannel(address, peer_credentials);
+  };
+  t->service->SetLeaderForwarding(std::move(forwarding));
   return t;
 }
 
@@ -278,8 +298,8 @@ int main(int argc, char** argv) {
       config->db, reference->get(), stockpile::common::SystemClock::Get(), std::move(options));
   if (!core.ok()) return Fail("cannot open the catalogue", core.status());
 
-  auto transfers =
-      OpenTransfers(*config, reference->get(), core->get(), &snapshot, security->levels);
+  auto transfers = OpenTransfers(*config, reference->get(), core->get(), &snapshot,
+                                 security->levels, security->peers);
   if (!transfers.ok()) return Fail("cannot open the transfer store", transfers.status());
   security->authorizer->set_transfer_lookup(
       alloc::MakeTransferLookup((*transfers)->coordinator.get()));
@@ -299,7 +319,23 @@ int main(int argc, char** argv) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  std::shared_ptr<stockpile::etcd::EtcdClient> etcd;
+  if (!config->etcd_endpoints.empty()) {
+    stockpile::etcd::EtcdClientOptions etcd_options;
+    etcd_options.endpoints = absl::StrJoin(config->etcd_endpoints, ",");
+    etcd_options.tls_ca_file = config->etcd_tls_ca;
+    etcd_options.tls_cert_file = config->etcd_tls_cert;
+    etcd_options.tls_key_file = config->etcd_tls_key;
+    auto client = stockpile::etcd::EtcdClient::Create(etcd_options);
+    if (!client.ok()) return Fail("bad --etcd-endpoints or --etcd-tls-*", client.status());
+    etcd = std::move(*client);
+  }
   stockpile::catalogue::CatalogueServiceImpl service(core->get());
+  if (etcd) {  // a source forgotten on this replica is forgotten on every other one too
+    service.SetForgottenPublisher([etcd, prefix = config->etcd_prefix](const auto& source) {
+      return stockpile::catalogue::PublishForgotten(*etcd, prefix, source);
+    });
+  }
   grpc::ServerBuilder builder;
   stockpile::common::ListenExclusively(builder);
   int port = 0;
@@ -325,17 +361,6 @@ int main(int argc, char** argv) {
     if (!health) return Fail("cannot listen", absl::UnavailableError(config->health_listen));
   }
 
-  std::shared_ptr<stockpile::etcd::EtcdClient> etcd;
-  if (!config->etcd_endpoints.empty()) {
-    stockpile::etcd::EtcdClientOptions etcd_options;
-    etcd_options.endpoints = absl::StrJoin(config->etcd_endpoints, ",");
-    etcd_options.tls_ca_file = config->etcd_tls_ca;
-    etcd_options.tls_cert_file = config->etcd_tls_cert;
-    etcd_options.tls_key_file = config->etcd_tls_key;
-    auto client = stockpile::etcd::EtcdClient::Create(etcd_options);
-    if (!client.ok()) return Fail("bad --etcd-endpoints or --etcd-tls-*", client.status());
-    etcd = std::move(*client);
-  }
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   const std::string id = config->instance_id.empty() ? absl::StrCat("catalogue-", host, "-", port)

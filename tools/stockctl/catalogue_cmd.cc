@@ -1,9 +1,11 @@
-// catalogue stock get | stock list | rollup | search | shortages | expiring | status
+// catalogue stock get | stock list | rollup | search | shortages | expiring | status |
+// forget-source
 // The national view, read from the catalogue (--catalogue), not from a level service.
 #include <algorithm>
 #include <iostream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -24,6 +26,7 @@ struct CatalogueFlags {
   int32_t within_days = 30;
   bool skip_zero = false;
   PageFlags page;
+  std::string source;
 };
 
 int GetStock(Context& ctx, const CatalogueFlags& f) {
@@ -197,6 +200,20 @@ int Status(Context& ctx) {
   return 0;
 }
 
+int ForgetSource(Context& ctx, const CatalogueFlags& f) {
+  v1::ForgetReplicationSourceRequest request;
+  request.set_name(absl::StartsWith(f.source, "sources/") ? f.source
+                                                          : absl::StrCat("sources/", f.source));
+  request.set_request_id(ctx.RequestId());
+  request.set_actor(ctx.actor());
+  v1::ReplicationSource forgotten;
+  grpc::Status status =
+      Call(ctx, &v1::CatalogueService::Stub::ForgetReplicationSource, request, &forgotten);
+  if (!status.ok()) return ctx.Fail(status);
+  ctx.Print(RenderForgottenSource(forgotten), ToJson(forgotten));
+  return 0;
+}
+
 void AddStockCommands(CLI::App* group, Context& ctx, ActionMap& actions,
                       std::shared_ptr<CatalogueFlags> f) {
   auto* stock = group->add_subcommand("stock", "One warehouse's stock, or a region's warehouses");
@@ -257,6 +274,14 @@ void AddCatalogueCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
 
   auto* status = group->add_subcommand("status", "Replication status of every level instance");
   actions[status] = [&ctx] { return Status(ctx); };
+
+  auto* forget = group->add_subcommand(
+      "forget-source",
+      "Drop a gone level instance (decommissioned, or replaced under another id) and the stock "
+      "replicated from it; a national admin's call");
+  forget->add_option("source", f->source, "Instance id (or sources/ID), as `status` lists it")
+      ->required();
+  actions[forget] = [&ctx, f] { return ForgetSource(ctx, *f); };
 }
 
 }  // namespace stockpile::stockctl

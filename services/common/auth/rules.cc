@@ -122,6 +122,8 @@ constexpr MethodRule kCatalogueRules[] = {
     Read(CATALOGUE("ListExpiringLots"), {"region_prefix", K::kRegionCode}),
     // Replication health (sources, sequences, lag): no stock figures.
     {.method = CATALOGUE("GetReplicationStatus"), .roles = kEveryone, .unscoped = true},
+    // Dropping everything replicated from a gone source: a national admin.
+    {.method = CATALOGUE("ForgetReplicationSource"), .roles = Roles({R::kAdmin})},
 };
 
 constexpr RoleSet kLegRoles = Roles({R::kStaff, R::kDispatcher, R::kService, R::kAdmin});

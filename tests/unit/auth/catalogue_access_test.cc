@@ -53,6 +53,7 @@ enum class Kind {
   kReference,  // everyone, any scope
   kTransfer,   // dispatcher, service, admin inside scope
   kLeg,        // staff, dispatcher, service, admin inside scope
+  kNational,   // admin with a national scope only
 };
 enum class Situation { kInScope, kOutOfScope, kNoToken, kExpired, kForged };
 
@@ -76,6 +77,8 @@ bool RoleAllowed(Kind kind, Role role) {
       return role == Role::kDispatcher || role == Role::kService || role == Role::kAdmin;
     case Kind::kLeg:
       return role != Role::kViewer;
+    case Kind::kNational:
+      return role == Role::kAdmin;
   }
   return false;
 }
@@ -88,6 +91,7 @@ absl::StatusCode Expected(Kind kind, Role role, Situation s) {
     return absl::StatusCode::kUnauthenticated;
   }
   if (!RoleAllowed(kind, role)) return absl::StatusCode::kPermissionDenied;
+  if (kind == Kind::kNational && !ScopeOf(role).empty()) return absl::StatusCode::kPermissionDenied;
   const bool national = ScopeOf(role).empty() || kind == Kind::kReference ||
                         (role == Role::kDispatcher && kind == Kind::kRead);
   if (national || s == Situation::kInScope) return absl::StatusCode::kOk;
@@ -291,6 +295,13 @@ std::map<std::string, Case> CatalogueAccessTest::Cases() {
                                  return cat->GetReplicationStatus(
                                      ctx, GetReplicationStatusRequest(), &out);
                                }};
+  c["ForgetReplicationSource"] = {Kind::kNational, [cat](auto* ctx, const Place&, int n) {
+                                    ForgetReplicationSourceRequest r;
+                                    r.set_request_id(absl::StrCat("forget-", n));
+                                    r.set_name("sources/county-gone");
+                                    ReplicationSource out;
+                                    return cat->ForgetReplicationSource(ctx, r, &out);
+                                  }};
   c["PlanAllocation"] = {Kind::kTransfer, [tr](auto* ctx, const Place& p, int) {
                            AllocationPlan out;
                            return tr->PlanAllocation(ctx, CreateRequest(p, "").plan(), &out);
@@ -400,7 +411,28 @@ TEST_F(CatalogueAccessTest, Matrix) {
       }
     }
   }
-  EXPECT_EQ(checked, 15 * 5 * 5);  // 7 catalogue + 8 transfer methods
+  EXPECT_EQ(checked, 16 * 5 * 5);  // 8 catalogue + 8 transfer methods
+}
+
+// Only an admin with a national scope may forget a source: the call is then answered on its
+// merits (NOT_FOUND for a source never seen), a scoped admin or a service account is refused.
+TEST_F(CatalogueAccessTest, OnlyANationalAdminMayForgetAReplicationSource) {
+  ForgetReplicationSourceRequest r;
+  r.set_request_id("forget-national");
+  r.set_name("sources/county-gone");
+  ReplicationSource out;
+  grpc::Status national =
+      catalogue_stub_->ForgetReplicationSource(Context(Token(Role::kAdmin, "")).get(), r, &out);
+  EXPECT_EQ(national.error_code(), grpc::StatusCode::NOT_FOUND) << national.error_message();
+  EXPECT_THAT(national.error_message(), HasSubstr("county-gone"));
+  for (const auto& [role, scope] :
+       {std::pair{Role::kAdmin, std::string(kScope)}, std::pair{Role::kService, std::string()},
+        std::pair{Role::kDispatcher, std::string()}}) {
+    grpc::Status refused =
+        catalogue_stub_->ForgetReplicationSource(Context(Token(role, scope)).get(), r, &out);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << RoleName(role) << " " << scope << ": " << refused.error_message();
+  }
 }
 
 TEST_F(CatalogueAccessTest, CountyDispatcherCannotApproveATransferOutOfAnotherProvince) {

@@ -341,6 +341,71 @@ TEST(CatalogueCoreTest, RestartRebuildsTheViewAndWatermarkFromTheStore) {
   EXPECT_TRUE(stock->freshness().stale());  // not connected to anything after the restart
 }
 
+// An operator forgets a gone source (decommissioned): its records leave the store, the view and
+// the status; a registered source cannot be forgotten; a retry of the same request answers the
+// same, also after a restart; the same id registering again is a new source.
+TEST(CatalogueCoreTest, ForgettingAGoneSourceDropsItsStockAndNothingElse) {
+  testing::TempDir dir;
+  {
+    auto core = OpenCore(dir.Sub("db"));
+    Stream county;
+    county.Warehouse("420102-W001", "420102");
+    county.Balance("420102-W001", "SH-0001", 30, 4);
+    county.Quota("420102-W001", "SH-0001", 50);
+    ASSERT_THAT(core->Apply("county-old", county.Take()), testing::IsOk());
+    Stream city;
+    city.Warehouse("4201-W001", "4201");
+    city.Balance("4201-W001", "SH-0001", 100, 0);
+    ASSERT_THAT(core->Apply("city-1", city.Take()), testing::IsOk());
+    core->AddSource({"city-1", stockpile::v1::LEVEL_CITY, "127.0.0.1:1", {"4201"}});
+    core->SetSources({{"city-1", stockpile::v1::LEVEL_CITY, "127.0.0.1:1", {"4201"}}});
+    ASSERT_TRUE(SourceStatus(core->ReplicationStatus(), "county-old")->gone());
+
+    EXPECT_THAT(core->ForgetSource("city-1", "f-0", "ops"),
+                testing::StatusIs(absl::StatusCode::kFailedPrecondition,
+                                  ::testing::HasSubstr("is registered")));
+    EXPECT_THAT(core->ForgetSource("county-nobody", "f-0", "ops"),
+                testing::StatusIs(absl::StatusCode::kNotFound));
+    EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 130);
+
+    auto forgotten = core->ForgetSource("county-old", "f-1", "ops");
+    ASSERT_THAT(forgotten, testing::IsOk());
+    EXPECT_TRUE(forgotten->forgotten());
+    EXPECT_EQ(forgotten->forgotten_by(), "ops");
+    EXPECT_EQ(SourceStatus(core->ReplicationStatus(), "county-old"), nullptr);
+    EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 100);
+    EXPECT_EQ(WarehousesIn(*core, "42"), 1);
+    EXPECT_EQ(core->view().GetStock("420102-W001", "SH-0001").status().code(),
+              absl::StatusCode::kNotFound);
+    EXPECT_EQ(core->ListShortages({})->entries_size(), 0);
+    auto retried = core->ForgetSource("county-old", "f-1", "someone else");
+    ASSERT_THAT(retried, testing::IsOk());
+    EXPECT_EQ(retried->forgotten_by(), "ops");
+    EXPECT_THAT(
+        core->ForgetSource("county-old", "f-2", "ops"),
+        testing::StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("already forgotten")));
+  }
+  {
+    auto core = OpenCore(dir.Sub("db"));
+    EXPECT_EQ(SourceStatus(core->ReplicationStatus(), "county-old"), nullptr);
+    EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 100);
+    EXPECT_EQ(WarehousesIn(*core, "42"), 1);
+    EXPECT_THAT(core->ForgetSource("county-old", "f-1", "ops"), testing::IsOk());
+
+    core->AddSource({"county-old", stockpile::v1::LEVEL_COUNTY, "127.0.0.1:1", {"420102"}});
+    const auto status = core->ReplicationStatus();  // SourceStatus points into it
+    const auto* back = SourceStatus(status, "county-old");
+    ASSERT_NE(back, nullptr);
+    EXPECT_FALSE(back->gone());
+    EXPECT_EQ(core->Watermark("county-old"), 0u);  // streamed from the start
+    Stream again;
+    again.Warehouse("420102-W001", "420102");
+    again.Balance("420102-W001", "SH-0001", 7, 0);
+    EXPECT_EQ(ApplyOk(*core, "county-old", again.Take()), 2u);
+    EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 107);
+  }
+}
+
 TEST(CatalogueCoreTest, ExpiringLotsAcrossLevelsWithinTheWindow) {
   testing::TempDir dir;
   common::FakeClock clock(int64_t(*common::ParseDate("today", "2024-05-01")) * 86'400'000'000LL);

@@ -86,9 +86,11 @@ class LevelServer : public ServerProcess {
 class CatalogueServer : public ServerProcess {
  public:
   // `sources`: without etcd, "id=level@host:port" entries.
+  // `instance_id`: another one for each replica started beside the first.
   CatalogueServer(const TempDir& dir, const std::string& etcd,
-                  const std::vector<std::string>& sources = {})
-      : ServerProcess(Args(dir, etcd, sources), dir.Sub("catalogue.port"),
+                  const std::vector<std::string>& sources = {},
+                  const std::string& instance_id = "catalogue-test")
+      : ServerProcess(Args(dir, etcd, sources, instance_id), dir.Sub("catalogue.port"),
                       dir.Sub("catalogue.log")) {}
 
   std::unique_ptr<stockpile::v1::CatalogueService::Stub> Stub() const {
@@ -105,13 +107,14 @@ class CatalogueServer : public ServerProcess {
 
  private:
   static std::vector<std::string> Args(const TempDir& dir, const std::string& etcd,
-                                       const std::vector<std::string>& sources) {
+                                       const std::vector<std::string>& sources,
+                                       const std::string& instance_id) {
     std::vector<std::string> a = {BinaryDir() + "/bin/stockpile-catalogue",
                                   "--db=" + dir.Sub("catalogue-db"),
                                   "--reference-data=" + ReferenceDataDir(),
                                   "--listen=127.0.0.1:0",
                                   "--metrics-listen=127.0.0.1:0",
-                                  "--instance-id=catalogue-test",
+                                  "--instance-id=" + instance_id,
                                   "--port-file=" + dir.Sub("catalogue.port")};
     if (!etcd.empty()) a.push_back("--etcd-endpoints=" + etcd);
     for (const auto& s : sources) a.push_back("--source=" + s);

@@ -134,4 +134,11 @@ std::string RenderReplicationStatus(const RepeatedPtrField<v1::ReplicationSource
   return table.Render();
 }
 
+std::string RenderForgottenSource(const v1::ReplicationSource& source) {
+  return absl::StrCat("forgot ", source.instance_id(), " (", LevelWord(source.level()), ", ",
+                      Prefixes(source.region_prefixes()), ") at ", FormatTime(source.forget_time()),
+                      ": its stock is out of the national view; if it registers again, it is "
+                      "streamed from the start\n");
+}
+
 }  // namespace stockpile::stockctl

@@ -26,6 +26,8 @@ std::string RenderStockHits(
 // One row per replication source: level, address, applied/head sequence, lag, connected, gone.
 std::string RenderReplicationStatus(
     const google::protobuf::RepeatedPtrField<stockpile::v1::ReplicationSource>& sources);
+// What `catalogue forget-source` did.
+std::string RenderForgottenSource(const stockpile::v1::ReplicationSource& source);
 
 // "125%" (on hand over the sum of floors), or "-" without a floor.
 std::string FormatCoverage(double coverage, int64_t floor);
