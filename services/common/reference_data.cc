@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
@@ -22,31 +23,80 @@ namespace {
 
 using stockpile::v1::Level;
 
-// Reads a gzip (or plain) text file line by line.
+// Reads a gzip (or plain) text file line by line. zlib hands back what it could decompress
+// and only then says the stream was cut short or damaged, so Next() stops on that too and
+// error() tells the two ends apart.
 class LineReader {
  public:
-  explicit LineReader(const std::string& path) : file_(gzopen(path.c_str(), "rb")) {
+  explicit LineReader(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
     if (file_ != nullptr) gzbuffer(file_, 1 << 18);
   }
   ~LineReader() {
     if (file_ != nullptr) gzclose(file_);
   }
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+
   bool ok() const { return file_ != nullptr; }
+  // Complete lines returned so far.
+  int64_t lines() const { return lines_; }
+  // Empty at the end of the file; zlib's message once the gzip stream was truncated or corrupt.
+  const std::string& error() const { return error_; }
+
+  // False at the end of the file or on a gzip error; a line cut off by the error is dropped.
   bool Next(std::string& line) {
     line.clear();
+    if (!error_.empty()) return false;
     char buf[4096];
-    while (gzgets(file_, buf, sizeof(buf)) != nullptr) {
+    while (true) {
+      if (gzgets(file_, buf, sizeof(buf)) == nullptr) {
+        if (CheckError()) {
+          line.clear();
+          return false;
+        }
+        break;
+      }
       line.append(buf);
       if (!line.empty() && line.back() == '\n') break;
     }
     if (line.empty()) return false;
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    ++lines_;
     return true;
   }
 
+  // Reads the rest of the file, counting its lines: true when that finds a gzip error.
+  bool DrainFindsError() {
+    if (!error_.empty()) return true;
+    std::string line;
+    while (Next(line)) {
+    }
+    return !error_.empty();
+  }
+
  private:
+  // After gzgets returned nothing: records zlib's error, if there is one.
+  bool CheckError() {
+    int errnum = Z_OK;
+    const char* msg = gzerror(file_, &errnum);
+    if (errnum == Z_OK) return false;
+    absl::string_view text = msg != nullptr && *msg ? msg : "read error";
+    // zlib prefixes its message with the path it was given.
+    absl::ConsumePrefix(&text, path_ + ": ");
+    error_ = std::string(text);
+    return true;
+  }
+
+  std::string path_;
   gzFile file_;
+  int64_t lines_ = 0;
+  std::string error_;
 };
+
+absl::Status GzipError(const std::string& path, const LineReader& reader) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": truncated or corrupt gzip after line ",
+                                                 reader.lines(), " (", reader.error(), ")"));
+}
 
 // Calls `row(fields, line_number)` for each data row of a CSV with the given header columns.
 template <typename Fn>
@@ -56,36 +106,43 @@ absl::Status ForEachCsvRow(const std::string& path, const std::vector<std::strin
   if (!reader.ok()) {
     return absl::NotFoundError(absl::StrCat("reference data file ", path, " cannot be opened"));
   }
+  // A damaged gzip stream can decompress to garbage before zlib notices: a row that looks
+  // wrong is reported as the damage it came from when the rest of the file shows any.
+  auto row_error = [&](int64_t line_no, absl::string_view message) {
+    if (reader.DrainFindsError()) {
+      return absl::InvalidArgumentError(absl::StrCat(GzipError(path, reader).message(),
+                                                     "; the damage already shows at line ", line_no,
+                                                     ": ", message));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", message));
+  };
   std::string line;
   if (!reader.Next(line)) {
+    if (!reader.error().empty()) return GzipError(path, reader);
     return absl::InvalidArgumentError(absl::StrCat(path, ":1: empty file, expected a header"));
   }
   if (absl::StartsWith(line, "\xEF\xBB\xBF")) line.erase(0, 3);
-  ASSIGN_OR_RETURN(auto columns, ParseCsvLine(line));
-  if (columns.size() < header.size() ||
-      !std::equal(header.begin(), header.end(), columns.begin())) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ":1: header must start with ",
-                                                   absl::StrJoin(header, ","), "; got ",
-                                                   line.substr(0, 200)));
+  auto columns = ParseCsvLine(line);
+  if (!columns.ok()) return row_error(1, columns.status().message());
+  if (columns->size() < header.size() ||
+      !std::equal(header.begin(), header.end(), columns->begin())) {
+    return row_error(1, absl::StrCat("header must start with ", absl::StrJoin(header, ","),
+                                     "; got ", line.substr(0, 200)));
   }
   int64_t line_no = 1;
   while (reader.Next(line)) {
     ++line_no;
     if (line.empty()) continue;
     auto fields = ParseCsvLine(line);
-    if (!fields.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_no, ": ", fields.status().message()));
-    }
+    if (!fields.ok()) return row_error(line_no, fields.status().message());
     if (fields->size() < header.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ":", line_no, ": expected ", header.size(), " columns, got ", fields->size()));
+      return row_error(line_no,
+                       absl::StrCat("expected ", header.size(), " columns, got ", fields->size()));
     }
     absl::Status s = row(*fields);
-    if (!s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", s.message()));
-    }
+    if (!s.ok()) return row_error(line_no, s.message());
   }
+  if (!reader.error().empty()) return GzipError(path, reader);
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@ add_executable(level_unit_tests
   level/queries_test.cc
   level/ledger_property_test.cc
   level/common_test.cc
+  level/reference_data_test.cc
   level/store_txn_test.cc
   level/stored_response_test.cc
   level/level_store_test.cc

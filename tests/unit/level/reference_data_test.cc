@@ -1,0 +1,179 @@
+// ReferenceData::Load on tiny synthetic folders: each test breaks one file of a valid folder and
+// expects start-up to stop with the file and line named.
+#include "services/common/reference_data.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tests/testutil/process.h"
+#include "tests/testutil/status_matchers.h"
+
+namespace stockpile::common {
+namespace {
+
+using ::stockpile::testing::IsOk;
+using ::stockpile::testing::StatusIs;
+using stockpile::v1::Level;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+constexpr char kProvinces[] = "code,name\n42,\"湖北省\"\n";
+constexpr char kCities[] = "code,name,provinceCode\n4201,\"武汉市\",42\n";
+constexpr char kAreas[] =
+    "code,name,cityCode,provinceCode\n420102,\"江岸区\",4201,42\n420103,\"江汉区\",4201,42\n";
+constexpr char kStreets[] =
+    "code,name,areaCode,provinceCode,cityCode\n420102003,\"大智街道\",420102,42,4201\n";
+constexpr char kVillagesHeader[] = "code,name,streetCode,provinceCode,cityCode,areaCode\n";
+constexpr char kCenters[] = "code,name,longitude,latitude\n420102,\"江岸区\",114.30,30.60\n";
+constexpr char kItems[] =
+    "code,name_zh,name_en,category,unit_zh,unit_en,shelf_life_months\n"
+    "SH-0001,帐篷,tent,shelter,顶,tent,0\n";
+
+// `n` villages of township 420102003, one a line after the header.
+std::string Villages(int n) {
+  std::string out = kVillagesHeader;
+  for (int i = 1; i <= n; ++i) {
+    absl::StrAppendFormat(&out, "420102003%03d,\"第%d社区居委会\",420102003,42,4201,420102\n", i,
+                          i);
+  }
+  return out;
+}
+
+std::string Gzip(const std::string& text) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&z, text.size()), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  z.avail_in = text.size();
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = out.size();
+  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+// A valid folder: province 42, city 4201, counties 420102 and 420103, township 420102003 and
+// two villages. Put() replaces one file (gzipped when its name ends in .gz).
+class RefFolder {
+ public:
+  RefFolder() {
+    std::filesystem::create_directories(dir_.Sub("regions"));
+    std::filesystem::create_directories(dir_.Sub("items"));
+    Put("regions/provinces.csv.gz", kProvinces);
+    Put("regions/cities.csv.gz", kCities);
+    Put("regions/areas.csv.gz", kAreas);
+    Put("regions/streets.csv.gz", kStreets);
+    Put("regions/villages.csv.gz", Villages(2));
+    Put("regions/county_centers.csv.gz", kCenters);
+    Put("items/items.csv", kItems);
+  }
+  void Put(const std::string& name, const std::string& text) {
+    PutBytes(name, name.ends_with(".gz") ? Gzip(text) : text);
+  }
+  void PutBytes(const std::string& name, const std::string& bytes) {
+    std::ofstream(dir_.Sub(name), std::ios::binary | std::ios::trunc) << bytes;
+  }
+  absl::Status Load() const { return ReferenceData::Load(dir_.path()).status(); }
+  absl::StatusOr<std::unique_ptr<ReferenceData>> LoadData() const {
+    return ReferenceData::Load(dir_.path());
+  }
+
+ private:
+  stockpile::testing::TempDir dir_;
+};
+
+TEST(ReferenceDataTest, LoadsASmallValidFolder) {
+  RefFolder folder;
+  auto data = folder.LoadData();
+  ASSERT_THAT(data.status(), IsOk());
+  EXPECT_EQ((*data)->regions().size(), 7u);
+  EXPECT_EQ((*data)->CountAtLevel(Level::LEVEL_VILLAGE), 2u);
+  ASSERT_NE((*data)->FindRegion("420102003002"), nullptr);
+  EXPECT_EQ((*data)->FindRegion("420102003002")->parent_code, "420102003");
+  EXPECT_EQ((*data)->FindRegion("420103")->name, "江汉区");
+  // FindRegion still points into the sorted list after the load's checks.
+  for (const auto& r : (*data)->regions()) EXPECT_EQ((*data)->FindRegion(r.code), &r);
+}
+
+// D7: a .csv.gz cut short (an interrupted copy) is refused, not loaded with part of its rows.
+TEST(ReferenceDataTest, TruncatedGzipIsRefused) {
+  const std::string full = Gzip(Villages(500));
+  {
+    // Every line is there; only the 8-byte gzip trailer is missing.
+    RefFolder folder;
+    folder.PutBytes("regions/villages.csv.gz", full.substr(0, full.size() - 8));
+    EXPECT_THAT(folder.Load(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("regions/villages.csv.gz: truncated or corrupt gzip after "
+                                   "line 501")));
+  }
+  {
+    // Cut in the middle of the compressed data (most likely inside a line).
+    RefFolder folder;
+    folder.PutBytes("regions/villages.csv.gz", full.substr(0, full.size() / 2));
+    EXPECT_THAT(folder.Load(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("regions/villages.csv.gz: truncated or corrupt gzip after "
+                                   "line ")));
+  }
+}
+
+// D7: a damaged byte in the middle is reported as a damaged file, whatever the garbage it
+// decompressed to looked like.
+TEST(ReferenceDataTest, CorruptGzipIsReportedAsCorrupt) {
+  const std::string full = Gzip(Villages(500));
+  for (size_t at : {size_t{20}, full.size() / 3, full.size() / 2, full.size() - 12}) {
+    std::string bad = full;
+    bad[at] = static_cast<char>(bad[at] ^ 0x55);
+    RefFolder folder;
+    folder.PutBytes("regions/villages.csv.gz", bad);
+    EXPECT_THAT(folder.Load(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("regions/villages.csv.gz: truncated or corrupt gzip after "
+                                   "line ")))
+        << "byte " << at << " of " << full.size();
+  }
+}
+
+// D7: when the damage decompresses to rows that do not parse, zlib only notices at the
+// checksum. The file is big enough (over the 512 KiB zlib decompresses at a time) for rows to be
+// read first; the loader reads on to the end and blames the gzip damage.
+TEST(ReferenceDataTest, GarbageFromCorruptGzipIsBlamedOnTheGzip) {
+  std::string text = kVillagesHeader;
+  uint32_t seed = 1;
+  for (int i = 1; i <= 999; ++i) {
+    std::string name;
+    for (int k = 0; k < 250; ++k) {
+      seed = seed * 1103515245 + 12345;
+      const uint32_t cp = 0x4E00 + ((seed >> 16) & 0xFF);  // one of 256 CJK ideographs
+      name += static_cast<char>(0xE0 | (cp >> 12));
+      name += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      name += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    absl::StrAppendFormat(&text, "420102003%03d,\"%s\",420102003,42,4201,420102\n", i, name);
+  }
+  const std::string full = Gzip(text);
+  std::string bad = full;
+  bad[full.size() / 4] = static_cast<char>(bad[full.size() / 4] ^ 0x55);
+  RefFolder folder;
+  folder.PutBytes("regions/villages.csv.gz", bad);
+  // The garbage has its own newlines: the line count after it means little.
+  EXPECT_THAT(folder.Load(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("regions/villages.csv.gz: truncated or corrupt gzip after "
+                                       "line "),
+                             HasSubstr("(incorrect data check); the damage already shows at "
+                                       "line "))));
+}
+
+}  // namespace
+}  // namespace stockpile::common
