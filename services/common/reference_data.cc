@@ -98,6 +98,9 @@ absl::Status GzipError(const std::string& path, const LineReader& reader) {
                                                  reader.lines(), " (", reader.error(), ")"));
 }
 
+// Files that went through Chinese Excel are often saved in GBK (or GB18030).
+constexpr absl::string_view kNotUtf8 = "not valid UTF-8 (saved as GBK? save the file as UTF-8)";
+
 // Calls `row(fields, line_number)` for each data row of a CSV with the given header columns.
 template <typename Fn>
 absl::Status ForEachCsvRow(const std::string& path, const std::vector<std::string>& header,
@@ -122,6 +125,7 @@ absl::Status ForEachCsvRow(const std::string& path, const std::vector<std::strin
     return absl::InvalidArgumentError(absl::StrCat(path, ":1: empty file, expected a header"));
   }
   if (absl::StartsWith(line, "\xEF\xBB\xBF")) line.erase(0, 3);
+  if (!IsValidUtf8(line)) return row_error(1, kNotUtf8);
   auto columns = ParseCsvLine(line);
   if (!columns.ok()) return row_error(1, columns.status().message());
   if (columns->size() < header.size() ||
@@ -133,6 +137,8 @@ absl::Status ForEachCsvRow(const std::string& path, const std::vector<std::strin
   while (reader.Next(line)) {
     ++line_no;
     if (line.empty()) continue;
+    // Names reach protobuf strings, which must be UTF-8: refuse them here, not in every RPC.
+    if (!IsValidUtf8(line)) return row_error(line_no, kNotUtf8);
     auto fields = ParseCsvLine(line);
     if (!fields.ok()) return row_error(line_no, fields.status().message());
     if (fields->size() < header.size()) {

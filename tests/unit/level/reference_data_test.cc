@@ -175,5 +175,25 @@ TEST(ReferenceDataTest, GarbageFromCorruptGzipIsBlamedOnTheGzip) {
                                        "line "))));
 }
 
+// D6: GBK (what Chinese Excel saves) is refused at load, not when an RPC serializes the name.
+TEST(ReferenceDataTest, NamesThatAreNotUtf8AreRefused) {
+  RefFolder folder;
+  // "江汉区" in GBK.
+  folder.Put("regions/areas.csv.gz",
+             "code,name,cityCode,provinceCode\n420102,\"江岸区\",4201,42\n"
+             "420103,\"\xbd\xad\xba\xba\xc7\xf8\",4201,42\n");
+  EXPECT_THAT(folder.Load(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                      HasSubstr("regions/areas.csv.gz:3: not valid UTF-8 (saved "
+                                                "as GBK? save the file as UTF-8)")));
+
+  RefFolder items;
+  // "帐篷" in GB18030.
+  items.Put("items/items.csv",
+            "code,name_zh,name_en,category,unit_zh,unit_en,shelf_life_months\n"
+            "SH-0001,\xd5\xca\xc5\xf1,tent,shelter,x,tent,0\n");
+  EXPECT_THAT(items.Load(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("items/items.csv:2: not valid UTF-8")));
+}
+
 }  // namespace
 }  // namespace stockpile::common
