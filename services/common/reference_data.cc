@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -145,7 +146,7 @@ absl::Status ForEachCsvRow(const std::string& path, const std::vector<std::strin
       return row_error(line_no,
                        absl::StrCat("expected ", header.size(), " columns, got ", fields->size()));
     }
-    absl::Status s = row(*fields);
+    absl::Status s = row(*fields, line_no);
     if (!s.ok()) return row_error(line_no, s.message());
   }
   if (!reader.error().empty()) return GzipError(path, reader);
@@ -162,6 +163,83 @@ absl::Status CheckRegionCode(absl::string_view code, Level want, absl::string_vi
         absl::StrCat("region code ", code, " does not start with its parent's code ", parent));
   }
   return absl::OkStatus();
+}
+
+// One file of the region tree: its level, its name under regions/ and the header columns read
+// (code, name, the parent's code, then further ancestors' codes, not checked yet).
+struct RegionFile {
+  Level level;
+  const char* name;
+  std::vector<std::string> header;
+};
+
+// The region tree as read so far: regions of the files before are sorted by code.
+struct RegionTreeReader {
+  std::vector<RegionInfo>& regions;
+  size_t parents_begin = 0, parents_end = 0;  // the file before's regions
+
+  bool HasParent(absl::string_view code) const {
+    auto first = regions.begin() + static_cast<ptrdiff_t>(parents_begin);
+    auto last = regions.begin() + static_cast<ptrdiff_t>(parents_end);
+    auto it = std::lower_bound(first, last, code,
+                               [](const RegionInfo& r, absl::string_view c) { return r.code < c; });
+    return it != last && it->code == code;
+  }
+
+  // Checked while reading, so that the message can name the line: the code against its level
+  // and its parent's code, and that its parent was read. Duplicates are found once the file is read
+  // (SortAndFindDuplicate): that takes no memory beyond the regions themselves.
+  absl::Status Add(const RegionFile& file, const RegionFile* parents,
+                   const std::vector<std::string>& f) {
+    const std::string& code = f[0];
+    const absl::string_view parent = parents != nullptr ? absl::string_view(f[2]) : "";
+    RETURN_IF_ERROR(CheckRegionCode(code, file.level, parent));
+    if (parents != nullptr && parent.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("region ", code, " has an empty ", file.header[2], " (its parent's code)"));
+    }
+    if (parents != nullptr && !HasParent(parent)) {
+      return absl::InvalidArgumentError(absl::StrCat("region ", code, " names parent ", parent,
+                                                     ", which is not in ", parents->name));
+    }
+    RegionInfo r;
+    r.code = code;
+    r.name = f[1];
+    r.level = file.level;
+    r.parent_code = std::string(parent);
+    regions.push_back(std::move(r));
+    return absl::OkStatus();
+  }
+
+  // Sorts the regions from `begin` on by code; the code of two equal neighbours, if any.
+  std::optional<std::string> SortAndFindDuplicate(size_t begin) {
+    auto first = regions.begin() + static_cast<ptrdiff_t>(begin);
+    std::sort(first, regions.end(),
+              [](const RegionInfo& a, const RegionInfo& b) { return a.code < b.code; });
+    auto dup = std::adjacent_find(
+        first, regions.end(),
+        [](const RegionInfo& a, const RegionInfo& b) { return a.code == b.code; });
+    if (dup == regions.end()) return std::nullopt;
+    return dup->code;
+  }
+};
+
+// Reads `path` again to name the two lines of region `code`, which it holds twice.
+absl::Status DuplicateError(const std::string& path, const RegionFile& file,
+                            const std::string& code) {
+  int64_t first = 0;
+  absl::Status s = ForEachCsvRow(
+      path, file.header, [&](const std::vector<std::string>& f, int64_t line) -> absl::Status {
+        if (f[0] != code) return absl::OkStatus();
+        if (first == 0) {
+          first = line;
+          return absl::OkStatus();
+        }
+        return absl::InvalidArgumentError(
+            absl::StrCat("region ", code, " appears twice (first at ", file.name, ":", first, ")"));
+      });
+  if (!s.ok()) return s;
+  return absl::InvalidArgumentError(absl::StrCat(path, ": region ", code, " appears twice"));
 }
 
 bool UnderAnyPrefix(absl::string_view code, const std::vector<std::string>& prefixes) {
@@ -230,7 +308,7 @@ absl::Status ReferenceData::LoadItems(const std::string& dir) {
   const std::string path = dir + "/items/items.csv";
   return ForEachCsvRow(
       path, {"code", "name_zh", "name_en", "category", "unit_zh", "unit_en", "shelf_life_months"},
-      [&](const std::vector<std::string>& f) -> absl::Status {
+      [&](const std::vector<std::string>& f, int64_t) -> absl::Status {
         ItemInfo item{f[0], f[1], f[2], f[3], f[4], f[5], 0};
         RETURN_IF_ERROR(CheckId("item code", item.code, true));
         if (!absl::SimpleAtoi(f[6], &item.shelf_life_months) || item.shelf_life_months < 0) {
@@ -248,7 +326,7 @@ absl::Status ReferenceData::LoadItems(const std::string& dir) {
 absl::Status ReferenceData::LoadCenters(const std::string& dir) {
   return ForEachCsvRow(dir + "/regions/county_centers.csv.gz",
                        {"code", "name", "longitude", "latitude"},
-                       [&](const std::vector<std::string>& f) -> absl::Status {
+                       [&](const std::vector<std::string>& f, int64_t) -> absl::Status {
                          double lon, lat;
                          if (!absl::SimpleAtod(f[2], &lon) || !absl::SimpleAtod(f[3], &lat) ||
                              lon < -180 || lon > 180 || lat < -90 || lat > 90) {
@@ -261,58 +339,42 @@ absl::Status ReferenceData::LoadCenters(const std::string& dir) {
 }
 
 absl::Status ReferenceData::LoadRegions(const std::string& dir, const Options& options) {
-  const std::string base = dir + "/regions/";
-  auto add = [&](Level level, std::string code, std::string name,
-                 std::string parent) -> absl::Status {
-    RETURN_IF_ERROR(CheckRegionCode(code, level, parent));
-    RegionInfo r;
-    r.code = std::move(code);
-    r.name = std::move(name);
-    r.level = level;
-    r.parent_code = std::move(parent);
-    regions_.push_back(std::move(r));
-    return absl::OkStatus();
+  // From the top: a file's rows name their parents in the one before.
+  const std::vector<RegionFile> files = {
+      {Level::LEVEL_PROVINCE, "provinces.csv.gz", {"code", "name"}},
+      {Level::LEVEL_CITY, "cities.csv.gz", {"code", "name", "provinceCode"}},
+      {Level::LEVEL_COUNTY, "areas.csv.gz", {"code", "name", "cityCode", "provinceCode"}},
+      {Level::LEVEL_TOWNSHIP,
+       "streets.csv.gz",
+       {"code", "name", "areaCode", "provinceCode", "cityCode"}},
+      {Level::LEVEL_VILLAGE,
+       "villages.csv.gz",
+       {"code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"}},
   };
-  RETURN_IF_ERROR(ForEachCsvRow(base + "provinces.csv.gz", {"code", "name"},
-                                [&](const std::vector<std::string>& f) {
-                                  return add(Level::LEVEL_PROVINCE, f[0], f[1], "");
-                                }));
-  RETURN_IF_ERROR(ForEachCsvRow(
-      base + "cities.csv.gz", {"code", "name", "provinceCode"},
-      [&](const std::vector<std::string>& f) { return add(Level::LEVEL_CITY, f[0], f[1], f[2]); }));
-  RETURN_IF_ERROR(ForEachCsvRow(base + "areas.csv.gz", {"code", "name", "cityCode", "provinceCode"},
-                                [&](const std::vector<std::string>& f) {
-                                  return add(Level::LEVEL_COUNTY, f[0], f[1], f[2]);
-                                }));
   const auto& prefixes = options.fine_region_prefixes;
-  RETURN_IF_ERROR(ForEachCsvRow(base + "streets.csv.gz",
-                                {"code", "name", "areaCode", "provinceCode", "cityCode"},
-                                [&](const std::vector<std::string>& f) {
-                                  if (!UnderAnyPrefix(f[0], prefixes)) return absl::OkStatus();
-                                  return add(Level::LEVEL_TOWNSHIP, f[0], f[1], f[2]);
-                                }));
-  RETURN_IF_ERROR(
-      ForEachCsvRow(base + "villages.csv.gz",
-                    {"code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"},
-                    [&](const std::vector<std::string>& f) {
-                      if (!UnderAnyPrefix(f[0], prefixes)) return absl::OkStatus();
-                      return add(Level::LEVEL_VILLAGE, f[0], f[1], f[2]);
-                    }));
+  RegionTreeReader tree{regions_};
+  for (size_t k = 0; k < files.size(); ++k) {
+    const RegionFile& file = files[k];
+    const RegionFile* parents = k > 0 ? &files[k - 1] : nullptr;
+    const std::string path = dir + "/regions/" + file.name;
+    // Provinces, cities and counties are always loaded: they carry the coordinates.
+    const bool filtered = file.level == Level::LEVEL_TOWNSHIP || file.level == Level::LEVEL_VILLAGE;
+    const size_t begin = regions_.size();
+    RETURN_IF_ERROR(ForEachCsvRow(path, file.header,
+                                  [&](const std::vector<std::string>& f, int64_t) -> absl::Status {
+                                    if (filtered && !UnderAnyPrefix(f[0], prefixes)) {
+                                      return absl::OkStatus();
+                                    }
+                                    return tree.Add(file, parents, f);
+                                  }));
+    if (auto dup = tree.SortAndFindDuplicate(begin)) return DuplicateError(path, file, *dup);
+    tree.parents_begin = begin;
+    tree.parents_end = regions_.size();
+  }
   std::sort(regions_.begin(), regions_.end(),
             [](const RegionInfo& a, const RegionInfo& b) { return a.code < b.code; });
   region_index_.reserve(regions_.size());
-  for (size_t i = 0; i < regions_.size(); ++i) {
-    if (!region_index_.emplace(regions_[i].code, i).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(base, ": region ", regions_[i].code, " appears twice"));
-    }
-  }
-  for (const auto& r : regions_) {
-    if (!r.parent_code.empty() && !region_index_.contains(r.parent_code)) {
-      return absl::InvalidArgumentError(absl::StrCat(base, ": region ", r.code, " names parent ",
-                                                     r.parent_code, " which does not exist"));
-    }
-  }
+  for (size_t i = 0; i < regions_.size(); ++i) region_index_.emplace(regions_[i].code, i);
   return absl::OkStatus();
 }
 

@@ -83,8 +83,9 @@ class RefFolder {
     std::ofstream(dir_.Sub(name), std::ios::binary | std::ios::trunc) << bytes;
   }
   absl::Status Load() const { return ReferenceData::Load(dir_.path()).status(); }
-  absl::StatusOr<std::unique_ptr<ReferenceData>> LoadData() const {
-    return ReferenceData::Load(dir_.path());
+  absl::StatusOr<std::unique_ptr<ReferenceData>> LoadData(
+      const ReferenceData::Options& options = {}) const {
+    return ReferenceData::Load(dir_.path(), options);
   }
 
  private:
@@ -102,6 +103,14 @@ TEST(ReferenceDataTest, LoadsASmallValidFolder) {
   EXPECT_EQ((*data)->FindRegion("420103")->name, "江汉区");
   // FindRegion still points into the sorted list after the load's checks.
   for (const auto& r : (*data)->regions()) EXPECT_EQ((*data)->FindRegion(r.code), &r);
+
+  // Townships and villages under a prefix only: the parents of those are still there.
+  ReferenceData::Options options;
+  options.fine_region_prefixes = {"420102003002"};
+  auto some = folder.LoadData(options);
+  ASSERT_THAT(some.status(), IsOk());
+  EXPECT_EQ((*some)->regions().size(), 6u);
+  EXPECT_NE((*some)->FindRegion("420102003002"), nullptr);
 }
 
 // D7: a .csv.gz cut short (an interrupted copy) is refused, not loaded with part of its rows.
@@ -173,6 +182,48 @@ TEST(ReferenceDataTest, GarbageFromCorruptGzipIsBlamedOnTheGzip) {
                                        "line "),
                              HasSubstr("(incorrect data check); the damage already shows at "
                                        "line "))));
+}
+
+// D5: the duplicate is named with its line and the line of the first.
+TEST(ReferenceDataTest, DuplicateRegionNamesBothLines) {
+  RefFolder folder;
+  folder.Put("regions/areas.csv.gz", absl::StrCat(kAreas, "420103,\"江汉区\",4201,42\n"));
+  EXPECT_THAT(folder.Load(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("regions/areas.csv.gz:4: region 420103 appears twice "
+                                 "(first at areas.csv.gz:3)")));
+
+  RefFolder villages;
+  villages.Put("regions/villages.csv.gz",
+               Villages(3) + "420102003002,\"又一个\",420102003,42,4201,420102\n");
+  EXPECT_THAT(villages.Load(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("regions/villages.csv.gz:5: region 420102003002 appears twice "
+                                 "(first at villages.csv.gz:3)")));
+}
+
+// D5: a parent that is not in the file above is named with the child's file and line.
+TEST(ReferenceDataTest, MissingParentNamesFileAndLine) {
+  RefFolder folder;
+  folder.Put("regions/cities.csv.gz", "code,name,provinceCode\n4202,\"黄石市\",42\n");
+  EXPECT_THAT(folder.Load(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("regions/areas.csv.gz:2: region 420102 names parent 4201, "
+                                 "which is not in cities.csv.gz")));
+
+  RefFolder streets;
+  streets.Put("regions/villages.csv.gz",
+              Villages(2) + "420102004001,\"无街道村\",420102004,42,4201,420102\n");
+  EXPECT_THAT(streets.Load(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("regions/villages.csv.gz:4: region 420102004001 names parent "
+                                 "420102004, which is not in streets.csv.gz")));
+
+  RefFolder empty;
+  empty.Put("regions/cities.csv.gz", "code,name,provinceCode\n4201,\"武汉市\",\n");
+  EXPECT_THAT(empty.Load(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("regions/cities.csv.gz:2: region 4201 has an empty "
+                                               "provinceCode (its parent's code)")));
 }
 
 // D6: GBK (what Chinese Excel saves) is refused at load, not when an RPC serializes the name.
