@@ -165,8 +165,34 @@ absl::Status CheckRegionCode(absl::string_view code, Level want, absl::string_vi
   return absl::OkStatus();
 }
 
+// The level whose code an ancestor column of the region files holds ("cityCode": city).
+Level LevelOfColumn(absl::string_view column) {
+  if (column == "provinceCode") return Level::LEVEL_PROVINCE;
+  if (column == "cityCode") return Level::LEVEL_CITY;
+  if (column == "areaCode") return Level::LEVEL_COUNTY;
+  if (column == "streetCode") return Level::LEVEL_TOWNSHIP;
+  return Level::LEVEL_UNSPECIFIED;
+}
+
+// Columns after the parent's name further ancestors. The parent's code starts the region's
+// code (CheckRegionCode) and its own ancestors were checked when it was read, so each ancestor
+// column must hold the region's code cut to that ancestor's length.
+absl::Status CheckAncestorColumns(const std::vector<std::string>& header,
+                                  const std::vector<std::string>& f) {
+  for (size_t c = 3; c < header.size(); ++c) {
+    const Level level = LevelOfColumn(header[c]);
+    const absl::string_view want = absl::string_view(f[0]).substr(0, RegionCodeLength(level));
+    if (f[c] != want) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "region ", f[0], " has ", header[c], " ", absl::string_view(f[c]).substr(0, 20),
+          ", but its parent ", f[2], " lies in ", LevelName(level), " ", want));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // One file of the region tree: its level, its name under regions/ and the header columns read
-// (code, name, the parent's code, then further ancestors' codes, not checked yet).
+// (code, name, the parent's code, then further ancestors' codes).
 struct RegionFile {
   Level level;
   const char* name;
@@ -187,7 +213,8 @@ struct RegionTreeReader {
   }
 
   // Checked while reading, so that the message can name the line: the code against its level
-  // and its parent's code, and that its parent was read. Duplicates are found once the file is read
+  // and its parent's code, that its parent was read, and (CheckAncestorColumns) that the further
+  // ancestor columns agree with the parent chain. Duplicates are found once the file is read
   // (SortAndFindDuplicate): that takes no memory beyond the regions themselves.
   absl::Status Add(const RegionFile& file, const RegionFile* parents,
                    const std::vector<std::string>& f) {
@@ -202,6 +229,7 @@ struct RegionTreeReader {
       return absl::InvalidArgumentError(absl::StrCat("region ", code, " names parent ", parent,
                                                      ", which is not in ", parents->name));
     }
+    RETURN_IF_ERROR(CheckAncestorColumns(file.header, f));
     RegionInfo r;
     r.code = code;
     r.name = f[1];

@@ -246,5 +246,33 @@ TEST(ReferenceDataTest, NamesThatAreNotUtf8AreRefused) {
                                      HasSubstr("items/items.csv:2: not valid UTF-8")));
 }
 
+// D14: every ancestor column is checked against the parent chain, not only the parent's.
+TEST(ReferenceDataTest, WrongAncestorColumnIsRefused) {
+  RefFolder areas;
+  areas.Put("regions/areas.csv.gz",
+            "code,name,cityCode,provinceCode\n420102,\"江岸区\",4201,42\n"
+            "420103,\"江汉区\",4201,43\n");
+  EXPECT_THAT(areas.Load(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("regions/areas.csv.gz:3: region 420103 has "
+                                               "provinceCode 43, but its parent 4201 lies in "
+                                               "province 42")));
+
+  RefFolder streets;
+  streets.Put("regions/streets.csv.gz",
+              "code,name,areaCode,provinceCode,cityCode\n420102003,\"大智街道\",420102,42,4202\n");
+  EXPECT_THAT(streets.Load(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                       HasSubstr("regions/streets.csv.gz:2: region 420102003 has "
+                                                 "cityCode 4202, but its parent 420102 lies in "
+                                                 "city 4201")));
+
+  RefFolder villages;
+  villages.Put("regions/villages.csv.gz",
+               Villages(1) + "420102003002,\"村\",420102003,42,4201,420103\n");
+  EXPECT_THAT(villages.Load(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("regions/villages.csv.gz:3: region 420102003002 has areaCode "
+                                 "420103, but its parent 420102003 lies in county 420102")));
+}
+
 }  // namespace
 }  // namespace stockpile::common
