@@ -199,23 +199,30 @@ struct RegionFile {
   std::vector<std::string> header;
 };
 
-// The region tree as read so far: regions of the files before are sorted by code.
+// The region tree as read so far: the regions of the file before, whose codes the rows being
+// read name as their parents, are sorted by code.
 struct RegionTreeReader {
+  explicit RegionTreeReader(std::vector<RegionInfo>& r) : regions(r) {}
+
   std::vector<RegionInfo>& regions;
   size_t parents_begin = 0, parents_end = 0;  // the file before's regions
+  std::string last_parent;                    // rows come grouped by parent: found last time
 
-  bool HasParent(absl::string_view code) const {
+  bool HasParent(absl::string_view code) {
+    if (code == last_parent) return true;
     auto first = regions.begin() + static_cast<ptrdiff_t>(parents_begin);
     auto last = regions.begin() + static_cast<ptrdiff_t>(parents_end);
     auto it = std::lower_bound(first, last, code,
                                [](const RegionInfo& r, absl::string_view c) { return r.code < c; });
-    return it != last && it->code == code;
+    if (it == last || it->code != code) return false;
+    last_parent = std::string(code);
+    return true;
   }
 
   // Checked while reading, so that the message can name the line: the code against its level
   // and its parent's code, that its parent was read, and (CheckAncestorColumns) that the further
   // ancestor columns agree with the parent chain. Duplicates are found once the file is read
-  // (SortAndFindDuplicate): that takes no memory beyond the regions themselves.
+  // and sorted (FindDuplicate): that takes no memory beyond the regions themselves.
   absl::Status Add(const RegionFile& file, const RegionFile* parents,
                    const std::vector<std::string>& f) {
     const std::string& code = f[0];
@@ -239,18 +246,24 @@ struct RegionTreeReader {
     return absl::OkStatus();
   }
 
-  // Sorts the regions from `begin` on by code; the code of two equal neighbours, if any.
-  std::optional<std::string> SortAndFindDuplicate(size_t begin) {
-    auto first = regions.begin() + static_cast<ptrdiff_t>(begin);
-    std::sort(first, regions.end(),
-              [](const RegionInfo& a, const RegionInfo& b) { return a.code < b.code; });
-    auto dup = std::adjacent_find(
-        first, regions.end(),
-        [](const RegionInfo& a, const RegionInfo& b) { return a.code == b.code; });
-    if (dup == regions.end()) return std::nullopt;
-    return dup->code;
+  // The regions read from here on become the parents of the next file's rows.
+  void NextFile(size_t begin) {
+    parents_begin = begin;
+    parents_end = regions.size();
+    last_parent.clear();
   }
 };
+
+bool ByCode(const RegionInfo& a, const RegionInfo& b) { return a.code < b.code; }
+
+// The code of two equal neighbours in regions sorted by code, if any.
+std::optional<std::string> FindDuplicate(std::vector<RegionInfo>::const_iterator first,
+                                         std::vector<RegionInfo>::const_iterator last) {
+  auto dup = std::adjacent_find(
+      first, last, [](const RegionInfo& a, const RegionInfo& b) { return a.code == b.code; });
+  if (dup == last) return std::nullopt;
+  return dup->code;
+}
 
 // Reads `path` again to name the two lines of region `code`, which it holds twice.
 absl::Status DuplicateError(const std::string& path, const RegionFile& file,
@@ -380,7 +393,7 @@ absl::Status ReferenceData::LoadRegions(const std::string& dir, const Options& o
        {"code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"}},
   };
   const auto& prefixes = options.fine_region_prefixes;
-  RegionTreeReader tree{regions_};
+  RegionTreeReader tree(regions_);
   for (size_t k = 0; k < files.size(); ++k) {
     const RegionFile& file = files[k];
     const RegionFile* parents = k > 0 ? &files[k - 1] : nullptr;
@@ -395,12 +408,23 @@ absl::Status ReferenceData::LoadRegions(const std::string& dir, const Options& o
                                     }
                                     return tree.Add(file, parents, f);
                                   }));
-    if (auto dup = tree.SortAndFindDuplicate(begin)) return DuplicateError(path, file, *dup);
-    tree.parents_begin = begin;
-    tree.parents_end = regions_.size();
+    if (k + 1 < files.size()) {
+      // Sorted for the next file's parent look-ups, which also shows a duplicate. The last
+      // (villages, most regions) is checked in the sort of all below instead.
+      std::sort(regions_.begin() + static_cast<ptrdiff_t>(begin), regions_.end(), ByCode);
+      if (auto dup =
+              FindDuplicate(regions_.begin() + static_cast<ptrdiff_t>(begin), regions_.end())) {
+        return DuplicateError(path, file, *dup);
+      }
+    }
+    tree.NextFile(begin);
   }
-  std::sort(regions_.begin(), regions_.end(),
-            [](const RegionInfo& a, const RegionInfo& b) { return a.code < b.code; });
+  std::sort(regions_.begin(), regions_.end(), ByCode);
+  if (auto dup = FindDuplicate(regions_.begin(), regions_.end())) {
+    // Only the last file can still hold one; its codes' length says which file anyway.
+    const auto& file = files[static_cast<size_t>(LevelOfRegionCode(*dup)) - 1];
+    return DuplicateError(dir + "/regions/" + file.name, file, *dup);
+  }
   region_index_.reserve(regions_.size());
   for (size_t i = 0; i < regions_.size(); ++i) region_index_.emplace(regions_[i].code, i);
   return absl::OkStatus();
