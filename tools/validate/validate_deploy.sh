@@ -88,6 +88,8 @@ step "yamllint sources" yamllint -c "$here/yamllint.yaml" deploy/prometheus "$ch
 # ---- values against the schema -----------------------------------------------------------------
 step "values.yaml matches values.schema.json" node "$here/check_values.js" "$chart"
 step "values-ha.yaml matches values.schema.json" node "$here/check_values.js" "$chart" "$here/testdata/values-ha.yaml"
+step "values-no-catalogue.yaml matches values.schema.json" \
+  node "$here/check_values.js" "$chart" "$here/testdata/values-no-catalogue.yaml"
 # The chart's ci/ overlays (what `ct lint`/`ct install` would use): each checked and rendered.
 ci_values=("$chart"/ci/*-values.yaml)
 [ -e "${ci_values[0]}" ] || ci_values=()
@@ -186,6 +188,15 @@ if [ -x "$render" ]; then
       grep -q 'vector(43200)' "$work/chart-rules.yml"
   }
   step "PrometheusRule of the chart passes promtool, threshold from values" check_chart_rules
+  # CatalogueNoLeader fires when no catalogue series exists: only where the chart runs one.
+  check_rules_without_catalogue() {
+    render_and_check no-catalogue "$here/testdata/values-no-catalogue.yaml" || return 1
+    grep -qE '^ +- alert: CatalogueNoLeader$' "$work/render-ha.yaml" &&
+      grep -qE '^ +- alert: CatalogueInstanceDown$' "$work/render-no-catalogue.yaml" &&
+      ! grep -nE 'alert: CatalogueNoLeader' "$work/render-no-catalogue.yaml"
+  }
+  step "catalogue.enabled=false leaves CatalogueNoLeader out of the PrometheusRule" \
+    check_rules_without_catalogue
   step "validateValues rejects overlapping shards and even etcd" expect_failure overlap \
     'overlaps "42" of shard a.*|odd member count' "$render" -f "$here/testdata/values-bad-overlap.yaml" "$chart"
   step "validateValues rejects bad etcd/prefix/reference data" expect_failure etcd \
