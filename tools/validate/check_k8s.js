@@ -146,6 +146,46 @@ function checkServiceSelects(obj, all) {
   }
 }
 
+// The ConfigMap's shards.yaml: each shard's address is <pod>.<headless Service>.<ns>.svc (the
+// only form the certificate's *.<release>-level-<level>.<ns>.svc SAN covers) on the port the
+// pod listens on, and the same name the pod advertises where it advertises its DNS name.
+function checkShardLayout(obj, all) {
+  let layout;
+  try {
+    layout = YAML.parse(obj.data['shards.yaml']) || {};
+  } catch (e) {
+    return fail(obj, `shards.yaml: ${e.message}`);
+  }
+  for (const [level, shards] of Object.entries(layout)) {
+    for (const [shard, entry] of Object.entries(shards || {})) {
+      const where = `shards.yaml ${level}/${shard}`;
+      const address = String((entry && entry.service) || '');
+      const m = /^(([^.]+)-(\d+))\.([^.]+)\.([^.]+)\.svc:(\d+)$/.exec(address);
+      if (!m) {
+        fail(obj, `${where}: service "${address}" is not <pod>.<service>.<namespace>.svc:<port>`);
+        continue;
+      }
+      const [, pod, stsName, ordinal, service, namespace, port] = m;
+      const sts = all.find((o) => o.kind === 'StatefulSet' && o.metadata.name === stsName);
+      if (!sts || sts.spec.serviceName !== service || Number(ordinal) >= (sts.spec.replicas || 1)) {
+        fail(obj, `${where}: ${address} names no pod of a StatefulSet through its Service`);
+        continue;
+      }
+      const args = sts.spec.template.spec.containers[0].args || [];
+      const listen = args.find((a) => a.startsWith('--listen='));
+      if (!listen || listen.split(':').pop() !== port) {
+        fail(obj, `${where}: ${address} is not on the pod's gRPC port (${listen})`);
+      }
+      const advertise = args.find((a) => a.startsWith('--advertise='));
+      if (advertise && advertise.includes('$(POD_NAME)')) {
+        const advertised = advertise.slice('--advertise='.length)
+          .replace('$(POD_NAME)', pod).replace('$(POD_NAMESPACE)', namespace);
+        if (advertised !== address) fail(obj, `${where}: ${address} differs from the pod's ${advertise}`);
+      }
+    }
+  }
+}
+
 function checkFile(file) {
   source = file;
   const text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
@@ -172,6 +212,7 @@ function checkFile(file) {
     checkSchema(obj);
     if (podSpecOf(obj)) checkWorkload(obj, all);
     if (obj.kind === 'CronJob') checkCronJob(obj, all);
+    if (obj.kind === 'ConfigMap' && obj.data && obj.data['shards.yaml']) checkShardLayout(obj, all);
     if (obj.kind === 'NetworkPolicy') checkNetworkPolicy(obj, all);
     if (obj.kind === 'Service') checkServiceSelects(obj, all);
     if (obj.kind === 'PodDisruptionBudget' && !all.some((w) => podSpecOf(w) && matches(obj.spec.selector.matchLabels, w.spec.template.metadata.labels))) {

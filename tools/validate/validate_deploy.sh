@@ -182,6 +182,11 @@ if [ -x "$render" ]; then
     "$work/render-default.yaml" >"$work/render-bad-backup-job.yaml"
   step "check_k8s rejects a backup job aimed at no level pod" expect_failure backup-job \
     'names no pod of a StatefulSet' node "$here/check_k8s.js" "$work/render-bad-backup-job.yaml"
+  # values-ha.yaml gives the county level its own grpcPort (7520): shards.yaml must say it too.
+  sed -E 's/(service: stockpile-level-county-north-0\.stockpile-level-county\.stockpile\.svc):7520$/\1:7500/' \
+    "$work/render-ha.yaml" >"$work/render-bad-shard-port.yaml"
+  step "check_k8s rejects a shards.yaml address off the level's own port" expect_failure shard-port \
+    "county/north: .* is not on the pod's gRPC port" node "$here/check_k8s.js" "$work/render-bad-shard-port.yaml"
   check_chart_rules() {
     node "$here/check_rules.js" --from-prometheusrule "$work/render-ha.yaml" "$work/chart-rules.yml" &&
       promtool check rules "$work/chart-rules.yml" &&
