@@ -206,6 +206,9 @@ if [ -x "$render" ]; then
     'overlaps "42" of shard a.*|odd member count' "$render" -f "$here/testdata/values-bad-overlap.yaml" "$chart"
   step "validateValues rejects bad etcd/prefix/reference data" expect_failure etcd \
     'not both' "$render" -f "$here/testdata/values-bad-etcd.yaml" "$chart"
+  step "validateValues rejects a level's ports on the health port or on each other" expect_failure ports \
+    'levels.county: grpcPort 7700 collides with security.healthPort' \
+    "$render" -f "$here/testdata/values-bad-ports.yaml" "$chart"
   step "check_k8s rejects bad manifests" expect_failure k8s 'must be integer' \
     node "$here/check_k8s.js" "$here/testdata/bad-manifests.yaml"
 

@@ -253,8 +253,29 @@ livenessProbe:
 {{- if and (not $sec.insecure) (or (not $sec.tlsSecretName) (not $sec.authSecretName)) -}}
 {{- $errors = append $errors "security: insecure=false needs security.tlsSecretName and security.authSecretName" -}}
 {{- end -}}
-{{- if and (not $sec.insecure) (has (int $sec.healthPort) (list (int .Values.levelDefaults.grpcPort) (int .Values.levelDefaults.metricsPort) (int .Values.catalogue.grpcPort) (int .Values.catalogue.metricsPort))) -}}
-{{- $errors = append $errors (printf "security.healthPort %v collides with a gRPC or metrics port" $sec.healthPort) -}}
+{{- /* Each pod's ports must differ: every enabled level's own (levelDefaults overlaid with the
+level's grpcPort/metricsPort), the catalogue's, and with TLS the health port all of them share. */ -}}
+{{- $portSets := list -}}
+{{- range $level := list "province" "city" "county" "township" "village" -}}
+{{- $own := get $.Values.levels $level -}}
+{{- if and $own $own.enabled -}}
+{{- $cfg := include "stockpile.levelConfig" (dict "root" $ "level" $level) | fromYaml -}}
+{{- $portSets = append $portSets (dict "where" (printf "levels.%s" $level) "grpc" (int $cfg.grpcPort) "metrics" (int $cfg.metricsPort)) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.catalogue.enabled -}}
+{{- $portSets = append $portSets (dict "where" "catalogue" "grpc" (int .Values.catalogue.grpcPort) "metrics" (int .Values.catalogue.metricsPort)) -}}
+{{- end -}}
+{{- range $p := $portSets -}}
+{{- if eq $p.grpc $p.metrics -}}
+{{- $errors = append $errors (printf "%s: grpcPort and metricsPort are both %d" $p.where $p.grpc) -}}
+{{- end -}}
+{{- if and (not $sec.insecure) (eq (int $sec.healthPort) $p.grpc) -}}
+{{- $errors = append $errors (printf "%s: grpcPort %d collides with security.healthPort" $p.where $p.grpc) -}}
+{{- end -}}
+{{- if and (not $sec.insecure) (eq (int $sec.healthPort) $p.metrics) -}}
+{{- $errors = append $errors (printf "%s: metricsPort %d collides with security.healthPort" $p.where $p.metrics) -}}
+{{- end -}}
 {{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nstockpile: invalid values:\n  - %s" (join "\n  - " $errors)) -}}
