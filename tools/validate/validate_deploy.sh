@@ -98,6 +98,9 @@ for v in "${ci_values[@]}"; do
 done
 step "schema rejects values-bad-schema.yaml" expect_failure schema "additional properties" \
   node "$here/check_values.js" "$chart" "$here/testdata/values-bad-schema.yaml"
+step "schema rejects an H outside the minute of a backup schedule" expect_failure schedule \
+  '/levelDefaults/backups/schedule must match pattern' \
+  node "$here/check_values.js" "$chart" "$here/testdata/values-bad-schedule.yaml"
 
 # ---- render the chart --------------------------------------------------------------------------
 render="$work/helmrender"
