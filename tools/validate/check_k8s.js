@@ -209,6 +209,11 @@ function checkFile(file) {
     const key = `${obj.kind}/${obj.metadata.namespace || ''}/${obj.metadata.name}`;
     if (seen.has(key)) fail(obj, 'defined twice');
     seen.add(key);
+    // CronJob: the API's limit (its Jobs add 11 characters). StatefulSet: its pods carry
+    // controller-revision-hash=<name>-<hash>, a label value of at most 63 characters.
+    if (['CronJob', 'StatefulSet'].includes(obj.kind) && obj.metadata.name.length > 52) {
+      fail(obj, `name has ${obj.metadata.name.length} characters, over 52`);
+    }
     checkSchema(obj);
     if (podSpecOf(obj)) checkWorkload(obj, all);
     if (obj.kind === 'CronJob') checkCronJob(obj, all);

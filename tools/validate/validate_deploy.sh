@@ -212,6 +212,11 @@ if [ -x "$render" ]; then
   step "validateValues rejects a level's ports on the health port or on each other" expect_failure ports \
     'levels.county: grpcPort 7700 collides with security.healthPort' \
     "$render" -f "$here/testdata/values-bad-ports.yaml" "$chart"
+  step "render values-long-names.yaml: distinct CronJobs and StatefulSets of at most 52" \
+    render_and_check long-names "$here/testdata/values-long-names.yaml"
+  step "validateValues rejects StatefulSet names over 52 characters" expect_failure names \
+    'southcentral-01 has 61 characters, over the 52 Kubernetes allows' \
+    "$render" -f "$here/testdata/values-bad-names.yaml" "$chart"
   step "check_k8s rejects bad manifests" expect_failure k8s 'must be integer' \
     node "$here/check_k8s.js" "$here/testdata/bad-manifests.yaml"
 

@@ -22,6 +22,19 @@
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* A shard's backup CronJob: <fullname>-backup-<level>-<shard>. Kubernetes allows CronJob names
+of at most 52 characters; a longer one is cut to 43 and gets "-" and 8 hex digits of the full
+name's SHA-256, so two shards whose names share a long prefix still get CronJobs of their own.
+Call with (dict "root" $ "level" "county" "shard" "a"). */}}
+{{- define "stockpile.backupCronJobName" -}}
+{{- $name := printf "%s-backup-%s-%s" (include "stockpile.fullname" .root) .level .shard -}}
+{{- if le (len $name) 52 -}}
+{{- $name -}}
+{{- else -}}
+{{- printf "%s-%s" ($name | trunc 43 | trimSuffix "-") ($name | sha256sum | trunc 8) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "stockpile.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "stockpile.fullname" .) .Values.serviceAccount.name -}}
@@ -226,7 +239,7 @@ livenessProbe:
 {{- $cfg := get $.Values.levels $level -}}
 {{- if and $cfg $cfg.enabled -}}
 {{- $anyLevel = true -}}
-{{- $errors = concat $errors (include "stockpile.validateLevel" (dict "level" $level "cfg" $cfg) | fromYaml).errors -}}
+{{- $errors = concat $errors (include "stockpile.validateLevel" (dict "level" $level "cfg" $cfg "fullname" (include "stockpile.fullname" $)) | fromYaml).errors -}}
 {{- end -}}
 {{- end -}}
 {{- if not $anyLevel -}}
@@ -295,6 +308,10 @@ level's grpcPort/metricsPort), the catalogue's, and with TLS the health port all
 {{- $where := printf "levels.%s.shards[%s]" $.level (toString $shard.name) -}}
 {{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$" (toString $shard.name)) -}}
 {{- $errors = append $errors (printf "%s: name must be a DNS label of at most 15 characters" $where) -}}
+{{- end -}}
+{{- $sts := printf "%s-level-%s-%s" $.fullname $.level (toString $shard.name) -}}
+{{- if gt (len $sts) 52 -}}
+{{- $errors = append $errors (printf "%s: StatefulSet name %s has %d characters, over the 52 Kubernetes allows (its pods' controller-revision-hash label, <name>-<hash>, must fit in 63): shorten the shard name, the release name or fullnameOverride" $where $sts (len $sts)) -}}
 {{- end -}}
 {{- if hasKey $names (toString $shard.name) -}}
 {{- $errors = append $errors (printf "%s: duplicate shard name" $where) -}}
