@@ -101,6 +101,12 @@ step "schema rejects values-bad-schema.yaml" expect_failure schema "additional p
 step "schema rejects an H outside the minute of a backup schedule" expect_failure schedule \
   '/levelDefaults/backups/schedule must match pattern' \
   node "$here/check_values.js" "$chart" "$here/testdata/values-bad-schedule.yaml"
+step "schema rejects a PodDisruptionBudget maxUnavailable of \"one\"" expect_failure pdb \
+  '/podDisruptionBudget/maxUnavailable must match a schema in anyOf' \
+  node "$here/check_values.js" "$chart" "$here/testdata/values-bad-probes-pdb.yaml"
+step "schema rejects a health service the level does not register" expect_failure health-service \
+  '/levels/county/healthService must be equal to one of the allowed values' \
+  node "$here/check_values.js" "$chart" "$here/testdata/values-bad-probes-pdb.yaml"
 
 # ---- render the chart --------------------------------------------------------------------------
 render="$work/helmrender"
