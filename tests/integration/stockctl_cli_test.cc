@@ -463,6 +463,34 @@ TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "47");
 }
 
+// A receipt list saved by Excel on Chinese Windows (GBK) is refused whole, with how to import
+// it, and goes in with --encoding=gb18030; a missing file or a directory says which it is.
+TEST_F(StockctlTest, AGbkReceiptListIsRefusedWholeOrConverted) {
+  CreateWarehouse();
+  const std::string csv = dir_.Sub("gbk.csv");
+  WriteFile(csv,
+            "warehouse,item,quantity,note\n"
+            "420102-W001,SH-0006,2,ascii\n"
+            "420102-W001,SH-0006,1,\xca\xa1\xc3\xf1\xd5\xfe\xcc\xfc\n");
+  CliResult refused = Run({"import", "receipts", csv});
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("--encoding=gb18030"));
+  EXPECT_EQ(BalanceJson("SH-0006")["on_hand"], "0");  // nothing was sent
+  CliResult converted = Run({"import", "receipts", csv, "--encoding", "gb18030"});
+  ASSERT_EQ(converted.exit_code, 0) << converted.out << converted.err;
+  EXPECT_EQ(BalanceJson("SH-0006")["on_hand"], "3");
+  CliResult movements =
+      Run({"--json", "movements", "--warehouse", "420102-W001", "--item", "SH-0006"});
+  EXPECT_THAT(movements.out, HasSubstr("省民政厅"));
+
+  CliResult missing = Run({"import", "receipts", dir_.Sub("no-such.csv")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("No such file or directory"));
+  CliResult directory = Run({"import", "receipts", dir_.path()});
+  EXPECT_EQ(directory.exit_code, 1);
+  EXPECT_THAT(directory.err, HasSubstr("is a directory"));
+}
+
 TEST_F(StockctlTest, BalanceSurvivesARestart) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot", "L9",

@@ -8,6 +8,7 @@ namespace stockpile::stockctl {
 namespace {
 
 using ::stockpile::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -82,6 +83,27 @@ TEST(PrepareImportTest, MultiLineNotesAndReasonsBecomeOneLine) {
   EXPECT_TRUE(counts->errors.empty());
   ASSERT_EQ(counts->rows.size(), 1u);
   EXPECT_EQ(counts->rows[0].op.stocktake().reason(), "3 damaged; by water");
+}
+
+// Excel on Chinese Windows saves "CSV" as GBK: such a file is refused before anything is sent,
+// naming the first line that is not UTF-8 and how to import it; --encoding=gb18030 (or gbk)
+// converts it. UTF-16 ("Unicode text") is refused with what to save instead.
+TEST(DecodeCsvTextTest, GbkIsRefusedWithAHintOrConverted) {
+  const std::string header = "warehouse,item,quantity,note\n420102-W001,SH-0006,2,ascii\n";
+  const std::string gbk = header + "420102-W001,SH-0006,1,\xca\xa1\xc3\xf1\xd5\xfe\xcc\xfc\n";
+  auto refused = DecodeCsvText(gbk, "utf-8");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()),
+              AllOf(HasSubstr("line 3 is not UTF-8"), HasSubstr("--encoding=gb18030")));
+  auto converted = DecodeCsvText(gbk, "GB18030");
+  ASSERT_TRUE(converted.ok()) << converted.status();
+  EXPECT_EQ(*converted, header + "420102-W001,SH-0006,1,省民政厅\n");
+  EXPECT_EQ(*DecodeCsvText(header, "utf-8"), header);
+  EXPECT_EQ(*DecodeCsvText(header, "gbk"), header);  // ASCII is the same in both
+  auto utf16 = DecodeCsvText(std::string("\xff\xfew\0a\0", 6), "utf-8");
+  ASSERT_FALSE(utf16.ok());
+  EXPECT_THAT(std::string(utf16.status().message()), HasSubstr("CSV UTF-8"));
+  EXPECT_FALSE(DecodeCsvText(header, "latin1").ok());
 }
 
 TEST(PrepareImportTest, BadRowsAreReportedWithLineAndDoNotStopTheRest) {

@@ -1,5 +1,6 @@
 #include "tools/stockctl/csv_import.h"
 
+#include <iconv.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -268,6 +269,67 @@ std::string RejectedRowsCsv(const std::vector<CsvRecord>& records,
     absl::StrAppend(&out, absl::StrJoin(fields, ","), "\n");
   }
   return out;
+}
+
+namespace {
+
+// 1-based line of byte `offset` in `text`.
+int LineAt(absl::string_view text, size_t offset) {
+  return 1 + int(std::count(text.begin(), text.begin() + std::min(offset, text.size()), '\n'));
+}
+
+// 1-based number of the first line that is not valid UTF-8 (0: none).
+int FirstLineNotUtf8(absl::string_view text) {
+  int number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++number;
+    if (!common::IsValidUtf8(line)) return number;
+  }
+  return 0;
+}
+
+absl::StatusOr<std::string> FromGb18030(absl::string_view raw) {
+  iconv_t cd = iconv_open("UTF-8", "GB18030");
+  if (cd == reinterpret_cast<iconv_t>(-1)) {
+    return absl::InternalError("this system cannot convert GB18030 (iconv)");
+  }
+  std::string out(raw.size() * 2 + 16, '\0');
+  char* in = const_cast<char*>(raw.data());
+  size_t in_left = raw.size();
+  char* to = out.data();
+  size_t to_left = out.size();
+  const size_t done = iconv(cd, &in, &in_left, &to, &to_left);
+  iconv_close(cd);
+  if (done == static_cast<size_t>(-1)) {
+    const size_t offset = raw.size() - in_left;
+    return absl::InvalidArgumentError(
+        absl::StrCat("line ", LineAt(raw, offset), " is not GB18030/GBK text either"));
+  }
+  out.resize(out.size() - to_left);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> DecodeCsvText(std::string raw, absl::string_view encoding) {
+  const bool utf16 = absl::StartsWith(raw, "\xFF\xFE") || absl::StartsWith(raw, "\xFE\xFF") ||
+                     raw.find('\0') != std::string::npos;
+  if (utf16) {
+    return absl::InvalidArgumentError(
+        "the file is UTF-16 (Excel's \"Unicode text\"), not CSV: save it as \"CSV UTF-8\"");
+  }
+  const std::string wanted = absl::AsciiStrToLower(encoding);
+  if (wanted == "gb18030" || wanted == "gbk") return FromGb18030(raw);
+  if (wanted != "utf-8" && wanted != "utf8") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--encoding must be utf-8, gb18030 or gbk; got ", encoding));
+  }
+  const int bad_line = FirstLineNotUtf8(raw);
+  if (bad_line == 0) return raw;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "line ", bad_line,
+      " is not UTF-8; the file looks like GBK/GB18030, which Excel on Chinese Windows saves as "
+      "\"CSV\": pass --encoding=gb18030, or save it as \"CSV UTF-8\"; nothing was sent"));
 }
 
 absl::StatusOr<PreparedImport> PrepareImport(ImportKind kind, absl::string_view csv_text,

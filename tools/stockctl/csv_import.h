@@ -50,6 +50,11 @@ struct PreparedImport {
   std::vector<RowError> errors;
 };
 
+// A file's bytes as UTF-8 text. `encoding` "utf-8" refuses anything else with a hint (line
+// number; GBK is what Excel on Chinese Windows saves as "CSV"); "gb18030" (or "gbk", its
+// subset) transcodes. UTF-16 ("Unicode text") is refused: save the sheet as CSV UTF-8.
+absl::StatusOr<std::string> DecodeCsvText(std::string raw, absl::string_view encoding);
+
 // Parses and checks every row. Only a problem with the file as a whole (unterminated quote,
 // missing or unknown header columns) is an error; a bad row lands in `errors` with its line.
 // `items` may be null: item codes are then checked by the server only.

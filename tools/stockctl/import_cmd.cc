@@ -1,5 +1,6 @@
 // import receipts FILE.csv | import stocktake FILE.csv
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,6 +32,7 @@ struct ImportFlags {
   std::string rejected_out;
   size_t chunk_size = 1000;
   bool no_progress = false;
+  std::string encoding = "utf-8";
 };
 
 // A redrawn bar on a terminal; otherwise a plain line at most every two seconds and at the end.
@@ -215,11 +217,33 @@ ImportSummary SendRows(Context& ctx, const ImportFlags& f, const std::string& ba
   return runner.Run(prepared);
 }
 
+// The file's bytes, or why they cannot be read (missing, a directory, no permission).
+absl::StatusOr<std::string> ReadImportFile(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is a directory, not a CSV file"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
 int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
-  std::ifstream in(f.file, std::ios::binary);
-  if (!in) return ctx.UsageError("cannot read " + f.file);
+  absl::StatusOr<std::string> raw = ReadImportFile(f.file);
+  if (!raw.ok()) return ctx.UsageError(std::string(raw.status().message()));
+  absl::StatusOr<std::string> decoded = DecodeCsvText(*std::move(raw), f.encoding);
+  if (!decoded.ok()) {
+    return ctx.UsageError(absl::StrCat(f.file, ": ", decoded.status().message()));
+  }
   std::stringstream text;
-  text << in.rdbuf();
+  text << *decoded;
   const std::string& user_id = ctx.options().request_id;
   if (!user_id.empty()) {
     auto ok = common::CheckId("--request-id", user_id, true);
@@ -259,6 +283,9 @@ void AddImportFlags(CLI::App* cmd, ImportFlags& f) {
   cmd->add_option("--chunk-size", f.chunk_size, "Operations per ApplyBatch (1-1000)")
       ->check(CLI::Range(1, 1000));
   cmd->add_flag("--no-progress", f.no_progress, "No progress output on stderr");
+  cmd->add_option("--encoding", f.encoding,
+                  "The file's text encoding: utf-8 (default), or gb18030/gbk (Excel's \"CSV\" on "
+                  "Chinese Windows), converted to UTF-8");
 }
 
 }  // namespace
