@@ -735,6 +735,16 @@ TEST_F(StockctlTest, ExitCodesForNotFoundRefusalsAndUsage) {
   EXPECT_EQ(twice.exit_code, 2) << twice.err;
 
   EXPECT_EQ(Run({"receive", "--warehouse", "420102-W001"}).exit_code, 1);  // missing flags
+  // Numbers the flag's type would clamp or wrap, or its "not given" default would swallow.
+  CliResult clamped = Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001",
+                           "--quantity", "9223372036854775808"});
+  EXPECT_EQ(clamped.exit_code, 1);
+  EXPECT_THAT(clamped.err, HasSubstr("got 9223372036854775808"));
+  EXPECT_EQ(Run({"watch", "--from", "-1", "--limit", "1"}).exit_code, 1);
+  EXPECT_EQ(Run({"warehouse", "update", "420102-W001", "--area", "-5"}).exit_code, 1);
+  EXPECT_EQ(Run({"warehouse", "update", "420102-W001", "--longitude", "1000", "--latitude", "30"})
+                .exit_code,
+            1);
   EXPECT_EQ(Run({"balance", "get", "--warehouse", "nope", "--item", "X"}).exit_code, 1);
   EXPECT_EQ(Run({"no-such-command"}).exit_code, 1);
 

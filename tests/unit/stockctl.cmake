@@ -3,6 +3,7 @@
 # plans for a transfer's shortfall, the plan table, the catalogue status table).
 add_executable(stockctl_unit_tests
   ${CMAKE_CURRENT_LIST_DIR}/stockctl_table_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/stockctl_flag_checks_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/stockctl_csv_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/stockctl_import_runner_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/stockctl_rotation_test.cc

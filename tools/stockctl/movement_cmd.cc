@@ -8,6 +8,7 @@
 #include "services/common/status_util.h"
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/commands.h"
+#include "tools/stockctl/flag_checks.h"
 #include "tools/stockctl/rotation.h"
 
 namespace stockpile::stockctl {
@@ -233,14 +234,18 @@ void AddMovementCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   WarehouseItem(receive, *f);
   receive->add_option("--lot", f->lot, "Lot (required for items with a shelf life)");
   receive->add_option("--expiry", f->expiry, "Expiry date YYYY-MM-DD (shelf-life items)");
-  receive->add_option("--quantity", f->quantity, "Quantity in the item's unit")->required();
+  // A number past int64 must not be clamped to a different quantity.
+  const CLI::Validator quantities = FitsInt64();
+  receive->add_option("--quantity", f->quantity, "Quantity in the item's unit")
+      ->required()
+      ->check(quantities);
   receive->add_option("--note", f->note, "Source: donor, supplier, purchase order");
   actions[receive] = [&ctx, f] { return Receive(ctx, *f); };
 
   auto* issue = app.add_subcommand("issue", "Issue stock (earliest expiry first without --lot)");
   WarehouseItem(issue, *f);
   issue->add_option("--lot", f->lot, "Take from this lot only");
-  issue->add_option("--quantity", f->quantity, "Quantity")->required();
+  issue->add_option("--quantity", f->quantity, "Quantity")->required()->check(quantities);
   issue->add_option("--note", f->note, "Recipient, purpose");
   actions[issue] = [&ctx, f] { return Issue(ctx, *f); };
 

@@ -2,6 +2,7 @@
 #include "services/common/validation.h"
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/commands.h"
+#include "tools/stockctl/flag_checks.h"
 
 namespace stockpile::stockctl {
 namespace {
@@ -17,10 +18,14 @@ struct WarehouseFlags {
 void AddEditableFlags(CLI::App* cmd, WarehouseFlags& f) {
   cmd->add_option("--name", f.name, "Display name, e.g. 武汉市江岸区救灾物资储备库");
   cmd->add_option("--kind", f.kind, "government | enterprise | social | household");
-  cmd->add_option("--area", f.area, "Floor area in m²");
+  // Checked here: the defaults (-1, 1000) mean "not given", so a typed -5 or 1000 must not
+  // pass for one.
+  cmd->add_option("--area", f.area, "Floor area in m²")->check(NotNegative());
   cmd->add_option("--address", f.address, "Street address");
-  cmd->add_option("--longitude", f.longitude, "Location (default: the county seat)");
-  cmd->add_option("--latitude", f.latitude, "Location (default: the county seat)");
+  cmd->add_option("--longitude", f.longitude, "Location (default: the county seat)")
+      ->check(Between(-180, 180));
+  cmd->add_option("--latitude", f.latitude, "Location (default: the county seat)")
+      ->check(Between(-90, 90));
 }
 
 // Copies the given flags into `w`; returns the update-mask paths they set.

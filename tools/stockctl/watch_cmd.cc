@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tools/stockctl/commands.h"
+#include "tools/stockctl/flag_checks.h"
 
 namespace stockpile::stockctl {
 namespace {
@@ -85,7 +86,8 @@ int Watch(Context& ctx, const WatchFlags& f) {
 void AddWatchCommand(CLI::App& app, Context& ctx, ActionMap& actions) {
   auto f = std::make_shared<WatchFlags>();
   auto* watch = app.add_subcommand("watch", "Stream change entries (Ctrl-C stops)");
-  watch->add_option("--from", f->from, "Entries after this sequence (0: from the start)");
+  watch->add_option("--from", f->from, "Entries after this sequence (0: from the start)")
+      ->check(NotNegative());
   watch->add_option("--max-batch", f->max_batch, "Entries per message while catching up");
   watch->add_option("--limit", f->limit, "Stop after this many entries");
   actions[watch] = [&ctx, f] { return Watch(ctx, *f); };
