@@ -142,5 +142,23 @@ TEST(DemoLevelTest, SeedsOneCountyAndASecondRunChangesNothing) {
   EXPECT_EQ(CountWarehouses(*village_stub), villages.warehouses);
 }
 
+// Region prefixes that name nothing (a typo, or letters) are refused before anything is sent:
+// the demo had created nothing and exited 0.
+TEST(DemoLevelTest, PrefixesThatNameNoRegionAreRefused) {
+  TempDir dir;
+  LevelProcess township(dir, "township", kCounty);
+  ASSERT_TRUE(township.Start());
+  for (const char* prefix : {"99", "abc"}) {
+    std::string output;
+    const int rc =
+        RunCommand({BinaryDir() + "/bin/stockpile-demo", "--target=township=" + township.address(),
+                    std::string("--provinces=") + prefix, "--levels=township",
+                    "--reference-data=" + ReferenceDataDir(), "--quiet"},
+                   &output, "", std::chrono::seconds(50));
+    EXPECT_NE(rc, 0) << prefix << ": " << output;
+    EXPECT_NE(output.find(prefix), std::string::npos) << output;
+  }
+}
+
 }  // namespace
 }  // namespace stockpile::testing

@@ -1,10 +1,13 @@
 // stockpile-demo: fills level services with demo warehouses, stock, lots, quotas and reserves
 // (see docs/bench.md). Deterministic: a rerun with the same --seed changes nothing.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "services/common/status_util.h"
@@ -48,6 +51,12 @@ absl::StatusOr<DemoOptions> MakeOptions(const Flags& flags, const Router& router
     return absl::InvalidArgumentError("choose regions: --provinces=42,11 or --all");
   }
   if (flags.all) options.region_prefixes.clear();
+  for (const auto& prefix : options.region_prefixes) {
+    if (prefix.size() > 12 || !std::all_of(prefix.begin(), prefix.end(), absl::ascii_isdigit)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--provinces takes region-code prefixes (digits, e.g. 42 or 4201); got '", prefix, "'"));
+    }
+  }
   for (const auto& name : SplitList(flags.levels)) {
     auto level = common::ParseLevel(name);
     if (!level) return absl::InvalidArgumentError(absl::StrCat("unknown level '", name, "'"));
@@ -104,6 +113,22 @@ void PrintSummary(const nlohmann::json& s) {
             << static_cast<int64_t>(s["calls_per_s"].get<double>()) << " calls/s\n";
 }
 
+// Every prefix must name some region: "99" would otherwise create nothing and exit 0.
+absl::Status CheckPrefixesName(const common::ReferenceData& reference,
+                               const std::vector<std::string>& prefixes) {
+  const auto& regions = reference.regions();  // sorted by code
+  for (const auto& prefix : prefixes) {
+    auto it = std::lower_bound(
+        regions.begin(), regions.end(), prefix,
+        [](const common::RegionInfo& r, const std::string& p) { return r.code < p; });
+    if (it == regions.end() || !absl::StartsWith(it->code, prefix)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no region code starts with ", prefix, " in the reference data"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 int Run(const Flags& flags) {
   auto router = Router::Connect(SplitList(flags.targets));
   if (!router.ok()) {
@@ -121,6 +146,10 @@ int Run(const Flags& flags) {
   if (!refdata.ok()) {
     std::cerr << "stockpile-demo: " << refdata.status().message() << "\n";
     return 1;
+  }
+  if (absl::Status s = CheckPrefixesName(**refdata, options->region_prefixes); !s.ok()) {
+    std::cerr << "stockpile-demo: " << s.message() << "\n";
+    return 2;
   }
   auto start = std::chrono::steady_clock::now();
   DemoCounters counters;
