@@ -81,6 +81,19 @@ TEST_F(WarehouseAuditTest, LaterUpdateIsListedWithWhoMadeIt) {
   EXPECT_EQ(entries.back().actor, "liu.admin");
 }
 
+// --since/--until bound every entry, admin changes too (they were always listed).
+TEST_F(WarehouseAuditTest, ATimeRangeBoundsAdminEntriesToo) {
+  const auto since = At(1300), until = At(2000);
+  auto entries =
+      WithinTimes(WarehouseAudit(warehouse_, quotas_, reserves_, movements_), &since, &until);
+  ASSERT_EQ(entries.size(), 1u);  // the quota at 1500; created (1000), issue (1200) before,
+  EXPECT_EQ(entries[0].what, "quota set (last)");  // the receive at 2000 not before `until`
+  EXPECT_EQ(
+      WithinTimes(WarehouseAudit(warehouse_, quotas_, reserves_, movements_), nullptr, nullptr)
+          .size(),
+      4u);
+}
+
 TEST_F(WarehouseAuditTest, TableAndJson) {
   auto entries = WarehouseAudit(warehouse_, quotas_, reserves_, movements_);
   const std::string table = RenderAudit(entries);

@@ -71,8 +71,12 @@ int WarehouseAudit(Context& ctx, AuditFlags f) {
       });
   if (!s.ok()) return ctx.Fail(s);
 
-  auto entries = stockctl::WarehouseAudit(warehouse, quotas.quotas(), reserves.reserves(),
-                                          movements.movements());
+  // Admin entries (creation, quotas, reserves) by the same range as the movements.
+  auto entries =
+      WithinTimes(stockctl::WarehouseAudit(warehouse, quotas.quotas(), reserves.reserves(),
+                                           movements.movements()),
+                  movements_request.has_start_time() ? &movements_request.start_time() : nullptr,
+                  movements_request.has_end_time() ? &movements_request.end_time() : nullptr);
   ctx.Print(RenderAudit(entries), AuditJson(entries));
   return 0;
 }
@@ -100,8 +104,8 @@ void AddAuditCommand(CLI::App& app, Context& ctx, ActionMap& actions) {
   auto* warehouse = audit->add_option("--warehouse", f->warehouse, "Warehouse code or name");
   auto* transfer = audit->add_option("--transfer", f->transfer, "Transfer id (or transfers/ID)");
   warehouse->excludes(transfer);
-  audit->add_option("--since", f->since, "Movements from this time (RFC 3339)");
-  audit->add_option("--until", f->until, "Movements before this time (RFC 3339)");
+  audit->add_option("--since", f->since, "Entries from this time (RFC 3339, or YYYY-MM-DD)");
+  audit->add_option("--until", f->until, "Entries before this time (RFC 3339, or YYYY-MM-DD)");
   actions[audit] = [&ctx, f] {
     if (!f->transfer.empty()) return TransferAudit(ctx, *f);
     if (f->warehouse.empty()) return ctx.UsageError("give --warehouse or --transfer");

@@ -93,6 +93,15 @@ std::vector<AuditEntry> TransferAudit(const stockpile::v1::Transfer& transfer) {
   return out;
 }
 
+std::vector<AuditEntry> WithinTimes(std::vector<AuditEntry> entries,
+                                    const google::protobuf::Timestamp* since,
+                                    const google::protobuf::Timestamp* until) {
+  std::erase_if(entries, [&](const AuditEntry& e) {
+    return (since != nullptr && e.time < *since) || (until != nullptr && !(e.time < *until));
+  });
+  return entries;
+}
+
 std::string RenderAudit(const std::vector<AuditEntry>& entries) {
   // A transfer's steps carry only time, actor and what: leave the stock columns out then.
   const bool stock = std::any_of(entries.begin(), entries.end(), [](const AuditEntry& e) {

@@ -39,6 +39,11 @@ std::vector<AuditEntry> WarehouseAudit(
 // One transfer: every step of its audit trail, oldest first.
 std::vector<AuditEntry> TransferAudit(const stockpile::v1::Transfer& transfer);
 
+// The entries at or after `since` and before `until` (unset: unbounded on that side).
+std::vector<AuditEntry> WithinTimes(std::vector<AuditEntry> entries,
+                                    const google::protobuf::Timestamp* since,
+                                    const google::protobuf::Timestamp* until);
+
 std::string RenderAudit(const std::vector<AuditEntry>& entries);
 // A JSON array of {"time", "actor", "what", "item", "quantity", "detail"} (empty fields left out).
 std::string AuditJson(const std::vector<AuditEntry>& entries);
