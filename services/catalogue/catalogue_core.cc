@@ -475,6 +475,19 @@ void CatalogueCore::WriteLatestStates(const std::string& source_id,
 // records only the old history had would stay here for good. So everything held from it is
 // dropped (its warehouses too: those it still has come back with the stream) and streamed
 // again; it reads as stale until it has caught up with the head it had when this began.
+absl::StatusOr<CatalogueCore::DroppedCounts> CatalogueCore::DropStock(
+    const ReplicationSource& final_record, uint16_t view_index) {
+  DroppedCounts counts;
+  ASSIGN_OR_RETURN(counts.warehouses,
+                   store_->DropSourceStock(final_record, resync_chunk_records_,
+                                           [&](const CatalogueStore::DroppedStock& chunk) {
+                                             DropFromMemory(chunk, view_index);
+                                             counts.balances += chunk.balances.size();
+                                             return absl::OkStatus();
+                                           }));
+  return counts;
+}
+
 absl::Status CatalogueCore::Resync(const std::string& source_id,
                                    const WatchChangesResponse& signal) {
   ReplicationSource record;
@@ -492,14 +505,9 @@ absl::Status CatalogueCore::Resync(const std::string& source_id,
   record.set_last_resync_reason(signal.history_note());
   *record.mutable_last_resync_time() = FromMicros(clock_->NowMicros());
   record.set_resync_until_sequence(signal.head_sequence());
-  size_t balances = 0;
-  ASSIGN_OR_RETURN(std::vector<std::string> warehouses,
-                   store_->DropSourceStock(record, resync_chunk_records_,
-                                           [&](const CatalogueStore::DroppedStock& chunk) {
-                                             DropFromMemory(chunk, view_index);
-                                             balances += chunk.balances.size();
-                                             return absl::OkStatus();
-                                           }));
+  ASSIGN_OR_RETURN(const DroppedCounts dropped, DropStock(record, view_index));
+  const std::vector<std::string>& warehouses = dropped.warehouses;
+  const size_t balances = dropped.balances;
   {
     absl::MutexLock lock(&mu_);
     ReplicationSource& r = sources_[source_id].record;
@@ -645,14 +653,9 @@ absl::StatusOr<ReplicationSource> CatalogueCore::ForgetSource(const std::string&
     view_index = it->second.view_index;
   }
   ReplicationSource tombstone = Tombstone(last, request_id, actor, clock_->NowMicros());
-  size_t balances = 0;
-  ASSIGN_OR_RETURN(std::vector<std::string> warehouses,
-                   store_->DropSourceStock(tombstone, resync_chunk_records_,
-                                           [&](const CatalogueStore::DroppedStock& chunk) {
-                                             DropFromMemory(chunk, view_index);
-                                             balances += chunk.balances.size();
-                                             return absl::OkStatus();
-                                           }));
+  ASSIGN_OR_RETURN(const DroppedCounts dropped, DropStock(tombstone, view_index));
+  const std::vector<std::string>& warehouses = dropped.warehouses;
+  const size_t balances = dropped.balances;
   {
     absl::MutexLock lock(&mu_);
     sources_.erase(id);

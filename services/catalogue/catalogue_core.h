@@ -118,6 +118,14 @@ class CatalogueCore {
   // stream reconnects) saying so, or why the drop failed.
   absl::Status Resync(const std::string& source_id,
                       const stockpile::v1::WatchChangesResponse& signal);
+  // Drops everything replicated from the source of `final_record` (store, view, snapshot) and
+  // stores `final_record` last; says how much went.
+  struct DroppedCounts {
+    std::vector<std::string> warehouses;
+    size_t balances = 0;
+  };
+  absl::StatusOr<DroppedCounts> DropStock(const stockpile::v1::ReplicationSource& final_record,
+                                          uint16_t view_index);
   // Sets what `dropped` held to zero in the view and the planner's snapshot.
   void DropFromMemory(const CatalogueStore::DroppedStock& dropped, uint16_t view_index);
   // Updates the memory view and the planner's snapshot with entries[first..].
