@@ -326,8 +326,12 @@ int CatalogueCore::ResumeStoredSources() {
     for (const auto& [id, s] : sources_) {
       const ReplicationSource& r = s.record;
       if (r.gone() || s.stream || r.address().empty()) continue;
-      specs.push_back(SourceSpec{
-          id, r.level(), r.address(), {r.region_prefixes().begin(), r.region_prefixes().end()}});
+      // Another instance may serve that address by now: stream once it answers as this one.
+      specs.push_back(SourceSpec{id,
+                                 r.level(),
+                                 r.address(),
+                                 {r.region_prefixes().begin(), r.region_prefixes().end()},
+                                 /*verify_instance_id=*/true});
     }
   }
   for (const auto& spec : specs) AddSource(spec);

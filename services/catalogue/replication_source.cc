@@ -9,6 +9,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
 #include "stockpile/v1/level_service.grpc.pb.h"
 
 namespace stockpile::catalogue {
@@ -179,8 +180,24 @@ void ReplicationStream::StreamLoop() {
   }
 }
 
+absl::Status ReplicationStream::CheckServesSource(LevelService::Stub& stub) const {
+  if (!spec_.verify_instance_id) return absl::OkStatus();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   absl::ToChronoMilliseconds(options_.probe_timeout));
+  stockpile::v1::InstanceInfo info;
+  grpc::Status s = stub.GetInstanceInfo(&ctx, stockpile::v1::GetInstanceInfoRequest(), &info);
+  if (!s.ok())
+    return absl::UnavailableError(absl::StrCat("source does not answer: ", s.error_message()));
+  if (info.instance_id() == spec_.id) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(spec_.address, " now serves instance ", info.instance_id(), ", not ", spec_.id,
+                   "; waiting for discovery to say where ", spec_.id, " is"));
+}
+
 absl::Status ReplicationStream::RunStream() {
   auto stub = LevelService::NewStub(channel_);
+  RETURN_IF_ERROR(CheckServesSource(*stub));
   grpc::ClientContext ctx;  // no deadline: the stream lives as long as both sides do
   {
     absl::MutexLock lock(&mu_);
@@ -247,7 +264,11 @@ void ReplicationStream::ProbeLoop() {
                      absl::ToChronoMilliseconds(options_.probe_timeout));
     stockpile::v1::InstanceInfo info;
     grpc::Status s = stub->GetInstanceInfo(&ctx, stockpile::v1::GetInstanceInfoRequest(), &info);
-    if (s.ok()) {
+    if (s.ok() && spec_.verify_instance_id && info.instance_id() != spec_.id) {
+      absl::MutexLock lock(&mu_);
+      status_.connected = false;
+      probe_error_ = absl::StrCat(spec_.address, " now serves instance ", info.instance_id());
+    } else if (s.ok()) {
       NoteHead(info.last_sequence());
       NoteAnswered();
     } else {

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/common/clock.h"
+#include "stockpile/v1/level_service.grpc.pb.h"
 #include "stockpile/v1/level_service.pb.h"
 
 namespace grpc {
@@ -38,6 +39,9 @@ struct SourceSpec {
   stockpile::v1::Level level = stockpile::v1::LEVEL_UNSPECIFIED;
   std::string address;
   std::vector<std::string> region_prefixes;
+  // Stream only once the address answers as instance `id`: for an address remembered from an
+  // earlier run (another instance may serve it now), not for one a live registration gives.
+  bool verify_instance_id = false;
   bool operator==(const SourceSpec&) const = default;
 };
 
@@ -96,6 +100,8 @@ class ReplicationStream {
   void StreamLoop();
   // One stream until it breaks; returns why it ended.
   absl::Status RunStream();
+  // OK unless the spec asks to verify and the address answers as another instance.
+  absl::Status CheckServesSource(stockpile::v1::LevelService::Stub& stub) const;
   void ProbeLoop();
   void NoteHead(uint64_t head);
   void NoteError(const absl::Status& status);

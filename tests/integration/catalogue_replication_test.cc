@@ -249,5 +249,42 @@ TEST_F(CatalogueReplicationTest, AnInstanceIdTakenAtAnotherLevelIsRefusedAndIgno
   EXPECT_TRUE(s->connected());
 }
 
+// A stored address may be served by another instance by the time the catalogue restarts (a
+// port or pod IP reused): without etcd to say where the source went, the catalogue does not
+// stream from it under the old id, and keeps what it had (stale) rather than dropping it.
+TEST_F(CatalogueReplicationTest, AStoredAddressServedByAnotherInstanceIsNotStreamed) {
+  auto level = village_->Stub();
+  ASSERT_TRUE(CreateWarehouse(*level, kVillageStore, kVillage).ok());
+  ASSERT_TRUE(Receive(*level, kVillageStore, "SH-0001", 11, "r-1").ok());
+  ASSERT_TRUE(WaitFor([&] { return RollupOnHand(*catalogue_->Stub(), "42", "SH-0001") == 11; },
+                      seconds(5)));
+  const std::string address = village_->address();
+  etcd_.Stop();
+  ASSERT_EQ(catalogue_->process().Stop(SIGTERM), 0) << catalogue_->process().Log();
+  ASSERT_EQ(village_->process().Stop(SIGTERM), 0);
+  TempDir other;
+  Subprocess stranger(
+      {BinaryDir() + "/bin/stockpile-level", "--level=village", "--regions=420102",
+       "--db=" + other.Sub("db"), "--reference-data=" + ReferenceDataDir(), "--listen=" + address,
+       "--instance-id=village-z", "--port-file=" + other.Sub("port")},
+      other.Sub("stranger.log"));
+  ASSERT_TRUE(stranger.Start());
+  ASSERT_TRUE(WaitFor([&] { return ReadPort(other.Sub("port")) > 0; }, seconds(30)))
+      << stranger.Log();
+  ASSERT_TRUE(catalogue_->Start());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto sources = catalogue_->Status();
+        const auto* s = FindSource(sources, "village-a");
+        return s != nullptr && !s->connected() &&
+               s->last_error().find("now serves instance village-z") != std::string::npos;
+      },
+      seconds(15)))
+      << catalogue_->process().Log();
+  EXPECT_EQ(RollupOnHand(*catalogue_->Stub(), "42", "SH-0001"), 11);  // kept, not dropped
+  EXPECT_EQ(catalogue_->process().Log().find("dropped its"), std::string::npos);
+  stranger.Stop(SIGTERM);
+}
+
 }  // namespace
 }  // namespace stockpile::testing
