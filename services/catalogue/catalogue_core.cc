@@ -651,7 +651,7 @@ absl::StatusOr<ReplicationSource> CatalogueCore::ForgetSource(const std::string&
       return absl::FailedPreconditionError(absl::StrCat(
           "replication source '", id, "' is registered (", it->second.record.address(),
           "): only a source whose registration is gone can be forgotten; stop that instance "
-          "and let its etcd lease expire first"));
+          "first (with etcd its lease must lapse; without, leave it out of --source)"));
     }
     last = Reported(it->second, clock_->NowMicros());
     view_index = it->second.view_index;
