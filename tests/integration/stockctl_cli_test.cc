@@ -741,6 +741,9 @@ TEST_F(StockctlTest, ExitCodesForNotFoundRefusalsAndUsage) {
   EXPECT_EQ(clamped.exit_code, 1);
   EXPECT_THAT(clamped.err, HasSubstr("got 9223372036854775808"));
   EXPECT_EQ(Run({"watch", "--from", "-1", "--limit", "1"}).exit_code, 1);
+  // One of --warehouse and --region: the service would have ignored the region.
+  EXPECT_EQ(Run({"balance", "list", "--warehouse", "420102-W001", "--region", "42"}).exit_code, 1);
+  EXPECT_EQ(Run({"quota", "list", "--warehouse", "420102-W001", "--region", "42"}).exit_code, 1);
   EXPECT_EQ(Run({"warehouse", "update", "420102-W001", "--area", "-5"}).exit_code, 1);
   EXPECT_EQ(Run({"warehouse", "update", "420102-W001", "--longitude", "1000", "--latitude", "30"})
                 .exit_code,

@@ -10,6 +10,7 @@ namespace stockpile::stockctl {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(DisplayWidthTest, AsciiCountsOnePerCharacter) { EXPECT_EQ(DisplayWidth("SH-0001"), 7u); }
 
@@ -49,6 +50,8 @@ TEST(TableTest, NoTrailingSpacesAndMissingCellsAreEmpty) {
 
 TEST(TableTest, KeyValuesPadKeys) {
   EXPECT_EQ(RenderKeyValues({{"on hand", "5"}, {"held", "0"}}), "on hand: 5\nheld:    0\n");
+  // An empty value leaves no trailing spaces (the docs promise none).
+  EXPECT_EQ(RenderKeyValues({{"address", ""}, {"kind", "social"}}), "address:\nkind:    social\n");
 }
 
 TEST(RenderTest, BalanceShowsTotalsAndLots) {
@@ -72,6 +75,18 @@ TEST(RenderTest, BalanceShowsTotalsAndLots) {
   EXPECT_THAT(past, HasSubstr("in transit: (not kept for past times)"));
   EXPECT_THAT(past, HasSubstr("as of:"));
   EXPECT_THAT(RenderBalance(b), HasSubstr("in transit: 0\n"));
+}
+
+// A change entry carries balances, not movements: the watch line does not say "movements=0".
+TEST(RenderTest, ChangeEntryCountsOnlyWhatItCarries) {
+  v1::ChangeEntry e;
+  e.set_sequence(7);
+  e.add_balances()->set_item("SH-0001");
+  const std::string line = RenderChangeEntry(e);
+  EXPECT_THAT(line, HasSubstr(" balances=1 holds=0"));
+  EXPECT_THAT(line, Not(HasSubstr("movements=")));
+  e.add_movements()->set_item("SH-0001");
+  EXPECT_THAT(RenderChangeEntry(e), HasSubstr(" movements=1"));
 }
 
 TEST(RenderTest, JsonUsesProtoFieldNamesAndPrintsZeros) {

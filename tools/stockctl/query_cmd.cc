@@ -184,8 +184,9 @@ void AddBalanceCommands(CLI::App& app, Context& ctx, ActionMap& actions,
   get->add_option("--as-of", f->as_of, "As it stood at RFC 3339 time or YYYY-MM-DD");
   actions[get] = [&ctx, f] { return GetBalance(ctx, *f); };
   auto* list = balance->add_subcommand("list", "List balances");
-  list->add_option("--warehouse", f->warehouse, "One warehouse");
-  list->add_option("--region", f->region_prefix, "Region-code prefix");
+  // One or the other: the service would silently take the warehouse and ignore the region.
+  list->add_option("--warehouse", f->warehouse, "One warehouse")
+      ->excludes(list->add_option("--region", f->region_prefix, "Region-code prefix"));
   list->add_option("--item", f->item, "Item code");
   list->add_flag("--skip-zero", f->skip_zero, "Leave out empty balances");
   AddPageFlags(list, f->page);

@@ -306,9 +306,11 @@ std::string RenderChangeEntry(const v1::ChangeEntry& e) {
   std::string out = absl::StrCat("#", e.sequence(), " ", FormatTime(e.commit_time()), " ",
                                  e.request_id().empty() ? "-" : e.request_id());
   if (e.snapshot()) out += " [snapshot]";
-  absl::StrAppend(&out, " warehouses=", e.warehouses_size(), " balances=", e.balances_size(),
-                  " movements=", e.movements_size(), " holds=", e.holds_size(),
-                  " quotas=", e.quotas_size(), " reserves=", e.reserves_size(), "\n");
+  absl::StrAppend(&out, " warehouses=", e.warehouses_size(), " balances=", e.balances_size());
+  // Entries carry balances, not movements: "movements=0" would read as "nothing moved".
+  if (e.movements_size() > 0) absl::StrAppend(&out, " movements=", e.movements_size());
+  absl::StrAppend(&out, " holds=", e.holds_size(), " quotas=", e.quotas_size(),
+                  " reserves=", e.reserves_size(), "\n");
   for (const auto& m : e.movements()) {
     absl::StrAppend(&out, "  ", EnumWord(v1::MovementType_Name(m.type()), "MOVEMENT_TYPE_"), " ",
                     ShortWarehouse(m.warehouse()), " ", m.item(), " ", m.lot(), " ",

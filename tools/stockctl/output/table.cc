@@ -124,8 +124,10 @@ std::string RenderKeyValues(const std::vector<std::pair<std::string, std::string
   for (const auto& [key, value] : pairs) {
     out += key;
     out += ':';
-    out.append(width - DisplayWidth(key) + 1, ' ');
-    out += value;
+    if (!value.empty()) {  // no padding before nothing: lines end without trailing spaces
+      out.append(width - DisplayWidth(key) + 1, ' ');
+      out += value;
+    }
     out += '\n';
   }
   return out;
