@@ -180,6 +180,11 @@ void ReplicationStream::StreamLoop() {
   }
 }
 
+std::string ReplicationStream::OtherInstance(const stockpile::v1::InstanceInfo& info) const {
+  if (!spec_.verify_instance_id || info.instance_id() == spec_.id) return "";
+  return absl::StrCat(spec_.address, " now serves instance ", info.instance_id());
+}
+
 absl::Status ReplicationStream::CheckServesSource(LevelService::Stub& stub) const {
   if (!spec_.verify_instance_id) return absl::OkStatus();
   grpc::ClientContext ctx;
@@ -189,10 +194,11 @@ absl::Status ReplicationStream::CheckServesSource(LevelService::Stub& stub) cons
   grpc::Status s = stub.GetInstanceInfo(&ctx, stockpile::v1::GetInstanceInfoRequest(), &info);
   if (!s.ok())
     return absl::UnavailableError(absl::StrCat("source does not answer: ", s.error_message()));
-  if (info.instance_id() == spec_.id) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrCat(spec_.address, " now serves instance ", info.instance_id(), ", not ", spec_.id,
-                   "; waiting for discovery to say where ", spec_.id, " is"));
+  if (std::string other = OtherInstance(info); !other.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(other, ", not ", spec_.id, "; waiting for discovery to say where it is"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ReplicationStream::RunStream() {
@@ -264,10 +270,11 @@ void ReplicationStream::ProbeLoop() {
                      absl::ToChronoMilliseconds(options_.probe_timeout));
     stockpile::v1::InstanceInfo info;
     grpc::Status s = stub->GetInstanceInfo(&ctx, stockpile::v1::GetInstanceInfoRequest(), &info);
-    if (s.ok() && spec_.verify_instance_id && info.instance_id() != spec_.id) {
+    const std::string other = s.ok() ? OtherInstance(info) : "";
+    if (!other.empty()) {
       absl::MutexLock lock(&mu_);
       status_.connected = false;
-      probe_error_ = absl::StrCat(spec_.address, " now serves instance ", info.instance_id());
+      probe_error_ = other;
     } else if (s.ok()) {
       NoteHead(info.last_sequence());
       NoteAnswered();

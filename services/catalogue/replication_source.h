@@ -100,6 +100,8 @@ class ReplicationStream {
   void StreamLoop();
   // One stream until it breaks; returns why it ended.
   absl::Status RunStream();
+  // When the spec asks to verify and `info` is another instance's: says so; else "".
+  std::string OtherInstance(const stockpile::v1::InstanceInfo& info) const;
   // OK unless the spec asks to verify and the address answers as another instance.
   absl::Status CheckServesSource(stockpile::v1::LevelService::Stub& stub) const;
   void ProbeLoop();

@@ -217,17 +217,21 @@ absl::StatusOr<std::string> Ledger::ResolveLot(const common::ItemInfo& item, abs
   return std::string(lot);
 }
 
-absl::Status Ledger::CheckNotACaseVariant(const Balance& b, absl::string_view lot) {
+absl::StatusOr<LotBalance*> Ledger::FindOrAddEnteredLot(Balance* b, absl::string_view lot,
+                                                        absl::string_view expiry) {
   const LotBalance* variant = nullptr;
-  for (const auto& l : b.lots()) {
-    if (l.lot() == lot) return absl::OkStatus();
+  for (auto& l : *b->mutable_lots()) {
+    if (l.lot() == lot) return &l;
     if (absl::EqualsIgnoreCase(l.lot(), lot)) variant = &l;
   }
-  if (variant == nullptr) return absl::OkStatus();
-  // Staff typing "default" for DEFAULT would otherwise add a second lot beside the first.
-  return absl::InvalidArgumentError(absl::StrCat(
-      "lot ", lot, " of ", Describe(b), " does not exist, but lot ", variant->lot(),
-      " does (lot ids are case-sensitive): use ", variant->lot(), ", or another id for a new lot"));
+  if (variant != nullptr) {
+    // Staff typing "default" for DEFAULT would otherwise add a second lot beside the first.
+    return absl::InvalidArgumentError(
+        absl::StrCat("lot ", lot, " of ", Describe(*b), " does not exist, but lot ", variant->lot(),
+                     " does (lot ids are case-sensitive): use ", variant->lot(),
+                     ", or another id for a new lot"));
+  }
+  return FindOrAddLot(b, lot, expiry);
 }
 
 LotBalance* Ledger::FindOrAddLot(Balance* b, absl::string_view lot, absl::string_view expiry) {
@@ -391,8 +395,7 @@ absl::Status Ledger::Receive(const ReceiveOp& op, MovementResult* result) {
   RETURN_IF_ERROR(CheckText("note", op.note(), kMaxTextLength, false));
   ASSIGN_OR_RETURN(std::string lot_name, ResolveLot(*item, op.lot(), op.expiry_date()));
   ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, item->code));
-  RETURN_IF_ERROR(CheckNotACaseVariant(*b, lot_name));
-  LotBalance* lot = FindOrAddLot(b, lot_name, op.expiry_date());
+  ASSIGN_OR_RETURN(LotBalance * lot, FindOrAddEnteredLot(b, lot_name, op.expiry_date()));
   if (lot->expiry_date() != op.expiry_date()) {
     return absl::InvalidArgumentError(absl::StrCat("lot ", lot_name, " of ", Describe(*b),
                                                    " expires on ", lot->expiry_date(),
@@ -463,8 +466,7 @@ absl::Status Ledger::Stocktake(const StocktakeOp& op, MovementResult* result) {
     if (!seen.insert(lot_name).second) {
       return absl::InvalidArgumentError(absl::StrCat("lot ", lot_name, " is counted twice"));
     }
-    RETURN_IF_ERROR(CheckNotACaseVariant(*b, lot_name));
-    LotBalance* lot = FindOrAddLot(b, lot_name, expiry);
+    ASSIGN_OR_RETURN(LotBalance * lot, FindOrAddEnteredLot(b, lot_name, expiry));
     const int64_t diff = count.counted() - lot->on_hand();
     if (diff != 0 && op.reason().empty()) {
       return absl::InvalidArgumentError(

@@ -97,9 +97,11 @@ class Ledger {
                                                absl::string_view what) const;
   stockpile::v1::LotBalance* FindOrAddLot(stockpile::v1::Balance* b, absl::string_view lot,
                                           absl::string_view expiry);
-  // A lot id entered by staff that the balance lacks but has in another case ("default" for
-  // DEFAULT) is refused: it would start a second lot beside the one they meant.
-  static absl::Status CheckNotACaseVariant(const stockpile::v1::Balance& b, absl::string_view lot);
+  // FindOrAddLot for a lot id entered by staff: one the balance lacks but has in another case
+  // ("default" for DEFAULT) is refused, since it would start a second lot beside the one meant.
+  absl::StatusOr<stockpile::v1::LotBalance*> FindOrAddEnteredLot(stockpile::v1::Balance* b,
+                                                                 absl::string_view lot,
+                                                                 absl::string_view expiry);
   bool Expired(const stockpile::v1::LotBalance& lot) const;
 
   stockpile::v1::Movement* Record(stockpile::v1::MovementType type, const stockpile::v1::Balance& b,

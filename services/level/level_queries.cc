@@ -263,15 +263,10 @@ absl::StatusOr<ListWarehousesResponse> LevelQueries::ListWarehouses(
 }
 
 absl::StatusOr<Balance> LevelQueries::GetBalance(const GetBalanceRequest& req) const {
-  ASSIGN_OR_RETURN(std::string code, HostedCode(req.warehouse()));
+  RETURN_IF_ERROR(HostedCode(req.warehouse()).status());  // a foreign warehouse before an item
   RETURN_IF_ERROR(common::CheckId("item", req.item(), true));
-  if (reference_.FindItem(req.item()) == nullptr) {
-    return absl::NotFoundError(absl::StrCat("item ", req.item(), " is not in the item catalogue"));
-  }
-  ASSIGN_OR_RETURN(auto wh, store_.Get(Cf::kWarehouses, code));
-  if (!wh.has_value()) {
-    return absl::NotFoundError(absl::StrCat("warehouse ", req.warehouse(), " does not exist"));
-  }
+  RETURN_IF_ERROR(CheckKnownItem(req.item()));
+  ASSIGN_OR_RETURN(std::string code, ExistingCode(req.warehouse()));
   ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kBalances, keys::WarehouseItem(code, req.item())));
   Balance b;
   if (raw.has_value()) {
