@@ -192,6 +192,26 @@ TEST_F(StockctlTest, ReceiveIssueAndBalanceInTableAndJson) {
   EXPECT_EQ(list[0]["actor"], "tester");
 }
 
+// A batch file may name warehouses by code, like every other command; a bad code is a usage
+// error naming the operation, and nothing is sent.
+TEST_F(StockctlTest, BatchFileTakesWarehouseCodesAsOtherCommandsDo) {
+  CreateWarehouse();
+  const std::string file = dir_.Sub("batch.json");
+  WriteFile(file, R"([{"receive": {"warehouse": "420102-W001", "item": "SH-0001", "quantity": 40}},
+                      {"issue": {"warehouse": "warehouses/420102-W001", "item": "SH-0001",
+                                 "quantity": 15}}])");
+  CliResult batch = Run({"--request-id=batch-1", "batch", file});
+  ASSERT_EQ(batch.exit_code, 0) << batch.out << batch.err;
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "25");
+
+  WriteFile(file, R"([{"receive": {"warehouse": "420102-W001", "item": "SH-0001", "quantity": 5}},
+                      {"receive": {"warehouse": "W001", "item": "SH-0001", "quantity": 5}}])");
+  CliResult bad = Run({"--request-id=batch-2", "batch", file});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("operation 2 (receive)")) << bad.err;
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "25");
+}
+
 TEST_F(StockctlTest, ImportWithBadRowsExitsSixAndAppliesGoodRowsOnce) {
   CreateWarehouse();
   const std::string csv = dir_.Sub("receipts.csv");

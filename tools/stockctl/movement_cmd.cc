@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "services/common/status_util.h"
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/commands.h"
@@ -197,6 +198,30 @@ int ConfirmDelivery(Context& ctx, const MovementFlags& f) {
   return SendMovement(ctx, &v1::LevelService::Stub::ConfirmDelivery, request);
 }
 
+// Batch files may name warehouses by code, as every other command takes them: each operation's
+// `warehouse` (a code or "warehouses/{code}") becomes the name the service expects.
+absl::Status NameBatchWarehouses(v1::ApplyBatchRequest& request) {
+  const auto* oneof = v1::Operation::descriptor()->FindOneofByName("op");
+  for (int i = 0; i < request.operations_size(); ++i) {
+    v1::Operation& operation = *request.mutable_operations(i);
+    const auto* reflection = operation.GetReflection();
+    const auto* set = reflection->GetOneofFieldDescriptor(operation, oneof);
+    if (set == nullptr) continue;
+    google::protobuf::Message* op = reflection->MutableMessage(&operation, set);
+    const auto* field = op->GetDescriptor()->FindFieldByName("warehouse");
+    if (field == nullptr) continue;
+    const std::string text = op->GetReflection()->GetString(*op, field);
+    if (text.empty()) continue;  // the service names what is missing
+    auto name = WarehouseNameArg(text);
+    if (!name.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("operation ", i + 1, " (", set->name(), "): ", name.status().message()));
+    }
+    op->GetReflection()->SetString(op, field, *name);
+  }
+  return absl::OkStatus();
+}
+
 // A batch file is an ApplyBatchRequest in JSON ({"operations": [...]}) or a bare array of
 // operations; --request-id / --actor fill in what the file leaves out.
 int Batch(Context& ctx, const MovementFlags& f) {
@@ -210,6 +235,9 @@ int Batch(Context& ctx, const MovementFlags& f) {
   v1::ApplyBatchRequest request;
   auto parsed = google::protobuf::util::JsonStringToMessage(doc.dump(), &request);
   if (!parsed.ok()) return ctx.UsageError(f.file + ": " + std::string(parsed.message()));
+  if (absl::Status named = NameBatchWarehouses(request); !named.ok()) {
+    return ctx.UsageError(f.file + ": " + std::string(named.message()));
+  }
   if (request.request_id().empty()) request.set_request_id(ctx.RequestId());
   if (request.actor().empty()) request.set_actor(ctx.actor());
   v1::ApplyBatchResponse response;
