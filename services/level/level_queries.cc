@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
@@ -64,10 +65,12 @@ absl::Status CheckRegionPrefix(absl::string_view prefix) {
 }
 
 // A scan over one column family, resumable with an opaque token (the last key returned).
+// Given `hosting`, keys of the form "{warehouse code}[/...]" outside it are passed over: a store
+// narrowed by a restart with fewer --regions still holds the warehouses it gave up.
 class PagedScan {
  public:
-  PagedScan(const LevelStore& store, Cf cf, std::string prefix)
-      : it_(store.NewIterator(cf)), prefix_(std::move(prefix)) {}
+  PagedScan(const LevelStore& store, Cf cf, std::string prefix, const Hosting* hosting = nullptr)
+      : it_(store.NewIterator(cf)), prefix_(std::move(prefix)), hosting_(hosting) {}
 
   absl::Status Start(absl::string_view token, absl::string_view from = "") {
     std::string start = prefix_ + std::string(from);
@@ -97,6 +100,7 @@ class PagedScan {
       }
       ++scanned;
       last = std::string(key);
+      if (hosting_ != nullptr && !hosting_->HostsCode(key.substr(0, key.find('/')))) continue;
       absl::string_view value(it_->value().data(), it_->value().size());
       ASSIGN_OR_RETURN(bool took, visit(key, value));
       if (took) ++accepted;
@@ -108,6 +112,7 @@ class PagedScan {
  private:
   std::unique_ptr<rocksdb::Iterator> it_;
   std::string prefix_;
+  const Hosting* hosting_;
 };
 
 // A warehouse's movement history in time order: movements are keyed by warehouse × item, so
@@ -200,6 +205,11 @@ absl::Status SetToken(Response* resp, absl::StatusOr<std::string> token) {
 
 }  // namespace
 
+bool LevelQueries::HostsName(absl::string_view warehouse_name) const {
+  absl::ConsumePrefix(&warehouse_name, common::kWarehousePrefix);
+  return hosting_.HostsCode(warehouse_name);
+}
+
 absl::StatusOr<std::string> LevelQueries::HostedCode(absl::string_view warehouse_name) const {
   ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(warehouse_name));
   ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(code));
@@ -252,7 +262,7 @@ absl::StatusOr<ListWarehousesResponse> LevelQueries::ListWarehouses(
   RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
   ListWarehousesResponse resp;
-  PagedScan scan(store_, Cf::kWarehouses, req.region_prefix());
+  PagedScan scan(store_, Cf::kWarehouses, req.region_prefix(), &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
@@ -329,7 +339,7 @@ absl::StatusOr<ListBalancesResponse> LevelQueries::ListBalances(
   }
   const std::string item_suffix = req.item().empty() ? "" : "/" + req.item();
   ListBalancesResponse resp;
-  PagedScan scan(store_, Cf::kBalances, prefix);
+  PagedScan scan(store_, Cf::kBalances, prefix, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
@@ -369,7 +379,7 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     return t >= start && t < end && (req.item().empty() || m.item() == req.item()) &&
            (req.reference().empty() || m.reference() == req.reference()) &&
            (req.request_id().empty() || m.request_id() == req.request_id()) &&
-           (code.empty() || m.warehouse() == req.warehouse());
+           (code.empty() || m.warehouse() == req.warehouse()) && HostsName(m.warehouse());
   };
   if (code.empty() && req.item().empty() && req.reference().empty() && req.request_id().empty()) {
     return absl::InvalidArgumentError("give warehouse, item, reference or request_id");
@@ -460,6 +470,7 @@ absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest
         if (!req.warehouse().empty() && h.warehouse() != req.warehouse()) {
           return false;
         }
+        if (!HostsName(h.warehouse())) return false;
         if (req.state() != HOLD_STATE_UNSPECIFIED && h.state() != req.state()) {
           return false;
         }
@@ -483,7 +494,7 @@ absl::StatusOr<Response> LevelQueries::ListPerWarehouseItem(Cf cf, const Request
     prefix = code + "/";
   }
   Response resp;
-  PagedScan scan(store_, cf, prefix);
+  PagedScan scan(store_, cf, prefix, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
@@ -514,7 +525,7 @@ absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
   RETURN_IF_ERROR(CheckKnownItem(req.item()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
   ListQuotaStatusResponse resp;
-  PagedScan scan(store_, Cf::kQuotas, req.region_prefix());
+  PagedScan scan(store_, Cf::kQuotas, req.region_prefix(), &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
@@ -548,7 +559,7 @@ absl::StatusOr<ListExpiringLotsResponse> LevelQueries::ListExpiringLots(
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
   const int32_t today = Ledger::ReserveDay(clock_.NowMicros());
   ListExpiringLotsResponse resp;
-  PagedScan scan(store_, Cf::kBalances, req.region_prefix());
+  PagedScan scan(store_, Cf::kBalances, req.region_prefix(), &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
