@@ -392,7 +392,8 @@ absl::Status ReferenceData::LoadRegions(const std::string& dir, const Options& o
        "villages.csv.gz",
        {"code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"}},
   };
-  const auto& prefixes = options.fine_region_prefixes;
+  fine_region_prefixes_ = options.fine_region_prefixes;
+  const auto& prefixes = fine_region_prefixes_;
   RegionTreeReader tree(regions_);
   for (size_t k = 0; k < files.size(); ++k) {
     const RegionFile& file = files[k];
@@ -494,6 +495,13 @@ const RegionInfo* ReferenceData::FindRegion(absl::string_view code) const {
 const ItemInfo* ReferenceData::FindItem(absl::string_view code) const {
   auto it = item_index_.find(code);
   return it == item_index_.end() ? nullptr : &items_[it->second];
+}
+
+bool ReferenceData::MayBeRegion(absl::string_view code) const {
+  if (FindRegion(code) != nullptr) return true;
+  constexpr size_t kCountyDigits = 6;
+  if (code.size() <= kCountyDigits || UnderAnyPrefix(code, fine_region_prefixes_)) return false;
+  return FindRegion(code.substr(0, kCountyDigits)) != nullptr;
 }
 
 size_t ReferenceData::CountAtLevel(Level level) const {

@@ -56,6 +56,9 @@ class ReferenceData {
   static std::string DefaultDir();
 
   const RegionInfo* FindRegion(absl::string_view code) const;
+  // Whether `code` can name a region, as far as this load can tell: a loaded region, or a
+  // township or village outside the loaded prefixes whose county exists.
+  bool MayBeRegion(absl::string_view code) const;
   const ItemInfo* FindItem(absl::string_view code) const;
   const std::vector<RegionInfo>& regions() const { return regions_; }  // sorted by code
   const std::vector<ItemInfo>& items() const { return items_; }
@@ -76,6 +79,7 @@ class ReferenceData {
   std::vector<ItemInfo> items_;
   absl::flat_hash_map<std::string, size_t> item_index_;
   absl::flat_hash_map<std::string, std::pair<double, double>> county_centers_;
+  std::vector<std::string> fine_region_prefixes_;  // Options::fine_region_prefixes
 };
 
 // Splits one CSV record (RFC 4180 quoting, no embedded newlines).

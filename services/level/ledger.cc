@@ -195,6 +195,16 @@ absl::Status Ledger::CheckLocalDestination(const v1::Hold& hold, absl::string_vi
   return CheckAcceptsStock(*to);
 }
 
+// A warehouse on another level service cannot be looked up from here, but its region can: a
+// shipment to (or receipt from) a region that does not exist could never be received (or was
+// never shipped), and would strand the stock in transit.
+absl::Status Ledger::CheckOtherWarehouseRegion(absl::string_view code, absl::string_view role) {
+  ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(code));
+  if (ctx_.reference->MayBeRegion(region)) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat(role, " warehouses/", code, " cannot exist: region ",
+                                          region, " is not in the reference data"));
+}
+
 absl::StatusOr<std::string> Ledger::ResolveLot(const common::ItemInfo& item, absl::string_view lot,
                                                absl::string_view expiry) {
   if (item.expires()) {
@@ -665,6 +675,8 @@ absl::Status Ledger::Ship(const ShipOp& op, MovementResult* result) {
   }
   if (ctx_.hosting->HostsCode(destination_code)) {
     RETURN_IF_ERROR(CheckLocalDestination(*hold, op.destination()));
+  } else {
+    RETURN_IF_ERROR(CheckOtherWarehouseRegion(destination_code, "destination"));
   }
   ASSIGN_OR_RETURN(Warehouse * w, LoadWarehouse(hold->warehouse()));
   RETURN_IF_ERROR(CheckMovesStock(*w));
@@ -733,6 +745,7 @@ absl::Status Ledger::ReceiveTransfer(const ReceiveTransferOp& op, MovementResult
       lines.push_back(line);
     }
   } else {
+    RETURN_IF_ERROR(CheckOtherWarehouseRegion(source_code, "source"));
     const std::string arrival = keys::Arrival(op.source_warehouse(), op.hold_id());
     ASSIGN_OR_RETURN(auto seen, ctx_.txn->Get(Cf::kHolds, arrival));
     if (seen.has_value() || arrivals_.contains(arrival)) {

@@ -87,6 +87,7 @@ class Ledger {
                              stockpile::v1::MovementResult* result);
   absl::Status CheckAcceptsStock(const stockpile::v1::Warehouse& w) const;
   absl::Status CheckMovesStock(const stockpile::v1::Warehouse& w) const;
+  absl::Status CheckOtherWarehouseRegion(absl::string_view code, absl::string_view role);
   absl::Status CheckLocalDestination(const stockpile::v1::Hold& hold,
                                      absl::string_view destination);
   absl::StatusOr<std::string> ResolveLot(const common::ItemInfo& item, absl::string_view lot,

@@ -475,6 +475,37 @@ TEST_F(LedgerTest, ShipmentFromAnotherLevelUnderTheSamePrefixIsRemote) {
   EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 4);
 }
 
+// A warehouse on another instance is checked as far as the reference data reaches: its region,
+// or for a village outside the loaded prefixes ("4201" here), its county. A region that does not
+// exist would leave the stock in transit for good, or book it in from nowhere.
+TEST_F(LedgerTest, ShipmentToOrFromARegionThatDoesNotExistIsRefused) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 4, "typo")).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Ship("typo", "warehouses/999999-W001")).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("region 999999 is not in")));
+  EXPECT_THAT(env_.Apply(Env::Ship("typo", "warehouses/110199001001-W001")).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("region 110199001001")));
+  EXPECT_EQ(env_.queries().GetHold("holds/typo")->state(), HOLD_STATE_ACTIVE);
+  EXPECT_EQ(env_.Balance(kW, kTent).in_transit(), 0);
+  // A village of Beijing's Dongcheng district: not loaded here, but its county exists.
+  EXPECT_THAT(env_.Apply(Env::Ship("typo", "warehouses/110101001001-W001")).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kTent).in_transit(), 4);
+
+  Operation rt;
+  auto* r = rt.mutable_receive_transfer();
+  r->set_warehouse(kW2);
+  r->set_hold_id("from-nowhere");
+  r->set_source_warehouse("warehouses/990000-W7");
+  r->set_item(kTent);
+  auto* a = r->add_lots();
+  a->set_lot("DEFAULT");
+  a->set_quantity(5);
+  a->set_received(5);
+  EXPECT_THAT(env_.Apply(rt).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("source warehouses/990000-W7")));
+  EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 0);
+}
+
 TEST(HostingTest, HostsOnlyItsOwnLevelUnderItsPrefixes) {
   Hosting county(LEVEL_COUNTY, {"4201"});
   EXPECT_TRUE(county.HostsCode("420102"));
