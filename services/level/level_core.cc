@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/common/status_macros.h"
 #include "services/common/thread_name.h"
 #include "services/common/validation.h"
@@ -957,6 +958,21 @@ int LevelCore::SweepExpiredHolds() {
   return expired;
 }
 
+// Whether a hold's warehouse is hosted here. One that is not (--regions narrowed since it was
+// placed) can be released only by the instance that hosts it now, so it is set aside before the
+// sweep rather than refused in it: a sweep with nothing to release writes no change entry.
+bool LevelCore::HoldIsHosted(const std::string& hold_id) const {
+  absl::StatusOr<std::optional<std::string>> raw = store_->Get(Cf::kHolds, keys::Hold(hold_id));
+  v1::Hold hold;
+  if (!raw.ok() || !raw->has_value() || !hold.ParseFromString(**raw)) return true;  // told later
+  absl::string_view code = hold.warehouse();
+  absl::ConsumePrefix(&code, common::kWarehousePrefix);
+  if (hosting_.HostsCode(code)) return true;
+  Log(absl::StrCat("hold holds/", hold_id, " is past its expiry but its warehouse ",
+                   hold.warehouse(), " is not hosted here; it stays held and sweeps pass it by"));
+  return false;
+}
+
 // Up to `limit` ids of active holds whose expiry has passed, oldest first, leaving out those a
 // sweep already found it cannot release.
 std::vector<std::string> LevelCore::DueHolds(size_t limit) {
@@ -968,7 +984,12 @@ std::vector<std::string> LevelCore::DueHolds(size_t limit) {
     if (key.empty() || key[0] != 'x' || key.size() < 9) break;
     if (static_cast<int64_t>(keys::ReadU64(key.substr(1, 8))) > now) break;
     std::string hold_id(key.substr(9));
-    if (!unreleasable_holds_.contains(hold_id)) due.push_back(std::move(hold_id));
+    if (unreleasable_holds_.contains(hold_id)) continue;
+    if (!HoldIsHosted(hold_id)) {
+      unreleasable_holds_.insert(std::move(hold_id));
+      continue;
+    }
+    due.push_back(std::move(hold_id));
   }
   return due;
 }

@@ -213,6 +213,7 @@ class LevelCore {
   absl::StatusOr<stockpile::v1::Warehouse> LoadWarehouseForWrite(StoreTxn& txn,
                                                                  absl::string_view name);
   std::vector<std::string> DueHolds(size_t limit);
+  bool HoldIsHosted(const std::string& hold_id) const;
   void ReportStorageFailure();  // with storage_failure_mu_ held
 
   std::unique_ptr<LevelStore> store_;

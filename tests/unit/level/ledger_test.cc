@@ -296,6 +296,21 @@ TEST_F(LedgerTest, AHoldThatCannotExpireDoesNotKeepOthersHeld) {
   EXPECT_EQ(env_.Balance(kW2, kTent).held(), 0);
 }
 
+// Narrowed to 420102, the instance cannot release 420103's expired hold: no sweep, on any
+// start, writes a change entry for it (each start used to add an empty one to the stream).
+TEST_F(LedgerTest, AnExpiredHoldNoLongerHostedWritesNothingOnAnyStart) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW2, kTent, 4, "gone", 60)).status(), IsOk());
+  env_.set_prefixes({"420102"});
+  env_.clock().Advance(120'000'000);
+  for (int start = 0; start < 2; ++start) {
+    env_.Reopen();
+    const uint64_t head = env_.core().last_sequence();
+    EXPECT_EQ(env_.core().SweepExpiredHolds(), 0);
+    EXPECT_EQ(env_.core().last_sequence(), head) << "start " << start;
+  }
+}
+
 TEST_F(LedgerTest, HoldNeverTakesExpiredLots) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "OLD", "2026-01-01")).status(), IsOk());
   EXPECT_THAT(env_.Apply(Env::Hold(kW, kWater, 1, "h1")).status(),
