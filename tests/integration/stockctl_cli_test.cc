@@ -389,6 +389,23 @@ class StockctlWithTokensTest : public StockctlTest {
   std::string admin_;
 };
 
+// A TLS server reached without TLS is a settings problem, not a wrong address; a token file
+// that cannot be read stops stockctl before it calls (exit 1), not as a refusal (exit 4).
+TEST_F(StockctlWithTokensTest, TlsMismatchAndAnUnreadableTokenFileSayWhatToFix) {
+  admin_ = TokenFile("admin-1", "admin", "");
+  CliResult plaintext = Run({"--token-file=" + admin_, "info"});
+  EXPECT_EQ(plaintext.exit_code, 5) << plaintext.err;
+  EXPECT_THAT(plaintext.err, HasSubstr("but the TLS handshake failed: check --tls-ca"));
+  EXPECT_THAT(plaintext.err, Not(HasSubstr("no level service answers")));
+
+  CliResult missing = RunWith(dir_.Sub("no-such.token"), {"info"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.err;
+  EXPECT_THAT(missing.err, HasSubstr("cannot read a token from " + dir_.Sub("no-such.token")));
+  EXPECT_THAT(missing.err, Not(HasSubstr("UNAUTHENTICATED")));
+
+  EXPECT_EQ(RunWith(admin_, {"info"}).exit_code, 0);
+}
+
 // A receipts file with one row at a warehouse outside the token's region: that row fails with
 // its line, the others go in, and a second run applies nothing twice.
 TEST_F(StockctlWithTokensTest, ImportRowOutsideTheTokensScopeFailsAloneWithItsLine) {

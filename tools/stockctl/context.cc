@@ -38,7 +38,10 @@ std::string ReadToken(const GlobalOptions& o) {
   } else {
     std::ifstream in(path);
     in >> token;
-    if (!in && token.empty()) std::cerr << "stockctl: cannot read the token file " << path << "\n";
+    if (token.empty()) {  // a mistyped path is not a permission problem: stop before calling
+      std::cerr << "stockctl: cannot read a token from " << path << " (missing or empty)\n";
+      std::exit(kExitUsage);
+    }
     source = "the token file " + path;
   }
   if (!IsSendableToken(token)) {
@@ -168,17 +171,35 @@ int Context::Fail(const grpc::Status& status) {
   return code;
 }
 
-// gRPC says "failed to connect" when nothing listens at the address: most often stockctl was
-// pointed at the wrong place (the level default, 127.0.0.1:7500, is a pod's port in Kubernetes;
-// stockpile-local serves its levels on 7501-7505).
+// After UNAVAILABLE, says where to look. Whether this process's own channel connected tells a
+// failure of the address stockctl was given from one the service relays (a level service or
+// etcd behind the catalogue is down): only the first is fixed with --server or --catalogue. A
+// connection closed at once, or a failed handshake, is TLS configured differently at the two
+// ends, not a wrong address.
 void Context::HintWhenNothingAnswers(const grpc::Status& status) const {
-  if (status.error_message().find("failed to connect") == std::string::npos) return;
-  if (last_service_ == Service::kLevel) {
-    std::cerr << "stockctl: no level service answers at " << options_.server
+  const bool level = last_service_ == Service::kLevel;
+  const std::shared_ptr<grpc::Channel>& channel = level ? channel_ : catalogue_channel_;
+  if (last_service_ == Service::kNone || channel == nullptr) return;
+  const std::string& address = level ? options_.server : options_.catalogue;
+  const char* what = level ? "level service" : "catalogue";
+  const std::string& message = status.error_message();
+  if (channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) {
+    std::cerr << "stockctl: the " << what << " at " << address
+              << " answered: a service it needs is unavailable (above); retry once it is back\n";
+  } else if (message.find("Ssl handshake failed") != std::string::npos ||
+             message.find("Socket closed") != std::string::npos) {
+    std::cerr << "stockctl: something listens at " << address
+              << " but the TLS handshake failed: check --tls-ca, --tls-cert and --tls-key "
+                 "(STOCKPILE_TLS_CA/CERT/KEY) against how the service runs (TLS or not, client "
+                 "certificates required or not)\n";
+  } else if (message.find("failed to connect") == std::string::npos) {
+    return;
+  } else if (level) {
+    std::cerr << "stockctl: no level service answers at " << address
               << ": give its address with --server or STOCKPILE_SERVER (stockpile-local: "
                  "province 7501, city 7502, county 7503, township 7504, village 7505)\n";
-  } else if (last_service_ == Service::kCatalogue) {
-    std::cerr << "stockctl: no catalogue answers at " << options_.catalogue
+  } else {
+    std::cerr << "stockctl: no catalogue answers at " << address
               << ": give its address with --catalogue or STOCKPILE_CATALOGUE\n";
   }
 }

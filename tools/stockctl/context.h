@@ -78,7 +78,8 @@ class Context {
   std::unique_ptr<v1::TransferService::Stub> transfer_stub_;
 
   grpc::Channel& CatalogueChannel();
-  // After UNAVAILABLE: when nothing listened where the call went, says which flag names it.
+  // After UNAVAILABLE: says whether to fix the address, the TLS settings, or wait for a service
+  // behind the one that answered.
   void HintWhenNothingAnswers(const grpc::Status& status) const;
   // The service of the latest stub handed out: where a failed call went.
   enum class Service { kNone, kLevel, kCatalogue };
