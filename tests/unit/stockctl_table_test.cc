@@ -89,6 +89,23 @@ TEST(RenderTest, ChangeEntryCountsOnlyWhatItCarries) {
   EXPECT_THAT(RenderChangeEntry(e), HasSubstr(" movements=1"));
 }
 
+// A delivered hold's lot that arrived with nothing shows "(received 0)", not a full delivery;
+// an active hold's lots have no received count yet.
+TEST(RenderTest, DeliveredHoldStatesEveryLotsReceivedCount) {
+  v1::Hold h;
+  h.set_state(v1::HOLD_STATE_DELIVERED);
+  auto* a = h.add_lots();
+  a->set_lot("L-A");
+  a->set_quantity(30);
+  a->set_received(25);
+  auto* b = h.add_lots();
+  b->set_lot("L-B");
+  b->set_quantity(20);
+  EXPECT_THAT(RenderHold(h), HasSubstr("L-A:30 (received 25), L-B:20 (received 0)"));
+  h.set_state(v1::HOLD_STATE_ACTIVE);
+  EXPECT_THAT(RenderHold(h), HasSubstr("L-A:30 (received 25), L-B:20\n"));
+}
+
 TEST(RenderTest, JsonUsesProtoFieldNamesAndPrintsZeros) {
   v1::Balance b;
   b.set_item("SH-0001");

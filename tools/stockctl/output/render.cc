@@ -17,11 +17,16 @@ namespace {
 using google::protobuf::RepeatedPtrField;
 using KeyValues = std::vector<std::pair<std::string, std::string>>;
 
-std::string HoldLots(const RepeatedPtrField<v1::HoldLot>& lots) {
+// A delivered hold states every lot's received count: a lot that arrived with nothing (all of it
+// lost in transit) must not read as delivered in full.
+std::string HoldLots(const v1::Hold& hold) {
+  const bool delivered = hold.state() == v1::HOLD_STATE_DELIVERED;
   std::vector<std::string> parts;
-  for (const auto& lot : lots) {
+  for (const auto& lot : hold.lots()) {
     std::string part = absl::StrCat(lot.lot(), ":", lot.quantity());
-    if (lot.received() != 0) absl::StrAppend(&part, " (received ", lot.received(), ")");
+    if (delivered || lot.received() != 0) {
+      absl::StrAppend(&part, " (received ", lot.received(), ")");
+    }
     parts.push_back(part);
   }
   return absl::StrJoin(parts, ", ");
@@ -142,7 +147,7 @@ std::string RenderHold(const v1::Hold& h) {
       {"warehouse", ShortWarehouse(h.warehouse())},
       {"item", h.item()},
       {"quantity", Num(h.quantity())},
-      {"lots", HoldLots(h.lots())},
+      {"lots", HoldLots(h)},
       {"state", EnumWord(v1::HoldState_Name(h.state()), "HOLD_STATE_")},
       {"reference", h.reference()},
       {"destination", ShortWarehouse(h.destination())},
