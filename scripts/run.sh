@@ -2,7 +2,7 @@
 # The run command: installs what is needed, builds, and runs the whole system in one process
 # (stockpile-local: five level services and the catalogue) with demo data. Ctrl-C stops it.
 #   STOCKPILE_DEMO_REGIONS  region prefixes to fill with demo warehouses (default 4201, Wuhan;
-#                           "42" is all of Hubei, ~27,000 warehouses, a few minutes)
+#                           "42" is all of Hubei, ~28,700 warehouses, a few minutes)
 #   STOCKPILE_DATA_DIR      where the databases live (default .local-data in the repository)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
