@@ -9,10 +9,13 @@
 #                                     # and a token key are made in $dir/tls (kept across
 #                                     # restarts); every listener is TLS, level services require
 #                                     # client certificates (mutual TLS), every call a token
-#   deploy/local/cluster.sh status    # which processes run
+#   deploy/local/cluster.sh status    # which processes run, and in which mode
 #   deploy/local/cluster.sh backup    # a backup of every level instance, under
 #                                     # $dir/backups/<instance> (the newest 8 kept)
 #   deploy/local/cluster.sh stop      # SIGTERM each (SIGKILL after 10 s), etcd last
+#
+# `start` records its mode in $dir/mode; status, backup and stop use the recorded mode, so
+# STOCKPILE_TLS=1 need not be given again after a TLS start.
 #
 # Environment: STOCKPILE_BIN (default .build/bin), STOCKPILE_CLUSTER_DIR (default .local-cluster),
 # STOCKPILE_REFERENCE_DATA (default ../shared/data), STOCKPILE_PORT_OFFSET (added to every port;
@@ -29,8 +32,15 @@ off="${STOCKPILE_PORT_OFFSET:-0}"
 host=127.0.0.1
 etcd_port=$((2379 + off))
 etcd_peer=$((2380 + off))
-tls_mode="${STOCKPILE_TLS:-0}"
 tls="$dir/tls"
+# TLS mode: `start` takes it from STOCKPILE_TLS and records it; every other command uses the
+# mode the cluster was started in (STOCKPILE_TLS only for a cluster started without the record).
+mode_file="$dir/mode"
+if [ "${1:-}" != start ] && [ -f "$mode_file" ]; then
+  tls_mode="$(cat "$mode_file")"
+else
+  tls_mode="${STOCKPILE_TLS:-0}"
+fi
 
 # A CA, one certificate for every service (server and client use: the catalogue presents it to
 # the level services), a client certificate for stockctl, the token key and the catalogue's
@@ -123,6 +133,7 @@ spawn() {  # name command...
 start() {
   mkdir -p "$dir"
   if [ "$tls_mode" = 1 ]; then make_tls; fi
+  if [ "$tls_mode" = 1 ]; then echo 1; else echo 0; fi >"$mode_file"
   spawn etcd etcd --name local --data-dir "$dir/etcd" \
     --listen-client-urls "http://$host:$etcd_port" --advertise-client-urls "http://$host:$etcd_port" \
     --listen-peer-urls "http://$host:$etcd_peer" --initial-advertise-peer-urls "http://$host:$etcd_peer" \
@@ -188,6 +199,11 @@ stop() {
 }
 
 status() {
+  if [ "$tls_mode" = 1 ]; then
+    echo "  mode: TLS and bearer tokens (certificates, keys and tokens in $tls)"
+  else
+    echo "  mode: plaintext, no tokens"
+  fi
   for name in etcd catalogue $(instances | cut -d' ' -f1); do
     if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
       echo "  $name: running (pid $(cat "$dir/$name.pid"))"
