@@ -688,6 +688,7 @@ absl::StatusOr<stockpile::v1::WarehouseStock> CatalogueCore::GetWarehouseStock(
 absl::StatusOr<stockpile::v1::ListWarehouseStockResponse> CatalogueCore::ListWarehouseStock(
     const stockpile::v1::ListWarehouseStockRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(reference_->CheckRegionFilter(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   RETURN_IF_ERROR(CheckStockToken(req.page_token(), req.region_prefix()));
   RefreshFreshness();
@@ -713,9 +714,10 @@ absl::StatusOr<stockpile::v1::Rollup> CatalogueCore::GetRollup(
 absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
     const stockpile::v1::SearchStockRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(reference_->CheckRegionFilter(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10, 1000));
   const int item = view_->ItemIndex(req.item());
-  if (item < 0) return absl::InvalidArgumentError(absl::StrCat("unknown item '", req.item(), "'"));
+  if (item < 0) return UnknownItem(req.item());
   if (req.min_available() < 1)
     return absl::InvalidArgumentError("min_available must be at least 1");
   if (req.radius_km() < 0) return absl::InvalidArgumentError("radius_km must not be negative");
@@ -752,6 +754,7 @@ absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
 absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShortages(
     const stockpile::v1::ListQuotaStatusRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(reference_->CheckRegionFilter(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   RETURN_IF_ERROR(CheckShortageToken(req.page_token(), req.region_prefix(), req.item(), *view_));
   std::string next;
@@ -766,6 +769,7 @@ absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShorta
 absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpiringLots(
     const stockpile::v1::ListExpiringLotsRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
+  RETURN_IF_ERROR(reference_->CheckRegionFilter(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
   RETURN_IF_ERROR(CheckBalanceKeyToken(req.page_token(), req.region_prefix()));

@@ -338,7 +338,7 @@ void NationalView::FillStock(uint32_t w, int item, WarehouseStock* out) const {
 absl::StatusOr<WarehouseStock> NationalView::GetStock(absl::string_view code,
                                                       absl::string_view item) const {
   const int i = ItemIndex(item);
-  if (i < 0) return absl::InvalidArgumentError(absl::StrCat("unknown item '", item, "'"));
+  if (i < 0) return UnknownItem(item);
   absl::ReaderMutexLock lock(&mu_);
   auto w = FindWarehouse(code);
   if (!w || warehouses_[*w].forgotten) {
@@ -365,7 +365,7 @@ absl::StatusOr<std::vector<WarehouseStock>> NationalView::ListStock(absl::string
                                                                     absl::string_view after_code,
                                                                     std::string* next_code) const {
   const int i = ItemIndex(item);
-  if (i < 0) return absl::InvalidArgumentError(absl::StrCat("unknown item '", item, "'"));
+  if (i < 0) return UnknownItem(item);
   std::vector<WarehouseStock> out;
   next_code->clear();
   absl::ReaderMutexLock lock(&mu_);
@@ -408,7 +408,7 @@ absl::StatusOr<stockpile::v1::Rollup> NationalView::Rollup(absl::string_view reg
   }
   const int only = item.empty() ? -1 : ItemIndex(item);
   if (!item.empty() && only < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown item '", item, "'"));
+    return UnknownItem(item);
   }
   stockpile::v1::Rollup out;
   out.set_name(absl::StrCat("rollups/", region_code));
@@ -476,7 +476,7 @@ absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> NationalView::Shortages(
     std::string* next) const {
   const int only = item.empty() ? -1 : ItemIndex(item);
   if (!item.empty() && only < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown item '", item, "'"));
+    return UnknownItem(item);
   }
   std::vector<stockpile::v1::QuotaStatus> out;
   next->clear();
@@ -543,7 +543,7 @@ std::vector<SearchHit> NationalView::BruteForceSearch(const SearchQuery& q) cons
 
 absl::StatusOr<std::vector<stockpile::v1::StockHit>> NationalView::Search(
     const SearchQuery& query, uint32_t* last_index) const {
-  if (query.item >= items_) return absl::InvalidArgumentError("unknown item");
+  if (query.item >= items_) return absl::NotFoundError("item is not in the item catalogue");
   absl::ReaderMutexLock lock(&mu_);
   std::vector<SearchHit> hits = search_ ? search_->Nearest(query) : BruteForceSearch(query);
   std::vector<stockpile::v1::StockHit> out;

@@ -19,6 +19,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "services/catalogue/search_adapter.h"
@@ -28,6 +29,11 @@
 #include "stockpile/v1/level_service.pb.h"
 
 namespace stockpile::catalogue {
+
+// NOT_FOUND for an item code the item catalogue does not have, in the level services' words.
+inline absl::Status UnknownItem(absl::string_view item) {
+  return absl::NotFoundError(absl::StrCat("item ", item, " is not in the item catalogue"));
+}
 
 // Freshness of one source as the view reports it next to its warehouses' figures.
 struct SourceFreshnessInfo {

@@ -504,6 +504,14 @@ bool ReferenceData::MayBeRegion(absl::string_view code) const {
   return FindRegion(code.substr(0, kCountyDigits)) != nullptr;
 }
 
+absl::Status ReferenceData::CheckRegionFilter(absl::string_view prefix) const {
+  if (LevelOfRegionCode(prefix) == Level::LEVEL_UNSPECIFIED || MayBeRegion(prefix)) {
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError(
+      absl::StrCat("region ", prefix, " is not in the reference data: no region has this code"));
+}
+
 size_t ReferenceData::CountAtLevel(Level level) const {
   return std::count_if(regions_.begin(), regions_.end(),
                        [level](const RegionInfo& r) { return r.level == level; });

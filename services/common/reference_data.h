@@ -59,6 +59,10 @@ class ReferenceData {
   // Whether `code` can name a region, as far as this load can tell: a loaded region, or a
   // township or village outside the loaded prefixes whose county exists.
   bool MayBeRegion(absl::string_view code) const;
+  // A listing's region filter as long as a region code (2, 4, 6, 9 or 12 digits) must name one
+  // (NOT_FOUND otherwise), so a mistyped region is not read as "nothing there". Shorter or
+  // in-between prefixes pass.
+  absl::Status CheckRegionFilter(absl::string_view prefix) const;
   const ItemInfo* FindItem(absl::string_view code) const;
   const std::vector<RegionInfo>& regions() const { return regions_; }  // sorted by code
   const std::vector<ItemInfo>& items() const { return items_; }

@@ -240,7 +240,7 @@ absl::Status LevelQueries::CheckListedPrefix(absl::string_view prefix) const {
   if (prefix.empty()) return absl::OkStatus();
   for (const std::string& hosted : hosting_.prefixes()) {
     if (absl::StartsWith(prefix, hosted) || absl::StartsWith(hosted, prefix)) {
-      return absl::OkStatus();
+      return reference_.CheckRegionFilter(prefix);
     }
   }
   return absl::FailedPreconditionError(

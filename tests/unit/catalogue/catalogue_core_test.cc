@@ -560,6 +560,35 @@ TEST(CatalogueCoreTest, ListingsRefuseAPageTokenTheyDidNotHandOut) {
   }
 }
 
+// A region filter no region has (4021 typed for 4201) or an item the catalogue lacks is
+// NOT_FOUND, as at the levels: a typo must not read as "no shortages" in an emergency.
+TEST(CatalogueCoreTest, ListingsRefuseARegionOrItemThatDoesNotExist) {
+  testing::TempDir dir;
+  common::FakeClock clock(int64_t(*common::ParseDate("today", "2024-05-01")) * 86'400'000'000LL);
+  auto core = CoreWithTwoPages(dir, &clock);
+  auto not_found = [](const absl::Status& s, const std::string& what) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(what));
+  };
+  stockpile::v1::ListWarehouseStockRequest stock;
+  stock.set_item("SH-0001");
+  stock.set_region_prefix("4021");
+  not_found(core->ListWarehouseStock(stock).status(), "region 4021 is not in the reference data");
+  stockpile::v1::ListQuotaStatusRequest shortages;
+  shortages.set_region_prefix("4021");
+  not_found(core->ListShortages(shortages).status(), "region 4021");
+  stockpile::v1::ListExpiringLotsRequest expiring;
+  expiring.set_region_prefix("99");
+  not_found(core->ListExpiringLots(expiring).status(), "region 99");
+  shortages.set_region_prefix("4201");
+  EXPECT_THAT(core->ListShortages(shortages), testing::IsOk());
+  shortages.set_item("XX-0001");
+  not_found(core->ListShortages(shortages).status(), "item XX-0001 is not in the item catalogue");
+  stock.set_region_prefix("");
+  stock.set_item("XX-0001");
+  not_found(core->ListWarehouseStock(stock).status(), "item XX-0001");
+}
+
 // Nearest-first search pages the same through the full scan and through the StockIndex.
 class CatalogueSearchTest : public ::testing::TestWithParam<bool> {};
 INSTANTIATE_TEST_SUITE_P(ScanAndIndex, CatalogueSearchTest, ::testing::Bool());

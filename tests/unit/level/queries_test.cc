@@ -83,6 +83,14 @@ TEST_F(QueriesTest, ListingsRefuseFiltersThatNameNothingHere) {
               StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::HasSubstr("4201")));
   balances.set_region_prefix("42");  // spans what it hosts: fine
   EXPECT_EQ(env_.queries().ListBalances(balances)->balances_size(), 1);
+  balances.set_region_prefix("420199");  // under what it hosts, but no county has this code
+  EXPECT_THAT(env_.queries().ListBalances(balances).status(),
+              StatusIs(absl::StatusCode::kNotFound,
+                       ::testing::HasSubstr("region 420199 is not in the reference data")));
+  ListQuotaStatusRequest typo;
+  typo.set_region_prefix("420199");
+  EXPECT_THAT(env_.queries().ListQuotaStatus(typo, true).status(),
+              StatusIs(absl::StatusCode::kNotFound));
 
   ListMovementsRequest movements;
   movements.set_warehouse(kMissing);
