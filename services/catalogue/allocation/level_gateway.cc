@@ -102,6 +102,15 @@ absl::StatusOr<v1::Hold> GrpcLevelGateway::GetHold(absl::string_view source,
   return resp;
 }
 
+absl::StatusOr<std::vector<Movement>> GrpcLevelGateway::MovementsOfRequest(
+    absl::string_view warehouse, absl::string_view request_id) {
+  ListMovementsRequest req;
+  req.set_warehouse(std::string(warehouse));
+  req.set_request_id(std::string(request_id));
+  STOCKPILE_LEVEL_CALL(ListMovements, ListMovementsRequest, ListMovementsResponse, warehouse, req);
+  return std::vector<Movement>(resp.movements().begin(), resp.movements().end());
+}
+
 absl::StatusOr<v1::Warehouse> GrpcLevelGateway::GetWarehouse(absl::string_view warehouse_name) {
   GetWarehouseRequest req;
   req.set_name(std::string(warehouse_name));

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -37,6 +38,10 @@ class LevelGateway {
       absl::string_view source_warehouse, const stockpile::v1::ConfirmDeliveryRequest& req) = 0;
   virtual absl::StatusOr<stockpile::v1::Hold> GetHold(absl::string_view source_warehouse,
                                                       absl::string_view hold_id) = 0;
+  // What request `request_id` wrote at `warehouse` (ListMovements by request_id, answered from
+  // the level's stored first result); empty when the level has no request under that id.
+  virtual absl::StatusOr<std::vector<stockpile::v1::Movement>> MovementsOfRequest(
+      absl::string_view warehouse, absl::string_view request_id) = 0;
   // Routed by the warehouse named: whether it exists and what it takes (its status).
   virtual absl::StatusOr<stockpile::v1::Warehouse> GetWarehouse(
       absl::string_view warehouse_name) = 0;
@@ -72,6 +77,8 @@ class GrpcLevelGateway final : public LevelGateway {
       const stockpile::v1::ConfirmDeliveryRequest& req) override;
   absl::StatusOr<stockpile::v1::Hold> GetHold(absl::string_view source_warehouse,
                                               absl::string_view hold_id) override;
+  absl::StatusOr<std::vector<stockpile::v1::Movement>> MovementsOfRequest(
+      absl::string_view warehouse, absl::string_view request_id) override;
   absl::StatusOr<stockpile::v1::Warehouse> GetWarehouse(absl::string_view warehouse_name) override;
   absl::StatusOr<bool> SameInstance(absl::string_view warehouse_a,
                                     absl::string_view warehouse_b) override;

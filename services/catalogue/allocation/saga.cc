@@ -1,6 +1,7 @@
 #include "services/catalogue/allocation/saga.h"
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -967,19 +968,47 @@ absl::StatusOr<Transfer> TransferCoordinator::Receive(const ReceiveTransferLegRe
   ASSIGN_OR_RETURN(Transfer t, Load(req.name()));
   ASSIGN_OR_RETURN(int i, LegIndex(t, req.leg()));
   const LegState state = t.legs(i).state();
-  if (replay && state == LEG_STATE_RECEIVED) return Finish(t, Settle(t, i));
-  if (replay && state == LEG_STATE_DELIVERED) return t;
+  if (replay && (state == LEG_STATE_RECEIVED || state == LEG_STATE_DELIVERED)) {
+    return ReceivedAgain(t, i, req);
+  }
   if (state != LEG_STATE_SHIPPED) {
     return absl::FailedPreconditionError(absl::StrCat("leg ", i, " of ", t.name(), " is ",
                                                       Spoken(state),
                                                       "; only a shipped leg can be received"));
   }
+  ASSIGN_OR_RETURN(HoldLots arrived, ArrivedLots(t.legs(i), req));
+  TransferLeg* leg = t.mutable_legs(i);
+  if (leg->received_by().empty()) leg->set_received_by(req.actor());  // first to ask, as Ship
+  Audit(t, req.actor(),
+        absl::StrCat("leg ", i, ": receiving ", Arrived(arrived), " of ", leg->plan().quantity(),
+                     " ", leg->plan().item(), req.note().empty() ? "" : " — ", req.note()));
+  const RequestRecord record = Record(req.request_id(), req, t);
+  RETURN_IF_ERROR(Save(t, &record));
+  ASSIGN_OR_RETURN(bool as_asked, RecordArrival(t, i, arrived));
+  const absl::Status settled = Settle(t, i);
+  if (!as_asked) return AlreadyReceived(t, i);
+  return Finish(t, settled);
+}
+
+// A retry of a receipt whose leg is received: answered as the first time, unless the leg was
+// recorded with other figures than it gives (another attempt's, found at the destination).
+absl::StatusOr<Transfer> TransferCoordinator::ReceivedAgain(Transfer& t, int i,
+                                                            const ReceiveTransferLegRequest& req) {
+  ASSIGN_OR_RETURN(HoldLots arrived, ArrivedLots(t.legs(i), req));
+  if (!SameFigures(arrived, t.legs(i).received_lots())) return AlreadyReceived(t, i);
+  return Finish(t, Settle(t, i));
+}
+
+// Per planned lot: shipped, and received as the request says (a lot it leaves out all arrived).
+absl::StatusOr<TransferCoordinator::HoldLots> TransferCoordinator::ArrivedLots(
+    const TransferLeg& leg, const ReceiveTransferLegRequest& req) {
   for (const auto& l : req.lots()) {
-    const auto& lots = t.legs(i).plan().lots();
+    const auto& lots = leg.plan().lots();
     auto it = std::find_if(lots.begin(), lots.end(),
                            [&](const HoldLot& p) { return p.lot() == l.lot(); });
     if (it == lots.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("lot ", l.lot(), " is not part of leg ", i));
+      return absl::InvalidArgumentError(
+          absl::StrCat("lot ", l.lot(), " is not part of leg ", leg.index()));
     }
     if (l.received() < 0 || l.received() > it->quantity()) {
       return absl::InvalidArgumentError(absl::StrCat("received of lot ", l.lot(),
@@ -987,52 +1016,110 @@ absl::StatusOr<Transfer> TransferCoordinator::Receive(const ReceiveTransferLegRe
                                                      "; got ", l.received()));
     }
   }
-  TransferLeg* leg = t.mutable_legs(i);
-  if (leg->received_by().empty()) leg->set_received_by(req.actor());  // first to ask, as Ship
-  leg->clear_received_lots();
-  int64_t received = 0;
-  for (const auto& p : leg->plan().lots()) {
-    HoldLot* r = leg->add_received_lots();
+  HoldLots arrived;
+  for (const auto& p : leg.plan().lots()) {
+    HoldLot* r = arrived.Add();
     *r = p;
     r->set_received(p.quantity());
     for (const auto& l : req.lots()) {
       if (l.lot() == p.lot()) r->set_received(l.received());
     }
-    received += r->received();
   }
-  leg->set_received(received);
-  leg->set_lost(leg->plan().quantity() - received);
-  Audit(t, req.actor(),
-        absl::StrCat("leg ", i, ": receiving ", received, " of ", leg->plan().quantity(), " ",
-                     leg->plan().item(), req.note().empty() ? "" : " — ", req.note()));
-  const RequestRecord record = Record(req.request_id(), req, t);
-  RETURN_IF_ERROR(Save(t, &record));
-  return Finish(t, Settle(t, i));
+  return arrived;
+}
+
+int64_t TransferCoordinator::Arrived(const HoldLots& lots) {
+  int64_t received = 0;
+  for (const auto& l : lots) received += l.received();
+  return received;
+}
+
+bool TransferCoordinator::SameFigures(const HoldLots& a, const HoldLots& b) {
+  if (a.size() != b.size()) return false;
+  for (int k = 0; k < a.size(); ++k) {
+    if (a[k].lot() != b[k].lot() || a[k].received() != b[k].received()) return false;
+  }
+  return true;
+}
+
+// The leg's figures are stored only once the destination's ledger has them, so the transfer
+// never shows an arrival its ledger does not have.
+absl::StatusOr<bool> TransferCoordinator::RecordArrival(Transfer& t, int i,
+                                                        const HoldLots& arrived) {
+  const TransferLeg& leg = t.legs(i);
+  ReceiveTransferRequest req;
+  req.set_request_id(RequestId(t, i, "receive"));
+  req.set_actor(LevelActor(t, leg.received_by()));
+  ReceiveTransferOp* op = req.mutable_op();
+  op->set_warehouse(t.destination_warehouse());
+  op->set_hold_id(leg.hold_id());
+  op->set_source_warehouse(leg.plan().source_warehouse());
+  op->set_item(leg.plan().item());
+  *op->mutable_lots() = arrived;
+  op->set_note(absl::StrCat("transfer ", t.id()));
+  const absl::Status s = WithRetry([&] { return gateway_->ReceiveTransfer(req); });
+  if (s.code() == absl::StatusCode::kInvalidArgument) {
+    // The leg's request id is fixed: the level refuses it with other figures when an earlier
+    // attempt (its reply lost) was recorded there. That receipt is the leg's.
+    ASSIGN_OR_RETURN(std::optional<HoldLots> recorded, RecordedArrival(t, i));
+    if (!recorded.has_value()) return s;
+    RETURN_IF_ERROR(MarkReceived(t, i, *recorded, ", as an earlier attempt recorded it there"));
+    return SameFigures(*recorded, arrived);
+  }
+  RETURN_IF_ERROR(s);
+  RETURN_IF_ERROR(MarkReceived(t, i, arrived, ""));
+  return true;
+}
+
+// What the destination's ledger recorded under leg `i`'s receipt request, per planned lot;
+// nullopt when it recorded no receipt under that id.
+absl::StatusOr<std::optional<TransferCoordinator::HoldLots>> TransferCoordinator::RecordedArrival(
+    const Transfer& t, int i) {
+  const std::string request_id = RequestId(t, i, "receive");
+  ASSIGN_OR_RETURN(std::vector<Movement> movements, WithRetry([&] {
+                     return gateway_->MovementsOfRequest(t.destination_warehouse(), request_id);
+                   }));
+  bool receipt = false;
+  HoldLots recorded = t.legs(i).plan().lots();
+  for (HoldLot& lot : recorded) {
+    lot.set_received(0);
+    for (const Movement& m : movements) {
+      if (m.type() != MOVEMENT_TYPE_RECEIVE_TRANSFER) continue;
+      receipt = true;
+      if (absl::EqualsIgnoreCase(m.lot(), lot.lot()))
+        lot.set_received(lot.received() + m.quantity());
+    }
+  }
+  if (!receipt) return std::nullopt;
+  return recorded;
+}
+
+absl::Status TransferCoordinator::MarkReceived(Transfer& t, int i, const HoldLots& arrived,
+                                               absl::string_view how) {
+  TransferLeg* leg = t.mutable_legs(i);
+  *leg->mutable_received_lots() = arrived;
+  leg->set_received(Arrived(arrived));
+  leg->set_lost(leg->plan().quantity() - leg->received());
+  leg->set_state(LEG_STATE_RECEIVED);
+  Audit(t, "coordinator",
+        absl::StrCat("leg ", i, ": received at ", t.destination_warehouse(), " (", leg->received(),
+                     " arrived, ", leg->lost(), " lost)", how));
+  UpdateState(t);
+  return Save(t);
+}
+
+absl::Status TransferCoordinator::AlreadyReceived(const Transfer& t, int i) {
+  const TransferLeg& leg = t.legs(i);
+  return absl::FailedPreconditionError(
+      absl::StrCat("leg ", i, " was already received at ", t.destination_warehouse(), ": ",
+                   leg.received(), " of ", leg.plan().quantity(), " arrived, ", leg.lost(),
+                   " lost (not the figures given now); correct it with a stocktake there"));
 }
 
 absl::Status TransferCoordinator::Settle(Transfer& t, int i) {
   const TransferLeg leg = t.legs(i);
   const std::string& source = leg.plan().source_warehouse();
-  if (leg.state() == LEG_STATE_SHIPPED) {
-    ReceiveTransferRequest req;
-    req.set_request_id(RequestId(t, i, "receive"));
-    req.set_actor(LevelActor(t, leg.received_by()));
-    ReceiveTransferOp* op = req.mutable_op();
-    op->set_warehouse(t.destination_warehouse());
-    op->set_hold_id(leg.hold_id());
-    op->set_source_warehouse(source);
-    op->set_item(leg.plan().item());
-    *op->mutable_lots() = leg.received_lots();
-    op->set_note(absl::StrCat("transfer ", t.id()));
-    RETURN_IF_ERROR(WithRetry([&] { return gateway_->ReceiveTransfer(req); }));
-    t.mutable_legs(i)->set_state(LEG_STATE_RECEIVED);
-    Audit(t, "coordinator",
-          absl::StrCat("leg ", i, ": received at ", t.destination_warehouse(), " (", leg.received(),
-                       " arrived, ", leg.lost(), " lost)"));
-    UpdateState(t);
-    RETURN_IF_ERROR(Save(t));
-  }
-  if (t.legs(i).state() != LEG_STATE_RECEIVED) return absl::OkStatus();
+  if (leg.state() != LEG_STATE_RECEIVED) return absl::OkStatus();
   ASSIGN_OR_RETURN(bool same, gateway_->SameInstance(source, t.destination_warehouse()));
   if (!same) {
     ConfirmDeliveryRequest req;

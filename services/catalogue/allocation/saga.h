@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -191,6 +192,29 @@ class TransferCoordinator {
   // released the holds of the others first).
   static absl::Status CannotCancelInTransit(const Transfer& t, bool released);
   absl::Status ConfirmPending(Transfer& t);
+
+  // Receive's steps. The leg's request id at the destination is fixed ("{id}.L{leg}.receive"),
+  // so a receipt that landed there (its reply lost) is found again whatever a later attempt
+  // says, and the leg is recorded with what the destination's ledger has.
+  using HoldLots = google::protobuf::RepeatedPtrField<stockpile::v1::HoldLot>;
+  absl::StatusOr<Transfer> ReceivedAgain(Transfer& t, int leg,
+                                         const stockpile::v1::ReceiveTransferLegRequest& req);
+  // Per planned lot, shipped and received as `req` says; INVALID_ARGUMENT for a lot not planned
+  // or a received quantity out of range.
+  static absl::StatusOr<HoldLots> ArrivedLots(const TransferLeg& leg,
+                                              const stockpile::v1::ReceiveTransferLegRequest& req);
+  static int64_t Arrived(const HoldLots& lots);
+  static bool SameFigures(const HoldLots& a, const HoldLots& b);
+  // ReceiveTransfer at the destination; the leg RECEIVED and saved once its ledger has it. True
+  // with `arrived`; false when an earlier attempt had recorded other figures, which the leg
+  // then takes.
+  absl::StatusOr<bool> RecordArrival(Transfer& t, int leg, const HoldLots& arrived);
+  absl::StatusOr<std::optional<HoldLots>> RecordedArrival(const Transfer& t, int leg);
+  absl::Status MarkReceived(Transfer& t, int leg, const HoldLots& arrived, absl::string_view how);
+  // FAILED_PRECONDITION saying what leg `leg`'s destination recorded.
+  static absl::Status AlreadyReceived(const Transfer& t, int leg);
+  // ConfirmDelivery at the source of a RECEIVED leg (other instance) → DELIVERED. A failure is
+  // audited as owed (the resume loop retries it) and returned.
   absl::Status Settle(Transfer& t, int leg);
   absl::Status CheckExpiry(Transfer& t);
   // The source answers NOT_FOUND for leg `leg`'s hold (not: it cannot be reached).

@@ -161,6 +161,7 @@ class FakeLevelGateway : public LevelGateway {
                            for (const auto& l : op.lots()) {
                              received_[{op.warehouse(), op.item()}] += l.received();
                            }
+                           receipts_[req.request_id()] = op;
                            if (same_.contains({op.warehouse(), op.source_warehouse()})) {
                              ASSIGN_OR_RETURN(v1::Hold * h,
                                               Find(op.hold_id(), v1::HOLD_STATE_SHIPPED));
@@ -185,6 +186,24 @@ class FakeLevelGateway : public LevelGateway {
     auto it = holds_.find(std::string(hold_id));
     if (it == holds_.end()) return absl::NotFoundError("no such hold");
     return it->second;
+  }
+  // As the level answers from a receipt's stored result: per lot what arrived, and the loss.
+  absl::StatusOr<std::vector<v1::Movement>> MovementsOfRequest(
+      absl::string_view warehouse, absl::string_view request_id) override {
+    absl::MutexLock l(&mu_);
+    calls_["MovementsOfRequest"]++;
+    if (down_.contains(std::string(warehouse))) return absl::UnavailableError("down");
+    std::vector<v1::Movement> out;
+    auto it = receipts_.find(std::string(request_id));
+    if (it == receipts_.end() || it->second.warehouse() != warehouse) return out;
+    for (const auto& lot : it->second.lots()) {
+      out.push_back(ReceiptMovement(v1::MOVEMENT_TYPE_RECEIVE_TRANSFER, lot, lot.received()));
+      if (lot.quantity() > lot.received()) {
+        out.push_back(ReceiptMovement(v1::MOVEMENT_TYPE_TRANSIT_LOSS, lot,
+                                      -(lot.quantity() - lot.received())));
+      }
+    }
+    return out;
   }
   absl::StatusOr<v1::Warehouse> GetWarehouse(absl::string_view name) override {
     absl::MutexLock l(&mu_);
@@ -243,6 +262,15 @@ class FakeLevelGateway : public LevelGateway {
     if (it->second.state() != want) return absl::FailedPreconditionError("hold in wrong state");
     return &it->second;
   }
+  static v1::Movement ReceiptMovement(v1::MovementType type, const v1::HoldLot& lot,
+                                      int64_t quantity) {
+    v1::Movement m;
+    m.set_type(type);
+    m.set_lot(lot.lot());
+    m.set_expiry_date(lot.expiry_date());
+    m.set_quantity(quantity);
+    return m;
+  }
   void Return(const v1::Hold& h) {
     for (const auto& l : h.lots()) stock_[{h.warehouse(), h.item(), l.lot()}] += l.quantity();
   }
@@ -251,6 +279,7 @@ class FakeLevelGateway : public LevelGateway {
   std::map<std::tuple<std::string, std::string, std::string>, int64_t> stock_;
   std::map<std::pair<std::string, std::string>, int64_t> received_;
   std::map<std::string, v1::Hold> holds_;
+  std::map<std::string, v1::ReceiveTransferOp> receipts_;               // by request_id
   std::map<std::string, std::pair<std::string, std::string>> answers_;  // content, answer
   std::map<std::string, std::vector<std::string>> actors_;
   std::map<std::string, int> placements_;

@@ -324,6 +324,68 @@ TEST_F(SagaTest, OlderTransfersKeepTheCoordinatorsNameOnLevelCalls) {
   EXPECT_EQ(gateway_.Actors("Ship"), std::vector<std::string>({coordinator}));
 }
 
+TEST_F(SagaTest, ReceiptThatLandedIsTakenFromTheDestinationAndOtherFiguresAreRefused) {
+  Stock(kNear, 20);
+  Transfer t = Create(20);
+  ASSERT_EQ(t.legs_size(), 1);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  gateway_.LoseNextReply(kDest, /*then_down=*/true);
+  EXPECT_THAT(Receive(t, 0, 15), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_SHIPPED);
+  EXPECT_EQ(t.legs(0).received_lots_size(), 0);  // not shown before the ledger is known to have it
+  gateway_.SetDown(kDest, false);
+
+  // Someone else says everything arrived (a new request id): the ledger has 15, which stands.
+  ReceiveTransferLegRequest all;
+  all.set_request_id("receive-all");
+  all.set_actor("receiver-2");
+  all.set_name(t.name());
+  all.set_leg(0);
+  const auto refused =
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("leg 0 was already received at warehouses/420102-W001: 15 of 20 "
+                         "arrived, 5 lost"));
+  EXPECT_THAT(coordinator_->Receive(all), refused);
+  EXPECT_THAT(coordinator_->Receive(all), refused);  // its retry is answered the same
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_DELIVERED);
+  EXPECT_EQ(t.legs(0).received(), 15);
+  EXPECT_EQ(t.legs(0).lost(), 5);
+  ASSERT_EQ(t.legs(0).received_lots_size(), 1);
+  EXPECT_EQ(t.legs(0).received_lots(0).received(), 15);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 15);
+  EXPECT_FALSE(Unfinished(t));
+  // The first receipt's own retry has the recorded figures: answered OK.
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0, 15));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+}
+
+TEST_F(SagaTest, ReceiptThatLandedIsCompletedByAnotherWithTheSameFigures) {
+  Stock(kNear, 20);
+  Transfer t = Create(20);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  gateway_.LoseNextReply(kDest, /*then_down=*/true);
+  EXPECT_THAT(Receive(t, 0, 15), StatusIs(absl::StatusCode::kUnavailable));
+  gateway_.SetDown(kDest, false);
+  ReceiveTransferLegRequest again;
+  again.set_request_id("receive-again");
+  again.set_actor("receiver-2");
+  again.set_name(t.name());
+  again.set_leg(0);
+  auto* lot = again.add_lots();
+  lot->set_lot("DEFAULT");
+  lot->set_received(15);
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Receive(again));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(t.legs(0).received(), 15);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 15);
+  EXPECT_EQ(gateway_.Calls("MovementsOfRequest"), 0);  // the level answered the retry itself
+}
+
 TEST_F(SagaTest, SameInstanceNeedsNoConfirmation) {
   Stock(kNear, 10);
   gateway_.SameInstanceFor(kNear, kDest);
