@@ -985,9 +985,9 @@ absl::StatusOr<Transfer> TransferCoordinator::Receive(const ReceiveTransferLegRe
   const RequestRecord record = Record(req.request_id(), req, t);
   RETURN_IF_ERROR(Save(t, &record));
   ASSIGN_OR_RETURN(bool as_asked, RecordArrival(t, i, arrived));
-  const absl::Status settled = Settle(t, i);
+  SettleOrLeaveToResume(t, i);
   if (!as_asked) return AlreadyReceived(t, i);
-  return Finish(t, settled);
+  return t;
 }
 
 // A retry of a receipt whose leg is received: answered as the first time, unless the leg was
@@ -996,7 +996,8 @@ absl::StatusOr<Transfer> TransferCoordinator::ReceivedAgain(Transfer& t, int i,
                                                             const ReceiveTransferLegRequest& req) {
   ASSIGN_OR_RETURN(HoldLots arrived, ArrivedLots(t.legs(i), req));
   if (!SameFigures(arrived, t.legs(i).received_lots())) return AlreadyReceived(t, i);
-  return Finish(t, Settle(t, i));
+  SettleOrLeaveToResume(t, i);
+  return t;
 }
 
 // Per planned lot: shipped, and received as the request says (a lot it leaves out all arrived).
@@ -1115,6 +1116,13 @@ absl::Status TransferCoordinator::AlreadyReceived(const Transfer& t, int i) {
                    leg.received(), " of ", leg.plan().quantity(), " arrived, ", leg.lost(),
                    " lost (not the figures given now); correct it with a stocktake there"));
 }
+
+// The receipt is saved (leg RECEIVED): what is left, the delivery confirmation at the source, is
+// retried by the resume loop when it cannot be done now (Settle audits that it is owed). The
+// caller has nothing left to do, so it is answered from the receipt: an error here (the source
+// down) made a recorded receipt look failed, "safe to retry", and every retry failed the same
+// while the source stayed down.
+void TransferCoordinator::SettleOrLeaveToResume(Transfer& t, int i) { Settle(t, i).IgnoreError(); }
 
 absl::Status TransferCoordinator::Settle(Transfer& t, int i) {
   const TransferLeg leg = t.legs(i);

@@ -213,6 +213,8 @@ class TransferCoordinator {
   absl::Status MarkReceived(Transfer& t, int leg, const HoldLots& arrived, absl::string_view how);
   // FAILED_PRECONDITION saying what leg `leg`'s destination recorded.
   static absl::Status AlreadyReceived(const Transfer& t, int leg);
+  // Settle, its failure left to the resume loop (the receipt itself is saved).
+  void SettleOrLeaveToResume(Transfer& t, int leg);
   // ConfirmDelivery at the source of a RECEIVED leg (other instance) → DELIVERED. A failure is
   // audited as owed (the resume loop retries it) and returned.
   absl::Status Settle(Transfer& t, int leg);

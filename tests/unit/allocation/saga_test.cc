@@ -386,6 +386,30 @@ TEST_F(SagaTest, ReceiptThatLandedIsCompletedByAnotherWithTheSameFigures) {
   EXPECT_EQ(gateway_.Calls("MovementsOfRequest"), 0);  // the level answered the retry itself
 }
 
+// Only the source's delivery confirmation is owed (the source is down): the receipt is
+// recorded, so the caller is answered OK; the resume loop confirms once the source is back.
+TEST_F(SagaTest, ReceiptIsAnsweredOkWhileTheSourcesConfirmationIsOwed) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  gateway_.SetDown(kNear, true);
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_RECEIVED);
+  EXPECT_THAT(t.audit(t.audit_size() - 1).what(),
+              HasSubstr("delivery confirmation at warehouses/420103-W001 failed"));
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));  // a retry, the source still down
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_RECEIVED);
+  EXPECT_TRUE(Unfinished(t));
+  gateway_.SetDown(kNear, false);
+  EXPECT_THAT(coordinator_->ResumeAll(), IsOk());
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_DELIVERED);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 5);
+  EXPECT_FALSE(Unfinished(t));
+}
+
 TEST_F(SagaTest, SameInstanceNeedsNoConfirmation) {
   Stock(kNear, 10);
   gateway_.SameInstanceFor(kNear, kDest);
