@@ -17,9 +17,10 @@ class TransferJournal {
  public:
   virtual ~TransferJournal() = default;
   // Writes the transfer (and the request record, when given) as one change. Returns its
-  // revision, to be saved locally with it. FAILED_PRECONDITION when this replica no longer leads
-  // (nothing was written; the caller must stop driving), ABORTED when the shared copy changed
-  // since the local one was saved (the local copy has been refreshed; the caller may retry).
+  // revision, to be saved locally with it. UNAVAILABLE when this replica no longer leads
+  // (nothing was written; the caller must stop driving; the client's retry reaches the leader),
+  // ABORTED when the shared copy changed since the local one was saved (the local copy has been
+  // refreshed; the caller may retry).
   virtual absl::StatusOr<int64_t> Publish(const stockpile::v1::Transfer& transfer,
                                           const RequestRecord* request) = 0;
 };

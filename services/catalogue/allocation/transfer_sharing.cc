@@ -55,8 +55,13 @@ int64_t EtcdTransferSharing::mirrored() const {
 absl::StatusOr<int64_t> EtcdTransferSharing::Publish(const Transfer& t,
                                                      const RequestRecord* request) {
   const LeaderFence fence = fence_();
+  // Not leading (any more): the election lapsed (etcd unreachable) or another replica won it.
+  // The step is not done, and a retry of the call reaches whichever replica leads (a follower
+  // forwards it), so the caller is told to retry (UNAVAILABLE), as when no leader is elected.
   if (fence.lease == 0) {
-    return absl::FailedPreconditionError("this catalogue replica is not the transfer leader");
+    return absl::UnavailableError(
+        "this catalogue replica is no longer the transfer leader (it lost its etcd lease); "
+        "nothing was written; retry");
   }
   // A request record is only asked for by retries; a finished transfer changes no more.
   const bool finished = Finished(t);
@@ -112,15 +117,17 @@ int64_t EtcdTransferSharing::RetentionLease() {
   return retention_lease_;
 }
 
-// Tells a deposed leader (FAILED_PRECONDITION) from a stale local copy (ABORTED, refreshed).
+// Tells a deposed leader (UNAVAILABLE: a retry reaches the new leader) from a stale local copy
+// (ABORTED, refreshed).
 absl::Status EtcdTransferSharing::Refused(const LeaderFence& fence, absl::string_view id) {
   ASSIGN_OR_RETURN(etcd::RangeResult leader, client_->Range(fence.key));
   const bool ours = !leader.kvs.empty() && leader.kvs.front().lease == fence.lease &&
                     leader.kvs.front().value == fence.value;
   if (!ours) {
     std::cerr << "transfers: write of " << id << " refused: no longer the leader\n";
-    return absl::FailedPreconditionError(absl::StrCat(
-        "transfer ", id, " not written: this catalogue replica is no longer the transfer leader"));
+    return absl::UnavailableError(absl::StrCat("transfer ", id,
+                                               " not written: this catalogue replica is no longer "
+                                               "the transfer leader; retry"));
   }
   RETURN_IF_ERROR(Refresh(id));
   return absl::AbortedError(
