@@ -101,8 +101,8 @@ class TransferFaultTest : public ::testing::Test {
   LevelServer& LevelB() { return *levels_["county-b"]; }
 
   // A leader answers a mutation on an unknown transfer with NOT_FOUND, a follower with
-  // FAILED_PRECONDITION: the probe is marked as forwarded already, so a follower does not hand
-  // it on to the leader.
+  // UNAVAILABLE: the probe is marked as forwarded already, so a follower does not hand it on to
+  // the leader.
   bool Leads() { return Leads(*transfers_); }
   static bool Leads(TransferService::Stub& stub) {
     CancelTransferRequest req;

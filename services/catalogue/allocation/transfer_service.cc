@@ -129,10 +129,11 @@ grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext
                                    "election is under way); retry"));
       return reactor;
     }
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        absl::StrCat("this catalogue replica is not the transfer leader; send mutations to ",
-                     leader)));
+    // Leadership moved since the forwarding replica looked (or nothing forwards here): the
+    // caller's retry reaches the leader, so this is a reason to retry, not a refusal.
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 absl::StrCat("this catalogue replica is not the transfer leader (",
+                                              leader, " is); retry")));
     return reactor;
   }
   pool_.Run([reactor, resp, call, who = *std::move(who)] {

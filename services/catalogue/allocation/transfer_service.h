@@ -7,7 +7,7 @@
 // every replica. A mutation reaching a non-leader (the chart's Service spreads calls over every
 // replica) is forwarded to the leader with the caller's own token, so the leader authorizes and
 // audits the caller; without forwarding set up (or for a call already forwarded once) it gets
-// FAILED_PRECONDITION naming the leader.
+// UNAVAILABLE naming the leader (retry: leadership moved, or the caller's retry is forwarded).
 //
 // Access (docs/security.md): every handler first reads the verdict the auth interceptor recorded
 // (auth::CallIdentity) and refuses before touching anything; mutations record the token's

@@ -98,14 +98,16 @@ TEST_F(TransferServiceTest, LeaderServesMutationsAndReads) {
   EXPECT_EQ(stub_->GetTransfer(&ctx2, get, &t).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(TransferServiceTest, FollowerRefusesMutationsNamingTheLeaderButServesReads) {
+// Without forwarding set up: retry (UNAVAILABLE) naming the leader, never a refusal.
+TEST_F(TransferServiceTest, FollowerAnswersRetryNamingTheLeaderButServesReads) {
   Transfer t;
   ASSERT_TRUE(Create(&t).ok());
   leadership_.leader = false;
   Transfer again;
   grpc::Status s = Create(&again);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(s.error_message(), HasSubstr("10.0.0.7:7600"));
+  EXPECT_THAT(s.error_message(), HasSubstr("retry"));
   GetTransferRequest get;
   get.set_name(t.name());
   grpc::ClientContext ctx;
@@ -225,8 +227,10 @@ TEST_F(TransferServiceTest, FollowerForwardsMutationsToTheLeaderWithTheCallersTo
   with_token(&looped);
   looped.AddMetadata("x-stockpile-forwarded-by-replica", "1");
   grpc::Status refused = follower.Stub()->CreateTransfer(&looped, create, &t);
-  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // Leadership moved since the other replica looked: a reason to retry, not a refusal.
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(refused.error_message(), HasSubstr(leader.address()));
+  EXPECT_THAT(refused.error_message(), HasSubstr("retry"));
 
   SwitchableLeadership nobody("");
   nobody.leader = false;
