@@ -71,6 +71,7 @@ struct PlanLimits {
 class Planner {
  public:
   explicit Planner(const common::ReferenceData* reference, PlanLimits limits = {});
+  const common::ReferenceData& reference() const { return *reference_; }
 
   // `today` is the reserve day (days since 1970-01-01 in China Standard Time): lots whose expiry
   // date is before it are expired. Warehouses `reach` excludes are not planned from; what

@@ -424,7 +424,19 @@ absl::StatusOr<Transfer> TransferCoordinator::Get(absl::string_view name) const 
 
 absl::StatusOr<ListTransfersResponse> TransferCoordinator::List(
     const ListTransfersRequest& req) const {
+  // A mistyped region must not read as "no transfers under way there".
+  RETURN_IF_ERROR(planner_->reference().CheckRegionFilter(req.region_prefix()));
   return store_->List(req);
+}
+
+absl::StatusOr<AllocationPlan> TransferCoordinator::PlanAllocation(
+    const PlanAllocationRequest& req) {
+  ASSIGN_OR_RETURN(AllocationPlan plan, Plan(req));
+  if (!req.destination_warehouse().empty()) {
+    RETURN_IF_ERROR(CheckDestination(req.destination_warehouse(),
+                                     "no transfer could be received there; check the code"));
+  }
+  return plan;
 }
 
 absl::StatusOr<AllocationPlan> TransferCoordinator::Plan(const PlanAllocationRequest& req) const {

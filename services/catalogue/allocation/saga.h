@@ -124,6 +124,10 @@ class TransferCoordinator {
       const stockpile::v1::ListTransfersRequest& req) const;
   absl::StatusOr<stockpile::v1::AllocationPlan> Plan(
       const stockpile::v1::PlanAllocationRequest& req) const;
+  // A dispatcher's plan (PlanAllocation): as Plan, but a destination warehouse that does not
+  // exist, or takes no stock, is refused now rather than when the transfer is created.
+  absl::StatusOr<stockpile::v1::AllocationPlan> PlanAllocation(
+      const stockpile::v1::PlanAllocationRequest& req);
 
   // Drives every unfinished transfer as far as it can go now: holds still to place, releases
   // still owed, deliveries still to confirm, expired holds. On leader takeover and periodically.

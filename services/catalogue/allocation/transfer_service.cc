@@ -151,7 +151,8 @@ grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* TransferServiceImpl::PlanAllocation(grpc::CallbackServerContext* ctx,
                                                               const PlanAllocationRequest* req,
                                                               AllocationPlan* resp) {
-  return Serve(ctx, resp, [this, req](const auth::Identity&) { return coordinator_->Plan(*req); });
+  return Serve(ctx, resp,
+               [this, req](const auth::Identity&) { return coordinator_->PlanAllocation(*req); });
 }
 
 grpc::ServerUnaryReactor* TransferServiceImpl::CreateTransfer(grpc::CallbackServerContext* ctx,

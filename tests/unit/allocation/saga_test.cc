@@ -1193,6 +1193,22 @@ TEST_F(SagaTest, CreateRefusesADestinationThatDoesNotExist) {
   EXPECT_EQ(coordinator_->List(ListTransfersRequest())->transfers_size(), 1);
 }
 
+// A dispatcher's plan to a mistyped warehouse is refused at once (it used to look valid until
+// create), and a listing of transfers under a region no region has is NOT_FOUND, not empty.
+TEST_F(SagaTest, PlanAllocationRefusesADestinationThatDoesNotExist) {
+  Stock(kNear, 10);
+  const PlanAllocationRequest req = CreateRequest(5, "unused").plan();
+  ASSERT_THAT(coordinator_->PlanAllocation(req).status(), IsOk());
+  gateway_.RemoveWarehouse(kDest);
+  EXPECT_THAT(coordinator_->PlanAllocation(req),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(absl::StrCat("destination ", kDest, " does not exist"))));
+  EXPECT_THAT(coordinator_->Plan(req).status(), IsOk());  // the planner itself reads the view
+  ListTransfersRequest typo;
+  typo.set_region_prefix("4021");
+  EXPECT_THAT(coordinator_->List(typo), StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST_F(SagaTest, CreateRefusesADestinationThatTakesNoStock) {
   Stock(kNear, 10);
   gateway_.SetWarehouseStatus(kDest, WAREHOUSE_STATUS_CLOSED);
