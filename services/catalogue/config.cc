@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "services/common/reference_data.h"
+#include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
 namespace stockpile::catalogue {
@@ -41,6 +42,13 @@ absl::Status CatalogueConfig::Validate() const {
   }
   if (unreachable_after_seconds < 1 || unreachable_after_seconds > 86400) {
     return absl::InvalidArgumentError("--unreachable-after must be between 1 and 86400 seconds");
+  }
+  if (insecure) {
+    RETURN_IF_ERROR(common::CheckInsecureAlone({{"--tls-cert", tls_cert},
+                                                {"--tls-key", tls_key},
+                                                {"--tls-ca", tls_ca},
+                                                {"--auth-key-file", auth_key_file},
+                                                {"--service-token-file", service_token_file}}));
   }
   if (!insecure && (tls_cert.empty() || tls_key.empty() || tls_ca.empty())) {
     return absl::InvalidArgumentError(

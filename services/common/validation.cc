@@ -1,10 +1,12 @@
 #include "services/common/validation.h"
 
 #include <array>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/common/proto_utf8.h"
 
 namespace stockpile::common {
@@ -235,6 +237,20 @@ int32_t DaysFromMicros(int64_t micros) {
 int32_t ReserveDay(int64_t unix_micros) {
   constexpr int64_t kChinaUtcOffsetMicros = 8LL * 3600 * 1'000'000;
   return DaysFromMicros(unix_micros + kChinaUtcOffsetMicros);
+}
+
+absl::Status CheckInsecureAlone(
+    std::initializer_list<std::pair<absl::string_view, absl::string_view>> security_flags) {
+  std::vector<std::string> given;
+  for (const auto& [flag, value] : security_flags) {
+    if (!value.empty()) given.emplace_back(flag);
+  }
+  if (given.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--insecure (or STOCKPILE_INSECURE=1 in the environment) contradicts ",
+      absl::StrJoin(given, ", "),
+      ": give the TLS and token flags without it for a secured service, or drop them for local "
+      "development"));
 }
 
 absl::StatusOr<std::string> RegionOfWarehouseCode(absl::string_view code) {

@@ -1,8 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -43,6 +45,12 @@ int32_t ReserveDay(int64_t unix_micros);
 inline constexpr absl::string_view kWarehousePrefix = "warehouses/";
 
 // Warehouse code "{region}-W{1..6 digits}" -> region code.
+// --insecure (or STOCKPILE_INSECURE=1, which a developer's shell may still export) together with
+// a TLS or token flag: an operator asked for both a secured and an open service. Refused, naming
+// the flags given, rather than silently serving plaintext without token checks.
+absl::Status CheckInsecureAlone(
+    std::initializer_list<std::pair<absl::string_view, absl::string_view>> security_flags);
+
 absl::StatusOr<std::string> RegionOfWarehouseCode(absl::string_view code);
 // "warehouses/{code}" -> code.
 absl::StatusOr<std::string> WarehouseCodeFromName(absl::string_view name);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "services/common/reference_data.h"
+#include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
 namespace stockpile::level {
@@ -37,6 +38,12 @@ absl::Status LevelConfig::Validate() const {
   }
   if (max_group_commands < 1 || max_group_commands > 100000) {
     return absl::InvalidArgumentError("--max-group-commands must be between 1 and 100000");
+  }
+  if (insecure) {
+    RETURN_IF_ERROR(common::CheckInsecureAlone({{"--tls-cert", tls_cert},
+                                                {"--tls-key", tls_key},
+                                                {"--tls-ca", tls_ca},
+                                                {"--auth-key-file", auth_key_file}}));
   }
   if (!insecure && (tls_cert.empty() || tls_key.empty())) {
     return absl::InvalidArgumentError(

@@ -400,6 +400,20 @@ TEST(LevelSecurityStartTest, RefusesToStartWithoutTlsUnlessInsecure) {
   EXPECT_THAT(level.Log(), HasSubstr("--insecure"));
 }
 
+// STOCKPILE_INSECURE=1 left in an operator's shell, with the TLS and token flags of a secured
+// start: refused, naming the flags, instead of an open ledger without token checks.
+TEST(LevelSecurityStartTest, RefusesInsecureFromTheEnvironmentWithTlsAndTokenFlags) {
+  TempDir dir;
+  Subprocess level({BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=4201",
+                    "--db=" + dir.Sub("db"), "--listen=127.0.0.1:0", "--tls-cert=server.pem",
+                    "--tls-key=server.key", "--auth-key-file=token.key"},
+                   dir.Sub("log"), {{"STOCKPILE_INSECURE", "1"}});
+  ASSERT_TRUE(level.Start());
+  const int status = level.Wait(std::chrono::seconds(20));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << level.Log();
+  EXPECT_THAT(level.Log(), HasSubstr("contradicts --tls-cert, --tls-key, --auth-key-file"));
+}
+
 // A typo in the etcd TLS files is a configuration error, not etcd being down: refuse to start.
 TEST(LevelSecurityStartTest, RefusesToStartWithUnreadableEtcdTlsFiles) {
   TempDir dir;

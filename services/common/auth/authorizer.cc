@@ -78,7 +78,7 @@ Authorizer::Authorizer(TokenVerifier verifier, std::vector<absl::Span<const Meth
       hold_lookup_(std::move(hold_lookup)) {}
 
 std::unique_ptr<Authorizer> Authorizer::Disabled() {
-  std::cerr << "WARNING: authorization disabled (--insecure-no-auth): every call is allowed "
+  std::cerr << "WARNING: authorization disabled (--insecure): every call is allowed "
                "without a token; use only for local development\n";
   return std::unique_ptr<Authorizer>(new Authorizer());
 }

@@ -32,5 +32,16 @@ TEST(CatalogueConfigTest, ReplanRoundsDefaultToThreeAndAreBounded) {
   }
 }
 
+// A shell that still exports STOCKPILE_INSECURE=1 from local testing must not turn a secured
+// start (TLS and token flags) into an open, unauthenticated one: the start is refused.
+TEST(CatalogueConfigTest, InsecureWithTlsOrTokenFlagsIsRefused) {
+  auto refused = Parse({"--tls-cert=c.pem", "--auth-key-file=k"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("STOCKPILE_INSECURE=1 in the environment) contradicts --tls-cert, "
+                        "--auth-key-file"));
+  EXPECT_TRUE(Parse({}).ok());
+}
+
 }  // namespace
 }  // namespace stockpile::catalogue
