@@ -6,6 +6,7 @@
 // a digest of every plan made: the requests are the same from run to run, so two builds that
 // print the same digest planned the same legs (compare one after a planner change).
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,8 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "services/catalogue/allocation/planner.h"
 #include "services/common/validation.h"
 
@@ -33,19 +32,21 @@ struct Flags {
   std::string reference_dir = stockpile::common::ReferenceData::DefaultDir();
 };
 
+// --help prints the flags; an unknown flag or a value that is not a number stops the run before
+// the national snapshot is built (seconds of CPU).
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      std::string p = std::string("--") + name + "=";
-      return absl::StartsWith(a, p) ? argv[i] + p.size() : nullptr;
-    };
-    if (const char* v = value("requests")) (void)absl::SimpleAtoi(v, &f.requests);
-    if (const char* v = value("lines")) (void)absl::SimpleAtoi(v, &f.lines);
-    if (const char* v = value("quantity")) (void)absl::SimpleAtoi(v, &f.quantity);
-    if (const char* v = value("min-leg")) (void)absl::SimpleAtoi(v, &f.min_leg);
-    if (const char* v = value("reference-data")) f.reference_dir = v;
+  CLI::App app("stockpile-plan-bench: plan latency over a synthetic national snapshot");
+  app.add_option("--requests", f.requests, "plans to make")->capture_default_str();
+  app.add_option("--lines", f.lines, "lines per request")->capture_default_str();
+  app.add_option("--quantity", f.quantity, "units per line")->capture_default_str();
+  app.add_option("--min-leg", f.min_leg, "the requests' min_leg_quantity")->capture_default_str();
+  app.add_option("--reference-data", f.reference_dir, "folder with regions/ and items/")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   return f;
 }
