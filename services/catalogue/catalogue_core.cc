@@ -41,12 +41,14 @@ absl::StatusOr<size_t> PageSize(int32_t requested, size_t default_size, size_t m
   return std::min(size_t(requested), max);
 }
 
-absl::Status CheckPrefix(absl::string_view prefix) {
+// Digits only, and as long as a region code only when some region has it (a mistyped region
+// must not list as "nothing there").
+absl::Status CheckPrefix(const common::ReferenceData& reference, absl::string_view prefix) {
   if (prefix.size() > 12 || !std::all_of(prefix.begin(), prefix.end(), ::isdigit)) {
     return absl::InvalidArgumentError(
         absl::StrCat("region_prefix must be up to 12 digits; got '", prefix, "'"));
   }
-  return absl::OkStatus();
+  return reference.CheckRegionFilter(prefix);
 }
 
 // Page tokens: each listing checks that a token is one it hands out, for this query, and
@@ -687,8 +689,7 @@ absl::StatusOr<stockpile::v1::WarehouseStock> CatalogueCore::GetWarehouseStock(
 
 absl::StatusOr<stockpile::v1::ListWarehouseStockResponse> CatalogueCore::ListWarehouseStock(
     const stockpile::v1::ListWarehouseStockRequest& req) const {
-  RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
-  RETURN_IF_ERROR(reference_->CheckRegionFilter(req.region_prefix()));
+  RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   RETURN_IF_ERROR(CheckStockToken(req.page_token(), req.region_prefix()));
   RefreshFreshness();
@@ -713,8 +714,7 @@ absl::StatusOr<stockpile::v1::Rollup> CatalogueCore::GetRollup(
 
 absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
     const stockpile::v1::SearchStockRequest& req) const {
-  RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
-  RETURN_IF_ERROR(reference_->CheckRegionFilter(req.region_prefix()));
+  RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10, 1000));
   const int item = view_->ItemIndex(req.item());
   if (item < 0) return UnknownItem(req.item());
@@ -753,8 +753,7 @@ absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
 
 absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShortages(
     const stockpile::v1::ListQuotaStatusRequest& req) const {
-  RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
-  RETURN_IF_ERROR(reference_->CheckRegionFilter(req.region_prefix()));
+  RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   RETURN_IF_ERROR(CheckShortageToken(req.page_token(), req.region_prefix(), req.item(), *view_));
   std::string next;
@@ -768,8 +767,7 @@ absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShorta
 
 absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpiringLots(
     const stockpile::v1::ListExpiringLotsRequest& req) const {
-  RETURN_IF_ERROR(CheckPrefix(req.region_prefix()));
-  RETURN_IF_ERROR(reference_->CheckRegionFilter(req.region_prefix()));
+  RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
   RETURN_IF_ERROR(CheckBalanceKeyToken(req.page_token(), req.region_prefix()));

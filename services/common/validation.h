@@ -44,13 +44,13 @@ int32_t ReserveDay(int64_t unix_micros);
 // Every warehouse resource name starts with it.
 inline constexpr absl::string_view kWarehousePrefix = "warehouses/";
 
-// Warehouse code "{region}-W{1..6 digits}" -> region code.
 // --insecure (or STOCKPILE_INSECURE=1, which a developer's shell may still export) together with
 // a TLS or token flag: an operator asked for both a secured and an open service. Refused, naming
 // the flags given, rather than silently serving plaintext without token checks.
 absl::Status CheckInsecureAlone(
     std::initializer_list<std::pair<absl::string_view, absl::string_view>> security_flags);
 
+// Warehouse code "{region}-W{1..6 digits}" -> region code.
 absl::StatusOr<std::string> RegionOfWarehouseCode(absl::string_view code);
 // "warehouses/{code}" -> code.
 absl::StatusOr<std::string> WarehouseCodeFromName(absl::string_view name);

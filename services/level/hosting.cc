@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "services/common/validation.h"
 
 namespace stockpile::level {
@@ -17,6 +18,11 @@ bool Hosting::HostsCode(absl::string_view code) const {
     if (absl::StartsWith(region, p)) return true;
   }
   return false;
+}
+
+bool Hosting::HostsWarehouseName(absl::string_view name) const {
+  absl::ConsumePrefix(&name, common::kWarehousePrefix);
+  return HostsCode(name);
 }
 
 absl::Status Hosting::CheckRegion(absl::string_view region_code) const {

@@ -22,6 +22,8 @@ class Hosting {
   // INVALID_ARGUMENT (wrong level) or FAILED_PRECONDITION (another instance's region).
   absl::Status CheckRegion(absl::string_view region_code) const;
   bool HostsCode(absl::string_view code) const;
+  // HostsCode for "warehouses/{code}" (or a bare code).
+  bool HostsWarehouseName(absl::string_view name) const;
 
  private:
   stockpile::v1::Level level_;

@@ -6,7 +6,6 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "services/common/status_macros.h"
 #include "services/common/thread_name.h"
 #include "services/common/validation.h"
@@ -965,9 +964,7 @@ bool LevelCore::HoldIsHosted(const std::string& hold_id) const {
   absl::StatusOr<std::optional<std::string>> raw = store_->Get(Cf::kHolds, keys::Hold(hold_id));
   v1::Hold hold;
   if (!raw.ok() || !raw->has_value() || !hold.ParseFromString(**raw)) return true;  // told later
-  absl::string_view code = hold.warehouse();
-  absl::ConsumePrefix(&code, common::kWarehousePrefix);
-  if (hosting_.HostsCode(code)) return true;
+  if (hosting_.HostsWarehouseName(hold.warehouse())) return true;
   Log(absl::StrCat("hold holds/", hold_id, " is past its expiry but its warehouse ",
                    hold.warehouse(), " is not hosted here; it stays held and sweeps pass it by"));
   return false;

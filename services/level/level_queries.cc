@@ -9,7 +9,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
@@ -205,11 +204,6 @@ absl::Status SetToken(Response* resp, absl::StatusOr<std::string> token) {
 
 }  // namespace
 
-bool LevelQueries::HostsName(absl::string_view warehouse_name) const {
-  absl::ConsumePrefix(&warehouse_name, common::kWarehousePrefix);
-  return hosting_.HostsCode(warehouse_name);
-}
-
 absl::StatusOr<std::string> LevelQueries::HostedCode(absl::string_view warehouse_name) const {
   ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(warehouse_name));
   ASSIGN_OR_RETURN(std::string region, common::RegionOfWarehouseCode(code));
@@ -379,7 +373,8 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
     return t >= start && t < end && (req.item().empty() || m.item() == req.item()) &&
            (req.reference().empty() || m.reference() == req.reference()) &&
            (req.request_id().empty() || m.request_id() == req.request_id()) &&
-           (code.empty() || m.warehouse() == req.warehouse()) && HostsName(m.warehouse());
+           (code.empty() || m.warehouse() == req.warehouse()) &&
+           hosting_.HostsWarehouseName(m.warehouse());
   };
   if (code.empty() && req.item().empty() && req.reference().empty() && req.request_id().empty()) {
     return absl::InvalidArgumentError("give warehouse, item, reference or request_id");
@@ -470,7 +465,7 @@ absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest
         if (!req.warehouse().empty() && h.warehouse() != req.warehouse()) {
           return false;
         }
-        if (!HostsName(h.warehouse())) return false;
+        if (!hosting_.HostsWarehouseName(h.warehouse())) return false;
         if (req.state() != HOLD_STATE_UNSPECIFIED && h.state() != req.state()) {
           return false;
         }

@@ -54,9 +54,6 @@ class LevelQueries {
                                               uint64_t head) const;
 
  private:
-  // Listings leave out what a store narrowed by a restart with fewer --regions still holds of
-  // the warehouses it gave up (their new instance lists them), as reads refuse them.
-  bool HostsName(absl::string_view warehouse_name) const;
   absl::StatusOr<std::string> HostedCode(absl::string_view warehouse_name) const;
   // Listing filters name something that exists here, so a typo or the wrong instance is told
   // apart from "nothing there" (NOT_FOUND, FAILED_PRECONDITION). Empty filters pass.

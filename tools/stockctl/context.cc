@@ -163,7 +163,7 @@ void Context::Print(const std::string& human, const std::string& json_text) cons
 int Context::Fail(const grpc::Status& status) {
   std::cerr << "stockctl: " << common::StatusCodeName(status.error_code()) << ": "
             << status.error_message() << "\n";
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) HintWhenNothingAnswers(status);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) HintAfterUnavailable(status);
   const int code = ExitCodeFor(status.error_code());
   if (code == kExitRetryable && !request_id_.empty()) {
     std::cerr << "stockctl: safe to retry with --request-id=" << request_id_ << "\n";
@@ -176,7 +176,7 @@ int Context::Fail(const grpc::Status& status) {
 // etcd behind the catalogue is down): only the first is fixed with --server or --catalogue. A
 // connection closed at once, or a failed handshake, is TLS configured differently at the two
 // ends, not a wrong address.
-void Context::HintWhenNothingAnswers(const grpc::Status& status) const {
+void Context::HintAfterUnavailable(const grpc::Status& status) const {
   const bool level = last_service_ == Service::kLevel;
   const std::shared_ptr<grpc::Channel>& channel = level ? channel_ : catalogue_channel_;
   if (last_service_ == Service::kNone || channel == nullptr) return;

@@ -80,7 +80,7 @@ class Context {
   grpc::Channel& CatalogueChannel();
   // After UNAVAILABLE: says whether to fix the address, the TLS settings, or wait for a service
   // behind the one that answered.
-  void HintWhenNothingAnswers(const grpc::Status& status) const;
+  void HintAfterUnavailable(const grpc::Status& status) const;
   // The service of the latest stub handed out: where a failed call went.
   enum class Service { kNone, kLevel, kCatalogue };
   Service last_service_ = Service::kNone;
