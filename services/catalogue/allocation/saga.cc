@@ -1232,6 +1232,9 @@ absl::StatusOr<Transfer> TransferCoordinator::Resume(absl::string_view id) {
     case TRANSFER_STATE_IN_TRANSIT:
     case TRANSFER_STATE_RECEIVED:
       RETURN_IF_ERROR(CheckExpiry(t));
+      // A shipment whose reply was lost shows as in transit here by the next resume, not only
+      // when someone retries it or cancels. A source down now is asked again next time.
+      FindLostShipments(t).IgnoreError();
       for (int i = 0; i < t.legs_size(); ++i) {
         if (t.legs(i).state() == LEG_STATE_RECEIVED) RETURN_IF_ERROR(Settle(t, i));
       }

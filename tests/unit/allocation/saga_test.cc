@@ -484,6 +484,25 @@ TEST_F(SagaTest, CancelAfterAShipmentWhoseReplyWasLostIsRefusedAndTheLegReceived
   EXPECT_EQ(gateway_.Received(kDest, kItem), 5);
 }
 
+// Nobody retries or cancels: the resume loop finds the shipment that went through (it used to
+// leave the transfer READY, its leg HELD, until the hold's expiry).
+TEST_F(SagaTest, ResumeFindsAShipmentWhoseReplyWasLost) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.LoseNextReply(kNear, /*then_down=*/true);
+  EXPECT_THAT(Ship(t, 0), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());  // source still down: nothing to tell yet
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  gateway_.SetDown(kNear, false);
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_SHIPPED);
+  EXPECT_THAT(t.audit(t.audit_size() - 1).what(), HasSubstr("found shipped at"));
+}
+
 // Whether the lost shipment went through cannot be told while its source is down: the cancel is
 // refused and changes nothing, rather than let go of a leg that may be on the road.
 TEST_F(SagaTest, CancelWhileALostShipmentsSourceIsDownChangesNothing) {
