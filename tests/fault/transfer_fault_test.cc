@@ -35,6 +35,7 @@ namespace {
 
 using namespace stockpile::v1;  // NOLINT
 using std::chrono::seconds;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr char kItem[] = "SH-0001";
@@ -449,7 +450,10 @@ TEST_F(TransferFaultTest, SourceDownDuringApprovalWaitsThenCompletes) {
   EXPECT_EQ(waiting.state(), TRANSFER_STATE_HOLDING) << waiting.DebugString();
   EXPECT_EQ(waiting.legs(0).state(), LEG_STATE_HELD);
   EXPECT_EQ(waiting.legs(1).state(), LEG_STATE_PLANNED);
-  EXPECT_NE(waiting.audit(waiting.audit_size() - 1).what().find("waiting"), std::string::npos)
+  // The wait names the level that does not answer, and where the catalogue looks for it.
+  EXPECT_THAT(waiting.audit(waiting.audit_size() - 1).what(),
+              AllOf(HasSubstr(std::string("the level service of ") + kFar + " at 127.0.0.1:"),
+                    HasSubstr("did not answer in time"), HasSubstr("waiting")))
       << waiting.DebugString();
   LevelB().process().Signal(SIGCONT);
   ASSERT_TRUE(WaitFor([&] { return Get(t).state() == TRANSFER_STATE_READY; }, seconds(20)))

@@ -14,9 +14,10 @@ using namespace stockpile::v1;  // NOLINT
 
 class GrpcLevelGateway::Stubs {
  public:
-  explicit Stubs(std::shared_ptr<grpc::Channel> channel)
-      : stub(LevelService::NewStub(std::move(channel))) {}
+  Stubs(std::shared_ptr<grpc::Channel> channel, std::string address)
+      : stub(LevelService::NewStub(std::move(channel))), address(std::move(address)) {}
   std::unique_ptr<LevelService::Stub> stub;
+  const std::string address;
 };
 
 GrpcLevelGateway::GrpcLevelGateway(LevelRouter router, GrpcLevelGatewayOptions options)
@@ -38,21 +39,39 @@ absl::StatusOr<std::shared_ptr<GrpcLevelGateway::Stubs>> GrpcLevelGateway::StubF
     auto channel = options_.channel_factory
                        ? options_.channel_factory(address)
                        : grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-    slot = std::make_shared<Stubs>(std::move(channel));
+    slot = std::make_shared<Stubs>(std::move(channel), address);
   }
   return slot;
 }
 
 namespace {
 
+// A dispatcher reading "Deadline Exceeded" cannot tell which of a transfer's levels is slow or
+// down: transient failures name the warehouse and the level service's address. The level's own
+// refusals pass through as it worded them.
+absl::Status NamingTheLevel(const grpc::Status& s, absl::string_view warehouse_name,
+                            absl::string_view address) {
+  const std::string warehouse =
+      common::WarehouseCodeFromName(warehouse_name).value_or(std::string(warehouse_name));
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::DeadlineExceededError(absl::StrCat("the level service of ", warehouse, " at ",
+                                                    address, " did not answer in time"));
+  }
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return absl::UnavailableError(absl::StrCat("the level service of ", warehouse, " at ", address,
+                                               " is unavailable: ", s.error_message()));
+  }
+  return common::FromGrpc(s);
+}
+
 template <typename Req, typename Resp, typename Call>
-absl::StatusOr<Resp> Invoke(const std::shared_ptr<GrpcLevelGateway::Stubs>&, absl::Duration timeout,
-                            const Req& req, Call call) {
+absl::StatusOr<Resp> Invoke(const GrpcLevelGateway::Stubs& stubs, absl::string_view warehouse,
+                            absl::Duration timeout, const Req& req, Call call) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   Resp resp;
   grpc::Status s = call(&ctx, req, &resp);
-  if (!s.ok()) return common::FromGrpc(s);
+  if (!s.ok()) return NamingTheLevel(s, warehouse, stubs.address);
   return resp;
 }
 
@@ -61,7 +80,7 @@ absl::StatusOr<Resp> Invoke(const std::shared_ptr<GrpcLevelGateway::Stubs>&, abs
 #define STOCKPILE_LEVEL_CALL(Method, Req, Resp, warehouse, req)                              \
   ASSIGN_OR_RETURN(auto stubs, StubFor(warehouse));                                          \
   ASSIGN_OR_RETURN(Resp resp,                                                                \
-                   (Invoke<Req, Resp>(stubs, options_.call_timeout, req,                     \
+                   (Invoke<Req, Resp>(*stubs, warehouse, options_.call_timeout, req,         \
                                       [&](grpc::ClientContext* c, const Req& r, Resp* out) { \
                                         return stubs->stub->Method(c, r, out);               \
                                       })))
