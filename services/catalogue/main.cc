@@ -178,9 +178,10 @@ class LateLeadership final : public alloc::Leadership {
     const alloc::Leadership* t = target_.load();
     return t != nullptr && t->IsLeader();
   }
-  std::string Leader() const override {
+  absl::StatusOr<std::string> Leader() const override {
     const alloc::Leadership* t = target_.load();
-    return t == nullptr ? std::string() : t->Leader();
+    if (t == nullptr) return absl::NotFoundError("this replica has not joined the election yet");
+    return t->Leader();
   }
 
  private:

@@ -465,6 +465,36 @@ TEST_F(TransferFaultTest, SourceDownDuringApprovalWaitsThenCompletes) {
   EXPECT_EQ(ExpectConserved().on_hand(), 80);
 }
 
+// etcd down: no replica can lead transfers, so a change is refused naming etcd (it said an
+// election was under way), plans go on, and once etcd is back a change goes through again.
+TEST_F(TransferFaultTest, EtcdDownRefusesTransferChangesNamingEtcdWhilePlansGoOn) {
+  etcd_.Kill();
+  CreateTransferRequest req;
+  req.set_request_id("create-while-etcd-is-down");
+  req.set_actor("dispatcher");
+  *req.mutable_plan() = PlanFor(10);
+  grpc::Status s;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Transfer t;
+        s = transfers_->CreateTransfer(Ctx(10).get(), req, &t);
+        // At first the leader itself refuses (it cannot save to etcd); once its lease lapses
+        // (3 s) no replica leads.
+        return s.error_message().find("while etcd does not answer") != std::string::npos;
+      },
+      seconds(20)))
+      << s.error_code() << " " << s.error_message() << Log();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("transfers cannot be changed while etcd does not answer"));
+  EXPECT_TRUE(Plannable(80));
+  std::string error;
+  ASSERT_TRUE(etcd_.Restart(seconds(20), &error)) << error;
+  ASSERT_TRUE(WaitFor([&] { return Leads(); }, seconds(30))) << Log();
+  Transfer t;
+  EXPECT_TRUE(transfers_->CreateTransfer(Ctx(10).get(), req, &t).ok());
+}
+
 // The same system with plans leaving out a level instance silent for 2 s (default 10).
 class UnreachableSourceTest : public TransferFaultTest {
  protected:

@@ -137,9 +137,6 @@ void TransferLeader::Resign() {
 
 bool TransferLeader::IsLeader() const { return election_->IsLeader() && loop_.synced(); }
 
-std::string TransferLeader::Leader() const {
-  auto leader = election_->CurrentLeader();
-  return leader.ok() ? *leader : std::string();
-}
+absl::StatusOr<std::string> TransferLeader::Leader() const { return election_->CurrentLeader(); }
 
 }  // namespace stockpile::catalogue::allocation

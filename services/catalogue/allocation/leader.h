@@ -32,15 +32,16 @@ class Leadership {
  public:
   virtual ~Leadership() = default;
   virtual bool IsLeader() const = 0;
-  // The leader's candidate name (its advertised gRPC address); empty when unknown.
-  virtual std::string Leader() const = 0;
+  // The leader's candidate name (its advertised gRPC address). NOT_FOUND: no replica leads
+  // now (an election is under way); another error: it cannot be told (etcd does not answer).
+  virtual absl::StatusOr<std::string> Leader() const = 0;
 };
 
 // Embedded single-process mode: no etcd, this process is the leader.
 class AlwaysLeader final : public Leadership {
  public:
   bool IsLeader() const override { return true; }
-  std::string Leader() const override { return "self"; }
+  absl::StatusOr<std::string> Leader() const override { return std::string("self"); }
 };
 
 // Runs ResumeAll() on leadership gain and every `interval` while leader, on its own thread.
@@ -97,7 +98,7 @@ class TransferLeader final : public Leadership {
   void Resign();
   // Leading, and the shared transfers have been re-listed in this term.
   bool IsLeader() const override;
-  std::string Leader() const override;
+  absl::StatusOr<std::string> Leader() const override;
   EtcdTransferSharing* sharing() { return sharing_.get(); }
 
  private:

@@ -66,6 +66,21 @@ bool AlreadyForwarded(const grpc::CallbackServerContext* ctx) {
   return ctx->client_metadata().count(kForwardedHeader) > 0;
 }
 
+// Why a transfer change cannot be made now. Only the leader changes transfers, and with etcd
+// gone none can lead: saying "election" there sends people looking in the wrong place.
+grpc::Status NoLeaderStatus(const absl::Status& why) {
+  if (why.code() == absl::StatusCode::kNotFound) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "no catalogue replica is the transfer leader right now (an election is "
+                        "under way); retry");
+  }
+  return grpc::Status(
+      grpc::StatusCode::UNAVAILABLE,
+      absl::StrCat("transfers cannot be changed while etcd does not answer (the transfer leader "
+                   "is chosen there: ",
+                   why.message(), "); plans and reads still work; retry once etcd is back"));
+}
+
 }  // namespace
 
 std::shared_ptr<grpc::Channel> TransferServiceImpl::LeaderChannel(const std::string& address) {
@@ -121,19 +136,17 @@ grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext
     return reactor;
   }
   if (forward && !leadership_->IsLeader()) {
-    const std::string leader = leadership_->Leader();
-    if (ForwardToLeader(ctx, reactor, resp, leader, std::move(forward))) return reactor;
-    if (leader.empty()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                   "no catalogue replica is the transfer leader right now (an "
-                                   "election is under way); retry"));
+    const absl::StatusOr<std::string> leader = leadership_->Leader();
+    if (!leader.ok()) {
+      reactor->Finish(NoLeaderStatus(leader.status()));
       return reactor;
     }
+    if (ForwardToLeader(ctx, reactor, resp, *leader, std::move(forward))) return reactor;
     // Leadership moved since the forwarding replica looked (or nothing forwards here): the
     // caller's retry reaches the leader, so this is a reason to retry, not a refusal.
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  absl::StrCat("this catalogue replica is not the transfer leader (",
-                                              leader, " is); retry")));
+                                              *leader, " is); retry")));
     return reactor;
   }
   pool_.Run([reactor, resp, call, who = *std::move(who)] {

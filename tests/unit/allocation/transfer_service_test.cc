@@ -23,14 +23,17 @@ const common::ReferenceData& Reference() { return testing::SharedReferenceData("
 
 class SwitchableLeadership : public Leadership {
  public:
-  explicit SwitchableLeadership(std::string elsewhere = "10.0.0.7:7600")
+  // `elsewhere`: who leads when this replica does not, or why that cannot be told.
+  explicit SwitchableLeadership(absl::StatusOr<std::string> elsewhere = "10.0.0.7:7600")
       : elsewhere_(std::move(elsewhere)) {}
   bool IsLeader() const override { return leader; }
-  std::string Leader() const override { return leader ? "self" : elsewhere_; }
+  absl::StatusOr<std::string> Leader() const override {
+    return leader ? absl::StatusOr<std::string>("self") : elsewhere_;
+  }
   std::atomic<bool> leader{true};
 
  private:
-  const std::string elsewhere_;
+  const absl::StatusOr<std::string> elsewhere_;
 };
 
 class TransferServiceTest : public ::testing::Test {
@@ -232,14 +235,41 @@ TEST_F(TransferServiceTest, FollowerForwardsMutationsToTheLeaderWithTheCallersTo
   EXPECT_THAT(refused.error_message(), HasSubstr(leader.address()));
   EXPECT_THAT(refused.error_message(), HasSubstr("retry"));
 
-  SwitchableLeadership nobody("");
+  SwitchableLeadership nobody(absl::NotFoundError("no leader"));
   nobody.leader = false;
   Replica orphan(dir_.Sub("orphan"), &gateway_, &planner_, &snapshot_, &nobody, authorizer);
   grpc::ClientContext election;
   with_token(&election);
   grpc::Status wait = orphan.Stub()->CreateTransfer(&election, create, &t);
   EXPECT_EQ(wait.error_code(), grpc::StatusCode::UNAVAILABLE) << wait.error_message();
+  EXPECT_THAT(wait.error_message(), HasSubstr("election is under way"));
   EXPECT_THAT(wait.error_message(), HasSubstr("retry"));
+}
+
+// With etcd gone no replica can lead, and none can say who does: the answer names etcd (it
+// used to say an election was under way, which cannot happen without etcd).
+TEST_F(TransferServiceTest, WithEtcdUnreachableAChangeIsRefusedNamingEtcd) {
+  SwitchableLeadership cut_off(absl::UnavailableError("failed to connect to all addresses"));
+  cut_off.leader = false;
+  Replica replica(dir_.Sub("cut-off"), &gateway_, &planner_, &snapshot_, &cut_off,
+                  auth::Authorizer::Disabled());
+  CreateTransferRequest req;
+  req.set_request_id("while-etcd-is-down");
+  req.set_actor("dispatcher");
+  req.mutable_plan()->set_destination_warehouse("warehouses/420102-W001");
+  auto* line = req.mutable_plan()->add_lines();
+  line->set_item("SH-0001");
+  line->set_quantity(4);
+  grpc::ClientContext ctx;
+  Transfer t;
+  grpc::Status s = replica.Stub()->CreateTransfer(&ctx, req, &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr("while etcd does not answer"));
+  EXPECT_THAT(s.error_message(), HasSubstr("failed to connect to all addresses"));
+  EXPECT_THAT(s.error_message(), HasSubstr("retry once etcd is back"));
+  auto unfinished = replica.store->UnfinishedIds();
+  ASSERT_TRUE(unfinished.ok());
+  EXPECT_TRUE(unfinished->empty());  // nothing was made
 }
 
 }  // namespace
