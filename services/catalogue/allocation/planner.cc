@@ -429,7 +429,8 @@ absl::StatusOr<std::string> Planner::DestinationRegion(const PlanAllocationReque
     return absl::InvalidArgumentError(
         absl::StrCat("destination region must be 2, 4, 6, 9 or 12 digits; got \"", region, "\""));
   }
-  if (reference_->FindRegion(n > 6 ? region.substr(0, 6) : region) == nullptr) {
+  // A township or village too, not only its county: a mistyped code is not planned for.
+  if (!reference_->MayBeRegion(region)) {
     return absl::NotFoundError(absl::StrCat("region ", region, " is not in the reference data"));
   }
   return region;

@@ -389,5 +389,23 @@ TEST_F(PlannerTest, RejectsMalformedRequests) {
               testing::StatusIs(absl::StatusCode::kNotFound));
 }
 
+// A township or village code is checked itself, not only its county: 420102999 (no such
+// township in 420102) used to get a plan, though a roll-up of it is NOT_FOUND.
+TEST_F(PlannerTest, RefusesATownshipOrVillageThatDoesNotExist) {
+  PlanAllocationRequest req;
+  auto* line = req.add_lines();
+  line->set_item("SH-0001");
+  line->set_quantity(1);
+  req.set_destination_region("420102002");  // 大智街道
+  EXPECT_TRUE(planner_.Plan(req, snapshot_, kToday).ok());
+  for (const char* unknown : {"420102999", "420102002999", "420199"}) {
+    req.set_destination_region(unknown);
+    EXPECT_THAT(planner_.Plan(req, snapshot_, kToday),
+                testing::StatusIs(absl::StatusCode::kNotFound,
+                                  ::testing::HasSubstr("is not in the reference data")))
+        << unknown;
+  }
+}
+
 }  // namespace
 }  // namespace stockpile::catalogue::allocation

@@ -101,6 +101,22 @@ TEST_F(TransferServiceTest, LeaderServesMutationsAndReads) {
   EXPECT_EQ(stub_->GetTransfer(&ctx2, get, &t).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// The service's PlanAllocation asks the destination's level, as CreateTransfer does: a plan to
+// a warehouse that does not exist is NOT_FOUND, not a plan that only fails at create.
+TEST_F(TransferServiceTest, PlanToADestinationThatDoesNotExistIsNotFound) {
+  gateway_.RemoveWarehouse("warehouses/420102-W009");
+  PlanAllocationRequest req;
+  req.set_destination_warehouse("warehouses/420102-W009");
+  auto* line = req.add_lines();
+  line->set_item("SH-0001");
+  line->set_quantity(4);
+  grpc::ClientContext ctx;
+  AllocationPlan plan;
+  grpc::Status s = stub_->PlanAllocation(&ctx, req, &plan);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("420102-W009"));
+}
+
 // Without forwarding set up: retry (UNAVAILABLE) naming the leader, never a refusal.
 TEST_F(TransferServiceTest, FollowerAnswersRetryNamingTheLeaderButServesReads) {
   Transfer t;
