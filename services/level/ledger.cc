@@ -539,6 +539,7 @@ absl::Status Ledger::Hold(const HoldOp& op, MovementResult* result) {
     }
     quantity = sum;
   }
+  if (op.keep_reserve_floor()) RETURN_IF_ERROR(CheckKeepsReserveFloor(*w, *b, quantity));
   v1::Hold& hold = holds_[op.hold_id()];
   const int64_t ttl = op.ttl_seconds() == 0 ? kDefaultHoldTtlSeconds : op.ttl_seconds();
   hold.set_name(absl::StrCat("holds/", op.hold_id()));
@@ -568,6 +569,26 @@ absl::Status Ledger::Hold(const HoldOp& op, MovementResult* result) {
   NormalizeBalance(b);
   *result->mutable_hold() = hold;
   return absl::OkStatus();
+}
+
+// What a plan counts as givable: unexpired stock not held, above the quota's floor. Holding
+// from expired lots is refused above, so the hold takes all of `quantity` from that stock.
+absl::Status Ledger::CheckKeepsReserveFloor(const Warehouse& w, const Balance& b,
+                                            int64_t quantity) {
+  ASSIGN_OR_RETURN(auto raw, ctx_.txn->Get(Cf::kQuotas, keys::WarehouseItem(w.code(), b.item())));
+  if (!raw.has_value()) return absl::OkStatus();
+  v1::Quota quota;
+  if (!quota.ParseFromString(*raw)) return absl::DataLossError("stored quota is unreadable");
+  int64_t usable = 0;
+  for (const LotBalance& lot : b.lots()) {
+    if (!Expired(lot)) usable += lot.on_hand() - lot.held();
+  }
+  if (usable - quantity >= quota.min()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("holding ", quantity, " of ", Describe(b), " would leave ", usable - quantity,
+                   " available, below its reserve floor of ", quota.min(), " (",
+                   std::max<int64_t>(0, usable - quota.min()),
+                   " can be given above it); only a CRITICAL transfer may draw a reserve down"));
 }
 
 namespace {

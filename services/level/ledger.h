@@ -82,6 +82,9 @@ class Ledger {
   absl::StatusOr<stockpile::v1::Balance*> LoadBalance(const stockpile::v1::Warehouse& w,
                                                       absl::string_view item);
   absl::StatusOr<stockpile::v1::Hold*> LoadHold(absl::string_view hold_id);
+  // A hold that asks to keep the reserve floor (HoldOp.keep_reserve_floor) and would not.
+  absl::Status CheckKeepsReserveFloor(const stockpile::v1::Warehouse& w,
+                                      const stockpile::v1::Balance& b, int64_t quantity);
   absl::StatusOr<stockpile::v1::Balance*> LoadHoldBalance(const stockpile::v1::Hold& hold);
   absl::Status ReleaseAbsent(const stockpile::v1::ReleaseOp& op,
                              stockpile::v1::MovementResult* result);

@@ -301,5 +301,76 @@ TEST_F(TransferIntegrationTest, CompetingCoordinatorsNeverHoldMoreThanThereIs) {
   ExpectConserved(Totals());
 }
 
+// kNear keeps a reserve floor of 20 of its 30. Two ROUTINE transfers of 10 are both planned
+// from its 10 above the floor before either is approved (two dispatchers at once). The first
+// holds them; the level refuses the second's hold below the floor, and that leg is re-planned
+// to kMid. kNear keeps its floor. (Holds were placed whatever the floor before.)
+TEST_F(TransferIntegrationTest, TransfersPlannedAtOnceKeepTheSourcesReserveFloor) {
+  SetQuotaRequest quota;
+  quota.set_request_id("floor-near");
+  quota.set_actor("test");
+  quota.mutable_quota()->set_warehouse(kNear);
+  quota.mutable_quota()->set_item(kItem);
+  quota.mutable_quota()->set_min(20);
+  Quota set;
+  ASSERT_TRUE(stub_->SetQuota(Deadline().get(), quota, &set).ok());
+  Replica r(dir_.Sub("r"), gateway_.get());
+  Feed(r.snapshot);
+  r.snapshot.SetFloor("420103-W001", kItem, 20);
+  Transfer first = CreateTransfer(r, 10, "first");
+  Transfer second = CreateTransfer(r, 10, "second");
+  ASSERT_EQ(first.legs(0).plan().source_warehouse(), kNear);
+  ASSERT_EQ(second.legs(0).plan().source_warehouse(), kNear);  // planned from the same 10
+  absl::StatusOr<Transfer> a = Approve(r, first);
+  ASSERT_THAT(a.status(), IsOk());
+  EXPECT_EQ(a->state(), TRANSFER_STATE_READY);
+  absl::StatusOr<Transfer> b = Approve(r, second);
+  ASSERT_THAT(b.status(), IsOk());
+  EXPECT_EQ(b->state(), TRANSFER_STATE_READY) << b->DebugString();
+  ASSERT_EQ(b->legs_size(), 2) << b->DebugString();
+  EXPECT_EQ(b->legs(0).state(), LEG_STATE_REPLACED);
+  EXPECT_EQ(b->legs(1).plan().source_warehouse(), kMid);
+  EXPECT_EQ(b->legs(1).state(), LEG_STATE_HELD);
+  bool refusal_audited = false;
+  for (const auto& step : b->audit()) {
+    refusal_audited |= absl::StrContains(step.what(), "below its reserve floor of 20");
+  }
+  EXPECT_TRUE(refusal_audited) << b->DebugString();
+  EXPECT_EQ(BalanceOf(kNear).available(), 20);
+  EXPECT_EQ(BalanceOf(kMid).available(), 20);
+  ExpectConserved(Totals());
+}
+
+// A CRITICAL transfer may draw a reserve down: its hold does not ask the level to keep it.
+TEST_F(TransferIntegrationTest, CriticalTransferMayHoldBelowTheReserveFloor) {
+  SetQuotaRequest quota;
+  quota.set_request_id("floor-near");
+  quota.set_actor("test");
+  quota.mutable_quota()->set_warehouse(kNear);
+  quota.mutable_quota()->set_item(kItem);
+  quota.mutable_quota()->set_min(30);
+  Quota set;
+  ASSERT_TRUE(stub_->SetQuota(Deadline().get(), quota, &set).ok());
+  Replica r(dir_.Sub("r"), gateway_.get());
+  Feed(r.snapshot);
+  r.snapshot.SetFloor("420103-W001", kItem, 30);
+  CreateTransferRequest req;
+  req.set_request_id("critical");
+  req.set_actor("dispatcher");
+  req.mutable_plan()->set_destination_warehouse(kDest);
+  req.mutable_plan()->set_priority(PRIORITY_CRITICAL);
+  auto* line = req.mutable_plan()->add_lines();
+  line->set_item(kItem);
+  line->set_quantity(10);
+  auto t = r.coordinator->Create(req);
+  ASSERT_THAT(t.status(), IsOk());
+  ASSERT_EQ(t->legs(0).plan().source_warehouse(), kNear);
+  EXPECT_TRUE(t->legs(0).plan().below_floor());
+  absl::StatusOr<Transfer> a = Approve(r, *t);
+  ASSERT_THAT(a.status(), IsOk());
+  EXPECT_EQ(a->state(), TRANSFER_STATE_READY) << a->DebugString();
+  EXPECT_EQ(BalanceOf(kNear).available(), 20);
+}
+
 }  // namespace
 }  // namespace stockpile::catalogue::allocation

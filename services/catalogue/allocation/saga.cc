@@ -525,6 +525,7 @@ Transfer TransferCoordinator::NewTransfer(const std::string& id, const CreateTra
   t.set_created_by(req.actor());
   t.set_note(req.note());
   t.set_level_calls_name_step_actor(true);
+  t.set_holds_keep_reserve_floor(true);
   *t.mutable_create_time() = ToTimestamp(Now());
   for (const PlanLeg& p : plan.legs()) {
     TransferLeg* leg = t.add_legs();
@@ -629,6 +630,9 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
   op->set_hold_id(leg.hold_id());
   op->set_reference(t.id());
   op->set_ttl_seconds(leg.hold_ttl_seconds());
+  // The plan kept the floor from what the catalogue saw; the level keeps it against what it
+  // has now (another transfer's holds, stock issued since). Refused, the leg is re-planned.
+  op->set_keep_reserve_floor(t.holds_keep_reserve_floor() && t.priority() != PRIORITY_CRITICAL);
   for (const auto& l : leg.plan().lots()) {
     HoldLot* hl = op->add_lots();
     hl->set_lot(l.lot());

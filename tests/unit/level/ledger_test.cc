@@ -323,6 +323,34 @@ TEST_F(LedgerTest, HoldNeverTakesExpiredLots) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired")));
 }
 
+// A hold that asks to keep the reserve floor (the catalogue's, for all but CRITICAL transfers)
+// is refused when it would leave less unexpired available stock than the quota's min, and
+// changes nothing. Expired lots do not count toward the floor; without the ask, or without a
+// quota, the hold is placed as before.
+TEST_F(LedgerTest, HoldKeepingTheReserveFloorIsRefusedBelowIt) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "OLD", "2026-01-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 30, "NEW", "2027-06-01")).status(), IsOk());
+  auto keeping = [](int64_t q, const std::string& id) {
+    Operation op = Env::Hold(kW, kWater, q, id);
+    op.mutable_hold()->set_keep_reserve_floor(true);
+    return op;
+  };
+  ASSERT_THAT(env_.Apply(keeping(10, "no-quota-yet")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Release("no-quota-yet")).status(), IsOk());
+  ASSERT_THAT(env_.SetQuota(kW, kWater, 20, 0).status(), IsOk());
+  EXPECT_THAT(env_.Apply(keeping(11, "too-much")).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("would leave 19 available, below its reserve floor of 20 (10 "
+                                 "can be given above it)")));
+  Balance b = env_.Balance(kW, kWater);
+  EXPECT_EQ(b.held(), 0);
+  ASSERT_THAT(env_.Apply(keeping(10, "to-the-floor")).status(), IsOk());
+  EXPECT_THAT(env_.Apply(keeping(1, "one-more")).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("(0 can be given")));
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kWater, 5, "not-asked")).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kWater).held(), 15);
+}
+
 TEST_F(LedgerTest, ShipMovesHeldStockInTransitAndReceiveRecordsLoss) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 30, "A", "2026-08-01")).status(), IsOk());
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 30, "B", "2026-10-01")).status(), IsOk());
