@@ -338,9 +338,11 @@ void LevelCore::SyncerLoop() {
       pipeline_cv_.notify_all();  // the writer may queue the next group meanwhile
     }
     if (g->wrote) {
-      if (options_.before_group_write) options_.before_group_write();
-      Durable(*g);
+      Durable(*g, options_.before_group_write ? options_.before_group_write() : absl::OkStatus());
     }
+    // A replay answers from the writes of its own or an earlier group, which may have failed:
+    // a group of replays only writes nothing and would otherwise be answered OK.
+    if (storage_failed_) RefuseAfterStorageFailure(*g);
     {
       std::lock_guard<std::mutex> lock(pipeline_mu_);
       if (g->wrote) unsynced_.pop_front();
@@ -376,9 +378,10 @@ void LevelCore::AnswererLoop() {
   }
 }
 
-void LevelCore::Durable(PreparedGroup& g) {
+void LevelCore::Durable(PreparedGroup& g, absl::Status injected) {
   absl::Status s = storage_failed_ ? absl::UnavailableError("the database refused an earlier write")
-                                   : store_->Write(g.batch, options_.sync_writes);
+                   : !injected.ok() ? std::move(injected)
+                                    : store_->Write(g.batch, options_.sync_writes);
   if (!s.ok()) {
     // Nothing of the group is durable and RocksDB stops taking writes after a failed WAL
     // write: refuse the group and everything after it until the service is restarted.
@@ -388,8 +391,9 @@ void LevelCore::Durable(PreparedGroup& g) {
       ReportStorageFailure();
     }
     stats_.write_failures++;
+    // Replays too: one of this group may answer from a write of this group.
     for (auto& p : g.pending) {
-      if (p.result.status.ok() && !p.result.replayed) p.result = {s, "", nullptr, 0, false};
+      if (p.result.status.ok()) p.result = {s, "", nullptr, 0, false};
     }
     return;
   }
@@ -400,6 +404,17 @@ void LevelCore::Durable(PreparedGroup& g) {
   }
   warehouse_count_ += static_cast<int64_t>(g.new_warehouses);
   Publish(g.last_sequence);
+}
+
+void LevelCore::RefuseAfterStorageFailure(PreparedGroup& g) {
+  for (auto& p : g.pending) {
+    if (!p.result.status.ok()) continue;
+    p.result = {absl::UnavailableError(
+                    "the database refused a write this answer depends on, so it cannot be "
+                    "confirmed stored; retry with the same request_id once the level service "
+                    "has been restarted"),
+                "", nullptr, 0, false};
+  }
 }
 
 bool LevelCore::ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& group_totals,

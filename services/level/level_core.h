@@ -73,8 +73,9 @@ class LevelCore {
     // The balances family is flushed early once its memtable holds this many versions and
     // kBalanceVersionsPerKey per balance on average (see VersionChurn).
     size_t balance_flush_min_versions = 5'000;
-    // Tests only: runs on the syncer thread before each group is written.
-    std::function<void()> before_group_write;
+    // Tests only: runs on the syncer thread before each group is written; a status other than
+    // OK is taken as the store's answer to the write (a failed write, the group not written).
+    std::function<absl::Status()> before_group_write;
   };
 
   static absl::StatusOr<std::unique_ptr<LevelCore>> Open(const std::string& db_path,
@@ -186,7 +187,9 @@ class LevelCore {
   void HandOver();
   void SyncerLoop();
   void AnswererLoop();
-  void Durable(PreparedGroup& g);
+  void Durable(PreparedGroup& g, absl::Status injected);
+  // Once a write has failed, no OK answer of a later group can be trusted to be on disk.
+  static void RefuseAfterStorageFailure(PreparedGroup& g);
   bool ApplyOne(Command& cmd, StoreTxn& txn, int64_t now, TotalsDelta& group_totals,
                 Pending& pending);
   void Replay(const Command& cmd, absl::string_view stored, const StoreTxn& txn, Pending& pending);

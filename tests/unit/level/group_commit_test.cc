@@ -35,6 +35,7 @@ class FirstWriteStall {
       ++writes_;
       cv_.notify_all();
       if (writes_ == 1) cv_.wait(lock, [&] { return released_; });
+      return writes_ == 1 ? first_write_ : absl::OkStatus();
     };
     return options;
   }
@@ -42,8 +43,10 @@ class FirstWriteStall {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return writes_ >= 1; });
   }
-  void Release() {
+  // `first_write`: what the store answers the stalled write (a failure: it is not written).
+  void Release(absl::Status first_write = absl::OkStatus()) {
     std::lock_guard<std::mutex> lock(mu_);
+    first_write_ = std::move(first_write);
     released_ = true;
     cv_.notify_all();
   }
@@ -56,6 +59,7 @@ class FirstWriteStall {
   std::mutex mu_;
   std::condition_variable cv_;
   bool released_ = false;
+  absl::Status first_write_;
   int writes_ = 0;
 };
 
@@ -143,6 +147,49 @@ TEST(GroupCommitTest, RetriesBeforeTheFirstIsDurableGetTheSameReplyWithItsBalanc
   EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), 7);
 }
 
+// The first write fails (disk full). Retries answered from it, in its own group or in a later
+// group of replays only (which writes nothing), used to keep their OK: the client was told its
+// receipt was stored, and after a restart it was not. Every answer that depends on the failed
+// write is refused now, and the retry after a restart applies the receipt once.
+TEST(GroupCommitTest, RetriesOfAWriteThatFailedAreRefusedNotAnsweredOk) {
+  LevelTestEnv env;
+  ASSERT_THAT(env.CreateWarehouse("420102-W001").status(), IsOk());
+  FirstWriteStall stall;
+  env.Reopen(stall.Options());
+
+  std::vector<std::promise<CommandResult>> promises(4);
+  auto submit = [&](int slot, const std::string& id, int64_t quantity) {
+    const Operation op = LevelTestEnv::Receive("warehouses/420102-W001", "SH-0001", quantity);
+    ApplyBatchRequest req;
+    *req.add_operations() = op;
+    req.set_request_id(id);
+    env.core().ApplyOperations(
+        "Receive", id, "tester", {op}, req,
+        [&promises, slot](CommandResult r) { promises[slot].set_value(std::move(r)); });
+  };
+  submit(0, "in-flight", 3);  // its group stalls in the syncer, then fails
+  submit(1, "in-flight", 3);  // replayed from its writes, in its group or the next
+  stall.WaitForFirstWrite();
+  submit(2, "in-flight", 3);  // next group, replays only: writes nothing
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stall.Release(absl::ResourceExhaustedError("write batch: IO error: No space left on device"));
+  std::vector<CommandResult> results;
+  for (int i = 0; i < 3; ++i) results.push_back(promises[i].get_future().get());
+  EXPECT_EQ(results[0].status.code(), absl::StatusCode::kResourceExhausted);
+  for (int i : {1, 2}) {
+    EXPECT_FALSE(results[i].status.ok()) << i << " was answered OK from a write that failed";
+  }
+  submit(3, "in-flight", 3);  // after the failure: refused at once
+  EXPECT_EQ(promises[3].get_future().get().status.code(), absl::StatusCode::kUnavailable);
+
+  env.Reopen();  // the restart the refusal asks for
+  EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), 0);
+  auto retried =
+      env.Apply(LevelTestEnv::Receive("warehouses/420102-W001", "SH-0001", 3), "in-flight");
+  ASSERT_THAT(retried.status(), IsOk());
+  EXPECT_EQ(env.Balance("warehouses/420102-W001", "SH-0001").on_hand(), 3);
+}
+
 // Operators tell the core's threads apart in top -H, perf and /proc by name.
 TEST(GroupCommitTest, CoreThreadsAreNamed) {
   LevelTestEnv env;
@@ -205,7 +252,10 @@ TEST(GroupCommitTest, OnlyGroupsThatWriteAreCountedAsCommitGroups) {
   ASSERT_THAT(env.CreateWarehouse("420102-W001").status(), IsOk());
   std::atomic<int> writes{0};
   LevelCore::Options options;
-  options.before_group_write = [&writes] { ++writes; };
+  options.before_group_write = [&writes] {
+    ++writes;
+    return absl::OkStatus();
+  };
   env.Reopen(options);
   const uint64_t groups_before = env.core().stats().commit_groups;
   const Operation receipt = LevelTestEnv::Receive("warehouses/420102-W001", "SH-0001", 5);
