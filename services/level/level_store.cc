@@ -128,7 +128,7 @@ LevelStore::~LevelStore() {
   for (auto* h : handles_) {
     if (h != nullptr) families.push_back(h);
   }
-  common::FlushBeforeClose(*db_, families);  // a clean stop leaves no WAL to replay
+  if (!write_failed_) common::FlushBeforeClose(*db_, families);  // a clean stop leaves no WAL
   for (auto* h : handles_) {
     if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
   }
@@ -149,12 +149,15 @@ absl::Status LevelStore::Write(rocksdb::WriteBatch& batch, bool sync) {
   common::QuietRocksPerfCounters();
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return common::FromRocks(db_->Write(wo, &batch), "write batch");
+  absl::Status s = common::FromRocks(db_->Write(wo, &batch), "write batch");
+  if (!s.ok()) write_failed_ = true;
+  return s;
 }
 
 absl::StatusOr<bool> LevelStore::FlushInBackground(Cf cf) {
   // While an earlier memtable is still being flushed, another switch could reach
   // max_write_buffer_number and stall every write until both are on disk.
+  if (write_failed_) return false;
   uint64_t unflushed = 0;
   if (db_->GetIntProperty(handle(cf), "rocksdb.num-immutable-mem-table", &unflushed) &&
       unflushed > 0) {

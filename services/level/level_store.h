@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,7 +53,8 @@ class LevelStore {
   absl::Status DeleteRange(Cf cf, absl::string_view begin, absl::string_view end);
 
   // Switches the family to a new memtable and flushes the old one in the background, unless
-  // an earlier one of the family is still being flushed: true when it started a flush.
+  // an earlier one of the family is still being flushed, or a write has failed: true when it
+  // started a flush.
   absl::StatusOr<bool> FlushInBackground(Cf cf);
 
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<int>(cf)]; }
@@ -66,6 +68,10 @@ class LevelStore {
   LevelStore() = default;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount)> handles_{};
+  // After a failed write RocksDB's WAL writer is broken: Debian's librocksdb asserts (aborts
+  // the process) when a flush touches it, so nothing is flushed any more, not even on close
+  // (the WAL, replayed on the next start, has every acknowledged write).
+  std::atomic<bool> write_failed_{false};
 };
 
 // Writes of a group not yet durable, keyed by column family byte + key; nullopt = deleted.

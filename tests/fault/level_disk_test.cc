@@ -73,6 +73,9 @@ TEST(LevelDiskTest, AWriteTheDiskRefusesTurnsHealthNotServingAndLosesNothingAckn
     if (refused.ok()) ++acknowledged;
   }
   ASSERT_FALSE(refused.ok()) << "200 batches fit under the file-size limit";
+  // The client's retry of the refused batch is refused too: nothing of it is stored.
+  ApplyBatchResponse retried;
+  EXPECT_FALSE(stub->ApplyBatch(Deadline(10).get(), Receipts(acknowledged), &retried).ok());
   ASSERT_GT(acknowledged, 0);
   EXPECT_EQ(Health(level.address()), HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(Health(health), HealthCheckResponse::NOT_SERVING);
@@ -92,7 +95,8 @@ TEST(LevelDiskTest, AWriteTheDiskRefusesTurnsHealthNotServingAndLosesNothingAckn
   MovementResult out;
   EXPECT_EQ(stub->Receive(Deadline().get(), one, &out).error_code(), grpc::StatusCode::UNAVAILABLE);
 
-  level.Stop();
+  // It stops cleanly (exit 0): nothing flushes through the log writer that failed.
+  EXPECT_EQ(level.Stop(), 0) << level.Log();
   level.set_launcher({});
   ASSERT_TRUE(level.Start()) << level.Log();
   EXPECT_EQ(Health(level.address()), HealthCheckResponse::SERVING);
