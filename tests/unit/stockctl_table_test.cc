@@ -130,5 +130,24 @@ TEST(ProgressTest, BarFillsProportionally) {
   EXPECT_EQ(ProgressBar(0, 0, 2), "[##] 100%  0/0 rows");
 }
 
+// A location filled in from the reference data says where it came from: a county's seat, or
+// for a city or province the centre of its counties' seats (it said "county seat" for those
+// too, a point that can be 150 km from the capital).
+TEST(RenderWarehouseTest, SaysWhereADefaultedLocationComesFrom) {
+  v1::Warehouse w;
+  w.set_location_defaulted(true);
+  w.set_region_code("420102");
+  EXPECT_THAT(RenderWarehouse(w), HasSubstr("(not given: the county seat)"));
+  w.set_region_code("420102001");
+  EXPECT_THAT(RenderWarehouse(w), HasSubstr("(not given: the county seat)"));
+  for (const char* region : {"42", "4201"}) {
+    w.set_region_code(region);
+    EXPECT_THAT(RenderWarehouse(w), HasSubstr("(not given: the centre of its counties' seats)"));
+    EXPECT_THAT(RenderWarehouse(w), Not(HasSubstr("county seat)")));
+  }
+  w.set_location_defaulted(false);
+  EXPECT_THAT(RenderWarehouse(w), Not(HasSubstr("not given")));
+}
+
 }  // namespace
 }  // namespace stockpile::stockctl

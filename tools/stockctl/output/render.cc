@@ -65,7 +65,12 @@ std::string RenderWarehouse(const v1::Warehouse& w) {
   if (w.below_standard_area()) area += " (below the level's standard area)";
   std::string location =
       absl::StrCat(Decimal(w.location().longitude()), ", ", Decimal(w.location().latitude()));
-  if (w.location_defaulted()) location += " (county seat)";
+  // A city's or province's region has no seat of its own: the reference data places it at the
+  // centre of its counties' seats, which can be far from its capital.
+  if (w.location_defaulted()) {
+    location += w.region_code().size() > 4 ? " (not given: the county seat)"
+                                           : " (not given: the centre of its counties' seats)";
+  }
   return RenderKeyValues(KeyValues{
       {"name", w.name()},
       {"display name", w.display_name()},
