@@ -282,6 +282,11 @@ int main(int argc, char** argv) {
   ref_options.fine_region_prefixes = config->regions;
   auto reference = stockpile::common::ReferenceData::Load(config->reference_data, ref_options);
   if (!reference.ok()) return Fail("cannot load reference data", reference.status());
+  // A mistyped region (99, 4021) would serve an empty instance without a word.
+  for (const std::string& region : config->regions) {
+    if (absl::Status s = (*reference)->CheckRegionFilter(region); !s.ok())
+      return Fail("--regions", s);
+  }
 
   if (!config->restore_from.empty()) {
     if (absl::Status s = RestoreFromBackup(*config); !s.ok()) return Fail("cannot restore", s);

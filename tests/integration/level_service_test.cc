@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <future>
 #include <regex>
 #include <thread>
@@ -131,6 +132,22 @@ TEST_F(LevelServiceTest, SecondInstanceOnABusyAddressRefusesToStart) {
                 IsOk());
     EXPECT_EQ(info.warehouse_count(), 1);
   }
+}
+
+// --regions naming a region no region has (99, or 4021 for 4201) stops start-up: it used to
+// serve an empty instance, visible only as stockpile_warehouses 0.
+TEST_F(LevelServiceTest, RegionsNamingNoRegionRefuseToStart) {
+  TempDir other;
+  Subprocess typo({BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=42,4021",
+                   "--db=" + other.Sub("db"), "--reference-data=" + ReferenceDataDir(),
+                   "--listen=127.0.0.1:0", "--insecure"},
+                  other.Sub("typo.log"));
+  ASSERT_TRUE(typo.Start());
+  const int status = typo.Wait(std::chrono::seconds(60));
+  ASSERT_NE(status, -1) << "it is serving";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status;
+  EXPECT_THAT(typo.Log(), HasSubstr("--regions: region 4021 is not in the reference data"));
+  EXPECT_FALSE(std::filesystem::exists(other.Sub("db"))) << "nothing is created";
 }
 
 TEST_F(LevelServiceTest, EverythingAcknowledgedSurvivesRestart) {
