@@ -6,11 +6,11 @@
 #include <rocksdb/table.h>
 
 #include <algorithm>
-#include <filesystem>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/rocks_close.h"
+#include "services/common/rocks_open.h"
 #include "services/common/rocks_perf.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
@@ -93,14 +93,9 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& ca
 
 absl::StatusOr<std::unique_ptr<LevelStore>> LevelStore::Open(const std::string& path,
                                                              const Options& options) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create database directory ", path, ": ", ec.message()));
-  }
   rocksdb::DBOptions db_options;
-  db_options.create_if_missing = options.create_if_missing;
+  // Every commit is synced before it is answered (LevelCore).
+  RETURN_IF_ERROR(common::PrepareToOpen(path, /*synced_writes=*/true, db_options));
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.bytes_per_sync = 1 << 20;
@@ -115,7 +110,7 @@ absl::StatusOr<std::unique_ptr<LevelStore>> LevelStore::Open(const std::string& 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw);
-  if (!s.ok()) return common::FromRocks(s, absl::StrCat("open database ", path));
+  if (!s.ok()) return common::OpenFailure(s, path, db_options, "the ledger");
   std::unique_ptr<LevelStore> store(new LevelStore());
   store->db_.reset(raw);
   for (size_t i = 0; i < handles.size(); ++i) store->handles_[i] = handles[i];

@@ -38,9 +38,11 @@ class LevelStore {
  public:
   struct Options {
     size_t block_cache_bytes = 256 << 20;
-    bool create_if_missing = true;
   };
 
+  // Opens the database at `path`, or creates it where the directory is missing or holds no
+  // files (common::PrepareToOpen). One that is there but damaged (WAL corruption other than a
+  // torn last record, no CURRENT, a truncated or missing file) is DATA_LOSS, left as it is.
   static absl::StatusOr<std::unique_ptr<LevelStore>> Open(const std::string& path,
                                                           const Options& options);
   ~LevelStore();

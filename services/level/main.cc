@@ -47,6 +47,21 @@ int Fail(absl::string_view what, const absl::Status& s) {
   return 2;
 }
 
+// Exit code of a start-up that found --db damaged: unlike 2 (a bad flag, a busy lock, etcd),
+// restarting will not help, and serving would answer from a ledger missing acknowledged changes.
+constexpr int kExitDatabaseDamaged = 3;
+
+int FailDamaged(const LevelConfig& c, const absl::Status& s) {
+  std::cerr << "stockpile-level: cannot open the ledger: " << s.message()
+            << ". Refusing to start: serving this database could drop acknowledged movements. "
+               "Restore "
+            << c.db
+            << " from its latest backup (--restore-from, see docs/deploy.md, \"Backups and "
+               "restore\"), or, if --db names the wrong directory, correct it."
+            << std::endl;
+  return kExitDatabaseDamaged;
+}
+
 std::string DefaultInstanceId(const LevelConfig& c, int port) {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
@@ -297,6 +312,7 @@ int main(int argc, char** argv) {
   auto core = stockpile::level::LevelCore::Open(
       config->db, reference->get(), stockpile::level::Hosting(config->level, config->regions),
       stockpile::common::SystemClock::Get(), core_options);
+  if (absl::IsDataLoss(core.status())) return FailDamaged(*config, core.status());
   if (!core.ok()) return Fail("cannot open the ledger", core.status());
 
   auto metrics = StartMetrics(*config);

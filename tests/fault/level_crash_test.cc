@@ -2,8 +2,11 @@
 // is there, none twice, and the conservation invariant holds.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -123,6 +126,62 @@ TEST(LevelCrashTest, KillNineUnderSixteenWritersLosesNothingAcknowledged) {
     EXPECT_EQ(t.on_hand() + t.in_transit(), t.received() - t.issued() + t.adjusted() - t.lost() +
                                                 t.transferred_in() - t.delivered_out());
   }
+}
+
+// Defect (audit 28, F2): a byte flipped inside the WAL after a kill -9 made the level start on a
+// shortened ledger, exit status 0 and no word of it. Start-up now stops with its own exit code
+// (3), naming the database and what to do, and leaves the WAL as it was.
+TEST(LevelCrashTest, CorruptionInsideTheWalStopsStartUpWithExitThree) {
+  TempDir dir;
+  LevelProcess level(dir, "county", "4201");
+  ASSERT_TRUE(level.Start()) << level.Log();
+  auto stub = level.Stub();
+  CreateWarehouseRequest create;
+  create.set_request_id("create");
+  create.set_actor("crash-test");
+  create.mutable_warehouse()->set_code("420102-W001");
+  create.mutable_warehouse()->set_display_name("crash test store");
+  create.mutable_warehouse()->set_kind(WAREHOUSE_KIND_GOVERNMENT);
+  create.mutable_warehouse()->set_area_m2(2000);
+  Warehouse w;
+  ASSERT_THAT(stub->CreateWarehouse(Deadline().get(), create, &w), IsOk());
+  for (int i = 0; i < 20; ++i) {
+    ReceiveRequest req;
+    req.set_request_id(absl::StrCat("r-", i));
+    req.set_actor("crash-test");
+    req.mutable_op()->set_warehouse("warehouses/420102-W001");
+    req.mutable_op()->set_item("SH-0001");
+    req.mutable_op()->set_quantity(1);
+    MovementResult out;
+    ASSERT_THAT(stub->Receive(Deadline().get(), req, &out), IsOk());
+  }
+  level.Kill();
+
+  const std::string db = dir.Sub("county-4201/db");
+  std::string wal;
+  for (const auto& f : std::filesystem::directory_iterator(db)) {
+    if (f.path().extension() == ".log") wal = f.path().string();
+  }
+  ASSERT_FALSE(wal.empty());
+  const auto size = std::filesystem::file_size(wal);
+  {  // inside the first record's contents (the warehouse's creation), acknowledged long ago
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(100);
+    const char c = static_cast<char>(f.get());
+    f.seekp(100);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  Subprocess start({BinaryDir() + "/bin/stockpile-level", "--level=county", "--regions=4201",
+                    "--db=" + db, "--reference-data=" + ReferenceDataDir(), "--listen=127.0.0.1:0",
+                    "--metrics-listen=127.0.0.1:0"},
+                   dir.Sub("restart.log"));
+  ASSERT_TRUE(start.Start());
+  const int status = start.Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(WIFEXITED(status)) << start.Log();
+  EXPECT_EQ(WEXITSTATUS(status), 3) << start.Log();
+  EXPECT_THAT(start.Log(), ::testing::HasSubstr("the database at " + db));
+  EXPECT_THAT(start.Log(), ::testing::HasSubstr("from its latest backup (--restore-from"));
+  EXPECT_EQ(std::filesystem::file_size(wal), size);
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 #include <rocksdb/perf_context.h>
 #include <rocksdb/perf_level.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -17,7 +20,33 @@
 namespace stockpile::level {
 namespace {
 
+namespace fs = std::filesystem;
 using stockpile::testing::IsOk;
+using stockpile::testing::StatusIs;
+
+// The names of the files directly in `dir` with `extension` (".sst", ".log"), sorted.
+std::vector<std::string> FilesEndingIn(const std::string& dir, const std::string& extension) {
+  std::vector<std::string> names;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    if (f.path().extension() == extension) names.push_back(f.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A database in `dir` holding `count` synced writes to balances, and a copy of it taken while
+// it is open at `copy`: what a kill -9 leaves (every write in the WAL, nothing flushed).
+void WriteAndCopyOpen(const std::string& dir, const std::string& copy, int count) {
+  auto store = LevelStore::Open(dir, LevelStore::Options{});
+  ASSERT_THAT(store, IsOk());
+  for (int i = 0; i < count; ++i) {
+    rocksdb::WriteBatch batch;
+    batch.Put((*store)->handle(Cf::kBalances), absl::StrCat("4201-W001/SH-", i),
+              std::string(200, 'b'));
+    ASSERT_THAT((*store)->Write(batch, /*sync=*/true), IsOk());
+  }
+  fs::copy(dir, copy, fs::copy_options::recursive);
+}
 
 // Memtable filter misses of one Get, or -1 when the Get failed.
 int64_t MemtableFilterMisses(const LevelStore& store, Cf cf, const std::string& key) {
@@ -170,6 +199,93 @@ TEST(VersionChurnTest, VersionsSpreadOverManyKeysNeverDo) {
   // Other families' writes are not counted.
   EXPECT_FALSE(churn.Note(GroupWriting(Cf::kHolds, 0, 500)));
   EXPECT_EQ(churn.versions(), 1000u);
+}
+
+// Defect (audit 28, F2): RocksDB's default WAL recovery stops at the first corruption and opens
+// without everything after it, so one flipped byte in the WAL silently dropped acknowledged
+// writes. Corruption inside the log now fails the open; nothing is dropped or rewritten.
+TEST(LevelStoreTest, CorruptionInsideTheWalFailsTheOpen) {
+  stockpile::testing::TempDir tmp;
+  WriteAndCopyOpen(tmp.Sub("db"), tmp.Sub("copy"), 60);
+  const std::vector<std::string> logs = FilesEndingIn(tmp.Sub("copy"), ".log");
+  ASSERT_EQ(logs.size(), 1u);
+  const std::string wal = tmp.Sub("copy") + "/" + logs[0];
+  const auto size = fs::file_size(wal);
+  {  // one byte of a value in the middle of the log (a header byte there could read as a tail)
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    std::string bytes(size, '\0');
+    f.read(bytes.data(), static_cast<std::streamsize>(size));
+    const size_t at = bytes.find("bbbb", size / 2);
+    ASSERT_NE(at, std::string::npos);
+    f.seekp(static_cast<std::streamoff>(at + 2));
+    f.put('c');
+  }
+  auto opened = LevelStore::Open(tmp.Sub("copy"), LevelStore::Options{});
+  EXPECT_THAT(opened.status(), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(std::string(opened.status().message()),
+              ::testing::HasSubstr("the database at " + tmp.Sub("copy")));
+  EXPECT_EQ(fs::file_size(wal), size);
+}
+
+// The mode chosen for F2 still tolerates what a crash during a write leaves: a torn last record
+// (never acknowledged). Everything before it is there.
+TEST(LevelStoreTest, ATornLastWalRecordIsDroppedAndTheRestOpens) {
+  stockpile::testing::TempDir tmp;
+  WriteAndCopyOpen(tmp.Sub("db"), tmp.Sub("copy"), 20);
+  const std::vector<std::string> logs = FilesEndingIn(tmp.Sub("copy"), ".log");
+  ASSERT_EQ(logs.size(), 1u);
+  const std::string wal = tmp.Sub("copy") + "/" + logs[0];
+  fs::resize_file(wal, fs::file_size(wal) - 50);
+  auto opened = LevelStore::Open(tmp.Sub("copy"), LevelStore::Options{});
+  ASSERT_THAT(opened, IsOk());
+  auto first = (*opened)->Get(Cf::kBalances, "4201-W001/SH-18");
+  ASSERT_THAT(first, IsOk());
+  EXPECT_TRUE(first->has_value());
+  auto torn = (*opened)->Get(Cf::kBalances, "4201-W001/SH-19");
+  ASSERT_THAT(torn, IsOk());
+  EXPECT_FALSE(torn->has_value());
+}
+
+// Defect (audit 28, F3): with create_if_missing on a directory that held a database without
+// its CURRENT, RocksDB made a new, empty one and deleted the old table files. A directory that
+// holds files is now only ever opened, and one that is not a database is refused as it is.
+TEST(LevelStoreTest, ADatabaseWithoutItsCurrentFileIsRefusedAndKeepsItsTableFiles) {
+  stockpile::testing::TempDir tmp;
+  {
+    auto store = LevelStore::Open(tmp.Sub("db"), LevelStore::Options{});
+    ASSERT_THAT(store, IsOk());
+    rocksdb::WriteBatch batch;
+    batch.Put((*store)->handle(Cf::kBalances), "4201-W001/SH-0001", "ten quilts");
+    ASSERT_THAT((*store)->Write(batch, /*sync=*/true), IsOk());
+  }  // closing flushes: the data is in table files
+  const std::vector<std::string> tables = FilesEndingIn(tmp.Sub("db"), ".sst");
+  ASSERT_FALSE(tables.empty());
+  fs::remove(tmp.Sub("db") + "/CURRENT");
+  for (const auto& log : FilesEndingIn(tmp.Sub("db"), ".log")) fs::remove(tmp.Sub("db/" + log));
+
+  auto opened = LevelStore::Open(tmp.Sub("db"), LevelStore::Options{});
+  EXPECT_THAT(opened.status(), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_FALSE(fs::exists(tmp.Sub("db") + "/CURRENT"));
+  EXPECT_EQ(FilesEndingIn(tmp.Sub("db"), ".sst"), tables);
+}
+
+TEST(LevelStoreTest, ADirectoryHoldingOtherFilesIsNotMadeADatabase) {
+  stockpile::testing::TempDir tmp;
+  fs::create_directories(tmp.Sub("data"));
+  std::ofstream(tmp.Sub("data/notes.txt")) << "not a database";
+  auto opened = LevelStore::Open(tmp.Sub("data"), LevelStore::Options{});
+  EXPECT_THAT(opened.status(), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_FALSE(fs::exists(tmp.Sub("data/CURRENT")));
+}
+
+// Where nothing is yet (a missing directory, or one holding only directories, like a fresh
+// volume's lost+found), the database is made.
+TEST(LevelStoreTest, AMissingOrFilelessDirectoryGetsANewDatabase) {
+  stockpile::testing::TempDir tmp;
+  EXPECT_THAT(LevelStore::Open(tmp.Sub("new/db"), LevelStore::Options{}).status(), IsOk());
+  fs::create_directories(tmp.Sub("volume/lost+found"));
+  EXPECT_THAT(LevelStore::Open(tmp.Sub("volume"), LevelStore::Options{}).status(), IsOk());
+  EXPECT_TRUE(fs::exists(tmp.Sub("volume/CURRENT")));
 }
 
 }  // namespace
