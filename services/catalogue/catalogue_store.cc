@@ -12,6 +12,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "services/common/rocks_close.h"
+#include "services/common/rocks_open.h"
 #include "services/common/rocks_perf.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
@@ -251,7 +252,10 @@ CatalogueStore::~CatalogueStore() {
 absl::StatusOr<std::unique_ptr<CatalogueStore>> CatalogueStore::Open(const std::string& path,
                                                                      bool sync_writes) {
   rocksdb::Options options;
-  options.create_if_missing = true;
+  // A point-in-time WAL recovery stays (synced_writes false): what the catalogue holds is the
+  // levels' history, with each source's watermark in the same batch, so a store recovered to an
+  // earlier point streams the rest again.
+  RETURN_IF_ERROR(common::PrepareToOpen(path, /*synced_writes=*/false, options));
   options.IncreaseParallelism(2);
   // Memtables are at most 3 x 32 MB: the catalogue's memory budget (3 GiB with the national
   // dataset) is mostly its in-memory view, index and planner snapshot.
@@ -262,7 +266,7 @@ absl::StatusOr<std::unique_ptr<CatalogueStore>> CatalogueStore::Open(const std::
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
-  if (!s.ok()) return common::FromRocks(s, absl::StrCat("open catalogue db ", path));
+  if (!s.ok()) return common::OpenFailure(s, path, options, "the catalogue's store");
   return std::unique_ptr<CatalogueStore>(
       new CatalogueStore(std::unique_ptr<rocksdb::DB>(raw), sync_writes));
 }

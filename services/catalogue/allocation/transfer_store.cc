@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "services/common/rocks_close.h"
+#include "services/common/rocks_open.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
 #include "services/common/validation.h"
@@ -76,9 +77,10 @@ TransferStore::~TransferStore() {
 absl::StatusOr<std::unique_ptr<TransferStore>> TransferStore::Open(const std::string& path,
                                                                    bool sync) {
   rocksdb::Options options;
-  options.create_if_missing = true;
+  RETURN_IF_ERROR(common::PrepareToOpen(path, /*synced_writes=*/sync, options));
   rocksdb::DB* raw = nullptr;
-  RETURN_IF_ERROR(common::FromRocks(rocksdb::DB::Open(options, path, &raw), "open " + path));
+  rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
+  if (!s.ok()) return common::OpenFailure(s, path, options, "the transfer store");
   return std::unique_ptr<TransferStore>(new TransferStore(std::unique_ptr<rocksdb::DB>(raw), sync));
 }
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/rocks_files.h"
@@ -79,6 +81,31 @@ TEST(TransferStoreTest, ListPagesOnItsTokensAndRefusesOthers) {
                     "page_token is not valid for this query; start again without it"))
         << bad;
   }
+}
+
+// Audit 28, F3, applied here too: a directory that holds files is only ever opened. Without its
+// CURRENT the store was made again empty, and RocksDB deleted the transfers' table files.
+TEST(TransferStoreTest, AStoreWithoutItsCurrentFileIsRefusedAndKeepsItsFiles) {
+  stockpile::testing::TempDir dir;
+  {
+    auto store = TransferStore::Open(dir.Sub("transfers"));
+    ASSERT_THAT(store, IsOk());
+    ASSERT_THAT((*store)->Save(Holding(1), nullptr), IsOk());
+  }
+  const auto tables = [&] {
+    int n = 0;
+    for (const auto& f : std::filesystem::directory_iterator(dir.Sub("transfers"))) {
+      n += f.path().extension() == ".sst";
+    }
+    return n;
+  };
+  const int before = tables();
+  ASSERT_GT(before, 0);
+  std::filesystem::remove(dir.Sub("transfers/CURRENT"));
+  auto reopened = TransferStore::Open(dir.Sub("transfers"));
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("transfers/CURRENT")));
+  EXPECT_EQ(tables(), before);
 }
 
 }  // namespace

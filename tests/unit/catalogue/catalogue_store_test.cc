@@ -6,6 +6,7 @@
 #include <rocksdb/db.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,6 +212,32 @@ TEST(CatalogueStoreTest, ACleanCloseLeavesNoWalToReplay) {
   Seen seen;
   ASSERT_TRUE((*store)->LoadAll(seen.Visitor()).ok());
   EXPECT_EQ(seen.keys.size(), size_t(6 * 100 + 2));
+}
+
+// Audit 28, F3, applied here too: a directory that holds files is only ever opened (the
+// transfer store's directory inside it does not count).
+TEST(CatalogueStoreTest, AStoreWithoutItsCurrentFileIsRefusedAndKeepsItsFiles) {
+  stockpile::testing::TempDir dir;
+  std::filesystem::create_directories(dir.Sub("db/transfers"));
+  {
+    auto store = CatalogueStore::Open(dir.Sub("db"), /*sync_writes=*/true);
+    ASSERT_TRUE(store.ok()) << store.status();
+    Fill(**store, 3);
+  }
+  const auto tables = [&] {
+    int n = 0;
+    for (const auto& f : std::filesystem::directory_iterator(dir.Sub("db"))) {
+      n += f.path().extension() == ".sst";
+    }
+    return n;
+  };
+  const int before = tables();
+  ASSERT_GT(before, 0);
+  std::filesystem::remove(dir.Sub("db/CURRENT"));
+  auto reopened = CatalogueStore::Open(dir.Sub("db"), /*sync_writes=*/true);
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("db/CURRENT")));
+  EXPECT_EQ(tables(), before);
 }
 
 }  // namespace
