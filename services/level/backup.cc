@@ -301,14 +301,31 @@ absl::Status CheckOrigin(const Backup& backup, const RestoreTarget& target,
       what, ". Refusing to restore another instance's backup (--restore-any-instance overrides)"));
 }
 
-bool ReadMarker(const fs::path& db, internal::RestoredFrom* marker) {
-  std::ifstream in(db / kRestoredFromFile);
+// The marker of a restored database: false when `db` has none. One that is there but cannot be
+// read (emptied, torn, garbled) is an error: it is what says whether `db` has taken changes since
+// its restore, and without it a restore would move them aside.
+absl::StatusOr<bool> ReadMarker(const fs::path& db, internal::RestoredFrom* marker) {
+  const fs::path file = db / kRestoredFromFile;
+  std::error_code ec;
+  if (!fs::exists(file, ec) && !ec) return false;
+  const auto unreadable = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(
+        file.string(), " is unreadable (", why, "), so whether ", db.string(),
+        " has taken changes since it was restored is unknown; not restoring over it, which could "
+        "drop acknowledged movements. Take --restore-from off to serve ",
+        db.string(), " as it is; to restore all the same, stop the level and move ", db.string(),
+        " aside by hand first"));
+  };
+  std::ifstream in(file);
   std::stringstream text;
   text << in.rdbuf();
-  if (!in) return false;
+  if (!in) return unreadable(ec ? ec.message() : "cannot read it");
+  if (text.str().empty()) return unreadable("empty");
   if (google::protobuf::util::JsonStringToMessage(text.str(), marker).ok()) return true;
   Backup legacy;  // written before backups had ids: the backup's description
-  if (!google::protobuf::util::JsonStringToMessage(text.str(), &legacy).ok()) return false;
+  if (!google::protobuf::util::JsonStringToMessage(text.str(), &legacy).ok()) {
+    return unreadable("not a restore marker");
+  }
   marker->set_backup_path(legacy.path());
   marker->set_backup_sequence(legacy.sequence());
   marker->set_backup_create_micros(ToMicros(legacy.create_time()));
@@ -350,7 +367,8 @@ bool SameBackup(const internal::RestoredFrom& marker, const Backup& backup) {
 absl::StatusOr<bool> AlreadyRestored(const Backup& backup, const fs::path& db,
                                      uint64_t* changes_since) {
   internal::RestoredFrom marker;
-  if (!ReadMarker(db, &marker) || !SameBackup(marker, backup)) return false;
+  ASSIGN_OR_RETURN(const bool marked, ReadMarker(db, &marker));
+  if (!marked || !SameBackup(marker, backup)) return false;
   ASSIGN_OR_RETURN(internal::StoreMeta meta, ReadStoreMeta(db, /*verify=*/false));
   *changes_since = meta.last_sequence() > marker.head_sequence()
                        ? meta.last_sequence() - marker.head_sequence()

@@ -55,8 +55,8 @@ struct Restored {
 // "<db>.replaced-<UTC time>", never deleted. The copy is made and checked beside --db first and
 // swapped in by renames, so a crash or a bad backup leaves the live database in place. The
 // restored database records which backup it came from: the same backup again (a --restore-from
-// left on the command line) does nothing while the database has taken no change since, and is
-// refused once it has (restoring again would drop those changes).
+// left on the command line) does nothing, and the database keeps the changes it has taken since
+// (restoring again would drop them). A marker that is there but unreadable refuses the restore.
 absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const RestoreTarget& target,
                                        int64_t now_micros);
 

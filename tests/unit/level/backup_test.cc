@@ -378,5 +378,32 @@ TEST_F(BackupTest, WithoutABackupDirectoryItIsRefusedAndWritesNothing) {
   EXPECT_TRUE(keeper.List().empty());
 }
 
+// Defect (audit 28, F5): an emptied or torn STOCKPILE-RESTORED-FROM.json read as "not restored
+// from this backup", so a restart with --restore-from still on restored again and moved the
+// changes taken since aside. An unreadable marker now refuses the restore; --db stays.
+TEST_F(BackupTest, AnUnreadableRestoreMarkerRefusesToRestoreAgain) {
+  auto backup = BackUpTenQuiltsThenStoreEleven();
+  ASSERT_THAT(backup, IsOk());
+  store_.reset();
+  ASSERT_THAT(RestoreBackup(backup->path(), Target(tmp_.Sub("db")), kMidnight + kMinute), IsOk());
+  {  // the restored level takes a change
+    auto reopened = LevelStore::Open(tmp_.Sub("db"), LevelStore::Options{});
+    ASSERT_THAT(reopened, IsOk());
+    rocksdb::WriteBatch batch;
+    batch.Put((*reopened)->handle(Cf::kBalances), "4201-W001/SH-0001", "twelve quilts");
+    ASSERT_THAT((*reopened)->Write(batch, true), IsOk());
+    SetHead(**reopened, 8);
+  }
+  for (const std::string& marker : {std::string(), std::string("{\"backupId\": \"ab")}) {
+    std::ofstream(tmp_.Sub("db/STOCKPILE-RESTORED-FROM.json"), std::ios::trunc) << marker;
+    auto again = RestoreBackup(backup->path(), Target(tmp_.Sub("db")), kMidnight + 2 * kMinute);
+    EXPECT_EQ(again.status().code(), absl::StatusCode::kDataLoss) << marker;
+    EXPECT_THAT(std::string(again.status().message()),
+                HasSubstr("STOCKPILE-RESTORED-FROM.json is unreadable"));
+    EXPECT_EQ(GetFrom(tmp_.Sub("db"), "4201-W001/SH-0001"), "twelve quilts");
+    EXPECT_FALSE(fs::exists(tmp_.Sub("db.replaced-20251204T000200.000Z")));
+  }
+}
+
 }  // namespace
 }  // namespace stockpile::level
