@@ -488,6 +488,25 @@ absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const Res
   return restored;
 }
 
+absl::StatusOr<std::string> RemoveInterruptedRestore(const std::string& db, bool db_was_there) {
+  const fs::path staging = NormalDir(db).string() + ".restoring";
+  std::error_code ec;
+  if (!fs::exists(staging, ec)) return std::string();
+  if (!db_was_there) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        staging.string(), " is left by an interrupted restore, and ", db,
+        " held no database before this start: if the restore was killed while swapping, ",
+        staging.string(), " is the restored copy and the old database is at ", db,
+        ".replaced-<time>. Left in place; stop the level and sort them out by hand"));
+  }
+  fs::remove_all(staging, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot remove ", staging.string(), ", left by an interrupted restore: ", ec.message()));
+  }
+  return staging.string();
+}
+
 std::vector<Backup> ListBackups(const std::string& backup_dir) {
   std::vector<Backup> backups;
   std::error_code ec;

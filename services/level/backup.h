@@ -60,6 +60,14 @@ struct Restored {
 absl::StatusOr<Restored> RestoreBackup(const std::string& backup_path, const RestoreTarget& target,
                                        int64_t now_micros);
 
+// Removes "<db>.restoring", the copy a restore that was killed before its swap left beside
+// --db (the live database was never touched). Call with `db` open, so that no restore can be
+// running on it; `db_was_there`: `db` held a database before this start opened it. Where it did
+// not, a restore may have been killed between its two renames (the old database moved aside,
+// the copy not yet in place): the copy is kept and the error says so. Returns the path
+// removed, "" when there was none.
+absl::StatusOr<std::string> RemoveInterruptedRestore(const std::string& db, bool db_was_there);
+
 // Where a backup begins: the instance's head and the time, read once no other backup runs.
 struct BackupPoint {
   uint64_t sequence = 0;

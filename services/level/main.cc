@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -309,11 +310,23 @@ int main(int argc, char** argv) {
   stockpile::level::LevelCore::Options core_options;
   core_options.hold_sweep_interval_ms = config->hold_sweep_interval_ms;
   core_options.max_group_commands = static_cast<size_t>(config->max_group_commands);
+  std::error_code no_db;
+  const bool db_was_there =
+      std::filesystem::exists(std::filesystem::path(config->db) / "CURRENT", no_db);
   auto core = stockpile::level::LevelCore::Open(
       config->db, reference->get(), stockpile::level::Hosting(config->level, config->regions),
       stockpile::common::SystemClock::Get(), core_options);
   if (absl::IsDataLoss(core.status())) return FailDamaged(*config, core.status());
   if (!core.ok()) return Fail("cannot open the ledger", core.status());
+  // The ledger holds --db's lock now: no restore into it can be under way.
+  if (auto removed = stockpile::level::RemoveInterruptedRestore(config->db, db_was_there);
+      !removed.ok()) {
+    std::cerr << "stockpile-level: warning: " << removed.status().message() << std::endl;
+  } else if (!removed->empty()) {
+    std::cerr << "stockpile-level: removed " << *removed
+              << ", the copy of a restore that did not finish (" << config->db
+              << " was never replaced by it)" << std::endl;
+  }
 
   auto metrics = StartMetrics(*config);
   if (!metrics.ok()) return Fail("cannot serve metrics", metrics.status());

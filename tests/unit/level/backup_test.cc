@@ -405,5 +405,28 @@ TEST_F(BackupTest, AnUnreadableRestoreMarkerRefusesToRestoreAgain) {
   }
 }
 
+// Audit 28, F8: a restore killed while copying left <db>.restoring, which a start without
+// --restore-from never removed.
+TEST_F(BackupTest, TheCopyOfAnInterruptedRestoreIsRemovedOnceTheDatabaseIsOpen) {
+  fs::create_directories(tmp_.Sub("db.restoring"));
+  std::ofstream(tmp_.Sub("db.restoring/000012.sst")) << "half a copy";
+  auto removed = RemoveInterruptedRestore(tmp_.Sub("db"), /*db_was_there=*/true);
+  ASSERT_THAT(removed, IsOk());
+  EXPECT_EQ(*removed, tmp_.Sub("db.restoring"));
+  EXPECT_FALSE(fs::exists(tmp_.Sub("db.restoring")));
+  auto nothing = RemoveInterruptedRestore(tmp_.Sub("db"), /*db_was_there=*/true);
+  ASSERT_THAT(nothing, IsOk());
+  EXPECT_EQ(*nothing, "");
+}
+
+// Where --db held no database before the start, a restore may have been killed between moving
+// the old database aside and moving its checked copy in: that copy is kept.
+TEST_F(BackupTest, TheCopyOfAnInterruptedRestoreIsKeptWhereTheDatabaseWasMissing) {
+  fs::create_directories(tmp_.Sub("db.restoring"));
+  auto kept = RemoveInterruptedRestore(tmp_.Sub("db"), /*db_was_there=*/false);
+  EXPECT_EQ(kept.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(fs::exists(tmp_.Sub("db.restoring")));
+}
+
 }  // namespace
 }  // namespace stockpile::level
