@@ -126,6 +126,8 @@ class LevelCore {
   // database refuses a write, after which every mutation is refused until restart: the process
   // is no longer able to serve, and health checks must say so.
   void OnStorageFailure(std::function<void()> listener);
+  // True from that refused write on (stockpile_storage_failed): every mutation is refused.
+  bool storage_failed() const { return storage_failed_.load(); }
   int64_t start_micros() const { return start_micros_; }
   // Durable warehouses; kept with the commit meta, so no scan.
   int64_t warehouse_count() const { return warehouse_count_.load(); }

@@ -97,6 +97,14 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                       MetricType::Counter, {}, [core] {
                         return Samples{{{}, double(core->stats().write_failures.load())}};
                       }));
+  // The LevelWritesRefused alert reads this, not the counter: after the first failed group,
+  // mutations are refused before they reach the database and the counter stays where it was.
+  RETURN_IF_ERROR(add("stockpile_storage_failed",
+                      "1 while the database has refused a write: every mutation is refused and "
+                      "health reports NOT_SERVING until restart.",
+                      MetricType::Gauge, {}, [core] {
+                        return Samples{{{}, core->storage_failed() ? 1.0 : 0.0}};
+                      }));
   RETURN_IF_ERROR(add("stockpile_idempotent_replays_total",
                       "Retried requests answered with their first result.", MetricType::Counter, {},
                       [core] {

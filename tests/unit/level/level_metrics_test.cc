@@ -1,12 +1,15 @@
 // LevelMetrics on a real core and metrics server: the scanned figures (floors, expiring lots,
 // warehouses), holds expired and the RocksDB gauges as the page shows them, before and after the
-// stock moves, and a failed scan that keeps the last good figures.
+// stock moves, a failed scan that keeps the last good figures, and the storage-failed gauge.
 #include "services/level/level_metrics.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <sys/resource.h>
 
+#include <algorithm>
+#include <csignal>
 #include <filesystem>
 
 #include "services/common/metrics/scrape_client.h"
@@ -93,6 +96,27 @@ class LevelMetricsTest : public ::testing::Test {
   void DeleteRaw(Cf cf, const std::string& key) {
     const LevelStore& store = env_.core().store();
     ASSERT_TRUE(store.db()->Delete(rocksdb::WriteOptions(), store.handle(cf), key).ok());
+  }
+
+  // Size of the newest write-ahead log (*.log) and of RocksDB's info LOG.
+  uint64_t WalSize() const {
+    uint64_t size = 0;
+    for (const auto& f : std::filesystem::directory_iterator(env_.db_path())) {
+      if (f.path().extension() == ".log") size = std::max<uint64_t>(size, f.file_size());
+    }
+    return size;
+  }
+  uint64_t InfoLogSize() const {
+    const std::filesystem::path log = std::filesystem::path(env_.db_path()) / "LOG";
+    return std::filesystem::exists(log) ? std::filesystem::file_size(log) : 0;
+  }
+  // Receipts in batches of 500 until the WAL is `margin` bytes larger than the info LOG.
+  void GrowWalPastInfoLog(uint64_t margin) {
+    for (int n = 0; n < 200 && WalSize() < InfoLogSize() + margin; ++n) {
+      std::vector<Operation> ops(500, Env::Receive(kW2, kTent, 1));
+      ASSERT_THAT(env_.Batch(ops).status(), IsOk());
+    }
+    ASSERT_GE(WalSize(), InfoLogSize() + margin);
   }
 
   Env env_;
@@ -183,6 +207,45 @@ TEST_F(LevelMetricsTest, BackupGaugesFollowTheBackupsTaken) {
   EXPECT_EQ(metrics::SumSamples(after, "stockpile_last_backup_time_seconds"), now / 1e6);
   EXPECT_EQ(metrics::SumSamples(after, "stockpile_backups_total", {{"result", "ok"}}), 1);
   EXPECT_EQ(metrics::SumSamples(after, "stockpile_backups_total", {{"result", "failed"}}), 1);
+}
+
+// What the LevelWritesRefused alert reads: the write-failure counter steps once, at the group
+// the database refused, and stays there while every later mutation is refused before it reaches
+// the database; stockpile_storage_failed says 1 for as long as the instance refuses writes.
+TEST_F(LevelMetricsTest, StorageFailedStaysOneWhileEveryWriteIsRefused) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  auto healthy = Scrape();
+  ASSERT_EQ(
+      std::count_if(healthy.begin(), healthy.end(),
+                    [](const metrics::Sample& s) { return s.name == "stockpile_storage_failed"; }),
+      1);  // there, and 0: not missing
+  EXPECT_EQ(metrics::SumSamples(healthy, "stockpile_storage_failed"), 0);
+  EXPECT_EQ(metrics::SumSamples(healthy, "stockpile_write_failures_total"), 0);
+
+  // A full disk for the write-ahead log: no file of this process may grow past the log's
+  // present size (EFBIG; SIGXFSZ ignored), so the next group's append fails. RocksDB's own LOG
+  // must stay under that size (a second failed append to it trips an assert in librocksdb), so
+  // the WAL is first made larger than it by a margin. The limit is lifted at once afterwards.
+  ASSERT_NO_FATAL_FAILURE(GrowWalPastInfoLog(512 << 10));
+  struct rlimit before;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &before), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit full = before;
+  full.rlim_cur = WalSize();
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &full), 0);
+  auto refused = env_.Apply(Env::Receive(kW, kTent, 1));
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &before), 0);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_THAT(refused.status(), StatusIs(absl::StatusCode::kUnavailable));
+
+  // Space is back, but the instance refuses until restart; the counter no longer moves.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(env_.Apply(Env::Receive(kW, kTent, 1)).status(),
+                StatusIs(absl::StatusCode::kUnavailable, HasSubstr("restart")));
+  }
+  auto refusing = Scrape();
+  EXPECT_EQ(metrics::SumSamples(refusing, "stockpile_write_failures_total"), 1);
+  EXPECT_EQ(metrics::SumSamples(refusing, "stockpile_storage_failed", {{"level", "county"}}), 1);
 }
 
 TEST_F(LevelMetricsTest, FailedScanKeepsThePreviousFiguresLogsAndCounts) {
