@@ -21,20 +21,23 @@ const KNOWN_METRICS = new Set([
   'stockpile_transfers', 'stockpile_transfers_short',
   'stockpile_transfer_oldest_age_seconds', ...histogram('stockpile_transfer_approval_to_receipt_seconds'),
   'stockpile_is_leader', 'stockpile_transfer_metrics_read_errors_total',
+  // the kubelet's, for the volume alerts (scraped from the kubelet, not from Stockpile)
+  'kubelet_volume_stats_available_bytes', 'kubelet_volume_stats_capacity_bytes',
   // recording rules of deploy/prometheus/rules.yml
   'stockpile:transfer_stuck_threshold_seconds', 'stockpile:grpc_server_error_ratio:rate5m',
 ]);
 
-// Names that look like metrics in a PromQL string: identifiers starting with grpc_ or stockpile,
-// or equal to up, once strings, label matchers and by/without/on/ignoring/group_* label lists
-// are removed. Crude on purpose: our expressions use no other series.
+// Names that look like metrics in a PromQL string: identifiers starting with grpc_, kubelet_ or
+// stockpile, or equal to up, once strings, label matchers and by/without/on/ignoring/group_*
+// label lists are removed. Crude on purpose: our expressions use no other series.
 function metricNamesIn(expr) {
   const bare = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .replace(/\{[^}]*\}/g, '')
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
   const names = new Set();
-  for (const m of bare.matchAll(/\b(grpc_[a-z_]+|stockpile[a-z_:0-9]*|up)\b/g)) names.add(m[1]);
+  const pattern = /\b(grpc_[a-z_]+|kubelet_[a-z_]+|stockpile[a-z_:0-9]*|up)\b/g;
+  for (const m of bare.matchAll(pattern)) names.add(m[1]);
   return names;
 }
 
