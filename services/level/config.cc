@@ -39,6 +39,9 @@ absl::Status LevelConfig::Validate() const {
   if (max_group_commands < 1 || max_group_commands > 100000) {
     return absl::InvalidArgumentError("--max-group-commands must be between 1 and 100000");
   }
+  if (min_free_mb < 0 || min_free_mb > 1'000'000) {
+    return absl::InvalidArgumentError("--min-free-mb must be between 0 and 1000000");
+  }
   if (insecure) {
     RETURN_IF_ERROR(common::CheckInsecureAlone({{"--tls-cert", tls_cert},
                                                 {"--tls-key", tls_key},
@@ -107,6 +110,9 @@ absl::StatusOr<LevelConfig> ParseLevelConfig(int argc, char** argv) {
                  "how often expired holds are released");
   app.add_option("--max-group-commands", c.max_group_commands,
                  "commands committed together in one synced write at most");
+  app.add_option("--min-free-mb", c.min_free_mb,
+                 "refuse mutations (RESOURCE_EXHAUSTED) while the --db volume has less free, in "
+                 "MiB, rather than let RocksDB fill it; 0: never (default 64)");
   app.add_option("--metrics-refresh-seconds", c.metrics_refresh_seconds,
                  "how often scanned metrics (shortages, expiring lots) are recomputed");
   app.add_flag("--insecure", c.insecure,

@@ -35,6 +35,8 @@ struct LevelConfig {
   std::string etcd_tls_key;
   int hold_sweep_interval_ms = 1000;
   int max_group_commands = 1024;
+  // Mutations are refused while the --db volume has less free (MiB); 0: never.
+  int min_free_mb = 64;
   int metrics_refresh_seconds = 30;
   // Transport security and tokens. Without --insecure, TLS files and the token key are required.
   bool insecure = false;  // plaintext, no token checks: local development only

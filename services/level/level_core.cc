@@ -97,6 +97,7 @@ absl::StatusOr<std::unique_ptr<LevelCore>> LevelCore::Open(const std::string& db
   ASSIGN_OR_RETURN(auto store, LevelStore::Open(db_path, LevelStore::Options{}));
   std::unique_ptr<LevelCore> core(
       new LevelCore(std::move(store), reference, std::move(hosting), clock, std::move(options)));
+  core->space_ = std::make_unique<SpaceGuard>(db_path, core->options_.min_free_bytes, clock);
   RETURN_IF_ERROR(core->LoadState());
   LevelCore* c = core.get();
   auto run = [c](const char* name, void (LevelCore::*loop)()) {
@@ -209,6 +210,12 @@ void LevelCore::Submit(Command command) {
     command.done({absl::UnavailableError("the database refused a write earlier; restart the "
                                          "level service"),
                   "", nullptr, 0, false});
+    return;
+  }
+  // Before it is applied: a group refused at its write would leave later groups applied on
+  // top of it, which only a restart undoes.
+  if (absl::Status room = space_->CheckRoom(); !room.ok()) {
+    command.done({std::move(room), "", nullptr, 0, false});
     return;
   }
   {

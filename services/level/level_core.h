@@ -22,6 +22,7 @@
 #include "services/level/hosting.h"
 #include "services/level/ledger.h"
 #include "services/level/level_store.h"
+#include "services/level/space_guard.h"
 #include "stockpile/v1/level_service.pb.h"
 
 namespace stockpile::internal {
@@ -73,6 +74,9 @@ class LevelCore {
     // The balances family is flushed early once its memtable holds this many versions and
     // kBalanceVersionsPerKey per balance on average (see VersionChurn).
     size_t balance_flush_min_versions = 5'000;
+    // Mutations are refused (RESOURCE_EXHAUSTED) while the database's volume has less free;
+    // 0: never (see SpaceGuard).
+    uint64_t min_free_bytes = 0;
     // Tests only: runs on the syncer thread before each group is written; a status other than
     // OK is taken as the store's answer to the write (a failed write, the group not written).
     std::function<absl::Status()> before_group_write;
@@ -128,6 +132,8 @@ class LevelCore {
   void OnStorageFailure(std::function<void()> listener);
   // True from that refused write on (stockpile_storage_failed): every mutation is refused.
   bool storage_failed() const { return storage_failed_.load(); }
+  // The database volume's free space as last read, and what is kept back (--min-free-mb).
+  const SpaceGuard& space() const { return *space_; }
   int64_t start_micros() const { return start_micros_; }
   // Durable warehouses; kept with the commit meta, so no scan.
   int64_t warehouse_count() const { return warehouse_count_.load(); }
@@ -272,6 +278,7 @@ class LevelCore {
   VersionChurn balance_churn_;  // writer thread only
   // A write failed: RocksDB is in an error state, so every later mutation is refused.
   std::atomic<bool> storage_failed_{false};
+  std::unique_ptr<SpaceGuard> space_;
   std::mutex storage_failure_mu_;
   std::function<void()> storage_failure_listener_;  // guarded by storage_failure_mu_
   bool storage_failure_reported_ = false;           // guarded by storage_failure_mu_

@@ -105,6 +105,18 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                       MetricType::Gauge, {}, [core] {
                         return Samples{{{}, core->storage_failed() ? 1.0 : 0.0}};
                       }));
+  // LevelVolumeFull compares the two: at or below the floor every mutation is refused.
+  RETURN_IF_ERROR(add("stockpile_db_volume_free_bytes",
+                      "Bytes free on the database volume (read at most 100 ms ago).",
+                      MetricType::Gauge, {}, [core] {
+                        return Samples{{{}, double(core->space().free_bytes())}};
+                      }));
+  RETURN_IF_ERROR(add("stockpile_db_volume_min_free_bytes",
+                      "Free bytes kept back on the database volume (--min-free-mb): below it "
+                      "every mutation is refused with RESOURCE_EXHAUSTED; 0: never.",
+                      MetricType::Gauge, {}, [core] {
+                        return Samples{{{}, double(core->space().min_free_bytes())}};
+                      }));
   RETURN_IF_ERROR(add("stockpile_idempotent_replays_total",
                       "Retried requests answered with their first result.", MetricType::Counter, {},
                       [core] {

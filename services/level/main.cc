@@ -310,6 +310,7 @@ int main(int argc, char** argv) {
   stockpile::level::LevelCore::Options core_options;
   core_options.hold_sweep_interval_ms = config->hold_sweep_interval_ms;
   core_options.max_group_commands = static_cast<size_t>(config->max_group_commands);
+  core_options.min_free_bytes = uint64_t(config->min_free_mb) << 20;
   std::error_code no_db;
   const bool db_was_there =
       std::filesystem::exists(std::filesystem::path(config->db) / "CURRENT", no_db);

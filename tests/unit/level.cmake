@@ -11,7 +11,8 @@ add_executable(level_unit_tests
   level/stored_response_test.cc
   level/level_store_test.cc
   level/backup_test.cc
-  level/group_commit_test.cc)
+  level/group_commit_test.cc
+  level/space_guard_test.cc)
 target_compile_options(level_unit_tests PRIVATE ${STOCKPILE_WARNINGS})
 target_link_libraries(level_unit_tests PRIVATE stockpile_level_core stockpile_testutil GTest::gmock
                       GTest::gtest_main)

@@ -12,6 +12,7 @@ const KNOWN_METRICS = new Set([
   'stockpile_movements_total', 'stockpile_stock_units', 'stockpile_warehouses_below_floor',
   'stockpile_lots_expiring', 'stockpile_holds_expired_total', 'stockpile_change_sequence',
   'stockpile_write_failures_total', 'stockpile_storage_failed',
+  'stockpile_db_volume_free_bytes', 'stockpile_db_volume_min_free_bytes',
   'stockpile_rocksdb_live_data_bytes', 'stockpile_rocksdb_pending_compaction_bytes',
   'stockpile_warehouses', 'stockpile_metrics_refresh_failures_total', 'stockpile_second_writers',
   'stockpile_backups_total', 'stockpile_last_backup_time_seconds',
