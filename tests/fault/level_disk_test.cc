@@ -37,6 +37,19 @@ HealthCheckResponse::ServingStatus Health(
   return resp.status();
 }
 
+grpc::Status CreateTheWarehouse(LevelService::Stub& stub) {
+  CreateWarehouseRequest create;
+  create.set_request_id("create");
+  create.set_actor("disk-test");
+  create.mutable_warehouse()->set_code("420102-W001");
+  create.mutable_warehouse()->set_region_code("420102");
+  create.mutable_warehouse()->set_display_name("disk test store");
+  create.mutable_warehouse()->set_kind(WAREHOUSE_KIND_GOVERNMENT);
+  create.mutable_warehouse()->set_area_m2(2000);
+  Warehouse w;
+  return stub.CreateWarehouse(Deadline().get(), create, &w);
+}
+
 ApplyBatchRequest Receipts(int n) {
   ApplyBatchRequest req;
   req.set_request_id(absl::StrCat("batch-", n));
@@ -59,15 +72,7 @@ TEST(LevelDiskTest, AWriteTheDiskRefusesTurnsHealthNotServingAndLosesNothingAckn
   level.set_launcher({"/bin/bash", "-c", "trap '' XFSZ; ulimit -f 4096; exec \"$@\"", "limited"});
   ASSERT_TRUE(level.Start()) << level.Log();
   auto stub = level.Stub();
-  CreateWarehouseRequest create;
-  create.set_request_id("create");
-  create.set_actor("disk-test");
-  create.mutable_warehouse()->set_code("420102-W001");
-  create.mutable_warehouse()->set_display_name("disk test store");
-  create.mutable_warehouse()->set_kind(WAREHOUSE_KIND_GOVERNMENT);
-  create.mutable_warehouse()->set_area_m2(2000);
-  Warehouse w;
-  ASSERT_THAT(stub->CreateWarehouse(Deadline().get(), create, &w), IsOk());
+  ASSERT_THAT(CreateTheWarehouse(*stub), IsOk());
   ASSERT_EQ(Health(level.address()), HealthCheckResponse::SERVING);
   ASSERT_EQ(Health(health), HealthCheckResponse::SERVING);
 
@@ -135,16 +140,7 @@ TEST(LevelDiskTest, ALevelNearlyOutOfSpaceRefusesWritesUntilSpaceIsFreed) {
                       "small-volume"});
   ASSERT_TRUE(level.Start()) << level.Log();
   auto stub = level.Stub();
-  CreateWarehouseRequest create;
-  create.set_request_id("create");
-  create.set_actor("disk-test");
-  create.mutable_warehouse()->set_code("420102-W001");
-  create.mutable_warehouse()->set_region_code("420102");
-  create.mutable_warehouse()->set_display_name("disk test store");
-  create.mutable_warehouse()->set_kind(WAREHOUSE_KIND_GOVERNMENT);
-  create.mutable_warehouse()->set_area_m2(2000);
-  Warehouse w;
-  ASSERT_THAT(stub->CreateWarehouse(Deadline().get(), create, &w), IsOk());
+  ASSERT_THAT(CreateTheWarehouse(*stub), IsOk());
   grpc::Status refused;
   int acknowledged = 0;
   for (int n = 0; n < 400 && refused.ok(); ++n) {

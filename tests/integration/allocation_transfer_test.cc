@@ -147,6 +147,20 @@ class TransferIntegrationTest : public ::testing::Test {
     return r.coordinator->Approve(req, kNationalApprover);
   }
 
+  // kNear's reserve floor of kItem, at the level and in the replica's snapshot (fed from it).
+  void SetNearFloor(Replica& r, int64_t floor) {
+    SetQuotaRequest quota;
+    quota.set_request_id("floor-near");
+    quota.set_actor("test");
+    quota.mutable_quota()->set_warehouse(kNear);
+    quota.mutable_quota()->set_item(kItem);
+    quota.mutable_quota()->set_min(floor);
+    Quota set;
+    ASSERT_TRUE(stub_->SetQuota(Deadline().get(), quota, &set).ok());
+    Feed(r.snapshot);
+    r.snapshot.SetFloor("420103-W001", kItem, floor);
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<testing::LevelProcess> level_;
   std::unique_ptr<LevelService::Stub> stub_;
@@ -306,17 +320,8 @@ TEST_F(TransferIntegrationTest, CompetingCoordinatorsNeverHoldMoreThanThereIs) {
 // holds them; the level refuses the second's hold below the floor, and that leg is re-planned
 // to kMid. kNear keeps its floor. (Holds were placed whatever the floor before.)
 TEST_F(TransferIntegrationTest, TransfersPlannedAtOnceKeepTheSourcesReserveFloor) {
-  SetQuotaRequest quota;
-  quota.set_request_id("floor-near");
-  quota.set_actor("test");
-  quota.mutable_quota()->set_warehouse(kNear);
-  quota.mutable_quota()->set_item(kItem);
-  quota.mutable_quota()->set_min(20);
-  Quota set;
-  ASSERT_TRUE(stub_->SetQuota(Deadline().get(), quota, &set).ok());
   Replica r(dir_.Sub("r"), gateway_.get());
-  Feed(r.snapshot);
-  r.snapshot.SetFloor("420103-W001", kItem, 20);
+  SetNearFloor(r, 20);
   Transfer first = CreateTransfer(r, 10, "first");
   Transfer second = CreateTransfer(r, 10, "second");
   ASSERT_EQ(first.legs(0).plan().source_warehouse(), kNear);
@@ -343,17 +348,8 @@ TEST_F(TransferIntegrationTest, TransfersPlannedAtOnceKeepTheSourcesReserveFloor
 
 // A CRITICAL transfer may draw a reserve down: its hold does not ask the level to keep it.
 TEST_F(TransferIntegrationTest, CriticalTransferMayHoldBelowTheReserveFloor) {
-  SetQuotaRequest quota;
-  quota.set_request_id("floor-near");
-  quota.set_actor("test");
-  quota.mutable_quota()->set_warehouse(kNear);
-  quota.mutable_quota()->set_item(kItem);
-  quota.mutable_quota()->set_min(30);
-  Quota set;
-  ASSERT_TRUE(stub_->SetQuota(Deadline().get(), quota, &set).ok());
   Replica r(dir_.Sub("r"), gateway_.get());
-  Feed(r.snapshot);
-  r.snapshot.SetFloor("420103-W001", kItem, 30);
+  SetNearFloor(r, 30);
   CreateTransferRequest req;
   req.set_request_id("critical");
   req.set_actor("dispatcher");

@@ -60,16 +60,19 @@ class TransferServiceTest : public ::testing::Test {
   }
   ~TransferServiceTest() override { server_->Shutdown(); }
 
-  grpc::Status Create(Transfer* out) {
+  grpc::Status Create(Transfer* out) { return Create(*stub_, "c1", out); }
+  // 4 SH-0001 to 420102-W001 through `stub`.
+  static grpc::Status Create(TransferService::Stub& stub, const std::string& request_id,
+                             Transfer* out) {
     CreateTransferRequest req;
-    req.set_request_id("c1");
+    req.set_request_id(request_id);
     req.set_actor("dispatcher");
     req.mutable_plan()->set_destination_warehouse("warehouses/420102-W001");
     auto* line = req.mutable_plan()->add_lines();
     line->set_item("SH-0001");
     line->set_quantity(4);
     grpc::ClientContext ctx;
-    return stub_->CreateTransfer(&ctx, req, out);
+    return stub.CreateTransfer(&ctx, req, out);
   }
 
   testing::TempDir dir_;
@@ -269,16 +272,8 @@ TEST_F(TransferServiceTest, WithEtcdUnreachableAChangeIsRefusedNamingEtcd) {
   cut_off.leader = false;
   Replica replica(dir_.Sub("cut-off"), &gateway_, &planner_, &snapshot_, &cut_off,
                   auth::Authorizer::Disabled());
-  CreateTransferRequest req;
-  req.set_request_id("while-etcd-is-down");
-  req.set_actor("dispatcher");
-  req.mutable_plan()->set_destination_warehouse("warehouses/420102-W001");
-  auto* line = req.mutable_plan()->add_lines();
-  line->set_item("SH-0001");
-  line->set_quantity(4);
-  grpc::ClientContext ctx;
   Transfer t;
-  grpc::Status s = replica.Stub()->CreateTransfer(&ctx, req, &t);
+  grpc::Status s = Create(*replica.Stub(), "while-etcd-is-down", &t);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(s.error_message(), HasSubstr("while etcd does not answer"));
   EXPECT_THAT(s.error_message(), HasSubstr("failed to connect to all addresses"));

@@ -63,6 +63,17 @@ class FirstWriteStall {
   int writes_ = 0;
 };
 
+// A receipt of `quantity` SH-0001 at 420102-W001 under `id`, its answer set into `answer`.
+void SubmitReceipt(LevelTestEnv& env, const std::string& id, int64_t quantity,
+                   std::promise<CommandResult>& answer) {
+  const Operation op = LevelTestEnv::Receive("warehouses/420102-W001", "SH-0001", quantity);
+  ApplyBatchRequest req;
+  *req.add_operations() = op;
+  req.set_request_id(id);
+  env.core().ApplyOperations("Receive", id, "tester", {op}, req,
+                             [&answer](CommandResult r) { answer.set_value(std::move(r)); });
+}
+
 TEST(GroupCommitTest, CommandsArrivingDuringASyncShareOneNextGroup) {
   LevelTestEnv env;
   ASSERT_THAT(env.CreateWarehouse("420102-W001").status(), IsOk());
@@ -115,13 +126,7 @@ TEST(GroupCommitTest, RetriesBeforeTheFirstIsDurableGetTheSameReplyWithItsBalanc
 
   std::vector<std::promise<CommandResult>> promises(5);
   auto submit = [&](int slot, const std::string& id, int64_t quantity) {
-    const Operation op = LevelTestEnv::Receive("warehouses/420102-W001", "SH-0001", quantity);
-    ApplyBatchRequest req;
-    *req.add_operations() = op;
-    req.set_request_id(id);
-    env.core().ApplyOperations(
-        "Receive", id, "tester", {op}, req,
-        [&promises, slot](CommandResult r) { promises[slot].set_value(std::move(r)); });
+    SubmitReceipt(env, id, quantity, promises[slot]);
   };
   submit(0, "in-flight", 3);  // its group stalls in the syncer
   stall.WaitForFirstWrite();
@@ -159,13 +164,7 @@ TEST(GroupCommitTest, RetriesOfAWriteThatFailedAreRefusedNotAnsweredOk) {
 
   std::vector<std::promise<CommandResult>> promises(4);
   auto submit = [&](int slot, const std::string& id, int64_t quantity) {
-    const Operation op = LevelTestEnv::Receive("warehouses/420102-W001", "SH-0001", quantity);
-    ApplyBatchRequest req;
-    *req.add_operations() = op;
-    req.set_request_id(id);
-    env.core().ApplyOperations(
-        "Receive", id, "tester", {op}, req,
-        [&promises, slot](CommandResult r) { promises[slot].set_value(std::move(r)); });
+    SubmitReceipt(env, id, quantity, promises[slot]);
   };
   submit(0, "in-flight", 3);  // its group stalls in the syncer, then fails
   submit(1, "in-flight", 3);  // replayed from its writes, in its group or the next
