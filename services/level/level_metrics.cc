@@ -147,11 +147,17 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
                         return s;
                       }));
   RETURN_IF_ERROR(add(
-      "stockpile_lots_expiring", "Lots with stock expiring within N days.", MetricType::Gauge,
-      {"within_days"}, [this] {
+      "stockpile_lots_expiring", "Lots with stock expiring within N days (not yet expired).",
+      MetricType::Gauge, {"within_days"}, [this] {
         auto c = counts();
         return Samples{{{"7"}, double(c.lots_expiring_7)}, {{"30"}, double(c.lots_expiring_30)}};
       }));
+  RETURN_IF_ERROR(add("stockpile_lots_expired",
+                      "Lots past their expiry date that still hold stock: no plan or hold takes "
+                      "them; they are to be disposed of and replaced.",
+                      MetricType::Gauge, {}, [this] {
+                        return Samples{{{}, double(counts().lots_expired)}};
+                      }));
   RETURN_IF_ERROR(add("stockpile_metrics_refresh_failures_total",
                       "Background scans (floors, expiring lots) that failed; the previous figures "
                       "were kept.",
@@ -182,6 +188,11 @@ absl::Status LevelMetrics::ScanExpiring(ScanCounts& counts) const {
   do {
     ASSIGN_OR_RETURN(auto page, queries_.ListExpiringLots(req));
     for (const auto& lot : page.lots()) {
+      // Expired stock is not "expiring soon": it cannot be planned or held any more.
+      if (lot.days_left() < 0) {
+        counts.lots_expired++;
+        continue;
+      }
       counts.lots_expiring_30++;
       if (lot.days_left() <= 7) counts.lots_expiring_7++;
     }

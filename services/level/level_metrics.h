@@ -35,6 +35,7 @@ class LevelMetrics {
     std::map<std::string, int64_t> below_floor_by_item;
     int64_t lots_expiring_7 = 0;
     int64_t lots_expiring_30 = 0;
+    int64_t lots_expired = 0;  // past their expiry date, stock still on hand
   };
   // Runs the scan now (the background thread calls this). On error the previous figures stay.
   absl::Status Refresh();

@@ -10,7 +10,7 @@ const KNOWN_METRICS = new Set([
   'grpc_server_msg_received_total', 'grpc_server_msg_sent_total',
   'stockpile_build_info', 'stockpile_process_start_time_seconds',
   'stockpile_movements_total', 'stockpile_stock_units', 'stockpile_warehouses_below_floor',
-  'stockpile_lots_expiring', 'stockpile_holds_expired_total', 'stockpile_change_sequence',
+  'stockpile_lots_expiring', 'stockpile_lots_expired', 'stockpile_holds_expired_total', 'stockpile_change_sequence',
   'stockpile_write_failures_total', 'stockpile_storage_failed',
   'stockpile_db_volume_free_bytes', 'stockpile_db_volume_min_free_bytes',
   'stockpile_rocksdb_live_data_bytes', 'stockpile_rocksdb_pending_compaction_bytes',

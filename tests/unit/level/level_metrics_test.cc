@@ -147,6 +147,22 @@ TEST_F(LevelMetricsTest, FloorsAndExpiringLotsFollowTheStockAtEachRefresh) {
   EXPECT_EQ(metrics::SumSamples(restocked, "stockpile_metrics_refresh_failures_total"), 0);
 }
 
+// A lot past its expiry date is counted as expired, not as expiring within 7 days (it was:
+// expired medicine read as "expiring soon", with no count of its own).
+TEST_F(LevelMetricsTest, ExpiredLotsAreCountedApartFromExpiringOnes) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 5, "WEEK", "2026-06-03")).status(), IsOk());
+  ASSERT_THAT(metrics_->Refresh(), IsOk());
+  auto fresh = Scrape();
+  EXPECT_EQ(Expiring(fresh, "7"), 1);
+  EXPECT_EQ(metrics::SumSamples(fresh, "stockpile_lots_expired", {{"level", "county"}}), 0);
+  env_.clock().Advance(int64_t{5} * 86'400'000'000);  // two days past its expiry
+  ASSERT_THAT(metrics_->Refresh(), IsOk());
+  auto later = Scrape();
+  EXPECT_EQ(Expiring(later, "7"), 0);
+  EXPECT_EQ(Expiring(later, "30"), 0);
+  EXPECT_EQ(metrics::SumSamples(later, "stockpile_lots_expired", {{"level", "county"}}), 1);
+}
+
 TEST_F(LevelMetricsTest, HoldsExpiredCountsTheSweep) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
   ASSERT_THAT(env_.Apply(Env::Hold(kW, kTent, 6, "h1", 60)).status(), IsOk());
