@@ -194,6 +194,19 @@ TEST_F(StockctlTest, ReceiveIssueAndBalanceInTableAndJson) {
 
 // A batch file may name warehouses by code, like every other command; a bad code is a usage
 // error naming the operation, and nothing is sent.
+// A level whose volume has less free than --min-free-mb (here more than any disk) refuses the
+// receipt before applying it; stockctl says so and how to retry (it gave no hint, exit 7).
+TEST_F(StockctlTest, ALevelOutOfRoomRefusalSaysNothingWasAppliedAndHowToRetry) {
+  ASSERT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
+  StartServer({"--min-free-mb=1000000"});
+  CliResult r = Run({"--request-id=rcv-no-room", "receive", "--warehouse", "420102-W001", "--item",
+                     "SH-0001", "--quantity", "5"});
+  EXPECT_EQ(r.exit_code, 7) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("RESOURCE_EXHAUSTED: the database volume"));
+  EXPECT_THAT(r.err, HasSubstr("nothing was applied: retry with --request-id=rcv-no-room once the "
+                               "service has room again"));
+}
+
 TEST_F(StockctlTest, BatchFileTakesWarehouseCodesAsOtherCommandsDo) {
   CreateWarehouse();
   const std::string file = dir_.Sub("batch.json");

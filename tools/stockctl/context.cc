@@ -168,6 +168,12 @@ int Context::Fail(const grpc::Status& status) {
   if (code == kExitRetryable && !request_id_.empty()) {
     std::cerr << "stockctl: safe to retry with --request-id=" << request_id_ << "\n";
   }
+  // A service out of room (a level's volume below --min-free-mb) refuses before it applies
+  // anything: the same request goes through once there is room, and only once.
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && !request_id_.empty()) {
+    std::cerr << "stockctl: nothing was applied: retry with --request-id=" << request_id_
+              << " once the service has room again\n";
+  }
   return code;
 }
 
