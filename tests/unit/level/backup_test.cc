@@ -78,6 +78,16 @@ class BackupTest : public ::testing::Test {
     ASSERT_THAT(store.Write(batch, true), IsOk());
   }
 
+  // The level restored into db/ takes a change: one balance written, its head at 8.
+  void TakeAChangeAfterTheRestore() {
+    auto reopened = LevelStore::Open(tmp_.Sub("db"), LevelStore::Options{});
+    ASSERT_THAT(reopened, IsOk());
+    rocksdb::WriteBatch batch;
+    batch.Put((*reopened)->handle(Cf::kBalances), "4201-W001/SH-0001", "twelve quilts");
+    ASSERT_THAT((*reopened)->Write(batch, true), IsOk());
+    SetHead(**reopened, 8);
+  }
+
   // The county instance hosting 4201 restores into `db`.
   RestoreTarget Target(const std::string& db) {
     return {db, "county", {"4201"}, "county-a-0", false};
@@ -326,14 +336,8 @@ TEST_F(BackupTest, OnlyTheSameBackupUnchangedSinceCountsAsAlreadyRestored) {
   auto database = RestoreBackup(other->replaced, Target(tmp_.Sub("db")), kMidnight + 3 * kMinute);
   EXPECT_EQ(database.status().code(), absl::StatusCode::kNotFound);
 
-  {  // the restored level takes changes, then restarts with the flag still on
-    auto reopened = LevelStore::Open(tmp_.Sub("db"), LevelStore::Options{});
-    ASSERT_THAT(reopened, IsOk());
-    rocksdb::WriteBatch batch;
-    batch.Put((*reopened)->handle(Cf::kBalances), "4201-W001/SH-0001", "twelve quilts");
-    ASSERT_THAT((*reopened)->Write(batch, true), IsOk());
-    SetHead(**reopened, 8);
-  }
+  // the restored level takes changes, then restarts with the flag still on
+  ASSERT_NO_FATAL_FAILURE(TakeAChangeAfterTheRestore());
   // The same backup again: already restored, and the change since is kept, not restored over.
   auto again = RestoreBackup(b->path(), Target(tmp_.Sub("db")), kMidnight + 4 * kMinute);
   ASSERT_THAT(again, IsOk());
@@ -386,14 +390,7 @@ TEST_F(BackupTest, AnUnreadableRestoreMarkerRefusesToRestoreAgain) {
   ASSERT_THAT(backup, IsOk());
   store_.reset();
   ASSERT_THAT(RestoreBackup(backup->path(), Target(tmp_.Sub("db")), kMidnight + kMinute), IsOk());
-  {  // the restored level takes a change
-    auto reopened = LevelStore::Open(tmp_.Sub("db"), LevelStore::Options{});
-    ASSERT_THAT(reopened, IsOk());
-    rocksdb::WriteBatch batch;
-    batch.Put((*reopened)->handle(Cf::kBalances), "4201-W001/SH-0001", "twelve quilts");
-    ASSERT_THAT((*reopened)->Write(batch, true), IsOk());
-    SetHead(**reopened, 8);
-  }
+  ASSERT_NO_FATAL_FAILURE(TakeAChangeAfterTheRestore());
   for (const std::string& marker : {std::string(), std::string("{\"backupId\": \"ab")}) {
     std::ofstream(tmp_.Sub("db/STOCKPILE-RESTORED-FROM.json"), std::ios::trunc) << marker;
     auto again = RestoreBackup(backup->path(), Target(tmp_.Sub("db")), kMidnight + 2 * kMinute);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "services/common/validation.h"
 #include "tools/stockctl/output/format.h"
 #include "tools/stockctl/output/table.h"
 
@@ -68,8 +69,9 @@ std::string RenderWarehouse(const v1::Warehouse& w) {
   // A city's or province's region has no seat of its own: the reference data places it at the
   // centre of its counties' seats, which can be far from its capital.
   if (w.location_defaulted()) {
-    location += w.region_code().size() > 4 ? " (not given: the county seat)"
-                                           : " (not given: the centre of its counties' seats)";
+    location += common::LevelOfRegionCode(w.region_code()) >= v1::LEVEL_COUNTY
+                    ? " (not given: the county seat)"
+                    : " (not given: the centre of its counties' seats)";
   }
   return RenderKeyValues(KeyValues{
       {"name", w.name()},
