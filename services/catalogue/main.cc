@@ -229,6 +229,9 @@ absl::StatusOr<std::unique_ptr<Transfers>> OpenTransfers(
   options.require_second_approver = c.require_second_approver;
   options.retry_deadline = absl::Seconds(c.transfer_retry_seconds);
   options.sources = ContactsFrom(core);
+  options.known_warehouse = [core](absl::string_view code) {
+    return core->view().HasWarehouse(code);
+  };
   options.unreachable_after = absl::Seconds(c.unreachable_after_seconds);
   options.replan_rounds = c.transfer_replan_rounds;
   t->coordinator = std::make_unique<alloc::TransferCoordinator>(

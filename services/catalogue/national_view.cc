@@ -349,6 +349,12 @@ absl::StatusOr<WarehouseStock> NationalView::GetStock(absl::string_view code,
   return out;
 }
 
+bool NationalView::HasWarehouse(absl::string_view code) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto w = FindWarehouse(code);
+  return w && !warehouses_[*w].forgotten;
+}
+
 std::optional<std::array<int64_t, 3>> NationalView::Cell(absl::string_view code,
                                                          absl::string_view item) const {
   const int i = ItemIndex(item);

@@ -102,6 +102,8 @@ class NationalView {
 
   int ItemIndex(absl::string_view item) const;  // -1 when unknown
   size_t warehouse_count() const;
+  // Whether any source has streamed this warehouse (open or closed) and it is not forgotten.
+  bool HasWarehouse(absl::string_view code) const;
   // Raw figures for tests and equality checks: on_hand, held, in_transit of one cell.
   std::optional<std::array<int64_t, 3>> Cell(absl::string_view code, absl::string_view item) const;
 

@@ -149,6 +149,7 @@ struct Transfers {
 
 absl::StatusOr<std::unique_ptr<Transfers>> StartTransfers(
     const Options& o, const common::ReferenceData* reference, const alloc::StockSnapshot* stock,
+    const catalogue::CatalogueCore* catalogue,
     const std::vector<std::unique_ptr<LevelInstance>>& levels) {
   auto t = std::make_unique<Transfers>();
   auto store = alloc::TransferStore::Open(o.data_dir + "/transfers");
@@ -164,8 +165,13 @@ absl::StatusOr<std::unique_ptr<Transfers>> StartTransfers(
         return it->second;
       });
   t->planner = std::make_unique<alloc::Planner>(reference);
+  alloc::CoordinatorOptions options;
+  options.known_warehouse = [catalogue](absl::string_view code) {
+    return catalogue->view().HasWarehouse(code);
+  };
   t->coordinator = std::make_unique<alloc::TransferCoordinator>(
-      t->store.get(), t->gateway.get(), t->planner.get(), stock, common::SystemClock::Get());
+      t->store.get(), t->gateway.get(), t->planner.get(), stock, common::SystemClock::Get(),
+      options);
   t->loop = std::make_unique<alloc::ResumeLoop>(t->coordinator.get(), absl::Seconds(30));
   t->loop->SetLeader(true);
   t->service = std::make_unique<alloc::TransferServiceImpl>(t->coordinator.get(), &t->leadership);
@@ -217,7 +223,7 @@ int Run(const Options& o) {
   auto metrics = StartMetrics(o, 10, "stockpile-catalogue", "");
   if (!metrics.ok()) return Fail("cannot serve metrics", metrics.status());
   if (*metrics) (*metrics)->AddCollectable(catalogue::MakeReplicationCollectable(core->get()));
-  auto transfers = StartTransfers(o, reference->get(), &stock, levels);
+  auto transfers = StartTransfers(o, reference->get(), &stock, core->get(), levels);
   if (!transfers.ok()) return Fail("cannot open the transfer store", transfers.status());
   if (*metrics) {
     (*metrics)->AddCollectable(alloc::MakeTransferCollectable(

@@ -262,12 +262,19 @@ TEST_F(StockctlCatalogueTest, TransferPlanWithAMinimumLegPassesOverASmallStore) 
 
 // A plan saved with --json and sent later with --from-plan asks for the same thing (lines,
 // priority, exclusions, minimum leg), planned again on the stock of that moment; --to sends a
-// plan made for a region to one of its warehouses. A file that is not a plan is a usage error.
+// plan made for a region to one of its warehouses. A file that is not a plan is a usage error,
+// and so is excluding a warehouse the catalogue does not know (NOT_FOUND: it would exclude
+// nothing).
 TEST_F(StockctlCatalogueTest, TransferCreatedFromASavedPlanAsksForWhatThePlanAskedFor) {
+  CreateWarehouse(kCounty, "420104-W009", "硚口区救灾物资储备库");
   CreateWarehouse(kCounty, "420102-W001", "江岸区救灾物资储备库");
   Receive(kCounty, "420102-W001", "100");
   CreateWarehouse(kCounty, "420103-W001", "江汉区救灾物资储备库");
   ASSERT_TRUE(RollupReaches("4201", "100"));
+  CliResult mistyped = Run(
+      {"transfer", "plan", "--to", "420103", "--line", "SH-0001=30", "--exclude", "420104-W090"});
+  EXPECT_EQ(mistyped.exit_code, 3) << mistyped.err;
+  EXPECT_THAT(mistyped.err, HasSubstr("420104-W090 is not a warehouse the catalogue knows"));
   CliResult saved = Run({"--json", "transfer", "plan", "--to", "420103", "--line", "SH-0001=30",
                          "--priority", "urgent", "--min-leg", "10", "--exclude", "420104-W009"});
   ASSERT_EQ(saved.exit_code, 0) << saved.err;

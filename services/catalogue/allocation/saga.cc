@@ -432,6 +432,7 @@ absl::StatusOr<ListTransfersResponse> TransferCoordinator::List(
 absl::StatusOr<AllocationPlan> TransferCoordinator::PlanAllocation(
     const PlanAllocationRequest& req) {
   ASSIGN_OR_RETURN(AllocationPlan plan, Plan(req));
+  RETURN_IF_ERROR(CheckExcludedSources(req));
   if (!req.destination_warehouse().empty()) {
     RETURN_IF_ERROR(CheckDestination(req.destination_warehouse(),
                                      "no transfer could be received there; check the code"));
@@ -498,6 +499,7 @@ absl::StatusOr<AllocationPlan> TransferCoordinator::PlanNewTransfer(
     return absl::InvalidArgumentError("plan.destination_warehouse is required for a transfer");
   }
   ASSIGN_OR_RETURN(AllocationPlan plan, Plan(req.plan()));
+  RETURN_IF_ERROR(CheckExcludedSources(req.plan()));
   RETURN_IF_ERROR(CheckDestination(plan.destination_warehouse(),
                                    "a transfer there could not be received; nothing was created"));
   if (plan.legs().empty()) {
@@ -563,6 +565,19 @@ absl::Status TransferCoordinator::CheckDestination(absl::string_view destination
     return absl::FailedPreconditionError(absl::StrCat("destination ", destination, " is ",
                                                       Spoken(w->status()),
                                                       " and takes no stock: ", consequence));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TransferCoordinator::CheckExcludedSources(const PlanAllocationRequest& req) const {
+  if (!options_.known_warehouse) return absl::OkStatus();
+  for (const auto& name : req.exclude_sources()) {
+    ASSIGN_OR_RETURN(std::string code, common::WarehouseCodeFromName(name));
+    if (!options_.known_warehouse(code)) {
+      return absl::NotFoundError(absl::StrCat(
+          "excluded source ", name,
+          " is not a warehouse the catalogue knows, so it would exclude nothing; check the code"));
+    }
   }
   return absl::OkStatus();
 }

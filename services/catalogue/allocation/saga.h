@@ -90,6 +90,9 @@ struct CoordinatorOptions {
   // instances it cannot reach: a hold there would only wait. Null: all count as reachable.
   std::function<std::vector<SourceContact>()> sources;
   absl::Duration unreachable_after = absl::Seconds(10);
+  // Whether the catalogue's view has a warehouse of this code: a source a dispatcher excludes
+  // must be one, or a mistyped code would leave the warehouse meant in the plan. Null: all are.
+  std::function<bool(absl::string_view code)> known_warehouse;
   // How many times in a row a refused hold's quantity is planned again, each time without the
   // sources already refused for the item. The catalogue sees another transfer's hold a moment
   // after it is placed, so concurrent transfers near the same small stores collide; a second
@@ -171,6 +174,9 @@ class TransferCoordinator {
   // OK when `destination` exists and takes stock, as its level service says. Otherwise NOT_FOUND
   // or FAILED_PRECONDITION saying so and `consequence`, or why it could not be asked.
   absl::Status CheckDestination(absl::string_view destination, absl::string_view consequence);
+  // NOT_FOUND for an excluded source the catalogue has never seen (after the planner checked
+  // the names' form).
+  absl::Status CheckExcludedSources(const stockpile::v1::PlanAllocationRequest& req) const;
 
   // Before leg `leg`'s first shipment attempt: the destination must still take stock; `actor`
   // becomes the leg's shipper.

@@ -65,6 +65,7 @@ class SagaTest : public ::testing::Test {
     opts.replan_rounds = replan_rounds_;
     opts.max_replanned_transfer_bytes = max_replanned_transfer_bytes_;
     opts.sources = [this] { return sources_; };
+    opts.known_warehouse = known_warehouse_;
     coordinator_ = std::make_unique<TransferCoordinator>(store_.get(), &gateway_, &planner_,
                                                          &snapshot_, &clock_, opts);
   }
@@ -179,6 +180,7 @@ class SagaTest : public ::testing::Test {
   std::unique_ptr<TransferStore> store_;
   std::unique_ptr<TransferCoordinator> coordinator_;
   bool require_second_approver_ = false;
+  std::function<bool(absl::string_view)> known_warehouse_;
   int replan_rounds_ = CoordinatorOptions().replan_rounds;
   size_t max_replanned_transfer_bytes_ = CoordinatorOptions().max_replanned_transfer_bytes;
   std::vector<SourceContact> sources_;  // what the catalogue's replication would say
@@ -1226,6 +1228,31 @@ TEST_F(SagaTest, PlanAllocationRefusesADestinationThatDoesNotExist) {
   ListTransfersRequest typo;
   typo.set_region_prefix("4021");
   EXPECT_THAT(coordinator_->List(typo), StatusIs(absl::StatusCode::kNotFound));
+}
+
+// An excluded source is one the dispatcher does not want stock from: a mistyped code used to
+// be accepted and exclude nothing, so the warehouse meant stayed in the plan.
+TEST_F(SagaTest, AnExcludedSourceTheCatalogueDoesNotKnowIsNotFound) {
+  Stock(kNear, 10);
+  Stock(kMid, 10);
+  known_warehouse_ = [](absl::string_view code) {
+    return code == "420103-W001" || code == "420106-W001";
+  };
+  Reopen();
+  CreateTransferRequest create = CreateRequest(5, "create-typo");
+  create.mutable_plan()->add_exclude_sources("warehouses/420103-W009");  // kNear, mistyped
+  EXPECT_THAT(coordinator_->PlanAllocation(create.plan()),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("excluded source warehouses/420103-W009 is not a warehouse")));
+  EXPECT_THAT(coordinator_->Create(create), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(coordinator_->List(ListTransfersRequest())->transfers_size(), 0);
+
+  create.mutable_plan()->set_exclude_sources(0, kNear);
+  auto plan = coordinator_->PlanAllocation(create.plan());
+  ASSERT_THAT(plan.status(), IsOk());
+  ASSERT_EQ(plan->legs_size(), 1);
+  EXPECT_EQ(plan->legs(0).source_warehouse(), kMid);
+  EXPECT_THAT(coordinator_->Create(create).status(), IsOk());
 }
 
 TEST_F(SagaTest, CreateRefusesADestinationThatTakesNoStock) {

@@ -367,6 +367,8 @@ TEST(CatalogueCoreTest, ForgettingAGoneSourceDropsItsStockAndNothingElse) {
     EXPECT_THAT(core->ForgetSource("county-nobody", "f-0", "ops"),
                 testing::StatusIs(absl::StatusCode::kNotFound));
     EXPECT_EQ(RollupOnHand(*core, "42", "SH-0001"), 130);
+    EXPECT_TRUE(core->view().HasWarehouse("420102-W001"));
+    EXPECT_FALSE(core->view().HasWarehouse("420102-W009"));
 
     auto forgotten = core->ForgetSource("county-old", "f-1", "ops");
     ASSERT_THAT(forgotten, testing::IsOk());
@@ -377,6 +379,7 @@ TEST(CatalogueCoreTest, ForgettingAGoneSourceDropsItsStockAndNothingElse) {
     EXPECT_EQ(WarehousesIn(*core, "42"), 1);
     EXPECT_EQ(core->view().GetStock("420102-W001", "SH-0001").status().code(),
               absl::StatusCode::kNotFound);
+    EXPECT_FALSE(core->view().HasWarehouse("420102-W001"));
     EXPECT_EQ(core->ListShortages({})->entries_size(), 0);
     auto retried = core->ForgetSource("county-old", "f-1", "someone else");
     ASSERT_THAT(retried, testing::IsOk());
