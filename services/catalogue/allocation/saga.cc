@@ -115,12 +115,14 @@ std::string Spoken(WarehouseStatus s) {
   return Spoken(WarehouseStatus_Name(s), "WAREHOUSE_STATUS_");
 }
 
+// Shipped from its source: on the road or arrived.
+bool Departed(LegState s) {
+  return s == LEG_STATE_SHIPPED || s == LEG_STATE_RECEIVED || s == LEG_STATE_DELIVERED;
+}
+
 bool AnyShipped(const Transfer& t) {
   for (const auto& leg : t.legs()) {
-    if (leg.state() == LEG_STATE_SHIPPED || leg.state() == LEG_STATE_RECEIVED ||
-        leg.state() == LEG_STATE_DELIVERED) {
-      return true;
-    }
+    if (Departed(leg.state())) return true;
   }
   return false;
 }
@@ -934,7 +936,9 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
   RETURN_IF_ERROR(CheckActor(req.actor()));
   ASSIGN_OR_RETURN(Transfer t, Load(req.name()));
   ASSIGN_OR_RETURN(int i, LegIndex(t, req.leg()));
-  if (replay && t.legs(i).state() != LEG_STATE_HELD) return t;
+  // A retry is answered OK only if the leg did leave; one released meanwhile (the transfer
+  // cancelled or failed after the first try went unanswered) is refused below.
+  if (replay && Departed(t.legs(i).state())) return t;
   if ((t.state() != TRANSFER_STATE_READY && t.state() != TRANSFER_STATE_IN_TRANSIT) ||
       t.legs(i).state() != LEG_STATE_HELD) {
     return absl::FailedPreconditionError(absl::StrCat(

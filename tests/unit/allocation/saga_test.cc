@@ -465,6 +465,26 @@ TEST_F(SagaTest, CancelAfterShippingIsRefused) {
                                  "ready or in-transit transfer")));
 }
 
+// A shipment that never reached its source (down) was answered "retry"; the transfer was then
+// cancelled. The retry used to answer OK with the cancelled transfer, so a script read the leg
+// as shipped: it is refused, and nothing moves.
+TEST_F(SagaTest, AShipmentRetriedAfterTheTransferWasCancelledIsRefused) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  gateway_.SetDown(kNear, true);
+  EXPECT_THAT(Ship(t, 0), StatusIs(absl::StatusCode::kUnavailable));
+  gateway_.SetDown(kNear, false);
+  ASSERT_OK_AND_ASSIGN_T(t, Cancel(t));
+  ASSERT_EQ(t.state(), TRANSFER_STATE_CANCELLED);
+  const int ship_calls = gateway_.Calls("Ship");
+  EXPECT_THAT(Ship(t, 0), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                   HasSubstr("leg 0 of " + t.name() +
+                                             " is released and the transfer cancelled")));
+  EXPECT_EQ(gateway_.Calls("Ship"), ship_calls);
+  EXPECT_EQ(gateway_.Available(kNear, kItem), 10);
+}
+
 // A shipment that reached its source but whose reply was lost leaves the leg HELD here. A cancel
 // read the release's refusal as "released": the leg was recorded released while its stock was in
 // transit, and nothing could receive it. The cancel now asks the source first.
