@@ -1,7 +1,12 @@
 // stockctl driving a real stockpile-level process: tables, --json, CSV import, restart, exit codes.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -11,6 +16,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -362,6 +368,40 @@ TEST_F(StockctlTest, SameImportByAnotherActorStopsAndSaysWhyWithoutApplyingAgain
   EXPECT_THAT(other.err, HasSubstr("imported before by another --actor"));
   EXPECT_THAT(other.err, HasSubstr("A new --request-id would apply the file's rows a second time"));
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
+}
+
+// A service that took the connection and went away during the call (it stopped, or was killed
+// mid-call) used to be told as a TLS mismatch ("Socket closed" either way). Its address now
+// refuses connections, which a TLS server's does not: the hint says it went away. A one-shot
+// listener stands in for it: it accepts one connection, reads what the client sends, then closes
+// the connection and stops listening.
+TEST_F(StockctlTest, AServiceThatWentAwayDuringTheCallIsNotCalledATlsMismatch) {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // not in stockctl
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  std::thread gone([listener] {
+    const int connection = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    close(listener);
+    if (connection < 0) return;
+    char buffer[4096];  // all the client sent, so that closing ends cleanly, not with a reset
+    pollfd waiting{connection, POLLIN, 0};
+    while (poll(&waiting, 1, 300) > 0 && read(connection, buffer, sizeof(buffer)) > 0) {
+    }
+    close(connection);
+  });
+  port_ = ntohs(address.sin_port);
+  CliResult r = Run({"info"});
+  gone.join();
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("closed the connection and accepts no other: it stopped or is "
+                               "restarting; retry once it is back"));
+  EXPECT_THAT(r.err, Not(HasSubstr("TLS handshake failed")));
 }
 
 // The level as deployed: TLS, and bearer tokens whose scope is a region.

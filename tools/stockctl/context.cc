@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "services/common/auth/tls.h"
 #include "services/common/status_util.h"
+#include "services/common/tcp_connect.h"
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/exit_codes.h"
 
@@ -181,7 +182,8 @@ int Context::Fail(const grpc::Status& status) {
 // failure of the address stockctl was given from one the service relays (a level service or
 // etcd behind the catalogue is down): only the first is fixed with --server or --catalogue. A
 // connection closed at once, or a failed handshake, is TLS configured differently at the two
-// ends, not a wrong address.
+// ends, not a wrong address; unless the address refuses connections since: then the service
+// went away during the call.
 void Context::HintAfterUnavailable(const grpc::Status& status) const {
   const bool level = last_service_ == Service::kLevel;
   const std::shared_ptr<grpc::Channel>& channel = level ? channel_ : catalogue_channel_;
@@ -192,6 +194,10 @@ void Context::HintAfterUnavailable(const grpc::Status& status) const {
   if (channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) {
     std::cerr << "stockctl: the " << what << " at " << address
               << " answered: a service it needs is unavailable (above); retry once it is back\n";
+  } else if (message.find("Socket closed") != std::string::npos && !common::AcceptsTcp(address)) {
+    std::cerr << "stockctl: the " << what << " at " << address
+              << " closed the connection and accepts no other: it stopped or is restarting; "
+                 "retry once it is back\n";
   } else if (message.find("Ssl handshake failed") != std::string::npos ||
              message.find("Socket closed") != std::string::npos) {
     std::cerr << "stockctl: something listens at " << address

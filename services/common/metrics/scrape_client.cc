@@ -1,7 +1,6 @@
 #include "services/common/metrics/scrape_client.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/common/tcp_connect.h"
 
 namespace stockpile::metrics {
 namespace {
@@ -33,31 +33,6 @@ class Socket {
  private:
   int fd_;
 };
-
-absl::StatusOr<int> Connect(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const std::string service = std::to_string(port);
-  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot resolve ", host, ": ", gai_strerror(rc)));
-  }
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-      close(fd);
-      fd = -1;
-    }
-  }
-  freeaddrinfo(found);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot connect to ", host, ":", port, ": ", std::strerror(errno)));
-  }
-  return fd;
-}
 
 absl::StatusOr<std::string> ReadAll(int fd, absl::Time deadline) {
   std::string response;
@@ -123,7 +98,7 @@ bool ParseValue(absl::string_view text, double& value) {
 absl::StatusOr<std::string> FetchMetricsPage(const std::string& host, int port,
                                              absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  absl::StatusOr<int> fd = Connect(host, port);
+  absl::StatusOr<int> fd = common::ConnectTcp(host, port, timeout);
   if (!fd.ok()) return fd.status();
   Socket socket(*fd);
   const std::string request = absl::StrCat("GET /metrics HTTP/1.0\r\nHost: ", host, "\r\n\r\n");
