@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -225,6 +226,95 @@ TEST_F(EtcdTest, ForgottenRetentionLeaseIsReplacedAfterOneRefusedWrite) {
               StatusIs(absl::StatusCode::kUnavailable));  // transient: retried by the saga
   ASSERT_THAT(leader.Publish(Sample("T2", TRANSFER_STATE_FAILED), nullptr), IsOk());
   EXPECT_EQ(StateInEtcd("T2"), TRANSFER_STATE_FAILED);
+}
+
+// etcd started again with an empty data dir (lost, or replaced): the transfers under way exist
+// only in the replicas' stores, under revisions of a history that is gone. The leader's next
+// write of each used to be refused for ever (ABORTED "retry"): ship, receive and cancel all
+// failed and the stock stayed held or in transit. Now the leader writes its copy again, and the
+// followers take the new history's copies.
+TEST_F(EtcdTest, TransfersUnderWayGoOnAfterEtcdComesBackEmpty) {
+  auto a = Candidate("a");
+  ASSERT_TRUE(WaitFor([&] { return a->IsLeader(); }, 5s));
+  auto leader_store = Store("leader");
+  auto follower_store = Store("follower");
+  EtcdTransferSharing leader(client_, kPrefix, leader_store.get(), [&] { return FenceOf(*a); });
+  EtcdTransferSharing follower(client_, kPrefix, follower_store.get(),
+                               [] { return LeaderFence{}; });
+  follower.StartMirror();
+  // Many revisions first, as in a cluster that has run a while.
+  for (int i = 0; i < 30; ++i) ASSERT_THAT(client_->Put("/test/other", "x"), IsOk());
+  Transfer t = Sample("T1", TRANSFER_STATE_HOLDING);
+  for (TransferState state : {TRANSFER_STATE_HOLDING, TRANSFER_STATE_READY}) {
+    t.set_state(state);
+    t.add_audit()->set_what(TransferState_Name(state));
+    auto written = leader.Publish(t, nullptr);
+    ASSERT_THAT(written, IsOk());
+    ASSERT_THAT(leader_store->SaveIfNewer(t, nullptr, *written), IsOk());
+  }
+  ASSERT_TRUE(WaitFor([&] { return StateIn(*follower_store, "T1") == TRANSFER_STATE_READY; }, 5s));
+
+  etcd_.Kill();
+  std::filesystem::remove_all(tmp_.Sub("etcd-data"));
+  std::string error;
+  ASSERT_TRUE(etcd_.Restart(std::chrono::seconds(15), &error)) << error;
+  ASSERT_TRUE(WaitFor([&] { return a->IsLeader(); }, 15s));
+
+  t.set_state(TRANSFER_STATE_IN_TRANSIT);
+  t.add_audit()->set_what("shipped");
+  absl::StatusOr<int64_t> shipped = absl::UnknownError("not tried");
+  for (int attempt = 0; attempt < 3 && !shipped.ok(); ++attempt) {
+    shipped = leader.Publish(t, nullptr);  // a retry of ABORTED, as the saga's caller does
+  }
+  ASSERT_THAT(shipped, IsOk());
+  ASSERT_THAT(leader_store->SaveIfNewer(t, nullptr, *shipped), IsOk());
+  EXPECT_EQ(StateIn(*leader_store, "T1"), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_EQ(StateInEtcd("T1"), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_TRUE(
+      WaitFor([&] { return StateIn(*follower_store, "T1") == TRANSFER_STATE_IN_TRANSIT; }, 10s));
+  // The next change is fenced on the new history's revision, as before the loss.
+  t.set_state(TRANSFER_STATE_RECEIVED);
+  t.add_audit()->set_what("received");
+  auto received = leader.Publish(t, nullptr);
+  ASSERT_THAT(received, IsOk());
+  ASSERT_THAT(leader_store->SaveIfNewer(t, nullptr, *received), IsOk());
+  EXPECT_EQ(StateInEtcd("T1"), TRANSFER_STATE_RECEIVED);
+}
+
+// A replica's copy older than etcd's, with its revision forgotten (another history), takes
+// etcd's copy; one newer keeps its own, and the leader writes it over etcd's.
+TEST_F(EtcdTest, CopiesWithoutARevisionAreOrderedByContent) {
+  auto a = Candidate("a");
+  ASSERT_TRUE(WaitFor([&] { return a->IsLeader(); }, 5s));
+  auto store = Store("leader");
+  EtcdTransferSharing leader(client_, kPrefix, store.get(), [&] { return FenceOf(*a); });
+  Transfer older = Sample("T1", TRANSFER_STATE_HOLDING);
+  older.add_audit()->set_what("approved");
+  Transfer newer = older;
+  newer.set_state(TRANSFER_STATE_READY);
+  newer.add_audit()->set_what("held");
+  EXPECT_TRUE(ContentNotOlder(newer, older));
+  EXPECT_FALSE(ContentNotOlder(older, newer));
+
+  auto in_etcd = leader.Publish(older, nullptr);  // etcd holds the older copy
+  ASSERT_THAT(in_etcd, IsOk());
+  ASSERT_THAT(store->Save(newer), IsOk());  // this replica, the newer one, no revision
+  ASSERT_THAT(store->SaveIfNewer(older, nullptr, *in_etcd), IsOk());
+  EXPECT_EQ(StateIn(*store, "T1"), TRANSFER_STATE_READY);  // not replaced by the older copy
+  EXPECT_EQ(store->Revision("T1").value_or(-1), 0);
+
+  Transfer next = newer;
+  next.set_state(TRANSFER_STATE_IN_TRANSIT);
+  next.add_audit()->set_what("shipped");
+  auto written = leader.Publish(next, nullptr);  // over etcd's older copy
+  ASSERT_THAT(written, IsOk());
+  EXPECT_EQ(StateInEtcd("T1"), TRANSFER_STATE_IN_TRANSIT);
+
+  ASSERT_THAT(store->ForgetRevisions(), IsOk());
+  ASSERT_THAT(store->Save(older), IsOk());  // a replica behind etcd's copy
+  EXPECT_THAT(leader.Publish(older, nullptr), StatusIs(absl::StatusCode::kAborted));
+  EXPECT_EQ(StateIn(*store, "T1"), TRANSFER_STATE_IN_TRANSIT);  // refreshed from etcd
+  EXPECT_EQ(StateInEtcd("T1"), TRANSFER_STATE_IN_TRANSIT);
 }
 
 const common::ReferenceData& Reference() { return testing::SharedReferenceData("420102"); }

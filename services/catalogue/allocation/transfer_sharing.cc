@@ -1,6 +1,7 @@
 #include "services/catalogue/allocation/transfer_sharing.h"
 
 #include <iostream>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -77,7 +78,7 @@ absl::StatusOr<int64_t> EtcdTransferSharing::Publish(const Transfer& t,
     return absl::ResourceExhaustedError(absl::StrCat("transfer ", t.id(), " has grown to ", bytes,
                                                      " bytes, more than etcd takes in one write"));
   }
-  ASSIGN_OR_RETURN(int64_t base, store_->Revision(t.id()));
+  ASSIGN_OR_RETURN(int64_t base, BaseRevision(t));
   using Target = etcd::TxnCompare::Target;
   const std::vector<etcd::TxnCompare> fenced = {
       {fence.key, Target::kLease, "", fence.lease},
@@ -117,8 +118,34 @@ int64_t EtcdTransferSharing::RetentionLease() {
   return retention_lease_;
 }
 
+absl::StatusOr<int64_t> EtcdTransferSharing::BaseRevision(const Transfer& t) {
+  ASSIGN_OR_RETURN(int64_t stored, store_->Revision(t.id()));
+  if (stored != 0) return stored;
+  ASSIGN_OR_RETURN(std::optional<Transfer> local, store_->Get(t.id()));
+  if (!local.has_value()) return 0;  // a new transfer: its key must not exist yet
+  ASSIGN_OR_RETURN(etcd::RangeResult current, client_->Range(TransferKey(t.id())));
+  if (current.kvs.empty()) return 0;
+  Transfer shared;
+  if (shared.ParseFromString(current.kvs.front().value) && !ContentNotOlder(*local, shared)) {
+    RETURN_IF_ERROR(Apply(current.kvs.front()));
+    return absl::AbortedError(
+        absl::StrCat("transfer ", t.id(), " changed on another replica; re-read it and retry"));
+  }
+  return current.kvs.front().mod_revision;
+}
+
+absl::Status EtcdTransferSharing::CheckHistory(int64_t etcd_revision) {
+  ASSIGN_OR_RETURN(int64_t stored, store_->MaxRevision());
+  if (etcd_revision >= stored) return absl::OkStatus();
+  std::cerr << "transfers: etcd is at revision " << etcd_revision << ", behind the " << stored
+            << " of copies stored here: it lost history (restored or started empty); the "
+               "leader shares its own copies again\n";
+  return store_->ForgetRevisions();
+}
+
 // Tells a deposed leader (UNAVAILABLE: a retry reaches the new leader) from a stale local copy
-// (ABORTED, refreshed).
+// (ABORTED, refreshed). A key that is missing or went back under a leader whose copy is newer is
+// etcd's lost history: the revision is forgotten and the retry writes the copy again.
 absl::Status EtcdTransferSharing::Refused(const LeaderFence& fence, absl::string_view id) {
   ASSIGN_OR_RETURN(etcd::RangeResult leader, client_->Range(fence.key));
   const bool ours = !leader.kvs.empty() && leader.kvs.front().lease == fence.lease &&
@@ -129,15 +156,16 @@ absl::Status EtcdTransferSharing::Refused(const LeaderFence& fence, absl::string
                                                " not written: this catalogue replica is no longer "
                                                "the transfer leader; retry"));
   }
-  RETURN_IF_ERROR(Refresh(id));
+  ASSIGN_OR_RETURN(etcd::RangeResult current, client_->Range(TransferKey(id)));
+  RETURN_IF_ERROR(CheckHistory(current.revision));
+  ASSIGN_OR_RETURN(int64_t stored, store_->Revision(id));
+  if (current.kvs.empty() || current.kvs.front().mod_revision < stored) {
+    std::cerr << "transfers: etcd lost its copy of " << id << "; the leader shares its own\n";
+    RETURN_IF_ERROR(store_->ForgetRevision(id));
+  }
+  for (const etcd::KeyValue& kv : current.kvs) RETURN_IF_ERROR(Apply(kv));
   return absl::AbortedError(
       absl::StrCat("transfer ", id, " changed on another replica; re-read it and retry"));
-}
-
-absl::Status EtcdTransferSharing::Refresh(absl::string_view id) {
-  ASSIGN_OR_RETURN(etcd::RangeResult current, client_->Range(TransferKey(id)));
-  for (const etcd::KeyValue& kv : current.kvs) RETURN_IF_ERROR(Apply(kv));
-  return absl::OkStatus();
 }
 
 absl::Status EtcdTransferSharing::Apply(const etcd::KeyValue& kv) {
@@ -161,6 +189,7 @@ absl::Status EtcdTransferSharing::Apply(const etcd::KeyValue& kv) {
 
 absl::Status EtcdTransferSharing::Import() {
   ASSIGN_OR_RETURN(etcd::RangeResult all, client_->RangePrefix(prefix_));
+  RETURN_IF_ERROR(CheckHistory(all.revision));
   absl::Status first;
   for (const etcd::KeyValue& kv : all.kvs) first.Update(Apply(kv));
   return first;
@@ -178,7 +207,11 @@ void EtcdTransferSharing::StartMirror() {
   options.prefix = prefix_;
   watcher_ = std::make_unique<etcd::Watcher>(
       client_, options,
-      [apply_all](const std::vector<etcd::KeyValue>& current, int64_t) { apply_all(current); },
+      [this, apply_all](const std::vector<etcd::KeyValue>& current, int64_t revision) {
+        absl::Status history = CheckHistory(revision);
+        if (!history.ok()) std::cerr << "transfers: mirror: " << history << "\n";
+        apply_all(current);
+      },
       [apply_all](const std::vector<etcd::WatchEvent>& events) {
         std::vector<etcd::KeyValue> puts;
         for (const auto& e : events) {

@@ -12,6 +12,13 @@
 // (watch), keeping per transfer the etcd revision of its copy so only newer copies land; a
 // replica that becomes leader re-lists the prefix (Import) before it resumes anything.
 //
+// etcd losing history (restored from a snapshot, or started empty) leaves the replicas' copies
+// newer than etcd's, under revisions of a history that is gone: a fenced write comparing them
+// would be refused for ever. A replica that sees etcd's revision below the highest it stored,
+// or a transfer key gone back or missing under the leader, forgets those revisions; copies are
+// then ordered by content (ContentNotOlder) and the leader's next write of a transfer puts its
+// own copy back over whatever older one etcd holds.
+//
 // Retention: etcd's space quota (2 GB by default) is shared with every registration and lease,
 // so finished transfers (received and settled, cancelled or failed, nothing owed) and request
 // records are put under a lease of the retention period: etcd drops them by itself after it.
@@ -76,8 +83,14 @@ class EtcdTransferSharing final : public TransferJournal {
 
  private:
   absl::Status Apply(const etcd::KeyValue& kv);
-  absl::Status Refresh(absl::string_view id);
   absl::Status Refused(const LeaderFence& fence, absl::string_view id);
+  // The mod_revision a write of `t` must find in etcd. Normally the local copy's revision; for a
+  // copy without one (its etcd history lost), what etcd holds now, when that is not newer in
+  // content (ABORTED, and the local copy refreshed, when it is).
+  absl::StatusOr<int64_t> BaseRevision(const stockpile::v1::Transfer& t);
+  // etcd at `etcd_revision` while this replica stored copies of later revisions: etcd lost
+  // history (restored from a snapshot, or started empty), so the stored revisions are forgotten.
+  absl::Status CheckHistory(int64_t etcd_revision);
   // The lease records that may leave etcd are put under (0: keep them). One lease serves
   // a tenth of the retention, so a record stays 90-100 % of it.
   int64_t RetentionLease();

@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -103,11 +104,23 @@ absl::Mutex& TransferStore::StripeFor(absl::string_view id) {
   return stripes_[absl::HashOf(id) % (sizeof(stripes_) / sizeof(stripes_[0]))];
 }
 
+bool ContentNotOlder(const Transfer& a, const Transfer& b) {
+  if (a.audit_size() != b.audit_size()) return a.audit_size() > b.audit_size();
+  const auto& x = a.update_time();
+  const auto& y = b.update_time();
+  return x.seconds() != y.seconds() ? x.seconds() > y.seconds() : x.nanos() >= y.nanos();
+}
+
 absl::StatusOr<bool> TransferStore::SaveIfNewer(const Transfer& t, const RequestRecord* request,
                                                 int64_t revision) {
   absl::MutexLock lock(&StripeFor(t.id()));
   ASSIGN_OR_RETURN(int64_t stored, Revision(t.id()));
-  if (revision <= stored) {
+  bool older = revision <= stored;
+  if (stored == 0) {
+    ASSIGN_OR_RETURN(std::optional<Transfer> local, Get(t.id()));
+    older = local.has_value() && !ContentNotOlder(t, *local);
+  }
+  if (older) {
     // The mirror saved this copy first; the request record (never changes) is still wanted.
     if (request != nullptr) RETURN_IF_ERROR(SaveRequest(*request));
     return false;
@@ -124,6 +137,40 @@ absl::StatusOr<int64_t> TransferStore::Revision(absl::string_view id) const {
   int64_t revision = 0;
   if (!absl::SimpleAtoi(raw, &revision)) return absl::DataLossError("bad transfer revision");
   return revision;
+}
+
+absl::StatusOr<int64_t> TransferStore::MaxRevision() const {
+  int64_t max = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kRevision); it->Valid() && it->key().starts_with(kRevision); it->Next()) {
+    int64_t revision = 0;
+    if (absl::SimpleAtoi(absl::string_view(it->value().data(), it->value().size()), &revision)) {
+      max = std::max(max, revision);
+    }
+  }
+  RETURN_IF_ERROR(common::FromRocks(it->status(), "read transfer revisions"));
+  return max;
+}
+
+absl::Status TransferStore::ForgetRevision(absl::string_view id) {
+  absl::MutexLock lock(&StripeFor(id));
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  return common::FromRocks(db_->Delete(wo, absl::StrCat(kRevision, id)), "forget a revision");
+}
+
+absl::Status TransferStore::ForgetRevisions() {
+  std::vector<std::unique_ptr<absl::MutexLock>> locks;  // no SaveIfNewer in between
+  for (absl::Mutex& stripe : stripes_) locks.push_back(std::make_unique<absl::MutexLock>(&stripe));
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kRevision); it->Valid() && it->key().starts_with(kRevision); it->Next()) {
+    batch.Delete(it->key());
+  }
+  RETURN_IF_ERROR(common::FromRocks(it->status(), "read transfer revisions"));
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  return common::FromRocks(db_->Write(wo, &batch), "forget revisions");
 }
 
 absl::Status TransferStore::SaveRequest(const RequestRecord& request) {

@@ -40,11 +40,21 @@ class TransferStore {
                     const RequestRecord* request = nullptr);
   // The same for a copy shared through etcd: written (with `revision`, the etcd mod_revision of
   // that copy) only when `revision` is newer than the one stored for the transfer, so a late
-  // watch event never overwrites a newer state. False when it was not newer.
+  // watch event never overwrites a newer state. A copy stored with revision 0 (never shared, or
+  // its revision forgotten below) is replaced only by one no older in content
+  // (ContentNotOlder). False when it was not newer.
   absl::StatusOr<bool> SaveIfNewer(const stockpile::v1::Transfer& transfer,
                                    const RequestRecord* request, int64_t revision);
-  // The etcd revision of the stored copy; 0 when it never came from (or went to) etcd.
+  // The etcd revision of the stored copy; 0 when it never came from (or went to) etcd, or was
+  // forgotten.
   absl::StatusOr<int64_t> Revision(absl::string_view id) const;
+  // The highest revision stored (0 when none): an etcd whose current revision is below it has
+  // lost history (restored from a snapshot, or started empty).
+  absl::StatusOr<int64_t> MaxRevision() const;
+  // Forgets the revision of one transfer, or of all: they came from an etcd history that is
+  // gone, so they can neither fence a write nor order a copy of the new history.
+  absl::Status ForgetRevision(absl::string_view id);
+  absl::Status ForgetRevisions();
   // A request record on its own (mirrored from etcd; records never change once written).
   absl::Status SaveRequest(const RequestRecord& request);
   absl::StatusOr<std::optional<stockpile::v1::Transfer>> Get(absl::string_view id) const;
@@ -74,6 +84,11 @@ class TransferStore {
 // A request record as stored (here and in etcd): fingerprint \0 transfer id.
 std::string EncodeRequest(const RequestRecord& request);
 absl::StatusOr<RequestRecord> DecodeRequest(absl::string_view request_id, absl::string_view raw);
+
+// Whether copy `a` of a transfer is at least as far along as copy `b`, by content alone: audit
+// steps are only ever added, and update_time is set at every save. For copies whose etcd
+// revisions cannot be compared (another etcd history).
+bool ContentNotOlder(const stockpile::v1::Transfer& a, const stockpile::v1::Transfer& b);
 
 // True while the coordinator still has something to do for the transfer.
 bool Unfinished(const stockpile::v1::Transfer& t);
