@@ -1099,11 +1099,12 @@ absl::StatusOr<bool> TransferCoordinator::RecordArrival(Transfer& t, int i,
     // attempt (its reply lost) was recorded there. That receipt is the leg's.
     ASSIGN_OR_RETURN(std::optional<HoldLots> recorded, RecordedArrival(t, i));
     if (!recorded.has_value()) return s;
-    RETURN_IF_ERROR(MarkReceived(t, i, *recorded, ", as an earlier attempt recorded it there"));
+    RETURN_IF_ERROR(
+        MarkReceived(t, i, *recorded, "received", ", as an earlier attempt recorded it there"));
     return SameFigures(*recorded, arrived);
   }
   RETURN_IF_ERROR(s);
-  RETURN_IF_ERROR(MarkReceived(t, i, arrived, ""));
+  RETURN_IF_ERROR(MarkReceived(t, i, arrived, "received", ""));
   return true;
 }
 
@@ -1131,17 +1132,34 @@ absl::StatusOr<std::optional<TransferCoordinator::HoldLots>> TransferCoordinator
 }
 
 absl::Status TransferCoordinator::MarkReceived(Transfer& t, int i, const HoldLots& arrived,
-                                               absl::string_view how) {
+                                               absl::string_view what, absl::string_view how) {
   TransferLeg* leg = t.mutable_legs(i);
   *leg->mutable_received_lots() = arrived;
   leg->set_received(Arrived(arrived));
   leg->set_lost(leg->plan().quantity() - leg->received());
   leg->set_state(LEG_STATE_RECEIVED);
   Audit(t, "coordinator",
-        absl::StrCat("leg ", i, ": received at ", t.destination_warehouse(), " (", leg->received(),
-                     " arrived, ", leg->lost(), " lost)", how));
+        absl::StrCat("leg ", i, ": ", what, " at ", t.destination_warehouse(), " (",
+                     leg->received(), " arrived, ", leg->lost(), " lost)", how));
   UpdateState(t);
   return Save(t);
+}
+
+// A receipt request whose reply never came (the leader died, a timeout) leaves its leg SHIPPED
+// here, though the destination may have recorded it: the stock then counts at the destination
+// and in transit at once until someone retries. received_by is saved before the request is
+// sent, so only such legs are asked, by the leg's fixed request id, and the leg takes the
+// figures the destination's ledger has. A destination down now is asked again next round.
+absl::Status TransferCoordinator::FindLostReceipts(Transfer& t) {
+  for (int i = 0; i < t.legs_size(); ++i) {
+    const TransferLeg& leg = t.legs(i);
+    if (leg.state() != LEG_STATE_SHIPPED || leg.received_by().empty()) continue;
+    absl::StatusOr<std::optional<HoldLots>> recorded = RecordedArrival(t, i);
+    if (!recorded.ok() || !recorded->has_value()) continue;
+    RETURN_IF_ERROR(MarkReceived(t, i, **recorded, "found received",
+                                 ": its receipt went through; the reply was lost"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status TransferCoordinator::AlreadyReceived(const Transfer& t, int i) {
@@ -1258,6 +1276,8 @@ absl::StatusOr<Transfer> TransferCoordinator::Resume(absl::string_view id) {
       // A shipment whose reply was lost shows as in transit here by the next resume, not only
       // when someone retries it or cancels. A source down now is asked again next time.
       FindLostShipments(t).IgnoreError();
+      // The same for a receipt, before the legs received are settled at their source.
+      RETURN_IF_ERROR(FindLostReceipts(t));
       for (int i = 0; i < t.legs_size(); ++i) {
         if (t.legs(i).state() == LEG_STATE_RECEIVED) RETURN_IF_ERROR(Settle(t, i));
       }

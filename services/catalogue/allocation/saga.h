@@ -220,7 +220,13 @@ class TransferCoordinator {
   // then takes.
   absl::StatusOr<bool> RecordArrival(Transfer& t, int leg, const HoldLots& arrived);
   absl::StatusOr<std::optional<HoldLots>> RecordedArrival(const Transfer& t, int leg);
-  absl::Status MarkReceived(Transfer& t, int leg, const HoldLots& arrived, absl::string_view how);
+  // The leg RECEIVED with `arrived`, audited as "leg N: {what} at {destination} (...){how}".
+  absl::Status MarkReceived(Transfer& t, int leg, const HoldLots& arrived, absl::string_view what,
+                            absl::string_view how);
+  // Shipped legs whose receipt request went unanswered: records the ones their destination
+  // received. A destination that cannot be asked now is asked again next round; only a failed
+  // save is returned.
+  absl::Status FindLostReceipts(Transfer& t);
   // FAILED_PRECONDITION saying what leg `leg`'s destination recorded.
   static absl::Status AlreadyReceived(const Transfer& t, int leg);
   // Settle, its failure left to the resume loop (the receipt itself is saved).

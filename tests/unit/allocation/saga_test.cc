@@ -525,6 +525,68 @@ TEST_F(SagaTest, ResumeFindsAShipmentWhoseReplyWasLost) {
   EXPECT_THAT(t.audit(t.audit_size() - 1).what(), HasSubstr("found shipped at"));
 }
 
+// The leader died after the destination recorded a receipt and before the leg was saved
+// RECEIVED (its reply lost). Nobody retries: the resume loop asks the destination by the leg's
+// request id and records what its ledger has, once (it used to stay in transit, counted at the
+// destination and in transit at once, until someone re-ran the receipt).
+TEST_F(SagaTest, ResumeFindsAReceiptWhoseReplyWasLost) {
+  Stock(kNear, 20);
+  Transfer t = Create(20);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  gateway_.LoseNextReply(kDest, /*then_down=*/true);
+  EXPECT_THAT(Receive(t, 0, 15), StatusIs(absl::StatusCode::kUnavailable));
+  Reopen();                                        // a new leader, from what was saved
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());  // destination down: nothing to tell yet
+  Transfer before;
+  ASSERT_OK_AND_ASSIGN_T(before, coordinator_->Get(t.name()));
+  EXPECT_EQ(before.state(), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_EQ(before.legs(0).state(), LEG_STATE_SHIPPED);
+  gateway_.SetDown(kDest, false);
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_DELIVERED);  // confirmed at the source too
+  EXPECT_EQ(t.legs(0).received(), 15);                // the ledger's figures
+  EXPECT_EQ(t.legs(0).lost(), 5);
+  EXPECT_TRUE(std::any_of(t.audit().begin(), t.audit().end(), [](const AuditStep& a) {
+    return absl::StrContains(a.what(),
+                             "leg 0: found received at warehouses/420102-W001 (15 arrived, 5 "
+                             "lost): its receipt went through; the reply was lost");
+  }));
+  EXPECT_FALSE(Unfinished(t));
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  EXPECT_EQ(gateway_.Actors("ReceiveTransfer").size(), 1u);  // asked, never received again
+  EXPECT_EQ(gateway_.Calls("ConfirmDelivery"), 1);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 15);
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0, 15));  // the dispatcher's retry is answered OK
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 15);
+}
+
+// A receipt that never reached the destination (down) is not taken for received: the leg
+// stays in transit until someone receives it.
+TEST_F(SagaTest, ResumeLeavesAReceiptThatNeverLandedInTransit) {
+  Stock(kNear, 10);
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
+  gateway_.SetDown(kDest, true);
+  EXPECT_THAT(Receive(t, 0), StatusIs(absl::StatusCode::kUnavailable));
+  gateway_.SetDown(kDest, false);
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  const int audit_size = t.audit_size();
+  ASSERT_THAT(coordinator_->ResumeAll(), IsOk());
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_IN_TRANSIT);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_SHIPPED);
+  EXPECT_EQ(t.audit_size(), audit_size);
+  EXPECT_GE(gateway_.Calls("MovementsOfRequest"), 1);  // it was asked
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 5);
+}
+
 // Whether the lost shipment went through cannot be told while its source is down: the cancel is
 // refused and changes nothing, rather than let go of a leg that may be on the road.
 TEST_F(SagaTest, CancelWhileALostShipmentsSourceIsDownChangesNothing) {
