@@ -66,6 +66,16 @@ bool AlreadyForwarded(const grpc::CallbackServerContext* ctx) {
   return ctx->client_metadata().count(kForwardedHeader) > 0;
 }
 
+// Set in the trailers of every answer to a forwarded call, so the forwarding replica can tell
+// the leader's own UNAVAILABLE (a level service down, no leader any more) from a leader that
+// could not be reached. gRPC's transport errors carry no trailers of ours; their text is
+// gRPC's own and not something to match on.
+constexpr char kAnsweredHeader[] = "x-stockpile-answered-by-replica";
+
+bool AnsweredByReplica(const grpc::ClientContext& call) {
+  return call.GetServerTrailingMetadata().count(kAnsweredHeader) > 0;
+}
+
 // Why a transfer change cannot be made now. Only the leader changes transfers, and with etcd
 // gone none can lead: saying "election" there sends people looking in the wrong place.
 grpc::Status NoLeaderStatus(const absl::Status& why) {
@@ -115,7 +125,9 @@ bool TransferServiceImpl::ForwardToLeader(grpc::CallbackServerContext* ctx,
     call.set_deadline(deadline);
     auto stub = TransferService::NewStub(channel);
     grpc::Status status = forward(*stub, &call, resp);
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    // The leader's own answers pass as they are: only a call that never got one is the
+    // leader's silence.
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !AnsweredByReplica(call)) {
       status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                             absl::StrCat("the transfer leader ", leader, " did not answer (",
                                          status.error_message(), "); retry"));
@@ -130,6 +142,7 @@ grpc::ServerUnaryReactor* TransferServiceImpl::Serve(grpc::CallbackServerContext
                                                      Call call,
                                                      std::type_identity_t<Forward<Resp>> forward) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (AlreadyForwarded(ctx)) ctx->AddTrailingMetadata(kAnsweredHeader, "1");
   absl::StatusOr<auth::Identity> who = auth::CallIdentity(ctx);
   if (!who.ok()) {
     reactor->Finish(common::ToGrpc(who.status()));

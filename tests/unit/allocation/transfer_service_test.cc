@@ -169,10 +169,11 @@ struct Replica {
   Replica(const std::string& dir, FakeLevelGateway* gateway, Planner* planner,
           StockSnapshot* snapshot, const Leadership* leadership,
           std::shared_ptr<auth::Authorizer> authorizer,
-          std::function<void(TransferServiceImpl&)> configure = nullptr) {
+          std::function<void(TransferServiceImpl&)> configure = nullptr,
+          CoordinatorOptions options = CoordinatorOptions()) {
     store = *TransferStore::Open(dir);
     coordinator = std::make_unique<TransferCoordinator>(store.get(), gateway, planner, snapshot,
-                                                        common::SystemClock::Get());
+                                                        common::SystemClock::Get(), options);
     service = std::make_unique<TransferServiceImpl>(coordinator.get(), leadership, 2);
     if (configure) configure(*service);
     grpc::ServerBuilder builder;
@@ -197,6 +198,15 @@ struct Replica {
   std::unique_ptr<grpc::Server> server;
 };
 
+// Sets a replica up to forward mutations to the leader over a plain channel.
+void ForwardOverPlainChannels(TransferServiceImpl& service) {
+  TransferServiceImpl::LeaderForwarding forwarding;
+  forwarding.channel_factory = [](const std::string& address) {
+    return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  };
+  service.SetLeaderForwarding(std::move(forwarding));
+}
+
 // The chart's Service spreads calls over every replica: a follower hands a mutation to the
 // leader with the caller's own token (the leader authorizes it and records the caller), and
 // answers with the leader's result. A call forwarded once is not forwarded again, and with no
@@ -210,13 +220,7 @@ TEST_F(TransferServiceTest, FollowerForwardsMutationsToTheLeaderWithTheCallersTo
   SwitchableLeadership follows(leader.address());
   follows.leader = false;
   Replica follower(dir_.Sub("follower"), &gateway_, &planner_, &snapshot_, &follows, authorizer,
-                   [](TransferServiceImpl& service) {
-                     TransferServiceImpl::LeaderForwarding forwarding;
-                     forwarding.channel_factory = [](const std::string& address) {
-                       return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-                     };
-                     service.SetLeaderForwarding(std::move(forwarding));
-                   });
+                   ForwardOverPlainChannels);
   const int64_t now = absl::ToUnixSeconds(absl::Now());
   const std::string token =
       *auth::SignToken(*auth::TokenKey::FromBytes(kTokenKey),
@@ -263,6 +267,67 @@ TEST_F(TransferServiceTest, FollowerForwardsMutationsToTheLeaderWithTheCallersTo
   EXPECT_EQ(wait.error_code(), grpc::StatusCode::UNAVAILABLE) << wait.error_message();
   EXPECT_THAT(wait.error_message(), HasSubstr("election is under way"));
   EXPECT_THAT(wait.error_message(), HasSubstr("retry"));
+}
+
+// The leader answered: its own UNAVAILABLE (here the source's level service is down) reaches
+// the caller through a follower as the leader gave it. It used to be reworded "the transfer
+// leader X did not answer (...)", which sent the operator to the catalogue leader.
+TEST_F(TransferServiceTest, FollowerRelaysTheLeadersOwnUnavailableAsItIs) {
+  CoordinatorOptions quick;  // the level call's retries give up at once
+  quick.retry_deadline = absl::Milliseconds(50);
+  quick.initial_backoff = absl::Milliseconds(5);
+  AlwaysLeader leads;
+  Replica leader(dir_.Sub("leader"), &gateway_, &planner_, &snapshot_, &leads,
+                 auth::Authorizer::Disabled(), nullptr, quick);
+  SwitchableLeadership follows(leader.address());
+  follows.leader = false;
+  Replica follower(dir_.Sub("follower"), &gateway_, &planner_, &snapshot_, &follows,
+                   auth::Authorizer::Disabled(), ForwardOverPlainChannels);
+  Transfer t;
+  ASSERT_TRUE(Create(*follower.Stub(), "create-via-follower", &t).ok());
+  ApproveTransferRequest approve;
+  approve.set_request_id("approve-via-follower");
+  approve.set_actor("chief");
+  approve.set_name(t.name());
+  grpc::ClientContext approving;
+  const grpc::Status approved = follower.Stub()->ApproveTransfer(&approving, approve, &t);
+  ASSERT_TRUE(approved.ok()) << approved.error_message();
+  ASSERT_EQ(t.state(), TRANSFER_STATE_READY);
+
+  gateway_.SetDown("warehouses/420103-W001", true);
+  ShipTransferLegRequest ship;
+  ship.set_request_id("ship-while-the-source-is-down");
+  ship.set_actor("keeper");
+  ship.set_name(t.name());
+  grpc::ClientContext via_follower;
+  const grpc::Status relayed = follower.Stub()->ShipTransfer(&via_follower, ship, &t);
+  EXPECT_EQ(relayed.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(relayed.error_message(), HasSubstr("420103-W001 is down"));
+  EXPECT_THAT(relayed.error_message(), ::testing::Not(HasSubstr("the transfer leader")));
+  grpc::ClientContext at_leader;  // the same retry asked of the leader itself
+  const grpc::Status direct = leader.Stub()->ShipTransfer(&at_leader, ship, &t);
+  EXPECT_EQ(direct.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(relayed.error_message(), direct.error_message());
+}
+
+// A leader that cannot be reached did not answer: that is what the follower says.
+TEST_F(TransferServiceTest, FollowerSaysALeaderItCannotReachDidNotAnswer) {
+  std::string gone;
+  {
+    AlwaysLeader leads;
+    Replica leader(dir_.Sub("gone"), &gateway_, &planner_, &snapshot_, &leads,
+                   auth::Authorizer::Disabled());
+    gone = leader.address();
+  }
+  SwitchableLeadership follows(gone);
+  follows.leader = false;
+  Replica follower(dir_.Sub("follower"), &gateway_, &planner_, &snapshot_, &follows,
+                   auth::Authorizer::Disabled(), ForwardOverPlainChannels);
+  Transfer t;
+  const grpc::Status s = Create(*follower.Stub(), "create-with-the-leader-gone", &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr("the transfer leader " + gone + " did not answer ("));
+  EXPECT_THAT(s.error_message(), HasSubstr("); retry"));
 }
 
 // With etcd gone no replica can lead, and none can say who does: the answer names etcd (it
