@@ -1174,10 +1174,13 @@ absl::Status TransferCoordinator::AlreadyReceived(const Transfer& t, int i) {
 // retried by the resume loop when it cannot be done now (Settle audits that it is owed). The
 // caller has nothing left to do, so it is answered from the receipt: an error here (the source
 // down) made a recorded receipt look failed, "safe to retry", and every retry failed the same
-// while the source stayed down.
-void TransferCoordinator::SettleOrLeaveToResume(Transfer& t, int i) { Settle(t, i).IgnoreError(); }
+// while the source stayed down. Asked once: retrying for retry_deadline (20 s) kept the caller
+// waiting past stockctl's 10 s, so a recorded receipt still answered DEADLINE_EXCEEDED.
+void TransferCoordinator::SettleOrLeaveToResume(Transfer& t, int i) {
+  Settle(t, i, /*patient=*/false).IgnoreError();
+}
 
-absl::Status TransferCoordinator::Settle(Transfer& t, int i) {
+absl::Status TransferCoordinator::Settle(Transfer& t, int i, bool patient) {
   const TransferLeg leg = t.legs(i);
   const std::string& source = leg.plan().source_warehouse();
   if (leg.state() != LEG_STATE_RECEIVED) return absl::OkStatus();
@@ -1192,7 +1195,8 @@ absl::Status TransferCoordinator::Settle(Transfer& t, int i) {
       c->set_lot(l.lot());
       c->set_received(l.received());
     }
-    auto r = WithRetry([&] { return gateway_->ConfirmDelivery(source, req); });
+    auto confirm = [&] { return gateway_->ConfirmDelivery(source, req); };
+    auto r = patient ? WithRetry(confirm) : confirm();
     if (!r.ok()) {
       AuditOnce(t, absl::StrCat("leg ", i, ": delivery confirmation at ", source, " failed (",
                                 r.status().message(), "); will retry"));

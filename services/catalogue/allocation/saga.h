@@ -232,8 +232,9 @@ class TransferCoordinator {
   // Settle, its failure left to the resume loop (the receipt itself is saved).
   void SettleOrLeaveToResume(Transfer& t, int leg);
   // ConfirmDelivery at the source of a RECEIVED leg (other instance) → DELIVERED. A failure is
-  // audited as owed (the resume loop retries it) and returned.
-  absl::Status Settle(Transfer& t, int leg);
+  // audited as owed (the resume loop retries it) and returned. `patient`: transient failures
+  // are retried up to retry_deadline; otherwise asked once.
+  absl::Status Settle(Transfer& t, int leg, bool patient = true);
   absl::Status CheckExpiry(Transfer& t);
   // The source answers NOT_FOUND for leg `leg`'s hold (not: it cannot be reached).
   bool HoldUnknown(const Transfer& t, int leg);

@@ -389,7 +389,9 @@ TEST_F(SagaTest, ReceiptThatLandedIsCompletedByAnotherWithTheSameFigures) {
 }
 
 // Only the source's delivery confirmation is owed (the source is down): the receipt is
-// recorded, so the caller is answered OK; the resume loop confirms once the source is back.
+// recorded, so the caller is answered OK, after one attempt at the source: retrying it for the
+// retry deadline (20 s) outlasted stockctl's 10 s, so the receipt answered DEADLINE_EXCEEDED.
+// The resume loop confirms once the source is back.
 TEST_F(SagaTest, ReceiptIsAnsweredOkWhileTheSourcesConfirmationIsOwed) {
   Stock(kNear, 10);
   Transfer t = Create(5);
@@ -397,6 +399,7 @@ TEST_F(SagaTest, ReceiptIsAnsweredOkWhileTheSourcesConfirmationIsOwed) {
   ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 0));
   gateway_.SetDown(kNear, true);
   ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 0));
+  EXPECT_EQ(gateway_.Calls("ConfirmDelivery"), 1);
   EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
   EXPECT_EQ(t.legs(0).state(), LEG_STATE_RECEIVED);
   EXPECT_THAT(t.audit(t.audit_size() - 1).what(),
