@@ -225,6 +225,18 @@ void NationalView::UpsertWarehouseLocked(const Warehouse& warehouse, uint16_t so
     row.latitude = static_cast<float>(warehouse.location().latitude());
     if (search_) search_->SetLocation(w, row.code, row.longitude, row.latitude);
   }
+  const bool closed = warehouse.status() == stockpile::v1::WAREHOUSE_STATUS_CLOSED;
+  if (closed == row.closed) return;
+  row.closed = closed;
+  if (!search_) return;
+  for (size_t i = 0; i < items_; ++i) {
+    const BalanceCell& cell = CellAt(w, int(i));
+    search_->SetAvailable(w, uint32_t(i), SearchableAvailable(row, cell));
+  }
+}
+
+int64_t NationalView::SearchableAvailable(const WarehouseRow& row, const BalanceCell& cell) {
+  return row.closed ? 0 : cell.on_hand - cell.held;
 }
 
 void NationalView::SetBalance(const Balance& balance, uint16_t source) {
@@ -243,7 +255,7 @@ void NationalView::SetBalanceLocked(const Balance& balance, uint16_t source) {
   cell.held = balance.held();
   cell.in_transit = balance.in_transit();
   AddToRollups(w, item, &cell, nullptr, nullptr, +1);
-  if (search_) search_->SetAvailable(w, uint32_t(item), cell.on_hand - cell.held);
+  if (search_) search_->SetAvailable(w, uint32_t(item), SearchableAvailable(warehouses_[w], cell));
 }
 
 void NationalView::SetQuota(const Quota& quota, uint16_t source) {
@@ -529,9 +541,8 @@ std::vector<SearchHit> NationalView::BruteForceSearch(const SearchQuery& q) cons
            (h.distance_km == q.after_distance_km && h.warehouse > q.after_warehouse);
   };
   for (uint32_t w = 0; w < warehouses_.size(); ++w) {
-    const BalanceCell& b = CellAt(w, int(q.item));
-    if (b.on_hand - b.held < q.min_available) continue;
     const WarehouseRow& row = warehouses_[w];
+    if (SearchableAvailable(row, CellAt(w, int(q.item))) < q.min_available) continue;
     if (row.forgotten || !absl::StartsWith(row.code, q.region_prefix)) continue;
     SearchHit h{w, HaversineKm(q.longitude, q.latitude, row.longitude, row.latitude)};
     if ((q.radius_km > 0 && h.distance_km > q.radius_km) || !after(h)) continue;

@@ -141,6 +141,9 @@ class NationalView {
     uint16_t source = 0;
     uint8_t level = 0;
     bool forgotten = false;  // ForgetWarehouses: in no answer until a record of it comes again
+    // CLOSED at its level: its stock is in roll-ups (it is there) but no search finds it, as no
+    // plan takes from it.
+    bool closed = false;
   };
   static constexpr uint32_t kChunkWarehouses = 4096;
 
@@ -190,6 +193,8 @@ class NationalView {
   bool StaleSourceUnder(absl::string_view region_code, int32_t rollup) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   BalanceCell& CellAt(uint32_t w, int item) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // What search counts as available there: nothing at a closed warehouse.
+  static int64_t SearchableAvailable(const WarehouseRow& row, const BalanceCell& cell);
   uint64_t Key(uint32_t w, int item) const { return uint64_t{w} * items_ + uint64_t(item); }
   // Adds `sign` × the cell's figures to every running roll-up above warehouse w.
   void AddToRollups(uint32_t w, int item, const BalanceCell* b, const QuotaCell* q,
