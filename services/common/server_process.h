@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "services/common/log_lines.h"
 
 namespace stockpile::common {
 
@@ -15,6 +16,7 @@ inline void PrepareServerProcess() {
   // order in a global graph, a few per cent of a level service's CPU under load. That is a
   // debugging aid, not something a production server should pay for on every lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  TimestampStandardError();
 }
 
 // Every gRPC listener of ours takes its port alone. gRPC's default (SO_REUSEPORT) lets a second

@@ -125,6 +125,10 @@ TEST_F(LevelServiceTest, SecondInstanceOnABusyAddressRefusesToStart) {
   ASSERT_NE(status, -1) << "the second instance is serving on " << level_.address();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
   EXPECT_THAT(second.Log(), HasSubstr("cannot listen"));
+  // Its log line says when (UTC), as every line a server writes to stderr does.
+  EXPECT_THAT(second.Log(), ::testing::ContainsRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:"
+                                                     "[0-9]{2}[.][0-9]{3}Z stockpile-level: "
+                                                     "cannot listen"));
   // The first one answers every call, and only it does.
   for (int i = 0; i < 20; ++i) {
     InstanceInfo info;

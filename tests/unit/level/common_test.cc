@@ -3,8 +3,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "services/common/expiring_lots.h"
+#include "services/common/log_lines.h"
 #include "services/common/reference_data.h"
 #include "services/common/server_process.h"
 #include "services/common/status_util.h"
@@ -159,6 +161,25 @@ TEST(ReferenceDataTest, MissingAndMalformedFilesAreNamed) {
       << "SH-0002,帐篷,tent,shelter,顶,tent,twelve\n";
   EXPECT_THAT(ReferenceData::Load(dir.path()).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("items.csv:3")));
+}
+
+// Server logs are plain `std::cerr << ...` lines; each must carry its time, however the line
+// is written (in pieces, several lines in one write, one character at a time).
+TEST(TimestampedLinesTest, EveryLineStartsWithItsTime) {
+  std::stringstream sink;
+  TimestampedLines lines(sink.rdbuf(), [] { return absl::FromUnixMillis(1764927015123); });
+  std::ostream log(&lines);
+  log << "level: serving"
+      << " at " << 7503 << "\n";
+  log << "two\nlines\n";
+  log.put('x');
+  log.put('\n');
+  log << std::flush;
+  EXPECT_EQ(sink.str(),
+            "2025-12-05T09:30:15.123Z level: serving at 7503\n"
+            "2025-12-05T09:30:15.123Z two\n"
+            "2025-12-05T09:30:15.123Z lines\n"
+            "2025-12-05T09:30:15.123Z x\n");
 }
 
 }  // namespace
