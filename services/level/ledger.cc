@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
@@ -63,6 +64,25 @@ absl::Status CheckLotLines(const google::protobuf::RepeatedPtrField<HoldLot>& li
     }
   }
   return absl::OkStatus();
+}
+
+// A count without a lot is a count of the DEFAULT lot. Where stock sits in named lots, staff who
+// leave the lot empty have counted the whole shelf: taken as DEFAULT, the count would start a
+// lot beside the named ones and the shelf would read double. Such a count must name each lot.
+absl::Status CheckUnnamedCount(const Balance& b, const StocktakeCount& count) {
+  if (!count.lot().empty()) return absl::OkStatus();
+  std::vector<std::string> stocked;
+  bool named = false;
+  for (const auto& l : b.lots()) {
+    if (l.on_hand() == 0 && l.held() == 0) continue;
+    stocked.push_back(l.lot());
+    named = named || l.lot() != kDefaultLot;
+  }
+  if (!named) return absl::OkStatus();
+  std::sort(stocked.begin(), stocked.end());
+  return absl::InvalidArgumentError(
+      absl::StrCat(Describe(b), " is kept in lots ", absl::StrJoin(stocked, ", "),
+                   ": count each lot (a count that names no lot counts lot DEFAULT alone)"));
 }
 
 }  // namespace
@@ -459,6 +479,7 @@ absl::Status Ledger::Stocktake(const StocktakeOp& op, MovementResult* result) {
       return absl::InvalidArgumentError(
           absl::StrCat("counted must be between 0 and ", kMaxBalance, "; got ", count.counted()));
     }
+    RETURN_IF_ERROR(CheckUnnamedCount(*b, count));
     const LotBalance* known = nullptr;
     for (const auto& l : b->lots()) {
       if (l.lot() == (count.lot().empty() && !item->expires() ? kDefaultLot : count.lot())) {

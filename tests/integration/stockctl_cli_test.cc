@@ -553,6 +553,38 @@ TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "47");
 }
 
+// A stocktake row without a lot counts the whole shelf. Where the item is kept in named lots it
+// used to start a DEFAULT lot beside them and the shelf read double; it is now refused with its
+// line, naming the lots, and the other rows go in.
+TEST_F(StockctlTest, StocktakeRowWithoutLotIsRefusedWhereStockIsInNamedLots) {
+  CreateWarehouse();
+  for (const char* lot : {"2024-A", "2024-B"}) {
+    ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "BD-0001", "--lot", lot,
+                   "--quantity", "25"})
+                  .exit_code,
+              0);
+  }
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "50"})
+                .exit_code,
+            0);
+  const std::string csv = dir_.Sub("count.csv");
+  WriteFile(csv,
+            "warehouse,item,lot,expiry_date,counted,reason\n"
+            "420102-W001,BD-0001,,,50,monthly count\n"    // 2: the lots are named in the ledger
+            "420102-W001,SH-0001,,,48,two torn\n"         // 3: all in DEFAULT: fine
+            "420102-W001,BD-0001,2024-A,,24,one wet\n");  // 4
+  CliResult r = Run({"import", "stocktake", csv, "--no-progress"});
+  ASSERT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("rows ok: 2"));
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\n +2  INVALID_ARGUMENT: .*kept in lots "
+                                                  "2024-A, 2024-B: count each lot")))
+      << r.out;
+  nlohmann::json lots = BalanceJson("BD-0001");
+  EXPECT_EQ(lots["on_hand"], "49");
+  EXPECT_EQ(lots["lots"].size(), 2u);
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "48");
+}
+
 // A receipt list saved by Excel on Chinese Windows (GBK) is refused whole, with how to import
 // it, and goes in with --encoding=gb18030; a missing file or a directory says which it is.
 TEST_F(StockctlTest, AGbkReceiptListIsRefusedWholeOrConverted) {

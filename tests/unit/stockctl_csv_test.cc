@@ -173,24 +173,29 @@ TEST(PrepareImportTest, MissingOrUnknownHeaderColumnIsAFileError) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-TEST(PrepareImportTest, StocktakeRowsCountOneLotEachAndDefaultTheLot) {
+// A count without a lot goes to the level as it is: only the level knows whether the item is
+// kept in named lots there (then it refuses the count) or in DEFAULT alone.
+TEST(PrepareImportTest, StocktakeRowsCountOneLotEachAndLeaveAMissingLotToTheLevel) {
   auto prepared = PrepareImport(ImportKind::kStocktake,
                                 "warehouse,item,lot,expiry_date,counted,reason\n"
                                 "420102-W001,SH-0001,,,0,lost in flood\n"
                                 "420102-W001,FW-0001,L1,,12,\n"
-                                "420102-W001,FW-0001,,,3,\n"      // shelf life: lot needed
-                                "420102-W001,FW-0001,L1,,13,\n",  // same lot twice
+                                "420102-W001,FW-0001,,,3,\n"          // shelf life: lot needed
+                                "420102-W001,FW-0001,L1,,13,\n"       // same lot twice
+                                "420102-W001,SH-0001,DEFAULT,,1,\n",  // line 2's lot again
                                 &kItems);
   ASSERT_TRUE(prepared.ok());
   ASSERT_EQ(prepared->rows.size(), 2u);
   const auto& take = prepared->rows[0].op.stocktake();
-  EXPECT_EQ(take.counts(0).lot(), "DEFAULT");
+  EXPECT_EQ(take.counts(0).lot(), "");
   EXPECT_EQ(take.counts(0).counted(), 0);
   EXPECT_EQ(take.reason(), "lost in flood");
-  ASSERT_EQ(prepared->errors.size(), 2u);
+  ASSERT_EQ(prepared->errors.size(), 3u);
   EXPECT_EQ(prepared->errors[0].line, 4);
   EXPECT_EQ(prepared->errors[1].line, 5);
   EXPECT_THAT(prepared->errors[1].error, HasSubstr("line 3"));
+  EXPECT_EQ(prepared->errors[2].line, 6);
+  EXPECT_THAT(prepared->errors[2].error, HasSubstr("line 2"));
 }
 
 TEST(PrepareImportTest, WithoutCatalogueItemsAreCheckedOnlyForSyntax) {

@@ -190,10 +190,10 @@ absl::StatusOr<v1::Operation> StocktakeRow(const Columns& cols, const CsvRecord&
   v1::StocktakeCount* count = take->add_counts();
   count->set_lot(cols.Get(r, "lot"));
   count->set_expiry_date(cols.Get(r, "expiry_date"));
-  // A shelf-life item's count must name its lot; others are counted against "DEFAULT".
+  // A shelf-life item's count must name its lot. Others go without one, so the level can tell
+  // an empty lot (the whole shelf: refused where stock is kept in named lots) from "DEFAULT".
   const bool shelf_life =
       items != nullptr && items->count(take->item()) && items->at(take->item()) > 0;
-  if (!shelf_life && count->lot().empty()) count->set_lot("DEFAULT");
   if (shelf_life && count->lot().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("item ", take->item(), " has a shelf life: lot is required"));
@@ -217,10 +217,12 @@ bool IsBlank(const CsvRecord& record) {
                      [](const std::string& f) { return absl::StripAsciiWhitespace(f).empty(); });
 }
 
-// Two counts of the same lot in one sheet would make the second silently win.
+// Two counts of the same lot in one sheet would make the second silently win. A count without
+// a lot is the DEFAULT lot's where the level takes it at all.
 std::string StocktakeKey(const v1::Operation& op) {
   const auto& take = op.stocktake();
-  return absl::StrCat(take.warehouse(), "|", take.item(), "|", take.counts(0).lot());
+  const std::string& lot = take.counts(0).lot();
+  return absl::StrCat(take.warehouse(), "|", take.item(), "|", lot.empty() ? "DEFAULT" : lot);
 }
 
 }  // namespace

@@ -607,6 +607,39 @@ TEST_F(LedgerTest, ALotIdDifferingOnlyInCaseFromAnExistingLotIsRefused) {
   EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 5);
 }
 
+// A count that names no lot is the count of the whole shelf. Where the stock is kept in named
+// lots it cannot be taken as the DEFAULT lot's: that lot would start beside the others and the
+// shelf would read double. It is refused, naming the lots, and nothing changes.
+TEST_F(LedgerTest, CountWithoutLotIsRefusedWhereStockIsInNamedLots) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 30, "2024-A")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 20, "2024-B")).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kTent, "", 50, "monthly count")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("SH-0001 at warehouses/420102-W001 is kept in lots "
+                                       "2024-A, 2024-B"),
+                             HasSubstr("count each lot"))));
+  Balance b = env_.Balance(kW, kTent);
+  EXPECT_EQ(b.on_hand(), 50);
+  EXPECT_EQ(b.lots_size(), 2);
+  // Stock in DEFAULT beside a named lot is just as ambiguous.
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, kTent, 5)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, kTent, 7, "B1")).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Count(kW2, kTent, "", 12, "monthly count")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("lots B1, DEFAULT")));
+  EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 12);
+}
+
+// Where all stock is in DEFAULT, or there is none, a count without a lot counts DEFAULT as ever.
+TEST_F(LedgerTest, CountWithoutLotCountsDefaultWhereNoNamedLotHoldsStock) {
+  ASSERT_THAT(env_.Apply(Env::Count(kW, kTent, "", 4, "found in back room")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Count(kW, kTent, "", 3, "one torn")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, kTent, 6, "OLD")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Issue(kW2, kTent, 6, "OLD")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Count(kW2, kTent, "", 2, "found")).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 3);
+  EXPECT_EQ(env_.Balance(kW2, kTent).on_hand(), 2);
+}
+
 TEST_F(LedgerTest, BatchIsAllOrNothing) {
   auto bad = env_.Batch({Env::Receive(kW, kTent, 5), Env::Issue(kW, kTent, 9)});
   EXPECT_THAT(bad.status(),
