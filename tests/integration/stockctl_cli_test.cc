@@ -613,6 +613,36 @@ TEST_F(StockctlTest, AGbkReceiptListIsRefusedWholeOrConverted) {
   EXPECT_THAT(directory.err, HasSubstr("is a directory"));
 }
 
+// The clerk's round trip: a GBK sheet with a bad row, its --rejected-out fixed and imported with
+// the same command. The rejected rows come back in GBK, so the note goes in as written; a UTF-8
+// file under --encoding=gbk (which would be stored garbled) is refused with nothing sent.
+TEST_F(StockctlTest, GbkRejectedRowsRoundTripAndAUtf8FileIsNotConvertedAgain) {
+  CreateWarehouse();
+  const std::string gbk_note = "\xB7\xC0\xD1\xB4\xCE\xEF\xD7\xCA";  // 防汛物资
+  const std::string csv = dir_.Sub("gbk.csv");
+  WriteFile(csv, "warehouse,item,quantity,note\r\n420102-W001,SH-0002,abc," + gbk_note + "\r\n");
+  const std::string rejected = dir_.Sub("gbk.rej.csv");
+  CliResult first =
+      Run({"import", "receipts", csv, "--encoding", "gb18030", "--rejected-out", rejected});
+  ASSERT_EQ(first.exit_code, 6) << first.out << first.err;
+  std::string fixed = ReadFile(rejected);
+  EXPECT_THAT(fixed, HasSubstr(gbk_note));
+  fixed.replace(fixed.find(",abc,"), 5, ",3,");
+  WriteFile(rejected, fixed);
+  CliResult again = Run({"import", "receipts", rejected, "--encoding", "gb18030"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  CliResult movements =
+      Run({"--json", "movements", "--warehouse", "420102-W001", "--item", "SH-0002"});
+  EXPECT_THAT(movements.out, HasSubstr("防汛物资"));
+
+  const std::string utf8 = dir_.Sub("utf8.csv");
+  WriteFile(utf8, "warehouse,item,quantity,note\r\n420102-W001,SH-0001,6,省民政厅调拨\r\n");
+  CliResult refused = Run({"import", "receipts", utf8, "--encoding", "gbk"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("already UTF-8"));
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "0");
+}
+
 TEST_F(StockctlTest, BalanceSurvivesARestart) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot", "L9",

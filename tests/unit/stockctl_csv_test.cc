@@ -106,6 +106,32 @@ TEST(DecodeCsvTextTest, GbkIsRefusedWithAHintOrConverted) {
   EXPECT_FALSE(DecodeCsvText(header, "latin1").ok());
 }
 
+// A UTF-8 file read as GB18030 mostly converts without an error (省民政厅调拨's UTF-8 bytes are
+// valid GB18030) and its notes would be stored garbled for good: it is refused, saying why.
+TEST(DecodeCsvTextTest, AFileAlreadyUtf8IsRefusedUnderGb18030) {
+  const std::string utf8 = "warehouse,item,quantity,note\r\n420111-W001,SH-0001,6,省民政厅调拨\r\n";
+  for (const char* encoding : {"gb18030", "gbk"}) {
+    auto refused = DecodeCsvText(utf8, encoding);
+    ASSERT_FALSE(refused.ok()) << encoding << ": " << *refused;
+    EXPECT_THAT(std::string(refused.status().message()),
+                AllOf(HasSubstr("already UTF-8"), HasSubstr("without --encoding")));
+  }
+  EXPECT_FALSE(DecodeCsvText("\xEF\xBB\xBFwarehouse,item,quantity\n", "gbk").ok());
+  EXPECT_EQ(*DecodeCsvText(utf8, "utf-8"), utf8);
+}
+
+// --rejected-out of a GB18030 import is written in GB18030, so the same command reads it back.
+TEST(EncodeCsvTextTest, WritesTheEncodingTheFileWasReadIn) {
+  const std::string text = "warehouse,item,quantity,note\n420111-W001,SH-0002,abc,防汛物资\n";
+  auto gbk = EncodeCsvText(text, "GBK");
+  ASSERT_TRUE(gbk.ok()) << gbk.status();
+  EXPECT_THAT(*gbk, HasSubstr("\xB7\xC0\xD1\xB4\xCE\xEF\xD7\xCA"));  // 防汛物资 in GBK
+  auto back = DecodeCsvText(*gbk, "gbk");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, text);
+  EXPECT_EQ(*EncodeCsvText(text, "utf-8"), text);
+}
+
 TEST(PrepareImportTest, BadRowsAreReportedWithLineAndDoNotStopTheRest) {
   auto prepared = PrepareImport(ImportKind::kReceipts,
                                 "warehouse,item,quantity,lot,expiry_date\n"

@@ -290,25 +290,56 @@ int FirstLineNotUtf8(absl::string_view text) {
   return 0;
 }
 
-absl::StatusOr<std::string> FromGb18030(absl::string_view raw) {
-  iconv_t cd = iconv_open("UTF-8", "GB18030");
+bool IsGb18030(absl::string_view encoding) {
+  const std::string name = absl::AsciiStrToLower(encoding);
+  return name == "gb18030" || name == "gbk";
+}
+
+// `text` converted by iconv; on failure, the offset of the first byte it could not convert.
+absl::StatusOr<std::string> Convert(absl::string_view text, const char* from, const char* to,
+                                    size_t* bad_offset) {
+  iconv_t cd = iconv_open(to, from);
   if (cd == reinterpret_cast<iconv_t>(-1)) {
-    return absl::InternalError("this system cannot convert GB18030 (iconv)");
+    return absl::InternalError(absl::StrCat("this system cannot convert ", from, " (iconv)"));
   }
-  std::string out(raw.size() * 2 + 16, '\0');
-  char* in = const_cast<char*>(raw.data());
-  size_t in_left = raw.size();
-  char* to = out.data();
-  size_t to_left = out.size();
-  const size_t done = iconv(cd, &in, &in_left, &to, &to_left);
+  // Neither direction more than doubles the size (a 2-byte UTF-8 character may take 4 bytes).
+  std::string out(text.size() * 2 + 16, '\0');
+  char* in = const_cast<char*>(text.data());
+  size_t in_left = text.size();
+  char* dest = out.data();
+  size_t dest_left = out.size();
+  const size_t done = iconv(cd, &in, &in_left, &dest, &dest_left);
   iconv_close(cd);
   if (done == static_cast<size_t>(-1)) {
-    const size_t offset = raw.size() - in_left;
-    return absl::InvalidArgumentError(
-        absl::StrCat("line ", LineAt(raw, offset), " is not GB18030/GBK text either"));
+    *bad_offset = text.size() - in_left;
+    return absl::InvalidArgumentError("not convertible");
   }
-  out.resize(out.size() - to_left);
+  out.resize(out.size() - dest_left);
   return out;
+}
+
+// A UTF-8 file (a "CSV UTF-8" sheet, or a --rejected-out file of an earlier stockctl) read as
+// GB18030 would mostly convert without an error and store garbled text for good.
+bool IsAlreadyUtf8(absl::string_view raw) {
+  if (absl::StartsWith(raw, "\xEF\xBB\xBF")) return true;
+  const bool non_ascii =
+      std::any_of(raw.begin(), raw.end(), [](char c) { return (c & 0x80) != 0; });
+  return non_ascii && common::IsValidUtf8(raw);
+}
+
+absl::StatusOr<std::string> FromGb18030(absl::string_view raw) {
+  if (IsAlreadyUtf8(raw)) {
+    return absl::InvalidArgumentError(
+        "the file is already UTF-8 (its text reads as UTF-8), so --encoding=gb18030 would garble "
+        "it: import it without --encoding; nothing was sent");
+  }
+  size_t bad = 0;
+  auto converted = Convert(raw, "GB18030", "UTF-8", &bad);
+  if (converted.ok() || converted.status().code() != absl::StatusCode::kInvalidArgument) {
+    return converted;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("line ", LineAt(raw, bad), " is not GB18030/GBK text either"));
 }
 
 }  // namespace
@@ -320,8 +351,8 @@ absl::StatusOr<std::string> DecodeCsvText(std::string raw, absl::string_view enc
     return absl::InvalidArgumentError(
         "the file is UTF-16 (Excel's \"Unicode text\"), not CSV: save it as \"CSV UTF-8\"");
   }
+  if (IsGb18030(encoding)) return FromGb18030(raw);
   const std::string wanted = absl::AsciiStrToLower(encoding);
-  if (wanted == "gb18030" || wanted == "gbk") return FromGb18030(raw);
   if (wanted != "utf-8" && wanted != "utf8") {
     return absl::InvalidArgumentError(
         absl::StrCat("--encoding must be utf-8, gb18030 or gbk; got ", encoding));
@@ -332,6 +363,17 @@ absl::StatusOr<std::string> DecodeCsvText(std::string raw, absl::string_view enc
       "line ", bad_line,
       " is not UTF-8; the file looks like GBK/GB18030, which Excel on Chinese Windows saves as "
       "\"CSV\": pass --encoding=gb18030, or save it as \"CSV UTF-8\"; nothing was sent"));
+}
+
+absl::StatusOr<std::string> EncodeCsvText(absl::string_view text, absl::string_view encoding) {
+  if (!IsGb18030(encoding)) return std::string(text);
+  size_t bad = 0;
+  auto converted = Convert(text, "UTF-8", "GB18030", &bad);
+  if (converted.ok() || converted.status().code() != absl::StatusCode::kInvalidArgument) {
+    return converted;
+  }
+  // GB18030 encodes every Unicode character: only text that is not UTF-8 gets here.
+  return absl::InternalError(absl::StrCat("cannot write line ", LineAt(text, bad), " as GB18030"));
 }
 
 absl::StatusOr<PreparedImport> PrepareImport(ImportKind kind, absl::string_view csv_text,

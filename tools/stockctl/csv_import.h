@@ -53,7 +53,13 @@ struct PreparedImport {
 // A file's bytes as UTF-8 text. `encoding` "utf-8" refuses anything else with a hint (line
 // number; GBK is what Excel on Chinese Windows saves as "CSV"); "gb18030" (or "gbk", its
 // subset) transcodes. UTF-16 ("Unicode text") is refused: save the sheet as CSV UTF-8.
+// A file that is already UTF-8 (a BOM, or non-ASCII text that reads as UTF-8) is refused under
+// "gb18030"/"gbk": converted again it would be stored garbled.
 absl::StatusOr<std::string> DecodeCsvText(std::string raw, absl::string_view encoding);
+
+// UTF-8 `text` in the `encoding` DecodeCsvText read (GB18030 for "gb18030" and "gbk"), so a
+// file stockctl writes from an import's rows goes back in with the same --encoding.
+absl::StatusOr<std::string> EncodeCsvText(absl::string_view text, absl::string_view encoding);
 
 // Parses and checks every row. Only a problem with the file as a whole (unterminated quote,
 // missing or unknown header columns) is an error; a bad row lands in `errors` with its line.

@@ -114,17 +114,23 @@ std::string ErrorsCsv(const std::vector<RowError>& errors) {
   return csv;
 }
 
+// The failed rows in the file's own encoding: staff fix them and run the same command again,
+// --encoding included; UTF-8 rows read as GB18030 would go in garbled (or be refused).
+absl::Status WriteRejectedRows(const ImportFlags& f, absl::string_view csv_text,
+                               const ImportSummary& summary) {
+  auto records = ParseCsv(csv_text);  // PrepareImport read it already: it parses
+  const std::string rejected = records.ok() ? RejectedRowsCsv(*records, summary.errors) : "";
+  ASSIGN_OR_RETURN(std::string encoded, EncodeCsvText(rejected, f.encoding));
+  return WriteOutputFile("--rejected-out", f.rejected_out, encoded);
+}
+
 // --errors-out and --rejected-out; false (and said on stderr) when one could not be written.
 bool WriteReports(const ImportFlags& f, absl::string_view csv_text, const ImportSummary& summary) {
   std::vector<absl::Status> written;
   if (!f.errors_out.empty()) {
     written.push_back(WriteOutputFile("--errors-out", f.errors_out, ErrorsCsv(summary.errors)));
   }
-  if (!f.rejected_out.empty()) {
-    auto records = ParseCsv(csv_text);  // PrepareImport read it already: it parses
-    const std::string rejected = records.ok() ? RejectedRowsCsv(*records, summary.errors) : "";
-    written.push_back(WriteOutputFile("--rejected-out", f.rejected_out, rejected));
-  }
+  if (!f.rejected_out.empty()) written.push_back(WriteRejectedRows(f, csv_text, summary));
   bool ok = true;
   for (const absl::Status& s : written) {
     if (s.ok()) continue;
@@ -285,7 +291,7 @@ void AddImportFlags(CLI::App* cmd, ImportFlags& f) {
   cmd->add_flag("--no-progress", f.no_progress, "No progress output on stderr");
   cmd->add_option("--encoding", f.encoding,
                   "The file's text encoding: utf-8 (default), or gb18030/gbk (Excel's \"CSV\" on "
-                  "Chinese Windows), converted to UTF-8");
+                  "Chinese Windows), converted to UTF-8; --rejected-out is written in it too");
 }
 
 }  // namespace
