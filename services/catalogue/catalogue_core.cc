@@ -769,7 +769,7 @@ absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpir
     const stockpile::v1::ListExpiringLotsRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
-  ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
+  ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req));
   RETURN_IF_ERROR(CheckBalanceKeyToken(req.page_token(), req.region_prefix()));
   const int32_t today = common::ReserveDay(clock_->NowMicros());
   stockpile::v1::ListExpiringLotsResponse resp;

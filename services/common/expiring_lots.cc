@@ -1,14 +1,17 @@
 #include "services/common/expiring_lots.h"
 
+#include "absl/strings/str_cat.h"
 #include "services/common/validation.h"
 
 namespace stockpile::common {
 
-absl::StatusOr<int32_t> ExpiryWindowDays(int32_t within_days) {
-  if (within_days < 0 || within_days > 3650) {
-    return absl::InvalidArgumentError("within_days must be between 0 and 3650");
+absl::StatusOr<int32_t> ExpiryWindowDays(const stockpile::v1::ListExpiringLotsRequest& req) {
+  if (!req.has_within_days()) return 30;
+  if (req.within_days() < 0 || req.within_days() > 3650) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("within_days must be between 0 and 3650; got ", req.within_days()));
   }
-  return within_days == 0 ? 30 : within_days;
+  return req.within_days();
 }
 
 int AppendExpiringLots(const stockpile::v1::Balance& balance, int32_t today, int32_t within,

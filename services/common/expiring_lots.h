@@ -9,8 +9,9 @@
 
 namespace stockpile::common {
 
-// The request's window in days: 0 means the default of 30; beyond 0..3650 is INVALID_ARGUMENT.
-absl::StatusOr<int32_t> ExpiryWindowDays(int32_t within_days);
+// The request's window in days: unset means the default of 30, and 0 today only (a clerk asking
+// what expires today); beyond 0..3650 is INVALID_ARGUMENT.
+absl::StatusOr<int32_t> ExpiryWindowDays(const stockpile::v1::ListExpiringLotsRequest& req);
 
 // Appends to `resp` every lot of `balance` with stock on hand whose expiry is at most `within`
 // days after `today` (days since 1970-01-01; lots already expired included); returns how many.

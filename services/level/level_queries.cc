@@ -551,7 +551,7 @@ absl::StatusOr<ListExpiringLotsResponse> LevelQueries::ListExpiringLots(
     const ListExpiringLotsRequest& req) const {
   RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
-  ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req.within_days()));
+  ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req));
   const int32_t today = Ledger::ReserveDay(clock_.NowMicros());
   ListExpiringLotsResponse resp;
   PagedScan scan(store_, Cf::kBalances, req.region_prefix(), &hosting_);

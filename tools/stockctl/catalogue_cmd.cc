@@ -268,7 +268,9 @@ void AddCatalogueCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
 
   auto* expiring = group->add_subcommand("expiring", "Lots expiring soon (or expired), nationally");
   expiring->add_option("--region", f->region_prefix, "Region-code prefix");
-  expiring->add_option("--within-days", f->within_days, "Days ahead (default 30)");
+  expiring->add_option("--within-days", f->within_days,
+                       "Days ahead: lots expiring at most N days from today, and expired ones (0: "
+                       "today; default 30)");
   AddPageFlags(expiring, f->page);
   actions[expiring] = [&ctx, f] { return Expiring(ctx, *f); };
 

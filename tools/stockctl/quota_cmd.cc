@@ -244,7 +244,9 @@ void AddQuotaCommands(CLI::App& app, Context& ctx, ActionMap& actions) {
   };
 
   auto* expiring = app.add_subcommand("expiring", "Lots expiring soon (or already expired)");
-  expiring->add_option("--within-days", f->within_days, "Days ahead (default 30)");
+  expiring->add_option("--within-days", f->within_days,
+                       "Days ahead: lots expiring at most N days from today, and expired ones (0: "
+                       "today; default 30)");
   expiring->add_option("--region", f->region_prefix, "Region-code prefix");
   AddPageFlags(expiring, f->page);
   actions[expiring] = [&ctx, f] { return ListExpiring(ctx, *f); };

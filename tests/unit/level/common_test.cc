@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "services/common/expiring_lots.h"
@@ -81,12 +82,20 @@ TEST(ServerProcessTest, BoundAddressKeepsTheHostAndTakesThePort) {
   EXPECT_EQ(BoundAddress("[::1]:0", 7000), "[::1]:7000");
 }
 
-TEST(ExpiringLotsTest, WindowDefaultsToThirtyDaysAndIsBounded) {
-  EXPECT_EQ(*ExpiryWindowDays(0), 30);
-  EXPECT_EQ(*ExpiryWindowDays(7), 7);
-  EXPECT_EQ(*ExpiryWindowDays(3650), 3650);
-  EXPECT_THAT(ExpiryWindowDays(-1), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(ExpiryWindowDays(3651), StatusIs(absl::StatusCode::kInvalidArgument));
+// An unset window is 30 days; an explicit 0 is today only (it used to be 30 days too, so a
+// clerk asking what expires today got the month's list).
+TEST(ExpiringLotsTest, WindowDefaultsToThirtyDaysZeroIsTodayAndItIsBounded) {
+  auto window = [](std::optional<int32_t> days) {
+    stockpile::v1::ListExpiringLotsRequest req;
+    if (days.has_value()) req.set_within_days(*days);
+    return ExpiryWindowDays(req);
+  };
+  EXPECT_EQ(*window(std::nullopt), 30);
+  EXPECT_EQ(*window(0), 0);
+  EXPECT_EQ(*window(7), 7);
+  EXPECT_EQ(*window(3650), 3650);
+  EXPECT_THAT(window(-1), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(window(3651), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got 3651")));
 }
 
 TEST(ExpiringLotsTest, TakesLotsWithStockThatExpireWithinTheWindow) {

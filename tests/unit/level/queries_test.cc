@@ -205,6 +205,23 @@ TEST_F(QueriesTest, ExpiringLotsWithinDays) {
   EXPECT_LT(lots->lots(1).days_left(), 0);
 }
 
+// `expiring --within-days 0`: what expires today, and what has expired; not the 30-day list.
+TEST_F(QueriesTest, ExpiringLotsWithinZeroDaysListsTodayAndExpiredOnly) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "FW-0001", 5, "TODAY", "2026-06-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "FW-0001", 5, "SOON", "2026-06-20")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, "MD-0001", 5, "GONE", "2026-05-01")).status(), IsOk());
+  ListExpiringLotsRequest req;
+  req.set_within_days(0);
+  auto lots = env_.queries().ListExpiringLots(req);
+  ASSERT_THAT(lots.status(), IsOk());
+  ASSERT_EQ(lots->lots_size(), 2);
+  EXPECT_EQ(lots->lots(0).lot(), "TODAY");
+  EXPECT_EQ(lots->lots(0).days_left(), 0);
+  EXPECT_EQ(lots->lots(1).lot(), "GONE");
+  req.clear_within_days();  // unset: 30 days
+  EXPECT_EQ(env_.queries().ListExpiringLots(req)->lots_size(), 3);
+}
+
 TEST_F(QueriesTest, BalanceAsOfPastTime) {
   const int64_t t0 = env_.clock().NowMicros();
   auto first = env_.Apply(Env::Receive(kW, "SH-0001", 10));
