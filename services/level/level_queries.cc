@@ -232,9 +232,12 @@ absl::Status LevelQueries::CheckKnownItem(absl::string_view item) const {
 absl::Status LevelQueries::CheckListedPrefix(absl::string_view prefix) const {
   RETURN_IF_ERROR(CheckRegionPrefix(prefix));
   if (prefix.empty()) return absl::OkStatus();
+  // A code no region has (4021 for 4201) is a typo wherever it falls: sending the clerk to
+  // "the instance that hosts it" would have them look for one that cannot exist.
+  RETURN_IF_ERROR(reference_.CheckRegionFilter(prefix));
   for (const std::string& hosted : hosting_.prefixes()) {
     if (absl::StartsWith(prefix, hosted) || absl::StartsWith(hosted, prefix)) {
-      return reference_.CheckRegionFilter(prefix);
+      return absl::OkStatus();
     }
   }
   return absl::FailedPreconditionError(

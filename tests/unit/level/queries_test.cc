@@ -112,6 +112,33 @@ TEST_F(QueriesTest, ListingsRefuseFiltersThatNameNothingHere) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+// docs/stockctl.md's own example of a mistyped region, 4021 for 4201: no region has that code,
+// so it is NOT_FOUND, not "ask the instance that hosts it" (which is for a real region hosted
+// elsewhere, like 4301).
+TEST_F(QueriesTest, ARegionCodeNoRegionHasIsNotFoundEvenOutsideWhatIsHosted) {
+  for (const char* typo : {"4021", "400000"}) {
+    ListWarehousesRequest warehouses;
+    warehouses.set_region_prefix(typo);
+    EXPECT_THAT(env_.queries().ListWarehouses(warehouses).status(),
+                StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("no region has")))
+        << typo;
+    ListBalancesRequest balances;
+    balances.set_region_prefix(typo);
+    EXPECT_THAT(env_.queries().ListBalances(balances).status(),
+                StatusIs(absl::StatusCode::kNotFound))
+        << typo;
+    ListExpiringLotsRequest expiring;
+    expiring.set_region_prefix(typo);
+    EXPECT_THAT(env_.queries().ListExpiringLots(expiring).status(),
+                StatusIs(absl::StatusCode::kNotFound))
+        << typo;
+  }
+  ListWarehousesRequest elsewhere;
+  elsewhere.set_region_prefix("4301");
+  EXPECT_THAT(env_.queries().ListWarehouses(elsewhere).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::HasSubstr("ask the")));
+}
+
 // A shard split: restarted with --regions=420102, the store still holds 420103's warehouse,
 // which its new instance now owns and lists. Listings leave it out here, as reads refuse it.
 TEST_F(QueriesTest, ListingsLeaveOutWarehousesNoLongerHosted) {
