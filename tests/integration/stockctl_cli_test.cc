@@ -643,6 +643,21 @@ TEST_F(StockctlTest, GbkRejectedRowsRoundTripAndAUtf8FileIsNotConvertedAgain) {
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "0");
 }
 
+// A mistyped command used to be told "A subcommand is required": the clerk did type one.
+TEST_F(StockctlTest, AMistypedCommandIsNamedWithTheNearestOne) {
+  CliResult r =
+      Run({"recieve", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "1"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("unknown command 'recieve' (did you mean 'receive'?)"));
+  CliResult far = Run({"frobnicate"});
+  EXPECT_EQ(far.exit_code, 1);
+  EXPECT_THAT(far.err, HasSubstr("unknown command 'frobnicate'"));
+  EXPECT_THAT(far.err, Not(HasSubstr("did you mean")));
+  CliResult none = Run({});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_THAT(none.err, HasSubstr("A subcommand is required"));
+}
+
 TEST_F(StockctlTest, BalanceSurvivesARestart) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot", "L9",

@@ -1,6 +1,10 @@
 // stockctl: the warehouse staff's client of a level service. Wiring only: flags, commands, run.
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "tools/stockctl/commands.h"
 #include "tools/stockctl/exit_codes.h"
@@ -58,6 +62,41 @@ const CLI::App* ChosenCommand(const CLI::App& app) {
   }
 }
 
+// Edit distance of two short words (a command typed with a letter swapped, missing or extra).
+size_t Distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// CLI11 reports a mistyped command ("recieve") only as "A subcommand is required": the word it
+// did not know stays among the unparsed arguments. Name it, with the nearest command.
+std::optional<std::string> UnknownCommand(const CLI::App& app) {
+  if (!app.get_subcommands().empty()) return std::nullopt;
+  for (const std::string& word : app.remaining()) {
+    if (word.empty() || word[0] == '-') continue;
+    std::string message = "unknown command '" + word + "'";
+    std::string nearest;
+    size_t best = 3;  // more than two edits away is not a typo of it
+    for (const CLI::App* command : app.get_subcommands({})) {
+      const size_t d = Distance(word, command->get_name());
+      if (d < best) best = d, nearest = command->get_name();
+    }
+    if (!nearest.empty()) message += " (did you mean '" + nearest + "'?)";
+    return message;
+  }
+  return std::nullopt;
+}
+
 int Run(int argc, char** argv) {
   CLI::App app{"stockctl: warehouse staff's client of a Stockpile level service", "stockctl"};
   app.footer(ExitCodeHelp());
@@ -83,7 +122,9 @@ int Run(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "stockctl: USAGE: " << e.what() << "\nRun with --help for more information.\n";
+    const std::optional<std::string> unknown = UnknownCommand(app);
+    std::cerr << "stockctl: USAGE: " << (unknown.has_value() ? *unknown : std::string(e.what()))
+              << "\nRun with --help for more information.\n";
     return kExitUsage;
   }
   const CLI::App* chosen = ChosenCommand(app);
