@@ -658,6 +658,37 @@ TEST_F(StockctlTest, AMistypedCommandIsNamedWithTheNearestOne) {
   EXPECT_THAT(none.err, HasSubstr("A subcommand is required"));
 }
 
+// A byte-identical stocktake sheet brought in on a later day is the same import (its request
+// ids come from the content), so its counts are not applied again: that keeps an interrupted
+// import from applying twice, but it is said on stderr with how to import the sheet on purpose.
+TEST_F(StockctlTest, ASheetImportedAgainSaysNothingNewWasAppliedAndHowToApplyIt) {
+  CreateWarehouse();
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "8"})
+                .exit_code,
+            0);
+  const std::string csv = dir_.Sub("count.csv");
+  WriteFile(csv,
+            "warehouse,item,lot,expiry_date,counted,reason\n"
+            "420102-W001,SH-0001,,,8,quarterly count\n");
+  CliResult first = Run({"import", "stocktake", csv, "--no-progress"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_THAT(first.err, Not(HasSubstr("NOTE")));
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "2"})
+                .exit_code,
+            0);
+  CliResult again = Run({"import", "stocktake", csv, "--no-progress"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_THAT(again.err, HasSubstr("NOTE: every row of this file had been applied already"));
+  EXPECT_THAT(again.err, HasSubstr("nothing new was applied for any row"));
+  EXPECT_THAT(again.err, HasSubstr("a new --request-id"));
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");  // the count was not applied again
+  CliResult on_purpose =
+      Run({"--request-id=stocktake-2", "import", "stocktake", csv, "--no-progress"});
+  ASSERT_EQ(on_purpose.exit_code, 0) << on_purpose.out << on_purpose.err;
+  EXPECT_THAT(on_purpose.err, Not(HasSubstr("NOTE")));
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "8");
+}
+
 TEST_F(StockctlTest, BalanceSurvivesARestart) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot", "L9",

@@ -174,6 +174,27 @@ void PrintSummary(Context& ctx, const std::string& base_id, const ImportSummary&
   }
 }
 
+// Rows answered from an earlier run's first result were not applied now. That is what a re-run
+// after an interruption needs; but a byte-identical sheet brought in on a later day (the same
+// counts, the same weekly delivery list) is also "the same import", and for a stocktake a count
+// silently not applied leaves the ledger wrong. So it is said loudly, with the way out.
+void PrintAlreadyInNotice(ImportKind kind, const std::string& base_id, const ImportSummary& s) {
+  if (s.rows_already_in == 0) return;
+  const bool all = s.rows_already_in == s.rows_ok && s.rows_failed == 0 && s.rows_not_sent == 0;
+  const bool count = kind == ImportKind::kStocktake;
+  std::cerr << "stockctl: NOTE: "
+            << (all ? std::string("every row") : absl::StrCat(s.rows_already_in, " rows"))
+            << " of this file had been applied already, by an earlier run of this import\n"
+            << "  (request ids " << base_id << "-c*: the same file content or --request-id);\n"
+            << "  nothing new was applied for " << (all ? "any row" : "those rows") << ".\n"
+            << "  If this finishes or repeats that run, nothing more is needed. If it is a new "
+            << (count ? "count" : "receipt list") << "\n"
+            << "  that only looks like the earlier sheet, import it on purpose with a new "
+               "--request-id\n"
+            << "  (e.g. --request-id=" << (count ? "stocktake-" : "receipts-")
+            << "YYYY-MM-DD): every row of the file is then applied again.\n";
+}
+
 // The level's change-stream head now (0 when it cannot be read): rows whose reply is at or
 // below it were applied by an earlier run of the import.
 uint64_t LevelHead(Context& ctx) {
@@ -272,6 +293,7 @@ int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
   (ctx.json() ? std::cerr : std::cout) << "request-id: " << base_id << "\n";
   const ImportSummary summary = SendRows(ctx, f, base_id, *prepared);
   PrintSummary(ctx, base_id, summary);
+  PrintAlreadyInNotice(kind, base_id, summary);
   const bool reports_written = WriteReports(f, text.str(), summary);
   if (!summary.fatal.ok()) {
     const int code = ctx.Fail(summary.fatal);
