@@ -536,6 +536,31 @@ TEST_F(StockctlTest, ReportThatCannotBeWrittenAtTheEndIsNotASuccess) {
   EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "10");
 }
 
+// A lot received already past its expiry (a mistyped year, most often) goes in, as expired stock
+// does arrive, but is never issued or held unless named: stockctl says so, for a single receipt
+// and for the rows of an import.
+TEST_F(StockctlTest, AReceiptAlreadyPastItsExpiryIsAcceptedWithAWarning) {
+  CreateWarehouse();
+  CliResult past = Run({"receive", "--warehouse", "420102-W001", "--item", "MD-0004", "--lot",
+                        "L2020", "--expiry", "2020-01-31", "--quantity", "3"});
+  EXPECT_EQ(past.exit_code, 0) << past.err;
+  EXPECT_THAT(past.err, HasSubstr("warning: lot L2020 expired on 2020-01-31, before today"));
+  CliResult future = Run({"receive", "--warehouse", "420102-W001", "--item", "MD-0004", "--lot",
+                          "L2099", "--expiry", "2099-01-31", "--quantity", "3"});
+  EXPECT_EQ(future.exit_code, 0) << future.err;
+  EXPECT_THAT(future.err, Not(HasSubstr("warning")));
+
+  const std::string csv = dir_.Sub("receipts.csv");
+  WriteFile(csv,
+            "warehouse,item,lot,expiry_date,quantity,note\n"
+            "420102-W001,MD-0004,L2098,2098-01-31,1,\n"
+            "420102-W001,MD-0004,L2021,2021-06-30,1,\n");
+  CliResult imported = Run({"import", "receipts", csv, "--no-progress"});
+  EXPECT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_THAT(imported.err, HasSubstr("1 receipt row had an expiry before today"));
+  EXPECT_THAT(imported.err, HasSubstr("line 3: stocked as expired"));
+}
+
 TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
   CreateWarehouse();
   ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "50"})

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "services/common/validation.h"
 #include "tests/testutil/status_matchers.h"
 #include "tools/stockctl/csv_import.h"
 
@@ -62,6 +63,26 @@ TEST(PrepareImportTest, GoodReceiptRowsBecomeReceiveOps) {
   EXPECT_EQ(first.note(), "donor A");
   EXPECT_EQ(prepared->rows[1].line, 3);
   EXPECT_EQ(prepared->rows[1].op.receive().expiry_date(), "2027-01-31");
+}
+
+// A receipt of a lot already past its expiry (most often 2025 typed for 2027) goes in but is
+// never issued or held unless named: stockctl names the rows so the clerk can check them.
+TEST(PrepareImportTest, ReceiptRowsAlreadyExpiredAreFoundByLine) {
+  auto prepared = PrepareImport(ImportKind::kReceipts,
+                                "warehouse,item,lot,expiry_date,quantity,note\n"
+                                "420102-W001,FW-0001,L1,2025-01-31,10,\n"
+                                "420102-W001,FW-0001,L2,2027-01-31,10,\n"
+                                "420102-W001,SH-0001,,,5,\n"
+                                "420102-W001,FW-0001,L3,2026-12-04,10,\n"
+                                "420102-W001,FW-0001,L4,2026-12-05,10,\n",
+                                &kItems);
+  ASSERT_TRUE(prepared.ok());
+  const int32_t today = *common::ParseDate("today", "2026-12-05");
+  EXPECT_EQ(ReceiptLinesAlreadyExpired(*prepared, today), (std::vector<int>{2, 5}));
+  EXPECT_TRUE(ExpiredBefore("2026-12-04", today));
+  EXPECT_FALSE(ExpiredBefore("2026-12-05", today));  // the last usable day is today
+  EXPECT_FALSE(ExpiredBefore("", today));
+  EXPECT_FALSE(ExpiredBefore("not a date", today));
 }
 
 // A note or reason typed over several lines in one spreadsheet cell (Alt+Enter, saved with LF or

@@ -365,6 +365,22 @@ absl::StatusOr<std::string> DecodeCsvText(std::string raw, absl::string_view enc
       "\"CSV\": pass --encoding=gb18030, or save it as \"CSV UTF-8\"; nothing was sent"));
 }
 
+bool ExpiredBefore(const std::string& expiry_date, int32_t today) {
+  if (expiry_date.empty()) return false;
+  auto day = common::ParseDate("expiry_date", expiry_date);
+  return day.ok() && *day < today;
+}
+
+std::vector<int> ReceiptLinesAlreadyExpired(const PreparedImport& prepared, int32_t today) {
+  std::vector<int> lines;
+  for (const ImportRow& row : prepared.rows) {
+    if (row.op.has_receive() && ExpiredBefore(row.op.receive().expiry_date(), today)) {
+      lines.push_back(row.line);
+    }
+  }
+  return lines;
+}
+
 absl::StatusOr<std::string> EncodeCsvText(absl::string_view text, absl::string_view encoding) {
   if (!IsGb18030(encoding)) return std::string(text);
   size_t bad = 0;

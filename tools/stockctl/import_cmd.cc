@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 #include "tools/stockctl/commands.h"
@@ -195,6 +197,20 @@ void PrintAlreadyInNotice(ImportKind kind, const std::string& base_id, const Imp
             << "YYYY-MM-DD): every row of the file is then applied again.\n";
 }
 
+// Receipts of lots already past their expiry go in (expired stock does arrive, to be rotated
+// out) but are never issued or held unless named: most are a mistyped year, so say which rows.
+void WarnOfExpiredReceipts(const PreparedImport& prepared) {
+  const int32_t today = common::ReserveDay(absl::ToUnixMicros(absl::Now()));
+  const std::vector<int> lines = ReceiptLinesAlreadyExpired(prepared, today);
+  if (lines.empty()) return;
+  std::cerr << "stockctl: warning: " << lines.size() << " receipt row"
+            << (lines.size() == 1 ? "" : "s") << " had an expiry before today ("
+            << common::FormatDate(today) << ", China Standard Time), line"
+            << (lines.size() == 1 ? " " : "s ") << absl::StrJoin(lines, ", ")
+            << ": stocked as expired, never issued or held unless named. A mistyped year? "
+               "Move such a lot with `stockctl rotate`\n";
+}
+
 // The level's change-stream head now (0 when it cannot be read): rows whose reply is at or
 // below it were applied by an earlier run of the import.
 uint64_t LevelHead(Context& ctx) {
@@ -294,6 +310,7 @@ int Import(Context& ctx, ImportKind kind, const ImportFlags& f) {
   const ImportSummary summary = SendRows(ctx, f, base_id, *prepared);
   PrintSummary(ctx, base_id, summary);
   PrintAlreadyInNotice(kind, base_id, summary);
+  WarnOfExpiredReceipts(*prepared);
   const bool reports_written = WriteReports(f, text.str(), summary);
   if (!summary.fatal.ok()) {
     const int code = ctx.Fail(summary.fatal);

@@ -2,13 +2,17 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "services/common/status_util.h"
+#include "services/common/validation.h"
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/commands.h"
+#include "tools/stockctl/csv_import.h"
 #include "tools/stockctl/flag_checks.h"
 #include "tools/stockctl/rotation.h"
 
@@ -62,7 +66,15 @@ int Receive(Context& ctx, MovementFlags f) {
   op.set_expiry_date(f.expiry);
   op.set_quantity(f.quantity);
   op.set_note(f.note);
-  return SendMovement(ctx, &v1::LevelService::Stub::Receive, request);
+  rc = SendMovement(ctx, &v1::LevelService::Stub::Receive, request);
+  const int32_t today = common::ReserveDay(absl::ToUnixMicros(absl::Now()));
+  if (rc == 0 && ExpiredBefore(f.expiry, today)) {
+    std::cerr << "stockctl: warning: lot " << (f.lot.empty() ? "DEFAULT" : f.lot) << " expired on "
+              << f.expiry << ", before today (" << common::FormatDate(today)
+              << ", China Standard Time): it is stocked as expired, never issued or held unless "
+                 "named. A mistyped year? Move it to the right lot with `stockctl rotate`\n";
+  }
+  return rc;
 }
 
 int Issue(Context& ctx, MovementFlags f) {
