@@ -211,6 +211,19 @@ TEST(RejectedRowsCsvTest, HeaderAndFailedRowsAsTheFileHadThem) {
             "420102-W001,SH-0001,x,\"truck 1, door 2\"\n");
 }
 
+// Excel's "CSV UTF-8" starts with a byte order mark and ends lines with CRLF; without the mark
+// Excel on Chinese Windows opens the rejected rows as GBK, garbled.
+TEST(RejectedRowsCsvTest, KeepsTheFilesByteOrderMarkAndLineEnds) {
+  const std::string excel =
+      "\xEF\xBB\xBFwarehouse,item,quantity,note\r\n"
+      "420102-W001,SH-0001,x,\xE7\xA0\xB4\xE6\x8D\x9F\r\n";
+  auto records = ParseCsv(excel);
+  ASSERT_TRUE(records.ok());
+  EXPECT_EQ(RejectedRowsCsv(*records, {{2, "quantity must be a whole number"}}, excel),
+            "\xEF\xBB\xBFwarehouse,item,quantity,note\r\n"
+            "420102-W001,SH-0001,x,\xE7\xA0\xB4\xE6\x8D\x9F\r\n");
+}
+
 TEST(PrepareImportTest, MissingOrUnknownHeaderColumnIsAFileError) {
   EXPECT_THAT(PrepareImport(ImportKind::kReceipts, "warehouse,item\n", &kItems),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("quantity")));

@@ -258,17 +258,21 @@ size_t HeaderIndex(const std::vector<CsvRecord>& records) {
 }
 
 std::string RejectedRowsCsv(const std::vector<CsvRecord>& records,
-                            const std::vector<RowError>& errors) {
+                            const std::vector<RowError>& errors, absl::string_view original) {
   const size_t header = HeaderIndex(records);
   if (header == records.size()) return "";
   std::set<int> failed;
   for (const auto& e : errors) failed.insert(e.line);
-  std::string out;
+  constexpr absl::string_view kBom = "\xEF\xBB\xBF";
+  std::string out(absl::StartsWith(original, kBom) ? kBom : "");
+  const size_t first_end = original.find('\n');
+  const bool crlf =
+      first_end != absl::string_view::npos && first_end > 0 && original[first_end - 1] == '\r';
   for (size_t i = header; i < records.size(); ++i) {
     if (i != header && !failed.contains(records[i].line)) continue;
     std::vector<std::string> fields;
     for (const auto& f : records[i].fields) fields.push_back(CsvEscape(f));
-    absl::StrAppend(&out, absl::StrJoin(fields, ","), "\n");
+    absl::StrAppend(&out, absl::StrJoin(fields, ","), crlf ? "\r\n" : "\n");
   }
   return out;
 }

@@ -76,9 +76,11 @@ absl::StatusOr<PreparedImport> PrepareImport(ImportKind kind, absl::string_view 
                                              const ItemCatalogue* items);
 
 // The header and the rows with an error, as the file had them (CSV): fixed, that file imports
-// alone. Empty when the records hold no header.
+// alone. Empty when the records hold no header. With `original` (the file's text) it keeps the
+// file's byte order mark and CRLF line ends: Excel on Chinese Windows reads a UTF-8 CSV
+// without the mark as GBK, so the clerk fixing the rows would see (and save) garbled text.
 std::string RejectedRowsCsv(const std::vector<CsvRecord>& records,
-                            const std::vector<RowError>& errors);
+                            const std::vector<RowError>& errors, absl::string_view original = "");
 
 // Request ids. The base is the user's --request-id or "import-<kind>-<hash of the file>", so
 // re-running the same import reuses every id and the server applies nothing twice.

@@ -121,7 +121,8 @@ std::string ErrorsCsv(const std::vector<RowError>& errors) {
 absl::Status WriteRejectedRows(const ImportFlags& f, absl::string_view csv_text,
                                const ImportSummary& summary) {
   auto records = ParseCsv(csv_text);  // PrepareImport read it already: it parses
-  const std::string rejected = records.ok() ? RejectedRowsCsv(*records, summary.errors) : "";
+  const std::string rejected =
+      records.ok() ? RejectedRowsCsv(*records, summary.errors, csv_text) : "";
   ASSIGN_OR_RETURN(std::string encoded, EncodeCsvText(rejected, f.encoding));
   return WriteOutputFile("--rejected-out", f.rejected_out, encoded);
 }
