@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 
 namespace stockpile::common {
 namespace {
@@ -67,20 +68,26 @@ absl::StatusOr<int> ConnectTcp(const std::string& host, int port, absl::Duration
   return fd;
 }
 
-bool AcceptsTcp(const std::string& address, absl::Duration timeout) {
-  absl::string_view host = address;
-  const size_t colon = host.rfind(':');
+std::optional<HostPort> SplitHostPort(absl::string_view address) {
+  const size_t colon = address.rfind(':');
   int port = 0;
-  if (colon == absl::string_view::npos || !absl::SimpleAtoi(host.substr(colon + 1), &port) ||
-      host.find('/') != absl::string_view::npos) {
-    return true;
+  if (colon == absl::string_view::npos || address.find('/') != absl::string_view::npos ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return std::nullopt;
   }
-  host = host.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
+  absl::string_view host = address.substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) {
+    if (!absl::ConsumeSuffix(&host, "]")) return std::nullopt;
+  } else if (host.find(':') != absl::string_view::npos) {
+    return std::nullopt;  // an IPv6 address without brackets: where the port starts is a guess
   }
-  if (host.find(':') != absl::string_view::npos && address.front() != '[') return true;
-  auto fd = ConnectTcp(std::string(host), port, timeout);
+  return HostPort{std::string(host), port};
+}
+
+bool AcceptsTcp(const std::string& address, absl::Duration timeout) {
+  const std::optional<HostPort> at = SplitHostPort(address);
+  if (!at.has_value() || at->host.empty()) return true;
+  auto fd = ConnectTcp(at->host, at->port, timeout);
   if (!fd.ok()) return false;
   close(*fd);
   return true;

@@ -3,12 +3,22 @@
 // A plain TCP connection, for the few places that talk to a port below gRPC: the metrics page
 // fetch (tests and tools) and stockctl's "does anything still listen there?" after a failed call.
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace stockpile::common {
+
+// "host:port" or "[v6]:port" (":port" gives an empty host) split; nullopt when there is no
+// numeric port after the last ':' or the address is a gRPC target ("dns:///x:1", "unix:path").
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+std::optional<HostPort> SplitHostPort(absl::string_view address);
 
 // A connected socket descriptor (the caller closes it). UNAVAILABLE, naming host and port, when
 // the name does not resolve or no address accepts within `timeout`.

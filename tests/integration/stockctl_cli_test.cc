@@ -117,6 +117,12 @@ class StockctlTest : public ::testing::Test {
     return result;
   }
 
+  // `quantity` tents (SH-0001) received at 420102-W001.
+  CliResult ReceiveShelters(const std::string& quantity) {
+    return Run(
+        {"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", quantity});
+  }
+
   void CreateWarehouse() {
     CliResult r = Run({"warehouse", "create", "--code", "420102-W001", "--name",
                        "江岸区救灾物资储备库", "--kind", "government", "--area", "2500"});
@@ -563,9 +569,7 @@ TEST_F(StockctlTest, AReceiptAlreadyPastItsExpiryIsAcceptedWithAWarning) {
 
 TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {
   CreateWarehouse();
-  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "50"})
-                .exit_code,
-            0);
+  ASSERT_EQ(ReceiveShelters("50").exit_code, 0);
   const std::string csv = dir_.Sub("count.csv");
   WriteFile(csv,
             "warehouse,item,lot,expiry_date,counted,reason\n"
@@ -589,9 +593,7 @@ TEST_F(StockctlTest, StocktakeRowWithoutLotIsRefusedWhereStockIsInNamedLots) {
                   .exit_code,
               0);
   }
-  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "50"})
-                .exit_code,
-            0);
+  ASSERT_EQ(ReceiveShelters("50").exit_code, 0);
   const std::string csv = dir_.Sub("count.csv");
   WriteFile(csv,
             "warehouse,item,lot,expiry_date,counted,reason\n"
@@ -688,9 +690,7 @@ TEST_F(StockctlTest, AMistypedCommandIsNamedWithTheNearestOne) {
 // import from applying twice, but it is said on stderr with how to import the sheet on purpose.
 TEST_F(StockctlTest, ASheetImportedAgainSaysNothingNewWasAppliedAndHowToApplyIt) {
   CreateWarehouse();
-  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "8"})
-                .exit_code,
-            0);
+  ASSERT_EQ(ReceiveShelters("8").exit_code, 0);
   const std::string csv = dir_.Sub("count.csv");
   WriteFile(csv,
             "warehouse,item,lot,expiry_date,counted,reason\n"
@@ -698,9 +698,7 @@ TEST_F(StockctlTest, ASheetImportedAgainSaysNothingNewWasAppliedAndHowToApplyIt)
   CliResult first = Run({"import", "stocktake", csv, "--no-progress"});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   EXPECT_THAT(first.err, Not(HasSubstr("NOTE")));
-  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "SH-0001", "--quantity", "2"})
-                .exit_code,
-            0);
+  ASSERT_EQ(ReceiveShelters("2").exit_code, 0);
   CliResult again = Run({"import", "stocktake", csv, "--no-progress"});
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_THAT(again.err, HasSubstr("NOTE: every row of this file had been applied already"));

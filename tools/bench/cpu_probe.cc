@@ -2,10 +2,11 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
-#include "absl/strings/numbers.h"
 #include "services/common/metrics/scrape_client.h"
+#include "services/common/tcp_connect.h"
 #include "tools/bench/level_client.h"
 #include "tools/bench/own_cpu.h"
 
@@ -45,13 +46,11 @@ CpuProbe CpuProbe::ForTarget(const std::string& target) {
   CpuProbe probe;
   auto level = ConnectLevel(target, std::chrono::seconds(5));
   if (!level.ok()) return probe;
-  const std::string& address = (*level)->info.metrics_address();
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) return probe;
-  int port = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port)) return probe;
-  probe.metrics_host_ = address.substr(0, colon);
-  probe.metrics_port_ = port;
+  const std::optional<common::HostPort> metrics =
+      common::SplitHostPort((*level)->info.metrics_address());
+  if (!metrics.has_value() || metrics->host.empty()) return probe;
+  probe.metrics_host_ = metrics->host;
+  probe.metrics_port_ = metrics->port;
   return probe;
 }
 

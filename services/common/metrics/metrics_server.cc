@@ -1,50 +1,39 @@
 #include "services/common/metrics/metrics_server.h"
 
-#include <netdb.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "prometheus/exposer.h"
 #include "prometheus/gauge.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
 #include "services/common/metrics/process_collector.h"
+#include "services/common/tcp_connect.h"
 
 namespace stockpile::metrics {
 namespace {
 
 // Opens and closes a TCP connection to host:port; failures do not matter.
 void WakeListener(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return;
-  const int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
-  if (fd >= 0) {
-    connect(fd, found->ai_addr, found->ai_addrlen);
-    close(fd);
-  }
-  freeaddrinfo(found);
+  auto fd = common::ConnectTcp(host, port, absl::Seconds(1));
+  if (fd.ok()) close(*fd);
 }
 
 // The address to reach a listener bound to `listen` ("host:port", "[v6]:port", ":port").
 std::string WakeHost(absl::string_view listen) {
-  const size_t colon = listen.rfind(':');
-  absl::string_view host = colon == absl::string_view::npos ? "" : listen.substr(0, colon);
-  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  const std::optional<common::HostPort> bound = common::SplitHostPort(listen);
+  const std::string host = bound.has_value() ? bound->host : "";
   if (host.empty() || host == "0.0.0.0") return "127.0.0.1";
   if (host == "::") return "::1";
-  return std::string(host);
+  return host;
 }
 
 }  // namespace

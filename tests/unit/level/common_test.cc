@@ -11,6 +11,7 @@
 #include "services/common/reference_data.h"
 #include "services/common/server_process.h"
 #include "services/common/status_util.h"
+#include "services/common/tcp_connect.h"
 #include "services/common/validation.h"
 #include "tests/testutil/process.h"
 #include "tests/testutil/status_matchers.h"
@@ -189,6 +190,27 @@ TEST(TimestampedLinesTest, EveryLineStartsWithItsTime) {
             "2025-12-05T09:30:15.123Z two\n"
             "2025-12-05T09:30:15.123Z lines\n"
             "2025-12-05T09:30:15.123Z x\n");
+}
+
+// One reading of "host:port" for the metrics wake-up, the bench's CPU probe and stockctl's
+// "does anything listen there" check.
+TEST(SplitHostPortTest, HostsPortsAndWhatIsNotAnAddress) {
+  auto v4 = SplitHostPort("127.0.0.1:7503");
+  ASSERT_TRUE(v4.has_value());
+  EXPECT_EQ(v4->host, "127.0.0.1");
+  EXPECT_EQ(v4->port, 7503);
+  auto v6 = SplitHostPort("[::1]:9500");
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 9500);
+  auto any = SplitHostPort(":9500");
+  ASSERT_TRUE(any.has_value());
+  EXPECT_EQ(any->host, "");
+  EXPECT_FALSE(SplitHostPort("level.svc").has_value());
+  EXPECT_FALSE(SplitHostPort("dns:///level.svc:7500").has_value());
+  EXPECT_FALSE(SplitHostPort("::1:7500").has_value());
+  EXPECT_FALSE(SplitHostPort("[::1:7500").has_value());
+  EXPECT_TRUE(AcceptsTcp("dns:///level.svc:7500"));  // not ours to judge: not called gone
 }
 
 }  // namespace
