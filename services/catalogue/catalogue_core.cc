@@ -757,7 +757,8 @@ absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShorta
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   RETURN_IF_ERROR(CheckShortageToken(req.page_token(), req.region_prefix(), req.item(), *view_));
   std::string next;
-  ASSIGN_OR_RETURN(auto entries, view_->Shortages(req.region_prefix(), req.item(), limit,
+  const int32_t today = common::ReserveDay(clock_->NowMicros());
+  ASSIGN_OR_RETURN(auto entries, view_->Shortages(req.region_prefix(), req.item(), today, limit,
                                                   req.page_token(), &next));
   stockpile::v1::ListQuotaStatusResponse resp;
   for (auto& e : entries) *resp.add_entries() = std::move(e);

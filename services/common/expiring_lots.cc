@@ -33,4 +33,18 @@ int AppendExpiringLots(const stockpile::v1::Balance& balance, int32_t today, int
   return added;
 }
 
+bool ExpiredOn(absl::string_view expiry_date, int32_t today) {
+  if (expiry_date.empty()) return false;
+  auto day = ParseDate("expiry_date", expiry_date);
+  return day.ok() && *day < today;
+}
+
+int64_t UsableStock(const stockpile::v1::Balance& balance, int32_t today) {
+  int64_t usable = 0;
+  for (const auto& lot : balance.lots()) {
+    if (!ExpiredOn(lot.expiry_date(), today)) usable += lot.on_hand() - lot.held();
+  }
+  return usable;
+}
+
 }  // namespace stockpile::common

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 #include "services/level/keys.h"
@@ -275,10 +276,7 @@ LotBalance* Ledger::FindOrAddLot(Balance* b, absl::string_view lot, absl::string
 }
 
 bool Ledger::Expired(const LotBalance& lot) const {
-  if (lot.expiry_date().empty()) return false;
-  auto day = common::ParseDate("expiry_date", lot.expiry_date());
-  // An expiry date is the last day the lot may be used.
-  return day.ok() && *day < ReserveDay(ctx_.now_micros);
+  return common::ExpiredOn(lot.expiry_date(), ReserveDay(ctx_.now_micros));
 }
 
 absl::StatusOr<std::vector<Ledger::LotRef>> Ledger::PickLots(const Balance& b,
@@ -600,10 +598,7 @@ absl::Status Ledger::CheckKeepsReserveFloor(const Warehouse& w, const Balance& b
   if (!raw.has_value()) return absl::OkStatus();
   v1::Quota quota;
   if (!quota.ParseFromString(*raw)) return absl::DataLossError("stored quota is unreadable");
-  int64_t usable = 0;
-  for (const LotBalance& lot : b.lots()) {
-    if (!Expired(lot)) usable += lot.on_hand() - lot.held();
-  }
+  const int64_t usable = common::UsableStock(b, ReserveDay(ctx_.now_micros));
   if (usable - quantity >= quota.min()) return absl::OkStatus();
   return absl::FailedPreconditionError(
       absl::StrCat("holding ", quantity, " of ", Describe(b), " would leave ", usable - quantity,

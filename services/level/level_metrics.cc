@@ -137,15 +137,16 @@ absl::Status LevelMetrics::AddCollectables(metrics::MetricsServer& server) {
         return Samples{
             {{}, double(core->store().IntProperty("rocksdb.estimate-pending-compaction-bytes"))}};
       }));
-  RETURN_IF_ERROR(add("stockpile_warehouses_below_floor",
-                      "Warehouses whose on-hand stock of the item is under its floor.",
-                      MetricType::Gauge, {"item"}, [this] {
-                        Samples s;
-                        for (const auto& [item, n] : counts().below_floor_by_item) {
-                          s.push_back({{item}, double(n)});
-                        }
-                        return s;
-                      }));
+  RETURN_IF_ERROR(
+      add("stockpile_warehouses_below_floor",
+          "Warehouses whose usable stock of the item (unexpired, not held) is under its floor.",
+          MetricType::Gauge, {"item"}, [this] {
+            Samples s;
+            for (const auto& [item, n] : counts().below_floor_by_item) {
+              s.push_back({{item}, double(n)});
+            }
+            return s;
+          }));
   RETURN_IF_ERROR(add(
       "stockpile_lots_expiring", "Lots with stock expiring within N days (not yet expired).",
       MetricType::Gauge, {"within_days"}, [this] {

@@ -522,6 +522,7 @@ absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
   RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
   RETURN_IF_ERROR(CheckKnownItem(req.item()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
+  const int32_t today = Ledger::ReserveDay(clock_.NowMicros());
   ListQuotaStatusResponse resp;
   PagedScan scan(store_, Cf::kQuotas, req.region_prefix(), &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
@@ -535,7 +536,8 @@ absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
         if (raw.has_value()) {
           ASSIGN_OR_RETURN(b, Parse<Balance>(*raw, "balance"));
         }
-        const int64_t gap = shortages ? q.min() - b.on_hand() : b.on_hand() - q.max();
+        const int64_t usable = common::UsableStock(b, today);
+        const int64_t gap = shortages ? q.min() - usable : b.on_hand() - q.max();
         if (gap <= 0) return false;
         QuotaStatus* s = resp.add_entries();
         s->set_warehouse(q.warehouse());
@@ -545,6 +547,7 @@ absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
         s->set_min(q.min());
         s->set_max(q.max());
         s->set_gap(gap);
+        s->set_usable(usable);
         return true;
       })));
   return resp;

@@ -37,7 +37,8 @@ class LevelQueries {
       const stockpile::v1::ListQuotasRequest& req) const;
   absl::StatusOr<stockpile::v1::ListReservesResponse> ListReserves(
       const stockpile::v1::ListReservesRequest& req) const;
-  // Warehouses × items under their floor (shortage) or above their ceiling (overstock).
+  // Warehouses × items whose usable stock (unexpired, not held) is under their floor
+  // (shortage), or whose stock on hand is above their ceiling (overstock).
   absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> ListQuotaStatus(
       const stockpile::v1::ListQuotaStatusRequest& req, bool shortages) const;
   absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> ListExpiringLots(

@@ -330,7 +330,8 @@ TEST(CatalogueCoreTest, RestartRebuildsTheViewAndWatermarkFromTheStore) {
   auto listed = core->ListShortages(shortages);
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->entries_size(), 1);
-  EXPECT_EQ(listed->entries(0).gap(), 20);
+  EXPECT_EQ(listed->entries(0).usable(), 26);  // 30 on hand, 4 of them held
+  EXPECT_EQ(listed->entries(0).gap(), 24);
   stockpile::v1::GetWarehouseStockRequest get;
   get.set_warehouse("warehouses/420102-W001");
   get.set_item("SH-0001");
@@ -444,6 +445,55 @@ TEST(CatalogueCoreTest, ExpiringLotsAcrossLevelsWithinTheWindow) {
   req.set_within_days(3651);
   EXPECT_THAT(core->ListExpiringLots(req).status(),
               testing::StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// The national shortage list measures a floor as the levels do (QueriesTest.ShortagesCountOnly
+// UsableStock): expired lots and held stock do not count, and a lot expiring overnight opens a
+// shortage the next China calendar day without any record arriving; after a restart too.
+TEST(CatalogueCoreTest, ShortagesCountOnlyUsableStock) {
+  testing::TempDir dir;
+  const int64_t may_1 = int64_t(*common::ParseDate("today", "2024-05-01")) * 86'400'000'000LL;
+  common::FakeClock clock(may_1 + 15LL * 3600 * 1'000'000);  // 23:00 on 1 May in China
+  Stream s;
+  s.Warehouse("420102-W001", "420102");
+  auto* b = s.Next().add_balances();
+  b->set_warehouse("warehouses/420102-W001");
+  b->set_item("FW-0001");
+  b->set_on_hand(155);
+  b->set_held(5);
+  b->set_available(150);
+  auto lot = [&](const std::string& name, const std::string& expiry, int64_t on_hand,
+                 int64_t held) {
+    auto* l = b->add_lots();
+    l->set_lot(name);
+    l->set_expiry_date(expiry);
+    l->set_on_hand(on_hand);
+    l->set_held(held);
+  };
+  lot("2024-A", "2024-04-30", 100, 0);
+  lot("2024-B", "2024-05-01", 30, 5);
+  lot("2025-C", "2025-05-01", 25, 0);
+  s.Quota("420102-W001", "FW-0001", 80);
+  const WatchChangesResponse batch = s.Take();
+  auto shortage = [](const CatalogueCore& core) {
+    auto listed = core.ListShortages({});
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    return listed.ok() && listed->entries_size() == 1 ? listed->entries(0)
+                                                      : stockpile::v1::QuotaStatus();
+  };
+  {
+    auto core = OpenCore(dir.Sub("db"), false, &clock);
+    ASSERT_THAT(core->Apply("county-1", batch), testing::IsOk());
+    EXPECT_EQ(shortage(*core).on_hand(), 155);
+    EXPECT_EQ(shortage(*core).usable(), 50);
+    EXPECT_EQ(shortage(*core).gap(), 30);
+    clock.Advance(2LL * 3600 * 1'000'000);  // 01:00 on 2 May in China: 2024-B has expired
+    EXPECT_EQ(shortage(*core).usable(), 25);
+    EXPECT_EQ(shortage(*core).gap(), 55);
+  }
+  auto restarted = OpenCore(dir.Sub("db"), false, &clock);
+  EXPECT_EQ(shortage(*restarted).usable(), 25);
+  EXPECT_EQ(shortage(*restarted).gap(), 55);
 }
 
 // Expiry dates are China calendar days, as the levels count them: at 20:00 UTC on 1 May it is

@@ -63,6 +63,34 @@ TEST_F(QueriesTest, ShortagesAndOverstockFollowQuotas) {
   EXPECT_EQ(over->entries(0).gap(), 300);
 }
 
+// A reserve floor is kept with usable stock, as holds and plans count it: expired lots and held
+// stock do not hide a shortage, and a lot that expires overnight opens one the next morning.
+TEST_F(QueriesTest, ShortagesCountOnlyUsableStock) {
+  // The clock: 2026-06-01 08:00 in China.
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "FW-0001", 100, "2025-A", "2026-05-31")).status(),
+              IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "FW-0001", 30, "2026-B", "2026-06-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "FW-0001", 25, "2027-C", "2027-06-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, "FW-0001", 5, "h1")).status(), IsOk());  // from 2026-B
+  ASSERT_THAT(env_.SetQuota(kW, "FW-0001", 80, 0).status(), IsOk());
+  ListQuotaStatusRequest req;
+  req.set_item("FW-0001");
+  auto shortages = env_.queries().ListQuotaStatus(req, true);
+  ASSERT_THAT(shortages.status(), IsOk());
+  ASSERT_EQ(shortages->entries_size(), 1);
+  const QuotaStatus& today = shortages->entries(0);
+  EXPECT_EQ(today.on_hand(), 155);
+  EXPECT_EQ(today.usable(), 50);  // 25 of 2026-B (its last day) + 25 of 2027-C
+  EXPECT_EQ(today.gap(), 30);
+
+  env_.clock().Advance(int64_t{24} * 3600 * 1'000'000);  // 2026-B has expired overnight
+  shortages = env_.queries().ListQuotaStatus(req, true);
+  ASSERT_THAT(shortages.status(), IsOk());
+  ASSERT_EQ(shortages->entries_size(), 1);
+  EXPECT_EQ(shortages->entries(0).usable(), 25);
+  EXPECT_EQ(shortages->entries(0).gap(), 55);
+}
+
 // A listing filtered by a warehouse that does not exist, an item not in the catalogue or a region
 // this instance does not host says so: an empty list would read as "nothing there" to staff who
 // mistyped a code or asked the wrong instance.

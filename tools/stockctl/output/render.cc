@@ -226,11 +226,11 @@ std::string RenderReserves(const RepeatedPtrField<v1::Reserve>& list) {
 }
 
 std::string RenderQuotaStatus(const RepeatedPtrField<v1::QuotaStatus>& list) {
-  Table table({"WAREHOUSE", "ITEM", "ON_HAND", "AVAILABLE", "MIN", "MAX", "GAP"});
-  for (size_t c = 2; c < 7; ++c) table.AlignRight(c);
+  Table table({"WAREHOUSE", "ITEM", "ON_HAND", "AVAILABLE", "USABLE", "MIN", "MAX", "GAP"});
+  for (size_t c = 2; c < 8; ++c) table.AlignRight(c);
   for (const auto& s : list) {
     table.AddRow({ShortWarehouse(s.warehouse()), s.item(), Num(s.on_hand()), Num(s.available()),
-                  Num(s.min()), s.max() == 0 ? "-" : Num(s.max()), Num(s.gap())});
+                  Num(s.usable()), Num(s.min()), s.max() == 0 ? "-" : Num(s.max()), Num(s.gap())});
   }
   return table.Render();
 }
