@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_split.h"
+#include "services/common/validation.h"
 #include "tools/stockctl/output/progress.h"
 #include "tools/stockctl/output/render.h"
 #include "tools/stockctl/output/table.h"
@@ -65,16 +66,46 @@ TEST(RenderTest, BalanceShowsTotalsAndLots) {
   lot->set_lot("L1");
   lot->set_expiry_date("2027-01-31");
   lot->set_on_hand(120);
-  const std::string out = RenderBalance(b);
+  const int32_t today = *common::ParseDate("today", "2026-06-01");
+  const std::string out = RenderBalance(b, today);
   EXPECT_THAT(out, HasSubstr("warehouse:  420102-W001"));
   EXPECT_THAT(out, HasSubstr("available:  100"));
   EXPECT_THAT(out, HasSubstr("L1   2027-01-31      120"));
   // As of a past time the level does not know what was in transit: it says so, not "0".
   b.set_in_transit(0);
-  const std::string past = RenderBalance(b, /*past=*/true);
+  const std::string past = RenderBalance(b, today, /*past=*/true);
   EXPECT_THAT(past, HasSubstr("in transit: (not kept for past times)"));
   EXPECT_THAT(past, HasSubstr("as of:"));
-  EXPECT_THAT(RenderBalance(b), HasSubstr("in transit: 0\n"));
+  EXPECT_THAT(RenderBalance(b, today), HasSubstr("in transit: 0\n"));
+}
+
+// Available stock in an expired lot is available only on paper: the table says how much of it
+// is usable, and which lot has expired on the day the balance is judged on.
+TEST(RenderTest, BalanceSaysWhatIsUsableAndWhichLotsHaveExpired) {
+  v1::Balance b;
+  b.set_warehouse("warehouses/420102-W001");
+  b.set_item("FW-0001");
+  b.set_on_hand(130);
+  b.set_available(130);
+  auto add_lot = [&](const std::string& name, const std::string& expiry, int64_t on_hand) {
+    auto* lot = b.add_lots();
+    lot->set_lot(name);
+    lot->set_expiry_date(expiry);
+    lot->set_on_hand(on_hand);
+    lot->set_available(on_hand);
+  };
+  add_lot("2025-A", "2026-05-31", 100);
+  add_lot("2026-B", "2026-06-01", 30);
+  const std::string out = RenderBalance(b, *common::ParseDate("today", "2026-06-01"));
+  EXPECT_THAT(out, HasSubstr("available:  130\n"));
+  EXPECT_THAT(out, HasSubstr("usable:     30 (100 available in expired lots: not issued, held or "
+                             "planned)"));
+  EXPECT_THAT(out, HasSubstr("2025-A  2026-05-31 expired"));
+  EXPECT_THAT(out, HasSubstr("2026-B  2026-06-01      "));  // its last usable day
+  // As of a day when neither had expired, all of it was usable.
+  const std::string before = RenderBalance(b, *common::ParseDate("then", "2026-05-30"), true);
+  EXPECT_THAT(before, HasSubstr("usable:     130\n"));
+  EXPECT_THAT(before, ::testing::Not(HasSubstr("expired")));
 }
 
 // A change entry carries balances, not movements: the watch line does not say "movements=0".

@@ -1,4 +1,6 @@
 // balance get | list, movements, hold get | list, totals, info, items, region get
+#include "absl/time/clock.h"
+#include "services/common/validation.h"
 #include "tools/stockctl/cli_util.h"
 #include "tools/stockctl/commands.h"
 
@@ -26,7 +28,10 @@ int GetBalance(Context& ctx, QueryFlags f) {
   v1::Balance balance;
   grpc::Status status = Call(ctx, &v1::LevelService::Stub::GetBalance, request, &balance);
   if (!status.ok()) return ctx.Fail(status);
-  ctx.Print(RenderBalance(balance, request.has_as_of_time()), ToJson(balance));
+  const int64_t when_micros = request.has_as_of_time() ? request.as_of_time().seconds() * 1'000'000
+                                                       : absl::ToUnixMicros(absl::Now());
+  ctx.Print(RenderBalance(balance, common::ReserveDay(when_micros), request.has_as_of_time()),
+            ToJson(balance));
   return 0;
 }
 

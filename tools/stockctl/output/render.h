@@ -32,7 +32,9 @@ std::string RenderMovementResult(const v1::MovementResult& result);
 std::string RenderBatchResult(const v1::ApplyBatchResponse& response);
 std::string RenderMovements(const google::protobuf::RepeatedPtrField<v1::Movement>& list);
 // `past`: the balance as of a past time (--as-of), whose in-transit stock is not known.
-std::string RenderBalance(const v1::Balance& balance, bool past = false);
+// `reserve_day`: the China calendar day (common::ReserveDay) lots are judged expired on, today's
+// or the --as-of time's; `past`: the balance is as of a past time.
+std::string RenderBalance(const v1::Balance& balance, int32_t reserve_day, bool past = false);
 std::string RenderBalances(const google::protobuf::RepeatedPtrField<v1::Balance>& list);
 std::string RenderHold(const v1::Hold& hold);
 std::string RenderHolds(const google::protobuf::RepeatedPtrField<v1::Hold>& list);
