@@ -543,8 +543,8 @@ TEST_F(StockctlTest, ReportThatCannotBeWrittenAtTheEndIsNotASuccess) {
 }
 
 // A lot received already past its expiry (a mistyped year, most often) goes in, as expired stock
-// does arrive, but is never issued or held unless named: stockctl says so, for a single receipt
-// and for the rows of an import.
+// does arrive, but is issued only when named, never held or planned: stockctl says so, for a
+// single receipt and for the rows of an import.
 TEST_F(StockctlTest, AReceiptAlreadyPastItsExpiryIsAcceptedWithAWarning) {
   CreateWarehouse();
   CliResult past = Run({"receive", "--warehouse", "420102-W001", "--item", "MD-0004", "--lot",
@@ -565,6 +565,41 @@ TEST_F(StockctlTest, AReceiptAlreadyPastItsExpiryIsAcceptedWithAWarning) {
   EXPECT_EQ(imported.exit_code, 0) << imported.err;
   EXPECT_THAT(imported.err, HasSubstr("1 receipt row had an expiry before today"));
   EXPECT_THAT(imported.err, HasSubstr("line 3: stocked as expired"));
+}
+
+// Rotation exists to bring good stock in: a new lot whose expiry is already past (a mistyped year)
+// is rotated in, but stockctl says so, as it does for a receipt; the same for a lot a stocktake
+// counts in and the lots a transfer delivers.
+TEST_F(StockctlTest, LotsTakenInAlreadyPastTheirExpiryAreWarnedOf) {
+  CreateWarehouse();
+  ASSERT_EQ(Run({"receive", "--warehouse", "420102-W001", "--item", "FW-0001", "--lot", "L2019",
+                 "--expiry", "2020-01-31", "--quantity", "4"})
+                .exit_code,
+            0);
+  CliResult rotated = Run({"rotate", "--warehouse", "420102-W001", "--item", "FW-0001", "--new-lot",
+                           "R1", "--new-expiry", "2020-06-30"});
+  EXPECT_EQ(rotated.exit_code, 0) << rotated.err;
+  EXPECT_THAT(rotated.err, HasSubstr("warning: lot R1 expired on 2020-06-30, before today"));
+  CliResult counted = Run({"stocktake", "--warehouse", "420102-W001", "--item", "FW-0001",
+                           "--count", "C1:2:2021-03-31", "--reason", "found"});
+  EXPECT_EQ(counted.exit_code, 0) << counted.err;
+  EXPECT_THAT(counted.err, HasSubstr("warning: lot C1 expired on 2021-03-31"));
+  CliResult good = Run({"rotate", "--warehouse", "420102-W001", "--item", "FW-0001", "--new-lot",
+                        "R2", "--new-expiry", "2099-06-30"});
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  EXPECT_THAT(good.err, Not(HasSubstr("warning")));
+}
+
+// An expiry typed without dashes after a count (20270101, as dates are often written in China)
+// is refused: it used to become the count, 20,270,101 units in a new lot "N1:1", exit 0.
+TEST_F(StockctlTest, StocktakeRefusesAnExpiryWithoutDashes) {
+  CreateWarehouse();
+  ASSERT_EQ(ReceiveShelters("5").exit_code, 0);
+  CliResult r = Run({"stocktake", "--warehouse", "420102-W001", "--item", "SH-0001", "--count",
+                     "N1:1:20270101", "--reason", "count"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // usage
+  EXPECT_THAT(r.err, HasSubstr("write the expiry with dashes (2027-01-01)"));
+  EXPECT_EQ(BalanceJson("SH-0001")["on_hand"], "5");
 }
 
 TEST_F(StockctlTest, StocktakeImportAdjustsToTheCount) {

@@ -78,6 +78,25 @@ TEST(CliUtilTest, LotArguments) {
   EXPECT_THAT(ParseDeliveredLot("L1:x:1"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// An expiry typed without dashes (20270101) after a count is refused: read as a number it became
+// the count, 20,270,101 units, and the real count part of the lot id.
+TEST(CliUtilTest, CompactDateAfterACountIsRefused) {
+  EXPECT_THAT(ParseHoldLot("N1:1:20270101", "--count", "LOT:COUNTED"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--count must be LOT:COUNTED[:YYYY-MM-DD]; got \"N1:1:20270101\": "
+                                 "its last field 20270101 reads as a date: write the expiry with "
+                                 "dashes (2027-01-01)")));
+  EXPECT_THAT(ParseDeliveredLot("L1:5:4:20270630"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("(2027-06-30)")));
+  // Eight digits that are no date, or a count alone, are still counts.
+  auto big = ParseHoldLot("N1:20271399");
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ(big->quantity(), 20271399);
+  auto not_a_date = ParseHoldLot("N1:1:20271399");
+  ASSERT_TRUE(not_a_date.ok()) << not_a_date.status();
+  EXPECT_EQ(not_a_date->lot(), "N1:1");
+}
+
 // The server accepts ':' in lot ids (receive --lot 2024:B1): the numbers are the last fields.
 TEST(CliUtilTest, LotIdsMayHoldColons) {
   auto counted = ParseHoldLot("2024:B1:47");

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
 namespace stockpile::stockctl {
@@ -63,6 +65,27 @@ std::optional<LotArgument> SplitLotArgument(absl::string_view text, size_t count
   out.lot = absl::StrJoin(parts, ":");
   if (out.lot.empty()) return std::nullopt;
   return out;
+}
+
+// A last field of eight digits that reads as a date (20270101) after a number is an expiry
+// typed without dashes, a common way to write dates in China. Read as a number it would become
+// the count (20,270,101 units) and the real count part of the lot id, so it is refused.
+absl::Status RefuseCompactDate(absl::string_view flag, absl::string_view form,
+                               absl::string_view text, size_t count) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
+  const absl::string_view last = parts.back();
+  int64_t before_last = 0;
+  if (parts.size() < count + 2 || last.size() != 8 ||
+      !std::all_of(last.begin(), last.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(parts[parts.size() - 2], &before_last)) {
+    return absl::OkStatus();
+  }
+  const std::string dashed =
+      absl::StrCat(last.substr(0, 4), "-", last.substr(4, 2), "-", last.substr(6, 2));
+  if (!common::ParseDate(flag, dashed).ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, " must be ", form, "[:YYYY-MM-DD]; got \"", text, "\": its last field ",
+                   last, " reads as a date: write the expiry with dashes (", dashed, ")"));
 }
 
 }  // namespace
@@ -145,13 +168,15 @@ absl::StatusOr<v1::HoldState> ParseHoldState(absl::string_view word) {
                                       v1::HoldState_Parse);
 }
 
-absl::StatusOr<v1::HoldLot> ParseHoldLot(absl::string_view text) {
+absl::StatusOr<v1::HoldLot> ParseHoldLot(absl::string_view text, absl::string_view flag,
+                                         absl::string_view form) {
+  RETURN_IF_ERROR(RefuseCompactDate(flag, form, text, 1));
   auto fields = SplitLotArgument(text, 1);
   v1::HoldLot lot;
   int64_t quantity = 0;
   if (!fields.has_value() || !absl::SimpleAtoi(fields->numbers[0], &quantity)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--lot must be LOT:QUANTITY[:YYYY-MM-DD]; got \"", text, "\""));
+        absl::StrCat(flag, " must be ", form, "[:YYYY-MM-DD]; got \"", text, "\""));
   }
   lot.set_lot(fields->lot);
   lot.set_quantity(quantity);
@@ -160,6 +185,7 @@ absl::StatusOr<v1::HoldLot> ParseHoldLot(absl::string_view text) {
 }
 
 absl::StatusOr<v1::HoldLot> ParseDeliveredLot(absl::string_view text) {
+  RETURN_IF_ERROR(RefuseCompactDate("--lot", "LOT:SHIPPED:RECEIVED", text, 2));
   auto fields = SplitLotArgument(text, 2);
   v1::HoldLot lot;
   int64_t shipped = 0, received = 0;

@@ -35,9 +35,12 @@ absl::StatusOr<stockpile::v1::WarehouseStatus> ParseWarehouseStatus(absl::string
 absl::StatusOr<stockpile::v1::ReserveMode> ParseReserveMode(absl::string_view word);
 absl::StatusOr<stockpile::v1::HoldState> ParseHoldState(absl::string_view word);
 
-// "LOT:QTY[:YYYY-MM-DD]" -> HoldLot (--lot of hold, --count of stocktake). The lot may hold
-// ':' itself: it is everything before the quantity ("2024:B1:20" is lot 2024:B1).
-absl::StatusOr<stockpile::v1::HoldLot> ParseHoldLot(absl::string_view text);
+// "LOT:QTY[:YYYY-MM-DD]" -> HoldLot (--lot of hold, --count of stocktake: `flag` and `form`
+// name them in errors). The lot may hold ':' itself: it is everything before the quantity
+// ("2024:B1:20" is lot 2024:B1). An expiry typed without dashes is refused, not read as a count.
+absl::StatusOr<stockpile::v1::HoldLot> ParseHoldLot(absl::string_view text,
+                                                    absl::string_view flag = "--lot",
+                                                    absl::string_view form = "LOT:QUANTITY");
 
 // "LOT:SHIPPED:RECEIVED[:YYYY-MM-DD]" -> HoldLot (receive-transfer, confirm-delivery); the lot
 // is everything before the two numbers.

@@ -51,7 +51,7 @@ struct PreparedImport {
 };
 
 // Whether an expiry date ("YYYY-MM-DD") is before `today` (days since 1970-01-01, the China
-// Standard Time day). A lot received already expired is neither issued nor held unless named,
+// Standard Time day). A lot received already expired is issued only when named, never held,
 // and is most often a mistyped year: stockctl warns (the level takes it; stock past its date
 // does arrive, to be rotated out).
 bool ExpiredBefore(const std::string& expiry_date, int32_t today);

@@ -199,7 +199,8 @@ void PrintAlreadyInNotice(ImportKind kind, const std::string& base_id, const Imp
 }
 
 // Receipts of lots already past their expiry go in (expired stock does arrive, to be rotated
-// out) but are never issued or held unless named: most are a mistyped year, so say which rows.
+// out) but are issued only when named, never held or planned: most are a mistyped year, so say
+// which rows.
 void WarnOfExpiredReceipts(const PreparedImport& prepared) {
   const int32_t today = common::ReserveDay(absl::ToUnixMicros(absl::Now()));
   const std::vector<int> lines = ReceiptLinesAlreadyExpired(prepared, today);
@@ -208,7 +209,8 @@ void WarnOfExpiredReceipts(const PreparedImport& prepared) {
             << (lines.size() == 1 ? "" : "s") << " had an expiry before today ("
             << common::FormatDate(today) << ", China Standard Time), line"
             << (lines.size() == 1 ? " " : "s ") << absl::StrJoin(lines, ", ")
-            << ": stocked as expired, never issued or held unless named. A mistyped year? "
+            << ": stocked as expired, issued only when named, never held or planned. A mistyped "
+               "year? "
                "Move such a lot with `stockctl rotate`\n";
 }
 

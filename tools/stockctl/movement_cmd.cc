@@ -55,6 +55,19 @@ bool ResolveWarehouse(Context& ctx, std::string& warehouse, int& exit_code) {
   return true;
 }
 
+// A lot taken in (received, rotated in, counted as new, received from a transfer) whose expiry
+// date is already past goes in, since expired stock does arrive, but is never planned or held
+// and is issued only when named. Most are a mistyped year: said after it went in.
+void WarnIfTakenInExpired(absl::string_view lot, absl::string_view expiry) {
+  const int32_t today = common::ReserveDay(absl::ToUnixMicros(absl::Now()));
+  if (!ExpiredBefore(std::string(expiry), today)) return;
+  std::cerr
+      << "stockctl: warning: lot " << lot << " expired on " << expiry << ", before today ("
+      << common::FormatDate(today)
+      << ", China Standard Time): it is stocked as expired, issued only when named, never "
+         "held or planned. A mistyped year? Move it to the right lot with `stockctl rotate`\n";
+}
+
 int Receive(Context& ctx, MovementFlags f) {
   int rc = 0;
   if (!ResolveWarehouse(ctx, f.warehouse, rc)) return rc;
@@ -67,13 +80,7 @@ int Receive(Context& ctx, MovementFlags f) {
   op.set_quantity(f.quantity);
   op.set_note(f.note);
   rc = SendMovement(ctx, &v1::LevelService::Stub::Receive, request);
-  const int32_t today = common::ReserveDay(absl::ToUnixMicros(absl::Now()));
-  if (rc == 0 && ExpiredBefore(f.expiry, today)) {
-    std::cerr << "stockctl: warning: lot " << (f.lot.empty() ? "DEFAULT" : f.lot) << " expired on "
-              << f.expiry << ", before today (" << common::FormatDate(today)
-              << ", China Standard Time): it is stocked as expired, never issued or held unless "
-                 "named. A mistyped year? Move it to the right lot with `stockctl rotate`\n";
-  }
+  if (rc == 0) WarnIfTakenInExpired(f.lot.empty() ? "DEFAULT" : f.lot, f.expiry);
   return rc;
 }
 
@@ -99,14 +106,18 @@ int Stocktake(Context& ctx, MovementFlags f) {
   op.set_item(f.item);
   op.set_reason(f.reason);
   for (const auto& text : f.lots) {
-    auto count = ParseHoldLot(text);
-    if (!count.ok()) return ctx.UsageError("--count must be LOT:COUNTED[:YYYY-MM-DD]; got " + text);
+    auto count = ParseHoldLot(text, "--count", "LOT:COUNTED");
+    if (!count.ok()) return ctx.UsageError(count.status());
     v1::StocktakeCount* c = op.add_counts();
     c->set_lot(count->lot());
     c->set_expiry_date(count->expiry_date());
     c->set_counted(count->quantity());
   }
-  return SendMovement(ctx, &v1::LevelService::Stub::Stocktake, request);
+  rc = SendMovement(ctx, &v1::LevelService::Stub::Stocktake, request);
+  for (const auto& c : op.counts()) {
+    if (rc == 0 && c.counted() > 0) WarnIfTakenInExpired(c.lot(), c.expiry_date());
+  }
+  return rc;
 }
 
 // Reads the balance to find what goes out (the flags may leave lot and quantity open), then
@@ -137,6 +148,7 @@ int Rotate(Context& ctx, Rotation r) {
   status = Call(ctx, &v1::LevelService::Stub::ApplyBatch, *request, &response);
   if (!status.ok()) return ctx.Fail(status);
   ctx.Print(DescribeRotation(response) + RenderBatchResult(response), ToJson(response));
+  WarnIfTakenInExpired(r.new_lot, r.new_expiry);  // a rotation is meant to bring in good stock
   return 0;
 }
 
@@ -196,7 +208,11 @@ int ReceiveTransfer(Context& ctx, MovementFlags f) {
     if (!lot.ok()) return ctx.UsageError(lot.status());
     *op.add_lots() = *lot;
   }
-  return SendMovement(ctx, &v1::LevelService::Stub::ReceiveTransfer, request);
+  rc = SendMovement(ctx, &v1::LevelService::Stub::ReceiveTransfer, request);
+  for (const auto& lot : op.lots()) {
+    if (rc == 0 && lot.received() > 0) WarnIfTakenInExpired(lot.lot(), lot.expiry_date());
+  }
+  return rc;
 }
 
 int ConfirmDelivery(Context& ctx, const MovementFlags& f) {
