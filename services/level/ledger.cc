@@ -226,6 +226,15 @@ absl::Status Ledger::CheckOtherWarehouseRegion(absl::string_view code, absl::str
                                           region, " is not in the reference data"));
 }
 
+namespace {
+
+// " expires on 2027-02-01", or " has no expiry date": how a lot's date is named in messages.
+std::string ExpiryWords(absl::string_view expiry) {
+  return expiry.empty() ? " has no expiry date" : absl::StrCat(" expires on ", expiry);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> Ledger::ResolveLot(const common::ItemInfo& item, absl::string_view lot,
                                                absl::string_view expiry) {
   if (item.expires()) {
@@ -425,9 +434,10 @@ absl::Status Ledger::Receive(const ReceiveOp& op, MovementResult* result) {
   ASSIGN_OR_RETURN(Balance * b, LoadBalance(*w, item->code));
   ASSIGN_OR_RETURN(LotBalance * lot, FindOrAddEnteredLot(b, lot_name, op.expiry_date()));
   if (lot->expiry_date() != op.expiry_date()) {
-    return absl::InvalidArgumentError(absl::StrCat("lot ", lot_name, " of ", Describe(*b),
-                                                   " expires on ", lot->expiry_date(),
-                                                   "; the receipt says ", op.expiry_date()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lot ", lot_name, " of ", Describe(*b), ExpiryWords(lot->expiry_date()),
+        op.expiry_date().empty() ? "; the receipt gives none"
+                                 : absl::StrCat("; the receipt says ", op.expiry_date())));
   }
   RETURN_IF_ERROR(CheckRoomFor(*b, op.quantity(), "receiving"));
   lot->set_on_hand(lot->on_hand() + op.quantity());
@@ -488,10 +498,16 @@ absl::Status Ledger::Stocktake(const StocktakeOp& op, MovementResult* result) {
     if (known != nullptr && !count.expiry_date().empty() &&
         count.expiry_date() != known->expiry_date()) {
       return absl::InvalidArgumentError(absl::StrCat("lot ", known->lot(), " of ", Describe(*b),
-                                                     " expires on ", known->expiry_date(),
+                                                     ExpiryWords(known->expiry_date()),
                                                      "; the count says ", count.expiry_date()));
     }
-    ASSIGN_OR_RETURN(std::string lot_name, ResolveLot(*item, count.lot(), expiry));
+    // A lot already in the ledger is counted as it is stored, whatever the item's shelf life
+    // says now (the item catalogue may have changed since it came in): a count must always be
+    // recordable. A new lot follows the item's rules.
+    std::string lot_name = known != nullptr ? known->lot() : "";
+    if (known == nullptr) {
+      ASSIGN_OR_RETURN(lot_name, ResolveLot(*item, count.lot(), expiry));
+    }
     if (!seen.insert(lot_name).second) {
       return absl::InvalidArgumentError(absl::StrCat("lot ", lot_name, " is counted twice"));
     }
@@ -814,8 +830,8 @@ absl::Status Ledger::ReceiveTransfer(const ReceiveTransferOp& op, MovementResult
     LotBalance* lot = FindOrAddLot(b, line.lot(), line.expiry_date());
     if (lot->expiry_date() != line.expiry_date()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("lot ", line.lot(), " at ", w->name(), " expires on ", lot->expiry_date(),
-                       "; the shipment's on ", line.expiry_date()));
+          absl::StrCat("lot ", line.lot(), " at ", w->name(), ExpiryWords(lot->expiry_date()),
+                       "; the shipment's lot", ExpiryWords(line.expiry_date())));
     }
     lot->set_on_hand(lot->on_hand() + line.received());
     Record(MOVEMENT_TYPE_RECEIVE_TRANSFER, *b, *lot, line.received(), 0, op.note(), ref, result);

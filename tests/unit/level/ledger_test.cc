@@ -1,6 +1,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/validation.h"
 #include "services/level/keys.h"
@@ -588,6 +592,46 @@ TEST_F(LedgerTest, StocktakeOfUnknownLotCreatesItWithExpiry) {
       env_.Apply(Env::Count(kW, kWater, "FOUND", 4, "found in back room", "2027-01-01")).status(),
       IsOk());
   EXPECT_EQ(env_.Balance(kW, kWater).on_hand(), 4);
+}
+
+// The item catalogue is deployed with shelf lives changed (tents given 12 months, water none):
+// lots already in the ledger can still be counted as they are stored, or a difference could
+// never be recorded against them; new lots follow the new rules; a mismatch names both dates.
+TEST_F(LedgerTest, ExistingLotsCanBeCountedAfterTheirItemsShelfLifeChanged) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kTent, 10)).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "OLD", "2027-02-01")).status(), IsOk());
+  stockpile::testing::TempDir dir;
+  std::filesystem::create_directories(dir.Sub("items"));
+  std::filesystem::create_symlink(stockpile::testing::ReferenceDataDir() + "/regions",
+                                  dir.Sub("regions"));
+  std::ifstream in(stockpile::testing::ReferenceDataDir() + "/items/items.csv");
+  std::ofstream out(dir.Sub("items/items.csv"));
+  for (std::string line; std::getline(in, line);) {
+    if (absl::StartsWith(line, "SH-0001,")) line.replace(line.rfind(',') + 1, 1, "12");
+    if (absl::StartsWith(line, "FW-0001,")) line.replace(line.rfind(',') + 1, 2, "0");
+    out << line << "\n";
+  }
+  out.close();
+  common::ReferenceData::Options options;
+  options.fine_region_prefixes = {"4201"};
+  auto changed = common::ReferenceData::Load(dir.path(), options);
+  ASSERT_THAT(changed.status(), IsOk());
+  env_.set_reference(changed->get());
+  env_.Reopen();
+
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kTent, "DEFAULT", 8, "two torn")).status(), IsOk());
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kWater, "OLD", 9, "one burst")).status(), IsOk());
+  EXPECT_EQ(env_.Balance(kW, kTent).on_hand(), 8);
+  EXPECT_EQ(env_.Balance(kW, kWater).on_hand(), 9);
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kTent, "DEFAULT", 8, "", "2027-01-01")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("lot DEFAULT of SH-0001 at warehouses/420102-W001 has no expiry "
+                                 "date; the count says 2027-01-01")));
+  EXPECT_THAT(env_.Apply(Env::Count(kW, kTent, "NEW", 1, "found")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expiry_date")));
+  env_.Close();  // before `changed` goes
+  env_.set_reference(&Reference());
+  env_.Reopen();
 }
 
 // Staff typing "default" for the DEFAULT lot (or "b1" for B1) would start a second lot beside

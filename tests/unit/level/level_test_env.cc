@@ -43,13 +43,13 @@ void LevelTestEnv::Reopen(LevelCore::Options options) {
   Close();
   options.hold_sweep_interval_ms = 3'600'000;  // tests sweep by hand
   auto core =
-      LevelCore::Open(dir_.Sub("db"), &Reference(), Hosting(level_, prefixes_), &clock_, options);
+      LevelCore::Open(dir_.Sub("db"), reference_, Hosting(level_, prefixes_), &clock_, options);
   if (!core.ok()) {
     fprintf(stderr, "open: %s\n", std::string(core.status().message()).c_str());
     std::abort();
   }
   core_ = std::move(*core);
-  queries_ = std::make_unique<LevelQueries>(core_->store(), Reference(), core_->hosting(), clock_);
+  queries_ = std::make_unique<LevelQueries>(core_->store(), *reference_, core_->hosting(), clock_);
 }
 
 std::string LevelTestEnv::NextRequestId() { return absl::StrCat("test-", ++next_id_); }

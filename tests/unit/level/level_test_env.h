@@ -34,6 +34,9 @@ class LevelTestEnv {
   const std::vector<std::string>& prefixes() const { return prefixes_; }
   // The prefixes the next Reopen hosts (an operator changing --regions).
   void set_prefixes(std::vector<std::string> prefixes) { prefixes_ = std::move(prefixes); }
+  // The reference data the next Reopen loads (an operator deploying a new item catalogue);
+  // must outlive the env.
+  void set_reference(const common::ReferenceData* reference) { reference_ = reference; }
 
   absl::StatusOr<stockpile::v1::Warehouse> CreateWarehouse(const std::string& code,
                                                            double area = 2500);
@@ -67,6 +70,7 @@ class LevelTestEnv {
   common::FakeClock clock_;
   stockpile::v1::Level level_;
   std::vector<std::string> prefixes_;
+  const common::ReferenceData* reference_ = &Reference();
   std::unique_ptr<LevelCore> core_;
   std::unique_ptr<LevelQueries> queries_;
   int next_id_ = 0;
