@@ -211,9 +211,14 @@ absl::StatusOr<int32_t> ParseDate(absl::string_view field, absl::string_view dat
   const unsigned d = std::stoi(std::string(date.substr(8, 2)));
   static constexpr unsigned kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1 || d > kDays[m - 1] ||
-      (m == 2 && d == 29 && !leap)) {
-    return bad();
+  // The form is right: say what is wrong with the date itself.
+  if (y < 1900 || y > 2200) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be a date between 1900-01-01 and ",
+                                                   "2200-12-31; got \"", date, "\""));
+  }
+  if (m < 1 || m > 12 || d < 1 || d > kDays[m - 1] || (m == 2 && d == 29 && !leap)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must be a date that exists; got \"", date, "\""));
   }
   return DaysFromCivil(y, m, d);
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "services/common/enum_words.h"
 #include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
@@ -630,7 +631,8 @@ std::string HoldReference(const v1::Hold& h) {
 absl::Status CheckHoldState(const v1::Hold& h, HoldState want, absl::string_view action) {
   if (h.state() == want) return absl::OkStatus();
   return absl::FailedPreconditionError(
-      absl::StrCat("cannot ", action, " hold ", h.name(), ": it is ", HoldState_Name(h.state())));
+      absl::StrCat("cannot ", action, " hold ", h.name(), ": it is ",
+                   common::EnumWord(HoldState_Name(h.state()), "HOLD_STATE_")));
 }
 }  // namespace
 

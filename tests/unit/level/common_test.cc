@@ -45,6 +45,22 @@ TEST(ValidationTest, DatesRoundTrip) {
   EXPECT_THAT(ParseDate("d", "20230101").status(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// A date in the right form that is no day, or out of the range kept, is not called malformed:
+// the clerk who typed 2027-02-29 or 9999-12-31 would look for a typo in the format.
+TEST(ValidationTest, DateMessagesSayWhatIsWrong) {
+  EXPECT_THAT(ParseDate("expiry_date", "2026/02/03").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expiry_date must be a date as YYYY-MM-DD; got \"2026/02/03\"")));
+  EXPECT_THAT(ParseDate("expiry_date", "2027-02-29").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expiry_date must be a date that exists; got \"2027-02-29\"")));
+  EXPECT_THAT(ParseDate("expiry_date", "2026-04-31").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a date that exists")));
+  EXPECT_THAT(ParseDate("expiry_date", "9999-12-31").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("between 1900-01-01 and 2200-12-31; got \"9999-12-31\"")));
+}
+
 TEST(ValidationTest, RegionAndWarehouseCodes) {
   EXPECT_EQ(LevelOfRegionCode("42"), Level::LEVEL_PROVINCE);
   EXPECT_EQ(LevelOfRegionCode("420102001001"), Level::LEVEL_VILLAGE);

@@ -222,7 +222,8 @@ TEST_F(LedgerTest, HoldReservesAndReleaseRestores) {
   ASSERT_THAT(env_.Apply(Env::Release("h1")).status(), IsOk());
   EXPECT_EQ(env_.Balance(kW, kTent).available(), 10);
   EXPECT_THAT(env_.Apply(Env::Release("h1")).status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("RELEASED")));
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("cannot release hold holds/h1: it is released")));
 }
 
 // A release that names the warehouse closes a hold id that does not exist yet: a hold request
