@@ -567,6 +567,29 @@ TEST_F(StockctlTest, AReceiptAlreadyPastItsExpiryIsAcceptedWithAWarning) {
   EXPECT_THAT(imported.err, HasSubstr("line 3: stocked as expired"));
 }
 
+// Tables print times to the second; a balance asked --as-of a time copied from `movements`
+// counts the movements printed with that time (it read only up to its first microsecond, so a
+// receipt printed at 11:10:12 was not in the balance "as of 11:10:12"). A fraction is exact.
+TEST_F(StockctlTest, BalanceAsOfATimeToTheSecondCountsThatWholeSecond) {
+  CreateWarehouse();
+  ASSERT_EQ(ReceiveShelters("10").exit_code, 0);
+  CliResult listed = Run({"--json", "movements", "--warehouse", "420102-W001"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  nlohmann::json movements = nlohmann::json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(movements.is_array() && !movements.empty()) << listed.out;
+  const std::string exact = movements[0]["create_time"];  // 2026-12-05T11:10:12.369123Z
+  const std::string second = exact.substr(0, exact.find('.')) + "Z";
+  auto on_hand_as_of = [&](const std::string& when) {
+    CliResult r = Run({"--json", "balance", "get", "--warehouse", "420102-W001", "--item",
+                       "SH-0001", "--as-of", when});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out, nullptr, false).value("on_hand", std::string("0"));
+  };
+  EXPECT_EQ(on_hand_as_of(second), "10") << second;
+  EXPECT_EQ(on_hand_as_of(exact), "10") << exact;
+  EXPECT_EQ(on_hand_as_of(second.substr(0, second.size() - 1) + ".000000Z"), "0");
+}
+
 // Rotation exists to bring good stock in: a new lot whose expiry is already past (a mistyped year)
 // is rotated in, but stockctl says so, as it does for a receipt; the same for a lot a stocktake
 // counts in and the lots a transfer delivers.

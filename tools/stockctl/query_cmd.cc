@@ -24,6 +24,11 @@ int GetBalance(Context& ctx, QueryFlags f) {
     auto when = ParseTimeArg("--as-of", f.as_of);
     if (!when.ok()) return ctx.UsageError(when.status());
     *request.mutable_as_of_time() = *when;
+    // Tables print times to the second: a time copied from one must count every movement
+    // printed with it, so a time to the second reads to the end of that second.
+    if (f.as_of.size() != 10 && f.as_of.find('.') == std::string::npos) {
+      request.mutable_as_of_time()->set_nanos(999'999'000);
+    }
   }
   v1::Balance balance;
   grpc::Status status = Call(ctx, &v1::LevelService::Stub::GetBalance, request, &balance);
