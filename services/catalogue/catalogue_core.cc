@@ -758,8 +758,14 @@ absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShorta
   RETURN_IF_ERROR(CheckShortageToken(req.page_token(), req.region_prefix(), req.item(), *view_));
   std::string next;
   const int32_t today = common::ReserveDay(clock_->NowMicros());
-  ASSIGN_OR_RETURN(auto entries, view_->Shortages(req.region_prefix(), req.item(), today, limit,
-                                                  req.page_token(), &next));
+  NationalView::ExpiredStock expired;
+  if (snapshot_ != nullptr) {
+    expired = [&](absl::string_view code, int item) {
+      return snapshot_->ExpiredAvailable(code, reference_->items()[size_t(item)].code, today);
+    };
+  }
+  ASSIGN_OR_RETURN(auto entries, view_->Shortages(req.region_prefix(), req.item(), limit,
+                                                  req.page_token(), &next, expired));
   stockpile::v1::ListQuotaStatusResponse resp;
   for (auto& e : entries) *resp.add_entries() = std::move(e);
   resp.set_next_page_token(next);

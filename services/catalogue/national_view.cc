@@ -255,7 +255,6 @@ void NationalView::SetBalanceLocked(const Balance& balance, uint16_t source) {
   cell.held = balance.held();
   cell.in_transit = balance.in_transit();
   AddToRollups(w, item, &cell, nullptr, nullptr, +1);
-  KeepDatedLots(Key(w, item), balance);
   if (search_) search_->SetAvailable(w, uint32_t(item), SearchableAvailable(warehouses_[w], cell));
 }
 
@@ -490,33 +489,9 @@ bool NationalView::StaleSourceUnder(absl::string_view region_code, int32_t rollu
   return false;
 }
 
-void NationalView::KeepDatedLots(uint64_t key, const Balance& balance) {
-  DatedLots dated;
-  for (const auto& lot : balance.lots()) {
-    if (lot.expiry_date().empty() || lot.on_hand() == lot.held()) continue;
-    auto day = common::ParseDate("expiry_date", lot.expiry_date());
-    if (day.ok()) dated.push_back({*day, lot.on_hand() - lot.held()});
-  }
-  if (dated.empty()) {
-    dated_lots_.erase(key);
-  } else {
-    dated_lots_[key] = std::move(dated);
-  }
-}
-
-int64_t NationalView::UsableLocked(uint64_t key, const BalanceCell& cell, int32_t today) const {
-  int64_t usable = cell.on_hand - cell.held;
-  auto it = dated_lots_.find(key);
-  if (it == dated_lots_.end()) return usable;
-  for (const DatedLot& lot : it->second) {
-    if (lot.expiry_day < today) usable -= lot.available;  // the expiry date is the last usable day
-  }
-  return usable;
-}
-
 absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> NationalView::Shortages(
-    absl::string_view prefix, absl::string_view item, int32_t today, size_t limit,
-    absl::string_view after, std::string* next) const {
+    absl::string_view prefix, absl::string_view item, size_t limit, absl::string_view after,
+    std::string* next, const ExpiredStock& expired) const {
   const int only = item.empty() ? -1 : ItemIndex(item);
   if (!item.empty() && only < 0) {
     return UnknownItem(item);
@@ -540,7 +515,10 @@ absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> NationalView::Shortages(
       auto q = quotas_.find(Key(it->second, int(i)));
       if (q == quotas_.end()) continue;
       const BalanceCell& b = CellAt(it->second, int(i));
-      const int64_t usable = UsableLocked(q->first, b, today);
+      int64_t usable = b.on_hand - b.held;
+      if (usable > 0 && expired && reference_->items()[i].expires()) {
+        usable -= expired(it->first, int(i));
+      }
       if (usable >= q->second.min) continue;
       if (out.size() == limit) {
         const auto& last = out.back();

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,7 +18,6 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -93,14 +93,14 @@ class NationalView {
   // Nearest first; *last_index is the dense index of the last hit (for the page token).
   absl::StatusOr<std::vector<stockpile::v1::StockHit>> Search(const SearchQuery& query,
                                                               uint32_t* last_index) const;
-  // Warehouse × item whose usable stock on `today` (days since 1970-01-01, China Standard Time)
-  // is below the quota floor, in (code, item) order after `after` ("{code}/{item}"). Usable:
-  // on hand less held, in lots not past their expiry date (QuotaStatus.usable).
-  absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> Shortages(absl::string_view prefix,
-                                                                    absl::string_view item,
-                                                                    int32_t today, size_t limit,
-                                                                    absl::string_view after,
-                                                                    std::string* next) const;
+  // Available stock of an item with a shelf life (dense item index) at a warehouse (code) in
+  // lots past their expiry date: the view keeps no lots, the planner's snapshot does.
+  using ExpiredStock = std::function<int64_t(absl::string_view code, int item)>;
+  // Warehouse × item whose usable stock (on hand less held, less `expired`; null: none) is
+  // below the quota floor, in (code, item) order after `after` ("{code}/{item}").
+  absl::StatusOr<std::vector<stockpile::v1::QuotaStatus>> Shortages(
+      absl::string_view prefix, absl::string_view item, size_t limit, absl::string_view after,
+      std::string* next, const ExpiredStock& expired) const;
 
   int ItemIndex(absl::string_view item) const;  // -1 when unknown
   size_t warehouse_count() const;
@@ -115,14 +115,6 @@ class NationalView {
     int64_t held = 0;
     int64_t in_transit = 0;
   };
-  // A lot with an expiry date and stock not held (on hand - held), kept per warehouse × item
-  // apart from BalanceCell: a shortage is measured on unexpired stock, and which lots have
-  // expired changes with the day, not with a record. Only 8 of the 42 items have a shelf life.
-  struct DatedLot {
-    int32_t expiry_day = 0;
-    int64_t available = 0;
-  };
-  using DatedLots = absl::InlinedVector<DatedLot, 2>;
   struct QuotaCell {
     int64_t min = 0;
     int64_t max = 0;
@@ -203,12 +195,6 @@ class NationalView {
   bool StaleSourceUnder(absl::string_view region_code, int32_t rollup) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   BalanceCell& CellAt(uint32_t w, int item) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Records the balance's dated lots with stock not held under `key` (drops the entry when none).
-  void KeepDatedLots(uint64_t key, const stockpile::v1::Balance& balance)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // On hand less held in the cell's lots not expired on `today`.
-  int64_t UsableLocked(uint64_t key, const BalanceCell& cell, int32_t today) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // What search counts as available there: nothing at a closed warehouse.
   static int64_t SearchableAvailable(const WarehouseRow& row, const BalanceCell& cell);
   uint64_t Key(uint32_t w, int item) const { return uint64_t{w} * items_ + uint64_t(item); }
@@ -234,7 +220,6 @@ class NationalView {
   absl::flat_hash_set<uint32_t, CodeHash, CodeEq> code_index_ ABSL_GUARDED_BY(mu_);  // exact
   std::vector<std::unique_ptr<BalanceCell[]>> chunks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, QuotaCell> quotas_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, DatedLots> dated_lots_ ABSL_GUARDED_BY(mu_);  // Key(w, item)
   absl::flat_hash_map<uint64_t, ReserveCell> reserves_ ABSL_GUARDED_BY(mu_);
   std::vector<RollupCell> rollups_ ABSL_GUARDED_BY(mu_);  // rollup idx × items
   std::vector<int64_t> rollup_warehouses_ ABSL_GUARDED_BY(mu_);

@@ -238,6 +238,20 @@ void StockSnapshot::ForEachReserveLocked(absl::string_view item,
   }
 }
 
+int64_t StockSnapshot::ExpiredAvailable(absl::string_view code, absl::string_view item,
+                                        int32_t today) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto state = items_.find(item);
+  if (state == items_.end()) return 0;
+  auto holder = state->second.holders.find(code);
+  if (holder == state->second.holders.end()) return 0;
+  int64_t expired = 0;
+  for (const Lot& lot : holder->second) {
+    if (lot.expiry_day < today) expired += lot.available;
+  }
+  return expired;
+}
+
 std::string StockSnapshot::LotName(uint32_t lot_id) const {
   absl::ReaderMutexLock lock(&mu_);
   return lot_id < lot_names_.size() ? lot_names_[lot_id] : std::string();

@@ -136,6 +136,9 @@ class StockSnapshot {
   // Every warehouse with a contract or capacity reserve of `item`.
   void ForEachReserve(absl::string_view item,
                       const std::function<void(const Candidate&)>& fn) const;
+  // Available stock (on hand - held) of `item` at warehouse `code` in lots whose expiry day is
+  // before `today` (the expiry date is the last usable day): what no plan takes.
+  int64_t ExpiredAvailable(absl::string_view code, absl::string_view item, int32_t today) const;
   // Name of an interned lot id (ids come from Candidate lots).
   std::string LotName(uint32_t lot_id) const;
   size_t warehouse_count() const;
