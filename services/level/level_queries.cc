@@ -49,6 +49,16 @@ absl::StatusOr<int64_t> QueryMicros(absl::string_view field, const google::proto
   return std::max<int64_t>(0, ToMicros(t));
 }
 
+// A hold whose expiry has passed is released by the sweep (every --hold-sweep-interval-ms, up
+// to 10 minutes); until then it reads as what it already is: expired, no longer shippable. The
+// stored record, and the stock it holds, change only when the sweep releases it.
+Hold AsOfNow(Hold h, int64_t now_micros) {
+  if (h.state() == HOLD_STATE_ACTIVE && ToMicros(h.expire_time()) <= now_micros) {
+    h.set_state(HOLD_STATE_EXPIRED);
+  }
+  return h;
+}
+
 absl::Status CheckRegionPrefix(absl::string_view prefix) {
   if (prefix.size() > 12) {
     return absl::InvalidArgumentError("region_prefix is longer than a village code (12 digits)");
@@ -453,18 +463,21 @@ absl::StatusOr<Hold> LevelQueries::GetHold(absl::string_view name) const {
   RETURN_IF_ERROR(common::CheckId("hold_id", id, true));
   ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kHolds, keys::Hold(id)));
   if (!raw.has_value()) return absl::NotFoundError(absl::StrCat("hold ", name, " does not exist"));
-  return Parse<Hold>(*raw, "hold");
+  ASSIGN_OR_RETURN(Hold h, Parse<Hold>(*raw, "hold"));
+  return AsOfNow(std::move(h), clock_.NowMicros());
 }
 
 absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest& req) const {
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
   if (!req.warehouse().empty()) RETURN_IF_ERROR(ExistingCode(req.warehouse()).status());
   ListHoldsResponse resp;
+  const int64_t now = clock_.NowMicros();
   PagedScan scan(store_, Cf::kHolds, "h");
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
-        ASSIGN_OR_RETURN(Hold h, Parse<Hold>(v, "hold"));
+        ASSIGN_OR_RETURN(Hold stored, Parse<Hold>(v, "hold"));
+        Hold h = AsOfNow(std::move(stored), now);
         if (!req.warehouse().empty() && h.warehouse() != req.warehouse()) {
           return false;
         }

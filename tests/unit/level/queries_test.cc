@@ -39,6 +39,46 @@ class QueriesTest : public ::testing::Test {
   Env env_;
 };
 
+// The sweep releases a hold past its expiry only every --hold-sweep-interval-ms (up to 10
+// minutes). Until then GetHold and ListHolds say it is expired, as it is (Ship refuses it); the
+// stock it holds comes back when the sweep writes the release. Before, it read as active.
+TEST_F(QueriesTest, HoldPastItsExpiryReadsExpiredBeforeTheSweep) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10)).status(), IsOk());
+  auto placed = env_.Apply(Env::Hold(kW, "SH-0001", 4, "short", 60));
+  ASSERT_THAT(placed.status(), IsOk());
+  const int64_t expiry = ToMicros(placed->hold().expire_time());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, "SH-0001", 2, "long", 600)).status(), IsOk());
+  auto state = [&](const std::string& id) {
+    auto h = env_.queries().GetHold("holds/" + id);
+    EXPECT_THAT(h.status(), IsOk());
+    return h.ok() ? h->state() : HOLD_STATE_UNSPECIFIED;
+  };
+  auto listed = [&](HoldState filter) {
+    ListHoldsRequest req;
+    req.set_state(filter);
+    std::vector<std::pair<std::string, HoldState>> out;
+    absl::StatusOr<ListHoldsResponse> resp = env_.queries().ListHolds(req);
+    EXPECT_THAT(resp.status(), IsOk());
+    if (!resp.ok()) return out;
+    for (const auto& h : resp->holds()) out.emplace_back(h.hold_id(), h.state());
+    return out;
+  };
+  using Listed = std::vector<std::pair<std::string, HoldState>>;
+  env_.clock().Set(expiry - 1);
+  EXPECT_EQ(state("short"), HOLD_STATE_ACTIVE);
+  env_.clock().Set(expiry);  // expire_time == now: no longer shippable
+  EXPECT_EQ(state("short"), HOLD_STATE_EXPIRED);
+  EXPECT_EQ(state("long"), HOLD_STATE_ACTIVE);
+  EXPECT_EQ(listed(HOLD_STATE_ACTIVE), (Listed{{"long", HOLD_STATE_ACTIVE}}));
+  EXPECT_EQ(listed(HOLD_STATE_EXPIRED), (Listed{{"short", HOLD_STATE_EXPIRED}}));
+  EXPECT_EQ(listed(HOLD_STATE_UNSPECIFIED),
+            (Listed{{"long", HOLD_STATE_ACTIVE}, {"short", HOLD_STATE_EXPIRED}}));
+  EXPECT_EQ(env_.Balance(kW, "SH-0001").held(), 6);  // reads change nothing
+  EXPECT_EQ(env_.core().SweepExpiredHolds(), 1);     // the sweep still writes the release
+  EXPECT_EQ(env_.Balance(kW, "SH-0001").held(), 2);
+  EXPECT_EQ(state("short"), HOLD_STATE_EXPIRED);
+}
+
 TEST_F(QueriesTest, ShortagesAndOverstockFollowQuotas) {
   ASSERT_THAT(env_.Apply(Env::Receive(kW, "SH-0001", 10)).status(), IsOk());
   ASSERT_THAT(env_.Apply(Env::Receive(kW2, "SH-0001", 500)).status(), IsOk());
