@@ -712,6 +712,22 @@ absl::Status Ledger::ExpireHold(absl::string_view hold_id, MovementResult* resul
   return absl::OkStatus();
 }
 
+// A hold's lots are fixed when it is placed, and a hold may stand for days (a transfer's 72 h,
+// up to 30 days): a lot whose last usable day has passed since must not leave all the same. The
+// destination could never issue it, and a transfer would read received in full.
+absl::Status Ledger::CheckHeldLotsUnexpired(const v1::Hold& hold) const {
+  const int32_t today = ReserveDay(ctx_.now_micros);
+  for (const auto& hl : hold.lots()) {
+    if (!common::ExpiredOn(hl.expiry_date(), today)) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot ship hold ", hold.name(), ": its lot ", hl.lot(), " of ", hold.item(), " at ",
+        hold.warehouse(), " expired on ", hl.expiry_date(),
+        " (its last usable day, China Standard Time) after the hold was placed, and expired "
+        "stock never leaves; release the hold and hold unexpired stock instead"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Ledger::Ship(const ShipOp& op, MovementResult* result) {
   RETURN_IF_ERROR(CheckText("note", op.note(), kMaxTextLength, false));
   // Only the named warehouse may receive the shipment (ReceiveTransfer checks it), so a caller
@@ -728,6 +744,7 @@ absl::Status Ledger::Ship(const ShipOp& op, MovementResult* result) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot ship hold ", hold->name(), ": it expired; place a new hold"));
   }
+  RETURN_IF_ERROR(CheckHeldLotsUnexpired(*hold));
   if (ctx_.hosting->HostsCode(destination_code)) {
     RETURN_IF_ERROR(CheckLocalDestination(*hold, op.destination()));
   } else {

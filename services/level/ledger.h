@@ -86,6 +86,8 @@ class Ledger {
   absl::Status CheckKeepsReserveFloor(const stockpile::v1::Warehouse& w,
                                       const stockpile::v1::Balance& b, int64_t quantity);
   absl::StatusOr<stockpile::v1::Balance*> LoadHoldBalance(const stockpile::v1::Hold& hold);
+  // FAILED_PRECONDITION naming the first lot of `hold` whose expiry date is before today.
+  absl::Status CheckHeldLotsUnexpired(const stockpile::v1::Hold& hold) const;
   absl::Status ReleaseAbsent(const stockpile::v1::ReleaseOp& op,
                              stockpile::v1::MovementResult* result);
   absl::Status CheckAcceptsStock(const stockpile::v1::Warehouse& w) const;

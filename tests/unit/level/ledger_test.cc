@@ -329,6 +329,41 @@ TEST_F(LedgerTest, HoldNeverTakesExpiredLots) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired")));
 }
 
+// A hold's lots are fixed when it is placed. One whose last usable day passes before the hold
+// ships (China Standard Time: 16:00 UTC) stays where it is: the shipment is refused, naming the
+// lot, its expiry and what to do, and nothing changes. Before, it left and was received as good.
+TEST_F(LedgerTest, HeldLotThatExpiresBeforeItShipsDoesNotLeave) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "LAST", "2026-06-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Receive(kW, kWater, 10, "LATER", "2027-01-01")).status(), IsOk());
+  ASSERT_THAT(env_.Apply(Env::Hold(kW, kWater, 4, "h1")).status(), IsOk());  // FEFO: LAST
+  auto held = env_.Apply(Env::Hold(kW, kWater, 3, "h2"));
+  ASSERT_THAT(held.status(), IsOk());
+  ASSERT_EQ(held->hold().lots(0).lot(), "LAST");
+  env_.clock().Advance((15 * 3600 + 59 * 60 + 59) * 1'000'000LL);  // 2026-06-01 23:59:59 CST
+  EXPECT_THAT(env_.Apply(Env::Ship("h1", kW2)).status(), IsOk());  // its last usable day
+  env_.clock().Advance(1'000'000);                                 // 2026-06-02 00:00:00 CST
+  const Balance before = env_.Balance(kW, kWater);
+  const uint64_t head = env_.core().last_sequence();
+  EXPECT_THAT(env_.Apply(Env::Ship("h2", kW2)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("holds/h2"), HasSubstr("lot LAST of FW-0001"),
+                             HasSubstr("expired on 2026-06-01"), HasSubstr("release the hold"))));
+  EXPECT_EQ(env_.core().last_sequence(), head);
+  const Balance after = env_.Balance(kW, kWater);
+  EXPECT_EQ(after.DebugString(), before.DebugString());
+  EXPECT_EQ(after.held(), 3);
+  EXPECT_EQ(after.in_transit(), 4);
+  auto h2 = env_.queries().GetHold("holds/h2");
+  ASSERT_THAT(h2.status(), IsOk());
+  EXPECT_EQ(h2->state(), HOLD_STATE_ACTIVE);
+  // What the message says to do: released, the stock is held again from an unexpired lot.
+  ASSERT_THAT(env_.Apply(Env::Release("h2")).status(), IsOk());
+  auto again = env_.Apply(Env::Hold(kW, kWater, 3, "h3"));
+  ASSERT_THAT(again.status(), IsOk());
+  EXPECT_EQ(again->hold().lots(0).lot(), "LATER");
+  EXPECT_THAT(env_.Apply(Env::Ship("h3", kW2)).status(), IsOk());
+}
+
 // A hold that asks to keep the reserve floor (the catalogue's, for all but CRITICAL transfers)
 // is refused when it would leave less unexpired available stock than the quota's min, and
 // changes nothing. Expired lots do not count toward the floor; without the ask, or without a
