@@ -12,6 +12,7 @@
 #include "services/catalogue/allocation/plan_request.h"
 #include "services/catalogue/stock_streamed.h"
 #include "services/common/enum_words.h"
+#include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/transfer_ids.h"
 #include "services/common/validation.h"
@@ -164,6 +165,18 @@ constexpr char kHoldUnknownAtSource[] =
 
 std::string Describe(const PlanLeg& p) {
   return absl::StrCat(p.quantity(), " ", p.item(), " at ", p.source_warehouse());
+}
+
+// The lots of `p` whose expiry date (the last usable day) is before `today` (China Standard
+// Time), as "lot B (last usable day 2026-12-05)"; empty when none has expired. The level never
+// holds nor ships such a lot.
+std::string ExpiredLots(const PlanLeg& p, int32_t today) {
+  std::vector<std::string> expired;
+  for (const HoldLot& l : p.lots()) {
+    if (!common::ExpiredOn(l.expiry_date(), today)) continue;
+    expired.push_back(absl::StrCat("lot ", l.lot(), " (last usable day ", l.expiry_date(), ")"));
+  }
+  return absl::StrJoin(expired, ", ");
 }
 
 // (lot, quantity) of each lot, in one order, to compare a hold's lots with a leg's.
@@ -632,6 +645,7 @@ absl::Status TransferCoordinator::DriveHolds(Transfer& t) {
   if (t.state() != TRANSFER_STATE_HOLDING) return absl::OkStatus();
   t.set_state(TRANSFER_STATE_READY);
   Audit(t, "coordinator", "every hold stands: ready to ship");
+  UpdateState(t);  // holding again after a re-plan at shipment: legs may be on their way
   return Save(t);
 }
 
@@ -678,16 +692,22 @@ absl::StatusOr<bool> TransferCoordinator::PlaceHold(Transfer& t, int i) {
   const bool stock_changed =
       s.code() == absl::StatusCode::kFailedPrecondition || s.code() == absl::StatusCode::kNotFound;
   if (stock_changed && ReplanRound(leg) < options_.replan_rounds) {
-    RETURN_IF_ERROR(Replan(t, i, s));
+    // A lot planned before a China midnight may have expired since: the source is still asked
+    // for its other lots.
+    const bool lot_expired = !ExpiredLots(leg.plan(), Planner::ReserveDay(Now())).empty();
+    RETURN_IF_ERROR(
+        Replan(t, i, absl::StrCat("hold of ", Describe(leg.plan()), " refused (", s.message(), ")"),
+               lot_expired, ReplanRound(leg) + 1));
     return true;
   }
-  if (stock_changed) {  // refused again after the last re-plan: the line falls short by the leg
-    AddShortLine(t, leg.plan().item(), leg.plan().quantity());
-  }
-  RETURN_IF_ERROR(FailAndRelease(
-      t, absl::StrCat(stock_changed ? absl::StrCat(leg.plan().item(), " fell short: ") : "",
-                      "hold of ", Describe(leg.plan()), " refused: ", s.message())));
-  return false;
+  // Refused again after the last re-plan: the line falls short by the leg. So it does when legs
+  // have shipped and the transfer goes on without this one.
+  if (stock_changed || AnyShipped(t)) AddShortLine(t, leg.plan().item(), leg.plan().quantity());
+  RETURN_IF_ERROR(
+      FallShort(t, i,
+                absl::StrCat(stock_changed ? absl::StrCat(leg.plan().item(), " fell short: ") : "",
+                             "hold of ", Describe(leg.plan()), " refused: ", s.message())));
+  return t.state() == TRANSFER_STATE_HOLDING;  // legs shipped: the others' holds still go on
 }
 
 // The leg's hold id is taken at its source's level service. That is the leg's own hold when an
@@ -712,20 +732,26 @@ absl::StatusOr<Hold> TransferCoordinator::ExistingHold(const Transfer& t, int i)
   return hold;
 }
 
-absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status& why) {
+absl::Status TransferCoordinator::Replan(Transfer& t, int i, absl::string_view refused,
+                                         bool lot_expired, int round) {
   const PlanLeg failed = t.legs(i).plan();
-  const int round = ReplanRound(t.legs(i)) + 1;
   t.mutable_legs(i)->set_state(LEG_STATE_REPLACED);
+  t.mutable_legs(i)->set_lot_expired(lot_expired);
   Audit(t, "coordinator",
-        absl::StrCat("leg ", i, ": hold of ", Describe(failed), " refused (", why.message(),
-                     "); re-planning it (", round, " of ", options_.replan_rounds, ")"));
+        absl::StrCat("leg ", i, ": ", refused, "; re-planning it (", round, " of ",
+                     options_.replan_rounds, ")",
+                     lot_expired ? " from unexpired lots, its source included" : ""));
   PlanAllocationRequest req = PlanRequestBehind(t.plan());
   req.clear_lines();
   auto* line = req.add_lines();
   line->set_item(failed.item());
   line->set_quantity(failed.quantity());
+  // A source refused for lack of stock is left out; one refused only because a planned lot
+  // expired (a transfer planned before a China midnight and approved after it) may still hold
+  // unexpired lots, which the planner takes (it leaves expired lots out).
   for (const auto& leg : t.legs()) {
-    if (leg.state() == LEG_STATE_REPLACED && leg.plan().item() == failed.item()) {
+    if (leg.state() == LEG_STATE_REPLACED && leg.plan().item() == failed.item() &&
+        !leg.lot_expired()) {
       req.add_exclude_sources(leg.plan().source_warehouse());
     }
   }
@@ -735,12 +761,12 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
   if (!plan.ok() || plan->outcomes(0).shortfall() > 0) {
     const int64_t shortfall = AddShortLine(t, failed.item(), failed.quantity(),
                                            plan.ok() ? plan->outcomes(0).planned() : 0);
-    return FailAndRelease(
-        t, absl::StrCat(failed.item(), " fell short by ", shortfall, " after re-planning",
-                        t.approver_scope().empty()
-                            ? ""
-                            : absl::StrCat(" from sources inside the approver's scope ",
-                                           t.approver_scope())));
+    return FallShort(t, i,
+                     absl::StrCat(failed.item(), " fell short by ", shortfall, " after re-planning",
+                                  t.approver_scope().empty()
+                                      ? ""
+                                      : absl::StrCat(" from sources inside the approver's scope ",
+                                                     t.approver_scope())));
   }
   const int first_new_leg = t.legs_size();
   std::vector<std::string> sources;
@@ -761,13 +787,24 @@ absl::Status TransferCoordinator::Replan(Transfer& t, int i, const absl::Status&
   if (grown_to > options_.max_replanned_transfer_bytes) {
     t.mutable_legs()->DeleteSubrange(first_new_leg, t.legs_size() - first_new_leg);
     AddShortLine(t, failed.item(), failed.quantity());
-    return FailAndRelease(
-        t, absl::StrCat(failed.item(), " fell short by ", failed.quantity(), ": re-planning leg ",
-                        i, " into ", plan->legs_size(), " legs would grow the transfer to ",
-                        grown_to, " bytes, more than catalogue replicas share (limit ",
-                        options_.max_replanned_transfer_bytes, "); split the request"));
+    return FallShort(
+        t, i,
+        absl::StrCat(failed.item(), " fell short by ", failed.quantity(), ": re-planning leg ", i,
+                     " into ", plan->legs_size(), " legs would grow the transfer to ", grown_to,
+                     " bytes, more than catalogue replicas share (limit ",
+                     options_.max_replanned_transfer_bytes, "); split the request"));
   }
   Audit(t, "coordinator", absl::StrCat("leg ", i, " re-planned: ", absl::StrJoin(sources, "; ")));
+  return Save(t);
+}
+
+// Before a re-plan at shipment, nothing of a transfer had shipped when a line fell short; now
+// legs may be on their way, and failing would release the holds of legs that are fine.
+absl::Status TransferCoordinator::FallShort(Transfer& t, int i, std::string reason) {
+  if (!AnyShipped(t)) return FailAndRelease(t, std::move(reason));
+  // A leg whose hold was refused holds nothing; a replaced one was released or refused.
+  if (t.legs(i).state() == LEG_STATE_PLANNED) t.mutable_legs(i)->set_state(LEG_STATE_RELEASED);
+  Audit(t, "coordinator", absl::StrCat(reason, "; ", ShippedLegs(t), " shipped and go on"));
   return Save(t);
 }
 
@@ -961,6 +998,12 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
   auto r = WithRetry([&] { return gateway_->Ship(leg.plan().source_warehouse(), ship); });
   if (!r.ok() && r.status().code() == absl::StatusCode::kFailedPrecondition) {
     RETURN_IF_ERROR(CheckExpiry(t));
+    // The level never ships a lot past its last usable day (China Standard Time), though the
+    // hold took it while it was good. Left so, the leg could never ship.
+    const std::string expired = ExpiredLots(leg.plan(), Planner::ReserveDay(Now()));
+    if (t.legs(i).state() == LEG_STATE_HELD && !expired.empty()) {
+      return ReplanExpiredShipment(t, i, r.status(), expired);
+    }
     return r.status();
   }
   if (!r.ok() && r.status().code() == absl::StatusCode::kNotFound && HoldUnknown(t, i)) {
@@ -979,6 +1022,90 @@ absl::StatusOr<Transfer> TransferCoordinator::Ship(const ShipTransferLegRequest&
   UpdateState(t);
   RETURN_IF_ERROR(Save(t));
   return t;
+}
+
+// A transfer's holds stand for days (72 h by default) and their lots were fixed when they were
+// placed: a lot's last usable day can pass before the leg ships, and the level then refuses the
+// shipment (expired stock never leaves). Before, it shipped and the destination received stock it
+// could never issue. The hold is released and the leg's quantity planned again like a refused
+// hold (its source still allowed: it may have unexpired lots), as a first round. The transfer
+// holds again (HOLDING) until the new legs' holds stand; legs already shipped stay on their way.
+absl::Status TransferCoordinator::ReplanExpiredShipment(Transfer& t, int i,
+                                                        const absl::Status& refusal,
+                                                        const std::string& expired) {
+  const PlanLeg planned = t.legs(i).plan();
+  const std::string& source = planned.source_warehouse();
+  const std::string not_shipped =
+      absl::StrCat("leg ", i, " of ", t.name(), " was not shipped from ", source, ": its ", expired,
+                   " expired after it was held, and expired stock never leaves");
+  Audit(t, "coordinator",
+        absl::StrCat("leg ", i, ": shipment of ", Describe(planned), " refused: ", expired,
+                     " expired after it was held; releasing the hold to re-plan the leg"));
+  RETURN_IF_ERROR(Save(t));
+  // Its own request id: a release of the leg under "{leg}.release" (a cancel's, a failure's) has
+  // other content, and the level would refuse one of the two as a reused id.
+  ReleaseRequest release;
+  release.set_request_id(RequestId(t, i, "release-expired"));
+  release.set_actor(LevelActor(t, ""));
+  release.mutable_op()->set_hold_id(t.legs(i).hold_id());
+  release.mutable_op()->set_note(
+      absl::StrCat("transfer ", t.id(), ": lot expired before shipping"));
+  auto released = WithRetry([&] { return gateway_->Release(source, release); });
+  if (!released.ok()) {
+    AuditOnce(t, absl::StrCat("leg ", i, ": its hold at ", source, " could not be released (",
+                              released.status().message(), "); ship the leg again to retry"));
+    RETURN_IF_ERROR(Save(t));
+    return absl::Status(
+        released.status().code(),
+        absl::StrCat(not_shipped, "; releasing its hold at ", source, " to re-plan it failed (",
+                     released.status().message(), "): ship the leg again to retry"));
+  }
+  Audit(t, "coordinator", absl::StrCat("leg ", i, ": hold at ", source, " released"));
+  if (options_.replan_rounds == 0) {  // never re-planned: the leg is let go
+    const std::string why = LetGoOfLeg(t, i, absl::StrCat("was let go: ", expired, " expired"));
+    RETURN_IF_ERROR(SettleLegsLetGo(t, why));
+    return absl::FailedPreconditionError(absl::StrCat(
+        not_shipped, ". Its hold was released and the leg dropped (re-planning is off): ",
+        t.state() == TRANSFER_STATE_FAILED ? "the transfer failed; plan it again"
+                                           : "plan its quantity again (--short-of)"));
+  }
+  const int first_new_leg = t.legs_size();
+  RETURN_IF_ERROR(Replan(
+      t, i, absl::StrCat("shipment of ", Describe(planned), " refused (", refusal.message(), ")"),
+      /*lot_expired=*/true, /*round=*/1));
+  const bool ongoing = t.state() == TRANSFER_STATE_READY || t.state() == TRANSFER_STATE_IN_TRANSIT;
+  if (ongoing && t.legs_size() > first_new_leg) {
+    t.set_state(TRANSFER_STATE_HOLDING);
+    Audit(t, "coordinator", "holding again: the re-planned legs' holds are placed");
+    RETURN_IF_ERROR(Save(t));
+    RETURN_IF_ERROR(DriveHolds(t));
+  } else if (ongoing) {  // fell short with legs on their way: the rest goes on
+    UpdateState(t);
+    RETURN_IF_ERROR(Save(t));
+  }
+  std::vector<std::string> instead;
+  for (int k = first_new_leg; k < t.legs_size(); ++k) {
+    if (!Active(t.legs(k))) continue;
+    instead.push_back(absl::StrCat("leg ", k, " (", Describe(t.legs(k).plan()), ", ",
+                                   Spoken(t.legs(k).state()), ")"));
+  }
+  std::string outcome;
+  if (t.state() == TRANSFER_STATE_FAILED) {
+    outcome = absl::StrCat("re-planning it failed the transfer (", t.failure_reason(),
+                           ") and its other holds were released: plan it again");
+  } else if (instead.empty()) {
+    outcome =
+        "re-planning it fell short (see the transfer's short lines); the legs on their way "
+        "go on";
+  } else {
+    outcome = absl::StrCat("it was re-planned as ", absl::StrJoin(instead, ", "),
+                           t.state() == TRANSFER_STATE_HOLDING
+                               ? "; the transfer is holding until every new hold stands"
+                           : instead.size() == 1 ? ": ship it instead"
+                                                 : ": ship them instead");
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat(not_shipped, ". Its hold was released and ", outcome));
 }
 
 // A later attempt neither checks nor renames: its first request may have landed at the source.

@@ -188,7 +188,20 @@ class TransferCoordinator {
   // After ALREADY_EXISTS: the hold with leg `leg`'s id, if it is that leg's own and active;
   // FAILED_PRECONDITION saying why not otherwise.
   absl::StatusOr<stockpile::v1::Hold> ExistingHold(const Transfer& t, int leg);
-  absl::Status Replan(Transfer& t, int leg, const absl::Status& why);
+  // Leg `leg` was refused (`refused`: "hold of 5 SH-0001 at ... refused (why)"): it is REPLACED
+  // and its quantity planned again, as re-plan round `round`, without the sources refused
+  // before for the item (but those refused only because a planned lot had expired:
+  // `lot_expired`, this leg included).
+  absl::Status Replan(Transfer& t, int leg, absl::string_view refused, bool lot_expired, int round);
+  // The line of leg `leg` falls short (`reason`): with nothing shipped the transfer fails and
+  // its holds are released; otherwise the legs on their way go on without that quantity.
+  absl::Status FallShort(Transfer& t, int leg, std::string reason);
+  // Leg `leg`'s shipment was refused (`refusal`) and its planned lots `expired` have expired
+  // since it was held: its hold is released and the leg re-planned, its source included; the
+  // transfer holds again until the new legs' holds stand. Returns FAILED_PRECONDITION saying
+  // what became of the leg (the legs to ship instead, or why none).
+  absl::Status ReplanExpiredShipment(Transfer& t, int leg, const absl::Status& refusal,
+                                     const std::string& expired);
   absl::Status FailAndRelease(Transfer& t, std::string reason);
   absl::Status ReleaseAll(Transfer& t);
   // Leg `leg`'s source refused to release its hold: asks it what became of the hold.

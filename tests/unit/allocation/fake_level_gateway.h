@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -55,6 +56,12 @@ class FakeLevelGateway : public LevelGateway {
   }
   void RemoveWarehouse(const std::string& warehouse) {
     SetWarehouseStatus(warehouse, v1::WAREHOUSE_STATUS_UNSPECIFIED);
+  }
+  // A China midnight passed `lot`'s last usable day: as the level does, holds of it are refused
+  // and so is the shipment of a hold that took it.
+  void ExpireLot(const std::string& warehouse, const std::string& item, const std::string& lot) {
+    absl::MutexLock l(&mu_);
+    expired_lots_.insert({warehouse, item, lot});
   }
   void SameInstanceFor(const std::string& a, const std::string& b) {
     absl::MutexLock l(&mu_);
@@ -106,6 +113,10 @@ class FakeLevelGateway : public LevelGateway {
       const auto& op = req.op();
       if (holds_.contains(op.hold_id())) return absl::AlreadyExistsError("hold exists");
       for (const auto& l : op.lots()) {
+        if (expired_lots_.contains({op.warehouse(), op.item(), l.lot()})) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("lot ", l.lot(), " of ", op.item(), " has expired"));
+        }
         if (stock_[{op.warehouse(), op.item(), l.lot()}] < l.quantity()) {
           return absl::FailedPreconditionError(absl::StrCat(
               "only ", stock_[{op.warehouse(), op.item(), l.lot()}], " of lot ", l.lot()));
@@ -149,6 +160,13 @@ class FakeLevelGateway : public LevelGateway {
   absl::StatusOr<v1::Hold> Ship(absl::string_view source, const v1::ShipRequest& req) override {
     return Run<v1::Hold>("Ship", std::string(source), req, [&]() -> absl::StatusOr<v1::Hold> {
       ASSIGN_OR_RETURN(v1::Hold * h, Find(req.op().hold_id(), v1::HOLD_STATE_ACTIVE));
+      for (const auto& l : h->lots()) {
+        if (expired_lots_.contains({h->warehouse(), h->item(), l.lot()})) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("cannot ship hold ", h->name(), ": its lot ", l.lot(), " expired on ",
+                           l.expiry_date(), " after the hold was placed"));
+        }
+      }
       h->set_state(v1::HOLD_STATE_SHIPPED);
       h->set_destination(req.op().destination());
       return *h;
@@ -286,6 +304,7 @@ class FakeLevelGateway : public LevelGateway {
   std::map<std::string, int> calls_;
   std::map<std::string, v1::WarehouseStatus> status_;  // UNSPECIFIED: removed
   std::set<std::string> down_, lose_reply_, go_down_;
+  std::set<std::tuple<std::string, std::string, std::string>> expired_lots_;
   std::set<std::pair<std::string, std::string>> same_;
   int replays_ = 0;
 };

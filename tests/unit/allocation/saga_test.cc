@@ -16,6 +16,7 @@ namespace stockpile::catalogue::allocation {
 namespace {
 
 using namespace stockpile::v1;  // NOLINT
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using testing::IsOk;
 using testing::StatusIs;
@@ -1511,6 +1512,135 @@ TEST_F(SagaTest, ListsByRegionWithPages) {
   req.set_region_prefix("43");
   req.clear_page_token();
   EXPECT_EQ(coordinator_->List(req)->transfers_size(), 0);
+}
+
+// Expiry across a China midnight. The clock starts at 2026-01-01 08:00 CST; lot B's last usable
+// day is that day, lot D's a month later. 16 hours on it is 2026-01-02 00:00 CST: B has expired.
+class ExpiringLotSagaTest : public SagaTest {
+ protected:
+  static constexpr int32_t kToday = 20454;  // 2026-01-01
+  static constexpr int64_t kToChinaMidnight = 16LL * 3600 * 1'000'000;
+
+  // kNear holds 5 of B and 5 of D, seen by the catalogue and at its level.
+  void StockBAndDAtNear() {
+    snapshot_.SetLots("420103-W001", kItem,
+                      {LotStock{"B", kToday, 5}, LotStock{"D", kToday + 30, 5}});
+    gateway_.SetStock(kNear, kItem, 5, "B");
+    gateway_.SetStock(kNear, kItem, 5, "D");
+  }
+  void PassChinaMidnight() {
+    clock_.Advance(kToChinaMidnight);
+    gateway_.ExpireLot(kNear, kItem, "B");
+  }
+  static std::string Lots(const TransferLeg& leg) {
+    std::string out;
+    for (const auto& l : leg.plan().lots()) absl::StrAppend(&out, l.lot(), ":", l.quantity(), " ");
+    return out;
+  }
+};
+
+// F6 of audit 30: created at 23:59 CST, approved at 00:00. The hold of lot B is refused (it has
+// expired); the re-plan takes lot D at the same source, which still has it. Before, every
+// refused leg's source was left out, and the transfer failed "fell short by 5".
+TEST_F(ExpiringLotSagaTest, HoldRefusedForALotExpiredSincePlanningIsReplannedAtTheSameSource) {
+  StockBAndDAtNear();
+  Transfer t = Create(5);
+  ASSERT_EQ(t.legs_size(), 1);
+  ASSERT_EQ(Lots(t.legs(0)), "B:5 ");
+  PassChinaMidnight();
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY) << t.failure_reason();
+  ASSERT_EQ(t.legs_size(), 2);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_REPLACED);
+  EXPECT_TRUE(t.legs(0).lot_expired());
+  EXPECT_EQ(t.legs(1).state(), LEG_STATE_HELD);
+  EXPECT_EQ(t.legs(1).plan().source_warehouse(), kNear);
+  EXPECT_EQ(Lots(t.legs(1)), "D:5 ");
+  EXPECT_TRUE(std::any_of(t.audit().begin(), t.audit().end(), [](const AuditStep& a) {
+    return absl::StrContains(a.what(), "from unexpired lots, its source included");
+  }));
+  EXPECT_EQ(gateway_.Available(kNear, kItem, "D"), 0);
+  EXPECT_EQ(gateway_.Available(kNear, kItem, "B"), 5);
+  EXPECT_EQ(t.short_lines_size(), 0);
+}
+
+// A refusal for lack of stock still leaves the source out: only an expired lot keeps it.
+TEST_F(ExpiringLotSagaTest, HoldRefusedForLackOfStockStillLeavesItsSourceOut) {
+  StockBAndDAtNear();
+  Stock(kMid, 10);
+  Transfer t = Create(5);
+  gateway_.SetStock(kNear, kItem, 1, "B");  // taken meanwhile
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(t.legs_size(), 2);
+  EXPECT_FALSE(t.legs(0).lot_expired());
+  EXPECT_EQ(t.legs(1).plan().source_warehouse(), kMid);
+}
+
+// F1 of audit 30: a held lot expires before its leg ships. The level refuses the shipment; the
+// coordinator releases the hold, re-plans the leg from unexpired stock (its source included) and
+// holds it, and the refusal says which leg to ship instead. Before, the expired lot shipped and
+// was received as good.
+TEST_F(ExpiringLotSagaTest, HeldLotThatExpiresBeforeShippingIsReleasedAndReplanned) {
+  StockBAndDAtNear();
+  Transfer t = Create(5);
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(Lots(t.legs(0)), "B:5 ");
+  PassChinaMidnight();
+  EXPECT_THAT(Ship(t, 0).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("leg 0"), HasSubstr("lot B (last usable day 2026-01-01)"),
+                             HasSubstr("re-planned as leg 1"), HasSubstr("ship it instead"))));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_READY);
+  ASSERT_EQ(t.legs_size(), 2);
+  EXPECT_EQ(t.legs(0).state(), LEG_STATE_REPLACED);
+  EXPECT_TRUE(t.legs(0).lot_expired());
+  EXPECT_EQ(t.legs(1).state(), LEG_STATE_HELD);
+  EXPECT_EQ(t.legs(1).plan().source_warehouse(), kNear);
+  EXPECT_EQ(Lots(t.legs(1)), "D:5 ");
+  EXPECT_EQ(gateway_.Available(kNear, kItem, "B"), 5);  // released, never shipped
+  EXPECT_EQ(gateway_.ActiveHolds(), 1);
+  // A retry of the refused shipment changes nothing more.
+  EXPECT_THAT(Ship(t, 0).status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 1));
+  ASSERT_OK_AND_ASSIGN_T(t, Receive(t, 1));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(t.short_lines_size(), 0);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 5);
+}
+
+// The same with another leg already on its way: the transfer holds again for the new legs,
+// then is in transit; the shipped leg is received meanwhile and nothing else is released.
+TEST_F(ExpiringLotSagaTest, ExpiredLegOfATransferInTransitIsReplannedAndTheRestGoesOn) {
+  StockBAndDAtNear();
+  Stock(kMid, 10);
+  Transfer t = Create(15);  // leg 0: B:5 D:5 at kNear; leg 1: 5 at kMid
+  ASSERT_OK_AND_ASSIGN_T(t, Approve(t));
+  ASSERT_EQ(t.legs_size(), 2);
+  ASSERT_EQ(Lots(t.legs(0)), "B:5 D:5 ");
+  ASSERT_OK_AND_ASSIGN_T(t, Ship(t, 1));
+  ASSERT_EQ(t.state(), TRANSFER_STATE_IN_TRANSIT);
+  PassChinaMidnight();
+  EXPECT_THAT(Ship(t, 0).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("ship them instead")));
+  ASSERT_OK_AND_ASSIGN_T(t, coordinator_->Get(t.name()));
+  EXPECT_EQ(t.state(), TRANSFER_STATE_IN_TRANSIT);
+  ASSERT_EQ(t.legs_size(), 4);
+  EXPECT_EQ(t.legs(1).state(), LEG_STATE_SHIPPED);
+  EXPECT_EQ(t.legs(2).plan().source_warehouse(), kNear);
+  EXPECT_EQ(Lots(t.legs(2)), "D:5 ");
+  EXPECT_EQ(t.legs(3).plan().source_warehouse(), kMid);
+  EXPECT_EQ(t.legs(2).state(), LEG_STATE_HELD);
+  EXPECT_EQ(t.legs(3).state(), LEG_STATE_HELD);
+  for (int leg : {1, 2, 3}) {
+    if (leg != 1) ASSERT_OK_AND_ASSIGN_T(t, Ship(t, leg));
+    ASSERT_OK_AND_ASSIGN_T(t, Receive(t, leg));
+  }
+  EXPECT_EQ(t.state(), TRANSFER_STATE_RECEIVED);
+  EXPECT_EQ(gateway_.Received(kDest, kItem), 15);
+  EXPECT_EQ(gateway_.Available(kNear, kItem, "B"), 5);
 }
 
 }  // namespace
