@@ -20,6 +20,7 @@
 #include "services/catalogue/allocation/stock_snapshot.h"
 #include "services/catalogue/stock_streamed.h"
 #include "services/common/expiring_lots.h"
+#include "services/common/page_token.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
@@ -51,8 +52,9 @@ absl::Status CheckPrefix(const common::ReferenceData& reference, absl::string_vi
   return reference.CheckRegionFilter(prefix);
 }
 
-// Page tokens: each listing checks that a token is one it hands out, for this query, and
-// refuses any other with the levels' words (rather than answering an empty or repeated page).
+// Page tokens are common::PageQuery tokens: bound to the listing and its filters, refused for any
+// other query or when damaged. Their position is checked too (below), with the levels' words: a
+// position that fails these was not handed out by this query.
 absl::Status InvalidPageToken() {
   return absl::InvalidArgumentError(
       "page_token is not valid for this query; start again without it");
@@ -72,7 +74,7 @@ std::optional<absl::string_view> ItemAfterCode(absl::string_view token, absl::st
   return token.substr(slash + 1);
 }
 
-// ListWarehouseStock: the last warehouse code returned.
+// ListWarehouseStock: the position is the last warehouse code returned.
 absl::Status CheckStockToken(absl::string_view token, absl::string_view prefix) {
   if (token.empty() || IsWarehouseCodeUnder(token, prefix)) return absl::OkStatus();
   return InvalidPageToken();
@@ -691,14 +693,19 @@ absl::StatusOr<stockpile::v1::ListWarehouseStockResponse> CatalogueCore::ListWar
     const stockpile::v1::ListWarehouseStockRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
-  RETURN_IF_ERROR(CheckStockToken(req.page_token(), req.region_prefix()));
+  common::PageQuery query("ListWarehouseStock");
+  query.Add("region_prefix", req.region_prefix())
+      .Add("item", req.item())
+      .AddInt("skip_zero", req.skip_zero());
+  ASSIGN_OR_RETURN(const std::string after, query.Position(req.page_token()));
+  RETURN_IF_ERROR(CheckStockToken(after, req.region_prefix()));
   RefreshFreshness();
   stockpile::v1::ListWarehouseStockResponse resp;
   std::string next;
   ASSIGN_OR_RETURN(auto stock, view_->ListStock(req.region_prefix(), req.item(), req.skip_zero(),
-                                                limit, req.page_token(), &next));
+                                                limit, after, &next));
   for (auto& s : stock) *resp.add_stock() = std::move(s);
-  resp.set_next_page_token(next);
+  resp.set_next_page_token(query.Token(next));
   return resp;
 }
 
@@ -737,15 +744,23 @@ absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
     return absl::InvalidArgumentError(absl::StrCat(
         "origin must be a known region_code or a point; got '", req.region_code(), "'"));
   }
-  RETURN_IF_ERROR(ParseSearchToken(req.page_token(), &q));
+  common::PageQuery query("SearchStock");
+  query.Add("item", req.item())
+      .AddInt("min_available", req.min_available())
+      .AddDouble("longitude", q.longitude)
+      .AddDouble("latitude", q.latitude)
+      .AddDouble("radius_km", req.radius_km())
+      .Add("region_prefix", req.region_prefix());
+  ASSIGN_OR_RETURN(const std::string after, query.Position(req.page_token()));
+  RETURN_IF_ERROR(ParseSearchToken(after, &q));
   RefreshFreshness();
   uint32_t last_index = 0;
   ASSIGN_OR_RETURN(auto hits, view_->Search(q, &last_index));
   stockpile::v1::SearchStockResponse resp;
   if (hits.size() == limit) {
     // Resume after the last hit (its distance, then its dense index).
-    resp.set_next_page_token(
-        absl::StrCat(absl::StrFormat("%.17g", hits.back().distance_km()), ":", last_index));
+    resp.set_next_page_token(query.Token(
+        absl::StrCat(absl::StrFormat("%.17g", hits.back().distance_km()), ":", last_index)));
   }
   for (auto& h : hits) *resp.add_hits() = std::move(h);
   return resp;
@@ -755,7 +770,10 @@ absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShorta
     const stockpile::v1::ListQuotaStatusRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
-  RETURN_IF_ERROR(CheckShortageToken(req.page_token(), req.region_prefix(), req.item(), *view_));
+  common::PageQuery query("ListShortages");
+  query.Add("region_prefix", req.region_prefix()).Add("item", req.item());
+  ASSIGN_OR_RETURN(const std::string after, query.Position(req.page_token()));
+  RETURN_IF_ERROR(CheckShortageToken(after, req.region_prefix(), req.item(), *view_));
   std::string next;
   const int32_t today = common::ReserveDay(clock_->NowMicros());
   NationalView::ExpiredStock expired;
@@ -764,11 +782,11 @@ absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShorta
       return snapshot_->ExpiredAvailable(code, reference_->items()[size_t(item)].code, today);
     };
   }
-  ASSIGN_OR_RETURN(auto entries, view_->Shortages(req.region_prefix(), req.item(), limit,
-                                                  req.page_token(), &next, expired));
+  ASSIGN_OR_RETURN(auto entries,
+                   view_->Shortages(req.region_prefix(), req.item(), limit, after, &next, expired));
   stockpile::v1::ListQuotaStatusResponse resp;
   for (auto& e : entries) *resp.add_entries() = std::move(e);
-  resp.set_next_page_token(next);
+  resp.set_next_page_token(query.Token(next));
   return resp;
 }
 
@@ -777,17 +795,20 @@ absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpir
   RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req));
-  RETURN_IF_ERROR(CheckBalanceKeyToken(req.page_token(), req.region_prefix()));
+  common::PageQuery query("ListExpiringLots");
+  query.Add("region_prefix", req.region_prefix()).AddInt("within_days", within);
+  ASSIGN_OR_RETURN(const std::string after, query.Position(req.page_token()));
+  RETURN_IF_ERROR(CheckBalanceKeyToken(after, req.region_prefix()));
   const int32_t today = common::ReserveDay(clock_->NowMicros());
   stockpile::v1::ListExpiringLotsResponse resp;
   constexpr size_t kMaxScanned = 200'000;  // a page may come back short; the token goes on
-  ASSIGN_OR_RETURN(std::string last,
-                   store_->ScanBalances(req.region_prefix(), req.page_token(), kMaxScanned,
-                                        [&](const stockpile::v1::Balance& b) {
-                                          common::AppendExpiringLots(b, today, within, &resp);
-                                          return size_t(resp.lots_size()) < limit;
-                                        }));
-  resp.set_next_page_token(last);
+  ASSIGN_OR_RETURN(std::string last, store_->ScanBalances(req.region_prefix(), after, kMaxScanned,
+                                                          [&](const stockpile::v1::Balance& b) {
+                                                            common::AppendExpiringLots(
+                                                                b, today, within, &resp);
+                                                            return size_t(resp.lots_size()) < limit;
+                                                          }));
+  resp.set_next_page_token(query.Token(last));
   return resp;
 }
 

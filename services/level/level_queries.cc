@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <map>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/expiring_lots.h"
+#include "services/common/page_token.h"
 #include "services/common/status_macros.h"
 #include "services/common/status_util.h"
 #include "services/common/validation.h"
@@ -73,22 +73,21 @@ absl::Status CheckRegionPrefix(absl::string_view prefix) {
   return absl::OkStatus();
 }
 
-// A scan over one column family, resumable with an opaque token (the last key returned).
+// A scan over one column family, resumable with an opaque token (the last key returned, bound
+// to the query's filters by `query`: a token of another query or listing is refused).
 // Given `hosting`, keys of the form "{warehouse code}[/...]" outside it are passed over: a store
 // narrowed by a restart with fewer --regions still holds the warehouses it gave up.
 class PagedScan {
  public:
-  PagedScan(const LevelStore& store, Cf cf, std::string prefix, const Hosting* hosting = nullptr)
-      : it_(store.NewIterator(cf)), prefix_(std::move(prefix)), hosting_(hosting) {}
+  PagedScan(const LevelStore& store, Cf cf, std::string prefix, const common::PageQuery& query,
+            const Hosting* hosting = nullptr)
+      : it_(store.NewIterator(cf)), prefix_(std::move(prefix)), query_(query), hosting_(hosting) {}
 
   absl::Status Start(absl::string_view token, absl::string_view from = "") {
     std::string start = prefix_ + std::string(from);
     if (!token.empty()) {
-      std::string last;
-      if (!absl::WebSafeBase64Unescape(token, &last) || !absl::StartsWith(last, prefix_)) {
-        return absl::InvalidArgumentError(
-            "page_token is not valid for this query; start again without it");
-      }
+      ASSIGN_OR_RETURN(std::string last, query_.Position(token));
+      if (!absl::StartsWith(last, prefix_)) return query_.Damaged();
       start = last + std::string(1, '\0');
     }
     it_->Seek(start);
@@ -104,9 +103,7 @@ class PagedScan {
       absl::string_view key(it_->key().data(), it_->key().size());
       if (!absl::StartsWith(key, prefix_)) break;
       if (!end.empty() && key >= end) break;
-      if (accepted == limit || scanned == kMaxScannedPerPage) {
-        return absl::WebSafeBase64Escape(last);
-      }
+      if (accepted == limit || scanned == kMaxScannedPerPage) return query_.Token(last);
       ++scanned;
       last = std::string(key);
       if (hosting_ != nullptr && !hosting_->HostsCode(key.substr(0, key.find('/')))) continue;
@@ -121,6 +118,7 @@ class PagedScan {
  private:
   std::unique_ptr<rocksdb::Iterator> it_;
   std::string prefix_;
+  const common::PageQuery& query_;
   const Hosting* hosting_;
 };
 
@@ -129,17 +127,16 @@ class PagedScan {
 // The token is the warehouse prefix and the time-id of the last movement returned.
 class WarehouseHistoryScan {
  public:
-  WarehouseHistoryScan(const LevelStore& store, const std::string& code)
-      : store_(store), prefix_(code + "/") {}
+  WarehouseHistoryScan(const LevelStore& store, const std::string& code,
+                       const common::PageQuery& query)
+      : store_(store), prefix_(code + "/"), query_(query) {}
 
   absl::Status Start(absl::string_view token, const std::string& from) {
     std::string after;  // resume strictly after this time-id
     if (!token.empty()) {
-      std::string last;
-      if (!absl::WebSafeBase64Unescape(token, &last) || !absl::StartsWith(last, prefix_) ||
-          last.size() != prefix_.size() + keys::kTimeIdSize) {
-        return absl::InvalidArgumentError(
-            "page_token is not valid for this query; start again without it");
+      ASSIGN_OR_RETURN(std::string last, query_.Position(token));
+      if (!absl::StartsWith(last, prefix_) || last.size() != prefix_.size() + keys::kTimeIdSize) {
+        return query_.Damaged();
       }
       after = last.substr(prefix_.size());
     }
@@ -172,9 +169,7 @@ class WarehouseHistoryScan {
         if (c.Valid() && (next == nullptr || c.time_id() < next->time_id())) next = &c;
       }
       if (next == nullptr || (!end.empty() && next->time_id() >= end)) break;
-      if (accepted == limit || scanned == kMaxScannedPerPage) {
-        return absl::WebSafeBase64Escape(last);
-      }
+      if (accepted == limit || scanned == kMaxScannedPerPage) return query_.Token(last);
       ++scanned;
       last = prefix_ + std::string(next->time_id());
       absl::string_view key(next->it->key().data(), next->it->key().size());
@@ -202,6 +197,7 @@ class WarehouseHistoryScan {
   };
   const LevelStore& store_;
   std::string prefix_;  // "{code}/"
+  const common::PageQuery& query_;
   std::vector<Cursor> cursors_;
 };
 
@@ -255,6 +251,13 @@ absl::Status LevelQueries::CheckListedPrefix(absl::string_view prefix) const {
                    absl::StrJoin(hosting_.prefixes(), ","), "); ask the instance that hosts it"));
 }
 
+template <typename Request>
+absl::StatusOr<std::string> LevelQueries::WarehouseOrPrefix(const Request& req) const {
+  if (req.warehouse().empty()) return req.region_prefix();
+  ASSIGN_OR_RETURN(std::string code, ExistingCode(req.warehouse()));
+  return code + "/";
+}
+
 absl::StatusOr<Warehouse> LevelQueries::GetWarehouse(absl::string_view name) const {
   ASSIGN_OR_RETURN(std::string code, HostedCode(name));
   ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kWarehouses, code));
@@ -269,7 +272,9 @@ absl::StatusOr<ListWarehousesResponse> LevelQueries::ListWarehouses(
   RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
   ListWarehousesResponse resp;
-  PagedScan scan(store_, Cf::kWarehouses, req.region_prefix(), &hosting_);
+  common::PageQuery query("ListWarehouses");
+  query.Add("region_prefix", req.region_prefix());
+  PagedScan scan(store_, Cf::kWarehouses, req.region_prefix(), query, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
@@ -339,14 +344,15 @@ absl::StatusOr<ListBalancesResponse> LevelQueries::ListBalances(
   RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
   RETURN_IF_ERROR(CheckKnownItem(req.item()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
-  std::string prefix = req.region_prefix();
-  if (!req.warehouse().empty()) {
-    ASSIGN_OR_RETURN(std::string code, ExistingCode(req.warehouse()));
-    prefix = code + "/";
-  }
+  ASSIGN_OR_RETURN(const std::string prefix, WarehouseOrPrefix(req));
   const std::string item_suffix = req.item().empty() ? "" : "/" + req.item();
   ListBalancesResponse resp;
-  PagedScan scan(store_, Cf::kBalances, prefix, &hosting_);
+  common::PageQuery query("ListBalances");
+  query.Add("warehouse", req.warehouse())
+      .Add("region_prefix", req.region_prefix())
+      .Add("item", req.item())
+      .AddInt("skip_zero", req.skip_zero());
+  PagedScan scan(store_, Cf::kBalances, prefix, query, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
@@ -392,6 +398,13 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
   if (code.empty() && req.item().empty() && req.reference().empty() && req.request_id().empty()) {
     return absl::InvalidArgumentError("give warehouse, item, reference or request_id");
   }
+  common::PageQuery query("ListMovements");
+  query.Add("warehouse", req.warehouse())
+      .Add("item", req.item())
+      .Add("reference", req.reference())
+      .Add("request_id", req.request_id())
+      .AddInt("start_time", start)
+      .AddInt("end_time", end);
   if (!req.request_id().empty() && req.item().empty() && req.reference().empty()) {
     // A request's movements are in its stored first result (filtered by warehouse if one is
     // given: staff scoped to a region name their warehouse, and need not scan its history).
@@ -424,14 +437,14 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
   const std::string from = keys::TimeId(start, 0);
   const std::string end_time_id = end == INT64_MAX ? "" : keys::TimeId(end, 0);
   if (!code.empty() && req.item().empty()) {
-    WarehouseHistoryScan scan(store_, code);
+    WarehouseHistoryScan scan(store_, code, query);
     RETURN_IF_ERROR(scan.Start(req.page_token(), from));
     RETURN_IF_ERROR(SetToken(&resp, scan.Run(limit, take, end_time_id)));
     return resp;
   }
   if (!code.empty()) {  // a warehouse × item: its own key range
     const std::string prefix = keys::MovementPrefix(code, req.item());
-    PagedScan scan(store_, Cf::kMovements, prefix);
+    PagedScan scan(store_, Cf::kMovements, prefix, query);
     RETURN_IF_ERROR(scan.Start(req.page_token(), from));
     RETURN_IF_ERROR(
         SetToken(&resp, scan.Run(limit, take, end_time_id.empty() ? "" : prefix + end_time_id)));
@@ -440,7 +453,7 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
   // An item or a reference: the index gives each movement's primary key.
   const std::string prefix =
       !req.item().empty() ? keys::ByItem(req.item()) : keys::ByReference(req.reference());
-  PagedScan scan(store_, Cf::kMovementIndex, prefix);
+  PagedScan scan(store_, Cf::kMovementIndex, prefix, query);
   RETURN_IF_ERROR(scan.Start(req.page_token(), from));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(
@@ -472,7 +485,9 @@ absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest
   if (!req.warehouse().empty()) RETURN_IF_ERROR(ExistingCode(req.warehouse()).status());
   ListHoldsResponse resp;
   const int64_t now = clock_.NowMicros();
-  PagedScan scan(store_, Cf::kHolds, "h");
+  common::PageQuery query("ListHolds");
+  query.Add("warehouse", req.warehouse()).AddInt("state", req.state());
+  PagedScan scan(store_, Cf::kHolds, "h", query);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
@@ -495,17 +510,18 @@ absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest
 // warehouse under a region prefix, optionally one item.
 template <typename Record, typename Request, typename Response, typename Add>
 absl::StatusOr<Response> LevelQueries::ListPerWarehouseItem(Cf cf, const Request& req,
+                                                            absl::string_view listing,
                                                             absl::string_view what, Add add) const {
   RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
   RETURN_IF_ERROR(CheckKnownItem(req.item()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
-  std::string prefix = req.region_prefix();
-  if (!req.warehouse().empty()) {
-    ASSIGN_OR_RETURN(std::string code, ExistingCode(req.warehouse()));
-    prefix = code + "/";
-  }
+  ASSIGN_OR_RETURN(const std::string prefix, WarehouseOrPrefix(req));
   Response resp;
-  PagedScan scan(store_, cf, prefix, &hosting_);
+  common::PageQuery query(listing);
+  query.Add("warehouse", req.warehouse())
+      .Add("region_prefix", req.region_prefix())
+      .Add("item", req.item());
+  PagedScan scan(store_, cf, prefix, query, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {
@@ -519,14 +535,14 @@ absl::StatusOr<Response> LevelQueries::ListPerWarehouseItem(Cf cf, const Request
 
 absl::StatusOr<ListQuotasResponse> LevelQueries::ListQuotas(const ListQuotasRequest& req) const {
   return ListPerWarehouseItem<Quota, ListQuotasRequest, ListQuotasResponse>(
-      Cf::kQuotas, req, "quota",
+      Cf::kQuotas, req, "ListQuotas", "quota",
       [](ListQuotasResponse& resp, Quota q) { *resp.add_quotas() = std::move(q); });
 }
 
 absl::StatusOr<ListReservesResponse> LevelQueries::ListReserves(
     const ListReservesRequest& req) const {
   return ListPerWarehouseItem<Reserve, ListReservesRequest, ListReservesResponse>(
-      Cf::kReserves, req, "reserve",
+      Cf::kReserves, req, "ListReserves", "reserve",
       [](ListReservesResponse& resp, Reserve r) { *resp.add_reserves() = std::move(r); });
 }
 
@@ -537,7 +553,9 @@ absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
   const int32_t today = Ledger::ReserveDay(clock_.NowMicros());
   ListQuotaStatusResponse resp;
-  PagedScan scan(store_, Cf::kQuotas, req.region_prefix(), &hosting_);
+  common::PageQuery query(shortages ? "ListShortages" : "ListOverstock");
+  query.Add("region_prefix", req.region_prefix()).Add("item", req.item());
+  PagedScan scan(store_, Cf::kQuotas, req.region_prefix(), query, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view k, absl::string_view v) -> absl::StatusOr<bool> {
@@ -573,7 +591,9 @@ absl::StatusOr<ListExpiringLotsResponse> LevelQueries::ListExpiringLots(
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req));
   const int32_t today = Ledger::ReserveDay(clock_.NowMicros());
   ListExpiringLotsResponse resp;
-  PagedScan scan(store_, Cf::kBalances, req.region_prefix(), &hosting_);
+  common::PageQuery query("ListExpiringLots");
+  query.Add("region_prefix", req.region_prefix()).AddInt("within_days", within);
+  PagedScan scan(store_, Cf::kBalances, req.region_prefix(), query, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
   RETURN_IF_ERROR(SetToken(
       &resp, scan.Run(limit, [&](absl::string_view, absl::string_view v) -> absl::StatusOr<bool> {

@@ -61,9 +61,13 @@ class LevelQueries {
   absl::StatusOr<std::string> ExistingCode(absl::string_view warehouse_name) const;
   absl::Status CheckKnownItem(absl::string_view item) const;
   absl::Status CheckListedPrefix(absl::string_view region_prefix) const;
+  // The key prefix of a listing of one warehouse or of every hosted one under a region prefix.
+  template <typename Request>
+  absl::StatusOr<std::string> WarehouseOrPrefix(const Request& req) const;
   absl::Status AsOf(const std::string& code, int64_t micros, stockpile::v1::Balance* b) const;
   template <typename Record, typename Request, typename Response, typename Add>
-  absl::StatusOr<Response> ListPerWarehouseItem(Cf cf, const Request& req, absl::string_view what,
+  absl::StatusOr<Response> ListPerWarehouseItem(Cf cf, const Request& req,
+                                                absl::string_view listing, absl::string_view what,
                                                 Add add) const;
 
   const LevelStore& store_;

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/common/page_token.h"
 #include "services/common/rocks_close.h"
 #include "services/common/rocks_open.h"
 #include "services/common/status_macros.h"
@@ -35,7 +36,7 @@ std::string RegionKey(const Transfer& t) {
   return absl::StrCat(kByRegion, t.destination_region(), "/", t.id());
 }
 
-// The tokens List hands out: "{destination region code}/{transfer id}".
+// The positions in the tokens List hands out: "{destination region code}/{transfer id}".
 bool IsRegionKeyToken(absl::string_view token) {
   const size_t slash = token.find('/');
   if (slash == absl::string_view::npos || slash + 1 == token.size()) return false;
@@ -222,19 +223,20 @@ absl::StatusOr<std::optional<RequestRecord>> TransferStore::GetRequest(
 absl::StatusOr<ListTransfersResponse> TransferStore::List(const ListTransfersRequest& req) const {
   const int page = req.page_size() <= 0 ? kDefaultPage : std::min(req.page_size(), kMaxPage);
   const std::string prefix = absl::StrCat(kByRegion, req.region_prefix());
+  common::PageQuery query("ListTransfers");
+  query.Add("region_prefix", req.region_prefix()).AddInt("state", req.state());
+  ASSIGN_OR_RETURN(const std::string position, query.Position(req.page_token()));
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  if (req.page_token().empty()) {
+  if (position.empty()) {
     it->Seek(prefix);
   } else {
-    const std::string after = absl::StrCat(kByRegion, req.page_token());
-    if (!absl::StartsWith(after, prefix) || !IsRegionKeyToken(req.page_token())) {
-      return absl::InvalidArgumentError(
-          "page_token is not valid for this query; start again without it");
-    }
+    const std::string after = absl::StrCat(kByRegion, position);
+    if (!absl::StartsWith(after, prefix) || !IsRegionKeyToken(position)) return query.Damaged();
     it->Seek(after);
     if (it->Valid() && it->key().ToString() == after) it->Next();
   }
   ListTransfersResponse resp;
+  std::string last;
   for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const std::string key = it->key().ToString();
     if (resp.transfers_size() == page) {
@@ -245,9 +247,9 @@ absl::StatusOr<ListTransfersResponse> TransferStore::List(const ListTransfersReq
     if (!t.has_value()) continue;
     if (req.state() != TRANSFER_STATE_UNSPECIFIED && t->state() != req.state()) continue;
     *resp.add_transfers() = std::move(*t);
-    resp.set_next_page_token(key.substr(strlen(kByRegion)));
+    last = key.substr(strlen(kByRegion));
   }
-  if (!it->Valid() || !it->key().starts_with(prefix)) resp.clear_next_page_token();
+  if (it->Valid() && it->key().starts_with(prefix)) resp.set_next_page_token(query.Token(last));
   RETURN_IF_ERROR(common::FromRocks(it->status(), "list transfers"));
   return resp;
 }

@@ -5,11 +5,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "services/catalogue/allocation/stock_snapshot.h"
 #include "services/catalogue/source_directory.h"
 #include "services/catalogue/stock_index_search.h"
 #include "services/common/clock.h"
 #include "services/common/etcd/registration.h"
+#include "services/common/page_token.h"
 #include "services/common/reference_data.h"
 #include "services/common/validation.h"
 #include "tests/testutil/process.h"
@@ -566,7 +568,43 @@ std::string NextToken(const absl::StatusOr<Response>& page) {
 
 MATCHER(IsBadPageToken, "INVALID_ARGUMENT saying the page token is not valid") {
   return arg.code() == absl::StatusCode::kInvalidArgument &&
-         arg.message() == "page_token is not valid for this query; start again without it";
+         absl::StartsWith(arg.message(), "page_token is not valid for this query");
+}
+
+MATCHER(IsTokenOfAnotherQuery, "INVALID_ARGUMENT saying the page token is of another query") {
+  return arg.code() == absl::StatusCode::kInvalidArgument &&
+         absl::StartsWith(arg.message(), "page_token belongs to another query");
+}
+
+// Tokens of each listing's form, for positions it would never hand out: the listings check the
+// position inside a token too.
+std::string StockToken(const std::string& prefix, const std::string& item,
+                       const std::string& position) {
+  common::PageQuery q("ListWarehouseStock");
+  q.Add("region_prefix", prefix).Add("item", item).AddInt("skip_zero", false);
+  return q.Token(position);
+}
+std::string ShortageToken(const std::string& prefix, const std::string& item,
+                          const std::string& position) {
+  common::PageQuery q("ListShortages");
+  q.Add("region_prefix", prefix).Add("item", item);
+  return q.Token(position);
+}
+std::string ExpiringToken(const std::string& prefix, const std::string& position) {
+  common::PageQuery q("ListExpiringLots");
+  q.Add("region_prefix", prefix).AddInt("within_days", 30);
+  return q.Token(position);
+}
+std::string SearchToken(const stockpile::v1::SearchStockRequest& req, double longitude,
+                        double latitude, const std::string& position) {
+  common::PageQuery q("SearchStock");
+  q.Add("item", req.item())
+      .AddInt("min_available", req.min_available())
+      .AddDouble("longitude", longitude)
+      .AddDouble("latitude", latitude)
+      .AddDouble("radius_km", req.radius_km())
+      .Add("region_prefix", req.region_prefix());
+  return q.Token(position);
 }
 
 // Every listing takes the tokens it hands out and refuses any other, as the levels do, instead
@@ -581,41 +619,207 @@ TEST(CatalogueCoreTest, ListingsRefuseAPageTokenTheyDidNotHandOut) {
   stock.set_page_size(1);
   stock.set_page_token(NextToken(core->ListWarehouseStock(stock)));
   EXPECT_EQ(core->ListWarehouseStock(stock)->stock(0).warehouse(), "warehouses/420102-W002");
-  stock.set_region_prefix("43");  // a token of another query
-  EXPECT_THAT(core->ListWarehouseStock(stock).status(), IsBadPageToken());
-  stock.set_region_prefix("");
-  stock.set_page_token("zzz");
-  EXPECT_THAT(core->ListWarehouseStock(stock).status(), IsBadPageToken());
+  stock.set_region_prefix("4201");  // positions outside the prefix, or not a warehouse code
+  for (const std::string& bad :
+       {std::string("zzz"), std::string("420102-W001"), StockToken("4201", "SH-0001", "43-W001"),
+        StockToken("4201", "SH-0001", "420102")}) {
+    stock.set_page_token(bad);
+    EXPECT_THAT(core->ListWarehouseStock(stock).status(), IsBadPageToken()) << bad;
+  }
 
   stockpile::v1::ListQuotaStatusRequest shortages;
   shortages.set_page_size(1);
   shortages.set_page_token(NextToken(core->ListShortages(shortages)));
   EXPECT_EQ(core->ListShortages(shortages)->entries(0).warehouse(), "warehouses/420102-W002");
   for (const char* bad : {"garbage", "420102-W001/NO-SUCH-ITEM", "420102-W001/", "/SH-0001"}) {
-    shortages.set_page_token(bad);
+    shortages.set_page_token(ShortageToken("", "", bad));
     EXPECT_THAT(core->ListShortages(shortages).status(), IsBadPageToken()) << bad;
   }
-  shortages.set_item("FW-0001");  // the token names another item than the query asks
-  shortages.set_page_token("420102-W001/SH-0001");
+  shortages.set_page_token("420102-W001/SH-0001");  // the form tokens had: not one any more
+  EXPECT_THAT(core->ListShortages(shortages).status(), IsBadPageToken());
+  shortages.set_item("FW-0001");  // the position names another item than the query asks
+  shortages.set_page_token(ShortageToken("", "FW-0001", "420102-W001/SH-0001"));
   EXPECT_THAT(core->ListShortages(shortages).status(), IsBadPageToken());
 
   stockpile::v1::ListExpiringLotsRequest expiring;
   expiring.set_page_size(1);
   expiring.set_page_token(NextToken(core->ListExpiringLots(expiring)));
   EXPECT_EQ(core->ListExpiringLots(expiring)->lots(0).warehouse(), "warehouses/420102-W002");
-  expiring.set_region_prefix("42");  // "b43-..." belongs to another query
+  expiring.set_region_prefix("42");
   for (const char* bad : {"garbage", "420102-W001/FW-0001", "b43-W001/FW-0001"}) {
-    expiring.set_page_token(bad);
+    expiring.set_page_token(ExpiringToken("42", bad));
     EXPECT_THAT(core->ListExpiringLots(expiring).status(), IsBadPageToken()) << bad;
   }
+  expiring.set_page_token("b420102-W001/FW-0001");
+  EXPECT_THAT(core->ListExpiringLots(expiring).status(), IsBadPageToken());
+
+  stockpile::v1::SearchStockRequest search;
+  search.set_item("SH-0001");
+  search.set_min_available(1);
+  search.mutable_point()->set_longitude(114.3);
+  search.mutable_point()->set_latitude(30.6);
+  for (const char* bad : {"-1:5", "nan:0", "inf:0", "1.5", "1.5:-2", "abc:1"}) {
+    search.set_page_token(SearchToken(search, 114.3, 30.6, bad));
+    EXPECT_THAT(core->SearchStock(search).status(), IsBadPageToken()) << bad;
+    search.set_page_token(bad);
+    EXPECT_THAT(core->SearchStock(search).status(), IsBadPageToken()) << bad;
+  }
+}
+
+// Audit 30, F1: a token was the position only (a code, "{code}/{item}", a distance), so one
+// reused with another item, prefix, skip_zero, window, or another search origin, item, minimum
+// or radius went on from that position in the new query and silently left rows out. A search
+// went on from a distance taken near another place and skipped the nearest stock.
+TEST(CatalogueCoreTest, APageTokenIsRefusedByAnotherQuery) {
+  testing::TempDir dir;
+  common::FakeClock clock(int64_t(*common::ParseDate("today", "2024-05-01")) * 86'400'000'000LL);
+  auto core = CoreWithTwoPages(dir, &clock);
+
+  stockpile::v1::ListWarehouseStockRequest stock;
+  stock.set_region_prefix("4201");
+  stock.set_item("SH-0001");
+  stock.set_page_size(1);
+  const std::string stock_token = NextToken(core->ListWarehouseStock(stock));
+  ASSERT_FALSE(stock_token.empty());
+  std::vector<stockpile::v1::ListWarehouseStockRequest> other_stock(4, stock);
+  other_stock[0].set_item("FW-0001");
+  other_stock[1].set_region_prefix("42");
+  other_stock[2].clear_region_prefix();
+  other_stock[3].set_skip_zero(true);
+  for (auto& other : other_stock) {
+    other.set_page_token(stock_token);
+    EXPECT_THAT(core->ListWarehouseStock(other).status(), IsTokenOfAnotherQuery())
+        << other.ShortDebugString();
+  }
+  stock.set_page_size(5);  // another page size is the same query
+  stock.set_page_token(stock_token);
+  ASSERT_THAT(core->ListWarehouseStock(stock), testing::IsOk());
+
+  stockpile::v1::ListQuotaStatusRequest shortages;
+  shortages.set_region_prefix("4201");
+  shortages.set_page_size(1);
+  shortages.set_page_token(NextToken(core->ListShortages(shortages)));
+  ASSERT_FALSE(shortages.page_token().empty());
+  shortages.set_region_prefix("42");
+  EXPECT_THAT(core->ListShortages(shortages).status(), IsTokenOfAnotherQuery());
+  shortages.set_region_prefix("4201");
+  shortages.set_item("SH-0001");
+  EXPECT_THAT(core->ListShortages(shortages).status(), IsTokenOfAnotherQuery());
+
+  stockpile::v1::ListExpiringLotsRequest expiring;
+  expiring.set_within_days(365);
+  expiring.set_page_size(1);
+  expiring.set_page_token(NextToken(core->ListExpiringLots(expiring)));
+  ASSERT_FALSE(expiring.page_token().empty());
+  expiring.set_within_days(0);
+  EXPECT_THAT(core->ListExpiringLots(expiring).status(), IsTokenOfAnotherQuery());
+  expiring.clear_within_days();  // unset is 30 days: another window than 365
+  EXPECT_THAT(core->ListExpiringLots(expiring).status(), IsTokenOfAnotherQuery());
 
   stockpile::v1::SearchStockRequest search;
   search.set_item("SH-0001");
   search.set_min_available(1);
   search.set_region_code("420102");
-  for (const char* bad : {"-1:5", "nan:0", "inf:0", "1.5", "1.5:-2", "abc:1"}) {
-    search.set_page_token(bad);
-    EXPECT_THAT(core->SearchStock(search).status(), IsBadPageToken()) << bad;
+  search.set_page_size(1);
+  const std::string search_token = NextToken(core->SearchStock(search));
+  ASSERT_FALSE(search_token.empty());
+  std::vector<stockpile::v1::SearchStockRequest> other_search(6, search);
+  other_search[0].set_item("FW-0001");
+  other_search[1].set_region_code("421002");
+  other_search[2].mutable_point()->set_longitude(110.0);
+  other_search[2].mutable_point()->set_latitude(30.0);
+  other_search[3].set_min_available(3);
+  other_search[4].set_radius_km(50);
+  other_search[5].set_region_prefix("4201");
+  for (auto& other : other_search) {
+    other.set_page_token(search_token);
+    EXPECT_THAT(core->SearchStock(other).status(), IsTokenOfAnotherQuery())
+        << other.ShortDebugString();
+  }
+
+  // Another listing's token, and a token cut short when copied.
+  stock.set_page_token(shortages.page_token());
+  EXPECT_THAT(core->ListWarehouseStock(stock).status(), IsTokenOfAnotherQuery());
+  stock.set_page_token(stock_token.substr(0, stock_token.size() - 2));
+  EXPECT_THAT(core->ListWarehouseStock(stock).status(), IsBadPageToken());
+}
+
+// The same query, page by page at any page size, lists every row once, in the same order.
+TEST(CatalogueCoreTest, PagingTheSameQueryGivesEveryRowOnce) {
+  testing::TempDir dir;
+  common::FakeClock clock(int64_t(*common::ParseDate("today", "2024-05-01")) * 86'400'000'000LL);
+  auto core = OpenCore(dir.Sub("db"), false, &clock);
+  Stream s;
+  const std::vector<std::string> codes = {"420102-W001", "420102-W0010", "420102-W002",
+                                          "420102-W1",   "420102-W10",   "420103-W001"};
+  for (size_t i = 0; i < codes.size(); ++i) {
+    s.Warehouse(codes[i], codes[i].substr(0, 6));
+    s.Balance(codes[i], "SH-0001", int64_t(i) + 1, 0);
+    s.Balance(codes[i], "BD-0001", 7, 0);
+    s.Quota(codes[i], "SH-0001", 50);
+    s.Quota(codes[i], "BD-0001", 50);
+  }
+  ASSERT_THAT(core->Apply("county-1", s.Take()), testing::IsOk());
+
+  auto stock_rows = [&](stockpile::v1::ListWarehouseStockRequest req) {
+    std::vector<std::string> out;
+    for (int pages = 0; pages < 50; ++pages) {
+      auto page = core->ListWarehouseStock(req);
+      EXPECT_THAT(page, testing::IsOk());
+      if (!page.ok()) break;
+      for (const auto& w : page->stock()) out.push_back(w.warehouse());
+      if (page->next_page_token().empty()) break;
+      req.set_page_token(page->next_page_token());
+    }
+    return out;
+  };
+  auto shortage_rows = [&](stockpile::v1::ListQuotaStatusRequest req) {
+    std::vector<std::string> out;
+    for (int pages = 0; pages < 50; ++pages) {
+      auto page = core->ListShortages(req);
+      EXPECT_THAT(page, testing::IsOk());
+      if (!page.ok()) break;
+      for (const auto& e : page->entries()) out.push_back(e.warehouse() + " " + e.item());
+      if (page->next_page_token().empty()) break;
+      req.set_page_token(page->next_page_token());
+    }
+    return out;
+  };
+  auto search_rows = [&](stockpile::v1::SearchStockRequest req) {
+    std::vector<std::string> out;
+    for (int pages = 0; pages < 50; ++pages) {
+      auto page = core->SearchStock(req);
+      EXPECT_THAT(page, testing::IsOk());
+      if (!page.ok()) break;
+      for (const auto& h : page->hits()) out.push_back(h.stock().warehouse());
+      if (page->next_page_token().empty()) break;
+      req.set_page_token(page->next_page_token());
+    }
+    return out;
+  };
+  stockpile::v1::ListWarehouseStockRequest stock;
+  stock.set_region_prefix("4201");
+  stock.set_item("SH-0001");
+  stockpile::v1::ListQuotaStatusRequest shortages;
+  shortages.set_region_prefix("420102");
+  stockpile::v1::SearchStockRequest search;
+  search.set_item("SH-0001");
+  search.set_min_available(2);
+  search.set_region_code("420102");
+  const auto every_stock = stock_rows(stock);
+  EXPECT_EQ(every_stock.size(), codes.size());
+  const auto every_shortage = shortage_rows(shortages);
+  EXPECT_EQ(every_shortage.size(), 10u);
+  search.set_page_size(100);
+  const auto every_hit = search_rows(search);
+  EXPECT_EQ(every_hit.size(), codes.size() - 1);
+  for (int size = 1; size <= 4; ++size) {
+    stock.set_page_size(size);
+    EXPECT_EQ(stock_rows(stock), every_stock) << size;
+    shortages.set_page_size(size);
+    EXPECT_EQ(shortage_rows(shortages), every_shortage) << size;
+    search.set_page_size(size);
+    EXPECT_EQ(search_rows(search), every_hit) << size;
   }
 }
 

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "services/level/proto_util.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/unit/level/level_test_env.h"
@@ -521,6 +522,177 @@ TEST_F(QueriesTest, ItemAndReferenceHistoryPageInMovementOrder) {
   ListMovementsResponse second = *env_.queries().ListMovements(by_ref);
   ASSERT_EQ(second.movements_size(), 1);
   EXPECT_EQ(second.movements(0).type(), MOVEMENT_TYPE_SHIP);
+}
+
+// Every page of a listing, as one string per row (`row` adds a response's rows to `out`).
+template <typename Request, typename List, typename Rows>
+std::vector<std::string> AllPages(Request req, List list, Rows rows) {
+  std::vector<std::string> out;
+  for (int pages = 0; pages < 100; ++pages) {
+    auto resp = list(req);
+    EXPECT_THAT(resp.status(), IsOk());
+    if (!resp.ok()) break;
+    rows(*resp, &out);
+    if (resp->next_page_token().empty()) break;
+    req.set_page_token(resp->next_page_token());
+  }
+  return out;
+}
+
+// Audit 30, F1: a token carried the last key only, so one reused with another item, a wider
+// prefix, skip_zero, another state or by another listing went on from that key in the new query
+// and silently left rows out; a token cut short when copied repeated rows. Both are refused now.
+TEST_F(QueriesTest, APageTokenIsRefusedByAnotherQuery) {
+  for (const char* code : {"420102-W002", "420102-W003"}) {
+    ASSERT_THAT(env_.CreateWarehouse(code).status(), IsOk());
+  }
+  const std::vector<std::string> all = {kW, "warehouses/420102-W002", "warehouses/420102-W003",
+                                        kW2};
+  for (const std::string& w : all) {
+    ASSERT_THAT(env_.Apply(Env::Receive(w, "SH-0001", 10)).status(), IsOk());
+    ASSERT_THAT(env_.Apply(Env::Receive(w, "BD-0001", 10)).status(), IsOk());
+    ASSERT_THAT(env_.SetQuota(w, "SH-0001", 50, 0).status(), IsOk());
+    ASSERT_THAT(env_.Apply(Env::Hold(w, "SH-0001", 1, "hold-" + w.substr(11))).status(), IsOk());
+  }
+  ASSERT_THAT(env_.Apply(Env::Release("hold-420102-W001")).status(), IsOk());
+  const auto another_query = StatusIs(absl::StatusCode::kInvalidArgument,
+                                      ::testing::HasSubstr("page_token belongs to another query"));
+
+  ListBalancesRequest sh;
+  sh.set_region_prefix("4201");
+  sh.set_item("SH-0001");
+  sh.set_page_size(1);
+  const std::string token = env_.queries().ListBalances(sh)->next_page_token();
+  ASSERT_FALSE(token.empty());
+  std::vector<ListBalancesRequest> others(6, sh);
+  others[0].set_item("BD-0001");
+  others[1].clear_item();
+  others[2].set_region_prefix("42");
+  others[3].clear_region_prefix();
+  others[4].set_skip_zero(true);
+  others[5].clear_region_prefix();
+  others[5].set_warehouse("warehouses/420102-W002");
+  for (ListBalancesRequest& other : others) {
+    other.set_page_token(token);
+    EXPECT_THAT(env_.queries().ListBalances(other).status(), another_query)
+        << other.ShortDebugString();
+  }
+  sh.set_page_size(3);  // the same query with another page size goes on
+  sh.set_page_token(token);
+  EXPECT_EQ(env_.queries().ListBalances(sh)->balances(0).warehouse(), "warehouses/420102-W002");
+
+  // A token cut short as a terminal copy may lose its end: refused, never a repeated page.
+  for (size_t cut = 1; cut <= 3; ++cut) {
+    sh.set_page_token(token.substr(0, token.size() - cut));
+    EXPECT_THAT(env_.queries().ListBalances(sh).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         ::testing::HasSubstr("page_token is not valid for this query")));
+  }
+
+  // Another listing's token over the same keys (same filters, same column family).
+  ListWarehousesRequest warehouses;
+  warehouses.set_region_prefix("4201");
+  warehouses.set_page_size(1);
+  ListBalancesRequest balances;
+  balances.set_region_prefix("4201");
+  balances.set_page_token(env_.queries().ListWarehouses(warehouses)->next_page_token());
+  EXPECT_THAT(env_.queries().ListBalances(balances).status(), another_query);
+  ListQuotasRequest quotas;
+  quotas.set_region_prefix("4201");
+  quotas.set_page_size(1);
+  ListReservesRequest reserves;
+  reserves.set_region_prefix("4201");
+  reserves.set_page_token(env_.queries().ListQuotas(quotas)->next_page_token());
+  EXPECT_THAT(env_.queries().ListReserves(reserves).status(), another_query);
+  ListQuotaStatusRequest shortages;
+  shortages.set_region_prefix("4201");
+  shortages.set_page_size(1);
+  shortages.set_page_token(env_.queries().ListQuotaStatus(shortages, true)->next_page_token());
+  EXPECT_THAT(env_.queries().ListQuotaStatus(shortages, false).status(), another_query);
+  shortages.set_item("SH-0001");
+  EXPECT_THAT(env_.queries().ListQuotaStatus(shortages, true).status(), another_query);
+
+  ListHoldsRequest holds;
+  holds.set_page_size(1);
+  holds.set_page_token(env_.queries().ListHolds(holds)->next_page_token());
+  ASSERT_FALSE(holds.page_token().empty());
+  holds.set_state(HOLD_STATE_RELEASED);
+  EXPECT_THAT(env_.queries().ListHolds(holds).status(), another_query);
+
+  ListMovementsRequest movements;
+  movements.set_item("SH-0001");
+  movements.set_page_size(1);
+  movements.set_page_token(env_.queries().ListMovements(movements)->next_page_token());
+  ASSERT_FALSE(movements.page_token().empty());
+  ListMovementsRequest by_ref = movements;
+  by_ref.set_reference("hold-420102-W002");
+  EXPECT_THAT(env_.queries().ListMovements(by_ref).status(), another_query);
+  ListMovementsRequest later = movements;
+  *later.mutable_start_time() = ToTimestamp(env_.clock().NowMicros() - 1);
+  EXPECT_THAT(env_.queries().ListMovements(later).status(), another_query);
+
+  ListExpiringLotsRequest expiring;
+  expiring.set_region_prefix("4201");
+  expiring.set_within_days(3650);
+  expiring.set_page_token(balances.page_token());
+  EXPECT_THAT(env_.queries().ListExpiringLots(expiring).status(), another_query);
+}
+
+// The same query, page by page at any page size, gives every row exactly once, in order.
+TEST_F(QueriesTest, PagingTheSameQueryGivesEveryRowOnce) {
+  for (const char* code : {"420102-W002", "420102-W0010", "420102-W1"}) {
+    ASSERT_THAT(env_.CreateWarehouse(code).status(), IsOk());
+  }
+  for (const char* w :
+       {kW, "warehouses/420102-W002", "warehouses/420102-W0010", "warehouses/420102-W1", kW2}) {
+    for (const char* item : {"SH-0001", "BD-0001", "CL-0001"}) {
+      ASSERT_THAT(env_.Apply(Env::Receive(w, item, 3)).status(), IsOk());
+      ASSERT_THAT(env_.SetQuota(w, item, 50, 0).status(), IsOk());
+    }
+  }
+  auto balances = [&](const ListBalancesRequest& r) { return env_.queries().ListBalances(r); };
+  auto balance_rows = [](const ListBalancesResponse& resp, std::vector<std::string>* out) {
+    for (const auto& b : resp.balances()) out->push_back(b.warehouse() + " " + b.item());
+  };
+  auto movements = [&](const ListMovementsRequest& r) { return env_.queries().ListMovements(r); };
+  auto movement_rows = [](const ListMovementsResponse& resp, std::vector<std::string>* out) {
+    for (const auto& m : resp.movements()) out->push_back(absl::StrCat(m.sequence()));
+  };
+  auto shortages = [&](const ListQuotaStatusRequest& r) {
+    return env_.queries().ListQuotaStatus(r, true);
+  };
+  auto shortage_rows = [](const ListQuotaStatusResponse& resp, std::vector<std::string>* out) {
+    for (const auto& e : resp.entries()) out->push_back(e.warehouse() + " " + e.item());
+  };
+  ListBalancesRequest b;
+  b.set_region_prefix("4201");
+  b.set_page_size(1000);
+  const std::vector<std::string> every_balance = AllPages(b, balances, balance_rows);
+  ASSERT_EQ(every_balance.size(), 15u);
+  b.set_item("BD-0001");
+  const std::vector<std::string> bd_balances = AllPages(b, balances, balance_rows);
+  ASSERT_EQ(bd_balances.size(), 5u);
+  ListMovementsRequest m;
+  m.set_item("SH-0001");
+  m.set_page_size(1000);
+  const std::vector<std::string> sh_movements = AllPages(m, movements, movement_rows);
+  ASSERT_EQ(sh_movements.size(), 5u);
+  ListQuotaStatusRequest q;
+  q.set_region_prefix("420102");
+  q.set_page_size(1000);
+  const std::vector<std::string> every_shortage = AllPages(q, shortages, shortage_rows);
+  ASSERT_EQ(every_shortage.size(), 12u);
+  for (int size = 1; size <= 4; ++size) {
+    b.clear_item();
+    b.set_page_size(size);
+    EXPECT_EQ(AllPages(b, balances, balance_rows), every_balance) << size;
+    b.set_item("BD-0001");
+    EXPECT_EQ(AllPages(b, balances, balance_rows), bd_balances) << size;
+    m.set_page_size(size);
+    EXPECT_EQ(AllPages(m, movements, movement_rows), sh_movements) << size;
+    q.set_page_size(size);
+    EXPECT_EQ(AllPages(q, shortages, shortage_rows), every_shortage) << size;
+  }
 }
 
 TEST_F(QueriesTest, ChangeStreamIsDenseAndCarriesNewState) {
