@@ -36,19 +36,12 @@ using stockpile::v1::WatchChangesResponse;
 
 namespace {
 
-absl::StatusOr<size_t> PageSize(int32_t requested, size_t default_size, size_t max) {
-  if (requested < 0) return absl::InvalidArgumentError("page_size must not be negative");
-  if (requested == 0) return default_size;
-  return std::min(size_t(requested), max);
-}
+using common::PageSize;
 
 // Digits only, and as long as a region code only when some region has it (a mistyped region
 // must not list as "nothing there").
 absl::Status CheckPrefix(const common::ReferenceData& reference, absl::string_view prefix) {
-  if (prefix.size() > 12 || !std::all_of(prefix.begin(), prefix.end(), ::isdigit)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("region_prefix must be up to 12 digits; got '", prefix, "'"));
-  }
+  RETURN_IF_ERROR(common::CheckRegionPrefix(prefix));
   return reference.CheckRegionFilter(prefix);
 }
 

@@ -1,5 +1,6 @@
 #include "services/common/page_token.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -26,6 +27,15 @@ uint64_t HashField(uint64_t hash, absl::string_view bytes) {
 }
 
 }  // namespace
+
+absl::StatusOr<size_t> PageSize(int32_t requested, size_t default_size, size_t max) {
+  if (requested < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must not be negative; got ", requested));
+  }
+  if (requested == 0) return default_size;
+  return std::min(static_cast<size_t>(requested), max);
+}
 
 uint64_t Fnv1a64(absl::string_view data, uint64_t hash) {
   for (unsigned char c : data) {

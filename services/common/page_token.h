@@ -58,6 +58,9 @@ class PageQuery {
   uint64_t hash_;
 };
 
+// A listing's page size: `default_size` for 0, at most `max`; INVALID_ARGUMENT when negative.
+absl::StatusOr<size_t> PageSize(int32_t requested, size_t default_size, size_t max);
+
 // FNV-1a, 64 bits, continuing from `hash` (exposed for the tests).
 uint64_t Fnv1a64(absl::string_view data, uint64_t hash = 0xcbf29ce484222325ULL);
 

@@ -113,6 +113,20 @@ absl::Status CheckText(absl::string_view field, absl::string_view value, size_t 
   return absl::OkStatus();
 }
 
+absl::Status CheckRegionPrefix(absl::string_view prefix) {
+  if (prefix.size() > 12) {
+    return absl::InvalidArgumentError("region_prefix is longer than a village code (12 digits)");
+  }
+  for (char c : prefix) {
+    if (c < '0' || c > '9') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("region_prefix must be digits; got \"",
+                       IsValidUtf8(prefix) ? std::string(prefix) : "<invalid UTF-8>", "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckId(absl::string_view field, absl::string_view value, bool required) {
   if (IsInvalidUtf8Marker(value)) return NotUtf8(field);
   if (value.empty()) {

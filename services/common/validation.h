@@ -25,6 +25,9 @@ absl::Status CheckId(absl::string_view field, absl::string_view value, bool requ
 // 1 <= q <= kMaxQuantity.
 absl::Status CheckPositiveQuantity(absl::string_view field, int64_t q);
 bool IsValidUtf8(absl::string_view s);
+// A listing's region_prefix: up to 12 digits (any length: "420" is a plain prefix). Whether a
+// region has it is ReferenceData::CheckRegionFilter's question.
+absl::Status CheckRegionPrefix(absl::string_view prefix);
 
 // Region codes are all digits, 2/4/6/9/12 long; the level follows from the length.
 stockpile::v1::Level LevelOfRegionCode(absl::string_view code);

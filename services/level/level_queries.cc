@@ -24,16 +24,11 @@ namespace {
 
 using namespace stockpile::v1;  // NOLINT
 
-constexpr int32_t kDefaultPageSize = 100;
+constexpr size_t kDefaultPageSize = 100;
 constexpr size_t kMaxScannedPerPage = 200000;  // a sparse filter returns a short page, not a stall
 
-absl::StatusOr<size_t> PageSize(int32_t requested, int32_t max) {
-  if (requested < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must not be negative; got ", requested));
-  }
-  if (requested == 0) return kDefaultPageSize;
-  return static_cast<size_t>(std::min(requested, max));
+absl::StatusOr<size_t> PageSize(int32_t requested, size_t max) {
+  return common::PageSize(requested, kDefaultPageSize, max);
 }
 
 // A time from the request as microseconds since 1970, no earlier: movement keys order times as
@@ -57,20 +52,6 @@ Hold AsOfNow(Hold h, int64_t now_micros) {
     h.set_state(HOLD_STATE_EXPIRED);
   }
   return h;
-}
-
-absl::Status CheckRegionPrefix(absl::string_view prefix) {
-  if (prefix.size() > 12) {
-    return absl::InvalidArgumentError("region_prefix is longer than a village code (12 digits)");
-  }
-  for (char c : prefix) {
-    if (c < '0' || c > '9') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "region_prefix must be digits; got \"",
-          common::IsValidUtf8(prefix) ? std::string(prefix) : "<invalid UTF-8>", "\""));
-    }
-  }
-  return absl::OkStatus();
 }
 
 // A scan over one column family, resumable with an opaque token (the last key returned, bound
@@ -236,7 +217,7 @@ absl::Status LevelQueries::CheckKnownItem(absl::string_view item) const {
 }
 
 absl::Status LevelQueries::CheckListedPrefix(absl::string_view prefix) const {
-  RETURN_IF_ERROR(CheckRegionPrefix(prefix));
+  RETURN_IF_ERROR(common::CheckRegionPrefix(prefix));
   if (prefix.empty()) return absl::OkStatus();
   // A code no region has (4021 for 4201) is a typo wherever it falls: sending the clerk to
   // "the instance that hosts it" would have them look for one that cannot exist.

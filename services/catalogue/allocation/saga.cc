@@ -440,6 +440,7 @@ absl::StatusOr<Transfer> TransferCoordinator::Get(absl::string_view name) const 
 absl::StatusOr<ListTransfersResponse> TransferCoordinator::List(
     const ListTransfersRequest& req) const {
   // A mistyped region must not read as "no transfers under way there".
+  RETURN_IF_ERROR(common::CheckRegionPrefix(req.region_prefix()));
   RETURN_IF_ERROR(planner_->reference().CheckRegionFilter(req.region_prefix()));
   return store_->List(req);
 }

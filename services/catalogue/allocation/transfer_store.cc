@@ -30,7 +30,7 @@ constexpr char kUnfinished[] = "u/";  // u/{id} -> ""
 constexpr char kRequest[] = "r/";     // r/{request_id} -> fingerprint \0 transfer id
 constexpr char kRevision[] = "e/";    // e/{id} -> etcd mod_revision of the stored copy
 constexpr char kSequence[] = "m/sequence";
-constexpr int kDefaultPage = 50, kMaxPage = 500;
+constexpr size_t kDefaultPage = 50, kMaxPage = 500;
 
 std::string RegionKey(const Transfer& t) {
   return absl::StrCat(kByRegion, t.destination_region(), "/", t.id());
@@ -221,7 +221,7 @@ absl::StatusOr<std::optional<RequestRecord>> TransferStore::GetRequest(
 }
 
 absl::StatusOr<ListTransfersResponse> TransferStore::List(const ListTransfersRequest& req) const {
-  const int page = req.page_size() <= 0 ? kDefaultPage : std::min(req.page_size(), kMaxPage);
+  ASSIGN_OR_RETURN(const size_t page, common::PageSize(req.page_size(), kDefaultPage, kMaxPage));
   const std::string prefix = absl::StrCat(kByRegion, req.region_prefix());
   common::PageQuery query("ListTransfers");
   query.Add("region_prefix", req.region_prefix()).AddInt("state", req.state());
@@ -239,7 +239,7 @@ absl::StatusOr<ListTransfersResponse> TransferStore::List(const ListTransfersReq
   std::string last;
   for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const std::string key = it->key().ToString();
-    if (resp.transfers_size() == page) {
+    if (static_cast<size_t>(resp.transfers_size()) == page) {
       break;
     }
     const std::string id = key.substr(key.rfind('/') + 1);

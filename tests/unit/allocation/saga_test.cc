@@ -1316,6 +1316,28 @@ TEST_F(SagaTest, PlanAllocationRefusesADestinationThatDoesNotExist) {
   EXPECT_THAT(coordinator_->List(typo), StatusIs(absl::StatusCode::kNotFound));
 }
 
+// Audit 30, F4: ListTransfers took page_size -1 as the default page, and a region prefix with
+// a letter in it ("4x") listed as "no transfers there"; every other listing refuses both.
+TEST_F(SagaTest, ListTransfersRefusesANegativePageSizeAndAPrefixThatIsNotDigits) {
+  ListTransfersRequest req;
+  req.set_page_size(-1);
+  EXPECT_THAT(coordinator_->List(req),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("page_size must not be negative; got -1")));
+  req.clear_page_size();
+  for (const char* bad : {"4x", "42 01", "x"}) {
+    req.set_region_prefix(bad);
+    EXPECT_THAT(coordinator_->List(req),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr(absl::StrCat("region_prefix must be digits; got \"", bad))));
+  }
+  req.set_region_prefix("4201020010010");
+  EXPECT_THAT(coordinator_->List(req),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("12 digits")));
+  req.set_region_prefix("420");  // a plain prefix of digits is fine
+  EXPECT_THAT(coordinator_->List(req).status(), IsOk());
+}
+
 // An excluded source is one the dispatcher does not want stock from: a mistyped code used to
 // be accepted and exclude nothing, so the warehouse meant stayed in the plan.
 TEST_F(SagaTest, AnExcludedSourceTheCatalogueDoesNotKnowIsNotFound) {

@@ -112,5 +112,15 @@ TEST(PageTokenTest, ADamagedTokenIsRefusedNeverReadAsAnotherPosition) {
   }
 }
 
+TEST(PageSizeTest, ZeroIsTheDefaultLargeIsTheMaxNegativeIsRefused) {
+  EXPECT_EQ(*PageSize(0, 50, 500), 50u);
+  EXPECT_EQ(*PageSize(7, 50, 500), 7u);
+  EXPECT_EQ(*PageSize(INT32_MAX, 50, 500), 500u);
+  EXPECT_THAT(PageSize(-1, 50, 500).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("page_size must not be negative; got -1")));
+  EXPECT_THAT(PageSize(INT32_MIN, 50, 500).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace stockpile::common
