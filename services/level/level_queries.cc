@@ -235,6 +235,12 @@ absl::Status LevelQueries::CheckListedPrefix(absl::string_view prefix) const {
 template <typename Request>
 absl::StatusOr<std::string> LevelQueries::WarehouseOrPrefix(const Request& req) const {
   if (req.warehouse().empty()) return req.region_prefix();
+  if (!req.region_prefix().empty()) {
+    // Both used to list the warehouse and drop the prefix, an answer against the prefix.
+    return absl::InvalidArgumentError(
+        absl::StrCat("give warehouse or region_prefix, not both; got warehouse ",
+                     req.warehouse().substr(0, 64), " and region_prefix ", req.region_prefix()));
+  }
   ASSIGN_OR_RETURN(std::string code, ExistingCode(req.warehouse()));
   return code + "/";
 }

@@ -61,7 +61,8 @@ class LevelQueries {
   absl::StatusOr<std::string> ExistingCode(absl::string_view warehouse_name) const;
   absl::Status CheckKnownItem(absl::string_view item) const;
   absl::Status CheckListedPrefix(absl::string_view region_prefix) const;
-  // The key prefix of a listing of one warehouse or of every hosted one under a region prefix.
+  // The key prefix of a listing of one warehouse or of every hosted one under a region prefix;
+  // INVALID_ARGUMENT when the request gives both.
   template <typename Request>
   absl::StatusOr<std::string> WarehouseOrPrefix(const Request& req) const;
   absl::Status AsOf(const std::string& code, int64_t micros, stockpile::v1::Balance* b) const;

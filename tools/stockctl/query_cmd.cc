@@ -194,7 +194,7 @@ void AddBalanceCommands(CLI::App& app, Context& ctx, ActionMap& actions,
   get->add_option("--as-of", f->as_of, "As it stood at RFC 3339 time or YYYY-MM-DD");
   actions[get] = [&ctx, f] { return GetBalance(ctx, *f); };
   auto* list = balance->add_subcommand("list", "List balances");
-  // One or the other: the service would silently take the warehouse and ignore the region.
+  // One or the other (the service refuses both): a usage error before any call.
   list->add_option("--warehouse", f->warehouse, "One warehouse")
       ->excludes(list->add_option("--region", f->region_prefix, "Region-code prefix"));
   list->add_option("--item", f->item, "Item code");

@@ -187,7 +187,7 @@ int ListExpiring(Context& ctx, const QuotaFlags& f) {
 
 void Filters(CLI::App* cmd, QuotaFlags& f, bool with_warehouse) {
   auto* region = cmd->add_option("--region", f.region_prefix, "Region-code prefix");
-  // One or the other: the service would silently take the warehouse and ignore the region.
+  // One or the other (the service refuses both): a usage error before any call.
   if (with_warehouse)
     cmd->add_option("--warehouse", f.warehouse, "One warehouse")->excludes(region);
   cmd->add_option("--item", f.item, "Item code");

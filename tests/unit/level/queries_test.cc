@@ -524,6 +524,34 @@ TEST_F(QueriesTest, ItemAndReferenceHistoryPageInMovementOrder) {
   EXPECT_EQ(second.movements(0).type(), MOVEMENT_TYPE_SHIP);
 }
 
+// Audit 30, F3: a warehouse and a region prefix together listed the warehouse and dropped the
+// prefix, even for a warehouse outside it. Refused: one or the other.
+TEST_F(QueriesTest, AWarehouseAndARegionPrefixTogetherAreRefused) {
+  ASSERT_THAT(env_.Apply(Env::Receive(kW2, "SH-0001", 10)).status(), IsOk());
+  ASSERT_THAT(env_.SetQuota(kW2, "SH-0001", 50, 0).status(), IsOk());
+  const auto both =
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               ::testing::HasSubstr("give warehouse or region_prefix, not both; got warehouse "
+                                    "warehouses/420103-W001 and region_prefix 420102"));
+  ListBalancesRequest balances;
+  balances.set_warehouse(kW2);
+  balances.set_region_prefix("420102");
+  EXPECT_THAT(env_.queries().ListBalances(balances).status(), both);
+  ListQuotasRequest quotas;
+  quotas.set_warehouse(kW2);
+  quotas.set_region_prefix("420102");
+  EXPECT_THAT(env_.queries().ListQuotas(quotas).status(), both);
+  ListReservesRequest reserves;
+  reserves.set_warehouse(kW2);
+  reserves.set_region_prefix("420102");
+  EXPECT_THAT(env_.queries().ListReserves(reserves).status(), both);
+  balances.clear_region_prefix();  // either alone lists as before
+  EXPECT_EQ(env_.queries().ListBalances(balances)->balances_size(), 1);
+  quotas.clear_warehouse();
+  quotas.set_region_prefix("420103");
+  EXPECT_EQ(env_.queries().ListQuotas(quotas)->quotas_size(), 1);
+}
+
 // Every page of a listing, as one string per row (`row` adds a response's rows to `out`).
 template <typename Request, typename List, typename Rows>
 std::vector<std::string> AllPages(Request req, List list, Rows rows) {
