@@ -6,6 +6,7 @@
 #include <map>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/expiring_lots.h"
@@ -393,26 +394,7 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
       .AddInt("start_time", start)
       .AddInt("end_time", end);
   if (!req.request_id().empty() && req.item().empty() && req.reference().empty()) {
-    // A request's movements are in its stored first result (filtered by warehouse if one is
-    // given: staff scoped to a region name their warehouse, and need not scan its history).
-    ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kRequests, req.request_id()));
-    if (!raw.has_value()) return resp;
-    ASSIGN_OR_RETURN(auto record, Parse<internal::RequestRecord>(*raw, "request"));
-    ApplyBatchResponse results;
-    if (HoldsStockReply(record)) {
-      // Only the movements are wanted: the balances' change entry is not read.
-      ASSIGN_OR_RETURN(auto response, StoredResponse(record, req.request_id(), nullptr));
-      if (auto* batch = dynamic_cast<ApplyBatchResponse*>(response.get())) {
-        results = std::move(*batch);
-      } else {
-        *results.add_results() = std::move(dynamic_cast<MovementResult&>(*response));
-      }
-    }
-    for (auto& result : *results.mutable_results()) {
-      for (auto& m : *result.mutable_movements()) {
-        if (keep(m)) *resp.add_movements() = std::move(m);
-      }
-    }
+    RETURN_IF_ERROR(RequestMovements(req, keep, limit, query, &resp));
     return resp;
   }
   auto take = [&](absl::string_view key, absl::string_view value) -> absl::StatusOr<bool> {
@@ -452,6 +434,45 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
                  },
                  end_time_id.empty() ? "" : prefix + end_time_id)));
   return resp;
+}
+
+// A request's movements are in its stored first result (filtered by warehouse if one is given:
+// staff scoped to a region name their warehouse, and need not scan its history), in the order
+// it wrote them. A page's position is how many of them (kept or not) the pages before it read:
+// the stored result never changes. A batch may hold 1,000 operations: a page is page_size.
+absl::Status LevelQueries::RequestMovements(const ListMovementsRequest& req,
+                                            const std::function<bool(const Movement&)>& keep,
+                                            size_t limit, const common::PageQuery& query,
+                                            ListMovementsResponse* resp) const {
+  const std::string& request_id = req.request_id();
+  ASSIGN_OR_RETURN(const std::string position, query.Position(req.page_token()));
+  size_t skip = 0;
+  if (!position.empty() && !absl::SimpleAtoi(position, &skip)) return query.Damaged();
+  ASSIGN_OR_RETURN(auto raw, store_.Get(Cf::kRequests, request_id));
+  if (!raw.has_value()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto record, Parse<internal::RequestRecord>(*raw, "request"));
+  ApplyBatchResponse results;
+  if (HoldsStockReply(record)) {
+    // Only the movements are wanted: the balances' change entry is not read.
+    ASSIGN_OR_RETURN(auto response, StoredResponse(record, request_id, nullptr));
+    if (auto* batch = dynamic_cast<ApplyBatchResponse*>(response.get())) {
+      results = std::move(*batch);
+    } else {
+      *results.add_results() = std::move(dynamic_cast<MovementResult&>(*response));
+    }
+  }
+  size_t read = 0;
+  for (auto& result : *results.mutable_results()) {
+    for (auto& m : *result.mutable_movements()) {
+      if (read++ < skip || !keep(m)) continue;
+      if (static_cast<size_t>(resp->movements_size()) == limit) {
+        resp->set_next_page_token(query.Token(absl::StrCat(read - 1)));
+        return absl::OkStatus();
+      }
+      *resp->add_movements() = std::move(m);
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Hold> LevelQueries::GetHold(absl::string_view name) const {

@@ -1,10 +1,12 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "services/common/clock.h"
+#include "services/common/page_token.h"
 #include "services/common/reference_data.h"
 #include "services/level/hosting.h"
 #include "services/level/level_store.h"
@@ -66,6 +68,11 @@ class LevelQueries {
   template <typename Request>
   absl::StatusOr<std::string> WarehouseOrPrefix(const Request& req) const;
   absl::Status AsOf(const std::string& code, int64_t micros, stockpile::v1::Balance* b) const;
+  // ListMovements of one request (its stored result), a page of it.
+  absl::Status RequestMovements(const stockpile::v1::ListMovementsRequest& req,
+                                const std::function<bool(const stockpile::v1::Movement&)>& keep,
+                                size_t limit, const common::PageQuery& query,
+                                stockpile::v1::ListMovementsResponse* resp) const;
   template <typename Record, typename Request, typename Response, typename Add>
   absl::StatusOr<Response> ListPerWarehouseItem(Cf cf, const Request& req,
                                                 absl::string_view listing, absl::string_view what,

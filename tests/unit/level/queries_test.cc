@@ -448,6 +448,48 @@ TEST_F(QueriesTest, ARequestsMovementsAtOneWarehouseOfABatchSpanningTwo) {
   EXPECT_EQ(env_.queries().ListMovements(req)->movements_size(), 0);
 }
 
+// Audit 30, F2: a request's movements came all in one reply whatever page_size asked (a batch
+// may hold 1,000 operations), and any page_token was ignored. They page now like every listing.
+TEST_F(QueriesTest, ARequestsMovementsComeAPageAtATime) {
+  std::vector<Operation> ops;
+  for (int i = 1; i <= 12; ++i) ops.push_back(Env::Receive(i % 3 == 0 ? kW2 : kW, "SH-0001", i));
+  ASSERT_THAT(env_.Batch(ops, "twelve").status(), IsOk());
+  ASSERT_THAT(env_.Batch({Env::Receive(kW, "SH-0001", 100)}, "another").status(), IsOk());
+  ListMovementsRequest req;
+  req.set_request_id("twelve");
+  req.set_page_size(3);
+  auto first = env_.queries().ListMovements(req);
+  ASSERT_THAT(first.status(), IsOk());
+  EXPECT_EQ(first->movements_size(), 3);
+  EXPECT_FALSE(first->next_page_token().empty());
+  EXPECT_THAT(PagedQuantities(req), ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
+  req.set_page_size(5);
+  EXPECT_THAT(PagedQuantities(req), ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
+  req.set_warehouse(kW);  // a page counts the movements kept, not those passed over
+  req.set_page_size(2);
+  EXPECT_THAT(PagedQuantities(req), ::testing::ElementsAre(1, 2, 4, 5, 7, 8, 10, 11));
+  req.set_page_size(1000);
+  auto all = env_.queries().ListMovements(req);
+  EXPECT_EQ(all->movements_size(), 8);
+  EXPECT_EQ(all->next_page_token(), "");
+
+  req.clear_warehouse();
+  req.set_page_size(3);
+  for (const char* bad : {"bogus", "MQ"}) {
+    req.set_page_token(bad);
+    EXPECT_THAT(env_.queries().ListMovements(req).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         ::testing::HasSubstr("page_token is not valid for this query")))
+        << bad;
+  }
+  ListMovementsRequest other;  // another request's token
+  other.set_request_id("another");
+  other.set_page_token(first->next_page_token());
+  EXPECT_THAT(env_.queries().ListMovements(other).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("page_token belongs to another query")));
+}
+
 // Movements are stored per warehouse × item; a warehouse's history still comes in time order
 // across its items, page by page, without losing or repeating one, within the time range.
 TEST_F(QueriesTest, WarehouseHistoryMergesItsItemsInTimeOrder) {
