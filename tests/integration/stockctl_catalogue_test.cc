@@ -193,6 +193,39 @@ TEST_F(StockctlCatalogueTest, RollupSearchAndStatusSeeCountyAndVillageStock) {
   EXPECT_THAT(status_table.out, HasSubstr(Address(kVillage)));
 }
 
+// Audit 30, F5: without --item, `stock list` lists every item in full, and a --page-token was
+// applied to each item's listing: every item silently started after the token's warehouse.
+// Refused as a usage error now; with --item a token of another query is the catalogue's refusal.
+TEST_F(StockctlCatalogueTest, StockListOfEveryItemRefusesAPageToken) {
+  CreateWarehouse(kCounty, "420102-W001", "江岸区一号库");
+  CreateWarehouse(kCounty, "420102-W002", "江岸区二号库");
+  Receive(kCounty, "420102-W001", "10");
+  Receive(kCounty, "420102-W002", "20");
+  ASSERT_TRUE(RollupReaches("420102", "30"));
+
+  CliResult every =
+      Run({"catalogue", "stock", "list", "--region", "420102", "--page-token", "420102-W001"});
+  EXPECT_EQ(every.exit_code, 1) << every.out << every.err;
+  EXPECT_THAT(every.err, HasSubstr("--page-token continues the listing of one item: give that "
+                                   "--item with it"));
+  EXPECT_EQ(every.out, "");
+
+  CliResult first = Run({"catalogue", "stock", "list", "--region", "420102", "--item", "SH-0001",
+                         "--page-size", "1"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::smatch token;
+  ASSERT_TRUE(std::regex_search(first.err, token, std::regex("--page-token=(\\S+)"))) << first.err;
+  CliResult next = Run({"catalogue", "stock", "list", "--region", "420102", "--item", "SH-0001",
+                        "--page-size", "1", "--page-token", token[1]});
+  ASSERT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_THAT(next.out, HasSubstr("420102-W002"));
+  EXPECT_THAT(next.out, Not(HasSubstr("420102-W001")));
+  CliResult other = Run({"catalogue", "stock", "list", "--region", "420102", "--item", "BD-0001",
+                         "--page-token", token[1]});
+  EXPECT_EQ(other.exit_code, 2) << other.out << other.err;
+  EXPECT_THAT(other.err, HasSubstr("page_token belongs to another query"));
+}
+
 // The run command's levels take backups too: beside their databases, one directory a level.
 TEST_F(StockctlCatalogueTest, LevelsOfTheLocalRunTakeBackups) {
   CliResult backup = Run({"--json", "backup", "--request-id", "local-backup"}, kVillage);

@@ -64,6 +64,13 @@ grpc::Status ListItemStock(Context& ctx, const CatalogueFlags& f, const std::str
 // Without --item the catalogue lists one item at a time, so ask the region's roll-up which
 // items have any stock there and list those (every page, warehouses with stock only).
 int ListStockOfEveryItem(Context& ctx, const CatalogueFlags& f) {
+  if (!f.page.page_token.empty()) {
+    // A token continues one item's listing; applied to every item it started each one after
+    // the token's warehouse and silently left the warehouses before it out.
+    return ctx.UsageError(
+        "--page-token continues the listing of one item: give that --item with it (without "
+        "--item every item's stock is listed in full)");
+  }
   if (common::LevelOfRegionCode(f.region_prefix) == v1::LEVEL_UNSPECIFIED) {
     return ctx.UsageError(
         "without --item, --region must be a whole region code (2, 4, 6, 9 or 12 digits)");
