@@ -686,7 +686,7 @@ absl::StatusOr<stockpile::v1::ListWarehouseStockResponse> CatalogueCore::ListWar
     const stockpile::v1::ListWarehouseStockRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
-  common::PageQuery query("ListWarehouseStock");
+  common::PageQuery query("catalogue ListWarehouseStock");
   query.Add("region_prefix", req.region_prefix())
       .Add("item", req.item())
       .AddInt("skip_zero", req.skip_zero());
@@ -737,7 +737,7 @@ absl::StatusOr<stockpile::v1::SearchStockResponse> CatalogueCore::SearchStock(
     return absl::InvalidArgumentError(absl::StrCat(
         "origin must be a known region_code or a point; got '", req.region_code(), "'"));
   }
-  common::PageQuery query("SearchStock");
+  common::PageQuery query("catalogue SearchStock");
   query.Add("item", req.item())
       .AddInt("min_available", req.min_available())
       .AddDouble("longitude", q.longitude)
@@ -763,7 +763,7 @@ absl::StatusOr<stockpile::v1::ListQuotaStatusResponse> CatalogueCore::ListShorta
     const stockpile::v1::ListQuotaStatusRequest& req) const {
   RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
-  common::PageQuery query("ListShortages");
+  common::PageQuery query("catalogue ListShortages");
   query.Add("region_prefix", req.region_prefix()).Add("item", req.item());
   ASSIGN_OR_RETURN(const std::string after, query.Position(req.page_token()));
   RETURN_IF_ERROR(CheckShortageToken(after, req.region_prefix(), req.item(), *view_));
@@ -788,7 +788,7 @@ absl::StatusOr<stockpile::v1::ListExpiringLotsResponse> CatalogueCore::ListExpir
   RETURN_IF_ERROR(CheckPrefix(*reference_, req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 100, 10000));
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req));
-  common::PageQuery query("ListExpiringLots");
+  common::PageQuery query("catalogue ListExpiringLots");
   query.Add("region_prefix", req.region_prefix()).AddInt("within_days", within);
   ASSIGN_OR_RETURN(const std::string after, query.Position(req.page_token()));
   RETURN_IF_ERROR(CheckBalanceKeyToken(after, req.region_prefix()));

@@ -260,7 +260,7 @@ absl::StatusOr<ListWarehousesResponse> LevelQueries::ListWarehouses(
   RETURN_IF_ERROR(CheckListedPrefix(req.region_prefix()));
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 1000));
   ListWarehousesResponse resp;
-  common::PageQuery query("ListWarehouses");
+  common::PageQuery query("level ListWarehouses");
   query.Add("region_prefix", req.region_prefix());
   PagedScan scan(store_, Cf::kWarehouses, req.region_prefix(), query, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
@@ -335,7 +335,7 @@ absl::StatusOr<ListBalancesResponse> LevelQueries::ListBalances(
   ASSIGN_OR_RETURN(const std::string prefix, WarehouseOrPrefix(req));
   const std::string item_suffix = req.item().empty() ? "" : "/" + req.item();
   ListBalancesResponse resp;
-  common::PageQuery query("ListBalances");
+  common::PageQuery query("level ListBalances");
   query.Add("warehouse", req.warehouse())
       .Add("region_prefix", req.region_prefix())
       .Add("item", req.item())
@@ -386,7 +386,7 @@ absl::StatusOr<ListMovementsResponse> LevelQueries::ListMovements(
   if (code.empty() && req.item().empty() && req.reference().empty() && req.request_id().empty()) {
     return absl::InvalidArgumentError("give warehouse, item, reference or request_id");
   }
-  common::PageQuery query("ListMovements");
+  common::PageQuery query("level ListMovements");
   query.Add("warehouse", req.warehouse())
       .Add("item", req.item())
       .Add("reference", req.reference())
@@ -493,7 +493,7 @@ absl::StatusOr<ListHoldsResponse> LevelQueries::ListHolds(const ListHoldsRequest
   if (!req.warehouse().empty()) RETURN_IF_ERROR(ExistingCode(req.warehouse()).status());
   ListHoldsResponse resp;
   const int64_t now = clock_.NowMicros();
-  common::PageQuery query("ListHolds");
+  common::PageQuery query("level ListHolds");
   query.Add("warehouse", req.warehouse()).AddInt("state", req.state());
   PagedScan scan(store_, Cf::kHolds, "h", query);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
@@ -543,14 +543,14 @@ absl::StatusOr<Response> LevelQueries::ListPerWarehouseItem(Cf cf, const Request
 
 absl::StatusOr<ListQuotasResponse> LevelQueries::ListQuotas(const ListQuotasRequest& req) const {
   return ListPerWarehouseItem<Quota, ListQuotasRequest, ListQuotasResponse>(
-      Cf::kQuotas, req, "ListQuotas", "quota",
+      Cf::kQuotas, req, "level ListQuotas", "quota",
       [](ListQuotasResponse& resp, Quota q) { *resp.add_quotas() = std::move(q); });
 }
 
 absl::StatusOr<ListReservesResponse> LevelQueries::ListReserves(
     const ListReservesRequest& req) const {
   return ListPerWarehouseItem<Reserve, ListReservesRequest, ListReservesResponse>(
-      Cf::kReserves, req, "ListReserves", "reserve",
+      Cf::kReserves, req, "level ListReserves", "reserve",
       [](ListReservesResponse& resp, Reserve r) { *resp.add_reserves() = std::move(r); });
 }
 
@@ -561,7 +561,7 @@ absl::StatusOr<ListQuotaStatusResponse> LevelQueries::ListQuotaStatus(
   ASSIGN_OR_RETURN(size_t limit, PageSize(req.page_size(), 10000));
   const int32_t today = Ledger::ReserveDay(clock_.NowMicros());
   ListQuotaStatusResponse resp;
-  common::PageQuery query(shortages ? "ListShortages" : "ListOverstock");
+  common::PageQuery query(shortages ? "level ListShortages" : "level ListOverstock");
   query.Add("region_prefix", req.region_prefix()).Add("item", req.item());
   PagedScan scan(store_, Cf::kQuotas, req.region_prefix(), query, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));
@@ -599,7 +599,7 @@ absl::StatusOr<ListExpiringLotsResponse> LevelQueries::ListExpiringLots(
   ASSIGN_OR_RETURN(const int32_t within, common::ExpiryWindowDays(req));
   const int32_t today = Ledger::ReserveDay(clock_.NowMicros());
   ListExpiringLotsResponse resp;
-  common::PageQuery query("ListExpiringLots");
+  common::PageQuery query("level ListExpiringLots");
   query.Add("region_prefix", req.region_prefix()).AddInt("within_days", within);
   PagedScan scan(store_, Cf::kBalances, req.region_prefix(), query, &hosting_);
   RETURN_IF_ERROR(scan.Start(req.page_token()));

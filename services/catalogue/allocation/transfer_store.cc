@@ -223,7 +223,7 @@ absl::StatusOr<std::optional<RequestRecord>> TransferStore::GetRequest(
 absl::StatusOr<ListTransfersResponse> TransferStore::List(const ListTransfersRequest& req) const {
   ASSIGN_OR_RETURN(const size_t page, common::PageSize(req.page_size(), kDefaultPage, kMaxPage));
   const std::string prefix = absl::StrCat(kByRegion, req.region_prefix());
-  common::PageQuery query("ListTransfers");
+  common::PageQuery query("catalogue ListTransfers");
   query.Add("region_prefix", req.region_prefix()).AddInt("state", req.state());
   ASSIGN_OR_RETURN(const std::string position, query.Position(req.page_token()));
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));

@@ -75,7 +75,8 @@ TEST(TransferStoreTest, ListPagesOnItsTokensAndRefusesOthers) {
     req.set_page_token(page->next_page_token());
   }
   EXPECT_EQ(seen, 5);
-  common::PageQuery query("ListTransfers");  // tokens of the right form for wrong positions
+  common::PageQuery query(
+      "catalogue ListTransfers");  // tokens of the right form for wrong positions
   query.Add("region_prefix", "4201").AddInt("state", 0);
   for (const char* bad : {"4301/T1", "4201", "4201zz/T1", "4201/", "/T1"}) {
     for (const std::string& token : {std::string(bad), query.Token(bad)}) {

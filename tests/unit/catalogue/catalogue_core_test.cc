@@ -580,24 +580,24 @@ MATCHER(IsTokenOfAnotherQuery, "INVALID_ARGUMENT saying the page token is of ano
 // position inside a token too.
 std::string StockToken(const std::string& prefix, const std::string& item,
                        const std::string& position) {
-  common::PageQuery q("ListWarehouseStock");
+  common::PageQuery q("catalogue ListWarehouseStock");
   q.Add("region_prefix", prefix).Add("item", item).AddInt("skip_zero", false);
   return q.Token(position);
 }
 std::string ShortageToken(const std::string& prefix, const std::string& item,
                           const std::string& position) {
-  common::PageQuery q("ListShortages");
+  common::PageQuery q("catalogue ListShortages");
   q.Add("region_prefix", prefix).Add("item", item);
   return q.Token(position);
 }
 std::string ExpiringToken(const std::string& prefix, const std::string& position) {
-  common::PageQuery q("ListExpiringLots");
+  common::PageQuery q("catalogue ListExpiringLots");
   q.Add("region_prefix", prefix).AddInt("within_days", 30);
   return q.Token(position);
 }
 std::string SearchToken(const stockpile::v1::SearchStockRequest& req, double longitude,
                         double latitude, const std::string& position) {
-  common::PageQuery q("SearchStock");
+  common::PageQuery q("catalogue SearchStock");
   q.Add("item", req.item())
       .AddInt("min_available", req.min_available())
       .AddDouble("longitude", longitude)
