@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "services/catalogue/allocation/saga.h"
 #include "tests/testutil/level_process.h"
 #include "tests/testutil/reference_data.h"
@@ -166,6 +167,27 @@ class TransferIntegrationTest : public ::testing::Test {
   std::unique_ptr<LevelService::Stub> stub_;
   std::unique_ptr<GrpcLevelGateway> gateway_;
 };
+
+// The coordinator reads what a request wrote at a level to find receipts and shipments that
+// landed as a leader died; the level pages a request's movements like any listing, so every
+// page is read (a leg of many lots writes more than a page).
+TEST_F(TransferIntegrationTest, MovementsOfARequestAreReadPastTheFirstPage) {
+  ApplyBatchRequest batch;
+  batch.set_request_id("many-lots");
+  batch.set_actor("test");
+  for (int i = 0; i < 150; ++i) {
+    ReceiveOp* op = batch.add_operations()->mutable_receive();
+    op->set_warehouse(kDest);
+    op->set_item(kItem);
+    op->set_lot(absl::StrCat("L", i));
+    op->set_quantity(1);
+  }
+  ApplyBatchResponse applied;
+  ASSERT_TRUE(stub_->ApplyBatch(Deadline().get(), batch, &applied).ok());
+  auto movements = gateway_->MovementsOfRequest(kDest, "many-lots");
+  ASSERT_THAT(movements.status(), IsOk());
+  EXPECT_EQ(movements->size(), 150u);
+}
 
 TEST_F(TransferIntegrationTest, HoldShipReceiveBetweenCountiesConservesStock) {
   Replica r(dir_.Sub("replica"), gateway_.get());

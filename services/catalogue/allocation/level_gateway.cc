@@ -121,13 +121,28 @@ absl::StatusOr<v1::Hold> GrpcLevelGateway::GetHold(absl::string_view source,
   return resp;
 }
 
+// Every page: a leg's receipt of up to 1,000 lots records up to 2,000 movements (receipt and
+// transit loss per lot), and the level pages a request's movements like any listing.
 absl::StatusOr<std::vector<Movement>> GrpcLevelGateway::MovementsOfRequest(
     absl::string_view warehouse, absl::string_view request_id) {
   ListMovementsRequest req;
   req.set_warehouse(std::string(warehouse));
   req.set_request_id(std::string(request_id));
+  req.set_page_size(1000);
+  std::vector<Movement> movements;
+  for (int page = 0; page < 100; ++page) {
+    ASSIGN_OR_RETURN(ListMovementsResponse resp, MovementsPage(warehouse, req));
+    movements.insert(movements.end(), resp.movements().begin(), resp.movements().end());
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  return movements;
+}
+
+absl::StatusOr<ListMovementsResponse> GrpcLevelGateway::MovementsPage(
+    absl::string_view warehouse, const ListMovementsRequest& req) {
   STOCKPILE_LEVEL_CALL(ListMovements, ListMovementsRequest, ListMovementsResponse, warehouse, req);
-  return std::vector<Movement>(resp.movements().begin(), resp.movements().end());
+  return resp;
 }
 
 absl::StatusOr<v1::Warehouse> GrpcLevelGateway::GetWarehouse(absl::string_view warehouse_name) {

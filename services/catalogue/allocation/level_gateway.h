@@ -88,6 +88,8 @@ class GrpcLevelGateway final : public LevelGateway {
  private:
   absl::StatusOr<std::string> AddressOf(absl::string_view warehouse_name);
   absl::StatusOr<std::shared_ptr<Stubs>> StubFor(absl::string_view warehouse_name);
+  absl::StatusOr<stockpile::v1::ListMovementsResponse> MovementsPage(
+      absl::string_view warehouse, const stockpile::v1::ListMovementsRequest& req);
 
   const LevelRouter router_;
   const GrpcLevelGatewayOptions options_;
