@@ -686,7 +686,7 @@ absl::StatusOr<Balance*> Ledger::LoadHoldBalance(const v1::Hold& hold) {
 absl::Status Ledger::ExpireHold(absl::string_view hold_id, MovementResult* result) {
   const bool loaded_before = holds_.contains(std::string(hold_id));
   ASSIGN_OR_RETURN(v1::Hold * hold, LoadHold(hold_id));
-  if (hold->state() != HOLD_STATE_ACTIVE || ToMicros(hold->expire_time()) > ctx_.now_micros) {
+  if (!ActiveHoldExpired(*hold, ctx_.now_micros)) {
     return absl::OkStatus();  // shipped, released or renewed meanwhile: nothing to do
   }
   auto balance = LoadHoldBalance(*hold);
@@ -740,7 +740,7 @@ absl::Status Ledger::Ship(const ShipOp& op, MovementResult* result) {
   ASSIGN_OR_RETURN(std::string destination_code, common::WarehouseCodeFromName(op.destination()));
   ASSIGN_OR_RETURN(v1::Hold * hold, LoadHold(op.hold_id()));
   RETURN_IF_ERROR(CheckHoldState(*hold, HOLD_STATE_ACTIVE, "ship"));
-  if (ToMicros(hold->expire_time()) <= ctx_.now_micros) {
+  if (ActiveHoldExpired(*hold, ctx_.now_micros)) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot ship hold ", hold->name(), ": it expired; place a new hold"));
   }

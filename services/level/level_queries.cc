@@ -49,9 +49,7 @@ absl::StatusOr<int64_t> QueryMicros(absl::string_view field, const google::proto
 // to 10 minutes); until then it reads as what it already is: expired, no longer shippable. The
 // stored record, and the stock it holds, change only when the sweep releases it.
 Hold AsOfNow(Hold h, int64_t now_micros) {
-  if (h.state() == HOLD_STATE_ACTIVE && ToMicros(h.expire_time()) <= now_micros) {
-    h.set_state(HOLD_STATE_EXPIRED);
-  }
+  if (ActiveHoldExpired(h, now_micros)) h.set_state(HOLD_STATE_EXPIRED);
   return h;
 }
 

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "stockpile/v1/stock.pb.h"
 
 namespace stockpile::level {
 
@@ -35,6 +36,12 @@ inline google::protobuf::Timestamp ToTimestamp(int64_t micros) {
 
 inline int64_t ToMicros(const google::protobuf::Timestamp& t) {
   return t.seconds() * 1'000'000 + t.nanos() / 1000;
+}
+
+// Whether an active hold has reached its expiry at `now_micros`: it can no longer ship, reads as
+// expired, and the sweep releases it.
+inline bool ActiveHoldExpired(const stockpile::v1::Hold& h, int64_t now_micros) {
+  return h.state() == stockpile::v1::HOLD_STATE_ACTIVE && ToMicros(h.expire_time()) <= now_micros;
 }
 
 }  // namespace stockpile::level

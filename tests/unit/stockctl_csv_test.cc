@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "services/common/expiring_lots.h"
 #include "services/common/validation.h"
 #include "tests/testutil/status_matchers.h"
 #include "tools/stockctl/csv_import.h"
@@ -79,10 +80,10 @@ TEST(PrepareImportTest, ReceiptRowsAlreadyExpiredAreFoundByLine) {
   ASSERT_TRUE(prepared.ok());
   const int32_t today = *common::ParseDate("today", "2026-12-05");
   EXPECT_EQ(ReceiptLinesAlreadyExpired(*prepared, today), (std::vector<int>{2, 5}));
-  EXPECT_TRUE(ExpiredBefore("2026-12-04", today));
-  EXPECT_FALSE(ExpiredBefore("2026-12-05", today));  // the last usable day is today
-  EXPECT_FALSE(ExpiredBefore("", today));
-  EXPECT_FALSE(ExpiredBefore("not a date", today));
+  EXPECT_TRUE(common::ExpiredOn("2026-12-04", today));
+  EXPECT_FALSE(common::ExpiredOn("2026-12-05", today));  // the last usable day is today
+  EXPECT_FALSE(common::ExpiredOn("", today));
+  EXPECT_FALSE(common::ExpiredOn("not a date", today));
 }
 
 // A note or reason typed over several lines in one spreadsheet cell (Alt+Enter, saved with LF or

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/common/expiring_lots.h"
 #include "services/common/status_macros.h"
 #include "services/common/validation.h"
 
@@ -369,16 +370,10 @@ absl::StatusOr<std::string> DecodeCsvText(std::string raw, absl::string_view enc
       "\"CSV\": pass --encoding=gb18030, or save it as \"CSV UTF-8\"; nothing was sent"));
 }
 
-bool ExpiredBefore(const std::string& expiry_date, int32_t today) {
-  if (expiry_date.empty()) return false;
-  auto day = common::ParseDate("expiry_date", expiry_date);
-  return day.ok() && *day < today;
-}
-
 std::vector<int> ReceiptLinesAlreadyExpired(const PreparedImport& prepared, int32_t today) {
   std::vector<int> lines;
   for (const ImportRow& row : prepared.rows) {
-    if (row.op.has_receive() && ExpiredBefore(row.op.receive().expiry_date(), today)) {
+    if (row.op.has_receive() && common::ExpiredOn(row.op.receive().expiry_date(), today)) {
       lines.push_back(row.line);
     }
   }

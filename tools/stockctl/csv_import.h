@@ -50,12 +50,10 @@ struct PreparedImport {
   std::vector<RowError> errors;
 };
 
-// Whether an expiry date ("YYYY-MM-DD") is before `today` (days since 1970-01-01, the China
-// Standard Time day). A lot received already expired is issued only when named, never held,
-// and is most often a mistyped year: stockctl warns (the level takes it; stock past its date
-// does arrive, to be rotated out).
-bool ExpiredBefore(const std::string& expiry_date, int32_t today);
-// Lines of the receipt rows whose expiry is before `today`.
+// Lines of the receipt rows whose expiry is before `today` (days since 1970-01-01, the China
+// Standard Time day; common::ExpiredOn). A lot received already expired is issued only when
+// named, never held, and is most often a mistyped year: stockctl warns (the level takes it;
+// stock past its date does arrive, to be rotated out).
 std::vector<int> ReceiptLinesAlreadyExpired(const PreparedImport& prepared, int32_t today);
 
 // A file's bytes as UTF-8 text. `encoding` "utf-8" refuses anything else with a hint (line

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/common/expiring_lots.h"
 #include "services/common/status_util.h"
 #include "services/common/validation.h"
 #include "tools/stockctl/cli_util.h"
@@ -60,7 +61,7 @@ bool ResolveWarehouse(Context& ctx, std::string& warehouse, int& exit_code) {
 // and is issued only when named. Most are a mistyped year: said after it went in.
 void WarnIfTakenInExpired(absl::string_view lot, absl::string_view expiry) {
   const int32_t today = common::ReserveDay(absl::ToUnixMicros(absl::Now()));
-  if (!ExpiredBefore(std::string(expiry), today)) return;
+  if (!common::ExpiredOn(expiry, today)) return;
   std::cerr
       << "stockctl: warning: lot " << lot << " expired on " << expiry << ", before today ("
       << common::FormatDate(today)
